@@ -1,0 +1,131 @@
+// ChaCha20-Poly1305 (RFC 8439 §2.8), XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) and the
+// batch entry points of the data path. Open authenticates before it decrypts: a forged
+// packet never produces plaintext, not even in the output buffer.
+
+import { chachaBlock, chachaXorScalar, hchacha20 } from "./chacha20";
+import { chachaXorSimd } from "./chacha20-simd";
+import { polyBlocks, polyFinish, polyInit } from "./poly1305";
+import { OTK_BLOCK, PAD_BLOCK, SUBKEY, TAG, wipe, wipeAeadScratch } from "./scratch";
+
+/** The build's ChaCha20 keystream XOR: SIMD where the module was built with it. */
+// @ts-expect-error: decorator
+@inline
+export function chachaXor(
+  keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize,
+): void {
+  if (ASC_FEATURE_SIMD) chachaXorSimd(keyPtr, counter, n0, n1, n2, src, dst, len);
+  else chachaXorScalar(keyPtr, counter, n0, n1, n2, src, dst, len);
+}
+
+/** Absorbs `len` bytes zero-padded to a multiple of 16. */
+function polyPadded(ptr: usize, len: usize): void {
+  const full = len & ~(<usize>15);
+  if (full > 0) polyBlocks(ptr, full, 1);
+  const rest = len - full;
+  if (rest > 0) {
+    memory.fill(PAD_BLOCK, 0, 16);
+    memory.copy(PAD_BLOCK, ptr + full, rest);
+    polyBlocks(PAD_BLOCK, 16, 1);
+  }
+}
+
+/** Computes the AEAD tag over (ad, ciphertext) into TAG; the one-time key comes from block 0. */
+function computeTag(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, ct: usize, len: usize): void {
+  chachaBlock(keyPtr, 0, n0, n1, n2, OTK_BLOCK);
+  polyInit(OTK_BLOCK);
+  wipe(OTK_BLOCK, 64);
+  polyPadded(ad, adLen);
+  polyPadded(ct, len);
+  store<u64>(PAD_BLOCK, <u64>adLen, 0);
+  store<u64>(PAD_BLOCK, <u64>len, 8);
+  polyBlocks(PAD_BLOCK, 16, 1);
+  polyFinish(TAG);
+}
+
+/** 1 when the 16 bytes at a and b are equal; the time taken does not depend on the bytes. */
+export function tagsEqual(a: usize, b: usize): u32 {
+  const diff = (load<u64>(a, 0) ^ load<u64>(b, 0)) | (load<u64>(a, 8) ^ load<u64>(b, 8));
+  return <u32>(((diff | (0 - diff)) >> 63) ^ 1);
+}
+
+/** Seals `len` bytes at src into dst: ciphertext then the 16-byte tag. */
+function sealWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): void {
+  chachaXor(keyPtr, 1, n0, n1, n2, src, dst, len);
+  computeTag(keyPtr, n0, n1, n2, ad, adLen, dst, len);
+  memory.copy(dst + len, TAG, 16);
+}
+
+/**
+ * Opens `len` bytes (ciphertext and tag) at src; on success writes len - 16 plaintext bytes to
+ * dst and returns 1, otherwise returns 0 and leaves dst untouched.
+ */
+function openWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): u32 {
+  if (len < 16) return 0;
+  const ctLen = len - 16;
+  computeTag(keyPtr, n0, n1, n2, ad, adLen, src, ctLen);
+  const ok = tagsEqual(TAG, src + ctLen);
+  if (ok) chachaXor(keyPtr, 1, n0, n1, n2, src, dst, ctLen);
+  return ok;
+}
+
+/** ChaCha20-Poly1305 seal with a 12-byte nonce at noncePtr. */
+export function aeadSeal(keyPtr: usize, noncePtr: usize, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): void {
+  sealWith(keyPtr, load<u32>(noncePtr, 0), load<u32>(noncePtr, 4), load<u32>(noncePtr, 8), ad, adLen, src, len, dst);
+  wipeAeadScratch();
+}
+
+/** ChaCha20-Poly1305 open; returns 1 when authentic. */
+export function aeadOpen(keyPtr: usize, noncePtr: usize, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): u32 {
+  const ok = openWith(keyPtr, load<u32>(noncePtr, 0), load<u32>(noncePtr, 4), load<u32>(noncePtr, 8), ad, adLen, src, len, dst);
+  wipeAeadScratch();
+  return ok;
+}
+
+/** XChaCha20-Poly1305 seal with a 24-byte nonce. */
+export function xaeadSeal(keyPtr: usize, noncePtr: usize, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): void {
+  hchacha20(keyPtr, noncePtr, SUBKEY);
+  sealWith(SUBKEY, 0, load<u32>(noncePtr, 16), load<u32>(noncePtr, 20), ad, adLen, src, len, dst);
+  wipeAeadScratch();
+}
+
+/** XChaCha20-Poly1305 open; returns 1 when authentic. */
+export function xaeadOpen(keyPtr: usize, noncePtr: usize, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): u32 {
+  hchacha20(keyPtr, noncePtr, SUBKEY);
+  const ok = openWith(SUBKEY, 0, load<u32>(noncePtr, 16), load<u32>(noncePtr, 20), ad, adLen, src, len, dst);
+  wipeAeadScratch();
+  return ok;
+}
+
+// A batch descriptor: 32 bytes per packet. The nonce is WireGuard's: 4 zero bytes, then the
+// 64-bit little-endian counter. Additional data is empty, as in WireGuard transport messages.
+export const DESC_SIZE: usize = 32;
+const D_KEY = 0, D_SRC = 4, D_LEN = 8, D_DST = 12, D_CTR_LO = 16, D_CTR_HI = 20, D_STATUS = 24;
+
+/** Seals `count` packets described at descPtr; always succeeds (status 1). */
+export function sealBatch(descPtr: usize, count: u32): void {
+  for (let i: u32 = 0; i < count; i++) {
+    const d = descPtr + <usize>i * DESC_SIZE;
+    sealWith(
+      <usize>load<u32>(d, D_KEY), 0, load<u32>(d, D_CTR_LO), load<u32>(d, D_CTR_HI),
+      0, 0, <usize>load<u32>(d, D_SRC), <usize>load<u32>(d, D_LEN), <usize>load<u32>(d, D_DST),
+    );
+    store<u32>(d, 1, D_STATUS);
+  }
+  wipeAeadScratch();
+}
+
+/** Opens `count` packets; status 1 where authentic, 0 where not. Returns the failures. */
+export function openBatch(descPtr: usize, count: u32): u32 {
+  let failures: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const d = descPtr + <usize>i * DESC_SIZE;
+    const ok = openWith(
+      <usize>load<u32>(d, D_KEY), 0, load<u32>(d, D_CTR_LO), load<u32>(d, D_CTR_HI),
+      0, 0, <usize>load<u32>(d, D_SRC), <usize>load<u32>(d, D_LEN), <usize>load<u32>(d, D_DST),
+    );
+    store<u32>(d, ok, D_STATUS);
+    failures += ok ^ 1;
+  }
+  wipeAeadScratch();
+  return failures;
+}

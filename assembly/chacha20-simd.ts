@@ -1,0 +1,127 @@
+// ChaCha20 with wasm SIMD: four blocks per pass, one block per i32x4 lane. Word i of all four
+// blocks lives in vector xi; after the rounds a 4x4 transpose turns lanes back into blocks.
+
+import { SIGMA0, SIGMA1, SIGMA2, SIGMA3, xorInto } from "./chacha20";
+import { KEYSTREAM, wipe } from "./scratch";
+
+// @ts-expect-error: decorator
+@inline function rotl16(v: v128): v128 {
+  return i8x16.shuffle(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+}
+// @ts-expect-error: decorator
+@inline function rotl8(v: v128): v128 {
+  return i8x16.shuffle(v, v, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
+}
+// @ts-expect-error: decorator
+@inline function rotl12(v: v128): v128 {
+  return v128.or(i32x4.shl(v, 12), i32x4.shr_u(v, 20));
+}
+// @ts-expect-error: decorator
+@inline function rotl7(v: v128): v128 {
+  return v128.or(i32x4.shl(v, 7), i32x4.shr_u(v, 25));
+}
+
+/**
+ * Writes the 256-byte result of one 4-block pass: (src XOR keystream) for blocks
+ * counter..counter+3 into dst. With src pointing at zeroes this yields raw keystream.
+ */
+function pass4(
+  k0: v128, k1: v128, k2: v128, k3: v128, k4: v128, k5: v128, k6: v128, k7: v128,
+  ctr: v128, n0: v128, n1: v128, n2: v128, src: usize, dst: usize,
+): void {
+  const c0 = i32x4.splat(SIGMA0), c1 = i32x4.splat(SIGMA1);
+  const c2 = i32x4.splat(SIGMA2), c3 = i32x4.splat(SIGMA3);
+  let x0 = c0, x1 = c1, x2 = c2, x3 = c3;
+  let x4 = k0, x5 = k1, x6 = k2, x7 = k3, x8 = k4, x9 = k5, x10 = k6, x11 = k7;
+  let x12 = ctr, x13 = n0, x14 = n1, x15 = n2;
+  for (let i = 0; i < 10; i++) {
+    x0 = i32x4.add(x0, x4); x12 = rotl16(v128.xor(x12, x0));
+    x1 = i32x4.add(x1, x5); x13 = rotl16(v128.xor(x13, x1));
+    x2 = i32x4.add(x2, x6); x14 = rotl16(v128.xor(x14, x2));
+    x3 = i32x4.add(x3, x7); x15 = rotl16(v128.xor(x15, x3));
+    x8 = i32x4.add(x8, x12); x4 = rotl12(v128.xor(x4, x8));
+    x9 = i32x4.add(x9, x13); x5 = rotl12(v128.xor(x5, x9));
+    x10 = i32x4.add(x10, x14); x6 = rotl12(v128.xor(x6, x10));
+    x11 = i32x4.add(x11, x15); x7 = rotl12(v128.xor(x7, x11));
+    x0 = i32x4.add(x0, x4); x12 = rotl8(v128.xor(x12, x0));
+    x1 = i32x4.add(x1, x5); x13 = rotl8(v128.xor(x13, x1));
+    x2 = i32x4.add(x2, x6); x14 = rotl8(v128.xor(x14, x2));
+    x3 = i32x4.add(x3, x7); x15 = rotl8(v128.xor(x15, x3));
+    x8 = i32x4.add(x8, x12); x4 = rotl7(v128.xor(x4, x8));
+    x9 = i32x4.add(x9, x13); x5 = rotl7(v128.xor(x5, x9));
+    x10 = i32x4.add(x10, x14); x6 = rotl7(v128.xor(x6, x10));
+    x11 = i32x4.add(x11, x15); x7 = rotl7(v128.xor(x7, x11));
+
+    x0 = i32x4.add(x0, x5); x15 = rotl16(v128.xor(x15, x0));
+    x1 = i32x4.add(x1, x6); x12 = rotl16(v128.xor(x12, x1));
+    x2 = i32x4.add(x2, x7); x13 = rotl16(v128.xor(x13, x2));
+    x3 = i32x4.add(x3, x4); x14 = rotl16(v128.xor(x14, x3));
+    x10 = i32x4.add(x10, x15); x5 = rotl12(v128.xor(x5, x10));
+    x11 = i32x4.add(x11, x12); x6 = rotl12(v128.xor(x6, x11));
+    x8 = i32x4.add(x8, x13); x7 = rotl12(v128.xor(x7, x8));
+    x9 = i32x4.add(x9, x14); x4 = rotl12(v128.xor(x4, x9));
+    x0 = i32x4.add(x0, x5); x15 = rotl8(v128.xor(x15, x0));
+    x1 = i32x4.add(x1, x6); x12 = rotl8(v128.xor(x12, x1));
+    x2 = i32x4.add(x2, x7); x13 = rotl8(v128.xor(x13, x2));
+    x3 = i32x4.add(x3, x4); x14 = rotl8(v128.xor(x14, x3));
+    x10 = i32x4.add(x10, x15); x5 = rotl7(v128.xor(x5, x10));
+    x11 = i32x4.add(x11, x12); x6 = rotl7(v128.xor(x6, x11));
+    x8 = i32x4.add(x8, x13); x7 = rotl7(v128.xor(x7, x8));
+    x9 = i32x4.add(x9, x14); x4 = rotl7(v128.xor(x4, x9));
+  }
+  x0 = i32x4.add(x0, c0); x1 = i32x4.add(x1, c1); x2 = i32x4.add(x2, c2); x3 = i32x4.add(x3, c3);
+  x4 = i32x4.add(x4, k0); x5 = i32x4.add(x5, k1); x6 = i32x4.add(x6, k2); x7 = i32x4.add(x7, k3);
+  x8 = i32x4.add(x8, k4); x9 = i32x4.add(x9, k5); x10 = i32x4.add(x10, k6); x11 = i32x4.add(x11, k7);
+  x12 = i32x4.add(x12, ctr); x13 = i32x4.add(x13, n0); x14 = i32x4.add(x14, n1); x15 = i32x4.add(x15, n2);
+  transposeXor(x0, x1, x2, x3, src, dst, 0);
+  transposeXor(x4, x5, x6, x7, src, dst, 16);
+  transposeXor(x8, x9, x10, x11, src, dst, 32);
+  transposeXor(x12, x13, x14, x15, src, dst, 48);
+}
+
+/**
+ * Words (a, b, c, d) hold one 16-byte group of each of the four blocks, block j in lane j.
+ * Transposes them so each vector is one block's group and XORs it into place.
+ */
+// @ts-expect-error: decorator
+@inline
+function transposeXor(a: v128, b: v128, c: v128, d: v128, src: usize, dst: usize, at: usize): void {
+  const t0 = v128.shuffle<u32>(a, b, 0, 4, 1, 5);
+  const t1 = v128.shuffle<u32>(c, d, 0, 4, 1, 5);
+  const t2 = v128.shuffle<u32>(a, b, 2, 6, 3, 7);
+  const t3 = v128.shuffle<u32>(c, d, 2, 6, 3, 7);
+  const s = src + at, o = dst + at;
+  v128.store(o, v128.xor(v128.load(s, 0), v128.shuffle<u32>(t0, t1, 0, 1, 4, 5)), 0);
+  v128.store(o, v128.xor(v128.load(s, 64), v128.shuffle<u32>(t0, t1, 2, 3, 6, 7)), 64);
+  v128.store(o, v128.xor(v128.load(s, 128), v128.shuffle<u32>(t2, t3, 0, 1, 4, 5)), 128);
+  v128.store(o, v128.xor(v128.load(s, 192), v128.shuffle<u32>(t2, t3, 2, 3, 6, 7)), 192);
+}
+
+/**
+ * XORs `len` bytes at `src` with the keystream from block `counter` into `dst`, four blocks
+ * per pass; a tail shorter than 256 bytes runs one pass into scratch. `dst` may equal `src`.
+ */
+export function chachaXorSimd(
+  keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize,
+): void {
+  const k0 = i32x4.splat(load<u32>(keyPtr, 0)), k1 = i32x4.splat(load<u32>(keyPtr, 4));
+  const k2 = i32x4.splat(load<u32>(keyPtr, 8)), k3 = i32x4.splat(load<u32>(keyPtr, 12));
+  const k4 = i32x4.splat(load<u32>(keyPtr, 16)), k5 = i32x4.splat(load<u32>(keyPtr, 20));
+  const k6 = i32x4.splat(load<u32>(keyPtr, 24)), k7 = i32x4.splat(load<u32>(keyPtr, 28));
+  const vn0 = i32x4.splat(n0), vn1 = i32x4.splat(n1), vn2 = i32x4.splat(n2);
+  let ctr = i32x4.add(i32x4.splat(counter), i32x4(0, 1, 2, 3));
+  const four = i32x4.splat(4);
+  while (len >= 256) {
+    pass4(k0, k1, k2, k3, k4, k5, k6, k7, ctr, vn0, vn1, vn2, src, dst);
+    ctr = i32x4.add(ctr, four);
+    src += 256;
+    dst += 256;
+    len -= 256;
+  }
+  if (len > 0) {
+    wipe(KEYSTREAM, 256);
+    pass4(k0, k1, k2, k3, k4, k5, k6, k7, ctr, vn0, vn1, vn2, KEYSTREAM, KEYSTREAM);
+    xorInto(dst, src, KEYSTREAM, len);
+    wipe(KEYSTREAM, 256);
+  }
+}

@@ -1,0 +1,219 @@
+// CryptoCore: the one-shot typed face of one wasm instance. Each call copies its inputs into
+// the scratch area, runs, copies the result out and wipes everything it wrote there.
+
+import { AeadBatch, type AeadBatchOptions } from "./batch.ts";
+import { checkBytes, checkInteger, checkLength } from "./bytes.ts";
+import { WasmHeap } from "./heap.ts";
+import type { CoreExports, WasmBuild } from "./wasm.ts";
+
+const KEY = 32;
+const NONCE = 12;
+const XNONCE = 24;
+const TAG = 16;
+const EMPTY = new Uint8Array(0);
+const MAX_COUNTER = 0xffffffff;
+
+/** One instance of the crypto core, SIMD or scalar. */
+export class CryptoCore {
+  private readonly heap: WasmHeap;
+
+  constructor(
+    private readonly wasm: CoreExports,
+    /** Which build this instance runs. */
+    readonly build: WasmBuild,
+  ) {
+    this.heap = new WasmHeap(wasm.memory, wasm.heapBase());
+  }
+
+  /** ChaCha20-Poly1305 (RFC 8439): returns ciphertext ‖ 16-byte tag. */
+  aeadSeal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array = EMPTY,
+  ): Uint8Array {
+    checkLength("aeadSeal", "key", key, KEY);
+    checkLength("aeadSeal", "nonce", nonce, NONCE);
+    checkBytes("aeadSeal", "plaintext", plaintext);
+    checkBytes("aeadSeal", "ad", ad);
+    return this.seal(this.wasm.aeadSeal, key, nonce, plaintext, ad);
+  }
+
+  /** Opens ciphertext ‖ tag; returns the plaintext, or null when it is not authentic. */
+  aeadOpen(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    ad: Uint8Array = EMPTY,
+  ): Uint8Array | null {
+    checkLength("aeadOpen", "key", key, KEY);
+    checkLength("aeadOpen", "nonce", nonce, NONCE);
+    checkBytes("aeadOpen", "sealed", sealed);
+    checkBytes("aeadOpen", "ad", ad);
+    return this.open(this.wasm.aeadOpen, key, nonce, sealed, ad);
+  }
+
+  /** XChaCha20-Poly1305 with a 24-byte nonce: returns ciphertext ‖ tag. */
+  xaeadSeal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array = EMPTY,
+  ): Uint8Array {
+    checkLength("xaeadSeal", "key", key, KEY);
+    checkLength("xaeadSeal", "nonce", nonce, XNONCE);
+    checkBytes("xaeadSeal", "plaintext", plaintext);
+    checkBytes("xaeadSeal", "ad", ad);
+    return this.seal(this.wasm.xaeadSeal, key, nonce, plaintext, ad);
+  }
+
+  /** Opens an XChaCha20-Poly1305 message; null when it is not authentic. */
+  xaeadOpen(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    ad: Uint8Array = EMPTY,
+  ): Uint8Array | null {
+    checkLength("xaeadOpen", "key", key, KEY);
+    checkLength("xaeadOpen", "nonce", nonce, XNONCE);
+    checkBytes("xaeadOpen", "sealed", sealed);
+    checkBytes("xaeadOpen", "ad", ad);
+    return this.open(this.wasm.xaeadOpen, key, nonce, sealed, ad);
+  }
+
+  /** ChaCha20 (RFC 8439 §2.4): data XOR the keystream starting at block `counter`. */
+  chacha20(key: Uint8Array, nonce: Uint8Array, counter: number, data: Uint8Array): Uint8Array {
+    checkLength("chacha20", "key", key, KEY);
+    checkLength("chacha20", "nonce", nonce, NONCE);
+    checkInteger("chacha20", "counter", counter, 0, MAX_COUNTER);
+    checkBytes("chacha20", "data", data);
+    const blocks = Math.ceil(data.length / 64);
+    if (counter + blocks - 1 > MAX_COUNTER) {
+      throw new RangeError(
+        `chacha20: ${data.length} bytes from block ${counter} overflow the 32-bit counter`,
+      );
+    }
+    const [k, n, src, dst] = this.place(data.length, key, nonce, data);
+    this.wasm.chacha20(k!, n!, counter, src!, data.length, dst!);
+    return this.finish(dst!, data.length);
+  }
+
+  /** HChaCha20: the 32-byte subkey for a key and a 16-byte nonce. */
+  hchacha20(key: Uint8Array, nonce: Uint8Array): Uint8Array {
+    checkLength("hchacha20", "key", key, KEY);
+    checkLength("hchacha20", "nonce", nonce, 16);
+    const [k, n, out] = this.place(32, key, nonce);
+    this.wasm.hchacha20(k!, n!, out!);
+    return this.finish(out!, 32);
+  }
+
+  /** Poly1305 (RFC 8439 §2.5): the 16-byte tag of a message under a one-time key. */
+  poly1305(key: Uint8Array, message: Uint8Array): Uint8Array {
+    checkLength("poly1305", "key", key, KEY);
+    checkBytes("poly1305", "message", message);
+    const [k, m, out] = this.place(TAG, key, message);
+    this.wasm.poly1305(k!, m!, message.length, out!);
+    return this.finish(out!, TAG);
+  }
+
+  /** BLAKE2s (RFC 7693): an `outLen`-byte digest (1..32), keyed with 0..32 bytes. */
+  blake2s(data: Uint8Array, outLen = 32, key: Uint8Array = EMPTY): Uint8Array {
+    checkBytes("blake2s", "data", data);
+    checkInteger("blake2s", "outLen", outLen, 1, 32);
+    checkBytes("blake2s", "key", key);
+    if (key.length > 32)
+      throw new TypeError(`blake2s: key must be 0 to 32 bytes, got ${key.length}`);
+    const [k, d, out] = this.place(32, key, data);
+    this.wasm.blake2s(d!, data.length, k!, key.length, outLen, out!);
+    return this.finish(out!, outLen);
+  }
+
+  /** HMAC-BLAKE2s (RFC 2104 over BLAKE2s-256): 32 bytes. */
+  hmacBlake2s(key: Uint8Array, data: Uint8Array): Uint8Array {
+    checkBytes("hmacBlake2s", "key", key);
+    checkBytes("hmacBlake2s", "data", data);
+    const [k, d, out] = this.place(32, key, data);
+    this.wasm.hmacBlake2s(k!, key.length, d!, data.length, out!);
+    return this.finish(out!, 32);
+  }
+
+  /** WireGuard's KDF1/KDF2/KDF3: `n` 32-byte outputs derived from a chaining key and input. */
+  kdf(n: 1 | 2 | 3, key: Uint8Array, input: Uint8Array): Uint8Array[] {
+    checkInteger("kdf", "n", n, 1, 3);
+    checkBytes("kdf", "key", key);
+    checkBytes("kdf", "input", input);
+    const [k, d, out] = this.place(96, key, input);
+    this.wasm.kdf(n, k!, key.length, d!, input.length, out!);
+    const all = this.finish(out!, 32 * n);
+    return Array.from({ length: n }, (_, i) => all.slice(32 * i, 32 * i + 32));
+  }
+
+  /** A reusable set of wasm-memory buffers for sealing and opening many packets per call. */
+  createAeadBatch(options: AeadBatchOptions): AeadBatch {
+    return new AeadBatch(this.wasm, this.heap, options);
+  }
+
+  private seal(
+    run: CoreExports["aeadSeal"],
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array,
+  ): Uint8Array {
+    const [k, n, a, src, dst] = this.place(plaintext.length + TAG, key, nonce, ad, plaintext);
+    run(k!, n!, a!, ad.length, src!, plaintext.length, dst!);
+    return this.finish(dst!, plaintext.length + TAG);
+  }
+
+  private open(
+    run: CoreExports["aeadOpen"],
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    ad: Uint8Array,
+  ): Uint8Array | null {
+    if (sealed.length < TAG) return null;
+    const [k, n, a, src, dst] = this.place(sealed.length - TAG, key, nonce, ad, sealed);
+    const ok = run(k!, n!, a!, ad.length, src!, sealed.length, dst!) === 1;
+    const plain = this.finish(dst!, ok ? sealed.length - TAG : 0);
+    return ok ? plain : null;
+  }
+
+  // The scratch area of the call in progress: [start, end) is wiped by finish().
+  private scratchStart = 0;
+  private scratchEnd = 0;
+
+  /**
+   * Copies the inputs back to back (16-byte aligned) into scratch, followed by room for an
+   * output of `outLength` bytes. Returns the inputs' addresses, then the output's.
+   */
+  private place(outLength: number, ...inputs: Uint8Array[]): number[] {
+    let size = align16(outLength);
+    for (const input of inputs) size += align16(input.length);
+    const start = this.heap.scratch(size);
+    const mem = this.heap.u8;
+    const addresses: number[] = [];
+    let at = start;
+    for (const input of inputs) {
+      mem.set(input, at);
+      addresses.push(at);
+      at += align16(input.length);
+    }
+    addresses.push(at);
+    this.scratchStart = start;
+    this.scratchEnd = start + size;
+    return addresses;
+  }
+
+  /** Copies `length` bytes out of `out`, then wipes everything the call placed in scratch. */
+  private finish(out: number, length: number): Uint8Array {
+    const mem = this.heap.u8;
+    const result = mem.slice(out, out + length);
+    mem.fill(0, this.scratchStart, this.scratchEnd);
+    return result;
+  }
+}
+
+function align16(n: number): number {
+  return (n + 15) & ~15;
+}
