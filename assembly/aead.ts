@@ -2,10 +2,13 @@
 // batch entry points of the data path. Open authenticates before it decrypts: a forged
 // packet never produces plaintext, not even in the output buffer.
 
-import { chachaBlock, chachaXorScalar, hchacha20 } from "./chacha20";
-import { chachaXorSimd } from "./chacha20-simd";
+import { chachaBlock, chachaXorScalar, hchacha20, xorInto } from "./chacha20";
+import { chachaXorSimd, keystream4 } from "./chacha20-simd";
 import { polyBlocks, polyFinish, polyInit } from "./poly1305";
-import { OTK_BLOCK, PAD_BLOCK, SUBKEY, TAG, wipe, wipeAeadScratch } from "./scratch";
+import { KEYSTREAM, OTK_BLOCK, PAD_BLOCK, SUBKEY, TAG, wipeAeadScratch } from "./scratch";
+
+// Payload bytes covered by the first SIMD pass (blocks 1..3; block 0 is the one-time key).
+const FIRST_PASS_PAYLOAD: usize = 192;
 
 /** The build's ChaCha20 keystream XOR: SIMD where the module was built with it. */
 // @ts-expect-error: decorator
@@ -29,11 +32,31 @@ function polyPadded(ptr: usize, len: usize): void {
   }
 }
 
-/** Computes the AEAD tag over (ad, ciphertext) into TAG; the one-time key comes from block 0. */
-function computeTag(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, ct: usize, len: usize): void {
-  chachaBlock(keyPtr, 0, n0, n1, n2, OTK_BLOCK);
+/**
+ * Computes the keystream blocks that start every message into KEYSTREAM and copies the
+ * Poly1305 one-time key (block 0) to OTK_BLOCK. The SIMD build makes blocks 0..3 in one
+ * pass, so the first 192 payload bytes need no pass of their own.
+ */
+function firstBlocks(keyPtr: usize, n0: u32, n1: u32, n2: u32): void {
+  if (ASC_FEATURE_SIMD) keystream4(keyPtr, 0, n0, n1, n2, KEYSTREAM);
+  else chachaBlock(keyPtr, 0, n0, n1, n2, KEYSTREAM);
+  memory.copy(OTK_BLOCK, KEYSTREAM, 32);
+}
+
+/** Encrypts or decrypts the payload (keystream from block 1), after firstBlocks. */
+function xorPayload(keyPtr: usize, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    const head = len < FIRST_PASS_PAYLOAD ? len : FIRST_PASS_PAYLOAD;
+    xorInto(dst, src, KEYSTREAM + 64, head);
+    if (len > head) chachaXorSimd(keyPtr, 4, n0, n1, n2, src + head, dst + head, len - head);
+  } else {
+    chachaXorScalar(keyPtr, 1, n0, n1, n2, src, dst, len);
+  }
+}
+
+/** Computes the tag over (ad, ciphertext) into TAG with the one-time key in OTK_BLOCK. */
+function computeTag(ad: usize, adLen: usize, ct: usize, len: usize): void {
   polyInit(OTK_BLOCK);
-  wipe(OTK_BLOCK, 64);
   polyPadded(ad, adLen);
   polyPadded(ct, len);
   store<u64>(PAD_BLOCK, <u64>adLen, 0);
@@ -50,8 +73,9 @@ export function tagsEqual(a: usize, b: usize): u32 {
 
 /** Seals `len` bytes at src into dst: ciphertext then the 16-byte tag. */
 function sealWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): void {
-  chachaXor(keyPtr, 1, n0, n1, n2, src, dst, len);
-  computeTag(keyPtr, n0, n1, n2, ad, adLen, dst, len);
+  firstBlocks(keyPtr, n0, n1, n2);
+  xorPayload(keyPtr, n0, n1, n2, src, dst, len);
+  computeTag(ad, adLen, dst, len);
   memory.copy(dst + len, TAG, 16);
 }
 
@@ -62,9 +86,10 @@ function sealWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: us
 function openWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): u32 {
   if (len < 16) return 0;
   const ctLen = len - 16;
-  computeTag(keyPtr, n0, n1, n2, ad, adLen, src, ctLen);
+  firstBlocks(keyPtr, n0, n1, n2);
+  computeTag(ad, adLen, src, ctLen);
   const ok = tagsEqual(TAG, src + ctLen);
-  if (ok) chachaXor(keyPtr, 1, n0, n1, n2, src, dst, ctLen);
+  if (ok) xorPayload(keyPtr, n0, n1, n2, src, dst, ctLen);
   return ok;
 }
 

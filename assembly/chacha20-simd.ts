@@ -97,6 +97,12 @@ function transposeXor(a: v128, b: v128, c: v128, d: v128, src: usize, dst: usize
   v128.store(o, v128.xor(v128.load(s, 192), v128.shuffle<u32>(t2, t3, 2, 3, 6, 7)), 192);
 }
 
+/** Writes 256 bytes of raw keystream, blocks counter..counter+3, to `out`. */
+export function keystream4(keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, out: usize): void {
+  wipe(out, 256);
+  chachaXorSimd(keyPtr, counter, n0, n1, n2, out, out, 256);
+}
+
 /**
  * XORs `len` bytes at `src` with the keystream from block `counter` into `dst`, four blocks
  * per pass; a tail shorter than 256 bytes runs one pass into scratch. `dst` may equal `src`.

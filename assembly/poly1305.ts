@@ -1,7 +1,7 @@
 // Poly1305 (RFC 8439 §2.5) in radix 2^32: four 32-bit limbs plus a small fifth, with 64-bit
 // products. Clamping makes r1..r3 multiples of 4, so the wrap-around 2^128 = 5/4 (mod p)
 // becomes the exact multiplier s = r + (r >> 2): 16 multiplies per block instead of the 25
-// of radix 2^26, and fewer carries. All values sit in u64 locals so wasm never truncates.
+// of radix 2^26 (poly1305-donna-32), and fewer carries. All values sit in u64 locals.
 
 let r0: u64 = 0,
   r1: u64 = 0,
@@ -37,61 +37,58 @@ export function polyInit(keyPtr: usize): void {
 /**
  * Absorbs `len` bytes (a multiple of 16) at `ptr`; `hibit` is 1 for full message blocks and 0
  * for a final partial block that the caller already padded with 0x01 and zeroes.
+ *
+ * Reduction is lazy: the message words are added without carrying (limbs stay below 2^34)
+ * and the fold of bits above 2^130 goes into limb 0 only. With r clamped below 2^28 every
+ * sum of products stays below 2^64, so one carry chain per block is enough; polyFinish
+ * normalizes.
  */
 export function polyBlocks(ptr: usize, len: usize, hibit: u64): void {
-  const lr0 = r0,
-    lr1 = r1,
-    lr2 = r2,
-    lr3 = r3;
-  const s1 = lr1 + (lr1 >> 2),
-    s2 = lr2 + (lr2 >> 2),
-    s3 = lr3 + (lr3 >> 2);
-  let a0 = h0,
-    a1 = h1,
-    a2 = h2,
-    a3 = h3,
-    a4 = h4;
+  const lr0 = r0, lr1 = r1, lr2 = r2, lr3 = r3;
+  const s1 = lr1 + (lr1 >> 2), s2 = lr2 + (lr2 >> 2), s3 = lr3 + (lr3 >> 2);
+  let a0 = h0, a1 = h1, a2 = h2, a3 = h3, a4 = h4;
   const end = ptr + len;
   while (ptr < end) {
-    // h += m
-    let d0: u64 = a0 + <u64>load<u32>(ptr, 0);
-    let d1: u64 = a1 + (d0 >> 32) + <u64>load<u32>(ptr, 4);
-    let d2: u64 = a2 + (d1 >> 32) + <u64>load<u32>(ptr, 8);
-    let d3: u64 = a3 + (d2 >> 32) + <u64>load<u32>(ptr, 12);
-    a0 = d0 & 0xffffffff;
-    a1 = d1 & 0xffffffff;
-    a2 = d2 & 0xffffffff;
-    a3 = d3 & 0xffffffff;
-    a4 += (d3 >> 32) + hibit;
-    // h *= r, partially reduced
-    d0 = a0 * lr0 + a1 * s3 + a2 * s2 + a3 * s1;
-    d1 = a0 * lr1 + a1 * lr0 + a2 * s3 + a3 * s2 + a4 * s1;
-    d2 = a0 * lr2 + a1 * lr1 + a2 * lr0 + a3 * s3 + a4 * s2;
-    d3 = a0 * lr3 + a1 * lr2 + a2 * lr1 + a3 * lr0 + a4 * s3;
-    a4 = a4 * lr0;
+    a0 += <u64>load<u32>(ptr, 0);
+    a1 += <u64>load<u32>(ptr, 4);
+    a2 += <u64>load<u32>(ptr, 8);
+    a3 += <u64>load<u32>(ptr, 12);
+    a4 += hibit;
+    const d0 = a0 * lr0 + a1 * s3 + a2 * s2 + a3 * s1;
+    let d1 = a0 * lr1 + a1 * lr0 + a2 * s3 + a3 * s2 + a4 * s1;
+    let d2 = a0 * lr2 + a1 * lr1 + a2 * lr0 + a3 * s3 + a4 * s2;
+    let d3 = a0 * lr3 + a1 * lr2 + a2 * lr1 + a3 * lr0 + a4 * s3;
     d1 += d0 >> 32;
     d2 += d1 >> 32;
     d3 += d2 >> 32;
-    a4 += d3 >> 32;
-    // fold everything above 2^130 back in: (h >> 130) * 5
-    const c = (a4 >> 2) + (a4 & ~3);
-    a4 &= 3;
-    d0 = (d0 & 0xffffffff) + c;
-    d1 = (d1 & 0xffffffff) + (d0 >> 32);
-    d2 = (d2 & 0xffffffff) + (d1 >> 32);
-    d3 = (d3 & 0xffffffff) + (d2 >> 32);
-    a4 += d3 >> 32;
-    a0 = d0 & 0xffffffff;
+    a4 = a4 * lr0 + (d3 >> 32);
+    // fold everything at or above 2^130 back in: (h >> 130) * 5
+    a0 = (d0 & 0xffffffff) + (a4 >> 2) + (a4 & ~3);
     a1 = d1 & 0xffffffff;
     a2 = d2 & 0xffffffff;
     a3 = d3 & 0xffffffff;
+    a4 &= 3;
     ptr += 16;
   }
-  h0 = a0;
-  h1 = a1;
-  h2 = a2;
-  h3 = a3;
-  h4 = a4;
+  h0 = a0; h1 = a1; h2 = a2; h3 = a3; h4 = a4;
+}
+
+/** Carries the lazy limbs into 32-bit limbs with h4 < 8, that is h < 2^131. */
+function normalize(): void {
+  for (let round = 0; round < 2; round++) {
+    let t: u64 = h0;
+    h0 = t & 0xffffffff;
+    t = h1 + (t >> 32);
+    h1 = t & 0xffffffff;
+    t = h2 + (t >> 32);
+    h2 = t & 0xffffffff;
+    t = h3 + (t >> 32);
+    h3 = t & 0xffffffff;
+    h4 += t >> 32;
+    const c = (h4 >> 2) + (h4 & ~3);
+    h4 &= 3;
+    h0 += c;
+  }
 }
 
 /** Absorbs a final partial block of 1..15 bytes, padded per RFC 8439 §2.5.1. */
@@ -105,6 +102,7 @@ export function polyPartial(ptr: usize, len: usize, scratch: usize): void {
 
 /** Writes the 16-byte tag to `out` and wipes the state. Constant time. */
 export function polyFinish(out: usize): void {
+  normalize();
   // g = h + 5 - 2^130; take g when it did not go negative, that is when h >= p.
   let t: u64 = h0 + 5;
   const g0 = t & 0xffffffff;
