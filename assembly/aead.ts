@@ -3,7 +3,7 @@
 // packet never produces plaintext, not even in the output buffer.
 
 import { chachaBlock, chachaXorScalar, hchacha20, xorInto } from "./chacha20";
-import { chachaXorSimd, keystream4 } from "./chacha20-simd";
+import { chachaXorSimd, chachaXorSimdMac, keystream4 } from "./chacha20-simd";
 import { polyBlocks, polyFinish, polyInit } from "./poly1305";
 import { KEYSTREAM, OTK_BLOCK, PAD_BLOCK, SUBKEY, TAG, wipeAeadScratch } from "./scratch";
 
@@ -54,13 +54,17 @@ function xorPayload(keyPtr: usize, n0: u32, n1: u32, n2: u32, src: usize, dst: u
   }
 }
 
-/** Computes the tag over (ad, ciphertext) into TAG with the one-time key in OTK_BLOCK. */
-function computeTag(ad: usize, adLen: usize, ct: usize, len: usize): void {
+/** Starts the MAC with the one-time key in OTK_BLOCK and absorbs the padded AD. */
+function macStart(ad: usize, adLen: usize): void {
   polyInit(OTK_BLOCK);
   polyPadded(ad, adLen);
-  polyPadded(ct, len);
+}
+
+/** Absorbs the ciphertext from `ct` to its end (padded), the lengths, and writes TAG. */
+function macEnd(ct: usize, ctEnd: usize, adLen: usize, ctLen: usize): void {
+  polyPadded(ct, ctEnd - ct);
   store<u64>(PAD_BLOCK, <u64>adLen, 0);
-  store<u64>(PAD_BLOCK, <u64>len, 8);
+  store<u64>(PAD_BLOCK, <u64>ctLen, 8);
   polyBlocks(PAD_BLOCK, 16, 1);
   polyFinish(TAG);
 }
@@ -74,8 +78,17 @@ export function tagsEqual(a: usize, b: usize): u32 {
 /** Seals `len` bytes at src into dst: ciphertext then the 16-byte tag. */
 function sealWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): void {
   firstBlocks(keyPtr, n0, n1, n2);
-  xorPayload(keyPtr, n0, n1, n2, src, dst, len);
-  computeTag(ad, adLen, dst, len);
+  macStart(ad, adLen);
+  let macked = dst;
+  if (ASC_FEATURE_SIMD) {
+    // Stitched: Poly1305 absorbs each 256-byte chunk of ciphertext while the next is made.
+    const head = len < FIRST_PASS_PAYLOAD ? len : FIRST_PASS_PAYLOAD;
+    xorInto(dst, src, KEYSTREAM + 64, head);
+    if (len > head) macked = chachaXorSimdMac(keyPtr, 4, n0, n1, n2, src + head, dst + head, len - head, dst);
+  } else {
+    xorPayload(keyPtr, n0, n1, n2, src, dst, len);
+  }
+  macEnd(macked, dst + len, adLen, len);
   memory.copy(dst + len, TAG, 16);
 }
 
@@ -87,7 +100,8 @@ function openWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: us
   if (len < 16) return 0;
   const ctLen = len - 16;
   firstBlocks(keyPtr, n0, n1, n2);
-  computeTag(ad, adLen, src, ctLen);
+  macStart(ad, adLen);
+  macEnd(src, src + ctLen, adLen, ctLen);
   const ok = tagsEqual(TAG, src + ctLen);
   if (ok) xorPayload(keyPtr, n0, n1, n2, src, dst, ctLen);
   return ok;

@@ -2,7 +2,11 @@
 // blocks lives in vector xi; after the rounds a 4x4 transpose turns lanes back into blocks.
 
 import { SIGMA0, SIGMA1, SIGMA2, SIGMA3, xorInto } from "./chacha20";
+import { polyBlock } from "./poly1305";
 import { KEYSTREAM, wipe } from "./scratch";
+
+// Most Poly1305 blocks one pass absorbs: two per double round.
+const MAC_BLOCKS_PER_PASS: usize = 20;
 
 // @ts-expect-error: decorator
 @inline function rotl16(v: v128): v128 {
@@ -10,7 +14,7 @@ import { KEYSTREAM, wipe } from "./scratch";
 }
 // @ts-expect-error: decorator
 @inline function rotl8(v: v128): v128 {
-  return i8x16.shuffle(v, v, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
+  return v128.or(i32x4.shl(v, 8), i32x4.shr_u(v, 24));
 }
 // @ts-expect-error: decorator
 @inline function rotl12(v: v128): v128 {
@@ -24,16 +28,20 @@ import { KEYSTREAM, wipe } from "./scratch";
 /**
  * Writes the 256-byte result of one 4-block pass: (src XOR keystream) for blocks
  * counter..counter+3 into dst. With src pointing at zeroes this yields raw keystream.
+ * The input words are reloaded for the feed-forward instead of kept live through the
+ * rounds: sixteen state vectors already fill an x86-64 register file.
  */
 function pass4(
-  k0: v128, k1: v128, k2: v128, k3: v128, k4: v128, k5: v128, k6: v128, k7: v128,
-  ctr: v128, n0: v128, n1: v128, n2: v128, src: usize, dst: usize,
+  keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, mac: usize, macBlocks: u32,
 ): void {
-  const c0 = i32x4.splat(SIGMA0), c1 = i32x4.splat(SIGMA1);
-  const c2 = i32x4.splat(SIGMA2), c3 = i32x4.splat(SIGMA3);
-  let x0 = c0, x1 = c1, x2 = c2, x3 = c3;
-  let x4 = k0, x5 = k1, x6 = k2, x7 = k3, x8 = k4, x9 = k5, x10 = k6, x11 = k7;
-  let x12 = ctr, x13 = n0, x14 = n1, x15 = n2;
+  let x0 = i32x4.splat(SIGMA0), x1 = i32x4.splat(SIGMA1);
+  let x2 = i32x4.splat(SIGMA2), x3 = i32x4.splat(SIGMA3);
+  let x4 = v128.load32_splat(keyPtr, 0), x5 = v128.load32_splat(keyPtr, 4);
+  let x6 = v128.load32_splat(keyPtr, 8), x7 = v128.load32_splat(keyPtr, 12);
+  let x8 = v128.load32_splat(keyPtr, 16), x9 = v128.load32_splat(keyPtr, 20);
+  let x10 = v128.load32_splat(keyPtr, 24), x11 = v128.load32_splat(keyPtr, 28);
+  let x12 = i32x4.add(i32x4.splat(counter), i32x4(0, 1, 2, 3));
+  let x13 = i32x4.splat(n0), x14 = i32x4.splat(n1), x15 = i32x4.splat(n2);
   for (let i = 0; i < 10; i++) {
     x0 = i32x4.add(x0, x4); x12 = rotl16(v128.xor(x12, x0));
     x1 = i32x4.add(x1, x5); x13 = rotl16(v128.xor(x13, x1));
@@ -68,14 +76,29 @@ function pass4(
     x11 = i32x4.add(x11, x12); x6 = rotl7(v128.xor(x6, x11));
     x8 = i32x4.add(x8, x13); x7 = rotl7(v128.xor(x7, x8));
     x9 = i32x4.add(x9, x14); x4 = rotl7(v128.xor(x4, x9));
+    // Stitched Poly1305: up to two blocks per double round (scalar units, idle otherwise).
+    if (macBlocks > 0) {
+      polyBlock(mac);
+      mac += 16;
+      macBlocks--;
+      if (macBlocks > 0) {
+        polyBlock(mac);
+        mac += 16;
+        macBlocks--;
+      }
+    }
   }
-  x0 = i32x4.add(x0, c0); x1 = i32x4.add(x1, c1); x2 = i32x4.add(x2, c2); x3 = i32x4.add(x3, c3);
-  x4 = i32x4.add(x4, k0); x5 = i32x4.add(x5, k1); x6 = i32x4.add(x6, k2); x7 = i32x4.add(x7, k3);
-  x8 = i32x4.add(x8, k4); x9 = i32x4.add(x9, k5); x10 = i32x4.add(x10, k6); x11 = i32x4.add(x11, k7);
-  x12 = i32x4.add(x12, ctr); x13 = i32x4.add(x13, n0); x14 = i32x4.add(x14, n1); x15 = i32x4.add(x15, n2);
+  x0 = i32x4.add(x0, i32x4.splat(SIGMA0)); x1 = i32x4.add(x1, i32x4.splat(SIGMA1));
+  x2 = i32x4.add(x2, i32x4.splat(SIGMA2)); x3 = i32x4.add(x3, i32x4.splat(SIGMA3));
   transposeXor(x0, x1, x2, x3, src, dst, 0);
+  x4 = i32x4.add(x4, v128.load32_splat(keyPtr, 0)); x5 = i32x4.add(x5, v128.load32_splat(keyPtr, 4));
+  x6 = i32x4.add(x6, v128.load32_splat(keyPtr, 8)); x7 = i32x4.add(x7, v128.load32_splat(keyPtr, 12));
   transposeXor(x4, x5, x6, x7, src, dst, 16);
+  x8 = i32x4.add(x8, v128.load32_splat(keyPtr, 16)); x9 = i32x4.add(x9, v128.load32_splat(keyPtr, 20));
+  x10 = i32x4.add(x10, v128.load32_splat(keyPtr, 24)); x11 = i32x4.add(x11, v128.load32_splat(keyPtr, 28));
   transposeXor(x8, x9, x10, x11, src, dst, 32);
+  x12 = i32x4.add(x12, i32x4.add(i32x4.splat(counter), i32x4(0, 1, 2, 3)));
+  x13 = i32x4.add(x13, i32x4.splat(n0)); x14 = i32x4.add(x14, i32x4.splat(n1)); x15 = i32x4.add(x15, i32x4.splat(n2));
   transposeXor(x12, x13, x14, x15, src, dst, 48);
 }
 
@@ -110,24 +133,40 @@ export function keystream4(keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u3
 export function chachaXorSimd(
   keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize,
 ): void {
-  const k0 = i32x4.splat(load<u32>(keyPtr, 0)), k1 = i32x4.splat(load<u32>(keyPtr, 4));
-  const k2 = i32x4.splat(load<u32>(keyPtr, 8)), k3 = i32x4.splat(load<u32>(keyPtr, 12));
-  const k4 = i32x4.splat(load<u32>(keyPtr, 16)), k5 = i32x4.splat(load<u32>(keyPtr, 20));
-  const k6 = i32x4.splat(load<u32>(keyPtr, 24)), k7 = i32x4.splat(load<u32>(keyPtr, 28));
-  const vn0 = i32x4.splat(n0), vn1 = i32x4.splat(n1), vn2 = i32x4.splat(n2);
-  let ctr = i32x4.add(i32x4.splat(counter), i32x4(0, 1, 2, 3));
-  const four = i32x4.splat(4);
   while (len >= 256) {
-    pass4(k0, k1, k2, k3, k4, k5, k6, k7, ctr, vn0, vn1, vn2, src, dst);
-    ctr = i32x4.add(ctr, four);
+    pass4(keyPtr, counter, n0, n1, n2, src, dst, 0, 0);
+    counter += 4;
     src += 256;
     dst += 256;
     len -= 256;
   }
   if (len > 0) {
     wipe(KEYSTREAM, 256);
-    pass4(k0, k1, k2, k3, k4, k5, k6, k7, ctr, vn0, vn1, vn2, KEYSTREAM, KEYSTREAM);
+    pass4(keyPtr, counter, n0, n1, n2, KEYSTREAM, KEYSTREAM, 0, 0);
     xorInto(dst, src, KEYSTREAM, len);
     wipe(KEYSTREAM, 256);
   }
+}
+
+/**
+ * The seal side of the stitched AEAD: like chachaXorSimd, and meanwhile feeds Poly1305 (state
+ * already initialised) the ciphertext written so far, from `macFrom` on, in order. Returns how
+ * far the MAC got: whole 16-byte blocks past macFrom; the caller absorbs the rest.
+ */
+export function chachaXorSimdMac(
+  keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize, macFrom: usize,
+): usize {
+  let mac = macFrom;
+  while (len >= 256) {
+    const ready = (dst - mac) >> 4;
+    const blocks = ready < MAC_BLOCKS_PER_PASS ? ready : MAC_BLOCKS_PER_PASS;
+    pass4(keyPtr, counter, n0, n1, n2, src, dst, mac, <u32>blocks);
+    mac += blocks << 4;
+    counter += 4;
+    src += 256;
+    dst += 256;
+    len -= 256;
+  }
+  if (len > 0) chachaXorSimd(keyPtr, counter, n0, n1, n2, src, dst, len);
+  return mac;
 }

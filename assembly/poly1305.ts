@@ -12,6 +12,9 @@ let h0: u64 = 0,
   h2: u64 = 0,
   h3: u64 = 0,
   h4: u64 = 0;
+let s1: u64 = 0,
+  s2: u64 = 0,
+  s3: u64 = 0;
 let pad0: u64 = 0,
   pad1: u64 = 0,
   pad2: u64 = 0,
@@ -23,6 +26,9 @@ export function polyInit(keyPtr: usize): void {
   r1 = <u64>(load<u32>(keyPtr, 4) & 0x0ffffffc);
   r2 = <u64>(load<u32>(keyPtr, 8) & 0x0ffffffc);
   r3 = <u64>(load<u32>(keyPtr, 12) & 0x0ffffffc);
+  s1 = r1 + (r1 >> 2);
+  s2 = r2 + (r2 >> 2);
+  s3 = r3 + (r3 >> 2);
   pad0 = <u64>load<u32>(keyPtr, 16);
   pad1 = <u64>load<u32>(keyPtr, 20);
   pad2 = <u64>load<u32>(keyPtr, 24);
@@ -71,6 +77,34 @@ export function polyBlocks(ptr: usize, len: usize, hibit: u64): void {
     ptr += 16;
   }
   h0 = a0; h1 = a1; h2 = a2; h3 = a3; h4 = a4;
+}
+
+/**
+ * Absorbs one full 16-byte block, reading and writing the state in globals. The stitched
+ * AEAD calls it from inside the ChaCha20 rounds, where its scalar multiplies run on other
+ * execution units than the SIMD keystream work; polyBlocks is the faster standalone loop.
+ */
+// @ts-expect-error: decorator
+@inline
+export function polyBlock(ptr: usize): void {
+  const a0 = h0 + <u64>load<u32>(ptr, 0);
+  const a1 = h1 + <u64>load<u32>(ptr, 4);
+  const a2 = h2 + <u64>load<u32>(ptr, 8);
+  const a3 = h3 + <u64>load<u32>(ptr, 12);
+  let a4 = h4 + 1;
+  const d0 = a0 * r0 + a1 * s3 + a2 * s2 + a3 * s1;
+  let d1 = a0 * r1 + a1 * r0 + a2 * s3 + a3 * s2 + a4 * s1;
+  let d2 = a0 * r2 + a1 * r1 + a2 * r0 + a3 * s3 + a4 * s2;
+  let d3 = a0 * r3 + a1 * r2 + a2 * r1 + a3 * r0 + a4 * s3;
+  d1 += d0 >> 32;
+  d2 += d1 >> 32;
+  d3 += d2 >> 32;
+  a4 = a4 * r0 + (d3 >> 32);
+  h0 = (d0 & 0xffffffff) + (a4 >> 2) + (a4 & ~3);
+  h1 = d1 & 0xffffffff;
+  h2 = d2 & 0xffffffff;
+  h3 = d3 & 0xffffffff;
+  h4 = a4 & 3;
 }
 
 /** Carries the lazy limbs into 32-bit limbs with h4 < 8, that is h < 2^131. */
@@ -137,6 +171,9 @@ export function polyWipe(): void {
   r1 = 0;
   r2 = 0;
   r3 = 0;
+  s1 = 0;
+  s2 = 0;
+  s3 = 0;
   h0 = 0;
   h1 = 0;
   h2 = 0;

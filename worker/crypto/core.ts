@@ -148,6 +148,14 @@ export class CryptoCore {
     return Array.from({ length: n }, (_, i) => all.slice(32 * i, 32 * i + 32));
   }
 
+  /**
+   * A copy of the core's whole linear memory. For audits: tests use it to show that keys,
+   * keystream and plaintext do not linger in wasm memory after a call.
+   */
+  memorySnapshot(): Uint8Array {
+    return this.heap.u8.slice();
+  }
+
   /** A reusable set of wasm-memory buffers for sealing and opening many packets per call. */
   createAeadBatch(options: AeadBatchOptions): AeadBatch {
     return new AeadBatch(this.wasm, this.heap, options);
