@@ -20,6 +20,17 @@ export function chachaXor(
   else chachaXorScalar(keyPtr, counter, n0, n1, n2, src, dst, len);
 }
 
+// Up to this many payload bytes the scalar path is faster even in the SIMD build: two scalar
+// blocks (one-time key and payload) cost less than one four-block SIMD pass.
+const SCALAR_MAX_PAYLOAD: usize = 64;
+
+/** Whether a payload of `len` bytes takes the SIMD path. */
+// @ts-expect-error: decorator
+@inline
+function useSimd(len: usize): bool {
+  return ASC_FEATURE_SIMD && len > SCALAR_MAX_PAYLOAD;
+}
+
 /** Absorbs `len` bytes zero-padded to a multiple of 16. */
 function polyPadded(ptr: usize, len: usize): void {
   const full = len & ~(<usize>15);
@@ -37,15 +48,15 @@ function polyPadded(ptr: usize, len: usize): void {
  * Poly1305 one-time key (block 0) to OTK_BLOCK. The SIMD build makes blocks 0..3 in one
  * pass, so the first 192 payload bytes need no pass of their own.
  */
-function firstBlocks(keyPtr: usize, n0: u32, n1: u32, n2: u32): void {
-  if (ASC_FEATURE_SIMD) keystream4(keyPtr, 0, n0, n1, n2, KEYSTREAM);
+function firstBlocks(simd: bool, keyPtr: usize, n0: u32, n1: u32, n2: u32): void {
+  if (ASC_FEATURE_SIMD && simd) keystream4(keyPtr, 0, n0, n1, n2, KEYSTREAM);
   else chachaBlock(keyPtr, 0, n0, n1, n2, KEYSTREAM);
   memory.copy(OTK_BLOCK, KEYSTREAM, 32);
 }
 
 /** Encrypts or decrypts the payload (keystream from block 1), after firstBlocks. */
-function xorPayload(keyPtr: usize, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize): void {
-  if (ASC_FEATURE_SIMD) {
+function xorPayload(simd: bool, keyPtr: usize, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize): void {
+  if (ASC_FEATURE_SIMD && simd) {
     const head = len < FIRST_PASS_PAYLOAD ? len : FIRST_PASS_PAYLOAD;
     xorInto(dst, src, KEYSTREAM + 64, head);
     if (len > head) chachaXorSimd(keyPtr, 4, n0, n1, n2, src + head, dst + head, len - head);
@@ -77,16 +88,17 @@ export function tagsEqual(a: usize, b: usize): u32 {
 
 /** Seals `len` bytes at src into dst: ciphertext then the 16-byte tag. */
 function sealWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): void {
-  firstBlocks(keyPtr, n0, n1, n2);
+  const simd = useSimd(len);
+  firstBlocks(simd, keyPtr, n0, n1, n2);
   macStart(ad, adLen);
   let macked = dst;
-  if (ASC_FEATURE_SIMD) {
+  if (ASC_FEATURE_SIMD && simd) {
     // Stitched: Poly1305 absorbs each 256-byte chunk of ciphertext while the next is made.
     const head = len < FIRST_PASS_PAYLOAD ? len : FIRST_PASS_PAYLOAD;
     xorInto(dst, src, KEYSTREAM + 64, head);
     if (len > head) macked = chachaXorSimdMac(keyPtr, 4, n0, n1, n2, src + head, dst + head, len - head, dst);
   } else {
-    xorPayload(keyPtr, n0, n1, n2, src, dst, len);
+    xorPayload(false, keyPtr, n0, n1, n2, src, dst, len);
   }
   macEnd(macked, dst + len, adLen, len);
   memory.copy(dst + len, TAG, 16);
@@ -99,11 +111,12 @@ function sealWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: us
 function openWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): u32 {
   if (len < 16) return 0;
   const ctLen = len - 16;
-  firstBlocks(keyPtr, n0, n1, n2);
+  const simd = useSimd(ctLen);
+  firstBlocks(simd, keyPtr, n0, n1, n2);
   macStart(ad, adLen);
   macEnd(src, src + ctLen, adLen, ctLen);
   const ok = tagsEqual(TAG, src + ctLen);
-  if (ok) xorPayload(keyPtr, n0, n1, n2, src, dst, ctLen);
+  if (ok) xorPayload(simd, keyPtr, n0, n1, n2, src, dst, ctLen);
   return ok;
 }
 

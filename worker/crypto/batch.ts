@@ -109,15 +109,31 @@ export class AeadBatch {
    */
   setPacket(i: number, keySlot: number, counter: bigint | number, length: number): void {
     this.refresh();
-    const at = this.index(i) * DESC_WORDS;
-    checkInteger("AeadBatch.setPacket", "keySlot", keySlot, 0, this.keySlots - 1);
-    checkInteger("AeadBatch.setPacket", "length", length, 0, this.maxPacket + TAG);
+    // Per-packet hot path: plain comparisons first; the descriptive checks only on failure.
+    if (!(i >= 0 && i < this.capacity && Number.isInteger(i))) this.index(i);
+    if (!(keySlot >= 0 && keySlot < this.keySlots && Number.isInteger(keySlot))) {
+      checkInteger("AeadBatch.setPacket", "keySlot", keySlot, 0, this.keySlots - 1);
+    }
+    if (!(length >= 0 && length <= this.maxPacket + TAG && Number.isInteger(length))) {
+      checkInteger("AeadBatch.setPacket", "length", length, 0, this.maxPacket + TAG);
+    }
+    this.checkLive();
+    const at = i * DESC_WORDS;
     const d = this.descView;
     d[at + D_KEY] = this.keyPtr + keySlot * KEY;
     d[at + D_LEN] = length;
-    if (typeof counter === "bigint") {
-      if (counter < 0n || counter >= 1n << 64n)
-        throw new RangeError(`AeadBatch.setPacket: counter out of 64-bit range`);
+    if (
+      typeof counter === "number" &&
+      counter >= 0 &&
+      counter < TWO_32 &&
+      Number.isInteger(counter)
+    ) {
+      d[at + D_CTR_LO] = counter;
+      d[at + D_CTR_HI] = 0;
+    } else if (typeof counter === "bigint") {
+      if (counter < 0n || counter >= 1n << 64n) {
+        throw new RangeError("AeadBatch.setPacket: counter out of 64-bit range (0 to 2^64 - 1)");
+      }
       d[at + D_CTR_LO] = Number(counter & 0xffffffffn);
       d[at + D_CTR_HI] = Number(counter >> 32n);
     } else {
