@@ -137,7 +137,11 @@ export class AeadBatch {
       d[at + D_CTR_LO] = Number(counter & 0xffffffffn);
       d[at + D_CTR_HI] = Number(counter >> 32n);
     } else {
-      checkInteger("AeadBatch.setPacket", "counter", counter, 0, Number.MAX_SAFE_INTEGER);
+      if (typeof counter !== "number" || !Number.isSafeInteger(counter) || counter < 0) {
+        throw new RangeError(
+          `AeadBatch.setPacket: counter must be an integer from 0 to 2^53 - 1 (a bigint up to 2^64 - 1), got ${String(counter)}`,
+        );
+      }
       d[at + D_CTR_LO] = counter >>> 0;
       d[at + D_CTR_HI] = Math.floor(counter / TWO_32);
     }
@@ -224,7 +228,13 @@ export class AeadBatch {
       this.inputs.push(
         new Uint8Array(buffer, this.inPtr + i * this.inStride, this.maxPacket + TAG),
       );
-      this.outputs.push(new Uint8Array(buffer, this.outPtr + i * this.outStride, this.outStride));
+      this.outputs.push(
+        new Uint8Array(
+          buffer,
+          this.outPtr + i * this.outStride,
+          this.headroom + this.maxPacket + TAG,
+        ),
+      );
     }
     return new Uint32Array(buffer, this.descPtr, this.capacity * DESC_WORDS);
   }

@@ -93,9 +93,10 @@ export class CryptoCore {
         `chacha20: ${data.length} bytes from block ${counter} overflow the 32-bit counter`,
       );
     }
-    const [k, n, src, dst] = this.place(data.length, key, nonce, data);
-    this.wasm.chacha20(k!, n!, counter, src!, data.length, dst!);
-    return this.finish(dst!, data.length);
+    const length = data.length;
+    const [k, n, src, dst] = this.place(length, key, nonce, data);
+    this.wasm.chacha20(k!, n!, counter, src!, length, dst!);
+    return this.finish(dst!, length);
   }
 
   /** HChaCha20: the 32-byte subkey for a key and a 16-byte nonce. */
@@ -111,8 +112,9 @@ export class CryptoCore {
   poly1305(key: Uint8Array, message: Uint8Array): Uint8Array {
     checkLength("poly1305", "key", key, KEY);
     checkBytes("poly1305", "message", message);
+    const length = message.length;
     const [k, m, out] = this.place(TAG, key, message);
-    this.wasm.poly1305(k!, m!, message.length, out!);
+    this.wasm.poly1305(k!, m!, length, out!);
     return this.finish(out!, TAG);
   }
 
@@ -123,8 +125,9 @@ export class CryptoCore {
     checkBytes("blake2s", "key", key);
     if (key.length > 32)
       throw new TypeError(`blake2s: key must be 0 to 32 bytes, got ${key.length}`);
+    const [keyLength, length] = [key.length, data.length];
     const [k, d, out] = this.place(32, key, data);
-    this.wasm.blake2s(d!, data.length, k!, key.length, outLen, out!);
+    this.wasm.blake2s(d!, length, k!, keyLength, outLen, out!);
     return this.finish(out!, outLen);
   }
 
@@ -132,8 +135,9 @@ export class CryptoCore {
   hmacBlake2s(key: Uint8Array, data: Uint8Array): Uint8Array {
     checkBytes("hmacBlake2s", "key", key);
     checkBytes("hmacBlake2s", "data", data);
+    const [keyLength, length] = [key.length, data.length];
     const [k, d, out] = this.place(32, key, data);
-    this.wasm.hmacBlake2s(k!, key.length, d!, data.length, out!);
+    this.wasm.hmacBlake2s(k!, keyLength, d!, length, out!);
     return this.finish(out!, 32);
   }
 
@@ -142,8 +146,9 @@ export class CryptoCore {
     checkInteger("kdf", "n", n, 1, 3);
     checkBytes("kdf", "key", key);
     checkBytes("kdf", "input", input);
+    const [keyLength, length] = [key.length, input.length];
     const [k, d, out] = this.place(96, key, input);
-    this.wasm.kdf(n, k!, key.length, d!, input.length, out!);
+    this.wasm.kdf(n, k!, keyLength, d!, length, out!);
     const all = this.finish(out!, 32 * n);
     return Array.from({ length: n }, (_, i) => all.slice(32 * i, 32 * i + 32));
   }
@@ -168,9 +173,10 @@ export class CryptoCore {
     plaintext: Uint8Array,
     ad: Uint8Array,
   ): Uint8Array {
-    const [k, n, a, src, dst] = this.place(plaintext.length + TAG, key, nonce, ad, plaintext);
-    run(k!, n!, a!, ad.length, src!, plaintext.length, dst!);
-    return this.finish(dst!, plaintext.length + TAG);
+    const [adLength, length] = [ad.length, plaintext.length];
+    const [k, n, a, src, dst] = this.place(length + TAG, key, nonce, ad, plaintext);
+    run(k!, n!, a!, adLength, src!, length, dst!);
+    return this.finish(dst!, length + TAG);
   }
 
   private open(
@@ -180,14 +186,17 @@ export class CryptoCore {
     sealed: Uint8Array,
     ad: Uint8Array,
   ): Uint8Array | null {
-    if (sealed.length < TAG) return null;
-    const [k, n, a, src, dst] = this.place(sealed.length - TAG, key, nonce, ad, sealed);
-    const ok = run(k!, n!, a!, ad.length, src!, sealed.length, dst!) === 1;
-    const plain = this.finish(dst!, ok ? sealed.length - TAG : 0);
+    const [adLength, length] = [ad.length, sealed.length];
+    if (length < TAG) return null;
+    const [k, n, a, src, dst] = this.place(length - TAG, key, nonce, ad, sealed);
+    const ok = run(k!, n!, a!, adLength, src!, length, dst!) === 1;
+    const plain = this.finish(dst!, ok ? length - TAG : 0);
     return ok ? plain : null;
   }
 
   // The scratch area of the call in progress: [start, end) is wiped by finish().
+  // Callers read their inputs' lengths before place(): an input that is a view of this
+  // core's memory is detached if place() grows it.
   private scratchStart = 0;
   private scratchEnd = 0;
 
@@ -198,18 +207,27 @@ export class CryptoCore {
   private place(outLength: number, ...inputs: Uint8Array[]): number[] {
     let size = align16(outLength);
     for (const input of inputs) size += align16(input.length);
+    // An input may be a view of this core's memory (a batch buffer). Growing the memory for
+    // scratch would detach it, so copy such inputs out first.
+    const wasmBuffer = this.heap.buffer;
+    const sources = inputs.map((input) => (input.buffer === wasmBuffer ? input.slice() : input));
     const start = this.heap.scratch(size);
+    this.scratchStart = start;
+    this.scratchEnd = start + size;
     const mem = this.heap.u8;
     const addresses: number[] = [];
     let at = start;
-    for (const input of inputs) {
-      mem.set(input, at);
-      addresses.push(at);
-      at += align16(input.length);
+    try {
+      for (const input of sources) {
+        mem.set(input, at);
+        addresses.push(at);
+        at += align16(input.length);
+      }
+    } catch (error) {
+      mem.fill(0, start, start + size);
+      throw error;
     }
     addresses.push(at);
-    this.scratchStart = start;
-    this.scratchEnd = start + size;
     return addresses;
   }
 

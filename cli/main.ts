@@ -1,0 +1,45 @@
+// `corridor` command dispatch. Each subcommand lives in its own module and is added here as
+// the issue that brings it lands.
+
+import { readFileSync } from "node:fs";
+
+const USAGE = `usage: corridor <command> [arguments]
+
+commands:
+  help       show this help
+  version    print the version
+
+Corridor is built issue by issue; see README.md for what runs today.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Runs the command line `args` (without node and the script); returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return 0;
+    case "version":
+    case "--version":
+      if (rest.length > 0) return usageError(`version takes no arguments, got: ${rest.join(" ")}`);
+      process.stdout.write(`corridor ${version()}\n`);
+      return 0;
+    default:
+      return usageError(`unknown command: ${command}`);
+  }
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`corridor: ${message}\n\n${USAGE}`);
+  return 2;
+}
