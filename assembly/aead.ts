@@ -1,9 +1,9 @@
 // ChaCha20-Poly1305 (RFC 8439 §2.8), XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) and the
-// batch entry points of the data path. Open authenticates before it decrypts: a forged
-// packet never produces plaintext, not even in the output buffer.
+// batch entry points of the data path. A forged packet never yields plaintext: open returns
+// failure and leaves zeroes where the plaintext would have gone.
 
 import { chachaBlock, chachaXorScalar, hchacha20, xorInto } from "./chacha20";
-import { chachaXorSimd, chachaXorSimdMac, keystream4 } from "./chacha20-simd";
+import { chachaOpenSimdMac, chachaXorSimd, chachaXorSimdMac, keystream4 } from "./chacha20-simd";
 import { polyBlocks, polyFinish, polyInit } from "./poly1305";
 import { KEYSTREAM, OTK_BLOCK, PAD_BLOCK, SUBKEY, TAG, wipeAeadScratch } from "./scratch";
 
@@ -106,7 +106,9 @@ function sealWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: us
 
 /**
  * Opens `len` bytes (ciphertext and tag) at src; on success writes len - 16 plaintext bytes to
- * dst and returns 1, otherwise returns 0 and leaves dst untouched.
+ * dst and returns 1. Otherwise returns 0 and those len - 16 bytes of dst are zeroes, never
+ * plaintext: the SIMD build decrypts while it authenticates (as Go's and BoringSSL's stitched
+ * code do) and wipes the output when the tag does not match; both builds leave the same zeroes.
  */
 function openWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: usize, src: usize, len: usize, dst: usize): u32 {
   if (len < 16) return 0;
@@ -114,9 +116,22 @@ function openWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: us
   const simd = useSimd(ctLen);
   firstBlocks(simd, keyPtr, n0, n1, n2);
   macStart(ad, adLen);
+  if (ASC_FEATURE_SIMD && simd && ctLen > FIRST_PASS_PAYLOAD) {
+    // The first pass's 192 payload bytes: MAC, then decrypt (src may equal dst).
+    polyBlocks(src, FIRST_PASS_PAYLOAD, 1);
+    xorInto(dst, src, KEYSTREAM + 64, FIRST_PASS_PAYLOAD);
+    const at = FIRST_PASS_PAYLOAD;
+    const done = at + chachaOpenSimdMac(keyPtr, 4, n0, n1, n2, src + at, dst + at, ctLen - at);
+    macEnd(src + done, src + ctLen, adLen, ctLen);
+    const ok = tagsEqual(TAG, src + ctLen);
+    if (ctLen > done) chachaXorSimd(keyPtr, 4 + <u32>((done - at) >> 6), n0, n1, n2, src + done, dst + done, ctLen - done);
+    if (!ok) memory.fill(dst, 0, ctLen);
+    return ok;
+  }
   macEnd(src, src + ctLen, adLen, ctLen);
   const ok = tagsEqual(TAG, src + ctLen);
   if (ok) xorPayload(simd, keyPtr, n0, n1, n2, src, dst, ctLen);
+  else memory.fill(dst, 0, ctLen);
   return ok;
 }
 

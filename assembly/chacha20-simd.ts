@@ -170,3 +170,21 @@ export function chachaXorSimdMac(
   if (len > 0) chachaXorSimd(keyPtr, counter, n0, n1, n2, src, dst, len);
   return mac;
 }
+
+/**
+ * The open side of the stitched AEAD: decrypts whole 256-byte chunks of `len` and feeds
+ * Poly1305 each chunk's ciphertext inside the same pass, before its plaintext is stored (so
+ * src may equal dst). Returns the bytes done, a multiple of 256; the caller MACs the rest,
+ * then decrypts it.
+ */
+export function chachaOpenSimdMac(
+  keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, src: usize, dst: usize, len: usize,
+): usize {
+  let done: usize = 0;
+  while (len - done >= 256) {
+    pass4(keyPtr, counter, n0, n1, n2, src + done, dst + done, src + done, 16);
+    counter += 4;
+    done += 256;
+  }
+  return done;
+}

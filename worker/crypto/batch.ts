@@ -154,7 +154,10 @@ export class AeadBatch {
     this.wasm.sealBatch(this.descPtr, count);
   }
 
-  /** Opens packets 0..count-1; returns how many failed authentication (see ok(i)). */
+  /**
+   * Opens packets 0..count-1; returns how many failed authentication (see ok(i)). A failed
+   * packet's output holds zeroes where its plaintext would have gone, never plaintext.
+   */
   open(count: number): number {
     this.prepareCall("open", count, this.maxPacket + TAG);
     return this.wasm.openBatch(this.descPtr, count);
@@ -164,6 +167,12 @@ export class AeadBatch {
   ok(i: number): boolean {
     this.refresh();
     return this.descView[this.index(i) * DESC_WORDS + D_STATUS] === 1;
+  }
+
+  /** The input length last given to setPacket for packet i. */
+  packetLength(i: number): number {
+    this.refresh();
+    return this.descView[this.index(i) * DESC_WORDS + D_LEN]!;
   }
 
   /** The bytes the last call produced for packet i (a view: copy it to keep it). */
