@@ -9,6 +9,11 @@ const INNER: usize = memory.data(32, 16);
 const PRK: usize = memory.data(32, 16);
 const T_IN: usize = memory.data(48, 16);
 
+/** XORs every byte of the 64-byte key block with the byte repeated in `pattern`. */
+function xorKeyBlock(pattern: u64): void {
+  for (let i: usize = 0; i < 64; i += 8) store<u64>(KEY_BLOCK + i, load<u64>(KEY_BLOCK + i) ^ pattern);
+}
+
 /** HMAC-BLAKE2s of `len` bytes at src under a key of any length; 32 bytes to out. */
 export function hmacBlake2s(
   keyPtr: usize,
@@ -25,15 +30,13 @@ export function hmacBlake2s(
   } else {
     memory.copy(KEY_BLOCK, keyPtr, keyLen);
   }
-  for (let i: usize = 0; i < 64; i += 8)
-    store<u64>(KEY_BLOCK + i, load<u64>(KEY_BLOCK + i) ^ 0x3636363636363636);
+  xorKeyBlock(0x3636363636363636);
   b2sInit(32, 0, 0);
   b2sUpdate(KEY_BLOCK, 64);
   b2sUpdate(src, len);
   b2sFinal(INNER);
   // 0x36 ^ 0x5c = 0x6a turns the inner pad into the outer one.
-  for (let i: usize = 0; i < 64; i += 8)
-    store<u64>(KEY_BLOCK + i, load<u64>(KEY_BLOCK + i) ^ 0x6a6a6a6a6a6a6a6a);
+  xorKeyBlock(0x6a6a6a6a6a6a6a6a);
   b2sInit(32, 0, 0);
   b2sUpdate(KEY_BLOCK, 64);
   b2sUpdate(INNER, 32);

@@ -4,7 +4,7 @@
 import { AeadBatch, type AeadBatchOptions } from "./batch.ts";
 import { checkBytes, checkInteger, checkLength } from "./bytes.ts";
 import { WasmHeap } from "./heap.ts";
-import type { CoreExports, WasmBuild } from "./wasm.ts";
+import type { AeadOpenExport, AeadSealExport, CoreExports, WasmBuild } from "./wasm.ts";
 
 const KEY = 32;
 const NONCE = 12;
@@ -32,10 +32,7 @@ export class CryptoCore {
     plaintext: Uint8Array,
     ad: Uint8Array = EMPTY,
   ): Uint8Array {
-    checkLength("aeadSeal", "key", key, KEY);
-    checkLength("aeadSeal", "nonce", nonce, NONCE);
-    checkBytes("aeadSeal", "plaintext", plaintext);
-    checkBytes("aeadSeal", "ad", ad);
+    checkAeadArgs("aeadSeal", key, nonce, NONCE, "plaintext", plaintext, ad);
     return this.seal(this.wasm.aeadSeal, key, nonce, plaintext, ad);
   }
 
@@ -46,10 +43,7 @@ export class CryptoCore {
     sealed: Uint8Array,
     ad: Uint8Array = EMPTY,
   ): Uint8Array | null {
-    checkLength("aeadOpen", "key", key, KEY);
-    checkLength("aeadOpen", "nonce", nonce, NONCE);
-    checkBytes("aeadOpen", "sealed", sealed);
-    checkBytes("aeadOpen", "ad", ad);
+    checkAeadArgs("aeadOpen", key, nonce, NONCE, "sealed", sealed, ad);
     return this.open(this.wasm.aeadOpen, key, nonce, sealed, ad);
   }
 
@@ -60,10 +54,7 @@ export class CryptoCore {
     plaintext: Uint8Array,
     ad: Uint8Array = EMPTY,
   ): Uint8Array {
-    checkLength("xaeadSeal", "key", key, KEY);
-    checkLength("xaeadSeal", "nonce", nonce, XNONCE);
-    checkBytes("xaeadSeal", "plaintext", plaintext);
-    checkBytes("xaeadSeal", "ad", ad);
+    checkAeadArgs("xaeadSeal", key, nonce, XNONCE, "plaintext", plaintext, ad);
     return this.seal(this.wasm.xaeadSeal, key, nonce, plaintext, ad);
   }
 
@@ -74,10 +65,7 @@ export class CryptoCore {
     sealed: Uint8Array,
     ad: Uint8Array = EMPTY,
   ): Uint8Array | null {
-    checkLength("xaeadOpen", "key", key, KEY);
-    checkLength("xaeadOpen", "nonce", nonce, XNONCE);
-    checkBytes("xaeadOpen", "sealed", sealed);
-    checkBytes("xaeadOpen", "ad", ad);
+    checkAeadArgs("xaeadOpen", key, nonce, XNONCE, "sealed", sealed, ad);
     return this.open(this.wasm.xaeadOpen, key, nonce, sealed, ad);
   }
 
@@ -167,7 +155,7 @@ export class CryptoCore {
   }
 
   private seal(
-    run: CoreExports["aeadSeal"],
+    run: AeadSealExport,
     key: Uint8Array,
     nonce: Uint8Array,
     plaintext: Uint8Array,
@@ -180,7 +168,7 @@ export class CryptoCore {
   }
 
   private open(
-    run: CoreExports["aeadOpen"],
+    run: AeadOpenExport,
     key: Uint8Array,
     nonce: Uint8Array,
     sealed: Uint8Array,
@@ -238,6 +226,22 @@ export class CryptoCore {
     mem.fill(0, this.scratchStart, this.scratchEnd);
     return result;
   }
+}
+
+/** The argument checks shared by the four AEAD calls. */
+function checkAeadArgs(
+  fn: string,
+  key: unknown,
+  nonce: unknown,
+  nonceLength: number,
+  dataName: string,
+  data: unknown,
+  ad: unknown,
+): void {
+  checkLength(fn, "key", key, KEY);
+  checkLength(fn, "nonce", nonce, nonceLength);
+  checkBytes(fn, dataName, data);
+  checkBytes(fn, "ad", ad);
 }
 
 function align16(n: number): number {

@@ -5,47 +5,29 @@ import { base64ToBytes } from "./bytes.ts";
 /** Which compilation of assembly/ a core runs. */
 export type WasmBuild = "simd" | "scalar";
 
+/** A seal export: key, nonce, ad, adLen, src, len, dst (ciphertext then tag). */
+export type AeadSealExport = (
+  key: number,
+  nonce: number,
+  ad: number,
+  adLen: number,
+  src: number,
+  len: number,
+  dst: number,
+) => void;
+
+/** An open export, same arguments as seal (len includes the tag); 1 when authentic. */
+export type AeadOpenExport = (...args: Parameters<AeadSealExport>) => number;
+
 /** The raw exports of the wasm module (pointers and lengths are byte offsets and counts). */
 export interface CoreExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   simd(): number;
-  aeadSeal(
-    key: number,
-    nonce: number,
-    ad: number,
-    adLen: number,
-    src: number,
-    len: number,
-    dst: number,
-  ): void;
-  aeadOpen(
-    key: number,
-    nonce: number,
-    ad: number,
-    adLen: number,
-    src: number,
-    len: number,
-    dst: number,
-  ): number;
-  xaeadSeal(
-    key: number,
-    nonce: number,
-    ad: number,
-    adLen: number,
-    src: number,
-    len: number,
-    dst: number,
-  ): void;
-  xaeadOpen(
-    key: number,
-    nonce: number,
-    ad: number,
-    adLen: number,
-    src: number,
-    len: number,
-    dst: number,
-  ): number;
+  aeadSeal: AeadSealExport;
+  aeadOpen: AeadOpenExport;
+  xaeadSeal: AeadSealExport;
+  xaeadOpen: AeadOpenExport;
   sealBatch(desc: number, count: number): void;
   openBatch(desc: number, count: number): number;
   chacha20(
