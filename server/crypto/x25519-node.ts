@@ -8,20 +8,17 @@ import {
   type X25519Provider,
 } from "../../worker/crypto/x25519.ts";
 
-// DER prefixes for raw X25519 keys (RFC 8410): PKCS#8 private, SubjectPublicKeyInfo public.
-const PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
-const SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
-
+// Keys enter OpenSSL as JWK: Node builds those straight from the raw bytes, about 15 times
+// faster than decoding PKCS#8/SPKI DER through OpenSSL 3's decoders (measured here: ~48k vs
+// ~3.4k private keys per second), which would otherwise cost more than the DH itself.
 function privateKeyObject(raw: Uint8Array): KeyObject {
-  return createPrivateKey({
-    key: Buffer.concat([PKCS8_PREFIX, raw]),
-    format: "der",
-    type: "pkcs8",
-  });
+  const d = Buffer.from(raw).toString("base64url");
+  return createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x: "" }, format: "jwk" });
 }
 
 function publicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: "der", type: "spki" });
+  const x = Buffer.from(raw).toString("base64url");
+  return createPublicKey({ key: { kty: "OKP", crv: "X25519", x }, format: "jwk" });
 }
 
 let works: Promise<boolean> | undefined;
@@ -35,11 +32,8 @@ export const nodeX25519: X25519Provider = {
   },
   async publicKey(privateKey) {
     checkKeys("node:crypto", privateKey);
-    const spki = createPublicKey(privateKeyObject(privateKey)).export({
-      format: "der",
-      type: "spki",
-    });
-    return new Uint8Array(spki.subarray(SPKI_PREFIX.length));
+    const jwk = createPublicKey(privateKeyObject(privateKey)).export({ format: "jwk" });
+    return new Uint8Array(Buffer.from(jwk.x ?? "", "base64url"));
   },
   async sharedSecret(privateKey, publicKey) {
     checkKeys("node:crypto", privateKey, publicKey);
