@@ -17,10 +17,11 @@ import {
 } from "@noble/ciphers/chacha.js";
 import { blake2s as nobleBlake2s } from "@noble/hashes/blake2.js";
 import { hmac } from "@noble/hashes/hmac.js";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCryptoCore } from "../../worker/crypto/index.ts";
-import { describeWithPrereq, executable, prereq } from "../helpers/prereq.ts";
+import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
+import { describeWithPrereq } from "../helpers/prereq.ts";
 import {
   type Build,
   type BuildChoice,
@@ -34,18 +35,6 @@ import {
 } from "./pages/crypto-cases.ts";
 import { type ServedPages, type ServeMode, servePages } from "./serve-pages.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-dev-shm-usage",
-];
 const HOOK_TIMEOUT = 120_000;
 const TEST_TIMEOUT = 60_000;
 
@@ -182,17 +171,11 @@ function hchacha20Ref(key: Uint8Array, nonce16: Uint8Array): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-const chromiumPrereq = prereq(executable(CHROMIUM));
-
-describeWithPrereq(chromiumPrereq, "crypto in Chromium matches Node", () => {
+describeWithPrereq(chromiumPrereq(), "crypto in Chromium matches Node", () => {
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: CHROMIUM_ARGS,
-      timeout: HOOK_TIMEOUT,
-    });
+    browser = await launchChromium(HOOK_TIMEOUT);
   }, HOOK_TIMEOUT);
 
   afterAll(async () => {

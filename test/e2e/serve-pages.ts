@@ -93,6 +93,7 @@ const CONTENT_TYPES: Record<string, string> = {
   ".css": "text/css; charset=utf-8",
   ".json": "application/json",
   ".wasm": "application/wasm",
+  ".svg": "image/svg+xml",
   ".map": "application/json",
 };
 
@@ -109,10 +110,16 @@ async function serveBuilt(tmp: string): Promise<ServedPages> {
       rolldownOptions: { input: join(PAGES_DIR, "crypto.html") },
     },
   });
-  const root = resolve(outDir);
+  return serveDirectory(outDir);
+}
+
+/** Serves the files under `dir` read-only over http://127.0.0.1:PORT/ (GET only). */
+export async function serveDirectory(dir: string): Promise<ServedPages> {
+  const root = resolve(dir);
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
-      const pathname = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+      const requested = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+      const pathname = requested.endsWith("/") ? `${requested}index.html` : requested;
       const file = normalize(join(root, pathname));
       if (req.method !== "GET" || !(file === root || file.startsWith(root + sep))) {
         res.writeHead(req.method !== "GET" ? 405 : 403).end();
