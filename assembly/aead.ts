@@ -3,7 +3,7 @@
 // failure and leaves zeroes where the plaintext would have gone.
 
 import { chachaBlock, chachaXorScalar, hchacha20, xorInto } from "./chacha20";
-import { chachaOpenSimdMac, chachaXorSimd, chachaXorSimdMac, keystream4 } from "./chacha20-simd";
+import { chachaOpenSimdMac, chachaXorSimd, chachaXorSimdMac, keystream4, keystreamMac } from "./chacha20-simd";
 import { polyBlocks, polyFinish, polyInit } from "./poly1305";
 import { KEYSTREAM, OTK_BLOCK, PAD_BLOCK, SUBKEY, TAG, wipeAeadScratch } from "./scratch";
 
@@ -122,9 +122,18 @@ function openWith(keyPtr: usize, n0: u32, n1: u32, n2: u32, ad: usize, adLen: us
     xorInto(dst, src, KEYSTREAM + 64, FIRST_PASS_PAYLOAD);
     const at = FIRST_PASS_PAYLOAD;
     const done = at + chachaOpenSimdMac(keyPtr, 4, n0, n1, n2, src + at, dst + at, ctLen - at);
-    macEnd(src + done, src + ctLen, adLen, ctLen);
+    const tail = ctLen - done;
+    if (tail > 0) {
+      // The tail's keystream pass also MACs the tail's whole blocks; its plaintext is stored
+      // only after the MAC has read all of its ciphertext.
+      const whole = tail & ~(<usize>15);
+      keystreamMac(keyPtr, 4 + <u32>((done - at) >> 6), n0, n1, n2, src + done, <u32>(whole >> 4));
+      macEnd(src + done + whole, src + ctLen, adLen, ctLen);
+      xorInto(dst + done, src + done, KEYSTREAM, tail);
+    } else {
+      macEnd(src + ctLen, src + ctLen, adLen, ctLen);
+    }
     const ok = tagsEqual(TAG, src + ctLen);
-    if (ctLen > done) chachaXorSimd(keyPtr, 4 + <u32>((done - at) >> 6), n0, n1, n2, src + done, dst + done, ctLen - done);
     if (!ok) memory.fill(dst, 0, ctLen);
     return ok;
   }

@@ -120,6 +120,15 @@ function transposeXor(a: v128, b: v128, c: v128, d: v128, src: usize, dst: usize
   v128.store(o, v128.xor(v128.load(s, 192), v128.shuffle<u32>(t2, t3, 2, 3, 6, 7)), 192);
 }
 
+/**
+ * Writes 256 bytes of raw keystream, blocks counter..counter+3, to KEYSTREAM while absorbing
+ * `macBlocks` (at most 20) Poly1305 blocks from `mac`.
+ */
+export function keystreamMac(keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, mac: usize, macBlocks: u32): void {
+  wipe(KEYSTREAM, 256);
+  pass4(keyPtr, counter, n0, n1, n2, KEYSTREAM, KEYSTREAM, mac, macBlocks);
+}
+
 /** Writes 256 bytes of raw keystream, blocks counter..counter+3, to `out`. */
 export function keystream4(keyPtr: usize, counter: u32, n0: u32, n1: u32, n2: u32, out: usize): void {
   wipe(out, 256);
@@ -167,7 +176,15 @@ export function chachaXorSimdMac(
     dst += 256;
     len -= 256;
   }
-  if (len > 0) chachaXorSimd(keyPtr, counter, n0, n1, n2, src, dst, len);
+  if (len > 0) {
+    // The tail's pass runs into scratch and MACs what is ready, like the others.
+    const ready = (dst - mac) >> 4;
+    const blocks = ready < MAC_BLOCKS_PER_PASS ? ready : MAC_BLOCKS_PER_PASS;
+    keystreamMac(keyPtr, counter, n0, n1, n2, mac, <u32>blocks);
+    mac += blocks << 4;
+    xorInto(dst, src, KEYSTREAM, len);
+    wipe(KEYSTREAM, 256);
+  }
   return mac;
 }
 
