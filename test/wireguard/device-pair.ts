@@ -86,7 +86,7 @@ export async function makePair(
       x25519,
       clock,
       random,
-      onPacket: (packet) => received.push(packet),
+      onPacket: (packet) => received.push(packet.slice()),
       underLoadThreshold: options.underLoadThreshold,
     });
     return { device, received, address };

@@ -30,7 +30,8 @@ export class WasmHeap {
 
   /** The whole memory as bytes; a fresh view after the memory grew. */
   get u8(): Uint8Array {
-    if (this.bytesView.byteLength === 0 || this.bytesView.buffer !== this.memory.buffer) {
+    // Growing wasm memory detaches the old buffer, so a zero length is the whole test.
+    if (this.bytesView.byteLength === 0) {
       this.bytesView = new Uint8Array(this.memory.buffer);
     }
     return this.bytesView;

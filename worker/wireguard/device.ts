@@ -59,8 +59,13 @@ export interface DeviceOptions {
   bind: Bind;
   core: CryptoCore;
   x25519: X25519Provider;
-  /** Receives each authenticated, allowed inner IP packet (a copy the receiver may keep). */
-  onPacket: (packet: Uint8Array, peer: PeerStats) => void;
+  /**
+   * Receives each authenticated, allowed inner IP packet and the public key of the peer it
+   * came from. The packet is a view into the device's buffers, valid only during the call:
+   * the IP stack parses it at once, and whoever keeps bytes copies them (no copy per packet
+   * that nobody needs).
+   */
+  onPacket: (packet: Uint8Array, peerPublicKey: Uint8Array) => void;
   clock?: Clock;
   random?: RandomBytes;
   /** The tunnel MTU: the largest IP packet send() takes (default 1420). */
@@ -416,7 +421,7 @@ export class Device implements DeviceCore {
       this.count("sourceNotAllowed");
       return;
     }
-    this.onPacket(packet.slice(), this.statsOf(peer));
+    this.onPacket(packet, peer.publicKey);
   }
 
   private statsOf(peer: Peer): PeerStats {
