@@ -2,12 +2,14 @@
 // the issue that brings it lands.
 
 import { readFileSync } from "node:fs";
+import { keysCommand } from "./keys.ts";
 
 const USAGE = `usage: corridor <command> [arguments]
 
 commands:
   help       show this help
   version    print the version
+  keys       WireGuard keys, as wg: keys genkey | pubkey | genpsk
 
 Corridor is built issue by issue; see README.md for what runs today.
 `;
@@ -34,6 +36,8 @@ export async function main(args: string[]): Promise<number> {
       if (rest.length > 0) return usageError(`version takes no arguments, got: ${rest.join(" ")}`);
       process.stdout.write(`corridor ${version()}\n`);
       return 0;
+    case "keys":
+      return keysCommand(rest);
     default:
       return usageError(`unknown command: ${command}`);
   }

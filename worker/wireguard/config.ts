@@ -338,8 +338,10 @@ function setPeerKey(peer: PeerDraft, key: string, value: string): void {
   else if (key === "PresharedKey") peer.presharedKey = keyFromBase64(value, key);
   else if (key === "Endpoint") peer.endpoint = checkEndpoint(key, value);
   else if (key === "PersistentKeepalive") peer.persistentKeepalive = checkKeepalive(key, value);
-  else if (key === "AllowedIPs" && value !== "")
+  // An empty AllowedIPs is allowed: a peer with no routes (yet) is a valid configuration.
+  else if (key === "AllowedIPs" && value !== "") {
     peer.allowedIps.push(...list(key, value, checkAllowedIp));
+  }
 }
 
 /**

@@ -1,0 +1,64 @@
+// `corridor keys genkey | pubkey | genpsk`: the key commands of `wg`, with the same input and
+// output, so scripts written for one work with the other (`corridor keys genkey | wg pubkey`).
+
+import { nodeX25519 } from "../server/crypto/x25519-node.ts";
+import {
+  generatePresharedKey,
+  generatePrivateKey,
+  keyFromBase64,
+  keyToBase64,
+  publicKey,
+} from "../worker/wireguard/keys.ts";
+
+/** Usage of `corridor keys`, printed on a usage error. */
+export const KEYS_USAGE = `usage: corridor keys genkey | pubkey | genpsk
+
+  genkey   print a new private key (base64, as \`wg genkey\`)
+  pubkey   read a private key on stdin, print its public key (as \`wg pubkey\`)
+  genpsk   print a new preshared key (as \`wg genpsk\`)
+
+  corridor keys genkey | tee private.key | corridor keys pubkey > public.key
+`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Buffer | string));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Runs `corridor keys <args>`; returns the exit status (0, 1 for bad input, 2 for usage). */
+export async function keysCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined) return usageError("a subcommand is needed");
+  if (sub !== "genkey" && sub !== "pubkey" && sub !== "genpsk") {
+    return usageError(`unknown subcommand: ${sub}`);
+  }
+  if (rest.length > 0) return usageError(`${sub} takes no arguments, got: ${rest.join(" ")}`);
+  if (sub === "genkey") {
+    process.stdout.write(`${keyToBase64(generatePrivateKey())}\n`);
+    return 0;
+  }
+  if (sub === "genpsk") {
+    process.stdout.write(`${keyToBase64(generatePresharedKey())}\n`);
+    return 0;
+  }
+  let privateKey: Uint8Array;
+  try {
+    privateKey = keyFromBase64(await readStdin(), "stdin");
+  } catch (error) {
+    process.stderr.write(
+      `corridor keys pubkey: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    return 1;
+  }
+  // node:crypto rather than the default @noble/curves: the CLI is Node, and it is faster there.
+  const key = await publicKey(privateKey, nodeX25519);
+  privateKey.fill(0);
+  process.stdout.write(`${keyToBase64(key)}\n`);
+  return 0;
+}
+
+function usageError(problem: string): number {
+  process.stderr.write(`corridor keys: ${problem}\n\n${KEYS_USAGE}`);
+  return 2;
+}
