@@ -7,9 +7,14 @@ import {
   nobleX25519,
   type X25519Provider,
 } from "../../worker/crypto/index.ts";
-import { FakeClock } from "../../worker/wireguard/clock.ts";
+import type { Endpoint } from "../../worker/wireguard/bind.ts";
+import { FakeClock, type TimerHandle } from "../../worker/wireguard/clock.ts";
 import { Device } from "../../worker/wireguard/device.ts";
-import { MemoryNetwork } from "../../worker/wireguard/memory-bind.ts";
+import {
+  type MemoryBind,
+  MemoryNetwork,
+  type Verdict,
+} from "../../worker/wireguard/memory-bind.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 
 /** A device and what it received. */
@@ -17,6 +22,8 @@ export interface Side {
   device: Device;
   received: Uint8Array[];
   address: string;
+  /** The device's Bind, for handing it datagrams directly (see inject). */
+  bind: MemoryBind;
 }
 
 export interface Pair {
@@ -79,9 +86,10 @@ export async function makePair(
   const psk = options.psk ? random(32) : undefined;
   const make = async (name: string, address: string): Promise<Side> => {
     const received: Uint8Array[] = [];
+    const bind = network.bind(`${name}:${name === "a" ? 1 : 2}`);
     const device = await Device.create({
       privateKey: keyOf(),
-      bind: network.bind(`${name}:${name === "a" ? 1 : 2}`),
+      bind,
       core,
       x25519,
       clock,
@@ -89,7 +97,7 @@ export async function makePair(
       onPacket: (packet) => received.push(packet.slice()),
       underLoadThreshold: options.underLoadThreshold,
     });
-    return { device, received, address };
+    return { device, received, address, bind };
   };
   const a = await make("a", "10.0.0.1");
   const b = await make("b", "10.0.0.2");
@@ -116,4 +124,109 @@ export async function makePair(
       await b.device.close();
     },
   };
+}
+
+/**
+ * A FakeClock that also knows when its next timer falls due, so advanceExact() can stop at
+ * each one: work a timer starts (async X25519, deliveries) then runs at the time it fired.
+ */
+export class SteppingClock extends FakeClock {
+  private dues: { at: number; live: boolean }[] = [];
+
+  override setTimer(ms: number, fn: () => void): TimerHandle {
+    const due = { at: this.now() + Math.max(0, ms), live: true };
+    this.dues.push(due);
+    const handle = super.setTimer(ms, () => {
+      due.live = false;
+      fn();
+    });
+    return {
+      cancel: () => {
+        due.live = false;
+        handle.cancel();
+      },
+    };
+  }
+
+  /** When the earliest pending timer is due, or undefined when none is. */
+  nextDue(): number | undefined {
+    this.dues = this.dues.filter((d) => d.live);
+    let next: number | undefined;
+    for (const d of this.dues) if (next === undefined || d.at < next) next = d.at;
+    return next;
+  }
+}
+
+/**
+ * Advances `ms` of fake time, stopping at every timer's due time and settling there, so what
+ * a timer starts happens at the millisecond it fired (advance() quantizes it to its step).
+ */
+export async function advanceExact(clock: SteppingClock, ms: number): Promise<void> {
+  await settle(3); // what the caller just started happens now, not after the jump
+  const end = clock.now() + ms;
+  for (;;) {
+    const next = clock.nextDue();
+    if (next === undefined || next > end) break;
+    clock.advance(next - clock.now());
+    await settle(3);
+  }
+  clock.advance(end - clock.now());
+  await settle(3);
+}
+
+/** One datagram seen on a pair's network. */
+export interface WireRecord {
+  /** Fake monotonic ms when it was sent. */
+  at: number;
+  from: string;
+  to: string;
+  /** The first byte: 1 initiation, 2 response, 3 cookie reply, 4 transport. */
+  type: number;
+  size: number;
+  /** A copy of the datagram. */
+  bytes: Uint8Array;
+  verdict: Verdict;
+}
+
+/**
+ * Records every datagram on the pair's network; `decide` (default: deliver all) may drop or
+ * duplicate each one. Replaces any filter set before.
+ */
+export function recordWire(
+  pair: Pair,
+  decide: (record: WireRecord) => Verdict = () => "deliver",
+): WireRecord[] {
+  const log: WireRecord[] = [];
+  pair.network.filter = (packet: Uint8Array, from: Endpoint, to: Endpoint): Verdict => {
+    const record: WireRecord = {
+      at: pair.clock.now(),
+      from: from.key,
+      to: to.key,
+      type: packet[0] ?? -1,
+      size: packet.length,
+      bytes: packet.slice(),
+      verdict: "deliver",
+    };
+    record.verdict = decide(record);
+    log.push(record);
+    return record.verdict;
+  };
+  return log;
+}
+
+/**
+ * Hands `packet` straight to a side's Bind, as if it came from `from` (default: the other
+ * side's endpoint), then runs the transport's queued work: a throw surfaces here, in the
+ * caller, instead of in a microtask. Handshake messages still finish asynchronously.
+ */
+export function inject(pair: Pair, to: "a" | "b", packet: Uint8Array, from?: Endpoint): void {
+  const target = to === "a" ? pair.a : pair.b;
+  const source = from ?? (to === "a" ? pair.b : pair.a).bind.local;
+  target.bind.deliver(packet, source);
+  target.device.flush();
+}
+
+/** The little-endian u32 at `at` (indices on the wire). */
+export function u32le(bytes: Uint8Array, at: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
 }

@@ -304,8 +304,13 @@ export class Device implements DeviceCore {
 
   sendKeepalive(peer: Peer): void {
     const keypair = peer.keypairs.current;
-    if (canSend(this, keypair)) this.transport.send(peer, keypair, EMPTY);
-    else this.initiate(peer, false);
+    if (canSend(this, keypair)) {
+      this.transport.send(peer, keypair, EMPTY);
+      // A keepalive is a send like any other (wireguard-go runs keepKeyFreshSending after every
+      // packet, the kernel after every batch): an initiator that only sends keepalives, being
+      // persistent or answering one-way data, rekeys at 120 s instead of letting it lapse.
+      this.keepKeyFreshSending(peer, keypair);
+    } else this.initiate(peer, false);
   }
 
   // --- internals ----------------------------------------------------------------------------
@@ -361,10 +366,11 @@ export class Device implements DeviceCore {
   }
 
   private keepKeyFreshSending(peer: Peer, keypair: Keypair): void {
+    // Only the initiator rekeys by age (so both sides do not race to), but either side rekeys
+    // by message count, as in wireguard-go's keepKeyFreshSending and the kernel's keep_key_fresh.
     if (
-      keypair.isInitiator &&
-      (keypair.sendCounter > REKEY_AFTER_MESSAGES_NUMBER ||
-        this.clock.now() - keypair.created > REKEY_AFTER_TIME_MS)
+      keypair.sendCounter > REKEY_AFTER_MESSAGES_NUMBER ||
+      (keypair.isInitiator && this.clock.now() - keypair.created > REKEY_AFTER_TIME_MS)
     ) {
       this.initiate(peer, false);
     }

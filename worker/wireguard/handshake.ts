@@ -40,6 +40,11 @@ export async function sendInitiation(d: DeviceCore, peer: Peer, isRetry: boolean
   }
   peer.handshake = handshake;
   peer.cookies.addMacs(message);
+  // An initiation is authenticated traffic for the timers, as in wireguard-go: it restarts the
+  // persistent keepalive, so a persistent peer whose other side is down tries again 25 s after
+  // giving up instead of never, and it stands in for a pending passive keepalive.
+  peer.timers.onAnyAuthenticatedPacketTraversal();
+  peer.timers.onAnyAuthenticatedPacketSent();
   d.sendTo(peer, message);
   peer.timers.onHandshakeInitiated();
 }
@@ -177,7 +182,7 @@ export async function receiveResponse(
 /** Handles a cookie reply to one of our handshake messages. */
 export function receiveCookieReply(d: DeviceCore, message: Uint8Array): void {
   const entry = d.indices.get(readU32(message, COOKIE_REPLY.receiver));
-  if (!entry || !entry.peer.cookies.consumeReply(message)) {
+  if (!entry?.peer.cookies.consumeReply(message)) {
     d.count("badCookieReply");
     return;
   }
