@@ -3,6 +3,8 @@
 
 import { readFileSync } from "node:fs";
 import { keysCommand } from "./keys.ts";
+import { ncCommand } from "./nc.ts";
+import { pingCommand } from "./ping.ts";
 
 const USAGE = `usage: corridor <command> [arguments]
 
@@ -10,6 +12,8 @@ commands:
   help       show this help
   version    print the version
   keys       WireGuard keys, as wg: keys genkey | pubkey | genpsk
+  ping       ICMP echo through the tunnel: ping [-c N] --wg-config FILE HOST
+  nc         a TCP connection through the tunnel on stdin/stdout: nc --wg-config FILE HOST PORT
 
 Corridor is built issue by issue; see README.md for what runs today.
 `;
@@ -38,6 +42,10 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     case "keys":
       return keysCommand(rest);
+    case "ping":
+      return pingCommand(rest);
+    case "nc":
+      return ncCommand(rest);
     default:
       return usageError(`unknown command: ${command}`);
   }

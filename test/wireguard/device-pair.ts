@@ -22,6 +22,8 @@ export interface Side {
   device: Device;
   received: Uint8Array[];
   address: string;
+  /** Where the device's inner packets go: by default copied into `received`. */
+  onPacket: (packet: Uint8Array) => void;
   /** The device's Bind, for handing it datagrams directly (see inject). */
   bind: MemoryBind;
 }
@@ -87,6 +89,8 @@ export async function makePair(
   const make = async (name: string, address: string): Promise<Side> => {
     const received: Uint8Array[] = [];
     const bind = network.bind(`${name}:${name === "a" ? 1 : 2}`);
+    // Packets reach the side's current onPacket, which tests may replace.
+    let side: Side | undefined;
     const device = await Device.create({
       privateKey: keyOf(),
       bind,
@@ -94,10 +98,19 @@ export async function makePair(
       x25519,
       clock,
       random,
-      onPacket: (packet) => received.push(packet.slice()),
+      onPacket: (packet) => side?.onPacket(packet),
       underLoadThreshold: options.underLoadThreshold,
     });
-    return { device, received, address, bind };
+    side = {
+      device,
+      received,
+      address,
+      bind,
+      onPacket: (packet: Uint8Array) => {
+        received.push(packet.slice());
+      },
+    };
+    return side;
   };
   const a = await make("a", "10.0.0.1");
   const b = await make("b", "10.0.0.2");
