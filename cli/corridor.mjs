@@ -5,4 +5,7 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("./main.ts");
-process.exitCode = await main(process.argv.slice(2));
+const status = await main(process.argv.slice(2));
+// A finished command exits now: protocol timers (TCP's TIME_WAIT, WireGuard's key zeroing)
+// must not keep the process alive. Writes to pipes, files and TTYs are synchronous on Linux.
+process.exit(status);
