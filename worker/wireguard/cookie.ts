@@ -6,6 +6,7 @@
 
 import type { CryptoCore } from "../crypto/core.ts";
 import type { Clock } from "./clock.ts";
+import { COOKIE_REFRESH_TIME_MS } from "./constants.ts";
 import {
   COOKIE_REPLY,
   COOKIE_REPLY_SIZE,
@@ -16,9 +17,6 @@ import {
   writeU32,
   XNONCE_SIZE,
 } from "./messages.ts";
-
-/** The cookie secret's lifetime, and a received cookie's (the paper's Rm rotation). */
-export const COOKIE_REFRESH_TIME_MS = 120_000;
 
 const encoder = new TextEncoder();
 const LABEL_MAC1 = encoder.encode("mac1----");

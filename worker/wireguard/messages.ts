@@ -3,19 +3,31 @@
 // never a copy where a subarray serves. The state machines in noise.ts, cookie.ts and
 // device.ts read and write through these.
 
-/** Message types, the first byte of every message (followed by three zero bytes). */
-export const MESSAGE_INITIATION = 1;
-export const MESSAGE_RESPONSE = 2;
-export const MESSAGE_COOKIE_REPLY = 3;
-export const MESSAGE_TRANSPORT = 4;
+import {
+  MESSAGE_COOKIE_REPLY_SIZE,
+  MESSAGE_COOKIE_REPLY_TYPE,
+  MESSAGE_INITIATION_SIZE,
+  MESSAGE_INITIATION_TYPE,
+  MESSAGE_RESPONSE_SIZE,
+  MESSAGE_RESPONSE_TYPE,
+  MESSAGE_TRANSPORT_HEADER_SIZE,
+  MESSAGE_TRANSPORT_SIZE,
+  MESSAGE_TRANSPORT_TYPE,
+} from "./constants.ts";
 
-export const INITIATION_SIZE = 148;
-export const RESPONSE_SIZE = 92;
-export const COOKIE_REPLY_SIZE = 64;
+/** Message types, the first byte of every message (followed by three zero bytes). */
+export const MESSAGE_INITIATION = MESSAGE_INITIATION_TYPE;
+export const MESSAGE_RESPONSE = MESSAGE_RESPONSE_TYPE;
+export const MESSAGE_COOKIE_REPLY = MESSAGE_COOKIE_REPLY_TYPE;
+export const MESSAGE_TRANSPORT = MESSAGE_TRANSPORT_TYPE;
+
+export const INITIATION_SIZE = MESSAGE_INITIATION_SIZE;
+export const RESPONSE_SIZE = MESSAGE_RESPONSE_SIZE;
+export const COOKIE_REPLY_SIZE = MESSAGE_COOKIE_REPLY_SIZE;
 /** Type, reserved, receiver index, counter. */
-export const TRANSPORT_HEADER_SIZE = 16;
+export const TRANSPORT_HEADER_SIZE = MESSAGE_TRANSPORT_HEADER_SIZE;
 /** A transport message carries at least the Poly1305 tag (a keepalive has nothing else). */
-export const TRANSPORT_MIN_SIZE = TRANSPORT_HEADER_SIZE + 16;
+export const TRANSPORT_MIN_SIZE = MESSAGE_TRANSPORT_SIZE;
 
 export const KEY_SIZE = 32;
 export const TAG_SIZE = 16;
