@@ -3,6 +3,7 @@
 // over received bytes and emitters; the checksum covers the message alone.
 
 import { checksum } from "./checksum.ts";
+import type { IcmpDestinationUnreachable, IcmpEcho, IcmpOther, IcmpPacketTooBig } from "./icmp.ts";
 import type { WireError } from "./ip.ts";
 
 /** Type: echo reply. */
@@ -21,51 +22,14 @@ export const ICMPV4_HEADER_LENGTH = 8;
  */
 export const ICMPV4_MAX_QUOTE = 548;
 
-/** An echo request or reply. `data` is a view into the parsed buffer. */
-export interface Icmpv4Echo {
-  ok: true;
-  kind: "echo-request" | "echo-reply";
-  type: number;
-  code: number;
-  checksum: number;
-  /** Identifier (16 bits). */
-  id: number;
-  /** Sequence number (16 bits). */
-  seq: number;
-  data: Uint8Array;
-}
-
-/** Destination unreachable (any code but 4). `original` is the quoted datagram (a view). */
-export interface Icmpv4DestinationUnreachable {
-  ok: true;
-  kind: "destination-unreachable";
-  type: number;
-  code: number;
-  checksum: number;
-  original: Uint8Array;
-}
-
-/** Fragmentation needed (type 3 code 4): `mtu` is the next-hop MTU (0 from old routers). */
-export interface Icmpv4PacketTooBig {
-  ok: true;
-  kind: "packet-too-big";
-  type: number;
-  code: number;
-  checksum: number;
-  mtu: number;
-  original: Uint8Array;
-}
-
-/** Any other type: `rest` is header bytes 4..8 and `body` what follows (views). */
-export interface Icmpv4Other {
-  ok: true;
-  kind: "other";
-  type: number;
-  code: number;
-  checksum: number;
-  rest: Uint8Array;
-  body: Uint8Array;
-}
+/** An echo request or reply (the shared shape of ./icmp.ts). */
+export type Icmpv4Echo = IcmpEcho;
+/** Destination unreachable. */
+export type Icmpv4DestinationUnreachable = IcmpDestinationUnreachable;
+/** Packet too big. */
+export type Icmpv4PacketTooBig = IcmpPacketTooBig;
+/** Any other type. */
+export type Icmpv4Other = IcmpOther;
 
 /** A parsed ICMPv4 message; `kind` tells which. */
 export type Icmpv4Message =

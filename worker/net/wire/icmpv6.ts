@@ -3,6 +3,7 @@
 // so parsing and building both need the packet's addresses.
 
 import { transportChecksum } from "./checksum.ts";
+import type { IcmpDestinationUnreachable, IcmpEcho, IcmpOther, IcmpPacketTooBig } from "./icmp.ts";
 import { IPPROTO_ICMPV6, type WireError } from "./ip.ts";
 
 /** Type: destination unreachable. */
@@ -21,51 +22,14 @@ export const ICMPV6_HEADER_LENGTH = 8;
  */
 export const ICMPV6_MAX_QUOTE = 1232;
 
-/** An echo request or reply. `data` is a view into the parsed buffer. */
-export interface Icmpv6Echo {
-  ok: true;
-  kind: "echo-request" | "echo-reply";
-  type: number;
-  code: number;
-  checksum: number;
-  /** Identifier (16 bits). */
-  id: number;
-  /** Sequence number (16 bits). */
-  seq: number;
-  data: Uint8Array;
-}
-
-/** Destination unreachable. `original` is the quoted packet (a view). */
-export interface Icmpv6DestinationUnreachable {
-  ok: true;
-  kind: "destination-unreachable";
-  type: number;
-  code: number;
-  checksum: number;
-  original: Uint8Array;
-}
-
-/** Packet too big: `mtu` is the MTU of the next-hop link. */
-export interface Icmpv6PacketTooBig {
-  ok: true;
-  kind: "packet-too-big";
-  type: number;
-  code: number;
-  checksum: number;
-  mtu: number;
-  original: Uint8Array;
-}
-
-/** Any other type (NDP, MLD, time exceeded, …): `rest` is bytes 4..8, `body` the rest. */
-export interface Icmpv6Other {
-  ok: true;
-  kind: "other";
-  type: number;
-  code: number;
-  checksum: number;
-  rest: Uint8Array;
-  body: Uint8Array;
-}
+/** An echo request or reply (the shared shape of ./icmp.ts). */
+export type Icmpv6Echo = IcmpEcho;
+/** Destination unreachable. */
+export type Icmpv6DestinationUnreachable = IcmpDestinationUnreachable;
+/** Packet too big. */
+export type Icmpv6PacketTooBig = IcmpPacketTooBig;
+/** Any other type. */
+export type Icmpv6Other = IcmpOther;
 
 /** A parsed ICMPv6 message; `kind` tells which. */
 export type Icmpv6Message =
