@@ -28,7 +28,12 @@ export async function startWgEngine(configPath: string): Promise<WgEngine> {
 /** Starts a device from a parsed configuration. */
 export async function startWgEngineFrom(config: WgConfig): Promise<WgEngine> {
   const core = await initCrypto();
-  const bind = new UdpBind({ port: config.interface.listenPort ?? 0 });
+  // Bulk TCP through the tunnel overflows the default socket buffers (wireguard-go uses ~7 MiB).
+  const bind = new UdpBind({
+    port: config.interface.listenPort ?? 0,
+    recvBufferSize: 4 << 20,
+    sendBufferSize: 4 << 20,
+  });
   let handler: (packet: Uint8Array, peerPublicKey: Uint8Array) => void = () => {};
   const device = await Device.create({
     privateKey: config.interface.privateKey,
