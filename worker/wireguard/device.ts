@@ -24,6 +24,7 @@ import {
   sendInitiation,
 } from "./handshake.ts";
 import { IndexTable } from "./index-table.ts";
+import { ipAddress, ipPacketLength } from "./inner-ip.ts";
 import { parseIp } from "./ip-address.ts";
 import type { Keypair } from "./keypair.ts";
 import { keyToBase64 } from "./keys.ts";
@@ -441,32 +442,4 @@ export class Device implements DeviceCore {
       persistentKeepalive: peer.timers.persistentKeepaliveSeconds,
     };
   }
-}
-
-/** The length an IPv4/IPv6 header declares (padding trimmed); 0 when it is not a packet. */
-function ipPacketLength(packet: Uint8Array): number {
-  const version = packet.length > 0 ? packet[0]! >> 4 : 0;
-  if (version === 4 && packet.length >= 20) {
-    const total = (packet[2]! << 8) | packet[3]!;
-    return total >= 20 && total <= packet.length ? total : 0;
-  }
-  if (version === 6 && packet.length >= 40) {
-    const total = 40 + ((packet[4]! << 8) | packet[5]!);
-    return total <= packet.length ? total : 0;
-  }
-  return 0;
-}
-
-/** A view of the packet's source or destination address, or undefined if it is no IP packet. */
-function ipAddress(packet: Uint8Array, which: "source" | "destination"): Uint8Array | undefined {
-  const version = packet.length > 0 ? packet[0]! >> 4 : 0;
-  if (version === 4 && packet.length >= 20) {
-    const at = which === "source" ? 12 : 16;
-    return packet.subarray(at, at + 4);
-  }
-  if (version === 6 && packet.length >= 40) {
-    const at = which === "source" ? 8 : 24;
-    return packet.subarray(at, at + 16);
-  }
-  return undefined;
 }
