@@ -1,0 +1,28 @@
+// The relay server's public surface.
+
+export { type AuthResult, type RelayAuth, RelayAuthorizer } from "./auth.ts";
+export { createLogger, type RelayLogger, type RelayLogSink } from "./log.ts";
+export { type DropReason, type HelloResult, RelayMetrics } from "./metrics.ts";
+export { RELAY_DEFAULTS, type RelayOptions } from "./options.ts";
+export { type RelayRate, TokenBucket } from "./rate-limit.ts";
+export {
+  MAX_MESSAGE,
+  RELAY_PATH,
+  type RelayCloseOptions,
+  RelayServer,
+  startRelay,
+} from "./relay-server.ts";
+export {
+  CLOSE_GOING_AWAY,
+  CLOSE_PROTOCOL_ERROR,
+  CLOSE_REPLACED,
+  CLOSE_RESTARTING,
+  CLOSE_UNAUTHORIZED,
+} from "./session.ts";
+export {
+  type RelayTokenPayload,
+  signRelayToken,
+  type TokenCheck,
+  verifyRelayToken,
+} from "./token.ts";
+export type { UdpBridgeClient, UdpBridgeHook } from "./udp-bridge-hook.ts";

@@ -1,0 +1,84 @@
+// Options of the relay server, and their defaults. There is no default auth mode: the caller
+// must choose one (closed by default).
+
+import type { CryptoCore } from "../../worker/crypto/core.ts";
+import type { X25519Provider } from "../../worker/crypto/x25519.ts";
+import type { RelayAuth } from "./auth.ts";
+import type { RelayLogSink } from "./log.ts";
+import type { RelayRate } from "./rate-limit.ts";
+import type { UdpBridgeHook } from "./udp-bridge-hook.ts";
+
+/** Options of startRelay(). */
+export interface RelayOptions {
+  /** Listen address. Default "127.0.0.1". */
+  host?: string;
+  /** Listen port; 0 (the default) picks an ephemeral one (see RelayServer.port). */
+  port?: number;
+  /** The relay's static X25519 private key; a fresh one is generated when absent. */
+  privateKey?: Uint8Array;
+  /** Who may connect. Required. */
+  auth: RelayAuth;
+  /** This relay's id, as tokens name it and WELCOME reports it. */
+  relayId: string;
+  /** Per-client receive rate. Default 12.5 MB/s (100 Mbit/s) with a 1 MiB burst. */
+  rate?: RelayRate;
+  /** Frames queued per destination before packets are dropped. Default 1024. */
+  queueLimit?: number;
+  /** Open WebSocket connections (authenticated or not) before upgrades get 503. Default 10000. */
+  maxConnections?: number;
+  /** Time a client has to complete the hello. Default 5000 ms. */
+  helloTimeoutMs?: number;
+  /**
+   * Allowed browser origins (exact `Origin` header values). When set, an upgrade carrying
+   * another Origin gets 403; requests without an Origin (non-browser clients) are accepted.
+   * Unset: any origin.
+   */
+  origins?: string[];
+  /** The UDP bridge; without one, SEND_UDP frames are dropped and counted. */
+  udpBridge?: UdpBridgeHook;
+  /** Wall clock in milliseconds (token expiry, rate limits, PEER_GONE). Default Date.now. */
+  clock?: () => number;
+  /** Where JSON log lines go. Default: standard error. */
+  log?: RelayLogSink;
+  /** Interval of WebSocket pings; a client silent for a whole interval is dropped. 30 s. */
+  pingIntervalMs?: number;
+  /** How long close() waits for clients to finish their close handshake. Default 2000 ms. */
+  closeGraceMs?: number;
+  /** X25519 for the hello proof. Default node:crypto. */
+  x25519?: X25519Provider;
+  /** The crypto core (BLAKE2s) for the hello proof. Default: initCrypto()'s. */
+  crypto?: CryptoCore;
+}
+
+/** Defaults applied by startRelay(). */
+export const RELAY_DEFAULTS = {
+  host: "127.0.0.1",
+  port: 0,
+  rate: { bytesPerSecond: 12_500_000, burstBytes: 1 << 20 },
+  queueLimit: 1024,
+  maxConnections: 10_000,
+  helloTimeoutMs: 5_000,
+  pingIntervalMs: 30_000,
+  closeGraceMs: 2_000,
+} as const;
+
+function positive(name: string, value: number): number {
+  if (!(value > 0)) throw new RangeError(`relay: ${name} must be positive, got ${value}`);
+  return value;
+}
+
+/** Checks the numeric options; throws a RangeError naming the bad one. */
+export function checkOptions(options: RelayOptions): void {
+  if (typeof options.relayId !== "string" || options.relayId === "")
+    throw new TypeError("relay: relayId is required");
+  if (options.rate) {
+    positive("rate.bytesPerSecond", options.rate.bytesPerSecond);
+    positive("rate.burstBytes", options.rate.burstBytes);
+  }
+  if (options.queueLimit !== undefined) positive("queueLimit", options.queueLimit);
+  if (options.maxConnections !== undefined) positive("maxConnections", options.maxConnections);
+  if (options.helloTimeoutMs !== undefined) positive("helloTimeoutMs", options.helloTimeoutMs);
+  if (options.pingIntervalMs !== undefined) positive("pingIntervalMs", options.pingIntervalMs);
+  if (options.privateKey !== undefined && options.privateKey.length !== 32)
+    throw new RangeError("relay: privateKey must be 32 bytes");
+}

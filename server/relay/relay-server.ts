@@ -1,0 +1,387 @@
+// The relay server (DESIGN §4, issue 6): node:http + ws on path /relay with subprotocol
+// corridor-relay.v1, plus /healthz and /metrics. It forwards ciphertext between clients by
+// node key and never decrypts anything. Newest wins: a second connection with the same node
+// key closes the older one with code 4409 "replaced".
+
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { CryptoCore } from "../../worker/crypto/core.ts";
+import { initCrypto } from "../../worker/crypto/index.ts";
+import type { X25519Provider } from "../../worker/crypto/x25519.ts";
+import {
+  encodeRestarting,
+  encodeText,
+  HEALTH,
+  KEY_LENGTH,
+  MAX_PACKET,
+  RELAY_SUBPROTOCOL,
+  type RelayEndpoint,
+  WELCOME,
+} from "../../worker/relay/frames.ts";
+import { expectedProof } from "../../worker/relay/proof.ts";
+import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { nodeX25519 } from "../crypto/x25519-node.ts";
+import { RelayAuthorizer } from "./auth.ts";
+import { createLogger, type RelayLogger } from "./log.ts";
+import { RelayMetrics } from "./metrics.ts";
+import { checkOptions, RELAY_DEFAULTS, type RelayOptions } from "./options.ts";
+import type { RelayRate } from "./rate-limit.ts";
+import { Router } from "./router.ts";
+import {
+  CLOSE_GOING_AWAY,
+  CLOSE_RESTARTING,
+  type HelloCheck,
+  RelaySession,
+  type SessionHost,
+} from "./session.ts";
+
+/** The path of the WebSocket endpoint. */
+export const RELAY_PATH = "/relay";
+/** The largest message: type byte, key, packet. Bigger ones close with 1009. */
+export const MAX_MESSAGE = 1 + KEY_LENGTH + MAX_PACKET;
+
+/** What close() may announce. */
+export interface RelayCloseOptions {
+  /** Send RESTARTING (reconnect in, try for) to every client, then close them with 1012. */
+  restarting?: { reconnectInMs: number; tryForMs: number };
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${text.length + 1}\r\n\r\n${text}\n`,
+  );
+  socket.destroy();
+}
+
+/** A running relay. Start one with startRelay(). */
+export class RelayServer implements SessionHost {
+  readonly metrics = new RelayMetrics();
+  readonly log: RelayLogger;
+  readonly clock: () => number;
+  readonly rate: RelayRate;
+  readonly queueLimit: number;
+  readonly helloTimeoutMs: number;
+  readonly welcome: Uint8Array;
+  readonly relayId: string;
+
+  private readonly router: Router;
+  private readonly authorizer: RelayAuthorizer;
+  private readonly sessions = new Set<RelaySession>();
+  private readonly wss: WebSocketServer;
+  private readonly http: Server;
+  private readonly origins: Set<string> | undefined;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private nextId = 1;
+  private closing: Promise<void> | undefined;
+  private restartingNow = false;
+  private health = "";
+
+  private constructor(
+    private readonly options: RelayOptions,
+    private readonly privateKey: Uint8Array,
+    /** The relay's static X25519 public key (sent in SERVER_HELLO). */
+    readonly relayPublicKey: Uint8Array,
+    private readonly core: CryptoCore,
+    private readonly x25519: X25519Provider,
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.log = createLogger(options.log, this.clock);
+    this.rate = options.rate ?? RELAY_DEFAULTS.rate;
+    this.queueLimit = options.queueLimit ?? RELAY_DEFAULTS.queueLimit;
+    this.helloTimeoutMs = options.helloTimeoutMs ?? RELAY_DEFAULTS.helloTimeoutMs;
+    this.relayId = options.relayId;
+    this.authorizer = new RelayAuthorizer(options.auth, options.relayId);
+    this.router = new Router(this.metrics, this.clock);
+    this.origins = options.origins ? new Set(options.origins) : undefined;
+    this.welcome = encodeText(
+      WELCOME,
+      JSON.stringify({
+        relay: this.relayId,
+        limits: { maxPacket: MAX_PACKET, rate: this.rate.bytesPerSecond, queue: this.queueLimit },
+      }),
+    );
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_MESSAGE,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (protocols) =>
+        protocols.has(RELAY_SUBPROTOCOL) ? RELAY_SUBPROTOCOL : false,
+    });
+    this.http = createServer((req, res) => this.onRequest(req, res));
+    this.http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
+  }
+
+  /** Starts a relay: loads crypto, derives or generates the key, listens. */
+  static async start(options: RelayOptions): Promise<RelayServer> {
+    checkOptions(options);
+    const x25519 = options.x25519 ?? nodeX25519;
+    const core = options.crypto ?? (await initCrypto());
+    const privateKey = options.privateKey
+      ? new Uint8Array(options.privateKey)
+      : generatePrivateKey();
+    const publicKey = await x25519.publicKey(privateKey);
+    const relay = new RelayServer(options, privateKey, publicKey, core, x25519);
+    await relay.listen();
+    return relay;
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  /** The WebSocket URL clients connect to. */
+  get url(): string {
+    const { address, family } = this.http.address() as AddressInfo;
+    const host = family === "IPv6" ? `[${address}]` : address;
+    return `ws://${host}:${this.port}${RELAY_PATH}`;
+  }
+
+  /** Authenticated clients. */
+  get clientCount(): number {
+    return this.router.size;
+  }
+
+  /** True from the start of close({ restarting }) on (/healthz answers 503). */
+  get restarting(): boolean {
+    return this.restartingNow;
+  }
+
+  /** Broadcasts HEALTH(text) to every client, and to later ones; "" means healthy again. */
+  setHealth(text: string): void {
+    this.health = text;
+    const frame = encodeText(HEALTH, text);
+    for (const session of this.router.sessions()) session.sendRaw(frame);
+  }
+
+  /**
+   * Stops the relay: refuses new connections, sends RESTARTING first when asked, closes every
+   * client (1012 when restarting, else 1001), waits up to closeGraceMs for them, then closes
+   * the HTTP server and the UDP bridge.
+   */
+  close(options: RelayCloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options);
+    return this.closing;
+  }
+
+  // ---- SessionHost ----
+
+  async verifyHello(
+    nodeKey: Uint8Array,
+    proof: Uint8Array,
+    token: string,
+    challenge: Uint8Array,
+  ): Promise<HelloCheck> {
+    let expected: Uint8Array;
+    try {
+      expected = await expectedProof(this.core, this.x25519, this.privateKey, nodeKey, challenge);
+    } catch {
+      return { ok: false, reason: "bad proof", result: "bad_proof" }; // e.g. a low-order key
+    }
+    if (!timingSafeEqual(expected, proof)) {
+      return { ok: false, reason: "bad proof", result: "bad_proof" };
+    }
+    return this.authorizer.check(nodeKey, token, this.clock());
+  }
+
+  admit(session: RelaySession): void {
+    this.metrics.clients++;
+    const older = this.router.register(session);
+    if (older !== undefined && older !== session) {
+      this.log("info", "replaced", { id: older.id, by: session.id });
+    }
+    if (this.health !== "") session.sendRaw(encodeText(HEALTH, this.health));
+  }
+
+  forward(from: RelaySession, message: Buffer, destination: Uint8Array): void {
+    this.router.forward(from, message, destination);
+  }
+
+  sendUdp(from: RelaySession, endpoint: RelayEndpoint, packet: Uint8Array): void {
+    const bridge = this.options.udpBridge;
+    if (bridge === undefined) {
+      this.metrics.drop("no_udp_bridge");
+      return;
+    }
+    let accepted = false;
+    try {
+      accepted = bridge.send(from.udpClient, endpoint, packet, from.deliverUdp);
+    } catch (error) {
+      this.log("error", "udp_bridge_error", { id: from.id, error: String(error) });
+    }
+    if (!accepted) this.metrics.drop("udp_refused");
+  }
+
+  release(session: RelaySession): void {
+    if (!this.sessions.delete(session)) return;
+    if (session.keyId !== "") {
+      this.metrics.clients--;
+      this.router.unregister(session);
+      try {
+        this.options.udpBridge?.closeClient(session.id);
+      } catch (error) {
+        this.log("error", "udp_bridge_error", { id: session.id, error: String(error) });
+      }
+    }
+  }
+
+  // ---- HTTP and upgrades ----
+
+  private listen(): Promise<void> {
+    const host = this.options.host ?? RELAY_DEFAULTS.host;
+    const port = this.options.port ?? RELAY_DEFAULTS.port;
+    return new Promise((resolve, reject) => {
+      this.http.once("error", reject);
+      this.http.listen(port, host, () => {
+        this.http.off("error", reject);
+        this.http.on("error", (error) => this.log("error", "http_error", { error: error.message }));
+        const interval = this.options.pingIntervalMs ?? RELAY_DEFAULTS.pingIntervalMs;
+        this.sweepTimer = setInterval(() => this.sweep(), interval);
+        this.sweepTimer.unref();
+        this.log("info", "listening", {
+          url: this.url,
+          relay: this.relayId,
+          auth: this.options.auth.mode,
+          key: Buffer.from(this.relayPublicKey).toString("base64"),
+        });
+        resolve();
+      });
+    });
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") {
+      const ok = !this.restartingNow && this.closing === undefined;
+      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain; charset=utf-8" });
+      res.end(ok ? "ok\n" : "restarting\n");
+    } else if (path === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(this.metrics.render(this.options.udpBridge?.sockets?.()));
+    } else if (path === RELAY_PATH) {
+      res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket" });
+      res.end("WebSocket upgrade required\n");
+    } else {
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+      res.end("not found\n");
+    }
+  }
+
+  /** Why an upgrade must be refused (status, text, metric reason), or undefined to accept. */
+  private refusal(req: IncomingMessage): [number, string, string] | undefined {
+    const path = (req.url ?? "").split("?")[0];
+    if (path !== RELAY_PATH) return [404, "Not Found", "path"];
+    if (this.closing !== undefined) return [503, "Service Unavailable", "closing"];
+    const origin = req.headers.origin;
+    if (this.origins !== undefined && origin !== undefined && !this.origins.has(origin)) {
+      return [403, "Forbidden", "origin"];
+    }
+    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+    if (!offered.includes(RELAY_SUBPROTOCOL)) return [400, "Bad Request", "subprotocol"];
+    if (this.sessions.size >= (this.options.maxConnections ?? RELAY_DEFAULTS.maxConnections)) {
+      return [503, "Service Unavailable", "max_connections"];
+    }
+    return undefined;
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    const refused = this.refusal(req);
+    if (refused !== undefined) {
+      const [status, text, reason] = refused;
+      this.metrics.reject(reason);
+      this.log("info", "upgrade_refused", { remote: req.socket.remoteAddress, reason });
+      reject(socket, status, text);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (this.closing !== undefined) {
+        ws.terminate();
+        return;
+      }
+      const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
+      (req.socket as Socket).setNoDelay(true);
+      this.metrics.connections++;
+      ws.once("close", () => {
+        this.metrics.connections--;
+      });
+      const session = new RelaySession(this.nextId++, ws, remote, this);
+      this.sessions.add(session);
+    });
+  }
+
+  /** Keepalive: drop clients silent since the last sweep, ping the rest; prune bookkeeping. */
+  private sweep(): void {
+    for (const session of this.sessions) {
+      if (!session.alive && !session.paused) {
+        this.metrics.deadClients++;
+        this.log("info", "dead_client", { id: session.id, remote: session.remote });
+        session.terminate();
+        continue;
+      }
+      session.alive = false;
+      try {
+        session.ws.ping();
+      } catch {
+        // closing already
+      }
+    }
+    this.router.prune();
+  }
+
+  private async shutdown(options: RelayCloseOptions): Promise<void> {
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    const restarting = options.restarting;
+    this.restartingNow = restarting !== undefined;
+    this.log("info", restarting ? "restarting" : "closing", { clients: this.router.size });
+    const notice = restarting
+      ? encodeRestarting(restarting.reconnectInMs, restarting.tryForMs)
+      : undefined;
+    const sockets = [...this.sessions].map((s) => s.ws);
+    const ended = Promise.all(
+      sockets.map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            if (ws.readyState === ws.CLOSED) resolve();
+            else ws.once("close", () => resolve());
+          }),
+      ),
+    );
+    for (const session of [...this.sessions]) {
+      if (notice !== undefined && session.ready) session.sendRaw(notice);
+      session.close(
+        restarting ? CLOSE_RESTARTING : CLOSE_GOING_AWAY,
+        restarting ? "restarting" : "shutting down",
+      );
+    }
+    const grace = this.options.closeGraceMs ?? RELAY_DEFAULTS.closeGraceMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, grace)))]);
+    clearTimeout(timer);
+    for (const ws of sockets) ws.terminate();
+    try {
+      this.options.udpBridge?.close();
+    } catch (error) {
+      this.log("error", "udp_bridge_error", { error: String(error) });
+    }
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
+    this.wss.close();
+    this.privateKey.fill(0);
+    this.log("info", "closed_relay", {});
+  }
+}
+
+/** Starts a relay; see RelayOptions. Resolves once it listens. */
+export function startRelay(options: RelayOptions): Promise<RelayServer> {
+  return RelayServer.start(options);
+}

@@ -1,0 +1,120 @@
+// Relay tokens (DESIGN §4): `base64url(JSON payload) + "." + base64url(Ed25519 signature)`.
+// The signature covers the JSON payload bytes (the decoded first part, UTF-8), signed by the
+// control server; the relay holds only the control server's Ed25519 public key. Payload:
+// `{"v":1, "key": node public key (standard base64), "relay": relay id,
+//   "udp": ["ip:port" | "cidr:port-range", ...], "exp": unix seconds}`.
+
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { keyFromBase64 } from "../../worker/wireguard/keys.ts";
+
+/** The payload of a relay token. */
+export interface RelayTokenPayload {
+  v: 1;
+  /** The node's X25519 public key, standard base64 (`wg` form). */
+  key: string;
+  /** The relay id the token is for. */
+  relay: string;
+  /** UDP endpoints the node may reach through the relay's UDP bridge. */
+  udp: string[];
+  /** Expiry, unix seconds. */
+  exp: number;
+}
+
+/** The outcome of checking a token. */
+export type TokenCheck = { ok: true; payload: RelayTokenPayload } | { ok: false; reason: string };
+
+/** What a token must match. */
+export interface TokenExpectation {
+  /** The control server's Ed25519 public key (32 bytes). */
+  controlPublicKey: Uint8Array;
+  /** This relay's id. */
+  relayId: string;
+  /** The node key the client proved it holds. */
+  nodeKey: Uint8Array;
+  /** Now, in milliseconds since the epoch. */
+  nowMs: number;
+}
+
+/** Tokens longer than this are refused before parsing. */
+export const MAX_TOKEN_LENGTH = 16384;
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function toBase64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
+}
+
+/**
+ * Signs a token with the control server's Ed25519 secret key (32 bytes). For the control
+ * server and for tests; the relay only verifies.
+ */
+export function signRelayToken(payload: RelayTokenPayload, controlSecretKey: Uint8Array): string {
+  const json = encoder.encode(JSON.stringify(payload));
+  const signature = ed25519.sign(json, controlSecretKey);
+  return `${toBase64url(json)}.${toBase64url(signature)}`;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+function parsePayload(json: Uint8Array): RelayTokenPayload | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(json));
+  } catch {
+    return "token payload is not JSON";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "token payload is not an object";
+  }
+  const p = value as Record<string, unknown>;
+  if (p.v !== 1) return "token version is not 1";
+  if (typeof p.key !== "string") return "token has no key";
+  if (typeof p.relay !== "string") return "token has no relay";
+  if (typeof p.exp !== "number" || !Number.isFinite(p.exp)) return "token has no exp";
+  const udp = p.udp ?? [];
+  if (!Array.isArray(udp) || !udp.every((u): u is string => typeof u === "string")) {
+    return "token udp is not a list of strings";
+  }
+  return { v: 1, key: p.key, relay: p.relay, udp, exp: p.exp };
+}
+
+/** Verifies a token's signature and checks it names this node, this relay, and is current. */
+export function verifyRelayToken(token: string, expect: TokenExpectation): TokenCheck {
+  const fail = (reason: string): TokenCheck => ({ ok: false, reason });
+  if (token.length === 0) return fail("token required");
+  if (token.length > MAX_TOKEN_LENGTH) return fail("token too long");
+  const dot = token.indexOf(".");
+  if (dot < 0 || token.indexOf(".", dot + 1) >= 0) return fail("token is not payload.signature");
+  const head = token.slice(0, dot);
+  const tail = token.slice(dot + 1);
+  if (!BASE64URL.test(head) || !BASE64URL.test(tail)) return fail("token is not base64url");
+  const json = new Uint8Array(Buffer.from(head, "base64url"));
+  const signature = new Uint8Array(Buffer.from(tail, "base64url"));
+  if (signature.length !== 64) return fail("token signature is not 64 bytes");
+  let valid = false;
+  try {
+    valid = ed25519.verify(signature, json, expect.controlPublicKey);
+  } catch {
+    valid = false;
+  }
+  if (!valid) return fail("token signature invalid");
+  const payload = parsePayload(json);
+  if (typeof payload === "string") return fail(payload);
+  let key: Uint8Array;
+  try {
+    key = keyFromBase64(payload.key, "token key");
+  } catch {
+    return fail("token key is not a WireGuard key");
+  }
+  if (!equalBytes(key, expect.nodeKey)) return fail("token is for another key");
+  if (payload.relay !== expect.relayId) return fail("token is for another relay");
+  if (payload.exp * 1000 <= expect.nowMs) return fail("token expired");
+  return { ok: true, payload };
+}
