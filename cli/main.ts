@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { keysCommand } from "./keys.ts";
 import { ncCommand } from "./nc.ts";
 import { pingCommand } from "./ping.ts";
+import { relayCommand } from "./relay.ts";
 
 const USAGE = `usage: corridor <command> [arguments]
 
@@ -14,6 +15,7 @@ commands:
   keys       WireGuard keys, as wg: keys genkey | pubkey | genpsk
   ping       ICMP echo through the tunnel: ping [-c N] --wg-config FILE HOST
   nc         a TCP connection through the tunnel on stdin/stdout: nc --wg-config FILE HOST PORT
+  relay      the relay server: relay [--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)
 
 Corridor is built issue by issue; see README.md for what runs today.
 `;
@@ -46,6 +48,8 @@ export async function main(args: string[]): Promise<number> {
       return pingCommand(rest);
     case "nc":
       return ncCommand(rest);
+    case "relay":
+      return relayCommand(rest);
     default:
       return usageError(`unknown command: ${command}`);
   }

@@ -6,10 +6,12 @@ import { Readable, Writable } from "node:stream";
 import { startMeshNet } from "../server/mesh-net.ts";
 import { formatIp, parseIp } from "../worker/wireguard/ip-address.ts";
 
-export const NC_USAGE = `usage: corridor nc [-w TIMEOUT] --wg-config FILE HOST PORT
+export const NC_USAGE = `usage: corridor nc [-w TIMEOUT] --wg-config FILE [--relay URL] HOST PORT
 
   -w TIMEOUT       seconds to wait for the connection (default 10)
   --wg-config FILE a wg-quick file: the engine talks UDP straight to its peers' Endpoints
+  --relay URL      go through a relay instead (ws://host:port/relay): peers without an
+                   Endpoint by key, stock hosts with one through the relay's UDP bridge
   HOST PORT        an IPv4 or IPv6 address inside the mesh, and a TCP port
 
 Example: ssh -o ProxyCommand='corridor nc --wg-config wg0.conf %h %p' user@100.64.0.2
@@ -17,6 +19,7 @@ Example: ssh -o ProxyCommand='corridor nc --wg-config wg0.conf %h %p' user@100.6
 
 interface NcArgs {
   config: string;
+  relay: string | undefined;
   host: Uint8Array;
   port: number;
   timeoutMs: number;
@@ -24,6 +27,7 @@ interface NcArgs {
 
 function parseArgs(args: string[]): NcArgs | string {
   let config: string | undefined;
+  let relay: string | undefined;
   let timeoutMs = 10_000;
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -41,14 +45,14 @@ function parseArgs(args: string[]): NcArgs | string {
       positional.push(arg);
     }
   }
-  if (!config) return "--wg-config FILE is required (the relay arrives with a later release)";
+  if (!config) return "--wg-config FILE is required";
   if (positional.length !== 2) return "HOST and PORT are required";
   const [hostText, portText] = positional as [string, string];
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     return `PORT '${portText}' is not a port (1-65535)`;
   try {
-    return { config, host: parseIp(hostText, `HOST '${hostText}'`), port, timeoutMs };
+    return { config, relay, host: parseIp(hostText, `HOST '${hostText}'`), port, timeoutMs };
   } catch (error) {
     return (error as Error).message;
   }
@@ -63,7 +67,7 @@ export async function ncCommand(args: string[]): Promise<number> {
   }
   let mesh: Awaited<ReturnType<typeof startMeshNet>>;
   try {
-    mesh = await startMeshNet(parsed.config);
+    mesh = await startMeshNet(parsed.config, { relay: parsed.relay });
   } catch (error) {
     process.stderr.write(`corridor nc: ${(error as Error).message}\n`);
     return 1;

@@ -4,12 +4,14 @@
 import { startMeshNet } from "../server/mesh-net.ts";
 import { formatIp, parseIp } from "../worker/wireguard/ip-address.ts";
 
-export const PING_USAGE = `usage: corridor ping [-c COUNT] [-i INTERVAL] [-W TIMEOUT] --wg-config FILE HOST
+export const PING_USAGE = `usage: corridor ping [-c COUNT] [-i INTERVAL] [-W TIMEOUT] --wg-config FILE [--relay URL] HOST
 
   -c COUNT         echo requests to send (default 4)
   -i INTERVAL      seconds between requests (default 1)
   -W TIMEOUT       seconds to wait for each reply (default 2)
   --wg-config FILE a wg-quick file: the engine talks UDP straight to its peers' Endpoints
+  --relay URL      go through a relay instead (ws://host:port/relay): peers without an
+                   Endpoint by key, stock hosts with one through the relay's UDP bridge
   HOST             an IPv4 or IPv6 address inside the mesh
 `;
 
@@ -18,6 +20,7 @@ interface PingArgs {
   intervalMs: number;
   timeoutMs: number;
   config: string;
+  relay: string | undefined;
   host: Uint8Array;
 }
 
@@ -26,6 +29,7 @@ function parseArgs(args: string[]): PingArgs | string {
   let intervalMs = 1000;
   let timeoutMs = 2000;
   let config: string | undefined;
+  let relay: string | undefined;
   let host: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -45,6 +49,9 @@ function parseArgs(args: string[]): PingArgs | string {
       if (typeof ms === "string") return ms;
       if (arg === "-i") intervalMs = ms;
       else timeoutMs = ms;
+    } else if (arg === "--relay") {
+      relay = value();
+      if (!relay) return "--relay needs a URL (ws://host:port/relay)";
     } else if (arg === "--wg-config") {
       config = value();
       if (!config) return "--wg-config needs a file";
@@ -56,10 +63,10 @@ function parseArgs(args: string[]): PingArgs | string {
       return `unexpected argument ${arg}`;
     }
   }
-  if (!config) return "--wg-config FILE is required (the relay arrives with a later release)";
+  if (!config) return "--wg-config FILE is required";
   if (!host) return "HOST is required";
   try {
-    return { count, intervalMs, timeoutMs, config, host: parseIp(host, `HOST '${host}'`) };
+    return { count, intervalMs, timeoutMs, config, relay, host: parseIp(host, `HOST '${host}'`) };
   } catch (error) {
     return (error as Error).message;
   }
@@ -74,7 +81,7 @@ export async function pingCommand(args: string[]): Promise<number> {
   }
   let mesh: Awaited<ReturnType<typeof startMeshNet>>;
   try {
-    mesh = await startMeshNet(parsed.config);
+    mesh = await startMeshNet(parsed.config, { relay: parsed.relay });
   } catch (error) {
     process.stderr.write(`corridor ping: ${(error as Error).message}\n`);
     return 1;

@@ -3,7 +3,7 @@
 
 import { NetInterface } from "../worker/net/interface.ts";
 import { systemClock } from "../worker/wireguard/clock.ts";
-import { startWgEngine, type WgEngine } from "./wg-engine.ts";
+import { type EngineTransport, startWgEngine, type WgEngine } from "./wg-engine.ts";
 
 /** An engine and its interface. */
 export interface MeshNet {
@@ -13,8 +13,11 @@ export interface MeshNet {
 }
 
 /** Starts the engine of a wg-quick file with an IP interface on its Address lines. */
-export async function startMeshNet(configPath: string): Promise<MeshNet> {
-  const engine = await startWgEngine(configPath);
+export async function startMeshNet(
+  configPath: string,
+  transport: EngineTransport = {},
+): Promise<MeshNet> {
+  const engine = await startWgEngine(configPath, transport);
   const addresses = engine.config.interface.addresses;
   if (addresses.length === 0) {
     await engine.close();
