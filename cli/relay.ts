@@ -43,43 +43,22 @@ function parseArgs(args: string[]): RelayArgs | string {
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    const value = args[i + 1];
-    const need = (): string | undefined =>
-      value === undefined ? `${arg} needs a value` : undefined;
-    let problem: string | undefined;
-    switch (arg) {
-      case "--listen":
-        problem = need() ?? ((listen = value!), undefined);
-        i++;
-        break;
-      case "--allow-keys":
-        problem = need() ?? choose({ mode: "keys", allowed: readKeys(value!) });
-        i++;
-        break;
-      case "--control-key":
-        problem =
-          need() ??
-          choose({ mode: "token", controlPublicKey: keyFromBase64(value!, "--control-key") });
-        i++;
-        break;
-      case "--open":
-        problem = choose({ mode: "open" });
-        break;
-      case "--allow-udp":
-        problem = need() ?? (allowUdp.push(value!), undefined);
-        i++;
-        break;
-      case "--origin":
-        problem = need() ?? (origins.push(value!), undefined);
-        i++;
-        break;
-      case "--relay-id":
-        problem = need() ?? ((relayId = value!), undefined);
-        i++;
-        break;
-      default:
-        problem = `unknown argument ${arg}`;
+    if (arg === "--open") {
+      const problem = choose({ mode: "open" });
+      if (problem) return problem;
+      continue;
     }
+    const value = args[++i];
+    if (value === undefined) return `${arg} needs a value`;
+    let problem: string | undefined;
+    if (arg === "--listen") listen = value;
+    else if (arg === "--allow-keys") problem = choose({ mode: "keys", allowed: readKeys(value) });
+    else if (arg === "--control-key") {
+      problem = choose({ mode: "token", controlPublicKey: keyFromBase64(value, "--control-key") });
+    } else if (arg === "--allow-udp") allowUdp.push(value);
+    else if (arg === "--origin") origins.push(value);
+    else if (arg === "--relay-id") relayId = value;
+    else problem = `unknown argument ${arg}`;
     if (problem) return problem;
   }
   if (!auth)
