@@ -4,7 +4,8 @@
 
 import { seqDiff, TcpFlag, type TcpHeader } from "../wire/tcp.ts";
 import type { Connection } from "./connection.ts";
-import { sendAck, sendReset, transmit } from "./output.ts";
+import { resend, sendAck, sendReset, transmit } from "./output.ts";
+import { holes } from "./rack.ts";
 
 const MAX_SYN_RETRIES = 6;
 const MAX_RETRIES = 15;
@@ -29,15 +30,21 @@ export function processAck(c: Connection, h: TcpHeader): boolean {
   }
   if (ackOff < c.sndUna) return true; // old duplicate
   const wnd = h.window << c.sndScale;
+  const now = c.ctx.host.clock.now();
   let newSack = false;
   const blocks = h.options.sack;
   if (c.sackOk && blocks) {
     for (const [l, r] of blocks) {
       const s = c.soff(l);
       const e = c.soff(r);
-      if (s > c.sndUna && e <= c.sndMax && e > s) newSack = c.scoreboard.add(s, e) || newSack;
+      if (s > c.sndUna && e <= c.sndMax && e > s) {
+        // Only what this block newly reports was delivered now (RACK's reference).
+        for (const [a, b] of holes(c.scoreboard, s, e)) c.rack.delivered(a, b, now);
+        newSack = c.scoreboard.add(s, e) || newSack;
+      }
     }
   }
+  if (ackOff > c.sndUna) c.rack.delivered(c.sndUna, ackOff, now);
   const isDup =
     ackOff === c.sndUna &&
     c.sndMax > c.sndUna &&
@@ -68,7 +75,14 @@ export function processAck(c: Connection, h: TcpHeader): boolean {
     (c.dupAcks >= 3 || (c.sackOk && c.scoreboard.sackedIn(c.sndUna, c.sndMax) >= 3 * mss))
   )
     enterRecovery(c);
+  // RACK also starts recovery when a window too small for three SACKed segments lost one.
+  if (!c.inRecovery && c.sackOk && c.sndMax > c.sndUna && c.sndUna >= c.recoverPoint) {
+    const srtt = c.rto.srtt ?? c.rto.rto;
+    if (c.rack.detect(c.scoreboard, c.sndUna, c.sndMax, now, srtt, false)) enterRecovery(c);
+  }
   if (c.inRecovery && c.sackOk) c.lossPoint = Math.max(c.lossPoint, c.scoreboard.high(c.sndUna));
+  rackDetect(c);
+  armProbe(c);
   if (c.finQueued && c.sndUna > c.finOff) {
     if (c.state === "FIN_WAIT_1") c.state = "FIN_WAIT_2";
     else if (c.state === "CLOSING") c.enterTimeWait();
@@ -81,13 +95,16 @@ export function processAck(c: Connection, h: TcpHeader): boolean {
 export function ackedTo(c: Connection, ackOff: number): void {
   const acked = ackOff - c.sndUna;
   if (c.rttOff !== undefined && ackOff > c.rttOff) {
-    c.rto.sample(c.ctx.host.clock.now() - c.rttStart);
+    const rtt = c.ctx.host.clock.now() - c.rttStart;
+    c.rto.sample(rtt);
+    c.rack.minRtt = Math.min(c.rack.minRtt ?? rtt, rtt);
     c.rttOff = undefined;
     c.stats.srtt = c.rto.srtt;
   }
   c.sndUna = ackOff;
   c.sendBuffer.ack(Math.max(0, ackOff));
   c.scoreboard.ackTo(ackOff);
+  c.rack.ackTo(ackOff);
   c.retxNext = Math.max(c.retxNext, ackOff);
   c.lossPoint = Math.max(c.lossPoint, ackOff);
   c.consecutiveTimeouts = 0;
@@ -118,6 +135,7 @@ export function enterRecovery(c: Connection): void {
   c.inRecovery = true;
   c.recoverPoint = c.sndMax;
   c.retxNext = c.sndUna;
+  c.rack.clearLost();
   c.lossPoint = Math.max(
     Math.min(c.sndMax, c.sndUna + c.sendMss),
     c.sackOk ? c.scoreboard.high(c.sndUna) : 0,
@@ -144,6 +162,7 @@ export function onRetransmitTimeout(c: Connection): void {
   c.dupAcks = 0;
   if (c.consecutiveTimeouts > 1) c.scoreboard.clear();
   c.retxNext = c.sndUna;
+  c.rack.clearLost();
   c.lossPoint = c.sndMax;
   c.forceOne = true;
   c.rttOff = undefined;
@@ -151,4 +170,52 @@ export function onRetransmitTimeout(c: Connection): void {
   c.rtoTimer.set(c.rto.rto);
   c.syncStats();
   transmit(c);
+}
+
+/** RACK over the retransmissions the sweep already passed (see rack.ts). */
+function rackDetect(c: Connection): boolean {
+  if (!c.sackOk || c.retxNext <= c.sndUna) {
+    c.rack.timer.clear();
+    return false;
+  }
+  const now = c.ctx.host.clock.now();
+  return c.rack.detect(c.scoreboard, c.sndUna, c.retxNext, now, c.rto.srtt ?? c.rto.rto);
+}
+
+/** The reordering window ran out for a retransmission still missing: resend it now. */
+export function onRackTimeout(c: Connection): void {
+  if (c.state === "CLOSED" || c.sndMax <= c.sndUna) return;
+  if (rackDetect(c)) transmit(c);
+}
+
+/** Least probe timeout (RFC 8985 §7.2); and the peer's delayed ACK when one segment is out. */
+const MIN_PTO_MS = 10;
+const DELAYED_ACK_ALLOWANCE_MS = 40;
+
+/**
+ * Arms the tail loss probe: when the last segments of a flight are lost no later segment's
+ * SACK reveals it, and a small window never gathers three SACKed segments; a probe after
+ * about two round trips draws the ACK that lets SACK and RACK recover instead of the RTO.
+ */
+export function armProbe(c: Connection): void {
+  const srtt = c.rto.srtt;
+  if (!c.sackOk || c.inRecovery || c.sndMax <= c.sndUna || srtt === undefined) {
+    c.rack.probe.clear();
+    return;
+  }
+  let pto = Math.max(2 * srtt, MIN_PTO_MS);
+  if (c.sndMax - c.sndUna <= c.sendMss) pto += DELAYED_ACK_ALLOWANCE_MS;
+  const rtoLeft = (c.rtoTimer.at ?? Number.POSITIVE_INFINITY) - c.ctx.host.clock.now();
+  if (pto < rtoLeft) c.rack.probe.set(pto);
+  else c.rack.probe.clear();
+}
+
+/** The probe timer ran out with no ACK since: resend the last segment (RFC 8985 §7.3). */
+export function onProbeTimeout(c: Connection): void {
+  if (c.state === "CLOSED" || c.sndMax <= c.sndUna || c.inRecovery) return;
+  const start = Math.max(c.sndUna, c.sndMax - c.sendMss);
+  const hole = holes(c.scoreboard, start, c.sndMax).pop();
+  if (!hole) return;
+  c.stats.tailProbes++;
+  resend(c, hole[0], hole[1]);
 }

@@ -6,7 +6,7 @@
 // internally: send offset -1 is our SYN, 0 our first data byte; likewise on the receive side.
 
 import { seqDiff, TcpFlag, type TcpHeader } from "../wire/tcp.ts";
-import { ackedTo, onRetransmitTimeout, processAck } from "./ack.ts";
+import { ackedTo, onProbeTimeout, onRackTimeout, onRetransmitTimeout, processAck } from "./ack.ts";
 import { NewReno } from "./congestion.ts";
 import {
   advertisedEdge,
@@ -16,6 +16,7 @@ import {
   sendReset,
   transmit,
 } from "./output.ts";
+import { Rack } from "./rack.ts";
 import { ReceiveBuffer } from "./receive-buffer.ts";
 import { RtoEstimator } from "./rto.ts";
 import { Scoreboard } from "./scoreboard.ts";
@@ -73,6 +74,7 @@ export class Connection implements TcpConnection {
   readonly scoreboard = new Scoreboard();
   readonly rto = new RtoEstimator();
   readonly cc: NewReno;
+  readonly rack: Rack;
   retxNext = -1;
   lossPoint = -1;
   forceOne = false;
@@ -128,6 +130,10 @@ export class Connection implements TcpConnection {
     const clock = ctx.host.clock;
     const timer = (fn: () => void) => new Deadline(clock, () => ctx.run(fn));
     this.rtoTimer = timer(() => onRetransmitTimeout(this));
+    this.rack = new Rack(
+      timer(() => onRackTimeout(this)),
+      timer(() => onProbeTimeout(this)),
+    );
     this.delackTimer = timer(() => sendAck(this));
     this.persistTimer = timer(() => this.onPersist());
     this.keepaliveTimer = timer(() => this.onKeepalive());
@@ -139,6 +145,7 @@ export class Connection implements TcpConnection {
       bytesReceived: 0,
       retransmissions: 0,
       fastRetransmits: 0,
+      tailProbes: 0,
       timeouts: 0,
       dupAcks: 0,
       outOfOrder: 0,
@@ -437,6 +444,8 @@ export class Connection implements TcpConnection {
     this.state = "CLOSED";
     for (const t of [
       this.rtoTimer,
+      this.rack.timer,
+      this.rack.probe,
       this.delackTimer,
       this.persistTimer,
       this.keepaliveTimer,

@@ -25,6 +25,7 @@ export function pipe(c: Connection): number {
   let lost = 0;
   if (c.lossPoint > c.retxNext)
     lost = c.lossPoint - c.retxNext - c.scoreboard.sackedIn(c.retxNext, c.lossPoint);
+  if (c.rack.lost.length > 0) lost += c.rack.lostBytes(c.scoreboard);
   return Math.max(0, out - c.scoreboard.sackedIn(c.sndUna, c.sndMax) - lost);
 }
 
@@ -98,7 +99,7 @@ function sendSegment(c: Connection, off: number, len: number, fin: boolean): num
 }
 
 /** Resends what lies at [start, end) from `start`: one segment; returns the offset after it. */
-function resend(c: Connection, start: number, end: number): number {
+export function resend(c: Connection, start: number, end: number): number {
   c.stats.retransmissions++;
   c.ctx.stats.retransmissions++;
   c.rttOff = undefined; // Karn's rule
@@ -106,7 +107,9 @@ function resend(c: Connection, start: number, end: number): number {
   const dataEnd = Math.min(end, c.sendBuffer.end, start + maxPayload(c, sackOptions(c)));
   const len = Math.max(0, dataEnd - start);
   const fin = c.finQueued && start + len === c.finOff && end > c.finOff;
-  return sendSegment(c, start, len, fin);
+  const next = sendSegment(c, start, len, fin);
+  c.rack.record(start, next, c.ctx.host.clock.now(), true);
+  return next;
 }
 
 /** Sends whatever may be sent now, then a pure ACK if one is owed and nothing carried it. */
@@ -114,7 +117,20 @@ export function transmit(c: Connection): void {
   const st = c.state;
   if (st === "CLOSED" || st === "TIME_WAIT") return;
   const cwnd = c.cc.cwnd;
-  // 1. Ranges deemed lost, skipping SACKed ones.
+  // 1. Retransmissions RACK found lost again (below the sweep), then ranges deemed lost,
+  // skipping SACKed ones.
+  while (c.rack.lost.length > 0) {
+    const [s, e] = c.rack.lost[0]!;
+    const hole = s < e ? c.scoreboard.nextHole(Math.max(s, c.sndUna), e) : undefined;
+    if (!hole || hole[0] >= hole[1]) {
+      c.rack.resent(s, e);
+      continue;
+    }
+    if (pipe(c) + Math.min(c.sendMss, hole[1] - hole[0]) > cwnd) break;
+    const next = resend(c, hole[0], hole[1]);
+    c.rack.resent(s, next > hole[0] ? next : e); // never spin on a range that sent nothing
+    if (hole[0] === c.sndUna) c.rtoTimer.set(c.rto.rto);
+  }
   while (c.retxNext < c.lossPoint) {
     const hole = c.scoreboard.nextHole(c.retxNext, c.lossPoint);
     if (!hole) {
@@ -157,7 +173,9 @@ export function transmit(c: Connection): void {
       c.rttOff = c.sndMax;
       c.rttStart = now;
     }
-    c.sndMax = sendSegment(c, c.sndMax, len, fin);
+    const start = c.sndMax;
+    c.sndMax = sendSegment(c, start, len, fin);
+    c.rack.record(start, c.sndMax, now, false);
     c.stats.bytesSent += len;
   }
   if (c.sndMax > c.sndUna && !c.rtoTimer.armed) c.rtoTimer.set(c.rto.rto);

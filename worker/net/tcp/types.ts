@@ -46,6 +46,8 @@ export interface TcpConnectionStats {
   bytesReceived: number;
   retransmissions: number;
   fastRetransmits: number;
+  /** Tail loss probes sent (RFC 8985 §7). */
+  tailProbes: number;
   timeouts: number;
   dupAcks: number;
   outOfOrder: number;
