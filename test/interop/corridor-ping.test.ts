@@ -2,13 +2,14 @@
 // in a child process, its engine talking UDP to wireguard-go from a wg-quick file.
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
+import { writeOurWgConfig } from "./our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "./wg-host.ts";
 
 const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
@@ -25,22 +26,7 @@ async function setUp(): Promise<{ host: WgHost; config: string }> {
   cleanups.push(() => host.close());
   const dir = mkdtempSync(join(tmpdir(), "corridor-ping-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const config = join(dir, "wg0.conf");
-  writeFileSync(
-    config,
-    [
-      "[Interface]",
-      `PrivateKey = ${keyToBase64(privateKey)}`,
-      "Address = 100.64.0.1/32",
-      "",
-      "[Peer]",
-      `PublicKey = ${host.publicKey}`,
-      `Endpoint = ${host.hostAddress}:${host.listenPort}`,
-      "AllowedIPs = 100.64.0.0/24",
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
-  );
+  const config = writeOurWgConfig(dir, privateKey, host);
   return { host, config };
 }
 

@@ -3,7 +3,7 @@
 // allowance permits.
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import { type RelayServer, startRelay } from "../../server/relay/index.ts";
 import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
+import { writeOurWgConfig } from "./our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "./wg-host.ts";
 
 const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
@@ -40,12 +41,7 @@ async function setUp(
   });
   const dir = mkdtempSync(join(tmpdir(), "corridor-relay-ping-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const config = join(dir, "wg0.conf");
-  writeFileSync(
-    config,
-    `[Interface]\nPrivateKey = ${keyToBase64(privateKey)}\nAddress = 100.64.0.1/32\n\n[Peer]\nPublicKey = ${host.publicKey}\nEndpoint = ${host.hostAddress}:${host.listenPort}\nAllowedIPs = 100.64.0.0/24\n`,
-    { mode: 0o600 },
-  );
+  const config = writeOurWgConfig(dir, privateKey, host);
   return { relay, config };
 }
 

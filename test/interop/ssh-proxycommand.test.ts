@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { check, describeWithPrereq, executable, prereq } from "../helpers/prereq.ts";
+import { writeOurWgConfig } from "./our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "./wg-host.ts";
 import { killAndWait, must } from "./wg-tools.ts";
 
@@ -97,22 +98,7 @@ describeWithPrereq(need, "OpenSSH through `corridor nc` as ProxyCommand", () => 
     dir = mkdtempSync(join(tmpdir(), "corridor-ssh-"));
     const made = dir;
     cleanups.push(() => rmSync(made, { recursive: true, force: true }));
-    const wgConfig = join(dir, "wg0.conf");
-    writeFileSync(
-      wgConfig,
-      [
-        "[Interface]",
-        `PrivateKey = ${keyToBase64(privateKey)}`,
-        "Address = 100.64.0.1/32",
-        "",
-        "[Peer]",
-        `PublicKey = ${host.publicKey}`,
-        `Endpoint = ${host.hostAddress}:${host.listenPort}`,
-        "AllowedIPs = 100.64.0.0/24",
-        "",
-      ].join("\n"),
-      { mode: 0o600 },
-    );
+    const wgConfig = writeOurWgConfig(dir, privateKey, host);
 
     // Throwaway keys: the server's host key and the client's login key.
     const hostKey = join(dir, "ssh_host_ed25519_key");
