@@ -35,6 +35,9 @@ function parseArgs(args: string[]): NcArgs | string {
     if (arg === "--wg-config") {
       config = args[++i];
       if (!config) return "--wg-config needs a file";
+    } else if (arg === "--relay") {
+      relay = args[++i];
+      if (!relay) return "--relay needs a URL (ws://host:port/relay)";
     } else if (arg === "-w") {
       const seconds = Number(args[++i]);
       if (!Number.isFinite(seconds) || seconds <= 0) return "-w needs a positive number of seconds";

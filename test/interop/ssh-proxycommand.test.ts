@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
+import { startRelay } from "../../server/relay/index.ts";
+import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { check, describeWithPrereq, executable, prereq } from "../helpers/prereq.ts";
 import { writeOurWgConfig } from "./our-wg-config.ts";
@@ -224,4 +226,65 @@ describeWithPrereq(need, "OpenSSH through `corridor nc` as ProxyCommand", () => 
     );
     expect(result.code, explain(result)).toBe(0);
   });
+
+  it("through the relay's UDP bridge, the same SSH session survives a relay restart", async () => {
+    const allow = [`${host.hostAddress}/32:${host.listenPort}`];
+    let bridge = new UdpBridge({ allow });
+    let relay = await startRelay({
+      auth: { mode: "open" },
+      relayId: "ssh-relay",
+      udpBridge: bridge,
+      log: () => {},
+    });
+    const port = relay.port;
+    const url = relay.url;
+    try {
+      const args = sshArgs.map((arg) =>
+        arg.startsWith("ProxyCommand=")
+          ? arg.replace(" nc --wg-config", ` nc --relay ${url} --wg-config`)
+          : arg,
+      );
+      const child = spawn(
+        args[0]!,
+        [...args.slice(1), "for i in 1 2 3 4 5 6; do echo tick $i; sleep 1; done"],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const deadline = Date.now() + 30_000;
+      while (!stdout.includes("tick 2") && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(stdout, `ssh stderr: ${stderr}`).toContain("tick 2");
+      // Restart the relay on the same port: clients are told to come back in 300 ms.
+      await relay.close({ restarting: { reconnectInMs: 300, tryForMs: 30_000 } });
+      bridge.close();
+      bridge = new UdpBridge({ allow });
+      relay = await startRelay({
+        auth: { mode: "open" },
+        relayId: "ssh-relay",
+        udpBridge: bridge,
+        port,
+        log: () => {},
+      });
+      const code = await exited;
+      clearTimeout(killer);
+      expect(stdout, `ssh stderr: ${stderr}`).toBe(
+        "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n",
+      );
+      expect(code, `ssh stderr: ${stderr}`).toBe(0);
+    } finally {
+      await relay.close();
+      bridge.close();
+    }
+  }, 90_000);
 });
