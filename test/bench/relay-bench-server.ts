@@ -1,0 +1,60 @@
+// Child process of relay.bench.ts: a relay (open auth, no logs, no rate limit to speak of) and
+// the anchor, a minimal `ws` server that forwards each binary message from one client to the
+// other named in its URL (`?id=a&to=b`). Run in its own process so its RSS is its own and the
+// clients' event loop is not the servers'. Talks to the parent over IPC:
+//   -> { url, anchorUrl }           once listening
+//   <- "rss"  -> { rss, heapUsed }   after a forced GC when --expose-gc is on
+//   <- "exit"                        exits (also on disconnect)
+
+import { WebSocketServer, type WebSocket as WsSocket } from "ws";
+import { MAX_MESSAGE, startRelay } from "../../server/relay/index.ts";
+
+const relay = await startRelay({
+  auth: { mode: "open" },
+  relayId: "bench-relay",
+  log: () => {},
+  host: "127.0.0.1",
+  // The bench measures forwarding and connections, not the per-client rate limit.
+  rate: { bytesPerSecond: 1e12, burstBytes: 1 << 30 },
+  maxConnections: 1_000_000,
+});
+
+const peers = new Map<string, WsSocket>();
+const anchor = new WebSocketServer({
+  host: "127.0.0.1",
+  port: 0,
+  maxPayload: MAX_MESSAGE,
+  perMessageDeflate: false,
+  clientTracking: false,
+});
+anchor.on("connection", (ws, req) => {
+  const query = new URLSearchParams((req.url ?? "").split("?")[1] ?? "");
+  const id = query.get("id") ?? "";
+  const to = query.get("to") ?? "";
+  peers.set(id, ws);
+  ws.on("error", () => {});
+  ws.on("close", () => {
+    if (peers.get(id) === ws) peers.delete(id);
+  });
+  ws.on("message", (data: Buffer, isBinary) => {
+    if (isBinary) peers.get(to)?.send(data);
+  });
+});
+await new Promise<void>((resolve) => anchor.once("listening", () => resolve()));
+const address = anchor.address();
+const port = typeof address === "object" && address !== null ? address.port : 0;
+
+const send = (message: unknown) => process.send?.(message);
+process.on("message", (message) => {
+  if (message === "rss") {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const { rss, heapUsed } = process.memoryUsage();
+    send({ rss, heapUsed });
+  } else if (message === "exit") {
+    process.exit(0);
+  }
+});
+process.on("disconnect", () => process.exit(0));
+send({ url: relay.url, anchorUrl: `ws://127.0.0.1:${port}/anchor` });
