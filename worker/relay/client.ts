@@ -5,8 +5,6 @@
 // connection alive with PING (measuring the round trip), and queues a bounded number of
 // frames while disconnected. A 4401 close (authentication refused) is final: no retry.
 
-import type { CryptoCore } from "../crypto/core.ts";
-import type { X25519Provider } from "../crypto/x25519.ts";
 import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
 import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts";
 import { platformRandom, type RandomBytes } from "../wireguard/cookie.ts";
@@ -16,69 +14,12 @@ import { bounded, PEER_PREFIX, parseRelayEndpoint, peerEndpoint, udpEndpoint } f
 
 export { parseRelayEndpoint };
 
+import type { RelayBindOptions, RelayBindState, RelayBindStats } from "./client-options.ts";
 import * as F from "./frames.ts";
 import { nodeProof } from "./proof.ts";
-import type { RelayConnect, RelaySocket } from "./socket.ts";
+import type { RelaySocket } from "./socket.ts";
 
-/** Options of a RelayBind. */
-export interface RelayBindOptions {
-  /** The relay's WebSocket URL, e.g. "wss://relay.example/relay". */
-  url: string;
-  /** This node's X25519 private key (the proof of possession uses it; it is never sent). */
-  privateKey: Uint8Array;
-  core: CryptoCore;
-  x25519: X25519Provider;
-  /** The control server's relay token; empty or absent when the relay needs none. */
-  token?: string;
-  /** Opens a socket: browserSocket in a page or worker, nodeRelayConnect() in Node. */
-  connect: RelayConnect;
-  clock?: Clock;
-  random?: RandomBytes;
-  /** First reconnect delay (default 250 ms), doubling up to `backoffMaxMs` (default 30 s). */
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  /** Frames kept while disconnected (default 256); the oldest are dropped beyond it. */
-  maxQueue?: number;
-  /** Keepalive PING interval (default 15 s) and how long to wait for its PONG (default 10 s). */
-  pingIntervalMs?: number;
-  pingTimeoutMs?: number;
-  /** How long a connection may take to reach WELCOME (default 10 s). */
-  helloTimeoutMs?: number;
-  /** Above this many buffered bytes, sends are dropped (default 4 MiB). */
-  maxBufferedBytes?: number;
-  /** Called for each PEER_GONE: the peer's key (base64) and reason (0 gone, 1 not here). */
-  onPeerGone?: (key: string, reason: number) => void;
-  /** Called with HEALTH text ("" = healthy again). */
-  onHealth?: (text: string) => void;
-  /** Called when the relay refuses us for good (close 4401); the bind stops. */
-  onFatal?: (error: Error) => void;
-}
-
-/** Counters of a RelayBind; they only grow. */
-export interface RelayBindStats {
-  connectAttempts: number;
-  welcomes: number;
-  disconnects: number;
-  sent: number;
-  sentBytes: number;
-  received: number;
-  receivedBytes: number;
-  /** Frames queued while disconnected, and those dropped (oldest first) from a full queue. */
-  queued: number;
-  queueDropped: number;
-  /** Sends refused: closed, too big, bad endpoint, or the socket's buffer over its bound. */
-  sendDropped: number;
-  peerGone: number;
-  invalidFrames: number;
-  pings: number;
-  pongs: number;
-  keepaliveTimeouts: number;
-  restarting: number;
-  receiveErrors: number;
-}
-
-/** Where the bind is. */
-export type RelayBindState = "new" | "connecting" | "ready" | "waiting" | "failed" | "closed";
+export type { RelayBindOptions, RelayBindState, RelayBindStats } from "./client-options.ts";
 
 /** The 4401 close code: bad proof or token. */
 export const CLOSE_AUTH = 4401;

@@ -1,0 +1,67 @@
+// The options, counters and states of a RelayBind (worker/relay/client.ts).
+
+import type { CryptoCore } from "../crypto/core.ts";
+import type { X25519Provider } from "../crypto/x25519.ts";
+import type { Clock } from "../wireguard/clock.ts";
+import type { RandomBytes } from "../wireguard/cookie.ts";
+import type { RelayConnect } from "./socket.ts";
+
+/** Options of a RelayBind. */
+export interface RelayBindOptions {
+  /** The relay's WebSocket URL, e.g. "wss://relay.example/relay". */
+  url: string;
+  /** This node's X25519 private key (the proof of possession uses it; it is never sent). */
+  privateKey: Uint8Array;
+  core: CryptoCore;
+  x25519: X25519Provider;
+  /** The control server's relay token; empty or absent when the relay needs none. */
+  token?: string;
+  /** Opens a socket: browserSocket in a page or worker, nodeRelayConnect() in Node. */
+  connect: RelayConnect;
+  clock?: Clock;
+  random?: RandomBytes;
+  /** First reconnect delay (default 250 ms), doubling up to `backoffMaxMs` (default 30 s). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Frames kept while disconnected (default 256); the oldest are dropped beyond it. */
+  maxQueue?: number;
+  /** Keepalive PING interval (default 15 s) and how long to wait for its PONG (default 10 s). */
+  pingIntervalMs?: number;
+  pingTimeoutMs?: number;
+  /** How long a connection may take to reach WELCOME (default 10 s). */
+  helloTimeoutMs?: number;
+  /** Above this many buffered bytes, sends are dropped (default 4 MiB). */
+  maxBufferedBytes?: number;
+  /** Called for each PEER_GONE: the peer's key (base64) and reason (0 gone, 1 not here). */
+  onPeerGone?: (key: string, reason: number) => void;
+  /** Called with HEALTH text ("" = healthy again). */
+  onHealth?: (text: string) => void;
+  /** Called when the relay refuses us for good (close 4401); the bind stops. */
+  onFatal?: (error: Error) => void;
+}
+
+/** Counters of a RelayBind; they only grow. */
+export interface RelayBindStats {
+  connectAttempts: number;
+  welcomes: number;
+  disconnects: number;
+  sent: number;
+  sentBytes: number;
+  received: number;
+  receivedBytes: number;
+  /** Frames queued while disconnected, and those dropped (oldest first) from a full queue. */
+  queued: number;
+  queueDropped: number;
+  /** Sends refused: closed, too big, bad endpoint, or the socket's buffer over its bound. */
+  sendDropped: number;
+  peerGone: number;
+  invalidFrames: number;
+  pings: number;
+  pongs: number;
+  keepaliveTimeouts: number;
+  restarting: number;
+  receiveErrors: number;
+}
+
+/** Where the bind is. */
+export type RelayBindState = "new" | "connecting" | "ready" | "waiting" | "failed" | "closed";
