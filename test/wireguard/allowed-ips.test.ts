@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { AllowedIps, formatCidr, parseCidr } from "../../worker/wireguard/allowed-ips.ts";
 import { formatIp, parseIp } from "../../worker/wireguard/ip-address.ts";
+import { typeErrorOf } from "../helpers/errors.ts";
 import { seededBytes, seededInts } from "../helpers/seeded.ts";
 
 /** A peer: an object, as the device's are, compared by identity. */
@@ -18,16 +19,6 @@ const C: Peer = { name: "C" };
 /** The name of the peer `text` routes to, or undefined. */
 function route(table: AllowedIps<Peer>, text: string): string | undefined {
   return table.lookup(parseIp(text))?.name;
-}
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TypeError);
-    return (e as TypeError).message;
-  }
-  throw new Error("expected a TypeError, nothing was thrown");
 }
 
 describe("parseCidr", () => {
@@ -70,10 +61,10 @@ describe("parseCidr", () => {
     ];
     for (const [text, message] of cases)
       expect(
-        errorOf(() => parseCidr(text)),
+        typeErrorOf(() => parseCidr(text)),
         text,
       ).toBe(message);
-    expect(errorOf(() => parseCidr("1.2.3/4", "route"))).toBe(
+    expect(typeErrorOf(() => parseCidr("1.2.3/4", "route"))).toBe(
       "route '1.2.3/4': too few octets (3, want 4)",
     );
   });
@@ -227,16 +218,16 @@ describe("AllowedIps", () => {
     const header = new Uint8Array(20);
     header.set([100, 64, 3, 200], 16); // an IPv4 header's destination
     expect(t.lookup(header.subarray(16, 20))).toBe(A);
-    expect(errorOf(() => t.insert({ addr: new Uint8Array(5), bits: 8 }, A))).toBe(
+    expect(typeErrorOf(() => t.insert({ addr: new Uint8Array(5), bits: 8 }, A))).toBe(
       "allowed IP: an address is 4 or 16 bytes, got 5",
     );
-    expect(errorOf(() => t.insert({ addr: new Uint8Array(4), bits: 33 }, A))).toBe(
+    expect(typeErrorOf(() => t.insert({ addr: new Uint8Array(4), bits: 33 }, A))).toBe(
       "allowed IP: prefix length 33 out of range (0-32)",
     );
-    expect(errorOf(() => t.insert({ addr: new Uint8Array(16), bits: 1.5 }, A))).toBe(
+    expect(typeErrorOf(() => t.insert({ addr: new Uint8Array(16), bits: 1.5 }, A))).toBe(
       "allowed IP: prefix length 1.5 out of range (0-128)",
     );
-    expect(errorOf(() => t.insert("10.0.0.0/33", A))).toBe(
+    expect(typeErrorOf(() => t.insert("10.0.0.0/33", A))).toBe(
       "allowed IP '10.0.0.0/33': prefix length /33 out of range (0-32)",
     );
   });

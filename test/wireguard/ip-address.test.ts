@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { describe, expect, it } from "vitest";
 import { formatCidr, parseCidr } from "../../worker/wireguard/allowed-ips.ts";
 import { formatIp, parseIp } from "../../worker/wireguard/ip-address.ts";
+import { typeErrorOf } from "../helpers/errors.ts";
 import { seededBytes, seededInts } from "../helpers/seeded.ts";
 
 /** `text` parsed, as an array (so failures print readably). */
@@ -14,15 +15,6 @@ function bytesOf(text: string): number[] {
 }
 
 /** The TypeError message `fn` throws; fails the test if it throws anything else or nothing. */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TypeError);
-    return (e as TypeError).message;
-  }
-  throw new Error("expected a TypeError, nothing was thrown");
-}
 
 describe("parseIp", () => {
   it("parses IPv4", () => {
@@ -81,17 +73,17 @@ describe("parseIp", () => {
     ];
     for (const [text, message] of cases)
       expect(
-        errorOf(() => parseIp(text)),
+        typeErrorOf(() => parseIp(text)),
         text,
       ).toBe(message);
   });
 
   it("uses the caller's context and shortens long input", () => {
-    expect(errorOf(() => parseIp("1.2.3", "peer endpoint 'x'"))).toBe(
+    expect(typeErrorOf(() => parseIp("1.2.3", "peer endpoint 'x'"))).toBe(
       "peer endpoint 'x': too few octets (3, want 4)",
     );
     const long = "1".repeat(1000);
-    expect(errorOf(() => parseIp(long))).toBe(
+    expect(typeErrorOf(() => parseIp(long))).toBe(
       `IP address '${"1".repeat(64)}…': too few octets (1, want 4)`,
     );
   });
@@ -126,7 +118,7 @@ describe("formatIp", () => {
   });
 
   it("refuses other lengths", () => {
-    expect(errorOf(() => formatIp(new Uint8Array(5)))).toBe(
+    expect(typeErrorOf(() => formatIp(new Uint8Array(5)))).toBe(
       "formatIp: an address is 4 or 16 bytes, got 5",
     );
   });
