@@ -14,6 +14,7 @@
 // and the encrypted payload.
 
 import type { CryptoCore } from "../crypto/index.ts";
+import type { PacketCipher } from "./cipher.ts";
 
 const KEY_BYTES = 64;
 const LENGTH_BYTES = 4;
@@ -32,11 +33,17 @@ function nonceFor(seq: number): Uint8Array {
 }
 
 /** chacha20-poly1305@openssh.com for one direction of a connection. */
-export class ChachaPolyOpenssh {
+export class ChachaPolyOpenssh implements PacketCipher {
   /** Bytes of the authentication tag after each packet. */
   static readonly TAG_BYTES = TAG_BYTES;
   /** Bytes of the encrypted packet length at the start of each packet. */
   static readonly LENGTH_BYTES = LENGTH_BYTES;
+
+  readonly name = "chacha20-poly1305@openssh.com";
+  readonly blockSize = 8;
+  readonly lengthIsAad = true;
+  readonly macBytes = TAG_BYTES;
+  readonly headBytes = LENGTH_BYTES;
 
   private readonly mainKey: Uint8Array;
   private readonly headerKey: Uint8Array;

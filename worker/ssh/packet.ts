@@ -1,5 +1,5 @@
 // The SSH binary packet protocol (RFC 4253 §6) for the "none" cipher (before the first
-// NEWKEYS) and chacha20-poly1305@openssh.com.
+// NEWKEYS) and every PacketCipher (cipher.ts).
 //
 // Padding follows OpenSSH's packet.c: padlen = block_size - ((len - aadlen) % block_size),
 // where len counts packet_length ‖ padding_length ‖ payload and aadlen is 4 for AEAD (and
@@ -7,7 +7,7 @@
 // "none" the whole packet including its 4-byte length is a multiple of 8, while with
 // chacha20-poly1305@openssh.com packet_length itself is.
 
-import type { ChachaPolyOpenssh } from "./chacha-poly.ts";
+import type { PacketCipher } from "./cipher.ts";
 import { SshProtocolError } from "./wire.ts";
 
 /** Largest packet_length accepted (OpenSSH's PACKET_MAX_SIZE). */
@@ -55,7 +55,7 @@ export function buildPacket(
 /** Frames and encrypts outgoing payloads, tracking the send sequence number. */
 export class PacketWriter {
   private seq: number;
-  private cipher: ChachaPolyOpenssh | null = null;
+  private cipher: PacketCipher | null = null;
 
   /** `random` supplies padding bytes; `sequence` is the first sequence number (0). */
   constructor(
@@ -71,7 +71,7 @@ export class PacketWriter {
   }
 
   /** Switches to a cipher (after sending NEWKEYS); null is "none". */
-  setCipher(cipher: ChachaPolyOpenssh | null): void {
+  setCipher(cipher: PacketCipher | null): void {
     this.cipher = cipher;
   }
 
@@ -84,8 +84,12 @@ export class PacketWriter {
   write(payload: Uint8Array): Uint8Array {
     const seq = this.seq;
     this.seq = (seq + 1) % U32_WRAP;
-    if (this.cipher === null) return buildPacket(payload, MIN_BLOCK, this.random);
-    return this.cipher.seal(seq, buildPacket(payload, MIN_BLOCK, this.random, true));
+    const cipher = this.cipher;
+    if (cipher === null) return buildPacket(payload, MIN_BLOCK, this.random);
+    return cipher.seal(
+      seq,
+      buildPacket(payload, cipher.blockSize, this.random, cipher.lengthIsAad),
+    );
   }
 }
 
@@ -100,7 +104,7 @@ export class PacketReader {
   private start = 0;
   private end = 0;
   private seq: number;
-  private cipher: ChachaPolyOpenssh | null = null;
+  private cipher: PacketCipher | null = null;
   /** packet_length of the packet being assembled, once its length is known. */
   private pending = -1;
   private failure: SshProtocolError | null = null;
@@ -121,7 +125,7 @@ export class PacketReader {
   }
 
   /** Switches to a cipher (after receiving NEWKEYS); null is "none". */
-  setCipher(cipher: ChachaPolyOpenssh | null): void {
+  setCipher(cipher: PacketCipher | null): void {
     if (this.pending >= 0) throw new RangeError("packet: cipher changed mid-packet");
     this.cipher = cipher;
   }
@@ -154,36 +158,41 @@ export class PacketReader {
   next(): Uint8Array | null {
     if (this.failure !== null) throw this.failure;
     const have = this.end - this.start;
-    const aead = this.cipher !== null;
+    const cipher = this.cipher;
+    const aad = cipher?.lengthIsAad ?? false;
+    const block = Math.max(MIN_BLOCK, cipher?.blockSize ?? MIN_BLOCK);
     if (this.pending < 0) {
-      if (have < LENGTH_BYTES) return null;
-      const head = this.buf.subarray(this.start, this.start + LENGTH_BYTES);
+      const headBytes = cipher?.headBytes ?? LENGTH_BYTES;
+      if (have < headBytes) return null;
+      const head = this.buf.subarray(this.start, this.start + headBytes);
       const length =
-        this.cipher === null
+        cipher === null
           ? new DataView(head.buffer, head.byteOffset, LENGTH_BYTES).getUint32(0, false)
-          : this.cipher.decryptLength(this.seq, head);
+          : cipher.decryptLength(this.seq, head);
       if (length < 1 + MIN_PADDING || length > PACKET_MAX_SIZE) {
         throw this.fail(`bad packet length ${length} (allowed 5..${PACKET_MAX_SIZE})`);
       }
-      if (((aead ? 0 : LENGTH_BYTES) + length) % MIN_BLOCK !== 0) {
+      if (((aad ? 0 : LENGTH_BYTES) + length) % block !== 0) {
         throw this.fail(
-          `packet length ${length} is not a multiple of the block size ${MIN_BLOCK}` +
-            (aead ? "" : " (with the length field)"),
+          `packet length ${length} is not a multiple of the block size ${block}` +
+            (aad ? "" : " (with the length field)"),
         );
       }
       this.pending = length;
     }
     const length = this.pending;
-    const total = LENGTH_BYTES + length + (this.cipher === null ? 0 : 16);
+    const total = LENGTH_BYTES + length + (cipher?.macBytes ?? 0);
     if (have < total) return null;
     const packet = this.buf.subarray(this.start, this.start + total);
     let body: Uint8Array;
-    if (this.cipher === null) {
+    if (cipher === null) {
       body = packet.subarray(LENGTH_BYTES);
     } else {
-      const opened = this.cipher.open(this.seq, packet);
+      const opened = cipher.open(this.seq, packet);
       if (opened === null) {
-        throw this.fail(`message authentication failed (bad tag) on packet ${this.seq}`);
+        throw this.fail(
+          `message authentication failed (bad tag or MAC, ${cipher.name}) on packet ${this.seq}`,
+        );
       }
       body = opened;
     }
