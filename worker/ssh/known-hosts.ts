@@ -222,6 +222,15 @@ export class KnownHosts {
     return { status: "unknown" };
   }
 
+  /** The key types known for host:port (plain lines only), in file order, without repeats. */
+  keyTypesFor(host: string, port: number): string[] {
+    const name = knownHostsName(host, port);
+    const types = this.entries
+      .filter((e) => e.marker === "" && hostsMatch(e.hosts, name))
+      .map((e) => e.keyType);
+    return [...new Set(types)];
+  }
+
   /**
    * Appends a plain host key line for `host` (port 22 → "host", else "[host]:port"), hashed
    * when options.hashed. Throws a TypeError when the host, port, salt or key blob is invalid or
