@@ -60,7 +60,8 @@ export const SIGNALS = [
 ] as const;
 
 function checkSize(size: TerminalSize): void {
-  for (const [name, v] of Object.entries(size)) {
+  for (const name of ["cols", "rows", "widthPx", "heightPx"] as const) {
+    const v = size[name];
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
       throw new RangeError(`terminal ${name} must be an integer in 0..2^32-1, got ${v}`);
     }

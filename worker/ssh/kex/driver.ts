@@ -110,6 +110,7 @@ export class KexDriver {
   private exchange: Promise<KexExchange> | null = null;
   private incoming: PacketCipher | null = null;
   private ignoreNext = false;
+  private strictSession = false;
   private resolveFirst!: () => void;
 
   constructor(private readonly options: KexDriverOptions) {
@@ -190,6 +191,10 @@ export class KexDriver {
   private onKexInit(payload: Uint8Array, firstPacket: boolean): void {
     const server = parseKexInit(payload);
     const negotiated = negotiate(this.lists(), server, AEAD);
+    // Strict mode is decided by the first exchange and holds for the connection's life: the
+    // markers appear only in the first KEXINITs, sequence numbers reset at every NEWKEYS.
+    if (this.sessionId !== null) negotiated.strict = this.strictSession;
+    else this.strictSession = negotiated.strict;
     if (negotiated.strict && this.sessionId === null && !firstPacket) {
       throw new SshProtocolError("strict key exchange: KEXINIT was not the server's first packet");
     }
