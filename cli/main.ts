@@ -6,6 +6,8 @@ import { keysCommand } from "./keys.ts";
 import { ncCommand } from "./nc.ts";
 import { pingCommand } from "./ping.ts";
 import { relayCommand } from "./relay.ts";
+import { sshCommand } from "./ssh.ts";
+import { sshKeygenCommand } from "./ssh-keygen.ts";
 
 const USAGE = `usage: corridor <command> [arguments]
 
@@ -15,6 +17,8 @@ commands:
   keys       WireGuard keys, as wg: keys genkey | pubkey | genpsk
   ping       ICMP echo through the tunnel: ping [-c N] --wg-config FILE HOST
   nc         a TCP connection through the tunnel on stdin/stdout: nc --wg-config FILE HOST PORT
+  ssh        an SSH session: ssh [-p PORT] [-i KEY] [--wg-config FILE [--relay URL]] [USER@]HOST [-- COMMAND]
+  ssh-keygen an SSH user key: ssh-keygen [-t ed25519|ecdsa] [-f FILE] [-N PASSPHRASE]
   relay      the relay server: relay [--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)
 
 Corridor is built issue by issue; see README.md for what runs today.
@@ -50,6 +54,10 @@ export async function main(args: string[]): Promise<number> {
       return ncCommand(rest);
     case "relay":
       return relayCommand(rest);
+    case "ssh":
+      return sshCommand(rest);
+    case "ssh-keygen":
+      return sshKeygenCommand(rest);
     default:
       return usageError(`unknown command: ${command}`);
   }
