@@ -13,7 +13,8 @@ PACKAGES=(
   dropbear-bin    # `dropbear` and `dropbearkey`: a second, independent SSH server (2022.83)
   iproute2        # `ip netns`, `ip link` (veth), `ip addr` to build the namespaced test hosts
   iputils-ping    # the kernel's `ping`: the anchor of `corridor ping`'s RTT in test/bench/tcp.bench.ts
-  python3         # TCP senders and sinks inside the namespaces (test/bench/tcp.bench.ts), packet fixtures
+  build-essential # g++ and make for native npm modules built from source (node-pty: test/cli/ssh.test.ts)
+  python3         # node-gyp; TCP senders and sinks inside the namespaces (test/bench/tcp.bench.ts), packet fixtures
 )
 
 missing=()
