@@ -176,6 +176,21 @@ describe("OpenSSH private key files (no ssh-keygen needed)", () => {
       const wrong = keyErrorOf(() => parseOpensshPrivateKey(locked, "wrong horse"));
       expect(wrong.code).toBe("bad-passphrase");
       expect(wrong.message).toBe("wrong passphrase (or corrupt key)");
+
+      // A key file asking for 2^32-1 bcrypt rounds is refused at once, not run for days.
+      const body = dearmor(locked);
+      const r = new SshReader(body);
+      r.readRaw(15); // "openssh-key-v1\0"
+      r.readString(); // cipher
+      r.readString(); // kdf
+      r.readUint32(); // kdfoptions length
+      r.readString(); // salt
+      const roundsAt = r.offset;
+      expect(new DataView(body.buffer, body.byteOffset).getUint32(roundsAt)).toBe(2);
+      new DataView(body.buffer, body.byteOffset).setUint32(roundsAt, 0xffffffff);
+      const slow = keyErrorOf(() => parseOpensshPrivateKey(armor(body), "correct horse"));
+      expect(slow.code).toBe("unsupported");
+      expect(slow.message).toMatch(/4294967295 rounds.*at most 1024/);
     });
   }
 

@@ -47,6 +47,9 @@ export function keyCipher(name: string): KeyCipher {
   return cipher;
 }
 
+/** Most bcrypt-pbkdf rounds we run (about 15 s in JavaScript; ssh-keygen's default is 16). */
+export const MAX_BCRYPT_ROUNDS = 1024;
+
 /**
  * bcrypt_pbkdf(passphrase, salt, rounds) → `length` bytes (the cipher's key then IV).
  * Throws SshKeyError "malformed" for an empty salt or zero rounds.
@@ -64,6 +67,13 @@ export function bcryptKdf(
     throw new SshKeyError(
       "malformed",
       `bad bcrypt parameters (salt ${salt.length} bytes, rounds ${rounds})`,
+    );
+  }
+  if (rounds > MAX_BCRYPT_ROUNDS) {
+    // ~14 ms per round in JavaScript: a hostile key file must not freeze the worker.
+    throw new SshKeyError(
+      "unsupported",
+      `bcrypt with ${rounds} rounds would take minutes here (at most ${MAX_BCRYPT_ROUNDS}); re-encrypt the key with ssh-keygen -p -a 64`,
     );
   }
   const out = new Uint8Array(length);
