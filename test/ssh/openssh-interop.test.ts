@@ -277,6 +277,33 @@ describeWithPrereq(sshdPrereq, "SSH client against OpenSSH sshd", () => {
     }
   }, 60_000);
 
+  it("re-keys by itself after its byte limit, and keeps idle connections alive both ways", async () => {
+    const client = await connectTo(server, core, { keys: [ed25519], rekeyBytes: 1 * MiB });
+    const session = await client.connection.openSession();
+    await session.exec("head -c 33554432 /dev/zero");
+    expect((await readAll(session.stdout)).length).toBe(32 * MiB);
+    // A re-key starts at 1 MiB, but up to a channel window (4 MiB) is already on its way.
+    expect(client.transport.stats.keyExchanges).toBeGreaterThanOrEqual(1 + 32 / (1 + 4));
+    await client.close();
+
+    // sshd probes every second and drops us after 2 unanswered probes; we probe too.
+    const strict = await startSshd({ config: ["ClientAliveInterval 1", "ClientAliveCountMax 2"] });
+    try {
+      const idle = await connectTo(strict, core, {
+        keys: [ed25519],
+        connection: { keepaliveIntervalMs: 300, keepaliveCountMax: 3 },
+      });
+      const sent = idle.transport.stats.packetsSent;
+      await new Promise((r) => setTimeout(r, 4000));
+      expect(idle.transport.error).toBeNull();
+      expect(idle.transport.stats.packetsSent - sent).toBeGreaterThanOrEqual(4);
+      expect(text((await idle.exec("echo still-here")).stdout)).toBe("still-here\n");
+      await idle.close();
+    } finally {
+      await strict.stop();
+    }
+  }, 60_000);
+
   it("uploads and downloads 16 MiB files over SFTP with checksums", async () => {
     const client = await connectTo(server, core, { keys: [ed25519] });
     const sftp = await client.sftp();
