@@ -102,9 +102,12 @@ describeWithPrereq(dropbearPrereq, "SSH client against Dropbear", () => {
     const client = await connectTo(server, core, { keys: [ed25519] });
     const session = await client.connection.openSession();
     expect(await session.requestPty({ cols: 132, rows: 43 })).toBe(true);
-    await session.exec(`stty size; trap 'stty size; exit 7' WINCH; while :; do sleep 0.05; done`);
+    await session.exec(
+      `stty size; trap 'stty size; exit 7' WINCH; echo trap-set; while :; do sleep 0.05; done`,
+    );
     const reader = session.stdout.getReader();
-    expect(await readUntil(reader, /43 132/)).toMatch(/43 132/);
+    // window-change only after the trap is set, or the shell would ignore SIGWINCH.
+    expect(await readUntil(reader, /trap-set/)).toMatch(/^43 132\r?\n/);
     await session.windowChange({ cols: 90, rows: 30 });
     expect(await readUntil(reader, /30 90/)).toMatch(/30 90/);
     expect((await session.exit).code).toBe(7);

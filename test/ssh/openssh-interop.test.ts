@@ -169,10 +169,11 @@ describeWithPrereq(sshdPrereq, "SSH client against OpenSSH sshd", () => {
     const session = await client.connection.openSession();
     expect(await session.requestPty({ term: "xterm-256color", cols: 123, rows: 37 })).toBe(true);
     await session.exec(
-      `stty size; echo TERM=$TERM; trap 'stty size; exit 0' WINCH; while :; do sleep 0.05; done`,
+      `stty size; echo TERM=$TERM; trap 'stty size; exit 0' WINCH; echo trap-set; while :; do sleep 0.05; done`,
     );
     const reader = session.stdout.getReader();
-    expect(await readUntil(reader, /TERM=\S+\r?\n/)).toMatch(/^37 123\r?\nTERM=xterm-256color/);
+    // window-change only after the trap is set, or the shell would ignore SIGWINCH.
+    expect(await readUntil(reader, /trap-set/)).toMatch(/^37 123\r?\nTERM=xterm-256color/);
     await session.windowChange({ cols: 80, rows: 24 });
     expect(await readUntil(reader, /24 80/)).toMatch(/24 80/);
     expect((await session.exit).code).toBe(0);
