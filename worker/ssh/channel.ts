@@ -8,7 +8,7 @@
 //
 // Requests (§5.4) are answered in order, so replies are matched to a FIFO of pending ones.
 
-import { SshError } from "./errors.ts";
+import { printableRemoteText, SshError } from "./errors.ts";
 import {
   SSH_DISCONNECT,
   SSH_MSG_CHANNEL_CLOSE,
@@ -78,6 +78,9 @@ export class SshChannel {
   };
   private resolveExit!: (status: ExitStatus) => void;
   private eofReceived = false;
+  /** The application cancelled a readable: what still arrives for it is dropped. */
+  private stdoutCancelled = false;
+  private stderrCancelled = false;
   private eofSent = false;
   private closeSent = false;
   private closed = false;
@@ -104,7 +107,10 @@ export class SshChannel {
           this.stdout = c;
         },
         pull,
-        cancel: () => this.close(),
+        cancel: () => {
+          this.stdoutCancelled = true;
+          return this.close();
+        },
       },
       { highWaterMark: 0 },
     );
@@ -114,6 +120,9 @@ export class SshChannel {
           this.stderrController = c;
         },
         pull,
+        cancel: () => {
+          this.stderrCancelled = true;
+        },
       },
       { highWaterMark: 0 },
     );
@@ -218,7 +227,8 @@ export class SshChannel {
       }
       case SSH_MSG_CHANNEL_DATA:
       case SSH_MSG_CHANNEL_EXTENDED_DATA: {
-        const code = type === SSH_MSG_CHANNEL_EXTENDED_DATA ? r.readUint32("data type") : 0;
+        const extended = type === SSH_MSG_CHANNEL_EXTENDED_DATA;
+        const code = extended ? r.readUint32("data type") : 0;
         const data = r.readString("data");
         r.expectEnd("CHANNEL_DATA");
         if (this.eofReceived) {
@@ -237,9 +247,12 @@ export class SshChannel {
         this.localWindow -= data.length;
         this.unacknowledged += data.length;
         if (this.closed || data.length === 0) return;
-        if (code === 0) this.stdout.enqueue(data);
-        else if (code === EXTENDED_DATA_STDERR) this.stderrController.enqueue(data);
-        else this.unacknowledged += 0; // Unknown types (RFC 4254 §5.2) are counted, not shown.
+        // Unknown extended types (RFC 4254 §5.2) use window but are not shown.
+        if (!extended) {
+          if (!this.stdoutCancelled) this.stdout.enqueue(data);
+        } else if (code === EXTENDED_DATA_STDERR && !this.stderrCancelled) {
+          this.stderrController.enqueue(data);
+        }
         return;
       }
       case SSH_MSG_CHANNEL_EOF:
@@ -276,9 +289,9 @@ export class SshChannel {
       this.status.code = r.readUint32("exit status");
       ok = true;
     } else if (type === "exit-signal") {
-      this.status.signal = r.readUtf8("signal name").slice(0, 32);
+      this.status.signal = printableRemoteText(r.readUtf8("signal name"), 32);
       this.status.coreDumped = r.readBoolean("core dumped");
-      this.status.message = r.readUtf8("error message").slice(0, 1024);
+      this.status.message = printableRemoteText(r.readUtf8("error message"), 1024);
       ok = true;
     } else if (this.onRequest !== null) {
       ok = this.onRequest(type, r);

@@ -3,9 +3,12 @@
 // SFTP. Runs over any duplex byte stream (our TCP in the Worker, a Node socket in the CLI).
 
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
+import { SshError } from "./errors.ts";
+import { SSH_DISCONNECT } from "./messages.ts";
 import { SftpClient } from "./sftp/client.ts";
 import { type SshByteStream, SshTransport, type TransportOptions } from "./transport.ts";
 import { type AuthOptions, authenticate } from "./userauth.ts";
+import { SshProtocolError } from "./wire.ts";
 
 /** Everything SshClient.connect needs. */
 export interface ClientOptions extends TransportOptions, AuthOptions {
@@ -26,9 +29,10 @@ export class SshClient {
       const leftovers = await authenticate(transport, options);
       return new SshClient(new SshConnection(transport, leftovers, options.connection));
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      await transport.disconnect(reason.slice(0, 200));
-      throw error;
+      // Whatever went wrong, the caller gets one SshError and the server hears why.
+      const failure = asConnectError(error, transport.error);
+      await transport.disconnect(failure.message.slice(0, 200), failure.code);
+      throw failure;
     }
   }
 
@@ -65,6 +69,20 @@ export class SshClient {
   close(): Promise<void> {
     return this.connection.close();
   }
+}
+
+function asConnectError(error: unknown, ended: SshError | null): SshError {
+  if (error instanceof SshError) return error;
+  if (ended !== null) return ended;
+  if (error instanceof SshProtocolError) {
+    return new SshError(
+      `protocol error: ${error.message}`,
+      SSH_DISCONNECT.PROTOCOL_ERROR,
+      "client",
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new SshError(message, SSH_DISCONNECT.BY_APPLICATION, "client");
 }
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {

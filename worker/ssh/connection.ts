@@ -3,7 +3,7 @@
 // (keepalive@openssh.com, as OpenSSH's ServerAliveInterval / ServerAliveCountMax).
 
 import { SshChannel } from "./channel.ts";
-import type { SshError } from "./errors.ts";
+import { printableRemoteText, type SshError } from "./errors.ts";
 import type { MessageQueue } from "./message-queue.ts";
 import {
   openFailureName,
@@ -211,10 +211,12 @@ export class SshConnection {
       if (pending === undefined) {
         throw new SshProtocolError(`open reply for channel ${recipient}, which we are not opening`);
       }
-      this.opening.delete(recipient);
+      // The reply is read whole before the open is settled: a malformed one then fails the
+      // connection, and shutdown() still finds the open to reject.
       if (type === SSH_MSG_CHANNEL_OPEN_FAILURE) {
         const code = r.readUint32("reason code");
-        const description = r.readUtf8("description").slice(0, 256);
+        const description = printableRemoteText(r.readUtf8("description"), 256);
+        this.opening.delete(recipient);
         pending.reject(
           new ChannelOpenError(
             `the server refused to open ${pending.what}: ${description} (${openFailureName(code)})`,
@@ -227,6 +229,7 @@ export class SshConnection {
       const window = r.readUint32("initial window size");
       const maxPacket = r.readUint32("maximum packet size");
       if (maxPacket < 1) throw new SshProtocolError("channel maximum packet size is 0");
+      this.opening.delete(recipient);
       const channel = new SshChannel(
         {
           send: (p) => this.transport.send(p),

@@ -292,7 +292,9 @@ export class SshTransport {
           identified = true;
           this.server = server;
           this.kex.serverIdentification = server.identification;
-          if (server.bannerLines.length > 0) this.options.onPreamble?.(server.bannerLines);
+          if (server.bannerLines.length > 0) {
+            this.options.onPreamble?.(server.bannerLines.map((line) => printableRemoteText(line)));
+          }
           bytes = server.rest;
         }
         this.packetReader.push(bytes);
@@ -403,11 +405,17 @@ function asSshError(error: unknown): SshError {
   if (error instanceof SshError) return error;
   if (error instanceof SshProtocolError) {
     const mac = /message authentication failed/.test(error.message);
-    return new SshError(
-      mac ? `corrupt packet from the server: ${error.message}` : `protocol error: ${error.message}`,
-      mac ? SSH_DISCONNECT.MAC_ERROR : SSH_DISCONNECT.PROTOCOL_ERROR,
-      "client",
-    );
+    if (mac) {
+      return new SshError(
+        `corrupt packet from the server: ${error.message}`,
+        SSH_DISCONNECT.MAC_ERROR,
+        "client",
+      );
+    }
+    // Values the key exchange method rejects (a bad point, an out-of-range f) are kex failures.
+    const code =
+      error.field === "kex" ? SSH_DISCONNECT.KEY_EXCHANGE_FAILED : SSH_DISCONNECT.PROTOCOL_ERROR;
+    return new SshError(`protocol error: ${error.message}`, code, "client");
   }
   if (error instanceof HostKeyError) return error;
   const message = error instanceof Error ? error.message : String(error);

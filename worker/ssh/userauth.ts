@@ -42,6 +42,8 @@ export interface AuthOptions {
   onBanner?: (text: string) => void;
   /** Password and keyboard-interactive attempts before giving up (default 3). */
   maxAttempts?: number;
+  /** How long to wait for each answer of the server (not for the person; default 30 s). */
+  authResponseTimeoutMs?: number;
 }
 
 /** Authentication failed: every method was tried or refused. */
@@ -74,12 +76,43 @@ export async function authenticate(
   transport: SshTransport,
   options: AuthOptions,
 ): Promise<MessageQueue> {
+  try {
+    return await run(transport, options);
+  } catch (error) {
+    if (!(error instanceof SshProtocolError)) throw error;
+    throw new SshError(`protocol error: ${error.message}`, SSH_DISCONNECT.PROTOCOL_ERROR, "client");
+  }
+}
+
+async function run(transport: SshTransport, options: AuthOptions): Promise<MessageQueue> {
   const queue = new MessageQueue(transport);
   const tried: string[] = [];
   const user = options.username;
+  const timeoutMs = options.authResponseTimeoutMs ?? 30_000;
+  const next = async (): Promise<Uint8Array> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new SshError(
+              `the server did not answer within ${timeoutMs} ms during authentication`,
+              SSH_DISCONNECT.BY_APPLICATION,
+              "client",
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([queue.next(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const receive = async (): Promise<Uint8Array> => {
     for (;;) {
-      const message = await queue.next();
+      const message = await next();
       if (message[0] !== SSH_MSG_USERAUTH_BANNER) return message;
       const r = new SshReader(message.subarray(1));
       options.onBanner?.(printableBanner(r.readUtf8("banner message")));
