@@ -36,7 +36,7 @@ import { MessageQueue } from "../../worker/ssh/message-queue.ts";
 import * as M from "../../worker/ssh/messages.ts";
 import { SshTransport, type TransportOptions } from "../../worker/ssh/transport.ts";
 import { type AuthOptions, authenticate, SshAuthError } from "../../worker/ssh/userauth.ts";
-import { SshProtocolError, SshWriter } from "../../worker/ssh/wire.ts";
+import { SshWriter } from "../../worker/ssh/wire.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { seededBytes, seededWords } from "../helpers/seeded.ts";
 import { FAKE_SERVER_LISTS, FakeServer, type HandshakeHooks } from "./fixtures/fake-server.ts";
