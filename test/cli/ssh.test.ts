@@ -13,6 +13,8 @@ import { join } from "node:path";
 import * as pty from "node-pty";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
+import { startRelay } from "../../server/relay/index.ts";
+import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
 import { writeOurWgConfig } from "../interop/our-wg-config.ts";
@@ -322,4 +324,35 @@ describeWithPrereq(meshNeed, "corridor ssh through the WireGuard mesh", () => {
       expect(r.code).toBe(4);
     }
   }, 120_000);
+
+  it("reaches sshd through the relay's UDP bridge (--relay)", async () => {
+    const relay = await startRelay({
+      auth: { mode: "open" },
+      relayId: "cli-ssh",
+      udpBridge: new UdpBridge({ allow: [`${host.hostAddress}/32:${host.listenPort}`] }),
+      log: () => {},
+    });
+    try {
+      const r = await corridor([
+        "ssh",
+        "--wg-config",
+        config,
+        "--relay",
+        relay.url,
+        "-i",
+        key,
+        "-o",
+        `UserKnownHostsFile=${join(dir, "kh-relay")}`,
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        `${TEST_USER}@${host.tunnelAddress}`,
+        "--",
+        "echo via-relay",
+      ]);
+      expect(r.stdout.toString(), r.stderr).toBe("via-relay\n");
+      expect(r.code).toBe(0);
+    } finally {
+      await relay.close();
+    }
+  }, 60_000);
 });
