@@ -1,7 +1,13 @@
-// The engine's API as the page sees it, exposed over comlink by worker/index.ts. It grows with
-// the engine (WireGuard, the IP stack, SSH); today it reports the crypto core it runs.
+// The engine's API as the page sees it, exposed over comlink by worker/index.ts (DESIGN §2:
+// the page talks to the engine only through this). Calls are request/response; terminal
+// bytes of a session move over a MessagePort (see TerminalMessage), not one call per chunk.
+// Callbacks from the engine to the page (host key decisions, passwords, state changes) are
+// comlink proxies of SessionUi.
+//
+// Secrets stay here: the page never receives a WireGuard or SSH private key back (it may
+// hand one in when the user pastes a config or imports a key file).
 
-import { initCrypto, simdSupported, type WasmBuild } from "./crypto/index.ts";
+import type { WasmBuild } from "./crypto/index.ts";
 
 /** What the engine reports about itself. */
 export interface EngineStatus {
@@ -9,20 +15,181 @@ export interface EngineStatus {
   cryptoBuild: WasmBuild;
   /** Whether this WebAssembly engine validates SIMD. */
   simdSupported: boolean;
+  /** Whether secrets can be kept across reloads (IndexedDB works here). */
+  persistentStorage: boolean;
 }
 
-/** The API object a Worker exposes. */
+/** A peer of a network, as configured. */
+export interface PeerSummary {
+  publicKey: string;
+  /** "ip:port" reached through the relay's UDP bridge, or absent (reached by key on the relay). */
+  endpoint?: string;
+  allowedIps: string[];
+  persistentKeepalive?: number;
+}
+
+/** A network (one WireGuard interface of the browser). */
+export interface NetworkSummary {
+  id: string;
+  name: string;
+  /** This browser's public key on the network (base64). */
+  publicKey: string;
+  /** Tunnel addresses of this browser ("100.64.0.5/32"). */
+  addresses: string[];
+  peers: PeerSummary[];
+  /** The relay's WebSocket URL ("ws://127.0.0.1:8080/relay"). */
+  relayUrl: string;
+  /** True when kept in IndexedDB; false when only for this tab's life. */
+  persisted: boolean;
+}
+
+/** Options shared by importing and creating a network. */
+export interface NetworkOptions {
+  name: string;
+  /** Default: the page's own origin, path /relay. */
+  relayUrl?: string;
+  /** Keep the network (and its private key) in IndexedDB; false keeps it for the tab only. */
+  persist: boolean;
+}
+
+/** A network made from a key the engine generated (generateNetworkKey) and a form. */
+export interface CreateNetworkInput extends NetworkOptions {
+  /** The public key generateNetworkKey returned: the engine holds its private half. */
+  publicKey: string;
+  /** This browser's tunnel address(es) with prefix, e.g. "100.64.0.5/32". */
+  addresses: string[];
+  peer: PeerSummary;
+}
+
+/** A host reachable through a network: from a peer's allowed IPs, or added by the user. */
+export interface HostEntry {
+  networkId: string;
+  /** An IPv4 or IPv6 address inside the mesh. */
+  address: string;
+  /** A name the user gave, or "" (the address is shown). */
+  name: string;
+  /** "peer" when derived from a single-address allowed IP, "user" when added by hand. */
+  source: "peer" | "user";
+}
+
+/** Live state of a network for the details panel. */
+export interface NetworkStatus {
+  id: string;
+  state: "stopped" | "starting" | "running" | "error";
+  /** Why it is in "error". */
+  error?: string;
+  relay: { state: string; rttMs: number | null; url: string };
+  peers: {
+    publicKey: string;
+    /** Milliseconds since the epoch of the last handshake, or null before the first. */
+    lastHandshake: number | null;
+    rxBytes: number;
+    txBytes: number;
+  }[];
+}
+
+/** An SSH user key held by the engine. */
+export interface SshKeySummary {
+  id: string;
+  type: string;
+  comment: string;
+  fingerprint: string;
+  /** The authorized_keys line to paste on hosts. */
+  authorizedKey: string;
+  persisted: boolean;
+}
+
+/** The server's host key on first contact, for the user's decision. */
+export interface HostKeyPrompt {
+  host: string;
+  port: number;
+  keyType: string;
+  fingerprint: string;
+}
+
+/** Where a session is; `detail` says more (the closing reason, a fingerprint). */
+export type SessionState = "connecting" | "handshaking" | "authenticating" | "connected" | "closed";
+
+/** Callbacks of one session, given to openSession as a comlink proxy. */
+export interface SessionUi {
+  onState(state: SessionState, detail: string): void;
+  /** An unknown host key: resolve true to trust it (it is then remembered). */
+  confirmHostKey(prompt: HostKeyPrompt): Promise<boolean>;
+  /** Password for `prompt`; null cancels. */
+  askPassword(prompt: string): Promise<string | null>;
+  /** keyboard-interactive round; null cancels. */
+  askInteractive(
+    name: string,
+    instruction: string,
+    prompts: { prompt: string; echo: boolean }[],
+  ): Promise<string[] | null>;
+  onBanner(text: string): void;
+}
+
+/** What to connect to. */
+export interface SessionRequest {
+  networkId: string;
+  host: string;
+  port: number;
+  username: string;
+  /** SSH keys to offer (ids); default all the engine holds. */
+  keyIds?: string[];
+  cols: number;
+  rows: number;
+  term?: string;
+}
+
+/**
+ * Messages on a session's MessagePort. Page → engine: "input" (keystrokes, pasted text) and
+ * "resize". Engine → page: "output" (stdout and stderr bytes) and "exit".
+ */
+export type TerminalMessage =
+  | { type: "input"; data: Uint8Array }
+  | { type: "resize"; cols: number; rows: number }
+  | { type: "output"; data: Uint8Array }
+  | { type: "exit"; code: number | null; signal: string | null };
+
+/** The API object the Worker exposes. */
 export interface EngineApi {
   /** Loads the crypto core (once) and reports the engine's state. */
   status(): Promise<EngineStatus>;
-}
 
-/** Creates the engine API. */
-export function createEngineApi(): EngineApi {
-  return {
-    async status() {
-      const core = await initCrypto();
-      return { cryptoBuild: core.build, simdSupported: simdSupported() };
-    },
-  };
+  /** Networks saved in IndexedDB and those kept for this tab; started on demand. */
+  listNetworks(): Promise<NetworkSummary[]>;
+  /** Imports a wg-quick file's text (its private key stays in the engine). */
+  importNetwork(configText: string, options: NetworkOptions): Promise<NetworkSummary>;
+  /** A fresh key pair for a new network; returns the public key (base64). */
+  generateNetworkKey(): Promise<string>;
+  /** Creates a network from a generated key (createNetworkInput.publicKey) and a form. */
+  createNetwork(input: CreateNetworkInput): Promise<NetworkSummary>;
+  removeNetwork(id: string): Promise<void>;
+  /** Starts the network's WireGuard device and relay connection (no-op when running). */
+  startNetwork(id: string): Promise<NetworkStatus>;
+  networkStatus(id: string): Promise<NetworkStatus>;
+
+  listHosts(networkId: string): Promise<HostEntry[]>;
+  addHost(networkId: string, address: string, name: string): Promise<HostEntry>;
+  removeHost(networkId: string, address: string): Promise<void>;
+  /** ICMP echo through the tunnel; the round trip in ms, or null without an answer in time. */
+  pingHost(networkId: string, address: string, timeoutMs?: number): Promise<number | null>;
+
+  listSshKeys(): Promise<SshKeySummary[]>;
+  generateSshKey(comment: string, persist: boolean): Promise<SshKeySummary>;
+  /** Imports an OpenSSH private key file; throws a clear error (wrong passphrase, RSA…). */
+  importSshKey(
+    text: string,
+    passphrase: string | undefined,
+    persist: boolean,
+  ): Promise<SshKeySummary>;
+  removeSshKey(id: string): Promise<void>;
+
+  /**
+   * Opens an SSH session: TCP through the network, host key check against the network's
+   * known hosts (unknown → ui.confirmHostKey; changed → refused, with both fingerprints in the
+   * "closed" detail), authentication with keys then ui prompts, a pty of cols × rows and a
+   * shell. Terminal bytes flow on `port`. Resolves with a session id once connected; rejects
+   * with the reason (also reported as "closed").
+   */
+  openSession(request: SessionRequest, ui: SessionUi, port: MessagePort): Promise<string>;
+  closeSession(id: string): Promise<void>;
 }

@@ -13,6 +13,8 @@ import { SshProtocolError } from "./wire.ts";
 /** Everything SshClient.connect needs. */
 export interface ClientOptions extends TransportOptions, AuthOptions {
   connection?: ConnectionOptions;
+  /** The key exchange is done (the host key accepted); authentication starts. */
+  onAuthenticating?: () => void;
 }
 
 /** An authenticated SSH connection. */
@@ -26,6 +28,7 @@ export class SshClient {
   static async connect(stream: SshByteStream, options: ClientOptions): Promise<SshClient> {
     const transport = await SshTransport.connect(stream, options);
     try {
+      options.onAuthenticating?.();
       const leftovers = await authenticate(transport, options);
       return new SshClient(new SshConnection(transport, leftovers, options.connection));
     } catch (error) {

@@ -1,0 +1,195 @@
+// The engine: composes networks (WireGuard through the relay, the IP stack), SSH keys and
+// terminal sessions behind the EngineApi the page uses (worker/api.ts). Platform pieces come
+// in through EngineDeps: the store (IndexedDB in the browser), the relay socket, X25519.
+
+import type {
+  CreateNetworkInput,
+  EngineApi,
+  EngineStatus,
+  HostEntry,
+  NetworkOptions,
+  NetworkStatus,
+  SessionRequest,
+  SessionUi,
+  SshKeySummary,
+} from "./api.ts";
+import { type CryptoCore, initCrypto, simdSupported } from "./crypto/index.ts";
+import type { X25519Provider } from "./crypto/x25519.ts";
+import { NetworkRuntime } from "./engine/network-runtime.ts";
+import { hostsOf, type NetworkRecord, NetworkRegistry, summarize } from "./engine/networks.ts";
+import { type OpenSession, openTerminalSession } from "./engine/session.ts";
+import { SshKeyRing } from "./engine/ssh-keys.ts";
+import type { EngineStore } from "./engine/store.ts";
+import type { RelayConnect } from "./relay/socket.ts";
+import { KnownHosts } from "./ssh/known-hosts.ts";
+import { formatIp, parseIp } from "./wireguard/ip-address.ts";
+
+/** What the platform supplies. */
+export interface EngineDeps {
+  store: EngineStore;
+  connect: RelayConnect;
+  x25519: X25519Provider;
+  /** The relay URL networks use unless they name one (the page's origin + /relay). */
+  defaultRelayUrl: string;
+}
+
+/** Creates the engine API. */
+export function createEngine(deps: EngineDeps): EngineApi {
+  const networks = new NetworkRegistry(deps.store, deps.x25519, deps.defaultRelayUrl);
+  const keys = new SshKeyRing(deps.store);
+  const running = new Map<string, Promise<NetworkRuntime>>();
+  const sessions = new Map<string, OpenSession>();
+  let core: Promise<CryptoCore> | null = null;
+  const loadCore = () => {
+    core ??= initCrypto();
+    return core;
+  };
+
+  const runtime = async (id: string): Promise<NetworkRuntime> => {
+    let started = running.get(id);
+    if (started === undefined) {
+      const record = await networks.get(id);
+      started = loadCore().then((c) =>
+        NetworkRuntime.start(record, { core: c, x25519: deps.x25519, connect: deps.connect }),
+      );
+      running.set(id, started);
+      started.catch(() => running.delete(id));
+    }
+    return await started;
+  };
+
+  const stopNetwork = async (id: string) => {
+    const started = running.get(id);
+    running.delete(id);
+    if (started !== undefined) await (await started.catch(() => null))?.close();
+  };
+
+  return {
+    async status(): Promise<EngineStatus> {
+      const c = await loadCore();
+      return {
+        cryptoBuild: c.build,
+        simdSupported: simdSupported(),
+        persistentStorage: deps.store.persistent,
+      };
+    },
+
+    async listNetworks() {
+      return (await networks.list()).map(summarize);
+    },
+
+    async importNetwork(configText: string, options: NetworkOptions) {
+      return summarize(await networks.importConfig(configText, options));
+    },
+
+    generateNetworkKey: () => networks.generateKey(),
+
+    async createNetwork(input: CreateNetworkInput) {
+      return summarize(await networks.create(input));
+    },
+
+    async removeNetwork(id: string) {
+      await stopNetwork(id);
+      await networks.remove(id);
+    },
+
+    async startNetwork(id: string): Promise<NetworkStatus> {
+      try {
+        return (await runtime(id)).status();
+      } catch (error) {
+        return errorStatus(id, await networks.get(id), error);
+      }
+    },
+
+    async networkStatus(id: string): Promise<NetworkStatus> {
+      const started = running.get(id);
+      const record = await networks.get(id);
+      if (started === undefined) {
+        return {
+          id,
+          state: "stopped",
+          relay: { state: "closed", rttMs: null, url: record.relayUrl },
+          peers: [],
+        };
+      }
+      try {
+        return (await started).status();
+      } catch (error) {
+        return errorStatus(id, record, error);
+      }
+    },
+
+    async listHosts(networkId: string) {
+      return hostsOf(await networks.get(networkId));
+    },
+
+    async addHost(networkId: string, address: string, name: string): Promise<HostEntry> {
+      const record = await networks.get(networkId);
+      const canonical = formatIp(parseIp(address.trim(), "host address"));
+      if (name.length > 64) throw new Error("host names are at most 64 characters");
+      record.hosts = record.hosts.filter((h) => h.address !== canonical);
+      record.hosts.push({ address: canonical, name: name.trim() });
+      await networks.save(record);
+      return { networkId, address: canonical, name: name.trim(), source: "user" };
+    },
+
+    async removeHost(networkId: string, address: string) {
+      const record = await networks.get(networkId);
+      record.hosts = record.hosts.filter((h) => h.address !== address);
+      await networks.save(record);
+    },
+
+    async pingHost(networkId: string, address: string, timeoutMs = 2000) {
+      const net = (await runtime(networkId)).net;
+      try {
+        return await net.ping(address, { timeoutMs });
+      } catch {
+        return null;
+      }
+    },
+
+    listSshKeys: () => keys.list(),
+    generateSshKey: (comment: string, persist: boolean): Promise<SshKeySummary> =>
+      keys.generate(comment, persist),
+    importSshKey: (text: string, passphrase: string | undefined, persist: boolean) =>
+      keys.import(text, passphrase, persist),
+    removeSshKey: (id: string) => keys.remove(id),
+
+    async openSession(request: SessionRequest, ui: SessionUi, port: MessagePort): Promise<string> {
+      const record = await networks.get(request.networkId);
+      const started = await runtime(request.networkId);
+      const knownHosts = KnownHosts.parse(record.knownHosts);
+      const session = await openTerminalSession(request, ui, port, {
+        core: await loadCore(),
+        x25519: deps.x25519,
+        net: started.net,
+        keys: await keys.userKeys(request.keyIds),
+        knownHosts,
+        onLearned: async () => {
+          const fresh = await networks.get(record.id);
+          fresh.knownHosts = knownHosts.toString();
+          await networks.save(fresh);
+        },
+      });
+      const id = crypto.randomUUID();
+      sessions.set(id, session);
+      void session.ended.finally(() => sessions.delete(id));
+      return id;
+    },
+
+    async closeSession(id: string) {
+      await sessions.get(id)?.close();
+      sessions.delete(id);
+    },
+  };
+}
+
+function errorStatus(id: string, record: NetworkRecord, error: unknown): NetworkStatus {
+  return {
+    id,
+    state: "error",
+    error: error instanceof Error ? error.message : String(error),
+    relay: { state: "failed", rttMs: null, url: record.relayUrl },
+    peers: [],
+  };
+}

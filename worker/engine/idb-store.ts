@@ -1,0 +1,42 @@
+// EngineStore on IndexedDB, which Web Workers have (a Web platform API like WebSocket, not
+// DOM). One database, one object store per kind, keyed by `id`.
+
+import type { EngineStore, StoreKind } from "./store.ts";
+
+const DB_NAME = "corridor";
+const DB_VERSION = 1;
+const KINDS: readonly StoreKind[] = ["networks", "sshKeys"];
+
+function promised<T>(request: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error("IndexedDB request failed"));
+  });
+}
+
+/** Opens (creating or upgrading) the engine's database; rejects where IndexedDB is missing. */
+export async function openIdbStore(): Promise<EngineStore> {
+  if (typeof indexedDB === "undefined") throw new Error("IndexedDB is not available here");
+  const request = indexedDB.open(DB_NAME, DB_VERSION);
+  request.onupgradeneeded = () => {
+    for (const kind of KINDS) {
+      if (!request.result.objectStoreNames.contains(kind)) {
+        request.result.createObjectStore(kind, { keyPath: "id" });
+      }
+    }
+  };
+  const db = await promised(request);
+  const store = (kind: StoreKind, mode: IDBTransactionMode) =>
+    db.transaction(kind, mode).objectStore(kind);
+  return {
+    persistent: true,
+    list: async <T extends { id: string }>(kind: StoreKind) =>
+      (await promised(store(kind, "readonly").getAll())) as T[],
+    put: async (kind, value) => {
+      await promised(store(kind, "readwrite").put(value));
+    },
+    delete: async (kind, id) => {
+      await promised(store(kind, "readwrite").delete(id));
+    },
+  };
+}

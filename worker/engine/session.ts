@@ -1,0 +1,142 @@
+// One terminal session: TCP through a network's interface, our SSH client with the page's
+// decisions (host key, password, keyboard-interactive) asked through SessionUi, a pty and a
+// shell, and the terminal bytes on a MessagePort (TerminalMessage) both ways.
+
+import type { SessionRequest, SessionUi, TerminalMessage } from "../api.ts";
+import type { CryptoCore } from "../crypto/index.ts";
+import type { X25519Provider } from "../crypto/x25519.ts";
+import type { NetInterface } from "../net/interface.ts";
+import { SshClient } from "../ssh/client.ts";
+import { hostKeyVerifier } from "../ssh/host-key-policy.ts";
+import type { HostKeyInfo } from "../ssh/kex/driver.ts";
+import type { UserKey } from "../ssh/keys/user-key.ts";
+import type { KnownHosts } from "../ssh/known-hosts.ts";
+import type { SshSession } from "../ssh/session.ts";
+import { parseIp } from "../wireguard/ip-address.ts";
+
+/** What a session needs besides the request. */
+export interface SessionDeps {
+  core: CryptoCore;
+  x25519: X25519Provider;
+  net: NetInterface;
+  keys: readonly UserKey[];
+  knownHosts: KnownHosts;
+  /** A new host key was accepted: save the network's known hosts. */
+  onLearned: () => Promise<void>;
+}
+
+/** A connected session. */
+export interface OpenSession {
+  close(): Promise<void>;
+  /** Settles when the session has ended. */
+  readonly ended: Promise<void>;
+}
+
+/** Connects, authenticates and starts a shell; rejects (after telling `ui`) on failure. */
+export async function openTerminalSession(
+  request: SessionRequest,
+  ui: SessionUi,
+  port: MessagePort,
+  deps: SessionDeps,
+): Promise<OpenSession> {
+  const target = `${request.username}@${request.host}${request.port === 22 ? "" : `:${request.port}`}`;
+  let closedReported = false;
+  const reportClosed = (detail: string) => {
+    if (closedReported) return;
+    closedReported = true;
+    void Promise.resolve(ui.onState("closed", detail)).catch(() => undefined);
+  };
+  try {
+    ui.onState("connecting", target);
+    const address = parseIp(request.host, `host '${request.host}'`);
+    const stream = await deps.net.tcp.connect(deps.net.sourceFor(address), address, request.port, {
+      timeoutMs: 15_000,
+    });
+    ui.onState("handshaking", target);
+    const client = await SshClient.connect(stream, {
+      core: deps.core,
+      x25519: deps.x25519,
+      username: request.username,
+      keys: deps.keys,
+      verifyHostKey: hostKeyVerifier({
+        host: request.host,
+        port: request.port,
+        knownHosts: deps.knownHosts,
+        policy: "ask",
+        confirm: (key: HostKeyInfo) =>
+          ui.confirmHostKey({
+            host: request.host,
+            port: request.port,
+            keyType: key.keyType,
+            fingerprint: key.fingerprint,
+          }),
+        onLearned: () => deps.onLearned(),
+      }),
+      onAuthenticating: () => ui.onState("authenticating", target),
+      password: (attempt) =>
+        ui.askPassword(
+          `${attempt > 1 ? "Permission denied, try again. " : ""}${target}'s password:`,
+        ),
+      keyboardInteractive: (challenge) =>
+        ui.askInteractive(challenge.name, challenge.instruction, challenge.prompts),
+      onBanner: (text) => ui.onBanner(text),
+      connection: { keepaliveIntervalMs: 15_000 },
+    });
+    const session = await client.connection.openSession();
+    await session.requestPty({
+      term: request.term ?? "xterm-256color",
+      cols: request.cols,
+      rows: request.rows,
+    });
+    await session.shell();
+    ui.onState("connected", target);
+    const ended = pump(session, port).finally(() => {
+      void client.close().catch(() => undefined);
+    });
+    void client.transport.closed.then((error) => {
+      reportClosed(error.by === "client" && error.code === 11 ? "closed" : error.message);
+    });
+    void ended.then(() => reportClosed("the session ended"));
+    return { close: () => client.close(), ended };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    reportClosed(message);
+    port.close();
+    throw error instanceof Error ? error : new Error(message);
+  }
+}
+
+/** Moves bytes between the port and the session until the session ends. */
+async function pump(session: SshSession, port: MessagePort): Promise<void> {
+  const input = session.stdin.getWriter();
+  let inputChain = Promise.resolve();
+  port.onmessage = (event: MessageEvent<TerminalMessage>) => {
+    const message = event.data;
+    if (message?.type === "input" && message.data instanceof Uint8Array) {
+      const data = message.data;
+      // Writes stay in order; a failed one (closed channel) ends the chain quietly.
+      inputChain = inputChain.then(() => input.write(data)).catch(() => undefined);
+    } else if (message?.type === "resize") {
+      void session.windowChange({ cols: message.cols, rows: message.rows }).catch(() => undefined);
+    }
+  };
+  const forward = async (stream: ReadableStream<Uint8Array>) => {
+    const reader = stream.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      const copy = r.value.slice();
+      port.postMessage({ type: "output", data: copy } satisfies TerminalMessage, [copy.buffer]);
+    }
+  };
+  await Promise.all([
+    forward(session.stdout).catch(() => undefined),
+    forward(session.stderr).catch(() => undefined),
+  ]);
+  const exit = await session.exit;
+  port.postMessage({
+    type: "exit",
+    code: exit.code,
+    signal: exit.signal,
+  } satisfies TerminalMessage);
+  port.onmessage = null;
+  port.close();
+}
