@@ -140,14 +140,20 @@ export interface SessionRequest {
 }
 
 /**
- * Messages on a session's MessagePort. Page → engine: "input" (keystrokes, pasted text) and
- * "resize". Engine → page: "output" (stdout and stderr bytes) and "exit".
+ * Messages on a session's MessagePort. Page → engine: "input" (keystrokes, pasted text),
+ * "resize", and "ack" (output bytes the terminal has rendered: the engine keeps at most
+ * OUTPUT_WINDOW bytes unacknowledged, so a flood of output waits in the SSH channel, not in
+ * the page's memory). Engine → page: "output" (stdout and stderr bytes) and "exit".
  */
 export type TerminalMessage =
   | { type: "input"; data: Uint8Array }
   | { type: "resize"; cols: number; rows: number }
+  | { type: "ack"; bytes: number }
   | { type: "output"; data: Uint8Array }
   | { type: "exit"; code: number | null; signal: string | null };
+
+/** Output bytes the engine sends ahead of the page's acks. */
+export const OUTPUT_WINDOW = 1 << 20;
 
 /** The API object the Worker exposes. */
 export interface EngineApi {

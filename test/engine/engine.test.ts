@@ -42,14 +42,28 @@ const need = prereq(
 class FakeTerminal {
   readonly channel = new MessageChannel();
   text = "";
+  /** Output bytes received; acknowledged at once unless `holdAcks`. */
+  received = 0;
+  holdAcks = false;
+  private held = 0;
   exit: { code: number | null; signal: string | null } | null = null;
 
   constructor() {
     this.channel.port1.onmessage = (event: MessageEvent<TerminalMessage>) => {
       const m = event.data;
-      if (m.type === "output") this.text += new TextDecoder().decode(m.data);
-      else if (m.type === "exit") this.exit = { code: m.code, signal: m.signal };
+      if (m.type === "output") {
+        this.text += new TextDecoder().decode(m.data);
+        this.received += m.data.length;
+        if (this.holdAcks) this.held += m.data.length;
+        else this.channel.port1.postMessage({ type: "ack", bytes: m.data.length });
+      } else if (m.type === "exit") this.exit = { code: m.code, signal: m.signal };
     };
+  }
+
+  releaseAcks(): void {
+    this.holdAcks = false;
+    this.channel.port1.postMessage({ type: "ack", bytes: this.held });
+    this.held = 0;
   }
 
   type(text: string): void {
@@ -189,6 +203,16 @@ describeWithPrereq(need, "the engine API against a wireguard-go host through the
     await new Promise((r) => setTimeout(r, 200));
     term.type("stty size\r");
     await term.waitFor(/40 120/);
+    // Output flow control: without acks the engine stops at its window (1 MiB), and the rest
+    // waits in the SSH channel until the terminal catches up.
+    term.holdAcks = true;
+    const before = term.received;
+    term.type("head -c 3000000 /dev/zero | base64 -w 0; echo; echo flood-$((2*3))-done\r");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(term.received - before).toBeLessThan(1.5 * 1024 * 1024);
+    expect(term.text).not.toMatch(/flood-6-done/);
+    term.releaseAcks();
+    await term.waitFor(/flood-6-done/);
     term.type("exit 3\r");
     for (let i = 0; i < 200 && term.exit === null; i++) await new Promise((r) => setTimeout(r, 25));
     expect(term.exit).toEqual({ code: 3, signal: null });

@@ -2,7 +2,12 @@
 // decisions (host key, password, keyboard-interactive) asked through SessionUi, a pty and a
 // shell, and the terminal bytes on a MessagePort (TerminalMessage) both ways.
 
-import type { SessionRequest, SessionUi, TerminalMessage } from "../api.ts";
+import {
+  OUTPUT_WINDOW,
+  type SessionRequest,
+  type SessionUi,
+  type TerminalMessage,
+} from "../api.ts";
 import type { CryptoCore } from "../crypto/index.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import type { NetInterface } from "../net/interface.ts";
@@ -110,6 +115,10 @@ export async function openTerminalSession(
 async function pump(session: SshSession, port: MessagePort): Promise<void> {
   const input = session.stdin.getWriter();
   let inputChain = Promise.resolve();
+  // Output not yet acknowledged by the page; above the window, reading pauses (and with it
+  // the SSH channel's window, so the server waits too).
+  let unacked = 0;
+  let waiting: (() => void)[] = [];
   port.onmessage = (event: MessageEvent<TerminalMessage>) => {
     const message = event.data;
     if (message?.type === "input" && message.data instanceof Uint8Array) {
@@ -118,13 +127,22 @@ async function pump(session: SshSession, port: MessagePort): Promise<void> {
       inputChain = inputChain.then(() => input.write(data)).catch(() => undefined);
     } else if (message?.type === "resize") {
       void session.windowChange({ cols: message.cols, rows: message.rows }).catch(() => undefined);
+    } else if (message?.type === "ack" && Number.isFinite(message.bytes) && message.bytes > 0) {
+      unacked = Math.max(0, unacked - message.bytes);
+      if (unacked < OUTPUT_WINDOW) {
+        const go = waiting;
+        waiting = [];
+        for (const wake of go) wake();
+      }
     }
   };
   const forward = async (stream: ReadableStream<Uint8Array>) => {
     const reader = stream.getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) {
       const copy = r.value.slice();
+      unacked += copy.length;
       port.postMessage({ type: "output", data: copy } satisfies TerminalMessage, [copy.buffer]);
+      while (unacked >= OUTPUT_WINDOW) await new Promise<void>((go) => waiting.push(go));
     }
   };
   await Promise.all([
