@@ -6,6 +6,7 @@ import { keysCommand } from "./keys.ts";
 import { ncCommand } from "./nc.ts";
 import { pingCommand } from "./ping.ts";
 import { relayCommand } from "./relay.ts";
+import { serveCommand } from "./serve.ts";
 import { sshCommand } from "./ssh.ts";
 import { sshKeygenCommand } from "./ssh-keygen.ts";
 
@@ -20,6 +21,7 @@ commands:
   ssh        an SSH session: ssh [-p PORT] [-i KEY] [--wg-config FILE [--relay URL]] [USER@]HOST [-- COMMAND]
   ssh-keygen an SSH user key: ssh-keygen [-t ed25519|ecdsa] [-f FILE] [-N PASSPHRASE]
   relay      the relay server: relay [--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)
+  serve      the page and the relay on one port: serve [--listen HOST:PORT] [--port N] [--allow-udp CIDR]...
 
 Corridor is built issue by issue; see README.md for what runs today.
 `;
@@ -54,6 +56,8 @@ export async function main(args: string[]): Promise<number> {
       return ncCommand(rest);
     case "relay":
       return relayCommand(rest);
+    case "serve":
+      return serveCommand(rest);
     case "ssh":
       return sshCommand(rest);
     case "ssh-keygen":

@@ -1,6 +1,7 @@
 // Options of the relay server, and their defaults. There is no default auth mode: the caller
 // must choose one (closed by default).
 
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CryptoCore } from "../../worker/crypto/core.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
 import type { RelayAuth } from "./auth.ts";
@@ -48,6 +49,11 @@ export interface RelayOptions {
   x25519?: X25519Provider;
   /** The crypto core (BLAKE2s) for the hello proof. Default: initCrypto()'s. */
   crypto?: CryptoCore;
+  /**
+   * Answers the plain HTTP requests the relay does not (every path but /healthz, /metrics and
+   * /relay), so one port can serve the page beside the relay (`corridor serve`). Default: 404.
+   */
+  httpFallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** Defaults applied by startRelay(). */

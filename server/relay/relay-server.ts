@@ -268,6 +268,8 @@ export class RelayServer implements SessionHost {
     } else if (path === RELAY_PATH) {
       res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket" });
       res.end("WebSocket upgrade required\n");
+    } else if (this.options.httpFallback !== undefined) {
+      this.options.httpFallback(req, res);
     } else {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
       res.end("not found\n");

@@ -1,0 +1,93 @@
+// The headers `corridor serve` puts on the page's responses: content types by extension, and
+// the security headers of DESIGN §8 (a strict Content-Security-Policy without inline scripts,
+// nosniff, no referrer, an isolated opener). They go on every response, errors included,
+// because a worker script's CSP comes from its own response, not from the page's.
+
+import { extname } from "node:path";
+
+/** Content types by file extension (lower case, with the dot). */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".svg": "image/svg+xml",
+  ".json": "application/json",
+  ".webmanifest": "application/manifest+json",
+  ".map": "application/json",
+  ".txt": "text/plain; charset=utf-8",
+  ".woff2": "font/woff2",
+  ".woff": "font/woff",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".gif": "image/gif",
+  ".webp": "image/webp",
+  ".ico": "image/x-icon",
+};
+
+/** The Content-Type of a file, by its extension; application/octet-stream when unknown. */
+export function contentTypeOf(file: string): string {
+  return CONTENT_TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+}
+
+/**
+ * Whether a type gains from gzip or brotli. Fonts and images are compressed formats already;
+ * wasm is not, and shrinks well.
+ */
+export function isCompressible(contentType: string): boolean {
+  return (
+    contentType.startsWith("text/") ||
+    contentType.startsWith("application/json") ||
+    contentType.startsWith("application/manifest+json") ||
+    contentType === "application/wasm" ||
+    contentType === "image/svg+xml"
+  );
+}
+
+// A Host header as a browser sends it: a DNS name or IPv4 address, or a bracketed IPv6
+// address, then an optional port. Anything else (the header is the client's to choose) is
+// kept out of the policy, which then names only 'self'.
+const HOST = /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/;
+
+/**
+ * The Content-Security-Policy for a response to a request with this Host header. The page's
+ * engine opens its relay WebSocket at its own origin (path /relay); CSP Level 3 lets 'self'
+ * cover ws: and wss: on the same host, but older engines do not, so the same host is also
+ * named explicitly with both schemes (a TLS proxy in front turns ws into wss).
+ */
+export function contentSecurityPolicy(host: string | undefined): string {
+  const lower = host?.toLowerCase();
+  const relay =
+    lower !== undefined && lower.length <= 261 && HOST.test(lower)
+      ? ` ws://${lower} wss://${lower}`
+      : "";
+  return [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "worker-src 'self'",
+    `connect-src 'self'${relay}`,
+    // xterm.js 6 themes and sizes the terminal through <style> elements it creates and
+    // style attributes it sets (truecolor, selection), both of which 'self' alone blocks
+    // (checked in Chromium). Scripts stay strict; only styles are relaxed.
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
+
+/** The security headers of every response, for a request with this Host header. */
+export function securityHeaders(host: string | undefined): Record<string, string> {
+  return {
+    "Content-Security-Policy": contentSecurityPolicy(host),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+  };
+}

@@ -1,0 +1,60 @@
+// `corridor serve`'s server: the page and the relay on one port. The page's engine opens its
+// relay WebSocket at the page's own origin (path /relay), so serving both from one node:http
+// server needs no configuration and no cross-origin allowances. The relay owns the server
+// (WebSocket upgrades on /relay, /healthz, /metrics) and hands every other request to the
+// static page handler.
+
+import type { RelayServer } from "../relay/index.ts";
+import { type RelayOptions, startRelay } from "../relay/index.ts";
+import { StaticSite } from "./static.ts";
+
+/** Options of startServe(). */
+export interface ServeOptions {
+  /** Listen address. Default "127.0.0.1". */
+  host?: string;
+  /** Listen port; 0 (the default) picks an ephemeral one. */
+  port?: number;
+  /** The built page (a directory holding index.html, e.g. dist/). */
+  webRoot: string;
+  /** The relay's options (auth, relayId, origins, udpBridge, …); not where it listens. */
+  relay: Omit<RelayOptions, "host" | "port" | "httpFallback">;
+}
+
+/** A running `corridor serve`. */
+export interface ServeHandle {
+  /** The page's URL, e.g. "http://127.0.0.1:8080/". */
+  url: string;
+  /** The relay's WebSocket URL, e.g. "ws://127.0.0.1:8080/relay". */
+  relayUrl: string;
+  /** The bound port. */
+  port: number;
+  /** The relay (its key, metrics, setHealth). */
+  relay: RelayServer;
+  /** The page being served. */
+  site: StaticSite;
+  /** Stops serving: the relay's close (RESTARTING first when asked), then the HTTP server. */
+  close(options?: Parameters<RelayServer["close"]>[0]): Promise<void>;
+}
+
+/**
+ * Starts the page and the relay on one port. Loads the page first, so a missing build fails
+ * before anything listens. Resolves once the server listens.
+ */
+export async function startServe(options: ServeOptions): Promise<ServeHandle> {
+  const site = await StaticSite.load(options.webRoot);
+  const relay = await startRelay({
+    ...options.relay,
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+    httpFallback: (req, res) => site.handle(req, res),
+  });
+  const relayUrl = relay.url;
+  return {
+    url: `${relayUrl.replace(/^ws:/, "http:").slice(0, -"relay".length)}`,
+    relayUrl,
+    port: relay.port,
+    relay,
+    site,
+    close: (closeOptions) => relay.close(closeOptions),
+  };
+}
