@@ -68,10 +68,9 @@ export function contentSecurityPolicy(host: string | undefined): string {
     "script-src 'self' 'wasm-unsafe-eval'",
     "worker-src 'self'",
     `connect-src 'self'${relay}`,
-    // xterm.js 6 themes and sizes the terminal through <style> elements it creates and
-    // style attributes it sets (truecolor, selection), both of which 'self' alone blocks
-    // (checked in Chromium). Scripts stay strict; only styles are relaxed.
-    "style-src 'self' 'unsafe-inline'",
+    // Strict for styles too: xterm.js 6's <style> elements and style attributes are moved
+    // into constructed stylesheets and CSSOM by web/terminal/csp-shim.ts, which CSP allows.
+    "style-src 'self'",
     "img-src 'self' data:",
     "font-src 'self'",
     "object-src 'none'",

@@ -1,0 +1,46 @@
+// What the rest of the page sees of one xterm instance. The implementation (terminal/xterm.ts)
+// is loaded with import() when the first terminal opens, so xterm is not in the first load;
+// this file holds only types and the loader.
+
+import type { Settings } from "../settings.ts";
+
+export interface TermHandle {
+  readonly cols: number;
+  readonly rows: number;
+  /** "webgl", or "dom" when WebGL failed or its context was lost. */
+  readonly renderer: "webgl" | "dom";
+  /** Writes to the terminal; `parsed` runs once xterm has processed the data. */
+  write(data: Uint8Array | string, parsed?: () => void): void;
+  /** Typed or pasted text (a string of UTF-16 code units). */
+  onData(listener: (data: string) => void): void;
+  /** Binary input (mouse reports): each char code is one byte. */
+  onBinary(listener: (data: string) => void): void;
+  onResize(listener: (cols: number, rows: number) => void): void;
+  /** Ctrl/Cmd+F inside the terminal. */
+  onSearchRequest(listener: () => void): void;
+  fit(): void;
+  focus(): void;
+  paste(text: string): void;
+  applySettings(settings: Settings): void;
+  /** Whether the remote asked for application cursor keys (DECCKM). */
+  applicationCursorKeys(): boolean;
+  findNext(query: string): boolean;
+  findPrevious(query: string): boolean;
+  clearSearch(): void;
+  /** The active buffer's lines, right-trimmed. */
+  lines(): string[];
+  dispose(): void;
+}
+
+export type CreateTerminal = (container: HTMLElement, settings: Settings) => TermHandle;
+
+let loading: Promise<CreateTerminal> | undefined;
+
+/** Loads xterm and its addons once (a separate chunk). */
+export function loadTerminal(): Promise<CreateTerminal> {
+  loading ??= import("./xterm.ts").then((m) => m.createTerminal);
+  loading.catch(() => {
+    loading = undefined;
+  });
+  return loading;
+}

@@ -1,0 +1,286 @@
+// One terminal tab: an xterm (loaded on first use) joined to an SSH session of the engine.
+// Terminal bytes go over a MessagePort (TerminalMessage); the engine calls back through a
+// comlink proxy of SessionUi for state changes, the host key decision and passwords.
+
+import { proxy, transfer } from "comlink";
+import type { SessionRequest, SessionState, SessionUi, TerminalMessage } from "../../worker/api.ts";
+import { confirmHostKey } from "../dialogs/host-key.ts";
+import { askInteractive, askPassword } from "../dialogs/login.ts";
+import { errorText, h, replace } from "../dom.ts";
+import type { Engine } from "../engine.ts";
+import { getSettings, onSettings } from "../settings.ts";
+import { closedPanel, hostKeyWarning, isHostKeyChange } from "./closed-panel.ts";
+import { loadTerminal, type TermHandle } from "./handle.ts";
+import { coarsePointer, createKeyBar, type KeyBar } from "./keybar.ts";
+import { createSearchBar } from "./search-bar.ts";
+
+export interface SessionTarget {
+  networkId: string;
+  networkName: string;
+  host: string;
+  port: number;
+  user: string;
+}
+
+const STATE_TEXT: Record<SessionState, string> = {
+  connecting: "Connecting",
+  handshaking: "Key exchange",
+  authenticating: "Authenticating",
+  connected: "Connected",
+  closed: "Closed",
+};
+
+const encoder = new TextEncoder();
+
+export class TerminalSession {
+  readonly panel: HTMLElement;
+  readonly title: string;
+  state: SessionState = "connecting";
+  detail = "";
+  /** Called when state or detail changes (the tab strip redraws its dot). */
+  onChange: () => void = () => undefined;
+
+  private readonly stateLine: HTMLElement;
+  private readonly termBox: HTMLElement;
+  private readonly overlay: HTMLElement;
+  private readonly keyBar: KeyBar;
+  private term: TermHandle | undefined;
+  private port: MessagePort | undefined;
+  private sessionId: string | undefined;
+  private generation = 0;
+  private dialogs = new AbortController();
+  private readonly cleanups: (() => void)[] = [];
+  private disposed = false;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly target: SessionTarget,
+  ) {
+    const hostText = target.host.includes(":") ? `[${target.host}]` : target.host;
+    this.title = `${target.user}@${target.host}`;
+    const address = `${target.user}@${hostText}${target.port === 22 ? "" : `:${target.port}`}`;
+    this.stateLine = h("span", { class: "session-state", testid: "session-state" });
+    this.termBox = h("div", { class: "term-host", testid: "terminal" });
+    this.overlay = h("div", { class: "session-overlay" });
+    this.overlay.hidden = true;
+    const search = createSearchBar(() => this.term);
+    this.keyBar = createKeyBar({
+      send: (data) => this.sendText(data),
+      applicationCursor: () => this.term?.applicationCursorKeys() ?? false,
+      paste: () => {
+        navigator.clipboard
+          ?.readText()
+          .then((text) => this.term?.paste(text))
+          .catch(() => undefined);
+      },
+      refocus: () => this.term?.focus(),
+    });
+    const media = coarsePointer();
+    const showKeys = () => {
+      this.keyBar.element.hidden = !media.matches;
+      this.term?.fit();
+    };
+    showKeys();
+    media.addEventListener("change", showKeys);
+    this.cleanups.push(() => media.removeEventListener("change", showKeys));
+
+    this.panel = h(
+      "section",
+      { class: "terminal-panel", testid: "terminal-panel", attrs: { "aria-label": this.title } },
+      h(
+        "div",
+        { class: "panel-bar" },
+        this.stateLine,
+        h("span", { class: "muted", text: `${address} · ${target.networkName}` }),
+      ),
+      h("div", { class: "terminal-area" }, this.termBox, search.element, this.overlay),
+      this.keyBar.element,
+    );
+    this.searchOpen = search.open;
+    this.renderState();
+
+    const resize = new ResizeObserver(() => this.term?.fit());
+    resize.observe(this.termBox);
+    this.cleanups.push(() => resize.disconnect());
+    this.cleanups.push(onSettings((settings) => this.term?.applySettings(settings)));
+  }
+
+  private readonly searchOpen: () => void;
+
+  /** Loads the terminal and opens the session. */
+  async start(): Promise<void> {
+    this.setState("connecting", "Loading the terminal…");
+    try {
+      const create = await loadTerminal();
+      if (this.disposed) return;
+      const term = create(this.termBox, getSettings());
+      this.term = term;
+      term.onData((data) => this.sendText(this.keyBar.transform(data)));
+      term.onBinary((data) => this.sendBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+      term.onResize((cols, rows) => this.post({ type: "resize", cols, rows }));
+      term.onSearchRequest(this.searchOpen);
+    } catch (error) {
+      this.setState("closed", `The terminal did not load: ${errorText(error)}`);
+      return;
+    }
+    this.connect();
+  }
+
+  /** A new session with the same request, in the same terminal. */
+  reconnect(): void {
+    this.term?.write("\r\n\x1b[2m── reconnecting ──\x1b[0m\r\n");
+    this.connect();
+  }
+
+  private connect(): void {
+    const term = this.term;
+    if (!term) return;
+    this.teardownConnection();
+    const generation = ++this.generation;
+    const channel = new MessageChannel();
+    this.port = channel.port1;
+    this.port.onmessage = (event: MessageEvent<TerminalMessage>) => this.onMessage(event.data);
+    this.setState("connecting", "");
+    term.fit();
+    const request: SessionRequest = {
+      networkId: this.target.networkId,
+      host: this.target.host,
+      port: this.target.port,
+      username: this.target.user,
+      cols: term.cols,
+      rows: term.rows,
+      term: "xterm-256color",
+    };
+    const current = () => generation === this.generation && !this.disposed;
+    const signal = this.dialogs.signal;
+    const label = this.title;
+    const ui: SessionUi = {
+      onState: (state, detail) => {
+        if (current()) this.setState(state, detail);
+      },
+      confirmHostKey: (prompt) =>
+        current() ? confirmHostKey(prompt, signal) : Promise.resolve(false),
+      askPassword: (prompt) =>
+        current() ? askPassword(prompt, label, signal) : Promise.resolve(null),
+      askInteractive: (name, instruction, prompts) =>
+        current()
+          ? askInteractive(label, name, instruction, prompts, signal)
+          : Promise.resolve(null),
+      onBanner: (text) => {
+        if (current()) this.term?.write(text.replace(/\r?\n/g, "\r\n"));
+      },
+    };
+    this.engine
+      .openSession(request, proxy(ui), transfer(channel.port2, [channel.port2]))
+      .then((id) => {
+        if (!current()) {
+          void this.engine.closeSession(id).catch(() => undefined);
+          return;
+        }
+        this.sessionId = id;
+        if (this.state !== "closed") this.setState("connected", this.detail);
+        this.term?.focus();
+      })
+      .catch((error: unknown) => {
+        if (current() && this.state !== "closed") this.setState("closed", errorText(error));
+      });
+  }
+
+  private onMessage(message: TerminalMessage): void {
+    if (message.type === "output") {
+      // Acknowledge once xterm has parsed the bytes: the engine sends at most OUTPUT_WINDOW
+      // ahead, so a flood of output waits in the SSH channel instead of this page's memory.
+      const port = this.port;
+      const bytes = message.data.length;
+      const ack = () => port?.postMessage({ type: "ack", bytes } satisfies TerminalMessage);
+      if (this.term) this.term.write(message.data, ack);
+      else ack();
+    } else if (message.type === "exit") {
+      const how =
+        message.signal !== null
+          ? `killed by signal ${message.signal}`
+          : `exited with code ${message.code ?? "unknown"}`;
+      this.term?.write(`\r\n\x1b[2m[the remote shell ${how}]\x1b[0m\r\n`);
+    }
+  }
+
+  private sendText(data: string): void {
+    this.sendBytes(encoder.encode(data));
+  }
+
+  private sendBytes(data: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.post({ type: "input", data });
+  }
+
+  private post(message: TerminalMessage): void {
+    if (!this.port) return;
+    if (message.type === "input") this.port.postMessage(message, [message.data.buffer]);
+    else this.port.postMessage(message);
+  }
+
+  private setState(state: SessionState, detail: string): void {
+    this.state = state;
+    this.detail = detail;
+    if (state === "closed") {
+      this.dialogs.abort();
+      this.dialogs = new AbortController();
+      this.sessionId = undefined;
+    }
+    this.renderState();
+    this.onChange();
+  }
+
+  private renderState(): void {
+    const { state, detail } = this;
+    this.stateLine.dataset.state = state;
+    replace(
+      this.stateLine,
+      h("span", { class: "dot", data: { state } }),
+      STATE_TEXT[state],
+      detail && state !== "closed" && state !== "connected" ? ` · ${detail}` : "",
+    );
+    if (state === "closed") {
+      replace(
+        this.overlay,
+        isHostKeyChange(detail)
+          ? hostKeyWarning(detail, this.target.host)
+          : closedPanel(detail, () => this.reconnect()),
+      );
+      this.overlay.hidden = false;
+    } else {
+      replace(this.overlay);
+      this.overlay.hidden = true;
+    }
+  }
+
+  /** Called when the tab becomes visible. */
+  shown(): void {
+    requestAnimationFrame(() => {
+      this.term?.fit();
+      if (this.state !== "closed") this.term?.focus();
+    });
+  }
+
+  lines(): string[] {
+    return this.term?.lines() ?? [];
+  }
+
+  private teardownConnection(): void {
+    const id = this.sessionId;
+    this.sessionId = undefined;
+    if (id !== undefined) void this.engine.closeSession(id).catch(() => undefined);
+    this.port?.close();
+    this.port = undefined;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.dialogs.abort();
+    this.teardownConnection();
+    for (const cleanup of this.cleanups) cleanup();
+    this.term?.dispose();
+    this.panel.remove();
+  }
+}

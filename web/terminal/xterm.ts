@@ -1,0 +1,134 @@
+// xterm.js 6 with its addons: fit, web links, search, Unicode 11 widths, the WebGL renderer
+// (falling back to the DOM renderer) and OSC 52 clipboard. Loaded lazily (see handle.ts).
+
+import "@xterm/xterm/css/xterm.css";
+import { ClipboardAddon } from "@xterm/addon-clipboard";
+import { FitAddon } from "@xterm/addon-fit";
+import { SearchAddon } from "@xterm/addon-search";
+import { Unicode11Addon } from "@xterm/addon-unicode11";
+import { WebLinksAddon } from "@xterm/addon-web-links";
+import { WebglAddon } from "@xterm/addon-webgl";
+import { Terminal } from "@xterm/xterm";
+import type { Settings } from "../settings.ts";
+import { installCspStyleShim } from "./csp-shim.ts";
+import type { TermHandle } from "./handle.ts";
+import { terminalTheme } from "./themes.ts";
+
+const FONT_FAMILY =
+  '"JetBrains Mono", "DejaVu Sans Mono", ui-monospace, Menlo, Consolas, monospace';
+
+const SEARCH_DECORATIONS = {
+  matchBackground: "#3a4a6b",
+  matchOverviewRuler: "#5b8cff",
+  activeMatchBackground: "#d6a13a",
+  activeMatchColorOverviewRuler: "#d6a13a",
+};
+
+export function createTerminal(container: HTMLElement, settings: Settings): TermHandle {
+  installCspStyleShim();
+  const term = new Terminal({
+    allowProposedApi: true,
+    cursorBlink: true,
+    fontFamily: FONT_FAMILY,
+    fontSize: settings.fontSize,
+    theme: terminalTheme(settings.theme),
+    scrollback: 5000,
+    macOptionIsMeta: true,
+  });
+  const fit = new FitAddon();
+  const search = new SearchAddon();
+  term.loadAddon(fit);
+  term.loadAddon(search);
+  term.loadAddon(new WebLinksAddon());
+  term.loadAddon(new Unicode11Addon());
+  term.unicode.activeVersion = "11";
+  term.loadAddon(new ClipboardAddon());
+
+  let searchListener: (() => void) | undefined;
+  term.attachCustomKeyEventHandler((event) => {
+    if (event.type !== "keydown") return true;
+    const key = event.key.toLowerCase();
+    const mod = event.ctrlKey || event.metaKey;
+    if (mod && !event.shiftKey && !event.altKey && key === "f") {
+      event.preventDefault();
+      searchListener?.();
+      return false;
+    }
+    // Ctrl+Shift+C copies the selection; Ctrl+Shift+V is left to the browser's paste event.
+    if (event.ctrlKey && event.shiftKey && key === "c") {
+      const text = term.getSelection();
+      if (text) void navigator.clipboard?.writeText(text).catch(() => undefined);
+      event.preventDefault();
+      return false;
+    }
+    if (event.ctrlKey && event.shiftKey && key === "v") return false;
+    return true;
+  });
+
+  term.open(container);
+  let renderer: "webgl" | "dom" = "dom";
+  try {
+    const webgl = new WebglAddon();
+    webgl.onContextLoss(() => {
+      webgl.dispose();
+      renderer = "dom";
+    });
+    term.loadAddon(webgl);
+    renderer = "webgl";
+  } catch {
+    renderer = "dom";
+  }
+  container.dataset.renderer = renderer;
+
+  const safeFit = () => {
+    try {
+      fit.fit();
+    } catch {
+      // not laid out yet (hidden tab): the next resize fits
+    }
+  };
+  safeFit();
+
+  return {
+    get cols() {
+      return term.cols;
+    },
+    get rows() {
+      return term.rows;
+    },
+    get renderer() {
+      return renderer;
+    },
+    write: (data, parsed) => term.write(data, parsed),
+    onData: (listener) => void term.onData(listener),
+    onBinary: (listener) => void term.onBinary(listener),
+    onResize: (listener) => void term.onResize(({ cols, rows }) => listener(cols, rows)),
+    onSearchRequest: (listener) => {
+      searchListener = listener;
+    },
+    fit: safeFit,
+    focus: () => term.focus(),
+    paste: (text) => term.paste(text),
+    applySettings: (next) => {
+      term.options.fontSize = next.fontSize;
+      term.options.theme = terminalTheme(next.theme);
+      safeFit();
+    },
+    applicationCursorKeys: () => term.modes.applicationCursorKeysMode,
+    findNext: (query) => search.findNext(query, { decorations: SEARCH_DECORATIONS }),
+    findPrevious: (query) => search.findPrevious(query, { decorations: SEARCH_DECORATIONS }),
+    clearSearch: () => {
+      search.clearDecorations();
+      term.clearSelection();
+    },
+    lines: () => {
+      const buffer = term.buffer.active;
+      const out: string[] = [];
+      for (let i = 0; i < buffer.length; i++)
+        out.push(buffer.getLine(i)?.translateToString(true) ?? "");
+      while (out.length > 0 && out[out.length - 1] === "") out.pop();
+      return out;
+    },
+    dispose: () => term.dispose(),
+  };
+}
