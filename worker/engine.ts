@@ -31,6 +31,33 @@ export interface EngineDeps {
   x25519: X25519Provider;
   /** The relay URL networks use unless they name one (the page's origin + /relay). */
   defaultRelayUrl: string;
+  /**
+   * Takes this browser's exclusive hold on a network (Web Locks in the Worker); rejects when
+   * another tab runs it. Resolves with the function that lets go.
+   */
+  lockNetwork?: (id: string, name: string) => Promise<() => void>;
+}
+
+const noLock = async () => () => undefined;
+
+/** lockNetwork on the Web Locks API (navigator.locks), held until released. */
+export function webLocks(locks: LockManager): (id: string, name: string) => Promise<() => void> {
+  return (id, name) =>
+    new Promise((resolve, reject) => {
+      void locks
+        .request(`corridor-network-${id}`, { ifAvailable: true }, (lock) => {
+          if (lock === null) {
+            reject(
+              new Error(
+                `network ${name} is in use in another tab of this browser: close it there, or use that tab`,
+              ),
+            );
+            return;
+          }
+          return new Promise<void>((release) => resolve(() => release()));
+        })
+        .catch(reject);
+    });
 }
 
 /** Creates the engine API. */
@@ -39,6 +66,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
   const keys = new SshKeyRing(deps.store);
   const running = new Map<string, Promise<NetworkRuntime>>();
   const sessions = new Map<string, OpenSession>();
+  /** Why a network's last start failed, for its status until it starts. */
+  const failures = new Map<string, unknown>();
   let core: Promise<CryptoCore> | null = null;
   const loadCore = () => {
     core ??= initCrypto();
@@ -49,19 +78,43 @@ export function createEngine(deps: EngineDeps): EngineApi {
     let started = running.get(id);
     if (started === undefined) {
       const record = await networks.get(id);
-      started = loadCore().then((c) =>
-        NetworkRuntime.start(record, { core: c, x25519: deps.x25519, connect: deps.connect }),
-      );
+      started = (async () => {
+        // One engine per network key: a second tab would fight the first for the relay
+        // (newest wins) and the host's endpoint. The lock is held while the network runs.
+        const release = await (deps.lockNetwork ?? noLock)(id, record.name);
+        try {
+          const c = await loadCore();
+          const net = await NetworkRuntime.start(record, {
+            core: c,
+            x25519: deps.x25519,
+            connect: deps.connect,
+          });
+          releases.set(id, release);
+          return net;
+        } catch (error) {
+          release();
+          throw error;
+        }
+      })();
       running.set(id, started);
-      started.catch(() => running.delete(id));
+      started.then(
+        () => failures.delete(id),
+        (error: unknown) => {
+          running.delete(id);
+          failures.set(id, error);
+        },
+      );
     }
     return await started;
   };
 
+  const releases = new Map<string, () => void>();
   const stopNetwork = async (id: string) => {
     const started = running.get(id);
     running.delete(id);
     if (started !== undefined) await (await started.catch(() => null))?.close();
+    releases.get(id)?.();
+    releases.delete(id);
   };
 
   return {
@@ -105,6 +158,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
       const started = running.get(id);
       const record = await networks.get(id);
       if (started === undefined) {
+        if (failures.has(id)) return errorStatus(id, record, failures.get(id));
         return {
           id,
           state: "stopped",

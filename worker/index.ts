@@ -6,7 +6,7 @@ import type { EngineApi } from "./api.ts";
 import { selectX25519Provider } from "./crypto/x25519.ts";
 import { openIdbStore } from "./engine/idb-store.ts";
 import { type EngineStore, MemoryStore } from "./engine/store.ts";
-import { createEngine } from "./engine.ts";
+import { createEngine, webLocks } from "./engine.ts";
 import { browserSocket } from "./relay/socket.ts";
 
 /** The engine once its store and X25519 provider are chosen; calls wait for it. */
@@ -24,6 +24,7 @@ const engine: Promise<EngineApi> = (async () => {
     connect: browserSocket,
     x25519: await selectX25519Provider(),
     defaultRelayUrl: `${relayOrigin}/relay`,
+    lockNetwork: "locks" in navigator ? webLocks(navigator.locks) : undefined,
   });
 })();
 

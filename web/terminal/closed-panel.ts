@@ -22,7 +22,16 @@ export function closedPanel(reason: string, onReconnect: () => void): HTMLElemen
 }
 
 export function hostKeyWarning(detail: string, target: string): HTMLElement {
-  const fingerprints = [...new Set(detail.match(/SHA256:[A-Za-z0-9+/=]+/g) ?? [])];
+  // The engine's message reads "…the server sent TYPE SHA256:X, but the known key is
+  // SHA256:Y (line N)…" (worker/ssh/host-key-policy.ts).
+  const presented = /server sent \S+ (SHA256:[A-Za-z0-9+/=]+)/.exec(detail)?.[1];
+  const trusted = [...detail.matchAll(/known key is ([^.]*)/g)].flatMap(
+    (m) => m[1]?.match(/SHA256:[A-Za-z0-9+/=]+/g) ?? [],
+  );
+  const rows: [string, string][] = [
+    ...trusted.map((fp): [string, string] => ["Trusted key", fp]),
+    ...(presented ? [["Key now presented", presented] as [string, string]] : []),
+  ];
   return h(
     "div",
     { class: "hostkey-warning", testid: "hostkey-warning", attrs: { role: "alert" } },
@@ -33,19 +42,12 @@ export function hostKeyWarning(detail: string, target: string): HTMLElement {
       "The server presented a different key than the one trusted before. Someone could be " +
         "intercepting the connection, or the host was reinstalled. The connection was refused.",
     ),
-    fingerprints.length > 0
+    rows.length > 0
       ? h(
           "dl",
           { class: "facts" },
-          ...fingerprints.flatMap((fp, i) => [
-            h("dt", {
-              text:
-                fingerprints.length === 2
-                  ? i === 0
-                    ? "Trusted key"
-                    : "Key now presented"
-                  : `Key ${i + 1}`,
-            }),
+          ...rows.flatMap(([label, fp]) => [
+            h("dt", { text: label }),
             h("dd", { class: "mono", testid: "hostkey-warning-fingerprint", text: fp }),
           ]),
         )

@@ -326,7 +326,8 @@ export class RelayBind implements Bind {
     const queue = this.queue;
     this.queue = [];
     for (const frame of queue) this.write(socket, frame);
-    this.schedulePing();
+    // The first PING goes out at once, so the round trip is known from the start.
+    this.schedulePing(0);
     const opened = this.opened;
     this.opened = undefined;
     opened?.resolve();
@@ -349,10 +350,10 @@ export class RelayBind implements Bind {
     }
   }
 
-  private schedulePing(): void {
+  private schedulePing(delayMs = this.options.pingIntervalMs ?? 15_000): void {
     const generation = this.generation;
     this.pingTimer?.cancel();
-    this.pingTimer = this.clock.setTimer(this.options.pingIntervalMs ?? 15_000, () => {
+    this.pingTimer = this.clock.setTimer(delayMs, () => {
       const socket = this.socket;
       if (generation !== this.generation || socket === undefined) return;
       const data = this.random(F.PING_LENGTH).slice(0, F.PING_LENGTH);
