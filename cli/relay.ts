@@ -2,11 +2,17 @@
 // may connect (--allow-keys, --control-key, or --open). SIGTERM and SIGINT send RESTARTING to
 // every client before the relay closes, so they come back when it does.
 
-import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
 import { type RelayAuth, startRelay } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
-import { keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
+import { keyToBase64 } from "../worker/wireguard/keys.ts";
+import {
+  applyRelayFlag,
+  defaultRelayFlags,
+  describeRelay,
+  isRelaySwitch,
+  type RelayFlags,
+  untilStopSignal,
+} from "./relay-flags.ts";
 
 export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)
                       [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--relay-id ID]
@@ -21,64 +27,22 @@ export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-
   --relay-id ID        the relay's id in WELCOME and tokens (default: the host name)
 `;
 
-interface RelayArgs {
-  host: string;
-  port: number;
-  auth: RelayAuth;
-  allowUdp: string[];
-  origins: string[];
-  relayId: string;
-}
+type RelayArgs = RelayFlags & { auth: RelayAuth };
 
 function parseArgs(args: string[]): RelayArgs | string {
-  let listen = "127.0.0.1:8080";
-  let auth: RelayAuth | undefined;
-  const allowUdp: string[] = [];
-  const origins: string[] = [];
-  let relayId = hostname();
-  const choose = (next: RelayAuth): string | undefined => {
-    if (auth) return "choose one of --allow-keys, --control-key and --open";
-    auth = next;
-    return undefined;
-  };
+  const flags = defaultRelayFlags();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === "--open") {
-      const problem = choose({ mode: "open" });
-      if (problem) return problem;
-      continue;
-    }
-    const value = args[++i];
-    if (value === undefined) return `${arg} needs a value`;
-    let problem: string | undefined;
-    if (arg === "--listen") listen = value;
-    else if (arg === "--allow-keys") problem = choose({ mode: "keys", allowed: readKeys(value) });
-    else if (arg === "--control-key") {
-      problem = choose({ mode: "token", controlPublicKey: keyFromBase64(value, "--control-key") });
-    } else if (arg === "--allow-udp") allowUdp.push(value);
-    else if (arg === "--origin") origins.push(value);
-    else if (arg === "--relay-id") relayId = value;
-    else problem = `unknown argument ${arg}`;
+    const value = isRelaySwitch(arg) ? undefined : args[++i];
+    if (!isRelaySwitch(arg) && value === undefined) return `${arg} needs a value`;
+    const problem = applyRelayFlag(flags, arg, value);
+    if (problem === null) return `unknown argument ${arg}`;
     if (problem) return problem;
   }
+  const auth = flags.auth;
   if (!auth)
     return "the relay is closed by default: choose --allow-keys FILE, --control-key PUB or --open";
-  const colon = listen.lastIndexOf(":");
-  const port = Number(listen.slice(colon + 1));
-  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
-  if (colon < 1 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    return `--listen '${listen}': expected HOST:PORT with a port from 0 to 65535`;
-  }
-  return { host, port, auth, allowUdp, origins, relayId };
-}
-
-/** Reads an allow-list of base64 WireGuard public keys (one per line, '#' comments). */
-function readKeys(file: string): Uint8Array[] {
-  return readFileSync(file, "utf8")
-    .split("\n")
-    .map((line, i) => [line.replace(/#.*/, "").trim(), i + 1] as const)
-    .filter(([line]) => line.length > 0)
-    .map(([line, n]) => keyFromBase64(line, `${file}: line ${n}`));
+  return { ...flags, auth };
 }
 
 /** Runs `corridor relay` until SIGTERM/SIGINT; returns the exit status. */
@@ -108,18 +72,10 @@ export async function relayCommand(args: string[]): Promise<number> {
     udpBridge: bridge,
     origins: parsed.origins.length > 0 ? parsed.origins : undefined,
   });
-  const mode =
-    parsed.auth.mode === "keys" ? `${parsed.auth.allowed.length} allowed keys` : parsed.auth.mode;
   process.stdout.write(
-    `corridor relay ${parsed.relayId} listening on ${relay.url} (auth: ${mode}; udp bridge: ${
-      parsed.allowUdp.length > 0 ? parsed.allowUdp.join(", ") : "token allowances only"
-    }); relay key ${keyToBase64(relay.relayPublicKey)}\n`,
+    `corridor relay ${parsed.relayId} listening on ${relay.url} (${describeRelay(parsed.auth, parsed.allowUdp)}); relay key ${keyToBase64(relay.relayPublicKey)}\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-  });
+  await untilStopSignal();
   process.stdout.write("corridor relay: shutting down; clients are told to come back\n");
   await relay.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
   bridge.close();

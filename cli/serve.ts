@@ -5,15 +5,23 @@
 // clients to come back before the server closes.
 
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RelayAuth } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { startServe } from "../server/web/serve.ts";
-import { keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
+import { keyToBase64 } from "../worker/wireguard/keys.ts";
+import {
+  applyRelayFlag,
+  defaultRelayFlags,
+  describeRelay,
+  isRelaySwitch,
+  parsePort,
+  type RelayFlags,
+  untilStopSignal,
+} from "./relay-flags.ts";
 
 export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host ADDR] [--port N] [--web DIR]
                       [--open | --allow-keys FILE | --control-key PUB]
@@ -35,15 +43,7 @@ export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host A
 /** The package's root: cli/ is one level down. */
 const PACKAGE_ROOT = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 
-interface ServeArgs {
-  host: string;
-  port: number;
-  auth: RelayAuth | undefined;
-  allowUdp: string[];
-  origins: string[];
-  relayId: string;
-  web: string | undefined;
-}
+type ServeArgs = RelayFlags & { web: string | undefined };
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
 export function isLoopback(host: string): boolean {
@@ -53,64 +53,27 @@ export function isLoopback(host: string): boolean {
   return false;
 }
 
-function parsePort(text: string, flag: string): number | string {
-  const port = Number(text);
-  if (text === "" || !Number.isInteger(port) || port < 0 || port > 65535) {
-    return `${flag} '${text}': expected a port from 0 to 65535`;
-  }
-  return port;
-}
-
 function parseArgs(args: string[]): ServeArgs | string {
-  const out: ServeArgs = {
-    host: "127.0.0.1",
-    port: 8080,
-    auth: undefined,
-    allowUdp: [],
-    origins: [],
-    relayId: hostname(),
-    web: undefined,
-  };
-  const choose = (auth: RelayAuth): string | undefined => {
-    if (out.auth) return "choose one of --allow-keys, --control-key and --open";
-    out.auth = auth;
-    return undefined;
-  };
+  const out: ServeArgs = { ...defaultRelayFlags(), web: undefined };
   // `--flag=value` is accepted too, as npm users tend to write it.
   const words = args.flatMap((a) =>
     /^--[a-z-]+=/.test(a) ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a],
   );
   for (let i = 0; i < words.length; i++) {
     const arg = words[i]!;
-    let problem: string | undefined;
-    if (arg === "--open") {
-      problem = choose({ mode: "open" });
-      if (problem) return problem;
-      continue;
+    const value = isRelaySwitch(arg) ? undefined : words[++i];
+    if (!isRelaySwitch(arg) && value === undefined) return `${arg} needs a value`;
+    let problem = applyRelayFlag(out, arg, value);
+    if (problem === null && value !== undefined) {
+      problem = undefined;
+      if (arg === "--host") out.host = value.replace(/^\[(.*)\]$/, "$1");
+      else if (arg === "--port") {
+        const port = parsePort(value, "--port");
+        if (typeof port === "string") return port;
+        out.port = port;
+      } else if (arg === "--web") out.web = value;
+      else problem = `unknown argument ${arg}`;
     }
-    const value = words[++i];
-    if (value === undefined) return `${arg} needs a value`;
-    if (arg === "--listen") {
-      const colon = value.lastIndexOf(":");
-      const port = parsePort(value.slice(colon + 1), "--listen");
-      if (colon < 1 || typeof port === "string") {
-        return `--listen '${value}': expected HOST:PORT with a port from 0 to 65535`;
-      }
-      out.host = value.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
-      out.port = port;
-    } else if (arg === "--host") out.host = value.replace(/^\[(.*)\]$/, "$1");
-    else if (arg === "--port") {
-      const port = parsePort(value, "--port");
-      if (typeof port === "string") return port;
-      out.port = port;
-    } else if (arg === "--allow-keys") problem = choose({ mode: "keys", allowed: readKeys(value) });
-    else if (arg === "--control-key") {
-      problem = choose({ mode: "token", controlPublicKey: keyFromBase64(value, "--control-key") });
-    } else if (arg === "--allow-udp") out.allowUdp.push(value);
-    else if (arg === "--origin") out.origins.push(value);
-    else if (arg === "--relay-id") out.relayId = value;
-    else if (arg === "--web") out.web = value;
-    else problem = `unknown argument ${arg}`;
     if (problem) return problem;
   }
   if (out.auth === undefined && !isLoopback(out.host)) {
@@ -120,15 +83,6 @@ function parseArgs(args: string[]): ServeArgs | string {
     );
   }
   return out;
-}
-
-/** Reads an allow-list of base64 WireGuard public keys (one per line, '#' comments). */
-function readKeys(file: string): Uint8Array[] {
-  return readFileSync(file, "utf8")
-    .split("\n")
-    .map((line, i) => [line.replace(/#.*/, "").trim(), i + 1] as const)
-    .filter(([line]) => line.length > 0)
-    .map(([line, n]) => keyFromBase64(line, `${file}: line ${n}`));
 }
 
 /** Runs `npm run build` in the package (the wasm core, then Vite); its output goes to stderr. */
@@ -200,18 +154,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`corridor serve: ${(error as Error).message}\n`);
     return 1;
   }
-  const mode = auth.mode === "keys" ? `${auth.allowed.length} allowed keys` : auth.mode;
-  const udp = parsed.allowUdp.length > 0 ? parsed.allowUdp.join(", ") : "token allowances only";
   process.stdout.write(
     `Corridor is running at ${pageUrl(parsed.host, server.port)}\n` +
-      `relay ${parsed.relayId} at ${server.relayUrl} (auth: ${mode}; udp bridge: ${udp}); ` +
+      `relay ${parsed.relayId} at ${server.relayUrl} (${describeRelay(auth, parsed.allowUdp)}); ` +
       `relay key ${keyToBase64(server.relay.relayPublicKey)}\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-  });
+  await untilStopSignal();
   process.stdout.write("corridor serve: shutting down; relay clients are told to come back\n");
   await server.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
   bridge.close();

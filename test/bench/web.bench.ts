@@ -23,6 +23,7 @@ import { startServe } from "../../server/web/serve.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { CHROMIUM_ARGS } from "../helpers/chromium.ts";
 import { check, executable, inCI, prereq, root } from "../helpers/prereq.ts";
+import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import { createWgHost, wgHostPrereq } from "../interop/wg-host.ts";
 import { ensureTestUser, startSshd, TEST_USER } from "../ssh/fixtures/servers.ts";
 import { formatRatio, printTable, timeScale } from "./harness.ts";
@@ -105,7 +106,7 @@ const serve = await startServe({
     log: () => {},
   },
 });
-const config = `[Interface]\nPrivateKey = ${keyToBase64(privateKey)}\nAddress = 100.64.0.1/32\n[Peer]\nPublicKey = ${host.publicKey}\nEndpoint = ${host.hostAddress}:${host.listenPort}\nAllowedIPs = ${host.tunnelAddress}/32\n`;
+const config = ourWgConfigText(privateKey, host, `${host.tunnelAddress}/32`);
 const configFile = join(tmp, "wg0.conf");
 writeFileSync(configFile, config, { mode: 0o600 });
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });

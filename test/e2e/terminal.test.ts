@@ -21,6 +21,7 @@ import { type ServeHandle, startServe } from "../../server/web/serve.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
+import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
 import {
   dropbearPrereq,
@@ -119,18 +120,9 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
       port: 2222,
     });
     serve = await startServe(serveOptions());
-    config = [
-      "[Interface]",
-      `PrivateKey = ${keyToBase64(privateKey)}`,
-      "Address = 100.64.0.1/32",
-      "",
-      "[Peer]",
-      `PublicKey = ${host.publicKey}`,
-      `Endpoint = ${host.hostAddress}:${host.listenPort}`,
-      `AllowedIPs = ${host.tunnelAddress}/32`,
+    config = ourWgConfigText(privateKey, host, `${host.tunnelAddress}/32`, [
       "PersistentKeepalive = 25",
-      "",
-    ].join("\n");
+    ]);
     browser = await launchChromium();
     // One browser profile for the test, so a second tab shares the page's IndexedDB.
     page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();

@@ -24,6 +24,7 @@ import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
+import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
 import {
   ensureTestUser,
@@ -130,15 +131,7 @@ describeWithPrereq(need, "the engine API against a wireguard-go host through the
       x25519: nodeX25519,
       defaultRelayUrl: relay.url,
     });
-    const config = [
-      "[Interface]",
-      `PrivateKey = ${keyToBase64(privateKey)}`,
-      "Address = 100.64.0.1/32",
-      "[Peer]",
-      `PublicKey = ${host.publicKey}`,
-      `Endpoint = ${host.hostAddress}:${host.listenPort}`,
-      "AllowedIPs = 100.64.0.0/24",
-    ].join("\n");
+    const config = ourWgConfigText(privateKey, host);
     const network = await engine.importNetwork(config, { name: "lab", persist: false });
     networkId = network.id;
     expect(JSON.stringify(network)).not.toContain(keyToBase64(privateKey));

@@ -1,0 +1,116 @@
+// The relay's command-line flags, shared by `corridor relay` and `corridor serve` (which runs
+// the same relay beside the page): who may connect, what the UDP bridge may reach, origins,
+// the relay's id, where to listen; and the shutdown both do on SIGTERM/SIGINT.
+
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import type { RelayAuth } from "../server/relay/index.ts";
+import { keyFromBase64 } from "../worker/wireguard/keys.ts";
+
+/** What the relay flags say. */
+export interface RelayFlags {
+  host: string;
+  port: number;
+  auth: RelayAuth | undefined;
+  allowUdp: string[];
+  origins: string[];
+  relayId: string;
+}
+
+/** Defaults: 127.0.0.1:8080, no auth chosen, nothing bridged, the host name as id. */
+export function defaultRelayFlags(): RelayFlags {
+  return {
+    host: "127.0.0.1",
+    port: 8080,
+    auth: undefined,
+    allowUdp: [],
+    origins: [],
+    relayId: hostname(),
+  };
+}
+
+/** Reads an allow-list of base64 WireGuard public keys (one per line, '#' comments). */
+export function readKeys(file: string): Uint8Array[] {
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .map((line, i) => [line.replace(/#.*/, "").trim(), i + 1] as const)
+    .filter(([line]) => line.length > 0)
+    .map(([line, n]) => keyFromBase64(line, `${file}: line ${n}`));
+}
+
+function chooseAuth(flags: RelayFlags, auth: RelayAuth): string | undefined {
+  if (flags.auth) return "choose one of --allow-keys, --control-key and --open";
+  flags.auth = auth;
+  return undefined;
+}
+
+/** A port from 0 to 65535, or the error text. */
+export function parsePort(text: string, flag: string): number | string {
+  const port = Number(text);
+  if (text === "" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    return `${flag} '${text}': expected a port from 0 to 65535`;
+  }
+  return port;
+}
+
+/** True when `arg` takes no value (a switch) among the relay flags. */
+export function isRelaySwitch(arg: string): boolean {
+  return arg === "--open";
+}
+
+/**
+ * Applies one relay flag (`value` is undefined for a switch). Returns an error text, null when
+ * `arg` is not a relay flag, or undefined when it was applied.
+ */
+export function applyRelayFlag(
+  flags: RelayFlags,
+  arg: string,
+  value: string | undefined,
+): string | null | undefined {
+  if (arg === "--open") return chooseAuth(flags, { mode: "open" });
+  if (value === undefined) return null;
+  switch (arg) {
+    case "--listen": {
+      const colon = value.lastIndexOf(":");
+      const port = parsePort(value.slice(colon + 1), "--listen");
+      if (colon < 1 || typeof port === "string") {
+        return `--listen '${value}': expected HOST:PORT with a port from 0 to 65535`;
+      }
+      flags.host = value.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+      flags.port = port;
+      return undefined;
+    }
+    case "--allow-keys":
+      return chooseAuth(flags, { mode: "keys", allowed: readKeys(value) });
+    case "--control-key":
+      return chooseAuth(flags, {
+        mode: "token",
+        controlPublicKey: keyFromBase64(value, "--control-key"),
+      });
+    case "--allow-udp":
+      flags.allowUdp.push(value);
+      return undefined;
+    case "--origin":
+      flags.origins.push(value);
+      return undefined;
+    case "--relay-id":
+      flags.relayId = value;
+      return undefined;
+    default:
+      return null;
+  }
+}
+
+/** "auth: open; udp bridge: 10.0.0.0/8" for the startup line. */
+export function describeRelay(auth: RelayAuth, allowUdp: readonly string[]): string {
+  const mode = auth.mode === "keys" ? `${auth.allowed.length} allowed keys` : auth.mode;
+  return `auth: ${mode}; udp bridge: ${allowUdp.length > 0 ? allowUdp.join(", ") : "token allowances only"}`;
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+export function untilStopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
+}
