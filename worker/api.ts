@@ -179,6 +179,13 @@ export interface EngineApi {
   /** ICMP echo through the tunnel; the round trip in ms, or null without an answer in time. */
   pingHost(networkId: string, address: string, timeoutMs?: number): Promise<number | null>;
 
+  /**
+   * Forgets the trusted host keys of host:port on a network (as `ssh-keygen -R`), after the
+   * user confirmed the host's key was really replaced; the next session asks again. Returns
+   * how many keys were forgotten.
+   */
+  forgetHostKey(networkId: string, host: string, port: number): Promise<number>;
+
   listSshKeys(): Promise<SshKeySummary[]>;
   generateSshKey(comment: string, persist: boolean): Promise<SshKeySummary>;
   /** Imports an OpenSSH private key file; throws a clear error (wrong passphrase, RSA…). */

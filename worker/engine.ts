@@ -202,6 +202,15 @@ export function createEngine(deps: EngineDeps): EngineApi {
       }
     },
 
+    async forgetHostKey(networkId: string, host: string, port: number) {
+      const record = await networks.get(networkId);
+      const knownHosts = KnownHosts.parse(record.knownHosts);
+      const removed = knownHosts.remove(host, port);
+      record.knownHosts = knownHosts.toString();
+      await networks.save(record);
+      return removed;
+    },
+
     listSshKeys: () => keys.list(),
     generateSshKey: (comment: string, persist: boolean): Promise<SshKeySummary> =>
       keys.generate(comment, persist),

@@ -331,6 +331,18 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     );
     expect(await page.getByTestId("hostkey-dialog").count()).toBe(0);
     await shot("09-host-key-changed");
+
+    // The person confirms the host was reinstalled: forget the old key, check the new one.
+    await warning.getByTestId("forget-host-key").click();
+    await page.getByTestId("forget-dialog").getByTestId("dialog-submit").click();
+    await page.getByTestId("hostkey-dialog").waitFor();
+    expect(await page.getByTestId("hostkey-fingerprint").textContent()).toBe(presented);
+    await page.getByTestId("hostkey-trust").click();
+    await expect
+      .poll(() => page.evaluate(() => window.corridorDebug?.sessionState(1) ?? ""), {
+        timeout: 20_000,
+      })
+      .toBe("connected");
     expect(problems).toEqual([]);
   }, 60_000);
 });

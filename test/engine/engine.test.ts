@@ -248,6 +248,13 @@ describeWithPrereq(need, "the engine API against a wireguard-go host through the
     expect(state).toBe("closed");
     expect(detail.match(/SHA256:[A-Za-z0-9+/]{43}/g)?.length).toBeGreaterThanOrEqual(2);
     expect(changed.prompts).toEqual([]);
+
+    // After the person confirms the reinstall, the old key is forgotten and the new one asked.
+    expect(await engine.forgetHostKey(networkId, host.tunnelAddress, 22)).toBe(1);
+    const fresh = recordingUi({ trust: true });
+    const again = await engine.openSession(request, fresh.ui, new FakeTerminal().channel.port2);
+    expect(fresh.prompts.map((p) => p.keyType)).toEqual(["ssh-ed25519"]);
+    await engine.closeSession(again);
   }, 60_000);
 });
 

@@ -231,6 +231,25 @@ describeWithPrereq(keygen, "KnownHosts against OpenSSH ssh-keygen", () => {
     expect(() => run("-F", "other.test", "-f", file)).toThrow();
   });
 
+  it("remove() drops the same lines as ssh-keygen -R (plain, hashed, [host]:port)", () => {
+    const [ed, ec] = keys;
+    const kh = KnownHosts.parse("# my hosts\n");
+    kh.add("gone.example", 22, ed!.type, ed!.blob);
+    kh.add("gone.example", 22, ec!.type, ec!.blob, { hashed: true });
+    kh.add("gone.example", 2222, ed!.type, ed!.blob);
+    kh.add("kept.example", 22, ed!.type, ed!.blob, { hashed: true });
+    const file = join(dir, "known_hosts_remove");
+    writeFileSync(file, kh.toString());
+    run("-R", "gone.example", "-f", file);
+    const theirs = readFileSync(file, "utf8");
+    expect(kh.remove("gone.example", 22)).toBe(2);
+    expect(kh.toString()).toBe(theirs);
+    expect(kh.lookup("gone.example", 22, ed!.type, ed!.blob).status).toBe("unknown");
+    expect(kh.lookup("gone.example", 2222, ed!.type, ed!.blob).status).toBe("match");
+    expect(kh.lookup("kept.example", 22, ed!.type, ed!.blob).status).toBe("match");
+    expect(kh.remove("nobody.example", 22)).toBe(0);
+  });
+
   it("lookup() matches lines hashed by ssh-keygen -H", () => {
     const [ed, ec, rsa] = keys;
     if (ed === undefined || ec === undefined || rsa === undefined) throw new Error("no keys");

@@ -21,7 +21,7 @@ export function closedPanel(reason: string, onReconnect: () => void): HTMLElemen
   );
 }
 
-export function hostKeyWarning(detail: string, target: string): HTMLElement {
+export function hostKeyWarning(detail: string, target: string, onForget: () => void): HTMLElement {
   // The engine's message reads "…the server sent TYPE SHA256:X, but the known key is
   // SHA256:Y (line N)…" (worker/ssh/host-key-policy.ts).
   const presented = /server sent \S+ (SHA256:[A-Za-z0-9+/=]+)/.exec(detail)?.[1];
@@ -59,5 +59,12 @@ export function hostKeyWarning(detail: string, target: string): HTMLElement {
       "Check the host's key with its administrator. Corridor will not connect to this host " +
         "while the keys differ.",
     ),
+    h(
+      "p",
+      { class: "muted" },
+      "If the host's key was really replaced (a reinstall), forget the trusted key; the next " +
+        "connection asks you to check the new fingerprint.",
+    ),
+    button("Forget the trusted key…", onForget, { testid: "forget-host-key" }),
   );
 }

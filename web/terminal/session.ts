@@ -4,6 +4,7 @@
 
 import { proxy, transfer } from "comlink";
 import type { SessionRequest, SessionState, SessionUi, TerminalMessage } from "../../worker/api.ts";
+import { openDialog } from "../dialogs/dialog.ts";
 import { confirmHostKey } from "../dialogs/host-key.ts";
 import { askInteractive, askPassword } from "../dialogs/login.ts";
 import { errorText, h, replace } from "../dom.ts";
@@ -219,6 +220,30 @@ export class TerminalSession {
     else this.port.postMessage(message);
   }
 
+  /** Asks the person to confirm, then forgets the host's trusted keys and reconnects. */
+  private async forgetHostKey(): Promise<void> {
+    const { networkId, host, port } = this.target;
+    const forgotten = await openDialog<boolean>({
+      title: `Forget the trusted key of ${host}?`,
+      body: [
+        h(
+          "p",
+          {},
+          "Only do this if you know the host's key was replaced. The next connection will show " +
+            "the new fingerprint for you to check against the host's own.",
+        ),
+      ],
+      submitLabel: "Forget and reconnect",
+      danger: true,
+      testid: "forget-dialog",
+      onSubmit: async () => {
+        await this.engine.forgetHostKey(networkId, host, port);
+        return true;
+      },
+    });
+    if (forgotten) this.reconnect();
+  }
+
   private setState(state: SessionState, detail: string): void {
     this.state = state;
     this.detail = detail;
@@ -244,7 +269,7 @@ export class TerminalSession {
       replace(
         this.overlay,
         isHostKeyChange(detail)
-          ? hostKeyWarning(detail, this.target.host)
+          ? hostKeyWarning(detail, this.target.host, () => void this.forgetHostKey())
           : closedPanel(detail, () => this.reconnect()),
       );
       this.overlay.hidden = false;

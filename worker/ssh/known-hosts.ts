@@ -222,6 +222,28 @@ export class KnownHosts {
     return { status: "unknown" };
   }
 
+  /**
+   * Removes every plain and @revoked line whose hosts match host:port (hashed ones included),
+   * as `ssh-keygen -R` does; returns how many lines went. Other lines keep their text.
+   */
+  remove(host: string, port: number): number {
+    const name = knownHostsName(host, port);
+    const doomed = new Set(
+      this.entries
+        .filter((e) => e.marker !== "@cert-authority" && hostsMatch(e.hosts, name))
+        .map((e) => e.line),
+    );
+    if (doomed.size === 0) return 0;
+    const kept = this.lines.filter((_, i) => !doomed.has(i + 1));
+    const fresh = KnownHosts.parse(
+      kept.length === 0 ? "" : `${kept.join("\n")}${this.finalNewline ? "\n" : ""}`,
+    );
+    this.lines.splice(0, this.lines.length, ...fresh.lines);
+    this.entries.splice(0, this.entries.length, ...fresh.entries);
+    this.warnings.splice(0, this.warnings.length, ...fresh.warnings);
+    return doomed.size;
+  }
+
   /** The key types known for host:port (plain lines only), in file order, without repeats. */
   keyTypesFor(host: string, port: number): string[] {
     const name = knownHostsName(host, port);
