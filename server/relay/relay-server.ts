@@ -58,6 +58,17 @@ function reject(socket: Duplex, status: number, text: string): void {
 }
 
 /** A running relay. Start one with startRelay(). */
+/**
+ * The relay's own plain-text answers are never cached and can never run as a page, even when
+ * they share an origin with the web page (corridor serve).
+ */
+const PLAIN_HEADERS = {
+  "content-type": "text/plain; charset=utf-8",
+  "cache-control": "no-store",
+  "x-content-type-options": "nosniff",
+  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+} as const;
+
 export class RelayServer implements SessionHost {
   readonly metrics = new RelayMetrics();
   readonly log: RelayLogger;
@@ -260,18 +271,21 @@ export class RelayServer implements SessionHost {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") {
       const ok = !this.restartingNow && this.closing === undefined;
-      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain; charset=utf-8" });
+      res.writeHead(ok ? 200 : 503, PLAIN_HEADERS);
       res.end(ok ? "ok\n" : "restarting\n");
     } else if (path === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.writeHead(200, {
+        ...PLAIN_HEADERS,
+        "content-type": "text/plain; version=0.0.4; charset=utf-8",
+      });
       res.end(this.metrics.render(this.options.udpBridge?.sockets?.()));
     } else if (path === RELAY_PATH) {
-      res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket" });
+      res.writeHead(426, { ...PLAIN_HEADERS, upgrade: "websocket" });
       res.end("WebSocket upgrade required\n");
     } else if (this.options.httpFallback !== undefined) {
       this.options.httpFallback(req, res);
     } else {
-      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+      res.writeHead(404, PLAIN_HEADERS);
       res.end("not found\n");
     }
   }

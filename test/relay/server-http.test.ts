@@ -31,6 +31,20 @@ describe("relay HTTP endpoints", () => {
     const res = await fetch(httpUrl("/healthz"));
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("ok\n");
+    // Never cached, never sniffed into something runnable, never a page.
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("content-security-policy")).toBe(
+      "default-src 'none'; frame-ancestors 'none'",
+    );
+    for (const path of ["/metrics", "/relay", "/nothing-here"]) {
+      const other = await fetch(httpUrl(path));
+      expect([
+        path,
+        other.headers.get("x-content-type-options"),
+        other.headers.get("cache-control"),
+      ]).toEqual([path, "nosniff", "no-store"]);
+    }
     // A client that never answers the close keeps the relay in its grace period.
     const stuck = await connectAuthed(relay.url, await nodeKeys());
     clients.push(stuck);
