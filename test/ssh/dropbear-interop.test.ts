@@ -4,7 +4,7 @@
 // logins and their failures, pty size and window-change, exit codes, 64 MiB each way.
 
 import { createHash, randomBytes } from "node:crypto";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type CryptoCore, loadCryptoCore } from "../../worker/crypto/index.ts";
 import { authorizedKeysLine, generateUserKey } from "../../worker/ssh/keys/index.ts";
 import { SshAuthError } from "../../worker/ssh/userauth.ts";
@@ -32,6 +32,12 @@ describeWithPrereq(dropbearPrereq, "SSH client against Dropbear", () => {
     ensureTestUser([authorizedKeysLine(ed25519), authorizedKeysLine(ecdsa)]);
     server = await startDropbear();
   }, 60_000);
+
+  afterEach((context) => {
+    // Dropbear's own log explains a refused or closed channel.
+    if (context.task.result?.state === "fail")
+      console.log(`dropbear log:\n${server?.log().slice(-4000)}`);
+  });
 
   afterAll(async () => {
     await server?.stop();
@@ -128,6 +134,8 @@ describeWithPrereq(dropbearPrereq, "SSH client against Dropbear", () => {
     for (let at = 0; at < data.length; at += MiB) await writer.write(data.subarray(at, at + MiB));
     await writer.close();
     expect(text(await out).split(" ")[0]).toBe(digest);
+    // The upload's channel is closed before the next one opens (one session at a time).
+    expect((await up.exit).code).toBe(0);
     const down = await client.connection.openSession();
     await down.exec("cat /tmp/corridor-dropbear-64m.bin; rm /tmp/corridor-dropbear-64m.bin");
     expect(await sha256Of(down.stdout)).toEqual({ hex: digest, bytes: data.length });
