@@ -137,6 +137,11 @@ export interface SessionRequest {
   cols: number;
   rows: number;
   term?: string;
+  /**
+   * An id the page picks, so closeSession can also cancel a session that is still connecting
+   * (a closed tab); default: the engine picks one.
+   */
+  sessionId?: string;
 }
 
 /**
@@ -204,5 +209,6 @@ export interface EngineApi {
    * with the reason (also reported as "closed").
    */
   openSession(request: SessionRequest, ui: SessionUi, port: MessagePort): Promise<string>;
+  /** Closes a session, or cancels it while it connects (openSession then rejects). */
   closeSession(id: string): Promise<void>;
 }

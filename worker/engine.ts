@@ -66,6 +66,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
   const keys = new SshKeyRing(deps.store);
   const running = new Map<string, Promise<NetworkRuntime>>();
   const sessions = new Map<string, OpenSession>();
+  /** Sessions still connecting, by id: closeSession cancels them. */
+  const connecting = new Map<string, AbortController>();
   /** Why a network's last start failed, for its status until it starts. */
   const failures = new Map<string, unknown>();
   let core: Promise<CryptoCore> | null = null;
@@ -219,28 +221,37 @@ export function createEngine(deps: EngineDeps): EngineApi {
     removeSshKey: (id: string) => keys.remove(id),
 
     async openSession(request: SessionRequest, ui: SessionUi, port: MessagePort): Promise<string> {
-      const record = await networks.get(request.networkId);
-      const started = await runtime(request.networkId);
-      const knownHosts = KnownHosts.parse(record.knownHosts);
-      const session = await openTerminalSession(request, ui, port, {
-        core: await loadCore(),
-        x25519: deps.x25519,
-        net: started.net,
-        keys: await keys.userKeys(request.keyIds),
-        knownHosts,
-        onLearned: async () => {
-          const fresh = await networks.get(record.id);
-          fresh.knownHosts = knownHosts.toString();
-          await networks.save(fresh);
-        },
-      });
-      const id = crypto.randomUUID();
-      sessions.set(id, session);
-      void session.ended.finally(() => sessions.delete(id));
-      return id;
+      const id = request.sessionId ?? crypto.randomUUID();
+      if (sessions.has(id) || connecting.has(id)) throw new Error(`session id ${id} is in use`);
+      const cancel = new AbortController();
+      connecting.set(id, cancel);
+      try {
+        const record = await networks.get(request.networkId);
+        const started = await runtime(request.networkId);
+        const knownHosts = KnownHosts.parse(record.knownHosts);
+        const session = await openTerminalSession(request, ui, port, {
+          core: await loadCore(),
+          x25519: deps.x25519,
+          net: started.net,
+          keys: await keys.userKeys(request.keyIds),
+          knownHosts,
+          onLearned: async () => {
+            const fresh = await networks.get(record.id);
+            fresh.knownHosts = knownHosts.toString();
+            await networks.save(fresh);
+          },
+          signal: cancel.signal,
+        });
+        sessions.set(id, session);
+        void session.ended.finally(() => sessions.delete(id));
+        return id;
+      } finally {
+        connecting.delete(id);
+      }
     },
 
     async closeSession(id: string) {
+      connecting.get(id)?.abort();
       await sessions.get(id)?.close();
       sessions.delete(id);
     },

@@ -256,6 +256,35 @@ describeWithPrereq(need, "the engine API against a wireguard-go host through the
     expect(fresh.prompts.map((p) => p.keyType)).toEqual(["ssh-ed25519"]);
     await engine.closeSession(again);
   }, 60_000);
+
+  it("cancels a session still waiting for the host key decision (a tab closed meanwhile)", async () => {
+    await engine.forgetHostKey(networkId, host.tunnelAddress, 22);
+    const states: SessionState[] = [];
+    let asked!: () => void;
+    const prompted = new Promise<void>((resolve) => (asked = resolve));
+    const ui: SessionUi = {
+      ...recordingUi({ trust: false }).ui,
+      onState: (state) => void states.push(state),
+      confirmHostKey: () => {
+        asked();
+        return new Promise<boolean>(() => undefined); // nobody answers: the tab is gone
+      },
+    };
+    const request = {
+      networkId,
+      host: host.tunnelAddress,
+      port: 22,
+      username: TEST_USER,
+      cols: 80,
+      rows: 24,
+      sessionId: "cancel-me",
+    };
+    const opening = engine.openSession(request, ui, new FakeTerminal().channel.port2);
+    await prompted;
+    await engine.closeSession("cancel-me");
+    await expect(opening).rejects.toThrow(/cancelled/);
+    expect(states.at(-1)).toBe("closed");
+  }, 30_000);
 });
 
 describe("engine networks and keys without a host", () => {

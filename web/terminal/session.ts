@@ -151,7 +151,10 @@ export class TerminalSession {
       cols: term.cols,
       rows: term.rows,
       term: "xterm-256color",
+      // Known before it connects, so closing the tab meanwhile cancels it in the engine.
+      sessionId: crypto.randomUUID(),
     };
+    this.sessionId = request.sessionId;
     const current = () => generation === this.generation && !this.disposed;
     const signal = this.dialogs.signal;
     const label = this.title;

@@ -28,6 +28,8 @@ export interface SessionDeps {
   knownHosts: KnownHosts;
   /** A new host key was accepted: save the network's known hosts. */
   onLearned: () => Promise<void>;
+  /** Aborted when the page gives up on the session while it connects. */
+  signal?: AbortSignal;
 }
 
 /** A connected session. */
@@ -51,12 +53,31 @@ export async function openTerminalSession(
     closedReported = true;
     void Promise.resolve(ui.onState("closed", detail)).catch(() => undefined);
   };
+  const cancelled = () => {
+    if (deps.signal?.aborted) throw new Error("cancelled");
+  };
+  // A question to the page (host key, password) ends with the session when it is cancelled.
+  const orCancel = <T>(question: Promise<T>): Promise<T> => {
+    const signal = deps.signal;
+    if (signal === undefined) return question;
+    return new Promise<T>((resolve, reject) => {
+      const stop = () => reject(new Error("cancelled"));
+      if (signal.aborted) stop();
+      signal.addEventListener("abort", stop, { once: true });
+      question.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
+    });
+  };
   try {
+    cancelled();
     ui.onState("connecting", target);
     const address = parseIp(request.host, `host '${request.host}'`);
     const stream = await deps.net.tcp.connect(deps.net.sourceFor(address), address, request.port, {
       timeoutMs: 15_000,
     });
+    // Cancelling mid-handshake resets the TCP connection, which fails the SSH client at once.
+    const drop = () => stream.abort("the page cancelled the session");
+    deps.signal?.addEventListener("abort", drop, { once: true });
+    cancelled();
     ui.onState("handshaking", target);
     const client = await SshClient.connect(stream, {
       core: deps.core,
@@ -69,24 +90,33 @@ export async function openTerminalSession(
         knownHosts: deps.knownHosts,
         policy: "ask",
         confirm: (key: HostKeyInfo) =>
-          ui.confirmHostKey({
-            host: request.host,
-            port: request.port,
-            keyType: key.keyType,
-            fingerprint: key.fingerprint,
-          }),
+          orCancel(
+            ui.confirmHostKey({
+              host: request.host,
+              port: request.port,
+              keyType: key.keyType,
+              fingerprint: key.fingerprint,
+            }),
+          ),
         onLearned: () => deps.onLearned(),
       }),
       onAuthenticating: () => ui.onState("authenticating", target),
       password: (attempt) =>
-        ui.askPassword(
-          `${attempt > 1 ? "Permission denied, try again. " : ""}${target}'s password:`,
+        orCancel(
+          ui.askPassword(
+            `${attempt > 1 ? "Permission denied, try again. " : ""}${target}'s password:`,
+          ),
         ),
       keyboardInteractive: (challenge) =>
-        ui.askInteractive(challenge.name, challenge.instruction, challenge.prompts),
+        orCancel(ui.askInteractive(challenge.name, challenge.instruction, challenge.prompts)),
       onBanner: (text) => ui.onBanner(text),
       connection: { keepaliveIntervalMs: 15_000 },
     });
+    deps.signal?.removeEventListener("abort", drop);
+    if (deps.signal?.aborted) {
+      await client.close();
+      cancelled();
+    }
     const session = await client.connection.openSession();
     await session.requestPty({
       term: request.term ?? "xterm-256color",
