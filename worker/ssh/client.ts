@@ -8,7 +8,6 @@ import { SSH_DISCONNECT } from "./messages.ts";
 import { SftpClient } from "./sftp/client.ts";
 import { type SshByteStream, SshTransport, type TransportOptions } from "./transport.ts";
 import { type AuthOptions, authenticate } from "./userauth.ts";
-import { SshProtocolError } from "./wire.ts";
 
 /** Everything SshClient.connect needs. */
 export interface ClientOptions extends TransportOptions, AuthOptions {
@@ -77,13 +76,7 @@ export class SshClient {
 function asConnectError(error: unknown, ended: SshError | null): SshError {
   if (error instanceof SshError) return error;
   if (ended !== null) return ended;
-  if (error instanceof SshProtocolError) {
-    return new SshError(
-      `protocol error: ${error.message}`,
-      SSH_DISCONNECT.PROTOCOL_ERROR,
-      "client",
-    );
-  }
+  // authenticate() already turns protocol violations into SshError (PROTOCOL_ERROR).
   const message = error instanceof Error ? error.message : String(error);
   return new SshError(message, SSH_DISCONNECT.BY_APPLICATION, "client");
 }
