@@ -98,14 +98,21 @@ describe("KnownHosts by example", () => {
     expect(kh.lookup("hoost", 22, "ssh-rsa", RSA_A).status).toBe("unknown");
   });
 
-  it("mismatch reports the known keys; unknown when only other types are known", () => {
+  it("mismatch reports the known keys; other-type (a changed key) when only other types are known", () => {
     const kh = KnownHosts.parse(`# comment\n${line("alpha", ED_A)}\n${line("alpha", EC_A)}\n`);
     const r = kh.lookup("alpha", 22, "ssh-ed25519", ED_B);
     expect(r.status).toBe("mismatch");
     expect(r.known).toEqual([
       { keyType: "ssh-ed25519", fingerprint: fingerprintSha256(ED_A), line: 2 },
     ]);
-    expect(kh.lookup("alpha", 22, "ssh-rsa", RSA_A)).toEqual({ status: "unknown" });
+    expect(kh.lookup("alpha", 22, "ssh-rsa", RSA_A)).toEqual({
+      status: "other-type",
+      known: [
+        { keyType: "ssh-ed25519", fingerprint: fingerprintSha256(ED_A), line: 2 },
+        { keyType: "ecdsa-sha2-nistp256", fingerprint: fingerprintSha256(EC_A), line: 3 },
+      ],
+    });
+    expect(kh.lookup("beta", 22, "ssh-rsa", RSA_A)).toEqual({ status: "unknown" });
     expect(kh.lookup("alpha", 22, "ecdsa-sha2-nistp256", EC_A).known?.[0]?.line).toBe(3);
   });
 
@@ -269,9 +276,10 @@ describeWithPrereq(keygen, "KnownHosts against OpenSSH ssh-keygen", () => {
     expect(kh.lookup("alpha.test", 22, ed.type, ed.blob).status).toBe("match");
     expect(kh.lookup("192.0.2.7", 22, ed.type, ed.blob).status).toBe("match");
     expect(kh.lookup("alpha.test", 2222, ec.type, ec.blob).status).toBe("match");
-    expect(kh.lookup("alpha.test", 22, ec.type, ec.blob).status).toBe("unknown");
+    expect(kh.lookup("alpha.test", 22, ec.type, ec.blob).status).toBe("other-type");
     expect(kh.lookup("beta.test", 22, "rsa-sha2-256", rsa.blob).status).toBe("match");
-    expect(kh.lookup("beta.test", 22, ed.type, ed.blob).status).toBe("unknown");
+    expect(kh.lookup("beta.test", 22, ed.type, ed.blob).status).toBe("other-type");
+    expect(kh.lookup("gamma.test", 22, ed.type, ed.blob).status).toBe("unknown");
     const changed = kh.lookup("alpha.test", 22, ed.type, ED_A);
     expect(changed.status).toBe("mismatch");
     expect(changed.known?.[0]?.fingerprint).toBe(fingerprintSha256(ed.blob));

@@ -349,7 +349,7 @@ describeWithPrereq(sshdPrereq, "SSH client against OpenSSH sshd", () => {
     const error = (await attempt.catch((e: Error) => e)) as HostKeyError;
     expect(error.message).toContain("HAS CHANGED");
     expect(error.message).toContain(realFingerprint);
-    expect(error.message).toMatch(/known key is SHA256:\S+ \(line 1\)/);
+    expect(error.message).toMatch(/known key is ssh-ed25519 SHA256:\S+ \(line 1\)/);
     expect(error.code).toBe(9);
 
     // The same store learns the key of a new host (accept-new) and then matches it.

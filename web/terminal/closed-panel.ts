@@ -23,14 +23,17 @@ export function closedPanel(reason: string, onReconnect: () => void): HTMLElemen
 
 export function hostKeyWarning(detail: string, target: string, onForget: () => void): HTMLElement {
   // The engine's message reads "…the server sent TYPE SHA256:X, but the known key is
-  // SHA256:Y (line N)…" (worker/ssh/host-key-policy.ts).
-  const presented = /server sent \S+ (SHA256:[A-Za-z0-9+/=]+)/.exec(detail)?.[1];
-  const trusted = [...detail.matchAll(/known key is ([^.]*)/g)].flatMap(
-    (m) => m[1]?.match(/SHA256:[A-Za-z0-9+/=]+/g) ?? [],
-  );
+  // TYPE SHA256:Y (line N)…" (worker/ssh/host-key-policy.ts); the types differ when the
+  // server offered no key of the type trusted before, which is refused as a change too.
+  const sent = /server sent (\S+) (SHA256:[A-Za-z0-9+/=]+)/.exec(detail);
+  const trusted = [...detail.matchAll(/known key is ([^.]*)/g)].flatMap((m) => [
+    ...(m[1] ?? "").matchAll(/(?:([a-z0-9@-]+) )?(SHA256:[A-Za-z0-9+/=]+)/g),
+  ]);
+  const withType = (label: string, type: string | undefined) =>
+    type ? `${label} (${type})` : label;
   const rows: [string, string][] = [
-    ...trusted.map((fp): [string, string] => ["Trusted key", fp]),
-    ...(presented ? [["Key now presented", presented] as [string, string]] : []),
+    ...trusted.map((m): [string, string] => [withType("Trusted key", m[1]), m[2] ?? ""]),
+    ...(sent?.[2] ? [[withType("Key now presented", sent[1]), sent[2]] as [string, string]] : []),
   ];
   return h(
     "div",

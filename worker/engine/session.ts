@@ -12,7 +12,7 @@ import type { CryptoCore } from "../crypto/index.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import type { NetInterface } from "../net/interface.ts";
 import { SshClient } from "../ssh/client.ts";
-import { hostKeyVerifier } from "../ssh/host-key-policy.ts";
+import { hostKeyVerifier, preferKnownAlgorithms } from "../ssh/host-key-policy.ts";
 import type { HostKeyInfo } from "../ssh/kex/driver.ts";
 import type { UserKey } from "../ssh/keys/user-key.ts";
 import type { KnownHosts } from "../ssh/known-hosts.ts";
@@ -84,6 +84,11 @@ export async function openTerminalSession(
       x25519: deps.x25519,
       username: request.username,
       keys: deps.keys,
+      // The key types this network already knows for the host first (as the CLI and ssh(1)
+      // do): a server holding the known key presents it; any other type is a hard stop.
+      algorithms: {
+        hostKey: preferKnownAlgorithms(deps.knownHosts, request.host, request.port),
+      },
       verifyHostKey: hostKeyVerifier({
         host: request.host,
         port: request.port,

@@ -1,7 +1,10 @@
-// Host key decisions (DESIGN §6): keys pinned by the caller (e.g. published by the control
+// Host key decisions (DESIGN §8): keys pinned by the caller (e.g. published by the control
 // server) first, then a known-hosts store. A known key passes; a changed or revoked key is
-// refused with both fingerprints, whatever the policy; an unknown key is the caller's call
-// (StrictHostKeyChecking yes / accept-new / no, or ask a person).
+// refused with both fingerprints, whatever the policy; so is a key of a type the store does
+// not hold for a host it holds other keys for (an impostor inside the tunnel would offer only
+// a type we have not pinned, to get an ordinary first-use prompt instead of the hard stop).
+// Only a host with no key at all is the caller's call (StrictHostKeyChecking yes / accept-new
+// / no, or ask a person).
 
 import { HostKeyError } from "./errors.ts";
 import { fingerprintSha256 } from "./fingerprint.ts";
@@ -68,10 +71,15 @@ export function hostKeyVerifier(options: HostKeyPolicyOptions): HostKeyVerifier 
         `host key ${key.keyType} ${key.fingerprint} for ${where} is marked @revoked (line ${found.known?.[0]?.line})`,
       );
     }
-    if (found.status === "mismatch") {
-      const known = (found.known ?? []).map((k) => `${k.fingerprint} (line ${k.line})`).join(", ");
+    if (found.status === "mismatch" || found.status === "other-type") {
+      // "TYPE SHA256:… (line N)" per known key: the page's hard-stop panel reads these back.
+      const known = (found.known ?? [])
+        .map((k) => `${k.keyType} ${k.fingerprint} (line ${k.line})`)
+        .join(", ");
+      const why =
+        found.status === "other-type" ? ", and the server offered no key of the known type" : "";
       refuse(
-        `HOST KEY FOR ${where} HAS CHANGED: the server sent ${key.keyType} ${key.fingerprint}, but the known key is ${known}. Someone could be intercepting the connection (or the host key was replaced). Refusing to connect.`,
+        `HOST KEY FOR ${where} HAS CHANGED: the server sent ${key.keyType} ${key.fingerprint}, but the known key is ${known}${why}. Someone could be intercepting the connection (or the host key was replaced). Refusing to connect.`,
       );
     }
     let accepted: boolean;
@@ -92,7 +100,8 @@ export function hostKeyVerifier(options: HostKeyPolicyOptions): HostKeyVerifier 
 
 /**
  * Host key algorithms with those the store already knows for the host first, as ssh(1)
- * orders them, so a known host is not asked about a key of another type.
+ * orders them: a server that has a key of the known type then presents it, so a key of
+ * another type (refused as changed) means the known one is gone.
  */
 export function preferKnownAlgorithms(
   knownHosts: KnownHosts,

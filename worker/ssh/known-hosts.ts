@@ -36,11 +36,16 @@ export interface KnownKey {
 export interface KnownHostsResult {
   /**
    * match: this key is known for the host. mismatch: the host has keys of this type, none equal
-   * (refuse, showing both fingerprints). unknown: no key of this type is known for the host
-   * (trust on first use is the caller's decision). revoked: a matching @revoked line lists it.
+   * (refuse, showing both fingerprints). other-type: no key of this type is known, but keys of
+   * other types are; a server that offers none of the known types may be an impostor, so this is
+   * a changed key too (refuse). unknown: no key at all is known for the host (trust on first use
+   * is the caller's decision). revoked: a matching @revoked line lists it.
    */
-  status: "match" | "mismatch" | "unknown" | "revoked";
-  /** The lines behind the verdict: the equal key, the differing keys, or the @revoked line. */
+  status: "match" | "mismatch" | "other-type" | "unknown" | "revoked";
+  /**
+   * The lines behind the verdict: the equal key, the differing keys of the same type, the keys
+   * of other types, or the @revoked line.
+   */
   known?: KnownKey[];
 }
 
@@ -202,7 +207,9 @@ export class KnownHosts {
    * Checks the key a server presented. `keyType` is the key's type ("ssh-rsa" for rsa-sha2-*
    * host key algorithms, which are accepted as aliases). A key on a matching @revoked line is
    * "revoked" (as in ssh(1), the line's host patterns must match); @cert-authority lines are not
-   * used for plain host keys. Port 22 looks up "host", others "[host]:port".
+   * used for plain host keys. Port 22 looks up "host", others "[host]:port". A key of a type
+   * the host has no line for is "other-type" when the host has lines of other types, "unknown"
+   * only when it has none.
    */
   lookup(host: string, port: number, keyType: string, blob: Uint8Array): KnownHostsResult {
     const type = KEY_TYPE_ALIASES[keyType] ?? keyType;
@@ -219,6 +226,8 @@ export class KnownHosts {
     const equal = sameType.filter((e) => equalBytes(e.blob, blob));
     if (equal.length > 0) return { status: "match", known: equal.map(report) };
     if (sameType.length > 0) return { status: "mismatch", known: sameType.map(report) };
+    const otherTypes = forHost.filter((e) => e.marker === "");
+    if (otherTypes.length > 0) return { status: "other-type", known: otherTypes.map(report) };
     return { status: "unknown" };
   }
 
