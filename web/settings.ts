@@ -1,16 +1,31 @@
-// Terminal appearance, kept in localStorage (nothing secret lives here) and applied to every
-// open terminal and to the page's own colors.
+// Terminal appearance, and the hosts the person allowed to write to the clipboard (OSC 52),
+// kept in localStorage (nothing secret lives here) and applied to every open terminal and to
+// the page's own colors.
 
 export type ThemeName = "dark" | "light";
+
+/** A host the person allowed to set the clipboard from its terminal output (OSC 52). */
+export interface ClipboardGrant {
+  networkId: string;
+  /** The network's name when the grant was given (shown in the settings). */
+  networkName: string;
+  host: string;
+  port: number;
+}
 
 export interface Settings {
   fontSize: number;
   theme: ThemeName;
+  /** Off for every host until the person allows one (from the notice a write shows). */
+  clipboardWriteHosts: ClipboardGrant[];
 }
 
 const KEY = "corridor.settings";
-const DEFAULTS: Settings = { fontSize: 14, theme: "dark" };
+const DEFAULTS: Settings = { fontSize: 14, theme: "dark", clipboardWriteHosts: [] };
 export const FONT_SIZES = { min: 9, max: 28 };
+/** Bounds on what is read back from storage (it is this page's, but may be edited by hand). */
+const MAX_GRANTS = 200;
+const MAX_GRANT_TEXT = 256;
 
 type Listener = (settings: Settings) => void;
 
@@ -26,10 +41,26 @@ function load(): Settings {
           ? Math.round(fontSize)
           : DEFAULTS.fontSize,
       theme: parsed.theme === "light" ? "light" : "dark",
+      clipboardWriteHosts: loadGrants(parsed.clipboardWriteHosts),
     };
   } catch {
     return { ...DEFAULTS };
   }
+}
+
+function loadGrants(value: unknown): ClipboardGrant[] {
+  if (!Array.isArray(value)) return [];
+  const text = (v: unknown): v is string =>
+    typeof v === "string" && v.length > 0 && v.length <= MAX_GRANT_TEXT;
+  const grants: ClipboardGrant[] = [];
+  for (const item of value.slice(0, MAX_GRANTS) as unknown[]) {
+    if (typeof item !== "object" || item === null) continue;
+    const { networkId, networkName, host, port } = item as Record<string, unknown>;
+    if (!text(networkId) || !text(networkName) || !text(host)) continue;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    grants.push({ networkId, networkName, host, port });
+  }
+  return grants;
 }
 
 let current = load();
@@ -58,4 +89,28 @@ export function onSettings(listener: Listener): () => void {
 
 export function applyPageTheme(): void {
   document.documentElement.dataset.theme = current.theme;
+}
+
+/** The host a grant is about: the same network, host and port. */
+export interface ClipboardHost {
+  networkId: string;
+  host: string;
+  port: number;
+}
+
+function sameHost(a: ClipboardHost, b: ClipboardHost): boolean {
+  return a.networkId === b.networkId && a.host === b.host && a.port === b.port;
+}
+
+/** Whether the person allowed `target` to write to the clipboard. */
+export function clipboardWriteAllowed(target: ClipboardHost): boolean {
+  return current.clipboardWriteHosts.some((grant) => sameHost(grant, target));
+}
+
+/** Allows (or stops allowing) `grant`'s host to write to the clipboard; saved at once. */
+export function setClipboardWrite(grant: ClipboardGrant, allowed: boolean): void {
+  const others = current.clipboardWriteHosts.filter((g) => !sameHost(g, grant));
+  updateSettings({
+    clipboardWriteHosts: allowed ? [...others, { ...grant }].slice(-MAX_GRANTS) : others,
+  });
 }

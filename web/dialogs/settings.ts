@@ -1,7 +1,16 @@
-// Font size and theme for all terminals; changes apply at once.
+// Font size and theme for all terminals, and the hosts allowed to write to the clipboard
+// (OSC 52, granted from a terminal's notice); changes apply at once.
 
-import { field, h, input } from "../dom.ts";
-import { FONT_SIZES, getSettings, type ThemeName, updateSettings } from "../settings.ts";
+import { button, field, h, input, replace } from "../dom.ts";
+import {
+  type ClipboardGrant,
+  FONT_SIZES,
+  getSettings,
+  onSettings,
+  setClipboardWrite,
+  type ThemeName,
+  updateSettings,
+} from "../settings.ts";
 import { openDialog } from "./dialog.ts";
 
 export function openSettings(): Promise<unknown> {
@@ -22,16 +31,53 @@ export function openSettings(): Promise<unknown> {
   );
   theme.value = current.theme;
   theme.addEventListener("change", () => updateSettings({ theme: theme.value as ThemeName }));
+  const grants = h("ul", { class: "clipboard-grants", testid: "clipboard-grants" });
+  const renderGrants = () => replace(grants, ...grantItems(getSettings().clipboardWriteHosts));
+  renderGrants();
+  const unsubscribe = onSettings(renderGrants);
   return openDialog({
     title: "Settings",
     testid: "settings-dialog",
     body: [
       field("Terminal font size (px)", size),
       field("Theme", theme),
+      h(
+        "section",
+        { class: "settings-section", testid: "clipboard-settings" },
+        h("h3", { text: "Hosts that may write to your clipboard" }),
+        h("p", {
+          class: "hint",
+          text:
+            "A program on a host can ask the terminal to set your clipboard (OSC 52). By default " +
+            "you are asked each time; a host you allowed writes at once, and each write is shown. " +
+            "No host can ever read your clipboard.",
+        }),
+        grants,
+      ),
       h("p", {
         class: "hint",
         text: "Saved in this browser (localStorage); nothing secret is kept there.",
       }),
     ],
+  }).finally(unsubscribe);
+}
+
+function grantItems(list: readonly ClipboardGrant[]): HTMLElement[] {
+  if (list.length === 0) {
+    return [h("li", { class: "muted", testid: "clipboard-grants-empty", text: "None allowed." })];
+  }
+  return list.map((grant) => {
+    const host = grant.host.includes(":") ? `[${grant.host}]` : grant.host;
+    const name = `${host}:${grant.port} on ${grant.networkName}`;
+    return h(
+      "li",
+      { class: "clipboard-grant", testid: "clipboard-grant" },
+      h("span", { text: name }),
+      button("Stop allowing", () => setClipboardWrite(grant, false), {
+        class: "ghost",
+        testid: "clipboard-grant-remove",
+        attrs: { "aria-label": `Stop allowing ${name} to write to the clipboard` },
+      }),
+    );
   });
 }

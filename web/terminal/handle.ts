@@ -32,7 +32,26 @@ export interface TermHandle {
   dispose(): void;
 }
 
-export type CreateTerminal = (container: HTMLElement, settings: Settings) => TermHandle;
+/**
+ * Where the escape sequences that could reach beyond the terminal go (docs/terminal.md).
+ * None of these ever answers the server.
+ */
+export interface TerminalHooks {
+  /** The data of an OSC 52 clipboard request (after "52;"). */
+  clipboardRequest(data: string): void;
+  /** A title set by OSC 0 or OSC 2, as the server sent it (the receiver sanitizes it). */
+  titleChange(title: string): void;
+  /** A click on a link (OSC 8 or a URL in the output); only http(s) reach this. */
+  linkActivate(uri: string): void;
+  linkHover(uri: string): void;
+  linkLeave(): void;
+}
+
+export type CreateTerminal = (
+  container: HTMLElement,
+  settings: Settings,
+  hooks: TerminalHooks,
+) => TermHandle;
 
 let loading: Promise<CreateTerminal> | undefined;
 

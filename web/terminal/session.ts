@@ -10,10 +10,13 @@ import { askInteractive, askPassword } from "../dialogs/login.ts";
 import { errorText, h, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import { getSettings, onSettings } from "../settings.ts";
+import { ClipboardGuard } from "./clipboard-guard.ts";
 import { closedPanel, hostKeyWarning, isHostKeyChange } from "./closed-panel.ts";
-import { loadTerminal, type TermHandle } from "./handle.ts";
+import { loadTerminal, type TermHandle, type TerminalHooks } from "./handle.ts";
 import { coarsePointer, createKeyBar, type KeyBar } from "./keybar.ts";
+import { createLinkOpener, type LinkOpener } from "./link-opener.ts";
 import { createSearchBar } from "./search-bar.ts";
+import { sanitizeTitle } from "./title.ts";
 
 export interface SessionTarget {
   networkId: string;
@@ -45,6 +48,10 @@ export class TerminalSession {
   private readonly termBox: HTMLElement;
   private readonly overlay: HTMLElement;
   private readonly keyBar: KeyBar;
+  private readonly clipboard: ClipboardGuard;
+  private readonly links: LinkOpener;
+  /** The title the remote program set (OSC 0/2), sanitized, beside the session's address. */
+  private readonly remoteTitle: HTMLElement;
   private term: TermHandle | undefined;
   private port: MessagePort | undefined;
   private sessionId: string | undefined;
@@ -64,6 +71,15 @@ export class TerminalSession {
     this.termBox = h("div", { class: "term-host", testid: "terminal" });
     this.overlay = h("div", { class: "session-overlay" });
     this.overlay.hidden = true;
+    const refocus = () => this.term?.focus();
+    const { networkId, networkName, host, port } = target;
+    this.clipboard = new ClipboardGuard(
+      { networkId, networkName, host, port },
+      this.title,
+      refocus,
+    );
+    this.links = createLinkOpener(this.title, refocus);
+    this.remoteTitle = h("span", { class: "remote-title", testid: "remote-title" });
     const search = createSearchBar(() => this.term);
     this.keyBar = createKeyBar({
       send: (data) => this.sendText(data),
@@ -93,8 +109,17 @@ export class TerminalSession {
         { class: "panel-bar" },
         this.stateLine,
         h("span", { class: "muted", text: `${address} · ${target.networkName}` }),
+        this.remoteTitle,
       ),
-      h("div", { class: "terminal-area" }, this.termBox, search.element, this.overlay),
+      h(
+        "div",
+        { class: "terminal-area" },
+        this.termBox,
+        search.element,
+        this.clipboard.element,
+        this.links.element,
+        this.overlay,
+      ),
       this.keyBar.element,
     );
     this.searchOpen = search.open;
@@ -114,7 +139,18 @@ export class TerminalSession {
     try {
       const create = await loadTerminal();
       if (this.disposed) return;
-      const term = create(this.termBox, getSettings());
+      const hooks: TerminalHooks = {
+        clipboardRequest: (data) => this.clipboard.handle(data),
+        titleChange: (title) => {
+          const text = sanitizeTitle(title);
+          this.remoteTitle.textContent = text;
+          this.remoteTitle.title = text;
+        },
+        linkActivate: (uri) => this.links.activate(uri),
+        linkHover: (uri) => this.links.hover(uri),
+        linkLeave: () => this.links.leave(),
+      };
+      const term = create(this.termBox, getSettings(), hooks);
       this.term = term;
       term.onData((data) => this.sendText(this.keyBar.transform(data)));
       term.onBinary((data) => this.sendBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
@@ -308,6 +344,7 @@ export class TerminalSession {
     this.dialogs.abort();
     this.teardownConnection();
     for (const cleanup of this.cleanups) cleanup();
+    this.clipboard.dispose();
     this.term?.dispose();
     this.panel.remove();
   }

@@ -1,8 +1,11 @@
-// xterm.js 6 with its addons: fit, web links, search, Unicode 11 widths, the WebGL renderer
-// (falling back to the DOM renderer) and OSC 52 clipboard. Loaded lazily (see handle.ts).
+// xterm.js 6 with its addons: fit, web links, search, Unicode 11 widths and the WebGL renderer
+// (falling back to the DOM renderer). Loaded lazily (see handle.ts). The sequences that could
+// reach beyond the terminal (OSC 52 clipboard, titles, links) go to the session's hooks,
+// never straight to the system: docs/terminal.md has the review. The clipboard addon is not
+// used: its provider answers a read with the clipboard, and even an empty answer reaches the
+// server.
 
 import "@xterm/xterm/css/xterm.css";
-import { ClipboardAddon } from "@xterm/addon-clipboard";
 import { FitAddon } from "@xterm/addon-fit";
 import { SearchAddon } from "@xterm/addon-search";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
@@ -11,7 +14,7 @@ import { WebglAddon } from "@xterm/addon-webgl";
 import { Terminal } from "@xterm/xterm";
 import type { Settings } from "../settings.ts";
 import { installCspStyleShim } from "./csp-shim.ts";
-import type { TermHandle } from "./handle.ts";
+import type { TermHandle, TerminalHooks } from "./handle.ts";
 import { terminalTheme } from "./themes.ts";
 
 const FONT_FAMILY =
@@ -24,7 +27,11 @@ const SEARCH_DECORATIONS = {
   activeMatchColorOverviewRuler: "#d6a13a",
 };
 
-export function createTerminal(container: HTMLElement, settings: Settings): TermHandle {
+export function createTerminal(
+  container: HTMLElement,
+  settings: Settings,
+  hooks: TerminalHooks,
+): TermHandle {
   installCspStyleShim();
   const term = new Terminal({
     allowProposedApi: true,
@@ -34,15 +41,35 @@ export function createTerminal(container: HTMLElement, settings: Settings): Term
     theme: terminalTheme(settings.theme),
     scrollback: 5000,
     macOptionIsMeta: true,
+    // OSC 8 links: without a handler xterm asks with window.confirm and opens the link itself.
+    linkHandler: {
+      activate: (_event, uri) => hooks.linkActivate(uri),
+      hover: (_event, uri) => hooks.linkHover(uri),
+      leave: () => hooks.linkLeave(),
+      allowNonHttpProtocols: false,
+    },
+    // No window reports or manipulations (CSI t): the title report would echo a server's
+    // own title back as input. This is xterm's default, stated so it stays that way.
+    windowOptions: {},
   });
   const fit = new FitAddon();
   const search = new SearchAddon();
   term.loadAddon(fit);
   term.loadAddon(search);
-  term.loadAddon(new WebLinksAddon());
+  term.loadAddon(
+    new WebLinksAddon((_event, uri) => hooks.linkActivate(uri), {
+      hover: (_event, uri) => hooks.linkHover(uri),
+      leave: () => hooks.linkLeave(),
+    }),
+  );
   term.loadAddon(new Unicode11Addon());
   term.unicode.activeVersion = "11";
-  term.loadAddon(new ClipboardAddon());
+  // Handled (true) and never answered: see clipboard-guard.ts.
+  term.parser.registerOscHandler(52, (data) => {
+    hooks.clipboardRequest(data);
+    return true;
+  });
+  term.onTitleChange((title) => hooks.titleChange(title));
 
   let searchListener: (() => void) | undefined;
   term.attachCustomKeyEventHandler((event) => {
