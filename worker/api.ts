@@ -97,6 +97,10 @@ export interface SshKeySummary {
   /** The authorized_keys line to paste on hosts. */
   authorizedKey: string;
   persisted: boolean;
+  /** Saved sealed under a passphrase (no plaintext private key in IndexedDB). */
+  encrypted: boolean;
+  /** Encrypted and not opened in the engine's memory yet (or locked again). */
+  locked: boolean;
 }
 
 /** The server's host key on first contact, for the user's decision. */
@@ -124,6 +128,11 @@ export interface SessionUi {
     prompts: { prompt: string; echo: boolean }[],
   ): Promise<string[] | null>;
   onBanner(text: string): void;
+  /**
+   * The passphrase of a chosen SSH key saved encrypted, asked when a session first needs it
+   * (attempt counts from 1); null skips the key. Absent or failing: the key is skipped.
+   */
+  askKeyPassphrase?(key: SshKeySummary, attempt: number): Promise<string | null>;
 }
 
 /** What to connect to. */
@@ -132,7 +141,12 @@ export interface SessionRequest {
   host: string;
   port: number;
   username: string;
-  /** SSH keys to offer (ids); default all the engine holds. */
+  /**
+   * The SSH keys to offer (ids), as the user chose them for this host; [] offers none
+   * (password and prompts only). Once the login succeeds the choice is remembered for the
+   * network, host and user. Default: the remembered choice, else no key at all (a server
+   * learns every public key offered, so the engine never offers all it holds).
+   */
   keyIds?: string[];
   cols: number;
   rows: number;
@@ -192,14 +206,33 @@ export interface EngineApi {
   forgetHostKey(networkId: string, host: string, port: number): Promise<number>;
 
   listSshKeys(): Promise<SshKeySummary[]>;
-  generateSshKey(comment: string, persist: boolean): Promise<SshKeySummary>;
-  /** Imports an OpenSSH private key file; throws a clear error (wrong passphrase, RSA…). */
+  /** A new Ed25519 key; with a passphrase (8+ characters) a saved key is stored encrypted. */
+  generateSshKey(comment: string, persist: boolean, passphrase?: string): Promise<SshKeySummary>;
+  /**
+   * Imports an OpenSSH private key file; throws a clear error (wrong passphrase, RSA…). A
+   * key file's passphrase also protects the saved copy.
+   */
   importSshKey(
     text: string,
     passphrase: string | undefined,
     persist: boolean,
   ): Promise<SshKeySummary>;
   removeSshKey(id: string): Promise<void>;
+  /**
+   * Sets (8+ characters), changes or with null removes the passphrase that encrypts a saved
+   * key; a locked key needs `current`. Throws "wrong passphrase for the key …".
+   */
+  setSshKeyPassphrase(
+    id: string,
+    passphrase: string | null,
+    current?: string,
+  ): Promise<SshKeySummary>;
+  /** Opens an encrypted key in the engine's memory; throws "wrong passphrase for the key …". */
+  unlockSshKey(id: string, passphrase: string): Promise<SshKeySummary>;
+  /** Forgets every opened encrypted key (they ask again); returns how many were locked. */
+  lockSshKeys(): Promise<number>;
+  /** The keys chosen for `username` at `host` on a network, or null when never chosen. */
+  sshKeyChoice(networkId: string, host: string, username: string): Promise<string[] | null>;
 
   /**
    * Opens an SSH session: TCP through the network, host key check against the network's

@@ -15,6 +15,7 @@ import type {
 } from "./api.ts";
 import { type CryptoCore, initCrypto, simdSupported } from "./crypto/index.ts";
 import type { X25519Provider } from "./crypto/x25519.ts";
+import { chosenKeys, rememberKeys } from "./engine/key-choice.ts";
 import { NetworkRuntime } from "./engine/network-runtime.ts";
 import { hostsOf, type NetworkRecord, NetworkRegistry, summarize } from "./engine/networks.ts";
 import { type OpenSession, openTerminalSession } from "./engine/session.ts";
@@ -214,11 +215,21 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     listSshKeys: () => keys.list(),
-    generateSshKey: (comment: string, persist: boolean): Promise<SshKeySummary> =>
-      keys.generate(comment, persist),
+    generateSshKey: (
+      comment: string,
+      persist: boolean,
+      passphrase?: string,
+    ): Promise<SshKeySummary> => keys.generate(comment, persist, passphrase),
     importSshKey: (text: string, passphrase: string | undefined, persist: boolean) =>
       keys.import(text, passphrase, persist),
     removeSshKey: (id: string) => keys.remove(id),
+    setSshKeyPassphrase: (id: string, passphrase: string | null, current?: string) =>
+      keys.setPassphrase(id, passphrase, current),
+    unlockSshKey: (id: string, passphrase: string) => keys.unlock(id, passphrase),
+    lockSshKeys: () => keys.lock(),
+    async sshKeyChoice(networkId: string, host: string, username: string) {
+      return chosenKeys(await networks.get(networkId), host, username);
+    },
 
     async openSession(request: SessionRequest, ui: SessionUi, port: MessagePort): Promise<string> {
       const id = request.sessionId ?? crypto.randomUUID();
@@ -229,11 +240,16 @@ export function createEngine(deps: EngineDeps): EngineApi {
         const record = await networks.get(request.networkId);
         const started = await runtime(request.networkId);
         const knownHosts = KnownHosts.parse(record.knownHosts);
+        // Only the keys chosen for this host (key-choice.ts); a locked one asks its passphrase.
+        const keyIds = request.keyIds ?? chosenKeys(record, request.host, request.username) ?? [];
+        const userKeys = await keys.keysFor(keyIds, (key, attempt) =>
+          Promise.resolve(ui.askKeyPassphrase?.(key, attempt) ?? null).catch(() => null),
+        );
         const session = await openTerminalSession(request, ui, port, {
           core: await loadCore(),
           x25519: deps.x25519,
           net: started.net,
-          keys: await keys.userKeys(request.keyIds),
+          keys: userKeys,
           knownHosts,
           onLearned: async () => {
             const fresh = await networks.get(record.id);
@@ -244,6 +260,11 @@ export function createEngine(deps: EngineDeps): EngineApi {
         });
         sessions.set(id, session);
         void session.ended.finally(() => sessions.delete(id));
+        if (request.keyIds !== undefined) {
+          const fresh = await networks.get(record.id);
+          rememberKeys(fresh, request.host, request.username, request.keyIds);
+          await networks.save(fresh);
+        }
         return id;
       } finally {
         connecting.delete(id);

@@ -13,10 +13,14 @@ import type { X25519Provider } from "../crypto/x25519.ts";
 import { parseConfig } from "../wireguard/config.ts";
 import { formatIp, parseIp } from "../wireguard/ip-address.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
+import type { KeyChoices } from "./key-choice.ts";
 import { type EngineStore, MemoryStore } from "./store.ts";
 
-/** A network as stored. Keys are base64. */
-export interface NetworkRecord {
+/**
+ * A network as stored. Keys are base64. The WireGuard private key is stored as it is (no
+ * passphrase: the network must start without asking; docs/security.md).
+ */
+export interface NetworkRecord extends KeyChoices {
   id: string;
   name: string;
   privateKey: string;
