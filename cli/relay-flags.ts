@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { RelayAuth } from "../server/relay/index.ts";
+import { parseControlKey } from "../server/relay/token.ts";
 import { keyFromBase64 } from "../worker/wireguard/keys.ts";
 
 /** What the relay flags say. */
@@ -85,7 +86,7 @@ export function applyRelayFlag(
     case "--control-key":
       return chooseAuth(flags, {
         mode: "token",
-        controlPublicKey: keyFromBase64(value, "--control-key"),
+        controlPublicKey: parseControlKey(value, "--control-key"),
       });
     case "--allow-udp":
       flags.allowUdp.push(value);

@@ -2,13 +2,19 @@
 // the operator picks one mode. "token": a token signed by the control server (token.ts);
 // "keys": an allow-list of node keys; "open": anyone who proves a key.
 
-import { verifyRelayToken } from "./token.ts";
+import { checkControlKey, DEFAULT_MAX_TOKEN_LIFETIME_S, verifyRelayToken } from "./token.ts";
 
 /** How the relay authorizes proven node keys. */
 export type RelayAuth =
   | { mode: "open" }
   | { mode: "keys"; allowed: Uint8Array[] }
-  | { mode: "token"; controlPublicKey: Uint8Array };
+  | {
+      mode: "token";
+      /** The control server's Ed25519 public key; a small-order one is refused at startup. */
+      controlPublicKey: Uint8Array;
+      /** The longest a presented token may still live, seconds. Default 24 h. */
+      maxTokenLifetimeSeconds?: number;
+    };
 
 /** The outcome of authorization; `udp` holds the token's UDP allowances (else empty). */
 export type AuthResult = { ok: true; udp: string[] } | { ok: false; reason: string };
@@ -33,9 +39,20 @@ export class RelayAuthorizer {
         throw new TypeError("relay auth: keys mode needs a list of 32-byte keys");
       this.allowed = new Set(keys.map(keyId));
     } else if (mode === "token") {
-      const key = (auth as { controlPublicKey: Uint8Array }).controlPublicKey;
-      if (!(key instanceof Uint8Array) || key.length !== 32)
-        throw new TypeError("relay auth: token mode needs a 32-byte Ed25519 control public key");
+      const { controlPublicKey, maxTokenLifetimeSeconds } = auth as Extract<
+        RelayAuth,
+        { mode: "token" }
+      >;
+      try {
+        checkControlKey(controlPublicKey);
+      } catch (error) {
+        throw new TypeError(`relay auth: ${(error as Error).message}`);
+      }
+      const cap = maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
+      if (!(cap > 0) || !Number.isFinite(cap))
+        throw new RangeError(
+          `relay auth: maxTokenLifetimeSeconds must be a positive number of seconds, got ${cap}`,
+        );
     } else if (mode !== "open") {
       throw new TypeError('relay auth: choose a mode ("token", "keys" or "open")');
     }
@@ -56,6 +73,7 @@ export class RelayAuthorizer {
           relayId: this.relayId,
           nodeKey,
           nowMs,
+          maxLifetimeSeconds: this.auth.maxTokenLifetimeSeconds,
         });
         return result.ok ? { ok: true, udp: result.payload.udp } : result;
       }

@@ -3,6 +3,11 @@
 // control server; the relay holds only the control server's Ed25519 public key. Payload:
 // `{"v":1, "key": node public key (standard base64), "relay": relay id,
 //   "udp": ["ip:port" | "cidr:port-range", ...], "exp": unix seconds}`.
+//
+// Verification is RFC 8032 strict (`zip215: false`): non-canonical point encodings and
+// small-order keys are refused, so one token has one valid signature under one key. A token
+// may live at most `maxLifetimeSeconds` (24 h unless the relay says otherwise): a leaked
+// token stays useful only that long, and the control server refreshes them on the map stream.
 
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { keyFromBase64 } from "../../worker/wireguard/keys.ts";
@@ -33,7 +38,12 @@ export interface TokenExpectation {
   nodeKey: Uint8Array;
   /** Now, in milliseconds since the epoch. */
   nowMs: number;
+  /** The longest a token may still live (`exp` - now), seconds. Default 24 h. */
+  maxLifetimeSeconds?: number;
 }
+
+/** The default cap on a token's remaining lifetime: 24 hours, in seconds. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_S = 24 * 60 * 60;
 
 /** Tokens longer than this are refused before parsing. */
 export const MAX_TOKEN_LENGTH = 16384;
@@ -46,11 +56,43 @@ function toBase64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
 }
 
+/** Limits signRelayToken applies. */
+export interface SignTokenOptions {
+  /** Now, in milliseconds since the epoch. Default Date.now(). */
+  nowMs?: number;
+  /** The longest lifetime (`exp` - now) it will sign, seconds. Default 24 h. */
+  maxLifetimeSeconds?: number;
+}
+
+/** Checks a lifetime cap option: a positive, finite number of seconds. */
+function lifetimeCap(value: number | undefined): number {
+  const cap = value ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
+  if (!(cap > 0) || !Number.isFinite(cap)) {
+    throw new RangeError(`token lifetime cap must be a positive number of seconds, got ${cap}`);
+  }
+  return cap;
+}
+
 /**
  * Signs a token with the control server's Ed25519 secret key (32 bytes). For the control
- * server and for tests; the relay only verifies.
+ * server and for tests; the relay only verifies. Throws a RangeError for an `exp` that is not
+ * a finite number or lies further ahead than the lifetime cap (a relay would refuse it).
  */
-export function signRelayToken(payload: RelayTokenPayload, controlSecretKey: Uint8Array): string {
+export function signRelayToken(
+  payload: RelayTokenPayload,
+  controlSecretKey: Uint8Array,
+  options: SignTokenOptions = {},
+): string {
+  if (typeof payload.exp !== "number" || !Number.isFinite(payload.exp)) {
+    throw new RangeError(`token exp must be unix seconds, got ${String(payload.exp)}`);
+  }
+  const cap = lifetimeCap(options.maxLifetimeSeconds);
+  const lifetime = payload.exp - (options.nowMs ?? Date.now()) / 1000;
+  if (lifetime > cap) {
+    throw new RangeError(
+      `token lifetime ${Math.ceil(lifetime)} s is over the maximum of ${cap} s: sign shorter tokens and refresh them`,
+    );
+  }
   const json = encoder.encode(JSON.stringify(payload));
   const signature = ed25519.sign(json, controlSecretKey);
   return `${toBase64url(json)}.${toBase64url(signature)}`;
@@ -100,7 +142,8 @@ export function verifyRelayToken(token: string, expect: TokenExpectation): Token
   if (signature.length !== 64) return fail("token signature is not 64 bytes");
   let valid = false;
   try {
-    valid = ed25519.verify(signature, json, expect.controlPublicKey);
+    // RFC 8032 strict: ZIP-215 would accept non-canonical encodings and small-order keys.
+    valid = ed25519.verify(signature, json, expect.controlPublicKey, { zip215: false });
   } catch {
     valid = false;
   }
@@ -116,5 +159,49 @@ export function verifyRelayToken(token: string, expect: TokenExpectation): Token
   if (!equalBytes(key, expect.nodeKey)) return fail("token is for another key");
   if (payload.relay !== expect.relayId) return fail("token is for another relay");
   if (payload.exp * 1000 <= expect.nowMs) return fail("token expired");
+  const cap = expect.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
+  if (payload.exp * 1000 - expect.nowMs > cap * 1000) {
+    return fail(`token lifetime over the relay's maximum of ${cap} s`);
+  }
   return { ok: true, payload };
+}
+
+/**
+ * Checks that `key` can serve as the control server's Ed25519 public key: 32 bytes, a
+ * canonical encoding of a curve point in the prime-order subgroup. A small-order key (the
+ * identity or one of the other 7 low-order points) would let anyone forge tokens under lax
+ * verifiers, and no honest key is one. Throws an Error saying what is wrong.
+ */
+export function checkControlKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array) || key.length !== 32) {
+    throw new TypeError("control key: an Ed25519 public key is 32 bytes");
+  }
+  let point: ReturnType<typeof ed25519.Point.fromBytes>;
+  try {
+    point = ed25519.Point.fromBytes(key, false);
+  } catch {
+    throw new Error("control key: not a canonical Ed25519 point");
+  }
+  if (point.isSmallOrder()) {
+    throw new Error(
+      "control key: a small-order Ed25519 point (any signature could pass for it); use the control server's real public key",
+    );
+  }
+  if (!point.isTorsionFree()) {
+    throw new Error("control key: not in Ed25519's prime-order subgroup");
+  }
+}
+
+/**
+ * Reads the control server's Ed25519 public key from base64 (`--control-key`) and checks it
+ * with checkControlKey. Throws an Error that starts with `what`.
+ */
+export function parseControlKey(text: string, what = "--control-key"): Uint8Array {
+  const key = keyFromBase64(text, what);
+  try {
+    checkControlKey(key);
+  } catch (error) {
+    throw new Error(`${what}: ${(error as Error).message}`);
+  }
+  return key;
 }
