@@ -21,6 +21,7 @@ import {
 import { KnownHosts } from "../../worker/ssh/known-hosts.ts";
 import { SshAuthError } from "../../worker/ssh/userauth.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
+import { waitUntil } from "../helpers/wait.ts";
 import { connectTo, readAll, readUntil, sha256Of } from "./fixtures/client.ts";
 import {
   ensureTestUser,
@@ -294,10 +295,16 @@ describeWithPrereq(sshdPrereq, "SSH client against OpenSSH sshd", () => {
         keys: [ed25519],
         connection: { keepaliveIntervalMs: 300, keepaliveCountMax: 3 },
       });
-      const sent = idle.transport.stats.packetsSent;
-      await new Promise((r) => setTimeout(r, 4000));
+      const { packetsSent, packetsReceived } = idle.transport.stats;
+      // Ten keepalives (each after 300 ms of silence) span more than sshd's limit of two
+      // unanswered 1 s probes, and each needs an answer (three unanswered would end it here).
+      await waitUntil(
+        () =>
+          idle.transport.stats.packetsSent - packetsSent >= 10 &&
+          idle.transport.stats.packetsReceived - packetsReceived >= 10,
+        "ten keepalives sent and answered",
+      );
       expect(idle.transport.error).toBeNull();
-      expect(idle.transport.stats.packetsSent - sent).toBeGreaterThanOrEqual(4);
       expect(text((await idle.exec("echo still-here")).stdout)).toBe("still-here\n");
       await idle.close();
     } finally {
