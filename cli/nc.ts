@@ -5,6 +5,7 @@
 import { Readable, Writable } from "node:stream";
 import { startMeshNet } from "../server/mesh-net.ts";
 import { formatIp, parseIp } from "../worker/wireguard/ip-address.ts";
+import { unprotectedFileWarning } from "./files.ts";
 
 export const NC_USAGE = `usage: corridor nc [-w TIMEOUT] --wg-config FILE [--relay URL] HOST PORT
 
@@ -68,6 +69,9 @@ export async function ncCommand(args: string[]): Promise<number> {
     process.stderr.write(`corridor nc: ${parsed}\n\n${NC_USAGE}`);
     return 2;
   }
+  // The config holds the WireGuard private key: say so when others can read it.
+  const unprotected = unprotectedFileWarning(parsed.config, "WireGuard config");
+  if (unprotected !== null) process.stderr.write(`corridor nc: ${unprotected}\n`);
   let mesh: Awaited<ReturnType<typeof startMeshNet>>;
   try {
     mesh = await startMeshNet(parsed.config, { relay: parsed.relay });

@@ -3,6 +3,7 @@
 
 import { startMeshNet } from "../server/mesh-net.ts";
 import { formatIp, parseIp } from "../worker/wireguard/ip-address.ts";
+import { unprotectedFileWarning } from "./files.ts";
 
 export const PING_USAGE = `usage: corridor ping [-c COUNT] [-i INTERVAL] [-W TIMEOUT] --wg-config FILE [--relay URL] HOST
 
@@ -79,6 +80,9 @@ export async function pingCommand(args: string[]): Promise<number> {
     process.stderr.write(`corridor ping: ${parsed}\n\n${PING_USAGE}`);
     return 2;
   }
+  // The config holds the WireGuard private key: say so when others can read it.
+  const unprotected = unprotectedFileWarning(parsed.config, "WireGuard config");
+  if (unprotected !== null) process.stderr.write(`corridor ping: ${unprotected}\n`);
   let mesh: Awaited<ReturnType<typeof startMeshNet>>;
   try {
     mesh = await startMeshNet(parsed.config, { relay: parsed.relay });

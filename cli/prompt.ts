@@ -46,8 +46,10 @@ export async function askSecret(prompt: string, echo = false): Promise<string | 
 function readFromTerminal(prompt: string, echo: boolean): string | null {
   const fd = openSync("/dev/tty", "r+");
   try {
-    writeSync(fd, prompt);
+    // Echo goes off before the prompt shows, as readpassphrase(3) does: a person (or a script
+    // on a pty) answering the moment the prompt appears must not see the secret echoed.
     if (!echo) execFileSync("stty", ["-echo"], { stdio: [fd, "ignore", "ignore"] });
+    writeSync(fd, prompt);
     try {
       const bytes: number[] = [];
       const one = Buffer.alloc(1);

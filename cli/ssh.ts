@@ -4,7 +4,7 @@
 // OpenSSH's known_hosts file, which it also updates.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { Readable, Writable } from "node:stream";
@@ -21,6 +21,7 @@ import type { UserKey } from "../worker/ssh/keys/user-key.ts";
 import { KnownHosts } from "../worker/ssh/known-hosts.ts";
 import type { SshByteStream } from "../worker/ssh/transport.ts";
 import { parseIp } from "../worker/wireguard/ip-address.ts";
+import { unprotectedFileWarning, writeFileAtomic } from "./files.ts";
 import { askSecret, askYesNo } from "./prompt.ts";
 import { parseSshArgs, SSH_USAGE, type SshArgs } from "./ssh-args.ts";
 
@@ -48,6 +49,8 @@ async function loadKeys(files: readonly string[]): Promise<UserKey[]> {
       warn(`${file}: ${(error as Error).message}`);
       continue;
     }
+    const unprotected = unprotectedFileWarning(file, "private key");
+    if (unprotected !== null) warn(unprotected);
     try {
       keys.push(parseOpensshPrivateKey(text));
     } catch (error) {
@@ -97,6 +100,10 @@ export async function sshCommand(argv: string[]): Promise<number> {
     existsSync(knownHostsFile) ? readFileSync(knownHostsFile, "utf8") : "",
   );
   const keys = await loadKeys(args.identityFiles);
+  if (args.wgConfig !== null) {
+    const unprotected = unprotectedFileWarning(args.wgConfig, "WireGuard config");
+    if (unprotected !== null) warn(unprotected);
+  }
   let mesh: MeshNet | null = null;
   let client: SshClient | null = null;
   try {
@@ -125,7 +132,8 @@ export async function sshCommand(argv: string[]): Promise<number> {
           ),
         onLearned: (key) => {
           mkdirSync(dirname(knownHostsFile), { recursive: true, mode: 0o700 });
-          writeFileSync(knownHostsFile, knownHosts.toString(), { mode: 0o600 });
+          // Atomic: an interrupted write must never leave a truncated known_hosts behind.
+          writeFileAtomic(knownHostsFile, knownHosts.toString());
           warn(`Permanently added '${args.host}' (${key.keyType}) to the list of known hosts.`);
         },
       }),
