@@ -5,7 +5,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import { startRelay } from "../../server/relay/index.ts";
 import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { check, describeWithPrereq, executable, prereq } from "../helpers/prereq.ts";
+import { privateMountChecks, privateMountsArgv } from "../ssh/fixtures/test-account.ts";
 import { writeOurWgConfig } from "./our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "./wg-host.ts";
 import { killAndWait, must } from "./wg-tools.ts";
@@ -28,6 +29,7 @@ const need = prereq(
   executable(SSHD),
   executable(SSH),
   executable(SSH_KEYGEN),
+  ...privateMountChecks(),
 );
 
 interface Output {
@@ -118,8 +120,8 @@ describeWithPrereq(need, "OpenSSH through `corridor nc` as ProxyCommand", () => 
     writeFileSync(knownHosts, `${host.tunnelAddress} ${hostPub[0]} ${hostPub[1]}\n`);
 
     // sshd bound to the tunnel address only; public-key login for root, nothing else.
-    // OpenSSH 9.2 always separates privileges: it needs the `sshd` user and /run/sshd.
-    mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+    // OpenSSH 9.2 always separates privileges: it needs the `sshd` user and /run/sshd, which
+    // it gets in a private mount namespace (the host's /run is left alone).
     const sshdConfig = join(dir, "sshd_config");
     writeFileSync(
       sshdConfig,
@@ -144,8 +146,8 @@ describeWithPrereq(need, "OpenSSH through `corridor nc` as ProxyCommand", () => 
         "",
       ].join("\n"),
     );
-    await must([SSHD, "-t", "-f", sshdConfig]); // config check, outside the namespace
-    const sshd = host.spawn([SSHD, "-D", "-e", "-f", sshdConfig]);
+    await must(privateMountsArgv(SSHD, ["-t", "-f", sshdConfig])); // outside the netns
+    const sshd = host.spawn(privateMountsArgv(SSHD, ["-D", "-e", "-f", sshdConfig]));
     sshd.stderr?.on("data", (chunk: Buffer) => {
       sshdLog = (sshdLog + chunk.toString("utf8")).slice(-32768);
     });
@@ -238,6 +240,7 @@ describeWithPrereq(need, "OpenSSH through `corridor nc` as ProxyCommand", () => 
     });
     const port = relay.port;
     const url = relay.url;
+    let stopSsh = async () => {};
     try {
       const args = sshArgs.map((arg) =>
         arg.startsWith("ProxyCommand=")
@@ -251,20 +254,24 @@ describeWithPrereq(need, "OpenSSH through `corridor nc` as ProxyCommand", () => 
           stdio: ["ignore", "pipe", "pipe"],
         },
       );
+      // However the test ends, ssh (and the ProxyCommand under it) does not outlive it.
+      stopSsh = () => killAndWait(child);
       let stdout = "";
       let stderr = "";
-      child.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-      });
       child.stderr.on("data", (d: Buffer) => {
         stderr += d.toString();
       });
       const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-      const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-      const deadline = Date.now() + 30_000;
-      while (!stdout.includes("tick 2") && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      expect(stdout, `ssh stderr: ${stderr}`).toContain("tick 2");
+      // The session is up and printing before the relay goes away.
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          stdout += d.toString();
+          if (stdout.includes("tick 2")) resolve();
+        });
+        void exited.then((code) =>
+          reject(new Error(`ssh exited (${code}) before tick 2; stdout ${stdout}; ${stderr}`)),
+        );
+      });
       // Restart the relay on the same port: clients are told to come back in 300 ms.
       await relay.close({ restarting: { reconnectInMs: 300, tryForMs: 30_000 } });
       bridge.close();
@@ -277,12 +284,12 @@ describeWithPrereq(need, "OpenSSH through `corridor nc` as ProxyCommand", () => 
         log: () => {},
       });
       const code = await exited;
-      clearTimeout(killer);
       expect(stdout, `ssh stderr: ${stderr}`).toBe(
         "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n",
       );
       expect(code, `ssh stderr: ${stderr}`).toBe(0);
     } finally {
+      await stopSsh();
       await relay.close();
       bridge.close();
     }
