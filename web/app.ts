@@ -5,6 +5,7 @@
 import type { HostEntry, NetworkSummary } from "../worker/api.ts";
 import { installDebugHooks } from "./debug.ts";
 import { findNetworkFor } from "./deep-link.ts";
+import { confirmDeepLink } from "./dialogs/deep-link-confirm.ts";
 import { openSettings } from "./dialogs/settings.ts";
 import { askSshTarget } from "./dialogs/ssh-connect.ts";
 import { openSshKeys } from "./dialogs/ssh-keys.ts";
@@ -38,6 +39,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
   let hosts: HostsView | undefined;
   let page: Page | undefined;
   let handledHash = "";
+  let firstLink = true;
 
   const status = h("p", {
     class: "engine-status",
@@ -152,7 +154,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
   }
 
   async function sshTo(network: NetworkSummary, host: HostEntry): Promise<void> {
-    const target = await askSshTarget(network.id, host.address, host.name || host.address);
+    const target = await askSshTarget(engine, network.id, host.address, host.name || host.address);
     if (!target) return;
     tabs.open({
       networkId: network.id,
@@ -160,7 +162,25 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       host: host.address,
       port: target.port,
       user: target.user,
+      keyIds: target.keyIds,
     });
+  }
+
+  /** Takes a handled link out of the address bar, so the same link works again. */
+  function clearLink(): void {
+    history.replaceState(null, "", `${location.pathname}${location.search}`);
+    handledHash = "";
+  }
+
+  /** The site that linked here, for the confirmation (only true for the page's first link). */
+  function linkingOrigin(): string {
+    if (!firstLink) return "";
+    firstLink = false;
+    try {
+      return document.referrer ? new URL(document.referrer).origin : "";
+    } catch {
+      return "";
+    }
   }
 
   async function followDeepLink(): Promise<void> {
@@ -180,6 +200,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       }
       return;
     }
+    const from = linkingOrigin();
     const found = await findNetworkFor(engine, networks, link.host);
     if (!found) {
       showPage({
@@ -193,6 +214,21 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       });
       return;
     }
+    // A link from any site: nothing starts (not even the network) until the person confirms.
+    const hostName =
+      (await engine.listHosts(found.network.id).catch(() => [])).find(
+        (h) => h.address === found.address,
+      )?.name ?? "";
+    const confirmed = await confirmDeepLink(engine, {
+      network: found.network,
+      host: found.address,
+      hostName,
+      user: link.user,
+      port: link.port,
+      from,
+    });
+    clearLink();
+    if (!confirmed) return;
     selectNetwork(found.network.id);
     tabs.open({
       networkId: found.network.id,
@@ -200,6 +236,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       host: found.address,
       port: link.port,
       user: link.user,
+      keyIds: confirmed.keyIds,
     });
   }
 

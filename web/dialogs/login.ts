@@ -1,8 +1,11 @@
-// Authentication prompts of an SSH session: a password (with the engine's prompt text), and
-// keyboard-interactive rounds (one field per prompt; echoed prompts are plain text fields).
+// Authentication prompts of an SSH session: a password (with the engine's prompt text),
+// keyboard-interactive rounds (one field per prompt; echoed prompts are plain text fields),
+// and the passphrase of an encrypted SSH key the session was told to offer.
 
+import type { SshKeySummary } from "../../worker/api.ts";
 import { field, h, input } from "../dom.ts";
 import { openDialog } from "./dialog.ts";
+import { keyLabel } from "./key-chooser.ts";
 
 export function askPassword(
   prompt: string,
@@ -48,6 +51,39 @@ export function askInteractive(
     ],
     submitLabel: "Continue",
     onSubmit: () => fields.map((f) => f.el.value),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/**
+ * The passphrase of an SSH key saved encrypted, when a session first needs it. The engine
+ * keeps the opened key in its Worker's memory until "Lock keys" (or the tab closes).
+ */
+export function askKeyPassphrase(
+  key: SshKeySummary,
+  attempt: number,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const passphrase = input({ type: "password", testid: "key-passphrase-input" });
+  return openDialog<string>({
+    title: "Unlock SSH key",
+    testid: "key-passphrase-dialog",
+    body: [
+      h(
+        "p",
+        { class: "dialog-text" },
+        attempt > 1 ? "Wrong passphrase, try again. " : "",
+        "This key is saved encrypted. Its passphrase opens it in this tab's engine until you lock your keys or close the tab.",
+      ),
+      h("p", { class: "mono", testid: "key-passphrase-key", text: keyLabel(key) }),
+      field("Passphrase", passphrase),
+    ],
+    submitLabel: "Unlock",
+    cancelLabel: "Skip this key",
+    onSubmit: () => {
+      if (passphrase.value === "") throw new Error("Enter the key's passphrase, or skip the key.");
+      return passphrase.value;
+    },
     ...(signal ? { signal } : {}),
   });
 }

@@ -1,12 +1,17 @@
-// "SSH" on a host: asks the user name and port. The last user per host is remembered in
-// sessionStorage for this tab (a user name is not a secret; passwords are never stored).
+// "SSH" on a host: asks the user name, port and which SSH keys to offer (key-chooser.ts). The
+// last user per host is remembered in sessionStorage for this tab (a user name is not a
+// secret; passwords are never stored); the key choice is remembered by the engine.
 
 import { field, h, input } from "../dom.ts";
+import type { Engine } from "../engine.ts";
 import { openDialog } from "./dialog.ts";
+import { createKeyChooser } from "./key-chooser.ts";
 
 export interface SshTarget {
   user: string;
   port: number;
+  /** The keys the person checked ([] = none). */
+  keyIds: string[];
 }
 
 function memoryKey(networkId: string, address: string): string {
@@ -29,7 +34,9 @@ export function rememberUser(networkId: string, address: string, user: string): 
   }
 }
 
+/** The connect dialog for a host of a network. */
 export function askSshTarget(
+  engine: Engine,
   networkId: string,
   address: string,
   label: string,
@@ -40,6 +47,8 @@ export function askSshTarget(
     placeholder: "root",
   });
   user.autocapitalize = "off";
+  const keys = createKeyChooser(engine, networkId, address, user.value.trim());
+  user.addEventListener("change", () => void keys.showChoiceFor(user.value.trim()));
   const port = input({ testid: "ssh-port", type: "number", value: "22" });
   port.min = "1";
   port.max = "65535";
@@ -54,6 +63,7 @@ export function askSshTarget(
         field("User", user),
         h("div", { class: "narrow" }, field("Port", port)),
       ),
+      keys.element,
     ],
     submitLabel: "Connect",
     onSubmit: () => {
@@ -64,7 +74,7 @@ export function askSshTarget(
         throw new Error("The port is a number from 1 to 65535.");
       }
       rememberUser(networkId, address, name);
-      return { user: name, port: portNumber };
+      return { user: name, port: portNumber, keyIds: keys.selected() };
     },
   });
 }

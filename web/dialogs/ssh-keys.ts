@@ -1,12 +1,61 @@
 // SSH user keys held by the engine: list (with the authorized_keys line to paste on hosts),
-// generate an Ed25519 key in the browser, import an OpenSSH key file. Private keys never come
-// back to the page.
+// generate an Ed25519 key in the browser, import an OpenSSH key file, set or remove the
+// passphrase that encrypts a saved key, lock opened keys again. Private keys never come back
+// to the page.
 
 import type { SshKeySummary } from "../../worker/api.ts";
 import { copyText, flashCopied } from "../clipboard.ts";
 import { button, errorText, field, h, input, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import { openDialog } from "./dialog.ts";
+
+/** The inline form that sets, changes or removes a saved key's passphrase. */
+function passphraseForm(
+  engine: Engine,
+  key: SshKeySummary,
+  done: () => Promise<void>,
+  showError: (err: unknown) => void,
+): HTMLElement {
+  const current = input({ type: "password", testid: "key-current-passphrase" });
+  const next = input({ type: "password", testid: "key-new-passphrase" });
+  const repeat = input({ type: "password", testid: "key-repeat-passphrase" });
+  const run = (action: () => Promise<unknown>) => {
+    action().then(done).catch(showError);
+  };
+  const save = button(
+    key.encrypted ? "Change passphrase" : "Set passphrase",
+    () =>
+      run(async () => {
+        if (next.value !== repeat.value) throw new Error("The two passphrases differ.");
+        await engine.setSshKeyPassphrase(key.id, next.value, current.value || undefined);
+      }),
+    { class: "primary small", testid: "key-save-passphrase" },
+  );
+  const clear = key.encrypted
+    ? button(
+        "Remove passphrase",
+        () => run(() => engine.setSshKeyPassphrase(key.id, null, current.value || undefined)),
+        { class: "small ghost", testid: "key-clear-passphrase" },
+      )
+    : null;
+  return h(
+    "div",
+    { class: "key-passphrase-form", testid: "key-passphrase-form" },
+    h("p", {
+      class: "hint",
+      text: "With a passphrase the key is saved encrypted (PBKDF2-SHA256 and AES-GCM); sessions ask it once per tab. Without one, anyone who can read this browser profile can read the key.",
+    }),
+    h(
+      "div",
+      { class: "row" },
+      key.locked ? field("Current passphrase", current) : null,
+      field("New passphrase", next, "8 characters or more"),
+      field("Repeat", repeat),
+      save,
+      clear,
+    ),
+  );
+}
 
 export function openSshKeys(engine: Engine): Promise<unknown> {
   const list = h("ul", { class: "key-list", testid: "key-list" });
@@ -39,6 +88,17 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
           () => void copyText(key.authorizedKey).then((ok) => flashCopied(copy, ok)),
           { class: "small", testid: "copy-key" },
         );
+        const protect = key.persisted
+          ? button(
+              "Passphrase…",
+              () => {
+                const open = item.querySelector('[data-testid="key-passphrase-form"]');
+                if (open) open.remove();
+                else item.append(passphraseForm(engine, key, refresh, showError));
+              },
+              { class: "small ghost", testid: "key-passphrase" },
+            )
+          : null;
         const remove = button(
           "Remove",
           () => {
@@ -46,7 +106,7 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
           },
           { class: "small ghost", testid: "remove-key" },
         );
-        return h(
+        const item = h(
           "li",
           { class: "key-item", testid: "key-item", data: { id: key.id } },
           h(
@@ -55,9 +115,17 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
             h("strong", { text: key.comment || key.type }),
             h("span", { class: "muted", text: ` ${key.type} · ${key.fingerprint}` }),
             h("span", { class: "badge", text: key.persisted ? "saved" : "this tab" }),
+            key.encrypted
+              ? h("span", {
+                  class: "badge",
+                  testid: "key-encrypted",
+                  text: key.locked ? "encrypted · locked" : "encrypted · unlocked",
+                })
+              : null,
           ),
-          h("div", { class: "key-line" }, line, copy, remove),
+          h("div", { class: "key-line" }, line, copy, protect, remove),
         );
+        return item;
       }),
     );
   };
@@ -77,13 +145,29 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
     placeholder: "comment",
   });
   const genTabOnly = h("input", { testid: "key-tab-only", attrs: { type: "checkbox" } });
+  const genPassphrase = input({
+    type: "password",
+    testid: "key-generate-passphrase",
+    placeholder: "optional, 8+ characters",
+  });
+  genTabOnly.addEventListener("change", () => {
+    // A key kept only for this tab is never stored, so there is nothing to encrypt.
+    genPassphrase.disabled = genTabOnly.checked;
+  });
   const generate = button(
     "Generate Ed25519 key",
     () => {
       generate.disabled = true;
       engine
-        .generateSshKey(comment.value.trim() || "corridor-browser", !genTabOnly.checked)
-        .then(refresh)
+        .generateSshKey(
+          comment.value.trim() || "corridor-browser",
+          !genTabOnly.checked,
+          genPassphrase.value === "" || genTabOnly.checked ? undefined : genPassphrase.value,
+        )
+        .then(() => {
+          genPassphrase.value = "";
+          return refresh();
+        })
         .catch(showError)
         .finally(() => {
           generate.disabled = false;
@@ -96,7 +180,7 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
   const passphrase = input({
     type: "password",
     testid: "key-passphrase",
-    placeholder: "if the key has one",
+    placeholder: "if the key has one (it then also protects the saved copy)",
   });
   const importTabOnly = h("input", { attrs: { type: "checkbox" } });
   const importButton = button(
@@ -126,6 +210,24 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
     { testid: "import-key" },
   );
 
+  const lockNote = h("span", { class: "muted", testid: "lock-note", attrs: { role: "status" } });
+  const lock = button(
+    "Lock keys",
+    () => {
+      engine
+        .lockSshKeys()
+        .then((count) => {
+          lockNote.textContent =
+            count === 0
+              ? " No key was unlocked."
+              : ` Locked ${count} key${count === 1 ? "" : "s"}.`;
+          return refresh();
+        })
+        .catch(showError);
+    },
+    { class: "small ghost", testid: "lock-keys" },
+  );
+
   void refresh();
   return openDialog({
     title: "SSH keys",
@@ -136,10 +238,11 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
       h(
         "p",
         { class: "dialog-text" },
-        "Sessions offer these keys first. Add a key's line to ",
+        "Add a key's line to ",
         h("code", { text: "~/.ssh/authorized_keys" }),
-        " on a host to log in without a password.",
+        " on a host to log in without a password. A session offers only the keys you chose for its host (a server learns every key it is offered).",
       ),
+      h("div", { class: "row" }, lock, lockNote),
       list,
       error,
       h(
@@ -150,6 +253,7 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
           "div",
           { class: "row" },
           field("Comment", comment),
+          field("Passphrase", genPassphrase),
           h("label", { class: "check" }, genTabOnly, " Keep only for this tab"),
           generate,
         ),

@@ -6,7 +6,7 @@ import { proxy, transfer } from "comlink";
 import type { SessionRequest, SessionState, SessionUi, TerminalMessage } from "../../worker/api.ts";
 import { openDialog } from "../dialogs/dialog.ts";
 import { confirmHostKey } from "../dialogs/host-key.ts";
-import { askInteractive, askPassword } from "../dialogs/login.ts";
+import { askInteractive, askKeyPassphrase, askPassword } from "../dialogs/login.ts";
 import { errorText, h, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import { getSettings, onSettings } from "../settings.ts";
@@ -24,6 +24,8 @@ export interface SessionTarget {
   host: string;
   port: number;
   user: string;
+  /** The SSH keys the person chose to offer ([] = none; absent = the engine's remembered choice). */
+  keyIds?: string[];
 }
 
 const STATE_TEXT: Record<SessionState, string> = {
@@ -184,6 +186,7 @@ export class TerminalSession {
       host: this.target.host,
       port: this.target.port,
       username: this.target.user,
+      keyIds: this.target.keyIds,
       cols: term.cols,
       rows: term.rows,
       term: "xterm-256color",
@@ -206,6 +209,8 @@ export class TerminalSession {
         current()
           ? askInteractive(label, name, instruction, prompts, signal)
           : Promise.resolve(null),
+      askKeyPassphrase: (key, attempt) =>
+        current() ? askKeyPassphrase(key, attempt, signal) : Promise.resolve(null),
       onBanner: (text) => {
         if (current()) this.term?.write(text.replace(/\r?\n/g, "\r\n"));
       },
