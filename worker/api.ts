@@ -78,7 +78,15 @@ export interface NetworkStatus {
   state: "stopped" | "starting" | "running" | "error";
   /** Why it is in "error". */
   error?: string;
-  relay: { state: string; rttMs: number | null; url: string };
+  relay: {
+    state: string;
+    rttMs: number | null;
+    url: string;
+    /** Set when the relay is reached unencrypted over a network (ws:// to a non-loopback host). */
+    warning?: string;
+    /** Why the relay connection stopped for good (refused, or a key other than the pinned one). */
+    error?: string;
+  };
   peers: {
     publicKey: string;
     /** Milliseconds since the epoch of the last handshake, or null before the first. */

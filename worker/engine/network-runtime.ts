@@ -99,7 +99,17 @@ export class NetworkRuntime {
     return {
       id: this.id,
       state: "running",
-      relay: { state: this.bind.state, rttMs: this.bind.rttMs ?? null, url: this.relayUrl },
+      relay: {
+        state: this.bind.state,
+        rttMs: this.bind.rttMs ?? null,
+        url: this.relayUrl,
+        ...(this.bind.transportWarning === undefined
+          ? {}
+          : { warning: this.bind.transportWarning }),
+        ...(this.bind.state === "failed" && this.bind.lastError !== undefined
+          ? { error: this.bind.lastError.message }
+          : {}),
+      },
       peers: this.device.peerStats().map((p) => ({
         publicKey: keyToBase64(p.publicKey),
         lastHandshake: p.lastHandshake === 0 ? null : p.lastHandshake,

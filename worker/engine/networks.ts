@@ -10,6 +10,7 @@ import type {
   PeerSummary,
 } from "../api.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
+import { parseRelayTarget } from "../relay/relay-url.ts";
 import { parseConfig } from "../wireguard/config.ts";
 import { formatIp, parseIp } from "../wireguard/ip-address.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
@@ -82,6 +83,8 @@ function checkRelayUrl(url: string): string {
   if (!/^wss?:\/\/[^\s/]+\/\S*$/.test(url)) {
     throw new Error(`relay URL ${JSON.stringify(url)} is not a ws:// or wss:// URL with a path`);
   }
+  // A `#key=` pin is checked now, so a mistyped key is refused when the network is added.
+  parseRelayTarget(url);
   return url;
 }
 

@@ -8,8 +8,16 @@ import type { RelayConnect } from "./socket.ts";
 
 /** Options of a RelayBind. */
 export interface RelayBindOptions {
-  /** The relay's WebSocket URL, e.g. "wss://relay.example/relay". */
+  /**
+   * The relay's WebSocket URL, e.g. "wss://relay.example/relay". A fragment
+   * `#key=<relay public key, base64>` pins the relay's static key (relay-url.ts).
+   */
   url: string;
+  /**
+   * The relay's X25519 public key when known apart from the URL (e.g. the control server's
+   * relay map): SERVER_HELLO with another key ends the bind before any proof is sent.
+   */
+  relayKey?: Uint8Array;
   /** This node's X25519 private key (the proof of possession uses it; it is never sent). */
   privateKey: Uint8Array;
   core: CryptoCore;
@@ -36,8 +44,13 @@ export interface RelayBindOptions {
   onPeerGone?: (key: string, reason: number) => void;
   /** Called with HEALTH text ("" = healthy again). */
   onHealth?: (text: string) => void;
-  /** Called when the relay refuses us for good (close 4401); the bind stops. */
+  /** Called when the relay refuses us for good (close 4401) or shows an unpinned key. */
   onFatal?: (error: Error) => void;
+  /**
+   * Called once, at open(), when the relay is reached unencrypted over a network (ws:// to a
+   * host that is not loopback). Default: console.warn.
+   */
+  onWarning?: (text: string) => void;
 }
 
 /** Counters of a RelayBind; they only grow. */
@@ -61,6 +74,29 @@ export interface RelayBindStats {
   keepaliveTimeouts: number;
   restarting: number;
   receiveErrors: number;
+}
+
+/** A RelayBindStats with every counter at zero. */
+export function newRelayBindStats(): RelayBindStats {
+  return {
+    connectAttempts: 0,
+    welcomes: 0,
+    disconnects: 0,
+    sent: 0,
+    sentBytes: 0,
+    received: 0,
+    receivedBytes: 0,
+    queued: 0,
+    queueDropped: 0,
+    sendDropped: 0,
+    peerGone: 0,
+    invalidFrames: 0,
+    pings: 0,
+    pongs: 0,
+    keepaliveTimeouts: 0,
+    restarting: 0,
+    receiveErrors: 0,
+  };
 }
 
 /** Where the bind is. */

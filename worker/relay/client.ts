@@ -8,73 +8,68 @@
 import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
 import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts";
 import { platformRandom, type RandomBytes } from "../wireguard/cookie.ts";
-import { parseIp } from "../wireguard/ip-address.ts";
-import { keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
-import { bounded, PEER_PREFIX, parseRelayEndpoint, peerEndpoint, udpEndpoint } from "./endpoint.ts";
+import { keyToBase64 } from "../wireguard/keys.ts";
+import { type BackoffState, reconnectDelay, uniformFraction } from "./backoff.ts";
+import { EndpointCache, PEER_PREFIX, parseRelayEndpoint, udpEndpoint } from "./endpoint.ts";
 
 export { parseRelayEndpoint };
 
-import type { RelayBindOptions, RelayBindState, RelayBindStats } from "./client-options.ts";
+import {
+  newRelayBindStats,
+  type RelayBindOptions,
+  type RelayBindState,
+  type RelayBindStats,
+} from "./client-options.ts";
 import * as F from "./frames.ts";
 import { nodeProof } from "./proof.ts";
+import { parseRelayTarget, type RelayTarget, sameKey } from "./relay-url.ts";
 import type { RelaySocket } from "./socket.ts";
 
 export type { RelayBindOptions, RelayBindState, RelayBindStats } from "./client-options.ts";
 
 /** The 4401 close code: bad proof or token. */
 export const CLOSE_AUTH = 4401;
+/** The close code this client sends when SERVER_HELLO carries a key other than the pinned one. */
+export const CLOSE_RELAY_KEY_MISMATCH = 4403;
 /** A WireGuard Bind over a relay connection. */
 export class RelayBind implements Bind {
   /** Counters. */
-  readonly stats: RelayBindStats = {
-    connectAttempts: 0,
-    welcomes: 0,
-    disconnects: 0,
-    sent: 0,
-    sentBytes: 0,
-    received: 0,
-    receivedBytes: 0,
-    queued: 0,
-    queueDropped: 0,
-    sendDropped: 0,
-    peerGone: 0,
-    invalidFrames: 0,
-    pings: 0,
-    pongs: 0,
-    keepaliveTimeouts: 0,
-    restarting: 0,
-    receiveErrors: 0,
-  };
+  readonly stats: RelayBindStats = newRelayBindStats();
   /** The last error (socket, fatal refusal), for diagnostics. */
   lastError: Error | undefined;
   /** The last WELCOME's JSON, parsed (relay id, limits). */
   welcome: Record<string, unknown> | undefined;
   /** The last HEALTH text ("" = healthy). */
   health = "";
+  /** Set when the relay is reached unencrypted over a network (ws:// to a non-loopback host). */
+  readonly transportWarning: string | undefined;
+  /** The relay key SERVER_HELLO last carried (base64), once a relay said hello. */
+  relayKey: string | undefined;
 
   private readonly options: RelayBindOptions;
+  private readonly target: RelayTarget;
   private readonly clock: Clock;
   private readonly random: RandomBytes;
   private publicKey: Uint8Array | undefined;
-  private readonly endpoints = new Map<string, Endpoint>();
-  private readonly keys = new Map<string, Uint8Array>();
-  private readonly udp = new Map<string, F.RelayEndpoint>();
+  private readonly endpoints = new EndpointCache();
   private queue: Uint8Array[] = [];
   private socket: RelaySocket | undefined;
   private generation = 0;
   private stateValue: RelayBindState = "new";
   private onReceive: ReceiveFn | undefined;
   private opened: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  private attempt = 0;
+  private readonly backoff: BackoffState = { attempt: 0, restart: undefined };
   private timer: TimerHandle | undefined;
   private helloTimer: TimerHandle | undefined;
   private pingTimer: TimerHandle | undefined;
   private ping: { data: Uint8Array; at: number } | undefined;
   private rtt: number | undefined;
-  private restart: { at: number; until: number } | undefined;
 
+  /** Throws when the URL is not ws(s):// or its `#key=` pin is malformed or contradicted. */
   constructor(options: RelayBindOptions) {
     this.options = options;
+    this.target = parseRelayTarget(options.url, options.relayKey);
+    this.transportWarning = this.target.warning;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? platformRandom;
   }
@@ -103,6 +98,12 @@ export class RelayBind implements Bind {
       return Promise.reject(new Error(`RelayBind: open() on a bind that is ${this.stateValue}`));
     }
     this.onReceive = onReceive;
+    const warning = this.transportWarning;
+    if (warning !== undefined) {
+      // Loud on purpose: the page shows it in the network's status too (NetworkStatus.relay).
+      const warn = this.options.onWarning ?? ((text: string) => console.warn(`corridor: ${text}`));
+      this.callback(() => warn(warning));
+    }
     return new Promise<void>((resolve, reject) => {
       this.opened = { resolve, reject };
       this.connect();
@@ -119,11 +120,11 @@ export class RelayBind implements Bind {
     if (packet.length > F.MAX_PACKET) return this.drop();
     let frame: Uint8Array;
     if (to.key.startsWith(PEER_PREFIX)) {
-      const key = this.keyOf(to.key);
+      const key = this.endpoints.relayKeyOf(to.key);
       if (key === undefined) return this.drop();
       frame = F.encodeKeyed(F.SEND, key, packet);
     } else {
-      const endpoint = this.udpOf(to);
+      const endpoint = this.endpoints.udpOf(to);
       if (endpoint === undefined) return this.drop();
       frame = F.encodeUdp(F.SEND_UDP, endpoint, packet);
     }
@@ -146,8 +147,7 @@ export class RelayBind implements Bind {
 
   /** parseRelayEndpoint, returning a shared Endpoint object per canonical key. */
   parseEndpoint(text: string): Endpoint {
-    const parsed = parseRelayEndpoint(text);
-    return this.endpoints.get(parsed.key) ?? bounded(this.endpoints, parsed.key, parsed);
+    return this.endpoints.parse(text);
   }
 
   /** Closes the connection and stops reconnecting. Safe to call more than once. */
@@ -190,28 +190,6 @@ export class RelayBind implements Bind {
     }
   }
 
-  private keyOf(endpointKey: string): Uint8Array | undefined {
-    const known = this.keys.get(endpointKey);
-    if (known !== undefined) return known;
-    try {
-      return bounded(this.keys, endpointKey, keyFromBase64(endpointKey.slice(PEER_PREFIX.length)));
-    } catch {
-      return undefined;
-    }
-  }
-
-  private udpOf(to: Endpoint): F.RelayEndpoint | undefined {
-    const known = this.udp.get(to.key);
-    if (known !== undefined) return known;
-    try {
-      const address = F.toRelayAddress(parseIp(to.host));
-      if (!Number.isInteger(to.port) || to.port < 1 || to.port > 65535) return undefined;
-      return bounded(this.udp, to.key, { address, port: to.port });
-    } catch {
-      return undefined;
-    }
-  }
-
   private connect(): void {
     if (this.stateValue === "closed" || this.stateValue === "failed") return;
     this.stateValue = "connecting";
@@ -219,9 +197,9 @@ export class RelayBind implements Bind {
     const generation = ++this.generation;
     let socket: RelaySocket;
     try {
-      socket = this.options.connect(this.options.url, F.RELAY_SUBPROTOCOL);
+      socket = this.options.connect(this.target.url, F.RELAY_SUBPROTOCOL);
     } catch (error) {
-      this.fail(new Error(`relay ${this.options.url}: ${(error as Error).message}`));
+      this.fail(new Error(`relay ${this.target.url}: ${(error as Error).message}`));
       return;
     }
     this.socket = socket;
@@ -251,13 +229,14 @@ export class RelayBind implements Bind {
           this.lost(4400, `relay version ${frame.version}`);
           return;
         }
+        if (!this.acceptRelayKey(frame.relayKey)) return;
         void this.hello(socket, frame.relayKey.slice(), frame.challenge.slice(), live);
         return;
       case "welcome":
         this.onWelcome(socket, frame.json);
         return;
       case "recv":
-        this.deliver(frame.packet, this.peerSource(frame.key));
+        this.deliver(frame.packet, this.endpoints.peerSource(frame.key));
         return;
       case "recv-udp":
         this.deliver(frame.packet, udpEndpoint(frame.endpoint.address, frame.endpoint.port));
@@ -282,7 +261,7 @@ export class RelayBind implements Bind {
         this.stats.restarting++;
         const now = this.clock.now();
         const at = now + frame.reconnectInMs;
-        this.restart = { at, until: at + frame.tryForMs };
+        this.backoff.restart = { at, until: at + frame.tryForMs };
         return;
       }
       case "unknown":
@@ -290,6 +269,22 @@ export class RelayBind implements Bind {
       default:
         this.stats.invalidFrames++;
     }
+  }
+
+  /**
+   * Records the relay key of SERVER_HELLO; with a pin, any other key ends the bind for good
+   * (close 4403, no proof sent): it is another relay or a machine in the middle.
+   */
+  private acceptRelayKey(relayKey: Uint8Array): boolean {
+    this.relayKey = keyToBase64(relayKey);
+    const pinned = this.target.pinnedKey;
+    if (pinned === undefined || sameKey(pinned, relayKey)) return true;
+    const message =
+      `relay ${this.target.url} presented key ${this.relayKey}, but ${keyToBase64(pinned)} is ` +
+      "pinned: not proving our key to it (another relay, or a machine in the middle)";
+    this.teardown(CLOSE_RELAY_KEY_MISMATCH, "relay key mismatch");
+    this.fail(new Error(message));
+    return false;
   }
 
   private async hello(
@@ -321,8 +316,8 @@ export class RelayBind implements Bind {
     this.helloTimer?.cancel();
     this.stateValue = "ready";
     this.stats.welcomes++;
-    this.attempt = 0;
-    this.restart = undefined;
+    this.backoff.attempt = 0;
+    this.backoff.restart = undefined;
     const queue = this.queue;
     this.queue = [];
     for (const frame of queue) this.write(socket, frame);
@@ -331,12 +326,6 @@ export class RelayBind implements Bind {
     const opened = this.opened;
     this.opened = undefined;
     opened?.resolve();
-  }
-
-  private peerSource(key: Uint8Array): Endpoint {
-    const b64 = keyToBase64(key);
-    const known = this.endpoints.get(PEER_PREFIX + b64);
-    return known ?? bounded(this.endpoints, PEER_PREFIX + b64, peerEndpoint(b64));
   }
 
   private deliver(packet: Uint8Array, from: Endpoint): void {
@@ -419,33 +408,17 @@ export class RelayBind implements Bind {
     else this.callback(() => this.options.onFatal?.(error));
   }
 
-  /** A uniform number in [0, 1) from the random source. */
-  private fraction(): number {
-    const r = this.random(2);
-    return ((r[0]! << 8) | r[1]!) / 65536;
-  }
-
   /** The next delay: RESTARTING's schedule if one is announced, else backoff with jitter. */
   private reconnectLater(): void {
     if (this.stateValue === "closed" || this.stateValue === "failed") return;
     this.stateValue = "waiting";
-    const now = this.clock.now();
-    const base = this.options.backoffBaseMs ?? 250;
-    const max = this.options.backoffMaxMs ?? 30_000;
-    let delay: number;
-    const restart = this.restart;
-    if (restart !== undefined && now < restart.at) {
-      // The relay told us when to come back; spread the herd over up to a second of it.
-      const spread = Math.min(1000, (restart.until - restart.at) / 2);
-      delay = restart.at - now + spread * this.fraction();
-      this.attempt = 0;
-    } else {
-      if (restart !== undefined && now >= restart.until) this.restart = undefined;
-      const ceiling = Math.min(max, base * 2 ** Math.min(this.attempt, 30));
-      this.attempt++;
-      delay = ceiling / 2 + (ceiling / 2) * this.fraction(); // "equal jitter": [ceiling/2, ceiling)
-      if (this.restart !== undefined) delay = Math.min(delay, this.restart.until - now);
-    }
-    this.timer = this.clock.setTimer(Math.max(0, delay), () => this.connect());
+    const limits = {
+      baseMs: this.options.backoffBaseMs ?? 250,
+      maxMs: this.options.backoffMaxMs ?? 30_000,
+    };
+    const delay = reconnectDelay(this.backoff, this.clock.now(), limits, () =>
+      uniformFraction(this.random),
+    );
+    this.timer = this.clock.setTimer(delay, () => this.connect());
   }
 }

@@ -5,6 +5,7 @@
 import type { Endpoint } from "../wireguard/bind.ts";
 import { formatIp, parseIp, quoteInput } from "../wireguard/ip-address.ts";
 import { keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
+import { type RelayEndpoint, toRelayAddress } from "./frames.ts";
 
 export const PEER_PREFIX = "peer:";
 export const CACHE_LIMIT = 4096;
@@ -68,4 +69,51 @@ export function parseRelayEndpoint(text: string): Endpoint {
   }
   const address = parseIp(host, `${what}: host`);
   return udpEndpoint(address, Number(portText));
+}
+
+/**
+ * The relay Bind's endpoint objects and the bytes behind them, one per canonical key, so the
+ * device compares endpoints by identity and a frame needs no parsing per packet. Bounded.
+ */
+export class EndpointCache {
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly keys = new Map<string, Uint8Array>();
+  private readonly udp = new Map<string, RelayEndpoint>();
+
+  /** parseRelayEndpoint, returning a shared Endpoint object per canonical key. */
+  parse(text: string): Endpoint {
+    const parsed = parseRelayEndpoint(text);
+    return this.endpoints.get(parsed.key) ?? bounded(this.endpoints, parsed.key, parsed);
+  }
+
+  /** The 32-byte key of a "peer:" endpoint key, or undefined when it is not one. */
+  relayKeyOf(endpointKey: string): Uint8Array | undefined {
+    const known = this.keys.get(endpointKey);
+    if (known !== undefined) return known;
+    try {
+      return bounded(this.keys, endpointKey, keyFromBase64(endpointKey.slice(PEER_PREFIX.length)));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The relay's form of an "ip:port" endpoint, or undefined when it has none. */
+  udpOf(to: Endpoint): RelayEndpoint | undefined {
+    const known = this.udp.get(to.key);
+    if (known !== undefined) return known;
+    try {
+      const address = toRelayAddress(parseIp(to.host));
+      if (!Number.isInteger(to.port) || to.port < 1 || to.port > 65535) return undefined;
+      return bounded(this.udp, to.key, { address, port: to.port });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The endpoint of a RECV's source key. */
+  peerSource(key: Uint8Array): Endpoint {
+    const b64 = keyToBase64(key);
+    const known = this.endpoints.get(PEER_PREFIX + b64);
+    return known ?? bounded(this.endpoints, PEER_PREFIX + b64, peerEndpoint(b64));
+  }
 }
