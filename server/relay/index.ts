@@ -1,9 +1,17 @@
 // The relay server's public surface.
 
 export { type AuthResult, type RelayAuth, RelayAuthorizer } from "./auth.ts";
-export { createLogger, type RelayLogger, type RelayLogSink } from "./log.ts";
-export { type DropReason, type HelloResult, RelayMetrics } from "./metrics.ts";
+export { addressGroup } from "./connection-slots.ts";
+export {
+  createLogger,
+  DEFAULT_LOG_LIMIT,
+  type LogLimit,
+  type RelayLogger,
+  type RelayLogSink,
+} from "./log.ts";
+export { type CapName, type DropReason, type HelloResult, RelayMetrics } from "./metrics.ts";
 export { RELAY_DEFAULTS, type RelayOptions } from "./options.ts";
+export { isLoopbackHost, pageOrigins, parseOrigin } from "./origins.ts";
 export { type RelayRate, TokenBucket } from "./rate-limit.ts";
 export {
   MAX_MESSAGE,

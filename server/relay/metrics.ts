@@ -4,11 +4,26 @@
 /** Why a frame was dropped (the `reason` label of corridor_relay_drops_total). */
 export type DropReason =
   | "queue_full"
+  | "relay_queue_full"
   | "not_here"
   | "no_udp_bridge"
   | "udp_refused"
   | "udp_bad_packet"
   | "closed";
+
+/**
+ * A cap that refused something (the `cap` label of corridor_relay_cap_hits_total): queued
+ * frames or bytes of one client, queued bytes of all clients, connection slots (see
+ * connection-slots.ts). The UDP bridge's caps show in corridor_relay_udp_refused_total.
+ */
+export type CapName =
+  | "queue_frames"
+  | "queue_bytes"
+  | "relay_queue_bytes"
+  | "max_connections"
+  | "max_unauthenticated"
+  | "per_address"
+  | "unauthenticated_per_address";
 
 /** How a hello ended (the `result` label of corridor_relay_hellos_total). */
 export type HelloResult = "ok" | "timeout" | "bad_proof" | "denied" | "protocol";
@@ -31,6 +46,12 @@ export class RelayMetrics {
   readonly hellos = new Map<string, number>();
   /** Upgrade requests refused before a WebSocket existed, by reason. */
   readonly rejected = new Map<string, number>();
+  /** Times a cap refused something, by cap. */
+  readonly caps = new Map<string, number>();
+  /** Requests for /healthz or /metrics refused for their Host header (DNS rebinding). */
+  hostRefused = 0;
+  /** Log lines left out by the log rate limit. */
+  logSuppressed = 0;
 
   drop(reason: DropReason): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
@@ -44,8 +65,19 @@ export class RelayMetrics {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
   }
 
-  /** The exposition text; `udpSockets` comes from the UDP bridge when it reports one. */
-  render(udpSockets?: number): string {
+  capHit(cap: CapName): void {
+    this.caps.set(cap, (this.caps.get(cap) ?? 0) + 1);
+  }
+
+  /**
+   * The exposition text. `queuedBytes` is the bytes queued for all clients now; the UDP
+   * bridge gives its open sockets and its refusals by reason when it reports them.
+   */
+  render(
+    queuedBytes: number,
+    udpSockets?: number,
+    udpRefused?: Readonly<Record<string, number>>,
+  ): string {
     const out: string[] = [];
     const one = (name: string, type: string, help: string, value: number) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
@@ -87,6 +119,36 @@ export class RelayMetrics {
       this.deadClients,
     );
     labelled("corridor_relay_hellos_total", "Hellos, by result.", "result", this.hellos);
+    one(
+      "corridor_relay_queued_bytes",
+      "gauge",
+      "Bytes queued for sending to all clients.",
+      queuedBytes,
+    );
+    labelled(
+      "corridor_relay_cap_hits_total",
+      "Times a cap refused a frame or a connection, by cap.",
+      "cap",
+      this.caps,
+    );
+    labelled(
+      "corridor_relay_udp_refused_total",
+      "SEND_UDP frames the UDP bridge refused, by reason.",
+      "reason",
+      new Map(Object.entries(udpRefused ?? {})),
+    );
+    one(
+      "corridor_relay_host_refused_total",
+      "counter",
+      "Requests to /healthz or /metrics refused for their Host header.",
+      this.hostRefused,
+    );
+    one(
+      "corridor_relay_log_suppressed_total",
+      "counter",
+      "Log lines left out by the log rate limit.",
+      this.logSuppressed,
+    );
     labelled(
       "corridor_relay_upgrades_rejected_total",
       "WebSocket upgrades refused, by reason.",

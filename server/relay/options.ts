@@ -4,8 +4,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CryptoCore } from "../../worker/crypto/core.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
+import { MAX_PACKET } from "../../worker/relay/frames.ts";
 import type { RelayAuth } from "./auth.ts";
-import type { RelayLogSink } from "./log.ts";
+import type { LogLimit, RelayLogSink } from "./log.ts";
 import type { RelayRate } from "./rate-limit.ts";
 import type { UdpBridgeHook } from "./udp-bridge-hook.ts";
 
@@ -25,16 +26,45 @@ export interface RelayOptions {
   rate?: RelayRate;
   /** Frames queued per destination before packets are dropped. Default 1024. */
   queueLimit?: number;
+  /**
+   * Bytes queued per destination before packets are dropped: what one client that does not
+   * read can make the relay hold. Default 1 MiB.
+   */
+  queueBytes?: number;
+  /** Bytes queued for all clients together before packets are dropped. Default 128 MiB. */
+  maxQueuedBytes?: number;
   /** Open WebSocket connections (authenticated or not) before upgrades get 503. Default 10000. */
   maxConnections?: number;
+  /** Open connections that have not finished the hello, in total. Default 1000. */
+  maxUnauthenticated?: number;
+  /**
+   * Open connections from one source address (an IPv4 address, or an IPv6 /64). Default 64;
+   * of them, at most `maxUnauthenticatedPerAddress` (default 16) before their hello.
+   */
+  maxConnectionsPerAddress?: number;
+  maxUnauthenticatedPerAddress?: number;
   /** Time a client has to complete the hello. Default 5000 ms. */
   helloTimeoutMs?: number;
   /**
-   * Allowed browser origins (exact `Origin` header values). When set, an upgrade carrying
-   * another Origin gets 403; requests without an Origin (non-browser clients) are accepted.
-   * Unset: any origin.
+   * Browser origins that may use the relay ("https://example.com", as in `Origin`). An upgrade
+   * with any other Origin gets 403; requests without one (non-browser clients) are accepted.
+   * Default: none, so no web page can use the relay unless named here or by `pageOrigins`.
    */
   origins?: string[];
+  /**
+   * Also accept the origins of a page served at the relay's own address and port (`corridor
+   * serve`): http://HOST:PORT, and on loopback http://localhost:PORT,
+   * http://corridor.localhost:PORT, http://127.0.0.1:PORT and http://[::1]:PORT.
+   */
+  pageOrigins?: boolean;
+  /**
+   * Host names /healthz and /metrics answer to, besides IP literals, the listen host,
+   * localhost, corridor.localhost and the hosts of `origins`. Other names get 421 (a DNS
+   * rebinding defence).
+   */
+  allowedHosts?: string[];
+  /** Per-connection log lines (refusals, closes) per kind and window. Default 20 a minute. */
+  logLimit?: LogLimit;
   /** The UDP bridge; without one, SEND_UDP frames are dropped and counted. */
   udpBridge?: UdpBridgeHook;
   /** Wall clock in milliseconds (token expiry, rate limits, PEER_GONE). Default Date.now. */
@@ -62,7 +92,12 @@ export const RELAY_DEFAULTS = {
   port: 0,
   rate: { bytesPerSecond: 12_500_000, burstBytes: 1 << 20 },
   queueLimit: 1024,
+  queueBytes: 1 << 20,
+  maxQueuedBytes: 128 << 20,
   maxConnections: 10_000,
+  maxUnauthenticated: 1000,
+  maxConnectionsPerAddress: 64,
+  maxUnauthenticatedPerAddress: 16,
   helloTimeoutMs: 5_000,
   pingIntervalMs: 30_000,
   closeGraceMs: 2_000,
@@ -82,9 +117,33 @@ export function checkOptions(options: RelayOptions): void {
     positive("rate.burstBytes", options.rate.burstBytes);
   }
   if (options.queueLimit !== undefined) positive("queueLimit", options.queueLimit);
-  if (options.maxConnections !== undefined) positive("maxConnections", options.maxConnections);
+  for (const name of [
+    "queueBytes",
+    "maxQueuedBytes",
+    "maxConnections",
+    "maxUnauthenticated",
+    "maxConnectionsPerAddress",
+    "maxUnauthenticatedPerAddress",
+  ] as const) {
+    const value = options[name];
+    if (value !== undefined) positive(name, value);
+  }
+  if (options.logLimit !== undefined) {
+    positive("logLimit.lines", options.logLimit.lines);
+    positive("logLimit.windowMs", options.logLimit.windowMs);
+  }
   if (options.helloTimeoutMs !== undefined) positive("helloTimeoutMs", options.helloTimeoutMs);
   if (options.pingIntervalMs !== undefined) positive("pingIntervalMs", options.pingIntervalMs);
   if (options.privateKey !== undefined && options.privateKey.length !== 32)
     throw new RangeError("relay: privateKey must be 32 bytes");
+}
+
+/** The limits WELCOME reports (DESIGN §4): largest packet, rate, and the queue caps. */
+export function welcomeLimits(options: RelayOptions): Record<string, number> {
+  return {
+    maxPacket: MAX_PACKET,
+    rate: (options.rate ?? RELAY_DEFAULTS.rate).bytesPerSecond,
+    queue: options.queueLimit ?? RELAY_DEFAULTS.queueLimit,
+    queueBytes: options.queueBytes ?? RELAY_DEFAULTS.queueBytes,
+  };
 }

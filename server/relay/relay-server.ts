@@ -4,7 +4,7 @@
 // key closes the older one with code 4409 "replaced".
 
 import { timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
@@ -12,7 +12,6 @@ import type { CryptoCore } from "../../worker/crypto/core.ts";
 import { initCrypto } from "../../worker/crypto/index.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
 import {
-  encodeRestarting,
   encodeText,
   HEALTH,
   KEY_LENGTH,
@@ -25,21 +24,24 @@ import { expectedProof } from "../../worker/relay/proof.ts";
 import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../crypto/x25519-node.ts";
 import { RelayAuthorizer } from "./auth.ts";
-import { createLogger, type RelayLogger } from "./log.ts";
-import { RelayMetrics } from "./metrics.ts";
-import { checkOptions, RELAY_DEFAULTS, type RelayOptions } from "./options.ts";
-import type { RelayRate } from "./rate-limit.ts";
-import { Router } from "./router.ts";
+import type { ConnectionSlot } from "./connection-slots.ts";
+import { answerRequest, type RelayEndpoints, refuseUpgrade } from "./http-plain.ts";
 import {
-  CLOSE_GOING_AWAY,
-  CLOSE_RESTARTING,
-  type HelloCheck,
-  RelaySession,
-  type SessionHost,
-} from "./session.ts";
+  createLogger,
+  DEFAULT_LOG_LIMIT,
+  RateLimitedLog,
+  type RelayLogger,
+  type RelayLogLevel,
+} from "./log.ts";
+import { RelayMetrics } from "./metrics.ts";
+import { checkOptions, RELAY_DEFAULTS, type RelayOptions, welcomeLimits } from "./options.ts";
+import type { RelayRate } from "./rate-limit.ts";
+import { RELAY_PATH, RelayGate } from "./relay-gate.ts";
+import { closeSessions } from "./relay-shutdown.ts";
+import { Router } from "./router.ts";
+import { type HelloCheck, type QueueTotal, RelaySession, type SessionHost } from "./session.ts";
 
-/** The path of the WebSocket endpoint. */
-export const RELAY_PATH = "/relay";
+export { RELAY_PATH } from "./relay-gate.ts";
 /** The largest message: type byte, key, packet. Bigger ones close with 1009. */
 export const MAX_MESSAGE = 1 + KEY_LENGTH + MAX_PACKET;
 
@@ -49,32 +51,15 @@ export interface RelayCloseOptions {
   restarting?: { reconnectInMs: number; tryForMs: number };
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
-      `Content-Length: ${text.length + 1}\r\n\r\n${text}\n`,
-  );
-  socket.destroy();
-}
-
 /** A running relay. Start one with startRelay(). */
-/**
- * The relay's own plain-text answers are never cached and can never run as a page, even when
- * they share an origin with the web page (corridor serve).
- */
-const PLAIN_HEADERS = {
-  "content-type": "text/plain; charset=utf-8",
-  "cache-control": "no-store",
-  "x-content-type-options": "nosniff",
-  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-} as const;
-
 export class RelayServer implements SessionHost {
   readonly metrics = new RelayMetrics();
   readonly log: RelayLogger;
   readonly clock: () => number;
   readonly rate: RelayRate;
   readonly queueLimit: number;
+  readonly queueBytes: number;
+  readonly queueTotal: QueueTotal;
   readonly helloTimeoutMs: number;
   readonly welcome: Uint8Array;
   readonly relayId: string;
@@ -84,9 +69,12 @@ export class RelayServer implements SessionHost {
   private readonly sessions = new Set<RelaySession>();
   private readonly wss: WebSocketServer;
   private readonly http: Server;
-  private readonly origins: Set<string> | undefined;
+  private readonly gate: RelayGate;
+  private readonly limitedLog: RateLimitedLog;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private nextId = 1;
+  /** Each session's connection slot (given back when its socket closes). */
+  private readonly slotOf = new WeakMap<RelaySession, ConnectionSlot>();
   private closing: Promise<void> | undefined;
   private restartingNow = false;
   private health = "";
@@ -103,18 +91,26 @@ export class RelayServer implements SessionHost {
     this.log = createLogger(options.log, this.clock);
     this.rate = options.rate ?? RELAY_DEFAULTS.rate;
     this.queueLimit = options.queueLimit ?? RELAY_DEFAULTS.queueLimit;
+    this.queueBytes = options.queueBytes ?? RELAY_DEFAULTS.queueBytes;
+    this.queueTotal = {
+      bytes: 0,
+      maxBytes: options.maxQueuedBytes ?? RELAY_DEFAULTS.maxQueuedBytes,
+    };
+    this.gate = new RelayGate(options, this.metrics);
+    this.limitedLog = new RateLimitedLog(
+      this.log,
+      options.logLimit ?? DEFAULT_LOG_LIMIT,
+      this.clock,
+      (lines) => {
+        this.metrics.logSuppressed += lines;
+      },
+    );
     this.helloTimeoutMs = options.helloTimeoutMs ?? RELAY_DEFAULTS.helloTimeoutMs;
     this.relayId = options.relayId;
     this.authorizer = new RelayAuthorizer(options.auth, options.relayId);
     this.router = new Router(this.metrics, this.clock);
-    this.origins = options.origins ? new Set(options.origins) : undefined;
-    this.welcome = encodeText(
-      WELCOME,
-      JSON.stringify({
-        relay: this.relayId,
-        limits: { maxPacket: MAX_PACKET, rate: this.rate.bytesPerSecond, queue: this.queueLimit },
-      }),
-    );
+    const limits = welcomeLimits(options);
+    this.welcome = encodeText(WELCOME, JSON.stringify({ relay: this.relayId, limits }));
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_MESSAGE,
@@ -123,7 +119,27 @@ export class RelayServer implements SessionHost {
       handleProtocols: (protocols) =>
         protocols.has(RELAY_SUBPROTOCOL) ? RELAY_SUBPROTOCOL : false,
     });
-    this.http = createServer((req, res) => this.onRequest(req, res));
+    const endpoints: RelayEndpoints = {
+      hostAllowed: (host) => this.gate.hostAllowed(host),
+      hostRefused: (req) => {
+        this.metrics.hostRefused++;
+        this.limitedLog.log("info", "host_refused", "", {
+          remote: req.socket.remoteAddress,
+          host: String(req.headers.host ?? "").slice(0, 100),
+        });
+      },
+      healthy: () => !this.restartingNow && this.closing === undefined,
+      metricsText: () => {
+        const bridge = this.options.udpBridge;
+        return this.metrics.render(
+          this.queueTotal.bytes,
+          bridge?.sockets?.(),
+          bridge?.refusals?.(),
+        );
+      },
+      fallback: options.httpFallback,
+    };
+    this.http = createServer((req, res) => answerRequest(req, res, RELAY_PATH, endpoints));
     this.http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
@@ -155,6 +171,16 @@ export class RelayServer implements SessionHost {
     return `ws://${host}:${this.port}${RELAY_PATH}`;
   }
 
+  /** Browser origins the relay accepts (Origin header values), sorted. */
+  get allowedOrigins(): string[] {
+    return this.gate.allowedOrigins;
+  }
+
+  /** Open sockets from an address group (an IPv4 address or IPv6 /64, see addressGroup). */
+  connectionsFrom(group: string): number {
+    return this.gate.connectionsFrom(group);
+  }
+
   /** Authenticated clients. */
   get clientCount(): number {
     return this.router.size;
@@ -184,6 +210,15 @@ export class RelayServer implements SessionHost {
 
   // ---- SessionHost ----
 
+  logLimited(
+    level: RelayLogLevel,
+    event: string,
+    kind: string,
+    fields: Record<string, unknown>,
+  ): void {
+    this.limitedLog.log(level, event, kind, fields);
+  }
+
   async verifyHello(
     nodeKey: Uint8Array,
     proof: Uint8Array,
@@ -204,6 +239,7 @@ export class RelayServer implements SessionHost {
 
   admit(session: RelaySession): void {
     this.metrics.clients++;
+    this.slotOf.get(session)?.authenticated();
     const older = this.router.register(session);
     if (older !== undefined && older !== session) {
       this.log("info", "replaced", { id: older.id, by: session.id });
@@ -252,14 +288,18 @@ export class RelayServer implements SessionHost {
       this.http.once("error", reject);
       this.http.listen(port, host, () => {
         this.http.off("error", reject);
+        // Only now is the port known, and with it the page's own origins.
+        this.gate.listening(host, this.port);
         this.http.on("error", (error) => this.log("error", "http_error", { error: error.message }));
         const interval = this.options.pingIntervalMs ?? RELAY_DEFAULTS.pingIntervalMs;
         this.sweepTimer = setInterval(() => this.sweep(), interval);
         this.sweepTimer.unref();
+        this.limitedLog.start();
         this.log("info", "listening", {
           url: this.url,
           relay: this.relayId,
           auth: this.options.auth.mode,
+          origins: this.allowedOrigins,
           key: Buffer.from(this.relayPublicKey).toString("base64"),
         });
         resolve();
@@ -267,56 +307,22 @@ export class RelayServer implements SessionHost {
     });
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz") {
-      const ok = !this.restartingNow && this.closing === undefined;
-      res.writeHead(ok ? 200 : 503, PLAIN_HEADERS);
-      res.end(ok ? "ok\n" : "restarting\n");
-    } else if (path === "/metrics") {
-      res.writeHead(200, {
-        ...PLAIN_HEADERS,
-        "content-type": "text/plain; version=0.0.4; charset=utf-8",
-      });
-      res.end(this.metrics.render(this.options.udpBridge?.sockets?.()));
-    } else if (path === RELAY_PATH) {
-      res.writeHead(426, { ...PLAIN_HEADERS, upgrade: "websocket" });
-      res.end("WebSocket upgrade required\n");
-    } else if (this.options.httpFallback !== undefined) {
-      this.options.httpFallback(req, res);
-    } else {
-      res.writeHead(404, PLAIN_HEADERS);
-      res.end("not found\n");
-    }
-  }
-
-  /** Why an upgrade must be refused (status, text, metric reason), or undefined to accept. */
-  private refusal(req: IncomingMessage): [number, string, string] | undefined {
-    const path = (req.url ?? "").split("?")[0];
-    if (path !== RELAY_PATH) return [404, "Not Found", "path"];
-    if (this.closing !== undefined) return [503, "Service Unavailable", "closing"];
-    const origin = req.headers.origin;
-    if (this.origins !== undefined && origin !== undefined && !this.origins.has(origin)) {
-      return [403, "Forbidden", "origin"];
-    }
-    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
-    if (!offered.includes(RELAY_SUBPROTOCOL)) return [400, "Bad Request", "subprotocol"];
-    if (this.sessions.size >= (this.options.maxConnections ?? RELAY_DEFAULTS.maxConnections)) {
-      return [503, "Service Unavailable", "max_connections"];
-    }
-    return undefined;
-  }
-
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
-    const refused = this.refusal(req);
-    if (refused !== undefined) {
-      const [status, text, reason] = refused;
+    const refused = this.gate.check(req, this.closing !== undefined);
+    if (Array.isArray(refused)) {
+      const [status, statusText, text, reason] = refused;
       this.metrics.reject(reason);
-      this.log("info", "upgrade_refused", { remote: req.socket.remoteAddress, reason });
-      reject(socket, status, text);
+      this.limitedLog.log("info", "upgrade_refused", reason, {
+        remote: req.socket.remoteAddress,
+        reason,
+      });
+      refuseUpgrade(socket, status, statusText, text);
       return;
     }
+    const slot = refused;
+    // The slot is given back when the TCP socket is gone, however the connection ends.
+    socket.once("close", () => slot.release());
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (this.closing !== undefined) {
         ws.terminate();
@@ -328,7 +334,8 @@ export class RelayServer implements SessionHost {
       ws.once("close", () => {
         this.metrics.connections--;
       });
-      const session = new RelaySession(this.nextId++, ws, remote, this);
+      const session = new RelaySession(this.nextId++, ws, remote, slot.group, this);
+      this.slotOf.set(session, slot);
       this.sessions.add(session);
     });
   }
@@ -338,7 +345,7 @@ export class RelayServer implements SessionHost {
     for (const session of this.sessions) {
       if (!session.alive && !session.paused) {
         this.metrics.deadClients++;
-        this.log("info", "dead_client", { id: session.id, remote: session.remote });
+        this.limitedLog.log("info", "dead_client", "", { id: session.id, remote: session.remote });
         session.terminate();
         continue;
       }
@@ -357,31 +364,8 @@ export class RelayServer implements SessionHost {
     const restarting = options.restarting;
     this.restartingNow = restarting !== undefined;
     this.log("info", restarting ? "restarting" : "closing", { clients: this.router.size });
-    const notice = restarting
-      ? encodeRestarting(restarting.reconnectInMs, restarting.tryForMs)
-      : undefined;
-    const sockets = [...this.sessions].map((s) => s.ws);
-    const ended = Promise.all(
-      sockets.map(
-        (ws) =>
-          new Promise<void>((resolve) => {
-            if (ws.readyState === ws.CLOSED) resolve();
-            else ws.once("close", () => resolve());
-          }),
-      ),
-    );
-    for (const session of [...this.sessions]) {
-      if (notice !== undefined && session.ready) session.sendRaw(notice);
-      session.close(
-        restarting ? CLOSE_RESTARTING : CLOSE_GOING_AWAY,
-        restarting ? "restarting" : "shutting down",
-      );
-    }
     const grace = this.options.closeGraceMs ?? RELAY_DEFAULTS.closeGraceMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, grace)))]);
-    clearTimeout(timer);
-    for (const ws of sockets) ws.terminate();
+    await closeSessions([...this.sessions], restarting, grace);
     try {
       this.options.udpBridge?.close();
     } catch (error) {
@@ -393,6 +377,7 @@ export class RelayServer implements SessionHost {
     });
     this.wss.close();
     this.privateKey.fill(0);
+    this.limitedLog.stop();
     this.log("info", "closed_relay", {});
   }
 }

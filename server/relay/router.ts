@@ -78,7 +78,7 @@ export class Router {
     // SEND and RECV have the same layout: type, key, packet. Reuse the received buffer.
     message[0] = RECV;
     message.set(from.key, 1);
-    if (!to.send(message)) this.metrics.drop("queue_full"); // bounded per-destination queue
+    to.send(message); // bounded per-destination queue: send() counts a drop and the cap
   }
 
   /** Forgets stale PEER_GONE bookkeeping (called from the keepalive sweep). */

@@ -12,11 +12,12 @@ import {
   RECV_UDP,
   type RelayEndpoint,
 } from "../../worker/relay/frames.ts";
-import type { AuthResult } from "./auth.ts";
-import type { RelayLogger } from "./log.ts";
-import type { HelloResult, RelayMetrics } from "./metrics.ts";
-import { type RelayRate, TokenBucket } from "./rate-limit.ts";
+
+import { TokenBucket } from "./rate-limit.ts";
+import type { HelloCheck, SessionHost } from "./session-host.ts";
 import type { UdpBridgeClient } from "./udp-bridge-hook.ts";
+
+export type { HelloCheck, QueueTotal, SessionHost } from "./session-host.ts";
 
 /** Close codes of relay protocol v1. */
 export const CLOSE_PROTOCOL_ERROR = 4400;
@@ -28,42 +29,9 @@ export const CLOSE_GOING_AWAY = 1001;
 
 /** Frames a client may send after CLIENT_HELLO, before its WELCOME; more is an error. */
 const MAX_PENDING = 256;
-/** Extra queue slots for control frames beyond the data queue limit. */
+/** Extra queue slots (frames, and bytes) for control frames beyond the data queue limits. */
 const CONTROL_HEADROOM = 64;
-
-/** The result of checking a CLIENT_HELLO: proof, then authorization. */
-export type HelloCheck = AuthResult | { ok: false; reason: string; result: HelloResult };
-
-/** What a session needs from the relay server. */
-export interface SessionHost {
-  readonly metrics: RelayMetrics;
-  readonly log: RelayLogger;
-  readonly clock: () => number;
-  readonly rate: RelayRate;
-  readonly queueLimit: number;
-  readonly helloTimeoutMs: number;
-  readonly relayPublicKey: Uint8Array;
-  /** The WELCOME frame every client gets. */
-  readonly welcome: Uint8Array;
-  /** Checks the proof over `challenge`, then authorization. */
-  verifyHello(
-    nodeKey: Uint8Array,
-    proof: Uint8Array,
-    token: string,
-    challenge: Uint8Array,
-  ): Promise<HelloCheck>;
-  /**
-   * The session is authenticated and has its WELCOME: register it (closing an older one with
-   * the same key) and send it any current HEALTH.
-   */
-  admit(session: RelaySession): void;
-  /** A SEND frame (the whole message, which the host may rewrite in place as RECV). */
-  forward(from: RelaySession, message: Buffer, destination: Uint8Array): void;
-  /** A SEND_UDP frame. */
-  sendUdp(from: RelaySession, endpoint: RelayEndpoint, packet: Uint8Array): void;
-  /** The session is over (called once, as soon as the relay closes it or the socket ends). */
-  release(session: RelaySession): void;
-}
+const CONTROL_HEADROOM_BYTES = 16 * 1024;
 
 type State = "hello" | "verifying" | "ready" | "closed";
 
@@ -82,6 +50,8 @@ export class RelaySession {
   udpClient: UdpBridgeClient;
   /** Frames handed to the socket and not yet written. */
   queued = 0;
+  /** Bytes of those frames (counted in the server's QueueTotal until the socket is gone). */
+  queuedBytes = 0;
   /** Answered a keepalive (or sent anything) since the last sweep. */
   alive = true;
   /** Reads paused by the rate limit. */
@@ -95,6 +65,8 @@ export class RelaySession {
 
   private state: State = "hello";
   private released = false;
+  /** The socket is gone: its buffers are freed and no longer counted. */
+  private socketGone = false;
   private readonly challenge = new Uint8Array(32);
   private readonly bucket: TokenBucket;
   private readonly pending: Buffer[] = [];
@@ -105,10 +77,12 @@ export class RelaySession {
     readonly id: number,
     readonly ws: WebSocket,
     remote: string,
+    /** The source address group (an IPv4 address or IPv6 /64) the client counts against. */
+    readonly source: string,
     private readonly host: SessionHost,
   ) {
     this.remote = remote;
-    this.udpClient = { id, key: this.key, allowed: [] };
+    this.udpClient = { id, key: this.key, allowed: [], source };
     this.bucket = new TokenBucket(host.rate, host.clock());
     globalThis.crypto.getRandomValues(this.challenge);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
@@ -116,16 +90,21 @@ export class RelaySession {
       this.alive = true;
     });
     ws.on("error", (error) => {
-      host.log("debug", "socket_error", { id, remote, error: error.message });
+      host.logLimited("debug", "socket_error", "", { id, remote, error: error.message });
     });
     ws.on("close", (code, reason) => {
       this.state = "closed";
       this.clearTimers();
-      host.log("info", "closed", { id, remote, code, reason: reason.toString() });
+      this.socketGone = true;
+      host.queueTotal.bytes -= this.queuedBytes;
+      this.queuedBytes = 0;
+      const event = this.keyId === "" ? "closed_unauthenticated" : "closed";
+      host.logLimited("info", event, "", { id, remote, code, reason: reason.toString() });
       this.doRelease();
     });
     this.helloTimer = setTimeout(() => {
       this.host.metrics.hello("timeout");
+      this.host.logLimited("info", "hello_refused", "timeout", { id, remote });
       this.close(CLOSE_UNAUTHORIZED, "hello timeout");
     }, host.helloTimeoutMs);
     this.sendRaw(encodeServerHello(host.relayPublicKey, this.challenge));
@@ -137,24 +116,49 @@ export class RelaySession {
   }
 
   /**
-   * Queues a frame for this client unless its queue is full; false when dropped. Control
-   * frames (PONG, PEER_GONE) get CONTROL_HEADROOM extra slots, so a full data queue does not
-   * starve keepalives.
+   * Queues a frame for this client unless a queue cap is reached; false when dropped (the drop
+   * and the cap that bit are counted). The caps: frames and bytes queued for this client, and
+   * bytes queued for all clients. A client that does not read fills only its own queue, then
+   * loses packets (WireGuard and TCP recover); it cannot make the relay hold more. Control
+   * frames (PONG, PEER_GONE) get some headroom, so a full data queue does not starve keepalives.
    */
   send(frame: Uint8Array, control = false): boolean {
-    if (this.state !== "ready") return false;
-    if (this.queued >= this.host.queueLimit + (control ? CONTROL_HEADROOM : 0)) return false;
+    if (this.state !== "ready") {
+      this.host.metrics.drop("closed");
+      return false;
+    }
+    const metrics = this.host.metrics;
+    const total = this.host.queueTotal;
+    if (this.queued >= this.host.queueLimit + (control ? CONTROL_HEADROOM : 0)) {
+      metrics.capHit("queue_frames");
+      metrics.drop("queue_full");
+      return false;
+    }
+    const headroom = control ? CONTROL_HEADROOM_BYTES : 0;
+    if (this.queuedBytes + frame.length > this.host.queueBytes + headroom) {
+      metrics.capHit("queue_bytes");
+      metrics.drop("queue_full");
+      return false;
+    }
+    if (total.bytes + frame.length > total.maxBytes + headroom) {
+      metrics.capHit("relay_queue_bytes");
+      metrics.drop("relay_queue_full");
+      return false;
+    }
     this.sendRaw(frame);
     return true;
   }
 
-  /** Sends a frame regardless of the queue limit (hello, WELCOME, HEALTH, RESTARTING). */
+  /** Sends a frame regardless of the queue caps (hello, WELCOME, HEALTH, RESTARTING). */
   sendRaw(frame: Uint8Array): void {
     if (this.state === "closed") return;
+    const size = frame.length;
     this.queued++;
+    this.queuedBytes += size;
+    this.host.queueTotal.bytes += size;
     this.host.metrics.framesOut++;
-    this.host.metrics.bytesOut += frame.length;
-    this.ws.send(frame, this.onSent);
+    this.host.metrics.bytesOut += size;
+    this.ws.send(frame, () => this.onSent(size));
   }
 
   /** Delivers a UDP reply from the bridge as RECV_UDP. */
@@ -166,7 +170,7 @@ export class RelaySession {
       this.host.metrics.drop("udp_bad_packet");
       return;
     }
-    if (!this.send(frame)) this.host.metrics.drop(this.ready ? "queue_full" : "closed");
+    this.send(frame);
   };
 
   /** Closes with a WebSocket close code; the session is released at once. */
@@ -192,9 +196,13 @@ export class RelaySession {
     this.doRelease();
   }
 
-  private readonly onSent = (): void => {
+  /** ws wrote a frame to the kernel (or gave up on it): it no longer holds our memory. */
+  private onSent(size: number): void {
     this.queued--;
-  };
+    if (this.socketGone) return; // the close handler already gave back everything
+    this.queuedBytes -= size;
+    this.host.queueTotal.bytes -= size;
+  }
 
   private doRelease(): void {
     if (this.released) return;
@@ -238,7 +246,11 @@ export class RelaySession {
 
   private protocolError(reason: string): void {
     if (this.state === "hello" || this.state === "verifying") this.host.metrics.hello("protocol");
-    this.host.log("info", "protocol_error", { id: this.id, remote: this.remote, reason });
+    this.host.logLimited("info", "protocol_error", "", {
+      id: this.id,
+      remote: this.remote,
+      reason,
+    });
     this.close(CLOSE_PROTOCOL_ERROR, reason);
   }
 
@@ -266,8 +278,9 @@ export class RelaySession {
     if (this.state !== "verifying") return;
     const keyText = Buffer.from(nodeKey).toString("base64");
     if (!result.ok) {
-      this.host.metrics.hello("result" in result ? result.result : "denied");
-      this.host.log("info", "hello_refused", {
+      const outcome = "result" in result ? result.result : "denied";
+      this.host.metrics.hello(outcome);
+      this.host.logLimited("info", "hello_refused", outcome, {
         id: this.id,
         remote: this.remote,
         key: keyText,
@@ -280,10 +293,10 @@ export class RelaySession {
     this.helloTimer = undefined;
     this.key = nodeKey;
     this.keyId = keyId(nodeKey);
-    this.udpClient = { id: this.id, key: nodeKey, allowed: result.udp };
+    this.udpClient = { id: this.id, key: nodeKey, allowed: result.udp, source: this.source };
     this.state = "ready";
     this.host.metrics.hello("ok");
-    this.host.log("info", "hello", { id: this.id, remote: this.remote, key: keyText });
+    this.host.logLimited("info", "hello", "", { id: this.id, remote: this.remote, key: keyText });
     this.sendRaw(this.host.welcome);
     this.host.admit(this);
     const pending = this.pending.splice(0);
@@ -304,7 +317,7 @@ export class RelaySession {
         return;
       case "ping":
         data[0] = PONG; // echo the same 8 bytes, in place
-        if (!this.send(data, true)) this.host.metrics.drop("queue_full");
+        this.send(data, true);
         return;
       case "pong":
       case "unknown":

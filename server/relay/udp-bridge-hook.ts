@@ -12,6 +12,11 @@ export interface UdpBridgeClient {
   key: Uint8Array;
   /** The token's `udp` allowances ("ip:port" or "cidr:port-range"); empty without a token. */
   allowed: string[];
+  /**
+   * The client's source address group (an IPv4 address or an IPv6 /64): the bridge caps the
+   * sockets of all clients from one address together, since anyone may open many connections.
+   */
+  source?: string;
 }
 
 /**
@@ -36,4 +41,6 @@ export interface UdpBridgeHook {
   close(): void;
   /** Open UDP sockets, for the `corridor_relay_udp_sockets` gauge (optional). */
   sockets?(): number;
+  /** Refused sends so far by reason, for `corridor_relay_udp_refused_total` (optional). */
+  refusals?(): Readonly<Record<string, number>>;
 }

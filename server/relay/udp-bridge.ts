@@ -2,25 +2,28 @@
 // WireGuard hosts, and their answers come back as RECV_UDP. One node:dgram socket per
 // (client, endpoint), so a host sees each browser as its own source port and answers reach
 // only the client that sent. Only endpoints that the client's token (`udp`) or the relay's own
-// `--allow-udp` list names are reachable: the bridge is never an open UDP proxy. Sockets close
-// after an idle time and with their client; their number is bounded per client and in total.
+// `--allow-udp` list names are reachable: the bridge is never an open UDP proxy, and a broad
+// allowance (0.0.0.0/0) never reaches loopback, unspecified, link-local, multicast or broadcast
+// addresses, which only an allowance inside them unlocks (udp-allowance.ts). Sockets close
+// after an idle time and with their client; their number is bounded per client, per source
+// address (one machine may open many connections) and in total.
 
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv4 } from "node:net";
 import type { RelayEndpoint } from "../../worker/relay/frames.ts";
-import { parseCidr } from "../../worker/wireguard/allowed-ips.ts";
 import { type Clock, systemClock, type TimerHandle } from "../../worker/wireguard/clock.ts";
-import { formatIp, parseIp, quoteInput } from "../../worker/wireguard/ip-address.ts";
+import { formatIp, parseIp } from "../../worker/wireguard/ip-address.ts";
+import {
+  allows,
+  parseUdpAllowance,
+  reaches,
+  specialBlockOf,
+  type UdpAllowance,
+  unmap,
+} from "./udp-allowance.ts";
 import type { UdpBridgeClient, UdpBridgeHook } from "./udp-bridge-hook.ts";
 
-/** Endpoints a client may reach: an address prefix and an inclusive port range. */
-export interface UdpAllowance {
-  /** 4 or 16 bytes, host bits cleared. */
-  addr: Uint8Array;
-  bits: number;
-  portLo: number;
-  portHi: number;
-}
+export { allows, parseUdpAllowance, type UdpAllowance } from "./udp-allowance.ts";
 
 /** Options of a UdpBridge. */
 export interface UdpBridgeOptions {
@@ -28,14 +31,25 @@ export interface UdpBridgeOptions {
   allow?: string[];
   /** A socket unused this long (no datagram either way) is closed. Default 60 s. */
   idleMs?: number;
-  /** Sockets one client may hold (default 16), and all clients together (default 4096). */
+  /**
+   * Sockets one client may hold (default 16), all clients from one source address together
+   * (default 64), and all clients together (default 4096).
+   */
   maxSocketsPerClient?: number;
+  maxSocketsPerSource?: number;
   maxSockets?: number;
   clock?: Clock;
 }
 
 /** Why a send was refused. */
-export type RefusalReason = "notAllowed" | "clientLimit" | "totalLimit" | "invalid" | "closed";
+export type RefusalReason =
+  | "notAllowed"
+  | "special"
+  | "clientLimit"
+  | "sourceLimit"
+  | "totalLimit"
+  | "invalid"
+  | "closed";
 
 /** Counters and the sockets gauge, for /metrics. */
 export interface UdpBridgeStats {
@@ -47,7 +61,7 @@ export interface UdpBridgeStats {
   sentBytes: number;
   received: number;
   receivedBytes: number;
-  /** Refused sends by reason. */
+  /** Refused sends by reason ("special": a special address only a broad allowance covers). */
   refused: Record<RefusalReason, number>;
   /** Datagrams from a source other than the socket's endpoint, dropped. */
   foreignDropped: number;
@@ -57,85 +71,16 @@ export interface UdpBridgeStats {
   socketErrors: number;
 }
 
-const PORT = /^[0-9]{1,5}$/;
 /** The largest UDP payload over IPv4 (65535 - 20 - 8). */
 const MAX_UDP4_PAYLOAD = 65507;
 const MAX_UDP6_PAYLOAD = 65527;
-
-function port(text: string, what: string): number {
-  const n = Number(text);
-  if (!PORT.test(text) || n < 1 || n > 65535) {
-    throw new TypeError(`${what}: port ${quoteInput(text)} is not a number 1-65535`);
-  }
-  return n;
-}
-
-/**
- * Parses one allowance: "cidr" (any port), "ip:port", "cidr:port", "cidr:lo-hi", with IPv6 in
- * brackets when a port follows ("[fd00::/64]:51820") or bare without one ("fd00::/64").
- * An IPv4-mapped IPv6 prefix is taken as its IPv4 prefix. Throws a TypeError naming the
- * problem.
- */
-export function parseUdpAllowance(text: string): UdpAllowance {
-  const what = `UDP allowance ${quoteInput(text)}`;
-  let cidr = text;
-  let ports: string | undefined;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0) throw new TypeError(`${what}: '[' without ']'`);
-    cidr = text.slice(1, close);
-    const rest = text.slice(close + 1);
-    if (rest !== "") {
-      if (!rest.startsWith(":")) throw new TypeError(`${what}: expected ':' after ']'`);
-      ports = rest.slice(1);
-    }
-  } else if (text.indexOf(":") === text.lastIndexOf(":") && text.includes(":")) {
-    const colon = text.indexOf(":");
-    cidr = text.slice(0, colon);
-    ports = text.slice(colon + 1);
-  }
-  let { addr, bits } = parseCidr(cidr, what);
-  if (addr.length === 16 && isMapped(addr) && bits >= 96) {
-    addr = addr.slice(12);
-    bits -= 96;
-  }
-  let portLo = 1;
-  let portHi = 65535;
-  if (ports !== undefined && ports !== "*") {
-    const dash = ports.indexOf("-");
-    portLo = port(dash < 0 ? ports : ports.slice(0, dash), what);
-    portHi = dash < 0 ? portLo : port(ports.slice(dash + 1), what);
-    if (portHi < portLo) throw new TypeError(`${what}: port range ${ports} is backwards`);
-  }
-  return { addr, bits, portLo, portHi };
-}
-
-function isMapped(a: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
-  return a[10] === 0xff && a[11] === 0xff;
-}
-
-/** The endpoint's address as 4 bytes (IPv4, mapped or not) or 16 (IPv6). */
-function unmap(address: Uint8Array): Uint8Array {
-  return address.length === 16 && isMapped(address) ? address.subarray(12) : address;
-}
-
-/** Whether `addr` (4 or 16 bytes) and `port` fall inside the allowance. */
-export function allows(allowance: UdpAllowance, addr: Uint8Array, port: number): boolean {
-  if (addr.length !== allowance.addr.length) return false;
-  if (port < allowance.portLo || port > allowance.portHi) return false;
-  for (let i = 0, left = allowance.bits; left > 0; i++, left -= 8) {
-    const mask = left >= 8 ? 0xff : (0xff << (8 - left)) & 0xff;
-    if (((addr[i] ?? 0) & mask) !== allowance.addr[i]) return false;
-  }
-  return true;
-}
 
 interface Entry {
   socket: Socket;
   endpoint: RelayEndpoint;
   host: string;
   port: number;
+  source: string | undefined;
   lastUsed: number;
   deliver: (endpoint: RelayEndpoint, packet: Uint8Array) => void;
 }
@@ -157,7 +102,15 @@ export class UdpBridge implements UdpBridgeHook {
     sentBytes: 0,
     received: 0,
     receivedBytes: 0,
-    refused: { notAllowed: 0, clientLimit: 0, totalLimit: 0, invalid: 0, closed: 0 },
+    refused: {
+      notAllowed: 0,
+      special: 0,
+      clientLimit: 0,
+      sourceLimit: 0,
+      totalLimit: 0,
+      invalid: 0,
+      closed: 0,
+    },
     foreignDropped: 0,
     badAllowances: 0,
     sendErrors: 0,
@@ -167,7 +120,10 @@ export class UdpBridge implements UdpBridgeHook {
   private readonly allow: UdpAllowance[];
   private readonly idleMs: number;
   private readonly perClient: number;
+  private readonly perSource: number;
   private readonly total: number;
+  /** Open sockets per source address group. */
+  private readonly bySource = new Map<string, number>();
   private readonly clock: Clock;
   private readonly clients = new Map<number, ClientState>();
   private sweeper: TimerHandle | undefined;
@@ -178,15 +134,24 @@ export class UdpBridge implements UdpBridgeHook {
     this.allow = (options.allow ?? []).map(parseUdpAllowance);
     this.idleMs = options.idleMs ?? 60_000;
     this.perClient = options.maxSocketsPerClient ?? 16;
+    this.perSource = options.maxSocketsPerSource ?? 64;
     this.total = options.maxSockets ?? 4096;
     this.clock = options.clock ?? systemClock;
   }
 
-  /** Whether the client may reach `endpoint` (its token's allowances or the relay's list). */
+  /**
+   * Whether the client may reach `endpoint` (its token's allowances or the relay's list; a
+   * special address only through an allowance inside its block).
+   */
   permits(client: UdpBridgeClient, endpoint: RelayEndpoint): boolean {
     const addr = unmap(endpoint.address);
-    const check = (a: UdpAllowance) => allows(a, addr, endpoint.port);
+    const check = (a: UdpAllowance) => reaches(a, addr, endpoint.port);
     return this.allow.some(check) || this.stateOf(client).allowances.some(check);
+  }
+
+  /** Refused sends so far, by reason (for /metrics). */
+  refusals(): Readonly<Record<string, number>> {
+    return { ...this.stats.refused };
   }
 
   /**
@@ -204,7 +169,14 @@ export class UdpBridge implements UdpBridgeHook {
     if (endpoint.address.length !== 16 || endpoint.port < 1 || endpoint.port > 65535) {
       return this.refuse("invalid");
     }
-    if (!this.permits(client, endpoint)) return this.refuse("notAllowed");
+    if (!this.permits(client, endpoint)) {
+      const addr = unmap(endpoint.address);
+      const broad = (a: UdpAllowance) => allows(a, addr, endpoint.port);
+      const special =
+        specialBlockOf(addr) !== undefined &&
+        (this.allow.some(broad) || this.stateOf(client).allowances.some(broad));
+      return this.refuse(special ? "special" : "notAllowed");
+    }
     const addr = unmap(endpoint.address);
     if (packet.length > (addr.length === 4 ? MAX_UDP4_PAYLOAD : MAX_UDP6_PAYLOAD)) {
       return this.refuse("invalid");
@@ -215,8 +187,12 @@ export class UdpBridge implements UdpBridgeHook {
     let entry = state.sockets.get(key);
     if (entry === undefined) {
       if (state.sockets.size >= this.perClient) return this.refuse("clientLimit");
+      const source = client.source;
+      if (source !== undefined && (this.bySource.get(source) ?? 0) >= this.perSource) {
+        return this.refuse("sourceLimit");
+      }
       if (this.stats.sockets >= this.total) return this.refuse("totalLimit");
-      entry = this.openSocket(state, key, endpoint, host, addr.length === 4);
+      entry = this.openSocket(state, key, endpoint, host, addr.length === 4, source);
     }
     entry.deliver = deliver;
     entry.lastUsed = this.clock.now();
@@ -280,6 +256,7 @@ export class UdpBridge implements UdpBridgeHook {
     endpoint: RelayEndpoint,
     host: string,
     v4: boolean,
+    source: string | undefined,
   ): Entry {
     const socket = createSocket({ type: v4 ? "udp4" : "udp6", lookup: literalLookup });
     const entry: Entry = {
@@ -287,6 +264,7 @@ export class UdpBridge implements UdpBridgeHook {
       endpoint: { address: endpoint.address.slice(), port: endpoint.port },
       host,
       port: endpoint.port,
+      source,
       lastUsed: this.clock.now(),
       deliver: () => {},
     };
@@ -311,6 +289,7 @@ export class UdpBridge implements UdpBridgeHook {
       this.stats.socketErrors++;
     });
     state.sockets.set(key, entry);
+    if (source !== undefined) this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
     this.stats.sockets++;
     this.stats.socketsOpened++;
     this.scheduleSweep();
@@ -319,6 +298,11 @@ export class UdpBridge implements UdpBridgeHook {
 
   private closeEntry(entry: Entry): void {
     this.stats.sockets--;
+    if (entry.source !== undefined) {
+      const left = (this.bySource.get(entry.source) ?? 1) - 1;
+      if (left > 0) this.bySource.set(entry.source, left);
+      else this.bySource.delete(entry.source);
+    }
     entry.deliver = () => {};
     try {
       entry.socket.close();

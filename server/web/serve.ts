@@ -1,8 +1,10 @@
 // `corridor serve`'s server: the page and the relay on one port. The page's engine opens its
 // relay WebSocket at the page's own origin (path /relay), so serving both from one node:http
-// server needs no configuration and no cross-origin allowances. The relay owns the server
-// (WebSocket upgrades on /relay, /healthz, /metrics) and hands every other request to the
-// static page handler.
+// server needs no cross-origin allowances: the relay accepts browsers from the page's own
+// origins (pageOrigins) and from `relay.origins`, and refuses every other web site (any page
+// the user visits could otherwise use the user's relay and its UDP bridge). The relay owns the
+// server (WebSocket upgrades on /relay, /healthz, /metrics) and hands every other request to
+// the static page handler.
 
 import type { RelayServer } from "../relay/index.ts";
 import { type RelayOptions, startRelay } from "../relay/index.ts";
@@ -43,6 +45,7 @@ export interface ServeHandle {
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const site = await StaticSite.load(options.webRoot);
   const relay = await startRelay({
+    pageOrigins: true,
     ...options.relay,
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,

@@ -29,7 +29,7 @@ async function pair() {
 
 describe("relay server", () => {
   it("sends WELCOME with the relay id and limits", async () => {
-    ({ relay } = await startTestRelay({ relayId: "r-1", queueLimit: 77 }));
+    ({ relay } = await startTestRelay({ relayId: "r-1", queueLimit: 77, queueBytes: 99_999 }));
     const keys = await nodeKeys();
     const client = await connectAuthed(relay.url, keys);
     clients.push(client);
@@ -44,7 +44,7 @@ describe("relay server", () => {
     const welcome = await third.next("welcome");
     expect(JSON.parse(welcome.json)).toEqual({
       relay: "r-1",
-      limits: { maxPacket: 65535, rate: 12_500_000, queue: 77 },
+      limits: { maxPacket: 65535, rate: 12_500_000, queue: 77, queueBytes: 99_999 },
     });
   });
 
