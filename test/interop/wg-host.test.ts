@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { afterEach, expect, it } from "vitest";
 import { UdpBind } from "../../server/udp-bind.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
+import { waitUntil } from "../helpers/wait.ts";
 import {
   createWgHost,
   removeStaleHosts,
@@ -62,6 +63,16 @@ async function reachable(address: string): Promise<string> {
       done(e.code === "ECONNREFUSED" ? "tcp refused" : String(e.code)),
     );
   });
+}
+
+/** Whether the UDP socket bound to `port` has nothing waiting to be read (/proc/net/udp). */
+function receiveQueueEmpty(procNetUdp: string, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const line = procNetUdp
+    .split("\n")
+    .find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hexPort}`));
+  // Columns: sl local_address rem_address st tx_queue:rx_queue ...
+  return line !== undefined && line.trim().split(/\s+/)[4]?.split(":")[1] === "00000000";
 }
 
 /** The Udp: counters of /proc/net/snmp (per network namespace). */
@@ -148,11 +159,22 @@ describeWithPrereq(need, "stock WireGuard test host (wireguard-go in a network n
       fakeInitiation.set([1, 0, 0, 0]); // type 1 (initiation), reserved zero: fails mac1
       expect(bind.send(random, to)).toBe(true);
       expect(bind.send(fakeInitiation, to)).toBe(true);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(bind.stats).toMatchObject({ sent: 2, sendErrors: 0, received: 0 });
-      // Both reached wireguard-go's socket in the namespace (and none hit a closed port).
-      const snmp = (await host.exec(["cat", "/proc/net/snmp"])).stdout;
+      // Both reach wireguard-go's socket in the namespace (and none hits a closed port), and
+      // wireguard-go reads them (its socket's receive queue is empty again).
+      let snmp = "";
+      await waitUntil(() => udpCounters(snmp).InDatagrams === 2, "2 datagrams in the host", {
+        poll: async () => {
+          snmp = (await host.exec(["cat", "/proc/net/snmp"])).stdout;
+        },
+      });
       expect(udpCounters(snmp)).toMatchObject({ InDatagrams: 2, NoPorts: 0 });
+      let sockets = "";
+      await waitUntil(() => receiveQueueEmpty(sockets, host.listenPort), "wireguard-go reading", {
+        poll: async () => {
+          sockets = (await host.exec(["cat", "/proc/net/udp"])).stdout;
+        },
+      });
+      expect(bind.stats).toMatchObject({ sent: 2, sendErrors: 0, received: 0 });
       const peers = await host.wgShow();
       expect(peers).toHaveLength(1);
       expect(peers[0]).toMatchObject({ publicKey: ours.publicKey, latestHandshake: 0, rxBytes: 0 });
