@@ -17,7 +17,11 @@ function passphraseForm(
   showError: (err: unknown) => void,
 ): HTMLElement {
   const current = input({ type: "password", testid: "key-current-passphrase" });
-  const next = input({ type: "password", testid: "key-new-passphrase" });
+  const next = input({
+    type: "password",
+    testid: "key-new-passphrase",
+    placeholder: "8 characters or more",
+  });
   const repeat = input({ type: "password", testid: "key-repeat-passphrase" });
   const run = (action: () => Promise<unknown>) => {
     action().then(done).catch(showError);
@@ -49,7 +53,7 @@ function passphraseForm(
       "div",
       { class: "row" },
       key.locked ? field("Current passphrase", current) : null,
-      field("New passphrase", next, "8 characters or more"),
+      field("New passphrase", next),
       field("Repeat", repeat),
       save,
       clear,
