@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import type { RelayAuth } from "../server/relay/index.ts";
+import { parseOrigin, type RelayAuth } from "../server/relay/index.ts";
 import { parseControlKey } from "../server/relay/token.ts";
 import { keyFromBase64 } from "../worker/wireguard/keys.ts";
 
@@ -14,7 +14,10 @@ export interface RelayFlags {
   port: number;
   auth: RelayAuth | undefined;
   allowUdp: string[];
+  /** Browser origins that may use the relay (canonical, as `Origin` carries them). */
   origins: string[];
+  /** Host names /healthz and /metrics answer to besides IP literals and loopback names. */
+  allowedHosts: string[];
   relayId: string;
 }
 
@@ -26,6 +29,7 @@ export function defaultRelayFlags(): RelayFlags {
     auth: undefined,
     allowUdp: [],
     origins: [],
+    allowedHosts: [],
     relayId: hostname(),
   };
 }
@@ -92,7 +96,17 @@ export function applyRelayFlag(
       flags.allowUdp.push(value);
       return undefined;
     case "--origin":
-      flags.origins.push(value);
+      try {
+        flags.origins.push(parseOrigin(value));
+      } catch (error) {
+        return `--origin: ${(error as Error).message}`;
+      }
+      return undefined;
+    case "--allow-host":
+      if (!/^[a-z0-9.-]{1,253}$/i.test(value)) {
+        return `--allow-host '${value}': expected a host name such as relay.example.com`;
+      }
+      flags.allowedHosts.push(value.toLowerCase());
       return undefined;
     case "--relay-id":
       flags.relayId = value;
@@ -102,10 +116,16 @@ export function applyRelayFlag(
   }
 }
 
-/** "auth: open; udp bridge: 10.0.0.0/8" for the startup line. */
-export function describeRelay(auth: RelayAuth, allowUdp: readonly string[]): string {
+/** "auth: open; udp bridge: 10.0.0.0/8; web pages: none" for the startup line. */
+export function describeRelay(
+  auth: RelayAuth,
+  allowUdp: readonly string[],
+  origins: readonly string[] = [],
+): string {
   const mode = auth.mode === "keys" ? `${auth.allowed.length} allowed keys` : auth.mode;
-  return `auth: ${mode}; udp bridge: ${allowUdp.length > 0 ? allowUdp.join(", ") : "token allowances only"}`;
+  const udp = allowUdp.length > 0 ? allowUdp.join(", ") : "token allowances only";
+  const pages = origins.length > 0 ? origins.join(" ") : "none (no --origin)";
+  return `auth: ${mode}; udp bridge: ${udp}; web pages: ${pages}`;
 }
 
 /** Resolves on the first SIGTERM or SIGINT. */

@@ -15,7 +15,8 @@ import {
 } from "./relay-flags.ts";
 
 export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)
-                      [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--relay-id ID]
+                      [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...
+                      [--relay-id ID]
 
   --listen HOST:PORT   where to listen (default 127.0.0.1:8080); WebSocket path /relay
   --allow-keys FILE    WireGuard public keys (base64, one per line, # comments) that may connect
@@ -23,7 +24,11 @@ export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-
   --open               anyone may connect (say so only where that is meant)
   --allow-udp SPEC     stock WireGuard endpoints the UDP bridge may reach: CIDR, CIDR:PORT or
                        CIDR:LO-HI (repeatable); tokens may add their own
-  --origin ORIGIN      accept browser pages only from this Origin (repeatable)
+  --origin ORIGIN      let web pages of this origin (https://example.com) use the relay
+                       (repeatable); without it, no browser page can (clients that send no
+                       Origin, like agents and the CLI, are not affected)
+  --allow-host NAME    a host name /healthz and /metrics answer to besides IP addresses,
+                       localhost and the listen host (repeatable; a DNS rebinding defence)
   --relay-id ID        the relay's id in WELCOME and tokens (default: the host name)
 `;
 
@@ -70,10 +75,12 @@ export async function relayCommand(args: string[]): Promise<number> {
     auth: parsed.auth,
     relayId: parsed.relayId,
     udpBridge: bridge,
-    origins: parsed.origins.length > 0 ? parsed.origins : undefined,
+    origins: parsed.origins,
+    allowedHosts: parsed.allowedHosts,
   });
+  const described = describeRelay(parsed.auth, parsed.allowUdp, relay.allowedOrigins);
   process.stdout.write(
-    `corridor relay ${parsed.relayId} listening on ${relay.url} (${describeRelay(parsed.auth, parsed.allowUdp)}); relay key ${keyToBase64(relay.relayPublicKey)}\n`,
+    `corridor relay ${parsed.relayId} listening on ${relay.url} (${described}); relay key ${keyToBase64(relay.relayPublicKey)}\n`,
   );
   await untilStopSignal();
   process.stdout.write("corridor relay: shutting down; clients are told to come back\n");

@@ -25,7 +25,8 @@ import {
 
 export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host ADDR] [--port N] [--web DIR]
                       [--open | --allow-keys FILE | --control-key PUB]
-                      [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--relay-id ID]
+                      [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...
+                      [--relay-id ID]
 
   --listen HOST:PORT   where to listen (default 127.0.0.1:8080): the page on /, the relay on /relay
   --host ADDR          the listen address alone
@@ -36,7 +37,11 @@ export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host A
   --control-key PUB    the control server's Ed25519 public key (base64): connect with its tokens
   --allow-udp SPEC     stock WireGuard endpoints the UDP bridge may reach: CIDR, CIDR:PORT or
                        CIDR:LO-HI (repeatable)
-  --origin ORIGIN      accept relay connections from pages of this Origin only (repeatable)
+  --origin ORIGIN      also let web pages of this origin use the relay (repeatable); by default
+                       only the page served here may (http://HOST:PORT, and on loopback
+                       localhost, corridor.localhost, 127.0.0.1 and [::1] at PORT)
+  --allow-host NAME    a host name /healthz and /metrics answer to besides IP addresses,
+                       localhost, corridor.localhost and the listen host (repeatable)
   --relay-id ID        the relay's id in WELCOME and tokens (default: the host name)
 `;
 
@@ -146,7 +151,8 @@ export async function serveCommand(args: string[]): Promise<number> {
         auth,
         relayId: parsed.relayId,
         udpBridge: bridge,
-        origins: parsed.origins.length > 0 ? parsed.origins : undefined,
+        origins: parsed.origins,
+        allowedHosts: parsed.allowedHosts,
       },
     });
   } catch (error) {
@@ -156,7 +162,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(
     `Corridor is running at ${pageUrl(parsed.host, server.port)}\n` +
-      `relay ${parsed.relayId} at ${server.relayUrl} (${describeRelay(auth, parsed.allowUdp)}); ` +
+      `relay ${parsed.relayId} at ${server.relayUrl} ` +
+      `(${describeRelay(auth, parsed.allowUdp, server.relay.allowedOrigins)}); ` +
       `relay key ${keyToBase64(server.relay.relayPublicKey)}\n`,
   );
   await untilStopSignal();
