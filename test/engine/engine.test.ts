@@ -24,6 +24,7 @@ import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
+import { waitUntil } from "../helpers/wait.ts";
 import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
 import {
@@ -164,6 +165,8 @@ describeWithPrereq(need, "the engine API against a wireguard-go host through the
   }, 30_000);
 
   it("opens a password session: host key prompt, shell, resize, exit", async () => {
+    // Whatever ran before, this host's key is not known yet: the prompt must come.
+    await engine.forgetHostKey(networkId, host.tunnelAddress, 22);
     const term = new FakeTerminal();
     const { ui, states, prompts } = recordingUi({ trust: true, password: TEST_PASSWORD });
     const request = {
@@ -192,8 +195,9 @@ describeWithPrereq(need, "the engine API against a wireguard-go host through the
     ]);
     term.type("echo corridor-$((6*7)); stty size\r");
     await term.waitFor(/corridor-42\r?\n30 100/);
+    // The resize and the input go out on the same port, in order: the window-change request
+    // is on the SSH channel before the command is.
     term.resize(120, 40);
-    await new Promise((r) => setTimeout(r, 200));
     term.type("stty size\r");
     await term.waitFor(/40 120/);
     // Output flow control: without acks the engine stops at its window (1 MiB), and the rest
@@ -201,13 +205,18 @@ describeWithPrereq(need, "the engine API against a wireguard-go host through the
     term.holdAcks = true;
     const before = term.received;
     term.type("head -c 3000000 /dev/zero | base64 -w 0; echo; echo flood-$((2*3))-done\r");
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitUntil(() => term.received - before >= 1024 * 1024, "a full output window");
+    // The window is full; a few round trips through the same engine and tunnel give anything
+    // past the window every chance to arrive (it must not).
+    for (let i = 0; i < 3; i++) {
+      expect(await engine.pingHost(networkId, host.tunnelAddress, 5000)).toBeTypeOf("number");
+    }
     expect(term.received - before).toBeLessThan(1.5 * 1024 * 1024);
     expect(term.text).not.toMatch(/flood-6-done/);
     term.releaseAcks();
     await term.waitFor(/flood-6-done/);
     term.type("exit 3\r");
-    for (let i = 0; i < 200 && term.exit === null; i++) await new Promise((r) => setTimeout(r, 25));
+    await waitUntil(() => term.exit !== null, "the shell's exit");
     expect(term.exit).toEqual({ code: 3, signal: null });
 
     // The host key is now known: no prompt the second time.
