@@ -232,6 +232,9 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     await hostItem.getByTestId("ssh-button").click();
     await page.getByTestId("ssh-user").fill(TEST_USER);
     await page.getByTestId("ssh-port").fill(String(dropbear.port));
+    // Keys are offered only when chosen for the host (issue 12): choose the new one.
+    await page.locator('[data-testid="key-chooser"][data-ready="true"]').waitFor();
+    await page.getByTestId("key-choice").first().check();
     await page.getByTestId("ssh-connect").click();
     await page.getByTestId("hostkey-trust").click();
     await expect
@@ -293,10 +296,11 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     } finally {
       await second.close();
     }
-    // The link opened fresh: the network, its known host key and the browser's SSH key come
-    // from IndexedDB, so it goes straight to a shell.
+    // The link opened fresh: the network, its known host key, the browser's SSH key and the
+    // key chosen for this host come from IndexedDB, so once confirmed it goes to a shell.
     await page.goto(`${serve.url}#/ssh/${TEST_USER}@${host.tunnelAddress}`);
     await page.reload();
+    await page.getByTestId("deeplink-connect").click();
     await expect
       .poll(() => page.evaluate(() => window.corridorDebug?.sessionState(0)), { timeout: 30_000 })
       .toBe("connected");
