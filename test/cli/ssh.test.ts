@@ -248,9 +248,17 @@ describeWithPrereq(sshdPrereq, "corridor ssh and ssh-keygen against sshd", () =>
     term.write("stty size; echo mark-$((6*7))\r");
     await waitFor(/29 101\r?\n(.|\n)*mark-42/);
     term.resize(88, 33);
-    await new Promise((r) => setTimeout(r, 200));
-    term.write("stty size\r");
-    await waitFor(/33 88/);
+    // SIGWINCH and the typed command reach `corridor ssh` by separate paths, so the first
+    // `stty size` may still see the old size: ask again until the new one shows (each answer
+    // is awaited; the marker is computed by the shell, so the echoed command never matches).
+    let size = "";
+    for (let ask = 1; ask <= 20 && size !== "33 88"; ask++) {
+      term.write(`stty size; echo asked-$((${ask}*1000))\r`);
+      const answer = new RegExp(`(\\d+ \\d+)\\r?\\nasked-${ask * 1000}\\b`);
+      await waitFor(answer);
+      size = answer.exec(screen)?.[1] ?? "";
+    }
+    expect(size).toBe("33 88");
     term.write("exit 5\r");
     expect(await exited).toBe(5);
   }, 30_000);
