@@ -4,86 +4,25 @@
 // is signed with node:crypto's Ed25519. The relay is the real server on loopback; the client is
 // a bare `ws` socket. Nothing from worker/relay/frames.ts or proof.ts is used.
 
-import { execFile } from "node:child_process";
-import {
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  type KeyObject,
-  sign,
-} from "node:crypto";
+import { createPublicKey } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
-import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
 import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { describeWithPrereq, onPath, prereq } from "../helpers/prereq.ts";
+import {
+  ed25519Private,
+  endpoint,
+  type Node,
+  node,
+  proofFor,
+  rawPublic,
+  tokenFor,
+  x25519Private,
+} from "./independent-oracle.ts";
 
-const run = promisify(execFile);
 const need = prereq(onPath("python3"));
-
-// ---- independent primitives ----
-
-const X25519_PKCS8 = Buffer.from("302e020100300506032b656e04220420", "hex");
-const X25519_SPKI = Buffer.from("302a300506032b656e032100", "hex");
-const ED25519_PKCS8 = Buffer.from("302e020100300506032b657004220420", "hex");
-
-function x25519Private(raw: Uint8Array): KeyObject {
-  return createPrivateKey({
-    key: Buffer.concat([X25519_PKCS8, raw]),
-    format: "der",
-    type: "pkcs8",
-  });
-}
-
-/** The raw 32-byte public key (the last 32 bytes of the SPKI form). */
-function rawPublic(privateKey: KeyObject): Buffer {
-  return createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(-32);
-}
-
-function x25519Shared(privateKey: KeyObject, peerRaw: Uint8Array): Buffer {
-  const publicKey = createPublicKey({
-    key: Buffer.concat([X25519_SPKI, peerRaw]),
-    format: "der",
-    type: "spki",
-  });
-  return diffieHellman({ privateKey, publicKey });
-}
-
-/** Keyed BLAKE2s-256 by Python's hashlib. */
-async function pythonBlake2s(key: Uint8Array, message: Uint8Array): Promise<Buffer> {
-  const { stdout } = await run("python3", [
-    "-c",
-    "import hashlib,sys; print(hashlib.blake2s(bytes.fromhex(sys.argv[2]), key=bytes.fromhex(sys.argv[1]), digest_size=32).hexdigest())",
-    Buffer.from(key).toString("hex"),
-    Buffer.from(message).toString("hex"),
-  ]);
-  return Buffer.from(stdout.trim(), "hex");
-}
-
-interface Node {
-  privateKey: KeyObject;
-  publicKey: Buffer;
-}
-
-function node(seed: number): Node {
-  const raw = Buffer.alloc(32, seed);
-  const privateKey = x25519Private(raw);
-  return { privateKey, publicKey: rawPublic(privateKey) };
-}
-
-/** proof = keyed BLAKE2s-256(challenge), key = X25519(node private, relay public). */
-async function proofFor(n: Node, relayKey: Uint8Array, challenge: Uint8Array): Promise<Buffer> {
-  return pythonBlake2s(x25519Shared(n.privateKey, relayKey), challenge);
-}
-
-/** A token as §4 defines it, signed with node:crypto's Ed25519. */
-function tokenFor(control: KeyObject, payload: Record<string, unknown>): string {
-  const json = Buffer.from(JSON.stringify(payload), "utf8");
-  const signature = sign(null, json, control);
-  return `${json.toString("base64url")}.${signature.toString("base64url")}`;
-}
 
 // ---- a bare client ----
 
@@ -171,11 +110,6 @@ async function welcomed(url: string, relayKey: Uint8Array, n: Node, token = "") 
   return { bare, welcome: JSON.parse(welcome.subarray(1).toString("utf8")) as unknown };
 }
 
-/** 16 bytes of IPv6 (IPv4 as ::ffff:a.b.c.d) then a big-endian u16 port. */
-function endpoint(ipv4: [number, number, number, number], port: number): Buffer {
-  return Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...ipv4, port >> 8, port & 0xff]);
-}
-
 afterEach(() => {
   for (const bare of bares.splice(0)) bare.ws.terminate();
 });
@@ -183,11 +117,7 @@ afterEach(() => {
 describeWithPrereq(need, "relay protocol v1 against DESIGN §4, built by hand", () => {
   const relaySecret = Buffer.alloc(32, 0x5a);
   const relayKey = rawPublic(x25519Private(relaySecret));
-  const controlKey = createPrivateKey({
-    key: Buffer.concat([ED25519_PKCS8, Buffer.alloc(32, 0xc7)]),
-    format: "der",
-    type: "pkcs8",
-  });
+  const controlKey = ed25519Private(Buffer.alloc(32, 0xc7));
   const controlPublic = createPublicKey(controlKey)
     .export({ format: "der", type: "spki" })
     .subarray(-32);
