@@ -12,7 +12,8 @@ import {
   toRelayAddress,
 } from "../../worker/relay/frames.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { connectAuthed, nodeKeys, type RawClient, sleep, startTestRelay } from "./raw-client.ts";
+import { waitUntil } from "../helpers/wait.ts";
+import { connectAuthed, nodeKeys, type RawClient, startTestRelay } from "./raw-client.ts";
 
 let relay: RelayServer | undefined;
 const clients: RawClient[] = [];
@@ -50,10 +51,10 @@ describe("relay HTTP endpoints", () => {
     clients.push(stuck);
     stuck.ws.pause();
     const closing = relay.close({ restarting: { reconnectInMs: 100, tryForMs: 1000 } });
-    await sleep(50);
+    // Restarting from the moment close() is called; the listener stays open through the grace.
+    expect(relay.restarting).toBe(true);
     const during = await fetch(httpUrl("/healthz"));
     expect(during.status).toBe(503);
-    expect(relay.restarting).toBe(true);
     await closing;
     relay = undefined;
   });
@@ -158,7 +159,7 @@ describe("relay UDP bridge hook", () => {
     const id = calls[0]!.client.id;
     c.close();
     await c.closed;
-    for (let i = 0; i < 20 && closed.length === 0; i++) await sleep(10);
+    await waitUntil(() => closed.length > 0, "the bridge hearing that the client left");
     expect(closed).toEqual([id]);
   });
 
