@@ -17,6 +17,7 @@ import { RELAY_SUBPROTOCOL, WELCOME } from "../../worker/relay/frames.ts";
 import { isLoopbackHost, parseRelayTarget, pinnedRelayUrl } from "../../worker/relay/relay-url.ts";
 import type { RelaySocket } from "../../worker/relay/socket.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { seededInts } from "../helpers/seeded.ts";
 
 const cleanup: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -154,6 +155,55 @@ describe("relay URLs: the #key= pin and the ws:// warning", () => {
     );
     expect(parseRelayTarget("wss://203.0.113.7/relay").warning).toBeUndefined();
     expect(parseRelayTarget("ws://[::1]:8080/relay").warning).toBeUndefined();
+  });
+
+  it("hostile URL text: a clear error or a sound target, never anything else (5,000 inputs)", () => {
+    const ints = seededInts(0x9e1a);
+    const alphabet = [
+      "#",
+      "%",
+      "=",
+      "k",
+      "e",
+      "y",
+      "[",
+      "]",
+      ":",
+      "/",
+      "?",
+      "@",
+      "-",
+      "_",
+      "+",
+      "é",
+      "\u0000",
+      " ",
+      "A",
+      "%zz",
+    ];
+    const seed = `ws://relay.example:8080/relay#key=${encodeURIComponent(b64)}`;
+    let parsed = 0;
+    for (let i = 0; i < 5000; i++) {
+      const chars = [...seed];
+      for (let edits = 1 + ints(4); edits > 0; edits--) {
+        const at = ints(chars.length + 1);
+        const op = ints(3);
+        if (op === 0) chars.splice(at, 1);
+        else if (op === 1) chars.splice(at, 0, alphabet[ints(alphabet.length)]!);
+        else chars.splice(at, 1, alphabet[ints(alphabet.length)]!);
+      }
+      const text = chars.join("");
+      try {
+        const target = parseRelayTarget(text);
+        parsed++;
+        expect(target.url).toBe(text.split("#")[0]);
+        expect(target.pinnedKey === undefined || target.pinnedKey.length === 32).toBe(true);
+      } catch (error) {
+        expect(error, text).toBeInstanceOf(Error);
+        expect((error as Error).message, text).toMatch(/^relay( URL)? /);
+      }
+    }
+    expect(parsed).toBeGreaterThan(0);
   });
 
   it("RelayBind says it once, at open, through onWarning (console.warn by default)", async () => {
