@@ -17,6 +17,10 @@ const relay = await startRelay({
   // The bench measures forwarding and connections, not the per-client rate limit.
   rate: { bytesPerSecond: 1e12, burstBytes: 1 << 30 },
   maxConnections: 1_000_000,
+  // Every bench client comes from 127.0.0.1: lift the per-address and hello caps too.
+  maxUnauthenticated: 1_000_000,
+  maxConnectionsPerAddress: 1_000_000,
+  maxUnauthenticatedPerAddress: 1_000_000,
 });
 
 const peers = new Map<string, WsSocket>();

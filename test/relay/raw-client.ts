@@ -38,6 +38,8 @@ let core: CryptoCore | undefined;
 export interface RawOptions {
   protocol?: string | string[];
   origin?: string;
+  /** The local address to connect from (another loopback address, e.g. 127.0.0.2). */
+  localAddress?: string;
   /** Print nothing; keep frames (default: keep them). */
   keep?: boolean;
 }
@@ -145,6 +147,7 @@ export class RawClient {
 export function openSocket(url: string, options: RawOptions = {}): WebSocket {
   return new WebSocket(url, options.protocol ?? RELAY_SUBPROTOCOL, {
     ...(options.origin !== undefined ? { origin: options.origin } : {}),
+    ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
   });
 }
 
