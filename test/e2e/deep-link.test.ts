@@ -4,8 +4,8 @@
 // (no tab, no dialog of a session, sshd logs no connection); Cancel leaves it so; Connect
 // logs in offering only the keys chosen for the host (none: password only; the sshd log
 // names no key), the choice is remembered; a key saved with a passphrase leaves no private
-// key bytes in IndexedDB and asks its passphrase in the session. Screenshots at 1280x800 and
-// 390x844 go to build/e2e-artifacts/.
+// key bytes in IndexedDB, asks its passphrase in the session and locks again on "Lock keys".
+// Screenshots at 1280x800 and 390x844 go to build/e2e-artifacts/.
 
 import { mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -13,7 +13,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
@@ -56,9 +56,12 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
   let page: Page;
   const problems: string[] = [];
   const keyFingerprints = new Map<string, string>();
-  const shot = async (name: string) => {
+  /** Screenshots at 1280x800 and 390x844, with `focus` scrolled into view in each. */
+  const shot = async (name: string, focus?: Locator) => {
+    await focus?.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, `deeplink-${name}-1280.png`) });
     await page.setViewportSize({ width: 390, height: 844 });
+    await focus?.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, `deeplink-${name}-390.png`) });
     await page.setViewportSize({ width: 1280, height: 800 });
   };
@@ -274,7 +277,7 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
     await item.getByTestId("key-passphrase").click();
     await item.getByTestId("key-new-passphrase").fill("deep link passphrase");
     await item.getByTestId("key-repeat-passphrase").fill("deep link passphrase");
-    await shot("04-set-passphrase");
+    await shot("04-set-passphrase", item.getByTestId("key-passphrase-form"));
     await item.getByTestId("key-save-passphrase").click();
     await expect
       .poll(() => item.getByTestId("key-encrypted").textContent())
@@ -306,6 +309,18 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
       .poll(() => page.evaluate(() => window.corridorDebug?.sessionState(0)), { timeout: 30_000 })
       .toBe("connected");
     expect(await page.getByTestId("login-dialog").count()).toBe(0);
+
+    // Opened for this tab's engine until "Lock keys".
+    await page.getByTestId("keys-button").click();
+    const badge = page
+      .getByTestId("key-item")
+      .filter({ hasText: "dl-key-a" })
+      .getByTestId("key-encrypted");
+    expect(await badge.textContent()).toBe("encrypted · unlocked");
+    await page.getByTestId("lock-keys").click();
+    await expect.poll(() => page.getByTestId("lock-note").textContent()).toBe(" Locked 1 key.");
+    await expect.poll(() => badge.textContent()).toBe("encrypted · locked");
+    await page.keyboard.press("Escape");
     expect(problems).toEqual([]);
   }, 90_000);
 });
