@@ -239,7 +239,7 @@ describe("a pinned relay key", () => {
     const { bind } = await bindTo(pinnedRelayUrl(relay.url, relay.relayPublicKey));
     await bind.open(() => {});
     expect(bind.state).toBe("ready");
-    expect(bind.relayKey).toBe(keyToBase64(relay.relayPublicKey));
+    expect(bind.presentedRelayKey).toBe(keyToBase64(relay.relayPublicKey));
   });
 
   it("another key in SERVER_HELLO: no proof is sent, the bind fails naming both keys", async () => {

@@ -44,7 +44,7 @@ export class RelayBind implements Bind {
   /** Set when the relay is reached unencrypted over a network (ws:// to a non-loopback host). */
   readonly transportWarning: string | undefined;
   /** The relay key SERVER_HELLO last carried (base64), once a relay said hello. */
-  relayKey: string | undefined;
+  presentedRelayKey: string | undefined;
 
   private readonly options: RelayBindOptions;
   private readonly target: RelayTarget;
@@ -276,11 +276,11 @@ export class RelayBind implements Bind {
    * (close 4403, no proof sent): it is another relay or a machine in the middle.
    */
   private acceptRelayKey(relayKey: Uint8Array): boolean {
-    this.relayKey = keyToBase64(relayKey);
+    this.presentedRelayKey = keyToBase64(relayKey);
     const pinned = this.target.pinnedKey;
     if (pinned === undefined || sameKey(pinned, relayKey)) return true;
     const message =
-      `relay ${this.target.url} presented key ${this.relayKey}, but ${keyToBase64(pinned)} is ` +
+      `relay ${this.target.url} presented key ${this.presentedRelayKey}, but ${keyToBase64(pinned)} is ` +
       "pinned: not proving our key to it (another relay, or a machine in the middle)";
     this.teardown(CLOSE_RELAY_KEY_MISMATCH, "relay key mismatch");
     this.fail(new Error(message));
