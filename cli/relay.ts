@@ -79,10 +79,13 @@ export async function relayCommand(args: string[]): Promise<number> {
     allowedHosts: parsed.allowedHosts,
   });
   const described = describeRelay(parsed.auth, parsed.allowUdp, relay.allowedOrigins);
+  // Listen for the stop signal before announcing the start: whoever reads the line may
+  // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
+  const stopped = untilStopSignal();
   process.stdout.write(
     `corridor relay ${parsed.relayId} listening on ${relay.url} (${described}); relay key ${keyToBase64(relay.relayPublicKey)}\n`,
   );
-  await untilStopSignal();
+  await stopped;
   process.stdout.write("corridor relay: shutting down; clients are told to come back\n");
   await relay.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
   bridge.close();

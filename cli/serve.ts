@@ -160,13 +160,16 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`corridor serve: ${(error as Error).message}\n`);
     return 1;
   }
+  // Listen for the stop signal before announcing the start: whoever reads the line may
+  // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
+  const stopped = untilStopSignal();
   process.stdout.write(
     `Corridor is running at ${pageUrl(parsed.host, server.port)}\n` +
       `relay ${parsed.relayId} at ${server.relayUrl} ` +
       `(${describeRelay(auth, parsed.allowUdp, server.relay.allowedOrigins)}); ` +
       `relay key ${keyToBase64(server.relay.relayPublicKey)}\n`,
   );
-  await untilStopSignal();
+  await stopped;
   process.stdout.write("corridor serve: shutting down; relay clients are told to come back\n");
   await server.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
   bridge.close();

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 
 const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
 
@@ -37,17 +37,28 @@ describe("corridor relay", () => {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    let stdout = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
+    // However the test ends, the relay does not outlive it.
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });
-    const deadline = Date.now() + 30_000;
-    while (!stdout.includes("listening on") && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes("listening on")) resolve();
+      });
+      void exited.then((code) =>
+        reject(new Error(`relay exited (${code}) before listening: ${stdout}${stderr}`)),
+      );
+    });
     expect(stdout).toMatch(
       /corridor relay r1 listening on ws:\/\/127\.0\.0\.1:\d+\/relay \(auth: open;/,
     );
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(stdout).toContain("shutting down; clients are told to come back");
