@@ -260,8 +260,10 @@ export class SshChannel {
         this.endReadables();
         return;
       case SSH_MSG_CHANNEL_CLOSE:
-        this.finish(null);
+        // RFC 4254 §5.3: answer with our CLOSE unless sent already. close() first, because it
+        // sends nothing once finish() has marked the channel closed.
         void this.close();
+        this.finish(null);
         this.host.release(this.localId);
         return;
       case SSH_MSG_CHANNEL_REQUEST:
