@@ -143,8 +143,9 @@ describe("RelayBind over the fake relay", () => {
     const r = await relay();
     const a = await opened(r, { pingIntervalMs: 30, pingTimeoutMs: 60 });
     await until(() => a.bind.rttMs !== undefined, 5000, "an RTT");
+    // A measured round trip, whatever the machine's load (its size is a benchmark figure).
     expect(a.bind.rttMs).toBeGreaterThanOrEqual(0);
-    expect(a.bind.rttMs).toBeLessThan(1000);
+    expect(a.bind.stats.pongs).toBeGreaterThan(0);
     r.dropPings = true;
     await until(() => a.bind.stats.keepaliveTimeouts >= 1, 5000, "a keepalive timeout");
     r.dropPings = false;
@@ -170,16 +171,17 @@ describe("RelayBind over the fake relay", () => {
     expect(a.bind.stats.disconnects).toBe(1);
   });
 
-  it("honours RESTARTING: waits reconnectInMs, then comes back", async () => {
+  it("honours RESTARTING: comes back to the restarted relay", async () => {
+    // How long it waits (reconnect-in, then quick retries within try-for) is checked on a
+    // fake clock in client-timing.test.ts; here, over real sockets, that it comes back.
     const r = await relay();
     const a = await opened(r);
     const before = r.attempts.length;
-    const at = performance.now();
     await r.restart(300, 3000);
     await r.listen();
     await until(() => r.attempts.length > before, 5000, "a reconnect");
-    expect(r.attempts[before]! - at).toBeGreaterThanOrEqual(290);
     await until(() => a.bind.state === "ready", 5000, "ready again");
     expect(a.bind.stats.restarting).toBe(1);
+    expect(a.bind.stats.welcomes).toBe(2);
   });
 });
