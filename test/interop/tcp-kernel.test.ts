@@ -34,9 +34,11 @@ const SIZE = 64 * MiB;
 // 64 MiB left after lost-retransmission detection and tail loss probes (tcp/rack.ts); before
 // them it was 2.4-3.6 MB/s with 67-101 RTOs.
 const LOSSY_SIZE = 64 * MiB;
-/** Bound on one transfer (both directions) on the clean path and through the proxy. */
-const TRANSFER_MS = 30_000;
-const LOSSY_TRANSFER_MS = 60_000;
+/**
+ * Each test's timeout: only a guard against a hang. How fast a transfer goes is not this
+ * test's business (it prints the rate); `npm run bench:tcp` measures it against the kernel.
+ */
+const HANG_GUARD_MS = 300_000;
 
 const cleanups: (() => Promise<void>)[] = [];
 const namespaces: string[] = [];
@@ -95,13 +97,7 @@ function verify(
 }
 
 /** Our client → a kernel server in the namespace: we upload, then download. */
-async function weConnect(
-  r: MeshRig,
-  v6: boolean,
-  size: number,
-  label: string,
-  transferMs = TRANSFER_MS,
-): Promise<void> {
+async function weConnect(r: MeshRig, v6: boolean, size: number, label: string): Promise<void> {
   const port = nextPort++;
   const seeds = { ours: `up-${label}`, theirs: `down-${label}` };
   const server = startKernelPeer(r.host, {
@@ -121,11 +117,7 @@ async function weConnect(
     `connect to [${remote}]:${port}`,
   );
   try {
-    const ours = await within(
-      runInitiator(conn, seeds.ours, size),
-      transferMs,
-      `${label} transfer`,
-    );
+    const ours = await runInitiator(conn, seeds.ours, size);
     const theirs = await within(server.report, 10_000, "python3 server report");
     expect(ours.header).toBe(`${theirs.received_sha} ${theirs.received_bytes}`);
     await within(conn.closed, 10_000, "our connection closed");
@@ -136,13 +128,7 @@ async function weConnect(
 }
 
 /** A kernel client in the namespace → our listener: it uploads, then downloads. */
-async function theyConnect(
-  r: MeshRig,
-  v6: boolean,
-  size: number,
-  label: string,
-  transferMs = TRANSFER_MS,
-): Promise<void> {
+async function theyConnect(r: MeshRig, v6: boolean, size: number, label: string): Promise<void> {
   const port = nextPort++;
   const seeds = { ours: `down-${label}`, theirs: `up-${label}` };
   const listener = r.net.tcp.listen("any", port);
@@ -163,11 +149,7 @@ async function theyConnect(
       "accept",
     );
     try {
-      const ours = await within(
-        runResponder(conn, seeds.ours, size),
-        transferMs,
-        `${label} transfer`,
-      );
+      const ours = await runResponder(conn, seeds.ours, size);
       const theirs = await within(client.report, 10_000, "python3 client report");
       expect(theirs.header).toBe(`${ours.receivedSha} ${ours.receivedBytes}`);
       // Our responder measured its send until the close; the client's view is the same data.
@@ -186,46 +168,50 @@ describeWithPrereq(
   () => {
     for (const v6 of [false, true]) {
       const family = v6 ? "IPv6" : "IPv4";
-      it(`our client → kernel server, 64 MiB each way, ${family}`, async () => {
-        const r = await rig();
-        await weConnect(r, v6, SIZE, `our client → kernel server ${family}`);
-      }, 90_000);
+      it(
+        `our client → kernel server, 64 MiB each way, ${family}`,
+        async () => {
+          const r = await rig();
+          await weConnect(r, v6, SIZE, `our client → kernel server ${family}`);
+        },
+        HANG_GUARD_MS,
+      );
 
-      it(`kernel client → our listener, 64 MiB each way, ${family}`, async () => {
-        const r = await rig();
-        await theyConnect(r, v6, SIZE, `kernel client → our listener ${family}`);
-      }, 90_000);
+      it(
+        `kernel client → our listener, 64 MiB each way, ${family}`,
+        async () => {
+          const r = await rig();
+          await theyConnect(r, v6, SIZE, `kernel client → our listener ${family}`);
+        },
+        HANG_GUARD_MS,
+      );
     }
 
-    it("through a lossy proxy (3% loss, reordering): our client → kernel server, IPv4", async () => {
-      const r = await rig({ seed: 5, loss: 0.03, reorder: 0.03 });
-      await weConnect(
-        r,
-        false,
-        LOSSY_SIZE,
-        "lossy: our client → kernel server IPv4",
-        LOSSY_TRANSFER_MS,
-      );
-      console.log("lossy proxy:", r.proxy?.counts);
-      expect(r.proxy!.counts.dropped).toBeGreaterThan(0);
-      expect(r.proxy!.counts.reordered).toBeGreaterThan(0);
-      // The host learned the proxy as our endpoint by roaming.
-      const [peer] = await r.host.wgShow();
-      const proxyPort = r.proxy!.endpoint.split(":")[1];
-      expect(peer?.endpoint).toBe(`${r.host.ourAddress}:${proxyPort}`);
-    }, 90_000);
+    it(
+      "through a lossy proxy (3% loss, reordering): our client → kernel server, IPv4",
+      async () => {
+        const r = await rig({ seed: 5, loss: 0.03, reorder: 0.03 });
+        await weConnect(r, false, LOSSY_SIZE, "lossy: our client → kernel server IPv4");
+        console.log("lossy proxy:", r.proxy?.counts);
+        expect(r.proxy!.counts.dropped).toBeGreaterThan(0);
+        expect(r.proxy!.counts.reordered).toBeGreaterThan(0);
+        // The host learned the proxy as our endpoint by roaming.
+        const [peer] = await r.host.wgShow();
+        const proxyPort = r.proxy!.endpoint.split(":")[1];
+        expect(peer?.endpoint).toBe(`${r.host.ourAddress}:${proxyPort}`);
+      },
+      HANG_GUARD_MS,
+    );
 
-    it("through a lossy proxy (3% loss, reordering): kernel client → our listener, IPv6", async () => {
-      const r = await rig({ seed: 11, loss: 0.03, reorder: 0.03 });
-      await theyConnect(
-        r,
-        true,
-        LOSSY_SIZE,
-        "lossy: kernel client → our listener IPv6",
-        LOSSY_TRANSFER_MS,
-      );
-      console.log("lossy proxy:", r.proxy?.counts);
-      expect(r.proxy!.counts.dropped).toBeGreaterThan(0);
-    }, 90_000);
+    it(
+      "through a lossy proxy (3% loss, reordering): kernel client → our listener, IPv6",
+      async () => {
+        const r = await rig({ seed: 11, loss: 0.03, reorder: 0.03 });
+        await theyConnect(r, true, LOSSY_SIZE, "lossy: kernel client → our listener IPv6");
+        console.log("lossy proxy:", r.proxy?.counts);
+        expect(r.proxy!.counts.dropped).toBeGreaterThan(0);
+      },
+      HANG_GUARD_MS,
+    );
   },
 );
