@@ -102,7 +102,8 @@ export class ClipboardGuard {
         testid: "clipboard-revoke",
       }),
     ]);
-    this.hideTimer = setTimeout(() => this.hide(), WROTE_NOTICE_MS);
+    // Hidden without taking the focus: the person may be typing elsewhere by then.
+    this.hideTimer = setTimeout(() => this.hide(false), WROTE_NOTICE_MS);
   }
 
   /** The notice for a write that waits for the person: its buttons do the write. */
@@ -150,10 +151,10 @@ export class ClipboardGuard {
     this.element.hidden = false;
   }
 
-  private hide(): void {
+  private hide(refocus = true): void {
     clearTimeout(this.hideTimer);
     this.element.hidden = true;
     replace(this.element);
-    this.refocus();
+    if (refocus) this.refocus();
   }
 }

@@ -175,6 +175,9 @@ export class TerminalSession {
     const term = this.term;
     if (!term) return;
     this.teardownConnection();
+    // The title belonged to the previous connection's programs.
+    this.remoteTitle.textContent = "";
+    this.remoteTitle.title = "";
     const generation = ++this.generation;
     const channel = new MessageChannel();
     this.port = channel.port1;
