@@ -13,8 +13,9 @@ export const SSH_USAGE = `usage: corridor ssh [-tT] [-l USER] [-p PORT] [-i KEYF
   -t / -T          force / disable a pseudo-terminal
   -o UserKnownHostsFile=FILE          known hosts (default ~/.ssh/known_hosts)
   -o StrictHostKeyChecking=ask|yes|accept-new|no
-                   what to do with a host key not in known_hosts (default ask, which
-                   needs a terminal); a changed key is always refused
+                   what to do with a host that has no key in known_hosts (default ask,
+                   which needs a terminal); a changed key, or one of another type than
+                   the host's known keys, is always refused
   -o ServerAliveInterval=SECONDS      keepalive@openssh.com after silence (0: off)
   -o KexAlgorithms=… HostKeyAlgorithms=… Ciphers=… MACs=…   algorithm lists
   --wg-config FILE connect through the WireGuard mesh of this wg-quick file

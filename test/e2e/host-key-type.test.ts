@@ -119,6 +119,9 @@ describeWithPrereq(need, "the page and a host key of another type than the trust
     await startSession();
     await page.getByTestId("hostkey-dialog").waitFor({ timeout: 30_000 });
     expect(await page.getByTestId("hostkey-fingerprint").textContent()).toBe(trusted);
+    expect(await page.getByTestId("hostkey-dialog").textContent()).toContain(
+      "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+    );
     await page.getByTestId("hostkey-trust").click();
     // The key is stored once trusted; the login itself is not needed here.
     await page.getByTestId("password-input").waitFor();
@@ -155,6 +158,16 @@ describeWithPrereq(need, "the page and a host key of another type than the trust
     await warning.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, "host-key-type-390.png") });
     await page.setViewportSize({ width: 1280, height: 800 });
+
+    // A real change of key type (a reinstall): the person forgets the trusted key, and the next
+    // connection asks about the ECDSA key, naming the file to check it against.
+    await warning.getByTestId("forget-host-key").click();
+    await page.getByTestId("forget-dialog").getByTestId("dialog-submit").click();
+    await page.getByTestId("hostkey-dialog").waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId("hostkey-fingerprint").textContent()).toBe(presented);
+    expect(await page.getByTestId("hostkey-dialog").textContent()).toContain(
+      "ssh-keygen -lf /etc/ssh/ssh_host_ecdsa_key.pub",
+    );
     expect(problems).toEqual([]);
   }, 120_000);
 });
