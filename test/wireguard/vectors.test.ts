@@ -1,6 +1,7 @@
-// Byte-exact against ../shared/vectors/wireguard-handshake.json: two complete handshakes
-// (without and with a preshared key) computed from the WireGuard paper and checked against
-// wireguard-go. Fixed ephemeral keys, indices, timestamp, cookie secret and nonce are injected.
+// Byte-exact against test/vectors/wireguard-handshake.json (provenance: PROVENANCE.md there):
+// two complete handshakes (without and with a preshared key) computed from the WireGuard paper
+// and checked against wireguard-go. Fixed ephemeral keys, indices, timestamp, cookie secret and
+// nonce are injected.
 
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +20,7 @@ interface VectorCase {
   name: string;
   [field: string]: string | number;
 }
-const file = new URL("../../../shared/vectors/wireguard-handshake.json", import.meta.url);
+const file = new URL("../vectors/wireguard-handshake.json", import.meta.url);
 const cases = (JSON.parse(readFileSync(file, "utf8")) as { cases: VectorCase[] }).cases;
 
 function hex(s: string | number | undefined): Uint8Array {
