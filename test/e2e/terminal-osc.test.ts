@@ -10,7 +10,9 @@
 // clipboard keeps its value until the person clicks, and writes happen by themselves only for a
 // host the person allowed (and are shown). Titles stay plain text beside user@host; a link shows
 // its real target and opens only after a click and a confirmation. Screenshots of the notice
-// and the setting at 1280x800 and 390x844 go to build/e2e-artifacts/.
+// and the setting at 1280x800 and 390x844 go to build/e2e-artifacts/. The session is opened
+// once (beforeAll); each test starts with the known clipboard, no notice and no host allowed
+// (beforeEach) and counts only the input it caused, so any one of them runs alone.
 
 import { Buffer } from "node:buffer";
 import { mkdirSync } from "node:fs";
@@ -19,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { build } from "vite";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { type ServeHandle, startServe } from "../../server/web/serve.ts";
@@ -93,11 +95,27 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
   const waitForTerminal = (pattern: RegExp) =>
     expect.poll(terminalText, { timeout: 15_000 }).toMatch(pattern);
   const notice = () => page.getByTestId("clipboard-notice");
-  /** Types `marker` and waits until the server has it: all input before it has arrived too. */
-  const typedAndReceived = async (marker: string) => {
+  /**
+   * Types `marker` and waits until the server has it; returns what the server received since
+   * `from` (an earlier input().length). Input arrives in order, so all of it is there.
+   */
+  const typedAndReceived = async (marker: string, from: number) => {
     await page.getByTestId("terminal").first().click();
     await page.keyboard.type(marker);
-    return shell.waitForInput(new RegExp(`${marker}$`));
+    return (await shell.waitForInput(new RegExp(`${marker}$`))).slice(from);
+  };
+  let outputs = 0;
+  /** Sends output and waits until xterm has shown the (numbered, unique) line after it. */
+  const outputThen = async (data: string, marker: string) => {
+    const line = `${marker}-${++outputs}`;
+    shell.output(`${data}${line}\r\n`);
+    await waitForTerminal(new RegExp(`${line}$`, "m"));
+  };
+  /** Turns a write into a grant as a person would: the offer's "Allow for this host". */
+  const allowThisHost = async (text: string) => {
+    await outputThen(osc52Write(text), `granting-${text}`);
+    await page.getByTestId("clipboard-allow").click();
+    await expect.poll(clipboard).toBe(text);
   };
 
   beforeAll(async () => {
@@ -162,9 +180,58 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
       consoleLines.push(`${message.type()}: ${message.text()}`);
       if (message.type() === "error") problems.push(`console: ${message.text()}`);
     });
+    // The page, the network, and a shell on the fake server (every test starts from here).
+    await page.goto(serve.url);
+    await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
+    await page.getByTestId("add-network").first().click();
+    await page.getByTestId("config-name").fill("osc-lab");
+    await page
+      .getByTestId("config-text")
+      .fill(
+        ourWgConfigText(privateKey, host, `${host.tunnelAddress}/32`, ["PersistentKeepalive = 25"]),
+      );
+    await page.getByTestId("import-submit").click();
+    await page.getByTestId("network-item").filter({ hasText: "osc-lab" }).click();
+    const hostItem = page.locator(
+      `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,
+    );
+    // Online (a round trip in ms) before connecting: the tunnel is up.
+    await hostItem
+      .getByTestId("host-status")
+      .filter({ hasText: /ms/ })
+      .waitFor({ timeout: 20_000 });
+    await hostItem.getByTestId("ssh-button").click();
+    await page.getByTestId("ssh-user").fill(USER);
+    await page.getByTestId("ssh-connect").click();
+    await page.getByTestId("hostkey-trust").click();
+    const sessionReady = shells.nextSession();
+    await page.waitForFunction(() => window.corridorDebug?.sessionState(0) === "connected", null, {
+      timeout: 30_000,
+    });
+    shell = await sessionReady;
+    expect(shell.requests).toContain("pty-req");
+    await setClipboard(KNOWN);
+    expect(await clipboard()).toBe(KNOWN);
   }, 180_000);
 
+  // Each test starts with the known clipboard, no notice and no host allowed to write.
+  beforeEach(async () => {
+    await setClipboard(KNOWN);
+    if (await notice().isVisible()) await page.getByTestId("clipboard-dismiss").click();
+    if ((await page.getByTestId("settings-dialog").count()) === 0) {
+      await page.getByTestId("settings-button").click();
+    }
+    const remove = page.getByTestId("clipboard-grant-remove");
+    while ((await remove.count()) > 0) await remove.first().click();
+    await page.getByTestId("clipboard-grants-empty").waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByTestId("settings-dialog").waitFor({ state: "detached" });
+  });
+
   afterEach(async (test) => {
+    // No test may leave a page error or a broken fake-server script behind it.
+    expect(problems).toEqual([]);
+    expect(shells?.errors ?? []).toEqual([]);
     if (test.task.result?.state === "fail" && page) {
       console.log(`page console before the failure:\n${consoleLines.slice(-30).join("\n")}`);
       const name = test.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
@@ -182,43 +249,11 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 60_000);
 
-  it("opens a shell on the fake server through the tunnel", async () => {
-    await page.goto(serve.url);
-    await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
-    await page.getByTestId("add-network").first().click();
-    await page.getByTestId("config-name").fill("osc-lab");
-    await page
-      .getByTestId("config-text")
-      .fill(
-        ourWgConfigText(privateKey, host, `${host.tunnelAddress}/32`, ["PersistentKeepalive = 25"]),
-      );
-    await page.getByTestId("import-submit").click();
-    await page.getByTestId("network-item").filter({ hasText: "osc-lab" }).click();
-    const hostItem = page.locator(
-      `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,
-    );
-    await expect
-      .poll(() => hostItem.getByTestId("host-status").textContent(), { timeout: 20_000 })
-      .toMatch(/ms/);
-    await hostItem.getByTestId("ssh-button").click();
-    await page.getByTestId("ssh-user").fill(USER);
-    await page.getByTestId("ssh-connect").click();
-    await page.getByTestId("hostkey-trust").click();
-    const sessionReady = shells.nextSession();
-    await expect
-      .poll(() => page.evaluate(() => window.corridorDebug?.sessionState(0)), { timeout: 30_000 })
-      .toBe("connected");
-    shell = await sessionReady;
-    expect(shell.requests).toContain("pty-req");
-    await setClipboard(KNOWN);
-    expect(await clipboard()).toBe(KNOWN);
-  }, 90_000);
-
   it("refuses a clipboard read: nothing reaches the server, and says so", async () => {
-    shell.output(`prompt$ ${OSC52_READ}after-read\r\n`);
-    await waitForTerminal(/after-read/);
+    const from = shell.input().length;
+    await outputThen(`prompt$ ${OSC52_READ}`, "after-read");
     // Exactly what was typed: no OSC 52 answer (not even an empty one) came before it.
-    expect(await typedAndReceived("a")).toBe("a");
+    expect(await typedAndReceived("a", from)).toBe("a");
     expect(await clipboard()).toBe(KNOWN);
     await expect.poll(() => notice().getAttribute("data-kind")).toBe("read-refused");
     expect(await page.getByTestId("clipboard-notice-text").textContent()).toBe(
@@ -227,10 +262,10 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
   }, 30_000);
 
   it("holds a write until the person clicks, and shows what it would copy", async () => {
-    shell.output(`${osc52Write(EVIL)}after-write\r\n`);
-    await waitForTerminal(/after-write/);
+    const from = shell.input().length;
+    await outputThen(osc52Write(EVIL), "after-write");
     expect(await clipboard()).toBe(KNOWN);
-    expect(await typedAndReceived("b")).toBe("ab");
+    expect(await typedAndReceived("b", from)).toBe("b");
     await expect.poll(() => notice().getAttribute("data-kind")).toBe("offer");
     expect(await page.getByTestId("clipboard-notice-text").textContent()).toBe(
       `${USER}@${host.tunnelAddress} wants to copy 22 characters to your clipboard: “${EVIL}”.`,
@@ -242,29 +277,28 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     await expect.poll(() => notice().getAttribute("data-kind")).toBe("copied");
     // Once is once: the next write is offered again.
     await setClipboard(KNOWN);
-    shell.output(`${osc52Write("second")}after-second\r\n`);
-    await waitForTerminal(/after-second/);
+    await outputThen(osc52Write("second"), "after-second");
     await expect.poll(() => notice().getAttribute("data-kind")).toBe("offer");
     expect(await clipboard()).toBe(KNOWN);
   }, 30_000);
 
   it("writes by itself for an allowed host, shows every write, and still never reads", async () => {
-    await page.getByTestId("clipboard-allow").click();
-    await expect.poll(clipboard).toBe("second");
-    shell.output(`${osc52Write("third ✓\nline")}after-third\r\n`);
-    await waitForTerminal(/after-third/);
+    await allowThisHost("granted");
+    const from = shell.input().length;
+    await outputThen(osc52Write("third ✓\nline"), "after-third");
     await expect.poll(clipboard).toBe("third ✓\nline");
     await expect.poll(() => notice().getAttribute("data-kind")).toBe("wrote");
     expect(await page.getByTestId("clipboard-notice-text").textContent()).toBe(
       `${USER}@${host.tunnelAddress} wrote 12 characters to your clipboard: “third ✓↵line”.`,
     );
     await shot("wrote");
-    shell.output(`${OSC52_READ}after-read-2\r\n`);
-    await waitForTerminal(/after-read-2/);
-    expect(await typedAndReceived("c")).toBe("abc");
+    await outputThen(OSC52_READ, "after-read-2");
+    expect(await typedAndReceived("c", from)).toBe("c");
+    expect(await clipboard()).toBe("third ✓\nline");
   }, 30_000);
 
   it("lists the allowed host in the settings, where it can be revoked", async () => {
+    await allowThisHost("granted");
     await page.getByTestId("settings-button").click();
     const grant = page.getByTestId("clipboard-grant");
     await expect.poll(() => grant.textContent()).toMatch(`${host.tunnelAddress}:22 on osc-lab`);
@@ -273,8 +307,7 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     await page.getByTestId("clipboard-grants-empty").waitFor();
     await page.keyboard.press("Escape");
     await setClipboard(KNOWN);
-    shell.output(`${osc52Write("fourth")}after-fourth\r\n`);
-    await waitForTerminal(/after-fourth/);
+    await outputThen(osc52Write("fourth"), "after-fourth");
     await expect.poll(() => notice().getAttribute("data-kind")).toBe("offer");
     expect(await clipboard()).toBe(KNOWN);
   }, 30_000);
@@ -292,7 +325,6 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
   }, 30_000);
 
   it("shows a link's real target and opens it only after a click and a confirmation", async () => {
-    await page.getByTestId("clipboard-dismiss").click();
     // Row 1: an OSC 8 link whose text names another site; row 2: a javascript: link.
     shell.output(
       "\x1b[2J\x1b[H" +
@@ -304,7 +336,7 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     const box = (await screen.boundingBox())!;
     // The grid as the server last heard it (pty-req, window-change): the input typed after
     // the last resize has arrived, so the resize before it has too.
-    await typedAndReceived("d");
+    await typedAndReceived("d", 0);
     const { cols, rows } = shell.size();
     const cell = { w: box.width / cols, h: box.height / rows };
     const at = (col: number, row: number) => ({
@@ -332,7 +364,5 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     expect(await page.getByTestId("link-preview").isHidden()).toBe(true);
     expect(await page.getByTestId("link-dialog").count()).toBe(0);
     expect(context.pages().length).toBe(pagesBefore);
-    expect(shells.errors).toEqual([]);
-    expect(problems).toEqual([]);
   }, 30_000);
 });
