@@ -9,7 +9,8 @@
 // to set it: nothing goes back to the server (what it received is exactly what was typed), the
 // clipboard keeps its value until the person clicks, and writes happen by themselves only for a
 // host the person allowed (and are shown). Titles stay plain text beside user@host; a link shows
-// its real target and opens only after a click and a confirmation. Screenshots of the notice
+// its real target, opens only after a click and a confirmation, and then in a tab with neither
+// opener nor referrer. Screenshots of the notice
 // and the setting at 1280x800 and 390x844 go to build/e2e-artifacts/. The session is opened
 // once (beforeAll); each test starts with the known clipboard, no notice and no host allowed
 // (beforeEach) and counts only the input it caused, so any one of them runs alone.
@@ -358,11 +359,35 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     await dialog.getByTestId("dialog-cancel").click();
     expect(context.pages().length).toBe(pagesBefore);
 
+    // The javascript: link is no link: no target shown, and its click opens nothing.
     point = at(2, 1);
     await page.mouse.move(point.x, point.y);
     await page.mouse.click(point.x, point.y);
     expect(await page.getByTestId("link-preview").isHidden()).toBe(true);
-    expect(await page.getByTestId("link-dialog").count()).toBe(0);
+
+    // The real link, opened this time. Had the click above opened a dialog, it would come
+    // first (dialogs queue). The site is answered by the test (no network here).
+    const referers: (string | undefined)[] = [];
+    await context.route("https://evil.example/**", (route) => {
+      referers.push(route.request().headers().referer);
+      return route.fulfill({ contentType: "text/html", body: "<title>landing</title>" });
+    });
+    point = at(4, 0);
+    await page.mouse.move(point.x, point.y);
+    await page.mouse.click(point.x, point.y);
+    await dialog.waitFor();
+    expect(await dialog.getByTestId("link-href").textContent()).toBe("https://evil.example/steal");
+    const opened = context.waitForEvent("page");
+    await dialog.getByTestId("link-open").click();
+    const tab = await opened;
+    await tab.waitForLoadState();
+    expect(tab.url()).toBe("https://evil.example/steal");
+    // noopener and noreferrer: the site cannot reach back into Corridor's page or learn its URL.
+    expect(await tab.evaluate(() => window.opener === null)).toBe(true);
+    expect(await tab.evaluate(() => document.referrer)).toBe("");
+    expect(referers).toEqual([undefined]);
+    await tab.close();
     expect(context.pages().length).toBe(pagesBefore);
+    expect(await page.getByTestId("link-dialog").count()).toBe(0);
   }, 30_000);
 });
