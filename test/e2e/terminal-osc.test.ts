@@ -10,10 +10,10 @@
 // clipboard keeps its value until the person clicks, and writes happen by themselves only for a
 // host the person allowed (and are shown). Titles stay plain text beside user@host; a link shows
 // its real target, opens only after a click and a confirmation, and then in a tab with neither
-// opener nor referrer. Screenshots of the notice
-// and the setting at 1280x800 and 390x844 go to build/e2e-artifacts/. The session is opened
-// once (beforeAll); each test starts with the known clipboard, no notice and no host allowed
-// (beforeEach) and counts only the input it caused, so any one of them runs alone.
+// opener nor referrer. Screenshots of the notice and the setting at 1280x800 and 390x844 go
+// to build/e2e-artifacts/. The session is opened once (beforeAll); each test starts with the
+// known clipboard, no notice and no host allowed (beforeEach) and counts only the input it
+// caused, so any one of them runs alone.
 
 import { Buffer } from "node:buffer";
 import { mkdirSync } from "node:fs";
