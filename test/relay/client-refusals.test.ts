@@ -91,7 +91,8 @@ describe("relay client: URLs and subprotocols it refuses", () => {
     const foreign = await bind(relay.url, { headers: { Origin: "https://evil.example" } });
     void foreign.open(() => {}).catch(() => {});
     await until(
-      () => wrongPath.stats.connectAttempts >= 2 && foreign.stats.connectAttempts >= 2,
+      // A third attempt starts only after the second was refused: two refusals counted.
+      () => wrongPath.stats.connectAttempts >= 3 && foreign.stats.connectAttempts >= 3,
       10_000,
       "retries",
     );
