@@ -6,10 +6,9 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { isIPv4, isIPv6 } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RelayAuth } from "../server/relay/index.ts";
+import { isLoopbackHost, type RelayAuth } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { startServe } from "../server/web/serve.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
@@ -52,10 +51,7 @@ type ServeArgs = RelayFlags & { web: string | undefined };
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
 export function isLoopback(host: string): boolean {
-  if (host === "localhost") return true;
-  if (isIPv4(host)) return host.startsWith("127.");
-  if (isIPv6(host)) return host === "::1" || /^::ffff:127\./i.test(host);
-  return false;
+  return isLoopbackHost(host);
 }
 
 function parseArgs(args: string[]): ServeArgs | string {

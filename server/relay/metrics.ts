@@ -70,14 +70,14 @@ export class RelayMetrics {
   }
 
   /**
-   * The exposition text. `queuedBytes` is the bytes queued for all clients now; the UDP
-   * bridge gives its open sockets and its refusals by reason when it reports them.
+   * The exposition text. The UDP bridge gives its open sockets (`udpSockets`) and refusals by
+   * reason when it reports them; `queuedBytes` is what is queued for all clients now.
    */
   render(
-    queuedBytes: number,
     udpSockets?: number,
-    udpRefused?: Readonly<Record<string, number>>,
+    more: { queuedBytes?: number; udpRefused?: Readonly<Record<string, number>> } = {},
   ): string {
+    const { queuedBytes = 0, udpRefused } = more;
     const out: string[] = [];
     const one = (name: string, type: string, help: string, value: number) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);

@@ -131,11 +131,10 @@ export class RelayServer implements SessionHost {
       healthy: () => !this.restartingNow && this.closing === undefined,
       metricsText: () => {
         const bridge = this.options.udpBridge;
-        return this.metrics.render(
-          this.queueTotal.bytes,
-          bridge?.sockets?.(),
-          bridge?.refusals?.(),
-        );
+        return this.metrics.render(bridge?.sockets?.(), {
+          queuedBytes: this.queueTotal.bytes,
+          udpRefused: bridge?.refusals?.(),
+        });
       },
       fallback: options.httpFallback,
     };
