@@ -12,7 +12,6 @@ import {
   RECV_UDP,
   type RelayEndpoint,
 } from "../../worker/relay/frames.ts";
-
 import { TokenBucket } from "./rate-limit.ts";
 import type { HelloCheck, SessionHost } from "./session-host.ts";
 import type { UdpBridgeClient } from "./udp-bridge-hook.ts";
