@@ -9,6 +9,8 @@
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
 import { MAX_MESSAGE, startRelay } from "../../server/relay/index.ts";
 
+// argv[2]: JSON options over the defaults below (section (d) puts the rate limit back).
+const overrides = JSON.parse(process.argv[2] ?? "{}") as Record<string, unknown>;
 const relay = await startRelay({
   auth: { mode: "open" },
   relayId: "bench-relay",
@@ -21,6 +23,7 @@ const relay = await startRelay({
   maxUnauthenticated: 1_000_000,
   maxConnectionsPerAddress: 1_000_000,
   maxUnauthenticatedPerAddress: 1_000_000,
+  ...overrides,
 });
 
 const peers = new Map<string, WsSocket>();

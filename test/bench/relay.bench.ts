@@ -10,6 +10,10 @@
 //     the open-file limit) against a fresh relay process: its RSS growth per connection (target
 //     <= 16 KiB) and hellos/s while connecting.
 // (c) PING round trips through the relay, idle and while it carries the bulk flow of (a).
+// (d) The rate limit at work (the figures test/relay/server-rate.test.ts used to print): a
+//     client sending as fast as it can against the default per-client rate gets about that
+//     rate (ratio to its allowance, burst + rate x time), and another client's PING round
+//     trip meanwhile, against its idle round trip on the same relay.
 //
 // Timing never fails the run.
 
@@ -63,8 +67,8 @@ interface ServerChild {
   stop(): void;
 }
 
-async function startServer(): Promise<ServerChild> {
-  const child = fork(join(benchDir, "relay-bench-server.ts"), [], {
+async function startServer(options: Record<string, unknown> = {}): Promise<ServerChild> {
+  const child = fork(join(benchDir, "relay-bench-server.ts"), [JSON.stringify(options)], {
     cwd: root,
     execArgv: ["--import", "tsx", "--expose-gc"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -433,6 +437,62 @@ printTable(
 );
 for (const ws of idleClients) ws.terminate();
 fresh.stop();
+
+// ================================================================================================
+// (d) a client held at the default rate limit, and another client's round trip meanwhile
+
+const RATE = { bytesPerSecond: 12_500_000, burstBytes: 1 << 20 };
+const limited = await startServer({ rate: RATE });
+const [kf, ks, kp] = [await nodeKeys(), await nodeKeys(), await nodeKeys()];
+const [flooder, floodSink, prober] = [
+  await relayClient(limited.url, kf),
+  await relayClient(limited.url, ks),
+  await relayClient(limited.url, kp),
+];
+const idleOnLimited = await pings(prober, PINGS);
+let sunkBytes = 0;
+floodSink.on("message", (data: Buffer) => {
+  if (data[0] === RECV) sunkBytes += data.length;
+});
+const floodFrame = Buffer.from(encodeKeyed(SEND, ks.publicKey, packet));
+const floodMs = Math.max(1500, 4000 * timeScale);
+const floodStart = performance.now();
+let flooding = true;
+// As fast as the relay reads: keep 64 frames in this process's buffer (TCP backpressure does
+// the rest), so the figure is the relay's rate limit, not this process's memory.
+const flood = (async () => {
+  while (performance.now() - floodStart < floodMs) {
+    const written: Promise<void>[] = [];
+    for (let i = 0; i < 64; i++) {
+      written.push(new Promise((resolve) => flooder.send(floodFrame, () => resolve())));
+    }
+    await Promise.all(written);
+  }
+  flooding = false;
+})();
+const duringFlood = await pings(prober, PINGS * 10, () => !flooding);
+await flood;
+const floodSeconds = (performance.now() - floodStart) / 1000;
+const allowance = RATE.burstBytes + RATE.bytesPerSecond * floodSeconds;
+printTable(
+  `(d) One client sending all it can against the per-client rate limit (${formatRate(RATE.bytesPerSecond / 1e6)} MB/s, burst 1 MiB)`,
+  ["measure", "value"],
+  [
+    ["bytes through in", `${formatRate(sunkBytes / 1e6)} MB in ${floodSeconds.toFixed(2)} s`],
+    ["vs its allowance (burst + rate x time)", formatRatio(sunkBytes / allowance)],
+    [
+      "another client's PING p50 / p99, idle",
+      `${ms(percentile(idleOnLimited, 0.5))} / ${ms(percentile(idleOnLimited, 0.99))} ms`,
+    ],
+    [
+      "the same during the flood",
+      `${ms(percentile(duringFlood, 0.5))} / ${ms(percentile(duringFlood, 0.99))} ms (${duringFlood.length} samples)`,
+    ],
+  ],
+  ["left", "right"],
+);
+for (const ws of [flooder, floodSink, prober]) ws.terminate();
+limited.stop();
 
 printTable(
   "Targets (information only; never fail the run)",
