@@ -94,6 +94,101 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     },
   });
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+  const hostItem = () =>
+    page.locator(`[data-testid="host-item"][data-address="${host.tunnelAddress}"]`);
+  /** The browser key's authorized_keys line once a test has made one. */
+  let browserKey: string | undefined;
+
+  // The tests below run in order and build on each other's state when run together, but each
+  // one makes what it needs itself when it is missing (run alone with -t, or after a failure):
+  // the network imported, a password session in tab 0, a browser key chosen for the host.
+
+  /** Pastes the wg-quick config as "lab" and opens the network (the first test shows this). */
+  async function importNetwork(): Promise<void> {
+    await page.getByTestId("add-network").first().click();
+    await page.getByTestId("config-name").fill("lab");
+    await page.getByTestId("config-text").fill(config);
+    await shot("02-add-network");
+    await page.getByTestId("import-submit").click();
+    await page.getByTestId("network-item").filter({ hasText: "lab" }).click();
+    await hostItem().waitFor();
+  }
+
+  async function ensureNetwork(): Promise<void> {
+    if (await hostItem().isVisible()) return;
+    if (!page.url().startsWith(serve.url)) await page.goto(serve.url);
+    await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
+    const lab = page.getByTestId("network-item").filter({ hasText: "lab" });
+    if ((await lab.count()) === 0) await importNetwork();
+    else await lab.click();
+    await hostItem().waitFor();
+  }
+
+  /** Opens an SSH session as the test user with `port`, answering what the page asks. */
+  async function connectSsh(port: number, answers: { password?: string; keyChoice?: boolean }) {
+    await ensureNetwork();
+    await hostItem().getByTestId("ssh-button").click();
+    await page.getByTestId("ssh-user").fill(TEST_USER);
+    await page.getByTestId("ssh-port").fill(String(port));
+    if (answers.keyChoice) {
+      await page.locator('[data-testid="key-chooser"][data-ready="true"]').waitFor();
+      await page.getByTestId("key-choice").first().check();
+    }
+    await page.getByTestId("ssh-connect").click();
+    const next = page
+      .locator('[data-testid="hostkey-dialog"], [data-testid="password-input"]')
+      .first();
+    if (answers.password === undefined) {
+      // A key login: only the host key may be asked (the first time).
+      await page
+        .getByTestId("hostkey-trust")
+        .click({ timeout: 5_000 })
+        .catch(() => undefined);
+      return;
+    }
+    await next.waitFor();
+    if (await page.getByTestId("hostkey-dialog").isVisible()) {
+      await page.getByTestId("hostkey-trust").click();
+    }
+    await page.getByTestId("password-input").fill(answers.password);
+    await page.getByTestId("dialog-submit").click();
+  }
+
+  const sessionState = (index: number) =>
+    page.evaluate((i) => window.corridorDebug?.sessionState(i) ?? "", index);
+
+  /** Tab 0 holds a connected shell on sshd (the password login test makes it). */
+  async function ensureSession(): Promise<void> {
+    if ((await sessionState(0)) === "connected") return;
+    await connectSsh(22, { password: TEST_PASSWORD });
+    await expect.poll(() => sessionState(0), { timeout: 20_000 }).toBe("connected");
+  }
+
+  /**
+   * A browser key chosen for the test user at the host, with a login that used it (the
+   * Dropbear test makes and chooses it; run alone, a key login to sshd does it here).
+   */
+  async function ensureKeyChosen(): Promise<void> {
+    if (browserKey !== undefined) return;
+    await ensureNetwork();
+    await ensureBrowserKey();
+    const tabs = await page.getByTestId("terminal-tab").count();
+    await connectSsh(22, { keyChoice: true });
+    await expect.poll(() => sessionState(tabs), { timeout: 20_000 }).toBe("connected");
+  }
+
+  /** A browser-generated key, authorized for the test user (the Dropbear test makes it). */
+  async function ensureBrowserKey(): Promise<string> {
+    if (browserKey !== undefined) return browserKey;
+    await page.getByTestId("keys-button").click();
+    await page.getByTestId("key-comment").fill("e2e-browser");
+    await page.getByTestId("generate-key").click();
+    const line = (await page.getByTestId("authorized-key").first().textContent())!.trim();
+    ensureTestUser([line]);
+    await page.keyboard.press("Escape");
+    browserKey = line;
+    return line;
+  }
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -152,18 +247,9 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     await page.goto(serve.url);
     await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
     await shot("01-empty");
-    await page.getByTestId("add-network").first().click();
-    await page.getByTestId("config-name").fill("lab");
-    await page.getByTestId("config-text").fill(config);
-    await shot("02-add-network");
-    await page.getByTestId("import-submit").click();
-    await page.getByTestId("network-item").filter({ hasText: "lab" }).click();
-    const hostItem = page.locator(
-      `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,
-    );
-    await hostItem.waitFor();
+    await importNetwork();
     await expect
-      .poll(() => hostItem.getByTestId("host-status").textContent(), { timeout: 20_000 })
+      .poll(() => hostItem().getByTestId("host-status").textContent(), { timeout: 20_000 })
       .toMatch(/ms/);
     await page.getByTestId("details-button").click();
     await expect
@@ -173,10 +259,8 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
   }, 60_000);
 
   it("logs in with a password after trusting the host key, and runs a command", async () => {
-    const hostItem = page.locator(
-      `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,
-    );
-    await hostItem.getByTestId("ssh-button").click();
+    await ensureNetwork();
+    await hostItem().getByTestId("ssh-button").click();
     await page.getByTestId("ssh-user").fill(TEST_USER);
     await page.getByTestId("ssh-connect").click();
     await page.getByTestId("hostkey-dialog").waitFor();
@@ -196,28 +280,30 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
   }, 60_000);
 
   it("resizing the viewport changes stty size", async () => {
-    await typeLine(page, "stty size");
-    const before = (await waitForText(page, 0, /^\d+ \d+$/m))
-      .match(/^(\d+) (\d+)$/m)!
-      .slice(1)
-      .join(" ");
+    await ensureSession();
+    await page.getByTestId("terminal").first().click();
+    // Each answer is found by a marker the shell computes, so the echo of the typing and any
+    // earlier output never match.
+    const askSize = async (ask: number) => {
+      await typeLine(page, `clear; stty size; echo asked-$((${ask}*1000))`);
+      const marker = new RegExp(`^(\\d+) (\\d+)\\s*\\nasked-${ask * 1000}$`, "m");
+      return marker
+        .exec(await waitForText(page, 0, marker))!
+        .slice(1, 3)
+        .join(" ");
+    };
+    const before = await askSize(0);
     await page.setViewportSize({ width: 900, height: 600 });
-    await page.waitForTimeout(500);
-    await typeLine(page, "clear; stty size");
-    await expect
-      .poll(
-        async () =>
-          (await terminalText(page, 0))
-            .match(/^(\d+) (\d+)$/m)
-            ?.slice(1)
-            .join(" "),
-        { timeout: 10_000 },
-      )
-      .not.toBe(before);
+    // The new size travels page → Worker → sshd apart from the typed command: ask until the
+    // shell sees it.
+    let after = before;
+    for (let ask = 1; ask <= 20 && after === before; ask++) after = await askSize(ask);
+    expect(after).not.toBe(before);
     await page.setViewportSize({ width: 1280, height: 800 });
   }, 30_000);
 
   it("a browser-generated key logs in to Dropbear in a second tab while the first stays alive", async () => {
+    await ensureSession();
     await page.getByTestId("keys-button").click();
     await page.getByTestId("key-comment").fill("e2e-browser");
     await page.getByTestId("generate-key").click();
@@ -225,11 +311,9 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     expect(line).toMatch(/^ssh-ed25519 AAAA\S+ e2e-browser$/);
     await shot("07-keys");
     ensureTestUser([line]);
+    browserKey = line;
     await page.keyboard.press("Escape");
-    const hostItem = page.locator(
-      `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,
-    );
-    await hostItem.getByTestId("ssh-button").click();
+    await hostItem().getByTestId("ssh-button").click();
     await page.getByTestId("ssh-user").fill(TEST_USER);
     await page.getByTestId("ssh-port").fill(String(dropbear.port));
     // Keys are offered only when chosen for the host (issue 12): choose the new one.
@@ -250,6 +334,7 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
   }, 60_000);
 
   it("keeps the session across a relay restart", async () => {
+    await ensureSession();
     await serve.close({ restarting: { reconnectInMs: 300, tryForMs: 30_000 } });
     serve = await startServe(serveOptions());
     await page.getByTestId("terminal").first().click();
@@ -257,33 +342,32 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     await waitForText(page, 0, /^after-restart-25$/m, 40_000);
   }, 60_000);
 
-  it("stays responsive during a bulk transfer (long tasks counted)", async () => {
-    await page.evaluate(() => {
-      const w = window as unknown as { longTasks: number[] };
-      w.longTasks = [];
-      new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) w.longTasks.push(entry.duration);
-      }).observe({ type: "longtask" });
-    });
-    await typeLine(
-      page,
-      "head -c 12000000 /dev/urandom | base64 -w 256 | tail -c 1000000; echo bulk-$((7*6))-done",
-    );
+  it("stays usable while output streams: dialogs open, Ctrl-C stops the stream, the shell answers", async () => {
+    // How long the main thread's tasks take while output streams is measured by
+    // `npm run bench:web` (long tasks during a bulk transfer); here, what a person relies on.
+    await ensureSession();
+    await page.getByTestId("terminal").first().click();
+    await typeLine(page, "while :; do head -c 1000000 /dev/urandom | base64 -w 256; done");
+    // Streaming: screen-wide rows of base64 (the 256-character lines wrap) are on the screen.
+    await waitForText(page, 0, /^[A-Za-z0-9+/]{60,}$/m);
+    // The page answers clicks meanwhile: the SSH keys dialog opens and closes.
+    await page.getByTestId("keys-button").click();
+    await page.getByTestId("generate-key").waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByTestId("generate-key").waitFor({ state: "hidden" });
+    // Keys still reach the shell through the stream: Ctrl-C ends the loop, and the next
+    // command runs (its output is computed by the shell, so the echo of the typing never
+    // matches).
+    await page.getByTestId("terminal").first().click();
+    await page.keyboard.press("Control+C");
+    await typeLine(page, "echo bulk-$((7*6))-done");
     await waitForText(page, 0, /^bulk-42-done$/m, 90_000);
-    const longTasks = await page.evaluate(
-      () => (window as unknown as { longTasks: number[] }).longTasks,
-    );
-    console.log(
-      `long tasks during the bulk transfer: ${longTasks.length} (${longTasks.map((d) => d.toFixed(0)).join(", ")} ms)`,
-    );
-    // Responsive: no freeze a person would notice, and only a handful of >50 ms tasks while
-    // ~16 MB of output streams through the terminal (xterm parses in time slices; the Worker
-    // does all the crypto and packet work).
-    expect(longTasks.filter((d) => d > 500)).toEqual([]);
-    expect(longTasks.length).toBeLessThan(25);
   }, 120_000);
 
   it("a second tab is told the network runs in the first; the deep link opens a session", async () => {
+    // The deep link relies on what earlier logins stored: the host key, and a browser key
+    // chosen for this user at this host.
+    await ensureKeyChosen();
     // Same browser profile (context): the IndexedDB that holds the network and keys.
     const second = await page.context().newPage();
     try {
@@ -311,12 +395,15 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
   }, 60_000);
 
   it("refuses a changed host key and shows the warning with both fingerprints", async () => {
+    // The host key of sshd is known and the browser key chosen for it (so the login after
+    // the reinstall needs no password), and tab 0 is open.
+    await ensureSession();
+    await ensureKeyChosen();
     await sshd.stop();
     sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
-    const hostItem = page.locator(
-      `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,
-    );
-    await hostItem.getByTestId("ssh-button").click();
+    // The attempt opens the next tab; the reconnect after "forget" happens in it.
+    const tab = await page.getByTestId("terminal-tab").count();
+    await hostItem().getByTestId("ssh-button").click();
     await page.getByTestId("ssh-user").fill(TEST_USER);
     await page.getByTestId("ssh-port").fill("22");
     await page.getByTestId("ssh-connect").click();
@@ -342,11 +429,7 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     await page.getByTestId("hostkey-dialog").waitFor();
     expect(await page.getByTestId("hostkey-fingerprint").textContent()).toBe(presented);
     await page.getByTestId("hostkey-trust").click();
-    await expect
-      .poll(() => page.evaluate(() => window.corridorDebug?.sessionState(1) ?? ""), {
-        timeout: 20_000,
-      })
-      .toBe("connected");
+    await expect.poll(() => sessionState(tab), { timeout: 20_000 }).toBe("connected");
     expect(problems).toEqual([]);
   }, 60_000);
 });
