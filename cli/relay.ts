@@ -23,7 +23,9 @@ export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-
   --control-key PUB    the control server's Ed25519 public key (base64): connect with its tokens
   --open               anyone may connect (say so only where that is meant)
   --allow-udp SPEC     stock WireGuard endpoints the UDP bridge may reach: CIDR, CIDR:PORT or
-                       CIDR:LO-HI (repeatable); tokens may add their own
+                       CIDR:LO-HI (repeatable); tokens may add their own. Loopback,
+                       link-local, multicast and broadcast addresses only when SPEC lies
+                       inside them (127.0.0.1/32:51820, not 0.0.0.0/0)
   --origin ORIGIN      let web pages of this origin (https://example.com) use the relay
                        (repeatable); without it, no browser page can (clients that send no
                        Origin, like agents and the CLI, are not affected)

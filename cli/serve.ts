@@ -35,7 +35,9 @@ export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host A
   --allow-keys FILE    WireGuard public keys (base64, one per line, # comments) that may connect
   --control-key PUB    the control server's Ed25519 public key (base64): connect with its tokens
   --allow-udp SPEC     stock WireGuard endpoints the UDP bridge may reach: CIDR, CIDR:PORT or
-                       CIDR:LO-HI (repeatable)
+                       CIDR:LO-HI (repeatable). Loopback, link-local, multicast and
+                       broadcast addresses only when SPEC lies inside them
+                       (127.0.0.1/32:51820, not 0.0.0.0/0)
   --origin ORIGIN      also let web pages of this origin use the relay (repeatable); by default
                        only the page served here may (http://HOST:PORT, and on loopback
                        localhost, corridor.localhost, 127.0.0.1 and [::1] at PORT)
