@@ -1,0 +1,61 @@
+// The policy engine's faces (docs/control.md, "Policy"). The document is JSON with comments and
+// trailing commas: groups, hosts, tagOwners, acls, ssh, tests. It compiles against the current
+// users into a CompiledPolicy that answers per *principal* (a user, or a set of tags), not per
+// node pair: nodes of one principal are treated alike, so the mapper caches answers per pair of
+// principals and a change touches only the nodes of the principals it concerns (Headscale's
+// pairwise recompute per change is what sinks it at a few hundred nodes).
+
+import type { FilterRule, SshRule } from "../../../worker/control/types.ts";
+
+/** Who owns a node: a user, or (for tagged nodes) a set of tags. */
+export type Principal =
+  | { kind: "user"; userId: number }
+  | { kind: "tags"; tags: readonly string[] };
+
+/** A user as the policy sees it (groups list emails; autogroups use the role). */
+export interface PolicyUser {
+  id: number;
+  email: string;
+  role: "owner" | "admin" | "member";
+}
+
+/** A node as the policy sees it. */
+export interface PolicyNode {
+  id: number;
+  principal: Principal;
+  /** Mesh addresses ("100.64.0.7", "fd..::7"). */
+  addresses: readonly string[];
+}
+
+/** Where in the document something is wrong (1-based line and column), and what. */
+export interface PolicyError {
+  line: number;
+  column: number;
+  /** JSON path of the offending value ("acls[2].dst[0]"), "" for syntax errors. */
+  path: string;
+  message: string;
+}
+
+/** A compiled policy: pure, immutable, cheap to query. */
+export interface CompiledPolicy {
+  /** May nodes of `src` open anything at all on nodes of `dst`? (map visibility) */
+  canReach(src: Principal, dst: Principal): boolean;
+  /** Inbound filter of a node of `dst`: what it must accept (everything else is dropped). */
+  filterFor(dst: Principal): FilterRule[];
+  /** SSH rules of a node of `dst`. */
+  sshFor(dst: Principal): SshRule[];
+  /** Tags a user may put on nodes (tagOwners); admins and the owner may use every tag. */
+  mayUseTag(userId: number, tag: string): boolean;
+}
+
+/** Result of compiling a document. */
+export type CompileResult =
+  | { ok: true; policy: CompiledPolicy }
+  | { ok: false; errors: PolicyError[] };
+
+/** A stable string for a principal: equal principals, equal keys ("u:7", "t:tag:a,tag:b"). */
+export function principalKey(principal: Principal): string {
+  return principal.kind === "user"
+    ? `u:${principal.userId}`
+    : `t:${[...principal.tags].sort().join(",")}`;
+}

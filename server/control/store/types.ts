@@ -1,0 +1,219 @@
+// The control server's durable state: one schema, two adapters (sqlite.ts on better-sqlite3,
+// postgres.ts on pg), the same Store interface. Volatile facts (online, endpoints, home relay,
+// last seen while connected) live in memory (server/control/state/) and never cost one write
+// per change. Secrets are stored only as SHA-256 hashes (auth keys, API keys, sessions, sign-in
+// links); the server never sees a node's private key. Times are unix milliseconds.
+
+/** A person who signed in. Keyed by (issuer, subject): emails change and can be reused. */
+export interface UserRecord {
+  id: number;
+  /** OIDC issuer URL, or "corridor:local" for the owner and invited users without a provider. */
+  issuer: string;
+  subject: string;
+  email: string;
+  name: string;
+  /** owner: the first user (all rights); admin: manages nodes, keys, policy; member. */
+  role: "owner" | "admin" | "member";
+  createdAt: number;
+  /** Last completed sign-in (for SSH `check` rules). */
+  lastLoginAt: number | null;
+}
+
+/** A node: a browser tab, an agent host. Identity = WireGuard public key. */
+export interface NodeRecord {
+  id: number;
+  /** WireGuard public key (base64); unique. */
+  nodeKey: string;
+  /** Owner, or null when the node is tagged. */
+  userId: number | null;
+  /** Non-empty exactly when userId is null. */
+  tags: string[];
+  name: string;
+  hostname: string;
+  os: string;
+  ipv4: string;
+  ipv6: string;
+  ephemeral: boolean;
+  /** null: never expires. */
+  keyExpiry: number | null;
+  sshHostKeys: string[];
+  createdAt: number;
+  /** Persisted when the map stream ends (not on every change). */
+  lastSeen: number | null;
+  /** The auth key it registered with, if any (for audit; revoking a key does not remove it). */
+  authKeyId: number | null;
+}
+
+/** A pre-authorized key for agents. */
+export interface AuthKeyRecord {
+  id: number;
+  /** First characters of the key, shown in lists ("cak_3f9a…"). */
+  prefix: string;
+  /** SHA-256 of the whole key (hex). */
+  hash: string;
+  /** Who made it: nodes registered with it belong to this user unless the key carries tags. */
+  userId: number;
+  reusable: boolean;
+  ephemeral: boolean;
+  tags: string[];
+  expiresAt: number;
+  revokedAt: number | null;
+  usedCount: number;
+  createdAt: number;
+}
+
+/** An API key for automation (`Authorization: Bearer`). */
+export interface ApiKeyRecord {
+  id: number;
+  prefix: string;
+  hash: string;
+  userId: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+/** A web session (cookie value hashed). */
+export interface SessionRecord {
+  /** SHA-256 of the cookie value (hex). */
+  hash: string;
+  userId: number;
+  /** Random token the page sends in a header on state-changing calls. */
+  csrf: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A single-use sign-in link (owner link, invitation) or an agent's approval request. */
+export interface LinkRecord {
+  /** SHA-256 of the secret in the URL's fragment (hex). */
+  hash: string;
+  kind: "owner" | "invite";
+  /** For invitations: the role given, and who invited. */
+  role: "admin" | "member";
+  createdBy: number | null;
+  /** Invitation restricted to this email (""= anyone holding the link). */
+  email: string;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+/** The policy document as the admin wrote it (comments kept) and its version. */
+export interface PolicyRecord {
+  text: string;
+  version: number;
+  updatedBy: number | null;
+  updatedAt: number;
+}
+
+/** Settings chosen once at first start. */
+export interface MeshSettings {
+  /** The ULA /48 of this mesh ("fd12:3456:789a::/48"). */
+  ipv6Prefix: string;
+  /** "corridor.internal" unless set. */
+  domain: string;
+  /** The control server's Ed25519 private key that signs relay tokens (base64, 32 bytes). */
+  tokenSigningKey: string;
+  /** The control server's X25519 private key of the map stream's hello (base64, 32 bytes). */
+  helloKey: string;
+}
+
+/** Fields a new node is created with (id, createdAt chosen by the store). */
+export type NewNode = Omit<NodeRecord, "id" | "createdAt">;
+
+/** One store operation set; every method runs inside the transaction it was given. */
+export interface StoreTx {
+  // users
+  userById(id: number): Promise<UserRecord | null>;
+  userByIdentity(issuer: string, subject: string): Promise<UserRecord | null>;
+  listUsers(): Promise<UserRecord[]>;
+  createUser(user: Omit<UserRecord, "id" | "createdAt">): Promise<UserRecord>;
+  updateUser(
+    id: number,
+    fields: Partial<Pick<UserRecord, "email" | "name" | "role" | "lastLoginAt">>,
+  ): Promise<void>;
+
+  // nodes
+  nodeById(id: number): Promise<NodeRecord | null>;
+  nodeByKey(nodeKey: string): Promise<NodeRecord | null>;
+  listNodes(): Promise<NodeRecord[]>;
+  /** Throws StoreConflictError when the key, name or an address is taken. */
+  createNode(node: NewNode): Promise<NodeRecord>;
+  updateNode(
+    id: number,
+    fields: Partial<
+      Pick<
+        NodeRecord,
+        | "nodeKey"
+        | "name"
+        | "hostname"
+        | "os"
+        | "tags"
+        | "userId"
+        | "keyExpiry"
+        | "sshHostKeys"
+        | "lastSeen"
+      >
+    >,
+  ): Promise<void>;
+  deleteNode(id: number): Promise<void>;
+
+  // auth keys
+  createAuthKey(
+    key: Omit<AuthKeyRecord, "id" | "createdAt" | "usedCount" | "revokedAt">,
+  ): Promise<AuthKeyRecord>;
+  authKeyByHash(hash: string): Promise<AuthKeyRecord | null>;
+  listAuthKeys(): Promise<AuthKeyRecord[]>;
+  revokeAuthKey(id: number, at: number): Promise<boolean>;
+  /** Counts a use; false (and nothing changed) when a one-off key was used already. */
+  useAuthKey(id: number): Promise<boolean>;
+
+  // API keys
+  createApiKey(
+    key: Omit<ApiKeyRecord, "id" | "createdAt" | "revokedAt" | "lastUsedAt">,
+  ): Promise<ApiKeyRecord>;
+  apiKeyByHash(hash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  revokeApiKey(id: number, at: number): Promise<boolean>;
+  touchApiKey(id: number, at: number): Promise<void>;
+
+  // sessions
+  createSession(session: SessionRecord): Promise<void>;
+  sessionByHash(hash: string): Promise<SessionRecord | null>;
+  deleteSession(hash: string): Promise<void>;
+  deleteUserSessions(userId: number): Promise<void>;
+  deleteExpiredSessions(now: number): Promise<number>;
+
+  // sign-in links
+  createLink(link: LinkRecord): Promise<void>;
+  /** Marks the link used and returns it; null when unknown, used or expired (single use). */
+  consumeLink(hash: string, now: number): Promise<LinkRecord | null>;
+
+  // policy and settings
+  getPolicy(): Promise<PolicyRecord | null>;
+  /** Sets the policy; `expectVersion` guards against lost updates (StoreConflictError). */
+  setPolicy(text: string, updatedBy: number | null, expectVersion?: number): Promise<PolicyRecord>;
+  getSettings(): Promise<MeshSettings | null>;
+  /** Stores settings once; returns the stored ones (another server may have won the race). */
+  initSettings(settings: MeshSettings): Promise<MeshSettings>;
+}
+
+/** A storage backend. */
+export interface Store extends StoreTx {
+  /** "sqlite" or "postgres". */
+  readonly kind: "sqlite" | "postgres";
+  /** Runs `work` in one transaction: all of it is written, or none (it rethrows). */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A uniqueness or version conflict: `field` names what collided. */
+export class StoreConflictError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.name = "StoreConflictError";
+    this.field = field;
+  }
+}
