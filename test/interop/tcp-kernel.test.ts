@@ -36,7 +36,8 @@ const SIZE = 64 * MiB;
 const LOSSY_SIZE = 64 * MiB;
 /**
  * Each test's timeout: only a guard against a hang. How fast a transfer goes is not this
- * test's business (it prints the rate); `npm run bench:tcp` measures it against the kernel.
+ * test's business (it prints the rate); `npm run bench:tcp` and `npm run bench -- tcp-lossy`
+ * measure it against the kernel's TCP.
  */
 const HANG_GUARD_MS = 300_000;
 
