@@ -4,6 +4,7 @@
 
 import { type RelayAuth, startRelay } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
+import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
 import {
   applyRelayFlag,
@@ -13,10 +14,11 @@ import {
   type RelayFlags,
   untilStopSignal,
 } from "./relay-flags.ts";
+import { loadOrCreateRelayKey } from "./relay-key.ts";
 
 export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)
                       [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...
-                      [--relay-id ID]
+                      [--relay-id ID] [--key-file FILE]
 
   --listen HOST:PORT   where to listen (default 127.0.0.1:8080); WebSocket path /relay
   --allow-keys FILE    WireGuard public keys (base64, one per line, # comments) that may connect
@@ -32,16 +34,24 @@ export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-
   --allow-host NAME    a host name /healthz and /metrics answer to besides IP addresses,
                        localhost and the listen host (repeatable; a DNS rebinding defence)
   --relay-id ID        the relay's id in WELCOME and tokens (default: the host name)
+  --key-file FILE      the relay's X25519 private key (base64), made 0600 if missing: the key
+                       stays the same across restarts, so clients can pin it (#key=); without
+                       it, a new key at every start
 `;
 
-type RelayArgs = RelayFlags & { auth: RelayAuth };
+type RelayArgs = RelayFlags & { auth: RelayAuth; keyFile: string | undefined };
 
 function parseArgs(args: string[]): RelayArgs | string {
   const flags = defaultRelayFlags();
+  let keyFile: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const value = isRelaySwitch(arg) ? undefined : args[++i];
     if (!isRelaySwitch(arg) && value === undefined) return `${arg} needs a value`;
+    if (arg === "--key-file") {
+      keyFile = value;
+      continue;
+    }
     const problem = applyRelayFlag(flags, arg, value);
     if (problem === null) return `unknown argument ${arg}`;
     if (problem) return problem;
@@ -49,7 +59,7 @@ function parseArgs(args: string[]): RelayArgs | string {
   const auth = flags.auth;
   if (!auth)
     return "the relay is closed by default: choose --allow-keys FILE, --control-key PUB or --open";
-  return { ...flags, auth };
+  return { ...flags, auth, keyFile };
 }
 
 /** Runs `corridor relay` until SIGTERM/SIGINT; returns the exit status. */
@@ -71,7 +81,22 @@ export async function relayCommand(args: string[]): Promise<number> {
     process.stderr.write(`corridor relay: --allow-udp: ${(error as Error).message}\n`);
     return 2;
   }
+  let privateKey: Uint8Array | undefined;
+  if (parsed.keyFile !== undefined) {
+    try {
+      const key = await loadOrCreateRelayKey(parsed.keyFile);
+      if (key.warning !== null) process.stderr.write(`corridor relay: ${key.warning}\n`);
+      if (key.created)
+        process.stderr.write(`corridor relay: made a new relay key in ${parsed.keyFile}\n`);
+      privateKey = key.privateKey;
+    } catch (error) {
+      bridge.close();
+      process.stderr.write(`corridor relay: --key-file: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
   const relay = await startRelay({
+    privateKey,
     host: parsed.host,
     port: parsed.port,
     auth: parsed.auth,
@@ -85,7 +110,8 @@ export async function relayCommand(args: string[]): Promise<number> {
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
   const stopped = untilStopSignal();
   process.stdout.write(
-    `corridor relay ${parsed.relayId} listening on ${relay.url} (${described}); relay key ${keyToBase64(relay.relayPublicKey)}\n`,
+    `corridor relay ${parsed.relayId} listening on ${relay.url} (${described}); relay key ${keyToBase64(relay.relayPublicKey)}${parsed.keyFile === undefined ? " (new at every start: --key-file keeps it)" : ""}\n` +
+      `pinned relay URL: ${pinnedRelayUrl(relay.url, relay.relayPublicKey)}\n`,
   );
   await stopped;
   process.stdout.write("corridor relay: shutting down; clients are told to come back\n");

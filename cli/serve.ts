@@ -6,12 +6,14 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isLoopbackHost, type RelayAuth } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { startServe } from "../server/web/serve.ts";
+import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
+import { defaultDataDir, prepareDataDir, RELAY_KEY_FILE } from "./data-dir.ts";
 import {
   applyRelayFlag,
   defaultRelayFlags,
@@ -21,11 +23,12 @@ import {
   type RelayFlags,
   untilStopSignal,
 } from "./relay-flags.ts";
+import { loadOrCreateRelayKey } from "./relay-key.ts";
 
 export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host ADDR] [--port N] [--web DIR]
                       [--open | --allow-keys FILE | --control-key PUB]
                       [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...
-                      [--relay-id ID]
+                      [--relay-id ID] [--data DIR]
 
   --listen HOST:PORT   where to listen (default 127.0.0.1:8080): the page on /, the relay on /relay
   --host ADDR          the listen address alone
@@ -44,12 +47,16 @@ export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host A
   --allow-host NAME    a host name /healthz and /metrics answer to besides IP addresses,
                        localhost, corridor.localhost and the listen host (repeatable)
   --relay-id ID        the relay's id in WELCOME and tokens (default: the host name)
+  --data DIR           where the server keeps its state, made 0700 (default
+                       $XDG_STATE_HOME/corridor or ~/.local/state/corridor): the relay's key
+                       in DIR/relay.key (made 0600), the same at every start so clients can
+                       pin it (#key=)
 `;
 
 /** The package's root: cli/ is one level down. */
 const PACKAGE_ROOT = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 
-type ServeArgs = RelayFlags & { web: string | undefined };
+type ServeArgs = RelayFlags & { web: string | undefined; data: string | undefined };
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
 export function isLoopback(host: string): boolean {
@@ -57,7 +64,7 @@ export function isLoopback(host: string): boolean {
 }
 
 function parseArgs(args: string[]): ServeArgs | string {
-  const out: ServeArgs = { ...defaultRelayFlags(), web: undefined };
+  const out: ServeArgs = { ...defaultRelayFlags(), web: undefined, data: undefined };
   // `--flag=value` is accepted too, as npm users tend to write it.
   const words = args.flatMap((a) =>
     /^--[a-z-]+=/.test(a) ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a],
@@ -75,6 +82,7 @@ function parseArgs(args: string[]): ServeArgs | string {
         if (typeof port === "string") return port;
         out.port = port;
       } else if (arg === "--web") out.web = value;
+      else if (arg === "--data") out.data = value;
       else problem = `unknown argument ${arg}`;
     }
     if (problem) return problem;
@@ -138,6 +146,20 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`corridor serve: --allow-udp: ${(error as Error).message}\n`);
     return 2;
   }
+  const dataDir = resolve(parsed.data ?? defaultDataDir());
+  const keyFile = join(dataDir, RELAY_KEY_FILE);
+  let privateKey: Uint8Array;
+  try {
+    const dirWarning = prepareDataDir(dataDir);
+    if (dirWarning !== null) process.stderr.write(`corridor serve: ${dirWarning}\n`);
+    const key = await loadOrCreateRelayKey(keyFile);
+    if (key.warning !== null) process.stderr.write(`corridor serve: ${key.warning}\n`);
+    privateKey = key.privateKey;
+  } catch (error) {
+    bridge.close();
+    process.stderr.write(`corridor serve: ${(error as Error).message}\n`);
+    return 1;
+  }
   const auth: RelayAuth = parsed.auth ?? { mode: "open" };
   let server: Awaited<ReturnType<typeof startServe>>;
   try {
@@ -146,6 +168,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       port: parsed.port,
       webRoot: web,
       relay: {
+        privateKey,
         auth,
         relayId: parsed.relayId,
         udpBridge: bridge,
@@ -165,7 +188,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     `Corridor is running at ${pageUrl(parsed.host, server.port)}\n` +
       `relay ${parsed.relayId} at ${server.relayUrl} ` +
       `(${describeRelay(auth, parsed.allowUdp, server.relay.allowedOrigins)}); ` +
-      `relay key ${keyToBase64(server.relay.relayPublicKey)}\n`,
+      `relay key ${keyToBase64(server.relay.relayPublicKey)} (in ${keyFile})\n` +
+      `pinned relay URL: ${pinnedRelayUrl(server.relayUrl, server.relay.relayPublicKey)}\n` +
+      `data in ${dataDir}\n`,
   );
   await stopped;
   process.stdout.write("corridor serve: shutting down; relay clients are told to come back\n");

@@ -15,11 +15,13 @@ import { connectAuthed, connectRaw, nodeKeys, type RawClient } from "../relay/ra
 const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
 
 let web: string;
+let state: string;
 const children: ChildProcess[] = [];
 const clients: RawClient[] = [];
 
 beforeAll(() => {
   web = mkdtempSync(join(tmpdir(), "corridor-origin-"));
+  state = mkdtempSync(join(tmpdir(), "corridor-origin-state-"));
   writeFileSync(join(web, "index.html"), "<!doctype html><title>t</title>\n");
 });
 
@@ -33,11 +35,18 @@ afterEach(async () => {
   }
 });
 
-afterAll(() => rmSync(web, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(web, { recursive: true, force: true });
+  rmSync(state, { recursive: true, force: true });
+});
 
 /** Runs `corridor ARGS` and resolves with its port once it prints its relay URL. */
 function runCorridor(args: string[]): Promise<{ port: number; stdout: () => string }> {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  // `corridor serve` keeps its relay key in its data folder: a temporary one, not the user's.
+  const child = spawn(process.execPath, [bin, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, XDG_STATE_HOME: state },
+  });
   children.push(child);
   let stdout = "";
   let stderr = "";

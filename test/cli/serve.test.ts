@@ -344,9 +344,13 @@ describe("corridor serve: fuzzed request paths", () => {
 
 describe("corridor serve: the command", () => {
   it("prints the URL, serves / with the CSP, and exits 0 on SIGTERM", async () => {
-    const child = spawn(process.execPath, [bin, "serve", "--port", "0", "--web", web], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, "serve", "--port", "0", "--web", web, "--data", join(dir, "data")],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stdout = "";
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();

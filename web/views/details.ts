@@ -1,5 +1,6 @@
 // A network's details in the main area (networkStatus, every 2 s while shown): state, relay
-// URL, state and round trip, and per peer the last handshake and bytes received and sent.
+// URL, state and round trip, the relay's warning (unencrypted ws:// over a network) and error
+// (refused, or not the pinned key), and per peer the last handshake and bytes received and sent.
 
 import type { NetworkStatus, NetworkSummary } from "../../worker/api.ts";
 import { copyText, flashCopied } from "../clipboard.ts";
@@ -7,6 +8,7 @@ import { openDialog } from "../dialogs/dialog.ts";
 import { button, errorText, h, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import { bytes, relativeTime } from "../format.ts";
+import { relayNotices } from "./relay-notices.ts";
 
 const REFRESH_MS = 2_000;
 
@@ -127,6 +129,19 @@ export class DetailsView {
           { testid: "relay-state" },
           status.relay.state,
           status.relay.rttMs === null ? "" : ` · ${Math.round(status.relay.rttMs)} ms round trip`,
+        ),
+      ),
+      ...relayNotices(status.relay).map((notice) =>
+        h(
+          "p",
+          {
+            class: "form-error relay-notice",
+            testid: `relay-${notice.kind}`,
+            data: { kind: notice.kind },
+            attrs: { role: notice.kind === "error" ? "alert" : "status" },
+          },
+          h("strong", { text: `${notice.title}: ` }),
+          notice.text,
         ),
       ),
       h("h2", { text: "Peers" }),
