@@ -52,9 +52,8 @@ describeWithPrereq(
       // The real host's ed25519 key, pinned in known_hosts.
       execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "real_host")]);
       pinnedEd25519 = readFileSync(join(dir, "real_host.pub"), "utf8");
-      // sshd answering with ECDSA only: HostKeyAlgorithms is what it offers in its KEXINIT,
-      // so on the wire it is a server that has no other key.
-      ecdsaOnly = await startSshd({ config: ["HostKeyAlgorithms ecdsa-sha2-nistp256"] });
+      // A real sshd started with only an ECDSA host key.
+      ecdsaOnly = await startSshd({ hostKeyTypes: ["ecdsa"] });
       allTypes = await startSshd();
     }, 60_000);
 

@@ -134,7 +134,7 @@ describeWithPrereq(need, "the page and a host key of another type than the trust
       netns: host.namespace,
       listen: host.tunnelAddress,
       port: 22,
-      config: ["HostKeyAlgorithms ecdsa-sha2-nistp256"],
+      hostKeyTypes: ["ecdsa"],
     });
     const presented = fingerprintOf(sshd.hostKeys.get("ecdsa-sha2-nistp256"));
     await startSession();
