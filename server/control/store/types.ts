@@ -158,6 +158,13 @@ export interface StoreTx {
     >,
   ): Promise<void>;
   deleteNode(id: number): Promise<void>;
+  /** Names taken among `base` and `base-<n>` (names.ts makes a hostname's label unique). */
+  nodeNamesWithBase(base: string): Promise<string[]>;
+  /**
+   * A free IPv4 address in [first, last] (allocate.ts): the one after the highest taken, else
+   * the lowest free one; null when every address is taken. An index lookup, not a scan.
+   */
+  freeIpv4(first: string, last: string): Promise<string | null>;
 
   // auth keys
   createAuthKey(
@@ -166,7 +173,11 @@ export interface StoreTx {
   authKeyByHash(hash: string): Promise<AuthKeyRecord | null>;
   listAuthKeys(): Promise<AuthKeyRecord[]>;
   revokeAuthKey(id: number, at: number): Promise<boolean>;
-  /** Counts a use; false (and nothing changed) when a one-off key was used already. */
+  /**
+   * Counts a use; false (and nothing changed) when a one-off key was used already or the key
+   * is revoked. Atomic: of concurrent uses of a one-off key exactly one succeeds. Expiry is
+   * the caller's to check (it holds the clock).
+   */
   useAuthKey(id: number): Promise<boolean>;
 
   // API keys

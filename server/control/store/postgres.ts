@@ -1,0 +1,223 @@
+// The Store on PostgreSQL (`pg` Pool), for deployments with several control servers on one
+// database. Single calls run on any pooled connection (autocommit); `transaction(work)` holds
+// one connection from BEGIN to COMMIT or ROLLBACK, at READ COMMITTED, and runs the calls of
+// `work` on it one at a time.
+//
+// Behaviour kept identical to SQLite's:
+// - a write inside a transaction runs under a savepoint, so a unique violation fails only that
+//   statement (PostgreSQL would otherwise abort the whole transaction) and the caller can try
+//   another name or address in the same transaction (allocate.ts);
+// - unique, foreign key and check violations become StoreConflictError naming the field
+//   (conflicts.ts); serialization failures and deadlocks become StoreConflictError "transaction";
+// - migrations run in one transaction under an advisory lock, so several servers starting at
+//   once migrate once: the others wait for the lock, then find nothing to apply.
+
+import pg from "pg";
+import { conflictForConstraint } from "./conflicts.ts";
+import {
+  insideTransaction,
+  Mutex,
+  refuseEnded,
+  refuseInsideOwnTransaction,
+  type TxState,
+  wrapStoreTx,
+} from "./guard.ts";
+import { aggregate, type Row } from "./rows.ts";
+import {
+  CURRENT_VERSION_SQL,
+  MIGRATIONS,
+  MIGRATIONS_TABLE,
+  type Migration,
+  pendingSteps,
+  RECORD_STEP_SQL,
+} from "./schema.ts";
+import { type SqlRunner, SqlStoreTx } from "./sql-tx.ts";
+import { type Store, StoreConflictError, type StoreTx } from "./types.ts";
+
+/** Options of openPostgresStore. */
+export interface PostgresStoreOptions {
+  /** The schema steps (tests add steps to check versioning); default MIGRATIONS. */
+  migrations?: readonly Migration[];
+  /** The clock for createdAt / updatedAt (default Date.now). */
+  now?: () => number;
+  /** Pool size (default 10). */
+  maxConnections?: number;
+  /**
+   * An idle pooled connection failed (the server restarted). Without a listener pg would crash
+   * the process; the next query reports the problem to its caller either way.
+   */
+  onIdleError?: (error: Error) => void;
+}
+
+/** The advisory lock key that serializes migrations ("corr" "mig0" as two 32-bit words). */
+const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(1668248178, 1835624240)";
+
+const placeholderCache = new Map<string, string>();
+
+/** `?` placeholders (the shared SQL's) as PostgreSQL's `$1, $2, ...`. No literal holds a `?`. */
+function numbered(sql: string): string {
+  let out = placeholderCache.get(sql);
+  if (out === undefined) {
+    let n = 0;
+    out = sql.replace(/\?/g, () => `$${++n}`);
+    placeholderCache.set(sql, out);
+  }
+  return out;
+}
+
+function values(params: readonly unknown[]): unknown[] {
+  return params.map((p) => (p === undefined ? null : p));
+}
+
+/** A driver error as the store's own (conflicts name the field), or unchanged. */
+function mapError(error: unknown): unknown {
+  if (typeof error !== "object" || error === null) return error;
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  if (code === "23505" || code === "23503" || code === "23514") {
+    return (typeof constraint === "string" && conflictForConstraint(constraint)) || error;
+  }
+  if (code === "40001" || code === "40P01") {
+    return new StoreConflictError(
+      "transaction",
+      "a concurrent transaction changed the same rows: try again",
+    );
+  }
+  return error;
+}
+
+interface Queryable {
+  query(text: string, params?: unknown[]): Promise<pg.QueryResult>;
+}
+
+async function query(on: Queryable, sql: string, params: readonly unknown[]): Promise<Row[]> {
+  return (await on.query(numbered(sql), values(params))).rows as Row[];
+}
+
+/** Statements straight on the pool: each one its own transaction. */
+function poolRunner(pool: pg.Pool): SqlRunner {
+  return {
+    read: (sql, params = []) => query(pool, sql, params),
+    async write(sql, params = []) {
+      try {
+        const result = await pool.query(numbered(sql), values(params));
+        return { changes: result.rowCount ?? 0, rows: result.rows as Row[] };
+      } catch (error) {
+        throw mapError(error);
+      }
+    },
+  };
+}
+
+/** Statements on a transaction's connection; writes under a savepoint (file comment). */
+function clientRunner(client: pg.PoolClient): SqlRunner {
+  return {
+    read: (sql, params = []) => query(client, sql, params),
+    async write(sql, params = []) {
+      await client.query("SAVEPOINT corridor_write");
+      let result: pg.QueryResult;
+      try {
+        result = await client.query(numbered(sql), values(params));
+      } catch (error) {
+        await client.query("ROLLBACK TO SAVEPOINT corridor_write");
+        await client.query("RELEASE SAVEPOINT corridor_write");
+        throw mapError(error);
+      }
+      await client.query("RELEASE SAVEPOINT corridor_write");
+      return { changes: result.rowCount ?? 0, rows: result.rows as Row[] };
+    },
+  };
+}
+
+async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise<void> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    try {
+      await client.query(MIGRATION_LOCK);
+      await client.query(MIGRATIONS_TABLE);
+      const current = aggregate((await client.query(CURRENT_VERSION_SQL)).rows[0], "v") ?? 0;
+      for (const step of pendingSteps(current, migrations, "postgres")) {
+        for (const sql of step.statements) await client.query(sql);
+        await client.query(numbered(RECORD_STEP_SQL), [step.version, step.name, Date.now()]);
+      }
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {
+        broken = true;
+      });
+      throw error;
+    }
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * Connects to the PostgreSQL database at `url` ("postgres://user:password@host:port/db") and
+ * migrates it. Throws SchemaTooNewError when a newer Corridor migrated it, and the driver's
+ * error when the database cannot be reached.
+ */
+export async function openPostgresStore(
+  url: string,
+  options: PostgresStoreOptions = {},
+): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10 });
+  pool.on("error", options.onIdleError ?? (() => {}));
+  try {
+    await migrate(pool, options.migrations ?? MIGRATIONS);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return postgresStore(pool, options.now ?? Date.now);
+}
+
+function postgresStore(pool: pg.Pool, now: () => number): Store {
+  const base = new SqlStoreTx(poolRunner(pool), now);
+  const owner = {};
+
+  async function transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    refuseInsideOwnTransaction(owner);
+    const client = await pool.connect();
+    const state: TxState = { owner, active: true };
+    const one = new Mutex();
+    const tx = wrapStoreTx(new SqlStoreTx(clientRunner(client), now), (call) =>
+      one.run(async () => {
+        refuseEnded(state);
+        return call();
+      }),
+    );
+    let broken = false;
+    try {
+      await client.query("BEGIN");
+      const result = await insideTransaction(state, () => work(tx));
+      state.active = false;
+      // After any call work left running: COMMIT must be the last statement on the connection.
+      await one.run(() => client.query("COMMIT"));
+      return result;
+    } catch (error) {
+      state.active = false;
+      await one
+        .run(() => client.query("ROLLBACK"))
+        .catch(() => {
+          broken = true;
+        });
+      throw mapError(error);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  return {
+    ...wrapStoreTx(base, async (call) => {
+      refuseInsideOwnTransaction(owner);
+      return call();
+    }),
+    kind: "postgres",
+    transaction,
+    async close() {
+      await pool.end();
+    },
+  };
+}
