@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { MetricsRegistry } from "../metrics/registry.ts";
 
 /** Headers of every plain-text answer. */
 export const PLAIN_HEADERS = {
@@ -44,8 +45,8 @@ export interface RelayEndpoints {
   hostRefused(req: IncomingMessage): void;
   /** False while restarting or closing (/healthz answers 503). */
   healthy(): boolean;
-  /** The Prometheus exposition text. */
-  metricsText(): string;
+  /** The metrics /metrics exposes (the relay's, and other parts' on the same registry). */
+  metrics: MetricsRegistry;
   /** Answers every other path (the page, with corridor serve). */
   fallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -66,11 +67,7 @@ export function answerRequest(
       const ok = endpoints.healthy();
       answerPlain(res, ok ? 200 : 503, ok ? "ok" : "restarting");
     } else {
-      res.writeHead(200, {
-        ...PLAIN_HEADERS,
-        "content-type": "text/plain; version=0.0.4; charset=utf-8",
-      });
-      res.end(endpoints.metricsText());
+      answerMetrics(res, endpoints.metrics);
     }
   } else if (path === relayPath) {
     answerPlain(res, 426, "WebSocket upgrade required", { upgrade: "websocket" });
@@ -79,4 +76,15 @@ export function answerRequest(
   } else {
     answerPlain(res, 404, "not found");
   }
+}
+
+/** Answers /metrics with the registry's exposition text, or 500 if collecting it failed. */
+function answerMetrics(res: ServerResponse, metrics: MetricsRegistry): void {
+  metrics.text().then(
+    (text) => {
+      res.writeHead(200, { ...PLAIN_HEADERS, "content-type": metrics.contentType });
+      res.end(text);
+    },
+    () => answerPlain(res, 500, "metrics unavailable"),
+  );
 }

@@ -1,15 +1,17 @@
 // The relay server's public surface.
 
+export { createLogger, type Logger, type LogSink } from "../log.ts";
+export { DEFAULT_LOG_LIMIT, type LogLimit } from "../log-limit.ts";
+export { MetricsRegistry } from "../metrics/registry.ts";
 export { type AuthResult, type RelayAuth, RelayAuthorizer } from "./auth.ts";
 export { addressGroup } from "./connection-slots.ts";
 export {
-  createLogger,
-  DEFAULT_LOG_LIMIT,
-  type LogLimit,
-  type RelayLogger,
-  type RelayLogSink,
-} from "./log.ts";
-export { type CapName, type DropReason, type HelloResult, RelayMetrics } from "./metrics.ts";
+  type CapName,
+  type DropReason,
+  type HelloResult,
+  type RelayMetricName,
+  RelayMetrics,
+} from "./metrics.ts";
 export { RELAY_DEFAULTS, type RelayOptions } from "./options.ts";
 export { isLoopbackHost, pageOrigins, parseOrigin } from "./origins.ts";
 export { type RelayRate, TokenBucket } from "./rate-limit.ts";

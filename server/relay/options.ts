@@ -5,8 +5,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CryptoCore } from "../../worker/crypto/core.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
 import { MAX_PACKET } from "../../worker/relay/frames.ts";
+import type { Logger, LogSink } from "../log.ts";
+import type { LogLimit } from "../log-limit.ts";
+import type { MetricsRegistry } from "../metrics/registry.ts";
 import type { RelayAuth } from "./auth.ts";
-import type { LogLimit, RelayLogSink } from "./log.ts";
 import type { RelayRate } from "./rate-limit.ts";
 import type { UdpBridgeHook } from "./udp-bridge-hook.ts";
 
@@ -69,8 +71,22 @@ export interface RelayOptions {
   udpBridge?: UdpBridgeHook;
   /** Wall clock in milliseconds (token expiry, rate limits, PEER_GONE). Default Date.now. */
   clock?: () => number;
-  /** Where JSON log lines go. Default: standard error. */
-  log?: RelayLogSink;
+  /**
+   * Where the relay's JSON log lines go (a logger made for it with createLogger(), at
+   * $CORRIDOR_LOG_LEVEL or info). Default: standard error. Not with `logger`.
+   */
+  log?: LogSink;
+  /**
+   * A logger to log through instead (as its child `{ component: "relay" }`), so that the parts
+   * of one process (relay, control server) write one stream. Not with `log`.
+   */
+  logger?: Logger;
+  /**
+   * The registry to put the relay's metrics on, so that one /metrics shows the relay's and
+   * other parts' (the control server's) metrics. Default: one of the relay's own, with the
+   * process metrics. One relay per registry.
+   */
+  metrics?: MetricsRegistry;
   /** Interval of WebSocket pings; a client silent for a whole interval is dropped. 30 s. */
   pingIntervalMs?: number;
   /** How long close() waits for clients to finish their close handshake. Default 2000 ms. */
@@ -128,6 +144,8 @@ export function checkOptions(options: RelayOptions): void {
     const value = options[name];
     if (value !== undefined) positive(name, value);
   }
+  if (options.log !== undefined && options.logger !== undefined)
+    throw new TypeError("relay: give log (a sink) or logger, not both");
   if (options.logLimit !== undefined) {
     positive("logLimit.lines", options.logLimit.lines);
     positive("logLimit.windowMs", options.logLimit.windowMs);

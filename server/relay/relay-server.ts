@@ -23,16 +23,11 @@ import {
 import { expectedProof } from "../../worker/relay/proof.ts";
 import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../crypto/x25519-node.ts";
+import { createLogger, type EventLevel, type Logger } from "../log.ts";
+import { DEFAULT_LOG_LIMIT, RateLimitedLog } from "../log-limit.ts";
 import { RelayAuthorizer } from "./auth.ts";
 import type { ConnectionSlot } from "./connection-slots.ts";
 import { answerRequest, type RelayEndpoints, refuseUpgrade } from "./http-plain.ts";
-import {
-  createLogger,
-  DEFAULT_LOG_LIMIT,
-  RateLimitedLog,
-  type RelayLogger,
-  type RelayLogLevel,
-} from "./log.ts";
 import { RelayMetrics } from "./metrics.ts";
 import { checkOptions, RELAY_DEFAULTS, type RelayOptions, welcomeLimits } from "./options.ts";
 import type { RelayRate } from "./rate-limit.ts";
@@ -53,8 +48,8 @@ export interface RelayCloseOptions {
 
 /** A running relay. Start one with startRelay(). */
 export class RelayServer implements SessionHost {
-  readonly metrics = new RelayMetrics();
-  readonly log: RelayLogger;
+  readonly metrics: RelayMetrics;
+  readonly log: Logger;
   readonly clock: () => number;
   readonly rate: RelayRate;
   readonly queueLimit: number;
@@ -88,7 +83,9 @@ export class RelayServer implements SessionHost {
     private readonly x25519: X25519Provider,
   ) {
     this.clock = options.clock ?? Date.now;
-    this.log = createLogger(options.log, this.clock);
+    this.log = (options.logger ?? createLogger({ sink: options.log, clock: this.clock })).child({
+      component: "relay",
+    });
     this.rate = options.rate ?? RELAY_DEFAULTS.rate;
     this.queueLimit = options.queueLimit ?? RELAY_DEFAULTS.queueLimit;
     this.queueBytes = options.queueBytes ?? RELAY_DEFAULTS.queueBytes;
@@ -96,14 +93,21 @@ export class RelayServer implements SessionHost {
       bytes: 0,
       maxBytes: options.maxQueuedBytes ?? RELAY_DEFAULTS.maxQueuedBytes,
     };
+    const bridge = options.udpBridge;
+    this.metrics = new RelayMetrics(
+      {
+        udpSockets: () => bridge?.sockets?.(),
+        queuedBytes: () => this.queueTotal.bytes,
+        udpRefused: () => bridge?.refusals?.(),
+      },
+      options.metrics,
+    );
     this.gate = new RelayGate(options, this.metrics);
     this.limitedLog = new RateLimitedLog(
       this.log,
       options.logLimit ?? DEFAULT_LOG_LIMIT,
       this.clock,
-      (lines) => {
-        this.metrics.logSuppressed += lines;
-      },
+      (lines) => this.metrics.suppressLog(lines),
     );
     this.helloTimeoutMs = options.helloTimeoutMs ?? RELAY_DEFAULTS.helloTimeoutMs;
     this.relayId = options.relayId;
@@ -122,20 +126,14 @@ export class RelayServer implements SessionHost {
     const endpoints: RelayEndpoints = {
       hostAllowed: (host) => this.gate.hostAllowed(host),
       hostRefused: (req) => {
-        this.metrics.hostRefused++;
+        this.metrics.refuseHost();
         this.limitedLog.log("info", "host_refused", "", {
           remote: req.socket.remoteAddress,
           host: String(req.headers.host ?? "").slice(0, 100),
         });
       },
       healthy: () => !this.restartingNow && this.closing === undefined,
-      metricsText: () => {
-        const bridge = this.options.udpBridge;
-        return this.metrics.render(bridge?.sockets?.(), {
-          queuedBytes: this.queueTotal.bytes,
-          udpRefused: bridge?.refusals?.(),
-        });
-      },
+      metrics: this.metrics.registry,
       fallback: options.httpFallback,
     };
     this.http = createServer((req, res) => answerRequest(req, res, RELAY_PATH, endpoints));
@@ -210,7 +208,7 @@ export class RelayServer implements SessionHost {
   // ---- SessionHost ----
 
   logLimited(
-    level: RelayLogLevel,
+    level: EventLevel,
     event: string,
     kind: string,
     fields: Record<string, unknown>,
@@ -237,11 +235,11 @@ export class RelayServer implements SessionHost {
   }
 
   admit(session: RelaySession): void {
-    this.metrics.clients++;
+    this.metrics.client(1);
     this.slotOf.get(session)?.authenticated();
     const older = this.router.register(session);
     if (older !== undefined && older !== session) {
-      this.log("info", "replaced", { id: older.id, by: session.id });
+      this.log.info({ id: older.id, by: session.id }, "replaced");
     }
     if (this.health !== "") session.sendRaw(encodeText(HEALTH, this.health));
   }
@@ -260,7 +258,7 @@ export class RelayServer implements SessionHost {
     try {
       accepted = bridge.send(from.udpClient, endpoint, packet, from.deliverUdp);
     } catch (error) {
-      this.log("error", "udp_bridge_error", { id: from.id, error: String(error) });
+      this.log.error({ id: from.id, error: String(error) }, "udp_bridge_error");
     }
     if (!accepted) this.metrics.drop("udp_refused");
   }
@@ -268,12 +266,12 @@ export class RelayServer implements SessionHost {
   release(session: RelaySession): void {
     if (!this.sessions.delete(session)) return;
     if (session.keyId !== "") {
-      this.metrics.clients--;
+      this.metrics.client(-1);
       this.router.unregister(session);
       try {
         this.options.udpBridge?.closeClient(session.id);
       } catch (error) {
-        this.log("error", "udp_bridge_error", { id: session.id, error: String(error) });
+        this.log.error({ id: session.id, error: String(error) }, "udp_bridge_error");
       }
     }
   }
@@ -289,18 +287,21 @@ export class RelayServer implements SessionHost {
         this.http.off("error", reject);
         // Only now is the port known, and with it the page's own origins.
         this.gate.listening(host, this.port);
-        this.http.on("error", (error) => this.log("error", "http_error", { error: error.message }));
+        this.http.on("error", (error) => this.log.error({ error: error.message }, "http_error"));
         const interval = this.options.pingIntervalMs ?? RELAY_DEFAULTS.pingIntervalMs;
         this.sweepTimer = setInterval(() => this.sweep(), interval);
         this.sweepTimer.unref();
         this.limitedLog.start();
-        this.log("info", "listening", {
-          url: this.url,
-          relay: this.relayId,
-          auth: this.options.auth.mode,
-          origins: this.allowedOrigins,
-          key: Buffer.from(this.relayPublicKey).toString("base64"),
-        });
+        this.log.info(
+          {
+            url: this.url,
+            relay: this.relayId,
+            auth: this.options.auth.mode,
+            origins: this.allowedOrigins,
+            key: Buffer.from(this.relayPublicKey).toString("base64"),
+          },
+          "listening",
+        );
         resolve();
       });
     });
@@ -329,10 +330,8 @@ export class RelayServer implements SessionHost {
       }
       const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
       (req.socket as Socket).setNoDelay(true);
-      this.metrics.connections++;
-      ws.once("close", () => {
-        this.metrics.connections--;
-      });
+      this.metrics.connection(1);
+      ws.once("close", () => this.metrics.connection(-1));
       const session = new RelaySession(this.nextId++, ws, remote, slot.group, this);
       this.slotOf.set(session, slot);
       this.sessions.add(session);
@@ -343,7 +342,7 @@ export class RelayServer implements SessionHost {
   private sweep(): void {
     for (const session of this.sessions) {
       if (!session.alive && !session.paused) {
-        this.metrics.deadClients++;
+        this.metrics.deadClient();
         this.limitedLog.log("info", "dead_client", "", { id: session.id, remote: session.remote });
         session.terminate();
         continue;
@@ -362,13 +361,13 @@ export class RelayServer implements SessionHost {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     const restarting = options.restarting;
     this.restartingNow = restarting !== undefined;
-    this.log("info", restarting ? "restarting" : "closing", { clients: this.router.size });
+    this.log.info({ clients: this.router.size }, restarting ? "restarting" : "closing");
     const grace = this.options.closeGraceMs ?? RELAY_DEFAULTS.closeGraceMs;
     await closeSessions([...this.sessions], restarting, grace);
     try {
       this.options.udpBridge?.close();
     } catch (error) {
-      this.log("error", "udp_bridge_error", { error: String(error) });
+      this.log.error({ error: String(error) }, "udp_bridge_error");
     }
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve());
@@ -377,7 +376,7 @@ export class RelayServer implements SessionHost {
     this.wss.close();
     this.privateKey.fill(0);
     this.limitedLog.stop();
-    this.log("info", "closed_relay", {});
+    this.log.info("closed_relay");
   }
 }
 

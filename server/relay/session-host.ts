@@ -2,8 +2,8 @@
 // other sessions: metrics, logs, limits, the hello check, forwarding and the UDP bridge.
 
 import type { RelayEndpoint } from "../../worker/relay/frames.ts";
+import type { EventLevel, Logger } from "../log.ts";
 import type { AuthResult } from "./auth.ts";
-import type { RelayLogger, RelayLogLevel } from "./log.ts";
 import type { HelloResult, RelayMetrics } from "./metrics.ts";
 import type { RelayRate } from "./rate-limit.ts";
 import type { RelaySession } from "./session.ts";
@@ -20,17 +20,13 @@ export type HelloCheck = AuthResult | { ok: false; reason: string; result: Hello
 /** What a session needs from the relay server. */
 export interface SessionHost {
   readonly metrics: RelayMetrics;
-  readonly log: RelayLogger;
+  /** The relay's logger (`component: "relay"`), for events that strangers cannot multiply. */
+  readonly log: Logger;
   /**
    * Logs a per-connection event under the log rate limit (`kind` splits the budget, e.g. by
    * reason): strangers decide how many of these happen.
    */
-  logLimited(
-    level: RelayLogLevel,
-    event: string,
-    kind: string,
-    fields: Record<string, unknown>,
-  ): void;
+  logLimited(level: EventLevel, event: string, kind: string, fields: Record<string, unknown>): void;
   readonly clock: () => number;
   readonly rate: RelayRate;
   /** Frames, and bytes, queued per client before its packets are dropped. */

@@ -155,8 +155,7 @@ export class RelaySession {
     this.queued++;
     this.queuedBytes += size;
     this.host.queueTotal.bytes += size;
-    this.host.metrics.framesOut++;
-    this.host.metrics.bytesOut += size;
+    this.host.metrics.frameOut(size);
     this.ws.send(frame, () => this.onSent(size));
   }
 
@@ -221,8 +220,7 @@ export class RelaySession {
     if (this.state === "closed") return;
     this.alive = true;
     const length = Buffer.isBuffer(data) ? data.length : 0;
-    this.host.metrics.framesIn++;
-    this.host.metrics.bytesIn += length;
+    this.host.metrics.frameIn(length);
     this.charge(length);
     if (!isBinary || !Buffer.isBuffer(data)) {
       this.protocolError("text message");
@@ -267,7 +265,7 @@ export class RelaySession {
     this.host.verifyHello(nodeKey, proof, frame.token, this.challenge).then(
       (result) => this.onVerified(nodeKey, result),
       (error: unknown) => {
-        this.host.log("error", "hello_error", { id: this.id, error: String(error) });
+        this.host.log.error({ id: this.id, error: String(error) }, "hello_error");
         this.close(1011, "internal error");
       },
     );
@@ -334,7 +332,7 @@ export class RelaySession {
     const wait = this.bucket.take(bytes, this.host.clock());
     if (wait === 0 || this.paused) return;
     this.paused = true;
-    this.host.metrics.rateLimited++;
+    this.host.metrics.rateLimit();
     this.ws.pause();
     this.resumeTimer = setTimeout(this.tryResume, wait);
   }

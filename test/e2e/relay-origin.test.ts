@@ -75,7 +75,11 @@ describeWithPrereq(chromiumPrereq(), "the relay and web pages of other sites (Ch
       try {
         await page.goto(`${evilOrigin}/`);
         expect(await tryRelay(page, serve!.relayUrl)).toEqual({ opened: false, code: 1006 });
-        expect(serve!.relay.metrics.rejected.get("origin")).toBe(1);
+        expect(
+          await serve!.relay.metrics.value("corridor_relay_upgrades_rejected_total", {
+            reason: "origin",
+          }),
+        ).toBe(1);
 
         await page.goto(serve!.url);
         expect(await tryRelay(page, serve!.relayUrl)).toEqual({ opened: true, firstType: 0x01 });
@@ -85,7 +89,11 @@ describeWithPrereq(chromiumPrereq(), "the relay and web pages of other sites (Ch
           opened: true,
           firstType: 0x01,
         });
-        expect(serve!.relay.metrics.rejected.get("origin")).toBe(1);
+        expect(
+          await serve!.relay.metrics.value("corridor_relay_upgrades_rejected_total", {
+            reason: "origin",
+          }),
+        ).toBe(1);
       } finally {
         await page.close();
       }

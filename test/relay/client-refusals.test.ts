@@ -98,8 +98,12 @@ describe("relay client: URLs and subprotocols it refuses", () => {
     );
     expect(wrongPath.lastError?.message).toBe("Unexpected server response: 404");
     expect(foreign.lastError?.message).toBe("Unexpected server response: 403");
-    expect(relay.metrics.rejected.get("path")).toBeGreaterThanOrEqual(2);
-    expect(relay.metrics.rejected.get("origin")).toBeGreaterThanOrEqual(2);
-    expect(relay.metrics.hellos.size).toBe(0);
+    expect(
+      await relay.metrics.value("corridor_relay_upgrades_rejected_total", { reason: "path" }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      await relay.metrics.value("corridor_relay_upgrades_rejected_total", { reason: "origin" }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(await relay.metrics.byLabel("corridor_relay_hellos_total")).toEqual({});
   });
 });

@@ -79,14 +79,18 @@ describe("relay hello and auth", () => {
     const client = await connectRaw(relay!.url);
     clients.push(client);
     expect(await client.closed).toEqual({ code: 4401, reason: "hello timeout" });
-    expect(relay!.metrics.hellos.get("timeout")).toBe(1);
+    expect(await relay!.metrics.value("corridor_relay_hellos_total", { result: "timeout" })).toBe(
+      1,
+    );
   });
 
   it("closes with 4401 on a bad proof", async () => {
     await start({ auth: { mode: "open" } });
     const proof = new Uint8Array(32).fill(1);
     await expectRefused(() => "", await nodeKeys(), { proof }, "bad proof");
-    expect(relay!.metrics.hellos.get("bad_proof")).toBe(1);
+    expect(await relay!.metrics.value("corridor_relay_hellos_total", { result: "bad_proof" })).toBe(
+      1,
+    );
   });
 
   it("closes with 4401 on a proof for another challenge's key (someone else's key)", async () => {
@@ -174,7 +178,7 @@ describe("relay hello and auth", () => {
     await sendHello(bad, await nodeKeys());
     bad.sendTo(receiver.publicKey, new Uint8Array([1]));
     expect(await bad.closed).toEqual({ code: 4401, reason: "key not allowed" });
-    expect(relay!.metrics.hellos.get("denied")).toBe(1);
+    expect(await relay!.metrics.value("corridor_relay_hellos_total", { result: "denied" })).toBe(1);
   });
 
   it("has no default auth mode", async () => {
@@ -233,7 +237,9 @@ describe("relay protocol errors and limits", () => {
     );
     clients.push(await connectRaw(relay!.url, { origin: "https://corridor.example" }));
     clients.push(await connectRaw(relay!.url));
-    expect(relay!.metrics.rejected.get("origin")).toBe(1);
+    expect(
+      await relay!.metrics.value("corridor_relay_upgrades_rejected_total", { reason: "origin" }),
+    ).toBe(1);
   });
 
   it("requires the subprotocol and the /relay path", async () => {

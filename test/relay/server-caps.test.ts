@@ -84,13 +84,17 @@ describe("relay connection slots", () => {
       503,
       "too many connections (max_connections)\n",
     ]);
-    expect(Object.fromEntries(relay.metrics.caps)).toEqual({
+    expect(await relay.metrics.byLabel("corridor_relay_cap_hits_total")).toEqual({
       unauthenticated_per_address: 1,
       max_unauthenticated: 1,
       per_address: 1,
       max_connections: 1,
     });
-    expect(relay.metrics.rejected.get("per_address")).toBe(1);
+    expect(
+      await relay.metrics.value("corridor_relay_upgrades_rejected_total", {
+        reason: "per_address",
+      }),
+    ).toBe(1);
   });
 
   it("gives a place back when its socket is gone, however the connection ended", async () => {
@@ -107,7 +111,7 @@ describe("relay connection slots", () => {
       for (const c of pair) expect((await c.closed).code).toBe(4401);
       await until(() => relay!.connectionsFrom("127.0.0.1") === 0, 5000, "the places back");
     }
-    expect(relay.metrics.caps.size).toBe(0);
+    expect(await relay.metrics.byLabel("corridor_relay_cap_hits_total")).toEqual({});
   });
 
   it("groups IPv6 clients by /64 and IPv4-mapped ones as IPv4", () => {
@@ -147,8 +151,13 @@ describe("relay queued bytes", () => {
     }));
     const { sender, receiver } = await pausedReceiver();
     await flood(sender, receiver, 400); // 24 MB: more than the kernel buffers hold
-    expect(relay.metrics.caps.get("queue_bytes")).toBeGreaterThan(0);
-    expect(relay.metrics.drops.get("queue_full")).toBe(relay.metrics.caps.get("queue_bytes"));
+    const queueBytesHits = await relay.metrics.value("corridor_relay_cap_hits_total", {
+      cap: "queue_bytes",
+    });
+    expect(queueBytesHits).toBeGreaterThan(0);
+    expect(await relay.metrics.value("corridor_relay_drops_total", { reason: "queue_full" })).toBe(
+      queueBytesHits,
+    );
     expect(relay.queueTotal.bytes).toBeGreaterThan(0);
     expect(relay.queueTotal.bytes).toBeLessThanOrEqual(queueBytes + 16 * 1024);
     // The queue is given back with the socket.
@@ -166,8 +175,12 @@ describe("relay queued bytes", () => {
     const two = await pausedReceiver();
     await flood(one.sender, one.receiver, 400);
     await flood(two.sender, two.receiver, 400);
-    expect(relay.metrics.caps.get("relay_queue_bytes")).toBeGreaterThan(0);
-    expect(relay.metrics.drops.get("relay_queue_full")).toBeGreaterThan(0);
+    expect(
+      await relay.metrics.value("corridor_relay_cap_hits_total", { cap: "relay_queue_bytes" }),
+    ).toBeGreaterThan(0);
+    expect(
+      await relay.metrics.value("corridor_relay_drops_total", { reason: "relay_queue_full" }),
+    ).toBeGreaterThan(0);
     expect(relay.queueTotal.bytes).toBeLessThanOrEqual(maxQueuedBytes + 16 * 1024);
     const metrics = await (
       await fetch(relay.url.replace("ws:", "http:").replace("/relay", "/metrics"))

@@ -155,7 +155,9 @@ describe("relay UDP bridge hook", () => {
     expect([...calls[0]!.client.key]).toEqual([...k.publicKey]);
     c.send(encodeUdp(SEND_UDP, { address, port: 9 }, new Uint8Array([1])));
     await c.ping();
-    expect(relay.metrics.drops.get("udp_refused")).toBe(1);
+    expect(await relay.metrics.value("corridor_relay_drops_total", { reason: "udp_refused" })).toBe(
+      1,
+    );
     const id = calls[0]!.client.id;
     c.close();
     await c.closed;
@@ -170,6 +172,8 @@ describe("relay UDP bridge hook", () => {
     const address = toRelayAddress(new Uint8Array([192, 0, 2, 1]));
     c.send(encodeUdp(SEND_UDP, { address, port: 51820 }, new Uint8Array([1])));
     await c.ping();
-    expect(relay.metrics.drops.get("no_udp_bridge")).toBe(1);
+    expect(
+      await relay.metrics.value("corridor_relay_drops_total", { reason: "no_udp_bridge" }),
+    ).toBe(1);
   });
 });

@@ -3,7 +3,7 @@
 // the operator writes them, the page's own origins, Host header parsing under hostile input.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_LOG_LIMIT } from "../../server/relay/log.ts";
+import { DEFAULT_LOG_LIMIT } from "../../server/log-limit.ts";
 import {
   HostAllowList,
   hostOfHeader,
@@ -12,7 +12,6 @@ import {
 } from "../../server/relay/origins.ts";
 import type { RelayServer } from "../../server/relay/relay-server.ts";
 import { seededInts } from "../helpers/seeded.ts";
-import { until } from "./client-fake-relay.ts";
 import { connectRaw, nodeKeys, type RawClient, sendHello, startTestRelay } from "./raw-client.ts";
 
 let relay: RelayServer | undefined;
@@ -47,8 +46,12 @@ describe("relay logs under a flood of bad hellos", () => {
       expect((await c.closed).code).toBe(4401);
     }
     // Every close handled on the relay's side too (its "closed" lines belong to this window).
-    await until(() => relay!.metrics.connections === 0, 5000, "the relay's closes");
-    expect(relay.metrics.hellos.get("denied")).toBe(bad);
+    await expect
+      .poll(() => relay!.metrics.value("corridor_relay_connections"), { timeout: 5000 })
+      .toBe(0);
+    expect(await relay.metrics.value("corridor_relay_hellos_total", { result: "denied" })).toBe(
+      bad,
+    );
     expect(count("hello_refused")).toBe(DEFAULT_LOG_LIMIT.lines);
     expect(count("closed_unauthenticated")).toBe(DEFAULT_LOG_LIMIT.lines);
     expect(count("log_suppressed")).toBe(0);
@@ -68,7 +71,9 @@ describe("relay logs under a flood of bad hellos", () => {
       (l) => l.event === "log_suppressed" && l.of === "closed_unauthenticated",
     );
     expect(closedLeftOut?.suppressed).toBe(bad - DEFAULT_LOG_LIMIT.lines);
-    expect(relay.metrics.logSuppressed).toBe(2 * (bad - DEFAULT_LOG_LIMIT.lines));
+    expect(await relay.metrics.value("corridor_relay_log_suppressed_total")).toBe(
+      2 * (bad - DEFAULT_LOG_LIMIT.lines),
+    );
     relay = undefined;
   });
 
@@ -92,7 +97,9 @@ describe("relay logs under a flood of bad hellos", () => {
       "subprotocol",
       "subprotocol",
     ]);
-    expect(relay.metrics.rejected.get("origin")).toBe(10);
+    expect(
+      await relay.metrics.value("corridor_relay_upgrades_rejected_total", { reason: "origin" }),
+    ).toBe(10);
   });
 });
 

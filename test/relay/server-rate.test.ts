@@ -8,7 +8,6 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import type { RelayServer } from "../../server/relay/relay-server.ts";
-import { until } from "./client-fake-relay.ts";
 import { connectAuthed, nodeKeys, type RawClient, startTestRelay } from "./raw-client.ts";
 
 let relay: RelayServer | undefined;
@@ -59,7 +58,9 @@ describe("relay rate limit", () => {
     for (let i = 0; i < 4096; i++) flooder.sendTo(s.publicKey, packet); // 4.1 MiB
 
     // The clock stands still: the flooder gets its burst, then its reads are paused for good.
-    await until(() => relay!.metrics.rateLimited === 1, 10_000, "the first pause");
+    await expect
+      .poll(() => relay!.metrics.value("corridor_relay_rate_limited_total"), { timeout: 10_000 })
+      .toBe(1);
     const first = await readFromFlooder();
     expect(first).toBeGreaterThan(rate.burstBytes);
     expect(first).toBeLessThanOrEqual(rate.burstBytes + READ_AHEAD);
@@ -80,13 +81,17 @@ describe("relay rate limit", () => {
     const steps = 4;
     for (let step = 1; step <= steps; step++) {
       now += 1000;
-      await until(() => relay!.metrics.rateLimited === 1 + step, 10_000, `pause ${1 + step}`);
+      await expect
+        .poll(() => relay!.metrics.value("corridor_relay_rate_limited_total"), { timeout: 10_000 })
+        .toBe(1 + step);
     }
     const overdraft = (await readFromFlooder()) - (rate.burstBytes + steps * rate.bytesPerSecond);
     expect(overdraft).toBeGreaterThan(0);
     expect(overdraft).toBeLessThanOrEqual(READ_AHEAD);
     // Slowed, not dropped: it is still connected and nothing was dropped.
     expect(flooder.ws.readyState).toBe(flooder.ws.OPEN);
-    expect(relay.metrics.drops.get("queue_full") ?? 0).toBe(0);
+    expect(await relay.metrics.value("corridor_relay_drops_total", { reason: "queue_full" })).toBe(
+      0,
+    );
   });
 });

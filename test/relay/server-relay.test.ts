@@ -90,7 +90,7 @@ describe("relay server", () => {
     expect(gone.reason).toBe(GONE_NOT_HERE);
     await ca.ping();
     expect(ca.frames.filter((f) => f.type === "peer-gone")).toHaveLength(0);
-    expect(relay.metrics.drops.get("not_here")).toBe(5);
+    expect(await relay.metrics.value("corridor_relay_drops_total", { reason: "not_here" })).toBe(5);
   });
 
   it("says PEER_GONE(disconnected) to recent senders when a client leaves", async () => {
@@ -170,7 +170,10 @@ describe("relay server", () => {
       ca.sendTo(b.publicKey, packet);
     }
     await ca.ping(10_000);
-    expect(relay.metrics.drops.get("queue_full") ?? 0).toBeGreaterThan(0);
+    const queueFull = await relay.metrics.value("corridor_relay_drops_total", {
+      reason: "queue_full",
+    });
+    expect(queueFull).toBeGreaterThan(0);
     cb.ws.resume();
     await cb.ping(10_000); // a PONG gets through a full data queue
     const got = cb.frames
@@ -179,7 +182,7 @@ describe("relay server", () => {
     expect(got.length).toBeLessThan(count);
     expect(got.length).toBeGreaterThan(0);
     expect(got).toEqual([...got].sort((x, y) => x - y));
-    expect(got.length + (relay.metrics.drops.get("queue_full") ?? 0)).toBe(count);
+    expect(got.length + queueFull).toBe(count);
     expect(cb.ws.readyState).toBe(cb.ws.OPEN);
   });
 
@@ -190,6 +193,6 @@ describe("relay server", () => {
     ca.ws.pause();
     for (let i = 0; i < 40 && relay.clientCount > 1; i++) await sleep(50);
     expect(relay.clientCount).toBe(1);
-    expect(relay.metrics.deadClients).toBe(1);
+    expect(await relay.metrics.value("corridor_relay_dead_clients_total")).toBe(1);
   });
 });

@@ -1,43 +1,9 @@
-// Structured logs of the relay: one JSON object per line, `{"ts", "level", "event", ...}`.
-// Never per packet; never a secret (keys appear as public keys in base64).
+// A log budget for events that strangers decide the number of (refused connections, bad
+// hellos, closes): a bounded number of lines per kind and window, then one line saying how many
+// were left out. A flood of bad connections writes a few lines a minute instead of filling the
+// disk; the metrics still count every event.
 
-/** Where log lines go; each call is one complete JSON object, without a trailing newline. */
-export type RelayLogSink = (line: string) => void;
-
-/** Log levels, least to most severe. */
-export type RelayLogLevel = "debug" | "info" | "warn" | "error";
-
-/** Writes one event with its fields. */
-export type RelayLogger = (
-  level: RelayLogLevel,
-  event: string,
-  fields?: Record<string, unknown>,
-) => void;
-
-/** The default sink: standard error, one line per event. */
-export const stderrSink: RelayLogSink = (line) => {
-  process.stderr.write(`${line}\n`);
-};
-
-/** A logger writing JSON lines to `sink` (standard error by default). Never throws. */
-export function createLogger(
-  sink: RelayLogSink = stderrSink,
-  clock: () => number = Date.now,
-): RelayLogger {
-  return (level, event, fields) => {
-    let line: string;
-    try {
-      line = JSON.stringify({ ts: new Date(clock()).toISOString(), level, event, ...fields });
-    } catch {
-      line = JSON.stringify({ ts: new Date(clock()).toISOString(), level, event });
-    }
-    try {
-      sink(line);
-    } catch {
-      // A failing sink must not take the relay down.
-    }
-  };
-}
+import type { EventLevel, Logger } from "./log.ts";
 
 /** How many lines of one kind may be written per window. */
 export interface LogLimit {
@@ -59,17 +25,16 @@ interface KindState {
 }
 
 /**
- * Per-connection events (refused upgrades and hellos, protocol errors, closes) under a budget
- * per kind, so a flood of bad connections writes a bounded number of lines instead of filling
- * the disk. Lines over the budget are counted; the count is written as one `log_suppressed`
- * line per kind when its window ends (at the next event of that kind or at flush()).
+ * Events under a budget per kind. Lines over the budget are counted; the count is written as
+ * one `log_suppressed` warning per kind when its window ends (at the next event of that kind,
+ * on the timer start() sets, or at stop()).
  */
 export class RateLimitedLog {
   private readonly kinds = new Map<string, KindState>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
-    private readonly logger: RelayLogger,
+    private readonly logger: Logger,
     private readonly limit: LogLimit,
     private readonly clock: () => number,
     /** Called with the number of lines left out, for a metric. */
@@ -77,12 +42,7 @@ export class RateLimitedLog {
   ) {}
 
   /** Writes the event unless its kind (`event` plus `kind`, e.g. a reason) is over budget. */
-  log(
-    level: RelayLogLevel,
-    event: string,
-    kind: string,
-    fields: Record<string, unknown> = {},
-  ): void {
+  log(level: EventLevel, event: string, kind: string, fields: Record<string, unknown> = {}): void {
     let key = kind === "" ? event : `${event}/${kind}`;
     if (!this.kinds.has(key) && this.kinds.size >= MAX_KINDS) key = "other";
     const now = this.clock();
@@ -97,7 +57,7 @@ export class RateLimitedLog {
     }
     if (state.written < this.limit.lines) {
       state.written++;
-      this.logger(level, event, fields);
+      this.logger[level](fields, event);
       return;
     }
     state.suppressed++;
@@ -131,10 +91,9 @@ export class RateLimitedLog {
 
   private report(key: string, state: KindState): void {
     if (state.suppressed === 0) return;
-    this.logger("warn", "log_suppressed", {
-      of: key,
-      suppressed: state.suppressed,
-      windowMs: this.limit.windowMs,
-    });
+    this.logger.warn(
+      { of: key, suppressed: state.suppressed, windowMs: this.limit.windowMs },
+      "log_suppressed",
+    );
   }
 }
