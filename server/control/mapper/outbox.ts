@@ -1,0 +1,95 @@
+// A node's outgoing deltas. Changes that arrive in the same turn of the event loop go out as
+// one delta; while the socket still holds more than `highWaterBytes` unsent (a slow client, a
+// slow link), they coalesce in a PendingDelta instead of piling up as messages. When even the
+// coalesced backlog grows past `maxPendingEntries` peers, the client is too far behind to
+// catch up by deltas: the outbox gives up (the stream closes 4429, the client resumes and gets
+// what it missed, or a full map).
+
+import { type DeltaParts, PendingDelta } from "./pending-delta.ts";
+
+/** Where an outbox writes: a WebSocket in production, a recorder in tests. */
+export interface OutboxSink {
+  /** Bytes accepted but not yet written to the network. */
+  readonly bufferedAmount: number;
+  send(text: string): void;
+}
+
+/** Bounds of one outbox. */
+export interface OutboxLimits {
+  /** Hold deltas back while the socket buffers at least this many bytes. */
+  highWaterBytes: number;
+  /** Give up when more peers than this have changes waiting. */
+  maxPendingEntries: number;
+}
+
+/** Defaults: 256 KiB in the socket, 20,000 peers waiting (two full meshes of 10,000). */
+export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
+  highWaterBytes: 256 * 1024,
+  maxPendingEntries: 20_000,
+};
+
+/** One node's outgoing delta queue. */
+export class Outbox {
+  private readonly pending = new PendingDelta();
+  private covered = 0;
+  private scheduled = false;
+  private stopped = false;
+
+  /**
+   * `numberNext(globalSeq)` gives the session sequence number of the next delta, which covers
+   * the global changes up to `globalSeq`; `overflow()` is called once when the bound is hit.
+   */
+  constructor(
+    private readonly sink: OutboxSink,
+    private readonly limits: OutboxLimits,
+    private readonly numberNext: (globalSeq: number) => number,
+    private readonly overflow: () => void,
+  ) {}
+
+  /** Peers with changes waiting. */
+  get waiting(): number {
+    return this.pending.entries;
+  }
+
+  /** Queues `parts`, which reflect the global changes up to `globalSeq`. */
+  add(parts: DeltaParts, globalSeq: number): void {
+    if (this.stopped) return;
+    this.pending.add(parts);
+    this.covered = Math.max(this.covered, globalSeq);
+    if (this.blocked() && this.overBound()) return;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Sends what waits, unless the socket is still busy (call again when it drains). */
+  flush(): void {
+    if (this.stopped || this.pending.empty) return;
+    if (this.blocked()) {
+      this.overBound();
+      return;
+    }
+    const message = this.pending.take(this.numberNext(this.covered));
+    this.sink.send(JSON.stringify(message));
+  }
+
+  /** Stops sending (the stream is closing). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private blocked(): boolean {
+    return this.sink.bufferedAmount >= this.limits.highWaterBytes;
+  }
+
+  private overBound(): boolean {
+    if (this.pending.entries <= this.limits.maxPendingEntries) return false;
+    this.stopped = true;
+    this.overflow();
+    return true;
+  }
+}
