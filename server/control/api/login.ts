@@ -1,0 +1,143 @@
+// The sign-in routes, open to anyone and rate-limited per address: consuming an owner link or
+// an invitation (the page posts the token from the link's fragment), and the OIDC round trip
+// (/login/oidc sends the browser to the provider, /login/oidc/callback comes back, checks it and
+// starts a session). OIDC users are members; the owner promotes them (PATCH /api/v1/users/:id).
+
+import type { Context, Hono } from "hono";
+import { consumeLinkToken, LinkRefusedError } from "../auth/links.ts";
+import { OidcError, refusalReason } from "../auth/oidc.ts";
+import type { RateLimiter } from "../auth/rate-limit.ts";
+import { sessionSetCookie, startSession } from "../auth/sessions.ts";
+import { readBody } from "./body.ts";
+import type { ApiContext, ApiEnv } from "./deps.ts";
+import { ApiError } from "./errors.ts";
+import { rateLimited, requireSameOrigin } from "./guard.ts";
+import { messagePage } from "./pages.ts";
+import { loginLinkBody } from "./schemas.ts";
+import { userView } from "./views.ts";
+
+/** Cookie binding an OIDC attempt to the browser that started it (holds the state). */
+const STATE_COOKIE = "corridor_oidc_state";
+
+/** A local path to return to after sign-in, or "/" (never another site: "//x", "/\\x"). */
+export function safeReturnPath(value: string | undefined): string {
+  if (value === undefined || value.length > 512) return "/";
+  return /^\/(?![/\\])[\x21-\x7e]*$/.test(value) && !value.includes("\\") ? value : "/";
+}
+
+function stateCookie(c: Context<ApiEnv>): string | null {
+  const raw = c.req.header("cookie") ?? "";
+  const m = new RegExp(`(?:^|;\\s*)${STATE_COOKIE}=([A-Za-z0-9_-]{1,128})(?:;|$)`).exec(raw);
+  return m === null ? null : m[1]!;
+}
+
+/** Registers the sign-in routes (before the API's authentication middleware). */
+export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLimiter): void {
+  const limited = rateLimited(limiter, ctx);
+  const secure = ctx.secure ? "; Secure" : "";
+
+  app.get("/api/v1/login/methods", (c) =>
+    c.json({ link: true, oidc: ctx.oidc === null ? null : { issuer: ctx.oidc.issuer } }),
+  );
+
+  app.post("/api/v1/login/link", limited, async (c) => {
+    // A cross-site page must not sign a visitor in as someone else (login CSRF).
+    requireSameOrigin(c, ctx);
+    const body = await readBody(c, loginLinkBody);
+    const now = ctx.now();
+    let signedIn: Awaited<ReturnType<typeof consumeLinkToken>>;
+    let started: Awaited<ReturnType<typeof startSession>>;
+    try {
+      [signedIn, started] = await ctx.store.transaction(async (tx) => {
+        const who = await consumeLinkToken(tx, body.token, body.name ?? "", now);
+        return [who, await startSession(tx, who.user.id, now)] as const;
+      });
+    } catch (e) {
+      if (e instanceof LinkRefusedError) throw new ApiError(403, "link_refused", e.message);
+      throw e;
+    }
+    if (signedIn.created) await ctx.meshChanges.userChanged(signedIn.user.id);
+    c.header(
+      "Set-Cookie",
+      sessionSetCookie(started.cookieValue, ctx.secure, started.expiresAt, now),
+    );
+    c.header("Cache-Control", "no-store");
+    return c.json({
+      user: userView({ ...signedIn.user, lastLoginAt: now }),
+      kind: signedIn.kind,
+      csrf: started.csrf,
+      expiresAt: started.expiresAt,
+    });
+  });
+
+  app.get("/login/oidc", limited, async (c) => {
+    if (ctx.oidc === null) {
+      return messagePage(c, 404, "Sign-in", "This server has no identity provider configured.");
+    }
+    const { url, state } = await ctx.oidc.start(safeReturnPath(c.req.query("return")), ctx.now());
+    c.header(
+      "Set-Cookie",
+      `${STATE_COOKIE}=${state}; Path=/login/oidc; Max-Age=600; HttpOnly; SameSite=Lax${secure}`,
+    );
+    c.header("Cache-Control", "no-store");
+    return c.redirect(url.href, 302);
+  });
+
+  app.get("/login/oidc/callback", limited, async (c) => {
+    const oidc = ctx.oidc;
+    if (oidc === null) {
+      return messagePage(c, 404, "Sign-in", "This server has no identity provider configured.");
+    }
+    const now = ctx.now();
+    const url = new URL(c.req.url);
+    c.header(
+      "Set-Cookie",
+      `${STATE_COOKIE}=; Path=/login/oidc; Max-Age=0; HttpOnly; SameSite=Lax${secure}`,
+    );
+    let result: Awaited<ReturnType<typeof oidc.finish>>;
+    try {
+      result = await oidc.finish(url.searchParams, stateCookie(c), now);
+    } catch (e) {
+      if (e instanceof OidcError) return messagePage(c, 400, "Sign-in failed", e.message, e.code);
+      throw e;
+    }
+    const { identity, returnTo } = result;
+    const refused = refusalReason(
+      identity,
+      oidc.options.allowedDomains ?? [],
+      oidc.options.allowedEmails ?? [],
+    );
+    if (refused !== null) return messagePage(c, 403, "Sign-in refused", refused, "not_allowed");
+    const { userId, changed, started } = await ctx.store.transaction(async (tx) => {
+      const found = await tx.userByIdentity(identity.issuer, identity.subject);
+      const user =
+        found ??
+        (await tx.createUser({
+          issuer: identity.issuer,
+          subject: identity.subject,
+          email: identity.email,
+          name: identity.name,
+          role: "member",
+          lastLoginAt: null,
+        }));
+      const differs =
+        found !== null && (found.email !== identity.email || found.name !== identity.name);
+      if (differs) await tx.updateUser(user.id, { email: identity.email, name: identity.name });
+      return {
+        userId: user.id,
+        changed: found === null || differs,
+        started: await startSession(tx, user.id, now),
+      };
+    });
+    if (changed) await ctx.meshChanges.userChanged(userId);
+    c.header(
+      "Set-Cookie",
+      sessionSetCookie(started.cookieValue, ctx.secure, started.expiresAt, now),
+      {
+        append: true,
+      },
+    );
+    c.header("Cache-Control", "no-store");
+    return c.redirect(returnTo, 302);
+  });
+}
