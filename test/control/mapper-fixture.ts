@@ -45,6 +45,11 @@ export class TablePolicy implements CompiledPolicy {
   mayUseTag(): boolean {
     return false;
   }
+
+  /** The table names principals, not emails: other users change nothing. */
+  withUsers(): TablePolicy {
+    return new TablePolicy([...this.pairs]);
+  }
 }
 
 /** A user record. */
