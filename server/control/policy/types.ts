@@ -36,16 +36,32 @@ export interface PolicyError {
   message: string;
 }
 
+/**
+ * What a query is about: a principal (all its nodes alike), or one node when its addresses
+ * matter. Addresses matter only for rules that name addresses (`hosts` aliases, CIDRs): a rule
+ * with dst "10.1.0.0/16:22" applies to the nodes with an address inside, and a src CIDR counts
+ * for map visibility only when the source node's addresses are given. Policies that name no
+ * addresses answer the same for every node of a principal; answers are memoized per principal
+ * plus the set of address selectors a node's addresses fall in.
+ */
+export type PolicySubject = Principal | PolicyNode;
+
 /** A compiled policy: pure, immutable, cheap to query. */
 export interface CompiledPolicy {
   /** May nodes of `src` open anything at all on nodes of `dst`? (map visibility) */
-  canReach(src: Principal, dst: Principal): boolean;
+  canReach(src: PolicySubject, dst: PolicySubject): boolean;
   /** Inbound filter of a node of `dst`: what it must accept (everything else is dropped). */
-  filterFor(dst: Principal): FilterRule[];
+  filterFor(dst: PolicySubject): FilterRule[];
   /** SSH rules of a node of `dst`. */
-  sshFor(dst: Principal): SshRule[];
+  sshFor(dst: PolicySubject): SshRule[];
   /** Tags a user may put on nodes (tagOwners); admins and the owner may use every tag. */
   mayUseTag(userId: number, tag: string): boolean;
+  /**
+   * The same document compiled against another set of users (sign-ins, role or email changes):
+   * only the user-dependent parts are redone; the document is not parsed or checked again, and
+   * its `tests` are not run again (they are checked when the policy is set).
+   */
+  withUsers(users: readonly PolicyUser[]): CompiledPolicy;
 }
 
 /** Result of compiling a document. */
