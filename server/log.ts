@@ -6,6 +6,7 @@
 
 import { type DestinationStream, type Logger, pino } from "pino";
 
+/** pino's logger: `logger.info({ id }, "event")`, `logger.child({ component })`. */
 export type { Logger } from "pino";
 
 /** Where log lines go: each call is one complete JSON object, without the trailing newline. */
@@ -16,6 +17,7 @@ export type EventLevel = "debug" | "info" | "warn" | "error";
 
 /** Levels a logger can be set to: below it nothing is written; `silent` writes nothing. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+/** A logger's level (see LOG_LEVELS). */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The environment variable that sets the level when the caller does not. */

@@ -209,10 +209,12 @@ export class RelayMetrics {
     this.bytesOut.inc(bytes);
   }
 
+  /** A frame was dropped. */
   drop(reason: DropReason): void {
     this.drops.inc({ reason });
   }
 
+  /** A hello ended. */
   hello(result: HelloResult): void {
     this.hellos.inc({ result });
   }
@@ -222,6 +224,7 @@ export class RelayMetrics {
     this.rejected.inc({ reason });
   }
 
+  /** A cap refused a frame or a connection. */
   capHit(cap: CapName): void {
     this.caps.inc({ cap });
   }
