@@ -26,13 +26,21 @@ export function issuePath(path: v.IssuePathItem[] | undefined): string {
   return out === "" ? "body" : out;
 }
 
+/** valibot's words for a missing or unknown key are about keys; say it about fields. */
+function plainMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.type === "strict_object" && issue.path !== undefined && issue.path.length > 0) {
+    return issue.input === undefined ? "required field is missing" : "unknown field";
+  }
+  return issue.message;
+}
+
 /** Validates `value` against `schema`: the output, or invalid_body naming each field. */
 export function validate<S extends v.GenericSchema>(schema: S, value: unknown): v.InferOutput<S> {
   const result = v.safeParse(schema, value);
   if (result.success) return result.output;
   const issues: FieldIssue[] = result.issues
     .slice(0, MAX_ISSUES)
-    .map((issue) => ({ path: issuePath(issue.path), message: issue.message }));
+    .map((issue) => ({ path: issuePath(issue.path), message: plainMessage(issue) }));
   throw invalidBody(issues);
 }
 
@@ -82,6 +90,11 @@ export async function readBody<S extends v.GenericSchema>(
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (e) {
     throw new ApiError(400, "invalid_json", `the body is not JSON: ${(e as Error).message}`);
+  }
+  // Every body is an object; valibot's strictObject would take an array for one (its indices
+  // as unknown keys), so say plainly what is wrong.
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalidBody([{ path: "body", message: "expected a JSON object" }]);
   }
   return validate(schema, value);
 }
