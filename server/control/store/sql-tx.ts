@@ -85,12 +85,43 @@ function canonicalIpv6(text: string): string {
 
 const bit = (b: boolean): number => (b ? 1 : 0);
 
+/**
+ * Refuses text holding a NUL character in both adapters alike: PostgreSQL cannot store one in
+ * TEXT (SQLite could), so the same hostile hostname must fail the same way on either.
+ */
+function refuseNul(params: readonly unknown[]): void {
+  params.forEach((p, i) => {
+    if (typeof p === "string" && p.includes("\u0000")) {
+      throw new TypeError(
+        `store: text value ${i + 1} holds a NUL character, which cannot be stored`,
+      );
+    }
+  });
+}
+
+function nulChecked(db: SqlRunner): SqlRunner {
+  return {
+    async read(sql, params = []) {
+      refuseNul(params);
+      return db.read(sql, params);
+    },
+    async write(sql, params = []) {
+      refuseNul(params);
+      return db.write(sql, params);
+    },
+  };
+}
+
 /** StoreTx over a SqlRunner. */
 export class SqlStoreTx implements StoreTx {
+  private readonly db: SqlRunner;
+
   constructor(
-    private readonly db: SqlRunner,
+    db: SqlRunner,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.db = nulChecked(db);
+  }
 
   private async one(sql: string, params: readonly unknown[]): Promise<Row | undefined> {
     return (await this.db.read(sql, params))[0];

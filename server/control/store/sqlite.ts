@@ -10,7 +10,7 @@
 // writes; synchronous=NORMAL is WAL's usual setting (a power cut may lose the last commits, never
 // the file); busy_timeout makes a second process wait for the write lock instead of failing.
 
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, realpathSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { conflictForSqliteMessage, UnnamedForeignKeyError } from "./conflicts.ts";
@@ -113,6 +113,34 @@ function migrate(db: Database.Database, migrations: readonly Migration[]): void 
   }
 }
 
+/**
+ * One mutex per database file in this process, shared by every Store open on it: a second
+ * connection's BEGIN IMMEDIATE while the first holds the write lock across an await would block
+ * the whole thread in busy_timeout (better-sqlite3 waits synchronously), and the first could
+ * never finish. Other processes wait in busy_timeout without harm. In-memory databases are
+ * private to their connection and get their own.
+ */
+const fileLocks = new Map<string, { mutex: Mutex; owner: object; users: number }>();
+
+function fileLock(db: Database.Database): { mutex: Mutex; owner: object; release: () => void } {
+  const file = db.memory ? "" : realpathSync(db.name);
+  if (file === "") return { mutex: new Mutex(), owner: {}, release: () => {} };
+  let lock = fileLocks.get(file);
+  if (lock === undefined) {
+    lock = { mutex: new Mutex(), owner: {}, users: 0 };
+    fileLocks.set(file, lock);
+  }
+  lock.users++;
+  const held = lock;
+  return {
+    mutex: held.mutex,
+    owner: held.owner,
+    release: () => {
+      if (--held.users === 0) fileLocks.delete(file);
+    },
+  };
+}
+
 function sqliteStore(db: Database.Database, now: () => number): Store {
   const statements = new Map<string, Database.Statement>();
   const prepared = (sql: string): Database.Statement => {
@@ -141,8 +169,7 @@ function sqliteStore(db: Database.Database, now: () => number): Store {
     },
   };
   const base = new SqlStoreTx(runner, now);
-  const mutex = new Mutex();
-  const owner = {};
+  const { mutex, owner, release } = fileLock(db);
   let closed = false;
 
   const exclusive = async <T>(call: () => Promise<T>): Promise<T> => {
@@ -182,6 +209,7 @@ function sqliteStore(db: Database.Database, now: () => number): Store {
         if (closed) return;
         closed = true;
         db.close();
+        release();
       });
     },
   };
