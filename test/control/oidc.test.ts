@@ -1,0 +1,291 @@
+// The whole OIDC sign-in against a real OpenID Provider (oidc-provider, run here on loopback)
+// through real HTTP: our /login/oidc → the provider's authorization endpoint → its login and
+// consent pages (driven like a person filling them in) → our callback → a session. Users come
+// from the claims; allowed domains refuse with a page that says why; a replayed callback and a
+// callback in another browser are refused.
+
+import { createServer, type Server } from "node:http";
+import Provider from "oidc-provider";
+import { afterEach, describe, expect, it } from "vitest";
+import { OidcLogin, type OidcOptions } from "../../server/control/auth/oidc.ts";
+import { listenOnLoopback } from "../helpers/ports.ts";
+import { type Harness, startHarness } from "./api-harness.ts";
+
+const CLIENT_ID = "corridor-test";
+const CLIENT_SECRET = "a-client-secret-for-this-test-only";
+
+/** The people the provider knows, by account id. */
+const ACCOUNTS: Record<string, Record<string, unknown>> = {
+  alice: { email: "alice@example.com", email_verified: true, name: "Alice Liddell" },
+  eve: { email: "eve@evil.example", email_verified: true, name: "Eve" },
+  mallory: { email: "mallory@example.com", email_verified: false, name: "Mallory" },
+};
+
+/** A cookie jar per host (paths ignored: the provider's path-scoped cookies do not collide). */
+class Browser {
+  readonly jar = new Map<string, Map<string, string>>();
+
+  cookieHeader(url: URL): string {
+    return [...(this.jar.get(url.host) ?? new Map<string, string>())]
+      .map(([k, v]) => `${k}=${v}`)
+      .join("; ");
+  }
+
+  keep(url: URL, res: Response): void {
+    const jar = this.jar.get(url.host) ?? new Map<string, string>();
+    this.jar.set(url.host, jar);
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = ""] = line.split(";");
+      const eq = pair.indexOf("=");
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (value === "" || /max-age=0\b/i.test(line) || /expires=Thu, 01 Jan 1970/i.test(line))
+        jar.delete(name);
+      else jar.set(name, value);
+    }
+  }
+
+  async request(url: URL, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    const cookie = this.cookieHeader(url);
+    if (cookie !== "") headers.set("cookie", cookie);
+    const res = await fetch(url, { ...init, headers, redirect: "manual" });
+    this.keep(url, res);
+    return res;
+  }
+}
+
+/** The outcome of following a sign-in to its end. */
+interface Journey {
+  /** The first response from our server after the provider sent the browser back. */
+  final: Response;
+  finalText: string;
+  /** The callback URL the provider redirected to (code, state, iss). */
+  callback: URL;
+  /** The provider URL our /login/oidc redirected to. */
+  authorize: URL;
+}
+
+let h: Harness | null = null;
+let idp: Server | null = null;
+afterEach(async () => {
+  await h?.close();
+  h = null;
+  if (idp !== null) {
+    const server = idp;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+  idp = null;
+});
+
+/** Starts a provider and our API with OIDC pointed at it. */
+async function start(
+  rules: Pick<OidcOptions, "allowedDomains" | "allowedEmails"> = {},
+): Promise<Harness> {
+  const server = createServer();
+  idp = server;
+  const port = await listenOnLoopback(server);
+  const issuer = `http://127.0.0.1:${port}`;
+  h = await startHarness({
+    loginRateLimit: { burst: 1000, perSecond: 1000 },
+    oidc: async (baseUrl) => {
+      const redirectUri = new URL("/login/oidc/callback", baseUrl).href;
+      const provider = new Provider(issuer, {
+        clients: [
+          {
+            client_id: CLIENT_ID,
+            client_secret: CLIENT_SECRET,
+            redirect_uris: [redirectUri],
+            grant_types: ["authorization_code"],
+            response_types: ["code"],
+            token_endpoint_auth_method: "client_secret_basic",
+          },
+        ],
+        findAccount: (_ctx, id) =>
+          ACCOUNTS[id] === undefined
+            ? undefined
+            : { accountId: id, claims: () => ({ sub: id, ...ACCOUNTS[id] }) },
+        claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+        cookies: { keys: ["oidc-test-cookie-key"] },
+        features: { devInteractions: { enabled: true } },
+        pkce: { required: () => true },
+        ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
+      });
+      server.on("request", provider.callback());
+      return OidcLogin.discover({
+        issuer,
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        redirectUri,
+        allowHttpIssuer: true,
+        ...rules,
+      });
+    },
+  });
+  return h;
+}
+
+/** Signs in as `account` from `browser`, like a person: start, log in, consent, come back. */
+async function signIn(
+  harness: Harness,
+  browser: Browser,
+  account: string,
+  returnTo = "/",
+): Promise<Journey> {
+  let url = new URL(`/login/oidc?return=${encodeURIComponent(returnTo)}`, harness.baseUrl);
+  let res = await browser.request(url);
+  expect(res.status).toBe(302);
+  const authorize = new URL(res.headers.get("location")!);
+  url = authorize;
+  for (let step = 0; step < 20; step++) {
+    res = await browser.request(url);
+    const location = res.headers.get("location");
+    if (location !== null) {
+      const next = new URL(location, url);
+      if (next.origin === harness.origin) {
+        // Back at our server: the provider's answer to our callback.
+        const final = await browser.request(next);
+        return { final, finalText: await final.text(), callback: next, authorize };
+      }
+      url = next;
+      continue;
+    }
+    const html = await res.text();
+    expect(res.status, html).toBe(200);
+    const prompt = /name="prompt" value="(login|consent)"/.exec(html)?.[1];
+    if (prompt === undefined) throw new Error(`unexpected provider page: ${html.slice(0, 300)}`);
+    const form: Record<string, string> =
+      prompt === "login" ? { prompt, login: account, password: "any" } : { prompt };
+    res = await browser.request(url, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(form).toString(),
+    });
+    expect([302, 303]).toContain(res.status);
+    url = new URL(res.headers.get("location")!, url);
+  }
+  throw new Error("the sign-in did not come back after 20 steps");
+}
+
+describe("OIDC sign-in against a real provider", () => {
+  it("uses code + PKCE S256 + state + nonce, makes a member from the claims, and starts a session", async () => {
+    const harness = await start();
+    const browser = new Browser();
+    const journey = await signIn(harness, browser, "alice", "/approve/abc");
+    const q = journey.authorize.searchParams;
+    expect(q.get("response_type")).toBe("code");
+    expect(q.get("code_challenge_method")).toBe("S256");
+    expect(q.get("code_challenge")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get("state")).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(q.get("nonce")).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(q.get("scope")).toBe("openid email profile");
+
+    expect(journey.final.status).toBe(302);
+    expect(journey.final.headers.get("location")).toBe("/approve/abc");
+    const users = await harness.store.listUsers();
+    expect(users).toHaveLength(1);
+    expect(users[0]).toMatchObject({
+      issuer: new URL(journey.authorize.origin).href.replace(/\/$/, ""),
+      subject: "alice",
+      name: "Alice Liddell",
+      email: "alice@example.com",
+      role: "member",
+      lastLoginAt: harness.clock.now,
+    });
+    expect(harness.calls).toEqual([["userChanged", users[0]!.id]]);
+    const who = await browser.request(new URL("/api/v1/whoami", harness.baseUrl));
+    expect(who.status).toBe(200);
+    expect(await who.json()).toMatchObject({
+      via: "session",
+      user: { name: "Alice Liddell", role: "member" },
+    });
+
+    // Signing in again finds the same user by (issuer, subject), not a new one.
+    const again = await signIn(harness, new Browser(), "alice");
+    expect(again.final.status).toBe(302);
+    expect(await harness.store.listUsers()).toHaveLength(1);
+  });
+
+  it("refuses an address outside the allowed domains with a page that says why, and makes no user", async () => {
+    const harness = await start({ allowedDomains: ["example.com"] });
+    const journey = await signIn(harness, new Browser(), "eve");
+    expect(journey.final.status).toBe(403);
+    expect(journey.final.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(journey.finalText).toContain(
+      "eve@evil.example is not admitted here: this server admits only addresses at example.com.",
+    );
+    expect(
+      journey.final.headers.getSetCookie().some((c) => c.startsWith("corridor_session=")),
+    ).toBe(false);
+    expect(await harness.store.listUsers()).toEqual([]);
+    // Someone at the allowed domain gets in.
+    expect((await signIn(harness, new Browser(), "alice")).final.status).toBe(302);
+  });
+
+  it("does not take an email the provider says is unverified", async () => {
+    const harness = await start({ allowedEmails: ["mallory@example.com"] });
+    const journey = await signIn(harness, new Browser(), "mallory");
+    expect(journey.final.status).toBe(403);
+    expect(journey.finalText).toContain(
+      "Your identity provider gave no verified email address, and this server admits only listed addresses or domains.",
+    );
+    expect(await harness.store.listUsers()).toEqual([]);
+  });
+
+  it("refuses a replayed callback (state used once), even with the state cookie put back", async () => {
+    const harness = await start();
+    const browser = new Browser();
+    const journey = await signIn(harness, browser, "alice");
+    expect(journey.final.status).toBe(302);
+    const state = journey.callback.searchParams.get("state")!;
+    const replay = await fetch(journey.callback, {
+      headers: { cookie: `corridor_oidc_state=${state}` },
+      redirect: "manual",
+    });
+    expect(replay.status).toBe(400);
+    const page = await replay.text();
+    expect(page).toContain(
+      "This sign-in response is unknown, was used already, or has expired: start again.",
+    );
+    expect(page).toContain("(state_unknown)");
+    expect(replay.headers.getSetCookie().some((c) => c.startsWith("corridor_session="))).toBe(
+      false,
+    );
+  });
+
+  it("refuses a callback that arrives in another browser than the one that started it", async () => {
+    const harness = await start();
+    const browser = new Browser();
+    // Follow the flow up to the provider's redirect, then deliver the callback without cookies.
+    const journey = await signInButStop(harness, browser, "alice");
+    const stranger = await fetch(journey, { redirect: "manual" });
+    expect(stranger.status).toBe(400);
+    expect(await stranger.text()).toContain(
+      "This sign-in was started in another browser: start again.",
+    );
+    // The attempt is gone: the rightful browser cannot use it afterwards either.
+    const late = await browser.request(journey);
+    expect(await late.text()).toContain("(state_unknown)");
+    expect(await harness.store.listUsers()).toEqual([]);
+  });
+});
+
+/** Like signIn, but returns the callback URL without opening it. */
+async function signInButStop(harness: Harness, browser: Browser, account: string): Promise<URL> {
+  const original = browser.request.bind(browser);
+  let captured: URL | null = null;
+  browser.request = async (url, init) => {
+    if (url.origin === harness.origin && url.pathname === "/login/oidc/callback") {
+      captured = url;
+      return new Response(null, { status: 204 });
+    }
+    return original(url, init);
+  };
+  await signIn(harness, browser, account);
+  browser.request = original;
+  if (captured === null) throw new Error("the provider never redirected to the callback");
+  return captured;
+}
