@@ -1,0 +1,403 @@
+// The map client that the browser engine and the agent share (docs/control.md, "Map stream"):
+// it connects to `/control`, answers `hello` with `login` (the proof of its WireGuard key),
+// applies `map` and `delta` to a MapState and hands each diff to the engine, and watches the
+// server's keepalives. A lost stream (network, 1012 restart, 4429 too slow, silence for 2.5
+// keepalive intervals) reconnects with exponential backoff and jitter and resumes with
+// {session, seq}, so the server sends only what was missed. A refusal (`refused`, 4401, 4403,
+// and 4409 unless told otherwise) is final: no retry, surfaced with its code and message.
+
+import { type BackoffState, reconnectDelay, uniformFraction } from "../relay/backoff.ts";
+import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts";
+import { platformRandom, type RandomBytes } from "../wireguard/cookie.ts";
+import {
+  CLOSE_TIMEOUT,
+  type ControlClientOptions,
+  type ControlClientState,
+  type ControlClientStats,
+  type ControlRefusal,
+  newControlClientStats,
+} from "./client-options.ts";
+import { decodeServerMessage, encodeClientMessage } from "./codec.ts";
+import { ControlProtocolError } from "./errors.ts";
+import { MapState } from "./map-state.ts";
+import {
+  CONTROL_CLOSE,
+  CONTROL_PROTOCOL,
+  type HelloMessage,
+  type Hostinfo,
+  type LoginMessage,
+  type ServerMessage,
+  type UpdateMessage,
+} from "./messages.ts";
+import { loginProof } from "./proof.ts";
+import type { ControlSocket } from "./socket.ts";
+
+export type {
+  ControlClientOptions,
+  ControlClientState,
+  ControlClientStats,
+  ControlRefusal,
+} from "./client-options.ts";
+
+/** The volatile facts a node reports with `update`. */
+export type ControlUpdate = Omit<UpdateMessage, "type">;
+
+/** Where one connection is in the exchange. */
+type Phase = "hello" | "login" | "waiting" | "streaming";
+
+/** A WebSocket close reason is at most 123 bytes: ASCII, cut short. */
+function closeReason(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 120);
+}
+
+/** A node's map stream. */
+export class ControlClient {
+  /** Counters. */
+  readonly stats: ControlClientStats = newControlClientStats();
+  /** The map as last applied (kept across reconnects, to resume and to diff a resync). */
+  readonly map = new MapState();
+  /** The last error (socket, protocol), for diagnostics. */
+  lastError: Error | undefined;
+  /** Why the client stopped for good, once it has. */
+  refusal: ControlRefusal | undefined;
+  /** The delay chosen before the latest reconnect attempt (ms), for status displays. */
+  lastRetryDelayMs: number | undefined;
+
+  private readonly options: ControlClientOptions;
+  private readonly clock: Clock;
+  private readonly random: RandomBytes;
+  private hostinfo: Hostinfo;
+  private facts: ControlUpdate = {};
+  private rotated = false;
+  private stateValue: ControlClientState = "new";
+  private socket: ControlSocket | undefined;
+  private phase: Phase = "hello";
+  private generation = 0;
+  private readonly backoff: BackoffState = { attempt: 0, restart: undefined };
+  private retryTimer: TimerHandle | undefined;
+  private handshakeTimer: TimerHandle | undefined;
+  private watchdog: TimerHandle | undefined;
+  private started: { resolve: () => void; reject: (e: Error) => void } | undefined;
+
+  constructor(options: ControlClientOptions) {
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? platformRandom;
+    this.hostinfo = options.hostinfo;
+  }
+
+  /** Where the client is. */
+  get state(): ControlClientState {
+    return this.stateValue;
+  }
+
+  /**
+   * Connects; resolves once the first map is applied (reconnecting with backoff until then),
+   * rejects when the server refuses the node or close() comes first.
+   */
+  start(): Promise<void> {
+    if (this.stateValue !== "new") {
+      return Promise.reject(
+        new Error(`ControlClient: start() on a client that is ${this.stateValue}`),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.started = { resolve, reject };
+      this.connect();
+    });
+  }
+
+  /**
+   * Reports endpoints, home relay or host info. Checked first (throws ControlProtocolError
+   * naming the field); sent at once when streaming, else after the next map. The latest
+   * facts are sent again after every reconnect (the server keeps them in memory only).
+   */
+  update(facts: ControlUpdate): void {
+    encodeClientMessage({ type: "update", ...facts });
+    this.facts = { ...this.facts, ...facts };
+    if (facts.hostinfo !== undefined) this.hostinfo = facts.hostinfo;
+    if (this.phase === "streaming" && this.socket !== undefined)
+      this.sendUpdate(this.socket, facts);
+  }
+
+  /** Closes the stream and stops reconnecting. Safe to call more than once. */
+  close(): void {
+    if (this.stateValue === "closed" || this.stateValue === "refused") return;
+    this.teardown(1000, "closing");
+    this.setState("closed");
+    this.started?.reject(new Error("ControlClient: closed before the first map"));
+    this.started = undefined;
+  }
+
+  private setState(state: ControlClientState): void {
+    if (this.stateValue === state) return;
+    this.stateValue = state;
+    this.callback(() => this.options.onState?.(state));
+  }
+
+  /** Runs a caller's callback; what it throws is counted, never let into the socket's events. */
+  private callback(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.stats.callbackErrors++;
+      this.lastError = error as Error;
+    }
+  }
+
+  private connect(): void {
+    if (this.stateValue === "closed" || this.stateValue === "refused") return;
+    this.setState("connecting");
+    this.stats.connectAttempts++;
+    const generation = ++this.generation;
+    this.phase = "hello";
+    let socket: ControlSocket;
+    try {
+      socket = this.options.connect(this.options.url, CONTROL_PROTOCOL);
+    } catch (error) {
+      // A malformed URL never gets better: final.
+      this.finish({ code: "bad_url", message: (error as Error).message, closeCode: 0 });
+      return;
+    }
+    this.socket = socket;
+    const live = () => generation === this.generation;
+    this.handshakeTimer = this.clock.setTimer(this.options.handshakeTimeoutMs ?? 30_000, () => {
+      if (!live()) return;
+      this.stats.handshakeTimeouts++;
+      this.lost(CLOSE_TIMEOUT, "handshake timeout", false);
+    });
+    this.armWatchdog(live);
+    socket.listen({
+      onOpen: () => {
+        if (live()) this.stats.opened++;
+      },
+      onMessage: (text) => {
+        if (live()) this.onMessage(socket, text, live);
+      },
+      onError: (error) => {
+        if (live()) this.lastError = error;
+      },
+      onClose: (code, reason) => {
+        if (live()) this.onClose(code, reason);
+      },
+    });
+  }
+
+  /** Silence for 2.5 keepalive intervals means the stream is dead (a half-open TCP path). */
+  private armWatchdog(live: () => boolean): void {
+    this.watchdog?.cancel();
+    const silence = 2.5 * (this.options.keepaliveIntervalMs ?? 50_000);
+    this.watchdog = this.clock.setTimer(silence, () => {
+      if (!live()) return;
+      this.stats.keepaliveTimeouts++;
+      this.lost(CLOSE_TIMEOUT, "keepalive timeout", false);
+    });
+  }
+
+  private onMessage(socket: ControlSocket, text: string, live: () => boolean): void {
+    this.armWatchdog(live);
+    let message: ServerMessage;
+    try {
+      message = decodeServerMessage(text, this.options.maxMessageBytes);
+    } catch (error) {
+      this.protocolError(error as ControlProtocolError);
+      return;
+    }
+    switch (message.type) {
+      case "hello":
+        if (this.phase !== "hello") {
+          this.outOfOrder("hello");
+          return;
+        }
+        this.phase = "login";
+        void this.login(socket, message, live);
+        return;
+      case "waiting":
+        if (this.phase !== "login" && this.phase !== "waiting") {
+          this.outOfOrder("waiting");
+          return;
+        }
+        this.phase = "waiting";
+        // A person may take minutes to approve: only the keepalive watchdog runs meanwhile.
+        this.handshakeTimer?.cancel();
+        this.setState("waiting");
+        this.callback(() => this.options.onWaiting?.(message.approvalUrl));
+        return;
+      case "map":
+      case "delta":
+        if (this.phase === "hello") {
+          this.outOfOrder(message.type);
+          return;
+        }
+        this.onMap(socket, message);
+        return;
+      case "keepalive":
+        this.stats.keepalives++;
+        return;
+      case "refused":
+        this.finish({ code: message.code, message: message.message, closeCode: 0 });
+        return;
+    }
+  }
+
+  private async login(socket: ControlSocket, hello: HelloMessage, live: () => boolean) {
+    try {
+      const { core, x25519, privateKey, rotateFrom } = this.options;
+      const own = await loginProof(core, x25519, privateKey, hello);
+      const login: LoginMessage = {
+        type: "login",
+        nodeKey: own.nodeKey,
+        proof: own.proof,
+        hostinfo: this.hostinfo,
+      };
+      if (this.options.authKey !== undefined) login.authKey = this.options.authKey;
+      if (this.options.ephemeral !== undefined) login.ephemeral = this.options.ephemeral;
+      if (this.options.tags !== undefined) login.tags = this.options.tags;
+      if (rotateFrom !== undefined && !this.rotated) {
+        const old = await loginProof(core, x25519, rotateFrom, hello);
+        login.rotateFrom = { nodeKey: old.nodeKey, proof: old.proof };
+      }
+      const resume = this.map.resumePoint();
+      if (resume !== undefined) {
+        login.resume = resume;
+        this.stats.resumeRequests++;
+      }
+      if (!live()) return;
+      socket.send(encodeClientMessage(login));
+    } catch (error) {
+      // A hello key that admits no proof (low order), or options the codec refuses.
+      this.lastError = error as Error;
+      if (live()) this.lost(CONTROL_CLOSE.PROTOCOL, "login failed", false);
+    }
+  }
+
+  private onMap(socket: ControlSocket, message: ServerMessage & { type: "map" | "delta" }): void {
+    const first = this.phase !== "streaming";
+    let diff: ReturnType<MapState["apply"]>;
+    try {
+      diff = this.map.apply(message);
+    } catch (error) {
+      // A gap or a contradiction: the map can no longer be trusted; ask for a full one.
+      this.stats.sequenceErrors++;
+      this.lastError = error as Error;
+      this.lost(CONTROL_CLOSE.PROTOCOL, (error as Error).message, true);
+      return;
+    }
+    if (message.type === "map") this.stats.fullMaps++;
+    else this.stats.deltas++;
+    if (first) {
+      this.phase = "streaming";
+      this.handshakeTimer?.cancel();
+      this.backoff.attempt = 0;
+      this.rotated = true;
+      if (message.type === "delta") this.stats.resumedWithDelta++;
+      this.setState("ready");
+      if (this.facts.endpoints !== undefined || this.facts.homeRelay !== undefined) {
+        const { endpoints, homeRelay } = this.facts;
+        this.sendUpdate(socket, {
+          ...(endpoints !== undefined ? { endpoints } : {}),
+          ...(homeRelay !== undefined ? { homeRelay } : {}),
+        });
+      }
+    }
+    this.callback(() => this.options.onMap(diff, this.map));
+    if (first) {
+      const started = this.started;
+      this.started = undefined;
+      started?.resolve();
+    }
+  }
+
+  private sendUpdate(socket: ControlSocket, facts: ControlUpdate): void {
+    try {
+      socket.send(encodeClientMessage({ type: "update", ...facts }));
+      this.stats.updatesSent++;
+    } catch (error) {
+      this.lastError = error as Error;
+    }
+  }
+
+  private outOfOrder(type: string): void {
+    const phase = this.phase;
+    this.protocolError(
+      new ControlProtocolError(
+        "type",
+        `"${type}" is not valid while ${phase === "hello" ? "waiting for hello" : phase}`,
+      ),
+    );
+  }
+
+  private protocolError(error: ControlProtocolError): void {
+    this.stats.protocolErrors++;
+    this.lastError = error;
+    // What was lost cannot be known: resume is off, the next map is a full one.
+    this.lost(error.closeCode, error.message, true);
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.socket = undefined;
+    const replaced = code === CONTROL_CLOSE.REPLACED && !this.options.reconnectWhenReplaced;
+    if (code === CONTROL_CLOSE.UNAUTHENTICATED || code === CONTROL_CLOSE.REFUSED || replaced) {
+      const codes: Record<number, string> = {
+        [CONTROL_CLOSE.UNAUTHENTICATED]: "unauthenticated",
+        [CONTROL_CLOSE.REFUSED]: "refused",
+        [CONTROL_CLOSE.REPLACED]: "replaced",
+      };
+      const fallback = replaced ? "another stream of this node replaced this one" : "";
+      this.finish({ code: codes[code]!, message: reason || fallback, closeCode: code });
+      return;
+    }
+    // A protocol complaint from the server: start over with a full map.
+    const restart = code === CONTROL_CLOSE.PROTOCOL || code === 1009;
+    this.lost(code, reason, restart);
+  }
+
+  /** Drops the connection and schedules a reconnect; `fresh` asks for a full map next time. */
+  private lost(code: number, reason: string, fresh: boolean): void {
+    if (fresh) this.map.forgetSession();
+    this.teardown(code, reason);
+    if (this.stateValue === "closed" || this.stateValue === "refused") return;
+    const delay = reconnectDelay(
+      this.backoff,
+      this.clock.now(),
+      { baseMs: this.options.backoffBaseMs ?? 1000, maxMs: this.options.backoffMaxMs ?? 60_000 },
+      () => uniformFraction(this.random),
+    );
+    this.lastRetryDelayMs = delay;
+    this.setState("backoff");
+    this.retryTimer = this.clock.setTimer(delay, () => this.connect());
+  }
+
+  /** Stops for good: the server refused this node (or its URL is malformed). */
+  private finish(refusal: ControlRefusal): void {
+    if (this.stateValue === "refused" || this.stateValue === "closed") return;
+    this.refusal = refusal;
+    this.teardown(1000, "refused");
+    this.setState("refused");
+    this.callback(() => this.options.onRefused?.(refusal));
+    const started = this.started;
+    this.started = undefined;
+    started?.reject(
+      new Error(`control server refused this node: ${refusal.code}: ${refusal.message}`),
+    );
+  }
+
+  private teardown(code: number, reason: string): void {
+    this.generation++;
+    this.retryTimer?.cancel();
+    this.handshakeTimer?.cancel();
+    this.watchdog?.cancel();
+    if (this.phase === "streaming") this.stats.disconnects++;
+    this.phase = "hello";
+    const socket = this.socket;
+    this.socket = undefined;
+    try {
+      // Our own closes use 1000, 1009 or 4xxx; anything else (a code the server closed with)
+      // is not ours to send. Browsers send 1009 as 1000 (browserControlSocket).
+      const ours = code === 1000 || code === 1009 || (code >= 3000 && code <= 4999);
+      socket?.close(ours ? code : 1000, closeReason(reason));
+    } catch {
+      // already closed
+    }
+  }
+}
