@@ -9,16 +9,24 @@ import {
   keyToBase64,
   publicKey,
 } from "../worker/wireguard/keys.ts";
+import { defineCommand, runCommand, UsageError } from "./args.ts";
 
-/** Usage of `corridor keys`, printed on a usage error. */
-export const KEYS_USAGE = `usage: corridor keys genkey | pubkey | genpsk
-
-  genkey   print a new private key (base64, as \`wg genkey\`)
-  pubkey   read a private key on stdin, print its public key (as \`wg pubkey\`)
-  genpsk   print a new preshared key (as \`wg genpsk\`)
-
-  corridor keys genkey | tee private.key | corridor keys pubkey > public.key
-`;
+/** `corridor keys`: its subcommands, help and summary. */
+export const KEYS_COMMAND = defineCommand({
+  name: "keys",
+  summary: "WireGuard keys, as wg makes them: keys genkey | pubkey | genpsk",
+  synopsis: ["genkey | pubkey | genpsk"],
+  options: [],
+  operands: [
+    { name: "genkey", description: "print a new private key (base64, as `wg genkey`)" },
+    {
+      name: "pubkey",
+      description: "read a private key on stdin, print its public key (as `wg pubkey`)",
+    },
+    { name: "genpsk", description: "print a new preshared key (as `wg genpsk`)" },
+  ],
+  notes: "  corridor keys genkey | tee private.key | corridor keys pubkey > public.key",
+});
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -27,13 +35,17 @@ async function readStdin(): Promise<string> {
 }
 
 /** Runs `corridor keys <args>`; returns the exit status (0, 1 for bad input, 2 for usage). */
-export async function keysCommand(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined) return usageError("a subcommand is needed");
+export function keysCommand(argv: string[]): Promise<number> {
+  return runCommand(KEYS_COMMAND, argv, ({ positionals }) => keys(positionals));
+}
+
+async function keys(positionals: string[]): Promise<number> {
+  const [sub, ...rest] = positionals;
+  if (sub === undefined) throw new UsageError("a subcommand is needed");
   if (sub !== "genkey" && sub !== "pubkey" && sub !== "genpsk") {
-    return usageError(`unknown subcommand: ${sub}`);
+    throw new UsageError(`unknown subcommand: ${sub}`);
   }
-  if (rest.length > 0) return usageError(`${sub} takes no arguments, got: ${rest.join(" ")}`);
+  if (rest.length > 0) throw new UsageError(`${sub} takes no arguments, got: ${rest.join(" ")}`);
   if (sub === "genkey") {
     process.stdout.write(`${keyToBase64(generatePrivateKey())}\n`);
     return 0;
@@ -56,9 +68,4 @@ export async function keysCommand(args: string[]): Promise<number> {
   privateKey.fill(0);
   process.stdout.write(`${keyToBase64(key)}\n`);
   return 0;
-}
-
-function usageError(problem: string): number {
-  process.stderr.write(`corridor keys: ${problem}\n\n${KEYS_USAGE}`);
-  return 2;
 }

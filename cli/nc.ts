@@ -5,18 +5,40 @@
 import { Readable, Writable } from "node:stream";
 import { startMeshNet } from "../server/mesh-net.ts";
 import { formatIp, parseIp } from "../worker/wireguard/ip-address.ts";
+import { defineCommand, type ParsedArgs, positiveSeconds, runCommand, UsageError } from "./args.ts";
 import { unprotectedFileWarning } from "./files.ts";
 
-export const NC_USAGE = `usage: corridor nc [-w TIMEOUT] --wg-config FILE [--relay URL] HOST PORT
-
-  -w TIMEOUT       seconds to wait for the connection (default 10)
-  --wg-config FILE a wg-quick file: the engine talks UDP straight to its peers' Endpoints
-  --relay URL      go through a relay instead (ws://host:port/relay): peers without an
-                   Endpoint by key, stock hosts with one through the relay's UDP bridge
-  HOST PORT        an IPv4 or IPv6 address inside the mesh, and a TCP port
-
-Example: ssh -o ProxyCommand='corridor nc --wg-config wg0.conf %h %p' user@100.64.0.2
-`;
+/** `corridor nc`: its options, help and summary. */
+export const NC_COMMAND = defineCommand({
+  name: "nc",
+  summary: "a TCP connection through the WireGuard tunnel on stdin and stdout, like nc(1)",
+  synopsis: ["[-w TIMEOUT] --wg-config FILE [--relay URL] HOST PORT"],
+  options: [
+    {
+      name: "wait",
+      short: "w",
+      value: "TIMEOUT",
+      description: "seconds to wait for the connection",
+      default: "10",
+    },
+    {
+      name: "wg-config",
+      value: "FILE",
+      description: "a wg-quick file: the engine talks UDP straight to its peers' Endpoints",
+    },
+    {
+      name: "relay",
+      value: "URL",
+      description:
+        "go through a relay instead (ws://host:port/relay, #key= pins its key): peers without an Endpoint by key, stock hosts with one through the relay's UDP bridge",
+    },
+  ],
+  operands: [
+    { name: "HOST", description: "an IPv4 or IPv6 address inside the mesh" },
+    { name: "PORT", description: "a TCP port" },
+  ],
+  notes: "Example: ssh -o ProxyCommand='corridor nc --wg-config wg0.conf %h %p' user@100.64.0.2",
+});
 
 interface NcArgs {
   config: string;
@@ -26,49 +48,30 @@ interface NcArgs {
   timeoutMs: number;
 }
 
-function parseArgs(args: string[]): NcArgs | string {
-  let config: string | undefined;
-  let relay: string | undefined;
-  let timeoutMs = 10_000;
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--wg-config") {
-      config = args[++i];
-      if (!config) return "--wg-config needs a file";
-    } else if (arg === "--relay") {
-      relay = args[++i];
-      if (!relay) return "--relay needs a URL (ws://host:port/relay)";
-    } else if (arg === "-w") {
-      const seconds = Number(args[++i]);
-      if (!Number.isFinite(seconds) || seconds <= 0) return "-w needs a positive number of seconds";
-      timeoutMs = seconds * 1000;
-    } else if (arg.startsWith("-") && arg !== "-") {
-      return `unknown option ${arg}`;
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (!config) return "--wg-config FILE is required";
-  if (positional.length !== 2) return "HOST and PORT are required";
-  const [hostText, portText] = positional as [string, string];
+function ncArgs({ values, positionals }: ParsedArgs<typeof NC_COMMAND.options>): NcArgs {
+  const timeoutMs = positiveSeconds(values.wait, "-w", 10_000);
+  if (values.relay === "") throw new UsageError("--relay needs a URL (ws://host:port/relay)");
+  if (!values["wg-config"]) throw new UsageError("--wg-config FILE is required");
+  if (positionals.length !== 2) throw new UsageError("HOST and PORT are required");
+  const [hostText, portText] = positionals as [string, string];
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535)
-    return `PORT '${portText}' is not a port (1-65535)`;
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new UsageError(`PORT '${portText}' is not a port (1-65535)`);
+  }
   try {
-    return { config, relay, host: parseIp(hostText, `HOST '${hostText}'`), port, timeoutMs };
+    const host = parseIp(hostText, `HOST '${hostText}'`);
+    return { config: values["wg-config"], relay: values.relay, host, port, timeoutMs };
   } catch (error) {
-    return (error as Error).message;
+    throw new UsageError((error as Error).message);
   }
 }
 
 /** Runs `corridor nc`; returns the exit status. */
-export async function ncCommand(args: string[]): Promise<number> {
-  const parsed = parseArgs(args);
-  if (typeof parsed === "string") {
-    process.stderr.write(`corridor nc: ${parsed}\n\n${NC_USAGE}`);
-    return 2;
-  }
+export function ncCommand(argv: string[]): Promise<number> {
+  return runCommand(NC_COMMAND, argv, (args) => nc(ncArgs(args)));
+}
+
+async function nc(parsed: NcArgs): Promise<number> {
   // The config holds the WireGuard private key: say so when others can read it.
   const unprotected = unprotectedFileWarning(parsed.config, "WireGuard config");
   if (unprotected !== null) process.stderr.write(`corridor nc: ${unprotected}\n`);

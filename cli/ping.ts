@@ -3,18 +3,51 @@
 
 import { startMeshNet } from "../server/mesh-net.ts";
 import { formatIp, parseIp } from "../worker/wireguard/ip-address.ts";
+import { defineCommand, type ParsedArgs, positiveSeconds, runCommand, UsageError } from "./args.ts";
 import { unprotectedFileWarning } from "./files.ts";
 
-export const PING_USAGE = `usage: corridor ping [-c COUNT] [-i INTERVAL] [-W TIMEOUT] --wg-config FILE [--relay URL] HOST
-
-  -c COUNT         echo requests to send (default 4)
-  -i INTERVAL      seconds between requests (default 1)
-  -W TIMEOUT       seconds to wait for each reply (default 2)
-  --wg-config FILE a wg-quick file: the engine talks UDP straight to its peers' Endpoints
-  --relay URL      go through a relay instead (ws://host:port/relay): peers without an
-                   Endpoint by key, stock hosts with one through the relay's UDP bridge
-  HOST             an IPv4 or IPv6 address inside the mesh
-`;
+/** `corridor ping`: its options, help and summary. */
+export const PING_COMMAND = defineCommand({
+  name: "ping",
+  summary: "ICMP echo requests through the WireGuard tunnel, like ping(8)",
+  synopsis: ["[-c COUNT] [-i INTERVAL] [-W TIMEOUT] --wg-config FILE [--relay URL] HOST"],
+  options: [
+    {
+      name: "count",
+      short: "c",
+      value: "COUNT",
+      description: "echo requests to send",
+      default: "4",
+    },
+    {
+      name: "interval",
+      short: "i",
+      value: "INTERVAL",
+      description: "seconds between requests",
+      default: "1",
+    },
+    {
+      name: "timeout",
+      short: "W",
+      value: "TIMEOUT",
+      description: "seconds to wait for each reply",
+      default: "2",
+    },
+    {
+      name: "wg-config",
+      value: "FILE",
+      description: "a wg-quick file: the engine talks UDP straight to its peers' Endpoints",
+    },
+    {
+      name: "relay",
+      value: "URL",
+      description:
+        "go through a relay instead (ws://host:port/relay, #key= pins its key): peers without an Endpoint by key, stock hosts with one through the relay's UDP bridge",
+    },
+  ],
+  operands: [{ name: "HOST", description: "an IPv4 or IPv6 address inside the mesh" }],
+  notes: "Exit status: 0 when at least one reply came, 1 when none did, 2 for a bad command line.",
+});
 
 interface PingArgs {
   count: number;
@@ -25,61 +58,41 @@ interface PingArgs {
   host: Uint8Array;
 }
 
-function parseArgs(args: string[]): PingArgs | string {
+function pingArgs({ values, positionals }: ParsedArgs<typeof PING_COMMAND.options>): PingArgs {
   let count = 4;
-  let intervalMs = 1000;
-  let timeoutMs = 2000;
-  let config: string | undefined;
-  let relay: string | undefined;
-  let host: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = () => args[++i];
-    const seconds = (name: string, text: string | undefined): number | string => {
-      const n = Number(text);
-      return text !== undefined && Number.isFinite(n) && n > 0
-        ? n * 1000
-        : `${name} needs a positive number of seconds`;
-    };
-    if (arg === "-c") {
-      const n = Number(value());
-      if (!Number.isInteger(n) || n < 1) return "-c needs a positive whole count";
-      count = n;
-    } else if (arg === "-i" || arg === "-W") {
-      const ms = seconds(arg, value());
-      if (typeof ms === "string") return ms;
-      if (arg === "-i") intervalMs = ms;
-      else timeoutMs = ms;
-    } else if (arg === "--relay") {
-      relay = value();
-      if (!relay) return "--relay needs a URL (ws://host:port/relay)";
-    } else if (arg === "--wg-config") {
-      config = value();
-      if (!config) return "--wg-config needs a file";
-    } else if (arg.startsWith("-")) {
-      return `unknown option ${arg}`;
-    } else if (host === undefined) {
-      host = arg;
-    } else {
-      return `unexpected argument ${arg}`;
+  if (values.count !== undefined) {
+    count = Number(values.count);
+    if (values.count.trim() === "" || !Number.isInteger(count) || count < 1) {
+      throw new UsageError(`-c needs a positive whole count, got '${values.count}'`);
     }
   }
-  if (!config) return "--wg-config FILE is required";
-  if (!host) return "HOST is required";
+  const intervalMs = positiveSeconds(values.interval, "-i", 1000);
+  const timeoutMs = positiveSeconds(values.timeout, "-W", 2000);
+  if (values.relay === "") throw new UsageError("--relay needs a URL (ws://host:port/relay)");
+  if (!values["wg-config"]) throw new UsageError("--wg-config FILE is required");
+  const [host, ...extra] = positionals;
+  if (host === undefined) throw new UsageError("HOST is required");
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0]}`);
   try {
-    return { count, intervalMs, timeoutMs, config, relay, host: parseIp(host, `HOST '${host}'`) };
+    return {
+      count,
+      intervalMs,
+      timeoutMs,
+      config: values["wg-config"],
+      relay: values.relay,
+      host: parseIp(host, `HOST '${host}'`),
+    };
   } catch (error) {
-    return (error as Error).message;
+    throw new UsageError((error as Error).message);
   }
 }
 
 /** Runs `corridor ping`; returns the exit status. */
-export async function pingCommand(args: string[]): Promise<number> {
-  const parsed = parseArgs(args);
-  if (typeof parsed === "string") {
-    process.stderr.write(`corridor ping: ${parsed}\n\n${PING_USAGE}`);
-    return 2;
-  }
+export function pingCommand(argv: string[]): Promise<number> {
+  return runCommand(PING_COMMAND, argv, (args) => ping(pingArgs(args)));
+}
+
+async function ping(parsed: PingArgs): Promise<number> {
   // The config holds the WireGuard private key: say so when others can read it.
   const unprotected = unprotectedFileWarning(parsed.config, "WireGuard config");
   if (unprotected !== null) process.stderr.write(`corridor ping: ${unprotected}\n`);

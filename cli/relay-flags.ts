@@ -7,6 +7,41 @@ import { hostname } from "node:os";
 import { parseOrigin, type RelayAuth } from "../server/relay/index.ts";
 import { parseControlKey } from "../server/relay/token.ts";
 import { keyFromBase64 } from "../worker/wireguard/keys.ts";
+import { type GivenOption, UsageError } from "./args.ts";
+
+/** The options `corridor relay` and `corridor serve` share, as the argument parser takes them. */
+export const SHARED_RELAY_OPTIONS = [
+  {
+    name: "allow-keys",
+    value: "FILE",
+    description: "WireGuard public keys (base64, one per line, # comments) that may connect",
+  },
+  {
+    name: "control-key",
+    value: "PUB",
+    description: "the control server's Ed25519 public key (base64): connect with its tokens",
+  },
+  {
+    name: "allow-udp",
+    value: "SPEC",
+    multiple: true,
+    description:
+      "stock WireGuard endpoints the UDP bridge may reach: CIDR, CIDR:PORT or CIDR:LO-HI; tokens may add their own. Loopback, link-local, multicast and broadcast addresses only when SPEC lies inside them (127.0.0.1/32:51820, not 0.0.0.0/0)",
+  },
+  {
+    name: "allow-host",
+    value: "NAME",
+    multiple: true,
+    description:
+      "a host name /healthz and /metrics answer to besides IP addresses, localhost and the listen host (a DNS rebinding defence)",
+  },
+  {
+    name: "relay-id",
+    value: "ID",
+    description: "the relay's id in WELCOME and tokens",
+    default: "the host name",
+  },
+] as const;
 
 /** What the relay flags say. */
 export interface RelayFlags {
@@ -56,11 +91,6 @@ export function parsePort(text: string, flag: string): number | string {
     return `${flag} '${text}': expected a port from 0 to 65535`;
   }
   return port;
-}
-
-/** True when `arg` takes no value (a switch) among the relay flags. */
-export function isRelaySwitch(arg: string): boolean {
-  return arg === "--open";
 }
 
 /**
@@ -114,6 +144,26 @@ export function applyRelayFlag(
     default:
       return null;
   }
+}
+
+/**
+ * Applies the relay options among `given` to `flags`, in command-line order; returns the
+ * options that are not relay flags (the command's own). Throws UsageError naming what is wrong.
+ */
+export function applyRelayOptions(flags: RelayFlags, given: readonly GivenOption[]): GivenOption[] {
+  const others: GivenOption[] = [];
+  for (const option of given) {
+    let problem: string | null | undefined;
+    try {
+      problem = applyRelayFlag(flags, `--${option.name}`, option.value);
+    } catch (error) {
+      // A key file that cannot be read, a control key that is no key: the command line's fault.
+      throw new UsageError((error as Error).message);
+    }
+    if (problem === null) others.push(option);
+    else if (problem !== undefined) throw new UsageError(problem);
+  }
+  return others;
 }
 
 /** "auth: open; udp bridge: 10.0.0.0/8; web pages: none" for the startup line. */

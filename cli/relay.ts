@@ -6,74 +6,79 @@ import { type RelayAuth, startRelay } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
+import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
 import {
-  applyRelayFlag,
+  applyRelayOptions,
   defaultRelayFlags,
   describeRelay,
-  isRelaySwitch,
   type RelayFlags,
+  SHARED_RELAY_OPTIONS,
   untilStopSignal,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
 
-export const RELAY_USAGE = `usage: corridor relay [--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)
-                      [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...
-                      [--relay-id ID] [--key-file FILE]
-
-  --listen HOST:PORT   where to listen (default 127.0.0.1:8080); WebSocket path /relay
-  --allow-keys FILE    WireGuard public keys (base64, one per line, # comments) that may connect
-  --control-key PUB    the control server's Ed25519 public key (base64): connect with its tokens
-  --open               anyone may connect (say so only where that is meant)
-  --allow-udp SPEC     stock WireGuard endpoints the UDP bridge may reach: CIDR, CIDR:PORT or
-                       CIDR:LO-HI (repeatable); tokens may add their own. Loopback,
-                       link-local, multicast and broadcast addresses only when SPEC lies
-                       inside them (127.0.0.1/32:51820, not 0.0.0.0/0)
-  --origin ORIGIN      let web pages of this origin (https://example.com) use the relay
-                       (repeatable); without it, no browser page can (clients that send no
-                       Origin, like agents and the CLI, are not affected)
-  --allow-host NAME    a host name /healthz and /metrics answer to besides IP addresses,
-                       localhost and the listen host (repeatable; a DNS rebinding defence)
-  --relay-id ID        the relay's id in WELCOME and tokens (default: the host name)
-  --key-file FILE      the relay's X25519 private key (base64), made 0600 if missing: the key
-                       stays the same across restarts, so clients can pin it (#key=); without
-                       it, a new key at every start
-`;
+/** `corridor relay`: its options, help and summary. */
+export const RELAY_COMMAND = defineCommand({
+  name: "relay",
+  summary: "the relay server alone: WireGuard packets between nodes by key, a UDP bridge to hosts",
+  synopsis: [
+    "[--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)",
+    "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
+    "[--relay-id ID] [--key-file FILE]",
+  ],
+  options: [
+    {
+      name: "listen",
+      value: "HOST:PORT",
+      description: "where to listen; WebSocket path /relay",
+      default: "127.0.0.1:8080",
+    },
+    { name: "open", description: "anyone may connect (say so only where that is meant)" },
+    ...SHARED_RELAY_OPTIONS,
+    {
+      name: "origin",
+      value: "ORIGIN",
+      multiple: true,
+      description:
+        "let web pages of this origin (https://example.com) use the relay; without it, no browser page can (clients that send no Origin, like agents and the CLI, are not affected)",
+    },
+    {
+      name: "key-file",
+      value: "FILE",
+      description:
+        "the relay's X25519 private key (base64), made 0600 if missing: the key stays the same across restarts, so clients can pin it (#key=); without it, a new key at every start",
+    },
+  ],
+  notes:
+    "The relay is closed by default: choose who may connect. SIGTERM and SIGINT tell clients\n" +
+    "to come back before it closes.",
+});
 
 type RelayArgs = RelayFlags & { auth: RelayAuth; keyFile: string | undefined };
 
-function parseArgs(args: string[]): RelayArgs | string {
+function relayArgs({
+  values,
+  given,
+  positionals,
+}: ParsedArgs<typeof RELAY_COMMAND.options>): RelayArgs {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const flags = defaultRelayFlags();
-  let keyFile: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = isRelaySwitch(arg) ? undefined : args[++i];
-    if (!isRelaySwitch(arg) && value === undefined) return `${arg} needs a value`;
-    if (arg === "--key-file") {
-      keyFile = value;
-      continue;
-    }
-    const problem = applyRelayFlag(flags, arg, value);
-    if (problem === null) return `unknown argument ${arg}`;
-    if (problem) return problem;
-  }
+  applyRelayOptions(flags, given);
   const auth = flags.auth;
-  if (!auth)
-    return "the relay is closed by default: choose --allow-keys FILE, --control-key PUB or --open";
-  return { ...flags, auth, keyFile };
+  if (!auth) {
+    throw new UsageError(
+      "the relay is closed by default: choose --allow-keys FILE, --control-key PUB or --open",
+    );
+  }
+  return { ...flags, auth, keyFile: values["key-file"] };
 }
 
 /** Runs `corridor relay` until SIGTERM/SIGINT; returns the exit status. */
-export async function relayCommand(args: string[]): Promise<number> {
-  let parsed: RelayArgs | string;
-  try {
-    parsed = parseArgs(args);
-  } catch (error) {
-    parsed = (error as Error).message;
-  }
-  if (typeof parsed === "string") {
-    process.stderr.write(`corridor relay: ${parsed}\n\n${RELAY_USAGE}`);
-    return 2;
-  }
+export function relayCommand(argv: string[]): Promise<number> {
+  return runCommand(RELAY_COMMAND, argv, (args) => runRelay(relayArgs(args)));
+}
+
+async function runRelay(parsed: RelayArgs): Promise<number> {
   let bridge: UdpBridge;
   try {
     bridge = new UdpBridge({ allow: parsed.allowUdp });

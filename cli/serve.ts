@@ -13,45 +13,68 @@ import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { startServe } from "../server/web/serve.ts";
 import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
+import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
 import { defaultDataDir, prepareDataDir, RELAY_KEY_FILE } from "./data-dir.ts";
 import {
-  applyRelayFlag,
+  applyRelayOptions,
   defaultRelayFlags,
   describeRelay,
-  isRelaySwitch,
   parsePort,
   type RelayFlags,
+  SHARED_RELAY_OPTIONS,
   untilStopSignal,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
 
-export const SERVE_USAGE = `usage: corridor serve [--listen HOST:PORT] [--host ADDR] [--port N] [--web DIR]
-                      [--open | --allow-keys FILE | --control-key PUB]
-                      [--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...
-                      [--relay-id ID] [--data DIR]
-
-  --listen HOST:PORT   where to listen (default 127.0.0.1:8080): the page on /, the relay on /relay
-  --host ADDR          the listen address alone
-  --port N             the listen port alone (0 picks a free one)
-  --web DIR            the built page to serve (default: dist/ of this package, built if missing)
-  --open               anyone may use the relay (the default on a loopback address only)
-  --allow-keys FILE    WireGuard public keys (base64, one per line, # comments) that may connect
-  --control-key PUB    the control server's Ed25519 public key (base64): connect with its tokens
-  --allow-udp SPEC     stock WireGuard endpoints the UDP bridge may reach: CIDR, CIDR:PORT or
-                       CIDR:LO-HI (repeatable). Loopback, link-local, multicast and
-                       broadcast addresses only when SPEC lies inside them
-                       (127.0.0.1/32:51820, not 0.0.0.0/0)
-  --origin ORIGIN      also let web pages of this origin use the relay (repeatable); by default
-                       only the page served here may (http://HOST:PORT, and on loopback
-                       localhost, corridor.localhost, 127.0.0.1 and [::1] at PORT)
-  --allow-host NAME    a host name /healthz and /metrics answer to besides IP addresses,
-                       localhost, corridor.localhost and the listen host (repeatable)
-  --relay-id ID        the relay's id in WELCOME and tokens (default: the host name)
-  --data DIR           where the server keeps its state, made 0700 (default
-                       $XDG_STATE_HOME/corridor or ~/.local/state/corridor): the relay's key
-                       in DIR/relay.key (made 0600), the same at every start so clients can
-                       pin it (#key=)
-`;
+/** `corridor serve`: its options, help and summary. */
+export const SERVE_COMMAND = defineCommand({
+  name: "serve",
+  summary: "the page and the relay on one port (what `npm start` runs)",
+  synopsis: [
+    "[--listen HOST:PORT] [--host ADDR] [--port N] [--web DIR] [--data DIR]",
+    "[--open | --allow-keys FILE | --control-key PUB]",
+    "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
+    "[--relay-id ID]",
+  ],
+  options: [
+    {
+      name: "listen",
+      value: "HOST:PORT",
+      description: "where to listen: the page on /, the relay on /relay",
+      default: "127.0.0.1:8080",
+    },
+    { name: "host", value: "ADDR", description: "the listen address alone" },
+    { name: "port", value: "N", description: "the listen port alone (0 picks a free one)" },
+    {
+      name: "web",
+      value: "DIR",
+      description: "the built page to serve",
+      default: "dist/ of this package, built if missing",
+    },
+    {
+      name: "data",
+      value: "DIR",
+      description:
+        "where the server keeps its state, made 0700: the relay's key in DIR/relay.key (made 0600), the same at every start so clients can pin it (#key=)",
+      default: "$XDG_STATE_HOME/corridor or ~/.local/state/corridor",
+    },
+    {
+      name: "open",
+      description: "anyone may use the relay (the default on a loopback address only)",
+    },
+    ...SHARED_RELAY_OPTIONS,
+    {
+      name: "origin",
+      value: "ORIGIN",
+      multiple: true,
+      description:
+        "also let web pages of this origin use the relay; by default only the page served here may (http://HOST:PORT, and on loopback localhost, corridor.localhost, 127.0.0.1 and [::1] at PORT)",
+    },
+  ],
+  notes:
+    "On loopback the relay is open by default; on any other address choose who may use it.\n" +
+    "SIGTERM and SIGINT tell relay clients to come back before the server closes.",
+});
 
 /** The package's root: cli/ is one level down. */
 const PACKAGE_ROOT = join(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -63,34 +86,23 @@ export function isLoopback(host: string): boolean {
   return isLoopbackHost(host);
 }
 
-function parseArgs(args: string[]): ServeArgs | string {
+function serveArgs({ given, positionals }: ParsedArgs<typeof SERVE_COMMAND.options>): ServeArgs {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const out: ServeArgs = { ...defaultRelayFlags(), web: undefined, data: undefined };
-  // `--flag=value` is accepted too, as npm users tend to write it.
-  const words = args.flatMap((a) =>
-    /^--[a-z-]+=/.test(a) ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a],
-  );
-  for (let i = 0; i < words.length; i++) {
-    const arg = words[i]!;
-    const value = isRelaySwitch(arg) ? undefined : words[++i];
-    if (!isRelaySwitch(arg) && value === undefined) return `${arg} needs a value`;
-    let problem = applyRelayFlag(out, arg, value);
-    if (problem === null && value !== undefined) {
-      problem = undefined;
-      if (arg === "--host") out.host = value.replace(/^\[(.*)\]$/, "$1");
-      else if (arg === "--port") {
-        const port = parsePort(value, "--port");
-        if (typeof port === "string") return port;
-        out.port = port;
-      } else if (arg === "--web") out.web = value;
-      else if (arg === "--data") out.data = value;
-      else problem = `unknown argument ${arg}`;
-    }
-    if (problem) return problem;
+  // In command-line order: a later --listen, --host or --port wins over an earlier one.
+  for (const { name, value = "" } of applyRelayOptions(out, given)) {
+    if (name === "host") out.host = value.replace(/^\[(.*)\]$/, "$1");
+    else if (name === "port") {
+      const port = parsePort(value, "--port");
+      if (typeof port === "string") throw new UsageError(port);
+      out.port = port;
+    } else if (name === "web") out.web = value;
+    else if (name === "data") out.data = value;
   }
   if (out.auth === undefined && !isLoopback(out.host)) {
-    return (
+    throw new UsageError(
       `listening on ${out.host} (not a loopback address) needs a choice of who may use the ` +
-      "relay: --allow-keys FILE, --control-key PUB, or --open if anyone may"
+        "relay: --allow-keys FILE, --control-key PUB, or --open if anyone may",
     );
   }
   return out;
@@ -116,17 +128,11 @@ function pageUrl(host: string, port: number): string {
 }
 
 /** Runs `corridor serve` until SIGTERM/SIGINT; returns the exit status. */
-export async function serveCommand(args: string[]): Promise<number> {
-  let parsed: ServeArgs | string;
-  try {
-    parsed = parseArgs(args);
-  } catch (error) {
-    parsed = (error as Error).message;
-  }
-  if (typeof parsed === "string") {
-    process.stderr.write(`corridor serve: ${parsed}\n\n${SERVE_USAGE}`);
-    return 2;
-  }
+export function serveCommand(argv: string[]): Promise<number> {
+  return runCommand(SERVE_COMMAND, argv, (args) => serve(serveArgs(args)));
+}
+
+async function serve(parsed: ServeArgs): Promise<number> {
   const web = parsed.web ?? join(PACKAGE_ROOT, "dist");
   if (!existsSync(join(web, "index.html"))) {
     if (parsed.web !== undefined) {

@@ -1,31 +1,149 @@
-// Command-line parsing for `corridor ssh`, in OpenSSH's spelling where it has one.
+// Command-line parsing for `corridor ssh`, in OpenSSH's spelling where it has one: the
+// options before the destination go through the shared parser (cli/args.ts), what follows the
+// destination is the remote command, as ssh(1) has it.
 
-export const SSH_USAGE = `usage: corridor ssh [-tT] [-l USER] [-p PORT] [-i KEYFILE] [-c CIPHER] [-m MAC]
-                    [-o Option=value] [--wg-config FILE [--relay URL]]
-                    [USER@]HOST [--] [COMMAND ...]
+import { defineCommand, type OptionSpec, parseCommandArgs, UsageError } from "./args.ts";
 
-  -l USER          user to log in as (default: $USER)
-  -p PORT          port (default 22)
-  -i KEYFILE       an OpenSSH private key (ed25519 or ecdsa; repeatable); default
-                   ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa when they exist
-  -c CIPHER        cipher list (chacha20-poly1305@openssh.com, aes256-gcm@openssh.com, …)
-  -m MAC           MAC list for CTR ciphers (hmac-sha2-256-etm@openssh.com, …)
-  -t / -T          force / disable a pseudo-terminal
-  -o UserKnownHostsFile=FILE          known hosts (default ~/.ssh/known_hosts)
-  -o StrictHostKeyChecking=ask|yes|accept-new|no
+/** `corridor ssh`: its options (OpenSSH's letters), help and summary. */
+export const SSH_COMMAND = defineCommand({
+  name: "ssh",
+  summary: "an SSH session over TCP or through the mesh, with OpenSSH's flags and known_hosts",
+  synopsis: [
+    "[-tT] [-l USER] [-p PORT] [-i KEYFILE] [-c CIPHER] [-m MAC]",
+    "[-o Option=value] [--wg-config FILE [--relay URL]]",
+    "[USER@]HOST [--] [COMMAND ...]",
+  ],
+  options: [
+    {
+      name: "login",
+      short: "l",
+      shortOnly: true,
+      value: "USER",
+      description: "user to log in as",
+      default: "$USER",
+    },
+    {
+      name: "port",
+      short: "p",
+      shortOnly: true,
+      value: "PORT",
+      description: "port",
+      default: "22",
+    },
+    {
+      name: "identity",
+      short: "i",
+      shortOnly: true,
+      value: "KEYFILE",
+      multiple: true,
+      description:
+        "an OpenSSH private key (ed25519 or ecdsa); default ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa when they exist",
+    },
+    {
+      name: "cipher",
+      short: "c",
+      shortOnly: true,
+      value: "CIPHER",
+      description: "cipher list (chacha20-poly1305@openssh.com, aes256-gcm@openssh.com, …)",
+    },
+    {
+      name: "mac",
+      short: "m",
+      shortOnly: true,
+      value: "MAC",
+      description: "MAC list for CTR ciphers (hmac-sha2-256-etm@openssh.com, …)",
+    },
+    {
+      name: "option",
+      short: "o",
+      shortOnly: true,
+      value: "Option=value",
+      multiple: true,
+      description: "an ssh_config option, from the list below",
+    },
+    { name: "tty", short: "t", shortOnly: true, description: "force a pseudo-terminal" },
+    { name: "no-tty", short: "T", shortOnly: true, description: "disable a pseudo-terminal" },
+    {
+      name: "wg-config",
+      value: "FILE",
+      description: "connect through the WireGuard mesh of this wg-quick file",
+    },
+    {
+      name: "relay",
+      value: "URL",
+      description: "… via a relay (ws://host:port/relay, #key= pins its key) instead of UDP",
+    },
+  ],
+  operands: [
+    { name: "[USER@]HOST", description: "where to log in; options stop here" },
+    { name: "COMMAND", description: "the rest of the line: run it instead of a shell" },
+  ],
+  notes: `-o options:
+  UserKnownHostsFile=FILE             known hosts (default ~/.ssh/known_hosts)
+  StrictHostKeyChecking=ask|yes|accept-new|no
                    what to do with a host that has no key in known_hosts (default ask,
                    which needs a terminal); a changed key, or one of another type than
                    the host's known keys, is always refused
-  -o ServerAliveInterval=SECONDS      keepalive@openssh.com after silence (0: off)
-  -o KexAlgorithms=… HostKeyAlgorithms=… Ciphers=… MACs=…   algorithm lists
-  --wg-config FILE connect through the WireGuard mesh of this wg-quick file
-  --relay URL      … via a relay (ws://host:port/relay) instead of UDP
+  ServerAliveInterval=SECONDS         keepalive@openssh.com after silence (0: off)
+  KexAlgorithms=… HostKeyAlgorithms=… Ciphers=… MACs=…   algorithm lists; Port=… User=…
 
 Without --wg-config, HOST is reached over ordinary TCP. With COMMAND, runs it and exits with
 its status; without, opens an interactive shell. Passwords and passphrases are asked on the
 terminal, or through SSH_ASKPASS (with SSH_ASKPASS_REQUIRE=force, or when there is no
-terminal), as ssh(1) does. Exit status 255 means the connection failed.
-`;
+terminal), as ssh(1) does. Exit status 255 means the connection failed.`,
+});
+
+/** An ssh command line cut where ssh(1) cuts it. */
+export interface SshCommandLine {
+  /** The arguments before the destination: options and their values. */
+  options: string[];
+  destination: string | null;
+  /** Everything after the destination (one leading "--" dropped): the remote command. */
+  command: string[];
+}
+
+/**
+ * Cuts `argv` at the destination, the first argument that is neither an option nor an
+ * option's value (by SSH_COMMAND's table), or the one after "--": util.parseArgs would take
+ * options from anywhere, while ssh(1) passes everything after the destination to the remote
+ * command (`corridor ssh host ls -l` runs `ls -l`).
+ */
+export function splitSshCommandLine(argv: readonly string[]): SshCommandLine {
+  const takesValue = (option: OptionSpec | undefined) => option?.value !== undefined;
+  const table: readonly OptionSpec[] = SSH_COMMAND.options;
+  const byShort = new Map(table.map((o) => [o.short, o]));
+  const byLong = new Map(table.map((o) => [o.name, o]));
+  const options: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      const destination = argv[i + 1] ?? null;
+      return { options, destination, command: argv.slice(i + 2) };
+    }
+    if (arg === "-" || !arg.startsWith("-")) {
+      const rest = argv.slice(i + 1);
+      return { options, destination: arg, command: rest[0] === "--" ? rest.slice(1) : rest };
+    }
+    options.push(arg);
+    let consumesNext = false;
+    if (arg.startsWith("--")) {
+      consumesNext = !arg.includes("=") && takesValue(byLong.get(arg.slice(2)));
+    } else {
+      // A group of switches ends at the first letter that takes a value: the rest of the
+      // word is its value (-p2222), or else the next argument is (-p 2222).
+      for (let j = 1; j < arg.length; j++) {
+        const option = byShort.get(arg[j]);
+        if (option === undefined) break;
+        if (takesValue(option)) {
+          consumesNext = j === arg.length - 1;
+          break;
+        }
+      }
+    }
+    if (consumesNext && i + 1 < argv.length) options.push(argv[++i]!);
+  }
+  return { options, destination: null, command: [] };
+}
 
 /** What the command line asked for. */
 export interface SshArgs {
@@ -48,8 +166,15 @@ export interface SshArgs {
 
 const list = (value: string) => value.split(",").filter((s) => s !== "");
 
-/** Parses `args`; returns an error message for a bad command line. */
-export function parseSshArgs(args: readonly string[], defaultUser: string): SshArgs | string {
+/**
+ * Reads an ssh command line: options in the order given (a later -p or -l wins), then the
+ * destination and the command. Returns "help" for -h/--help among the options; throws
+ * UsageError for a bad command line.
+ */
+export function parseSshArgs(argv: readonly string[], defaultUser: string): SshArgs | "help" {
+  const line = splitSshCommandLine(argv);
+  const parsed = parseCommandArgs(SSH_COMMAND, line.options);
+  if (parsed === "help") return parsed;
   const out: SshArgs = {
     user: "",
     host: "",
@@ -64,57 +189,37 @@ export function parseSshArgs(args: readonly string[], defaultUser: string): SshA
     relay: null,
   };
   let user: string | null = null;
-  let destination: string | null = null;
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = (what: string): string => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${arg} needs ${what}`);
-      return v;
-    };
-    try {
-      if (destination !== null) {
-        // Everything after HOST is the command (ssh(1) style), an optional "--" first.
-        rest.push(...args.slice(arg === "--" ? i + 1 : i));
-        break;
-      }
-      if (arg === "-l") user = value("a user name");
-      else if (arg === "-p") {
-        const port = Number(value("a port"));
-        if (!Number.isInteger(port) || port < 1 || port > 65535) return `bad port ${args[i]}`;
-        out.port = port;
-      } else if (arg === "-i") out.identityFiles.push(value("a key file"));
-      else if (arg === "-c") out.ciphers = list(value("a cipher list"));
-      else if (arg === "-m") out.macs = list(value("a MAC list"));
-      else if (arg === "-t") out.tty = "force";
-      else if (arg === "-T") out.tty = "never";
-      else if (arg === "--wg-config") out.wgConfig = value("a wg-quick file");
-      else if (arg === "--relay") out.relay = value("a relay URL");
-      else if (arg === "-o") {
-        const error = applyOption(out, value("Option=value"));
-        if (error !== null) return error;
-      } else if (arg.startsWith("-")) return `unknown option ${arg}`;
-      else destination = arg;
-    } catch (error) {
-      return (error as Error).message;
-    }
+  for (const { name, value = "" } of parsed.given) {
+    let problem: string | null = null;
+    if (name === "login") user = value;
+    else if (name === "port") problem = applyPort(out, value);
+    else if (name === "identity") out.identityFiles.push(value);
+    else if (name === "cipher") out.ciphers = list(value);
+    else if (name === "mac") out.macs = list(value);
+    else if (name === "tty") out.tty = "force";
+    else if (name === "no-tty") out.tty = "never";
+    else if (name === "wg-config") out.wgConfig = value;
+    else if (name === "relay") out.relay = value;
+    else if (name === "option") problem = applyOption(out, value);
+    if (problem !== null) throw new UsageError(problem);
   }
-  if (destination === null) return "HOST is required";
+  let destination = line.destination;
+  if (destination === null) throw new UsageError("HOST is required");
   const at = destination.lastIndexOf("@");
   if (at >= 0) {
     user ??= destination.slice(0, at);
     destination = destination.slice(at + 1);
   }
-  if (destination === "") return "HOST is empty";
+  if (destination === "") throw new UsageError("HOST is empty");
   out.host =
     destination.startsWith("[") && destination.endsWith("]")
       ? destination.slice(1, -1)
       : destination;
   out.user = user ?? (out.user || defaultUser);
-  if (out.user === "") return "no user name: give USER@HOST or -l USER";
-  out.command = rest.length > 0 ? rest.join(" ") : null;
-  if (out.relay !== null && out.wgConfig === null) return "--relay needs --wg-config";
+  if (out.user === "") throw new UsageError("no user name: give USER@HOST or -l USER");
+  out.command = line.command.length > 0 ? line.command.join(" ") : null;
+  if (out.relay !== null && out.wgConfig === null)
+    throw new UsageError("--relay needs --wg-config");
   return out;
 }
 

@@ -16,90 +16,172 @@ import {
   generateUserKey,
   type UserKeyType,
 } from "../worker/ssh/keys/user-key.ts";
+import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
 import { unprotectedFileWarning, writeFileAtomic } from "./files.ts";
 import { askSecret } from "./prompt.ts";
 
-export const SSH_KEYGEN_USAGE = `usage: corridor ssh-keygen [-t ed25519|ecdsa] [-f FILE] [-N '' | --passphrase-fd N] [-C COMMENT] [-a ROUNDS]
-       corridor ssh-keygen -y -f FILE      print the public key of a private key
-       corridor ssh-keygen -l -f FILE      print the SHA256 fingerprint of a key
-
-  -t TYPE     ed25519 (default) or ecdsa (P-256)
-  -f FILE     private key file (default ~/.ssh/id_ed25519 or ~/.ssh/id_ecdsa); FILE.pub gets
-              the public key; an existing file is never overwritten
-  -N ''       no passphrase. Without -N the passphrase is asked twice on the terminal (or
-              through SSH_ASKPASS); a passphrase on the command line is refused, because
-              other users can read it in the process list
-  --passphrase-fd N
-              read the passphrase from file descriptor N (its first line), e.g.
-              --passphrase-fd 3 3<secret-file; also unlocks the key of -y
-  -C COMMENT  comment (default user@host)
-  -a ROUNDS   bcrypt-pbkdf rounds for an encrypted key (default 16)
-`;
+/** `corridor ssh-keygen`: its options, help and summary. */
+export const SSH_KEYGEN_COMMAND = defineCommand({
+  name: "ssh-keygen",
+  summary: "an SSH user key in OpenSSH's format; -y its public key, -l its fingerprint",
+  synopsis: [
+    "[-t ed25519|ecdsa] [-f FILE] [-N '' | --passphrase-fd N] [-C COMMENT] [-a ROUNDS]",
+    "-y -f FILE      print the public key of a private key",
+    "-l -f FILE      print the SHA256 fingerprint of a key",
+  ],
+  options: [
+    {
+      name: "type",
+      short: "t",
+      shortOnly: true,
+      value: "TYPE",
+      description: "ed25519 or ecdsa (P-256)",
+      default: "ed25519",
+    },
+    {
+      name: "bits",
+      short: "b",
+      shortOnly: true,
+      value: "BITS",
+      description: "key size: ed25519 has one; ecdsa keys are 256 bits",
+    },
+    {
+      name: "file",
+      short: "f",
+      shortOnly: true,
+      value: "FILE",
+      description:
+        "private key file; FILE.pub gets the public key; an existing file is never overwritten",
+      default: "~/.ssh/id_ed25519 or ~/.ssh/id_ecdsa",
+    },
+    {
+      name: "new-passphrase",
+      short: "N",
+      shortOnly: true,
+      value: "''",
+      description:
+        "no passphrase. Without -N the passphrase is asked twice on the terminal (or through SSH_ASKPASS); a passphrase on the command line is refused, because other users can read it in the process list",
+    },
+    {
+      name: "passphrase-fd",
+      value: "N",
+      description:
+        "read the passphrase from file descriptor N (its first line), e.g. --passphrase-fd 3 3<secret-file; also unlocks the key of -y",
+    },
+    {
+      name: "comment",
+      short: "C",
+      shortOnly: true,
+      value: "COMMENT",
+      description: "comment",
+      default: "user@host",
+    },
+    {
+      name: "rounds",
+      short: "a",
+      shortOnly: true,
+      value: "ROUNDS",
+      description: "bcrypt-pbkdf rounds for an encrypted key",
+      default: "16",
+    },
+    {
+      name: "print-public",
+      short: "y",
+      shortOnly: true,
+      description: "print the public key of the private key in -f FILE",
+    },
+    {
+      name: "fingerprint",
+      short: "l",
+      shortOnly: true,
+      description: "print the SHA256 fingerprint of the key in -f FILE",
+    },
+    {
+      name: "quiet",
+      short: "q",
+      shortOnly: true,
+      description: "quiet (our default; accepted for ssh-keygen compatibility)",
+    },
+  ],
+});
 
 /** Longest passphrase read from --passphrase-fd (OpenSSH's read_passphrase reads 1024). */
 const MAX_PASSPHRASE_BYTES = 1024;
 
-/** Runs `corridor ssh-keygen`; returns the exit status. */
-export async function sshKeygenCommand(args: string[]): Promise<number> {
-  let type: UserKeyType = "ssh-ed25519";
-  let file: string | null = null;
-  let passphrase: string | null = null;
-  let passphraseFd: number | null = null;
-  let comment = `${userInfo().username}@${hostname()}`;
-  let rounds = 16;
-  let mode: "generate" | "public" | "fingerprint" = "generate";
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
-    try {
-      if (arg === "-t") {
-        const t = value();
-        if (t === "ed25519") type = "ssh-ed25519";
-        else if (t === "ecdsa") type = "ecdsa-sha2-nistp256";
-        else return usage(`unsupported key type ${t} (ed25519 or ecdsa)`);
-      } else if (arg === "-b") {
-        const bits = value();
-        if (bits !== "256" && type === "ecdsa-sha2-nistp256")
-          return usage("ecdsa keys are 256 bits (P-256)");
-      } else if (arg === "-f") file = value();
-      else if (arg === "-N") {
-        if (value() !== "") {
-          return usage(
-            "-N takes no passphrase on the command line (other users can read it in the process list): leave -N out to be asked on the terminal, or use --passphrase-fd N; -N '' makes a key without a passphrase",
-          );
-        }
-        passphrase = "";
-      } else if (arg === "--passphrase-fd") {
-        const text = value();
-        passphraseFd = Number(text);
-        if (!/^\d+$/.test(text) || !Number.isSafeInteger(passphraseFd))
-          return usage(`--passphrase-fd needs a file descriptor number, got ${text}`);
-      } else if (arg === "-C") comment = value();
-      else if (arg === "-a") {
-        rounds = Number(value());
-        if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1024)
-          return usage("-a ROUNDS must be 1..1024");
-      } else if (arg === "-y") mode = "public";
-      else if (arg === "-l") mode = "fingerprint";
-      else if (arg === "-q") {
-        // Quiet is our default for -y and -l; accepted for ssh-keygen compatibility.
-      } else return usage(`unknown option ${arg}`);
-    } catch (error) {
-      return usage((error as Error).message);
-    }
+/** What the ssh-keygen command line asks for. */
+interface KeygenArgs {
+  type: UserKeyType;
+  file: string | null;
+  /** "" for -N '', null when it is to be asked or read from passphraseFd. */
+  passphrase: string | null;
+  passphraseFd: number | null;
+  comment: string;
+  rounds: number;
+  mode: "generate" | "public" | "fingerprint";
+}
+
+/** Reads the options in command-line order, as ssh-keygen does (-b is judged by the -t before it). */
+function keygenArgs({
+  given,
+  positionals,
+}: ParsedArgs<typeof SSH_KEYGEN_COMMAND.options>): KeygenArgs {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const out: KeygenArgs = {
+    type: "ssh-ed25519",
+    file: null,
+    passphrase: null,
+    passphraseFd: null,
+    comment: `${userInfo().username}@${hostname()}`,
+    rounds: 16,
+    mode: "generate",
+  };
+  for (const { name, value = "" } of given) {
+    if (name === "type") {
+      if (value === "ed25519") out.type = "ssh-ed25519";
+      else if (value === "ecdsa") out.type = "ecdsa-sha2-nistp256";
+      else throw new UsageError(`unsupported key type ${value} (ed25519 or ecdsa)`);
+    } else if (name === "bits") {
+      if (value !== "256" && out.type === "ecdsa-sha2-nistp256")
+        throw new UsageError("ecdsa keys are 256 bits (P-256)");
+    } else if (name === "file") out.file = value;
+    else if (name === "new-passphrase") {
+      if (value !== "") {
+        throw new UsageError(
+          "-N takes no passphrase on the command line (other users can read it in the process list): leave -N out to be asked on the terminal, or use --passphrase-fd N; -N '' makes a key without a passphrase",
+        );
+      }
+      out.passphrase = "";
+    } else if (name === "passphrase-fd") {
+      out.passphraseFd = Number(value);
+      if (!/^\d+$/.test(value) || !Number.isSafeInteger(out.passphraseFd))
+        throw new UsageError(`--passphrase-fd needs a file descriptor number, got ${value}`);
+    } else if (name === "comment") out.comment = value;
+    else if (name === "rounds") {
+      out.rounds = Number(value);
+      if (!/^\d+$/.test(value) || out.rounds < 1 || out.rounds > 1024)
+        throw new UsageError("-a ROUNDS must be 1..1024");
+    } else if (name === "print-public") out.mode = "public";
+    else if (name === "fingerprint") out.mode = "fingerprint";
+    // -q: quiet is our default for -y and -l.
   }
+  if (out.passphrase !== null && out.passphraseFd !== null)
+    throw new UsageError("give either -N '' or --passphrase-fd, not both");
+  if (out.mode !== "generate" && out.file === null)
+    throw new UsageError(`-${out.mode === "public" ? "y" : "l"} needs -f FILE`);
+  return out;
+}
+
+/** Runs `corridor ssh-keygen`; returns the exit status. */
+export function sshKeygenCommand(argv: string[]): Promise<number> {
+  return runCommand(SSH_KEYGEN_COMMAND, argv, (args) => sshKeygen(keygenArgs(args)));
+}
+
+async function sshKeygen(args: KeygenArgs): Promise<number> {
+  const { type, passphraseFd, comment, rounds, mode } = args;
+  let { file, passphrase } = args;
   try {
-    if (passphrase !== null && passphraseFd !== null)
-      return usage("give either -N '' or --passphrase-fd, not both");
     if (passphraseFd !== null) passphrase = await readPassphraseFd(passphraseFd);
-    if (mode !== "generate") {
-      if (file === null) return usage(`-${mode === "public" ? "y" : "l"} needs -f FILE`);
-      return await show(mode, file, passphrase);
-    }
+    if (mode !== "generate" && file !== null) return await show(mode, file, passphrase);
     file ??= join(homedir(), ".ssh", type === "ssh-ed25519" ? "id_ed25519" : "id_ecdsa");
     if (existsSync(file) || existsSync(`${file}.pub`)) {
       process.stderr.write(`corridor ssh-keygen: ${file} already exists; not overwriting it\n`);
@@ -208,9 +290,4 @@ async function show(
     );
   }
   return 0;
-}
-
-function usage(message: string): number {
-  process.stderr.write(`corridor ssh-keygen: ${message}\n\n${SSH_KEYGEN_USAGE}`);
-  return 2;
 }

@@ -21,9 +21,10 @@ import type { UserKey } from "../worker/ssh/keys/user-key.ts";
 import { KnownHosts } from "../worker/ssh/known-hosts.ts";
 import type { SshByteStream } from "../worker/ssh/transport.ts";
 import { parseIp } from "../worker/wireguard/ip-address.ts";
+import { formatUsage, UsageError, usageFailure } from "./args.ts";
 import { unprotectedFileWarning, writeFileAtomic } from "./files.ts";
 import { askSecret, askYesNo } from "./prompt.ts";
-import { parseSshArgs, SSH_USAGE, type SshArgs } from "./ssh-args.ts";
+import { parseSshArgs, SSH_COMMAND, type SshArgs } from "./ssh-args.ts";
 
 /** ssh(1)'s status for a connection that failed. */
 const EXIT_CONNECTION_FAILED = 255;
@@ -90,10 +91,16 @@ async function openStream(args: SshArgs): Promise<{ stream: SshByteStream; mesh:
 
 /** Runs `corridor ssh`; returns the exit status. */
 export async function sshCommand(argv: string[]): Promise<number> {
-  const args = parseSshArgs(argv, process.env.USER ?? userInfo().username);
-  if (typeof args === "string") {
-    process.stderr.write(`corridor ssh: ${args}\n\n${SSH_USAGE}`);
-    return 2;
+  let args: SshArgs | "help";
+  try {
+    args = parseSshArgs(argv, process.env.USER ?? userInfo().username);
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure(SSH_COMMAND, error.message);
+    throw error;
+  }
+  if (args === "help") {
+    process.stdout.write(formatUsage(SSH_COMMAND));
+    return 0;
   }
   const knownHostsFile = args.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts");
   const knownHosts = KnownHosts.parse(
