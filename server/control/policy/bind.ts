@@ -142,17 +142,25 @@ export class BoundPolicy implements CompiledPolicy {
   private covers(set: BoundSet, s: Resolved): boolean {
     if (set.any) return true;
     const p = s.principal;
-    if (p.kind === "user" && (set.allUsers || set.users.has(p.userId))) return true;
+    if (p.kind === "user" && this.hasUser(set, p.userId)) return true;
     if (p.kind === "tags" && p.tags.some((t) => set.tags.has(t))) return true;
     return set.prefixes.some((i) => s.matched.has(i));
+  }
+
+  // autogroup:member is the users compiled with, as in the filters' user lists: a principal of a
+  // user the policy was not compiled with is nobody's member (compile again with the users).
+  private hasUser(set: BoundSet, userId: number): boolean {
+    return set.users.has(userId) || (set.allUsers && this.usersById.has(userId));
   }
 
   // The acl entries whose destination covers `s` (autogroup:self aside), in rule order.
   private entriesFor(s: Resolved): Entry[] {
     const out: Entry[] = [...this.anyDst];
     const p = s.principal;
-    if (p.kind === "user") out.push(...this.allUsersDst, ...(this.byUser.get(p.userId) ?? []));
-    else for (const tag of new Set(p.tags)) out.push(...(this.byTag.get(tag) ?? []));
+    if (p.kind === "user") {
+      if (this.usersById.has(p.userId)) out.push(...this.allUsersDst);
+      out.push(...(this.byUser.get(p.userId) ?? []));
+    } else for (const tag of new Set(p.tags)) out.push(...(this.byTag.get(tag) ?? []));
     for (const i of s.matched) out.push(...(this.byPrefix.get(i) ?? []));
     return out.sort((a, b) => a.rule - b.rule);
   }
@@ -163,7 +171,7 @@ export class BoundPolicy implements CompiledPolicy {
     if (p.kind !== "user") return [];
     return this.selfDst.filter((e) => {
       const src = this.aclSrc[e.rule]!;
-      return src.any || src.allUsers || src.users.has(p.userId);
+      return src.any || this.hasUser(src, p.userId);
     });
   }
 
@@ -243,11 +251,7 @@ export class BoundPolicy implements CompiledPolicy {
       const selector = toSelector(src, this.allUserIds, this.program);
       if (this.covers(target, d) && !isEmpty(selector))
         out.push({ src: selector, ...base, ...period });
-      if (
-        target.self &&
-        p.kind === "user" &&
-        (src.any || src.allUsers || src.users.has(p.userId))
-      ) {
+      if (target.self && p.kind === "user" && (src.any || this.hasUser(src, p.userId))) {
         out.push({ src: { users: [p.userId] }, ...base, ...period });
       }
     }

@@ -96,15 +96,36 @@ function testDestination() {
   });
 }
 
+// valibot's object schemas take arrays for objects: the document's objects must be objects.
+function isObject(input: unknown): boolean {
+  return typeof input === "object" && input !== null && !Array.isArray(input);
+}
+
 // An object with exactly these keys; messages name the section and the allowed keys.
 function strict<E extends v.ObjectEntries>(entries: E, what: string) {
   const allowed = Object.keys(entries).join(", ");
-  return v.strictObject(entries, (issue) => {
-    if (issue.expected === "never")
-      return `unknown key ${issue.received} in ${what} (allowed: ${allowed})`;
-    if (issue.received === "undefined") return `${what} needs the key ${issue.expected}`;
-    return `${what} must be an object`;
-  });
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isObject, `${what} must be an object`),
+    v.strictObject(entries, (issue) => {
+      if (issue.expected === "never") {
+        return `unknown key ${issue.received} in ${what} (allowed: ${allowed})`;
+      }
+      return `${what} needs the key ${issue.expected}`;
+    }),
+  );
+}
+
+// A map from names (checked by `keyPattern`) to values.
+function record<V extends v.GenericSchema>(
+  keyPattern: RegExp,
+  keyMessage: string,
+  value: V,
+  what: string,
+) {
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isObject, `${what} must be an object`),
+    v.record(v.pipe(v.string(), v.regex(keyPattern, keyMessage)), value),
+  );
 }
 
 function list<T extends v.GenericSchema>(item: T, what: string, min = 0) {
@@ -156,32 +177,31 @@ const testCase = strict(
   "a test",
 );
 
-function key(pattern: RegExp, message: string) {
-  return v.pipe(v.string(), v.regex(pattern, message));
-}
-
 /** The policy document's schema. */
 export const PolicySchema = strict(
   {
     groups: v.optional(
-      v.record(
-        key(GROUP_NAME, `a group's name is group:NAME (letters, digits, "-", "_", ".")`),
+      record(
+        GROUP_NAME,
+        `a group's name is group:NAME (letters, digits, "-", "_", ".")`,
         list(selector(memberRefusal), "a group"),
-        "groups must be an object",
+        "groups",
       ),
     ),
     hosts: v.optional(
-      v.record(
-        key(HOST_NAME, 'a hosts name starts with a letter (letters, digits, "-", "_", ".")'),
+      record(
+        HOST_NAME,
+        'a hosts name starts with a letter (letters, digits, "-", "_", ".")',
         parsedString<Prefix>(parsePrefix),
-        "hosts must be an object",
+        "hosts",
       ),
     ),
     tagOwners: v.optional(
-      v.record(
-        key(TAG_NAME, `a tag is tag:NAME (letters, digits, "-", "_", ".")`),
+      record(
+        TAG_NAME,
+        `a tag is tag:NAME (letters, digits, "-", "_", ".")`,
         list(selector(ownerRefusal), "a tag's owners"),
-        "tagOwners must be an object",
+        "tagOwners",
       ),
     ),
     acls: v.optional(list(aclRule, "acls")),
