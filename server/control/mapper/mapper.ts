@@ -60,6 +60,7 @@ export class Mapper {
   readonly volatile = new VolatileState();
   private readonly nodes = new Map<number, NodeRecord>();
   private readonly users = new Map<number, UserRecord>();
+  private readonly byKey = new Map<string, number>();
   /** Every node, by principal key. */
   private readonly members = new Map<string, Members>();
   /** Nodes with a map stream, by principal key: the only ones deltas are computed for. */
@@ -99,6 +100,11 @@ export class Mapper {
   /** A node's record, if it exists. */
   node(id: number): NodeRecord | undefined {
     return this.nodes.get(id);
+  }
+
+  /** The id of the node with WireGuard key `nodeKey` (base64), if registered. */
+  nodeIdByKey(nodeKey: string): number | undefined {
+    return this.byKey.get(nodeKey);
   }
 
   /** A user's record, if known. */
@@ -429,6 +435,7 @@ export class Mapper {
       this.members.set(key, members);
     }
     members.ids.add(node.id);
+    this.byKey.set(node.nodeKey, node.id);
   }
 
   private removeMember(node: NodeRecord): void {
@@ -436,6 +443,7 @@ export class Mapper {
     const members = this.members.get(key);
     if (members === undefined) return;
     members.ids.delete(node.id);
+    if (this.byKey.get(node.nodeKey) === node.id) this.byKey.delete(node.nodeKey);
     this.unattach(key, node.id);
     if (members.ids.size === 0) this.members.delete(key);
   }

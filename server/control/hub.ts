@@ -1,0 +1,306 @@
+// The attached map streams: one per node (the newest wins), each with its map session, its
+// outbox, its keepalive and its relay-token refresh. The hub sends a node its first map (or the
+// delta that resumes its session), routes the mapper's deltas into outboxes, marks nodes online
+// and offline, persists last seen when a stream ends, removes ephemeral nodes two minutes after
+// their stream ended, and ends streams whose node key expires.
+
+import type { Logger } from "pino";
+import { CONTROL_CLOSE, type Hostinfo, type ServerMessage } from "../../worker/control/messages.ts";
+import { Deadlines } from "./deadlines.ts";
+import type { Mapper } from "./mapper/mapper.ts";
+import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
+import type { CancelTimer, Clock } from "./state/clock.ts";
+import { SessionTable } from "./state/sessions.ts";
+import type { VolatileChange } from "./state/volatile.ts";
+import type { NodeRecord, Store } from "./store/types.ts";
+import type { RelayTokens } from "./tokens.ts";
+
+/** A node's open stream, as the hub uses it (a WebSocket in production). */
+export interface NodeLink {
+  readonly bufferedAmount: number;
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+/** Timing and bounds of the hub. */
+export interface HubOptions {
+  store: Store;
+  mapper: Mapper;
+  tokens: RelayTokens;
+  clock: Clock;
+  /** Keepalive period; each wait is drawn from ±10% around it. Default 50 s. */
+  keepaliveMs?: number;
+  /** How long an ephemeral node outlives its stream. Default 2 minutes. */
+  ephemeralGraceMs?: number;
+  outbox?: OutboxLimits;
+  /** Random numbers in [0, 1) for the keepalive jitter (tests pass a fixed one). */
+  random?: () => number;
+  log?: Logger;
+}
+
+/** Default keepalive period (proxies commonly drop WebSockets idle for 60 s). */
+export const KEEPALIVE_MS = 50_000;
+/** Ephemeral nodes are removed this long after their stream ends. */
+export const EPHEMERAL_GRACE_MS = 2 * 60 * 1000;
+
+interface Attached {
+  link: NodeLink;
+  outbox: Outbox;
+  /** False once released: its timers' callbacks do nothing. */
+  alive: boolean;
+  keepalive?: CancelTimer;
+  refresh?: CancelTimer;
+}
+
+/** The map streams of attached nodes. */
+export class Hub {
+  readonly sessions = new SessionTable();
+  private readonly links = new Map<number, Attached>();
+  private readonly ephemeral: Deadlines;
+  private readonly expiry: Deadlines;
+  private readonly mapper: Mapper;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: HubOptions) {
+    this.mapper = options.mapper;
+    this.clock = options.clock;
+    this.ephemeral = new Deadlines(options.clock);
+    this.expiry = new Deadlines(options.clock);
+    this.mapper.onDeliver((nodeId, parts, globalSeq) =>
+      this.links.get(nodeId)?.outbox.add(parts, globalSeq),
+    );
+  }
+
+  /** Nodes with an attached stream. */
+  get attachedCount(): number {
+    return this.links.size;
+  }
+
+  /** Whether `nodeId` has an attached stream. */
+  isAttached(nodeId: number): boolean {
+    return this.links.has(nodeId);
+  }
+
+  /** Whether an ephemeral node's removal is pending (its stream ended less than 2 min ago). */
+  removalPending(nodeId: number): boolean {
+    return this.ephemeral.has(nodeId);
+  }
+
+  /**
+   * Attaches a node's stream (the node exists and its key is valid): replaces an older stream
+   * of the node (4409), then sends the delta that resumes `resume` when possible, else a full
+   * map in a new session.
+   */
+  attach(nodeId: number, link: NodeLink, resume?: { session: string; seq: number }): void {
+    const node = this.mapper.node(nodeId);
+    if (node === undefined) throw new Error(`hub: node ${nodeId} is not known`);
+    const older = this.links.get(nodeId);
+    if (older !== undefined) {
+      this.release(nodeId, older);
+      older.link.close(CONTROL_CLOSE.REPLACED, "replaced by a newer stream of this node");
+    }
+    this.ephemeral.cancel(nodeId);
+    const now = this.clock.now();
+    const token = this.options.tokens.grant(node.nodeKey, now);
+    this.mapper.attach(nodeId);
+    const resumed = resume && this.sessions.resume(nodeId, resume.session, resume.seq);
+    const parts = resumed ? this.mapper.resume(nodeId, resumed.globalSeq) : null;
+    let session = resumed ? resumed.session : undefined;
+    if (resumed && parts !== null) {
+      const seq = this.sessions.sent(resumed.session, this.mapper.log.seq);
+      send(link, { type: "delta", seq, ...parts, token });
+    } else {
+      session = this.sessions.open(nodeId, this.mapper.log.seq);
+      send(link, {
+        type: "map",
+        session: session.id,
+        seq: session.seq,
+        map: this.mapper.fullMap(nodeId, token),
+      });
+    }
+    const current = session!;
+    const outbox = new Outbox(
+      link,
+      this.options.outbox ?? DEFAULT_OUTBOX_LIMITS,
+      (globalSeq) => this.sessions.sent(current, globalSeq),
+      () => this.end(nodeId, CONTROL_CLOSE.TOO_SLOW, "too slow: reconnect and resume"),
+    );
+    const attached: Attached = { link, outbox, alive: true };
+    this.links.set(nodeId, attached);
+    this.scheduleRefresh(nodeId, attached, this.options.tokens.refreshIn(token, now));
+    this.scheduleKeepalive(attached);
+    if (node.keyExpiry !== null) this.armExpiry(nodeId, node.keyExpiry);
+    this.mapper.patch(nodeId, { online: true, lastSeen: now });
+    this.options.log?.info({ node: nodeId, resumed: parts !== null }, "attached");
+  }
+
+  /** The stream `link` of `nodeId` ended (a replaced stream's end changes nothing). */
+  detach(nodeId: number, link: NodeLink): void {
+    const attached = this.links.get(nodeId);
+    if (attached === undefined || attached.link !== link) return;
+    this.release(nodeId, attached);
+    const now = this.clock.now();
+    this.mapper.patch(nodeId, { online: false, lastSeen: now });
+    this.options.store.updateNode(nodeId, { lastSeen: now }).catch((error: unknown) => {
+      this.options.log?.warn({ node: nodeId, err: String(error) }, "last seen not stored");
+    });
+    this.streamEnded(nodeId);
+  }
+
+  /**
+   * A node has no stream (its stream ended, or never attached: it closed while registering, or
+   * it was loaded at start): an ephemeral one is removed after the grace period.
+   */
+  streamEnded(nodeId: number): void {
+    const node = this.mapper.node(nodeId);
+    if (node === undefined || !node.ephemeral || this.links.has(nodeId)) return;
+    this.ephemeral.set(
+      nodeId,
+      this.clock.now() + (this.options.ephemeralGraceMs ?? EPHEMERAL_GRACE_MS),
+      () => {
+        this.removeNode(nodeId, "ephemeral").catch((error: unknown) => {
+          this.options.log?.warn(
+            { node: nodeId, err: String(error) },
+            "ephemeral node not removed",
+          );
+        });
+      },
+    );
+  }
+
+  /** Whether a node with this key is registered (logins of others count as registrations). */
+  knows(nodeKey: string): boolean {
+    return this.mapper.nodeIdByKey(nodeKey) !== undefined;
+  }
+
+  /**
+   * Stores the host facts from an `update` when they differ; returns the changed record for
+   * the mapper, or null when nothing changed.
+   */
+  async hostinfo(nodeId: number, hostinfo: Hostinfo): Promise<NodeRecord | null> {
+    const node = this.mapper.node(nodeId);
+    if (node === undefined) return null;
+    const { hostname, os } = hostinfo;
+    const sshHostKeys = hostinfo.sshHostKeys ?? node.sshHostKeys;
+    if (
+      hostname === node.hostname &&
+      os === node.os &&
+      JSON.stringify(sshHostKeys) === JSON.stringify(node.sshHostKeys)
+    ) {
+      return null;
+    }
+    await this.options.store.updateNode(nodeId, { hostname, os, sshHostKeys });
+    const current = this.mapper.node(nodeId);
+    return current === undefined ? null : { ...current, hostname, os, sshHostKeys };
+  }
+
+  /** Volatile facts from the node's `update`. */
+  update(nodeId: number, change: VolatileChange): void {
+    if (this.links.has(nodeId)) this.mapper.patch(nodeId, change);
+  }
+
+  /** The node's socket drained: send what waits. */
+  drain(nodeId: number): void {
+    this.links.get(nodeId)?.outbox.flush();
+  }
+
+  /** Re-checks a changed node's key expiry (an admin expired it, or a rotation extended it). */
+  checkExpiry(nodeId: number): void {
+    const node = this.mapper.node(nodeId);
+    if (node === undefined || !this.links.has(nodeId)) return;
+    if (node.keyExpiry === null) this.expiry.cancel(nodeId);
+    else this.armExpiry(nodeId, node.keyExpiry);
+  }
+
+  /** Sends `refused` and closes the node's stream, if it has one. */
+  refuse(nodeId: number, code: string, message: string): void {
+    const attached = this.links.get(nodeId);
+    if (attached === undefined) return;
+    send(attached.link, { type: "refused", code, message });
+    this.end(nodeId, CONTROL_CLOSE.REFUSED, code);
+  }
+
+  /**
+   * Removes a node from the store and the map (ephemeral expiry, sign-out), ending its stream
+   * with `refused` "node_removed". Returns false when it was already gone.
+   */
+  async removeNode(nodeId: number, why: string): Promise<boolean> {
+    this.ephemeral.cancel(nodeId);
+    if (this.mapper.node(nodeId) === undefined) return false;
+    await this.options.store.deleteNode(nodeId);
+    this.forget(nodeId, why);
+    return true;
+  }
+
+  /** A node already deleted from the store leaves the map (MeshChanges.nodeRemoved). */
+  forget(nodeId: number, why: string): void {
+    this.refuse(nodeId, "node_removed", `this node was removed from the mesh (${why})`);
+    this.ephemeral.cancel(nodeId);
+    this.mapper.removeNode(nodeId);
+    this.sessions.delete(nodeId);
+    this.options.log?.info({ node: nodeId, why }, "node removed");
+  }
+
+  /** Closes every stream with 1012 (server restarting) and stops every timer. */
+  close(): void {
+    for (const [nodeId, attached] of [...this.links]) {
+      this.release(nodeId, attached);
+      attached.link.close(1012, "server restarting");
+    }
+    this.ephemeral.clear();
+    this.expiry.clear();
+  }
+
+  private armExpiry(nodeId: number, at: number): void {
+    this.expiry.set(nodeId, at, () =>
+      this.refuse(
+        nodeId,
+        "key_expired",
+        `this node's key expired at ${new Date(at).toISOString()}: rotate it or register again`,
+      ),
+    );
+  }
+
+  private end(nodeId: number, code: number, reason: string): void {
+    const attached = this.links.get(nodeId);
+    if (attached === undefined) return;
+    attached.outbox.stop();
+    attached.link.close(code, reason);
+  }
+
+  private release(nodeId: number, attached: Attached): void {
+    attached.outbox.stop();
+    attached.alive = false;
+    attached.keepalive?.();
+    attached.refresh?.();
+    this.links.delete(nodeId);
+    this.mapper.detach(nodeId);
+    this.expiry.cancel(nodeId);
+  }
+
+  /** A fresh token at 3/4 of the current one's life, in a delta of its own. */
+  private scheduleRefresh(nodeId: number, attached: Attached, inMs: number): void {
+    attached.refresh = this.clock.setTimer(() => {
+      const node = this.mapper.node(nodeId);
+      if (!attached.alive || node === undefined) return;
+      const now = this.clock.now();
+      const token = this.options.tokens.grant(node.nodeKey, now);
+      attached.outbox.add({ token }, this.mapper.log.seq);
+      this.scheduleRefresh(nodeId, attached, this.options.tokens.refreshIn(token, now));
+    }, inMs);
+  }
+
+  private scheduleKeepalive(attached: Attached): void {
+    const period = this.options.keepaliveMs ?? KEEPALIVE_MS;
+    const wait = period * (0.9 + 0.2 * (this.options.random ?? Math.random)());
+    attached.keepalive = this.clock.setTimer(() => {
+      if (!attached.alive) return;
+      send(attached.link, { type: "keepalive" });
+      this.scheduleKeepalive(attached);
+    }, wait);
+  }
+}
+
+function send(link: NodeLink, message: ServerMessage): void {
+  link.send(JSON.stringify(message));
+}

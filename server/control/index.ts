@@ -1,0 +1,154 @@
+// The control server's map side, composed: settings from the store (made at first start),
+// the policy in force, the mapper loaded with every user and node, the hub of attached
+// streams, registration, approvals, and the `/control` WebSocket. The HTTP server that serves
+// the page, the relay and the API (`corridor serve`, `corridor control`) calls handleUpgrade
+// for upgrades on /control and builds the API from `apiDeps`.
+
+import type { Logger } from "pino";
+import { CONTROL_PATH } from "../../worker/control/messages.ts";
+import type { RelayInfo } from "../../worker/control/types.ts";
+import type { CryptoCore } from "../../worker/crypto/core.ts";
+import { initCrypto } from "../../worker/crypto/index.ts";
+import type { X25519Provider } from "../../worker/crypto/x25519.ts";
+import { nodeX25519 } from "../crypto/x25519-node.ts";
+import { parseOrigin } from "../relay/origins.ts";
+import type { ApiDeps } from "./api/deps.ts";
+import { ApprovalDesk } from "./approvals.ts";
+import type { RateLimitOptions } from "./auth/rate-limit.ts";
+import type { SessionUser } from "./auth/sessions.ts";
+import type { MeshChanges } from "./changes.ts";
+import { Hub } from "./hub.ts";
+import { Mapper } from "./mapper/mapper.ts";
+import type { OutboxLimits } from "./mapper/outbox.ts";
+import { MapSideChanges } from "./mesh-changes.ts";
+import { compilePolicy } from "./policy/compile.ts";
+import { type CompileFn, PolicyHolder } from "./policy-holder.ts";
+import { Registrar } from "./registration.ts";
+import { type Clock, systemClock } from "./state/clock.ts";
+import { loadOrInitSettings } from "./store/settings.ts";
+import type { MeshSettings, Store } from "./store/types.ts";
+import { ControlStream } from "./stream.ts";
+import { RelayTokens } from "./tokens.ts";
+
+/** What startControl needs. */
+export interface ControlOptions {
+  store: Store;
+  /** The relays nodes use; tokens are signed for the first (`corridor serve`'s embedded one). */
+  relays: RelayInfo[];
+  /** The server's URL as browsers reach it ("https://corridor.example.com/"). */
+  baseUrl: string;
+  /** Browser origins that may open /control (default: the origin of baseUrl). */
+  origins?: string[];
+  /** The signed-in user of an upgrade's session cookie (auth/sessions.ts createSessionUser). */
+  sessionUser?: SessionUser;
+  clock?: Clock;
+  crypto?: CryptoCore;
+  x25519?: X25519Provider;
+  /** The policy compiler (default policy/compile.ts). */
+  compile?: CompileFn;
+  tokenLifetimeMs?: number;
+  keepaliveMs?: number;
+  ephemeralGraceMs?: number;
+  loginTimeoutMs?: number;
+  userKeyExpiryMs?: number;
+  registrationRate?: RateLimitOptions;
+  outbox?: OutboxLimits;
+  ringSize?: number;
+  log?: Logger;
+}
+
+/** The running map side. */
+export interface Control {
+  /** For the HTTP server's "upgrade" event when the path is CONTROL_PATH. */
+  handleUpgrade: ControlStream["handleUpgrade"];
+  /** What the API and sign-in call after committing a change. */
+  meshChanges: MeshChanges;
+  approvals: ApprovalDesk;
+  policy: PolicyHolder;
+  settings: MeshSettings;
+  /** The Ed25519 public key relays verify tokens with. */
+  tokenPublicKey: Uint8Array;
+  /** The hello's X25519 public key (base64). */
+  helloPublicKey: string;
+  /** Everything createApi (api/) needs but its own options (oidc, rate limits). */
+  apiDeps: Pick<ApiDeps, "store" | "meshChanges" | "approvals" | "policy" | "baseUrl">;
+  mapper: Mapper;
+  hub: Hub;
+  stream: ControlStream;
+  /** Closes every stream (1012) and stops the timers; the store stays open (the caller's). */
+  close(): Promise<void>;
+}
+
+export { CONTROL_PATH };
+
+/** Starts the map side on `options.store`. Throws when no relay is given. */
+export async function startControl(options: ControlOptions): Promise<Control> {
+  const { store } = options;
+  const relay = options.relays[0];
+  if (relay === undefined)
+    throw new Error("control: at least one relay is needed (nodes talk through it)");
+  const clock = options.clock ?? systemClock;
+  const settings = await store.transaction((tx) => loadOrInitSettings(tx));
+  const policy = new PolicyHolder(options.compile ?? compilePolicy);
+  const compiled = await policy.load(store);
+  const mapper = new Mapper(compiled, {
+    domain: settings.domain,
+    relays: options.relays,
+    ringSize: options.ringSize,
+  });
+  mapper.load(await store.listUsers(), await store.listNodes());
+  const tokens = new RelayTokens(settings.tokenSigningKey, relay.id, options.tokenLifetimeMs);
+  const log = options.log?.child({ component: "control" });
+  const hub = new Hub({
+    store,
+    mapper,
+    tokens,
+    clock,
+    keepaliveMs: options.keepaliveMs,
+    ephemeralGraceMs: options.ephemeralGraceMs,
+    outbox: options.outbox,
+    log,
+  });
+  // Ephemeral nodes left from before a restart have no stream: they go after the grace period.
+  for (const node of mapper.allNodes()) hub.streamEnded(node.id);
+  const registrar = new Registrar({
+    store,
+    ipv6Prefix: settings.ipv6Prefix,
+    policy: () => policy.current(),
+    sessionUser: options.sessionUser,
+    now: () => clock.now(),
+    userKeyExpiryMs: options.userKeyExpiryMs,
+  });
+  const approvals = new ApprovalDesk(clock, options.baseUrl);
+  const stream = await ControlStream.create({
+    hub,
+    registrar,
+    approvals,
+    helloKey: new Uint8Array(Buffer.from(settings.helloKey, "base64")),
+    crypto: options.crypto ?? (await initCrypto()),
+    x25519: options.x25519 ?? nodeX25519,
+    origins: options.origins ?? [new URL(options.baseUrl).origin].map((o) => parseOrigin(o)),
+    clock,
+    nodeChanged: (node) => mapper.upsertNode(node),
+    loginTimeoutMs: options.loginTimeoutMs,
+    registrationRate: options.registrationRate,
+    log,
+  });
+  const meshChanges = new MapSideChanges(store, mapper, hub, policy, log);
+  return {
+    handleUpgrade: stream.handleUpgrade,
+    meshChanges,
+    approvals,
+    policy,
+    settings,
+    tokenPublicKey: tokens.publicKey,
+    helloPublicKey: stream.serverKey,
+    apiDeps: { store, meshChanges, approvals, policy, baseUrl: options.baseUrl },
+    mapper,
+    hub,
+    stream,
+    async close() {
+      stream.close();
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// MeshChanges (changes.ts) on the map side: after the API or sign-in committed a change, read
+// the new state from the store and hand it to the mapper, which sends deltas to exactly the
+// nodes concerned. Notifications run one at a time, in the order they came, so that a read
+// made for an earlier change is never applied after a later one.
+
+import type { Logger } from "pino";
+import type { MeshChanges } from "./changes.ts";
+import type { Hub } from "./hub.ts";
+import type { Mapper } from "./mapper/mapper.ts";
+import type { PolicyHolder } from "./policy-holder.ts";
+import type { Store } from "./store/types.ts";
+
+/** The map side's MeshChanges. */
+export class MapSideChanges implements MeshChanges {
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly mapper: Mapper,
+    private readonly hub: Hub,
+    private readonly policy: PolicyHolder,
+    private readonly log?: Logger,
+  ) {}
+
+  nodeChanged(nodeId: number): Promise<void> {
+    return this.serial(async () => {
+      const node = await this.store.nodeById(nodeId);
+      if (node === null) {
+        this.hub.forget(nodeId, "deleted");
+        return;
+      }
+      const previous = this.mapper.node(nodeId);
+      this.mapper.upsertNode(node);
+      // A new key belongs to another stream: the one open under the old key ends.
+      if (previous !== undefined && previous.nodeKey !== node.nodeKey) {
+        this.hub.refuse(
+          nodeId,
+          "key_changed",
+          "this node's key was replaced: log in with the new key",
+        );
+      }
+      this.hub.checkExpiry(nodeId);
+    });
+  }
+
+  nodeRemoved(nodeId: number): Promise<void> {
+    return this.serial(async () => this.hub.forget(nodeId, "removed by an admin"));
+  }
+
+  userChanged(userId: number): Promise<void> {
+    return this.serial(async () => {
+      const user = await this.store.userById(userId);
+      if (user === null) return;
+      this.mapper.upsertUser(user, await this.policy.reloadUsers(this.store));
+    });
+  }
+
+  userSignedOut(userId: number): Promise<void> {
+    return this.serial(async () => {
+      for (const node of this.mapper.nodesOfUser(userId)) {
+        if (node.ephemeral) await this.hub.removeNode(node.id, "its user signed out");
+      }
+    });
+  }
+
+  policyChanged(): Promise<void> {
+    return this.serial(async () => this.mapper.setPolicy(await this.policy.load(this.store)));
+  }
+
+  /** Runs `work` after every earlier notification; its failure is logged and rethrown. */
+  private serial(work: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(work);
+    this.chain = run.catch((error: unknown) => {
+      this.log?.error({ err: String(error) }, "mesh change not applied");
+    });
+    return run;
+  }
+}

@@ -1,0 +1,62 @@
+// The policy in force: the stored document (or the default one while none is set) compiled
+// against the current users. The API asks it to compile candidates and for the current policy
+// (tag permissions); the map side recompiles when the document or a user changes.
+
+import type { PolicyAccess } from "./api/deps.ts";
+import { DEFAULT_POLICY } from "./policy/default.ts";
+import type { CompiledPolicy, CompileResult, PolicyUser } from "./policy/types.ts";
+import type { StoreTx, UserRecord } from "./store/types.ts";
+
+/** Compiles a document against users (policy/compile.ts compilePolicy). */
+export type CompileFn = (text: string, users: readonly PolicyUser[]) => CompileResult;
+
+/** A user as the policy sees it. */
+export function policyUser(user: UserRecord): PolicyUser {
+  return { id: user.id, email: user.email, role: user.role };
+}
+
+/** The compiled policy in force and how to make a new one. */
+export class PolicyHolder implements PolicyAccess {
+  private text = DEFAULT_POLICY;
+  private compiled: CompiledPolicy | undefined;
+
+  constructor(private readonly compileFn: CompileFn) {}
+
+  compile(text: string, users: PolicyUser[]): CompileResult {
+    return this.compileFn(text, users);
+  }
+
+  current(): CompiledPolicy {
+    if (this.compiled === undefined) throw new Error("policy: load() it from the store first");
+    return this.compiled;
+  }
+
+  /**
+   * Reads the stored document and the users and compiles them; returns the new policy. A
+   * stored document that no longer compiles (it was checked when set: only a user change can
+   * break its `tests`) keeps the previous policy in force and throws the errors as a sentence.
+   */
+  async load(tx: StoreTx): Promise<CompiledPolicy> {
+    const stored = await tx.getPolicy();
+    const users = (await tx.listUsers()).map(policyUser);
+    return this.use(stored?.text ?? DEFAULT_POLICY, users);
+  }
+
+  /** Compiles the current document against `users` (after a user changed). */
+  async reloadUsers(tx: StoreTx): Promise<CompiledPolicy> {
+    return this.use(this.text, (await tx.listUsers()).map(policyUser));
+  }
+
+  private use(text: string, users: PolicyUser[]): CompiledPolicy {
+    const result = this.compileFn(text, users);
+    if (!result.ok) {
+      const first = result.errors[0];
+      throw new Error(
+        `the stored policy does not compile for the current users: line ${first?.line}, column ${first?.column}: ${first?.message}`,
+      );
+    }
+    this.text = text;
+    this.compiled = result.policy;
+    return result.policy;
+  }
+}
