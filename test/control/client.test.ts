@@ -8,11 +8,18 @@ import { nodeControlConnect } from "../../server/control/control-socket-node.ts"
 import { ControlClient, type ControlClientOptions } from "../../worker/control/client.ts";
 import { ControlProtocolError } from "../../worker/control/errors.ts";
 import type { MapDiff } from "../../worker/control/map-state.ts";
+import { expectedControlProof, loginProof } from "../../worker/control/proof.ts";
 import { type CryptoCore, loadCryptoCore, nobleX25519 } from "../../worker/crypto/index.ts";
 import { FakeClock } from "../../worker/wireguard/clock.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
-import { rawPublic, x25519Private } from "../relay/independent-oracle.ts";
+import {
+  node,
+  pythonBlake2s,
+  rawPublic,
+  x25519Private,
+  x25519Shared,
+} from "../relay/independent-oracle.ts";
 import { FakeControlServer } from "./client-fake-server.ts";
 import { mapMessage, peer } from "./codec-fixtures.ts";
 
@@ -314,6 +321,50 @@ describe("refusals are final", () => {
       session: "s-A",
       seq: 5,
     });
+  });
+});
+
+describe("options and proofs", () => {
+  it("refuses options the server would refuse, naming the field", () => {
+    const base = {
+      url: "ws://127.0.0.1:1/control",
+      privateKey: new Uint8Array(32),
+      core,
+      x25519: nobleX25519,
+      connect: nodeControlConnect(),
+      onMap: () => {},
+    };
+    expect(() => new ControlClient({ ...base, hostinfo: { hostname: "", os: "linux" } })).toThrow(
+      new ControlProtocolError("hostinfo.hostname", "must not be empty"),
+    );
+    expect(
+      () => new ControlClient({ ...base, hostinfo: { hostname: "h", os: "" }, tags: ["server"] }),
+    ).toThrow(new ControlProtocolError("tags[0]", 'not a tag ("tag:NAME")'));
+  });
+
+  it("the server's expectedControlProof matches the node's loginProof and the independent one", async () => {
+    const server = node(0x77);
+    const nodeKey = seededBytes(0x99)(32);
+    const challenge = seededBytes(0x98)(32);
+    const hello = {
+      serverKey: server.publicKey.toString("base64"),
+      challenge: Buffer.from(challenge).toString("base64"),
+    };
+    const login = await loginProof(core, nobleX25519, nodeKey, hello);
+    const serverRaw = Buffer.alloc(32, 0x77);
+    const expected = await expectedControlProof(
+      core,
+      nobleX25519,
+      serverRaw,
+      login.nodeKey,
+      challenge,
+    );
+    expect(Buffer.from(expected).toString("base64")).toBe(login.proof);
+    const independent = await pythonBlake2s(
+      x25519Shared(server.privateKey, Buffer.from(login.nodeKey, "base64")),
+      challenge,
+    );
+    expect(independent.toString("base64")).toBe(login.proof);
   });
 });
 

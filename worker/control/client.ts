@@ -79,7 +79,18 @@ export class ControlClient {
   private watchdog: TimerHandle | undefined;
   private started: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
+  /** Throws ControlProtocolError naming the field when hostinfo, authKey or tags are invalid. */
   constructor(options: ControlClientOptions) {
+    // Checked now: a login the server would refuse must fail here, not retry forever.
+    const placeholder = `${"A".repeat(43)}=`;
+    encodeClientMessage({
+      type: "login",
+      nodeKey: placeholder,
+      proof: placeholder,
+      hostinfo: options.hostinfo,
+      ...(options.authKey !== undefined ? { authKey: options.authKey } : {}),
+      ...(options.tags !== undefined ? { tags: options.tags } : {}),
+    });
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? platformRandom;
