@@ -114,6 +114,8 @@ export interface Harness {
 
 /** Options of startHarness. */
 export interface HarnessOptions {
+  /** Keep the database in memory (the fuzz: speed over the files the key tests search). */
+  inMemory?: boolean;
   loginRateLimit?: RateLimitOptions;
   oidc?: (baseUrl: string) => Promise<OidcLogin>;
 }
@@ -123,7 +125,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dir = mkdtempSync(join(tmpdir(), "corridor-api-test-"));
   const dbPath = join(dir, "control.db");
   const clock = { now: Date.UTC(2026, 0, 1) };
-  const store = await openStore(dbPath, { now: () => clock.now });
+  const store = await openStore(options.inMemory === true ? "sqlite::memory:" : dbPath, {
+    now: () => clock.now,
+  });
   const calls: MeshCall[] = [];
   const policy = new StoredPolicy(store);
   await policy.reload();
