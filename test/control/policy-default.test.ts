@@ -2,6 +2,7 @@
 // logs in to them as a non-root user; admins and the owner reach every node; tagged nodes reach
 // nobody and take no SSH logins until a policy says so.
 
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../server/control/policy/compile.ts";
 import { DEFAULT_POLICY } from "../../server/control/policy/default.ts";
@@ -49,5 +50,16 @@ describe("default policy", () => {
   it("tags: only admins and the owner may use them (no tagOwners)", () => {
     expect(policy.mayUseTag(2, "tag:server")).toBe(true);
     expect(policy.mayUseTag(3, "tag:server")).toBe(false);
+  });
+});
+
+describe("docs/control.md", () => {
+  it("the full example of the Policy section compiles, its tests included", () => {
+    const doc = readFileSync(new URL("../../docs/control.md", import.meta.url), "utf8");
+    const section = doc.slice(doc.indexOf("## Policy"));
+    const example = /```jsonc\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(example).toContain('"tests"');
+    const compiledExample = compilePolicy(example!, USERS);
+    expect(compiledExample.ok ? [] : compiledExample.errors).toEqual([]);
   });
 });

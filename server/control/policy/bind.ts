@@ -59,7 +59,7 @@ export class BoundPolicy implements CompiledPolicy {
   private readonly adminIds: number[];
   private readonly aclSrc: BoundSet[];
   private readonly sshRules: { src: BoundSet; dst: BoundSet; rule: Program["ssh"][number] }[];
-  private readonly srcSelectors: (SourceSelector | undefined)[] = [];
+  private readonly srcSelectors: ({ selector: SourceSelector; key: string } | undefined)[] = [];
   // acl destinations by what they cover
   private readonly anyDst: Entry[] = [];
   private readonly allUsersDst: Entry[] = [];
@@ -175,14 +175,15 @@ export class BoundPolicy implements CompiledPolicy {
     });
   }
 
-  private sourceSelector(rule: number): SourceSelector {
-    let selector = this.srcSelectors[rule];
-    if (selector === undefined) {
-      const src = this.aclSrc[rule]!;
-      selector = toSelector(src, this.allUserIds, this.program);
-      this.srcSelectors[rule] = selector;
+  // The wire selector of an acl rule's src, and its key for merging rules with equal sources.
+  private sourceSelector(rule: number): { selector: SourceSelector; key: string } {
+    let out = this.srcSelectors[rule];
+    if (out === undefined) {
+      const selector = toSelector(this.aclSrc[rule]!, this.allUserIds, this.program);
+      out = { selector, key: JSON.stringify(selector) };
+      this.srcSelectors[rule] = out;
     }
-    return selector;
+    return out;
   }
 
   canReach(src: PolicySubject, dst: PolicySubject): boolean {
@@ -211,8 +212,7 @@ export class BoundPolicy implements CompiledPolicy {
     const memo = this.filters.get(d.key);
     if (memo !== undefined) return memo;
     const bySource = new Map<string, FilterRule>();
-    const add = (src: SourceSelector, ports: readonly PortRange[]) => {
-      const key = JSON.stringify(src);
+    const add = (src: SourceSelector, key: string, ports: readonly PortRange[]) => {
       let rule = bySource.get(key);
       if (rule === undefined) {
         rule = { src, ports: [] };
@@ -228,12 +228,13 @@ export class BoundPolicy implements CompiledPolicy {
     };
     for (const e of this.entriesFor(d)) {
       // A source that matches nobody yet (a group of people who never signed in) opens nothing.
-      const src = this.sourceSelector(e.rule);
-      if (!isEmpty(src)) add(src, e.ports);
+      const { selector, key } = this.sourceSelector(e.rule);
+      if (!isEmpty(selector)) add(selector, key, e.ports);
     }
     const p = d.principal;
     if (p.kind === "user")
-      for (const e of this.selfEntriesFor(d)) add({ users: [p.userId] }, e.ports);
+      for (const e of this.selfEntriesFor(d))
+        add({ users: [p.userId] }, `{"users":[${p.userId}]}`, e.ports);
     const out = deepFreeze([...bySource.values()]);
     this.filters.set(d.key, out);
     return out;
