@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { createNodeAllocated } from "../../server/control/store/allocate.ts";
+import { uniqueName } from "../../server/control/store/names.ts";
 import {
   MIGRATIONS,
   type Migration,
@@ -238,6 +239,38 @@ export function defineTransactionTests(ctx: SuiteContext): void {
         );
       }
       expect(await store.listNodes()).toHaveLength(20);
+    });
+
+    it("names: the label when free, else the lowest free label-N, holes first", async () => {
+      const { store } = await ctx.setup();
+      const user = await store.createUser(userInput(1));
+      let n = 0;
+      const named = (name: string) =>
+        store.createNode(
+          nodeInput(++n, user.id, { name, ipv4: `100.64.2.${n}`, ipv6: `fd00::2:${n}` }),
+        );
+      expect(await store.nextNodeName("web")).toBe("web");
+      const web = await named("web");
+      expect(await store.nextNodeName("web")).toBe("web-2");
+      for (const name of ["web-2", "web-3", "web-5", "web-x", "web-07", "webby"]) await named(name);
+      expect(await store.nextNodeName("web")).toBe("web-4");
+      await named("web-4");
+      expect(await store.nextNodeName("web")).toBe("web-6");
+      await store.deleteNode(web.id);
+      expect(await store.nextNodeName("web")).toBe("web");
+      // A hostname that already looks like a suffixed name gets its own suffix.
+      expect(await store.nextNodeName("web-2")).toBe("web-2-2");
+      // Renames move a node's name between stems.
+      const other = await named("db");
+      await store.updateNode(other.id, { name: "web-6" });
+      expect(await store.nextNodeName("web-x")).toBe("web-x-2");
+      expect(await store.nextNodeName("db")).toBe("db");
+      await named("web");
+      expect(await store.nextNodeName("web")).toBe("web-7");
+      // A label too long for a suffix is cut: the result stays a DNS label.
+      const long = "a".repeat(63);
+      await named(long);
+      expect(await uniqueName(store, long)).toBe("a".repeat(55));
     });
 
     it("hands out the address after the highest, and holes only once the range is used up", async () => {

@@ -72,7 +72,7 @@ const TX_METHODS: Record<keyof StoreTx, true> = {
   createNode: true,
   updateNode: true,
   deleteNode: true,
-  nodeNamesWithBase: true,
+  nextNodeName: true,
   freeIpv4: true,
   createAuthKey: true,
   authKeyByHash: true,

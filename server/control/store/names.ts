@@ -39,21 +39,13 @@ export function dnsLabel(hostname: string): string {
 }
 
 /**
- * `base` when no node has that name, else the first free `base-2`, `base-3`, ... (a long base is
- * cut so that the result stays a valid label). Another registration may take the same name
- * before this one is written: the store's unique constraint refuses it, and allocate.ts tries
- * again.
+ * `base` when no node has that name, else the first free `base-2`, `base-3`, ... (a base too
+ * long for a suffix is cut first). Another registration may take the same name before this one
+ * is written: the store's unique constraint refuses it, and allocate.ts tries again.
  */
 export async function uniqueName(tx: StoreTx, base: string): Promise<string> {
   if (!isDnsLabel(base)) throw new TypeError(`name '${base.slice(0, 64)}': not a DNS label`);
-  const stem = trimHyphens(base.slice(0, MAX_STEM));
-  const taken = new Set(await tx.nodeNamesWithBase(stem));
-  if (stem !== base) {
-    for (const name of await tx.nodeNamesWithBase(base)) taken.add(name);
-  }
-  if (!taken.has(base)) return base;
-  for (let n = 2; ; n++) {
-    const candidate = `${stem}-${n}`;
-    if (!taken.has(candidate)) return candidate;
-  }
+  if (base.length <= MAX_STEM) return tx.nextNodeName(base);
+  const free = await tx.nextNodeName(base);
+  return free === base ? base : tx.nextNodeName(trimHyphens(base.slice(0, MAX_STEM)));
 }

@@ -85,6 +85,13 @@ function canonicalIpv6(text: string): string {
 
 const bit = (b: boolean): number => (b ? 1 : 0);
 
+/** A name as [stem, N] for "stem-N" with N >= 2 (no leading zero), else [name, 1]. */
+export function splitName(name: string): [string, number] {
+  const match = /^(.+)-([1-9][0-9]{0,14})$/.exec(name);
+  const n = match === null ? 1 : Number(match[2]);
+  return match !== null && n >= 2 ? [match[1]!, n] : [name, 1];
+}
+
 /**
  * Refuses text holding a NUL character in both adapters alike: PostgreSQL cannot store one in
  * TEXT (SQLite could), so the same hostile hostname must fail the same way on either.
@@ -216,14 +223,15 @@ export class SqlStoreTx implements StoreTx {
     const ipv4Int = ipv4Number(node.ipv4);
     const ipv6 = canonicalIpv6(node.ipv6);
     const { rows } = await this.write(
-      `INSERT INTO nodes (node_key, user_id, tags, name, hostname, os, ipv4, ipv4_int, ipv6,
-         ephemeral, key_expiry, ssh_host_keys, created_at, last_seen, auth_key_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      `INSERT INTO nodes (node_key, user_id, tags, name, name_stem, name_n, hostname, os, ipv4,
+         ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, created_at, last_seen, auth_key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       [
         node.nodeKey,
         node.userId,
         stringsText(node.tags),
         node.name,
+        ...splitName(node.name),
         node.hostname,
         node.os,
         ipv4Text(ipv4Int),
@@ -251,6 +259,10 @@ export class SqlStoreTx implements StoreTx {
       sets.push(`${column} = ?`);
       params.push(Array.isArray(value) ? stringsText(value) : value);
     }
+    if (fields.name !== undefined) {
+      sets.push("name_stem = ?", "name_n = ?");
+      params.push(...splitName(fields.name));
+    }
     if (sets.length === 0) return;
     await this.write(`UPDATE nodes SET ${sets.join(", ")} WHERE id = ?`, [...params, id], "nodes", {
       userId: fields.userId ?? null,
@@ -261,17 +273,32 @@ export class SqlStoreTx implements StoreTx {
     await this.write("DELETE FROM nodes WHERE id = ?", [id]);
   }
 
-  async nodeNamesWithBase(base: string): Promise<string[]> {
-    const pattern = `${base.replace(/[!%_]/g, (c) => `!${c}`)}-%`;
-    const rows = await this.db.read(
-      "SELECT name FROM nodes WHERE name = ? OR name LIKE ? ESCAPE '!'",
-      [base, pattern],
+  async nextNodeName(stem: string): Promise<string> {
+    if ((await this.one("SELECT 1 AS x FROM nodes WHERE name = ?", [stem])) === undefined) {
+      return stem;
+    }
+    const row = await this.one(
+      `SELECT COUNT(*) AS c, MIN(name_n) AS lo, MAX(name_n) AS hi FROM nodes
+       WHERE name_stem = ? AND name_n >= 2`,
+      [stem],
     );
-    const suffixed = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&")}-[0-9]+$`);
-    // SQLite's LIKE ignores ASCII case: keep exactly the names asked for.
-    return rows
-      .map((r) => r.name)
-      .filter((n): n is string => typeof n === "string" && (n === base || suffixed.test(n)));
+    const count = aggregate(row, "c") ?? 0;
+    const lo = aggregate(row, "lo");
+    const hi = aggregate(row, "hi");
+    if (count === 0 || lo === null || hi === null || lo > 2) return `${stem}-2`;
+    // 2..hi all taken (the numbers are distinct): the next one. Else the first hole after 2.
+    if (count === hi - 1) return `${stem}-${hi + 1}`;
+    const hole = aggregate(
+      await this.one(
+        `SELECT MIN(n) + 1 AS h FROM (
+           SELECT name_n AS n, LEAD(name_n) OVER (ORDER BY name_n) AS nx
+           FROM nodes WHERE name_stem = ? AND name_n >= 2
+         ) runs WHERE nx IS NULL OR nx > n + 1`,
+        [stem],
+      ),
+      "h",
+    );
+    return `${stem}-${hole ?? hi + 1}`;
   }
 
   async freeIpv4(first: string, last: string): Promise<string | null> {

@@ -158,8 +158,11 @@ export interface StoreTx {
     >,
   ): Promise<void>;
   deleteNode(id: number): Promise<void>;
-  /** Names taken among `base` and `base-<n>` (names.ts makes a hostname's label unique). */
-  nodeNamesWithBase(base: string): Promise<string[]>;
+  /**
+   * `stem` when no node has that name, else `stem-N` with the lowest free N >= 2 (names.ts
+   * makes a hostname's label unique with it). Index lookups: no read of every "stem-N".
+   */
+  nextNodeName(stem: string): Promise<string>;
   /**
    * A free IPv4 address in [first, last] (allocate.ts): the one after the highest taken, else
    * the lowest free one; null when every address is taken. An index lookup, not a scan.
