@@ -19,17 +19,16 @@ import {
 } from "./client-options.ts";
 import { decodeServerMessage, encodeClientMessage } from "./codec.ts";
 import { ControlProtocolError } from "./errors.ts";
+import { buildLogin, checkLoginOptions } from "./login.ts";
 import { MapState } from "./map-state.ts";
 import {
   CONTROL_CLOSE,
   CONTROL_PROTOCOL,
   type HelloMessage,
   type Hostinfo,
-  type LoginMessage,
   type ServerMessage,
   type UpdateMessage,
 } from "./messages.ts";
-import { loginProof } from "./proof.ts";
 import type { ControlSocket } from "./socket.ts";
 
 export type {
@@ -82,15 +81,7 @@ export class ControlClient {
   /** Throws ControlProtocolError naming the field when hostinfo, authKey or tags are invalid. */
   constructor(options: ControlClientOptions) {
     // Checked now: a login the server would refuse must fail here, not retry forever.
-    const placeholder = `${"A".repeat(43)}=`;
-    encodeClientMessage({
-      type: "login",
-      nodeKey: placeholder,
-      proof: placeholder,
-      hostinfo: options.hostinfo,
-      ...(options.authKey !== undefined ? { authKey: options.authKey } : {}),
-      ...(options.tags !== undefined ? { tags: options.tags } : {}),
-    });
+    checkLoginOptions(options, options.hostinfo);
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? platformRandom;
@@ -253,26 +244,10 @@ export class ControlClient {
 
   private async login(socket: ControlSocket, hello: HelloMessage, live: () => boolean) {
     try {
-      const { core, x25519, privateKey, rotateFrom } = this.options;
-      const own = await loginProof(core, x25519, privateKey, hello);
-      const login: LoginMessage = {
-        type: "login",
-        nodeKey: own.nodeKey,
-        proof: own.proof,
-        hostinfo: this.hostinfo,
-      };
-      if (this.options.authKey !== undefined) login.authKey = this.options.authKey;
-      if (this.options.ephemeral !== undefined) login.ephemeral = this.options.ephemeral;
-      if (this.options.tags !== undefined) login.tags = this.options.tags;
-      if (rotateFrom !== undefined && !this.rotated) {
-        const old = await loginProof(core, x25519, rotateFrom, hello);
-        login.rotateFrom = { nodeKey: old.nodeKey, proof: old.proof };
-      }
       const resume = this.map.resumePoint();
-      if (resume !== undefined) {
-        login.resume = resume;
-        this.stats.resumeRequests++;
-      }
+      const rotateFrom = this.rotated ? undefined : this.options.rotateFrom;
+      const login = await buildLogin(this.options, this.hostinfo, hello, rotateFrom, resume);
+      if (resume !== undefined) this.stats.resumeRequests++;
       if (!live()) return;
       socket.send(encodeClientMessage(login));
     } catch (error) {
