@@ -103,6 +103,8 @@ export class Hub {
     const now = this.clock.now();
     const token = this.options.tokens.grant(node.nodeKey, now);
     this.mapper.attach(nodeId);
+    // Online first, so that the map (or resuming delta) carries it and peers hear of it.
+    this.mapper.patch(nodeId, { online: true, lastSeen: now });
     const resumed = resume && this.sessions.resume(nodeId, resume.session, resume.seq);
     const parts = resumed ? this.mapper.resume(nodeId, resumed.globalSeq) : null;
     let session = resumed ? resumed.session : undefined;
@@ -130,7 +132,6 @@ export class Hub {
     this.scheduleRefresh(nodeId, attached, this.options.tokens.refreshIn(token, now));
     this.scheduleKeepalive(attached);
     if (node.keyExpiry !== null) this.armExpiry(nodeId, node.keyExpiry);
-    this.mapper.patch(nodeId, { online: true, lastSeen: now });
     this.options.log?.info({ node: nodeId, resumed: parts !== null }, "attached");
   }
 
