@@ -324,6 +324,19 @@ describe("references", () => {
 });
 
 describe("how errors read", () => {
+  it("at most 50 errors, the first ones in document order", () => {
+    const src = Array.from({ length: 80 }, (_, i) => `"bad${i}@"`).join(",\n");
+    const errors = refused(`{"acls": [{"action": "accept", "dst": ["*:*"], "src": [\n${src}]}]}`);
+    expect(errors).toHaveLength(50);
+    expect(errors.map((e) => e.line)).toEqual(Array.from({ length: 50 }, (_, i) => i + 2));
+    expect(errors[49]).toEqual({
+      line: 51,
+      column: 1,
+      path: "acls[0].src[49]",
+      message: '"bad49@" is not an email address',
+    });
+  });
+
   it("formatPolicyError gives line, column, path and sentence; testPolicy gives compile's errors", () => {
     const text = '{\n  "acls": [{ "action": "accept", "src": ["group:x"], "dst": ["*:*"] }]\n}';
     const errors = testPolicy(text, USERS);

@@ -120,4 +120,24 @@ describe("tests section", () => {
       ],
     ]);
   });
+
+  it("a hosts name that is a range, or unknown, is not a test destination", () => {
+    const text = BASE.replace('"gw": "100.64.0.1"', '"gw": "100.64.0.0/24"').replace(
+      "TESTS",
+      `    { "src": "bob@example.com", "accept": ["gw:53", "nohost:53"] }`,
+    );
+    expect(refused(text).map((e) => [e.path, e.message])).toEqual([
+      ["tests[0].accept[0]", `host "gw" is a range: a test's destination is one address`],
+      ["tests[0].accept[1]", 'unknown host "nohost" (not in hosts)'],
+    ]);
+  });
+
+  it("tests are checked when the policy is set, not again when users change", () => {
+    const test = `    { "src": "carol@example.com", "accept": ["alice@example.com:22"] }`;
+    const promoted = USERS.map((u) => (u.id === 5 ? { ...u, role: "admin" as const } : u));
+    const policy = compiled(withTests(test), promoted);
+    // Demoted again: the stored policy stays in force; carol simply no longer reaches alice.
+    const later = policy.withUsers(USERS);
+    expect(later.canReach({ kind: "user", userId: 5 }, { kind: "user", userId: 3 })).toBe(false);
+  });
 });

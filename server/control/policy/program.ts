@@ -306,27 +306,8 @@ export function buildProgram(
     const checks = (entry: TestEntry, which: "accept" | "deny") =>
       (entry[which] ?? []).map((d, i): TestCheck => {
         const path = [...base, which, i];
-        const text = nodeText(parsed, path);
-        let target: TestTarget = { kind: "tag", name: "" };
-        const s = d.target;
-        if (s.kind === "user") target = { kind: "user", email: s.email };
-        else if (s.kind === "tag") {
-          if (!tagNames.has(s.name)) unknown(path, `unknown tag "${s.name}" (not in tagOwners)`);
-          target = { kind: "tag", name: s.name };
-        } else if (s.kind === "prefix" || s.kind === "host") {
-          const prefix = s.kind === "prefix" ? s.prefix : hosts.get(s.name);
-          const full = prefix !== undefined && prefix.bits === (prefix.family === 4 ? 32 : 128);
-          if (prefix === undefined)
-            unknown(path, `unknown host "${s.kind === "host" ? s.name : ""}" (not in hosts)`);
-          else if (!full)
-            unknown(
-              path,
-              `host "${s.kind === "host" ? s.name : ""}" is a range: a test's destination is one address`,
-            );
-          else
-            target = { kind: "address", address: { family: prefix.family, value: prefix.network } };
-        }
-        return { text, path, target, port: d.ports[0]!.first };
+        const target = testTarget(d.target, hosts, tagNames, (message) => unknown(path, message));
+        return { text: nodeText(parsed, path), path, target, port: d.ports[0]!.first };
       });
     return {
       index: t,
@@ -341,6 +322,29 @@ export function buildProgram(
 
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, program: { prefixes, acls, ssh, tagOwners, tests } };
+}
+
+// What a test's destination names; a problem is reported (and a placeholder that matches no
+// rule returned: the document is refused anyway).
+function testTarget(
+  s: Selector,
+  hosts: ReadonlyMap<string, Prefix>,
+  tagNames: ReadonlySet<string>,
+  report: (message: string) => void,
+): TestTarget {
+  if (s.kind === "user") return { kind: "user", email: s.email };
+  if (s.kind === "tag") {
+    if (!tagNames.has(s.name)) report(`unknown tag "${s.name}" (not in tagOwners)`);
+    return { kind: "tag", name: s.name };
+  }
+  // The schema lets only one address or a hosts name through to here.
+  const prefix = s.kind === "prefix" ? s.prefix : s.kind === "host" ? hosts.get(s.name) : undefined;
+  const name = s.kind === "host" ? s.name : "";
+  if (prefix === undefined) report(`unknown host "${name}" (not in hosts)`);
+  else if (prefix.bits !== (prefix.family === 4 ? 32 : 128)) {
+    report(`host "${name}" is a range: a test's destination is one address`);
+  } else return { kind: "address", address: { family: prefix.family, value: prefix.network } };
+  return { kind: "tag", name: "" };
 }
 
 // The string as written at `path` (test messages quote the user's own words).
