@@ -20,7 +20,7 @@ import {
   x25519Private,
   x25519Shared,
 } from "../relay/independent-oracle.ts";
-import { FakeControlServer } from "./client-fake-server.ts";
+import { type FakeConnection, FakeControlServer } from "./client-fake-server.ts";
 import { mapMessage, peer } from "./codec-fixtures.ts";
 
 let core: CryptoCore;
@@ -117,8 +117,9 @@ describe("login and maps", () => {
     await waitUntil(() => h.waiting.length === 1, "onWaiting");
     expect(h.waiting).toEqual(["https://control.example/approve/k3y"]);
     expect(h.client.state).toBe("waiting");
-    // Approval may take a person minutes: the handshake timeout no longer applies.
-    h.clock.advance(100_000);
+    // Approval may take a person minutes: neither the handshake timeout nor the keepalive
+    // watchdog applies (the server's approval expiry ends the wait).
+    h.clock.advance(1_000_000);
     expect(h.client.state).toBe("waiting");
     conn.send(mapMessage(3, 1));
     await started;
@@ -154,6 +155,22 @@ describe("reconnecting", () => {
     expect(h.diffs[2]!.peersRemoved.map((p) => p.id)).toEqual([4]);
     expect(h.client.stats.resumedWithDelta).toBe(1);
     expect(h.client.stats.resumeRequests).toBe(1);
+  });
+
+  it.each([
+    ["4429 too slow", (c: FakeConnection) => c.close(4429, "too slow")],
+    ["a network drop", (c: FakeConnection) => c.ws.terminate()],
+    ["a protocol-free 1001", (c: FakeConnection) => c.close(1001, "going away")],
+  ])("resumes after %s", async (_what, drop) => {
+    const h = await harness();
+    const { conn } = await streaming(h, 12, "s-D");
+    drop(conn);
+    await waitUntil(() => h.client.state === "backoff", "backoff");
+    h.clock.advance(h.client.lastRetryDelayMs!);
+    expect((await (await h.server.connection(1)).login()).resume).toEqual({
+      session: "s-D",
+      seq: 12,
+    });
   });
 
   it("backoff grows (with jitter) on a fake clock, and resets after a map", async () => {

@@ -188,6 +188,8 @@ export class ControlClient {
   /** Silence for 2.5 keepalive intervals means the stream is dead (a half-open TCP path). */
   private armWatchdog(live: () => boolean): void {
     this.watchdog?.cancel();
+    // While a person decides, the server's approval expiry (a `refused`) ends the wait.
+    if (this.phase === "waiting") return;
     const silence = 2.5 * (this.options.keepaliveIntervalMs ?? 50_000);
     this.watchdog = this.clock.setTimer(silence, () => {
       if (!live()) return;
@@ -220,8 +222,9 @@ export class ControlClient {
           return;
         }
         this.phase = "waiting";
-        // A person may take minutes to approve: only the keepalive watchdog runs meanwhile.
+        // A person may take minutes to approve: no handshake timeout, no keepalive watchdog.
         this.handshakeTimer?.cancel();
+        this.watchdog?.cancel();
         this.setState("waiting");
         this.callback(() => this.options.onWaiting?.(message.approvalUrl));
         return;
