@@ -1,8 +1,8 @@
 // The relay lines of the network details (web/views/relay-notices.ts): the engine's ws://
 // warning and pin error reach the page as written, the error first; nothing is shown for a
 // loopback or wss:// relay that works; hostile text (a relay's close reason) stays one bounded
-// line. A Node test of the wording: the page's CSP lets it reach only its own relay, which is
-// loopback in every test setup, so the warning cannot be provoked in Chromium here.
+// line. The wording and bounds are tested here; test/e2e/relay-notices.test.ts shows both lines
+// in Chromium (a pinned relay back with another key; a page and relay at a veth address).
 
 import { describe, expect, it } from "vitest";
 import { MAX_NOTICE_CHARS, relayNotices } from "../../web/views/relay-notices.ts";
