@@ -183,6 +183,19 @@ export function defineRecordTests(ctx: SuiteContext): void {
     });
   });
 
+  it("a row edited by hand into the wrong shape is an error naming the column", async () => {
+    const { db, store } = await ctx.setup();
+    await store.createNode(nodeInput(1, null));
+    await db.query("UPDATE nodes SET tags = 'oops'");
+    await expect(store.listNodes()).rejects.toThrow(
+      new Error('store: column tags holds "oops", not what it should'),
+    );
+    await db.query(`UPDATE nodes SET tags = '["tag:a"]', ssh_host_keys = '[1]'`);
+    await expect(store.nodeByKey("key-1")).rejects.toThrow(
+      new Error('store: column ssh_host_keys holds "[1]", not what it should'),
+    );
+  });
+
   describe("auth keys", () => {
     it("creates, finds by hash, lists, revokes once", async () => {
       const { store } = await ctx.setup();
