@@ -111,7 +111,7 @@ export async function startHarness(options: Partial<ControlOptions> = {}): Promi
         id: "default",
         region: "local",
         url: `ws://127.0.0.1:${port}/relay`,
-        key: "A".repeat(43) + "=",
+        key: `${"A".repeat(43)}=`,
       },
     ],
     baseUrl: `${origin}/`,
