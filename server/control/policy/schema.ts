@@ -115,6 +115,8 @@ function strict<E extends v.ObjectEntries>(entries: E, what: string) {
   );
 }
 
+const RESERVED_KEYS = new Set(["__proto__", "prototype", "constructor"]);
+
 // A map from names (checked by `keyPattern`) to values.
 function record<V extends v.GenericSchema>(
   keyPattern: RegExp,
@@ -124,6 +126,21 @@ function record<V extends v.GenericSchema>(
 ) {
   return v.pipe(
     v.custom<Record<string, unknown>>(isObject, `${what} must be an object`),
+    // valibot's record skips these keys without a word: refuse them instead.
+    v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      for (const key of Object.keys(dataset.value)) {
+        if (!RESERVED_KEYS.has(key)) continue;
+        const item = {
+          type: "object",
+          origin: "key",
+          input: dataset.value,
+          key,
+          value: key,
+        } as const;
+        addIssue({ message: `${JSON.stringify(key)} is a reserved name`, path: [item] });
+      }
+    }),
     v.record(v.pipe(v.string(), v.regex(keyPattern, keyMessage)), value),
   );
 }
