@@ -64,6 +64,7 @@ export class RelayBind implements Bind {
   private pingTimer: TimerHandle | undefined;
   private ping: { data: Uint8Array; at: number } | undefined;
   private rtt: number | undefined;
+  private token: string | undefined;
 
   /** Throws when the URL is not ws(s):// or its `#key=` pin is malformed or contradicted. */
   constructor(options: RelayBindOptions) {
@@ -72,6 +73,15 @@ export class RelayBind implements Bind {
     this.transportWarning = this.target.warning;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? platformRandom;
+    this.token = options.token;
+  }
+
+  /**
+   * Replaces the relay token (the control server refreshes it at 3/4 of its life); the relay
+   * checks it at the hello, so it is sent from the next (re)connection on.
+   */
+  setToken(token: string): void {
+    this.token = token;
   }
 
   /** Where the connection is. */
@@ -294,7 +304,8 @@ export class RelayBind implements Bind {
     live: () => boolean,
   ): Promise<void> {
     try {
-      const { core, x25519, privateKey, token } = this.options;
+      const { core, x25519, privateKey } = this.options;
+      const token = this.token;
       const proof = await nodeProof(core, x25519, privateKey, relayKey, challenge);
       this.publicKey ??= await x25519.publicKey(privateKey);
       const nodeKey = this.publicKey;

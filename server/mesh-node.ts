@@ -1,0 +1,245 @@
+// A mesh node in Node: what the tests and, next, the agent run. Its WireGuard key is made here
+// and never leaves; the device reaches its peers through the relay of the map (pinned to the
+// relay key the map gives, with the map's relay token); the packet filter sits between the
+// device and the IP interface (inbound packets judged, outbound ones noted for their answers);
+// DeviceSync keeps the device's peers equal to the map's. Maps come from the control server's
+// map stream or, in tests, by hand through applyMap().
+
+import { DeviceSync, type SyncResult } from "../worker/control/device-sync.ts";
+import { MapState } from "../worker/control/map-state.ts";
+import { PacketFilter, type PacketFilterOptions } from "../worker/control/packet-filter.ts";
+import { SwitchBind } from "../worker/control/switch-bind.ts";
+import type { NetworkMap, PeerView, RelayInfo } from "../worker/control/types.ts";
+import { type CryptoCore, initCrypto } from "../worker/crypto/index.ts";
+import { NetInterface } from "../worker/net/interface.ts";
+import { RelayBind } from "../worker/relay/client.ts";
+import type { RelayConnect } from "../worker/relay/socket.ts";
+import { type Clock, systemClock } from "../worker/wireguard/clock.ts";
+import { Device } from "../worker/wireguard/device.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
+import { nodeX25519 } from "./crypto/x25519-node.ts";
+import { nodeRelayConnect } from "./relay/ws-node.ts";
+
+/** Options of a mesh node. */
+export interface MeshNodeOptions {
+  /** The node's WireGuard private key; a fresh one is made when absent (it never leaves). */
+  privateKey?: Uint8Array;
+  /** Opens relay sockets (default: the `ws` package). */
+  relayConnect?: RelayConnect;
+  /** Relay reconnect backoff (RelayBind's defaults when absent). */
+  relayBackoffBaseMs?: number;
+  relayBackoffMaxMs?: number;
+  /** The tunnel MTU (default 1420). */
+  mtu?: number;
+  clock?: Clock;
+  /** Flow table size and idle times of the packet filter. */
+  filter?: Omit<PacketFilterOptions, "clock">;
+}
+
+/** The relay the node uses: its home relay when the map names one it lists, else the first. */
+export function chooseRelay(map: Pick<NetworkMap, "self" | "relays">): RelayInfo | undefined {
+  return map.relays.find((relay) => relay.id === map.self.homeRelay) ?? map.relays[0];
+}
+
+/** What a running node is made of (after its first map). */
+interface Running {
+  device: Device;
+  bind: SwitchBind;
+  /** The relay connection in use (inside `bind`). */
+  relayBind: RelayBind;
+  relay: RelayInfo;
+  net: NetInterface;
+  addresses: string;
+}
+
+/** One node of the mesh, in this process. */
+export class MeshNode {
+  /** The inbound packet filter (its counters are the node's drops per reason). */
+  readonly filter: PacketFilter;
+  /** The node's map, for names (`resolve`) and peers. */
+  readonly state = new MapState();
+  private readonly clock: Clock;
+  private running: Running | undefined;
+  private sync: DeviceSync | undefined;
+  private seq = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** The Bind of a start in progress: close() ends it so a start waiting for its relay stops. */
+  private starting: SwitchBind | undefined;
+
+  private constructor(
+    private readonly options: MeshNodeOptions,
+    private readonly privateKey: Uint8Array,
+    private readonly core: CryptoCore,
+    /** The node's public key. */
+    readonly publicKey: Uint8Array,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.filter = new PacketFilter({ ...options.filter, clock: this.clock });
+  }
+
+  /** Makes a node (and its key, unless given); it joins the mesh at its first map. */
+  static async create(options: MeshNodeOptions = {}): Promise<MeshNode> {
+    const privateKey = options.privateKey ?? generatePrivateKey();
+    const core = await initCrypto();
+    const publicKey = await nodeX25519.publicKey(privateKey);
+    return new MeshNode(options, privateKey, core, publicKey);
+  }
+
+  /** The public key as base64, as maps carry it. */
+  get key(): string {
+    return keyToBase64(this.publicKey);
+  }
+
+  /** The IP interface (TCP, UDP, ping). Throws before the first map. */
+  get net(): NetInterface {
+    if (this.running === undefined) throw new Error("mesh node: no map yet");
+    return this.running.net;
+  }
+
+  /** The WireGuard device, once the first map came. */
+  get device(): Device | undefined {
+    return this.running?.device;
+  }
+
+  /** The relay in use, once the first map came. */
+  get relay(): RelayInfo | undefined {
+    return this.running?.relay;
+  }
+
+  /** The relay connection in use (its state and counters), once the first map came. */
+  get relayBind(): RelayBind | undefined {
+    return this.running?.relayBind;
+  }
+
+  /** The mesh addresses of the node called `name` ("web-01", "web-01.<domain>"), or undefined. */
+  resolve(name: string): readonly string[] | undefined {
+    return this.state.ready ? this.state.resolve(name) : undefined;
+  }
+
+  /**
+   * Applies a full map given by hand (tests; the map stream's client calls applySnapshot):
+   * the first one starts the device on the map's relay. Maps apply one after another.
+   */
+  applyMap(map: NetworkMap): Promise<SyncResult> {
+    try {
+      this.state.apply({ type: "map", session: "local", seq: this.seq++, map });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.applySnapshot(this.state.snapshot());
+  }
+
+  /** Brings device, filter, relay and token to `map` (serialized with other applications). */
+  applySnapshot(map: NetworkMap): Promise<SyncResult> {
+    const run = this.queue.then(() => this.applyNow(map));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Stops the device and its relay connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.starting?.close();
+    await this.queue;
+    await this.running?.device.close();
+  }
+
+  private async applyNow(map: NetworkMap): Promise<SyncResult> {
+    if (this.closed) throw new Error("mesh node: closed");
+    const relay = chooseRelay(map);
+    if (relay === undefined) throw new Error("mesh node: the map lists no relay");
+    // The filter first: a peer the map no longer allows is refused from this packet on.
+    this.filter.setMap(map);
+    let running = this.running;
+    if (running === undefined) {
+      running = await this.start(map, relay);
+      this.running = running;
+    } else {
+      await this.followRelay(running, relay, map.token.token);
+      this.followAddresses(running, map.self);
+    }
+    this.sync ??= new DeviceSync(running.device);
+    return this.sync.apply(map);
+  }
+
+  private newRelayBind(relay: RelayInfo, token: string): RelayBind {
+    return new RelayBind({
+      url: relay.url,
+      relayKey: keyFromBase64(relay.key, `relay ${relay.id} key`),
+      privateKey: this.privateKey,
+      core: this.core,
+      x25519: nodeX25519,
+      token,
+      connect: this.options.relayConnect ?? nodeRelayConnect(),
+      clock: this.clock,
+      backoffBaseMs: this.options.relayBackoffBaseMs,
+      backoffMaxMs: this.options.relayBackoffMaxMs,
+    });
+  }
+
+  private async start(map: NetworkMap, relay: RelayInfo): Promise<Running> {
+    const relayBind = this.newRelayBind(relay, map.token.token);
+    const bind = new SwitchBind(relayBind);
+    this.starting = bind;
+    const device = await Device.create({
+      privateKey: this.privateKey,
+      bind,
+      core: this.core,
+      x25519: nodeX25519,
+      clock: this.clock,
+      mtu: this.options.mtu ?? 1420,
+      // Packets reach whichever interface is current (followAddresses may replace it).
+      onPacket: (packet, peer) => {
+        if (this.filter.inbound(packet, peer)) this.running?.net.receive(packet);
+      },
+    });
+    this.starting = undefined;
+    if (this.closed) {
+      await device.close();
+      throw new Error("mesh node: closed");
+    }
+    return {
+      device,
+      bind,
+      relayBind,
+      relay,
+      net: this.interfaceFor(map.self, device),
+      addresses: map.self.addresses.join(),
+    };
+  }
+
+  private interfaceFor(self: PeerView, device: Device): NetInterface {
+    return new NetInterface({
+      addresses: self.addresses,
+      output: (packet) => {
+        this.filter.outbound(packet);
+        device.send(packet);
+      },
+      clock: this.clock,
+      randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+      mtu: this.options.mtu ?? 1420,
+    });
+  }
+
+  /** A new token goes to the next relay hello; a new relay (id, URL or key) is switched to. */
+  private async followRelay(running: Running, relay: RelayInfo, token: string): Promise<void> {
+    const now = running.relay;
+    if (now.id === relay.id && now.url === relay.url && now.key === relay.key) {
+      running.relayBind.setToken(token);
+      return;
+    }
+    const next = this.newRelayBind(relay, token);
+    await running.bind.use(next);
+    running.relayBind = next;
+    running.relay = relay;
+  }
+
+  /** Addresses are stable (kept across key rotation); if they do change, a new interface. */
+  private followAddresses(running: Running, self: PeerView): void {
+    const addresses = self.addresses.join();
+    if (addresses === running.addresses) return;
+    running.net = this.interfaceFor(self, running.device);
+    running.addresses = addresses;
+  }
+}
