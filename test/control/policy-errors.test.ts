@@ -3,11 +3,7 @@
 // hosts, group cycles, cross-field mistakes, and the size and nesting bounds.
 
 import { describe, expect, it } from "vitest";
-import {
-  compilePolicy,
-  formatPolicyError,
-  testPolicy,
-} from "../../server/control/policy/compile.ts";
+import { formatPolicyError, testPolicy } from "../../server/control/policy/compile.ts";
 import { MAX_POLICY_BYTES } from "../../server/control/policy/parse.ts";
 import { compiled, refused, USERS } from "./policy-helpers.ts";
 
