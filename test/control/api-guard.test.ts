@@ -3,6 +3,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { createOwnerLink } from "../../server/control/auth/links.ts";
+import { RateLimiter } from "../../server/control/auth/rate-limit.ts";
 import { type Harness, startHarness } from "./api-harness.ts";
 
 let h: Harness | null = null;
@@ -174,6 +175,24 @@ describe("rate limit", () => {
     expect((await h.call("POST", "/api/v1/login/link", valid)).status).toBe(200);
     // The OIDC routes share the limit.
     expect((await h.call("GET", "/login/oidc")).status).toBe(429);
+  });
+});
+
+describe("rate limiter table", () => {
+  it("stays bounded under a flood of addresses", () => {
+    const limiter = new RateLimiter({ burst: 2, perSecond: 1, maxAddresses: 100 });
+    const t = 1_000_000;
+    expect(limiter.take("victim", t)).toEqual({ ok: true });
+    expect(limiter.take("victim", t)).toEqual({ ok: true });
+    expect(limiter.take("victim", t)).toEqual({ ok: false, retryAfterSeconds: 1 });
+    for (let i = 0; i < 10_000; i++) limiter.take(`10.0.${i >> 8}.${i & 255}`, t);
+    expect(limiter.size).toBeLessThanOrEqual(100);
+    // Idle (refilled) buckets go first, then the oldest: an attacker who owns more addresses
+    // than the table holds can reset a bucket, but already has that many buckets to spend.
+    expect(limiter.take("late", t + 2000)).toEqual({ ok: true });
+    expect(() => new RateLimiter({ burst: 0, perSecond: 1 })).toThrow(
+      "rate limit: burst must be >= 1 and perSecond > 0",
+    );
   });
 });
 

@@ -4,10 +4,13 @@
 // from the claims; allowed domains refuse with a page that says why; a replayed callback and a
 // callback in another browser are refused.
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Provider from "oidc-provider";
 import { afterEach, describe, expect, it } from "vitest";
-import { OidcLogin, type OidcOptions } from "../../server/control/auth/oidc.ts";
+import { OidcLogin, type OidcOptions, oidcFromFlags } from "../../server/control/auth/oidc.ts";
 import { listenOnLoopback } from "../helpers/ports.ts";
 import { type Harness, startHarness } from "./api-harness.ts";
 
@@ -68,7 +71,10 @@ interface Journey {
 
 let h: Harness | null = null;
 let idp: Server | null = null;
+let secretDir: string | null = null;
 afterEach(async () => {
+  if (secretDir !== null) rmSync(secretDir, { recursive: true, force: true });
+  secretDir = null;
   await h?.close();
   h = null;
   if (idp !== null) {
@@ -115,14 +121,14 @@ async function start(
         ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
       });
       server.on("request", provider.callback());
-      return OidcLogin.discover({
-        issuer,
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        redirectUri,
-        allowHttpIssuer: true,
-        ...rules,
-      });
+      // As `corridor serve --oidc-issuer --oidc-client-id --oidc-client-secret-file` sets it up.
+      secretDir = mkdtempSync(join(tmpdir(), "corridor-oidc-test-"));
+      const secretFile = join(secretDir, "client-secret");
+      writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+      return oidcFromFlags(
+        { issuer, clientId: CLIENT_ID, clientSecretFile: secretFile, ...rules },
+        baseUrl,
+      );
     },
   });
   return h;
@@ -270,6 +276,22 @@ describe("OIDC sign-in against a real provider", () => {
     const late = await browser.request(journey);
     expect(await late.text()).toContain("(state_unknown)");
     expect(await harness.store.listUsers()).toEqual([]);
+  });
+});
+
+describe("OIDC configuration", () => {
+  it("refuses an http:// issuer that is not on loopback", async () => {
+    await expect(
+      OidcLogin.discover({
+        issuer: "http://idp.example.com",
+        clientId: "x",
+        clientSecret: "y",
+        redirectUri: "https://corridor.example.com/login/oidc/callback",
+        allowHttpIssuer: true,
+      }),
+    ).rejects.toThrow(
+      "OIDC issuer http://idp.example.com must be https:// (http:// only on loopback)",
+    );
   });
 });
 

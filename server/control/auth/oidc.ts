@@ -21,8 +21,40 @@ export interface OidcOptions {
   allowedDomains?: string[];
   /** Email addresses admitted; empty: no address rule. */
   allowedEmails?: string[];
-  /** Accept an http:// issuer: only for a provider on loopback (tests, local development). */
+  /** Accept an http:// issuer on loopback (tests, local development); never elsewhere. */
   allowHttpIssuer?: boolean;
+}
+
+/** What the `--oidc-*` flags give. */
+export interface OidcFlags {
+  issuer: string;
+  clientId: string;
+  /** File holding the client secret (kept out of argv and the environment). */
+  clientSecretFile: string;
+  allowedDomains?: string[];
+  allowedEmails?: string[];
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/**
+ * Sets up OIDC from `corridor serve`/`corridor control` flags: reads the secret file, points the
+ * callback at BASE/login/oidc/callback and discovers the provider. An http:// issuer is
+ * accepted on loopback only.
+ */
+export async function oidcFromFlags(flags: OidcFlags, baseUrl: string): Promise<OidcLogin> {
+  const issuer = new URL(flags.issuer);
+  return OidcLogin.discover({
+    issuer: flags.issuer,
+    clientId: flags.clientId,
+    clientSecret: await readClientSecretFile(flags.clientSecretFile),
+    redirectUri: new URL("/login/oidc/callback", baseUrl).href,
+    allowedDomains: (flags.allowedDomains ?? []).map((d) => d.toLowerCase()),
+    allowedEmails: flags.allowedEmails ?? [],
+    allowHttpIssuer: issuer.protocol === "http:" && isLoopbackHost(issuer.hostname),
+  });
 }
 
 /** The person the provider vouched for. */
@@ -95,6 +127,13 @@ export class OidcLogin {
 
   /** Discovers the provider (fails when it cannot be reached or its metadata is wrong). */
   static async discover(options: OidcOptions): Promise<OidcLogin> {
+    const issuer = new URL(options.issuer);
+    if (
+      issuer.protocol !== "https:" &&
+      !(options.allowHttpIssuer === true && isLoopbackHost(issuer.hostname))
+    ) {
+      throw new Error(`OIDC issuer ${options.issuer} must be https:// (http:// only on loopback)`);
+    }
     const execute = options.allowHttpIssuer === true ? [oidc.allowInsecureRequests] : [];
     const config = await oidc.discovery(
       new URL(options.issuer),
