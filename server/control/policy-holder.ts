@@ -17,7 +17,6 @@ export function policyUser(user: UserRecord): PolicyUser {
 
 /** The compiled policy in force and how to make a new one. */
 export class PolicyHolder implements PolicyAccess {
-  private text = DEFAULT_POLICY;
   private compiled: CompiledPolicy | undefined;
 
   constructor(private readonly compileFn: CompileFn) {}
@@ -33,8 +32,8 @@ export class PolicyHolder implements PolicyAccess {
 
   /**
    * Reads the stored document and the users and compiles them; returns the new policy. A
-   * stored document that no longer compiles (it was checked when set: only a user change can
-   * break its `tests`) keeps the previous policy in force and throws the errors as a sentence.
+   * stored document that does not compile (it was checked when set; its `tests` may name users
+   * that changed since) keeps the previous policy in force and throws the first error.
    */
   async load(tx: StoreTx): Promise<CompiledPolicy> {
     const stored = await tx.getPolicy();
@@ -42,9 +41,15 @@ export class PolicyHolder implements PolicyAccess {
     return this.use(stored?.text ?? DEFAULT_POLICY, users);
   }
 
-  /** Compiles the current document against `users` (after a user changed). */
+  /**
+   * The current document bound to the current users (after a user changed): the document is
+   * not parsed again, nor its `tests` run (they were checked when it was set, and a sign-in
+   * must not fail because a test names a user's old email).
+   */
   async reloadUsers(tx: StoreTx): Promise<CompiledPolicy> {
-    return this.use(this.text, (await tx.listUsers()).map(policyUser));
+    const users = (await tx.listUsers()).map(policyUser);
+    this.compiled = this.current().withUsers(users);
+    return this.compiled;
   }
 
   private use(text: string, users: PolicyUser[]): CompiledPolicy {
@@ -55,7 +60,6 @@ export class PolicyHolder implements PolicyAccess {
         `the stored policy does not compile for the current users: line ${first?.line}, column ${first?.column}: ${first?.message}`,
       );
     }
-    this.text = text;
     this.compiled = result.policy;
     return result.policy;
   }

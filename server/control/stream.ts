@@ -181,6 +181,7 @@ export class ControlStream {
     }
     if (conn.phase === "hello" && message.type === "login") {
       conn.phase = "login";
+      conn.cancelTimeout?.(); // the login came in time; registration may take longer
       this.login(conn, message).catch((error: unknown) => {
         this.options.log?.error({ err: String(error) }, "login failed");
         this.fail(conn, 1011, "internal error");
