@@ -18,7 +18,7 @@ import {
 import { dnsLabel, isDnsLabel } from "../../server/control/store/names.ts";
 import { parseStoreUrl } from "../../server/control/store/open.ts";
 import { checkSettings, newSettings } from "../../server/control/store/settings.ts";
-import { ipv4Number, splitName } from "../../server/control/store/sql-tx.ts";
+import { ipv4Number, splitName } from "../../server/control/store/sql-base.ts";
 import { openSqliteStore } from "../../server/control/store/sqlite.ts";
 import { StoreConflictError, type StoreTx } from "../../server/control/store/types.ts";
 import { seededBytes, seededInts } from "../helpers/seeded.ts";

@@ -49,7 +49,7 @@ describeWithPrereq(postgresPrereq(), "control store on PostgreSQL", () => {
       await store.close();
     });
 
-    it("an unreachable server is the driver's error, and nothing is left open", async () => {
+    it("a database that does not exist is the driver's error", async () => {
       const url = cluster!.url("no_such_database");
       await expect(openPostgresStore(url)).rejects.toThrow(
         'database "no_such_database" does not exist',

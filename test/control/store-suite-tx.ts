@@ -1,4 +1,4 @@
-// The storage suite, part 2: transactions (all or nothing, misuse refused), migrations
+// The storage suite, part 3: transactions (all or nothing, misuse refused), migrations
 // (idempotent, versioned, refusing a newer schema, once under concurrent starts) and
 // concurrent registrations (distinct names and addresses). See store.suite.ts.
 
@@ -11,8 +11,7 @@ import {
   SchemaTooNewError,
 } from "../../server/control/store/schema.ts";
 import type { NodeRecord } from "../../server/control/store/types.ts";
-import { nodeInput, type SuiteContext, userInput } from "./store.suite.ts";
-import { expectConflict } from "./store-suite-records.ts";
+import { expectConflict, nodeInput, type SuiteContext, userInput } from "./store.suite.ts";
 
 const PREFIX = "fd7a:115c:a1e0::/48";
 

@@ -3,9 +3,15 @@
 // store-sqlite.test.ts and store-postgres.test.ts (the same assertions on both is what "one
 // schema, two adapters" means). Each test gets a fresh, empty database from the backend.
 
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
 import type { Migration } from "../../server/control/store/schema.ts";
-import type { NewNode, Store, UserRecord } from "../../server/control/store/types.ts";
+import {
+  type NewNode,
+  type Store,
+  StoreConflictError,
+  type UserRecord,
+} from "../../server/control/store/types.ts";
+import { defineKeyTests } from "./store-suite-keys.ts";
 import { defineRecordTests } from "./store-suite-records.ts";
 import { defineTransactionTests } from "./store-suite-tx.ts";
 
@@ -76,6 +82,29 @@ export function nodeInput(
   };
 }
 
+/** Expects `promise` to reject with a StoreConflictError on `field` saying `message`. */
+export async function expectConflict(promise: Promise<unknown>, field: string, message: string) {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StoreConflictError);
+  expect(error).toMatchObject({ field, message });
+}
+
+/** Fields of a one-off auth key of `userId` with `hash`. */
+export function authKeyInput(userId: number, hash: string) {
+  return {
+    prefix: "cak_3f9a",
+    hash,
+    userId,
+    reusable: false,
+    ephemeral: false,
+    tags: [],
+    expiresAt: 10_000,
+  };
+}
+
 /** Defines the whole suite against `backend`. */
 export function defineStoreSuite(backend: StoreBackend): void {
   const opened: Store[] = [];
@@ -98,5 +127,6 @@ export function defineStoreSuite(backend: StoreBackend): void {
     },
   };
   defineRecordTests(ctx);
+  defineKeyTests(ctx);
   defineTransactionTests(ctx);
 }

@@ -1,0 +1,198 @@
+// The users and nodes operations of StoreTx, in the SQL both dialects share (see sql-tx.ts),
+// including the two index lookups registration allocates with (nextNodeName, freeIpv4).
+
+import { aggregate, nodeFromRow, stringsText, userFromRow } from "./rows.ts";
+import { bit, canonicalIpv6, ipv4Number, ipv4Text, SqlBase, splitName } from "./sql-base.ts";
+import type { NewNode, NodeRecord, StoreTx, UserRecord } from "./types.ts";
+
+/** A field of NodeRecord that updateNode may change, and its column. */
+const NODE_COLUMNS = {
+  nodeKey: "node_key",
+  name: "name",
+  hostname: "hostname",
+  os: "os",
+  tags: "tags",
+  userId: "user_id",
+  keyExpiry: "key_expiry",
+  sshHostKeys: "ssh_host_keys",
+  lastSeen: "last_seen",
+} as const;
+
+const USER_COLUMNS = {
+  email: "email",
+  name: "name",
+  role: "role",
+  lastLoginAt: "last_login_at",
+} as const;
+
+/** Users and nodes. */
+export class SqlNodes extends SqlBase {
+  // users
+
+  async userById(id: number): Promise<UserRecord | null> {
+    const row = await this.one("SELECT * FROM users WHERE id = ?", [id]);
+    return row === undefined ? null : userFromRow(row);
+  }
+
+  async userByIdentity(issuer: string, subject: string): Promise<UserRecord | null> {
+    const row = await this.one("SELECT * FROM users WHERE issuer = ? AND subject = ?", [
+      issuer,
+      subject,
+    ]);
+    return row === undefined ? null : userFromRow(row);
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return (await this.db.read("SELECT * FROM users ORDER BY id")).map(userFromRow);
+  }
+
+  async createUser(user: Omit<UserRecord, "id" | "createdAt">): Promise<UserRecord> {
+    const { rows } = await this.write(
+      `INSERT INTO users (issuer, subject, email, name, role, created_at, last_login_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      [user.issuer, user.subject, user.email, user.name, user.role, this.now(), user.lastLoginAt],
+    );
+    return userFromRow(rows[0]!);
+  }
+
+  async updateUser(
+    id: number,
+    fields: Partial<Pick<UserRecord, "email" | "name" | "role" | "lastLoginAt">>,
+  ): Promise<void> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [field, column] of Object.entries(USER_COLUMNS)) {
+      const value = fields[field as keyof typeof USER_COLUMNS];
+      if (value === undefined) continue;
+      sets.push(`${column} = ?`);
+      params.push(value);
+    }
+    if (sets.length === 0) return;
+    await this.write(`UPDATE users SET ${sets.join(", ")} WHERE id = ?`, [...params, id]);
+  }
+
+  // nodes
+
+  async nodeById(id: number): Promise<NodeRecord | null> {
+    const row = await this.one("SELECT * FROM nodes WHERE id = ?", [id]);
+    return row === undefined ? null : nodeFromRow(row);
+  }
+
+  async nodeByKey(nodeKey: string): Promise<NodeRecord | null> {
+    const row = await this.one("SELECT * FROM nodes WHERE node_key = ?", [nodeKey]);
+    return row === undefined ? null : nodeFromRow(row);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return (await this.db.read("SELECT * FROM nodes ORDER BY id")).map(nodeFromRow);
+  }
+
+  async createNode(node: NewNode): Promise<NodeRecord> {
+    const ipv4Int = ipv4Number(node.ipv4);
+    const ipv6 = canonicalIpv6(node.ipv6);
+    const { rows } = await this.write(
+      `INSERT INTO nodes (node_key, user_id, tags, name, name_stem, name_n, hostname, os, ipv4,
+         ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, created_at, last_seen, auth_key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      [
+        node.nodeKey,
+        node.userId,
+        stringsText(node.tags),
+        node.name,
+        ...splitName(node.name),
+        node.hostname,
+        node.os,
+        ipv4Text(ipv4Int),
+        ipv4Int,
+        ipv6,
+        bit(node.ephemeral),
+        node.keyExpiry,
+        stringsText(node.sshHostKeys),
+        this.now(),
+        node.lastSeen,
+        node.authKeyId,
+      ],
+      "nodes",
+      { userId: node.userId, authKeyId: node.authKeyId },
+    );
+    return nodeFromRow(rows[0]!);
+  }
+
+  async updateNode(id: number, fields: Parameters<StoreTx["updateNode"]>[1]): Promise<void> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [field, column] of Object.entries(NODE_COLUMNS)) {
+      const value = fields[field as keyof typeof NODE_COLUMNS];
+      if (value === undefined) continue;
+      sets.push(`${column} = ?`);
+      params.push(Array.isArray(value) ? stringsText(value) : value);
+    }
+    if (fields.name !== undefined) {
+      sets.push("name_stem = ?", "name_n = ?");
+      params.push(...splitName(fields.name));
+    }
+    if (sets.length === 0) return;
+    await this.write(`UPDATE nodes SET ${sets.join(", ")} WHERE id = ?`, [...params, id], "nodes", {
+      userId: fields.userId ?? null,
+    });
+  }
+
+  async deleteNode(id: number): Promise<void> {
+    await this.write("DELETE FROM nodes WHERE id = ?", [id]);
+  }
+
+  async nextNodeName(stem: string): Promise<string> {
+    if ((await this.one("SELECT 1 AS x FROM nodes WHERE name = ?", [stem])) === undefined) {
+      return stem;
+    }
+    const row = await this.one(
+      `SELECT COUNT(*) AS c, MIN(name_n) AS lo, MAX(name_n) AS hi FROM nodes
+       WHERE name_stem = ? AND name_n >= 2`,
+      [stem],
+    );
+    const count = aggregate(row, "c") ?? 0;
+    const lo = aggregate(row, "lo");
+    const hi = aggregate(row, "hi");
+    if (count === 0 || lo === null || hi === null || lo > 2) return `${stem}-2`;
+    // 2..hi all taken (the numbers are distinct): the next one. Else the first hole after 2.
+    if (count === hi - 1) return `${stem}-${hi + 1}`;
+    const hole = aggregate(
+      await this.one(
+        `SELECT MIN(n) + 1 AS h FROM (
+           SELECT name_n AS n, LEAD(name_n) OVER (ORDER BY name_n) AS nx
+           FROM nodes WHERE name_stem = ? AND name_n >= 2
+         ) runs WHERE nx IS NULL OR nx > n + 1`,
+        [stem],
+      ),
+      "h",
+    );
+    return `${stem}-${hole ?? hi + 1}`;
+  }
+
+  async freeIpv4(first: string, last: string): Promise<string | null> {
+    const lo = ipv4Number(first, "first");
+    const hi = ipv4Number(last, "last");
+    const highest = aggregate(
+      await this.one("SELECT MAX(ipv4_int) AS m FROM nodes WHERE ipv4_int >= ? AND ipv4_int <= ?", [
+        lo,
+        hi,
+      ]),
+      "m",
+    );
+    if (highest === null) return ipv4Text(lo);
+    if (highest < hi) return ipv4Text(highest + 1);
+    // The top is taken: look for a hole, lowest first (only once the range has been used up).
+    if ((await this.one("SELECT 1 AS x FROM nodes WHERE ipv4_int = ?", [lo])) === undefined) {
+      return ipv4Text(lo);
+    }
+    const hole = aggregate(
+      await this.one(
+        `SELECT MIN(a.ipv4_int) AS m FROM nodes a WHERE a.ipv4_int >= ? AND a.ipv4_int < ?
+           AND NOT EXISTS (SELECT 1 FROM nodes b WHERE b.ipv4_int = a.ipv4_int + 1)`,
+        [lo, hi],
+      ),
+      "m",
+    );
+    return hole === null ? null : ipv4Text(hole + 1);
+  }
+}
