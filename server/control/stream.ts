@@ -2,7 +2,8 @@
 // (path, Origin, subprotocol), the hello with the server's X25519 key and a fresh challenge,
 // the login within 5 s, the proof (the relay hello's construction), then registration
 // (registration.ts) and the map (hub.ts). After that, the node sends only `update`s. Anything
-// malformed closes the stream with the codec's code (4400, or 1009 for an oversized message).
+// malformed closes the stream with the codec's code (4400, or 1009 for an oversized message);
+// a binary message with 1003.
 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -20,6 +21,7 @@ import {
   type ServerMessage,
 } from "../../worker/control/messages.ts";
 import { expectedControlProof } from "../../worker/control/proof.ts";
+import { CLOSE_UNSUPPORTED_DATA } from "../../worker/control/socket.ts";
 import type { CryptoCore } from "../../worker/crypto/core.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
 import { keyFromBase64, keyToBase64 } from "../../worker/wireguard/keys.ts";
@@ -168,7 +170,7 @@ export class ControlStream {
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
     if (conn.phase === "closed") return;
     if (isBinary) {
-      this.fail(conn, CONTROL_CLOSE.PROTOCOL, "binary message: JSON text only");
+      this.fail(conn, CLOSE_UNSUPPORTED_DATA, "binary message: JSON text only");
       return;
     }
     let message: ReturnType<typeof decodeClientMessage>;

@@ -21,7 +21,7 @@ afterAll(async () => {
   await h.close();
 });
 
-const EXPECTED_CODES = new Set([4400, 4401, 1007, 1009]);
+const EXPECTED_CODES = new Set([4400, 4401, 1003, 1007, 1009]);
 
 /** Sends `payloads` on a fresh stream after the hello; resolves with the close code. */
 async function hostile(payloads: (string | Buffer)[]): Promise<number> {

@@ -146,7 +146,7 @@ describe("login", () => {
     expect(await slow.closed).toEqual({ code: 4401, reason: "no login in time" });
   });
 
-  it("closes 4400 on malformed and binary messages, naming what is wrong", async () => {
+  it("closes 4400 on malformed messages naming what is wrong, 1003 on binary ones", async () => {
     const n = await node();
     await n.connect();
     await n.expect("hello");
@@ -158,7 +158,7 @@ describe("login", () => {
     await b.connect();
     await b.expect("hello");
     b.ws!.send(Buffer.from([1, 2, 3]));
-    expect(await b.closed).toEqual({ code: 4400, reason: "binary message: JSON text only" });
+    expect(await b.closed).toEqual({ code: 1003, reason: "binary message: JSON text only" });
     const u = await node();
     await u.connect();
     await u.expect("hello");
