@@ -3,11 +3,15 @@
 // relay key the map gives, with the map's relay token); the packet filter sits between the
 // device and the IP interface (inbound packets judged, outbound ones noted for their answers);
 // DeviceSync keeps the device's peers equal to the map's. Maps come from the control server's
-// map stream or, in tests, by hand through applyMap().
+// map stream (ControlClient, with `controlUrl`) or, in tests, by hand through applyMap().
 
+import { hostname as osHostname } from "node:os";
+
+import { ControlClient, type ControlRefusal } from "../worker/control/client.ts";
 import { DeviceSync, type SyncResult } from "../worker/control/device-sync.ts";
 import { MapState } from "../worker/control/map-state.ts";
 import { PacketFilter, type PacketFilterOptions } from "../worker/control/packet-filter.ts";
+import type { ControlConnect } from "../worker/control/socket.ts";
 import { SwitchBind } from "../worker/control/switch-bind.ts";
 import type { NetworkMap, PeerView, RelayInfo } from "../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../worker/crypto/index.ts";
@@ -17,6 +21,7 @@ import type { RelayConnect } from "../worker/relay/socket.ts";
 import { type Clock, systemClock } from "../worker/wireguard/clock.ts";
 import { Device } from "../worker/wireguard/device.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
+import { nodeControlConnect } from "./control/control-socket-node.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
 import { nodeRelayConnect } from "./relay/ws-node.ts";
 
@@ -34,6 +39,29 @@ export interface MeshNodeOptions {
   clock?: Clock;
   /** Flow table size and idle times of the packet filter. */
   filter?: Omit<PacketFilterOptions, "clock">;
+  /**
+   * The control server's map stream ("wss://host/control"): start() joins through it. Without
+   * it, maps come by hand through applyMap().
+   */
+  controlUrl?: string;
+  /** Register with this auth key (else the server answers with an approval URL). */
+  authKey?: string;
+  /** The host name reported at login (default: this machine's). */
+  hostname?: string;
+  /** The OS reported at login (default: process.platform). */
+  os?: string;
+  /** Ask to be removed when the map stream ends. */
+  ephemeral?: boolean;
+  /** Tags requested at registration. */
+  tags?: string[];
+  /** Opens the map stream's socket (default: the `ws` package). */
+  controlConnect?: ControlConnect;
+  /** The server waits for a person to approve this node at `approvalUrl`. */
+  onWaiting?: (approvalUrl: string) => void;
+  /** The control server refused this node for good. */
+  onRefused?: (refusal: ControlRefusal) => void;
+  /** A map could not be applied (the node keeps the previous one). */
+  onError?: (error: Error) => void;
 }
 
 /** The relay the node uses: its home relay when the map names one it lists, else the first. */
@@ -56,8 +84,11 @@ interface Running {
 export class MeshNode {
   /** The inbound packet filter (its counters are the node's drops per reason). */
   readonly filter: PacketFilter;
-  /** The node's map, for names (`resolve`) and peers. */
-  readonly state = new MapState();
+  /** The map stream's client, when the node follows a control server. */
+  readonly control: ControlClient | undefined;
+  /** The last map that could not be applied, and why. */
+  lastError: Error | undefined;
+  private readonly handMap = new MapState();
   private readonly clock: Clock;
   private running: Running | undefined;
   private sync: DeviceSync | undefined;
@@ -76,6 +107,31 @@ export class MeshNode {
   ) {
     this.clock = options.clock ?? systemClock;
     this.filter = new PacketFilter({ ...options.filter, clock: this.clock });
+    if (options.controlUrl !== undefined) {
+      this.control = new ControlClient({
+        url: options.controlUrl,
+        privateKey,
+        core,
+        x25519: nodeX25519,
+        connect: options.controlConnect ?? nodeControlConnect(),
+        hostinfo: {
+          hostname: options.hostname ?? osHostname(),
+          os: options.os ?? process.platform,
+        },
+        authKey: options.authKey,
+        ephemeral: options.ephemeral,
+        tags: options.tags,
+        clock: this.clock,
+        onMap: (_diff, state) => {
+          this.applySnapshot(state.snapshot()).catch((error: Error) => {
+            this.lastError = error;
+            options.onError?.(error);
+          });
+        },
+        onWaiting: options.onWaiting,
+        onRefused: options.onRefused,
+      });
+    }
   }
 
   /** Makes a node (and its key, unless given); it joins the mesh at its first map. */
@@ -84,6 +140,27 @@ export class MeshNode {
     const core = await initCrypto();
     const publicKey = await nodeX25519.publicKey(privateKey);
     return new MeshNode(options, privateKey, core, publicKey);
+  }
+
+  /**
+   * Joins the mesh through the control server (`controlUrl`): resolves once the first map is
+   * applied (device up on the map's relay, filter and peers in place); rejects when the server
+   * refuses the node or that map cannot be applied.
+   */
+  async start(): Promise<void> {
+    const control = this.control;
+    if (control === undefined)
+      throw new Error("mesh node: no controlUrl; feed maps with applyMap()");
+    await control.start();
+    // The first map's application was queued by onMap; wait for it, and report it if it failed.
+    await this.queue;
+    if (this.running === undefined) throw this.lastError ?? new Error("mesh node: no map applied");
+    control.update({ homeRelay: this.running.relay.id });
+  }
+
+  /** The node's map, for names (`resolve`) and peers: the map stream's, or the hand-fed one. */
+  get state(): MapState {
+    return this.control?.map ?? this.handMap;
   }
 
   /** The public key as base64, as maps carry it. */
@@ -123,11 +200,11 @@ export class MeshNode {
    */
   applyMap(map: NetworkMap): Promise<SyncResult> {
     try {
-      this.state.apply({ type: "map", session: "local", seq: this.seq++, map });
+      this.handMap.apply({ type: "map", session: "local", seq: this.seq++, map });
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.applySnapshot(this.state.snapshot());
+    return this.applySnapshot(this.handMap.snapshot());
   }
 
   /** Brings device, filter, relay and token to `map` (serialized with other applications). */
@@ -140,6 +217,7 @@ export class MeshNode {
   /** Stops the device and its relay connection. */
   async close(): Promise<void> {
     this.closed = true;
+    this.control?.close();
     await this.starting?.close();
     await this.queue;
     await this.running?.device.close();
@@ -153,7 +231,7 @@ export class MeshNode {
     this.filter.setMap(map);
     let running = this.running;
     if (running === undefined) {
-      running = await this.start(map, relay);
+      running = await this.startDevice(map, relay);
       this.running = running;
     } else {
       await this.followRelay(running, relay, map.token.token);
@@ -178,7 +256,7 @@ export class MeshNode {
     });
   }
 
-  private async start(map: NetworkMap, relay: RelayInfo): Promise<Running> {
+  private async startDevice(map: NetworkMap, relay: RelayInfo): Promise<Running> {
     const relayBind = this.newRelayBind(relay, map.token.token);
     const bind = new SwitchBind(relayBind);
     this.starting = bind;
@@ -233,6 +311,7 @@ export class MeshNode {
     await running.bind.use(next);
     running.relayBind = next;
     running.relay = relay;
+    this.control?.update({ homeRelay: relay.id });
   }
 
   /** Addresses are stable (kept across key rotation); if they do change, a new interface. */
