@@ -95,7 +95,8 @@ export class ControlClient {
 
   /**
    * Connects; resolves once the first map is applied (reconnecting with backoff until then),
-   * rejects when the server refuses the node or close() comes first.
+   * rejects when the server refuses the node or close() comes first. Handle the rejection even
+   * when onRefused is set: an unhandled one ends a Node process.
    */
   start(): Promise<void> {
     if (this.stateValue !== "new") {
