@@ -110,6 +110,8 @@ async function runRelay(parsed: RelayArgs): Promise<number> {
     origins: parsed.origins,
     allowedHosts: parsed.allowedHosts,
   });
+  // The relay holds its own copy: ours need not stay in memory.
+  privateKey?.fill(0);
   const described = describeRelay(parsed.auth, parsed.allowUdp, relay.allowedOrigins);
   // Listen for the stop signal before announcing the start: whoever reads the line may
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.

@@ -186,6 +186,9 @@ async function serve(parsed: ServeArgs): Promise<number> {
     bridge.close();
     process.stderr.write(`corridor serve: ${(error as Error).message}\n`);
     return 1;
+  } finally {
+    // The relay holds its own copy: ours need not stay in memory.
+    privateKey.fill(0);
   }
   // Listen for the stop signal before announcing the start: whoever reads the line may
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
