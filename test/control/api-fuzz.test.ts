@@ -288,5 +288,6 @@ describe("API body fuzz", () => {
     // The fuzz reached past validation too (it is not only refusing at the door).
     expect([...counts.keys()].some((k) => k.startsWith("20"))).toBe(true);
     expect(counts.get("400 invalid_body") ?? 0).toBeGreaterThan(10_000);
-  });
+    // A guard against hangs on a loaded machine (40,500 requests), not a speed requirement.
+  }, 240_000);
 });

@@ -92,6 +92,22 @@ describe("API keys", () => {
     });
   });
 
+  it("record their last use to the minute", async () => {
+    const made = await post("/api/v1/apikeys", owner, {});
+    const key: string = made.json.key;
+    expect(made.json.apiKey.lastUsedAt).toBeNull();
+    const lastUsed = async () => (await h.store.listApiKeys())[0]!.lastUsedAt;
+    const start = h.clock.now;
+    await h.call("GET", "/api/v1/whoami", { bearer: key });
+    expect(await lastUsed()).toBe(start);
+    h.clock.now += 59_999;
+    await h.call("GET", "/api/v1/whoami", { bearer: key });
+    expect(await lastUsed()).toBe(start);
+    h.clock.now += 1;
+    await h.call("GET", "/api/v1/whoami", { bearer: key });
+    expect(await lastUsed()).toBe(start + 60_000);
+  });
+
   it("the local bootstrap makes a key for an existing user only", async () => {
     const { key } = await createApiKeyLocal(h.store, owner.userId, { now: h.clock.now });
     expect((await h.call("GET", "/api/v1/whoami", { bearer: key })).json.user.id).toBe(

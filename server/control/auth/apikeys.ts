@@ -13,6 +13,9 @@ export const API_KEY_PREFIX = "capi_";
 export const API_KEY_DEFAULT_TTL_MS = 90 * 24 * 60 * 60 * 1000;
 export const API_KEY_MAX_TTL_MS = 365 * 24 * 60 * 60 * 1000;
 
+/** How precisely `lastUsedAt` follows the key's use. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
 /** A key just made: `key` is the only copy of the secret. */
 export interface IssuedApiKey {
   key: string;
@@ -62,6 +65,9 @@ export async function checkApiKey(store: Store, key: string, now: number): Promi
   if (record.expiresAt <= now) return { ok: false, code: "api_key_expired" };
   const user = await store.userById(record.userId);
   if (user === null) return { ok: false, code: "invalid_api_key" };
-  await store.touchApiKey(record.id, now);
+  // Last use is kept to the minute: a script calling in a loop costs no write per call.
+  if (record.lastUsedAt === null || now - record.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+    await store.touchApiKey(record.id, now);
+  }
   return { ok: true, user, key: record };
 }
