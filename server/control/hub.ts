@@ -140,6 +140,7 @@ export class Hub {
     const attached = this.links.get(nodeId);
     if (attached === undefined || attached.link !== link) return;
     this.release(nodeId, attached);
+    if (this.mapper.node(nodeId) === undefined) return; // removed: nothing to mark
     const now = this.clock.now();
     this.mapper.patch(nodeId, { online: false, lastSeen: now });
     this.options.store.updateNode(nodeId, { lastSeen: now }).catch((error: unknown) => {
@@ -235,9 +236,11 @@ export class Hub {
 
   /** A node already deleted from the store leaves the map (MeshChanges.nodeRemoved). */
   forget(nodeId: number, why: string): void {
+    // Out of the map first: its peers get a removal, not an offline patch, and the stream's
+    // end below finds no node to mark offline or to store a last seen for.
+    this.mapper.removeNode(nodeId);
     this.refuse(nodeId, "node_removed", `this node was removed from the mesh (${why})`);
     this.ephemeral.cancel(nodeId);
-    this.mapper.removeNode(nodeId);
     this.sessions.delete(nodeId);
     this.options.log?.info({ node: nodeId, why }, "node removed");
   }
