@@ -29,15 +29,16 @@ interface Mesh {
   relayKey: string;
   /** The control key whose tokens the maps carry. */
   controlSecret: Uint8Array;
+  relayId: string;
 }
 
 const relayPrivate = random(32);
 
 /** A relay trusting tokens of `secret`'s public key, on `port` (0: any free one). */
-async function mesh(secret = controlSecret, port = 0): Promise<Mesh> {
+async function mesh(secret = controlSecret, port = 0, relayId = RELAY_ID): Promise<Mesh> {
   const relay = await startRelay({
     auth: { mode: "token", controlPublicKey: ed25519.getPublicKey(secret) },
-    relayId: RELAY_ID,
+    relayId,
     port,
     privateKey: relayPrivate,
     log: () => {},
@@ -45,7 +46,7 @@ async function mesh(secret = controlSecret, port = 0): Promise<Mesh> {
   });
   cleanup.push(() => relay.close());
   const relayKey = keyToBase64(await nodeX25519.publicKey(relayPrivate));
-  return { relay, relayKey, controlSecret: secret };
+  return { relay, relayKey, controlSecret: secret, relayId };
 }
 
 async function node(): Promise<MeshNode> {
@@ -78,7 +79,7 @@ function view(n: MeshNode, id: number, owner: { user?: number; tags?: string[] }
 function mapFor(m: Mesh, self: PeerView, peers: PeerView[], filter: FilterRule[]): NetworkMap {
   const expiresAt = Date.now() + 3600_000;
   const token = signRelayToken(
-    { v: 1, key: self.key, relay: RELAY_ID, udp: [], exp: Math.floor(expiresAt / 1000) },
+    { v: 1, key: self.key, relay: m.relayId, udp: [], exp: Math.floor(expiresAt / 1000) },
     m.controlSecret,
   );
   return {
@@ -86,7 +87,7 @@ function mapFor(m: Mesh, self: PeerView, peers: PeerView[], filter: FilterRule[]
     peers,
     filter,
     ssh: [],
-    relays: [{ id: RELAY_ID, region: "local", url: m.relay.url, key: m.relayKey }],
+    relays: [{ id: m.relayId, region: "local", url: m.relay.url, key: m.relayKey }],
     token: { token, expiresAt },
     domain: "mesh.test",
   };
@@ -225,6 +226,31 @@ describe("mesh nodes through a real relay", () => {
     expect(a.relayBind?.state).toBe("ready");
     expect(second.relay.port).toBe(port);
     expect(await a.net.ping("100.64.0.2", { timeoutMs: 10_000 })).toBeGreaterThanOrEqual(0);
+  });
+
+  it("moves to another relay when the map does, keeping its WireGuard sessions", async () => {
+    const first = await mesh();
+    const [a, b] = [await node(), await node()];
+    const va = view(a, 1, { user: 10 });
+    const vb = view(b, 2, { user: 10 });
+    const rules = [allow({ users: [10] }, ICMP)];
+    await a.applyMap(mapFor(first, va, [vb], rules));
+    await b.applyMap(mapFor(first, vb, [va], rules));
+    expect(await a.net.ping("100.64.0.2", { timeoutMs: 10_000 })).toBeGreaterThanOrEqual(0);
+    const oldBind = a.relayBind!;
+    const keypair = a.device?.peerByKey(b.publicKey)?.keypairs.current;
+    expect(keypair).toBeDefined();
+    const second = await mesh(controlSecret, 0, "second");
+    await a.applyMap(mapFor(second, va, [vb], rules));
+    await b.applyMap(mapFor(second, vb, [va], rules));
+    expect(a.relay?.id).toBe("second");
+    expect(oldBind.state).toBe("closed");
+    expect(a.relayBind?.state).toBe("ready");
+    // The old relay can go: the traffic flows through the second one, on the same session.
+    await first.relay.close();
+    expect(await a.net.ping("100.64.0.2", { timeoutMs: 10_000 })).toBeGreaterThanOrEqual(0);
+    expect(a.relayBind?.stats.received).toBeGreaterThan(0);
+    expect(a.device?.peerByKey(b.publicKey)?.keypairs.current).toBe(keypair);
   });
 
   it("refuses a map that lists no relay, and keeps working with the previous one", async () => {
