@@ -253,6 +253,18 @@ describe("names and keys", () => {
     expect(state.nodeByName("node-2")?.id).toBe(3);
   });
 
+  it("a peer may take this node's old name in the delta that renames this node", () => {
+    const state = started(3, 10);
+    state.apply(
+      delta(11, {
+        self: peer(1, { os: "browser", ephemeral: true, name: "me" }),
+        peersUpserted: [peer(2, { name: "node-1" })],
+      }),
+    );
+    expect(state.nodeByName("node-1")?.id).toBe(2);
+    expect(state.nodeByName("me")?.id).toBe(1);
+  });
+
   it("self renamed through `self` resolves under its new name", () => {
     const state = started(3, 10);
     state.apply(delta(11, { self: peer(1, { os: "browser", ephemeral: true, name: "me" }) }));

@@ -226,6 +226,17 @@ export class MapState {
       this.unindex(old);
       this.peersById.delete(id);
     }
+    const selfBefore = map.self;
+    if (message.self !== undefined) {
+      if (message.self.id !== selfBefore.id) {
+        throw new ControlProtocolError(
+          "self.id",
+          `${message.self.id} is not this node's id ${selfBefore.id}`,
+        );
+      }
+      // Unindexed before the upserts, so that a peer may take this node's old name.
+      this.unindex(selfBefore);
+    }
     const upserted = message.peersUpserted ?? [];
     upserted.forEach((peer, i) => {
       if (peer.id === map.self.id) {
@@ -248,15 +259,7 @@ export class MapState {
         `the map would hold ${this.peersById.size} peers, over the limit of ${CONTROL_LIMITS.peers}`,
       );
     }
-    const selfBefore = map.self;
     if (message.self !== undefined) {
-      if (message.self.id !== selfBefore.id) {
-        throw new ControlProtocolError(
-          "self.id",
-          `${message.self.id} is not this node's id ${selfBefore.id}`,
-        );
-      }
-      this.unindex(selfBefore);
       map.self = message.self;
       this.index(message.self, "self");
     }
