@@ -118,8 +118,13 @@ function clientRunner(client: pg.PoolClient): SqlRunner {
       try {
         result = await client.query(numbered(sql), values(params));
       } catch (error) {
-        await client.query("ROLLBACK TO SAVEPOINT corridor_write");
-        await client.query("RELEASE SAVEPOINT corridor_write");
+        try {
+          await client.query("ROLLBACK TO SAVEPOINT corridor_write");
+          await client.query("RELEASE SAVEPOINT corridor_write");
+        } catch {
+          // The connection itself failed: the statement's own error says more, and the next
+          // statement (or COMMIT) fails on the broken transaction anyway.
+        }
         throw mapError(error);
       }
       await client.query("RELEASE SAVEPOINT corridor_write");
