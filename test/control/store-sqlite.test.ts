@@ -44,7 +44,7 @@ describe("control store on SQLite", () => {
   });
 
   describe("SQLite only", () => {
-    it("creates the file 0600 in a 0700 folder, in WAL mode with foreign keys on", async () => {
+    it("creates the file (and its WAL) 0600 in a 0700 folder, in WAL mode", async () => {
       const path = freshPath();
       const store = await openStore(`sqlite:${path}`);
       try {
@@ -53,6 +53,9 @@ describe("control store on SQLite", () => {
         expect(statSync(join(path, "..")).mode & 0o777).toBe(0o700);
         expect(rawQuery(path, "PRAGMA journal_mode")).toEqual([{ journal_mode: "wal" }]);
         await store.createUser(userInput(1));
+        // SQLite gives the WAL and its index the database file's mode.
+        expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
+        expect(statSync(`${path}-shm`).mode & 0o777).toBe(0o600);
       } finally {
         await store.close();
       }
