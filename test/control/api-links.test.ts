@@ -1,8 +1,10 @@
 // Owner link, invitations, sessions: single use, expiry, roles, sign-out.
 
+import type { IncomingMessage } from "node:http";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createApi } from "../../server/control/api/app.ts";
 import { createOwnerLink, OWNER_LINK_TTL_MS } from "../../server/control/auth/links.ts";
-import { SESSION_TTL_MS } from "../../server/control/auth/sessions.ts";
+import { createSessionUser, SESSION_TTL_MS } from "../../server/control/auth/sessions.ts";
 import { type Harness, startHarness } from "./api-harness.ts";
 
 let h: Harness;
@@ -148,6 +150,61 @@ describe("sessions", () => {
       cookie: `corridor_session=${"A".repeat(43)}`,
     });
     expect(forged.status).toBe(401);
+  });
+});
+
+describe("sessions over https", () => {
+  it("use the __Host- prefix with Secure, and the plain-http name is not accepted", async () => {
+    const base = "https://corridor.example.com/";
+    const app = createApi({
+      store: h.store,
+      meshChanges: {
+        nodeChanged: async () => {},
+        nodeRemoved: async () => {},
+        userChanged: async () => {},
+        userSignedOut: async () => {},
+        policyChanged: async () => {},
+      },
+      approvals: h.approvals,
+      policy: {
+        compile: () => ({ ok: false, errors: [] }),
+        current: () => {
+          throw new Error("not used here");
+        },
+      },
+      baseUrl: base,
+      now: () => h.clock.now,
+    });
+    const url = await createOwnerLink(h.store, base, h.clock.now);
+    expect(url.startsWith("https://corridor.example.com/login/owner#")).toBe(true);
+    const res = await app.fetch(
+      new Request("https://corridor.example.com/api/v1/login/link", {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "https://corridor.example.com" },
+        body: JSON.stringify({ token: tokenOf(url) }),
+      }),
+    );
+    expect(res.status).toBe(200);
+    const setCookie = res.headers.get("set-cookie") ?? "";
+    expect(setCookie).toMatch(
+      /^__Host-corridor_session=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax; Secure$/,
+    );
+    const value = setCookie.split(";")[0]!.split("=")[1]!;
+    const whoami = (cookie: string) =>
+      app.fetch(new Request("https://corridor.example.com/api/v1/whoami", { headers: { cookie } }));
+    expect((await whoami(`__Host-corridor_session=${value}`)).status).toBe(200);
+    expect((await whoami(`corridor_session=${value}`)).status).toBe(401);
+
+    // The map stream's WebSocket upgrade finds the same user through sessionUser(req).
+    const sessionUser = createSessionUser(h.store, { secure: true, now: () => h.clock.now });
+    const upgrade = (cookie: string | undefined) => ({ headers: { cookie } }) as IncomingMessage;
+    expect((await sessionUser(upgrade(`a=b; __Host-corridor_session=${value}`)))?.role).toBe(
+      "owner",
+    );
+    expect(await sessionUser(upgrade(`corridor_session=${value}`))).toBeNull();
+    expect(await sessionUser(upgrade(undefined))).toBeNull();
+    h.clock.now += SESSION_TTL_MS;
+    expect(await sessionUser(upgrade(`__Host-corridor_session=${value}`))).toBeNull();
   });
 });
 

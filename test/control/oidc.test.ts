@@ -213,6 +213,27 @@ describe("OIDC sign-in against a real provider", () => {
     const again = await signIn(harness, new Browser(), "alice");
     expect(again.final.status).toBe(302);
     expect(await harness.store.listUsers()).toHaveLength(1);
+    expect(harness.calls).toHaveLength(1);
+
+    // A changed email or name at the provider is taken over on the next sign-in.
+    const before = ACCOUNTS.alice;
+    ACCOUNTS.alice = { ...before, email: "alice@example.org", name: "Alice L." };
+    try {
+      expect((await signIn(harness, new Browser(), "alice")).final.status).toBe(302);
+    } finally {
+      ACCOUNTS.alice = before;
+    }
+    const updated = await harness.store.listUsers();
+    expect(updated).toHaveLength(1);
+    expect(updated[0]).toMatchObject({
+      subject: "alice",
+      email: "alice@example.org",
+      name: "Alice L.",
+    });
+    expect(harness.calls).toEqual([
+      ["userChanged", users[0]!.id],
+      ["userChanged", users[0]!.id],
+    ]);
   });
 
   it("refuses an address outside the allowed domains with a page that says why, and makes no user", async () => {
