@@ -216,7 +216,7 @@ describe("OIDC sign-in against a real provider", () => {
     expect(harness.calls).toHaveLength(1);
 
     // A changed email or name at the provider is taken over on the next sign-in.
-    const before = ACCOUNTS.alice;
+    const before = ACCOUNTS.alice!;
     ACCOUNTS.alice = { ...before, email: "alice@example.org", name: "Alice L." };
     try {
       expect((await signIn(harness, new Browser(), "alice")).final.status).toBe(302);
