@@ -136,12 +136,17 @@ describe("bodies", () => {
     });
   });
 
-  it("unknown routes answer JSON 404", async () => {
+  it("unknown routes answer JSON 404; no API answer may be cached or sniffed", async () => {
     h = await startHarness();
     const owner = await h.signInOwner();
     const none = await h.call("GET", "/api/v1/nothing", { cookie: owner.cookie });
     expect(none.status).toBe(404);
     expect(none.json).toEqual({ error: "not_found", message: "no route GET /api/v1/nothing" });
+    for (const reply of [none, await h.call("GET", "/api/v1/whoami", { cookie: owner.cookie })]) {
+      expect(reply.headers.get("cache-control")).toBe("no-store");
+      expect(reply.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    expect((await h.call("GET", "/api/v1/whoami")).headers.get("cache-control")).toBe("no-store");
   });
 });
 

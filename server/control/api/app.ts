@@ -69,6 +69,13 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     ),
   );
 
+  // Answers about keys, sessions and users are nobody's to cache; nothing is to be sniffed.
+  app.use("*", async (c, next) => {
+    await next();
+    c.header("X-Content-Type-Options", "nosniff");
+    if (c.req.path.startsWith("/api/")) c.header("Cache-Control", "no-store");
+  });
+
   // Open to anyone: pages and sign-in.
   pageRoutes(app, ctx);
   loginRoutes(app, ctx, limiter);
