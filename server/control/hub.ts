@@ -9,6 +9,7 @@ import { CONTROL_CLOSE, type Hostinfo, type ServerMessage } from "../../worker/c
 import { Deadlines } from "./deadlines.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
+import type { ControlMetrics } from "./metrics.ts";
 import type { CancelTimer, Clock } from "./state/clock.ts";
 import { SessionTable } from "./state/sessions.ts";
 import type { VolatileChange } from "./state/volatile.ts";
@@ -36,6 +37,7 @@ export interface HubOptions {
   /** Random numbers in [0, 1) for the keepalive jitter (tests pass a fixed one). */
   random?: () => number;
   log?: Logger;
+  metrics?: ControlMetrics;
 }
 
 /** Default keepalive period (proxies commonly drop WebSockets idle for 60 s). */
@@ -111,6 +113,7 @@ export class Hub {
     if (resumed && parts !== null) {
       const seq = this.sessions.sent(resumed.session, this.mapper.log.seq);
       send(link, { type: "delta", seq, ...parts, token });
+      this.options.metrics?.map("resumed");
     } else {
       session = this.sessions.open(nodeId, this.mapper.log.seq);
       send(link, {
@@ -119,13 +122,20 @@ export class Hub {
         seq: session.seq,
         map: this.mapper.fullMap(nodeId, token),
       });
+      this.options.metrics?.map("full");
     }
     const current = session!;
     const outbox = new Outbox(
       link,
       this.options.outbox ?? DEFAULT_OUTBOX_LIMITS,
-      (globalSeq) => this.sessions.sent(current, globalSeq),
-      () => this.end(nodeId, CONTROL_CLOSE.TOO_SLOW, "too slow: reconnect and resume"),
+      (globalSeq) => {
+        this.options.metrics?.delta();
+        return this.sessions.sent(current, globalSeq);
+      },
+      () => {
+        this.options.metrics?.slow();
+        this.end(nodeId, CONTROL_CLOSE.TOO_SLOW, "too slow: reconnect and resume");
+      },
     );
     const attached: Attached = { link, outbox, alive: true };
     this.links.set(nodeId, attached);

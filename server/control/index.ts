@@ -11,6 +11,7 @@ import type { CryptoCore } from "../../worker/crypto/core.ts";
 import { initCrypto } from "../../worker/crypto/index.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
 import { nodeX25519 } from "../crypto/x25519-node.ts";
+import type { MetricsRegistry } from "../metrics/registry.ts";
 import { parseOrigin } from "../relay/origins.ts";
 import type { ApiDeps } from "./api/deps.ts";
 import { ApprovalDesk } from "./approvals.ts";
@@ -21,6 +22,7 @@ import { Hub } from "./hub.ts";
 import { Mapper } from "./mapper/mapper.ts";
 import type { OutboxLimits } from "./mapper/outbox.ts";
 import { MapSideChanges } from "./mesh-changes.ts";
+import { ControlMetrics } from "./metrics.ts";
 import { compilePolicy } from "./policy/compile.ts";
 import { type CompileFn, PolicyHolder } from "./policy-holder.ts";
 import { Registrar } from "./registration.ts";
@@ -55,6 +57,8 @@ export interface ControlOptions {
   outbox?: OutboxLimits;
   ringSize?: number;
   log?: Logger;
+  /** Where the map side's metrics go (corridor serve shares one registry with the relay). */
+  metrics?: MetricsRegistry;
 }
 
 /** The running map side. */
@@ -99,6 +103,11 @@ export async function startControl(options: ControlOptions): Promise<Control> {
   mapper.load(await store.listUsers(), await store.listNodes());
   const tokens = new RelayTokens(settings.tokenSigningKey, relay.id, options.tokenLifetimeMs);
   const log = options.log?.child({ component: "control" });
+  let hubRef: Hub | undefined;
+  const metrics =
+    options.metrics === undefined
+      ? undefined
+      : new ControlMetrics(options.metrics, () => hubRef?.attachedCount ?? 0);
   const hub = new Hub({
     store,
     mapper,
@@ -108,7 +117,9 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     ephemeralGraceMs: options.ephemeralGraceMs,
     outbox: options.outbox,
     log,
+    metrics,
   });
+  hubRef = hub;
   // Ephemeral nodes left from before a restart have no stream: they go after the grace period.
   for (const node of mapper.allNodes()) hub.streamEnded(node.id);
   const registrar = new Registrar({
@@ -133,8 +144,9 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     loginTimeoutMs: options.loginTimeoutMs,
     registrationRate: options.registrationRate,
     log,
+    metrics,
   });
-  const meshChanges = new MapSideChanges(store, mapper, hub, policy, log);
+  const meshChanges = new MapSideChanges(store, mapper, hub, policy, log, metrics);
   return {
     handleUpgrade: stream.handleUpgrade,
     meshChanges,

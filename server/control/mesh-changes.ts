@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { MeshChanges } from "./changes.ts";
 import type { Hub } from "./hub.ts";
 import type { Mapper } from "./mapper/mapper.ts";
+import type { ControlMetrics } from "./metrics.ts";
 import type { PolicyHolder } from "./policy-holder.ts";
 import type { Store } from "./store/types.ts";
 
@@ -20,6 +21,7 @@ export class MapSideChanges implements MeshChanges {
     private readonly hub: Hub,
     private readonly policy: PolicyHolder,
     private readonly log?: Logger,
+    private readonly metrics?: ControlMetrics,
   ) {}
 
   nodeChanged(nodeId: number): Promise<void> {
@@ -64,7 +66,12 @@ export class MapSideChanges implements MeshChanges {
   }
 
   policyChanged(): Promise<void> {
-    return this.serial(async () => this.mapper.setPolicy(await this.policy.load(this.store)));
+    return this.serial(async () => {
+      const policy = await this.policy.load(this.store);
+      const started = performance.now();
+      this.mapper.setPolicy(policy);
+      this.metrics?.policyRecompute((performance.now() - started) / 1000);
+    });
   }
 
   /** Runs `work` after every earlier notification; its failure is logged and rethrown. */

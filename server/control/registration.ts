@@ -27,8 +27,10 @@ export const USER_KEY_EXPIRY_MS = 180 * 24 * 60 * 60 * 1000;
 export type LoginOutcome =
   | {
       kind: "node";
-      node: NodeRecord /** Created or updated: the mapper must hear of it. */;
+      node: NodeRecord;
+      /** Created or updated: the mapper must hear of it. */
       changed: boolean;
+      via: "known" | "rotated" | "registered";
     }
   | { kind: "refused"; code: string; message: string }
   | { kind: "approval" };
@@ -70,7 +72,7 @@ export class Registrar {
           `this node's key expired at ${new Date(known.keyExpiry).toISOString()}: rotate it or register again`,
         );
       }
-      return { kind: "node", ...(await this.refreshHostinfo(known, login)) };
+      return { kind: "node", via: "known", ...(await this.refreshHostinfo(known, login)) };
     }
     if (login.authKey !== undefined) return this.withAuthKey(login, login.authKey, now);
     const user = this.options.sessionUser ? await this.options.sessionUser(req) : null;
@@ -117,6 +119,7 @@ export class Registrar {
       const node = { ...old, nodeKey: login.nodeKey, keyExpiry };
       return {
         kind: "node",
+        via: "rotated",
         node: (await this.refreshHostinfo(node, login, tx)).node,
         changed: true,
       };
@@ -156,7 +159,7 @@ export class Registrar {
         authKeyId: record.id,
         now,
       });
-      return { kind: "node", node, changed: true };
+      return { kind: "node", via: "registered", node, changed: true };
     });
   }
 
@@ -171,7 +174,7 @@ export class Registrar {
     const node = await this.options.store.transaction((tx) =>
       this.create(tx, login, { userId: user.id, tags: [], ephemeral: true, now }),
     );
-    return { kind: "node", node, changed: true };
+    return { kind: "node", via: "registered", node, changed: true };
   }
 
   private create(

@@ -29,6 +29,7 @@ import { refuseUpgrade } from "../relay/http-plain.ts";
 import type { ApprovalDesk } from "./approvals.ts";
 import { RateLimiter, type RateLimitOptions } from "./auth/rate-limit.ts";
 import type { Hub, NodeLink } from "./hub.ts";
+import type { ControlMetrics } from "./metrics.ts";
 import type { Registrar } from "./registration.ts";
 import type { Clock } from "./state/clock.ts";
 import type { NodeRecord } from "./store/types.ts";
@@ -56,6 +57,7 @@ export interface ControlStreamOptions {
   loginTimeoutMs?: number;
   registrationRate?: RateLimitOptions;
   log?: Logger;
+  metrics?: ControlMetrics;
 }
 
 type Phase = "hello" | "login" | "waiting" | "attached" | "closed";
@@ -205,6 +207,7 @@ export class ControlStream {
       (login.rotateFrom === undefined ||
         (await this.proven(login.rotateFrom.nodeKey, login.rotateFrom.proof, conn.challenge)));
     if (!proven) {
+      this.options.metrics?.login("bad_proof");
       this.fail(conn, CONTROL_CLOSE.UNAUTHENTICATED, "bad proof");
       return;
     }
@@ -214,6 +217,7 @@ export class ControlStream {
       const address = conn.req.socket.remoteAddress ?? "";
       const decision = this.registrations.take(address, this.options.clock.now());
       if (!decision.ok) {
+        this.options.metrics?.login("rate_limited");
         return this.refuse(
           conn,
           "rate_limited",
@@ -223,6 +227,9 @@ export class ControlStream {
       }
     }
     const outcome = await this.options.registrar.login(login, conn.req);
+    this.options.metrics?.login(
+      outcome.kind === "refused" ? outcome.code : outcome.kind === "node" ? outcome.via : "waiting",
+    );
     if (outcome.kind === "refused") return this.refuse(conn, outcome.code, outcome.message);
     if (outcome.kind === "node") {
       if (outcome.changed) this.options.nodeChanged(outcome.node);
@@ -241,6 +248,7 @@ export class ControlStream {
       {
         approve: async (userId, tags) => {
           const node = await this.options.registrar.approve(login, userId, tags);
+          this.options.metrics?.login("registered");
           this.options.nodeChanged(node);
           this.attach(conn, node.id, login);
         },
