@@ -61,6 +61,16 @@ export class Registrar {
 
   /** The outcome of a login whose proofs (nodeKey, and rotateFrom's) were checked. */
   async login(login: LoginMessage, req: IncomingMessage): Promise<LoginOutcome> {
+    try {
+      return await this.resolve(login, req);
+    } catch (error) {
+      // Two streams of one new key registered at once: the other won, so this one is known now.
+      if (!(error instanceof StoreConflictError) || error.field !== "nodeKey") throw error;
+      return this.resolve(login, req);
+    }
+  }
+
+  private async resolve(login: LoginMessage, req: IncomingMessage): Promise<LoginOutcome> {
     const { store } = this.options;
     const now = this.options.now();
     if (login.rotateFrom !== undefined) return this.rotate(login, now);

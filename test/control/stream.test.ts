@@ -196,6 +196,19 @@ describe("login", () => {
     expect((await denied.closed).code).toBe(4403);
   });
 
+  it("registers a new key once when two streams of it log in at the same time", async () => {
+    const key = await h.authKey({ userId: h.bob.id, reusable: true });
+    const one = await node();
+    const two = await node();
+    Object.assign(two, { privateKey: one.privateKey, publicKey: one.publicKey });
+    await Promise.all([one.login({ authKey: key }), two.login({ authKey: key })]);
+    const maps = await Promise.all([one.expect("map"), two.expect("map")]);
+    expect(maps[0].map.self.id).toBe(maps[1].map.self.id);
+    expect(await h.store.listNodes()).toHaveLength(1);
+    const ended = await Promise.race([one.closed, two.closed]);
+    expect(ended).toEqual({ code: 4409, reason: "replaced by a newer stream of this node" });
+  });
+
   it("rotates a key keeping id, name and addresses; the newest stream of a node wins", async () => {
     const key = await h.authKey({ userId: h.bob.id, reusable: true });
     const old = await node();
