@@ -9,18 +9,17 @@
 // to onDeliver (the stream puts them in the node's outbox, which coalesces).
 
 import type {
-  FilterRule,
   NetworkMap,
   PeerView,
   RelayInfo,
   RelayTokenGrant,
-  SshRule,
 } from "../../../worker/control/types.ts";
 import { type CompiledPolicy, type Principal, principalKey } from "../policy/types.ts";
 import { ChangeLog } from "../state/change-log.ts";
 import { type VolatileChange, VolatileState } from "../state/volatile.ts";
 import type { NodeRecord, UserRecord } from "../store/types.ts";
 import type { DeltaParts } from "./pending-delta.ts";
+import { type Rules, RulesCache } from "./rules.ts";
 import { peerView, principalOf } from "./views.ts";
 import { Visibility } from "./visibility.ts";
 
@@ -41,19 +40,6 @@ interface Members {
   ids: Set<number>;
 }
 
-interface Rules {
-  filter: FilterRule[];
-  ssh: SshRule[];
-  filterJson: string;
-  sshJson: string;
-}
-
-function compileRules(policy: CompiledPolicy, principal: Principal): Rules {
-  const filter = policy.filterFor(principal);
-  const ssh = policy.sshFor(principal);
-  return { filter, ssh, filterJson: JSON.stringify(filter), sshJson: JSON.stringify(ssh) };
-}
-
 /** The in-memory model of the mesh and the delta computation. */
 export class Mapper {
   readonly log: ChangeLog;
@@ -66,7 +52,7 @@ export class Mapper {
   /** Nodes with a map stream, by principal key: the only ones deltas are computed for. */
   private readonly attached = new Map<string, Set<number>>();
   private vis: Visibility;
-  private rules = new Map<string, Rules>();
+  private readonly rules = new RulesCache();
   private deliver: Deliver = () => {};
 
   constructor(
@@ -369,28 +355,14 @@ export class Mapper {
 
   /** Recomputes the rules of attached principals, sending them where they changed. */
   private refreshRules(previous: CompiledPolicy, seq: number): void {
-    const before = this.rules;
-    this.rules = new Map();
-    for (const [key, ids] of this.attached) {
-      const principal = this.members.get(key)!.principal;
-      const next = this.rulesFor(principal);
-      const prev = before.get(key) ?? compileRules(previous, principal);
-      const parts: DeltaParts = {};
-      if (prev.filterJson !== next.filterJson) parts.filter = next.filter;
-      if (prev.sshJson !== next.sshJson) parts.ssh = next.ssh;
-      if (parts.filter === undefined && parts.ssh === undefined) continue;
-      for (const id of ids) this.deliver(id, parts, seq);
+    const principals = [...this.attached.keys()].map((key) => this.members.get(key)!.principal);
+    for (const [key, parts] of this.rules.replace(previous, this.vis.policy, principals)) {
+      for (const id of this.attached.get(key) ?? []) this.deliver(id, parts, seq);
     }
   }
 
   private rulesFor(principal: Principal): Rules {
-    const key = principalKey(principal);
-    let rules = this.rules.get(key);
-    if (rules === undefined) {
-      rules = compileRules(this.vis.policy, principal);
-      this.rules.set(key, rules);
-    }
-    return rules;
+    return this.rules.get(this.vis.policy, principal);
   }
 
   private peersOf(principal: Principal, except: number): PeerView[] {
