@@ -255,14 +255,20 @@ export class Hub {
     this.options.log?.info({ node: nodeId, why }, "node removed");
   }
 
-  /** Closes every stream with 1012 (server restarting) and stops every timer. */
-  close(): void {
+  /** Closes every stream with 1012 (server restarting), stops every timer, stores last seen. */
+  async close(): Promise<void> {
+    const now = this.clock.now();
+    const writes: Promise<void>[] = [];
     for (const [nodeId, attached] of [...this.links]) {
       this.release(nodeId, attached);
       attached.link.close(1012, "server restarting");
+      writes.push(this.options.store.updateNode(nodeId, { lastSeen: now }));
     }
     this.ephemeral.clear();
     this.expiry.clear();
+    // Last seen of every node that was online, before the caller closes the store.
+    const failed = (await Promise.allSettled(writes)).filter((r) => r.status === "rejected");
+    if (failed.length > 0) this.options.log?.warn({ count: failed.length }, "last seen not stored");
   }
 
   private armExpiry(nodeId: number, at: number): void {

@@ -159,8 +159,6 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     mapper,
     hub,
     stream,
-    async close() {
-      stream.close();
-    },
+    close: () => stream.close(),
   };
 }

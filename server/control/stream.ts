@@ -139,13 +139,13 @@ export class ControlStream {
   }
 
   /** Refuses new streams and closes the open ones (1012: restarting, come back). */
-  close(): void {
+  async close(): Promise<void> {
     this.closing = true;
     for (const conn of this.conns) {
       if (conn.phase !== "attached") conn.ws.close(1012, "server restarting");
     }
-    this.options.hub.close();
     this.wss.close();
+    await this.options.hub.close();
   }
 
   private open(ws: WebSocket, req: IncomingMessage, socket: Duplex): void {

@@ -282,3 +282,30 @@ describe("timers", () => {
     expect(check.ok).toBe(true);
   });
 });
+
+describe("last seen", () => {
+  it("is stored when a stream ends and when the server closes, not on every change", async () => {
+    await start();
+    const [b1, m1] = await join(h.bob.id);
+    const [b2, m2] = await join(h.bob.id);
+    await b1.expect("delta");
+    expect((await h.store.nodeById(m1.map.self.id))?.lastSeen).toBeNull();
+    h.clock.advance(5000);
+    const left = h.clock.now();
+    await leave(b1, m1.map.self.id);
+    await waitUntil(
+      () => h.control.mapper.volatile.get(m1.map.self.id).lastSeen === left,
+      "offline",
+    );
+    let stored: number | null | undefined;
+    await waitUntil(() => stored === left, "last seen stored", {
+      poll: async () => {
+        stored = (await h.store.nodeById(m1.map.self.id))?.lastSeen;
+      },
+    });
+    h.clock.advance(5000);
+    await h.control.close();
+    expect(await b2.closed).toEqual({ code: 1012, reason: "server restarting" });
+    expect((await h.store.nodeById(m2.map.self.id))?.lastSeen).toBe(h.clock.now());
+  });
+});
