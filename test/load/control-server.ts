@@ -1,0 +1,177 @@
+// Child process of the load rig: a control server (startControl, the HTTP API) on a SQLite file
+// in a temp dir of its own, behind a node:http server on 127.0.0.1. Run apart from the
+// simulated nodes so that its RSS and its event loop are its own. Before the map side starts
+// it creates the owner (with an API key), `users` member users (a reusable auth key each), an
+// optional tagged key of the owner's, and stores the policy. Talks to the parent over IPC
+// (protocol.ts): "ready" once listening, then rss (after a forced GC under --expose-gc),
+// stats and exit. The temp dir is removed on exit, also when the parent goes away.
+//
+// Registration's per-address rate limit is lifted (every simulated node comes from 127.0.0.1)
+// and the login timeout is 30 s instead of 5 (a loaded client process may answer the hello
+// late; that is the rig's lag, not the server's).
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApi, createApiListener, isApiPath } from "../../server/control/api/app.ts";
+import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
+import { issueAuthKey } from "../../server/control/auth/authkeys.ts";
+import { CONTROL_PATH, startControl } from "../../server/control/index.ts";
+import { openStore } from "../../server/control/store/open.ts";
+import type {
+  ControlServerReady,
+  ControlServerReply,
+  ControlServerRequest,
+  ControlServerSetup,
+} from "./protocol.ts";
+
+const setup = JSON.parse(process.argv[2] ?? "{}") as ControlServerSetup;
+const dataDir = mkdtempSync(join(setup.tmpRoot ?? tmpdir(), "corridor-load-"));
+let cleaned = false;
+const cleanup = () => {
+  if (cleaned) return;
+  cleaned = true;
+  rmSync(dataDir, { recursive: true, force: true });
+};
+process.on("exit", cleanup);
+
+const DAY = 24 * 60 * 60 * 1000;
+const store = await openStore(`sqlite:${join(dataDir, "control.db")}`);
+const owner = await store.createUser({
+  issuer: "corridor:local",
+  subject: "owner",
+  email: "owner@load.test",
+  name: "Owner",
+  role: "owner",
+  lastLoginAt: null,
+});
+const apiKey = (await createApiKeyLocal(store, owner.id)).key;
+const userKeys: string[] = [];
+for (let i = 0; i < setup.users; i++) {
+  const user = await store.createUser({
+    issuer: "corridor:local",
+    subject: `user-${i}`,
+    email: `user-${i}@load.test`,
+    name: `User ${i}`,
+    role: "member",
+    lastLoginAt: null,
+  });
+  const issued = await store.transaction((tx) =>
+    issueAuthKey(tx, {
+      userId: user.id,
+      reusable: true,
+      ephemeral: false,
+      tags: [],
+      expiresAt: Date.now() + DAY,
+    }),
+  );
+  userKeys.push(issued.key);
+}
+const tagKey =
+  setup.tagKey.length === 0
+    ? ""
+    : (
+        await store.transaction((tx) =>
+          issueAuthKey(tx, {
+            userId: owner.id,
+            reusable: true,
+            ephemeral: false,
+            tags: setup.tagKey,
+            expiresAt: Date.now() + DAY,
+          }),
+        )
+      ).key;
+await store.setPolicy(setup.policy, owner.id);
+
+const http = createServer();
+await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+const port = (http.address() as AddressInfo).port;
+const httpUrl = `http://127.0.0.1:${port}`;
+const control = await startControl({
+  store,
+  relays: [
+    {
+      id: "default",
+      region: "local",
+      url: `ws://127.0.0.1:${port}/relay`,
+      key: `${"A".repeat(43)}=`,
+    },
+  ],
+  baseUrl: `${httpUrl}/`,
+  registrationRate: { burst: 1e9, perSecond: 1e9 },
+  loginTimeoutMs: 30_000,
+});
+const api = createApiListener(createApi({ ...control.apiDeps }));
+http.on("request", (req, res) => {
+  const path = new URL(req.url ?? "/", httpUrl).pathname;
+  if (isApiPath(path)) void api(req, res);
+  else res.writeHead(404).end();
+});
+http.on("upgrade", (req, socket, head) => {
+  if (new URL(req.url ?? "/", httpUrl).pathname === CONTROL_PATH) {
+    control.handleUpgrade(req, socket, head);
+  } else {
+    socket.destroy();
+  }
+});
+
+async function shutdown(): Promise<void> {
+  await control.close();
+  http.closeAllConnections();
+  await new Promise<void>((resolve) => http.close(() => resolve()));
+  await store.close();
+  cleanup();
+}
+
+const reply = (message: ControlServerReply | ControlServerReady) => process.send?.(message);
+process.on("message", (raw) => {
+  const request = raw as ControlServerRequest;
+  switch (request.op) {
+    case "rss": {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      const { rss, heapUsed } = process.memoryUsage();
+      reply({ id: request.id, ok: true, op: "rss", rss, heapUsed });
+      return;
+    }
+    case "stats":
+      reply({
+        id: request.id,
+        ok: true,
+        op: "stats",
+        attached: control.hub.attachedCount,
+        connections: control.stream.connections,
+      });
+      return;
+    case "exit":
+      shutdown().then(
+        () => {
+          reply({ id: request.id, ok: true, op: "exit" });
+          process.disconnect?.();
+          process.exit(0);
+        },
+        (error: unknown) => {
+          reply({ id: request.id, ok: false, error: String(error) });
+          process.exit(1);
+        },
+      );
+      return;
+  }
+});
+process.on("disconnect", () => {
+  cleanup();
+  process.exit(0);
+});
+reply({
+  type: "ready",
+  controlUrl: `ws://127.0.0.1:${port}${CONTROL_PATH}`,
+  httpUrl,
+  apiKey,
+  userKeys,
+  tagKey,
+  dataDir,
+  pid: process.pid,
+});

@@ -1,0 +1,149 @@
+// The load rig's IPC between the parent (a benchmark or a test) and its child processes: the
+// control server (control-server.ts) and the simulated-node workers (sim-worker.ts). Every
+// request carries an id and gets exactly one reply with that id. Times that cross processes are
+// epoch milliseconds with sub-millisecond precision (`epochNow`): every process on the machine
+// reads the same system clock, so a send time taken in one worker and a receive time taken in
+// another are comparable.
+
+/** Epoch milliseconds with sub-millisecond precision, comparable across processes. */
+export function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+// ---- the control server child ----
+
+/** argv[2] of control-server.ts (JSON). */
+export interface ControlServerSetup {
+  /** Member users to create, each with a reusable auth key (their nodes belong to them). */
+  users: number;
+  /** The policy document stored before the map side starts. */
+  policy: string;
+  /** Tags of the extra reusable auth key made by the owner (empty: none). */
+  tagKey: string[];
+  /** Where to put the SQLite file's temp dir (default: os.tmpdir()). */
+  tmpRoot?: string;
+}
+
+/** The server child's first message, once it listens. */
+export interface ControlServerReady {
+  type: "ready";
+  /** ws://127.0.0.1:PORT/control */
+  controlUrl: string;
+  /** http://127.0.0.1:PORT (the API is under /api/v1/) */
+  httpUrl: string;
+  /** The owner's API key (Bearer), for PUT /api/v1/policy. */
+  apiKey: string;
+  /** One reusable auth key per member user, in creation order. */
+  userKeys: string[];
+  /** The owner's reusable key with `tagKey` tags ("" when none was asked for). */
+  tagKey: string;
+  /** The SQLite database's folder (removed when the child exits). */
+  dataDir: string;
+  pid: number;
+}
+
+/** Requests the server child answers. */
+export type ControlServerRequest =
+  | { id: number; op: "rss" }
+  | { id: number; op: "stats" }
+  | { id: number; op: "exit" };
+
+/** Replies of the server child. */
+export type ControlServerReply =
+  | { id: number; ok: true; op: "rss"; rss: number; heapUsed: number }
+  | { id: number; ok: true; op: "stats"; attached: number; connections: number }
+  | { id: number; ok: true; op: "exit" }
+  | { id: number; ok: false; error: string };
+
+// ---- the simulated-node workers ----
+
+/** A node the worker should create and join. */
+export interface NodeSpec {
+  /** The node's index in the whole run (unique across workers). */
+  index: number;
+  authKey: string;
+  hostname: string;
+}
+
+/** What one node's join came to. */
+export interface JoinResult {
+  index: number;
+  /** The node's id on the control server. */
+  id: number;
+  /** When the connection was opened and when the full map was applied (epoch ms). */
+  startedAt: number;
+  mappedAt: number;
+  /** Size of the full map message (bytes of UTF-8) and its peer count. */
+  mapBytes: number;
+  peers: number;
+}
+
+/** What a watch waits for in every node of a worker that should see it. */
+export type WatchSpec =
+  /** A patch or upsert of peer `peerId` after which its endpoints equal `endpoints`. */
+  | { kind: "endpoints"; peerId: number; endpoints: string[] }
+  /** A change of peer `peerId` after which its `online` equals `online`. */
+  | { kind: "online"; peerId: number; online: boolean }
+  /** A delta that changes the node's own packet filter. */
+  | { kind: "filter" };
+
+/** One node's receipt of a watched change. */
+export interface Receipt {
+  index: number;
+  /** When its WebSocket delivered the message that carried the change (epoch ms). */
+  at: number;
+  /** Size of that message (bytes of UTF-8). */
+  bytes: number;
+}
+
+/** How a node came back (rejoin, resync). */
+export interface Reconnected {
+  index: number;
+  /** When the new connection was started (epoch ms). */
+  startedAt: number;
+  /** "map" (a full map) or "delta" (resumed). */
+  kind: "map" | "delta";
+  /** Size of that first message. */
+  bytes: number;
+  peers: number;
+}
+
+/** Counters and problems of a worker. */
+export interface WorkerStats {
+  nodes: number;
+  /** Messages applied (maps and deltas). */
+  applied: number;
+  /** Streams the server closed with a code that asks for a resume (1006, 1012, 4429...). */
+  resumedAfterClose: number;
+  /** Correctness problems: sequence gaps, undecodable or contradicting messages, refusals. */
+  errors: string[];
+  rss: number;
+}
+
+/** Requests a worker answers. */
+export type WorkerRequest =
+  | { id: number; op: "join"; nodes: NodeSpec[]; concurrency: number }
+  /** Resolves when every listed node's map holds exactly that many peers. */
+  | { id: number; op: "settle"; peers: { index: number; count: number }[]; hangAfterMs: number }
+  | { id: number; op: "peers"; index: number }
+  | { id: number; op: "arm"; watch: number; spec: WatchSpec }
+  | { id: number; op: "collect"; watch: number; hangAfterMs: number }
+  | { id: number; op: "update"; index: number; endpoints: string[] }
+  | { id: number; op: "drop"; index: number }
+  | { id: number; op: "rejoin"; indices: number[]; resume: boolean }
+  | { id: number; op: "stats" }
+  | { id: number; op: "exit" };
+
+/** Replies of a worker. */
+export type WorkerReply =
+  | { id: number; ok: true; op: "join"; results: JoinResult[] }
+  | { id: number; ok: true; op: "settle"; wrong: { index: number; count: number }[] }
+  | { id: number; ok: true; op: "peers"; ids: number[] }
+  | { id: number; ok: true; op: "arm"; expected: number[] }
+  | { id: number; ok: true; op: "collect"; receipts: Receipt[]; missing: number[] }
+  | { id: number; ok: true; op: "update"; at: number }
+  | { id: number; ok: true; op: "drop"; at: number }
+  | { id: number; ok: true; op: "rejoin"; results: Reconnected[] }
+  | { id: number; ok: true; op: "stats"; stats: WorkerStats }
+  | { id: number; ok: true; op: "exit" }
+  | { id: number; ok: false; error: string };

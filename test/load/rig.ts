@@ -1,0 +1,296 @@
+// The load rig, as a benchmark or a test drives it: a control server child (control-server.ts)
+// and `workers` simulated-node workers (sim-worker.ts), a topology (topology.ts) that says who
+// must see whom, and the measurements built on them: join nodes, wait until every map holds the
+// peers it should, and observe one change (an endpoint update, a drop, a reconnect, a policy
+// PUT) from the moment it was made until every node that should have it has it. Nodes are
+// spread over the workers round-robin (node i in worker i mod workers), so a group and the
+// servers span processes.
+//
+// Issue 18 reuses this for its own load runs.
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ChildRpc } from "./child-rpc.ts";
+import {
+  type ControlServerReady,
+  type ControlServerReply,
+  type ControlServerRequest,
+  epochNow,
+  type JoinResult,
+  type Receipt,
+  type WatchSpec,
+  type WorkerReply,
+  type WorkerRequest,
+  type WorkerStats,
+} from "./protocol.ts";
+import {
+  BASE_POLICY,
+  groupOf,
+  hostnameOf,
+  isServer,
+  peerCount,
+  SERVER_TAG,
+  type Topology,
+  topology,
+  viewersOf,
+} from "./topology.ts";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+
+/** How to build a rig. */
+export interface RigOptions {
+  total: number;
+  servers: number;
+  groupSize: number;
+  workers: number;
+  /** Guard against a hang when waiting for a change or a settle (default 60 s). */
+  hangAfterMs?: number;
+}
+
+/** What one observed change came to. */
+export interface Observed {
+  /** When the change was made (epoch ms). */
+  t0: number;
+  /** The nodes that should have it, by the topology. */
+  viewers: number[];
+  /** The nodes that got it, with when and in how many bytes. */
+  receipts: Receipt[];
+  /** Correctness problems: a node that should have it did not (or the other way round). */
+  problems: string[];
+}
+
+type Worker = ChildRpc<WorkerRequest, WorkerReply>;
+
+/** A running load rig. */
+export class LoadRig {
+  /** Node index → its id on the control server (after joining). */
+  readonly ids = new Map<number, number>();
+  private watchId = 0;
+
+  private constructor(
+    readonly topology: Topology,
+    readonly server: ChildRpc<ControlServerRequest, ControlServerReply>,
+    readonly ready: ControlServerReady,
+    readonly workers: Worker[],
+    private readonly hangAfterMs: number,
+  ) {}
+
+  /** Starts the server child and the workers. */
+  static async start(options: RigOptions): Promise<LoadRig> {
+    const t = topology(options.total, options.servers, options.groupSize);
+    const server = await ChildRpc.start<
+      ControlServerRequest,
+      ControlServerReply,
+      ControlServerReady
+    >(
+      join(here, "control-server.ts"),
+      [JSON.stringify({ users: t.users, policy: BASE_POLICY, tagKey: [SERVER_TAG] })],
+      "control server",
+      true,
+    );
+    const workers: Worker[] = [];
+    try {
+      for (let i = 0; i < options.workers; i++) {
+        const started = await ChildRpc.start<WorkerRequest, WorkerReply, unknown>(
+          join(here, "sim-worker.ts"),
+          [server.ready.controlUrl],
+          `sim worker ${i}`,
+        );
+        workers.push(started.rpc);
+      }
+    } catch (error) {
+      for (const w of workers) await w.stop({ op: "exit" });
+      await server.rpc.stop({ op: "exit" });
+      throw error;
+    }
+    return new LoadRig(t, server.rpc, server.ready, workers, options.hangAfterMs ?? 60_000);
+  }
+
+  /** The worker that hosts node `index`. */
+  workerOf(index: number): Worker {
+    return this.workers[index % this.workers.length]!;
+  }
+
+  /**
+   * Joins nodes `indices` (each worker its share, `concurrency` at once per worker); resolves
+   * with every join that succeeded (failures are in the workers' errors).
+   */
+  async join(indices: number[], concurrency: number): Promise<JoinResult[]> {
+    const t = this.topology;
+    const shares = this.workers.map(() => [] as number[]);
+    for (const i of indices) shares[i % this.workers.length]!.push(i);
+    const replies = await Promise.all(
+      this.workers.map((w, k) =>
+        w.call({
+          op: "join",
+          concurrency,
+          nodes: shares[k]!.map((index) => ({
+            index,
+            hostname: hostnameOf(t, index),
+            authKey: isServer(t, index)
+              ? this.ready.tagKey
+              : this.ready.userKeys[groupOf(t, index)]!,
+          })),
+        }),
+      ),
+    );
+    const results = replies.flatMap((r) => r.results);
+    for (const r of results) this.ids.set(r.index, r.id);
+    return results;
+  }
+
+  /**
+   * Waits until every node's map holds the peers the topology gives it; resolves with the
+   * nodes whose count is still wrong after the hang guard ([] when all are right).
+   */
+  async settle(): Promise<{ index: number; count: number; want: number }[]> {
+    const t = this.topology;
+    const replies = await Promise.all(
+      this.workers.map((w, k) =>
+        w.call({
+          op: "settle",
+          hangAfterMs: this.hangAfterMs,
+          peers: [...this.ids.keys()]
+            .filter((i) => i % this.workers.length === k)
+            .map((index) => ({ index, count: peerCount(t, index) })),
+        }),
+      ),
+    );
+    return replies.flatMap((r) => r.wrong.map((w) => ({ ...w, want: peerCount(t, w.index) })));
+  }
+
+  /**
+   * Arms a watch in every worker, makes the change (`trigger` resolves with when it was made),
+   * and collects who got it. `viewers` are the nodes that must get it.
+   */
+  async observe(
+    spec: WatchSpec,
+    viewers: number[],
+    trigger: () => Promise<number>,
+  ): Promise<Observed> {
+    const watch = ++this.watchId;
+    const armed = await Promise.all(this.workers.map((w) => w.call({ op: "arm", watch, spec })));
+    const expected = new Set(armed.flatMap((a) => a.expected));
+    const problems: string[] = [];
+    const want = new Set(viewers);
+    const notHolding = viewers.filter((i) => !expected.has(i));
+    const extra = [...expected].filter((i) => !want.has(i));
+    if (notHolding.length > 0) {
+      problems.push(
+        `${notHolding.length} nodes that must see it did not hold the peer (e.g. node ${notHolding[0]})`,
+      );
+    }
+    if (extra.length > 0) {
+      problems.push(`${extra.length} nodes held the peer but must not (e.g. node ${extra[0]})`);
+    }
+    const t0 = await trigger();
+    const collected = await Promise.all(
+      this.workers.map((w) => w.call({ op: "collect", watch, hangAfterMs: this.hangAfterMs })),
+    );
+    const receipts = collected.flatMap((c) => c.receipts);
+    const missing = collected.flatMap((c) => c.missing);
+    if (missing.length > 0) {
+      problems.push(
+        `${missing.length} of ${expected.size} nodes never got it within ${this.hangAfterMs} ms (e.g. node ${missing[0]})`,
+      );
+    }
+    return { t0, viewers, receipts, problems };
+  }
+
+  /** Node `index` reports new endpoints; observed at its viewers. */
+  endpointChange(index: number, endpoints: string[]): Promise<Observed> {
+    const peerId = this.idOf(index);
+    return this.observe(
+      { kind: "endpoints", peerId, endpoints },
+      viewersOf(this.topology, index),
+      async () => (await this.workerOf(index).call({ op: "update", index, endpoints })).at,
+    );
+  }
+
+  /** Node `index` drops its stream; its viewers must see it go offline. */
+  goOffline(index: number): Promise<Observed> {
+    return this.observe(
+      { kind: "online", peerId: this.idOf(index), online: false },
+      viewersOf(this.topology, index),
+      async () => (await this.workerOf(index).call({ op: "drop", index })).at,
+    );
+  }
+
+  /** Node `index` reconnects and resumes; its viewers must see it online again. */
+  comeOnline(index: number): Promise<Observed> {
+    return this.observe(
+      { kind: "online", peerId: this.idOf(index), online: true },
+      viewersOf(this.topology, index),
+      async () => {
+        const reply = await this.workerOf(index).call({
+          op: "rejoin",
+          indices: [index],
+          resume: true,
+        });
+        return reply.results[0]!.startedAt;
+      },
+    );
+  }
+
+  /** PUTs a policy through the API (as the owner); every node must get a new filter. */
+  policyChange(text: string): Promise<Observed & { putMs: number }> {
+    let putMs = 0;
+    return this.observe({ kind: "filter" }, [...this.ids.keys()], async () => {
+      const t0 = epochNow();
+      await this.putPolicy(text);
+      putMs = epochNow() - t0;
+      return t0;
+    }).then((o) => ({ ...o, putMs }));
+  }
+
+  /** PUT /api/v1/policy; throws with the API's answer unless it is 200. */
+  async putPolicy(text: string): Promise<void> {
+    const res = await fetch(`${this.ready.httpUrl}/api/v1/policy`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${this.ready.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    if (res.status !== 200)
+      throw new Error(`PUT /api/v1/policy: ${res.status} ${await res.text()}`);
+  }
+
+  /** Reconnects nodes without resume (each gets a full map); sizes of those maps. */
+  async resync(
+    indices: number[],
+  ): Promise<{ index: number; bytes: number; peers: number; kind: string }[]> {
+    const shares = this.workers.map(() => [] as number[]);
+    for (const i of indices) shares[i % this.workers.length]!.push(i);
+    const replies = await Promise.all(
+      this.workers.map((w, k) =>
+        shares[k]!.length === 0
+          ? Promise.resolve({ results: [] })
+          : w.call({ op: "rejoin", indices: shares[k]!, resume: false }),
+      ),
+    );
+    return replies.flatMap((r) => r.results);
+  }
+
+  /** Every worker's counters. */
+  async stats(): Promise<WorkerStats[]> {
+    return (await Promise.all(this.workers.map((w) => w.call({ op: "stats" })))).map(
+      (r) => r.stats,
+    );
+  }
+
+  /** The server's RSS and heap after a forced GC. */
+  async serverMemory(): Promise<{ rss: number; heapUsed: number }> {
+    return this.server.call({ op: "rss" });
+  }
+
+  /** Stops the workers, then the server (which removes its temp dir). */
+  async stop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.stop({ op: "exit" })));
+    await this.server.stop({ op: "exit" });
+  }
+
+  private idOf(index: number): number {
+    const id = this.ids.get(index);
+    if (id === undefined) throw new Error(`node ${index} has not joined`);
+    return id;
+  }
+}
