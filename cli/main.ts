@@ -3,7 +3,9 @@
 // is made.
 
 import { readFileSync } from "node:fs";
+import { ADMIN_COMMAND, adminCommand } from "./admin.ts";
 import { type CommandSpec, formatUsage } from "./args.ts";
+import { CONTROL_COMMAND, controlCommand } from "./control.ts";
 import { KEYS_COMMAND, keysCommand } from "./keys.ts";
 import { NC_COMMAND, ncCommand } from "./nc.ts";
 import { PING_COMMAND, pingCommand } from "./ping.ts";
@@ -28,6 +30,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: SSH_KEYGEN_COMMAND, run: sshKeygenCommand },
   { spec: RELAY_COMMAND, run: relayCommand },
   { spec: SERVE_COMMAND, run: serveCommand },
+  { spec: CONTROL_COMMAND, run: controlCommand },
+  { spec: ADMIN_COMMAND, run: adminCommand },
 ];
 
 const BUILT_IN: readonly [name: string, summary: string][] = [

@@ -1,19 +1,41 @@
-// `corridor serve`: the page and the relay on one port (what `npm start` runs). On loopback
-// the relay is open by default, which is what a developer trying Corridor on one machine
-// wants; on any other address the operator must choose who may connect, as with `corridor
-// relay`. The page is built first when dist/ holds none. SIGTERM and SIGINT tell relay
-// clients to come back before the server closes.
+// `corridor serve`: the page, the relay and the control server on one port (what `npm start`
+// runs). On loopback the relay is open by default, which is what a developer trying Corridor
+// on one machine wants; on any other address the operator must choose who may connect, as with
+// `corridor relay`. Whatever is chosen, the relay also takes the tokens of the control server
+// beside it (no flag needed): "open" stays open to every proven key (wg-quick networks in the
+// page need that), and a control token adds its UDP allowances. The control server keeps its
+// state in DIR/control.db (or --database). The page is built first when dist/ holds none.
+// SIGTERM and SIGINT close the map streams (1012), tell relay clients to come back, close the
+// server, then the database.
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isLoopbackHost, type RelayAuth } from "../server/relay/index.ts";
+import { ControlMount, type ControlService, startControlService } from "../server/control/http.ts";
+import type { Store } from "../server/control/store/types.ts";
+import {
+  createLogger,
+  isLoopbackHost,
+  MetricsRegistry,
+  type RelayAuth,
+} from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { startServe } from "../server/web/serve.ts";
 import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
 import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
+import {
+  CONTROL_DB_FILE,
+  CONTROL_OPTIONS,
+  type ControlOptionValues,
+  oidcFlags,
+  openControlStore,
+  ownerLinkLines,
+  parsePublicUrl,
+  redact,
+  relayUrlOf,
+} from "./control-flags.ts";
 import { defaultDataDir, prepareDataDir, RELAY_KEY_FILE } from "./data-dir.ts";
 import {
   applyRelayOptions,
@@ -29,9 +51,11 @@ import { loadOrCreateRelayKey } from "./relay-key.ts";
 /** `corridor serve`: its options, help and summary. */
 export const SERVE_COMMAND = defineCommand({
   name: "serve",
-  summary: "the page and the relay on one port (what `npm start` runs)",
+  summary: "the page, the relay and the control server on one port (what `npm start` runs)",
   synopsis: [
     "[--listen HOST:PORT] [--host ADDR] [--port N] [--web DIR] [--data DIR]",
+    "[--database URL] [--public-url URL] [--oidc-issuer URL --oidc-client-id ID",
+    "--oidc-client-secret-file FILE [--oidc-allowed-domains D,...] [--oidc-allowed-emails E,...]]",
     "[--open | --allow-keys FILE | --control-key PUB]",
     "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
     "[--relay-id ID]",
@@ -55,12 +79,20 @@ export const SERVE_COMMAND = defineCommand({
       name: "data",
       value: "DIR",
       description:
-        "where the server keeps its state, made 0700: the relay's key in DIR/relay.key (made 0600), the same at every start so clients can pin it (#key=)",
+        "where the server keeps its state, made 0700: the relay's key in DIR/relay.key (made 0600), the same at every start so clients can pin it (#key=), and the control server's SQLite database DIR/control.db (0600)",
       default: "$XDG_STATE_HOME/corridor or ~/.local/state/corridor",
     },
     {
+      name: "database",
+      value: "URL",
+      description:
+        "the control server's database instead of DIR/control.db: postgres://... or a file",
+    },
+    ...CONTROL_OPTIONS,
+    {
       name: "open",
-      description: "anyone may use the relay (the default on a loopback address only)",
+      description:
+        "anyone who proves a key may use the relay (the default on a loopback address only); the control server's tokens are always accepted",
     },
     ...SHARED_RELAY_OPTIONS,
     {
@@ -73,22 +105,42 @@ export const SERVE_COMMAND = defineCommand({
   ],
   notes:
     "On loopback the relay is open by default; on any other address choose who may use it.\n" +
-    "SIGTERM and SIGINT tell relay clients to come back before the server closes.",
+    "The relay always accepts the tokens of the control server it runs beside. Without OIDC,\n" +
+    "the start lines hold a single-use owner sign-in link (15 minutes).\n" +
+    "SIGTERM and SIGINT close the map streams (1012) and tell relay clients to come back\n" +
+    "before the server closes.",
 });
 
 /** The package's root: cli/ is one level down. */
 const PACKAGE_ROOT = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 
-type ServeArgs = RelayFlags & { web: string | undefined; data: string | undefined };
+type ServeArgs = RelayFlags & {
+  web: string | undefined;
+  data: string | undefined;
+  database: string | undefined;
+  publicUrl: string | undefined;
+  oidc: ReturnType<typeof oidcFlags>;
+};
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
 export function isLoopback(host: string): boolean {
   return isLoopbackHost(host);
 }
 
-function serveArgs({ given, positionals }: ParsedArgs<typeof SERVE_COMMAND.options>): ServeArgs {
+function serveArgs({
+  values,
+  given,
+  positionals,
+}: ParsedArgs<typeof SERVE_COMMAND.options>): ServeArgs {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
-  const out: ServeArgs = { ...defaultRelayFlags(), web: undefined, data: undefined };
+  const out: ServeArgs = {
+    ...defaultRelayFlags(),
+    web: undefined,
+    data: undefined,
+    database: values.database,
+    publicUrl: parsePublicUrl(values["public-url"]),
+    oidc: oidcFlags(values as ControlOptionValues),
+  };
   // In command-line order: a later --listen, --host or --port wins over an earlier one.
   for (const { name, value = "" } of applyRelayOptions(out, given)) {
     if (name === "host") out.host = value.replace(/^\[(.*)\]$/, "$1");
@@ -154,56 +206,102 @@ async function serve(parsed: ServeArgs): Promise<number> {
   }
   const dataDir = resolve(parsed.data ?? defaultDataDir());
   const keyFile = join(dataDir, RELAY_KEY_FILE);
+  const database = parsed.database ?? join(dataDir, CONTROL_DB_FILE);
   let privateKey: Uint8Array;
+  let store: Store;
+  let tokenPublicKey: Uint8Array;
   try {
     const dirWarning = prepareDataDir(dataDir);
     if (dirWarning !== null) process.stderr.write(`corridor serve: ${dirWarning}\n`);
     const key = await loadOrCreateRelayKey(keyFile);
     if (key.warning !== null) process.stderr.write(`corridor serve: ${key.warning}\n`);
     privateKey = key.privateKey;
+    ({ store, tokenPublicKey } = await openControlStore(database));
   } catch (error) {
     bridge.close();
     process.stderr.write(`corridor serve: ${(error as Error).message}\n`);
     return 1;
   }
-  const auth: RelayAuth = parsed.auth ?? { mode: "open" };
+  const chosen: RelayAuth = parsed.auth ?? { mode: "open" };
+  const auth: RelayAuth = {
+    mode: "union",
+    of: [chosen, { mode: "token", controlPublicKey: tokenPublicKey }],
+  };
+  const metrics = new MetricsRegistry();
+  const logger = createLogger();
+  const mount = new ControlMount();
+  const publicOrigin = parsed.publicUrl === undefined ? [] : [new URL(parsed.publicUrl).origin];
   let server: Awaited<ReturnType<typeof startServe>>;
   try {
     server = await startServe({
       host: parsed.host,
       port: parsed.port,
       webRoot: web,
+      mount,
       relay: {
         privateKey,
         auth,
         relayId: parsed.relayId,
         udpBridge: bridge,
-        origins: parsed.origins,
+        origins: [...parsed.origins, ...publicOrigin],
         allowedHosts: parsed.allowedHosts,
+        metrics,
+        logger,
       },
     });
   } catch (error) {
     bridge.close();
+    await store.close();
     process.stderr.write(`corridor serve: ${(error as Error).message}\n`);
     return 1;
   } finally {
     // The relay holds its own copy: ours need not stay in memory.
     privateKey.fill(0);
   }
+  const baseUrl = parsed.publicUrl ?? pageUrl(parsed.host, server.port);
+  const relayKey = keyToBase64(server.relay.relayPublicKey);
+  let control: ControlService;
+  let ownerLine = "";
+  try {
+    control = await startControlService(mount, {
+      store,
+      relays: [{ id: parsed.relayId, region: "local", url: relayUrlOf(baseUrl), key: relayKey }],
+      baseUrl,
+      oidc: parsed.oidc,
+      metrics,
+      log: logger,
+    });
+    if (control.oidc === null) {
+      ownerLine = await ownerLinkLines(store, baseUrl, `--data ${dataDir}`);
+    }
+  } catch (error) {
+    await server.close();
+    bridge.close();
+    await store.close();
+    process.stderr.write(`corridor serve: control server: ${(error as Error).message}\n`);
+    return 1;
+  }
   // Listen for the stop signal before announcing the start: whoever reads the line may
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
   const stopped = untilStopSignal();
+  const signIn = parsed.oidc === undefined ? "owner link below" : `OIDC at ${parsed.oidc.issuer}`;
   process.stdout.write(
-    `Corridor is running at ${pageUrl(parsed.host, server.port)}\n` +
+    `Corridor is running at ${baseUrl}\n` +
       `relay ${parsed.relayId} at ${server.relayUrl} ` +
-      `(${describeRelay(auth, parsed.allowUdp, server.relay.allowedOrigins)}); ` +
-      `relay key ${keyToBase64(server.relay.relayPublicKey)} (in ${keyFile})\n` +
+      `(${describeRelay(chosen, parsed.allowUdp, server.relay.allowedOrigins)}; and control tokens); ` +
+      `relay key ${relayKey} (in ${keyFile})\n` +
       `pinned relay URL: ${pinnedRelayUrl(server.relayUrl, server.relay.relayPublicKey)}\n` +
-      `data in ${dataDir}\n`,
+      `control server: map stream at ${relayUrlOf(baseUrl).replace(/\/relay$/, "/control")}, ` +
+      `API at ${new URL("/api/v1/", baseUrl).href}, sign-in: ${signIn}; ` +
+      `token key ${Buffer.from(control.control.tokenPublicKey).toString("base64")}\n` +
+      `data in ${dataDir} (database ${redact(database)})\n` +
+      ownerLine,
   );
   await stopped;
   process.stdout.write("corridor serve: shutting down; relay clients are told to come back\n");
+  await control.close();
   await server.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
   bridge.close();
+  await store.close();
   return 0;
 }

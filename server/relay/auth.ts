@@ -1,6 +1,8 @@
 // Who may use the relay, after the client proved it holds its node key. Closed by default:
 // the operator picks one mode. "token": a token signed by the control server (token.ts);
-// "keys": an allow-list of node keys; "open": anyone who proves a key.
+// "keys": an allow-list of node keys; "open": anyone who proves a key; "union": any of several
+// modes (`corridor serve` with its control server: the control server's tokens, and besides
+// them the mode chosen for the relay, so wg-quick networks keep working).
 
 import { checkControlKey, DEFAULT_MAX_TOKEN_LIFETIME_S, verifyRelayToken } from "./token.ts";
 
@@ -14,6 +16,11 @@ export type RelayAuth =
       controlPublicKey: Uint8Array;
       /** The longest a presented token may still live, seconds. Default 24 h. */
       maxTokenLifetimeSeconds?: number;
+    }
+  | {
+      /** Accepted when any of `of` accepts, with the UDP allowances of all that do. */
+      mode: "union";
+      of: readonly RelayAuth[];
     };
 
 /** The outcome of authorization; `udp` holds the token's UDP allowances (else empty). */
@@ -26,6 +33,8 @@ function keyId(key: Uint8Array): string {
 /** Checks proven node keys (and their tokens) against the configured mode. */
 export class RelayAuthorizer {
   private readonly allowed: Set<string> | undefined;
+  /** The members of a "union". */
+  private readonly members: RelayAuthorizer[] = [];
 
   /** Throws when `auth` is missing or malformed: there is no default mode. */
   constructor(
@@ -53,8 +62,13 @@ export class RelayAuthorizer {
         throw new RangeError(
           `relay auth: maxTokenLifetimeSeconds must be a positive number of seconds, got ${cap}`,
         );
+    } else if (mode === "union") {
+      const of = (auth as { of?: unknown }).of;
+      if (!Array.isArray(of) || of.length === 0)
+        throw new TypeError("relay auth: union mode needs at least one mode");
+      this.members = of.map((member: RelayAuth) => new RelayAuthorizer(member, relayId));
     } else if (mode !== "open") {
-      throw new TypeError('relay auth: choose a mode ("token", "keys" or "open")');
+      throw new TypeError('relay auth: choose a mode ("token", "keys", "open" or "union")');
     }
   }
 
@@ -76,6 +90,18 @@ export class RelayAuthorizer {
           maxLifetimeSeconds: this.auth.maxTokenLifetimeSeconds,
         });
         return result.ok ? { ok: true, udp: result.payload.udp } : result;
+      }
+      case "union": {
+        // Every member is asked, so a valid token's UDP allowances count even where "open"
+        // would let the key in without them.
+        const reasons: string[] = [];
+        let udp: string[] | undefined;
+        for (const member of this.members) {
+          const result = member.check(nodeKey, token, nowMs);
+          if (result.ok) udp = [...(udp ?? []), ...result.udp];
+          else reasons.push(result.reason);
+        }
+        return udp !== undefined ? { ok: true, udp } : { ok: false, reason: reasons.join("; ") };
       }
     }
   }

@@ -2,6 +2,7 @@
 // must choose one (closed by default).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { CryptoCore } from "../../worker/crypto/core.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
 import { MAX_PACKET } from "../../worker/relay/frames.ts";
@@ -100,6 +101,11 @@ export interface RelayOptions {
    * /relay), so one port can serve the page beside the relay (`corridor serve`). Default: 404.
    */
   httpFallback?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Takes WebSocket upgrades on paths other than /relay (the control server's /control, with
+   * `corridor serve`); returns false for one it does not want (then 404). Default: none.
+   */
+  upgradeFallback?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 /** Defaults applied by startRelay(). */

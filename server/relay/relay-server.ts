@@ -309,6 +309,11 @@ export class RelayServer implements SessionHost {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
+    // Another part on this port (the control server's /control) takes its own upgrades.
+    const fallback = this.options.upgradeFallback;
+    if (fallback !== undefined && (req.url ?? "").split("?")[0] !== RELAY_PATH) {
+      if (fallback(req, socket, head)) return;
+    }
     const refused = this.gate.check(req, this.closing !== undefined);
     if (Array.isArray(refused)) {
       const [status, statusText, text, reason] = refused;

@@ -4,8 +4,11 @@
 // origins (pageOrigins) and from `relay.origins`, and refuses every other web site (any page
 // the user visits could otherwise use the user's relay and its UDP bridge). The relay owns the
 // server (WebSocket upgrades on /relay, /healthz, /metrics) and hands every other request to
-// the static page handler.
+// `mount` first (the control server: /api/v1/..., /login..., /approve/..., upgrades on
+// /control), then to the static page handler. One /metrics shows every part that registers on
+// `relay.metrics`.
 
+import type { HttpMount } from "../control/http.ts";
 import type { RelayServer } from "../relay/index.ts";
 import { type RelayOptions, startRelay } from "../relay/index.ts";
 import { StaticSite } from "./static.ts";
@@ -19,7 +22,9 @@ export interface ServeOptions {
   /** The built page (a directory holding index.html, e.g. dist/). */
   webRoot: string;
   /** The relay's options (auth, relayId, origins, udpBridge, …); not where it listens. */
-  relay: Omit<RelayOptions, "host" | "port" | "httpFallback">;
+  relay: Omit<RelayOptions, "host" | "port" | "httpFallback" | "upgradeFallback">;
+  /** Another part's paths on this port (the control server's ControlMount). */
+  mount?: HttpMount;
 }
 
 /** A running `corridor serve`. */
@@ -44,12 +49,17 @@ export interface ServeHandle {
  */
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const site = await StaticSite.load(options.webRoot);
+  const mount = options.mount;
   const relay = await startRelay({
     pageOrigins: true,
     ...options.relay,
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
-    httpFallback: (req, res) => site.handle(req, res),
+    httpFallback: (req, res) => {
+      if (mount?.request(req, res) !== true) site.handle(req, res);
+    },
+    // Not the mount's: the relay refuses it (404) and counts it, as without a mount.
+    upgradeFallback: (req, socket, head) => mount?.upgrade(req, socket, head) === true,
   });
   const relayUrl = relay.url;
   return {

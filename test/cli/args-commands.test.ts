@@ -41,7 +41,15 @@ const MENTIONS: Record<string, string[]> = {
   ssh: ["-p PORT", "-o Option=value", "StrictHostKeyChecking", "-t ", "-T "],
   "ssh-keygen": ["-t TYPE", "--passphrase-fd N", "-y "],
   relay: ["--key-file FILE", "--allow-udp SPEC", "(repeatable)", "--open"],
-  serve: ["--data DIR", "$XDG_STATE_HOME/corridor", "--web DIR"],
+  serve: [
+    "--data DIR",
+    "$XDG_STATE_HOME/corridor",
+    "--web DIR",
+    "--database URL",
+    "--oidc-issuer URL",
+  ],
+  control: ["--database URL", "--relay-url URL", "--relay-key KEY", "--public-url URL"],
+  admin: ["--server URL", "authkey create", "--tag TAG", "(repeatable)", "CORRIDOR_API_KEY"],
 };
 
 describe("every corridor command has --help from its table", () => {
@@ -88,6 +96,8 @@ describe("every corridor command has --help from its table", () => {
       [["ssh-keygen", "-f"], "corridor ssh-keygen: -f needs a value (FILE)\n"],
       [["relay", "--open=yes"], "corridor relay: --open takes no value\n"],
       [["serve", "--data"], "corridor serve: --data needs a value (DIR)\n"],
+      [["control", "--database"], "corridor control: --database needs a value (URL)\n"],
+      [["admin", "users", "--json=yes"], "corridor admin: --json takes no value\n"],
     ];
     for (const [args, first] of cases) {
       const run = await corridor(...args);

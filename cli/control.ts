@@ -1,0 +1,199 @@
+// `corridor control`: the control server alone (API and sign-in pages, the /control map stream,
+// /healthz and /metrics), for deployments that run it apart from their relays. It prints the
+// Ed25519 public key of its relay tokens: relays started with `corridor relay --control-key PUB
+// --relay-id ID` accept the nodes it registers. SIGTERM and SIGINT close the map streams (1012:
+// nodes come back and resume), then the server and the database.
+
+import { startControlServer } from "../server/control/http.ts";
+import { createLogger, MetricsRegistry } from "../server/relay/index.ts";
+import type { RelayInfo } from "../worker/control/types.ts";
+import { keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
+import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
+import {
+  CONTROL_OPTIONS,
+  type ControlOptionValues,
+  oidcFlags,
+  openControlStore,
+  ownerLinkLines,
+  parsePublicUrl,
+  redact,
+} from "./control-flags.ts";
+import { parsePort, untilStopSignal } from "./relay-flags.ts";
+
+/** `corridor control`: its options, help and summary. */
+export const CONTROL_COMMAND = defineCommand({
+  name: "control",
+  summary: "the control server alone (sign-in, API, map stream), apart from the relays",
+  synopsis: [
+    "--database URL [--listen HOST:PORT] [--public-url URL]",
+    "--relay-url URL --relay-key KEY [--relay-id ID] [--relay-url URL --relay-key KEY ...]",
+    "[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE ...]",
+  ],
+  options: [
+    {
+      name: "database",
+      value: "URL",
+      description: "postgres://USER@HOST/DB, or a SQLite file (sqlite:PATH or a path)",
+    },
+    {
+      name: "listen",
+      value: "HOST:PORT",
+      description: "where to listen: the API on /api/v1/, the map stream on /control",
+      default: "127.0.0.1:8080",
+    },
+    ...CONTROL_OPTIONS,
+    {
+      name: "relay-url",
+      value: "URL",
+      multiple: true,
+      description:
+        "a relay nodes use (ws:// or wss://.../relay); the first signs the tokens' relay",
+    },
+    {
+      name: "relay-key",
+      value: "KEY",
+      multiple: true,
+      description: "that relay's X25519 public key (base64, as corridor relay prints it), in order",
+    },
+    {
+      name: "relay-id",
+      value: "ID",
+      multiple: true,
+      description: "that relay's --relay-id, in order",
+      default: "default, relay-2, relay-3, ...",
+    },
+    {
+      name: "allow-host",
+      value: "NAME",
+      multiple: true,
+      description: "a host name /healthz and /metrics answer to besides IP literals and localhost",
+    },
+  ],
+  notes:
+    "Start each relay with the printed token key: corridor relay --control-key PUB --relay-id ID.\n" +
+    "SIGTERM and SIGINT close the map streams (nodes reconnect and resume) and the database.",
+});
+
+interface ControlArgs {
+  database: string;
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  relays: RelayInfo[];
+  oidc: ReturnType<typeof oidcFlags>;
+  allowedHosts: string[];
+}
+
+function relays(urls: string[], keys: string[], ids: string[]): RelayInfo[] {
+  if (urls.length === 0) {
+    throw new UsageError("nodes need a relay: give --relay-url URL --relay-key KEY");
+  }
+  if (keys.length !== urls.length) {
+    throw new UsageError(`${urls.length} --relay-url but ${keys.length} --relay-key: one each`);
+  }
+  if (ids.length > urls.length) throw new UsageError("more --relay-id than --relay-url");
+  return urls.map((url, i) => {
+    const parsed = URL.canParse(url) ? new URL(url) : undefined;
+    if (parsed === undefined || !/^wss?:$/.test(parsed.protocol)) {
+      throw new UsageError(`--relay-url '${url}': expected ws(s)://HOST[:PORT]/relay`);
+    }
+    let key: string;
+    try {
+      key = keyToBase64(keyFromBase64(keys[i]!, "--relay-key"));
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const id = ids[i] ?? (i === 0 ? "default" : `relay-${i + 1}`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) {
+      throw new UsageError(`--relay-id '${id}': 1-64 of A-Z a-z 0-9 _ . -`);
+    }
+    return { id, region: "", url: parsed.href, key };
+  });
+}
+
+function controlArgs({
+  values,
+  positionals,
+}: ParsedArgs<typeof CONTROL_COMMAND.options>): ControlArgs {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  if (values.database === undefined) {
+    throw new UsageError("--database URL is required (postgres://... or a SQLite file)");
+  }
+  const listen = values.listen ?? "127.0.0.1:8080";
+  const colon = listen.lastIndexOf(":");
+  const port = parsePort(listen.slice(colon + 1), "--listen");
+  if (colon < 1 || typeof port === "string") {
+    throw new UsageError(`--listen '${listen}': expected HOST:PORT with a port from 0 to 65535`);
+  }
+  return {
+    database: values.database,
+    host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"),
+    port,
+    publicUrl: parsePublicUrl(values["public-url"]),
+    relays: relays(values["relay-url"], values["relay-key"], values["relay-id"]),
+    oidc: oidcFlags(values as ControlOptionValues),
+    allowedHosts: values["allow-host"],
+  };
+}
+
+/** Runs `corridor control` until SIGTERM/SIGINT; returns the exit status. */
+export function controlCommand(argv: string[]): Promise<number> {
+  return runCommand(CONTROL_COMMAND, argv, (args) => runControl(controlArgs(args)));
+}
+
+async function runControl(parsed: ControlArgs): Promise<number> {
+  let opened: Awaited<ReturnType<typeof openControlStore>>;
+  try {
+    opened = await openControlStore(parsed.database);
+  } catch (error) {
+    process.stderr.write(`corridor control: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const { store } = opened;
+  let server: Awaited<ReturnType<typeof startControlServer>>;
+  let ownerLine = "";
+  try {
+    server = await startControlServer({
+      host: parsed.host,
+      port: parsed.port,
+      publicUrl: parsed.publicUrl,
+      store,
+      relays: parsed.relays,
+      oidc: parsed.oidc,
+      metrics: new MetricsRegistry(),
+      log: createLogger(),
+      allowedHosts: parsed.allowedHosts,
+    });
+    if (server.oidc === null) {
+      ownerLine = await ownerLinkLines(
+        store,
+        server.baseUrl,
+        `--database ${redact(parsed.database)}`,
+      );
+    }
+  } catch (error) {
+    await store.close();
+    process.stderr.write(`corridor control: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const stopped = untilStopSignal();
+  const tokenKey = Buffer.from(server.control.tokenPublicKey).toString("base64");
+  const controlUrl = new URL("/control", server.baseUrl);
+  controlUrl.protocol = controlUrl.protocol === "https:" ? "wss:" : "ws:";
+  process.stdout.write(
+    `corridor control at ${server.baseUrl} (map stream ${controlUrl.href}; database ${redact(parsed.database)})\n` +
+      `token key ${tokenKey}\n` +
+      parsed.relays
+        .map(
+          (r) =>
+            `relay ${r.id} at ${r.url}: corridor relay --control-key ${tokenKey} --relay-id ${r.id}\n`,
+        )
+        .join("") +
+      ownerLine,
+  );
+  await stopped;
+  process.stdout.write("corridor control: shutting down; map streams are told to come back\n");
+  await server.close();
+  await store.close();
+  return 0;
+}
