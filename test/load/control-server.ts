@@ -15,7 +15,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApi, createApiListener, isApiPath } from "../../server/control/api/app.ts";
+import { createApiListener, isApiPath } from "../../server/control/api/app.ts";
 import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
 import { issueAuthKey } from "../../server/control/auth/authkeys.ts";
 import { CONTROL_PATH, startControl } from "../../server/control/index.ts";
@@ -103,7 +103,7 @@ const control = await startControl({
   registrationRate: { burst: 1e9, perSecond: 1e9 },
   loginTimeoutMs: 30_000,
 });
-const api = createApiListener(createApi({ ...control.apiDeps }));
+const api = createApiListener(control.api);
 http.on("request", (req, res) => {
   const path = new URL(req.url ?? "/", httpUrl).pathname;
   if (isApiPath(path)) void api(req, res);

@@ -161,12 +161,14 @@ export class LoadRig {
 
   /**
    * Arms a watch in every worker, makes the change (`trigger` resolves with when it was made),
-   * and collects who got it. `viewers` are the nodes that must get it.
+   * and collects who got it. `viewers` are the nodes that must get it; `hangAfterMs` overrides
+   * the rig's guard.
    */
   async observe(
     spec: WatchSpec,
     viewers: number[],
     trigger: () => Promise<number>,
+    hangAfterMs = this.hangAfterMs,
   ): Promise<Observed> {
     const watch = ++this.watchId;
     const armed = await Promise.all(this.workers.map((w) => w.call({ op: "arm", watch, spec })));
@@ -185,13 +187,13 @@ export class LoadRig {
     }
     const t0 = await trigger();
     const collected = await Promise.all(
-      this.workers.map((w) => w.call({ op: "collect", watch, hangAfterMs: this.hangAfterMs })),
+      this.workers.map((w) => w.call({ op: "collect", watch, hangAfterMs })),
     );
     const receipts = collected.flatMap((c) => c.receipts);
     const missing = collected.flatMap((c) => c.missing);
     if (missing.length > 0) {
       problems.push(
-        `${missing.length} of ${expected.size} nodes never got it within ${this.hangAfterMs} ms (e.g. node ${missing[0]})`,
+        `${missing.length} of ${expected.size} nodes never got it within ${hangAfterMs} ms (e.g. node ${missing[0]})`,
       );
     }
     return { t0, viewers, receipts, problems };
