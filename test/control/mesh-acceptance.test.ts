@@ -249,9 +249,10 @@ describe("issue 13 acceptance: nodes on the shared map client, through a real re
     const session = bob.state.session;
     const seq = bob.state.seq;
 
-    // The server drops bob's stream; bob's reconnects are held until web is renamed.
+    // bob's stream is cut (1001, as a proxy going away); his reconnects are held until web is
+    // renamed.
     gate.hold();
-    h.control.hub.disconnect(bobId, 1012, "server restarting");
+    gate.cut();
     await waitUntil(() => !h.control.hub.isAttached(bobId), "bob's stream gone at the server");
     const renamed = await h.api("alice", "PATCH", `/api/v1/nodes/${webId}`, { name: "www" });
     expect(renamed.status).toBe(200);

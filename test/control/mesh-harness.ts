@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApi, createApiListener } from "../../server/control/api/app.ts";
+import { createApiListener } from "../../server/control/api/app.ts";
 import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
 import { nodeControlConnect } from "../../server/control/control-socket-node.ts";
 import { type Control, type ControlOptions, startControl } from "../../server/control/index.ts";
@@ -137,6 +137,7 @@ async function build(
       }),
   );
   const baseUrl = `http://127.0.0.1:${port}/`;
+  const internalErrors: unknown[] = [];
   const control = await startControl({
     store,
     relays: [
@@ -145,6 +146,8 @@ async function build(
     baseUrl,
     clock,
     crypto: await initCrypto(),
+    // The API runs on the same manual clock (startControl builds it).
+    api: { onInternalError: (error) => internalErrors.push(error) },
     ...options,
   });
   toClose.push(() => control.close());
@@ -153,14 +156,7 @@ async function build(
       control.handleUpgrade(req, socket, head);
     } else socket.destroy();
   });
-  const internalErrors: unknown[] = [];
-  listener = createApiListener(
-    createApi({
-      ...control.apiDeps,
-      now: () => clock.now(),
-      onInternalError: (error) => internalErrors.push(error),
-    }),
-  );
+  listener = createApiListener(control.api);
   const relay = await startRelay({
     auth: { mode: "token", controlPublicKey: control.tokenPublicKey },
     relayId: "default",
@@ -245,23 +241,27 @@ async function build(
 }
 
 /**
- * Opens a node's map-stream sockets, and can hold new ones back: while held, a connection
- * attempt gets a socket that opens for real only at release(), so a test makes changes while
- * the node is certainly away, whatever its reconnect delay turns out to be.
+ * Opens a node's map-stream sockets; can cut the open one (as a proxy or a network would) and
+ * hold new ones back: while held, a connection attempt gets a socket that opens for real only
+ * at release(), so a test makes changes while the node is certainly away, whatever its
+ * reconnect delay turns out to be.
  */
 export class ControlGate {
   /** Connection attempts so far (held ones included). */
   attempts = 0;
   private held: (() => void)[] | null = null;
+  private current: ControlSocket | undefined;
   readonly connect: ControlConnect;
 
   constructor(inner: ControlConnect = nodeControlConnect()) {
+    const open = (url: string, protocol: string) => {
+      this.current = inner(url, protocol);
+      return this.current;
+    };
     this.connect = (url, protocol) => {
       this.attempts++;
       const held = this.held;
-      return held === null
-        ? inner(url, protocol)
-        : deferredSocket(() => inner(url, protocol), held);
+      return held === null ? open(url, protocol) : deferredSocket(() => open(url, protocol), held);
     };
   }
 
@@ -274,7 +274,12 @@ export class ControlGate {
   release(): void {
     const held = this.held ?? [];
     this.held = null;
-    for (const open of held) open();
+    for (const run of held) run();
+  }
+
+  /** Closes the latest socket from under the client with 1001 "going away" (it resumes). */
+  cut(): void {
+    this.current?.close(1001, "going away");
   }
 }
 
