@@ -221,6 +221,7 @@ export class Hub {
     const node = this.mapper.node(nodeId);
     if (node === undefined || !this.links.has(nodeId)) return;
     if (node.keyExpiry === null) this.expiry.cancel(nodeId);
+    else if (node.keyExpiry <= this.clock.now()) this.expire(nodeId, node.keyExpiry);
     else this.armExpiry(nodeId, node.keyExpiry);
   }
 
@@ -272,21 +273,16 @@ export class Hub {
   }
 
   private armExpiry(nodeId: number, at: number): void {
-    this.expiry.set(nodeId, at, () =>
-      this.refuse(
-        nodeId,
-        "key_expired",
-        `this node's key expired at ${new Date(at).toISOString()}: rotate it or register again`,
-      ),
-    );
+    this.expiry.set(nodeId, at, () => this.expire(nodeId, at));
   }
 
-  /**
-   * Closes a node's stream without refusing it: the client reconnects and resumes (4429 for a
-   * client too far behind; 1012 when draining a server for a restart).
-   */
-  disconnect(nodeId: number, code: number, reason: string): void {
-    this.end(nodeId, code, reason);
+  private expire(nodeId: number, at: number): void {
+    this.expiry.cancel(nodeId);
+    this.refuse(
+      nodeId,
+      "key_expired",
+      `this node's key expired at ${new Date(at).toISOString()}: rotate it or register again`,
+    );
   }
 
   private end(nodeId: number, code: number, reason: string): void {

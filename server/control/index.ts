@@ -4,6 +4,7 @@
 // the page, the relay and the API (`corridor serve`, `corridor control`) calls handleUpgrade
 // for upgrades on /control and builds the API from `apiDeps`.
 
+import type { Hono } from "hono";
 import type { Logger } from "pino";
 import { CONTROL_PATH } from "../../worker/control/messages.ts";
 import type { RelayInfo } from "../../worker/control/types.ts";
@@ -13,7 +14,8 @@ import type { X25519Provider } from "../../worker/crypto/x25519.ts";
 import { nodeX25519 } from "../crypto/x25519-node.ts";
 import type { MetricsRegistry } from "../metrics/registry.ts";
 import { parseOrigin } from "../relay/origins.ts";
-import type { ApiDeps } from "./api/deps.ts";
+import { createApi } from "./api/app.ts";
+import type { ApiDeps, ApiEnv } from "./api/deps.ts";
 import { ApprovalDesk } from "./approvals.ts";
 import type { RateLimitOptions } from "./auth/rate-limit.ts";
 import type { SessionUser } from "./auth/sessions.ts";
@@ -59,6 +61,8 @@ export interface ControlOptions {
   log?: Logger;
   /** Where the map side's metrics go (corridor serve shares one registry with the relay). */
   metrics?: MetricsRegistry;
+  /** The API's own options (sign-in through an OpenID Provider, rate limits, error sink). */
+  api?: Pick<ApiDeps, "oidc" | "loginRateLimit" | "onInternalError">;
 }
 
 /** The running map side. */
@@ -74,8 +78,8 @@ export interface Control {
   tokenPublicKey: Uint8Array;
   /** The hello's X25519 public key (base64). */
   helloPublicKey: string;
-  /** Everything createApi (api/) needs but its own options (oidc, rate limits). */
-  apiDeps: Pick<ApiDeps, "store" | "meshChanges" | "approvals" | "policy" | "baseUrl">;
+  /** The HTTP API (api/app.ts) on this map side: mount with createApiListener(api). */
+  api: Hono<ApiEnv>;
   mapper: Mapper;
   hub: Hub;
   stream: ControlStream;
@@ -155,7 +159,15 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     settings,
     tokenPublicKey: tokens.publicKey,
     helloPublicKey: stream.serverKey,
-    apiDeps: { store, meshChanges, approvals, policy, baseUrl: options.baseUrl },
+    api: createApi({
+      store,
+      meshChanges,
+      approvals,
+      policy,
+      baseUrl: options.baseUrl,
+      now: () => clock.now(),
+      ...options.api,
+    }),
     mapper,
     hub,
     stream,
