@@ -285,6 +285,14 @@ export class Hub {
     );
   }
 
+  /**
+   * Closes a node's stream without refusing it: the client reconnects and resumes (4429 for a
+   * client too far behind; 1012 when draining a server for a restart).
+   */
+  disconnect(nodeId: number, code: number, reason: string): void {
+    this.end(nodeId, code, reason);
+  }
+
   private end(nodeId: number, code: number, reason: string): void {
     const attached = this.links.get(nodeId);
     if (attached === undefined) return;
