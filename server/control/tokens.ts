@@ -4,9 +4,10 @@
 // live an hour (the relay caps them at 24 h) and each stream gets a fresh one at 3/4 of the
 // current one's life, as NetBird does: a leaked token is worth little for long.
 
+import type { KeyObject } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import type { RelayTokenGrant } from "../../worker/control/types.ts";
-import { signRelayToken } from "../relay/token.ts";
+import { signRelayToken, tokenSigningKey } from "../relay/token.ts";
 
 /** Default token lifetime: one hour. */
 export const DEFAULT_TOKEN_LIFETIME_MS = 60 * 60 * 1000;
@@ -14,6 +15,8 @@ export const DEFAULT_TOKEN_LIFETIME_MS = 60 * 60 * 1000;
 /** Signs relay tokens for one relay id. */
 export class RelayTokens {
   private readonly secret: Uint8Array;
+  /** The same key for node:crypto: one signature per map stream and refresh adds up. */
+  private readonly signer: KeyObject;
   /** The Ed25519 public key relays verify with (`--control-key`, or the embedded relay's). */
   readonly publicKey: Uint8Array;
 
@@ -34,6 +37,7 @@ export class RelayTokens {
       throw new RangeError(`relay token lifetime must be 1 s to 24 h, got ${lifetimeMs} ms`);
     }
     this.publicKey = ed25519.getPublicKey(this.secret);
+    this.signer = tokenSigningKey(this.secret);
   }
 
   /** A token for `nodeKey` (base64), valid from `now` for the lifetime (whole seconds). */
@@ -41,7 +45,7 @@ export class RelayTokens {
     const exp = Math.floor((now + this.lifetimeMs) / 1000);
     const token = signRelayToken(
       { v: 1, key: nodeKey, relay: this.relayId, udp: [], exp },
-      this.secret,
+      this.signer,
       { nowMs: now },
     );
     return { token, expiresAt: exp * 1000 };

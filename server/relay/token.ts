@@ -9,6 +9,7 @@
 // may live at most `maxLifetimeSeconds` (24 h unless the relay says otherwise): a leaked
 // token stays useful only that long, and the control server refreshes them on the map stream.
 
+import { createPrivateKey, type KeyObject, sign as nodeSign } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { keyFromBase64 } from "../../worker/wireguard/keys.ts";
 
@@ -73,14 +74,34 @@ function lifetimeCap(value: number | undefined): number {
   return cap;
 }
 
+/** PKCS#8 DER before the 32 bytes of an Ed25519 secret key (RFC 8410). */
+const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
 /**
- * Signs a token with the control server's Ed25519 secret key (32 bytes). For the control
- * server and for tests; the relay only verifies. Throws a RangeError for an `exp` that is not
- * a finite number or lies further ahead than the lifetime cap (a relay would refuse it).
+ * The secret key as a node:crypto KeyObject, for a signer that signs many tokens (the control
+ * server signs one per map stream and refresh): node:crypto's Ed25519 signs in ~0.05 ms where
+ * @noble's ~0.9 ms (it derives the public key again on every call). The signatures are the same
+ * bytes (Ed25519 is deterministic).
+ */
+export function tokenSigningKey(controlSecretKey: Uint8Array): KeyObject {
+  if (controlSecretKey.length !== 32) throw new RangeError("an Ed25519 secret key is 32 bytes");
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, controlSecretKey]);
+  try {
+    return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  } finally {
+    der.fill(0);
+  }
+}
+
+/**
+ * Signs a token with the control server's Ed25519 secret key (32 bytes, or the KeyObject of
+ * tokenSigningKey). For the control server and for tests; the relay only verifies. Throws a
+ * RangeError for an `exp` that is not a finite number or lies further ahead than the lifetime
+ * cap (a relay would refuse it).
  */
 export function signRelayToken(
   payload: RelayTokenPayload,
-  controlSecretKey: Uint8Array,
+  controlSecretKey: Uint8Array | KeyObject,
   options: SignTokenOptions = {},
 ): string {
   if (typeof payload.exp !== "number" || !Number.isFinite(payload.exp)) {
@@ -94,7 +115,10 @@ export function signRelayToken(
     );
   }
   const json = encoder.encode(JSON.stringify(payload));
-  const signature = ed25519.sign(json, controlSecretKey);
+  const signature =
+    controlSecretKey instanceof Uint8Array
+      ? ed25519.sign(json, controlSecretKey)
+      : new Uint8Array(nodeSign(null, json, controlSecretKey));
   return `${toBase64url(json)}.${toBase64url(signature)}`;
 }
 
