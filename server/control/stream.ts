@@ -217,13 +217,14 @@ export class ControlStream {
       const address = conn.req.socket.remoteAddress ?? "";
       const decision = this.registrations.take(address, this.options.clock.now());
       if (!decision.ok) {
+        // Not a refusal for good (`refused` would stop the client): 4429, come back later.
         this.options.metrics?.login("rate_limited");
-        return this.refuse(
+        this.fail(
           conn,
-          "rate_limited",
-          `too many registrations from this address: retry in ${decision.retryAfterSeconds} s`,
           CONTROL_CLOSE.TOO_SLOW,
+          `too many registrations: retry in ${decision.retryAfterSeconds} s`,
         );
+        return;
       }
     }
     const outcome = await this.options.registrar.login(login, conn.req);
@@ -313,15 +314,11 @@ export class ControlStream {
     return timingSafeEqual(expected, given);
   }
 
-  private refuse(
-    conn: Conn,
-    code: string,
-    message: string,
-    closeCode: number = CONTROL_CLOSE.REFUSED,
-  ): void {
+  /** `refused` then 4403: the client stops for good. */
+  private refuse(conn: Conn, code: string, message: string): void {
     if (conn.phase === "closed") return;
     this.send(conn, { type: "refused", code, message });
-    this.fail(conn, closeCode, code);
+    this.fail(conn, CONTROL_CLOSE.REFUSED, code);
   }
 
   private fail(conn: Conn, code: number, reason: string): void {

@@ -209,6 +209,26 @@ describe("login", () => {
     expect(ended).toEqual({ code: 4409, reason: "replaced by a newer stream of this node" });
   });
 
+  it("limits registrations per address with 4429 (come back later), not a refusal", async () => {
+    await h.close();
+    h = await startHarness({ registrationRate: { burst: 1, perSecond: 0.01 } });
+    const key = await h.authKey({ userId: h.bob.id, reusable: true });
+    const first = await node();
+    await first.login({ authKey: key });
+    await first.expect("map");
+    const second = await node();
+    await second.login({ authKey: key });
+    expect(await second.closed).toEqual({
+      code: 4429,
+      reason: "too many registrations: retry in 100 s",
+    });
+    expect(second.pending).toEqual([]); // no `refused`: the client tries again later
+    const again = await node(); // a known node is not a registration
+    Object.assign(again, { privateKey: first.privateKey, publicKey: first.publicKey });
+    await again.login();
+    await again.expect("map");
+  });
+
   it("rotates a key keeping id, name and addresses; the newest stream of a node wins", async () => {
     const key = await h.authKey({ userId: h.bob.id, reusable: true });
     const old = await node();
