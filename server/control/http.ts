@@ -15,7 +15,7 @@ import type { RelayInfo } from "../../worker/control/types.ts";
 import type { MetricsRegistry } from "../metrics/registry.ts";
 import { answerPlain, refuseUpgrade } from "../relay/http-plain.ts";
 import { HostAllowList } from "../relay/origins.ts";
-import { createApi, createApiListener, isApiPath } from "./api/app.ts";
+import { createApiListener, isApiPath } from "./api/app.ts";
 import { type OidcFlags, type OidcLogin, oidcFromFlags } from "./auth/oidc.ts";
 import { createSessionUser } from "./auth/sessions.ts";
 import { CONTROL_PATH, type Control, startControl } from "./index.ts";
@@ -102,14 +102,13 @@ export async function startControlService(
     sessionUser: createSessionUser(store, { secure }),
     log,
     metrics: options.metrics,
+    api: {
+      ...(oidc === null ? {} : { oidc }),
+      onInternalError: (error) =>
+        log.error({ component: "control-api", error: String(error) }, "internal_error"),
+    },
   });
-  const app = createApi({
-    ...control.apiDeps,
-    ...(oidc === null ? {} : { oidc }),
-    onInternalError: (error) =>
-      log.error({ component: "control-api", error: String(error) }, "internal_error"),
-  });
-  mount.attach(control, createApiListener(app));
+  mount.attach(control, createApiListener(control.api));
   return { control, oidc, close: () => control.close() };
 }
 
