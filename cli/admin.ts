@@ -98,6 +98,17 @@ function client(args: AdminArgs): AdminClient {
   return new AdminClient(serverUrl(args), key.trim());
 }
 
+/** The client, made at the first call: a bad command line is reported before a missing key. */
+function lazyClient(args: AdminArgs): Pick<AdminClient, "call"> {
+  let made: AdminClient | undefined;
+  return {
+    call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      made ??= client(args);
+      return made.call<T>(method, path, body);
+    },
+  };
+}
+
 function serverUrl(args: AdminArgs): string {
   const text = args.values.server ?? "http://127.0.0.1:8080/";
   const url = URL.canParse(text) ? new URL(text) : undefined;
@@ -136,7 +147,7 @@ function policyErrors(file: string, errors: PolicyErrorRow[]): string {
 }
 
 async function policy(args: AdminArgs, [verb, file]: string[]): Promise<number> {
-  const api = client(args);
+  const api = lazyClient(args);
   if (verb === "get") {
     operands(args.positionals, 2, "policy get");
     const got = await api.call<{ text: string; version: number }>("GET", "/api/v1/policy");
@@ -178,7 +189,7 @@ async function policy(args: AdminArgs, [verb, file]: string[]): Promise<number> 
 }
 
 async function nodes(args: AdminArgs, [verb, id, name]: string[]): Promise<number> {
-  const api = client(args);
+  const api = lazyClient(args);
   if (verb === undefined) {
     const got = await api.call<{ nodes: NodeRow[] }>("GET", "/api/v1/nodes");
     return print(args, got, nodesTable(got.nodes));
@@ -204,7 +215,7 @@ async function nodes(args: AdminArgs, [verb, id, name]: string[]): Promise<numbe
 }
 
 async function authkey(args: AdminArgs, [verb, id]: string[]): Promise<number> {
-  const api = client(args);
+  const api = lazyClient(args);
   if (verb === "create") {
     operands(args.positionals, 2, "authkey create [--reusable] [--ephemeral] [--tag T]...");
     const { values } = args;
