@@ -8,6 +8,7 @@
 //
 // Issue 18 reuses this for its own load runs.
 
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ChildRpc } from "./child-rpc.ts";
@@ -284,10 +285,14 @@ export class LoadRig {
     return this.server.call({ op: "rss" });
   }
 
-  /** Stops the workers, then the server (which removes its temp dir). */
+  /**
+   * Stops the workers, then the server (which removes its temp dir; so does this, for a server
+   * that had to be killed: closing 10,000 streams can outlast the grace period).
+   */
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop({ op: "exit" })));
-    await this.server.stop({ op: "exit" });
+    await this.server.stop({ op: "exit" }, 30_000);
+    rmSync(this.ready.dataDir, { recursive: true, force: true });
   }
 
   private idOf(index: number): number {
