@@ -1,12 +1,14 @@
-// A node's packet filter and SSH rules depend only on its principal: computed once per
-// principal and policy, kept with their JSON so that a policy or user change can tell, per
-// principal, whether they really changed (only then are they sent).
+// A node's packet filter and SSH rules depend only on its subject (groups.ts: its principal,
+// plus the address prefixes the policy names that its addresses fall in): computed once per
+// subject and policy, kept with their JSON so that a policy or user change can tell, per
+// subject, whether they really changed (only then are they sent).
 
 import type { FilterRule, SshRule } from "../../../worker/control/types.ts";
-import { type CompiledPolicy, type Principal, principalKey } from "../policy/types.ts";
+import type { CompiledPolicy } from "../policy/types.ts";
+import type { Subject } from "./groups.ts";
 import type { DeltaParts } from "./pending-delta.ts";
 
-/** One principal's rules. */
+/** One subject's rules. */
 export interface Rules {
   filter: FilterRule[];
   ssh: SshRule[];
@@ -14,48 +16,41 @@ export interface Rules {
   sshJson: string;
 }
 
-function compileRules(policy: CompiledPolicy, principal: Principal): Rules {
-  const filter = policy.filterFor(principal);
-  const ssh = policy.sshFor(principal);
+function compileRules(policy: CompiledPolicy, subject: Subject): Rules {
+  const filter = policy.filterFor(subject.query);
+  const ssh = policy.sshFor(subject.query);
   return { filter, ssh, filterJson: JSON.stringify(filter), sshJson: JSON.stringify(ssh) };
 }
 
-/** Rules per principal under the policy in force. */
+/** The parts (filter, ssh) of `now` that differ from `was`; null when neither does. */
+export function changedRules(was: Rules, now: Rules): DeltaParts | null {
+  const parts: DeltaParts = {};
+  if (was.filterJson !== now.filterJson) parts.filter = now.filter;
+  if (was.sshJson !== now.sshJson) parts.ssh = now.ssh;
+  return parts.filter === undefined && parts.ssh === undefined ? null : parts;
+}
+
+/** Rules per subject under the policy in force. */
 export class RulesCache {
   private byKey = new Map<string, Rules>();
 
-  /** The rules of `principal` under `policy` (the policy in force). */
-  get(policy: CompiledPolicy, principal: Principal): Rules {
-    const key = principalKey(principal);
-    let rules = this.byKey.get(key);
+  /** The rules of `subject` under `policy` (the policy in force). */
+  get(policy: CompiledPolicy, subject: Subject): Rules {
+    let rules = this.byKey.get(subject.key);
     if (rules === undefined) {
-      rules = compileRules(policy, principal);
-      this.byKey.set(key, rules);
+      rules = compileRules(policy, subject);
+      this.byKey.set(subject.key, rules);
     }
     return rules;
   }
 
   /**
-   * The policy changed from `previous` to `next`: starts over, and returns for each of
-   * `principals` the parts (filter, ssh) that differ, omitting the unchanged ones.
+   * The policy in force is no longer `previous`: starts over, and returns the rules a subject
+   * had under `previous` (remembered, or computed again for subjects never asked about).
    */
-  replace(
-    previous: CompiledPolicy,
-    next: CompiledPolicy,
-    principals: Iterable<Principal>,
-  ): Map<string, DeltaParts> {
+  restart(previous: CompiledPolicy): (subject: Subject) => Rules {
     const before = this.byKey;
     this.byKey = new Map();
-    const changed = new Map<string, DeltaParts>();
-    for (const principal of principals) {
-      const key = principalKey(principal);
-      const now = this.get(next, principal);
-      const was = before.get(key) ?? compileRules(previous, principal);
-      const parts: DeltaParts = {};
-      if (was.filterJson !== now.filterJson) parts.filter = now.filter;
-      if (was.sshJson !== now.sshJson) parts.ssh = now.ssh;
-      if (parts.filter !== undefined || parts.ssh !== undefined) changed.set(key, parts);
-    }
-    return changed;
+    return (subject) => before.get(subject.key) ?? compileRules(previous, subject);
   }
 }

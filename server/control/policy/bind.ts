@@ -14,6 +14,7 @@ import { parseAddress, prefixContains } from "./address.ts";
 import type { Program, SelectorSet } from "./program.ts";
 import {
   type CompiledPolicy,
+  type PolicyNode,
   type PolicySubject,
   type PolicyUser,
   type Principal,
@@ -131,11 +132,13 @@ export class BoundPolicy implements CompiledPolicy {
       }
     }
     const key = principalKey(principal);
-    return {
-      principal,
-      matched,
-      key: matched.size === 0 ? key : `${key}@${[...matched].join(",")}`,
-    };
+    // Sorted: a node's addresses may come in any order, its key must not depend on it.
+    const indices = [...matched].sort((a, b) => a - b);
+    return { principal, matched, key: matched.size === 0 ? key : `${key}@${indices.join(",")}` };
+  }
+
+  subjectKey(node: PolicyNode): string {
+    return this.resolve(node).key;
   }
 
   /** Whether a source set lets in nodes of this subject. */

@@ -54,6 +54,15 @@ export interface CompiledPolicy {
   filterFor(dst: PolicySubject): FilterRule[];
   /** SSH rules of a node of `dst`. */
   sshFor(dst: PolicySubject): SshRule[];
+  /**
+   * What the answers about `node` depend on, as a string: two nodes with equal keys get equal
+   * answers from canReach (either side), filterFor and sshFor, so a caller may group nodes by
+   * it and ask once per group. A node that no address rule concerns has the plain
+   * `principalKey` of its principal; one whose addresses fall in prefixes the policy names has
+   * that key plus those prefixes. The key depends on the document, not on the users:
+   * `withUsers` keeps every node's key. Optional: a policy without it answers per principal.
+   */
+  subjectKey?(node: PolicyNode): string;
   /** Tags a user may put on nodes (tagOwners); admins and the owner may use every tag. */
   mayUseTag(userId: number, tag: string): boolean;
   /**
