@@ -111,7 +111,8 @@ function relays(urls: string[], keys: string[], ids: string[]): RelayInfo[] {
   });
 }
 
-function controlArgs({
+/** The checked command line of `corridor control`; throws UsageError naming what is wrong. */
+export function controlArgs({
   values,
   positionals,
 }: ParsedArgs<typeof CONTROL_COMMAND.options>): ControlArgs {
