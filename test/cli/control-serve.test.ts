@@ -254,4 +254,28 @@ describe("corridor serve with the control server", () => {
     expect(keys.status, keys.stderr).toBe(0);
     expect(keys.stdout).toMatch(/\n1 +cak_\S+ +yes +no +tag:server +1 +\d{4}-\S+ \S+ +-\n$/);
   }, 120_000);
+  it("admin renames, expires and removes the node, and revokes the auth key", async () => {
+    const env = { CORRIDOR_API_KEY: apiKey };
+    const run = (...args: string[]) => corridor([...args, "--server", base], env);
+    const renamed = await run("admin", "nodes", "rename", "1", "web-02");
+    expect([renamed.status, renamed.stdout]).toEqual([0, "node 1 is now web-02\n"]);
+    const expired = await run("admin", "nodes", "expire", "1");
+    expect([expired.status, expired.stdout]).toEqual([0, "node 1 (web-02): key expired\n"]);
+    const badName = await run("admin", "nodes", "rename", "1", "not a label");
+    expect(badName.status).toBe(1);
+    expect(badName.stderr).toMatch(
+      /^corridor admin: invalid body: name: .+ \(400 invalid_body\)\n$/,
+    );
+    const removed = await run("admin", "nodes", "remove", "1");
+    expect([removed.status, removed.stdout]).toEqual([0, "node 1 removed\n"]);
+    const again = await run("admin", "nodes", "remove", "1");
+    expect([again.status, again.stderr]).toEqual([
+      1,
+      "corridor admin: no node with id 1 (404 not_found)\n",
+    ]);
+    const revoked = await run("admin", "authkey", "revoke", "1");
+    expect([revoked.status, revoked.stdout]).toEqual([0, "auth key 1 revoked\n"]);
+    const nodes = await api(base, "GET", "/api/v1/nodes", { key: apiKey });
+    expect(nodes.body.nodes).toEqual([]);
+  }, 120_000);
 });
