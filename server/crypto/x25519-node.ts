@@ -11,9 +11,24 @@ import {
 // Keys enter OpenSSL as JWK: Node builds those straight from the raw bytes, about 15 times
 // faster than decoding PKCS#8/SPKI DER through OpenSSL 3's decoders (measured here: ~48k vs
 // ~3.4k private keys per second), which would otherwise cost more than the DH itself.
-function privateKeyObject(raw: Uint8Array): KeyObject {
+function buildPrivateKeyObject(raw: Uint8Array): KeyObject {
   const d = Buffer.from(raw).toString("base64url");
   return createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x: "" }, format: "jwk" });
+}
+
+// A long-lived key (the control server's hello key, an agent's node key) is passed as the same
+// array on every call: building its KeyObject again each time was ~2% of the control server's
+// time per join. Kept per array in a WeakMap (it goes when the caller drops the array, and key
+// bytes never become a map key), with a copy of the bytes so an array rewritten in place gets
+// a fresh KeyObject instead of a stale one.
+const privateKeys = new WeakMap<Uint8Array, { bytes: Buffer; key: KeyObject }>();
+
+function privateKeyObject(raw: Uint8Array): KeyObject {
+  const cached = privateKeys.get(raw);
+  if (cached !== undefined && cached.bytes.equals(raw)) return cached.key;
+  const key = buildPrivateKeyObject(raw);
+  privateKeys.set(raw, { bytes: Buffer.from(raw), key });
+  return key;
 }
 
 function publicKeyObject(raw: Uint8Array): KeyObject {

@@ -34,16 +34,18 @@ export class ChildRpc<Req extends { id: number; op: string }, Rep extends { id: 
 
   /**
    * Forks `script` (a .ts file) with `args`; resolves with the child and its first message.
-   * `gc` exposes global.gc (for RSS after a forced collection).
+   * `gc` exposes global.gc (for RSS after a forced collection); `extraExecArgv` goes to node
+   * as well (e.g. --cpu-prof for a profile of the child).
    */
   static async start<R extends { id: number; op: string }, P extends { id: number }, Ready>(
     script: string,
     args: string[],
     name: string,
     gc = false,
+    extraExecArgv: string[] = [],
   ): Promise<{ rpc: ChildRpc<R, P>; ready: Ready }> {
     const child = fork(script, args, {
-      execArgv: ["--import", "tsx", ...(gc ? ["--expose-gc"] : [])],
+      execArgv: ["--import", "tsx", ...(gc ? ["--expose-gc"] : []), ...extraExecArgv],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const ready = await new Promise<Ready>((resolve, reject) => {

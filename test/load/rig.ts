@@ -38,6 +38,16 @@ import {
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
+/**
+ * CORRIDOR_LOAD_SERVER_CPU_PROF=DIR runs the server child under --cpu-prof, its profile
+ * written into DIR when it exits (test/load/profile-summary.ts reads it): the server's own
+ * share of a run, apart from the simulated clients that share the machine.
+ */
+function serverProfileArgs(): string[] {
+  const dir = process.env.CORRIDOR_LOAD_SERVER_CPU_PROF;
+  return dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+}
+
 /** How to build a rig. */
 export interface RigOptions {
   total: number;
@@ -88,6 +98,7 @@ export class LoadRig {
       [JSON.stringify({ users: t.users, policy: BASE_POLICY, tagKey: [SERVER_TAG] })],
       "control server",
       true,
+      serverProfileArgs(),
     );
     const workers: Worker[] = [];
     try {
