@@ -70,6 +70,11 @@ export class AdminClient {
       const why = cause?.code ?? cause?.message ?? (error as Error).message;
       throw new AdminError(`cannot reach the control server at ${url.origin}: ${why}`);
     }
+    const declared = Number(response.headers.get("content-length") ?? "0");
+    if (declared > MAX_ANSWER) {
+      await response.body?.cancel();
+      throw new AdminError(`${url.origin} answered too much (${declared} bytes)`);
+    }
     const text = await response.text();
     if (text.length > MAX_ANSWER) throw new AdminError(`${url.origin} answered too much`);
     let json: unknown;

@@ -3,16 +3,18 @@
 // control server starts, and a seeded fuzz of the control flags' parsers and of `corridor
 // admin`'s and `corridor control`'s command lines (only UsageError may come out).
 
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { describe, expect, it } from "vitest";
 import { ADMIN_COMMAND } from "../../cli/admin.ts";
+import { AdminClient, AdminError } from "../../cli/admin-client.ts";
 import { type CommandSpec, parseCommandArgs, UsageError } from "../../cli/args.ts";
 import { CONTROL_COMMAND, controlArgs } from "../../cli/control.ts";
 import { oidcFlags, parsePublicUrl, relayUrlOf } from "../../cli/control-flags.ts";
 import { ControlMount } from "../../server/control/http.ts";
 import { RelayAuthorizer } from "../../server/relay/auth.ts";
 import { signRelayToken } from "../../server/relay/token.ts";
+import { listenOnLoopback } from "../helpers/ports.ts";
 import { seededInts } from "../helpers/seeded.ts";
 
 const NOW = 1_800_000_000_000;
@@ -217,5 +219,34 @@ describe("control flags", () => {
     }
     console.log(`control flags fuzz: ${tried} inputs`);
     expect(tried).toBe(60_000);
+  });
+});
+
+describe("corridor admin's client against a server that is not a control server", () => {
+  it("refuses an answer declared too large without reading it, and a non-JSON answer", async () => {
+    const server = createServer((req, res) => {
+      if (req.url === "/api/v1/huge") {
+        res.writeHead(200, { "content-length": String(1 << 27) });
+        res.write("{");
+        return; // never finishes: the client must not wait for the rest
+      }
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end("<!doctype html>");
+    });
+    const port = await listenOnLoopback(server);
+    try {
+      const client = new AdminClient(`http://127.0.0.1:${port}/`, "capi_x");
+      await expect(client.call("GET", "/api/v1/huge")).rejects.toThrow(
+        new AdminError(`http://127.0.0.1:${port} answered too much (134217728 bytes)`),
+      );
+      await expect(client.call("GET", "/api/v1/users")).rejects.toThrow(
+        new AdminError(
+          `http://127.0.0.1:${port} is not a Corridor control server (200, not JSON on /api/v1/users)`,
+        ),
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
