@@ -38,7 +38,7 @@ describe("relayNotices", () => {
   it("shows the pin error first, then the warning", () => {
     const error =
       "relay ws://10.0.0.1/relay presented key AAAA, but BBBB is pinned: not proving our key to it (another relay, or a machine in the middle)";
-    const { warning } = parseRelayTarget("ws://10.0.0.1/relay#key=" + "A".repeat(43) + "=");
+    const { warning } = parseRelayTarget(`ws://10.0.0.1/relay#key=${"A".repeat(43)}=`);
     const notices = relayNotices({ ...base, state: "failed", warning, error });
     expect(notices.map((n) => [n.kind, n.title])).toEqual([
       ["error", "Relay stopped"],
