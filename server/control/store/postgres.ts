@@ -22,24 +22,14 @@ import {
   type TxState,
   wrapStoreTx,
 } from "./guard.ts";
-import { aggregate, type Row } from "./rows.ts";
-import {
-  CURRENT_VERSION_SQL,
-  MIGRATIONS,
-  MIGRATIONS_TABLE,
-  type Migration,
-  pendingSteps,
-  RECORD_STEP_SQL,
-} from "./schema.ts";
+import { migrationStatements, type SqlStoreOptions } from "./migrate.ts";
+import type { Row } from "./rows.ts";
+import { CURRENT_VERSION_SQL, MIGRATIONS_TABLE, type Migration } from "./schema.ts";
 import { type SqlRunner, SqlStoreTx } from "./sql-tx.ts";
 import { type Store, StoreConflictError, type StoreTx } from "./types.ts";
 
 /** Options of openPostgresStore. */
-export interface PostgresStoreOptions {
-  /** The schema steps (tests add steps to check versioning); default MIGRATIONS. */
-  migrations?: readonly Migration[];
-  /** The clock for createdAt / updatedAt (default Date.now). */
-  now?: () => number;
+export interface PostgresStoreOptions extends SqlStoreOptions {
   /** Pool size (default 10). */
   maxConnections?: number;
   /**
@@ -133,7 +123,7 @@ function clientRunner(client: pg.PoolClient): SqlRunner {
   };
 }
 
-async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise<void> {
+async function migrate(pool: pg.Pool, migrations?: readonly Migration[]): Promise<void> {
   const client = await pool.connect();
   let broken = false;
   try {
@@ -141,10 +131,10 @@ async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise
     try {
       await client.query(MIGRATION_LOCK);
       await client.query(MIGRATIONS_TABLE);
-      const current = aggregate((await client.query(CURRENT_VERSION_SQL)).rows[0], "v") ?? 0;
-      for (const step of pendingSteps(current, migrations, "postgres")) {
-        for (const sql of step.statements) await client.query(sql);
-        await client.query(numbered(RECORD_STEP_SQL), [step.version, step.name, Date.now()]);
+      const row = (await client.query(CURRENT_VERSION_SQL)).rows[0] as Row | undefined;
+      for (const { sql, values } of migrationStatements(row, "postgres", migrations)) {
+        if (values === undefined) await client.query(sql);
+        else await client.query(numbered(sql), [...values]);
       }
       await client.query("COMMIT");
     } catch (error) {
@@ -170,7 +160,7 @@ export async function openPostgresStore(
   const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10 });
   pool.on("error", options.onIdleError ?? (() => {}));
   try {
-    await migrate(pool, options.migrations ?? MIGRATIONS);
+    await migrate(pool, options.migrations);
   } catch (error) {
     await pool.end();
     throw error;

@@ -22,24 +22,14 @@ import {
   type TxState,
   wrapStoreTx,
 } from "./guard.ts";
-import { aggregate, type Row } from "./rows.ts";
-import {
-  CURRENT_VERSION_SQL,
-  MIGRATIONS,
-  MIGRATIONS_TABLE,
-  type Migration,
-  pendingSteps,
-  RECORD_STEP_SQL,
-} from "./schema.ts";
+import { migrationStatements, type SqlStoreOptions } from "./migrate.ts";
+import type { Row } from "./rows.ts";
+import { CURRENT_VERSION_SQL, MIGRATIONS_TABLE, type Migration } from "./schema.ts";
 import { type SqlRunner, SqlStoreTx } from "./sql-tx.ts";
 import type { Store, StoreTx } from "./types.ts";
 
 /** Options of openSqliteStore. */
-export interface SqliteStoreOptions {
-  /** The schema steps (tests add steps to check versioning); default MIGRATIONS. */
-  migrations?: readonly Migration[];
-  /** The clock for createdAt / updatedAt (default Date.now). */
-  now?: () => number;
+export interface SqliteStoreOptions extends SqlStoreOptions {
   /** How long a statement waits for another process's write lock (default 5000 ms). */
   busyTimeoutMs?: number;
 }
@@ -85,7 +75,7 @@ export async function openSqliteStore(
     db.pragma("foreign_keys = ON");
     db.pragma("synchronous = NORMAL");
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-    migrate(db, options.migrations ?? MIGRATIONS);
+    migrate(db, options.migrations);
   } catch (error) {
     db.close();
     throw error;
@@ -93,18 +83,16 @@ export async function openSqliteStore(
   return sqliteStore(db, options.now ?? Date.now);
 }
 
-function migrate(db: Database.Database, migrations: readonly Migration[]): void {
+function migrate(db: Database.Database, migrations?: readonly Migration[]): void {
   // Synchronous from BEGIN to COMMIT, and IMMEDIATE takes the write lock first: two processes
   // opening the same new file migrate one after the other (the second finds nothing to do).
   db.exec("BEGIN IMMEDIATE");
   try {
     db.exec(MIGRATIONS_TABLE);
     const row = db.prepare(CURRENT_VERSION_SQL).get() as Row | undefined;
-    const current = aggregate(row, "v") ?? 0;
-    const record = db.prepare(RECORD_STEP_SQL);
-    for (const step of pendingSteps(current, migrations, "sqlite")) {
-      for (const sql of step.statements) db.exec(sql);
-      record.run(step.version, step.name, Date.now());
+    for (const { sql, values } of migrationStatements(row, "sqlite", migrations)) {
+      if (values === undefined) db.exec(sql);
+      else db.prepare(sql).run(...values);
     }
     db.exec("COMMIT");
   } catch (error) {
