@@ -71,6 +71,9 @@ interface Conn {
   link?: NodeLink;
   approvalId?: string;
   cancelTimeout?: () => void;
+  /** The upgraded socket (corked while a turn's frames gather: corkedSend). */
+  socket: Duplex;
+  corked?: boolean;
 }
 
 /** The map stream endpoint. */
@@ -149,7 +152,7 @@ export class ControlStream {
   }
 
   private open(ws: WebSocket, req: IncomingMessage, socket: Duplex): void {
-    const conn: Conn = { ws, req, challenge: randomBytes(32), phase: "hello" };
+    const conn: Conn = { ws, req, socket, challenge: randomBytes(32), phase: "hello" };
     this.conns.add(conn);
     this.send(conn, {
       type: "hello",
@@ -279,7 +282,7 @@ export class ControlStream {
       get bufferedAmount() {
         return ws.bufferedAmount;
       },
-      send: (text) => ws.send(text),
+      send: (text) => corkedSend(conn, text),
       close: (code, reason) => this.fail(conn, code, reason),
     };
     this.options.hub.attach(nodeId, conn.link, login.resume);
@@ -340,6 +343,26 @@ export class ControlStream {
   private send(conn: Conn, message: ServerMessage): void {
     if (conn.phase !== "closed") conn.ws.send(JSON.stringify(message));
   }
+}
+
+/**
+ * Sends a frame with the socket corked until the end of this turn of the event loop
+ * (setImmediate), so every delta and map a node gets in one turn leaves in one write. Each
+ * registration sends a small delta to every peer that sees the new node, and several
+ * registrations finish per turn under load: one writev system call per frame was the control
+ * server's largest cost per join (docs/control.md, Benchmark). ws corks around each frame
+ * itself; corks nest, so its uncork leaves ours in place and the data waits for ours.
+ */
+function corkedSend(conn: Conn, text: string): void {
+  if (!conn.corked && !conn.socket.destroyed) {
+    conn.corked = true;
+    conn.socket.cork();
+    setImmediate(() => {
+      conn.corked = false;
+      conn.socket.uncork();
+    });
+  }
+  conn.ws.send(text);
 }
 
 /** Reads the phase afresh after an await (the stream may have closed meanwhile). */

@@ -25,7 +25,7 @@ const privateKeys = new WeakMap<Uint8Array, { bytes: Buffer; key: KeyObject }>()
 
 function privateKeyObject(raw: Uint8Array): KeyObject {
   const cached = privateKeys.get(raw);
-  if (cached !== undefined && cached.bytes.equals(raw)) return cached.key;
+  if (cached?.bytes.equals(raw)) return cached.key;
   const key = buildPrivateKeyObject(raw);
   privateKeys.set(raw, { bytes: Buffer.from(raw), key });
   return key;
