@@ -1,26 +1,30 @@
 // The map client's ControlSocket (worker/control/socket.ts) over the `ws` package, for the
 // map client in Node: the agent, the CLI, tests and the control benchmark. The browser uses
-// its own WebSocket through browserControlSocket(); worker/ never imports this file. The twin
-// of server/relay/ws-node.ts for text messages.
+// its own WebSocket through browserControlSocket(); worker/ never imports this file. The
+// relay's `ws` adapter (server/relay/ws-node.ts) with text messages.
 
-import WebSocket from "ws";
 import { MAX_CONTROL_MESSAGE } from "../../worker/control/messages.ts";
 import {
-  CLOSE_UNSUPPORTED_DATA,
+  CONTROL_MESSAGES,
   type ControlConnect,
   type ControlSocket,
-  type ControlSocketEvents,
 } from "../../worker/control/socket.ts";
+import {
+  type NodeMessageKind,
+  type NodeRelayConnectOptions,
+  nodeMessageSocket,
+} from "../relay/ws-node.ts";
 
-/** Options of nodeControlConnect. */
-export interface NodeControlConnectOptions {
-  /** Largest message accepted, in bytes (ws closes with 1009 above it). Default: the stream's cap. */
-  maxPayload?: number;
-  /** Opening-handshake timeout in milliseconds. Default 10 s. */
-  handshakeTimeoutMs?: number;
-  /** Extra HTTP headers for the upgrade request (Origin, Cookie for a signed-in session). */
-  headers?: Record<string, string>;
-}
+/** Options of nodeControlConnect (maxPayload defaults to the stream's cap). */
+export type NodeControlConnectOptions = NodeRelayConnectOptions;
+
+/** The map stream's text messages over `ws`; a binary one closes with 1003. */
+const NODE_CONTROL_MESSAGES: NodeMessageKind<string> = {
+  ...CONTROL_MESSAGES,
+  maxPayload: MAX_CONTROL_MESSAGE,
+  decode: (data, isBinary) => (isBinary ? undefined : data.toString("utf8")),
+  send: (ws, text) => ws.send(text),
+};
 
 /** A ControlConnect that opens `ws` WebSockets (no compression; text messages). */
 export function nodeControlConnect(options: NodeControlConnectOptions = {}): ControlConnect {
@@ -33,53 +37,5 @@ export function nodeControlSocket(
   protocol: string,
   options: NodeControlConnectOptions = {},
 ): ControlSocket {
-  const ws = new WebSocket(url, protocol, {
-    perMessageDeflate: false,
-    maxPayload: options.maxPayload ?? MAX_CONTROL_MESSAGE,
-    handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
-    headers: options.headers,
-  });
-  let events: ControlSocketEvents | undefined;
-  let closed = false;
-  ws.on("open", () => {
-    if (ws.protocol !== protocol) {
-      events?.onError(new Error(`server answered subprotocol "${ws.protocol}", not ${protocol}`));
-      ws.close(1002, "subprotocol");
-      return;
-    }
-    events?.onOpen();
-  });
-  ws.on("message", (data: Buffer, isBinary: boolean) => {
-    if (isBinary) {
-      events?.onError(new Error("server sent a binary message on the map stream"));
-      ws.close(CLOSE_UNSUPPORTED_DATA, "binary message");
-      return;
-    }
-    events?.onMessage(data.toString("utf8"));
-  });
-  ws.on("error", (error: Error) => events?.onError(error));
-  ws.on("close", (code: number, reason: Buffer) => {
-    if (closed) return;
-    closed = true;
-    events?.onClose(code, reason.toString("utf8"));
-  });
-  return {
-    get bufferedAmount() {
-      return ws.bufferedAmount;
-    },
-    listen(handlers) {
-      events = handlers;
-    },
-    send(text) {
-      if (ws.readyState === WebSocket.OPEN) ws.send(text);
-    },
-    close(code, reason) {
-      if (ws.readyState === WebSocket.CLOSED) return;
-      if (ws.readyState === WebSocket.CONNECTING) {
-        ws.terminate();
-        return;
-      }
-      ws.close(code, reason);
-    },
-  };
+  return nodeMessageSocket(url, protocol, options, NODE_CONTROL_MESSAGES);
 }

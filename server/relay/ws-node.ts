@@ -1,54 +1,71 @@
-// The RelaySocket (worker/relay/socket.ts) over the `ws` package, for the relay client in
-// Node: the agent, the CLI and tests. The browser uses its own WebSocket through
-// browserSocket(); worker/ never imports this file.
+// The MessageSocket (worker/relay/message-socket.ts) over the `ws` package, for the relay
+// client and the map client in Node: the agent, the CLI, tests and benchmarks. The browser uses
+// its own WebSocket through browserMessageSocket(); worker/ never imports this file. The map
+// stream's text socket is server/control/control-socket-node.ts, on nodeMessageSocket here.
 
 import WebSocket from "ws";
-import type { RelayConnect, RelaySocket, RelaySocketEvents } from "../../worker/relay/socket.ts";
+import {
+  type MessageKind,
+  type MessageSocket,
+  type MessageSocketEvents,
+  subprotocolError,
+} from "../../worker/relay/message-socket.ts";
+import { RELAY_MESSAGES, type RelayConnect, type RelaySocket } from "../../worker/relay/socket.ts";
 
-/** Options of nodeRelayConnect. */
+/** Options of nodeRelayConnect (and of the map stream's nodeControlConnect). */
 export interface NodeRelayConnectOptions {
-  /** Largest message accepted, in bytes (ws closes with 1009 above it). Default 1 MiB. */
+  /** Largest message accepted, in bytes (ws closes with 1009 above it). Default: the kind's. */
   maxPayload?: number;
   /** Opening-handshake timeout in milliseconds. Default 10 s. */
   handshakeTimeoutMs?: number;
-  /** Extra HTTP headers for the upgrade request (e.g. Origin). */
+  /** Extra HTTP headers for the upgrade request (Origin, Cookie for a signed-in session). */
   headers?: Record<string, string>;
 }
 
-/** A RelayConnect that opens `ws` WebSockets (no compression; binary messages). */
-export function nodeRelayConnect(options: NodeRelayConnectOptions = {}): RelayConnect {
-  return (url, protocol) => nodeRelaySocket(url, protocol, options);
+/** A MessageKind as the `ws` adapter uses it. */
+export interface NodeMessageKind<M> extends MessageKind {
+  /** The default of NodeRelayConnectOptions.maxPayload. */
+  readonly maxPayload: number;
+  /** A received message as one of this kind, or undefined for the other kind. */
+  decode(data: Buffer, isBinary: boolean): M | undefined;
+  /** Sends on the WebSocket; called only while it is open. */
+  send(ws: WebSocket, message: M): void;
 }
 
-/** One RelaySocket over a `ws` WebSocket. */
-export function nodeRelaySocket(
+/** One MessageSocket of `kind` over a `ws` WebSocket (no compression). */
+export function nodeMessageSocket<M>(
   url: string,
   protocol: string,
-  options: NodeRelayConnectOptions = {},
-): RelaySocket {
+  options: NodeRelayConnectOptions,
+  kind: NodeMessageKind<M>,
+): MessageSocket<M> {
   const ws = new WebSocket(url, protocol, {
     perMessageDeflate: false,
-    maxPayload: options.maxPayload ?? 1024 * 1024,
+    maxPayload: options.maxPayload ?? kind.maxPayload,
     handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     headers: options.headers,
   });
   ws.binaryType = "nodebuffer";
-  let events: RelaySocketEvents | undefined;
+  let events: MessageSocketEvents<M> | undefined;
   let closed = false;
   ws.on("open", () => {
     if (ws.protocol !== protocol) {
-      events?.onError(new Error(`relay answered subprotocol "${ws.protocol}", not ${protocol}`));
+      events?.onError(subprotocolError(kind, ws.protocol, protocol));
       ws.close(1002, "subprotocol");
       return;
     }
     events?.onOpen();
   });
   ws.on("message", (data: Buffer, isBinary: boolean) => {
-    if (!isBinary) {
-      events?.onError(new Error("relay sent a text message"));
+    const message = kind.decode(data, isBinary);
+    if (message !== undefined) {
+      events?.onMessage(message);
       return;
     }
-    events?.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    events?.onError(new Error(kind.wrongKindError));
+    if (kind.wrongKindClose !== undefined) {
+      ws.close(kind.wrongKindClose.code, kind.wrongKindClose.reason);
+    }
   });
   ws.on("error", (error: Error) => events?.onError(error));
   ws.on("close", (code: number, reason: Buffer) => {
@@ -63,8 +80,8 @@ export function nodeRelaySocket(
     listen(handlers) {
       events = handlers;
     },
-    send(data) {
-      if (ws.readyState === WebSocket.OPEN) ws.send(data, { binary: true });
+    send(message) {
+      if (ws.readyState === WebSocket.OPEN) kind.send(ws, message);
     },
     close(code, reason) {
       if (ws.readyState === WebSocket.CLOSED) return;
@@ -75,4 +92,27 @@ export function nodeRelaySocket(
       ws.close(code, reason);
     },
   };
+}
+
+/** The relay stream's binary messages over `ws` (default cap 1 MiB). */
+const NODE_RELAY_MESSAGES: NodeMessageKind<Uint8Array> = {
+  ...RELAY_MESSAGES,
+  maxPayload: 1024 * 1024,
+  decode: (data, isBinary) =>
+    isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined,
+  send: (ws, data) => ws.send(data, { binary: true }),
+};
+
+/** A RelayConnect that opens `ws` WebSockets (no compression; binary messages). */
+export function nodeRelayConnect(options: NodeRelayConnectOptions = {}): RelayConnect {
+  return (url, protocol) => nodeRelaySocket(url, protocol, options);
+}
+
+/** One RelaySocket over a `ws` WebSocket. */
+export function nodeRelaySocket(
+  url: string,
+  protocol: string,
+  options: NodeRelayConnectOptions = {},
+): RelaySocket {
+  return nodeMessageSocket(url, protocol, options, NODE_RELAY_MESSAGES);
 }
