@@ -14,16 +14,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
-import { build } from "vite";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
-import { UdpBridge } from "../../server/relay/udp-bridge.ts";
-import { type ServeHandle, startServe } from "../../server/web/serve.ts";
-import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
-import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
-import { ourWgConfigText } from "../interop/our-wg-config.ts";
-import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
+import type { ServeHandle } from "../../server/web/serve.ts";
+import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { launchChromium } from "../helpers/chromium.ts";
+import { describeWithPrereq } from "../helpers/prereq.ts";
+import type { WgHost } from "../interop/wg-host.ts";
 import {
   ensureTestUser,
   type SshServer,
@@ -34,13 +30,17 @@ import {
 } from "../ssh/fixtures/servers.ts";
 import { readCorridorDb, secretTraces } from "./idb-dump.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
+import {
+  buildPage,
+  createLabHost,
+  importLabNetwork,
+  labPrereq,
+  openLabPage,
+  startLabServe,
+} from "./wg-lab.ts";
 
 const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
-const need = prereq(
-  ...[...chromiumPrereq().missing, ...wgHostPrereq().missing, ...sshdPrereq.missing].map((what) =>
-    check(what, false),
-  ),
-);
+const need = labPrereq(sshdPrereq);
 
 /** TCP connections sshd accepted (its VERBOSE log has one "Connection from" line each). */
 const connections = (sshd: SshServer) => sshd.log().match(/Connection from /g)?.length ?? 0;
@@ -81,33 +81,12 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), "corridor-deeplink-"));
-    const webRoot = join(tmp, "dist");
-    await build({
-      configFile: join(REPO_ROOT, "vite.config.ts"),
-      logLevel: "warn",
-      cacheDir: join(tmp, "vite-cache"),
-      build: { outDir: webRoot, emptyOutDir: true },
-    });
+    const webRoot = await buildPage(tmp);
     const privateKey = generatePrivateKey();
-    host = await createWgHost({
-      prefix: "cdl",
-      peer: {
-        publicKey: keyToBase64(await nodeX25519.publicKey(privateKey)),
-        allowedIps: "100.64.0.1/32",
-      },
-    });
+    host = await createLabHost(privateKey, "cdl");
     ensureTestUser();
     sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
-    serve = await startServe({
-      port: 0,
-      webRoot,
-      relay: {
-        auth: { mode: "open" as const },
-        relayId: "e2e-deeplink",
-        udpBridge: new UdpBridge({ allow: [`${host.hostAddress}/32:${host.listenPort}`] }),
-        log: () => {},
-      },
-    });
+    serve = await startLabServe(host, webRoot, "e2e-deeplink");
     const href = `${serve.url.replace(/\/?$/, "/")}#/ssh/${TEST_USER}@${host.tunnelAddress}`;
     other = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(linkPage(href));
@@ -116,23 +95,10 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
     otherOrigin = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
 
     browser = await launchChromium();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error") problems.push(`console: ${message.text()}`);
-    });
+    page = await openLabPage(browser, problems);
 
     // The network and two saved keys, made through the page; only key A may log in.
-    await page.goto(serve.url);
-    await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
-    await page.getByTestId("add-network").first().click();
-    await page.getByTestId("config-name").fill("lab");
-    await page
-      .getByTestId("config-text")
-      .fill(
-        ourWgConfigText(privateKey, host, `${host.tunnelAddress}/32`, ["PersistentKeepalive = 25"]),
-      );
-    await page.getByTestId("import-submit").click();
+    await importLabNetwork(page, serve.url, "lab", privateKey, host);
     await page.getByTestId("network-item").filter({ hasText: "lab" }).waitFor();
     await page.getByTestId("keys-button").click();
     for (const name of ["dl-key-a", "dl-key-b"]) {

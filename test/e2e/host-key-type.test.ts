@@ -11,25 +11,25 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { build } from "vite";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
-import { UdpBridge } from "../../server/relay/udp-bridge.ts";
-import { type ServeHandle, startServe } from "../../server/web/serve.ts";
-import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
-import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
-import { ourWgConfigText } from "../interop/our-wg-config.ts";
-import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
+import type { ServeHandle } from "../../server/web/serve.ts";
+import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { launchChromium } from "../helpers/chromium.ts";
+import { describeWithPrereq } from "../helpers/prereq.ts";
+import type { WgHost } from "../interop/wg-host.ts";
 import { type SshServer, sshdPrereq, startSshd } from "../ssh/fixtures/servers.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
+import {
+  buildPage,
+  createLabHost,
+  importLabNetwork,
+  labPrereq,
+  openLabPage,
+  startLabServe,
+} from "./wg-lab.ts";
 
 const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
-const need = prereq(
-  ...[...chromiumPrereq().missing, ...wgHostPrereq().missing, ...sshdPrereq.missing].map((what) =>
-    check(what, false),
-  ),
-);
+const need = labPrereq(sshdPrereq);
 
 /** "SHA256:…" of an OpenSSH public key line, as OpenSSH's ssh-keygen prints it. */
 function fingerprintOf(publicLine: string | undefined): string {
@@ -51,46 +51,13 @@ describeWithPrereq(need, "the page and a host key of another type than the trust
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), "corridor-e2e-keytype-"));
-    const webRoot = join(tmp, "dist");
-    await build({
-      configFile: join(REPO_ROOT, "vite.config.ts"),
-      logLevel: "warn",
-      cacheDir: join(tmp, "vite-cache"),
-      build: { outDir: webRoot, emptyOutDir: true },
-    });
+    const webRoot = await buildPage(tmp);
     const privateKey = generatePrivateKey();
-    host = await createWgHost({
-      peer: {
-        publicKey: keyToBase64(await nodeX25519.publicKey(privateKey)),
-        allowedIps: "100.64.0.1/32",
-      },
-    });
-    serve = await startServe({
-      port: 0,
-      webRoot,
-      relay: {
-        auth: { mode: "open" as const },
-        relayId: "e2e-keytype",
-        udpBridge: new UdpBridge({ allow: [`${host.hostAddress}/32:${host.listenPort}`] }),
-        log: () => {},
-      },
-    });
+    host = await createLabHost(privateKey);
+    serve = await startLabServe(host, webRoot, "e2e-keytype");
     browser = await launchChromium();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error") problems.push(`console: ${message.text()}`);
-    });
-    await page.goto(serve.url);
-    await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
-    await page.getByTestId("add-network").first().click();
-    await page.getByTestId("config-name").fill("keytype");
-    await page
-      .getByTestId("config-text")
-      .fill(
-        ourWgConfigText(privateKey, host, `${host.tunnelAddress}/32`, ["PersistentKeepalive = 25"]),
-      );
-    await page.getByTestId("import-submit").click();
+    page = await openLabPage(browser, problems);
+    await importLabNetwork(page, serve.url, "keytype", privateKey, host);
     await page.getByTestId("network-item").filter({ hasText: "keytype" }).click();
   }, 180_000);
 

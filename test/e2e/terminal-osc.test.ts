@@ -21,28 +21,30 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { build } from "vite";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
-import { UdpBridge } from "../../server/relay/udp-bridge.ts";
-import { type ServeHandle, startServe } from "../../server/web/serve.ts";
+import type { ServeHandle } from "../../server/web/serve.ts";
 import { loadCryptoCore } from "../../worker/crypto/index.ts";
-import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
-import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
-import { ourWgConfigText } from "../interop/our-wg-config.ts";
-import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
+import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { launchChromium } from "../helpers/chromium.ts";
+import { describeWithPrereq } from "../helpers/prereq.ts";
+import type { WgHost } from "../interop/wg-host.ts";
 import {
   type FakeShellServer,
   type FakeShellSession,
   startFakeShellServer,
 } from "../ssh/fixtures/fake-shell-server.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
+import {
+  buildPage,
+  createLabHost,
+  importLabNetwork,
+  labPrereq,
+  openLabPage,
+  startLabServe,
+} from "./wg-lab.ts";
 
 const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
-const need = prereq(
-  ...[...chromiumPrereq().missing, ...wgHostPrereq().missing].map((what) => check(what, false)),
-);
+const need = labPrereq();
 
 const USER = "osc-tester";
 const KNOWN = "the person's own clipboard 7f3a";
@@ -122,21 +124,9 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), "corridor-osc-"));
-    const webRoot = join(tmp, "dist");
-    await build({
-      configFile: join(REPO_ROOT, "vite.config.ts"),
-      logLevel: "warn",
-      cacheDir: join(tmp, "vite-cache"),
-      build: { outDir: webRoot, emptyOutDir: true },
-    });
+    const webRoot = await buildPage(tmp);
     privateKey = generatePrivateKey();
-    host = await createWgHost({
-      prefix: "cosc",
-      peer: {
-        publicKey: keyToBase64(await nodeX25519.publicKey(privateKey)),
-        allowedIps: "100.64.0.1/32",
-      },
-    });
+    host = await createLabHost(privateKey, "cosc");
     shells = await startFakeShellServer({ core: await loadCryptoCore(), host: host.ourAddress });
     const forwarder = host.spawn([
       process.execPath,
@@ -157,16 +147,7 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
       });
       forwarder.on("exit", (code) => reject(new Error(`forwarder exited ${code}: ${errors}`)));
     });
-    serve = await startServe({
-      port: 0,
-      webRoot,
-      relay: {
-        auth: { mode: "open" as const },
-        relayId: "e2e-osc",
-        udpBridge: new UdpBridge({ allow: [`${host.hostAddress}/32:${host.listenPort}`] }),
-        log: () => {},
-      },
-    });
+    serve = await startLabServe(host, webRoot, "e2e-osc");
     const browser = await launchChromium();
     closeBrowser = () => browser.close();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -175,23 +156,10 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     await context.grantPermissions(["clipboard-read", "clipboard-write"], {
       origin: new URL(serve.url).origin,
     });
-    page = await context.newPage();
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      consoleLines.push(`${message.type()}: ${message.text()}`);
-      if (message.type() === "error") problems.push(`console: ${message.text()}`);
-    });
+    page = await openLabPage(context, problems);
+    page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
     // The page, the network, and a shell on the fake server (every test starts from here).
-    await page.goto(serve.url);
-    await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
-    await page.getByTestId("add-network").first().click();
-    await page.getByTestId("config-name").fill("osc-lab");
-    await page
-      .getByTestId("config-text")
-      .fill(
-        ourWgConfigText(privateKey, host, `${host.tunnelAddress}/32`, ["PersistentKeepalive = 25"]),
-      );
-    await page.getByTestId("import-submit").click();
+    await importLabNetwork(page, serve.url, "osc-lab", privateKey, host);
     await page.getByTestId("network-item").filter({ hasText: "osc-lab" }).click();
     const hostItem = page.locator(
       `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,

@@ -13,16 +13,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { build } from "vite";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
-import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { type ServeHandle, startServe } from "../../server/web/serve.ts";
-import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
-import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
+import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { launchChromium } from "../helpers/chromium.ts";
+import { describeWithPrereq } from "../helpers/prereq.ts";
 import { ourWgConfigText } from "../interop/our-wg-config.ts";
-import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
+import type { WgHost } from "../interop/wg-host.ts";
 import {
   dropbearPrereq,
   ensureTestUser,
@@ -34,16 +31,10 @@ import {
   TEST_USER,
 } from "../ssh/fixtures/servers.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
+import { buildPage, createLabHost, labPrereq, labRelay, openLabPage } from "./wg-lab.ts";
 
 const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
-const need = prereq(
-  ...[
-    ...chromiumPrereq().missing,
-    ...wgHostPrereq().missing,
-    ...sshdPrereq.missing,
-    ...dropbearPrereq.missing,
-  ].map((what) => check(what, false)),
-);
+const need = labPrereq(sshdPrereq, dropbearPrereq);
 
 /** The terminal text of tab `index`, as xterm's buffer holds it. */
 function terminalText(page: Page, index: number): Promise<string> {
@@ -86,12 +77,7 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
   const serveOptions = () => ({
     port: serve?.port ?? 0,
     webRoot,
-    relay: {
-      auth: { mode: "open" as const },
-      relayId: "e2e",
-      udpBridge: new UdpBridge({ allow: [`${host.hostAddress}/32:${host.listenPort}`] }),
-      log: () => {},
-    },
+    relay: labRelay(host, "e2e"),
   });
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
   const hostItem = () =>
@@ -193,20 +179,9 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), "corridor-e2e-"));
-    webRoot = join(tmp, "dist");
-    await build({
-      configFile: join(REPO_ROOT, "vite.config.ts"),
-      logLevel: "warn",
-      cacheDir: join(tmp, "vite-cache"),
-      build: { outDir: webRoot, emptyOutDir: true },
-    });
+    webRoot = await buildPage(tmp);
     const privateKey = generatePrivateKey();
-    host = await createWgHost({
-      peer: {
-        publicKey: keyToBase64(await nodeX25519.publicKey(privateKey)),
-        allowedIps: "100.64.0.1/32",
-      },
-    });
+    host = await createLabHost(privateKey);
     ensureTestUser();
     sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
     dropbear = await startDropbear({
@@ -220,11 +195,7 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     ]);
     browser = await launchChromium();
     // One browser profile for the test, so a second tab shares the page's IndexedDB.
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error") problems.push(`console: ${message.text()}`);
-    });
+    page = await openLabPage(browser, problems);
   }, 180_000);
 
   afterEach(async (context) => {
