@@ -220,6 +220,20 @@ export async function startTestRelay(
   return { relay, logs };
 }
 
+/**
+ * Ends what a test left open: terminates `clients` (emptying the list) and closes `relay`.
+ * Resolves with undefined, for `relay = await endTestRelay(relay, clients)` in afterEach, so a
+ * test that starts no relay does not close the previous test's again.
+ */
+export async function endTestRelay(
+  relay: RelayServer | undefined,
+  clients: RawClient[],
+): Promise<undefined> {
+  for (const c of clients.splice(0)) c.ws.terminate();
+  await relay?.close();
+  return undefined;
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -12,6 +12,7 @@ import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import {
   connectAuthed,
   connectRaw,
+  endTestRelay,
   type NodeKeys,
   nodeKeys,
   opened,
@@ -25,9 +26,7 @@ let relay: RelayServer | undefined;
 const clients: RawClient[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
-  await relay?.close();
-  relay = undefined;
+  relay = await endTestRelay(relay, clients);
 });
 
 const controlSecret = ed25519.utils.randomSecretKey();

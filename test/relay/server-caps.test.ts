@@ -12,6 +12,7 @@ import { until } from "./client-fake-relay.ts";
 import {
   connectAuthed,
   connectRaw,
+  endTestRelay,
   type NodeKeys,
   nodeKeys,
   type RawClient,
@@ -23,9 +24,7 @@ let relay: RelayServer | undefined;
 const clients: RawClient[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
-  await relay?.close();
-  relay = undefined;
+  relay = await endTestRelay(relay, clients);
 });
 
 /** Opens an upgrade from `localAddress` and resolves with the refusal's status and body. */

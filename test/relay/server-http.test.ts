@@ -13,15 +13,19 @@ import {
 } from "../../worker/relay/frames.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { waitUntil } from "../helpers/wait.ts";
-import { connectAuthed, nodeKeys, type RawClient, startTestRelay } from "./raw-client.ts";
+import {
+  connectAuthed,
+  endTestRelay,
+  nodeKeys,
+  type RawClient,
+  startTestRelay,
+} from "./raw-client.ts";
 
 let relay: RelayServer | undefined;
 const clients: RawClient[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
-  await relay?.close();
-  relay = undefined;
+  relay = await endTestRelay(relay, clients);
 });
 
 const httpUrl = (path: string) => relay!.url.replace("ws://", "http://").replace("/relay", path);

@@ -12,15 +12,20 @@ import {
 } from "../../server/relay/origins.ts";
 import type { RelayServer } from "../../server/relay/relay-server.ts";
 import { seededInts } from "../helpers/seeded.ts";
-import { connectRaw, nodeKeys, type RawClient, sendHello, startTestRelay } from "./raw-client.ts";
+import {
+  connectRaw,
+  endTestRelay,
+  nodeKeys,
+  type RawClient,
+  sendHello,
+  startTestRelay,
+} from "./raw-client.ts";
 
 let relay: RelayServer | undefined;
 const clients: RawClient[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
-  await relay?.close();
-  relay = undefined;
+  relay = await endTestRelay(relay, clients);
 });
 
 interface LogLine {

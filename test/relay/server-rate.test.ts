@@ -8,15 +8,19 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import type { RelayServer } from "../../server/relay/relay-server.ts";
-import { connectAuthed, nodeKeys, type RawClient, startTestRelay } from "./raw-client.ts";
+import {
+  connectAuthed,
+  endTestRelay,
+  nodeKeys,
+  type RawClient,
+  startTestRelay,
+} from "./raw-client.ts";
 
 let relay: RelayServer | undefined;
 const clients: RawClient[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
-  await relay?.close();
-  relay = undefined;
+  relay = await endTestRelay(relay, clients);
 });
 
 const PACKET = 1024;

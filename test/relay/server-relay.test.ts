@@ -3,7 +3,14 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { RelayServer } from "../../server/relay/relay-server.ts";
 import { encodeKeyed, GONE_DISCONNECTED, GONE_NOT_HERE, SEND } from "../../worker/relay/frames.ts";
-import { connectAuthed, nodeKeys, type RawClient, sleep, startTestRelay } from "./raw-client.ts";
+import {
+  connectAuthed,
+  endTestRelay,
+  nodeKeys,
+  type RawClient,
+  sleep,
+  startTestRelay,
+} from "./raw-client.ts";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 const same = (a: Uint8Array, b: Uint8Array) =>
@@ -13,9 +20,7 @@ let relay: RelayServer | undefined;
 const clients: RawClient[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
-  await relay?.close();
-  relay = undefined;
+  relay = await endTestRelay(relay, clients);
 });
 
 async function pair() {
