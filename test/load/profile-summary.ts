@@ -38,7 +38,11 @@ for (const node of profile.nodes) {
   if (us === 0) continue;
   total += us;
   const { functionName, url, lineNumber } = node.callFrame;
-  if (functionName === "(idle)") idle += us;
+  if (functionName === "(idle)") {
+    // Waiting for I/O is not work: reported in the header, kept out of the tables.
+    idle += us;
+    continue;
+  }
   const short = url.replace(/^.*\/(node_modules|server|worker|test)\//, "$1/");
   const key = `${functionName || "(anonymous)"} ${short}:${lineNumber + 1}`;
   byFunction.set(key, (byFunction.get(key) ?? 0) + us);
