@@ -206,7 +206,7 @@ describe("corridor serve --data", () => {
     expect(mode(join(data, "relay.key"))).toBe(0o600);
     expect(await publicOf(join(data, "relay.key"))).toBe(first.relayKey);
     expect(first.stdout).toContain(`relay key ${first.relayKey} (in ${join(data, "relay.key")})`);
-    expect(first.stdout).toContain(`data in ${data}\n`);
+    expect(first.stdout).toContain(`data in ${data} (database ${join(data, "control.db")})\n`);
     expect(await first.stop()).toBe(0);
 
     const second = await start(serveArgs);
@@ -225,7 +225,7 @@ describe("corridor serve --data", () => {
       XDG_STATE_HOME: state,
     });
     const data = join(state, "corridor");
-    expect(run.stdout).toContain(`data in ${data}\n`);
+    expect(run.stdout).toContain(`data in ${data} (database ${join(data, "control.db")})\n`);
     expect(mode(data)).toBe(0o700);
     expect(await publicOf(join(data, "relay.key"))).toBe(run.relayKey);
   });
