@@ -268,7 +268,7 @@ export class LoadRig {
       throw new Error(`PUT /api/v1/policy: ${res.status} ${await res.text()}`);
   }
 
-  /** Reconnects nodes without resume (each gets a full map); sizes of those maps. */
+  /** Reconnects nodes without resume (each gets a full map); sizes of those maps, in the order of `indices`. */
   async resync(
     indices: number[],
   ): Promise<{ index: number; bytes: number; peers: number; kind: string }[]> {
@@ -281,7 +281,10 @@ export class LoadRig {
           : w.call({ op: "rejoin", indices: shares[k]!, resume: false }),
       ),
     );
-    return replies.flatMap((r) => r.results);
+    // A worker answers in completion order; give them back in the order asked.
+    return replies
+      .flatMap((r) => r.results)
+      .sort((a, b) => indices.indexOf(a.index) - indices.indexOf(b.index));
   }
 
   /** Every worker's counters. */
