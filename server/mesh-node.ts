@@ -62,6 +62,12 @@ export interface MeshNodeOptions {
   onRefused?: (refusal: ControlRefusal) => void;
   /** A map could not be applied (the node keeps the previous one). */
   onError?: (error: Error) => void;
+  /**
+   * A new IP interface is up: at the first map, and again when the node's addresses change
+   * (the previous interface's listeners and connections are gone then). The agent attaches its
+   * listeners (SSH, forwarding) here.
+   */
+  onInterface?: (net: NetInterface) => void;
 }
 
 /** The relay the node uses: its home relay when the map names one it lists, else the first. */
@@ -277,14 +283,9 @@ export class MeshNode {
       await device.close();
       throw new Error("mesh node: closed");
     }
-    return {
-      device,
-      bind,
-      relayBind,
-      relay,
-      net: this.interfaceFor(map.self, device),
-      addresses: map.self.addresses.join(),
-    };
+    const net = this.interfaceFor(map.self, device);
+    this.options.onInterface?.(net);
+    return { device, bind, relayBind, relay, net, addresses: map.self.addresses.join() };
   }
 
   private interfaceFor(self: PeerView, device: Device): NetInterface {
@@ -320,5 +321,6 @@ export class MeshNode {
     if (addresses === running.addresses) return;
     running.net = this.interfaceFor(self, running.device);
     running.addresses = addresses;
+    this.options.onInterface?.(running.net);
   }
 }
