@@ -153,7 +153,7 @@ describe("bounds of the map", () => {
     [
       "a long email",
       (m) => {
-        m.map.self.user = { id: 1, name: "x", email: "e".repeat(321) };
+        m.map.self.user = { id: 1, name: "x", email: "e".repeat(321), signedInAt: null };
       },
       "map.self.user.email: at most 320 characters, got 321",
     ],

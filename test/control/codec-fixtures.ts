@@ -18,7 +18,10 @@ export function peer(id: number, extra: Partial<PeerView> = {}): PeerView {
     key: key(id),
     name: `node-${id}`,
     addresses: [`100.64.${(id >> 8) & 255}.${id & 255}`, `fd7a:115c:a1e0::${id.toString(16)}`],
-    user: id % 2 === 0 ? { id: 7, name: "Ada Lovelace", email: "ada@example.com" } : null,
+    user:
+      id % 2 === 0
+        ? { id: 7, name: "Ada Lovelace", email: "ada@example.com", signedInAt: 1_759_000_000_000 }
+        : null,
     tags: id % 2 === 0 ? [] : ["tag:server"],
     hostname: `host-${id}.lan`,
     os: "linux",
@@ -54,6 +57,13 @@ export function networkMap(n = 3): NetworkMap {
     ],
     relays: [
       { id: "default", region: "local", url: "wss://relay.example.com/relay", key: key(900) },
+      {
+        id: "eu-1",
+        region: "eu",
+        url: "wss://eu-1.relay.example.com/relay",
+        key: key(901),
+        stun: "eu-1.relay.example.com:3478",
+      },
     ],
     token: { token: "eyJ2IjoxfQ.c2lnbmF0dXJl", expiresAt: 1_760_000_600_000 },
     domain: "mesh.example",

@@ -34,7 +34,12 @@ const CLIENT: ClientMessage[] = [
     type: "login",
     nodeKey: key(1),
     proof: key(2),
-    hostinfo: { hostname: "h", os: "linux", sshHostKeys: ["ssh-ed25519 AAAA"] },
+    hostinfo: {
+      hostname: "h",
+      os: "linux",
+      sshHostKeys: ["ssh-ed25519 AAAA"],
+      sshUsers: ["ada", "_svc.deploy-1$"],
+    },
     authKey: "cak_x",
     ephemeral: false,
     tags: ["tag:a"],

@@ -56,7 +56,7 @@ async function world() {
       key: keyToBase64(device.publicKey),
       name: `n${id}`,
       addresses: [address, `fd7a:115c:a1e0::${id}`],
-      user: { id: 1, name: "u", email: "" },
+      user: { id: 1, name: "u", email: "", signedInAt: null },
       tags: [],
       hostname: `n${id}`,
       os: "linux",

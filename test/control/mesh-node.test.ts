@@ -62,7 +62,9 @@ function view(n: MeshNode, id: number, owner: { user?: number; tags?: string[] }
     name: `node-${id}`,
     addresses: [`100.64.0.${id}`, `fd7a:115c:a1e0::${id}`],
     user:
-      owner.user === undefined ? null : { id: owner.user, name: `user ${owner.user}`, email: "" },
+      owner.user === undefined
+        ? null
+        : { id: owner.user, name: `user ${owner.user}`, email: "", signedInAt: null },
     tags: owner.tags ?? [],
     hostname: `node-${id}`,
     os: "linux",

@@ -26,7 +26,7 @@ export function peer(
     key: keyToBase64(keyOf(id)),
     name: `node-${id}`,
     addresses: [v4, v6],
-    user: user === null ? null : { id: user, name: `user ${user}`, email: "" },
+    user: user === null ? null : { id: user, name: `user ${user}`, email: "", signedInAt: null },
     tags,
     hostname: `node-${id}`,
     os: "linux",

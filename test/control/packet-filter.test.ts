@@ -88,7 +88,9 @@ describe("rules", () => {
     const filter = freshFilter();
     const ssh = () => filter.inbound(packet(v4(bob), v4(self), 6, tcp(1, 22, SYN)), keyOf(3));
     expect(ssh()).toBe(false);
-    filter.setMap(mapWith(RULES, [alice, { ...bob, user: { id: 10, name: "", email: "" } }]));
+    filter.setMap(
+      mapWith(RULES, [alice, { ...bob, user: { id: 10, name: "", email: "", signedInAt: null } }]),
+    );
     expect(ssh()).toBe(true);
     filter.setMap(mapWith(RULES, [alice]));
     expect(ssh()).toBe(false);

@@ -27,6 +27,7 @@ import {
   endpoint,
   filterRule,
   hostname,
+  hostSshUsers,
   key32,
   list,
   matching,
@@ -58,6 +59,7 @@ const hostinfo = object({
   hostname,
   os,
   sshHostKeys: v.optional(sshHostKeys),
+  sshUsers: v.optional(hostSshUsers),
 });
 
 const session = matching(

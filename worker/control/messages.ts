@@ -54,6 +54,12 @@ export interface Hostinfo {
   os: string;
   /** SSH host keys of the agent's SSH server ("ssh-ed25519 AAAA..." lines). */
   sshHostKeys?: string[];
+  /**
+   * The local users the agent's SSH server can log in as, when it cannot be any (a non-root
+   * agent sends [its own user]); absent: any local user. The server narrows the node's SSH
+   * rules to them.
+   */
+  sshUsers?: string[];
 }
 
 /** s→c, first message: who the server is and what to prove. */

@@ -59,6 +59,11 @@ export const CONTROL_LIMITS = {
   domainLength: 253,
   localUserLength: 64,
   sessionLength: 128,
+  /** Hostinfo.sshUsers: how many, and the longest name (Linux's useradd allows 32). */
+  hostSshUsers: 16,
+  unixUserLength: 32,
+  /** RelayInfo.stun "host:port": a DNS name (253) or a bracketed IPv6, and ":65535". */
+  stunLength: 260,
 } as const;
 
 type Message = (issue: v.BaseIssue<unknown>) => string;
@@ -155,11 +160,52 @@ export const sshHostKeys = list(
   CONTROL_LIMITS.sshHostKeys,
 );
 
+/**
+ * A unix user name as agents report them (Hostinfo.sshUsers): the portable set of POSIX
+ * (letters, digits, '.', '_', '-'), not starting with '-' or a digit (an all-digit name reads
+ * as a uid), with Samba's trailing '$' allowed.
+ */
+export const UNIX_USER_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
+
+/** A unix user name (see UNIX_USER_PATTERN). */
+export const unixUser = matching(
+  CONTROL_LIMITS.unixUserLength,
+  UNIX_USER_PATTERN,
+  "a unix user name (letters, digits, '.', '_', '-'; not starting with '-' or a digit)",
+);
+
+/** Hostinfo.sshUsers: the local users an agent's SSH server can be, each once. */
+export const hostSshUsers = v.pipe(
+  list(unixUser, CONTROL_LIMITS.hostSshUsers),
+  v.check((users) => new Set(users).size === users.length, "a user appears twice"),
+);
+
+/** Why `text` is not "host:port": a DNS name, IPv4 or "[IPv6]", then a port 1-65535. */
+export function hostPortReason(text: string): string | undefined {
+  if (text.startsWith("[")) return endpointReason(text);
+  const colon = text.lastIndexOf(":");
+  if (colon < 0) return 'expected "host:port"';
+  const host = text.slice(0, colon);
+  const port = text.slice(colon + 1);
+  if (host === "") return 'expected "host:port": the host is missing';
+  if (host.includes(":")) return 'an IPv6 address needs brackets: "[addr]:port"';
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    return "port must be a number 1-65535";
+  }
+  if (/^[0-9.]+$/.test(host)) return ipReason(host);
+  if (host.length > CONTROL_LIMITS.domainLength || !MESH_DOMAIN_PATTERN.test(host)) {
+    return `${JSON.stringify(host.slice(0, 64))} is not a host name or IP address`;
+  }
+  return undefined;
+}
+
 const userRef = v.object(
   {
     id: count,
     name: printable(CONTROL_LIMITS.userNameLength),
     email: printable(CONTROL_LIMITS.emailLength),
+    // Optional on the wire so that a map from a server without it still decodes.
+    signedInAt: v.optional(v.nullable(count), null),
   },
   objectMessage,
 );
@@ -268,6 +314,7 @@ export const relayInfo = v.object(
     region: printable(CONTROL_LIMITS.regionLength),
     url: checked(CONTROL_LIMITS.urlLength, (url) => urlReason(url, ["ws:", "wss:"])),
     key: key32,
+    stun: v.optional(checked(CONTROL_LIMITS.stunLength, hostPortReason)),
   },
   objectMessage,
 );

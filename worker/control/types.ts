@@ -10,6 +10,12 @@ export interface UserRef {
   name: string;
   /** Verified email from the provider's claims; "" when the provider gave none. */
   email: string;
+  /**
+   * When the user last signed in interactively (unix ms; OIDC, owner or invite link), or null
+   * when never. API keys and auth keys are not sign-ins. SSH `check` rules compare against it.
+   * A server older than this field sends none: decoded as null.
+   */
+  signedInAt: number | null;
 }
 
 /** What a node is, as every node that may see it is told. */
@@ -101,6 +107,11 @@ export interface RelayInfo {
   url: string;
   /** The relay's static X25519 public key (base64): the client pins it (docs/relay.md). */
   key: string;
+  /**
+   * "host:port" of the relay's STUN (RFC 5389 Binding) UDP listener, where a node learns the
+   * address its UDP socket is seen from; absent when the relay runs none.
+   */
+  stun?: string;
 }
 
 /** A relay token (DESIGN §4) and when it expires (unix ms). Refreshed at 3/4 of its life. */

@@ -27,7 +27,12 @@ export function peerView(
     user:
       node.userId === null
         ? null
-        : { id: node.userId, name: owner?.name ?? "", email: owner?.email ?? "" },
+        : {
+            id: node.userId,
+            name: owner?.name ?? "",
+            email: owner?.email ?? "",
+            signedInAt: owner?.lastLoginAt ?? null,
+          },
     tags: node.userId === null ? [...node.tags] : [],
     hostname: node.hostname,
     os: node.os,
