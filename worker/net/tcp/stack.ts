@@ -15,7 +15,10 @@ import type {
   TcpListenOptions,
   TcpStackOptions,
   TcpStackStats,
+  UnlistenedHandler,
+  UnlistenedOptions,
 } from "./types.ts";
+import { UnlistenedFlows } from "./unlistened.ts";
 
 export { TcpListener } from "./listener.ts";
 export type * from "./types.ts";
@@ -48,6 +51,8 @@ export class TcpStack {
     resetsSent: 0,
     resetsReceived: 0,
     noSocket: 0,
+    unlistenedAsked: 0,
+    unlistenedDropped: 0,
   };
   private readonly table = new Map<string, Connection>();
   private readonly listeners = new Map<number, TcpListener[]>();
@@ -55,6 +60,7 @@ export class TcpStack {
   private readonly synBacklog: number;
   private depth = 0;
   private readonly pending: [Uint8Array, Uint8Array, Uint8Array][] = [];
+  private unlistened: UnlistenedFlows | undefined;
 
   constructor(
     readonly host: TcpHost,
@@ -128,7 +134,7 @@ export class TcpStack {
         h.flags & TcpFlag.SYN &&
         !(h.flags & TcpFlag.ACK) &&
         ((h.seq - conn.rseq(conn.rcvNxt)) | 0) > 0 &&
-        this.findListener(destination, h.dstPort)
+        (this.findListener(destination, h.dstPort) || this.unlistened)
       ) {
         conn.finish();
       } else {
@@ -164,8 +170,42 @@ export class TcpStack {
         return;
       }
     }
+    if (this.unlistened?.offer(key, destination, source, h)) return;
     this.stats.noSocket++;
     if (!(f & TcpFlag.RST)) sendReset(this.ctx, destination, source, h);
+  }
+
+  /**
+   * Puts SYNs to ports without a listener to `handler` (see UnlistenedHandler) instead of
+   * answering RST at once; null restores the RST. Flows already asked keep their handler.
+   */
+  forwardUnlistened(handler: UnlistenedHandler | null, options: UnlistenedOptions = {}): void {
+    this.unlistened = handler
+      ? new UnlistenedFlows(this.ctx, handler, options, (key, flow, syn) => {
+          if (this.table.has(key)) return false;
+          let established = false;
+          const c = new Connection(
+            this.ctx,
+            flow.localAddress,
+            flow.localPort,
+            flow.remoteAddress,
+            flow.remotePort,
+            key,
+            options.connection ?? {},
+            syn,
+          );
+          c.onEstablished = (x) => {
+            established = true;
+            handler.accept(x, flow);
+          };
+          c.onFinished = (x) => {
+            this.remove(x);
+            if (!established) handler.abandon?.(flow, "the handshake did not complete");
+          };
+          this.add(c);
+          return true;
+        })
+      : undefined;
   }
 
   private findListener(local: Uint8Array, port: number): TcpListener | undefined {

@@ -75,6 +75,47 @@ export interface TcpStackStats {
   resetsReceived: number;
   /** Segments for no connection or listener (answered with RST unless themselves RST). */
   noSocket: number;
+  /** New flows to unlistened ports handed to the forwardUnlistened handler. */
+  unlistenedAsked: number;
+  /** Such flows dropped: too many undecided at once, or no decision in time. */
+  unlistenedDropped: number;
+}
+
+/** A new inbound flow to a port nothing listens on (TcpStack.forwardUnlistened). */
+export interface UnlistenedFlow {
+  readonly localAddress: Uint8Array;
+  readonly localPort: number;
+  readonly remoteAddress: Uint8Array;
+  readonly remotePort: number;
+}
+
+/**
+ * Decides, flow by flow, whether SYNs to ports without a listener are answered (a forwarder
+ * that first asks the real service, as Tailscale's netstack forwarder does).
+ */
+export interface UnlistenedHandler {
+  /**
+   * Asked once per new flow (retransmitted SYNs wait for this answer): true completes the
+   * handshake, false answers RST. A rejection counts as false.
+   */
+  decide(flow: UnlistenedFlow): Promise<boolean>;
+  /** The handshake of a flow decide() accepted completed: the connection is the handler's. */
+  accept(connection: TcpConnection, flow: UnlistenedFlow): void;
+  /**
+   * A flow decide() accepted never reached accept() (the peer reset or vanished, the answer
+   * came too late, or the 4-tuple was taken meanwhile): release what decide() set up.
+   */
+  abandon?(flow: UnlistenedFlow, reason: string): void;
+}
+
+/** Options of TcpStack.forwardUnlistened. */
+export interface UnlistenedOptions {
+  /** Flows awaiting decide() at once; SYNs of new flows beyond are dropped. Default 256. */
+  maxPending?: number;
+  /** A decision not in after this long drops the flow (the peer's SYN times out). Default 15 000 ms. */
+  decideTimeoutMs?: number;
+  /** Options of the connections accepted (Nagle, keepalive). */
+  connection?: TcpListenOptions;
 }
 
 export type TcpState =
