@@ -1,0 +1,254 @@
+// The agent's identity SSH server (docs/agent-ssh.md, issue 14 item 5). It serves connections
+// the agent accepts on its mesh addresses (net.tcp.listen in the userspace stack): the caller
+// is the peer whose mesh address is the connection's source, looked up in the current map;
+// nothing the client sends identifies it. The map's ssh rules say which local users that
+// caller may be; any auth method the client offers (OpenSSH starts with "none") is accepted
+// for an allowed caller, with the credential ignored, and every method is refused for any
+// other, with a USERAUTH_BANNER saying why. Sessions run as the chosen local account.
+
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import { type AuthContext, type Connection, Server } from "ssh2";
+import type { MeshIdentity } from "../types.ts";
+import { decideLogin, describeCaller, type LoginDecision, type RunAs } from "./access.ts";
+import { sendUserauthBanner } from "./banner.ts";
+import { serveSession } from "./session.ts";
+import { getentDirectory, type LocalUser, MAX_USER_NAME, type UserDirectory } from "./users.ts";
+
+/** How to build an IdentitySshServer. */
+export interface IdentitySshOptions {
+  /** The host key, OpenSSH private key text (state-dir.ts HostKey.privateKey). */
+  hostKey: string;
+  identity: MeshIdentity;
+  /** Where a check rule sends people to sign in again ("<server base>/login/check"). */
+  checkUrl: string;
+  /** "any" when the agent runs as root; else its own user: the only account it can serve. */
+  runAs: RunAs;
+  log: Logger;
+  /** The system's sftp-server (default /usr/lib/openssh/sftp-server). */
+  sftpServer?: string;
+  /** util-linux setpriv, to become another user when root (default /usr/bin/setpriv). */
+  setpriv?: string;
+  /** Local accounts (default: getent passwd). */
+  users?: UserDirectory;
+  now?: () => number;
+  /** A connection not authenticated by then is closed (default 30 s). */
+  authTimeoutMs?: number;
+  /** Sessions open at once on one connection (default 10). */
+  maxSessionsPerConnection?: number;
+  /** Connections open at once from one caller (default 16). */
+  maxConnectionsPerCaller?: number;
+}
+
+/** Where a connection comes from, as the mesh stack saw it. */
+export interface RemoteEnd {
+  address: string;
+  port: number;
+}
+
+const IDENT = "corridor-agent";
+
+/** The SSH server for connections from the mesh; one per agent. */
+export class IdentitySshServer {
+  private readonly users: UserDirectory;
+  private readonly now: () => number;
+  private readonly perCaller = new Map<string, number>();
+  private readonly open = new Set<Duplex>();
+  private closed = false;
+
+  constructor(private readonly options: IdentitySshOptions) {
+    this.users = options.users ?? getentDirectory();
+    this.now = options.now ?? Date.now;
+    // Parse the key once here, so a bad key fails at start, not at the first connection.
+    new Server({ hostKeys: [options.hostKey] });
+  }
+
+  /** Connections being served now. */
+  get connections(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Serves one TCP connection from the mesh (`remote` is its source) until it ends. The
+   * stream is destroyed when the SSH connection ends, fails or is refused.
+   */
+  handle(stream: Duplex, remote: RemoteEnd): void {
+    if (this.closed) {
+      stream.destroy();
+      return;
+    }
+    const caller = this.options.identity.peerByAddress(remote.address);
+    const callerKey = caller?.key ?? `address:${remote.address}`;
+    const limit = this.options.maxConnectionsPerCaller ?? 16;
+    const count = this.perCaller.get(callerKey) ?? 0;
+    const log = this.options.log.child({
+      remote: `${remote.address}:${remote.port}`,
+      node: caller?.name ?? null,
+      nodeKey: caller?.key ?? null,
+      user: caller?.user?.email ?? null,
+    });
+    if (count >= limit) {
+      log.warn({ limit }, "ssh_too_many_connections");
+      stream.destroy();
+      return;
+    }
+    this.perCaller.set(callerKey, count + 1);
+    this.open.add(stream);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.open.delete(stream);
+      const left = (this.perCaller.get(callerKey) ?? 1) - 1;
+      if (left <= 0) this.perCaller.delete(callerKey);
+      else this.perCaller.set(callerKey, left);
+    };
+    stream.once("close", release);
+    stream.on("error", (error) => log.debug({ error: error.message }, "ssh_stream_error"));
+
+    // One ssh2 Server per connection: its connection listener then knows this remote end
+    // without reading ssh2's internals (injectSocket hands the stream to a fresh Client).
+    const server = new Server({ hostKeys: [this.options.hostKey], ident: IDENT }, (client) =>
+      this.serve(client, stream, remote, log),
+    );
+    server.injectSocket(stream as Parameters<Server["injectSocket"]>[0]);
+  }
+
+  private serve(client: Connection, stream: Duplex, remote: RemoteEnd, log: Logger): void {
+    const timer = setTimeout(() => {
+      log.warn({ afterMs: this.options.authTimeoutMs ?? 30_000 }, "ssh_auth_timeout");
+      stream.destroy();
+    }, this.options.authTimeoutMs ?? 30_000);
+    timer.unref();
+    client.on("error", (error) => log.debug({ error: error.message }, "ssh_connection_error"));
+    client.on("close", () => {
+      clearTimeout(timer);
+      stream.destroy();
+    });
+
+    // One decision per user name asked for (OpenSSH asks again for each method it tries);
+    // the map may change between connections, not within one login.
+    const decisions = new Map<string, Promise<{ decision: LoginDecision; account?: LocalUser }>>();
+    const refusedTold = new Set<string>();
+    let account: LocalUser | undefined;
+    client.on("authentication", (ctx: AuthContext) => {
+      const username = ctx.username;
+      if (username.length > MAX_USER_NAME * 4) {
+        ctx.reject([]);
+        return;
+      }
+      let pending = decisions.get(username);
+      if (pending === undefined) {
+        pending = this.decide(username, remote);
+        decisions.set(username, pending);
+        void pending.then(({ decision }) => this.logDecision(log, username, ctx.method, decision));
+      }
+      void pending.then(({ decision, account: found }) => {
+        if (decision.allowed) {
+          account = found;
+          ctx.accept();
+          return;
+        }
+        if (!refusedTold.has(username)) {
+          refusedTold.add(username);
+          sendUserauthBanner(client, decision.message);
+        }
+        // No method left: the client stops trying ("Permission denied ()") instead of
+        // offering keys and passwords that cannot change the answer.
+        ctx.reject([]);
+      });
+    });
+
+    client.on("ready", () => {
+      clearTimeout(timer);
+      const user = account!;
+      const sessionLog = log.child({ as: user.name });
+      let sessions = 0;
+      const max = this.options.maxSessionsPerConnection ?? 10;
+      client.on("session", (accept, reject) => {
+        if (sessions >= max) {
+          sessionLog.warn({ limit: max }, "ssh_too_many_sessions");
+          reject();
+          return;
+        }
+        sessions++;
+        const session = accept();
+        session.once("close", () => sessions--);
+        serveSession(session, {
+          account: user,
+          sftpServer: this.options.sftpServer ?? "/usr/lib/openssh/sftp-server",
+          setpriv: this.options.setpriv ?? "/usr/bin/setpriv",
+          log: sessionLog,
+        });
+      });
+      // Port forwarding in either direction is not offered.
+      client.on("tcpip", (_accept, reject, info) => {
+        sessionLog.info(
+          { request: "direct-tcpip", to: `${info.destIP}:${info.destPort}` },
+          "ssh_request_refused",
+        );
+        reject();
+      });
+      client.on("request", (_accept, reject, name) => {
+        sessionLog.info({ request: name }, "ssh_request_refused");
+        reject?.();
+      });
+    });
+  }
+
+  private async decide(
+    username: string,
+    remote: RemoteEnd,
+  ): Promise<{ decision: LoginDecision; account?: LocalUser }> {
+    // Looked up again at each login: the map may have changed since the connection opened.
+    const caller = this.options.identity.peerByAddress(remote.address);
+    let found: LocalUser | undefined;
+    let lookupError: string | undefined;
+    try {
+      found = await this.users.lookup(username);
+    } catch (error) {
+      lookupError = error instanceof Error ? error.message : String(error);
+    }
+    const decision = decideLogin({
+      caller,
+      address: remote.address,
+      rules: this.options.identity.sshRules(),
+      requested: username,
+      account: found,
+      now: this.now(),
+      runAs: this.options.runAs,
+      checkUrl: this.options.checkUrl,
+    });
+    if (lookupError !== undefined && decision.allowed) {
+      // The rules allow it but the account cannot be read: refuse rather than guess.
+      const who = caller !== undefined ? describeCaller(caller, remote.address) : remote.address;
+      return {
+        decision: {
+          allowed: false,
+          outcome: "no-such-user",
+          message: `${who} may not log in as ${username}: the account could not be looked up (${lookupError}).`,
+        },
+      };
+    }
+    return found !== undefined ? { decision, account: found } : { decision };
+  }
+
+  private logDecision(
+    log: Logger,
+    username: string,
+    method: string,
+    decision: LoginDecision,
+  ): void {
+    const fields = { as: username, method, outcome: decision.outcome };
+    if (decision.allowed) log.info(fields, "ssh_login");
+    else log.warn({ ...fields, reason: decision.message }, "ssh_login_refused");
+  }
+
+  /** Stops taking connections and ends those open. */
+  close(): void {
+    this.closed = true;
+    for (const stream of this.open) stream.destroy();
+    this.open.clear();
+    this.perCaller.clear();
+  }
+}

@@ -1,0 +1,293 @@
+// One SSH session channel of the identity SSH server (docs/agent-ssh.md): a shell or command,
+// with or without a pty (node-pty), or the SFTP subsystem (the system's sftp-server), run as
+// the local account the login was decided for. What the client may set is narrow: TERM and
+// the window size with its pty, LANG and LC_* by `env`, signals from RFC 4254 §6.10. Nothing
+// of the agent's own environment reaches the session (it may hold CORRIDOR_AUTH_KEY).
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { statSync } from "node:fs";
+import { constants } from "node:os";
+import { type IPty, spawn as spawnPty } from "node-pty";
+import type { Logger } from "pino";
+import type { ServerChannel, Session } from "ssh2";
+import type { LocalUser } from "./users.ts";
+
+/** What a session runs with. */
+export interface SessionContext {
+  account: LocalUser;
+  /** The system's sftp-server (its path). */
+  sftpServer: string;
+  /** util-linux's setpriv, used to become `account` (with its supplementary groups) when the agent is root. */
+  setpriv: string;
+  /** A child logger that already names the caller and the account. */
+  log: Logger;
+}
+
+/** Signals a client may send (RFC 4254 §6.10, without the "SIG" prefix). */
+export const SSH_SIGNALS = [
+  "ABRT",
+  "ALRM",
+  "FPE",
+  "HUP",
+  "ILL",
+  "INT",
+  "KILL",
+  "PIPE",
+  "QUIT",
+  "SEGV",
+  "TERM",
+  "USR1",
+  "USR2",
+] as const;
+
+/** Most environment variables a session takes from `env` requests. */
+export const MAX_ENV_VARS = 32;
+/** Longest value of one. */
+export const MAX_ENV_VALUE = 1024;
+/** Window sizes outside 1..MAX_WINDOW_CELLS are clamped. */
+export const MAX_WINDOW_CELLS = 4096;
+
+const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const USER_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games";
+
+/** Whether the client may set `name` (LANG, LC_*, TERM) to `value`. */
+export function acceptedEnv(name: string, value: string): boolean {
+  if (value.length > MAX_ENV_VALUE || value.includes("\0")) return false;
+  return name === "LANG" || name === "TERM" || /^LC_[A-Z_]{1,32}$/.test(name);
+}
+
+function clampCells(n: number, fallback: number): number {
+  if (!Number.isInteger(n) || n < 1) return fallback;
+  return Math.min(n, MAX_WINDOW_CELLS);
+}
+
+/** The name of signal number `n` without "SIG" ("TERM"), or "KILL" if unknown. */
+function signalName(n: number): string {
+  for (const [name, value] of Object.entries(constants.signals))
+    if (value === n) return name.slice(3);
+  return "KILL";
+}
+
+/** The command line that runs `argv` as `account`: directly when the agent already is that user, else through setpriv. */
+export function asAccount(
+  account: LocalUser,
+  argv: readonly string[],
+  setpriv: string,
+): [string, string[]] {
+  if (process.getuid?.() === account.uid && process.getgid?.() === account.gid)
+    return [argv[0]!, argv.slice(1)];
+  return [
+    setpriv,
+    [
+      "--reuid",
+      String(account.uid),
+      "--regid",
+      String(account.gid),
+      "--init-groups",
+      "--",
+      ...argv,
+    ],
+  ];
+}
+
+/** The session's environment: the account's, what the client set, never the agent's. */
+export function sessionEnv(
+  account: LocalUser,
+  fromClient: ReadonlyMap<string, string>,
+): Record<string, string> {
+  const env: Record<string, string> = {
+    HOME: account.home,
+    USER: account.name,
+    LOGNAME: account.name,
+    SHELL: account.shell,
+    PATH: account.uid === 0 ? ROOT_PATH : USER_PATH,
+  };
+  for (const [name, value] of fromClient) env[name] = value;
+  return env;
+}
+
+function workingDir(account: LocalUser): string {
+  try {
+    if (statSync(account.home).isDirectory()) return account.home;
+  } catch {
+    // No home: start in / as sshd does.
+  }
+  return "/";
+}
+
+interface Pty {
+  term: string;
+  cols: number;
+  rows: number;
+}
+
+/** Serves one accepted session channel until it closes. */
+export function serveSession(session: Session, context: SessionContext): void {
+  const env = new Map<string, string>();
+  let pty: Pty | undefined;
+  let terminal: IPty | undefined;
+  let child: ChildProcess | undefined;
+  let started = false;
+  const { account, log } = context;
+
+  session.on("env", (accept, reject, info) => {
+    if (!started && env.size < MAX_ENV_VARS && acceptedEnv(info.key, info.val)) {
+      env.set(info.key, info.val);
+      accept?.();
+    } else {
+      reject?.();
+    }
+  });
+  session.on("pty", (accept, reject, info) => {
+    if (started || pty !== undefined) return reject?.();
+    const term = /^[A-Za-z0-9._+-]{1,64}$/.test(info.term) ? info.term : "xterm";
+    pty = { term, cols: clampCells(info.cols, 80), rows: clampCells(info.rows, 24) };
+    accept?.();
+  });
+  session.on("window-change", (accept, reject, info) => {
+    if (pty === undefined) return reject?.();
+    pty.cols = clampCells(info.cols, pty.cols);
+    pty.rows = clampCells(info.rows, pty.rows);
+    terminal?.resize(pty.cols, pty.rows);
+    accept?.();
+  });
+  session.on("signal", (accept, reject, info) => {
+    const name = SSH_SIGNALS.find((s) => s === info.name);
+    const pid = terminal?.pid ?? child?.pid;
+    if (name === undefined || pid === undefined) return reject?.();
+    try {
+      process.kill(pid, `SIG${name}`);
+      accept?.();
+    } catch {
+      reject?.();
+    }
+  });
+  // Forwarding of ssh-agent and X11 is not offered: refused, and said in the log.
+  session.on("auth-agent", (_accept, reject) => {
+    log.info({ request: "auth-agent" }, "ssh_request_refused");
+    reject?.();
+  });
+  session.on("x11", (_accept, reject) => {
+    log.info({ request: "x11" }, "ssh_request_refused");
+    reject?.();
+  });
+
+  const run = (channel: ServerChannel, argv: string[], kind: string): void => {
+    started = true;
+    const environment = sessionEnv(account, env);
+    const cwd = workingDir(account);
+    const [file, args] = asAccount(account, argv, context.setpriv);
+    log.debug({ kind, pty: pty !== undefined }, "ssh_session_start");
+    if (pty !== undefined && kind !== "sftp") {
+      environment.TERM = pty.term;
+      runPty(channel, file, args, { env: environment, cwd, pty });
+    } else {
+      runPiped(channel, file, args, { env: environment, cwd });
+    }
+  };
+
+  const runPty = (
+    channel: ServerChannel,
+    file: string,
+    args: string[],
+    options: { env: Record<string, string>; cwd: string; pty: Pty },
+  ): void => {
+    let term: IPty;
+    try {
+      term = spawnPty(file, args, {
+        name: options.pty.term,
+        cols: options.pty.cols,
+        rows: options.pty.rows,
+        cwd: options.cwd,
+        env: options.env,
+        encoding: null,
+      });
+    } catch (error) {
+      fail(
+        channel,
+        `cannot start a terminal: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
+    terminal = term;
+    // With encoding null node-pty hands out Buffers, whatever its typings say.
+    term.onData((data: string | Buffer) => {
+      if (!channel.write(data)) {
+        term.pause();
+        channel.once("drain", () => term.resume());
+      }
+    });
+    channel.on("data", (data: Buffer) => term.write(data));
+    term.onExit(({ exitCode, signal }) => {
+      terminal = undefined;
+      finish(channel, signal ? signalName(signal) : exitCode);
+    });
+    channel.on("close", () => {
+      // The client went away: hang up the terminal as a closing tty does.
+      if (terminal !== undefined) terminal.kill("SIGHUP");
+    });
+  };
+
+  const runPiped = (
+    channel: ServerChannel,
+    file: string,
+    args: string[],
+    options: { env: Record<string, string>; cwd: string },
+  ): void => {
+    const proc = spawn(file, args, {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    child = proc;
+    let spawnError: Error | undefined;
+    proc.on("error", (error) => {
+      spawnError = error;
+    });
+    channel.pipe(proc.stdin!);
+    proc.stdin!.on("error", () => {
+      // The command stopped reading (EPIPE): what the client still sends is dropped.
+    });
+    proc.stdout!.pipe(channel, { end: false });
+    proc.stderr!.pipe(channel.stderr, { end: false });
+    proc.on("close", (code, signal) => {
+      child = undefined;
+      if (spawnError !== undefined) {
+        fail(channel, `cannot start ${args.at(-1) ?? file}: ${spawnError.message}`);
+        return;
+      }
+      finish(channel, signal !== null ? signal.slice(3) : (code ?? 0));
+    });
+    channel.on("close", () => {
+      if (child !== undefined) child.kill("SIGHUP");
+    });
+  };
+
+  const finish = (channel: ServerChannel, status: number | string): void => {
+    log.debug({ status }, "ssh_session_end");
+    if (typeof status === "number") channel.exit(status);
+    else channel.exit(status, false, "");
+    channel.end();
+  };
+  const fail = (channel: ServerChannel, message: string): void => {
+    log.warn({ error: message }, "ssh_session_failed");
+    channel.stderr.write(`${message}\r\n`);
+    finish(channel, 127);
+  };
+
+  session.on("shell", (accept, reject) => {
+    if (started) return reject?.();
+    run(accept(), [account.shell, "-l"], "shell");
+  });
+  session.on("exec", (accept, reject, info) => {
+    if (started) return reject?.();
+    run(accept(), [account.shell, "-c", info.command], "exec");
+  });
+  session.on("subsystem", (accept, reject, info) => {
+    if (started || info.name !== "sftp") {
+      log.info({ request: `subsystem ${String(info.name).slice(0, 40)}` }, "ssh_request_refused");
+      return reject?.();
+    }
+    run(accept(), [context.sftpServer], "sftp");
+  });
+}
