@@ -7,9 +7,14 @@
 
 import { hostname as osHostname } from "node:os";
 
-import { ControlClient, type ControlRefusal } from "../worker/control/client.ts";
+import {
+  ControlClient,
+  type ControlClientState,
+  type ControlRefusal,
+} from "../worker/control/client.ts";
 import { DeviceSync, type SyncResult } from "../worker/control/device-sync.ts";
 import { MapState } from "../worker/control/map-state.ts";
+import type { Hostinfo } from "../worker/control/messages.ts";
 import { PacketFilter, type PacketFilterOptions } from "../worker/control/packet-filter.ts";
 import type { ControlConnect } from "../worker/control/socket.ts";
 import { SwitchBind } from "../worker/control/switch-bind.ts";
@@ -50,6 +55,10 @@ export interface MeshNodeOptions {
   hostname?: string;
   /** The OS reported at login (default: process.platform). */
   os?: string;
+  /** More host facts reported at login: the agent's SSH host keys and SSH users. */
+  hostinfoExtras?: Omit<Hostinfo, "hostname" | "os">;
+  /** The map stream's state changed (connecting, waiting, ready, backoff, ...). */
+  onControlState?: (state: ControlClientState) => void;
   /** Ask to be removed when the map stream ends. */
   ephemeral?: boolean;
   /** Tags requested at registration. */
@@ -123,6 +132,7 @@ export class MeshNode {
         hostinfo: {
           hostname: options.hostname ?? osHostname(),
           os: options.os ?? process.platform,
+          ...options.hostinfoExtras,
         },
         authKey: options.authKey,
         ephemeral: options.ephemeral,
@@ -136,6 +146,7 @@ export class MeshNode {
         },
         onWaiting: options.onWaiting,
         onRefused: options.onRefused,
+        onState: options.onControlState,
       });
     }
   }
