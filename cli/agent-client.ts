@@ -1,0 +1,138 @@
+// The CLI's side of the agent's local socket (server/agent/local-api.ts, docs/cli-agent.md):
+// where the socket is (`--socket PATH`, else $CORRIDOR_SOCKET, else agent.sock in the agent's
+// default state dir), one request and its answer, and `dial`, whose connection then carries the
+// raw TCP stream. Errors are sentences a person can act on: no agent running, or the agent's
+// own message.
+
+import { connect, type Socket } from "node:net";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import {
+  decodeAnswer,
+  encodeRequest,
+  type LocalAnswers,
+  type LocalErrorCode,
+  type LocalOp,
+  type LocalRequest,
+  LocalWireError,
+  MAX_ANSWER_BYTES,
+  readLine,
+} from "../server/agent/local-wire.ts";
+
+/** The environment variable naming the socket when --socket is not given. */
+export const SOCKET_VARIABLE = "CORRIDOR_SOCKET";
+
+/** The `--socket` option, the same in every command that talks to the agent. */
+export const SOCKET_OPTION = {
+  name: "socket",
+  value: "PATH",
+  description: `the agent's local socket (default $${SOCKET_VARIABLE}, else agent.sock in the agent's state dir)`,
+} as const;
+
+/** How long to wait for the agent's answer beyond the request's own timeout. */
+const ANSWER_SLACK_MS = 15_000;
+
+/** The agent could not be asked, or answered with a failure. */
+export class AgentError extends Error {
+  constructor(
+    /** The agent's code, or "no-agent" when nothing answers on the socket. */
+    readonly code: LocalErrorCode | "no-agent",
+    message: string,
+  ) {
+    super(message);
+    this.name = "AgentError";
+  }
+}
+
+/**
+ * The socket path: `explicit` (--socket), else $CORRIDOR_SOCKET, else `agent.sock` in the
+ * agent's default state dir ($XDG_STATE_HOME/corridor/agent, else ~/.local/state/corridor/agent).
+ */
+export function agentSocketPath(
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  if (explicit !== undefined && explicit !== "") return explicit;
+  const fromEnv = env[SOCKET_VARIABLE];
+  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  const stateHome = env.XDG_STATE_HOME;
+  const base =
+    stateHome !== undefined && stateHome.startsWith("/")
+      ? stateHome
+      : join(env.HOME || homedir(), ".local", "state");
+  return join(base, "corridor", "agent", "agent.sock");
+}
+
+/** Opens the socket; a missing socket or a refusal becomes the "no agent is running" error. */
+function open(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ path, allowHalfOpen: true });
+    socket.once("connect", () => {
+      socket.off("error", onError);
+      resolve(socket);
+    });
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT" || error.code === "ECONNREFUSED") {
+        reject(
+          new AgentError(
+            "no-agent",
+            `no agent is running (nothing answers on ${path}): start one with \`corridor agent --server URL\``,
+          ),
+        );
+      } else if (error.code === "EACCES") {
+        reject(
+          new AgentError(
+            "no-agent",
+            `the agent's socket ${path} is not ours to use (permission denied): run as the agent's user, or give --socket PATH`,
+          ),
+        );
+      } else {
+        reject(new AgentError("no-agent", `cannot reach the agent at ${path}: ${error.message}`));
+      }
+    };
+    socket.once("error", onError);
+  });
+}
+
+/** Sends `request` and reads its answer; the socket is left paused after the answer line. */
+async function exchange<Op extends LocalOp>(
+  path: string,
+  request: Extract<LocalRequest, { op: Op }>,
+): Promise<{ socket: Socket; answer: LocalAnswers[Op] }> {
+  const socket = await open(path);
+  try {
+    socket.write(encodeRequest(request));
+    const wait = ("timeoutMs" in request ? (request.timeoutMs ?? 0) : 0) + ANSWER_SLACK_MS;
+    const line = await readLine(socket, MAX_ANSWER_BYTES, "the agent's answer", wait);
+    return { socket, answer: decodeAnswer<Op>(request.op as Op, line) };
+  } catch (error) {
+    socket.destroy();
+    if (error instanceof LocalWireError) throw new AgentError(error.code, error.message);
+    throw error;
+  }
+}
+
+/** Asks the agent one question (every op but dial) and returns its answer. */
+export async function askAgent<Op extends Exclude<LocalOp, "dial">>(
+  path: string,
+  request: Extract<LocalRequest, { op: Op }>,
+): Promise<LocalAnswers[Op]> {
+  const { socket, answer } = await exchange<Op>(path, request);
+  socket.destroy();
+  return answer;
+}
+
+/**
+ * Opens a TCP connection into the mesh through the agent: the returned socket carries the raw
+ * stream (end() half-closes towards the peer). Rejects with AgentError (the agent's reason:
+ * unknown-host, refused, timeout, unreachable).
+ */
+export async function dialThroughAgent(
+  path: string,
+  host: string,
+  port: number,
+  timeoutMs?: number,
+): Promise<Socket> {
+  const { socket } = await exchange(path, { op: "dial", host, port, timeoutMs });
+  return socket;
+}
