@@ -106,25 +106,33 @@ export class IdentitySshServer {
     stream.once("close", release);
     stream.on("error", (error) => log.debug({ error: error.message }, "ssh_stream_error"));
 
+    // Counted from the first byte of TCP: a client that never even sends its version line
+    // holds a slot too.
+    const authTimeoutMs = this.options.authTimeoutMs ?? 30_000;
+    const timer = setTimeout(() => {
+      log.warn({ afterMs: authTimeoutMs }, "ssh_auth_timeout");
+      stream.destroy();
+    }, authTimeoutMs);
+    timer.unref();
+    stream.once("close", () => clearTimeout(timer));
+
     // One ssh2 Server per connection: its connection listener then knows this remote end
     // without reading ssh2's internals (injectSocket hands the stream to a fresh Client).
     const server = new Server({ hostKeys: [this.options.hostKey], ident: IDENT }, (client) =>
-      this.serve(client, stream, remote, log),
+      this.serve(client, stream, remote, log, () => clearTimeout(timer)),
     );
     server.injectSocket(stream as Parameters<Server["injectSocket"]>[0]);
   }
 
-  private serve(client: Connection, stream: Duplex, remote: RemoteEnd, log: Logger): void {
-    const timer = setTimeout(() => {
-      log.warn({ afterMs: this.options.authTimeoutMs ?? 30_000 }, "ssh_auth_timeout");
-      stream.destroy();
-    }, this.options.authTimeoutMs ?? 30_000);
-    timer.unref();
+  private serve(
+    client: Connection,
+    stream: Duplex,
+    remote: RemoteEnd,
+    log: Logger,
+    authenticated: () => void,
+  ): void {
     client.on("error", (error) => log.debug({ error: error.message }, "ssh_connection_error"));
-    client.on("close", () => {
-      clearTimeout(timer);
-      stream.destroy();
-    });
+    client.on("close", () => stream.destroy());
 
     // One decision per user name asked for (OpenSSH asks again for each method it tries);
     // the map may change between connections, not within one login.
@@ -160,7 +168,7 @@ export class IdentitySshServer {
     });
 
     client.on("ready", () => {
-      clearTimeout(timer);
+      authenticated();
       const user = account!;
       const sessionLog = log.child({ as: user.name });
       let sessions = 0;
@@ -181,14 +189,9 @@ export class IdentitySshServer {
           log: sessionLog,
         });
       });
-      // Port forwarding in either direction is not offered.
-      client.on("tcpip", (_accept, reject, info) => {
-        sessionLog.info(
-          { request: "direct-tcpip", to: `${info.destIP}:${info.destPort}` },
-          "ssh_request_refused",
-        );
-        reject();
-      });
+      // Port forwarding in either direction is not offered. With no "tcpip" listener ssh2
+      // answers a direct-tcpip open with "administratively prohibited" (a listener's reject
+      // would say "connect failed", as if the target were down).
       client.on("request", (_accept, reject, name) => {
         sessionLog.info({ request: name }, "ssh_request_refused");
         reject?.();
