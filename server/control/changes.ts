@@ -9,7 +9,10 @@ export interface MeshChanges {
   nodeChanged(nodeId: number): Promise<void>;
   /** A node was removed (its stream is closed with `refused` "node_removed"). */
   nodeRemoved(nodeId: number): Promise<void>;
-  /** A user was created or changed (role, email: groups and autogroups may match anew). */
+  /**
+   * A user was created or changed (role, email: groups and autogroups may match anew), or
+   * signed in (the maps' UserRef.signedInAt, which SSH `check` rules read).
+   */
   userChanged(userId: number): Promise<void>;
   /** A user's web sessions ended (sign-out): their ephemeral browser nodes go at once. */
   userSignedOut(userId: number): Promise<void>;

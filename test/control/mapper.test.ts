@@ -60,7 +60,12 @@ describe("full maps", () => {
     expect(peerIds(5)).toEqual([]);
     const map = mapper.fullMap(1, token);
     expect(map.self).toMatchObject({ id: 1, name: "a1", addresses: ["100.64.0.1", "fd00:1::01"] });
-    expect(map.self.user).toEqual({ id: 1, name: "alice", email: "alice@example.com" });
+    expect(map.self.user).toEqual({
+      id: 1,
+      name: "alice",
+      email: "alice@example.com",
+      signedInAt: null,
+    });
     expect(map.domain).toBe("mesh.test");
     expect(map.relays).toEqual(relays);
     expect(map.token).toBe(token);
@@ -182,7 +187,7 @@ describe("deltas reach only the nodes concerned", () => {
       peersUpserted: [
         expect.objectContaining({
           id: 5,
-          user: { id: 3, name: "carol", email: "carol@new.example" },
+          user: { id: 3, name: "carol", email: "carol@new.example", signedInAt: null },
         }),
       ],
     });

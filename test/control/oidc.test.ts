@@ -209,11 +209,15 @@ describe("OIDC sign-in against a real provider", () => {
       user: { name: "Alice Liddell", role: "member" },
     });
 
-    // Signing in again finds the same user by (issuer, subject), not a new one.
+    // Signing in again finds the same user by (issuer, subject), not a new one; the map side
+    // hears of it (the user's signedInAt changed).
     const again = await signIn(harness, new Browser(), "alice");
     expect(again.final.status).toBe(302);
     expect(await harness.store.listUsers()).toHaveLength(1);
-    expect(harness.calls).toHaveLength(1);
+    expect(harness.calls).toEqual([
+      ["userChanged", users[0]!.id],
+      ["userChanged", users[0]!.id],
+    ]);
 
     // A changed email or name at the provider is taken over on the next sign-in.
     const before = ACCOUNTS.alice!;
@@ -231,6 +235,7 @@ describe("OIDC sign-in against a real provider", () => {
       name: "Alice L.",
     });
     expect(harness.calls).toEqual([
+      ["userChanged", users[0]!.id],
       ["userChanged", users[0]!.id],
       ["userChanged", users[0]!.id],
     ]);

@@ -2,6 +2,9 @@
 // an invitation (the page posts the token from the link's fragment), and the OIDC round trip
 // (/login/oidc sends the browser to the provider, /login/oidc/callback comes back, checks it and
 // starts a session). OIDC users are members; the owner promotes them (PATCH /api/v1/users/:id).
+// /login/check is the fresh sign-in SSH `check` rules ask for: with OIDC a round trip with
+// prompt=login and max_age=0 whose auth_time must be new, without OIDC a page that says which
+// link signs the person in again. Every sign-in moves the user's signedInAt (in the maps).
 
 import type { Context, Hono } from "hono";
 import { consumeLinkToken, LinkRefusedError } from "../auth/links.ts";
@@ -15,6 +18,13 @@ import { rateLimited, requireSameOrigin } from "./guard.ts";
 import { messagePage } from "./pages.ts";
 import { loginLinkBody } from "./schemas.ts";
 import { userView } from "./views.ts";
+
+/** GET /login/check's answer on a server without an identity provider. */
+export const CHECK_WITHOUT_OIDC =
+  "This server has no identity provider: your sign-in is the owner link or an invitation, and a fresh one signs you in again. " +
+  "The owner gets a new owner link with `corridor admin owner-link --data DIR` on the server; " +
+  "an invited user asks an admin for a new invitation (note: an invitation makes a new user, so rules naming your old user do not count it). " +
+  "Open the link, then go back to your terminal and retry.";
 
 /** Cookie binding an OIDC attempt to the browser that started it (holds the state). */
 const STATE_COOKIE = "corridor_oidc_state";
@@ -56,7 +66,8 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
       if (e instanceof LinkRefusedError) throw new ApiError(403, "link_refused", e.message);
       throw e;
     }
-    if (signedIn.created) await ctx.meshChanges.userChanged(signedIn.user.id);
+    // Every sign-in changes the user's signedInAt, which the maps carry (SSH check rules).
+    await ctx.meshChanges.userChanged(signedIn.user.id);
     c.header(
       "Set-Cookie",
       sessionSetCookie(started.cookieValue, ctx.secure, started.expiresAt, now),
@@ -70,17 +81,34 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
     });
   });
 
-  app.get("/login/oidc", limited, async (c) => {
-    if (ctx.oidc === null) {
-      return messagePage(c, 404, "Sign-in", "This server has no identity provider configured.");
-    }
-    const { url, state } = await ctx.oidc.start(safeReturnPath(c.req.query("return")), ctx.now());
+  /** Sends the browser to the provider, bound to it by the state cookie. */
+  const toProvider = async (
+    c: Context<ApiEnv>,
+    oidc: NonNullable<ApiContext["oidc"]>,
+    returnTo: string,
+    fresh: boolean,
+  ) => {
+    const { url, state } = await oidc.start(returnTo, ctx.now(), { fresh });
     c.header(
       "Set-Cookie",
       `${STATE_COOKIE}=${state}; Path=/login/oidc; Max-Age=600; HttpOnly; SameSite=Lax${secure}`,
     );
     c.header("Cache-Control", "no-store");
     return c.redirect(url.href, 302);
+  };
+
+  app.get("/login/oidc", limited, async (c) => {
+    if (ctx.oidc === null) {
+      return messagePage(c, 404, "Sign-in", "This server has no identity provider configured.");
+    }
+    return toProvider(c, ctx.oidc, safeReturnPath(c.req.query("return")), false);
+  });
+
+  // Where an SSH `check` rule sends a person: a sign-in that must be new (not an old session
+  // at the provider), which moves the user's signedInAt; the agent hears of it in a delta.
+  app.get("/login/check", limited, async (c) => {
+    if (ctx.oidc === null) return messagePage(c, 200, "Sign in again", CHECK_WITHOUT_OIDC);
+    return toProvider(c, ctx.oidc, "/", true);
   });
 
   app.get("/login/oidc/callback", limited, async (c) => {
@@ -101,14 +129,14 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
       if (e instanceof OidcError) return messagePage(c, 400, "Sign-in failed", e.message, e.code);
       throw e;
     }
-    const { identity, returnTo } = result;
+    const { identity, returnTo, fresh } = result;
     const refused = refusalReason(
       identity,
       oidc.options.allowedDomains ?? [],
       oidc.options.allowedEmails ?? [],
     );
     if (refused !== null) return messagePage(c, 403, "Sign-in refused", refused, "not_allowed");
-    const { userId, changed, started } = await ctx.store.transaction(async (tx) => {
+    const { userId, started } = await ctx.store.transaction(async (tx) => {
       const found = await tx.userByIdentity(identity.issuer, identity.subject);
       const user =
         found ??
@@ -123,13 +151,10 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
       const differs =
         found !== null && (found.email !== identity.email || found.name !== identity.name);
       if (differs) await tx.updateUser(user.id, { email: identity.email, name: identity.name });
-      return {
-        userId: user.id,
-        changed: found === null || differs,
-        started: await startSession(tx, user.id, now),
-      };
+      return { userId: user.id, started: await startSession(tx, user.id, now) };
     });
-    if (changed) await ctx.meshChanges.userChanged(userId);
+    // Every sign-in changes the user's signedInAt, which the maps carry (SSH check rules).
+    await ctx.meshChanges.userChanged(userId);
     c.header(
       "Set-Cookie",
       sessionSetCookie(started.cookieValue, ctx.secure, started.expiresAt, now),
@@ -138,6 +163,14 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
       },
     );
     c.header("Cache-Control", "no-store");
+    if (fresh) {
+      return messagePage(
+        c,
+        200,
+        "Signed in again",
+        `Signed in again as ${identity.name}: go back to your terminal and retry.`,
+      );
+    }
     return c.redirect(returnTo, 302);
   });
 }

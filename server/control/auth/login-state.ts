@@ -11,6 +11,11 @@ export interface PendingLogin {
   /** A local path ("/", "/approve/abc"). */
   returnTo: string;
   expiresAt: number;
+  /**
+   * A fresh sign-in was asked for (GET /login/check: prompt=login, max_age=0): the wall-clock
+   * time of the request (unix ms), which the ID token's auth_time must not be older than.
+   */
+  freshSince?: number;
 }
 
 /** How long a person may take at the provider. */

@@ -57,6 +57,12 @@ export async function oidcFromFlags(flags: OidcFlags, baseUrl: string): Promise<
   });
 }
 
+/**
+ * How far the provider's clock may be behind ours when a fresh sign-in's auth_time is checked
+ * (auth_time has whole seconds; two machines' clocks differ by a little).
+ */
+export const AUTH_TIME_SKEW_MS = 5_000;
+
 /** The person the provider vouched for. */
 export interface OidcIdentity {
   issuer: string;
@@ -68,7 +74,12 @@ export interface OidcIdentity {
 
 /** Why a sign-in failed; `code` is stable, `message` is for a person. */
 export class OidcError extends Error {
-  readonly code: "state_missing" | "state_unknown" | "state_mismatch" | "provider_error";
+  readonly code:
+    | "state_missing"
+    | "state_unknown"
+    | "state_mismatch"
+    | "provider_error"
+    | "not_fresh";
   constructor(code: OidcError["code"], message: string) {
     super(message);
     this.name = "OidcError";
@@ -150,8 +161,17 @@ export class OidcLogin {
     return this.#config.serverMetadata().issuer;
   }
 
-  /** Starts a sign-in: the provider URL to send the browser to, and the state to bind it. */
-  async start(returnTo: string, now: number): Promise<{ url: URL; state: string }> {
+  /**
+   * Starts a sign-in: the provider URL to send the browser to, and the state to bind it.
+   * `fresh` asks the provider to authenticate the person again whatever session it holds
+   * (prompt=login, max_age=0: GET /login/check, for SSH `check` rules); the callback then
+   * refuses an ID token whose auth_time is older than this request.
+   */
+  async start(
+    returnTo: string,
+    now: number,
+    options: { fresh?: boolean } = {},
+  ): Promise<{ url: URL; state: string }> {
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
@@ -160,6 +180,8 @@ export class OidcLogin {
       codeVerifier,
       returnTo,
       expiresAt: now + LOGIN_ATTEMPT_TTL_MS,
+      // auth_time is the provider's wall clock: compared with ours, not with a test's clock.
+      ...(options.fresh === true ? { freshSince: Date.now() } : {}),
     });
     const url = oidc.buildAuthorizationUrl(this.#config, {
       redirect_uri: this.options.redirectUri,
@@ -169,6 +191,7 @@ export class OidcLogin {
       code_challenge_method: "S256",
       state,
       nonce,
+      ...(options.fresh === true ? { prompt: "login", max_age: "0" } : {}),
     });
     return { url, state };
   }
@@ -181,7 +204,7 @@ export class OidcLogin {
     query: URLSearchParams,
     boundState: string | null,
     now: number,
-  ): Promise<{ identity: OidcIdentity; returnTo: string }> {
+  ): Promise<{ identity: OidcIdentity; returnTo: string; fresh: boolean }> {
     const state = query.get("state");
     if (state === null || state === "") {
       throw new OidcError("state_missing", "The sign-in response carries no state.");
@@ -230,6 +253,7 @@ export class OidcLogin {
         `The identity provider's answer was refused: ${(e as Error).message}`,
       );
     }
+    if (pending.freshSince !== undefined) checkFresh(claims.auth_time, pending.freshSince);
     const subject = claimString(claims.sub);
     const email = claims.email_verified === false ? "" : claimString(claims.email);
     const name =
@@ -237,6 +261,29 @@ export class OidcLogin {
     return {
       identity: { issuer: this.issuer, subject, name, email },
       returnTo: pending.returnTo,
+      fresh: pending.freshSince !== undefined,
     };
+  }
+}
+
+/**
+ * Throws OidcError "not_fresh" unless `authTime` (the ID token's auth_time claim, unix seconds)
+ * is no older than `freshSince` (unix ms, the request), give or take AUTH_TIME_SKEW_MS: a
+ * provider that ignored prompt=login and answered from an old session must not count as a new
+ * sign-in.
+ */
+export function checkFresh(authTime: unknown, freshSince: number): void {
+  if (typeof authTime !== "number" || !Number.isFinite(authTime)) {
+    throw new OidcError(
+      "not_fresh",
+      "The identity provider did not say when you signed in (no auth_time), so this cannot count as a fresh sign-in.",
+    );
+  }
+  if (authTime * 1000 < freshSince - AUTH_TIME_SKEW_MS) {
+    const when = new Date(authTime * 1000).toISOString();
+    throw new OidcError(
+      "not_fresh",
+      `The identity provider reused a sign-in from ${when} instead of asking you again: start again, and sign out at the provider first if it keeps doing so.`,
+    );
   }
 }

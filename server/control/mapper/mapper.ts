@@ -247,7 +247,12 @@ export class Mapper {
     const before = this.vis;
     this.vis = before.withPolicy(policy, key);
     const seq = this.log.append({ kind: "principal", principal: key });
-    const refChanged = old === undefined || old.name !== user.name || old.email !== user.email;
+    // The UserRef every view of the user's nodes carries (a sign-in changes signedInAt).
+    const refChanged =
+      old === undefined ||
+      old.name !== user.name ||
+      old.email !== user.email ||
+      old.lastLoginAt !== user.lastLoginAt;
     for (const own of this.groups.ofPrincipal(key)) {
       for (const other of this.groups.all()) {
         const was = before.visible(own, other);
