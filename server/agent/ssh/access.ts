@@ -160,7 +160,9 @@ export function decideLogin(request: LoginRequest): LoginDecision {
       outcome = "accept";
       break;
     }
-    const period = rule.checkPeriodMs ?? 0;
+    // A missing, negative or non-number period lets nobody in: only a fresh sign-in counts.
+    const given = rule.checkPeriodMs ?? 0;
+    const period = Number.isFinite(given) && given > 0 ? given : 0;
     const at = signedInAt(caller);
     if (at !== null && request.now - at <= period) outcome = "check";
     else stale = Math.max(stale ?? 0, period);
