@@ -8,7 +8,7 @@
 
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { type AuthContext, type Connection, Server } from "ssh2";
+import ssh2, { type AuthContext, type Connection, type Server } from "ssh2";
 import type { MeshIdentity } from "../types.ts";
 import { decideLogin, describeCaller, type LoginDecision, type RunAs } from "./access.ts";
 import { sendUserauthBanner } from "./banner.ts";
@@ -46,6 +46,10 @@ export interface RemoteEnd {
   port: number;
 }
 
+// ssh2 is CommonJS: under Node's own ESM loader (the `corridor` binary) only its default
+// export exists, so the class comes from there.
+const SshServer = ssh2.Server;
+
 const IDENT = "corridor-agent";
 
 /** The SSH server for connections from the mesh; one per agent. */
@@ -60,7 +64,7 @@ export class IdentitySshServer {
     this.users = options.users ?? getentDirectory();
     this.now = options.now ?? Date.now;
     // Parse the key once here, so a bad key fails at start, not at the first connection.
-    new Server({ hostKeys: [options.hostKey] });
+    new SshServer({ hostKeys: [options.hostKey] });
   }
 
   /** Connections being served now. */
@@ -118,7 +122,7 @@ export class IdentitySshServer {
 
     // One ssh2 Server per connection: its connection listener then knows this remote end
     // without reading ssh2's internals (injectSocket hands the stream to a fresh Client).
-    const server = new Server({ hostKeys: [this.options.hostKey], ident: IDENT }, (client) =>
+    const server = new SshServer({ hostKeys: [this.options.hostKey], ident: IDENT }, (client) =>
       this.serve(client, stream, remote, log, () => clearTimeout(timer)),
     );
     server.injectSocket(stream as Parameters<Server["injectSocket"]>[0]);
