@@ -9,6 +9,7 @@ import { type CryptoCore, loadCryptoCore } from "../../worker/crypto/index.ts";
 import { SshClient } from "../../worker/ssh/client.ts";
 import type { HostKeyInfo } from "../../worker/ssh/kex/driver.ts";
 import { SshAuthError } from "../../worker/ssh/userauth.ts";
+import { waitUntil } from "../helpers/wait.ts";
 import { readAll, readUntil } from "../ssh/fixtures/client.ts";
 import { SshHarness, sshPrereq } from "./ssh-harness.ts";
 
@@ -142,3 +143,40 @@ describe.skipIf(needs.skip)("identity SSH with our SSH client", () => {
     expect((await session.exit).code).toBe(0);
   });
 });
+
+describe.skipIf(needs.skip)(
+  "identity SSH over a Duplex of WHATWG streams (as the mesh stack gives)",
+  () => {
+    let h: SshHarness;
+    let core: CryptoCore;
+    beforeAll(async () => {
+      needs.assert();
+      core = await loadCryptoCore();
+      h = await SshHarness.start({ webStreams: true });
+      h.identity.rules = [{ src: { any: true }, users: ["root"], action: "accept" }];
+    });
+    afterAll(async () => {
+      await h?.stop();
+    });
+
+    it("runs a command and releases the connection when the client leaves", async () => {
+      const stream = await connectTcp("127.0.0.1", h.port);
+      const client = await SshClient.connect(stream, {
+        core,
+        username: "root",
+        verifyHostKey: () => undefined,
+        connection: { keepaliveIntervalMs: 0 },
+      });
+      const r = await client.exec("echo over-web-streams");
+      expect(Buffer.from(r.stdout).toString()).toBe("over-web-streams\n");
+      expect(r.code).toBe(0);
+      await client.close();
+      await waitUntil(() => h.server.connections === 0, "the server to release the connection");
+    });
+
+    it("works with OpenSSH too", async () => {
+      const r = await h.ssh("root", ["echo ok-$((40+2))"]);
+      expect(r.stdout).toBe("ok-42\n");
+    });
+  },
+);

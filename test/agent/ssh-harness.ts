@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Duplex } from "node:stream";
 import { utils as sshUtils } from "ssh2";
 import type { RunAs } from "../../server/agent/ssh/access.ts";
 import { type IdentitySshOptions, IdentitySshServer } from "../../server/agent/ssh/server.ts";
@@ -96,7 +97,7 @@ export class SshHarness {
 
   /** Starts the server; `options` override the harness defaults. */
   static async start(
-    options: Partial<IdentitySshOptions> & { runAs?: RunAs } = {},
+    options: Partial<IdentitySshOptions> & { runAs?: RunAs; webStreams?: boolean } = {},
   ): Promise<SshHarness> {
     const pair = sshUtils.generateKeyPairSync("ed25519");
     const h = new SshHarness(pair.private);
@@ -128,7 +129,10 @@ export class SshHarness {
     h.listener = createServer((socket) => {
       // The mesh stack gives plain addresses; loopback may show IPv4-mapped IPv6.
       const address = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-      h.server.handle(socket, { address, port: socket.remotePort ?? 0 });
+      // webStreams: a Duplex over WHATWG streams, as the agent hands over a mesh TCP
+      // connection (mesh-access.ts connectionStream), with none of a socket's methods.
+      const stream = options.webStreams === true ? Duplex.fromWeb(Duplex.toWeb(socket)) : socket;
+      h.server.handle(stream, { address, port: socket.remotePort ?? 0 });
     });
     await new Promise<void>((resolve) => h.listener.listen(0, "127.0.0.1", resolve));
     const bound = h.listener.address();

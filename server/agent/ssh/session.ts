@@ -74,8 +74,8 @@ export function asAccount(
   argv: readonly string[],
   setpriv: string,
 ): [string, string[]] {
-  if (process.getuid?.() === account.uid && process.getgid?.() === account.gid)
-    return [argv[0]!, argv.slice(1)];
+  // Same uid: nothing to change (and a non-root agent could not change it anyway).
+  if (process.getuid?.() === account.uid) return [argv[0]!, argv.slice(1)];
   return [
     setpriv,
     [
