@@ -157,6 +157,19 @@ describe.skipIf(needs.skip)("identity SSH with OpenSSH", () => {
     expect(r.code).toBe(0);
   });
 
+  it("gives the mapped local user a pty shell and sftp too", async () => {
+    allowRoot();
+    const shell = await h.ssh(OTHER_USER, ["-tt", ""], 'echo "who=$(id -u) tty=$(tty)"; exit\n');
+    expect(shell.stdout).toMatch(new RegExp(`who=${OTHER_UID} tty=/dev/pts/\\d+`));
+    const local = join(h.dir, "mine.txt");
+    writeFileSync(local, "from the other user\n");
+    const put = await h.sftp(OTHER_USER, `put ${local} ${join(h.otherHome, "mine.txt")}\n`);
+    expect(put.code).toBe(0);
+    // Written by the session's user, not by the agent's root.
+    const owner = await h.ssh("root", [`stat -c %u ${join(h.otherHome, "mine.txt")}`]);
+    expect(owner.stdout).toBe(`${OTHER_UID}\n`);
+  });
+
   it("autogroup:nonroot does not include root, nor users that do not exist", async () => {
     h.identity.peers = [peer()];
     h.identity.rules = [{ src: { any: true }, users: ["autogroup:nonroot"], action: "accept" }];
