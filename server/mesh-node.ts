@@ -21,14 +21,33 @@ import { SwitchBind } from "../worker/control/switch-bind.ts";
 import type { NetworkMap, PeerView, RelayInfo } from "../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../worker/crypto/index.ts";
 import { NetInterface } from "../worker/net/interface.ts";
+import { PathBind } from "../worker/path/path-bind.ts";
+import type { PeerStatus } from "../worker/path/types.ts";
 import { RelayBind } from "../worker/relay/client.ts";
 import type { RelayConnect } from "../worker/relay/socket.ts";
+import type { Bind } from "../worker/wireguard/bind.ts";
 import { type Clock, systemClock } from "../worker/wireguard/clock.ts";
 import { Device } from "../worker/wireguard/device.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
+import { EndpointReporter } from "./agent/endpoints.ts";
 import { nodeControlConnect } from "./control/control-socket-node.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
 import { nodeRelayConnect } from "./relay/ws-node.ts";
+import { UdpBind } from "./udp-bind.ts";
+
+/** Direct paths (docs/paths.md): one UDP socket beside the relay, chosen per peer by probes. */
+export interface DirectOptions {
+  /** The UDP port (default 0: any free one). */
+  port?: number;
+  /** The local address (default "0.0.0.0"; "::" for dual stack). */
+  host?: string;
+  /** Relay only: no UDP socket, no endpoints reported, no direct probes. */
+  disabled?: boolean;
+  /** Report loopback addresses as endpoints (several nodes on one host, tests). */
+  loopback?: boolean;
+  /** Wraps the UDP Bind the paths use (tests: a Bind that can drop, as a blocked path). */
+  wrap?: (udp: Bind) => Bind;
+}
 
 /** Options of a mesh node. */
 export interface MeshNodeOptions {
@@ -77,6 +96,8 @@ export interface MeshNodeOptions {
    * listeners (SSH, forwarding) here.
    */
   onInterface?: (net: NetInterface) => void;
+  /** Direct UDP paths to peers, beside the relay (absent: relay only, no path probes). */
+  direct?: DirectOptions;
 }
 
 /** The relay the node uses: its home relay when the map names one it lists, else the first. */
@@ -93,6 +114,12 @@ interface Running {
   relay: RelayInfo;
   net: NetInterface;
   addresses: string;
+  /** The path chooser, with `direct`. */
+  paths?: PathBind;
+  /** The direct UDP socket, unless direct paths are disabled. */
+  udp?: UdpBind;
+  /** Reports the node's endpoints, when it follows a control server and has a UDP socket. */
+  endpoints?: EndpointReporter;
 }
 
 /** One node of the mesh, in this process. */
@@ -173,6 +200,7 @@ export class MeshNode {
     await this.queue;
     if (this.running === undefined) throw this.lastError ?? new Error("mesh node: no map applied");
     control.update({ homeRelay: this.running.relay.id });
+    this.startEndpoints(this.running, control);
   }
 
   /** The node's map, for names (`resolve`) and peers: the map stream's, or the hand-fed one. */
@@ -206,6 +234,53 @@ export class MeshNode {
     return this.running?.relayBind;
   }
 
+  /** The path chooser (direct paths), once the first map came with the `direct` option. */
+  get paths(): PathBind | undefined {
+    return this.running?.paths;
+  }
+
+  /** The direct UDP socket's port once the first map came (undefined without one). */
+  get directPort(): number | undefined {
+    return this.running?.udp?.localPort;
+  }
+
+  /** The UDP endpoints last reported to the control server (empty without direct paths). */
+  get endpoints(): readonly string[] {
+    return this.running?.endpoints?.current ?? [];
+  }
+
+  /**
+   * Each peer of the map with its path (direct, relay, or none before any packet), the probes'
+   * round trip, and the device's WireGuard counters.
+   */
+  peerStatus(): PeerStatus[] {
+    const running = this.running;
+    if (running === undefined || !this.state.ready) return [];
+    const stats = new Map(running.device.peerStats().map((s) => [keyToBase64(s.publicKey), s]));
+    const out: PeerStatus[] = [];
+    for (const peer of this.state.peers.values()) {
+      const wg = stats.get(peer.key);
+      const path = running.paths?.pathOf(peer.key);
+      const traffic = (wg?.rxBytes ?? 0) > 0 || (wg?.txBytes ?? 0) > 0;
+      const kind =
+        path?.path === "direct" ? "direct" : traffic || path?.answered ? "relay" : "none";
+      out.push({
+        key: peer.key,
+        name: peer.name,
+        addresses: [...peer.addresses],
+        online: peer.online,
+        path: kind,
+        endpoint: kind === "direct" ? (path?.endpoint ?? null) : null,
+        relay: kind === "relay" ? running.relay.id : null,
+        rttMs: path?.rttMs ?? null,
+        lastHandshake: wg?.lastHandshake ?? null,
+        rxBytes: wg?.rxBytes ?? 0,
+        txBytes: wg?.txBytes ?? 0,
+      });
+    }
+    return out;
+  }
+
   /** The mesh addresses of the node called `name` ("web-01", "web-01.<domain>"), or undefined. */
   resolve(name: string): readonly string[] | undefined {
     return this.state.ready ? this.state.resolve(name) : undefined;
@@ -237,6 +312,7 @@ export class MeshNode {
     this.control?.close();
     await this.starting?.close();
     await this.queue;
+    this.running?.endpoints?.close();
     await this.running?.device.close();
   }
 
@@ -255,7 +331,9 @@ export class MeshNode {
       this.followAddresses(running, map.self);
     }
     this.sync ??= new DeviceSync(running.device);
-    return this.sync.apply(map);
+    const result = await this.sync.apply(map);
+    running.paths?.setPeers(map.peers);
+    return result;
   }
 
   private newRelayBind(relay: RelayInfo, token: string): RelayBind {
@@ -277,9 +355,27 @@ export class MeshNode {
     const relayBind = this.newRelayBind(relay, map.token.token);
     const bind = new SwitchBind(relayBind);
     this.starting = bind;
+    const direct = this.options.direct;
+    const udp =
+      direct === undefined || direct.disabled === true
+        ? undefined
+        : new UdpBind({ port: direct.port ?? 0, host: direct.host });
+    const paths =
+      direct === undefined
+        ? undefined
+        : new PathBind({
+            relay: bind,
+            direct: udp === undefined ? undefined : (direct.wrap?.(udp) ?? udp),
+            disabled: direct.disabled,
+            privateKey: this.privateKey,
+            publicKey: this.publicKey,
+            x25519: nodeX25519,
+            clock: this.clock,
+            randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+          });
     const device = await Device.create({
       privateKey: this.privateKey,
-      bind,
+      bind: paths ?? bind,
       core: this.core,
       x25519: nodeX25519,
       clock: this.clock,
@@ -296,7 +392,23 @@ export class MeshNode {
     }
     const net = this.interfaceFor(map.self, device);
     this.options.onInterface?.(net);
-    return { device, bind, relayBind, relay, net, addresses: map.self.addresses.join() };
+    const addresses = map.self.addresses.join();
+    return { device, bind, relayBind, relay, net, addresses, paths, udp };
+  }
+
+  /** Starts reporting endpoints (local addresses, STUN-mapped address) to the control server. */
+  private startEndpoints(running: Running, control: ControlClient): void {
+    const udp = running.udp;
+    if (udp === undefined || running.endpoints !== undefined) return;
+    const host = this.options.direct?.host ?? "0.0.0.0";
+    running.endpoints = new EndpointReporter({
+      port: () => udp.localPort,
+      rules: { family: host.includes(":") ? 6 : 4, loopback: this.options.direct?.loopback },
+      transport: udp,
+      stunServer: () => this.running?.relay.stun,
+      report: (endpoints) => control.update({ endpoints }),
+    });
+    running.endpoints.start();
   }
 
   private interfaceFor(self: PeerView, device: Device): NetInterface {

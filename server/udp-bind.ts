@@ -208,6 +208,7 @@ export class UdpBind implements Bind {
   private state: "new" | "opening" | "open" | "closed" = "new";
   private port = 0;
   private abortOpen: ((error: Error) => void) | undefined;
+  private interceptors: ((packet: Uint8Array, from: Endpoint) => boolean)[] = [];
 
   constructor(options: UdpBindOptions = {}) {
     const host = options.host ?? "0.0.0.0";
@@ -300,6 +301,18 @@ export class UdpBind implements Bind {
     }
   }
 
+  /**
+   * Lets `fn` see each received datagram before the receive function; when it returns true the
+   * datagram is consumed (STUN answers on WireGuard's own socket, server/agent/stun-client.ts:
+   * the mapped port must be this socket's). Returns a function that removes `fn`.
+   */
+  intercept(fn: (packet: Uint8Array, from: Endpoint) => boolean): () => void {
+    this.interceptors = [...this.interceptors, fn];
+    return () => {
+      this.interceptors = this.interceptors.filter((f) => f !== fn);
+    };
+  }
+
   /** parseUdpEndpoint, returning this bind's shared Endpoint object for the address. */
   parseEndpoint(text: string): Endpoint {
     const parsed = parseUdpEndpoint(text);
@@ -352,6 +365,13 @@ export class UdpBind implements Bind {
     if (onReceive === undefined) return;
     const view = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
     const endpoint = this.sourceEndpoint(from.address, from.port);
+    try {
+      for (const fn of this.interceptors) if (fn(view, endpoint)) return;
+    } catch (error) {
+      this.stats.receiveErrors++;
+      this.lastError = error as Error;
+      return;
+    }
     this.stats.received++;
     try {
       onReceive(view, endpoint);

@@ -1,0 +1,494 @@
+// PathBind (docs/paths.md): the device's Bind when a node can reach its peers both through the
+// relay and by direct UDP. The device always addresses a peer by its relay endpoint
+// ("peer:<key>"); PathBind picks the path per packet: the direct UDP endpoint whose last
+// authenticated pong is recent enough, else the relay. Datagrams from a peer's known UDP
+// endpoint are delivered with that same "peer:<key>" endpoint, so the device's roaming (it
+// adopts the endpoint a packet came from) never pins a peer to a UDP address that may die;
+// WireGuard sessions never notice a switch, and TCP over them keeps going.
+//
+// Probes (probe.ts) go to every candidate endpoint of each peer (from the map, and sources a
+// verified ping came from) and through the relay, on a schedule with backoff and a bounded
+// number of peers per tick; they never reach the device. No Node built-ins here: the browser
+// will use this with a WebRTC or relay-only direct Bind later.
+
+import type { PeerView } from "../control/types.ts";
+import type { X25519Provider } from "../crypto/x25519.ts";
+import { PEER_PREFIX, peerEndpoint } from "../relay/endpoint.ts";
+import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
+import type { Clock, TimerHandle } from "../wireguard/clock.ts";
+import { keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
+import {
+  type CandidateState,
+  chooseDirect,
+  DEFAULT_TIMINGS,
+  nextProbeDelay,
+  type PathTimings,
+  smoothRtt,
+  trusted,
+} from "./path-choice.ts";
+import { encodeProbe, isProbe, parseProbe, probeKey, verifyProbe } from "./probe.ts";
+import { looksLikeStun } from "./stun.ts";
+
+/** Options of a PathBind. */
+export interface PathBindOptions {
+  /** The relay path: endpoints "peer:<key>" (a SwitchBind around a RelayBind). */
+  relay: Bind;
+  /** Direct UDP (a UdpBind); absent means relay only. */
+  direct?: Bind;
+  /** Relay only even with `direct` (the disable setting): no probes, no direct sends. */
+  disabled?: boolean;
+  /** This node's WireGuard keys: probes carry the public key and are keyed by the private one. */
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+  x25519: X25519Provider;
+  clock: Clock;
+  randomBytes: (n: number) => Uint8Array;
+  timings?: Partial<PathTimings>;
+  /** Peers probed per tick at most (bounded work). Default 32. */
+  peersPerTick?: number;
+  /** Tick interval (ms). Default 250. */
+  tickMs?: number;
+}
+
+/** Counters of a PathBind; they only grow. */
+export interface PathBindStats {
+  directSent: number;
+  relaySent: number;
+  pingsSent: number;
+  pongsSent: number;
+  pongsReceived: number;
+  /** Probes dropped: malformed, unknown sender, bad MAC, stale or unknown transaction. */
+  probesDropped: number;
+  /** Direct datagrams from a source that is no peer's endpoint (dropped). */
+  unknownSource: number;
+  /** Changes of a peer's path or direct endpoint. */
+  switches: number;
+}
+
+/** The path in use to one peer. */
+export interface PathState {
+  path: "direct" | "relay";
+  /** The direct endpoint ("ip:port") when direct. */
+  endpoint: string | null;
+  /** Round trip on the path in use (ms), null before an answer on it. */
+  rttMs: number | null;
+  /** Some probe (relay or direct) was answered. */
+  answered: boolean;
+}
+
+interface Candidate extends CandidateState {
+  endpoint: Endpoint;
+  /** From the map (kept while the map lists it) or learned from a verified ping. */
+  fromMap: boolean;
+}
+
+interface PeerPath {
+  relayEndpoint: Endpoint;
+  publicKey: Uint8Array;
+  macKey: Uint8Array | undefined;
+  candidates: Map<string, Candidate>;
+  best: Candidate | undefined;
+  relayRtt: number | null;
+  nextProbeAt: number;
+  unanswered: number;
+  pongWindowStart: number;
+  pongsInWindow: number;
+}
+
+interface Pending {
+  peer: PeerPath;
+  /** The candidate pinged, or undefined for the relay. */
+  candidate: Candidate | undefined;
+  sentAt: number;
+}
+
+const MAX_CANDIDATES = 8;
+const MAX_PENDING = 4096;
+// Pongs one peer can draw per second: enough for its probe rounds, too few to make us a
+// reflector for pings replayed from spoofed sources.
+const PONGS_PER_SECOND = 32;
+
+function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+/** A Bind over the relay and direct UDP, choosing the path per peer by probes. */
+export class PathBind implements Bind {
+  readonly stats: PathBindStats = {
+    directSent: 0,
+    relaySent: 0,
+    pingsSent: 0,
+    pongsSent: 0,
+    pongsReceived: 0,
+    probesDropped: 0,
+    unknownSource: 0,
+    switches: 0,
+  };
+  private readonly timings: PathTimings;
+  private readonly peers = new Map<string, PeerPath>();
+  private readonly byEndpoint = new Map<string, PeerPath>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly relayEndpoints = new Map<string, Endpoint>();
+  private onReceive: ReceiveFn | undefined;
+  private timer: TimerHandle | undefined;
+  private closed = false;
+  private disabled: boolean;
+
+  constructor(private readonly options: PathBindOptions) {
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.disabled = options.disabled === true || options.direct === undefined;
+  }
+
+  /** Whether direct paths are in use (false: relay only). */
+  get directEnabled(): boolean {
+    return !this.disabled;
+  }
+
+  async open(onReceive: ReceiveFn): Promise<void> {
+    this.onReceive = onReceive;
+    await this.options.relay.open(this.fromRelay);
+    if (this.options.direct !== undefined) await this.options.direct.open(this.fromDirect);
+    this.schedule();
+  }
+
+  send(packet: Uint8Array, to: Endpoint): boolean {
+    const direct = this.options.direct;
+    if (!this.disabled && direct !== undefined && to.key.startsWith(PEER_PREFIX)) {
+      const best = this.peers.get(to.key)?.best;
+      if (best !== undefined && trusted(best, this.options.clock.now(), this.timings)) {
+        if (direct.send(packet, best.endpoint)) {
+          this.stats.directSent++;
+          return true;
+        }
+      }
+    }
+    this.stats.relaySent++;
+    return this.options.relay.send(packet, to);
+  }
+
+  /** The relay's syntax; a "peer:<key>" endpoint is the one object delivered for that peer. */
+  parseEndpoint(text: string): Endpoint {
+    const parsed = this.options.relay.parseEndpoint(text);
+    if (!parsed.key.startsWith(PEER_PREFIX)) return parsed;
+    return this.relayEndpointOf(parsed.key);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.timer?.cancel();
+    this.onReceive = undefined;
+    await Promise.all([this.options.relay.close(), this.options.direct?.close()]);
+  }
+
+  /**
+   * The peers of the latest map and their reported UDP endpoints. New peers and peers whose
+   * endpoints changed are probed at once; peers gone are forgotten.
+   */
+  setPeers(views: readonly PeerView[]): void {
+    const self = keyToBase64(this.options.publicKey);
+    const seen = new Set<string>();
+    for (const view of views) {
+      if (view.key === self) continue;
+      const id = PEER_PREFIX + view.key;
+      seen.add(id);
+      let peer = this.peers.get(id);
+      if (peer === undefined) {
+        let publicKey: Uint8Array;
+        try {
+          publicKey = keyFromBase64(view.key);
+        } catch {
+          continue; // DeviceSync reports malformed keys; nothing to probe
+        }
+        peer = this.newPeer(id, publicKey);
+      }
+      if (this.updateCandidates(peer, view.endpoints)) {
+        peer.nextProbeAt = this.options.clock.now();
+        peer.unanswered = 0;
+      }
+    }
+    for (const [id, peer] of this.peers) {
+      if (seen.has(id)) continue;
+      this.peers.delete(id);
+      for (const c of peer.candidates.values()) this.forgetEndpoint(c.endpoint.key, peer);
+    }
+  }
+
+  /** The path in use to the peer with base64 key `key`, or undefined for no such peer. */
+  pathOf(key: string): PathState | undefined {
+    const peer = this.peers.get(PEER_PREFIX + key);
+    if (peer === undefined) return undefined;
+    const best = peer.best;
+    const now = this.options.clock.now();
+    const answered =
+      peer.relayRtt !== null || [...peer.candidates.values()].some((c) => c.rttMs !== null);
+    if (!this.disabled && best !== undefined && trusted(best, now, this.timings)) {
+      return { path: "direct", endpoint: best.endpoint.key, rttMs: best.rttMs, answered };
+    }
+    return { path: "relay", endpoint: null, rttMs: peer.relayRtt, answered };
+  }
+
+  private newPeer(id: string, publicKey: Uint8Array): PeerPath {
+    const peer: PeerPath = {
+      relayEndpoint: this.relayEndpointOf(id),
+      publicKey,
+      macKey: undefined,
+      candidates: new Map(),
+      best: undefined,
+      relayRtt: null,
+      nextProbeAt: this.options.clock.now(),
+      unanswered: 0,
+      pongWindowStart: Number.NEGATIVE_INFINITY,
+      pongsInWindow: 0,
+    };
+    this.peers.set(id, peer);
+    probeKey(this.options.x25519, this.options.privateKey, publicKey).then(
+      (key) => {
+        peer.macKey = key;
+        // Probe as soon as the key exists rather than at the next scheduled round.
+        peer.nextProbeAt = Math.min(peer.nextProbeAt, this.options.clock.now());
+      },
+      () => this.peers.delete(id), // a low-order key: nobody can probe with it
+    );
+    return peer;
+  }
+
+  /** Brings the map's candidates to `texts`, keeping learned ones; true when they changed. */
+  private updateCandidates(peer: PeerPath, texts: readonly string[]): boolean {
+    const direct = this.options.direct;
+    if (direct === undefined) return false;
+    const wanted = new Map<string, Endpoint>();
+    for (const text of texts) {
+      if (wanted.size >= MAX_CANDIDATES) break;
+      try {
+        const endpoint = direct.parseEndpoint(text);
+        wanted.set(endpoint.key, endpoint);
+      } catch {
+        // An endpoint this socket cannot reach (another family, a name): skip it.
+      }
+    }
+    let changed = false;
+    for (const [key, c] of peer.candidates) {
+      if (!c.fromMap || wanted.has(key)) continue;
+      peer.candidates.delete(key);
+      this.forgetEndpoint(key, peer);
+      if (peer.best === c) peer.best = undefined;
+      changed = true;
+    }
+    for (const [key, endpoint] of wanted) {
+      const known = peer.candidates.get(key);
+      if (known !== undefined) {
+        known.fromMap = true;
+        continue;
+      }
+      this.addCandidate(peer, endpoint, true);
+      changed = true;
+    }
+    return changed;
+  }
+
+  private addCandidate(peer: PeerPath, endpoint: Endpoint, fromMap: boolean): Candidate {
+    if (peer.candidates.size >= MAX_CANDIDATES) {
+      // Make room by dropping a learned endpoint that is not in use.
+      for (const [key, c] of peer.candidates) {
+        if (c.fromMap || c === peer.best) continue;
+        peer.candidates.delete(key);
+        this.forgetEndpoint(key, peer);
+        break;
+      }
+    }
+    const candidate: Candidate = {
+      key: endpoint.key,
+      endpoint,
+      lastPong: Number.NEGATIVE_INFINITY,
+      rttMs: null,
+      fromMap,
+    };
+    peer.candidates.set(endpoint.key, candidate);
+    this.byEndpoint.set(endpoint.key, peer);
+    return candidate;
+  }
+
+  private forgetEndpoint(key: string, peer: PeerPath): void {
+    if (this.byEndpoint.get(key) === peer) this.byEndpoint.delete(key);
+  }
+
+  private relayEndpointOf(id: string): Endpoint {
+    const known = this.relayEndpoints.get(id);
+    if (known !== undefined) return known;
+    if (this.relayEndpoints.size >= 4096) this.relayEndpoints.clear();
+    const made = peerEndpoint(id.slice(PEER_PREFIX.length));
+    this.relayEndpoints.set(id, made);
+    return made;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = this.options.clock.setTimer(this.options.tickMs ?? 250, () => {
+      this.tick();
+      this.schedule();
+    });
+  }
+
+  /** One round of due probes (bounded), expiry of unanswered ones, and path re-evaluation. */
+  private tick(): void {
+    const now = this.options.clock.now();
+    for (const [id, p] of this.pending) {
+      if (now - p.sentAt > this.timings.trustMs) this.pending.delete(id);
+    }
+    let budget = this.options.peersPerTick ?? 32;
+    for (const peer of this.peers.values()) {
+      this.reconsider(peer, now);
+      if (budget === 0 || peer.macKey === undefined || peer.nextProbeAt > now) continue;
+      budget--;
+      this.probeRound(peer, now);
+    }
+  }
+
+  private probeRound(peer: PeerPath, now: number): void {
+    this.ping(peer, undefined, now);
+    if (!this.disabled) {
+      for (const c of peer.candidates.values()) this.ping(peer, c, now);
+      // Rounds without a working direct endpoint back the schedule off (a peer behind a NAT
+      // we cannot cross should not cost a probe every 2 s forever).
+      peer.unanswered = peer.best === undefined ? peer.unanswered + 1 : 0;
+    }
+    peer.nextProbeAt = now + nextProbeDelay(peer.best !== undefined, peer.unanswered, this.timings);
+  }
+
+  private ping(peer: PeerPath, candidate: Candidate | undefined, now: number): void {
+    const macKey = peer.macKey;
+    if (macKey === undefined || this.pending.size >= MAX_PENDING) return;
+    const transactionId = this.options.randomBytes(12);
+    const ping = encodeProbe(
+      { kind: "ping", sender: this.options.publicKey, transactionId, observed: null },
+      macKey,
+    );
+    const sent =
+      candidate === undefined
+        ? this.options.relay.send(ping, peer.relayEndpoint)
+        : (this.options.direct?.send(ping, candidate.endpoint) ?? false);
+    if (!sent) return;
+    this.stats.pingsSent++;
+    this.pending.set(hex(transactionId), { peer, candidate, sentAt: now });
+  }
+
+  /** Re-chooses the direct endpoint; counts a switch when it changes. */
+  private reconsider(peer: PeerPath, now: number): void {
+    if (this.disabled) return;
+    const before = peer.best;
+    const next = chooseDirect(peer.candidates.values(), before, now, this.timings);
+    if (next !== before) this.stats.switches++;
+    peer.best = next;
+  }
+
+  private readonly fromRelay = (packet: Uint8Array, from: Endpoint): void => {
+    if (isProbe(packet)) {
+      this.onProbe(packet, from, true);
+      return;
+    }
+    const own = from.key.startsWith(PEER_PREFIX)
+      ? this.peers.get(from.key)?.relayEndpoint
+      : undefined;
+    this.onReceive?.(packet, own ?? from);
+  };
+
+  private readonly fromDirect = (packet: Uint8Array, from: Endpoint): void => {
+    if (isProbe(packet)) {
+      if (!this.disabled) this.onProbe(packet, from, false);
+      return;
+    }
+    const peer = this.disabled ? undefined : this.byEndpoint.get(from.key);
+    if (peer === undefined || looksLikeStun(packet)) {
+      this.stats.unknownSource++;
+      return;
+    }
+    this.onReceive?.(packet, peer.relayEndpoint);
+  };
+
+  private onProbe(packet: Uint8Array, from: Endpoint, viaRelay: boolean): void {
+    const parsed = parseProbe(packet);
+    if (!parsed.ok) {
+      this.dropProbe();
+      return;
+    }
+    const probe = parsed.probe;
+    const id = PEER_PREFIX + keyToBase64(probe.sender);
+    const peer = this.peers.get(id);
+    // Through the relay, the source key is authenticated by the relay and must be the sender.
+    if (peer === undefined || peer.macKey === undefined || (viaRelay && from.key !== id)) {
+      this.dropProbe();
+      return;
+    }
+    if (!verifyProbe(packet, peer.macKey)) {
+      this.dropProbe();
+      return;
+    }
+    const now = this.options.clock.now();
+    if (probe.kind === "ping") {
+      this.answer(peer, probe.transactionId, from, viaRelay, now);
+      return;
+    }
+    const key = hex(probe.transactionId);
+    const pending = this.pending.get(key);
+    if (pending === undefined || pending.peer !== peer) {
+      this.dropProbe();
+      return;
+    }
+    if (viaRelay !== (pending.candidate === undefined)) {
+      this.dropProbe();
+      return;
+    }
+    if (pending.candidate !== undefined && pending.candidate.endpoint.key !== from.key) {
+      this.dropProbe();
+      return;
+    }
+    this.pending.delete(key);
+    this.stats.pongsReceived++;
+    const rtt = Math.max(0, now - pending.sentAt);
+    if (pending.candidate === undefined) {
+      peer.relayRtt = smoothRtt(peer.relayRtt, rtt);
+      return;
+    }
+    pending.candidate.lastPong = now;
+    pending.candidate.rttMs = smoothRtt(pending.candidate.rttMs, rtt);
+    peer.unanswered = 0;
+    this.reconsider(peer, now);
+  }
+
+  private answer(
+    peer: PeerPath,
+    transactionId: Uint8Array,
+    from: Endpoint,
+    viaRelay: boolean,
+    now: number,
+  ): void {
+    if (now - peer.pongWindowStart >= 1000) {
+      peer.pongWindowStart = now;
+      peer.pongsInWindow = 0;
+    }
+    if (peer.pongsInWindow >= PONGS_PER_SECOND || peer.macKey === undefined) return;
+    peer.pongsInWindow++;
+    const observed = viaRelay ? null : { address: from.host, port: from.port };
+    const pong = encodeProbe(
+      { kind: "pong", sender: this.options.publicKey, transactionId, observed },
+      peer.macKey,
+    );
+    const sent = viaRelay
+      ? this.options.relay.send(pong, from)
+      : (this.options.direct?.send(pong, from) ?? false);
+    if (sent) this.stats.pongsSent++;
+    if (viaRelay) return;
+    // A verified ping from a UDP source is the peer's own proof that the source reaches it
+    // (its NAT's mapping may differ from what it reported): learn it, and ping it back now so
+    // both NATs open (hole punching) instead of waiting for the next round.
+    let candidate = peer.candidates.get(from.key);
+    if (candidate === undefined) candidate = this.addCandidate(peer, from, false);
+    if (!trusted(candidate, now, this.timings)) this.ping(peer, candidate, now);
+  }
+
+  private dropProbe(): void {
+    this.stats.probesDropped++;
+  }
+}
