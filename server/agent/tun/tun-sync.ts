@@ -24,6 +24,8 @@ import type { WgDump, WgDumpPeer } from "./wg-dump.ts";
 export const KEEPALIVE_SECONDS = 25;
 /** Direct endpoints tried per peer, at most. */
 export const MAX_DIRECT_CANDIDATES = 8;
+/** WireGuard's REJECT_AFTER_TIME: a session with traffic has rekeyed within this. */
+const SESSION_MS = 180_000;
 /** Peers per `wg set` command (keeps argv short). */
 export const PEERS_PER_COMMAND = 64;
 
@@ -293,12 +295,10 @@ export class TunSync {
     }
     const timeout = this.options.directTimeoutMs ?? 12_000;
     const handshakeMs = (wg?.latestHandshake ?? 0) * 1000;
-    // No handshake since this endpoint was set (and WireGuard retries every 5 s): next one.
-    if (
-      state.index < candidates.length &&
-      handshakeMs < state.since &&
-      now - state.since > timeout
-    ) {
+    // No handshake since this endpoint was set (WireGuard retries every 5 s), or none for longer
+    // than a session lives (keepalives rekey every 2 minutes): the next endpoint.
+    const silent = handshakeMs < state.since || now - handshakeMs > SESSION_MS + timeout;
+    if (state.index < candidates.length && silent && now - state.since > timeout) {
       this.options.log.info(
         { peer: peer.name, endpoint: candidates[state.index], afterMs: now - state.since },
         "tun_direct_no_handshake",

@@ -1,7 +1,7 @@
 // A real WireGuard interface for TUN mode (docs/agent-tun.md): the kernel module when
 // `ip link add IFACE type wireguard` works, else wireguard-go in the foreground as our child.
-// The private key goes in through `wg set IFACE private-key /dev/stdin` (never on a command
-// line, never in a file); then listen port, MTU, link up, the node's mesh addresses and routes
+// The private key goes in through a named pipe (key-fifo.ts: never on a command line, never
+// in a file); then listen port, MTU, link up, the node's mesh addresses and routes
 // for the mesh's prefixes (100.64.0.0/10 and the map's ULA /48) through the interface.
 // close() deletes the interface (wireguard-go exits when its interface goes), and a process
 // exit hook deletes it too if the agent ends without close().
@@ -12,6 +12,7 @@ import { rmSync } from "node:fs";
 import { formatIp, parseIp } from "../../../worker/wireguard/ip-address.ts";
 import type { Logger } from "../../log.ts";
 import type { HostCommands } from "./exec.ts";
+import { withSecretFifo } from "./key-fifo.ts";
 import { parseWgDump, type WgDump } from "./wg-dump.ts";
 
 /** The mesh's IPv4 prefix (CGNAT space; every node's IPv4 is in it). */
@@ -130,11 +131,9 @@ export class WgInterface {
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new RangeError(`listen port ${port}: expected 0-65535`);
       }
-      await commands.must(
-        [wg, "set", iface, "private-key", "/dev/stdin", "listen-port", `${port}`],
-        {
-          input: `${options.privateKey}\n`,
-        },
+      // The key through a named pipe: never on a command line, never in a file (key-fifo.ts).
+      await withSecretFifo(`${options.privateKey}\n`, (path) =>
+        commands.must([wg, "set", iface, "private-key", path, "listen-port", `${port}`]),
       );
       await commands.must([ip, "link", "set", "dev", iface, "mtu", `${options.mtu ?? 1420}`]);
       await commands.must([ip, "link", "set", "dev", iface, "up"]);

@@ -1,0 +1,317 @@
+// A mesh node in TUN mode (`corridor agent --tun IFACE`, root; docs/agent-tun.md): the map
+// stream (the shared ControlClient, as MeshNode makes it), a real WireGuard interface on the
+// host (wg-interface.ts) carrying the node's key and addresses, the relay bridge for peers
+// reached through the relay (relay-bridge.ts) and the peer sync (tun-sync.ts). The host's own
+// services then answer on the mesh addresses natively. Maps apply one after another; a map
+// that cannot be applied is logged and the previous state stays. A timer reads the interface
+// every `tickMs` (counters for status, and giving up direct endpoints that never answered).
+
+import { hostname as osHostname } from "node:os";
+import { ControlClient, type ControlRefusal } from "../../../worker/control/client.ts";
+import type { MapState } from "../../../worker/control/map-state.ts";
+import type { Hostinfo } from "../../../worker/control/messages.ts";
+import type { ControlConnect } from "../../../worker/control/socket.ts";
+import { SwitchBind } from "../../../worker/control/switch-bind.ts";
+import type { NetworkMap, RelayInfo } from "../../../worker/control/types.ts";
+import { type CryptoCore, initCrypto } from "../../../worker/crypto/index.ts";
+import type { PeerStatus } from "../../../worker/path/types.ts";
+import { RelayBind } from "../../../worker/relay/client.ts";
+import type { RelayConnect } from "../../../worker/relay/socket.ts";
+import { keyFromBase64, keyToBase64 } from "../../../worker/wireguard/keys.ts";
+import { nodeControlConnect } from "../../control/control-socket-node.ts";
+import { nodeX25519 } from "../../crypto/x25519-node.ts";
+import type { Logger } from "../../log.ts";
+import { chooseRelay } from "../../mesh-node.ts";
+import { nodeRelayConnect } from "../../relay/ws-node.ts";
+import { type HostCommands, hostCommands } from "./exec.ts";
+import { RelayBridge } from "./relay-bridge.ts";
+import { TunSync } from "./tun-sync.ts";
+import { WgInterface } from "./wg-interface.ts";
+
+/** Options of TunNode.start(). */
+export interface TunNodeOptions {
+  /** The interface to create ("corridor0"); it must not exist yet. */
+  iface: string;
+  /** The node's WireGuard private key (it goes to the interface through wg's stdin only). */
+  privateKey: Uint8Array;
+  /** The map stream ("wss://host/control"). */
+  controlUrl: string;
+  authKey?: string;
+  /** Reported at login (default: this machine's host name). */
+  hostname?: string;
+  os?: string;
+  tags?: string[];
+  ephemeral?: boolean;
+  /** More host facts for the login (SSH host keys, SSH users). */
+  hostinfo?: Omit<Hostinfo, "hostname" | "os">;
+  onWaiting?: (approvalUrl: string) => void;
+  onRefused?: (refusal: ControlRefusal) => void;
+  /** A map could not be applied (the node keeps the previous state). */
+  onError?: (error: Error) => void;
+  log: Logger;
+  /** The interface's UDP port (`--udp-port`); default: one the system picks. */
+  listenPort?: number;
+  mtu?: number;
+  /** "auto" (default): the kernel module when it loads, else wireguard-go. */
+  implementation?: "auto" | "kernel" | "wireguard-go";
+  /** Try peers' reported UDP endpoints (default true); false: everything through the relay. */
+  direct?: boolean;
+  /** A direct endpoint with no handshake this long after being set is given up (default 12 s). */
+  directTimeoutMs?: number;
+  /** How often the interface is read (default 5 s). */
+  tickMs?: number;
+  /**
+   * For tests: run every command inside this network namespace; the bridge sockets then
+   * listen on `bridgeHost` (default 127.0.0.1) and reach the interface at `interfaceHost`
+   * (default 127.0.0.1): the two ends of a veth pair into that namespace.
+   */
+  netns?: string;
+  bridgeHost?: string;
+  interfaceHost?: string;
+  controlConnect?: ControlConnect;
+  relayConnect?: RelayConnect;
+  relayBackoffBaseMs?: number;
+  relayBackoffMaxMs?: number;
+}
+
+/** What runs once the first map came. */
+interface Running {
+  iface: WgInterface;
+  bridge: RelayBridge;
+  bind: SwitchBind;
+  relayBind: RelayBind;
+  relay: RelayInfo;
+  sync: TunSync;
+  addresses: string;
+}
+
+/** A node whose packets go through a real WireGuard interface of the host. */
+export class TunNode {
+  /** The map stream's client. */
+  readonly control: ControlClient;
+  /** The last map that could not be applied, and why. */
+  lastError: Error | undefined;
+  private running: Running | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly commands: HostCommands;
+  /** Parts made by a first map still being applied, closed if close() comes meanwhile. */
+  private pending: { close(): Promise<void> }[] = [];
+
+  private constructor(
+    private readonly options: TunNodeOptions,
+    private readonly core: CryptoCore,
+    /** The node's public key (base64). */
+    readonly key: string,
+  ) {
+    this.commands = hostCommands({ netns: options.netns });
+    this.control = new ControlClient({
+      url: options.controlUrl,
+      privateKey: options.privateKey,
+      core,
+      x25519: nodeX25519,
+      connect: options.controlConnect ?? nodeControlConnect(),
+      hostinfo: {
+        ...options.hostinfo,
+        hostname: options.hostname ?? osHostname(),
+        os: options.os ?? process.platform,
+      },
+      authKey: options.authKey,
+      ephemeral: options.ephemeral,
+      tags: options.tags,
+      onMap: (_diff, state) => {
+        this.apply(state.snapshot()).catch((error: Error) => {
+          this.lastError = error;
+          options.log.warn({ error: error.message }, "tun_map_not_applied");
+          options.onError?.(error);
+        });
+      },
+      onWaiting: options.onWaiting,
+      onRefused: options.onRefused,
+    });
+  }
+
+  /**
+   * Joins the mesh and brings the interface up: resolves once the first map is applied
+   * (interface, addresses, routes, peers); rejects (with everything made removed) when the
+   * server refuses the node or that map cannot be applied.
+   */
+  static async start(options: TunNodeOptions): Promise<TunNode> {
+    const core = await initCrypto();
+    const key = keyToBase64(await nodeX25519.publicKey(options.privateKey));
+    const node = new TunNode(options, core, key);
+    try {
+      await node.control.start();
+      await node.queue;
+      if (node.running === undefined) throw node.lastError ?? new Error("tun node: no map applied");
+    } catch (error) {
+      await node.close().catch(() => {});
+      throw error;
+    }
+    const tickMs = options.tickMs ?? 5000;
+    node.timer = setInterval(() => {
+      node.running?.sync.tick().catch((error: Error) => {
+        options.log.warn({ error: error.message }, "tun_tick_failed");
+      });
+    }, tickMs);
+    node.timer.unref();
+    node.control.update({ homeRelay: node.running.relay.id });
+    return node;
+  }
+
+  /** The node's map (names, peers, policy). */
+  get state(): MapState {
+    return this.control.map;
+  }
+
+  /** The interface, once up. */
+  get iface(): WgInterface | undefined {
+    return this.running?.iface;
+  }
+
+  /** The relay in use and its connection, once the first map came. */
+  get relay(): RelayInfo | undefined {
+    return this.running?.relay;
+  }
+  get relayBind(): RelayBind | undefined {
+    return this.running?.relayBind;
+  }
+
+  /** The relay bridge (its counters), once the first map came. */
+  get bridge(): RelayBridge | undefined {
+    return this.running?.bridge;
+  }
+
+  /** Each peer's path, last handshake and bytes, as of the latest read of the interface. */
+  peerStatus(): PeerStatus[] {
+    return this.running?.sync.status() ?? [];
+  }
+
+  /** Reads the interface now and applies what changed (status is fresh after it resolves). */
+  async refresh(): Promise<void> {
+    await this.running?.sync.tick();
+  }
+
+  /** Leaves: ends the map stream, then removes the interface and the bridge. Safe twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.control.close();
+    await this.queue;
+    const running = this.running;
+    this.running = undefined;
+    const parts = running === undefined ? this.pending : [running.bridge, running.iface];
+    this.pending = [];
+    const errors: string[] = [];
+    for (const part of parts) {
+      await part.close().catch((error: Error) => errors.push(error.message));
+    }
+    if (errors.length > 0) throw new Error(`tun node: closing: ${errors.join("; ")}`);
+  }
+
+  private apply(map: NetworkMap): Promise<void> {
+    const run = this.queue.then(() => this.applyNow(map));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(map: NetworkMap): Promise<void> {
+    if (this.closed) return;
+    const relay = chooseRelay(map);
+    if (relay === undefined) throw new Error("tun node: the map lists no relay");
+    const running = this.running ?? (await this.bringUp(map, relay));
+    if (running === undefined) return;
+    if (this.running === undefined) this.running = running;
+    else {
+      await this.followRelay(running, relay, map.token.token);
+      const addresses = map.self.addresses.join();
+      if (addresses !== running.addresses) {
+        await running.iface.setAddresses(map.self.addresses);
+        running.addresses = addresses;
+      }
+    }
+    await running.sync.apply(map);
+  }
+
+  private newRelayBind(relay: RelayInfo, token: string): RelayBind {
+    return new RelayBind({
+      url: relay.url,
+      relayKey: keyFromBase64(relay.key, `relay ${relay.id} key`),
+      privateKey: this.options.privateKey,
+      core: this.core,
+      x25519: nodeX25519,
+      token,
+      connect: this.options.relayConnect ?? nodeRelayConnect(),
+      backoffBaseMs: this.options.relayBackoffBaseMs,
+      backoffMaxMs: this.options.relayBackoffMaxMs,
+    });
+  }
+
+  /** The interface, the bridge and the relay for the first map; undefined if closed meanwhile. */
+  private async bringUp(map: NetworkMap, relay: RelayInfo): Promise<Running | undefined> {
+    const { options } = this;
+    const iface = await WgInterface.create({
+      iface: options.iface,
+      privateKey: keyToBase64(options.privateKey),
+      listenPort: options.listenPort,
+      mtu: options.mtu,
+      commands: this.commands,
+      log: options.log,
+      implementation: options.implementation,
+    });
+    this.pending.push(iface);
+    const relayBind = this.newRelayBind(relay, map.token.token);
+    const bind = new SwitchBind(relayBind);
+    const bridge = new RelayBridge({
+      relay: bind,
+      bindHost: options.bridgeHost,
+      interfaceHost: options.interfaceHost,
+      interfacePort: iface.listenPort,
+      log: options.log,
+    });
+    this.pending.unshift(bridge);
+    // The relay is opened in the background: peers are set up at once, and what the
+    // interface sends meanwhile is queued (bounded) by the relay client.
+    bridge.open().catch((error: Error) => {
+      options.log.warn({ relay: relay.id, error: error.message }, "tun_relay_failed");
+    });
+    await iface.setAddresses(map.self.addresses);
+    if (this.closed) return undefined;
+    const sync = new TunSync({
+      iface,
+      bridge,
+      selfKey: this.key,
+      log: options.log,
+      direct: options.direct,
+      directTimeoutMs: options.directTimeoutMs,
+      relayId: () => this.running?.relay.id ?? null,
+    });
+    this.pending = [];
+    return {
+      iface,
+      bridge,
+      bind,
+      relayBind,
+      relay,
+      sync,
+      addresses: map.self.addresses.join(),
+    };
+  }
+
+  /** A new token goes to the next relay hello; a new relay (id, URL or key) is switched to. */
+  private async followRelay(running: Running, relay: RelayInfo, token: string): Promise<void> {
+    const now = running.relay;
+    if (now.id === relay.id && now.url === relay.url && now.key === relay.key) {
+      running.relayBind.setToken(token);
+      return;
+    }
+    const next = this.newRelayBind(relay, token);
+    await running.bind.use(next);
+    running.relayBind = next;
+    running.relay = relay;
+    this.options.log.info({ relay: relay.id }, "tun_relay_switched");
+    this.control.update({ homeRelay: relay.id });
+  }
+}

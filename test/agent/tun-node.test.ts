@@ -1,0 +1,177 @@
+// TUN mode end to end (issue 14: "TUN mode with wireguard-go: the host's own OpenSSH server
+// answers a browser-like engine node"): a control server and relay in this process
+// (mesh-harness.ts), a TunNode whose wireguard-go interface lives in a network namespace made
+// for the test, OpenSSH's sshd listening on the node's mesh address in that namespace, and a
+// userspace MeshNode (what a browser tab runs) that reaches it only through the relay, i.e.
+// through the TunNode's relay bridge. Our SSH client logs in with a password and runs a
+// command. Then: a peer removed from the map leaves the interface; close() removes the
+// interface and wireguard-go.
+
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { TunNode } from "../../server/agent/tun/tun-node.ts";
+import { createLogger } from "../../server/log.ts";
+import type { MeshNode } from "../../server/mesh-node.ts";
+import { initCrypto } from "../../worker/crypto/index.ts";
+import { SshClient } from "../../worker/ssh/client.ts";
+import { parseIp } from "../../worker/wireguard/ip-address.ts";
+import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { type Mesh, startMesh } from "../control/mesh-harness.ts";
+import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
+import { waitUntil } from "../helpers/wait.ts";
+import { wgHostPrereq } from "../interop/wg-host.ts";
+import { expectServerKey } from "../ssh/fixtures/client.ts";
+import {
+  type SshServer,
+  sshdPrereq,
+  startSshd,
+  TEST_PASSWORD,
+  TEST_USER,
+} from "../ssh/fixtures/servers.ts";
+import { createTunNetns, type TunNetns } from "./tun-netns.ts";
+
+const need = prereq(
+  ...wgHostPrereq().missing.map((what) => check(what, false)),
+  ...sshdPrereq.missing.map((what) => check(what, false)),
+);
+
+describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const logs: string[] = [];
+  let mesh: Mesh;
+  let ns: TunNetns;
+  let tun: TunNode;
+  let browser: MeshNode;
+  let tunV4 = "";
+  let authKey = "";
+
+  const explain = () => `agent log:\n${logs.slice(-40).join("\n")}`;
+
+  beforeAll(async () => {
+    mesh = await startMesh();
+    cleanups.push(() => mesh.close());
+    ns = await createTunNetns();
+    cleanups.push(() => ns.close());
+    authKey = (await mesh.authKey("alice", { reusable: true })).key;
+    tun = await TunNode.start({
+      iface: ns.iface,
+      privateKey: generatePrivateKey(),
+      controlUrl: mesh.controlUrl,
+      authKey,
+      hostname: "tunhost",
+      os: "linux",
+      log: createLogger({ sink: (line) => logs.push(line), level: "debug" }),
+      implementation: "wireguard-go",
+      netns: ns.namespace,
+      bridgeHost: ns.ourAddress,
+      interfaceHost: ns.nsAddress,
+      relayBackoffBaseMs: 20,
+      relayBackoffMaxMs: 200,
+      tickMs: 200,
+    });
+    cleanups.push(() => tun.close());
+    tunV4 = tun.state.self.addresses.find((a) => !a.includes(":")) ?? "";
+    browser = await mesh.join("browser", authKey);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        console.warn(`cleanup: ${(error as Error).message}`);
+      }
+    }
+  });
+
+  it("brings the interface up with the node's key, addresses and mesh routes", async () => {
+    const iface = tun.iface;
+    expect(iface?.kind).toBe("wireguard-go");
+    const dump = await iface!.dump();
+    expect(dump.iface.publicKey).toBe(tun.key);
+    expect(dump.iface.listenPort).toBeGreaterThan(0);
+    const addrs = await ns.exec(["ip", "-o", "addr", "show", "dev", ns.iface]);
+    for (const address of tun.state.self.addresses) expect(addrs.stdout).toContain(address);
+    const routes = await ns.exec(["ip", "route", "show", "dev", ns.iface]);
+    expect(routes.stdout).toContain("100.64.0.0/10");
+    const routes6 = await ns.exec(["ip", "-6", "route", "show", "dev", ns.iface]);
+    expect(routes6.stdout).toMatch(/::\/48/);
+    const mtu = await ns.exec(["ip", "-o", "link", "show", "dev", ns.iface]);
+    expect(mtu.stdout).toContain("mtu 1420");
+  });
+
+  it("the namespace's own sshd answers the browser-like node through the relay bridge", async () => {
+    await waitUntil(() => browser.resolve("tunhost") !== undefined, "tunhost in browser's map");
+    await waitUntil(
+      () => tun.peerStatus().some((p) => p.key === browser.key),
+      `browser on the interface; ${explain()}`,
+    );
+    // The kernel in the namespace answers ICMP: the tunnel works before sshd is involved.
+    expect(await browser.net.ping(tunV4, { timeoutMs: 15_000 })).toBeGreaterThanOrEqual(0);
+
+    const sshd: SshServer = await startSshd({ netns: ns.namespace, listen: tunV4, port: 22 });
+    cleanups.push(() => sshd.stop());
+    const core = await initCrypto();
+    const remote = parseIp(tunV4);
+    const conn = await browser.net.tcp.connect(browser.net.sourceFor(remote), remote, 22, {
+      timeoutMs: 15_000,
+    });
+    const client = await SshClient.connect(conn, {
+      core,
+      username: TEST_USER,
+      password: () => TEST_PASSWORD,
+      verifyHostKey: (key) => expectServerKey(sshd, key),
+      connection: { keepaliveIntervalMs: 0 },
+    });
+    try {
+      const result = await client.exec("id -un; echo tun-$((6*7))");
+      expect(new TextDecoder().decode(result.stdout), sshd.log()).toBe(`${TEST_USER}\ntun-42\n`);
+      expect(result.code).toBe(0);
+    } finally {
+      await client.close();
+    }
+
+    await tun.refresh();
+    const peer = tun.peerStatus().find((p) => p.key === browser.key);
+    expect(peer?.name).toBe("browser");
+    expect(peer?.path).toBe("relay");
+    expect(peer?.relay).toBe("default");
+    expect(peer?.endpoint).toBeNull();
+    expect(peer?.lastHandshake).not.toBeNull();
+    expect(peer?.rxBytes).toBeGreaterThan(0);
+    expect(peer?.txBytes).toBeGreaterThan(0);
+    expect(tun.bridge?.stats.toRelay).toBeGreaterThan(0);
+    expect(tun.bridge?.stats.fromRelay).toBeGreaterThan(0);
+  }, 90_000);
+
+  it("a peer removed from the map is removed from the interface (the others stay)", async () => {
+    const extra = await mesh.join("extra", authKey);
+    await waitUntil(
+      () => tun.peerStatus().some((p) => p.key === extra.key),
+      `extra on the interface; ${explain()}`,
+    );
+    const removed = await mesh.api("alice", "DELETE", `/api/v1/nodes/${mesh.idOf(extra)}`);
+    expect(removed.status).toBeLessThan(300);
+    let keys: string[] = [];
+    await waitUntil(
+      () => !keys.includes(extra.key),
+      `extra gone from the interface; ${explain()}`,
+      {
+        everyMs: 100,
+        poll: async () => {
+          keys = (await tun.iface!.dump()).peers.map((p) => p.publicKey);
+        },
+      },
+    );
+    expect(keys).toContain(browser.key);
+    expect(tun.bridge?.addressOf(extra.key)).toBeUndefined();
+    expect(tun.bridge?.addressOf(browser.key)).toBeDefined();
+  }, 60_000);
+
+  it("close() removes the interface and stops wireguard-go", async () => {
+    await tun.close();
+    const link = await ns.exec(["ip", "link", "show", "dev", ns.iface]);
+    expect(link.code).not.toBe(0);
+    const wgGo = await ns.exec(["pgrep", "-f", `wireguard-go -f ${ns.iface}`]);
+    expect(wgGo.stdout.trim()).toBe("");
+  }, 30_000);
+});
