@@ -56,10 +56,9 @@ export function agentSocketPath(
   const fromEnv = env[SOCKET_VARIABLE];
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
   const stateHome = env.XDG_STATE_HOME;
-  const base =
-    stateHome !== undefined && stateHome.startsWith("/")
-      ? stateHome
-      : join(env.HOME || homedir(), ".local", "state");
+  const base = stateHome?.startsWith("/")
+    ? stateHome
+    : join(env.HOME || homedir(), ".local", "state");
   return join(base, "corridor", "agent", "agent.sock");
 }
 
@@ -124,7 +123,8 @@ export async function askAgent<Op extends Exclude<LocalOp, "dial">>(
 
 /**
  * Opens a TCP connection into the mesh through the agent: the returned socket carries the raw
- * stream (end() half-closes towards the peer). Rejects with AgentError (the agent's reason:
+ * stream (end() half-closes towards the peer). It is paused, with any bytes that came with the
+ * answer put back: pipe it, or resume() it after adding a 'data' listener. Rejects with AgentError (the agent's reason:
  * unknown-host, refused, timeout, unreachable).
  */
 export async function dialThroughAgent(

@@ -14,6 +14,8 @@ import { SERVE_COMMAND, serveCommand } from "./serve.ts";
 import { sshCommand } from "./ssh.ts";
 import { SSH_COMMAND } from "./ssh-args.ts";
 import { SSH_KEYGEN_COMMAND, sshKeygenCommand } from "./ssh-keygen.ts";
+import { SSH_KNOWN_HOSTS_COMMAND, sshKnownHostsCommand } from "./ssh-known-hosts.ts";
+import { STATUS_COMMAND, statusCommand } from "./status.ts";
 
 /** A command of `corridor`: its table (name, summary, options) and what runs it. */
 export interface CommandEntry {
@@ -28,6 +30,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: NC_COMMAND, run: ncCommand },
   { spec: SSH_COMMAND, run: sshCommand },
   { spec: SSH_KEYGEN_COMMAND, run: sshKeygenCommand },
+  { spec: STATUS_COMMAND, run: statusCommand },
+  { spec: SSH_KNOWN_HOSTS_COMMAND, run: sshKnownHostsCommand },
   { spec: RELAY_COMMAND, run: relayCommand },
   { spec: SERVE_COMMAND, run: serveCommand },
   { spec: CONTROL_COMMAND, run: controlCommand },

@@ -1,10 +1,14 @@
-// `corridor nc --wg-config FILE HOST PORT`: a TCP connection through the tunnel on stdin and
-// stdout, like nc(1); usable as OpenSSH's ProxyCommand. stdin's end closes our sending half
-// (FIN); the peer's end of stream ends the command.
+// `corridor nc [--wg-config FILE] HOST PORT`: a TCP connection through the tunnel on stdin and
+// stdout, like nc(1); usable as OpenSSH's ProxyCommand. Without --wg-config the local agent
+// dials (HOST may be a mesh name): `ssh -o ProxyCommand='corridor nc %h %p' user@web-01`.
+// stdin's end closes our sending half (FIN); the peer's end of stream ends the command.
 
+import type { Socket } from "node:net";
 import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { startMeshNet } from "../server/mesh-net.ts";
 import { formatIp, parseIp } from "../worker/wireguard/ip-address.ts";
+import { AgentError, agentSocketPath, dialThroughAgent, SOCKET_OPTION } from "./agent-client.ts";
 import { defineCommand, type ParsedArgs, positiveSeconds, runCommand, UsageError } from "./args.ts";
 import { unprotectedFileWarning } from "./files.ts";
 
@@ -12,7 +16,10 @@ import { unprotectedFileWarning } from "./files.ts";
 export const NC_COMMAND = defineCommand({
   name: "nc",
   summary: "a TCP connection through the WireGuard tunnel on stdin and stdout, like nc(1)",
-  synopsis: ["[-w TIMEOUT] --wg-config FILE [--relay URL] HOST PORT"],
+  synopsis: [
+    "[-w TIMEOUT] [--socket PATH] HOST PORT",
+    "[-w TIMEOUT] --wg-config FILE [--relay URL] HOST PORT",
+  ],
   options: [
     {
       name: "wait",
@@ -24,8 +31,10 @@ export const NC_COMMAND = defineCommand({
     {
       name: "wg-config",
       value: "FILE",
-      description: "a wg-quick file: the engine talks UDP straight to its peers' Endpoints",
+      description:
+        "a wg-quick file: the engine talks UDP straight to its peers' Endpoints (without it, the local agent dials)",
     },
+    SOCKET_OPTION,
     {
       name: "relay",
       value: "URL",
@@ -34,16 +43,25 @@ export const NC_COMMAND = defineCommand({
     },
   ],
   operands: [
-    { name: "HOST", description: "an IPv4 or IPv6 address inside the mesh" },
+    {
+      name: "HOST",
+      description: "a mesh name or address (through the agent); an IP address with --wg-config",
+    },
     { name: "PORT", description: "a TCP port" },
   ],
-  notes: "Example: ssh -o ProxyCommand='corridor nc --wg-config wg0.conf %h %p' user@100.64.0.2",
+  notes:
+    "Examples: ssh -o ProxyCommand='corridor nc %h %p' user@web-01 (through the local agent)\n" +
+    "          ssh -o ProxyCommand='corridor nc --wg-config wg0.conf %h %p' user@100.64.0.2",
 });
 
 interface NcArgs {
-  config: string;
+  /** The wg-quick file, or undefined to dial through the agent at `socket`. */
+  config: string | undefined;
+  socket: string | undefined;
   relay: string | undefined;
-  host: Uint8Array;
+  hostText: string;
+  /** HOST as an address, with --wg-config. */
+  host: Uint8Array | null;
   port: number;
   timeoutMs: number;
 }
@@ -51,16 +69,24 @@ interface NcArgs {
 function ncArgs({ values, positionals }: ParsedArgs<typeof NC_COMMAND.options>): NcArgs {
   const timeoutMs = positiveSeconds(values.wait, "-w", 10_000);
   if (values.relay === "") throw new UsageError("--relay needs a URL (ws://host:port/relay)");
-  if (!values["wg-config"]) throw new UsageError("--wg-config FILE is required");
+  if (values["wg-config"] === "") throw new UsageError("--wg-config needs a FILE");
+  const config = values["wg-config"];
+  if (config === undefined && values.relay !== undefined) {
+    throw new UsageError("--relay needs --wg-config (the agent uses its map's relay)");
+  }
+  if (config !== undefined && values.socket !== undefined) {
+    throw new UsageError("--socket is for the agent; it does not go with --wg-config");
+  }
   if (positionals.length !== 2) throw new UsageError("HOST and PORT are required");
   const [hostText, portText] = positionals as [string, string];
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
     throw new UsageError(`PORT '${portText}' is not a port (1-65535)`);
   }
+  const common = { socket: values.socket, relay: values.relay, hostText, port, timeoutMs };
+  if (config === undefined) return { ...common, config, host: null };
   try {
-    const host = parseIp(hostText, `HOST '${hostText}'`);
-    return { config: values["wg-config"], relay: values.relay, host, port, timeoutMs };
+    return { ...common, config, host: parseIp(hostText, `HOST '${hostText}'`) };
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -72,6 +98,7 @@ export function ncCommand(argv: string[]): Promise<number> {
 }
 
 async function nc(parsed: NcArgs): Promise<number> {
+  if (parsed.config === undefined || parsed.host === null) return ncThroughAgent(parsed);
   // The config holds the WireGuard private key: say so when others can read it.
   const unprotected = unprotectedFileWarning(parsed.config, "WireGuard config");
   if (unprotected !== null) process.stderr.write(`corridor nc: ${unprotected}\n`);
@@ -82,10 +109,11 @@ async function nc(parsed: NcArgs): Promise<number> {
     process.stderr.write(`corridor nc: ${(error as Error).message}\n`);
     return 1;
   }
-  const target = `${formatIp(parsed.host)} port ${parsed.port}`;
+  const address = parsed.host;
+  const target = `${formatIp(address)} port ${parsed.port}`;
   try {
-    const source = mesh.net.sourceFor(parsed.host);
-    const connection = await mesh.net.tcp.connect(source, parsed.host, parsed.port, {
+    const source = mesh.net.sourceFor(address);
+    const connection = await mesh.net.tcp.connect(source, address, parsed.port, {
       timeoutMs: parsed.timeoutMs,
     });
     // stdin -> connection (its end sends FIN); connection -> stdout (its end finishes us).
@@ -104,5 +132,38 @@ async function nc(parsed: NcArgs): Promise<number> {
     // stdin may still be open (nothing more to send): release it so the process can exit.
     process.stdin.destroy();
     await mesh.close();
+  }
+}
+
+/** The agent dials; its socket then is the connection: stdin to it, it to stdout. */
+async function ncThroughAgent(parsed: NcArgs): Promise<number> {
+  const target = `${parsed.hostText} port ${parsed.port}`;
+  let connection: Socket;
+  try {
+    connection = await dialThroughAgent(
+      agentSocketPath(parsed.socket),
+      parsed.hostText,
+      parsed.port,
+      parsed.timeoutMs,
+    );
+  } catch (error) {
+    process.stdin.destroy();
+    const message = (error as Error).message;
+    const where = error instanceof AgentError && error.code === "no-agent" ? "" : `${target}: `;
+    process.stderr.write(`corridor nc: ${where}${message}\n`);
+    return 1;
+  }
+  try {
+    // stdin's end half-closes towards the peer (end() sends FIN through the agent); the
+    // peer's end finishes us, whatever stdin still does.
+    process.stdin.pipe(connection);
+    await pipeline(connection, process.stdout, { end: false });
+    return 0;
+  } catch (error) {
+    process.stderr.write(`corridor nc: ${target}: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    process.stdin.destroy();
+    connection.destroy();
   }
 }

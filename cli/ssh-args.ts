@@ -10,7 +10,7 @@ export const SSH_COMMAND = defineCommand({
   summary: "an SSH session over TCP or through the mesh, with OpenSSH's flags and known_hosts",
   synopsis: [
     "[-tT] [-l USER] [-p PORT] [-i KEYFILE] [-c CIPHER] [-m MAC]",
-    "[-o Option=value] [--wg-config FILE [--relay URL]]",
+    "[-o Option=value] [--socket PATH | --wg-config FILE [--relay URL]]",
     "[USER@]HOST [--] [COMMAND ...]",
   ],
   options: [
@@ -73,6 +73,12 @@ export const SSH_COMMAND = defineCommand({
       value: "URL",
       description: "… via a relay (ws://host:port/relay, #key= pins its key) instead of UDP",
     },
+    {
+      name: "socket",
+      value: "PATH",
+      description:
+        "go through the agent at this socket (default: $CORRIDOR_SOCKET, else the agent's state dir) even for a host its map does not list",
+    },
   ],
   operands: [
     { name: "[USER@]HOST", description: "where to log in; options stop here" },
@@ -87,7 +93,9 @@ export const SSH_COMMAND = defineCommand({
   ServerAliveInterval=SECONDS         keepalive@openssh.com after silence (0: off)
   KexAlgorithms=… HostKeyAlgorithms=… Ciphers=… MACs=…   algorithm lists; Port=… User=…
 
-Without --wg-config, HOST is reached over ordinary TCP. With COMMAND, runs it and exits with
+Without --wg-config, a HOST the local agent's map lists (a mesh name or address) is reached
+through the agent, its host key checked against the key the map publishes (no prompt; a
+mismatch is refused); any other HOST over ordinary TCP. With COMMAND, runs it and exits with
 its status; without, opens an interactive shell. Passwords and passphrases are asked on the
 terminal, or through SSH_ASKPASS (with SSH_ASKPASS_REQUIRE=force, or when there is no
 terminal), as ssh(1) does. Exit status 255 means the connection failed.`,
@@ -162,6 +170,8 @@ export interface SshArgs {
   macs?: string[];
   wgConfig: string | null;
   relay: string | null;
+  /** --socket: go through the agent at this path, whether or not its map lists HOST. */
+  socket: string | null;
 }
 
 const list = (value: string) => value.split(",").filter((s) => s !== "");
@@ -187,6 +197,7 @@ export function parseSshArgs(argv: readonly string[], defaultUser: string): SshA
     keepaliveSeconds: 15,
     wgConfig: null,
     relay: null,
+    socket: null,
   };
   let user: string | null = null;
   for (const { name, value = "" } of parsed.given) {
@@ -200,6 +211,7 @@ export function parseSshArgs(argv: readonly string[], defaultUser: string): SshA
     else if (name === "no-tty") out.tty = "never";
     else if (name === "wg-config") out.wgConfig = value;
     else if (name === "relay") out.relay = value;
+    else if (name === "socket") out.socket = value;
     else if (name === "option") problem = applyOption(out, value);
     if (problem !== null) throw new UsageError(problem);
   }
@@ -220,6 +232,8 @@ export function parseSshArgs(argv: readonly string[], defaultUser: string): SshA
   out.command = line.command.length > 0 ? line.command.join(" ") : null;
   if (out.relay !== null && out.wgConfig === null)
     throw new UsageError("--relay needs --wg-config");
+  if (out.socket !== null && out.wgConfig !== null)
+    throw new UsageError("--socket is for the agent; it does not go with --wg-config");
   return out;
 }
 

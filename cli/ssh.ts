@@ -1,7 +1,9 @@
-// `corridor ssh`: our SSH client (worker/ssh) from a terminal, over plain TCP or through the
-// WireGuard mesh (--wg-config, --relay). Interactive with a raw TTY that follows the window
-// size, or running a command with its exit status as ours. Host keys are checked against
-// OpenSSH's known_hosts file, which it also updates.
+// `corridor ssh`: our SSH client (worker/ssh) from a terminal, over plain TCP, through the
+// local agent (a host its map lists; docs/cli-agent.md), or through the WireGuard mesh of a
+// wg-quick file (--wg-config, --relay). Interactive with a raw TTY that follows the window
+// size, or running a command with its exit status as ours. Host keys are checked against the
+// keys the agent's map publishes for the host, else OpenSSH's known_hosts file, which it also
+// updates.
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -10,7 +12,7 @@ import { dirname, join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { nodeX25519 } from "../server/crypto/x25519-node.ts";
 import { type MeshNet, startMeshNet } from "../server/mesh-net.ts";
-import { connectTcp } from "../server/ssh/node-stream.ts";
+import { connectTcp, socketByteStream } from "../server/ssh/node-stream.ts";
 import { loadCryptoCore } from "../worker/crypto/index.ts";
 import { SshClient } from "../worker/ssh/client.ts";
 import { SshError } from "../worker/ssh/errors.ts";
@@ -18,9 +20,10 @@ import { hostKeyVerifier, preferKnownAlgorithms } from "../worker/ssh/host-key-p
 import { SshKeyError } from "../worker/ssh/keys/errors.ts";
 import { parseOpensshPrivateKey } from "../worker/ssh/keys/openssh-private-key.ts";
 import type { UserKey } from "../worker/ssh/keys/user-key.ts";
-import { KnownHosts } from "../worker/ssh/known-hosts.ts";
+import { KnownHosts, knownHostsName } from "../worker/ssh/known-hosts.ts";
 import type { SshByteStream } from "../worker/ssh/transport.ts";
 import { parseIp } from "../worker/wireguard/ip-address.ts";
+import { AgentError, agentSocketPath, askAgent, dialThroughAgent } from "./agent-client.ts";
 import { formatUsage, UsageError, usageFailure } from "./args.ts";
 import { unprotectedFileWarning, writeFileAtomic } from "./files.ts";
 import { askSecret, askYesNo } from "./prompt.ts";
@@ -74,7 +77,45 @@ async function loadKeys(files: readonly string[]): Promise<UserKey[]> {
   return keys;
 }
 
-async function openStream(args: SshArgs): Promise<{ stream: SshByteStream; mesh: MeshNet | null }> {
+/** The way to HOST through the local agent: its socket, and the keys the map publishes. */
+interface AgentRoute {
+  socket: string;
+  /** known_hosts text for HOST (at its port) with the map's keys; "" when it publishes none. */
+  knownHosts: string;
+}
+
+/**
+ * Whether HOST goes through the agent: with --socket always; else when an agent runs and its
+ * map lists HOST (other hosts, and every host when no agent runs, go over plain TCP).
+ */
+async function agentRoute(args: SshArgs): Promise<AgentRoute | null> {
+  if (args.wgConfig !== null) return null;
+  const socket = agentSocketPath(args.socket ?? undefined);
+  let keys: string[];
+  try {
+    ({ keys } = (await askAgent(socket, { op: "hostKeys", host: args.host })).hostKeys);
+  } catch (error) {
+    const code = error instanceof AgentError ? error.code : undefined;
+    if (args.socket === null && (code === "no-agent" || code === "unknown-host")) return null;
+    if (code === "unknown-host") return { socket, knownHosts: "" };
+    throw error;
+  }
+  const name = knownHostsName(args.host, args.port);
+  const lines = keys.flatMap((key) => {
+    const [type, blob] = key.trim().split(/\s+/);
+    return type !== undefined && blob !== undefined ? [`${name} ${type} ${blob}\n`] : [];
+  });
+  return { socket, knownHosts: lines.join("") };
+}
+
+async function openStream(
+  args: SshArgs,
+  agent: AgentRoute | null,
+): Promise<{ stream: SshByteStream; mesh: MeshNet | null }> {
+  if (agent !== null) {
+    const socket = await dialThroughAgent(agent.socket, args.host, args.port, 15_000);
+    return { stream: socketByteStream(socket), mesh: null };
+  }
   if (args.wgConfig === null) return { stream: await connectTcp(args.host, args.port), mesh: null };
   const mesh = await startMeshNet(args.wgConfig, { relay: args.relay ?? undefined });
   try {
@@ -102,9 +143,22 @@ export async function sshCommand(argv: string[]): Promise<number> {
     process.stdout.write(formatUsage(SSH_COMMAND));
     return 0;
   }
+  let agent: AgentRoute | null;
+  try {
+    agent = await agentRoute(args);
+  } catch (error) {
+    warn(`${args.host} port ${args.port}: ${(error as Error).message}`);
+    return EXIT_CONNECTION_FAILED;
+  }
+  // The map's keys, when it publishes some, are the only ones trusted: no prompt, no file.
+  const fromMap = agent !== null && agent.knownHosts !== "";
   const knownHostsFile = args.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts");
   const knownHosts = KnownHosts.parse(
-    existsSync(knownHostsFile) ? readFileSync(knownHostsFile, "utf8") : "",
+    fromMap
+      ? (agent?.knownHosts ?? "")
+      : existsSync(knownHostsFile)
+        ? readFileSync(knownHostsFile, "utf8")
+        : "",
   );
   const keys = await loadKeys(args.identityFiles);
   if (args.wgConfig !== null) {
@@ -114,7 +168,7 @@ export async function sshCommand(argv: string[]): Promise<number> {
   let mesh: MeshNet | null = null;
   let client: SshClient | null = null;
   try {
-    const opened = await openStream(args);
+    const opened = await openStream(args, agent);
     mesh = opened.mesh;
     const where = `${args.user}@${args.host}`;
     client = await SshClient.connect(opened.stream, {
@@ -132,7 +186,7 @@ export async function sshCommand(argv: string[]): Promise<number> {
         host: args.host,
         port: args.port,
         knownHosts,
-        policy: args.strictHostKeyChecking,
+        policy: fromMap ? "yes" : args.strictHostKeyChecking,
         confirm: (key) =>
           askYesNo(
             `The authenticity of host '${args.host}' can't be established.\n${key.keyType} key fingerprint is ${key.fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `,
