@@ -6,7 +6,7 @@
 // (socks5.ts) and MeshDialer implementations (connectionDuplex).
 
 import type { Socket } from "node:net";
-import { Duplex } from "node:stream";
+import { Duplex, finished } from "node:stream";
 import type {
   ReadableStream as NodeReadableStream,
   WritableStream as NodeWritableStream,
@@ -105,4 +105,26 @@ export function connectionDuplex(conn: TcpConnection): Duplex {
   );
   conn.closed.catch((error: Error) => duplex.destroy(error));
   return duplex;
+}
+
+/**
+ * Carries bytes between a host socket and a dialed stream (both Node streams) until both are
+ * done: a FIN from either half-closes the other (the socket must allow half-open), pipe()'s
+ * backpressure, and an error on either side resets the other. Resolves with how it ended.
+ */
+export function pipeDuplex(socket: Socket, remote: Duplex): Promise<PipeOutcome> {
+  let failed = false;
+  const reset = () => {
+    if (failed) return;
+    failed = true;
+    remote.destroy(new Error("the other side of the proxy failed"));
+    resetSocket(socket);
+  };
+  socket.on("error", reset);
+  remote.on("error", reset);
+  socket.pipe(remote);
+  remote.pipe(socket);
+  const done = (stream: Duplex) =>
+    new Promise<void>((resolve) => finished(stream, () => resolve()));
+  return Promise.all([done(socket), done(remote)]).then(() => (failed ? "reset" : "closed"));
 }
