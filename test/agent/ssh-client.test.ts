@@ -3,6 +3,7 @@
 // is checked against the published line, and what OpenSSH's ssh cannot drive from a script:
 // the exit-signal name, "signal" requests and window changes of a pty.
 
+import { Client as Ssh2Client } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectTcp } from "../../server/ssh/node-stream.ts";
 import { type CryptoCore, loadCryptoCore } from "../../worker/crypto/index.ts";
@@ -10,7 +11,7 @@ import { SshClient } from "../../worker/ssh/client.ts";
 import type { HostKeyInfo } from "../../worker/ssh/kex/driver.ts";
 import { SshAuthError } from "../../worker/ssh/userauth.ts";
 import { waitUntil } from "../helpers/wait.ts";
-import { readAll, readUntil } from "../ssh/fixtures/client.ts";
+import { readUntil } from "../ssh/fixtures/client.ts";
 import { SshHarness, sshPrereq } from "./ssh-harness.ts";
 
 const needs = sshPrereq();
@@ -133,14 +134,37 @@ describe.skipIf(needs.skip)("identity SSH with our SSH client", () => {
     }
   });
 
-  it("reads the whole output of a command", async () => {
-    const client = await connect("root");
-    const session = await client.connection.openSession();
-    await session.exec("head -c 200000 /dev/zero | tr '\\0' x");
-    await session.stdin.close();
-    const out = await readAll(session.stdout);
-    expect(out.length).toBe(200_000);
-    expect((await session.exit).code).toBe(0);
+  it("sends the exit status after the last byte of a large output", async () => {
+    // ssh2's client reports exit-status as an event of its own, so the order is visible:
+    // no byte may come after it (the status must not overtake output held by the window).
+    const client = new Ssh2Client();
+    const done = new Promise<{ bytes: number; afterExit: number; code: unknown }>(
+      (resolve, reject) => {
+        client.on("error", reject);
+        client.on("ready", () => {
+          client.exec("head -c 6000000 /dev/zero | tr '\\0' x; exit 3", (error, channel) => {
+            if (error) return reject(error);
+            let bytes = 0;
+            let afterExit = 0;
+            let code: unknown;
+            channel.on("data", (d: Buffer) => {
+              bytes += d.length;
+              if (code !== undefined) afterExit += d.length;
+            });
+            channel.on("exit", (c: unknown) => {
+              code = c;
+            });
+            channel.on("close", () => resolve({ bytes, afterExit, code }));
+          });
+        });
+      },
+    );
+    client.connect({ host: "127.0.0.1", port: h.port, username: "root", readyTimeout: 30_000 });
+    try {
+      expect(await done).toEqual({ bytes: 6_000_000, afterExit: 0, code: 3 });
+    } finally {
+      client.end();
+    }
   });
 });
 

@@ -156,18 +156,26 @@ export class IdentitySshServer {
         void pending.then(({ decision }) => this.logDecision(log, username, ctx.method, decision));
       }
       void pending.then(({ decision, account: found }) => {
-        if (decision.allowed) {
-          account = found;
-          ctx.accept();
-          return;
+        try {
+          if (decision.allowed) {
+            account = found;
+            ctx.accept();
+            return;
+          }
+          if (!refusedTold.has(username)) {
+            refusedTold.add(username);
+            sendUserauthBanner(client, decision.message);
+          }
+          // No method left: the client stops trying ("Permission denied ()") instead of
+          // offering keys and passwords that cannot change the answer.
+          ctx.reject([]);
+        } catch (error) {
+          // The client left while the account was looked up: nothing to answer.
+          log.debug(
+            { error: error instanceof Error ? error.message : String(error) },
+            "ssh_auth_abandoned",
+          );
         }
-        if (!refusedTold.has(username)) {
-          refusedTold.add(username);
-          sendUserauthBanner(client, decision.message);
-        }
-        // No method left: the client stops trying ("Permission denied ()") instead of
-        // offering keys and passwords that cannot change the answer.
-        ctx.reject([]);
       });
     });
 

@@ -217,7 +217,10 @@ export function serveSession(session: Session, context: SessionContext): void {
         channel.once("drain", () => term.resume());
       }
     });
-    channel.on("data", (data: Buffer) => term.write(data));
+    channel.on("data", (data: Buffer) => {
+      // Typing that arrives after the shell exited has nowhere to go.
+      if (terminal !== undefined) term.write(data);
+    });
     term.onExit(({ exitCode, signal }) => {
       terminal = undefined;
       finish(channel, signal ? signalName(signal) : exitCode);
@@ -265,9 +268,18 @@ export function serveSession(session: Session, context: SessionContext): void {
 
   const finish = (channel: ServerChannel, status: number | string): void => {
     log.debug({ status }, "ssh_session_end");
-    if (typeof status === "number") channel.exit(status);
-    else channel.exit(status, false, "");
-    channel.end();
+    // exit-status goes out at once, past output still waiting for the client's window: send
+    // it once both output streams have flushed (an empty write's callback runs after every
+    // earlier write was sent), so it follows the last byte.
+    let flushed = 0;
+    const afterFlush = (): void => {
+      if (++flushed < 2) return;
+      if (typeof status === "number") channel.exit(status);
+      else channel.exit(status, false, "");
+      channel.end();
+    };
+    channel.write(Buffer.alloc(0), afterFlush);
+    channel.stderr.write(Buffer.alloc(0), afterFlush);
   };
   const fail = (channel: ServerChannel, message: string): void => {
     log.warn({ error: message }, "ssh_session_failed");
