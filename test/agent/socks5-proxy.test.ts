@@ -177,6 +177,29 @@ describe("SOCKS5 proxy", () => {
     expect(all.subarray(12).toString()).toBe(`read ${payload.length}`);
   });
 
+  it("the service's FIN first: the client reads to the end, then still sends", async () => {
+    const { proxy } = await setup();
+    let late: Promise<string> | undefined;
+    const service = createServer({ allowHalfOpen: true }, (s) => {
+      late = new Promise((resolve) => {
+        let text = "";
+        s.on("data", (c: Buffer) => {
+          text += c;
+        });
+        s.on("end", () => resolve(text));
+      });
+      s.end("banner");
+    });
+    const port = await listenOnLoopback(service);
+    cleanup.push(() => service.close());
+    const { socket, received } = rawClient(proxy.address.port);
+    socket.write(Buffer.from([5, 1, 0, 5, 1, 0, 1, 100, 64, 0, 2, port >> 8, port & 0xff]));
+    expect((await received).subarray(12).toString()).toBe("banner");
+    socket.end("written after the service's FIN");
+    await waitUntil(() => late !== undefined, "the service's connection");
+    expect(await late).toBe("written after the service's FIN");
+  });
+
   it("a client's reset reaches the service as a reset", async () => {
     const { proxy } = await setup();
     let serviceError: NodeJS.ErrnoException | undefined;
