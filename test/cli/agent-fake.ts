@@ -3,6 +3,7 @@
 // (server/agent/local-api.ts) on a socket in a temp dir. The CLI's commands, run as child
 // processes, talk to it exactly as they would to `corridor agent`.
 
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -164,4 +165,37 @@ export async function startEchoServer(): Promise<{ port: number; close(): Promis
         server.close(() => resolve());
       }),
   };
+}
+
+const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
+
+/** What a `corridor` child process left. */
+export interface Run {
+  stdout: Buffer;
+  stderr: string;
+  code: number | null;
+}
+
+/** Runs `corridor ARGS` with `input` on stdin; SIGKILL after 60 s (a hang guard). */
+export function corridor(
+  args: string[],
+  options: { input?: Uint8Array; env?: Record<string, string | undefined> } = {},
+): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, CORRIDOR_SOCKET: undefined, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ stdout: Buffer.concat(out), stderr, code });
+    });
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(options.input ?? new Uint8Array(0));
+  });
 }
