@@ -1,0 +1,172 @@
+// SSH through the local agent to a real OpenSSH sshd, the fake agent's dialer connecting the
+// mesh name to it (agent-fake.ts): `corridor ssh USER@NAME` checks the host key the map
+// publishes (no prompt, nothing written; another key is the hard stop), and OpenSSH's own ssh
+// with `ProxyCommand='corridor nc %h %p'` verifies the key through the known_hosts file that
+// `corridor ssh-known-hosts --write` made, with StrictHostKeyChecking=yes.
+
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeWithPrereq, executable, prereq } from "../helpers/prereq.ts";
+import {
+  ensureTestUser,
+  type SshServer,
+  sshdPrereq,
+  startSshd,
+  TEST_USER,
+} from "../ssh/fixtures/servers.ts";
+import { corridor, type FakeAgent, type FakePeer, type Run, startFakeAgent } from "./agent-fake.ts";
+
+const SSH = "/usr/bin/ssh";
+const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
+const need = prereq(...sshdPrereq.missing.map((what) => ({ what, ok: false })), executable(SSH));
+
+/** Runs OpenSSH's ssh with `args`; SIGKILL after 60 s (a hang guard). */
+function ssh(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(SSH, args, {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ stdout: Buffer.concat(out), stderr, code });
+    });
+  });
+}
+
+describeWithPrereq(need, "SSH through the local agent to sshd", () => {
+  let server: SshServer;
+  let dir: string;
+  let key: string;
+  let agent: FakeAgent;
+  let impostor: FakeAgent;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "corridor-agent-ssh-"));
+    key = join(dir, "id_ed25519");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+    ensureTestUser([readFileSync(`${key}.pub`, "utf8").trim()]);
+    server = await startSshd();
+    const peer: FakePeer = {
+      name: "sshd-host",
+      address: "100.64.0.9",
+      ports: { 22: server.port },
+      hostKeys: [...server.hostKeys.values()],
+      rttMs: 1,
+    };
+    agent = await startFakeAgent([peer]);
+    // The same host, but the map publishes another ed25519 key than sshd's.
+    const other = join(dir, "other");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
+    impostor = await startFakeAgent([
+      { ...peer, hostKeys: [readFileSync(`${other}.pub`, "utf8").trim()] },
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await impostor?.stop();
+    await server?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("corridor ssh USER@NAME logs in, trusting the map's host key without a prompt", async () => {
+    const knownHosts = join(dir, "untouched_known_hosts");
+    const run = await corridor(
+      [
+        "ssh",
+        "-i",
+        key,
+        "-o",
+        `UserKnownHostsFile=${knownHosts}`,
+        `${TEST_USER}@sshd-host`,
+        "--",
+        "echo hi from $(id -un); exit 4",
+      ],
+      // Found by $CORRIDOR_SOCKET: the map lists sshd-host, so the agent carries it.
+      { env: { CORRIDOR_SOCKET: agent.socket } },
+    );
+    expect(run.stdout.toString()).toBe(`hi from ${TEST_USER}\n`);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toBe("");
+    expect(agent.dials.at(-1)).toEqual({ host: "sshd-host", port: 22 });
+    // The map's keys are the trust: the user's known_hosts was not written.
+    expect(() => readFileSync(knownHosts)).toThrow(/ENOENT/);
+  });
+
+  it("refuses a host whose key is not the one the map publishes", async () => {
+    const run = await corridor([
+      "ssh",
+      "--socket",
+      impostor.socket,
+      "-i",
+      key,
+      `${TEST_USER}@sshd-host`,
+      "true",
+    ]);
+    expect(run.code).toBe(255);
+    expect(run.stderr).toMatch(/HOST KEY FOR sshd-host HAS CHANGED: the server sent ssh-ed25519/);
+  });
+
+  it("OpenSSH through `corridor nc %h %p` verifies the key from `corridor ssh-known-hosts`", async () => {
+    const knownHosts = join(dir, "known_hosts");
+    const written = await corridor(["ssh-known-hosts", "--write", knownHosts], {
+      env: { CORRIDOR_SOCKET: agent.socket },
+    });
+    expect(written.code).toBe(0);
+    const proxy = `${process.execPath} ${bin} nc %h %p`;
+    const run = await ssh(
+      [
+        "-F",
+        "/dev/null",
+        "-o",
+        `ProxyCommand=${proxy}`,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${knownHosts}`,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        key,
+        `${TEST_USER}@sshd-host`,
+        "echo ok from $(id -un)",
+      ],
+      { CORRIDOR_SOCKET: agent.socket },
+    );
+    expect(run.stdout.toString()).toBe(`ok from ${TEST_USER}\n`);
+    expect(run.code).toBe(0);
+    // And without that file, the same command is refused: the known_hosts line is what verified.
+    const refused = await ssh(
+      [
+        "-F",
+        "/dev/null",
+        "-o",
+        `ProxyCommand=${proxy}`,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${join(dir, "empty_known_hosts")}`,
+        "-o",
+        "BatchMode=yes",
+        "-i",
+        key,
+        `${TEST_USER}@sshd-host`,
+        "true",
+      ],
+      { CORRIDOR_SOCKET: agent.socket },
+    );
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toMatch(/Host key verification failed/);
+  });
+});
