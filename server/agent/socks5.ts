@@ -89,7 +89,8 @@ export function parseListenAddress(text: string): { host: string; port: number }
     const at = text.lastIndexOf(":");
     host = text.slice(0, at);
     portText = text.slice(at + 1);
-    if (host === "" || host.includes(":")) throw bad();
+    // A name or an IPv4 literal: letters, digits, dots and dashes (no spaces or controls).
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(host)) throw bad();
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) throw bad();
   return { host, port: Number(portText) };

@@ -12,12 +12,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { InboundForwarder } from "../../server/agent/forward.ts";
-import { parseListenAddress, type Socks5Proxy, startSocks5 } from "../../server/agent/socks5.ts";
+import {
+  parseListenAddress,
+  Socks5ListenError,
+  type Socks5Proxy,
+  startSocks5,
+} from "../../server/agent/socks5.ts";
 import { connectionDuplex } from "../../server/agent/tcp-pipe.ts";
 import { DialError, type MeshDialer } from "../../server/agent/types.ts";
 import { parseIp } from "../../worker/wireguard/ip-address.ts";
 import { listenOnLoopback, reservedPort } from "../helpers/ports.ts";
 import { describeWithPrereq, executable, prereq } from "../helpers/prereq.ts";
+import { seededInts } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { A_V4, A_V6, B_V4, type BackToBack, backToBack } from "./forward-net.ts";
 
@@ -273,10 +279,58 @@ describe("SOCKS5 proxy", () => {
       "::1:1080",
       "[nope]:1",
       "a:b",
+      "a b:1",
+      "é:1",
     ]) {
       expect(() => parseListenAddress(bad), bad).toThrow(
         /expected PORT, HOST:PORT or \[IPV6\]:PORT/,
       );
     }
+  });
+
+  it("parseListenAddress on 10,000 seeded texts: only Socks5ListenError, and accepted forms round-trip", () => {
+    const rand = seededInts(0x50c4);
+    const pieces = [
+      "127.0.0.1",
+      "::1",
+      "[::1]",
+      "[",
+      "]",
+      ":",
+      "localhost",
+      "0",
+      "1055",
+      "65535",
+      "65536",
+      "x",
+      " ",
+      "[fd7a::1]",
+      "-1",
+    ];
+    let accepted = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const text = Array.from({ length: rand(4) }, () =>
+        rand(6) === 0 ? String.fromCharCode(rand(0x250)) : pieces[rand(pieces.length)]!,
+      ).join("");
+      let got: { host: string; port: number } | undefined;
+      try {
+        got = parseListenAddress(text);
+      } catch (error) {
+        if (!(error instanceof Socks5ListenError)) expect.fail(`${JSON.stringify(text)}: ${error}`);
+        continue;
+      }
+      accepted++;
+      if (!(got.port >= 0 && got.port <= 65535 && got.host !== "")) {
+        expect.fail(`${JSON.stringify(text)} gave ${JSON.stringify(got)}`);
+      }
+      const again = parseListenAddress(
+        got.host.includes(":") ? `[${got.host}]:${got.port}` : `${got.host}:${got.port}`,
+      );
+      if (again.host !== got.host || again.port !== got.port)
+        expect.fail(`${JSON.stringify(text)}: round trip`);
+    }
+    // Both outcomes must be reached often, or the check proves little.
+    expect(accepted).toBeGreaterThan(200);
+    expect(accepted).toBeLessThan(9_000);
   });
 });

@@ -11,6 +11,7 @@ import type {
 } from "../../../worker/net/tcp/stack.ts";
 import { emitTcp, parseTcp, TcpFlag } from "../../../worker/net/wire/tcp.ts";
 import { FakeClock } from "../../../worker/wireguard/clock.ts";
+import { seededInts } from "../../helpers/seeded.ts";
 import { A4, A6, B4, B6, flush, MemoryLink, runUntil } from "./link.ts";
 
 /** A handler whose answers the test gives by hand, recording every call. */
@@ -202,5 +203,94 @@ describe("TcpStack.forwardUnlistened", () => {
     await runUntil(clock, () => error !== undefined, 100);
     expect(error!.message).toMatch(/connection refused/);
     expect(asked.length).toBe(0);
+  });
+
+  it("survives 20,000 hostile segments on 32 flows with random answers: bounded, every yes accepted or abandoned once", async () => {
+    const rand = seededInts(0xf0e4);
+    const clock = new FakeClock();
+    const link = new MemoryLink(clock, { seed: 3, delayMs: 2 });
+    const maxPending = 6;
+    const yes = new Set<UnlistenedFlow>();
+    const accepted = new Map<UnlistenedFlow, number>();
+    const abandoned = new Map<UnlistenedFlow, number>();
+    link.b.forwardUnlistened(
+      {
+        // Answers yes, no or with a rejection after 0-300 ms (the timeout is 200 ms).
+        decide: (flow) =>
+          new Promise<boolean>((resolve, reject) => {
+            const choice = rand(3);
+            clock.setTimer(rand(300), () => {
+              if (choice === 0) {
+                yes.add(flow);
+                resolve(true);
+              } else if (choice === 1) resolve(false);
+              else reject(new Error("no"));
+            });
+          }),
+        accept: (conn, flow) => {
+          accepted.set(flow, (accepted.get(flow) ?? 0) + 1);
+          conn.abort("fuzz");
+        },
+        abandon: (flow) => abandoned.set(flow, (abandoned.get(flow) ?? 0) + 1),
+      },
+      { maxPending, decideTimeoutMs: 200 },
+    );
+    const undecided = () =>
+      (link.b as unknown as { unlistened?: { size: number } }).unlistened?.size ?? 0;
+    const flagChoices = [
+      TcpFlag.SYN,
+      TcpFlag.SYN,
+      TcpFlag.SYN,
+      TcpFlag.RST,
+      TcpFlag.ACK,
+      TcpFlag.SYN | TcpFlag.ACK,
+      TcpFlag.FIN | TcpFlag.ACK,
+      TcpFlag.RST | TcpFlag.ACK,
+      TcpFlag.SYN | TcpFlag.RST,
+    ];
+    for (let i = 0; i < 20_000; i++) {
+      const seg = emitTcp(
+        {
+          srcPort: 40000 + rand(16),
+          dstPort: 80 + rand(2),
+          seq: rand(4) === 0 ? rand(2 ** 32) : 1000 + rand(3),
+          ack: rand(2 ** 32),
+          flags: flagChoices[rand(flagChoices.length)]!,
+          window: rand(65536),
+        },
+        A4,
+        B4,
+        rand(8) === 0 ? new Uint8Array(rand(100)) : new Uint8Array(0),
+      );
+      link.b.receive(A4, B4, seg);
+      // Real clients among the forged segments, so that some handshakes complete.
+      if (i % 200 === 0) link.a.connect(A4, B4, 82).catch(() => {});
+      if (undecided() > maxPending)
+        expect.fail(`${undecided()} undecided flows after segment ${i}`);
+      if (rand(10) === 0) {
+        clock.advance(rand(50));
+        await flush();
+      }
+    }
+    // Let every answer, handshake, reset and TIME_WAIT run out.
+    for (let t = 0; t < 200; t++) {
+      clock.advance(1000);
+      await flush();
+    }
+    expect(undecided()).toBe(0);
+    expect(link.b.connections.length).toBe(0);
+    expect(link.b.stats.unlistenedAsked).toBeGreaterThan(500);
+    expect(link.b.stats.unlistenedDropped).toBeGreaterThan(0);
+    expect(accepted.size).toBeGreaterThan(0);
+    for (const flow of yes) {
+      const n = (accepted.get(flow) ?? 0) + (abandoned.get(flow) ?? 0);
+      if (n !== 1) expect.fail(`a flow answered yes was accepted or abandoned ${n} times`);
+    }
+    for (const flow of [...accepted.keys(), ...abandoned.keys()]) {
+      if (!yes.has(flow)) expect.fail("accept or abandon for a flow never answered yes");
+    }
+    console.log(
+      `fuzz unlistened: 20000 segments, asked ${link.b.stats.unlistenedAsked}, dropped ${link.b.stats.unlistenedDropped}, accepted ${accepted.size}, abandoned ${abandoned.size}`,
+    );
   });
 });
