@@ -3,6 +3,7 @@
 // is checked against the published line, and what OpenSSH's ssh cannot drive from a script:
 // the exit-signal name, "signal" requests and window changes of a pty.
 
+import { execFileSync } from "node:child_process";
 import { Client as Ssh2Client } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectTcp } from "../../server/ssh/node-stream.ts";
@@ -94,6 +95,27 @@ describe.skipIf(needs.skip)("identity SSH with our SSH client", () => {
     expect(seen).toMatch(/50 132/);
     await writer.write(enc.encode("exit 0\n"));
     expect((await session.exit).code).toBe(0);
+  });
+
+  it("hangs up a command whose client left mid-output, and keeps serving", async () => {
+    const marker = `corridor-hup-${process.pid}-${Date.now()}`;
+    const running = (): boolean => {
+      try {
+        execFileSync("pgrep", ["-f", marker], { stdio: "ignore" });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const client = await connect("root");
+    const session = await client.connection.openSession();
+    await session.exec(`yes ${marker}`);
+    await readUntil(session.stdout.getReader(), new RegExp(marker));
+    expect(running()).toBe(true);
+    await client.close();
+    await waitUntil(() => !running(), "the command to be hung up");
+    const again = await connect("root");
+    expect(Buffer.from((await again.exec("echo alive")).stdout).toString()).toBe("alive\n");
   });
 
   it("shows the refusal's reason as the banner and fails auth without trying more", async () => {

@@ -174,6 +174,12 @@ export function serveSession(session: Session, context: SessionContext): void {
 
   const run = (channel: ServerChannel, argv: string[], kind: string): void => {
     started = true;
+    // Output racing a client that left writes to a closed channel: an error to note, never
+    // one that reaches the agent's top level.
+    const closedWrite = (error: Error): void =>
+      log.debug({ error: error.message }, "ssh_channel_error");
+    channel.on("error", closedWrite);
+    channel.stderr.on("error", closedWrite);
     const environment = sessionEnv(account, env);
     const cwd = workingDir(account);
     const [file, args] = asAccount(account, argv, context.setpriv);
