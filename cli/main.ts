@@ -4,6 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { ADMIN_COMMAND, adminCommand } from "./admin.ts";
+import { AGENT_COMMAND, agentCommand } from "./agent.ts";
 import { type CommandSpec, formatUsage } from "./args.ts";
 import { CONTROL_COMMAND, controlCommand } from "./control.ts";
 import { KEYS_COMMAND, keysCommand } from "./keys.ts";
@@ -35,6 +36,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: RELAY_COMMAND, run: relayCommand },
   { spec: SERVE_COMMAND, run: serveCommand },
   { spec: CONTROL_COMMAND, run: controlCommand },
+  { spec: AGENT_COMMAND, run: agentCommand },
   { spec: ADMIN_COMMAND, run: adminCommand },
 ];
 

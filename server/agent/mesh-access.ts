@@ -13,6 +13,7 @@ import type { ControlClient } from "../../worker/control/client.ts";
 import type { MapState } from "../../worker/control/map-state.ts";
 import type { PeerView, RelayInfo, SshRule } from "../../worker/control/types.ts";
 import type { NetInterface } from "../../worker/net/interface.ts";
+import type { TcpConnection } from "../../worker/net/tcp/stack.ts";
 import type { PathKind, PeerStatus } from "../../worker/path/types.ts";
 import type { RelayBind } from "../../worker/relay/client.ts";
 import type { Device } from "../../worker/wireguard/device.ts";
@@ -59,6 +60,20 @@ export function canonicalAddress(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** The WHATWG streams of a mesh TCP connection as one Node stream (end() sends FIN). */
+export function connectionStream(connection: TcpConnection): Duplex {
+  // A reset or abort after the dial rejects `closed`; the Duplex reports it as its own error.
+  connection.closed.catch(() => {});
+  // The stack's streams are the WHATWG ones Node also implements; only the typings differ.
+  return Duplex.fromWeb(
+    {
+      readable: connection.readable as unknown as NodeReadableStream<Uint8Array>,
+      writable: connection.writable as unknown as NodeWritableStream<Uint8Array>,
+    },
+    { objectMode: false },
+  );
 }
 
 /** Which DialFailure a TCP connect error means (the stack's messages, worker/net/tcp). */
@@ -117,7 +132,7 @@ export class MeshAccess implements MeshDialer, MeshIdentity, AgentControl {
     const address = this.addressOf(host);
     const net = this.node.net;
     const remote = parseIp(address);
-    let connection: Awaited<ReturnType<typeof net.tcp.connect>>;
+    let connection: TcpConnection;
     try {
       connection = await net.tcp.connect(net.sourceFor(remote), remote, port, { timeoutMs });
     } catch (error) {
@@ -129,16 +144,7 @@ export class MeshAccess implements MeshDialer, MeshIdentity, AgentControl {
           : message;
       throw new DialError(reason, `${host} (${address}) port ${port}: ${why}`);
     }
-    // A reset or abort after the dial rejects `closed`; the Duplex reports it as its error.
-    connection.closed.catch(() => {});
-    // The stack's streams are the WHATWG ones Node also implements; only the typings differ.
-    return Duplex.fromWeb(
-      {
-        readable: connection.readable as unknown as NodeReadableStream<Uint8Array>,
-        writable: connection.writable as unknown as NodeWritableStream<Uint8Array>,
-      },
-      { objectMode: false },
-    );
+    return connectionStream(connection);
   }
 
   peerByAddress(address: string): PeerView | undefined {

@@ -8,7 +8,7 @@
 // as OpenSSH and wg-quick do; a file that holds no key is an error naming the file, never
 // silently replaced (the node would come back as someone else).
 
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import {
   closeSync,
   fchmodSync,
@@ -23,8 +23,12 @@ import {
 } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { utils as sshUtils } from "ssh2";
+import ssh2 from "ssh2";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../../worker/wireguard/keys.ts";
+
+// ssh2 is CommonJS: Node's ESM loader gives it a default export only (named imports fail
+// outside a bundler), so take its parts from that.
+const sshUtils = ssh2.utils;
 
 /** The node's WireGuard private key (base64, as `wg genkey` writes it). */
 export const NODE_KEY_FILE = "node.key";
@@ -153,6 +157,54 @@ export function parseHostKey(text: string, file: string): HostKey {
   return { privateKey: text, publicLine: `ssh-ed25519 ${key.getPublicSSH().toString("base64")}` };
 }
 
+/** An SSH wire string: u32 length, then the bytes. */
+function sshString(bytes: Uint8Array | string): Buffer {
+  const body = typeof bytes === "string" ? Buffer.from(bytes, "utf8") : Buffer.from(bytes);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length);
+  return Buffer.concat([length, body]);
+}
+
+/**
+ * A new ed25519 host key in OpenSSH's private key format (PROTOCOL.key in OpenSSH's sources:
+ * unencrypted, one key). Written here rather than by ssh2's generator, which drops a leading
+ * zero byte of the public key (about one key in 256) and so writes a file nobody can read.
+ */
+export function generateHostKey(comment = "corridor-agent"): string {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const pub = Buffer.from(publicKey.export({ format: "jwk" }).x ?? "", "base64url");
+  const seed = Buffer.from(privateKey.export({ format: "jwk" }).d ?? "", "base64url");
+  if (pub.length !== 32 || seed.length !== 32) throw new Error("ed25519: unexpected key length");
+  const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(pub)]);
+  const check = randomBytes(4);
+  let secret = Buffer.concat([
+    check,
+    check,
+    sshString("ssh-ed25519"),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
+  // Padded with 1, 2, 3, ... to the cipher's block size (8 for "none").
+  const padding = Buffer.from(
+    Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, i) => i + 1),
+  );
+  secret = Buffer.concat([secret, padding]);
+  const whole = Buffer.concat([
+    Buffer.from("openssh-key-v1\0", "latin1"),
+    sshString("none"),
+    sshString("none"),
+    sshString(""),
+    Buffer.from([0, 0, 0, 1]),
+    sshString(publicBlob),
+    sshString(secret),
+  ]);
+  seed.fill(0);
+  secret.fill(0);
+  const lines = whole.toString("base64").match(/.{1,70}/g) ?? [];
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+
 function loadNodeKey(dir: string, created: string[]): Uint8Array {
   const file = join(dir, NODE_KEY_FILE);
   const text = readSmall(file, MAX_NODE_KEY_BYTES);
@@ -171,10 +223,10 @@ function loadHostKey(dir: string, created: string[]): HostKey {
   const file = join(dir, HOST_KEY_FILE);
   let text = readSmall(file, MAX_HOST_KEY_BYTES);
   if (text === undefined) {
-    const pair = sshUtils.generateKeyPairSync("ed25519");
-    if (writeNewFileAtomic(file, pair.private)) {
+    const fresh = generateHostKey();
+    if (writeNewFileAtomic(file, fresh)) {
       created.push(HOST_KEY_FILE);
-      text = pair.private;
+      text = fresh;
     } else {
       text = readSmall(file, MAX_HOST_KEY_BYTES) ?? "";
     }

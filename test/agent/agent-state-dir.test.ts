@@ -21,6 +21,7 @@ import { utils as sshUtils } from "ssh2";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   defaultStateDir,
+  generateHostKey,
   HOST_KEY_FILE,
   NODE_KEY_FILE,
   openStateDir,
@@ -119,6 +120,16 @@ describe("agent state directory", () => {
     expect(defaultStateDir({ XDG_STATE_HOME: "rel" }, "/home/u")).toBe(
       "/home/u/.local/state/corridor/agent",
     );
+  });
+
+  it("made host keys all parse, a public key with a leading zero byte included", () => {
+    // ssh2's own generator drops a leading zero byte of the public key (one key in 256); among
+    // 1,000 keys, ~98% of runs meet such a key at least once.
+    for (let i = 0; i < 1000; i++) {
+      const key = parseHostKey(generateHostKey(), `key ${i}`);
+      const blob = Buffer.from(key.publicLine.split(" ")[1]!, "base64");
+      expect(blob.length).toBe(51); // string "ssh-ed25519" (4+11) + string key (4+32)
+    }
   });
 
   const sshKeygen = prereq(onPath("ssh-keygen"));

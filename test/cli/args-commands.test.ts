@@ -50,6 +50,7 @@ const MENTIONS: Record<string, string[]> = {
   ],
   control: ["--database URL", "--relay-url URL", "--relay-key KEY", "--public-url URL"],
   admin: ["--server URL", "authkey create", "--tag TAG", "(repeatable)", "CORRIDOR_API_KEY"],
+  agent: ["--server URL", "--auth-key KEY", "CORRIDOR_AUTH_KEY", "--state DIR", "(default: 22)"],
 };
 
 describe("every corridor command has --help from its table", () => {
