@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import { CONTROL_CLOSE, type Hostinfo, type ServerMessage } from "../../worker/control/messages.ts";
 import { Deadlines } from "./deadlines.ts";
+import { hostFields } from "./host-fields.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
 import type { ControlMetrics } from "./metrics.ts";
@@ -192,18 +193,11 @@ export class Hub {
   async hostinfo(nodeId: number, hostinfo: Hostinfo): Promise<NodeRecord | null> {
     const node = this.mapper.node(nodeId);
     if (node === undefined) return null;
-    const { hostname, os } = hostinfo;
-    const sshHostKeys = hostinfo.sshHostKeys ?? node.sshHostKeys;
-    if (
-      hostname === node.hostname &&
-      os === node.os &&
-      JSON.stringify(sshHostKeys) === JSON.stringify(node.sshHostKeys)
-    ) {
-      return null;
-    }
-    await this.options.store.updateNode(nodeId, { hostname, os, sshHostKeys });
+    const fields = hostFields(node, hostinfo);
+    if (fields === null) return null;
+    await this.options.store.updateNode(nodeId, fields);
     const current = this.mapper.node(nodeId);
-    return current === undefined ? null : { ...current, hostname, os, sshHostKeys };
+    return current === undefined ? null : { ...current, ...fields };
   }
 
   /** Volatile facts from the node's `update`. */

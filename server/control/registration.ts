@@ -10,6 +10,7 @@ import type { IncomingMessage } from "node:http";
 import type { LoginMessage } from "../../worker/control/messages.ts";
 import { checkAuthKey } from "./auth/authkeys.ts";
 import type { SessionUser } from "./auth/sessions.ts";
+import { hostFields } from "./host-fields.ts";
 import type { CompiledPolicy } from "./policy/types.ts";
 import { createNodeAllocated, type NodeToAllocate } from "./store/allocate.ts";
 import {
@@ -208,6 +209,7 @@ export class Registrar {
       ephemeral: how.ephemeral,
       keyExpiry: tagged ? null : how.now + this.keyLife(),
       sshHostKeys: login.hostinfo.sshHostKeys ?? [],
+      sshUsers: login.hostinfo.sshUsers ?? null,
       lastSeen: null,
       authKeyId: how.authKeyId ?? null,
     };
@@ -220,15 +222,10 @@ export class Registrar {
     login: LoginMessage,
     tx?: StoreTx,
   ): Promise<{ node: NodeRecord; changed: boolean }> {
-    const { hostname, os } = login.hostinfo;
-    const sshHostKeys = login.hostinfo.sshHostKeys ?? node.sshHostKeys;
-    const same =
-      hostname === node.hostname &&
-      os === node.os &&
-      JSON.stringify(sshHostKeys) === JSON.stringify(node.sshHostKeys);
-    if (same) return { node, changed: false };
-    await (tx ?? this.options.store).updateNode(node.id, { hostname, os, sshHostKeys });
-    return { node: { ...node, hostname, os, sshHostKeys }, changed: true };
+    const fields = hostFields(node, login.hostinfo);
+    if (fields === null) return { node, changed: false };
+    await (tx ?? this.options.store).updateNode(node.id, fields);
+    return { node: { ...node, ...fields }, changed: true };
   }
 
   private keyLife(): number {

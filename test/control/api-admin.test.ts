@@ -122,6 +122,7 @@ describe("nodes", () => {
       tags: [],
       ephemeral: false,
       keyExpiry: null,
+      sshUsers: null,
       createdAt: h.clock.now,
       lastSeen: null,
     });

@@ -82,6 +82,7 @@ export function node(id: number, owner: number | string[], name = `n${id}`): Nod
     ephemeral: false,
     keyExpiry: null,
     sshHostKeys: [],
+    sshUsers: null,
     createdAt: 0,
     lastSeen: null,
     authKeyId: null,

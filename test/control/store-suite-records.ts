@@ -53,6 +53,7 @@ export function defineRecordTests(ctx: SuiteContext): void {
         ephemeral: true,
         keyExpiry: 123,
         sshHostKeys: ["ssh-ed25519 AAAA", "ecdsa-sha2-nistp256 BBBB"],
+        sshUsers: ["ada", "deploy"],
         lastSeen: 77,
         authKeyId: key.id,
       });
@@ -60,6 +61,8 @@ export function defineRecordTests(ctx: SuiteContext): void {
       expect(node).toEqual({ id: node.id, ...input, createdAt: ctx.clock.now });
       const tagged = await store.createNode(nodeInput(2, null, { tags: ["tag:a", "tag:b"] }));
       expect(tagged.tags).toEqual(["tag:a", "tag:b"]);
+      // No sshUsers given: any local user (null), not an empty list.
+      expect(tagged.sshUsers).toBeNull();
       expect(await store.nodeById(node.id)).toEqual(node);
       expect(await store.nodeByKey("key-1")).toEqual(node);
       expect(await store.nodeByKey("key-9")).toBeNull();
@@ -140,8 +143,11 @@ export function defineRecordTests(ctx: SuiteContext): void {
         os: "darwin",
         keyExpiry: 9,
         sshHostKeys: ["k"],
+        sshUsers: ["ada"],
         lastSeen: 10,
       });
+      expect((await store.nodeById(node.id))?.sshUsers).toEqual(["ada"]);
+      await store.updateNode(node.id, { sshUsers: null });
       await store.updateNode(node.id, { userId: null, tags: ["tag:server"] });
       await store.updateNode(node.id, {});
       expect(await store.nodeById(node.id)).toEqual({

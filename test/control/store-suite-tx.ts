@@ -166,6 +166,22 @@ export function defineTransactionTests(ctx: SuiteContext): void {
       );
     });
 
+    it("step 2 gives the nodes of a version-1 database ssh_users NULL (any user)", async () => {
+      const { db, store } = await ctx.setup({ migrations: MIGRATIONS.slice(0, 1) });
+      const user = await store.createUser(userInput(1));
+      await db.query(
+        `INSERT INTO nodes (node_key, user_id, tags, name, name_stem, name_n, hostname, os, ipv4,
+           ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, created_at, last_seen, auth_key_id)
+         VALUES ('key-1', ${user.id}, '[]', 'node-1', 'node-1', 1, 'h', 'linux', '100.64.0.1',
+           1681915905, 'fd00::1', 0, NULL, '[]', 5, NULL, NULL)`,
+      );
+      const migrated = await ctx.open(db);
+      const node = await migrated.nodeByKey("key-1");
+      expect(node).toMatchObject({ name: "node-1", sshUsers: null });
+      await migrated.updateNode(node!.id, { sshUsers: ["ada"] });
+      expect((await migrated.nodeByKey("key-1"))?.sshUsers).toEqual(["ada"]);
+    });
+
     it("a failing step leaves the database as it was (one transaction)", async () => {
       const { db } = await ctx.setup();
       const broken: Migration = {

@@ -37,6 +37,8 @@ export interface NodeView {
   tags: string[];
   ephemeral: boolean;
   keyExpiry: number | null;
+  /** The local users the node's SSH server can be (its SSH rules are narrowed to them); null: any. */
+  sshUsers: string[] | null;
   createdAt: number;
   lastSeen: number | null;
 }
@@ -53,6 +55,7 @@ export function nodeView(n: NodeRecord): NodeView {
     tags: n.tags,
     ephemeral: n.ephemeral,
     keyExpiry: n.keyExpiry,
+    sshUsers: n.sshUsers,
     createdAt: n.createdAt,
     lastSeen: n.lastSeen,
   };

@@ -15,6 +15,7 @@ import type {
   RelayInfo,
   RelayTokenGrant,
 } from "../../../worker/control/types.ts";
+import { narrowSshRules } from "../policy/ssh-users.ts";
 import { type CompiledPolicy, principalKey } from "../policy/types.ts";
 import { ChangeLog } from "../state/change-log.ts";
 import { type VolatileChange, VolatileState } from "../state/volatile.ts";
@@ -70,9 +71,9 @@ export class Mapper {
     return this.vis.policy;
   }
 
-  /** Sets where deltas go. */
+  /** Sets where deltas go (SSH rules narrowed to each recipient's SSH users on the way). */
   onDeliver(deliver: Deliver): void {
-    this.deliver = deliver;
+    this.deliver = (nodeId, parts, seq) => deliver(nodeId, this.narrowed(nodeId, parts), seq);
   }
 
   /** Loads the store's users and nodes at start (no deltas: nobody is attached yet). */
@@ -133,7 +134,7 @@ export class Mapper {
       self: this.view(node),
       peers: this.peersOf(group, nodeId),
       filter: rules.filter,
-      ssh: rules.ssh,
+      ssh: narrowSshRules(rules.ssh, node.sshUsers),
       relays: this.options.relays,
       token,
       domain: this.options.domain,
@@ -150,7 +151,7 @@ export class Mapper {
     const node = this.nodes.get(nodeId);
     const entries = this.log.since(from);
     if (node === undefined || entries === null) return null;
-    return resumeParts(
+    const parts = resumeParts(
       {
         groups: this.groups,
         visible: (a, b) => this.vis.visible(a, b),
@@ -164,6 +165,7 @@ export class Mapper {
       nodeId,
       entries,
     );
+    return parts === null ? null : this.narrowed(nodeId, parts);
   }
 
   /** A node was created or its durable fields changed. */
@@ -176,11 +178,21 @@ export class Mapper {
     if (wasAttached) this.groups.attach(node.id);
     // Its owner, tags or (for address rules) addresses put it with other nodes: its peers change.
     const moved = oldGroup !== undefined && oldGroup.key !== group.key;
-    const seq = this.log.append({ kind: "node", nodeId: node.id, principalChanged: moved });
+    // New SSH users narrow its SSH rules differently.
+    const sshUsersChanged = JSON.stringify(old?.sshUsers ?? null) !== JSON.stringify(node.sshUsers);
+    const seq = this.log.append({
+      kind: "node",
+      nodeId: node.id,
+      principalChanged: moved,
+      rulesChanged: sshUsersChanged,
+    });
     const view = this.view(node);
     if (!moved || oldGroup === undefined) {
       this.forViewers(group, node.id, (id) => this.deliver(id, { peersUpserted: [view] }, seq));
-      if (wasAttached) this.deliver(node.id, { self: view }, seq);
+      if (wasAttached) {
+        const ssh = sshUsersChanged ? { ssh: this.rulesFor(group).ssh } : {};
+        this.deliver(node.id, { self: view, ...ssh }, seq);
+      }
       return;
     }
     for (const other of this.groups.attachedGroups()) {
@@ -318,6 +330,13 @@ export class Mapper {
       if (parts === null) continue;
       for (const id of attached) this.deliver(id, parts, seq);
     }
+  }
+
+  /** `parts` with its SSH rules narrowed to the SSH users node `nodeId` reported. */
+  private narrowed(nodeId: number, parts: DeltaParts): DeltaParts {
+    if (parts.ssh === undefined) return parts;
+    const sshUsers = this.nodes.get(nodeId)?.sshUsers ?? null;
+    return sshUsers === null ? parts : { ...parts, ssh: narrowSshRules(parts.ssh, sshUsers) };
   }
 
   private rulesFor(subject: Subject): Rules {

@@ -43,6 +43,7 @@ export function resumeParts(
         break;
       case "node":
         if (entry.nodeId === nodeId && entry.principalChanged) return null;
+        if (entry.nodeId === nodeId && entry.rulesChanged === true) rulesChanged = true;
         full.add(entry.nodeId);
         break;
       case "removed":

@@ -14,6 +14,8 @@ export type ChangeEntry =
       nodeId: number;
       /** Its principal (owner or tags) changed: its whole peer set did too. */
       principalChanged: boolean;
+      /** Its SSH users changed: its own (narrowed) SSH rules did too. */
+      rulesChanged?: boolean;
     }
   | { seq: number; kind: "patch"; nodeId: number }
   | { seq: number; kind: "removed"; nodeId: number }

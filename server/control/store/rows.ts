@@ -98,6 +98,9 @@ export function nodeFromRow(row: Row): NodeRecord {
     ephemeral: bool(row, "ephemeral"),
     keyExpiry: optNum(row, "key_expiry"),
     sshHostKeys: strings(row, "ssh_host_keys"),
+    // NULL (and a database from before the column) means any local user.
+    sshUsers:
+      row.ssh_users === null || row.ssh_users === undefined ? null : strings(row, "ssh_users"),
     createdAt: num(row, "created_at"),
     lastSeen: optNum(row, "last_seen"),
     authKeyId: optNum(row, "auth_key_id"),

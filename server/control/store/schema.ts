@@ -147,6 +147,11 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: "nodes.ssh_users: the local users a node's SSH server can be (NULL: any)",
+    statements: ["ALTER TABLE nodes ADD COLUMN ssh_users TEXT"],
+  },
 ];
 
 /** The newest version this code knows. */

@@ -15,6 +15,7 @@ const NODE_COLUMNS = {
   userId: "user_id",
   keyExpiry: "key_expiry",
   sshHostKeys: "ssh_host_keys",
+  sshUsers: "ssh_users",
   lastSeen: "last_seen",
 } as const;
 
@@ -92,8 +93,9 @@ export class SqlNodes extends SqlBase {
     const ipv6 = canonicalIpv6(node.ipv6);
     const { rows } = await this.write(
       `INSERT INTO nodes (node_key, user_id, tags, name, name_stem, name_n, hostname, os, ipv4,
-         ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, created_at, last_seen, auth_key_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+         ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, ssh_users, created_at, last_seen,
+         auth_key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       [
         node.nodeKey,
         node.userId,
@@ -108,6 +110,7 @@ export class SqlNodes extends SqlBase {
         bit(node.ephemeral),
         node.keyExpiry,
         stringsText(node.sshHostKeys),
+        node.sshUsers === null || node.sshUsers === undefined ? null : stringsText(node.sshUsers),
         this.now(),
         node.lastSeen,
         node.authKeyId,

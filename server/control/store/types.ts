@@ -37,6 +37,11 @@ export interface NodeRecord {
   /** null: never expires. */
   keyExpiry: number | null;
   sshHostKeys: string[];
+  /**
+   * The local users the node's SSH server can log in as (Hostinfo.sshUsers: a non-root agent
+   * reports its own user); null: any (a root agent, or a node without SSH server).
+   */
+  sshUsers: string[] | null;
   createdAt: number;
   /** Persisted when the map stream ends (not on every change). */
   lastSeen: number | null;
@@ -119,8 +124,9 @@ export interface MeshSettings {
   helloKey: string;
 }
 
-/** Fields a new node is created with (id, createdAt chosen by the store). */
-export type NewNode = Omit<NodeRecord, "id" | "createdAt">;
+/** Fields a new node is created with (id, createdAt chosen by the store; sshUsers null if absent). */
+export type NewNode = Omit<NodeRecord, "id" | "createdAt" | "sshUsers"> &
+  Partial<Pick<NodeRecord, "sshUsers">>;
 
 /** One store operation set; every method runs inside the transaction it was given. */
 export interface StoreTx {
@@ -153,6 +159,7 @@ export interface StoreTx {
         | "userId"
         | "keyExpiry"
         | "sshHostKeys"
+        | "sshUsers"
         | "lastSeen"
       >
     >,
