@@ -185,7 +185,7 @@ function serveClient(socket: Socket, options: Socks5Options, counters: Socks5Cou
         socket.pause();
         socket.off("data", onData);
         clearTimeout(timer);
-        connect(socket, event.host, event.port, event.rest, options, counters, from);
+        void connect(socket, event.host, event.port, event.rest, options, counters, from);
       }
     }
   };
