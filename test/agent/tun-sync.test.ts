@@ -95,9 +95,11 @@ class FakeInterface implements SyncInterface {
 class FakeBridge implements SyncBridge {
   readonly sockets = new Map<string, string>();
   private port = 40000;
+  constructor(private readonly max = 100) {}
   async addPeer(k: string): Promise<string> {
     const known = this.sockets.get(k);
     if (known !== undefined) return known;
+    if (this.sockets.size >= this.max) throw new Error(`relay bridge: more than ${this.max} peers`);
     const address = `127.0.0.1:${this.port++}`;
     this.sockets.set(k, address);
     return address;
@@ -110,9 +112,9 @@ class FakeBridge implements SyncBridge {
   }
 }
 
-function setup(now = { t: 1_000_000 }) {
+function setup(now = { t: 1_000_000 }, maxBridged = 100) {
   const iface = new FakeInterface();
-  const bridge = new FakeBridge();
+  const bridge = new FakeBridge(maxBridged);
   const sync = new TunSync({
     iface,
     bridge,
@@ -161,6 +163,15 @@ describe("TunSync", () => {
     expect([...iface.peers.keys()]).toEqual([key(22)]);
     expect(bridge.sockets.has(key(3))).toBe(false);
     expect(sync.status().map((p) => p.key)).toEqual([key(22)]);
+  });
+
+  it("at the bridge's bound, leaves the extra peers out; a rotation still fits", async () => {
+    const { iface, sync, map } = setup(undefined, 2);
+    await sync.apply(map([peer(2, key(2)), peer(3, key(3)), peer(4, key(4))]));
+    expect([...iface.peers.keys()].sort()).toEqual([key(2), key(3)].sort());
+    expect(sync.status()).toHaveLength(2);
+    await sync.apply(map([peer(2, key(22)), peer(3, key(3))]));
+    expect([...iface.peers.keys()].sort()).toEqual([key(22), key(3)].sort());
   });
 
   it("updates allowed IPs in place, and leaves an endpoint WireGuard roamed to alone", async () => {

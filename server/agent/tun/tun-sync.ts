@@ -253,9 +253,28 @@ export class TunSync {
     const peers = this.mapPeers();
     const dump = await this.options.iface.dump();
     const byKey = new Map(dump.peers.map((p) => [p.publicKey, p]));
+    // Peers that left first: their bridge sockets make room for newcomers (a rotation at the
+    // limit is one key out, one in).
+    for (const key of this.peers.keys()) {
+      if (peers.has(key)) continue;
+      this.options.bridge.removePeer(key);
+      this.paths.delete(key);
+      this.lastSet.delete(key);
+    }
     const desired: DesiredPeer[] = [];
-    for (const peer of peers.values()) {
-      const bridge = await this.options.bridge.addPeer(peer.key);
+    for (const peer of [...peers.values()]) {
+      let bridge: string;
+      try {
+        bridge = await this.options.bridge.addPeer(peer.key);
+      } catch (error) {
+        // Beyond the bridge's bound: this peer is left out (and said so), the rest applied.
+        this.options.log.warn(
+          { peer: peer.name, error: (error as Error).message },
+          "tun_peer_skipped",
+        );
+        peers.delete(peer.key);
+        continue;
+      }
       desired.push({
         key: peer.key,
         allowedIps: allowedIpsOf(peer),
@@ -266,12 +285,6 @@ export class TunSync {
     for (const args of planArgs(plan)) await this.options.iface.wgSet(args);
     for (const key of plan.remove) this.lastSet.delete(key);
     for (const peer of desired) this.lastSet.set(peer.key, peer.endpoint);
-    for (const key of this.peers.keys()) {
-      if (peers.has(key)) continue;
-      this.options.bridge.removePeer(key);
-      this.paths.delete(key);
-      this.lastSet.delete(key);
-    }
     this.peers = peers;
     if (plan.remove.length > 0 || plan.set.length > 0) {
       this.lastDump = await this.options.iface.dump();
