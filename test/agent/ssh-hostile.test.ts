@@ -3,6 +3,7 @@
 // closed and its slot given back, and a real login works afterwards.
 
 import { connect } from "node:net";
+import { Client as Ssh2Client } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededBytes, seededInts } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -74,5 +75,29 @@ describe.skipIf(needs.skip)("identity SSH under hostile input", () => {
     }
     const refused = h.events("ssh_login_refused").map((e) => e.outcome);
     expect(refused.slice(-3)).toEqual(["not-allowed", "not-allowed", "not-allowed"]);
+  });
+
+  it("closes a connection that changes its user name during authentication: one lookup each", async () => {
+    const names = ["alice", "bob", "carol", "dave", "erin"];
+    let asked = 0;
+    const before = h.events("ssh_login_refused").length;
+    const client = new Ssh2Client();
+    const closed = new Promise<void>((resolve) => client.on("close", () => resolve()));
+    client.on("error", () => undefined);
+    client.connect({
+      host: "127.0.0.1",
+      port: h.port,
+      username: names[0]!,
+      readyTimeout: 30_000,
+      // Walks through the names (round and round, should the server let it): the
+      // readyTimeout ends the test if the server never closes.
+      authHandler: (_methods, _partial, next) => {
+        next({ type: "none", username: names[asked++ % names.length]! });
+      },
+    });
+    await closed;
+    // The first name was decided and refused; the second name ended the connection.
+    expect(h.events("ssh_login_refused").length - before).toBe(1);
+    expect(asked).toBeLessThanOrEqual(2);
   });
 });

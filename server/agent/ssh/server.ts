@@ -139,7 +139,9 @@ export class IdentitySshServer {
     client.on("close", () => stream.destroy());
 
     // One decision per user name asked for (OpenSSH asks again for each method it tries);
-    // the map may change between connections, not within one login.
+    // the map may change between connections, not within one login. ssh2 disconnects a
+    // client that changes the user name during authentication, so this holds one entry and
+    // a connection costs at most one account lookup.
     const decisions = new Map<string, Promise<{ decision: LoginDecision; account?: LocalUser }>>();
     const refusedTold = new Set<string>();
     let account: LocalUser | undefined;
@@ -220,7 +222,8 @@ export class IdentitySshServer {
     let found: LocalUser | undefined;
     let lookupError: string | undefined;
     try {
-      found = await this.users.lookup(username);
+      // A source that is no peer is refused whatever the name: no lookup for it.
+      if (caller !== undefined) found = await this.users.lookup(username);
     } catch (error) {
       lookupError = error instanceof Error ? error.message : String(error);
     }
