@@ -24,9 +24,23 @@ export interface TimerActions {
   zeroKeys(): void;
 }
 
-/** One re-armable timer (wireguard-go's Timer with Mod and Del). */
+/**
+ * One re-armable timer (wireguard-go's Timer with Mod and Del), cheap to move on every packet.
+ *
+ * The device moves some timers per packet: the persistent keepalive on every packet either
+ * way, and on a two-way flow such as TCP with its ACKs the passive keepalive and the
+ * new-handshake timer are deleted and set again over and over. A platform timer per move
+ * (setTimeout and clearTimeout) costs more than the rest of the per-packet bookkeeping, so a
+ * Slot keeps a deadline and one platform timer: mod() to a later deadline and del() only change
+ * the deadline, and a timer that fires early re-arms itself for what is left. It fires at the
+ * same moment the eager version would. cancel() drops the platform timer for good (stop).
+ */
 class Slot {
   private handle: TimerHandle | undefined;
+  /** When the platform timer fires (clock ms), if there is one. */
+  private handleAt = 0;
+  /** When the slot is due (clock ms), or undefined when it is not set. */
+  private due: number | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -34,20 +48,46 @@ class Slot {
   ) {}
 
   get pending(): boolean {
-    return this.handle !== undefined;
+    return this.due !== undefined;
   }
 
   mod(ms: number): void {
-    this.handle?.cancel();
-    this.handle = this.clock.setTimer(ms, () => {
-      this.handle = undefined;
-      this.fire();
-    });
+    const now = this.clock.now();
+    const due = now + Math.max(0, ms);
+    this.due = due;
+    // A platform timer firing at or before the new deadline can stay: it re-arms for the rest.
+    if (this.handle !== undefined && this.handleAt <= due) return;
+    this.arm(now, due);
   }
 
   del(): void {
+    this.due = undefined;
+  }
+
+  /** Drops the platform timer too, so nothing is left scheduled (the peer is gone). */
+  cancel(): void {
+    this.due = undefined;
     this.handle?.cancel();
     this.handle = undefined;
+  }
+
+  private arm(now: number, due: number): void {
+    this.handle?.cancel();
+    this.handleAt = due;
+    this.handle = this.clock.setTimer(due - now, () => this.expired());
+  }
+
+  private expired(): void {
+    this.handle = undefined;
+    const due = this.due;
+    if (due === undefined) return;
+    const now = this.clock.now();
+    if (now < due) {
+      this.arm(now, due);
+      return;
+    }
+    this.due = undefined;
+    this.fire();
   }
 }
 
@@ -151,7 +191,7 @@ export class PeerTimers {
       this.zeroKeyMaterial,
       this.persistentKeepalive,
     ]) {
-      slot.del();
+      slot.cancel();
     }
   }
 }
