@@ -9,6 +9,7 @@ import {
   type MessageSocket,
   type MessageSocketEvents,
   subprotocolError,
+  UpgradeRefusedError,
 } from "../../worker/relay/message-socket.ts";
 import { RELAY_MESSAGES, type RelayConnect, type RelaySocket } from "../../worker/relay/socket.ts";
 
@@ -21,6 +22,9 @@ export interface NodeRelayConnectOptions {
   /** Extra HTTP headers for the upgrade request (Origin, Cookie for a signed-in session). */
   headers?: Record<string, string>;
 }
+
+/** How much of a refused upgrade's body is kept as its reason. */
+const MAX_REFUSAL_BODY = 512;
 
 /** A MessageKind as the `ws` adapter uses it. */
 export interface NodeMessageKind<M> extends MessageKind {
@@ -67,7 +71,35 @@ export function nodeMessageSocket<M>(
       ws.close(kind.wrongKindClose.code, kind.wrongKindClose.reason);
     }
   });
-  ws.on("error", (error: Error) => events?.onError(error));
+  // An HTTP answer instead of 101: read the start of its body (the server's reason), then end
+  // the handshake; the error reported is the refusal, with its status, not ws's generic one.
+  let refusal: UpgradeRefusedError | undefined;
+  ws.on("unexpected-response", (_req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const body = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY).toString("utf8");
+      // Control characters out: the body is the server's, and it ends up on a terminal.
+      const clean = body.replace(/[^\x20-\x7e]+/g, " ").trim();
+      refusal = new UpgradeRefusedError(kind.peer, res.statusCode ?? 0, clean);
+      res.destroy();
+      ws.terminate();
+    };
+    const timer = setTimeout(finish, 2_000);
+    res.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= MAX_REFUSAL_BODY) finish();
+    });
+    res.once("end", finish);
+    res.once("error", finish);
+    res.once("close", finish);
+  });
+  ws.on("error", (error: Error) => events?.onError(refusal ?? error));
   ws.on("close", (code: number, reason: Buffer) => {
     if (closed) return;
     closed = true;

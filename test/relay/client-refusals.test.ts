@@ -1,7 +1,8 @@
 // What the relay client (RelayBind over nodeRelayConnect) does when it cannot use a relay: a
 // malformed relay URL is refused when the bind is made, with the URL and the reason; a server that answers
-// another subprotocol, or none, is never said hello to; a relay that refuses the upgrade (a
-// wrong path, a foreign Origin) leaves the reason in lastError while the bind keeps retrying.
+// another subprotocol, or none, is never said hello to; a relay that refuses the upgrade for
+// good (404 at a wrong path, 403 for a foreign Origin) ends the bind at the first attempt, with
+// the status and the relay's reason (test/relay/url-refusals.test.ts has the CLI's side).
 
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -82,28 +83,29 @@ describe("relay client: URLs and subprotocols it refuses", () => {
     });
   }
 
-  it("keeps the relay's refusal of a wrong path or a foreign Origin in lastError", async () => {
+  it("stops at the relay's refusal of a wrong path or a foreign Origin, with its reason", async () => {
     let relay: RelayServer;
     ({ relay } = await startTestRelay());
     cleanup.push(() => relay.close());
-    const wrongPath = await bind(relay.url.replace("/relay", "/elsewhere"));
-    void wrongPath.open(() => {}).catch(() => {});
+    // A path ending in /relay passes the URL check (a proxy's prefix); this relay has none.
+    const wrongPath = await bind(relay.url.replace("/relay", "/elsewhere/relay"));
     const foreign = await bind(relay.url, { headers: { Origin: "https://evil.example" } });
-    void foreign.open(() => {}).catch(() => {});
-    await until(
-      // A third attempt starts only after the second was refused: two refusals counted.
-      () => wrongPath.stats.connectAttempts >= 3 && foreign.stats.connectAttempts >= 3,
-      10_000,
-      "retries",
+    await expect(wrongPath.open(() => {})).rejects.toThrow(
+      /refused this node for good: relay answered the WebSocket upgrade with HTTP 404: no relay here/,
     );
-    expect(wrongPath.lastError?.message).toBe("Unexpected server response: 404");
-    expect(foreign.lastError?.message).toBe("Unexpected server response: 403");
+    await expect(foreign.open(() => {})).rejects.toThrow(
+      /refused this node for good: relay answered the WebSocket upgrade with HTTP 403: this relay does not accept pages of that origin/,
+    );
+    for (const b of [wrongPath, foreign]) {
+      expect(b.state).toBe("failed");
+      expect(b.stats.connectAttempts).toBe(1);
+    }
     expect(
       await relay.metrics.value("corridor_relay_upgrades_rejected_total", { reason: "path" }),
-    ).toBeGreaterThanOrEqual(2);
+    ).toBe(1);
     expect(
       await relay.metrics.value("corridor_relay_upgrades_rejected_total", { reason: "origin" }),
-    ).toBeGreaterThanOrEqual(2);
+    ).toBe(1);
     expect(await relay.metrics.byLabel("corridor_relay_hellos_total")).toEqual({});
   });
 });

@@ -196,7 +196,10 @@ describe("relay URLs: the #key= pin and the ws:// warning", () => {
       try {
         const target = parseRelayTarget(text);
         parsed++;
-        expect(target.url).toBe(text.split("#")[0]);
+        // The URL as given (no fragment), or a base URL's with /relay added: always a relay's path.
+        const given = text.split("#")[0]!;
+        if (target.url !== given) expect(new URL(given).pathname, text).toBe("/");
+        expect(new URL(target.url).pathname.endsWith("/relay"), text).toBe(true);
         expect(target.pinnedKey === undefined || target.pinnedKey.length === 32).toBe(true);
       } catch (error) {
         expect(error, text).toBeInstanceOf(Error);

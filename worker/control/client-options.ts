@@ -57,7 +57,10 @@ export interface ControlClientOptions {
 
 /** Why the client stopped for good. */
 export interface ControlRefusal {
-  /** The `refused` message's code, or "unauthenticated" (4401), "refused" (4403), "replaced" (4409). */
+  /**
+   * The `refused` message's code, or "unauthenticated" (4401, or an upgrade answered 401),
+   * "refused" (4403), "replaced" (4409), "forbidden" (upgrade 403), "not_found" (upgrade 404).
+   */
   code: string;
   /** The `refused` message's sentence, or the close reason. */
   message: string;

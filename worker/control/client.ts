@@ -4,9 +4,11 @@
 // server's keepalives. A lost stream (network, 1012 restart, 4429 too slow, silence for 2.5
 // keepalive intervals) reconnects with exponential backoff and jitter and resumes with
 // {session, seq}, so the server sends only what was missed. A refusal (`refused`, 4401, 4403,
-// and 4409 unless told otherwise) is final: no retry, surfaced with its code and message.
+// and 4409 unless told otherwise, or an upgrade answered 404, 401 or 403: a wrong URL, a
+// refused login) is final: no retry, surfaced with its code and message.
 
 import { type BackoffState, reconnectDelay, uniformFraction } from "../relay/backoff.ts";
+import { isPermanentRefusal } from "../relay/message-socket.ts";
 import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts";
 import { platformRandom, type RandomBytes } from "../wireguard/cookie.ts";
 import {
@@ -43,6 +45,13 @@ export type ControlUpdate = Omit<UpdateMessage, "type">;
 
 /** Where one connection is in the exchange. */
 type Phase = "hello" | "login" | "waiting" | "streaming";
+
+/** The refusal codes of upgrades answered with a final HTTP status. */
+const UPGRADE_REFUSALS: Record<number, string> = {
+  401: "unauthenticated",
+  403: "forbidden",
+  404: "not_found",
+};
 
 /** A WebSocket close reason is at most 123 bytes: ASCII, cut short. */
 function closeReason(text: string): string {
@@ -178,7 +187,13 @@ export class ControlClient {
         if (live()) this.onMessage(socket, text, live);
       },
       onError: (error) => {
-        if (live()) this.lastError = error;
+        if (!live()) return;
+        this.lastError = error;
+        if (isPermanentRefusal(error)) {
+          const code = UPGRADE_REFUSALS[error.status] ?? `http_${error.status}`;
+          const message = `${this.options.url}: HTTP ${error.status}${error.body ? `: ${error.body}` : ""}`;
+          this.finish({ code, message, closeCode: 0 });
+        }
       },
       onClose: (code, reason) => {
         if (live()) this.onClose(code, reason);

@@ -44,7 +44,10 @@ export interface RelayBindOptions {
   onPeerGone?: (key: string, reason: number) => void;
   /** Called with HEALTH text ("" = healthy again). */
   onHealth?: (text: string) => void;
-  /** Called when the relay refuses us for good (close 4401) or shows an unpinned key. */
+  /**
+   * Called when the relay refuses us for good (close 4401, upgrade answered 404/401/403) or
+   * shows an unpinned key.
+   */
   onFatal?: (error: Error) => void;
   /**
    * Called once, at open(), when the relay is reached unencrypted over a network (ws:// to a
@@ -99,5 +102,5 @@ export function newRelayBindStats(): RelayBindStats {
   };
 }
 
-/** Where the bind is. */
+/** Where the bind is; "failed" is final: refused for good, the reason in lastError. */
 export type RelayBindState = "new" | "connecting" | "ready" | "waiting" | "failed" | "closed";

@@ -3,7 +3,9 @@
 // relay's UDP bridge. It connects (RelaySocket: browser WebSocket or `ws`), proves its key in
 // the hello, reconnects with exponential backoff and jitter, honours RESTARTING, keeps the
 // connection alive with PING (measuring the round trip), and queues a bounded number of
-// frames while disconnected. A 4401 close (authentication refused) is final: no retry.
+// frames while disconnected. A permanent refusal is final, never retried in silence: a 4401
+// close (authentication refused), an upgrade answered 404, 401 or 403 (a wrong path, a foreign
+// origin): the bind goes to "failed" with the reason in lastError, open() rejects with it.
 
 import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
 import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts";
@@ -21,6 +23,7 @@ import {
   type RelayBindStats,
 } from "./client-options.ts";
 import * as F from "./frames.ts";
+import { isPermanentRefusal } from "./message-socket.ts";
 import { nodeProof } from "./proof.ts";
 import { parseRelayTarget, type RelayTarget, sameKey } from "./relay-url.ts";
 import type { RelaySocket } from "./socket.ts";
@@ -223,7 +226,14 @@ export class RelayBind implements Bind {
         if (live()) this.onMessage(socket, data, live);
       },
       onError: (error) => {
-        if (live()) this.lastError = error;
+        if (!live()) return;
+        this.lastError = error;
+        if (isPermanentRefusal(error)) {
+          this.teardown(1000, "refused");
+          this.fail(
+            new Error(`relay ${this.target.url} refused this node for good: ${error.message}`),
+          );
+        }
       },
       onClose: (code, reason) => {
         if (live()) this.onClose(code, reason);

@@ -50,6 +50,34 @@ export interface BrowserMessageKind<M> extends MessageKind {
   close(ws: WebSocket, code?: number, reason?: string): void;
 }
 
+/**
+ * The server answered the WebSocket upgrade with an HTTP status instead of 101 (only the `ws`
+ * adapter can see it; a browser reports any failed upgrade as close 1006). `body` is the start
+ * of the server's answer: its reason, in its words.
+ */
+export class UpgradeRefusedError extends Error {
+  constructor(
+    readonly peer: string,
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`${peer} answered the WebSocket upgrade with HTTP ${status}${body ? `: ${body}` : ""}`);
+    this.name = "UpgradeRefusedError";
+  }
+}
+
+/**
+ * Whether `error` is an upgrade refusal that retrying cannot change: 404 (no such endpoint at
+ * that path), 401 and 403 (not allowed). Others (502, 503 while a proxy or server restarts)
+ * may pass.
+ */
+export function isPermanentRefusal(error: unknown): error is UpgradeRefusedError {
+  return (
+    error instanceof UpgradeRefusedError &&
+    (error.status === 401 || error.status === 403 || error.status === 404)
+  );
+}
+
 /** The error for a server that chose another subprotocol than the one asked for. */
 export function subprotocolError(kind: MessageKind, answered: string, asked: string): Error {
   return new Error(`${kind.peer} answered subprotocol "${answered}", not ${asked}`);

@@ -12,9 +12,34 @@
 import { parseIp } from "../wireguard/ip-address.ts";
 import { keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
 
+/** The path a relay serves its WebSocket on (server/relay/relay-gate.ts's RELAY_PATH). */
+export const RELAY_URL_PATH = "/relay";
+
+/**
+ * The URL to open for `url` (no fragment): a base URL (no path, or "/") gets RELAY_URL_PATH;
+ * a path ending in it (behind a proxy: /corridor/relay) is kept. Any other path throws at once
+ * naming the expected form: the relay would answer 404 to every attempt.
+ */
+function withRelayPath(url: string, pathname: string): string {
+  if (pathname === RELAY_URL_PATH || pathname.endsWith(RELAY_URL_PATH)) return url;
+  if (pathname === "/" || pathname === "") {
+    const query = url.indexOf("?");
+    const head = query < 0 ? url : url.slice(0, query);
+    const tail = query < 0 ? "" : url.slice(query);
+    return `${head.replace(/\/$/, "")}${RELAY_URL_PATH}${tail}`;
+  }
+  throw new Error(
+    `relay URL ${url}: the path ${pathname} is not a relay's; expected ws://HOST:PORT${RELAY_URL_PATH} ` +
+      "(or the base URL ws://HOST:PORT, to which /relay is added)",
+  );
+}
+
 /** A relay URL taken apart. */
 export interface RelayTarget {
-  /** The URL to open: the given one without its fragment (WebSockets refuse fragments). */
+  /**
+   * The URL to open: the given one without its fragment (WebSockets refuse fragments), with
+   * /relay added to a base URL.
+   */
   url: string;
   /** The relay's X25519 public key the client insists on, when one is known. */
   pinnedKey: Uint8Array | undefined;
@@ -71,8 +96,9 @@ export function isLoopbackHost(hostname: string): boolean {
 
 /**
  * Takes a relay URL apart. `pinnedKey` (32 bytes) pins the relay's key when the URL has no
- * `#key=`; when both are given they must agree. Throws an Error naming the URL when the URL is
- * not ws:// or wss://, its fragment is not `key=<base64 key>`, or the two pins differ.
+ * `#key=`; when both are given they must agree. A base URL (ws://HOST:PORT) means its /relay.
+ * Throws an Error naming the URL when the URL is not ws:// or wss://, its path is another
+ * than /relay, its fragment is not `key=<base64 key>`, or the two pins differ.
  */
 export function parseRelayTarget(text: string, pinnedKey?: Uint8Array): RelayTarget {
   let parsed: URL;
@@ -85,7 +111,7 @@ export function parseRelayTarget(text: string, pinnedKey?: Uint8Array): RelayTar
     throw new Error(`relay URL ${JSON.stringify(text)} is not ws:// or wss://`);
   }
   const hash = text.indexOf("#");
-  const url = hash < 0 ? text : text.slice(0, hash);
+  const url = withRelayPath(hash < 0 ? text : text.slice(0, hash), parsed.pathname);
   let key = pinnedKey;
   if (key !== undefined && key.length !== 32) {
     throw new Error(`relay ${url}: a pinned relay key is 32 bytes, got ${key.length}`);
