@@ -1,11 +1,14 @@
 // `corridor agent`: this host joins the mesh (docs/agent.md). It keeps its node key in its state
 // directory (a restart is the same node), registers with an auth key or waits for a person to
-// approve it, and runs the identity SSH server on its mesh addresses. Start lines go to standard
+// approve it, and runs the identity SSH server on its mesh addresses, inbound forwarding to
+// 127.0.0.1, an optional SOCKS5 proxy and the local socket the CLI asks. Start lines go to standard
 // output, structured logs (pino) to standard error; the auth key is never printed or logged.
 // SIGTERM and SIGINT leave cleanly (exit 0); a refusal by the control server (a bad auth key, the
 // node removed) ends the agent with exit 1 and the server's message, never a silent retry.
 
 import { Agent, type AgentOptions } from "../server/agent/agent.ts";
+import { PortListError, parsePortList } from "../server/agent/ports.ts";
+import { parseListenAddress, Socks5ListenError } from "../server/agent/socks5.ts";
 import { defaultStateDir } from "../server/agent/state-dir.ts";
 import { createLogger } from "../server/log.ts";
 import type { ControlRefusal } from "../worker/control/client.ts";
@@ -26,7 +29,8 @@ export const AGENT_COMMAND = defineCommand({
   summary: "this host joins the mesh: its node key, identity SSH on its mesh addresses",
   synopsis: [
     "--server URL [--auth-key KEY] [--hostname NAME] [--tags tag:a,tag:b] [--ephemeral]",
-    "[--state DIR] [--ssh-port N]",
+    "[--state DIR] [--ssh-port N] [--socket PATH] [--expose PORTS] [--socks5 [HOST:]PORT]",
+    "[--udp-port N] [--no-direct]",
   ],
   options: [
     {
@@ -68,6 +72,33 @@ export const AGENT_COMMAND = defineCommand({
       description: "the identity SSH server's port on the mesh addresses; 0 turns it off",
       default: "22",
     },
+    {
+      name: "socket",
+      value: "PATH",
+      description:
+        "the local socket (mode 0600) where corridor status, ping, nc, ssh and ssh-known-hosts reach this agent",
+      default: "agent.sock in the state directory",
+    },
+    {
+      name: "expose",
+      value: "PORTS",
+      description:
+        "only these TCP ports (22,80,8000-8100) of 127.0.0.1 are forwarded from the mesh; the policy decides who reaches the node at all",
+      default: "every port the policy lets through",
+    },
+    {
+      name: "socks5",
+      value: "[HOST:]PORT",
+      description:
+        "a SOCKS5 proxy into the mesh on this loopback address (curl --socks5-hostname 127.0.0.1:1055 http://web-01/); mesh names resolve through it",
+    },
+    {
+      name: "udp-port",
+      value: "N",
+      description: "the UDP port of direct paths to peers",
+      default: "any free port",
+    },
+    { name: "no-direct", description: "no direct UDP paths: every packet goes through the relay" },
   ],
   notes:
     "Example: CORRIDOR_AUTH_KEY=... corridor agent --server https://corridor.example.com\n" +
@@ -143,6 +174,25 @@ function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.opti
   const fromEnv = process.env[AUTH_KEY_VARIABLE];
   const authKey = values["auth-key"] ?? (fromEnv === "" ? undefined : fromEnv);
   if (authKey !== undefined && authKey.trim() === "") throw new UsageError("--auth-key is empty");
+  const udpPortText = values["udp-port"];
+  const udpPort = udpPortText === undefined ? 0 : Number(udpPortText);
+  if (udpPortText !== undefined && (!/^\d{1,5}$/.test(udpPortText) || udpPort > 65535)) {
+    throw new UsageError(`--udp-port '${udpPortText}': expected a port from 0 to 65535`);
+  }
+  if (udpPortText !== undefined && values["no-direct"]) {
+    throw new UsageError("--udp-port and --no-direct: choose one (no direct paths, no UDP port)");
+  }
+  let expose: AgentArgs["expose"] = null;
+  let socks5: AgentArgs["socks5"];
+  try {
+    if (values.expose !== undefined) expose = parsePortList(values.expose);
+    if (values.socks5 !== undefined) socks5 = parseListenAddress(values.socks5);
+  } catch (error) {
+    if (error instanceof PortListError || error instanceof Socks5ListenError) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
   return {
     serverUrl: urls.base,
     controlUrl: urls.control,
@@ -152,6 +202,10 @@ function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.opti
     ephemeral: values.ephemeral,
     stateDir: values.state ?? defaultStateDir(),
     sshPort,
+    socketPath: values.socket,
+    expose,
+    socks5,
+    direct: values["no-direct"] ? { disabled: true } : { port: udpPort },
   };
 }
 
@@ -195,6 +249,8 @@ async function runAgent(args: AgentArgs): Promise<number> {
     return 1;
   }
   for (const warning of agent.state.warnings) process.stderr.write(`corridor agent: ${warning}\n`);
+  // The socket answers from now on (`corridor status` while waiting for approval, too).
+  if (agent.localApi !== undefined) say(`local socket ${agent.localApi.path}`);
   const refused = agent.refused.then((refusal) => ({ refusal }));
   const joined = agent.joined.then(
     () => "joined" as const,
@@ -231,6 +287,14 @@ function announce(agent: Agent, args: AgentArgs): void {
       `identity SSH on port ${args.sshPort} of the mesh addresses, host key ${agent.state.hostKey.publicLine}`,
     );
   }
+  const exposed = args.expose === null ? "every port the policy allows" : `ports ${args.expose}`;
+  say(`forwarding ${exposed} from the mesh to 127.0.0.1`);
+  if (agent.socks5 !== undefined) {
+    const { host, port } = agent.socks5.address;
+    say(`SOCKS5 proxy into the mesh on ${host.includes(":") ? `[${host}]` : host}:${port}`);
+  }
+  const udp = agent.node.directPort;
+  say(udp === undefined ? "paths: relay only" : `paths: direct UDP on port ${udp}, else the relay`);
 }
 
 async function finish(agent: Agent, end: "stop" | { refusal: ControlRefusal }): Promise<number> {

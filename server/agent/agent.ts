@@ -1,7 +1,9 @@
 // The agent (docs/agent.md): one MeshNode that joins the mesh through the control server with
 // the key of its state directory, and the services the agent runs on it: the identity SSH
-// server on the mesh addresses (ssh/server.ts). Each part gets only the seam it needs
-// (types.ts, built by mesh-access.ts), so each can be tested alone.
+// server on the mesh addresses (ssh/server.ts), inbound forwarding of other ports to 127.0.0.1
+// (forward.ts), the SOCKS5 proxy into the mesh (socks5.ts), the local socket the CLI asks
+// (local-api.ts), and direct UDP paths beside the relay (MeshNode's `direct`). Each part gets
+// only the seam it needs (types.ts, built by mesh-access.ts), so each can be tested alone.
 //
 // Lifecycle: start() opens the state directory and begins joining; `joined` settles at the
 // first map (or the refusal before it); `refused` resolves whenever the control server refuses
@@ -17,8 +19,12 @@ import type { TcpConnection, TcpListener } from "../../worker/net/tcp/stack.ts";
 import type { RelayConnect } from "../../worker/relay/socket.ts";
 import { formatIp } from "../../worker/wireguard/ip-address.ts";
 import type { Logger } from "../log.ts";
-import { MeshNode } from "../mesh-node.ts";
+import { type DirectOptions, MeshNode } from "../mesh-node.ts";
+import { InboundForwarder, newForwardCounters } from "./forward.ts";
+import { type LocalApi, startLocalApi } from "./local-api.ts";
 import { connectionStream, MeshAccess } from "./mesh-access.ts";
+import type { PortSet } from "./ports.ts";
+import { type Socks5Proxy, startSocks5 } from "./socks5.ts";
 import { IdentitySshServer } from "./ssh/server.ts";
 import { openStateDir, type StateDir } from "./state-dir.ts";
 
@@ -37,6 +43,14 @@ export interface AgentOptions {
   stateDir: string;
   /** The identity SSH server's port on the mesh addresses; 0 turns it off. */
   sshPort: number;
+  /** The local socket (default: agent.sock in the state directory). */
+  socketPath?: string;
+  /** Ports inbound forwarding may reach on 127.0.0.1; null: any the policy lets through. */
+  expose: PortSet | null;
+  /** Where the SOCKS5 proxy listens (loopback); undefined: no proxy. */
+  socks5?: { host: string; port: number };
+  /** Direct UDP paths (port, or disabled: relay only). */
+  direct: DirectOptions;
   log: Logger;
   /** The server waits for a person to approve this node at `url`. */
   onWaiting?: (url: string) => void;
@@ -61,15 +75,26 @@ export class Agent {
   /** The opened state directory. */
   readonly state: StateDir;
   /** Settles at the first map applied; rejects when refused (or stopped) before it. */
-  readonly joined: Promise<void>;
+  get joined(): Promise<void> {
+    return this.joining;
+  }
   /** Resolves when the control server refuses this node for good, before or after joining. */
   readonly refused: Promise<ControlRefusal>;
   /** The identity SSH server, when --ssh-port is not 0. */
   readonly ssh: IdentitySshServer | undefined;
+  /** Inbound forwarding's counters, across the interfaces the node had. */
+  readonly forwardCounters = newForwardCounters();
+  /** The local socket, once start() set it up. */
+  localApi: LocalApi | undefined;
+  /** The SOCKS5 proxy, with --socks5. */
+  socks5: Socks5Proxy | undefined;
 
   private approvalUrl: string | null = null;
   private sshListener: TcpListener | undefined;
+  private forwarder: InboundForwarder | undefined;
   private stopped = false;
+  /** node.start(), set by start() before it returns the agent. */
+  private joining: Promise<void> = new Promise(() => {});
 
   private constructor(
     private readonly options: AgentOptions,
@@ -84,9 +109,23 @@ export class Agent {
     this.access = access;
     this.ssh = ssh;
     this.refused = refused;
-    this.joined = node.start();
-    // The caller awaits `joined` or not (SIGTERM while waiting): never an unhandled rejection.
-    this.joined.catch(() => {});
+  }
+
+  /** The local socket and the SOCKS5 proxy (before the map: both answer while waiting). */
+  private async listen(): Promise<void> {
+    const { options } = this;
+    this.localApi = await startLocalApi({
+      path: options.socketPath ?? this.state.socketPath,
+      control: this.access,
+      logger: options.log.child({ component: "local-api" }),
+    });
+    if (options.socks5 !== undefined) {
+      this.socks5 = await startSocks5({
+        ...options.socks5,
+        dialer: this.access,
+        log: options.log.child({ component: "socks5" }),
+      });
+    }
   }
 
   /**
@@ -115,6 +154,7 @@ export class Agent {
       ephemeral: options.ephemeral,
       controlConnect: options.controlConnect,
       relayConnect: options.relayConnect,
+      direct: options.direct,
       hostinfoExtras: {
         sshHostKeys: sshOn ? [state.hostKey.publicLine] : [],
         // A non-root agent can only be its own user: the control server narrows its rules.
@@ -151,7 +191,17 @@ export class Agent {
           log: log.child({ component: "ssh" }),
         })
       : undefined;
-    self = new Agent(options, state, node, access, ssh, refused);
+    const agent = new Agent(options, state, node, access, ssh, refused);
+    self = agent;
+    try {
+      await agent.listen();
+    } catch (error) {
+      await agent.stop();
+      throw error;
+    }
+    agent.joining = node.start();
+    // The caller awaits `joined` or not (SIGTERM while waiting): never an unhandled rejection.
+    agent.joining.catch(() => {});
     log.info(
       {
         server: options.serverUrl,
@@ -159,10 +209,14 @@ export class Agent {
         key: node.key,
         ephemeral: options.ephemeral ?? false,
         sshPort: options.sshPort,
+        socket: agent.localApi?.path,
+        socks5: agent.socks5?.address,
+        expose: options.expose?.toString() ?? "any",
+        direct: options.direct.disabled !== true,
       },
       "agent_start",
     );
-    return self;
+    return agent;
   }
 
   /** The listeners on a new IP interface (first map, or the node's addresses changed). */
@@ -170,6 +224,13 @@ export class Agent {
     if (this.stopped) return;
     this.sshListener?.close();
     this.sshListener = undefined;
+    this.forwarder?.close();
+    // Ports the agent listens on itself (SSH) are listeners: the forwarder is never asked.
+    this.forwarder = new InboundForwarder(net, {
+      expose: this.options.expose,
+      counters: this.forwardCounters,
+      log: this.options.log.child({ component: "forward" }),
+    });
     if (this.ssh !== undefined) {
       const listener = net.tcp.listen("any", this.options.sshPort);
       this.sshListener = listener;
@@ -192,10 +253,16 @@ export class Agent {
     }
   }
 
-  /** Closes the SSH server and the node (the map stream ends; the relay connection closes). */
+  /**
+   * Closes the local socket, the proxy, forwarding, the SSH server and the node (the map
+   * stream ends; the relay connection closes).
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.localApi?.close();
+    await this.socks5?.close();
+    this.forwarder?.close();
     this.sshListener?.close();
     this.ssh?.close();
     await this.node.close();

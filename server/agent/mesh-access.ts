@@ -38,6 +38,8 @@ export interface AccessibleNode {
   readonly relayBind: RelayBind | undefined;
   /** Per-peer path, RTT and counters, when the node chooses paths (docs/paths.md). */
   peerStatus?(): PeerStatus[];
+  /** The UDP endpoints the node reported for direct paths. */
+  readonly endpoints?: readonly string[];
 }
 
 /** What the agent adds to the node's own facts for `status`. */
@@ -227,7 +229,7 @@ export class MeshAccess implements MeshDialer, MeshIdentity, AgentControl {
         relay === undefined
           ? null
           : { id: relay.id, url: relay.url, state: this.node.relayBind?.state ?? "new" },
-      endpoints: self?.endpoints ?? [],
+      endpoints: [...(this.node.endpoints ?? [])],
       peers: this.node.peerStatus?.() ?? this.peersFromDevice(),
     };
   }
