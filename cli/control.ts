@@ -6,6 +6,7 @@
 
 import { startControlServer } from "../server/control/http.ts";
 import { createLogger, MetricsRegistry } from "../server/relay/index.ts";
+import { hostPortReason } from "../worker/control/schema.ts";
 import type { RelayInfo } from "../worker/control/types.ts";
 import { keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
 import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
@@ -26,7 +27,8 @@ export const CONTROL_COMMAND = defineCommand({
   summary: "the control server alone (sign-in, API, map stream), apart from the relays",
   synopsis: [
     "--database URL [--listen HOST:PORT] [--public-url URL]",
-    "--relay-url URL --relay-key KEY [--relay-id ID] [--relay-url URL --relay-key KEY ...]",
+    "--relay-url URL --relay-key KEY [--relay-id ID] [--relay-stun HOST:PORT]",
+    "[--relay-url URL --relay-key KEY ...]",
     "[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE ...]",
   ],
   options: [
@@ -63,6 +65,14 @@ export const CONTROL_COMMAND = defineCommand({
       default: "default, relay-2, relay-3, ...",
     },
     {
+      name: "relay-stun",
+      value: "HOST:PORT",
+      multiple: true,
+      description:
+        "that relay's STUN listener (corridor relay --stun PORT), in order, as nodes reach it; none: that relay has no STUN listener",
+      default: "none",
+    },
+    {
       name: "allow-host",
       value: "NAME",
       multiple: true,
@@ -84,7 +94,7 @@ interface ControlArgs {
   allowedHosts: string[];
 }
 
-function relays(urls: string[], keys: string[], ids: string[]): RelayInfo[] {
+function relays(urls: string[], keys: string[], ids: string[], stuns: string[]): RelayInfo[] {
   if (urls.length === 0) {
     throw new UsageError("nodes need a relay: give --relay-url URL --relay-key KEY");
   }
@@ -92,6 +102,7 @@ function relays(urls: string[], keys: string[], ids: string[]): RelayInfo[] {
     throw new UsageError(`${urls.length} --relay-url but ${keys.length} --relay-key: one each`);
   }
   if (ids.length > urls.length) throw new UsageError("more --relay-id than --relay-url");
+  if (stuns.length > urls.length) throw new UsageError("more --relay-stun than --relay-url");
   return urls.map((url, i) => {
     const parsed = URL.canParse(url) ? new URL(url) : undefined;
     if (parsed === undefined || !/^wss?:$/.test(parsed.protocol)) {
@@ -107,7 +118,13 @@ function relays(urls: string[], keys: string[], ids: string[]): RelayInfo[] {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) {
       throw new UsageError(`--relay-id '${id}': 1-64 of A-Z a-z 0-9 _ . -`);
     }
-    return { id, region: "", url: parsed.href, key };
+    const stun = stuns[i] ?? "none";
+    if (stun === "none") return { id, region: "", url: parsed.href, key };
+    const why = hostPortReason(stun);
+    if (why !== undefined) {
+      throw new UsageError(`--relay-stun '${stun}': ${why} (HOST:PORT, or none)`);
+    }
+    return { id, region: "", url: parsed.href, key, stun };
   });
 }
 
@@ -131,7 +148,12 @@ export function controlArgs({
     host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"),
     port,
     publicUrl: parsePublicUrl(values["public-url"]),
-    relays: relays(values["relay-url"], values["relay-key"], values["relay-id"]),
+    relays: relays(
+      values["relay-url"],
+      values["relay-key"],
+      values["relay-id"],
+      values["relay-stun"],
+    ),
     oidc: oidcFlags(values as ControlOptionValues),
     allowedHosts: values["allow-host"],
   };
@@ -187,7 +209,7 @@ async function runControl(parsed: ControlArgs): Promise<number> {
       parsed.relays
         .map(
           (r) =>
-            `relay ${r.id} at ${r.url}: corridor relay --control-key ${tokenKey} --relay-id ${r.id}\n`,
+            `relay ${r.id} at ${r.url}${r.stun === undefined ? "" : ` (STUN ${r.stun})`}: corridor relay --control-key ${tokenKey} --relay-id ${r.id}${r.stun === undefined ? "" : ` --stun ${r.stun.slice(r.stun.lastIndexOf(":") + 1)}`}\n`,
         )
         .join("") +
       ownerLine,

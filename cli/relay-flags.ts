@@ -4,7 +4,8 @@
 
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { parseOrigin, type RelayAuth } from "../server/relay/index.ts";
+import { type Logger, parseOrigin, type RelayAuth } from "../server/relay/index.ts";
+import { type StunServer, startStunServer } from "../server/relay/stun-server.ts";
 import { parseControlKey } from "../server/relay/token.ts";
 import { keyFromBase64 } from "../worker/wireguard/keys.ts";
 import { type GivenOption, UsageError } from "./args.ts";
@@ -176,6 +177,40 @@ export function describeRelay(
   const udp = allowUdp.length > 0 ? allowUdp.join(", ") : "token allowances only";
   const pages = origins.length > 0 ? origins.join(" ") : "none (no --origin)";
   return `auth: ${mode}; udp bridge: ${udp}; web pages: ${pages}`;
+}
+
+/**
+ * The `--stun PORT` of `corridor relay` and `corridor serve`: a UDP port from 1 to 65535, or 0
+ * for none. Throws UsageError naming the flag.
+ */
+export function parseStunPort(text: string): number {
+  const port = parsePort(text, "--stun");
+  if (typeof port === "string") throw new UsageError(`${port} (0 turns STUN off)`);
+  return port;
+}
+
+/** A STUN listener as the start line names it: "udp HOST:PORT" ("[v6]:PORT" for IPv6). */
+export function stunAddress(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Starts the relay's STUN listener (server/relay/stun-server.ts) on `host:port`, or resolves
+ * null when `port` is 0. An error names the port (taken, not allowed).
+ */
+export async function startStunListener(
+  host: string,
+  port: number,
+  log: Logger,
+): Promise<StunServer | null> {
+  if (port === 0) return null;
+  try {
+    return await startStunServer({ host, port, log });
+  } catch (error) {
+    throw new Error(
+      `--stun: cannot listen on udp ${stunAddress(host, port)}: ${(error as Error).message}`,
+    );
+  }
 }
 
 /** Resolves on the first SIGTERM or SIGINT. */

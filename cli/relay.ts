@@ -2,7 +2,7 @@
 // may connect (--allow-keys, --control-key, or --open). SIGTERM and SIGINT send RESTARTING to
 // every client before the relay closes, so they come back when it does.
 
-import { type RelayAuth, startRelay } from "../server/relay/index.ts";
+import { createLogger, type RelayAuth, startRelay } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
@@ -11,8 +11,11 @@ import {
   applyRelayOptions,
   defaultRelayFlags,
   describeRelay,
+  parseStunPort,
   type RelayFlags,
   SHARED_RELAY_OPTIONS,
+  startStunListener,
+  stunAddress,
   untilStopSignal,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
@@ -24,7 +27,7 @@ export const RELAY_COMMAND = defineCommand({
   synopsis: [
     "[--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)",
     "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
-    "[--relay-id ID] [--key-file FILE]",
+    "[--relay-id ID] [--key-file FILE] [--stun PORT]",
   ],
   options: [
     {
@@ -48,13 +51,20 @@ export const RELAY_COMMAND = defineCommand({
       description:
         "the relay's X25519 private key (base64), made 0600 if missing: the key stays the same across restarts, so clients can pin it (#key=); without it, a new key at every start",
     },
+    {
+      name: "stun",
+      value: "PORT",
+      description:
+        "also answer STUN Binding requests (RFC 5389) on this UDP port of the listen address: agents learn the address their UDP is seen from (give it to the control server: corridor control --relay-stun HOST:PORT); 0: off",
+      default: "0 (off)",
+    },
   ],
   notes:
     "The relay is closed by default: choose who may connect. SIGTERM and SIGINT tell clients\n" +
     "to come back before it closes.",
 });
 
-type RelayArgs = RelayFlags & { auth: RelayAuth; keyFile: string | undefined };
+type RelayArgs = RelayFlags & { auth: RelayAuth; keyFile: string | undefined; stun: number };
 
 function relayArgs({
   values,
@@ -70,7 +80,8 @@ function relayArgs({
       "the relay is closed by default: choose --allow-keys FILE, --control-key PUB or --open",
     );
   }
-  return { ...flags, auth, keyFile: values["key-file"] };
+  const stun = values.stun === undefined ? 0 : parseStunPort(values.stun);
+  return { ...flags, auth, keyFile: values["key-file"], stun };
 }
 
 /** Runs `corridor relay` until SIGTERM/SIGINT; returns the exit status. */
@@ -112,17 +123,28 @@ async function runRelay(parsed: RelayArgs): Promise<number> {
   });
   // The relay holds its own copy: ours need not stay in memory.
   privateKey?.fill(0);
+  let stun: Awaited<ReturnType<typeof startStunListener>>;
+  try {
+    stun = await startStunListener(parsed.host, parsed.stun, createLogger());
+  } catch (error) {
+    await relay.close();
+    bridge.close();
+    process.stderr.write(`corridor relay: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const stunText = stun === null ? "" : `; STUN on udp ${stunAddress(parsed.host, stun.port)}`;
   const described = describeRelay(parsed.auth, parsed.allowUdp, relay.allowedOrigins);
   // Listen for the stop signal before announcing the start: whoever reads the line may
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
   const stopped = untilStopSignal();
   process.stdout.write(
-    `corridor relay ${parsed.relayId} listening on ${relay.url} (${described}); relay key ${keyToBase64(relay.relayPublicKey)}${parsed.keyFile === undefined ? " (new at every start: --key-file keeps it)" : ""}\n` +
+    `corridor relay ${parsed.relayId} listening on ${relay.url} (${described})${stunText}; relay key ${keyToBase64(relay.relayPublicKey)}${parsed.keyFile === undefined ? " (new at every start: --key-file keeps it)" : ""}\n` +
       `pinned relay URL: ${pinnedRelayUrl(relay.url, relay.relayPublicKey)}\n`,
   );
   await stopped;
   process.stdout.write("corridor relay: shutting down; clients are told to come back\n");
   await relay.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
+  await stun?.close();
   bridge.close();
   return 0;
 }

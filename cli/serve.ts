@@ -42,8 +42,11 @@ import {
   defaultRelayFlags,
   describeRelay,
   parsePort,
+  parseStunPort,
   type RelayFlags,
   SHARED_RELAY_OPTIONS,
+  startStunListener,
+  stunAddress,
   untilStopSignal,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
@@ -58,7 +61,7 @@ export const SERVE_COMMAND = defineCommand({
     "--oidc-client-secret-file FILE [--oidc-allowed-domains D,...] [--oidc-allowed-emails E,...]]",
     "[--open | --allow-keys FILE | --control-key PUB]",
     "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
-    "[--relay-id ID]",
+    "[--relay-id ID] [--stun PORT]",
   ],
   options: [
     {
@@ -102,6 +105,13 @@ export const SERVE_COMMAND = defineCommand({
       description:
         "also let web pages of this origin use the relay; by default only the page served here may (http://HOST:PORT, and on loopback localhost, corridor.localhost, 127.0.0.1 and [::1] at PORT)",
     },
+    {
+      name: "stun",
+      value: "PORT",
+      description:
+        "the relay's STUN listener (RFC 5389 Binding) on this UDP port of the listen address, where agents learn the address their UDP is seen from; the maps name it (HOST of the public URL, this port); 0: off",
+      default: "the listen port's number, on UDP",
+    },
   ],
   notes:
     "On loopback the relay is open by default; on any other address choose who may use it.\n" +
@@ -120,6 +130,8 @@ type ServeArgs = RelayFlags & {
   database: string | undefined;
   publicUrl: string | undefined;
   oidc: ReturnType<typeof oidcFlags>;
+  /** --stun: a port, 0 for off, undefined for the default (the HTTP port's number). */
+  stun: number | undefined;
 };
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
@@ -140,6 +152,7 @@ function serveArgs({
     database: values.database,
     publicUrl: parsePublicUrl(values["public-url"]),
     oidc: oidcFlags(values as ControlOptionValues),
+    stun: values.stun === undefined ? undefined : parseStunPort(values.stun),
   };
   // In command-line order: a later --listen, --host or --port wins over an earlier one.
   for (const { name, value = "" } of applyRelayOptions(out, given)) {
@@ -260,12 +273,40 @@ async function serve(parsed: ServeArgs): Promise<number> {
   }
   const baseUrl = parsed.publicUrl ?? pageUrl(parsed.host, server.port);
   const relayKey = keyToBase64(server.relay.relayPublicKey);
+  let stun: Awaited<ReturnType<typeof startStunListener>>;
+  try {
+    stun = await startStunListener(parsed.host, parsed.stun ?? server.port, logger);
+  } catch (error) {
+    if (parsed.stun !== undefined) {
+      await server.close();
+      bridge.close();
+      await store.close();
+      process.stderr.write(`corridor serve: ${(error as Error).message}\n`);
+      return 1;
+    }
+    // The default port: a UDP port of that number may belong to something else. Carry on
+    // without STUN (agents then find direct paths by their local addresses only).
+    process.stderr.write(
+      `corridor serve: STUN off: ${(error as Error).message} (--stun PORT picks another port)\n`,
+    );
+    stun = null;
+  }
+  // Nodes reach the STUN listener where they reach the page: the public URL's host.
+  const stunInfo = stun === null ? {} : { stun: `${new URL(baseUrl).hostname}:${stun.port}` };
   let control: ControlService;
   let ownerLine = "";
   try {
     control = await startControlService(mount, {
       store,
-      relays: [{ id: parsed.relayId, region: "local", url: relayUrlOf(baseUrl), key: relayKey }],
+      relays: [
+        {
+          id: parsed.relayId,
+          region: "local",
+          url: relayUrlOf(baseUrl),
+          key: relayKey,
+          ...stunInfo,
+        },
+      ],
       baseUrl,
       oidc: parsed.oidc,
       metrics,
@@ -275,6 +316,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
       ownerLine = await ownerLinkLines(store, baseUrl, `--data ${dataDir}`);
     }
   } catch (error) {
+    await stun?.close();
     await server.close();
     bridge.close();
     await store.close();
@@ -291,6 +333,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
       `(${describeRelay(chosen, parsed.allowUdp, server.relay.allowedOrigins)}; and control tokens); ` +
       `relay key ${relayKey} (in ${keyFile})\n` +
       `pinned relay URL: ${pinnedRelayUrl(server.relayUrl, server.relay.relayPublicKey)}\n` +
+      `STUN ${stun === null ? "off" : `on udp ${stunAddress(parsed.host, stun.port)} (maps: ${stunInfo.stun})`}\n` +
       `control server: map stream at ${relayUrlOf(baseUrl).replace(/\/relay$/, "/control")}, ` +
       `API at ${new URL("/api/v1/", baseUrl).href}, sign-in: ${signIn}; ` +
       `token key ${Buffer.from(control.control.tokenPublicKey).toString("base64")}\n` +
@@ -301,6 +344,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
   process.stdout.write("corridor serve: shutting down; relay clients are told to come back\n");
   await control.close();
   await server.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
+  await stun?.close();
   bridge.close();
   await store.close();
   return 0;
