@@ -8,6 +8,7 @@
 // interface and wireguard-go.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { TunAccess } from "../../server/agent/tun/tun-access.ts";
 import { TunNode } from "../../server/agent/tun/tun-node.ts";
 import { createLogger } from "../../server/log.ts";
 import type { MeshNode } from "../../server/mesh-node.ts";
@@ -142,6 +143,23 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     expect(tun.bridge?.stats.toRelay).toBeGreaterThan(0);
     expect(tun.bridge?.stats.fromRelay).toBeGreaterThan(0);
   }, 90_000);
+
+  it("the agent's seams over it: status in tun mode, ping through the interface by name", async () => {
+    const access = new TunAccess(tun, {
+      serverUrl: "http://control.test",
+      approvalUrl: () => null,
+    });
+    await waitUntil(() => browser.resolve("tunhost") !== undefined, "tunhost in browser's map");
+    const rtt = await access.ping("browser", 15_000);
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    const status = access.status();
+    expect(status.mode).toBe("tun");
+    expect(status.self?.name).toBe("tunhost");
+    expect(status.relay).toMatchObject({ id: "default", state: "ready" });
+    expect(status.peers.find((p) => p.name === "browser")?.key).toBe(browser.key);
+    expect(access.peerByAddress(browser.resolve("browser")?.[0] ?? "")?.name).toBe("browser");
+    await expect(access.dial("nobody", 22)).rejects.toThrow(/no node called/);
+  }, 60_000);
 
   it("a peer removed from the map is removed from the interface (the others stay)", async () => {
     const extra = await mesh.join("extra", authKey);

@@ -95,7 +95,8 @@ export class TunNode {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly commands: HostCommands;
+  /** Runs the host's tools where the interface lives (its namespace, in tests). */
+  readonly commands: HostCommands;
   /** Parts made by a first map still being applied, closed if close() comes meanwhile. */
   private pending: { close(): Promise<void> }[] = [];
 
