@@ -13,6 +13,7 @@ import { utils as sshUtils } from "ssh2";
 import type { RunAs } from "../../server/agent/ssh/access.ts";
 import { type IdentitySshOptions, IdentitySshServer } from "../../server/agent/ssh/server.ts";
 import { passwdFileDirectory } from "../../server/agent/ssh/users.ts";
+import { generateHostKey } from "../../server/agent/state-dir.ts";
 import type { MeshIdentity } from "../../server/agent/types.ts";
 import { createLogger } from "../../server/log.ts";
 import type { PeerView, SshRule } from "../../worker/control/types.ts";
@@ -99,8 +100,9 @@ export class SshHarness {
   static async start(
     options: Partial<IdentitySshOptions> & { runAs?: RunAs; webStreams?: boolean } = {},
   ): Promise<SshHarness> {
-    const pair = sshUtils.generateKeyPairSync("ed25519");
-    const h = new SshHarness(pair.private);
+    // state-dir.ts's generator, as the agent makes its key (ssh2's drops a leading zero byte
+    // of about one public key in 256).
+    const h = new SshHarness(generateHostKey());
     writeFileSync(h.knownHosts, `${HOST_ALIAS} ${h.publicLine}\n`);
     writeFileSync(
       join(h.dir, "passwd"),
