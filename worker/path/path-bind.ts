@@ -13,12 +13,11 @@
 
 import type { PeerView } from "../control/types.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
-import { PEER_PREFIX, peerEndpoint } from "../relay/endpoint.ts";
+import { PEER_PREFIX } from "../relay/endpoint.ts";
 import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
 import type { Clock, TimerHandle } from "../wireguard/clock.ts";
-import { keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
+import { keyToBase64 } from "../wireguard/keys.ts";
 import {
-  type CandidateState,
   chooseDirect,
   DEFAULT_TIMINGS,
   nextProbeDelay,
@@ -26,6 +25,7 @@ import {
   smoothRtt,
   trusted,
 } from "./path-choice.ts";
+import { type Candidate, type PeerPath, PeerTable } from "./peer-table.ts";
 import { encodeProbe, isProbe, parseProbe, probeKey, verifyProbe } from "./probe.ts";
 import { looksLikeStun } from "./stun.ts";
 
@@ -76,25 +76,6 @@ export interface PathState {
   answered: boolean;
 }
 
-interface Candidate extends CandidateState {
-  endpoint: Endpoint;
-  /** From the map (kept while the map lists it) or learned from a verified ping. */
-  fromMap: boolean;
-}
-
-interface PeerPath {
-  relayEndpoint: Endpoint;
-  publicKey: Uint8Array;
-  macKey: Uint8Array | undefined;
-  candidates: Map<string, Candidate>;
-  best: Candidate | undefined;
-  relayRtt: number | null;
-  nextProbeAt: number;
-  unanswered: number;
-  pongWindowStart: number;
-  pongsInWindow: number;
-}
-
 interface Pending {
   peer: PeerPath;
   /** The candidate pinged, or undefined for the relay. */
@@ -102,7 +83,6 @@ interface Pending {
   sentAt: number;
 }
 
-const MAX_CANDIDATES = 8;
 const MAX_PENDING = 4096;
 // Pongs one peer can draw per second: enough for its probe rounds, too few to make us a
 // reflector for pings replayed from spoofed sources.
@@ -127,10 +107,8 @@ export class PathBind implements Bind {
     switches: 0,
   };
   private readonly timings: PathTimings;
-  private readonly peers = new Map<string, PeerPath>();
-  private readonly byEndpoint = new Map<string, PeerPath>();
+  private readonly table: PeerTable;
   private readonly pending = new Map<string, Pending>();
-  private readonly relayEndpoints = new Map<string, Endpoint>();
   private onReceive: ReceiveFn | undefined;
   private timer: TimerHandle | undefined;
   private closed = false;
@@ -139,6 +117,8 @@ export class PathBind implements Bind {
   constructor(private readonly options: PathBindOptions) {
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.disabled = options.disabled === true || options.direct === undefined;
+    const direct = options.direct;
+    this.table = new PeerTable(direct === undefined ? undefined : (t) => direct.parseEndpoint(t));
   }
 
   /** Whether direct paths are in use (false: relay only). */
@@ -156,7 +136,7 @@ export class PathBind implements Bind {
   send(packet: Uint8Array, to: Endpoint): boolean {
     const direct = this.options.direct;
     if (!this.disabled && direct !== undefined && to.key.startsWith(PEER_PREFIX)) {
-      const best = this.peers.get(to.key)?.best;
+      const best = this.table.get(to.key)?.best;
       if (best !== undefined && trusted(best, this.options.clock.now(), this.timings)) {
         if (direct.send(packet, best.endpoint)) {
           this.stats.directSent++;
@@ -172,7 +152,7 @@ export class PathBind implements Bind {
   parseEndpoint(text: string): Endpoint {
     const parsed = this.options.relay.parseEndpoint(text);
     if (!parsed.key.startsWith(PEER_PREFIX)) return parsed;
-    return this.relayEndpointOf(parsed.key);
+    return this.table.relayEndpointOf(parsed.key);
   }
 
   async close(): Promise<void> {
@@ -187,37 +167,22 @@ export class PathBind implements Bind {
    * endpoints changed are probed at once; peers gone are forgotten.
    */
   setPeers(views: readonly PeerView[]): void {
-    const self = keyToBase64(this.options.publicKey);
-    const seen = new Set<string>();
-    for (const view of views) {
-      if (view.key === self) continue;
-      const id = PEER_PREFIX + view.key;
-      seen.add(id);
-      let peer = this.peers.get(id);
-      if (peer === undefined) {
-        let publicKey: Uint8Array;
-        try {
-          publicKey = keyFromBase64(view.key);
-        } catch {
-          continue; // DeviceSync reports malformed keys; nothing to probe
-        }
-        peer = this.newPeer(id, publicKey);
-      }
-      if (this.updateCandidates(peer, view.endpoints)) {
-        peer.nextProbeAt = this.options.clock.now();
-        peer.unanswered = 0;
-      }
-    }
-    for (const [id, peer] of this.peers) {
-      if (seen.has(id)) continue;
-      this.peers.delete(id);
-      for (const c of peer.candidates.values()) this.forgetEndpoint(c.endpoint.key, peer);
-    }
+    const now = this.options.clock.now();
+    this.table.sync(views, keyToBase64(this.options.publicKey), now, (id, peer) => {
+      probeKey(this.options.x25519, this.options.privateKey, peer.publicKey).then(
+        (key) => {
+          peer.macKey = key;
+          // Probe as soon as the key exists rather than at the next scheduled round.
+          peer.nextProbeAt = Math.min(peer.nextProbeAt, this.options.clock.now());
+        },
+        () => this.table.remove(id), // a low-order key: nobody can probe with it
+      );
+    });
   }
 
   /** The path in use to the peer with base64 key `key`, or undefined for no such peer. */
   pathOf(key: string): PathState | undefined {
-    const peer = this.peers.get(PEER_PREFIX + key);
+    const peer = this.table.get(PEER_PREFIX + key);
     if (peer === undefined) return undefined;
     const best = peer.best;
     const now = this.options.clock.now();
@@ -227,100 +192,6 @@ export class PathBind implements Bind {
       return { path: "direct", endpoint: best.endpoint.key, rttMs: best.rttMs, answered };
     }
     return { path: "relay", endpoint: null, rttMs: peer.relayRtt, answered };
-  }
-
-  private newPeer(id: string, publicKey: Uint8Array): PeerPath {
-    const peer: PeerPath = {
-      relayEndpoint: this.relayEndpointOf(id),
-      publicKey,
-      macKey: undefined,
-      candidates: new Map(),
-      best: undefined,
-      relayRtt: null,
-      nextProbeAt: this.options.clock.now(),
-      unanswered: 0,
-      pongWindowStart: Number.NEGATIVE_INFINITY,
-      pongsInWindow: 0,
-    };
-    this.peers.set(id, peer);
-    probeKey(this.options.x25519, this.options.privateKey, publicKey).then(
-      (key) => {
-        peer.macKey = key;
-        // Probe as soon as the key exists rather than at the next scheduled round.
-        peer.nextProbeAt = Math.min(peer.nextProbeAt, this.options.clock.now());
-      },
-      () => this.peers.delete(id), // a low-order key: nobody can probe with it
-    );
-    return peer;
-  }
-
-  /** Brings the map's candidates to `texts`, keeping learned ones; true when they changed. */
-  private updateCandidates(peer: PeerPath, texts: readonly string[]): boolean {
-    const direct = this.options.direct;
-    if (direct === undefined) return false;
-    const wanted = new Map<string, Endpoint>();
-    for (const text of texts) {
-      if (wanted.size >= MAX_CANDIDATES) break;
-      try {
-        const endpoint = direct.parseEndpoint(text);
-        wanted.set(endpoint.key, endpoint);
-      } catch {
-        // An endpoint this socket cannot reach (another family, a name): skip it.
-      }
-    }
-    let changed = false;
-    for (const [key, c] of peer.candidates) {
-      if (!c.fromMap || wanted.has(key)) continue;
-      peer.candidates.delete(key);
-      this.forgetEndpoint(key, peer);
-      if (peer.best === c) peer.best = undefined;
-      changed = true;
-    }
-    for (const [key, endpoint] of wanted) {
-      const known = peer.candidates.get(key);
-      if (known !== undefined) {
-        known.fromMap = true;
-        continue;
-      }
-      this.addCandidate(peer, endpoint, true);
-      changed = true;
-    }
-    return changed;
-  }
-
-  private addCandidate(peer: PeerPath, endpoint: Endpoint, fromMap: boolean): Candidate {
-    if (peer.candidates.size >= MAX_CANDIDATES) {
-      // Make room by dropping a learned endpoint that is not in use.
-      for (const [key, c] of peer.candidates) {
-        if (c.fromMap || c === peer.best) continue;
-        peer.candidates.delete(key);
-        this.forgetEndpoint(key, peer);
-        break;
-      }
-    }
-    const candidate: Candidate = {
-      key: endpoint.key,
-      endpoint,
-      lastPong: Number.NEGATIVE_INFINITY,
-      rttMs: null,
-      fromMap,
-    };
-    peer.candidates.set(endpoint.key, candidate);
-    this.byEndpoint.set(endpoint.key, peer);
-    return candidate;
-  }
-
-  private forgetEndpoint(key: string, peer: PeerPath): void {
-    if (this.byEndpoint.get(key) === peer) this.byEndpoint.delete(key);
-  }
-
-  private relayEndpointOf(id: string): Endpoint {
-    const known = this.relayEndpoints.get(id);
-    if (known !== undefined) return known;
-    if (this.relayEndpoints.size >= 4096) this.relayEndpoints.clear();
-    const made = peerEndpoint(id.slice(PEER_PREFIX.length));
-    this.relayEndpoints.set(id, made);
-    return made;
   }
 
   private schedule(): void {
@@ -338,7 +209,7 @@ export class PathBind implements Bind {
       if (now - p.sentAt > this.timings.trustMs) this.pending.delete(id);
     }
     let budget = this.options.peersPerTick ?? 32;
-    for (const peer of this.peers.values()) {
+    for (const peer of this.table.values()) {
       this.reconsider(peer, now);
       if (budget === 0 || peer.macKey === undefined || peer.nextProbeAt > now) continue;
       budget--;
@@ -389,7 +260,7 @@ export class PathBind implements Bind {
       return;
     }
     const own = from.key.startsWith(PEER_PREFIX)
-      ? this.peers.get(from.key)?.relayEndpoint
+      ? this.table.get(from.key)?.relayEndpoint
       : undefined;
     this.onReceive?.(packet, own ?? from);
   };
@@ -399,7 +270,7 @@ export class PathBind implements Bind {
       if (!this.disabled) this.onProbe(packet, from, false);
       return;
     }
-    const peer = this.disabled ? undefined : this.byEndpoint.get(from.key);
+    const peer = this.disabled ? undefined : this.table.byUdp(from.key);
     if (peer === undefined || looksLikeStun(packet)) {
       this.stats.unknownSource++;
       return;
@@ -415,7 +286,7 @@ export class PathBind implements Bind {
     }
     const probe = parsed.probe;
     const id = PEER_PREFIX + keyToBase64(probe.sender);
-    const peer = this.peers.get(id);
+    const peer = this.table.get(id);
     // Through the relay, the source key is authenticated by the relay and must be the sender.
     if (peer === undefined || peer.macKey === undefined || (viaRelay && from.key !== id)) {
       this.dropProbe();
@@ -483,9 +354,10 @@ export class PathBind implements Bind {
     // A verified ping from a UDP source is the peer's own proof that the source reaches it
     // (its NAT's mapping may differ from what it reported): learn it, and ping it back now so
     // both NATs open (hole punching) instead of waiting for the next round.
-    let candidate = peer.candidates.get(from.key);
-    if (candidate === undefined) candidate = this.addCandidate(peer, from, false);
-    if (!trusted(candidate, now, this.timings)) this.ping(peer, candidate, now);
+    const candidate = peer.candidates.get(from.key) ?? this.table.addCandidate(peer, from, false);
+    if (candidate !== undefined && !trusted(candidate, now, this.timings)) {
+      this.ping(peer, candidate, now);
+    }
   }
 
   private dropProbe(): void {
