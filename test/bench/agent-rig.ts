@@ -1,0 +1,356 @@
+// The topology of the agent benchmark (agent.bench.ts):
+//
+//   ours:    node X (100.64.9.1) ── UDP on loopback ── node Y (100.64.9.2), both in this
+//            process: Device + UdpBind + NetInterface, the agent's data path. Y runs the sink.
+//   kernel:  namespace A (wireguard-go, 100.64.0.3, python sender) ── veth pair ──
+//            namespace S (wireguard-go, 100.64.0.2, python sink), no routing through the root
+//            namespace (no sysctl or firewall of the machine touched).
+//   lossy:   the same two pairs, each through its own seeded lossy UDP proxy in this process
+//            (mesh-rig.ts startLossyProxy): X's and Y's endpoints for each other are the proxy;
+//            A's and S's are the proxy's address on their root-namespace veth.
+//
+// Switching a pair between its clean and lossy path is an endpoint change on both sides.
+
+import { randomBytes } from "node:crypto";
+import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
+import { UdpBind } from "../../server/udp-bind.ts";
+import { type CryptoCore, initCrypto } from "../../worker/crypto/index.ts";
+import { NetInterface } from "../../worker/net/interface.ts";
+import type { TcpConnection } from "../../worker/net/tcp/types.ts";
+import { systemClock } from "../../worker/wireguard/clock.ts";
+import { Device } from "../../worker/wireguard/device.ts";
+import { parseIp } from "../../worker/wireguard/ip-address.ts";
+import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { executable, prereq } from "../helpers/prereq.ts";
+import { type LossyProxy, PYTHON3, startLossyProxy, within } from "../interop/mesh-rig.ts";
+import {
+  createWgHost,
+  must,
+  WG_TOOLS,
+  type WgHost,
+  wgGenKey,
+  wgHostPrereq,
+} from "../interop/wg-host.ts";
+
+const SINK_PORT = 5301;
+const CHUNK = 256 * 1024;
+const TRANSFER_TIMEOUT_MS = 180_000;
+const LOSS = { seed: 14, loss: 0.03, reorder: 0.03 };
+const OURS = { x: "100.64.9.1", y: "100.64.9.2" };
+
+/** One timed transfer. */
+export interface Transfer {
+  mbPerSec: number;
+  retransmissions: number;
+}
+
+/** A userspace node: the agent's engine without the control plane. */
+export interface Engine {
+  device: Device;
+  bind: UdpBind;
+  net: NetInterface;
+}
+
+/** What the benchmark drives. */
+export interface AgentBenchNodes {
+  /** Namespaces A (client side) and S (server side), wireguard-go in each. */
+  a: WgHost;
+  s: WgHost;
+  core: CryptoCore;
+  oursSend(path: "clean" | "lossy", bytes: number): Promise<Transfer>;
+  kernelSend(path: "clean" | "lossy", bytes: number): Promise<Transfer>;
+  proxyCounts(pair: "ours" | "kernel"): LossyProxy["counts"];
+  /** A userspace node peered with wireguard-go in A (A reaches it as `address`). */
+  engineForA(address: string): Promise<Engine>;
+  /** Registers a teardown step (run in reverse order by close). */
+  onClose(step: () => Promise<void> | void): void;
+  close(): Promise<void>;
+}
+
+/** Why the rig cannot run here, or undefined. */
+export function agentRigMissing(): string | undefined {
+  const need = prereq(
+    ...wgHostPrereq().missing.map((what) => ({ what, ok: false })),
+    executable(PYTHON3),
+  );
+  return need.ok ? undefined : need.reason;
+}
+
+// The kernel sink: one connection at a time, read and discard, answer the count after the FIN.
+const SINK = `
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(16)
+print("ready", flush=True)
+buf = bytearray(1 << 20)
+while True:
+    c, _ = s.accept()
+    n = 0
+    while True:
+        k = c.recv_into(buf)
+        if k == 0:
+            break
+        n += k
+    c.sendall(b"%d\\n" % n)
+    c.close()
+`;
+
+// The kernel sender: N bytes in 1 MiB sendall calls, half-close, wait for the count; prints
+// the count, the seconds from the established connection, and the retransmitted segments.
+const SENDER = `
+import os, socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+buf = memoryview(os.urandom(1 << 20))
+s = socket.create_connection((host, port), timeout=120)
+start = time.perf_counter()
+left = n
+while left > 0:
+    k = min(left, len(buf))
+    s.sendall(buf[:k])
+    left -= k
+s.shutdown(socket.SHUT_WR)
+reply = b""
+while not reply.endswith(b"\\n"):
+    d = s.recv(64)
+    if not d:
+        break
+    reply += d
+took = time.perf_counter() - start
+info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+retrans = int.from_bytes(info[100:104], "little")  # tcpi_total_retrans
+print(reply.decode().strip(), took, retrans)
+`;
+
+async function makeEngine(
+  core: CryptoCore,
+  address: string,
+  privateKey: Uint8Array,
+): Promise<Engine> {
+  const bind = new UdpBind({ host: "0.0.0.0", port: 0 });
+  let net: NetInterface | undefined;
+  const device = await Device.create({
+    privateKey,
+    bind,
+    core,
+    x25519: nodeX25519,
+    clock: systemClock,
+    mtu: 1420,
+    onPacket: (packet) => net?.receive(packet),
+  });
+  net = new NetInterface({
+    addresses: [`${address}/32`],
+    output: (packet) => {
+      device.send(packet);
+    },
+    clock: systemClock,
+    randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+    mtu: 1420,
+  });
+  return { device, bind, net };
+}
+
+/** Our sink on a userspace node: the kernel sink's protocol. */
+function engineSink(net: NetInterface): void {
+  const listener = net.tcp.listen("any", SINK_PORT);
+  const serve = async (conn: TcpConnection) => {
+    let n = 0;
+    const reader = conn.readable.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.length;
+    const writer = conn.writable.getWriter();
+    await writer.write(new TextEncoder().encode(`${n}\n`));
+    await writer.close();
+  };
+  (async () => {
+    for (;;) serve(await listener.accept()).catch(() => {});
+  })().catch(() => {});
+}
+
+const payload = new Uint8Array(randomBytes(CHUNK));
+
+async function engineSend(net: NetInterface, to: string, bytes: number): Promise<Transfer> {
+  const destination = parseIp(to);
+  const run = async (): Promise<Transfer> => {
+    const conn = await net.tcp.connect(net.sourceFor(destination), destination, SINK_PORT, {
+      timeoutMs: 10_000,
+    });
+    const start = performance.now();
+    const writer = conn.writable.getWriter();
+    for (let sent = 0; sent < bytes; sent += CHUNK) {
+      const n = Math.min(CHUNK, bytes - sent);
+      await writer.write(n === CHUNK ? payload : payload.subarray(0, n));
+    }
+    await writer.close();
+    let reply = "";
+    const reader = conn.readable.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      reply += new TextDecoder().decode(r.value);
+    const seconds = (performance.now() - start) / 1000;
+    if (reply.trim() !== String(bytes))
+      throw new Error(`our sink counted ${reply.trim() || "nothing"}, sent ${bytes}`);
+    return { mbPerSec: bytes / 1e6 / seconds, retransmissions: conn.stats.retransmissions };
+  };
+  return within(run(), TRANSFER_TIMEOUT_MS, `our transfer of ${bytes} bytes to ${to}`);
+}
+
+/** Builds the rig; on failure everything built so far is torn down. */
+export async function createAgentRig(): Promise<AgentBenchNodes> {
+  const steps: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const step of steps.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        console.error(`agent rig teardown: ${(error as Error).message}`);
+      }
+    }
+  };
+  try {
+    const core = await initCrypto();
+    const [aKeys, sKeys] = [await wgGenKey(), await wgGenKey()];
+    const link = { s: "10.203.0.1", a: "10.203.0.2" };
+    const s = await createWgHost({
+      peer: { publicKey: aKeys.publicKey, allowedIps: "100.64.0.3/32" },
+      privateKey: sKeys.privateKey,
+      prefix: "cag",
+      logLevel: "error",
+    });
+    steps.push(() => s.close());
+    const a = await createWgHost({
+      peer: { publicKey: sKeys.publicKey, allowedIps: "100.64.0.2/32" },
+      privateKey: aKeys.privateKey,
+      tunnelAddress: "100.64.0.3",
+      prefix: "cag",
+      logLevel: "error",
+    });
+    steps.push(() => a.close());
+    const ip = (...args: string[]) => must([WG_TOOLS.ip, ...args]);
+    const [sLink, aLink] = [`${s.namespace}x`, `${a.namespace}x`];
+    await ip(
+      ...["link", "add", sLink, "netns", s.namespace, "type", "veth"],
+      ...["peer", "name", aLink, "netns", a.namespace],
+    );
+    await ip("-n", s.namespace, "addr", "add", `${link.s}/30`, "dev", sLink);
+    await ip("-n", a.namespace, "addr", "add", `${link.a}/30`, "dev", aLink);
+    await ip("-n", s.namespace, "link", "set", sLink, "up");
+    await ip("-n", a.namespace, "link", "set", aLink, "up");
+
+    const kernelProxy = await startLossyProxy({
+      target: { host: s.hostAddress, port: s.listenPort },
+      ...LOSS,
+    });
+    steps.push(() => kernelProxy.close());
+    const proxyPort = Number(kernelProxy.endpoint.split(":")[1]);
+    const kernelPath = async (path: "clean" | "lossy") => {
+      await s.setPeer({
+        publicKey: aKeys.publicKey,
+        allowedIps: "100.64.0.3/32",
+        endpoint: path === "clean" ? `${link.a}:${a.listenPort}` : `${s.ourAddress}:${proxyPort}`,
+      });
+      await a.setPeer({
+        publicKey: sKeys.publicKey,
+        allowedIps: "100.64.0.2/32",
+        endpoint: path === "clean" ? `${link.s}:${s.listenPort}` : `${a.ourAddress}:${proxyPort}`,
+      });
+    };
+
+    const sink = s.spawn([PYTHON3, "-c", SINK, String(SINK_PORT)]);
+    let sinkOut = "";
+    await within(
+      new Promise<void>((resolve, reject) => {
+        sink.stdout?.on("data", (chunk: Buffer) => {
+          sinkOut += chunk.toString("utf8");
+          if (sinkOut.includes("ready")) resolve();
+        });
+        sink.stderr?.on("data", (chunk: Buffer) => {
+          sinkOut += chunk.toString("utf8");
+        });
+        sink.on("exit", () => reject(new Error(`kernel sink exited: ${sinkOut}`)));
+      }),
+      10_000,
+      "python sink in S",
+    );
+
+    // Our pair: X sends, Y sinks.
+    const [xKey, yKey] = [generatePrivateKey(), generatePrivateKey()];
+    const x = await makeEngine(core, OURS.x, xKey);
+    steps.push(() => x.device.close());
+    const y = await makeEngine(core, OURS.y, yKey);
+    steps.push(() => y.device.close());
+    steps.push(() => {
+      for (const c of [...x.net.tcp.connections, ...y.net.tcp.connections]) c.abort("rig closed");
+    });
+    engineSink(y.net);
+    const oursProxy = await startLossyProxy({
+      target: { host: "127.0.0.1", port: y.bind.localPort },
+      ...LOSS,
+    });
+    steps.push(() => oursProxy.close());
+    const oursPath = async (path: "clean" | "lossy") => {
+      const direct = (e: Engine) => `127.0.0.1:${e.bind.localPort}`;
+      await x.device.addPeer({
+        publicKey: y.device.publicKey,
+        endpoint: path === "clean" ? direct(y) : oursProxy.endpoint,
+        allowedIps: [`${OURS.y}/32`],
+      });
+      await y.device.addPeer({
+        publicKey: x.device.publicKey,
+        endpoint: path === "clean" ? direct(x) : oursProxy.endpoint,
+        allowedIps: [`${OURS.x}/32`],
+      });
+    };
+
+    const kernelSend = async (path: "clean" | "lossy", bytes: number): Promise<Transfer> => {
+      await kernelPath(path);
+      const result = await a.exec(
+        [PYTHON3, "-c", SENDER, s.tunnelAddress, String(SINK_PORT), String(bytes)],
+        { timeoutMs: TRANSFER_TIMEOUT_MS },
+      );
+      const [count, seconds, retrans] = result.stdout.trim().split(/\s+/);
+      if (result.code !== 0 || count !== String(bytes) || !(Number(seconds) > 0)) {
+        throw new Error(
+          `kernel sender (${path}): exit ${result.code}, sink counted ${count ?? "nothing"} of ${bytes}: ${result.stderr.trim()}`,
+        );
+      }
+      return { mbPerSec: bytes / 1e6 / Number(seconds), retransmissions: Number(retrans) };
+    };
+    const oursSend = async (path: "clean" | "lossy", bytes: number): Promise<Transfer> => {
+      await oursPath(path);
+      return engineSend(x.net, OURS.y, bytes);
+    };
+
+    const engineForA = async (address: string): Promise<Engine> => {
+      const key = generatePrivateKey();
+      const engine = await makeEngine(core, address, key);
+      steps.push(() => engine.device.close());
+      const publicKey = await nodeX25519.publicKey(key);
+      await a.setPeer({
+        publicKey: Buffer.from(publicKey).toString("base64"),
+        allowedIps: `${address}/32`,
+        endpoint: `${a.ourAddress}:${engine.bind.localPort}`,
+      });
+      await engine.device.addPeer({
+        publicKey: new Uint8Array(Buffer.from(aKeys.publicKey, "base64")),
+        endpoint: `${a.hostAddress}:${a.listenPort}`,
+        allowedIps: ["100.64.0.3/32"],
+      });
+      return engine;
+    };
+
+    return {
+      a,
+      s,
+      core,
+      oursSend,
+      kernelSend,
+      proxyCounts: (pair) => (pair === "ours" ? oursProxy : kernelProxy).counts,
+      engineForA,
+      onClose: (step) => steps.push(step),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
