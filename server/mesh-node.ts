@@ -436,6 +436,8 @@ export class MeshNode {
     running.relayBind = next;
     running.relay = relay;
     this.control?.update({ homeRelay: relay.id });
+    // Another relay may be another STUN server, and sees this node from elsewhere.
+    void running.endpoints?.refreshStun();
   }
 
   /** Addresses are stable (kept across key rotation); if they do change, a new interface. */
