@@ -128,7 +128,9 @@ async function makeEngine(
   address: string,
   privateKey: Uint8Array,
 ): Promise<Engine> {
-  const bind = new UdpBind({ host: "0.0.0.0", port: 0 });
+  // 4 MiB receive buffers, as server/wg-engine.ts asks: the default (208 KiB) overflows while
+  // the one thread is busy sealing a burst, and TCP backs off on the loss.
+  const bind = new UdpBind({ host: "0.0.0.0", port: 0, recvBufferSize: 4 << 20 });
   let net: NetInterface | undefined;
   const device = await Device.create({
     privateKey,
