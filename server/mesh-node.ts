@@ -403,7 +403,11 @@ export class MeshNode {
     const host = this.options.direct?.host ?? "0.0.0.0";
     running.endpoints = new EndpointReporter({
       port: () => udp.localPort,
-      rules: { family: host.includes(":") ? 6 : 4, loopback: this.options.direct?.loopback },
+      rules: {
+        family: host.includes(":") ? 6 : 4,
+        loopback: this.options.direct?.loopback,
+        bound: host,
+      },
       transport: udp,
       stunServer: () => this.running?.relay.stun,
       report: (endpoints) => control.update({ endpoints }),

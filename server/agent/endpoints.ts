@@ -20,7 +20,14 @@ export interface LocalEndpointRules {
   loopback?: boolean;
   /** Include 169.254.0.0/16 (IPv6 link-local needs a zone and is never reported). Default false. */
   linkLocal?: boolean;
+  /**
+   * The socket's local address. A socket bound to one address (not "0.0.0.0" or "::") is
+   * reachable only there, so no other interface address is reported.
+   */
+  bound?: string;
 }
+
+const WILDCARDS = new Set(["0.0.0.0", "::", "::0"]);
 
 function hostPort(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
@@ -33,8 +40,10 @@ export function localEndpoints(
   rules: LocalEndpointRules,
 ): string[] {
   const out: string[] = [];
+  const only = rules.bound !== undefined && !WILDCARDS.has(rules.bound) ? rules.bound : undefined;
   for (const list of Object.values(interfaces)) {
     for (const info of list ?? []) {
+      if (only !== undefined && info.address !== only) continue;
       const v6 = info.family === "IPv6";
       if (v6 && rules.family === 4) continue;
       if (info.internal && rules.loopback !== true) continue;

@@ -196,6 +196,11 @@ describe("endpoints", () => {
       "192.0.2.10:7",
       "169.254.3.4:7",
     ]);
+    // A socket bound to one address is reachable only there.
+    expect(localEndpoints(HOST, 7, { family: 6, bound: "2001:db8::10" })).toEqual([
+      "[2001:db8::10]:7",
+    ]);
+    expect(localEndpoints(HOST, 7, { family: 4, bound: "0.0.0.0" })).toEqual(["192.0.2.10:7"]);
   });
 
   it("reports the STUN-mapped address first, and again only on a change", async () => {
