@@ -40,12 +40,17 @@ export interface AgentMeshOptions {
   ephemeralGraceMs?: number;
 }
 
+/** One line the control server logged (pino JSON, parsed). */
+export type LogLine = Record<string, unknown> & { event?: string };
+
 /** A control server with its relay, and the owner's API. */
 export interface AgentMesh {
   /** http://HOST:PORT (no trailing slash): what `corridor agent --server` takes. */
   baseUrl: string;
   control: Control;
   store: Store;
+  /** What the control server logged (info and up), oldest first. */
+  log: LogLine[];
   api(method: string, path: string, body?: unknown): Promise<ApiReply>;
   /** A new auth key (POST /api/v1/authkeys as the owner). */
   authKey(body?: { ephemeral?: boolean; reusable?: boolean; tags?: string[] }): Promise<string>;
@@ -108,7 +113,13 @@ export async function startAgentMesh(options: AgentMeshOptions = {}): Promise<Ag
         }),
     );
     const baseUrl = `http://${host}:${port}`;
-    const log = createLogger({ level: "warn" });
+    const logLines: LogLine[] = [];
+    const log = createLogger({
+      level: "info",
+      sink: (line) => {
+        logLines.push(JSON.parse(line) as LogLine);
+      },
+    });
     const startMap = async () => {
       control = await startControl({
         store,
@@ -165,6 +176,7 @@ export async function startAgentMesh(options: AgentMeshOptions = {}): Promise<Ag
       get store() {
         return store;
       },
+      log: logLines,
       api,
       async authKey(body = {}) {
         const reply = await api("POST", "/api/v1/authkeys", body);
