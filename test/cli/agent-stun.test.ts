@@ -4,6 +4,7 @@
 // named in the maps' RelayInfo.stun; `--stun 0` turns it off (no stun in the map).
 
 import { execFile } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,13 +39,18 @@ async function stunClient(port: number): Promise<string> {
 }
 
 /** `corridor serve` on a free port with its own data folder; returns it and its base URL. */
-async function serve(...extra: string[]): Promise<{ server: Server; base: string; data: string }> {
+/** A page folder and a data folder for `corridor serve` (removed after the test). */
+function serveDirs(): { web: string; data: string } {
   const dir = mkdtempSync(join(tmpdir(), "corridor-agent-stun-"));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const web = join(dir, "web");
   mkdirSync(web);
   writeFileSync(join(web, "index.html"), "<!doctype html><title>t</title>\n");
-  const data = join(dir, "data");
+  return { web, data: join(dir, "data") };
+}
+
+async function serve(...extra: string[]): Promise<{ server: Server; base: string; data: string }> {
+  const { web, data } = serveDirs();
   const server = new Server(["serve", "--port", "0", "--web", web, "--data", data, ...extra]);
   cleanup.push(() => server.stop());
   const base = (await server.waitFor(/Corridor is running at (http:\/\/127\.0\.0\.1:\d+\/)\n/))[1]!;
@@ -123,6 +129,36 @@ describeWithPrereq(coturn, "STUN from the real binaries", () => {
     const map = await mapFrom(base, data);
     expect(map.relays).toHaveLength(1);
     expect(map.relays[0]!.stun).toBeUndefined();
+  }, 120_000);
+
+  it("serve runs without STUN when its default UDP port is taken, and stops on a taken --stun", async () => {
+    // Something else holds UDP on the port number serve will listen on (TCP is free).
+    const { holder, port } = await withPortRetry(async (candidate) => {
+      const socket = createSocket("udp4");
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once("error", reject);
+          socket.bind(candidate, "127.0.0.1", () => resolve());
+        });
+      } catch (error) {
+        socket.close();
+        throw new PortInUseError(candidate, String(error));
+      }
+      return { holder: socket, port: candidate };
+    });
+    cleanup.push(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    const { server } = await serve("--port", String(port));
+    expect(server.stdout).toContain("\nSTUN off\n");
+    expect(server.stderr).toContain(
+      `corridor serve: STUN off: --stun: cannot listen on udp 127.0.0.1:${port}:`,
+    );
+
+    const { web, data } = serveDirs();
+    const explicit = await corridor([
+      ...["serve", "--port", "0", "--web", web, "--data", data, "--stun", String(port)],
+    ]);
+    expect(explicit.status).toBe(1);
+    expect(explicit.stderr).toContain(`--stun: cannot listen on udp 127.0.0.1:${port}:`);
   }, 120_000);
 
   it("refuses a --stun that is no port, naming it", async () => {
