@@ -240,6 +240,26 @@ describe("PathBind", () => {
     expect(a.got).toHaveLength(0);
   });
 
+  it("delivers a source as a peer's only once a probe proved it is that peer", async () => {
+    const { net, a, b, run, settle } = await world();
+    // a's map says b is also at 10.0.0.7:7, where a stranger sits.
+    const stranger = net.bind("10.0.0.7:7");
+    await stranger.open(() => {});
+    a.bind.setPeers([peerView(b.key, 2, [b.address, "10.0.0.7:7"])]);
+    b.bind.setPeers([peerView(a.key, 1, [a.address])]);
+    await run(1000);
+    expect(a.bind.pathOf(b.key)?.path).toBe("direct");
+    stranger.send(DATA, stranger.parseEndpoint(a.address));
+    await settle();
+    expect(a.got).toHaveLength(0);
+    expect(a.bind.stats.unknownSource).toBe(1);
+    // b's own source was proven by its probes: its data is b's.
+    b.bind.send(DATA, b.bind.parseEndpoint(`peer:${a.key}`));
+    await settle();
+    expect(a.got).toHaveLength(1);
+    expect(a.got[0]?.from).toBe(a.bind.parseEndpoint(`peer:${b.key}`));
+  });
+
   it("keeps everything on the relay when direct paths are disabled", async () => {
     const { net, a, b, run } = await world({ disabled: true });
     a.bind.setPeers([peerView(b.key, 2, [b.address])]);

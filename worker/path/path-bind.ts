@@ -323,6 +323,7 @@ export class PathBind implements Bind {
       return;
     }
     pending.candidate.lastPong = now;
+    this.table.confirm(peer, pending.candidate);
     pending.candidate.rttMs = smoothRtt(pending.candidate.rttMs, rtt);
     peer.unanswered = 0;
     this.reconsider(peer, now);
@@ -355,9 +356,9 @@ export class PathBind implements Bind {
     // (its NAT's mapping may differ from what it reported): learn it, and ping it back now so
     // both NATs open (hole punching) instead of waiting for the next round.
     const candidate = peer.candidates.get(from.key) ?? this.table.addCandidate(peer, from, false);
-    if (candidate !== undefined && !trusted(candidate, now, this.timings)) {
-      this.ping(peer, candidate, now);
-    }
+    if (candidate === undefined) return;
+    this.table.confirm(peer, candidate);
+    if (!trusted(candidate, now, this.timings)) this.ping(peer, candidate, now);
   }
 
   private dropProbe(): void {

@@ -2,6 +2,11 @@
 // UDP endpoints (those the map reports, and sources a verified ping came from), an index from
 // UDP endpoint to peer for receiving, and the one "peer:<key>" Endpoint object per peer that
 // the device is always given. Bounded: at most MAX_CANDIDATES endpoints per peer.
+//
+// The index holds only endpoints a probe has proven to be that peer (a verified ping from it,
+// or a pong from it to our ping), never what a map merely claims: two peers on different LANs
+// may both report 192.168.1.5:51820, and a datagram from the one on ours must not be handed to
+// the device as the other (the device would then send that peer's packets to the wrong one).
 
 import type { PeerView } from "../control/types.ts";
 import { PEER_PREFIX, peerEndpoint } from "../relay/endpoint.ts";
@@ -135,8 +140,12 @@ export class PeerTable {
       fromMap,
     };
     peer.candidates.set(endpoint.key, candidate);
-    this.byEndpoint.set(endpoint.key, peer);
     return candidate;
+  }
+
+  /** A probe proved that datagrams from `candidate` come from `peer`: deliver them as its. */
+  confirm(peer: PeerPath, candidate: Candidate): void {
+    if (peer.candidates.get(candidate.key) === candidate) this.byEndpoint.set(candidate.key, peer);
   }
 
   private newPeer(id: string, publicKey: Uint8Array, now: number): PeerPath {
