@@ -45,6 +45,31 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
   let tunV4 = "";
   let authKey = "";
 
+  let sshd: SshServer | undefined;
+  /** sshd on the node's IPv4 mesh address in the namespace, started once. */
+  const ensureSshd = async (): Promise<SshServer> => {
+    if (sshd === undefined) {
+      const started = await startSshd({ netns: ns.namespace, listen: tunV4, port: 22 });
+      cleanups.push(() => started.stop());
+      sshd = started;
+    }
+    return sshd;
+  };
+  /** The first bytes sshd sends on a new connection from the browser-like node. */
+  const banner = async (): Promise<string> => {
+    const remote = parseIp(tunV4);
+    const conn = await browser.net.tcp.connect(browser.net.sourceFor(remote), remote, 22, {
+      timeoutMs: 15_000,
+    });
+    const reader = conn.readable.getReader();
+    const first = await reader.read();
+    await reader.cancel().catch(() => {});
+    await conn.writable.abort().catch(() => {});
+    return new TextDecoder().decode(first.value ?? new Uint8Array(0));
+  };
+  const table = () => `corridor_${ns.iface}`;
+  const ruleset = async () => (await ns.exec(["nft", "list", "table", "inet", table()])).stdout;
+
   const explain = () => `agent log:\n${logs.slice(-40).join("\n")}`;
 
   beforeAll(async () => {
@@ -109,8 +134,7 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     // The kernel in the namespace answers ICMP: the tunnel works before sshd is involved.
     expect(await browser.net.ping(tunV4, { timeoutMs: 15_000 })).toBeGreaterThanOrEqual(0);
 
-    const sshd: SshServer = await startSshd({ netns: ns.namespace, listen: tunV4, port: 22 });
-    cleanups.push(() => sshd.stop());
+    const sshd = await ensureSshd();
     const core = await initCrypto();
     const remote = parseIp(tunV4);
     const conn = await browser.net.tcp.connect(browser.net.sourceFor(remote), remote, 22, {
@@ -161,6 +185,52 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     await expect(access.dial("nobody", 22)).rejects.toThrow(/no node called/);
   }, 60_000);
 
+  it("the policy's port rules are nftables rules on the interface: ICMP dropped, SSH let in", async () => {
+    await ensureSshd();
+    // The default policy: alice's nodes reach each other on every port.
+    let text = "";
+    await waitUntil(() => /counter packets/.test(text), "the filter table", {
+      everyMs: 100,
+      poll: async () => {
+        text = await ruleset();
+      },
+    });
+    expect(text).toContain(`iifname != "${ns.iface}" accept`);
+    expect(text).toContain(browser.resolve("browser")?.[0] ?? "?");
+
+    await mesh.setPolicy(
+      `{ "acls": [ { "action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:22"], "proto": "tcp" } ] }`,
+    );
+    await waitUntil(
+      () => text.includes("tcp dport 22 accept") && !text.includes("icmp"),
+      `the narrowed filter; ${explain()}`,
+      {
+        everyMs: 100,
+        poll: async () => {
+          text = await ruleset();
+        },
+      },
+    );
+    const drops = () => Number(/counter packets (\d+)/.exec(text)?.[1] ?? "0");
+    const before = drops();
+    await expect(browser.net.ping(tunV4, { timeoutMs: 1500 })).rejects.toThrow(/no reply/);
+    text = await ruleset();
+    expect(drops()).toBeGreaterThan(before);
+    expect(await banner()).toMatch(/^SSH-2\.0-OpenSSH/);
+
+    // Back to every port: the ping answers again.
+    await mesh.setPolicy(
+      `{ "acls": [ { "action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"] } ] }`,
+    );
+    await waitUntil(() => text.includes("icmp"), "the widened filter", {
+      everyMs: 100,
+      poll: async () => {
+        text = await ruleset();
+      },
+    });
+    expect(await browser.net.ping(tunV4, { timeoutMs: 15_000 })).toBeGreaterThanOrEqual(0);
+  }, 90_000);
+
   it("a peer removed from the map is removed from the interface (the others stay)", async () => {
     const extra = await mesh.join("extra", authKey);
     await waitUntil(
@@ -191,5 +261,6 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     expect(link.code).not.toBe(0);
     const wgGo = await ns.exec(["pgrep", "-f", `wireguard-go -f ${ns.iface}`]);
     expect(wgGo.stdout.trim()).toBe("");
+    expect((await ns.exec(["nft", "list", "table", "inet", table()])).code).not.toBe(0);
   }, 30_000);
 });

@@ -36,15 +36,26 @@ export interface HostCommands {
   spawn(cmd: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess;
 }
 
-/** Paths of ip, wg and wireguard-go. */
+/** Paths of ip, wg, wireguard-go and nft. */
 export interface HostTools {
   ip: string;
   wg: string;
   wireguardGo: string;
+  nft: string;
 }
 
 /** Longest output kept from a command (a `wg show dump` of 10,000 peers is ~2 MB). */
 export const MAX_OUTPUT = 8 * 1024 * 1024;
+
+/** Whether `path` is an executable file. */
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function firstExecutable(paths: readonly string[]): string {
   for (const path of paths) {
@@ -62,6 +73,7 @@ export function defaultTools(): HostTools {
     ip: firstExecutable(["/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip"]),
     wg: firstExecutable(["/usr/bin/wg", "/usr/sbin/wg"]),
     wireguardGo: firstExecutable(["/usr/bin/wireguard-go", "/usr/sbin/wireguard-go"]),
+    nft: firstExecutable(["/usr/sbin/nft", "/usr/bin/nft", "/sbin/nft"]),
   };
 }
 

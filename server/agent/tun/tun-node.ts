@@ -6,6 +6,7 @@
 // that cannot be applied is logged and the previous state stays. A timer reads the interface
 // every `tickMs` (counters for status, and giving up direct endpoints that never answered).
 
+import { execFileSync } from "node:child_process";
 import { hostname as osHostname } from "node:os";
 import { ControlClient, type ControlRefusal } from "../../../worker/control/client.ts";
 import type { MapState } from "../../../worker/control/map-state.ts";
@@ -23,7 +24,9 @@ import { nodeX25519 } from "../../crypto/x25519-node.ts";
 import type { Logger } from "../../log.ts";
 import { chooseRelay } from "../../mesh-node.ts";
 import { nodeRelayConnect } from "../../relay/ws-node.ts";
-import { type HostCommands, hostCommands } from "./exec.ts";
+import { type HostCommands, hostCommands, isExecutable } from "./exec.ts";
+import { withSecretFifo } from "./key-fifo.ts";
+import { filterRuleset, filterTable } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
 import { TunSync } from "./tun-sync.ts";
 import { WgInterface } from "./wg-interface.ts";
@@ -58,6 +61,11 @@ export interface TunNodeOptions {
   direct?: boolean;
   /** A direct endpoint with no handshake this long after being set is given up (default 12 s). */
   directTimeoutMs?: number;
+  /**
+   * The policy's port-level rules as nftables rules on the interface (nft-filter.ts):
+   * "nftables" (default when `nft` is installed) or "none" (the peer set alone filters).
+   */
+  filter?: "nftables" | "none";
   /** How often the interface is read (default 5 s). */
   tickMs?: number;
   /**
@@ -97,6 +105,25 @@ export class TunNode {
   private timer: NodeJS.Timeout | undefined;
   /** Runs the host's tools where the interface lives (its namespace, in tests). */
   readonly commands: HostCommands;
+  /** At process exit without close(): the filter table goes (the interface has its own hook). */
+  private readonly exitHook = () => {
+    const cmd = this.commands.argv([
+      this.commands.tools.nft,
+      "delete",
+      "table",
+      "inet",
+      filterTable(this.options.iface),
+    ]);
+    try {
+      execFileSync(cmd[0] ?? this.commands.tools.nft, cmd.slice(1), {
+        stdio: "ignore",
+        timeout: 5000,
+      });
+    } catch {}
+  };
+  /** Whether the nftables filter is on, and the ruleset last loaded. */
+  private readonly nftables: boolean;
+  private ruleset: string | undefined;
   /** Parts made by a first map still being applied, closed if close() comes meanwhile. */
   private pending: { close(): Promise<void> }[] = [];
 
@@ -107,6 +134,14 @@ export class TunNode {
     readonly key: string,
   ) {
     this.commands = hostCommands({ netns: options.netns });
+    const nft = isExecutable(this.commands.tools.nft);
+    this.nftables = options.filter === undefined ? nft : options.filter === "nftables";
+    if (options.filter === undefined && !nft) {
+      options.log.warn(
+        { nft: this.commands.tools.nft },
+        "tun_no_nftables: the policy's port rules are not enforced (the peer set still is)",
+      );
+    }
     this.control = new ControlClient({
       url: options.controlUrl,
       privateKey: options.privateKey,
@@ -206,6 +241,20 @@ export class TunNode {
     const parts = running === undefined ? this.pending : [running.bridge, running.iface];
     this.pending = [];
     const errors: string[] = [];
+    if (this.ruleset !== undefined) {
+      process.off("exit", this.exitHook);
+      const table = filterTable(this.options.iface);
+      const deleted = await this.commands.run([
+        this.commands.tools.nft,
+        "delete",
+        "table",
+        "inet",
+        table,
+      ]);
+      if (deleted.code !== 0)
+        errors.push(`nft delete table inet ${table}: ${deleted.stderr.trim()}`);
+      this.ruleset = undefined;
+    }
     for (const part of parts) {
       await part.close().catch((error: Error) => errors.push(error.message));
     }
@@ -233,7 +282,25 @@ export class TunNode {
         running.addresses = addresses;
       }
     }
+    // The filter first: a peer the policy narrows is narrowed before it is on the interface.
+    await this.applyFilter(map);
     await running.sync.apply(map);
+  }
+
+  /** Loads the map's filter as nftables rules when it changed (one atomic transaction). */
+  private async applyFilter(map: NetworkMap): Promise<void> {
+    if (!this.nftables) return;
+    const ruleset = filterRuleset(this.options.iface, map);
+    if (ruleset === this.ruleset) return;
+    await withSecretFifo(ruleset, (path) =>
+      this.commands.must([this.commands.tools.nft, "-f", path]),
+    );
+    if (this.ruleset === undefined) process.on("exit", this.exitHook);
+    this.ruleset = ruleset;
+    this.options.log.info(
+      { table: filterTable(this.options.iface), rules: map.filter.length },
+      "tun_filter_loaded",
+    );
   }
 
   private newRelayBind(relay: RelayInfo, token: string): RelayBind {

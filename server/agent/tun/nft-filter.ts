@@ -1,0 +1,139 @@
+// The map's inbound filter (FilterRule[]) as nftables rules on the TUN interface
+// (docs/agent-tun.md, "Filter model"). WireGuard's cryptokey routing already guarantees that
+// a packet arriving on the interface comes from a peer of the map and carries one of that
+// peer's mesh addresses as its source, so a source address here stands for the peer (what the
+// userspace filter checks by key). A rule's users and tags become the addresses of the peers
+// they select; its CIDRs are used as they are; its ports become `tcp dport`/`udp dport` sets
+// or an ICMP match (`*` is TCP, UDP and ICMP, as in the userspace filter). Answers to flows
+// this host opened, and ICMP errors about tracked flows, are accepted; anything else arriving
+// on the interface is dropped and counted. Other interfaces are not touched: the chain
+// returns at once for them.
+//
+// The ruleset is one table of its own (`inet corridor_<iface>`), replaced as a whole in one
+// atomic `nft -f` transaction on every change, and deleted on close.
+
+import type { FilterRule, NetworkMap, PeerView, PortRange } from "../../../worker/control/types.ts";
+import { formatIp, parseIp } from "../../../worker/wireguard/ip-address.ts";
+import { canonicalCidr } from "./tun-sync.ts";
+
+/** The table holding an interface's filter. */
+export function filterTable(iface: string): string {
+  return `corridor_${iface.replace(/[^A-Za-z0-9_]/g, "_")}`;
+}
+
+/** Addresses (and prefixes) of one family that a rule's source selects. */
+interface Sources {
+  v4: string[];
+  v6: string[];
+  /** The rule selects every source. */
+  any: boolean;
+}
+
+function selects(rule: FilterRule, peer: PeerView): boolean {
+  const src = rule.src;
+  if (src.any === true) return true;
+  const user = peer.user?.id;
+  if (user !== undefined && src.users?.includes(user)) return true;
+  return peer.tags.some((tag) => src.tags?.includes(tag) === true);
+}
+
+function sourcesOf(rule: FilterRule, peers: readonly PeerView[]): Sources {
+  const v4 = new Set<string>();
+  const v6 = new Set<string>();
+  const add = (cidr: string) => {
+    const canonical = canonicalCidr(cidr);
+    if (canonical === undefined) return;
+    (canonical.includes(":") ? v6 : v4).add(canonical);
+  };
+  for (const peer of peers) {
+    if (!selects(rule, peer)) continue;
+    for (const address of peer.addresses) {
+      try {
+        const bytes = parseIp(address);
+        add(`${formatIp(bytes)}/${bytes.length * 8}`);
+      } catch {}
+    }
+  }
+  for (const cidr of rule.src.cidrs ?? []) add(cidr);
+  return { v4: [...v4].sort(), v6: [...v6].sort(), any: rule.src.any === true };
+}
+
+function checkPort(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new RangeError(`filter port ${n}: 0-65535`);
+  return n;
+}
+
+/**
+ * The protocol and port matches of one rule, per family, with the userspace filter's meaning
+ * (docs/control.md): `*` is TCP, UDP or ICMP; ports apply to TCP and UDP; ICMP has none.
+ * Other IP protocols match no rule (the userspace filter drops them too).
+ */
+function portMatches(ports: readonly PortRange[], family: "ip" | "ip6"): string[] {
+  const lists = { tcp: [] as string[], udp: [] as string[] };
+  let icmp = false;
+  for (const range of ports) {
+    const first = checkPort(range.first);
+    const last = checkPort(range.last);
+    if (first > last) continue;
+    const text =
+      first === 0 && last === 65535 ? "*" : first === last ? `${first}` : `${first}-${last}`;
+    if (range.proto === "tcp" || range.proto === "*") lists.tcp.push(text);
+    if (range.proto === "udp" || range.proto === "*") lists.udp.push(text);
+    if (range.proto === "icmp" || range.proto === "*") icmp = true;
+  }
+  const out: string[] = [];
+  for (const proto of ["tcp", "udp"] as const) {
+    const list = [...new Set(lists[proto])];
+    if (list.length === 0) continue;
+    out.push(
+      list.includes("*") ? `meta l4proto ${proto}` : `${proto} dport { ${list.join(", ")} }`,
+    );
+  }
+  if (icmp) out.push(family === "ip" ? "meta l4proto icmp" : "meta l4proto ipv6-icmp");
+  return out;
+}
+
+/**
+ * The nft script that replaces the interface's filter with `map`'s (atomically: the table is
+ * made, deleted and made again in one transaction, so there is never a moment without it).
+ */
+export function filterRuleset(iface: string, map: Pick<NetworkMap, "peers" | "filter">): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface))
+    throw new TypeError(`interface name ${JSON.stringify(iface)}`);
+  const table = filterTable(iface);
+  const rules: string[] = [];
+  for (const rule of map.filter) {
+    const sources = sourcesOf(rule, map.peers);
+    for (const family of ["ip", "ip6"] as const) {
+      const list = family === "ip" ? sources.v4 : sources.v6;
+      if (!sources.any && list.length === 0) continue;
+      const nfproto = `meta nfproto ${family === "ip" ? "ipv4" : "ipv6"}`;
+      const saddr = sources.any ? "" : `${family} saddr { ${list.join(", ")} }`;
+      // An explicit family match: an inet chain sees both, and `ip saddr` alone would not
+      // keep IPv6 packets out of a rule that names no IPv4 source (the "any" case).
+      for (const match of portMatches(rule.ports, family)) {
+        const words = [nfproto, saddr, match, "accept"].filter((w) => w !== "");
+        rules.push(`    ${words.join(" ")}`);
+      }
+    }
+  }
+  return [
+    `table inet ${table} {}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+    "  chain input {",
+    "    type filter hook input priority filter; policy accept;",
+    `    iifname != "${iface}" accept`,
+    // Answers to what this host opened (and ICMP errors); a flow a peer opened is
+    // judged packet by packet like a new one, as in the userspace filter, so a narrowed
+    // policy also ends sessions it no longer allows.
+    "    ct direction reply accept",
+    "    ct state related accept",
+    "    ct state invalid drop",
+    ...rules,
+    "    counter drop",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
