@@ -118,6 +118,23 @@ describe("STUN client", () => {
     expect(delivered()).toBe(0);
   });
 
+  it("gets IPv4 and IPv6 answers from a dual-stack server", async () => {
+    const s = await startStunServer({ host: "::", port: 0 });
+    cleanup.push(() => s.close());
+    const { udp } = await wgSocket();
+    const v4 = await stunBinding({
+      transport: udp,
+      server: parseUdpEndpoint(`127.0.0.1:${s.port}`),
+    });
+    // The server's socket names the source ::ffff:127.0.0.1; the answer says IPv4.
+    expect(v4).toEqual({ family: 4, address: "127.0.0.1", port: udp.localPort });
+    const udp6 = new UdpBind({ host: "::1" });
+    await udp6.open(() => {});
+    cleanup.push(() => udp6.close());
+    const v6 = await stunBinding({ transport: udp6, server: parseUdpEndpoint(`[::1]:${s.port}`) });
+    expect(v6).toEqual({ family: 6, address: "::1", port: udp6.localPort });
+  });
+
   it("retransmits until answered", async () => {
     const server = await fakeServer((request, n) =>
       n < 3
