@@ -251,6 +251,9 @@ export class PathBind implements Bind {
     const before = peer.best;
     const next = chooseDirect(peer.candidates.values(), before, now, this.timings);
     if (next !== before) this.stats.switches++;
+    // Lost the direct path: probe again now rather than at the next 5 s round, so a single
+    // late pong costs a moment on the relay, not seconds.
+    if (next === undefined && before !== undefined) peer.nextProbeAt = now;
     peer.best = next;
   }
 
