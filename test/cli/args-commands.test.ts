@@ -40,6 +40,8 @@ const MENTIONS: Record<string, string[]> = {
   nc: ["-w, --wait TIMEOUT", "HOST", "PORT"],
   ssh: ["-p PORT", "-o Option=value", "StrictHostKeyChecking", "-t ", "-T "],
   "ssh-keygen": ["-t TYPE", "--passphrase-fd N", "-y "],
+  status: ["--socket PATH", "--json", "CORRIDOR_SOCKET"],
+  "ssh-known-hosts": ["--socket PATH", "--write FILE", "StrictHostKeyChecking=yes"],
   relay: ["--key-file FILE", "--allow-udp SPEC", "(repeatable)", "--open"],
   serve: [
     "--data DIR",
@@ -111,8 +113,11 @@ describe("every corridor command has --help from its table", () => {
   it("corridor help lists every command of the table with its summary", async () => {
     const run = await corridor("help");
     expect(run.status).toBe(0);
+    // Names padded to the longest name (help and version included) plus two spaces.
+    const width =
+      Math.max(...["version", ...COMMANDS.map((c) => c.spec.name)].map((n) => n.length)) + 2;
     for (const { spec } of COMMANDS) {
-      expect(run.stdout).toContain(`  ${spec.name.padEnd(12)}${spec.summary}\n`);
+      expect(run.stdout).toContain(`  ${spec.name.padEnd(width)}${spec.summary}\n`);
     }
     const unknown = await corridor("help", "frobnicate");
     expect(unknown.status).toBe(2);
