@@ -25,7 +25,10 @@ export interface PathTimings {
   backoffAfter: number;
 }
 
-/** Defaults: a direct path survives one lost probe (5 s interval, 6.5 s trust). */
+/**
+ * Defaults: the trust window is one direct interval (5 s) plus slack for the round trip, so a
+ * working path never lapses; a lost pong moves packets to the relay until the re-probe answers.
+ */
 export const DEFAULT_TIMINGS: PathTimings = {
   trustMs: 6500,
   probeMs: 2000,
