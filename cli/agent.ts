@@ -6,7 +6,8 @@
 // SIGTERM and SIGINT leave cleanly (exit 0); a refusal by the control server (a bad auth key, the
 // node removed) ends the agent with exit 1 and the server's message, never a silent retry.
 
-import { Agent, type AgentOptions } from "../server/agent/agent.ts";
+import { Agent, type AgentHandle, type AgentOptions } from "../server/agent/agent.ts";
+import { TunAgent } from "../server/agent/agent-tun.ts";
 import { PortListError, parsePortList } from "../server/agent/ports.ts";
 import { parseListenAddress, Socks5ListenError } from "../server/agent/socks5.ts";
 import { defaultStateDir } from "../server/agent/state-dir.ts";
@@ -30,7 +31,7 @@ export const AGENT_COMMAND = defineCommand({
   synopsis: [
     "--server URL [--auth-key KEY] [--hostname NAME] [--tags tag:a,tag:b] [--ephemeral]",
     "[--state DIR] [--ssh-port N] [--socket PATH] [--expose PORTS] [--socks5 [HOST:]PORT]",
-    "[--udp-port N] [--no-direct]",
+    "[--udp-port N] [--no-direct] [--tun IFACE]",
   ],
   options: [
     {
@@ -99,6 +100,12 @@ export const AGENT_COMMAND = defineCommand({
       default: "any free port",
     },
     { name: "no-direct", description: "no direct UDP paths: every packet goes through the relay" },
+    {
+      name: "tun",
+      value: "IFACE",
+      description:
+        "TUN mode (root): a real WireGuard interface IFACE (kernel module, else wireguard-go) carries the mesh addresses, so the host's own services answer on them; no forwarding and no identity SSH then",
+    },
   ],
   notes:
     "Example: CORRIDOR_AUTH_KEY=... corridor agent --server https://corridor.example.com\n" +
@@ -153,7 +160,7 @@ export function parseTags(text: string): string[] {
   return [...new Set(tags)];
 }
 
-type AgentArgs = Omit<AgentOptions, "log" | "onWaiting" | "onControlState">;
+type AgentArgs = Omit<AgentOptions, "log" | "onWaiting" | "onControlState"> & { tun?: string };
 
 function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.options>): AgentArgs {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -206,6 +213,7 @@ function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.opti
     expose,
     socks5,
     direct: values["no-direct"] ? { disabled: true } : { port: udpPort },
+    tun: values.tun,
   };
 }
 
@@ -222,28 +230,32 @@ async function runAgent(args: AgentArgs): Promise<number> {
   const log = createLogger().child({ component: "agent" });
   // Listen for the stop signal first: a SIGTERM while joining must still leave cleanly.
   const stopped = untilStopSignal().then(() => "stop" as const);
-  let agent: Agent;
+  let agent: AgentHandle | undefined;
   let saidUnreachable = false;
+  const onWaiting = (url: string) => say(`waiting for approval: a signed-in user must open ${url}`);
   try {
-    agent = await Agent.start({
-      ...args,
-      log,
-      onWaiting: (url) => say(`waiting for approval: a signed-in user must open ${url}`),
-      onControlState: (state) => {
-        // Say once when the control server cannot be reached, and once when it is back.
-        if (state === "backoff" && !saidUnreachable) {
-          saidUnreachable = true;
-          const why = agent?.node.control?.lastError?.message ?? "no answer";
-          process.stderr.write(
-            `corridor agent: control server ${args.serverUrl} unreachable (${why}); retrying\n`,
-          );
-        }
-        if (state === "ready" && saidUnreachable) {
-          saidUnreachable = false;
-          say("control server reachable again");
-        }
-      },
-    });
+    agent =
+      args.tun === undefined
+        ? await Agent.start({
+            ...args,
+            log,
+            onWaiting,
+            onControlState: (state) => {
+              // Say once when the control server cannot be reached, and once when it is back.
+              if (state === "backoff" && !saidUnreachable) {
+                saidUnreachable = true;
+                const why = agent?.lastControlError() ?? "no answer";
+                process.stderr.write(
+                  `corridor agent: control server ${args.serverUrl} unreachable (${why}); retrying\n`,
+                );
+              }
+              if (state === "ready" && saidUnreachable) {
+                saidUnreachable = false;
+                say("control server reachable again");
+              }
+            },
+          })
+        : TunAgent.start({ ...args, tun: args.tun, log, onWaiting });
   } catch (error) {
     process.stderr.write(`corridor agent: ${(error as Error).message}\n`);
     return 1;
@@ -252,13 +264,17 @@ async function runAgent(args: AgentArgs): Promise<number> {
   // The socket answers from now on (`corridor status` while waiting for approval, too).
   if (agent.localApi !== undefined) say(`local socket ${agent.localApi.path}`);
   const refused = agent.refused.then((refusal) => ({ refusal }));
+  let joinError: Error | undefined;
   const joined = agent.joined.then(
     () => "joined" as const,
-    () => "failed" as const,
+    (error: Error) => {
+      joinError = error;
+      return "failed" as const;
+    },
   );
   const first = await Promise.race([stopped, refused, joined]);
   if (first === "joined") {
-    announce(agent, args);
+    for (const line of agent.startLines()) say(line);
     const end = await Promise.race([stopped, refused]);
     return finish(agent, end);
   }
@@ -267,8 +283,7 @@ async function runAgent(args: AgentArgs): Promise<number> {
     const end = await Promise.race([stopped, refused, Promise.resolve("failed" as const)]);
     if (end === "failed") {
       await agent.stop();
-      const why = agent.node.lastError?.message ?? "the first map could not be applied";
-      process.stderr.write(`corridor agent: ${why}\n`);
+      process.stderr.write(`corridor agent: ${joinError?.message ?? "the first map failed"}\n`);
       return 1;
     }
     return finish(agent, end);
@@ -276,28 +291,10 @@ async function runAgent(args: AgentArgs): Promise<number> {
   return finish(agent, first);
 }
 
-/** The start lines once the node is on the mesh. */
-function announce(agent: Agent, args: AgentArgs): void {
-  const self = agent.access.status().self;
-  if (self !== null) {
-    say(`joined ${args.serverUrl} as ${self.name} (${self.addresses.join(", ")}), key ${self.key}`);
-  }
-  if (agent.ssh !== undefined) {
-    say(
-      `identity SSH on port ${args.sshPort} of the mesh addresses, host key ${agent.state.hostKey.publicLine}`,
-    );
-  }
-  const exposed = args.expose === null ? "every port the policy allows" : `ports ${args.expose}`;
-  say(`forwarding ${exposed} from the mesh to 127.0.0.1`);
-  if (agent.socks5 !== undefined) {
-    const { host, port } = agent.socks5.address;
-    say(`SOCKS5 proxy into the mesh on ${host.includes(":") ? `[${host}]` : host}:${port}`);
-  }
-  const udp = agent.node.directPort;
-  say(udp === undefined ? "paths: relay only" : `paths: direct UDP on port ${udp}, else the relay`);
-}
-
-async function finish(agent: Agent, end: "stop" | { refusal: ControlRefusal }): Promise<number> {
+async function finish(
+  agent: AgentHandle,
+  end: "stop" | { refusal: ControlRefusal },
+): Promise<number> {
   await agent.stop();
   if (end === "stop") {
     say("left the mesh");

@@ -61,13 +61,29 @@ export interface AgentOptions {
   relayConnect?: RelayConnect;
 }
 
+/** What `corridor agent` needs of a running agent, in either mode (userspace or TUN). */
+export interface AgentHandle {
+  readonly state: StateDir;
+  /** Settles at the first map applied; rejects when refused (or stopped) before it. */
+  readonly joined: Promise<void>;
+  /** Resolves when the control server refuses this node for good, before or after joining. */
+  readonly refused: Promise<ControlRefusal>;
+  /** The local socket, once it listens. */
+  readonly localApi: LocalApi | undefined;
+  /** Lines for people once joined: the node, and each service with where it listens. */
+  startLines(): string[];
+  /** Why the map stream's last attempt failed, if it did. */
+  lastControlError(): string | undefined;
+  stop(): Promise<void>;
+}
+
 /** The local user the SSH server can serve when the agent is not root, else undefined. */
-function ownUser(): string | undefined {
+export function ownUser(): string | undefined {
   return process.getuid?.() === 0 ? undefined : userInfo().username;
 }
 
-/** A running agent. */
-export class Agent {
+/** A running agent in userspace mode. */
+export class Agent implements AgentHandle {
   /** The mesh node (its map, device, relay). */
   readonly node: MeshNode;
   /** MeshDialer, MeshIdentity and AgentControl over the node, for the parts. */
@@ -219,6 +235,35 @@ export class Agent {
     return agent;
   }
 
+  startLines(): string[] {
+    const lines: string[] = [];
+    const self = this.access.status().self;
+    if (self !== null) {
+      lines.push(
+        `joined ${this.options.serverUrl} as ${self.name} (${self.addresses.join(", ")}), key ${self.key}`,
+      );
+    }
+    if (this.ssh !== undefined) {
+      lines.push(
+        `identity SSH on port ${this.options.sshPort} of the mesh addresses, host key ${this.state.hostKey.publicLine}`,
+      );
+    }
+    const { expose } = this.options;
+    lines.push(
+      `forwarding ${expose === null ? "every port the policy allows" : `ports ${expose}`} from the mesh to 127.0.0.1`,
+    );
+    if (this.socks5 !== undefined) lines.push(socks5Line(this.socks5));
+    const udp = this.node.directPort;
+    lines.push(
+      udp === undefined ? "paths: relay only" : `paths: direct UDP on port ${udp}, else the relay`,
+    );
+    return lines;
+  }
+
+  lastControlError(): string | undefined {
+    return this.node.control?.lastError?.message;
+  }
+
   /** The listeners on a new IP interface (first map, or the node's addresses changed). */
   private attach(net: NetInterface): void {
     if (this.stopped) return;
@@ -268,4 +313,10 @@ export class Agent {
     await this.node.close();
     this.options.log.info({ ephemeral: this.options.ephemeral ?? false }, "agent_stop");
   }
+}
+
+/** The start line of a SOCKS5 proxy. */
+export function socks5Line(proxy: Socks5Proxy): string {
+  const { host, port } = proxy.address;
+  return `SOCKS5 proxy into the mesh on ${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
