@@ -17,7 +17,7 @@ import {
   nextProbeDelay,
   smoothRtt,
 } from "../../worker/path/path-choice.ts";
-import { encodeProbe, probeKey } from "../../worker/path/probe.ts";
+import { encodeProbe, isProbe, probeKey } from "../../worker/path/probe.ts";
 import { parseRelayEndpoint, peerEndpoint } from "../../worker/relay/endpoint.ts";
 import type { Bind, Endpoint, ReceiveFn } from "../../worker/wireguard/bind.ts";
 import { FakeClock } from "../../worker/wireguard/clock.ts";
@@ -258,6 +258,49 @@ describe("PathBind", () => {
     await settle();
     expect(a.got).toHaveLength(1);
     expect(a.got[0]?.from).toBe(a.bind.parseEndpoint(`peer:${b.key}`));
+  });
+
+  it("survives 10,000 seeded hostile datagrams on both paths", async () => {
+    const { net, hub, a, b, run, settle } = await world();
+    a.bind.setPeers([peerView(b.key, 2, [b.address])]);
+    b.bind.setPeers([peerView(a.key, 1, [a.address])]);
+    await run(1000);
+    const stranger = net.bind("10.0.0.7:7");
+    await stranger.open(() => {});
+    const to = stranger.parseEndpoint(a.address);
+    const ab = await probeKey(nodeX25519, b.privateKey, a.publicKey);
+    const bytes = seededBytes(0xf022);
+    const int = (n: number) => (bytes(4)[0] as number) % n;
+    const real = encodeProbe(
+      { kind: "pong", sender: b.publicKey, transactionId: bytes(12), observed: null },
+      ab,
+    );
+    const relayIn = hub.binds.get(a.key)?.onReceive;
+    const delivered = a.got.length;
+    let relayData = 0;
+    for (let i = 0; i < 10_000; i++) {
+      let input: Uint8Array;
+      if (i % 2 === 0) {
+        input = real.slice(0, 1 + int(real.length));
+        input[int(input.length)] = int(256);
+      } else {
+        input = bytes(int(100));
+        input.set([0x43, 0x50, 0x52, 0x42].slice(0, input.length));
+      }
+      if (i % 3 === 0) {
+        relayIn?.(input, peerEndpoint(b.key));
+        // From the relay, b's datagrams that are not probes are the device's to judge.
+        if (!isProbe(input)) relayData++;
+      } else {
+        stranger.send(input, to);
+      }
+    }
+    await settle();
+    // Probes never reach the device; the stranger's datagrams are never a peer's.
+    expect(a.got.length - delivered).toBe(relayData);
+    expect(a.got.slice(delivered).some((g) => isProbe(g.packet))).toBe(false);
+    expect(relayData).toBeGreaterThan(0);
+    expect(a.bind.pathOf(b.key)?.path).toBe("direct");
   });
 
   it("keeps everything on the relay when direct paths are disabled", async () => {
