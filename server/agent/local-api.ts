@@ -198,7 +198,13 @@ async function answer(
     case "status":
       return encodeAnswer("status", { status: control.status() });
     case "ping": {
-      const rttMs = await control.ping(request.host, request.timeoutMs ?? DEFAULT_PING_TIMEOUT_MS);
+      const timeoutMs = request.timeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+      const rttMs = await control.ping(request.host, timeoutMs).catch((error: unknown) => {
+        // Resolving the host fails with a DialError; the echo itself fails only by getting no
+        // reply in time (NetInterface.ping's plain Error): the CLI counts that one as lost.
+        if (error instanceof DialError) throw error;
+        throw new LocalWireError("timeout", (error as Error).message);
+      });
       return encodeAnswer("ping", { rttMs });
     }
     case "hostKeys": {

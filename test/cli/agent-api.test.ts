@@ -127,7 +127,7 @@ describe("requests", () => {
     );
     expect([timeout.code, timeout.message]).toEqual([
       "timeout",
-      "no echo reply from db-01 in 50 ms",
+      "ping 100.64.0.8: no reply within 50 ms",
     ]);
     const noKeys = await agentError(askAgent(agent.socket, { op: "hostKeys", host: "x" }));
     expect(noKeys.code).toBe("unknown-host");

@@ -80,7 +80,8 @@ export function fakeControl(
       const peer = find(peers, host);
       if (peer === undefined) throw new DialError("unknown-host", `${host} is not a mesh peer`);
       if (peer.rttMs === undefined) {
-        throw new DialError("timeout", `no echo reply from ${host} in ${timeoutMs} ms`);
+        // As NetInterface.ping says it: a plain Error, not a DialError.
+        throw new Error(`ping ${peer.address}: no reply within ${timeoutMs} ms`);
       }
       return peer.rttMs;
     },
