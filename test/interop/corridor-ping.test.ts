@@ -65,9 +65,15 @@ describeWithPrereq(wgHostPrereq(), "corridor ping through wireguard-go", () => {
   });
 
   it("explains bad usage with exit status 2", () => {
-    const run = corridor("ping", "100.64.0.2");
+    const run = corridor("ping", "--wg-config", "x", "--socket", "/tmp/agent.sock", "100.64.0.2");
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain("--wg-config FILE is required");
+    expect(run.stderr).toContain("--socket is for the agent; it does not go with --wg-config");
     expect(corridor("ping", "--wg-config", "x", "not-an-ip").stderr).toMatch(/HOST 'not-an-ip'/);
+    // Without --wg-config the agent pings (docs/cli-agent.md): none runs at this socket.
+    const noAgent = corridor("ping", "--socket", "/nonexistent/agent.sock", "100.64.0.2");
+    expect(noAgent.status).toBe(1);
+    expect(noAgent.stderr).toContain(
+      "no agent is running (nothing answers on /nonexistent/agent.sock)",
+    );
   });
 });
