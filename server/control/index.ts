@@ -20,6 +20,7 @@ import { ApprovalDesk } from "./approvals.ts";
 import type { RateLimitOptions } from "./auth/rate-limit.ts";
 import type { SessionUser } from "./auth/sessions.ts";
 import type { MeshChanges } from "./changes.ts";
+import { restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { Hub } from "./hub.ts";
 import { Mapper } from "./mapper/mapper.ts";
 import type { OutboxLimits } from "./mapper/outbox.ts";
@@ -83,7 +84,10 @@ export interface Control {
   mapper: Mapper;
   hub: Hub;
   stream: ControlStream;
-  /** Closes every stream (1012) and stops the timers; the store stays open (the caller's). */
+  /**
+   * Closes every stream (1012), stops the timers and writes the map checkpoint (checkpoint.ts)
+   * so that the next start resumes the sessions; the store stays open (the caller's).
+   */
   close(): Promise<void>;
 }
 
@@ -124,6 +128,9 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     metrics,
   });
   hubRef = hub;
+  // Sessions of the previous run resume with a delta when nothing durable changed since.
+  const digestInputs = { relays: options.relays, settings };
+  await restoreCheckpoint(store, hub, mapper, digestInputs, log);
   // Ephemeral nodes left from before a restart have no stream: they go after the grace period.
   for (const node of mapper.allNodes()) hub.streamEnded(node.id);
   const registrar = new Registrar({
@@ -171,6 +178,17 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     mapper,
     hub,
     stream,
-    close: () => stream.close(),
+    close: async () => {
+      await stream.close();
+      try {
+        const sessions = await saveCheckpoint(store, hub, mapper, digestInputs);
+        log?.info({ sessions }, "map checkpoint written for the next start");
+      } catch (error) {
+        log?.warn(
+          { err: String(error) },
+          "map checkpoint not written: the next start sends full maps",
+        );
+      }
+    },
   };
 }

@@ -55,6 +55,18 @@ export class ChangeLog {
     return this.last;
   }
 
+  /**
+   * Continues the numbering of a previous run of the server (checkpoint.ts), before any change
+   * of this run: the ring holds nothing older than `seq`.
+   */
+  continueFrom(seq: number): void {
+    if (this.last !== 0) throw new Error("change log: continueFrom() after changes were recorded");
+    if (!Number.isSafeInteger(seq) || seq < 0) {
+      throw new RangeError(`change log: bad sequence ${seq} to continue from`);
+    }
+    this.last = seq;
+  }
+
   /** Records a change; returns its sequence number. */
   append(change: NewChange): number {
     const seq = ++this.last;

@@ -74,6 +74,19 @@ export class SessionTable {
     return this.byNode.get(nodeId);
   }
 
+  /** Every session (for the checkpoint a stopping server writes). */
+  all(): IterableIterator<MapSession> {
+    return this.byNode.values();
+  }
+
+  /**
+   * Takes over a session from the previous run of the server (checkpoint.ts): it resumes only
+   * from `seq`, the last message that run sent, which covered everything up to `globalSeq`.
+   */
+  adopt(nodeId: number, id: string, seq: number, globalSeq: number): void {
+    this.byNode.set(nodeId, { id, nodeId, seq, covered: new Map([[seq, globalSeq]]) });
+  }
+
   /** Forgets a removed node's session. */
   delete(nodeId: number): void {
     this.byNode.delete(nodeId);

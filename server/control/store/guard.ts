@@ -95,6 +95,8 @@ const TX_METHODS: Record<keyof StoreTx, true> = {
   setPolicy: true,
   getSettings: true,
   initSettings: true,
+  putMapCheckpoint: true,
+  takeMapCheckpoint: true,
 };
 
 /** A StoreTx whose every method runs `target`'s inside `around`. */

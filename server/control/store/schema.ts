@@ -152,6 +152,17 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "nodes.ssh_users: the local users a node's SSH server can be (NULL: any)",
     statements: ["ALTER TABLE nodes ADD COLUMN ssh_users TEXT"],
   },
+  {
+    version: 3,
+    name: "map_checkpoint: the map sessions a stopping server leaves for its successor",
+    statements: [
+      `CREATE TABLE map_checkpoint (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        body TEXT NOT NULL,
+        written_at BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /** The newest version this code knows. */

@@ -234,4 +234,21 @@ export class SqlStoreTx extends SqlNodes implements StoreTx {
     if (stored === null) throw new Error("store: settings missing right after they were written");
     return stored;
   }
+
+  // map checkpoint
+
+  async putMapCheckpoint(body: string): Promise<void> {
+    await this.write(
+      `INSERT INTO map_checkpoint (id, body, written_at) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET body = excluded.body, written_at = excluded.written_at`,
+      [body, this.now()],
+    );
+  }
+
+  async takeMapCheckpoint(): Promise<string | null> {
+    const row = await this.one("SELECT body FROM map_checkpoint WHERE id = 1", []);
+    if (row === undefined) return null;
+    await this.write("DELETE FROM map_checkpoint WHERE id = 1", []);
+    return typeof row.body === "string" ? row.body : null;
+  }
 }

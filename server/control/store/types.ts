@@ -218,6 +218,12 @@ export interface StoreTx {
   getSettings(): Promise<MeshSettings | null>;
   /** Stores settings once; returns the stored ones (another server may have won the race). */
   initSettings(settings: MeshSettings): Promise<MeshSettings>;
+
+  // map checkpoint (server/control/checkpoint.ts)
+  /** Stores the checkpoint a stopping server leaves (replacing any older one). */
+  putMapCheckpoint(body: string): Promise<void>;
+  /** Reads and deletes the checkpoint: it is good for one start only. Null when none. */
+  takeMapCheckpoint(): Promise<string | null>;
 }
 
 /** A storage backend. */
