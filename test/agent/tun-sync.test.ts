@@ -210,11 +210,38 @@ describe("TunSync", () => {
     // New endpoints start the choice again; a handshake in time keeps the direct one.
     await sync.apply(map([peer(2, key(2), { endpoints: ["203.0.113.5:41641"] })]));
     expect(iface.peers.get(key(2))?.endpoint).toBe("203.0.113.5:41641");
-    iface.peers.get(key(2))!.latestHandshake = Math.ceil(now.t / 1000) + 1;
+    const wg = iface.peers.get(key(2))!;
+    wg.latestHandshake = Math.ceil(now.t / 1000) + 1;
+    wg.rxBytes += 148;
+    await sync.tick();
     now.t += 30_000;
     await sync.tick();
     expect(iface.peers.get(key(2))?.endpoint).toBe("203.0.113.5:41641");
     expect(sync.status()[0]?.lastHandshake).toBe((Math.ceil((now.t - 30_000) / 1000) + 1) * 1000);
+  });
+
+  it("gives a candidate up for the bridge at once when WireGuard roamed the peer elsewhere", async () => {
+    const { iface, bridge, sync, map } = setup();
+    await sync.apply(map([peer(2, key(2), { endpoints: ["192.0.2.1:41641", "192.0.2.9:41641"] })]));
+    expect(iface.peers.get(key(2))?.endpoint).toBe("192.0.2.1:41641");
+    // The peer's packets came through the relay: the interface now sends to the bridge.
+    const wg = iface.peers.get(key(2))!;
+    wg.endpoint = bridge.sockets.get(key(2)) ?? null;
+    wg.latestHandshake = 2_000;
+    wg.rxBytes = 92;
+    await sync.tick();
+    expect(iface.peers.get(key(2))?.endpoint).toBe(bridge.sockets.get(key(2)));
+    expect(sync.status()[0]).toMatchObject({ path: "relay" });
+  });
+
+  it("without a handshake and bytes on the candidate itself, it is not confirmed", async () => {
+    const { iface, bridge, sync, now, map } = setup();
+    await sync.apply(map([peer(2, key(2), { endpoints: ["192.0.2.1:41641"] })]));
+    // A handshake but no bytes received: not proof that the endpoint answers.
+    iface.peers.get(key(2))!.latestHandshake = Math.ceil(now.t / 1000) + 1;
+    now.t += 12_001;
+    await sync.tick();
+    expect(iface.peers.get(key(2))?.endpoint).toBe(bridge.sockets.get(key(2)));
   });
 });
 

@@ -157,8 +157,11 @@ interface PathState {
   candidates: string[];
   /** Index of the candidate in use; candidates.length = the relay bridge. */
   index: number;
-  /** When the current choice was made (unix ms). */
+  /** When the current choice was made (unix ms), and the peer's rx bytes then. */
   since: number;
+  rx: number;
+  /** The candidate in use has carried a handshake and traffic on that very endpoint. */
+  confirmed: boolean;
 }
 
 /** Options of a TunSync. */
@@ -296,29 +299,49 @@ export class TunSync {
     return plan;
   }
 
-  /** The direct endpoint to use for `peer`, or undefined for its relay bridge. */
+  /**
+   * The direct endpoint to use for `peer`, or undefined for its relay bridge. A candidate is
+   * confirmed once the interface still sends to it and has had a handshake and received bytes
+   * since it was set. It is given up (for the next one) when that has not happened within
+   * the timeout, or (for the bridge, at once) when WireGuard roamed the peer elsewhere: the
+   * peer answers through the relay, and setting another guess would only break that path.
+   * A confirmed endpoint silent for longer than a session lives is given up too.
+   */
   private choosePath(peer: PeerView, wg: WgDumpPeer | undefined): string | undefined {
     if (this.options.direct === false) return undefined;
     const candidates = directCandidates(peer);
     const now = this.now();
     let state = this.paths.get(peer.key);
     if (state === undefined || state.candidates.join() !== candidates.join()) {
-      state = { candidates, index: 0, since: now };
+      state = { candidates, index: 0, since: now, rx: wg?.rxBytes ?? 0, confirmed: false };
       this.paths.set(peer.key, state);
     }
-    const timeout = this.options.directTimeoutMs ?? 12_000;
-    const handshakeMs = (wg?.latestHandshake ?? 0) * 1000;
-    // No handshake since this endpoint was set (WireGuard retries every 5 s), or none for longer
-    // than a session lives (keepalives rekey every 2 minutes): the next endpoint.
-    const silent = handshakeMs < state.since || now - handshakeMs > SESSION_MS + timeout;
-    if (state.index < candidates.length && silent && now - state.since > timeout) {
-      this.options.log.info(
-        { peer: peer.name, endpoint: candidates[state.index], afterMs: now - state.since },
-        "tun_direct_no_handshake",
-      );
-      state.index++;
-      state.since = now;
+    const current = candidates[state.index];
+    // Judged only once the interface has it (the dump was read before this sync's changes).
+    if (current === undefined || wg === undefined || this.lastSet.get(peer.key) !== current) {
+      return current;
     }
+    const timeout = this.options.directTimeoutMs ?? 12_000;
+    const handshakeMs = wg.latestHandshake * 1000;
+    let giveUp: string | undefined;
+    if (!state.confirmed) {
+      if (wg.endpoint === current && handshakeMs >= state.since && wg.rxBytes > state.rx) {
+        state.confirmed = true;
+        this.options.log.info({ peer: peer.name, endpoint: current }, "tun_direct_confirmed");
+      } else if (wg.endpoint !== null && wg.endpoint !== current) {
+        giveUp = "roamed";
+        state.index = candidates.length;
+      } else if (now - state.since > timeout) giveUp = "no_handshake";
+    } else if (now - handshakeMs > SESSION_MS + timeout) giveUp = "silent";
+    if (giveUp === undefined) return current;
+    this.options.log.info(
+      { peer: peer.name, endpoint: current, why: giveUp, roamedTo: wg.endpoint },
+      "tun_direct_given_up",
+    );
+    if (giveUp !== "roamed") state.index++;
+    state.since = now;
+    state.rx = wg.rxBytes;
+    state.confirmed = false;
     return candidates[state.index];
   }
 }
