@@ -216,9 +216,15 @@ export class CorridorProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private waiters: (() => void)[] = [];
 
-  /** Runs `corridor ARGS`, inside network namespace `netns` when given. */
-  constructor(args: string[], options: { netns?: string; env?: Record<string, string> } = {}) {
-    const argv = [process.execPath, corridorBin, ...args];
+  /**
+   * Runs `corridor ARGS`, inside network namespace `netns` when given, behind `wrap` (a command
+   * prefix such as setpriv's) when given.
+   */
+  constructor(
+    args: string[],
+    options: { netns?: string; env?: Record<string, string>; wrap?: string[] } = {},
+  ) {
+    const argv = [...(options.wrap ?? []), process.execPath, corridorBin, ...args];
     const [command, ...rest] =
       options.netns === undefined ? argv : ["ip", "netns", "exec", options.netns, ...argv];
     this.child = spawn(command!, rest, {

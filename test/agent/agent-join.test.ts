@@ -5,10 +5,11 @@
 // (exit 0) and an ephemeral node is then removed; a refused auth key exits 1 with the server's
 // message, and the key is on no output line.
 
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { executable, prereq, root } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { type AgentMesh, CorridorProcess, startAgentMesh } from "./agent-harness.ts";
 
@@ -104,6 +105,41 @@ describe("corridor agent joins the mesh", () => {
     expect(refused.stderr).toMatch(/corridor agent: the control server refused this node: .+\n/);
     expect(refused.stderr).not.toContain("notarealkey");
   }, 60_000);
+
+  const setpriv = prereq(root(), executable("/usr/bin/setpriv"));
+  it.skipIf(setpriv.skip)(
+    "a non-root agent reports its own user as the only SSH user; a root one reports none",
+    async () => {
+      setpriv.assert();
+      const key = await mesh.authKey({ reusable: true });
+      const state = join(dir, "nobody");
+      // nobody must pass through the test's temp folder (0700, root's) to reach its own.
+      chmodSync(dir, 0o711);
+      mkdirSync(state, { mode: 0o700 });
+      chownSync(state, 65534, 65534);
+      // The same binary, as the user nobody (its state dir is nobody's).
+      const asNobody = new CorridorProcess(
+        ["agent", "--server", mesh.baseUrl, "--state", state, "--hostname", "unprivileged"],
+        {
+          env: { CORRIDOR_AUTH_KEY: key, HOME: state },
+          wrap: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+        },
+      );
+      onTestFinished(async () => {
+        await asNobody.stop("SIGKILL");
+      });
+      const [, , , , nobodyKey] = await asNobody.waitFor(JOINED);
+      const asRoot = agent("root-run", ["--hostname", "privileged", "--ssh-port", "22"], {
+        CORRIDOR_AUTH_KEY: key,
+      });
+      const [, , , , rootKey] = await asRoot.waitFor(JOINED);
+      const nodes = await mesh.nodes();
+      const view = (k: string | undefined) => nodes.find((n) => n.key === k) as unknown;
+      expect(view(nobodyKey)).toMatchObject({ name: "unprivileged", sshUsers: ["nobody"] });
+      expect(view(rootKey)).toMatchObject({ name: "privileged", sshUsers: null });
+    },
+    60_000,
+  );
 
   it("a --server URL with another path fails at once, naming the expected form", async () => {
     const bad = new CorridorProcess(["agent", "--server", `${mesh.baseUrl}/relay`]);
