@@ -1,6 +1,7 @@
 // SSH through the local agent to a real OpenSSH sshd, the fake agent's dialer connecting the
 // mesh name to it (agent-fake.ts): `corridor ssh USER@NAME` checks the host key the map
-// publishes (no prompt, nothing written; another key is the hard stop), and OpenSSH's own ssh
+// publishes (no prompt, nothing written; another key is the hard stop; a host the map does not
+// list goes over TCP, one it lists without keys falls back to known_hosts), and OpenSSH's own ssh
 // with `ProxyCommand='corridor nc %h %p'` verifies the key through the known_hosts file that
 // `corridor ssh-known-hosts --write` made, with StrictHostKeyChecking=yes.
 
@@ -48,6 +49,7 @@ describeWithPrereq(need, "SSH through the local agent to sshd", () => {
   let key: string;
   let agent: FakeAgent;
   let impostor: FakeAgent;
+  let keyless: FakeAgent;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "corridor-agent-ssh-"));
@@ -66,6 +68,7 @@ describeWithPrereq(need, "SSH through the local agent to sshd", () => {
     // The same host, but the map publishes another ed25519 key than sshd's.
     const other = join(dir, "other");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
+    keyless = await startFakeAgent([{ ...peer, hostKeys: [] }]);
     impostor = await startFakeAgent([
       { ...peer, hostKeys: [readFileSync(`${other}.pub`, "utf8").trim()] },
     ]);
@@ -74,6 +77,7 @@ describeWithPrereq(need, "SSH through the local agent to sshd", () => {
   afterAll(async () => {
     await agent?.stop();
     await impostor?.stop();
+    await keyless?.stop();
     await server?.stop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
@@ -114,6 +118,49 @@ describeWithPrereq(need, "SSH through the local agent to sshd", () => {
     ]);
     expect(run.code).toBe(255);
     expect(run.stderr).toMatch(/HOST KEY FOR sshd-host HAS CHANGED: the server sent ssh-ed25519/);
+  });
+
+  it("a host the map does not list goes over plain TCP; one without published keys uses known_hosts", async () => {
+    const knownHosts = join(dir, "tcp_known_hosts");
+    const tcp = await corridor(
+      [
+        "ssh",
+        "-p",
+        String(server.port),
+        "-i",
+        key,
+        "-o",
+        `UserKnownHostsFile=${knownHosts}`,
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        `${TEST_USER}@127.0.0.1`,
+        "echo over tcp",
+      ],
+      { env: { CORRIDOR_SOCKET: agent.socket } },
+    );
+    expect(tcp.stdout.toString()).toBe("over tcp\n");
+    expect(tcp.code).toBe(0);
+    expect(agent.dials.some((d) => d.host === "127.0.0.1")).toBe(false);
+    // sshd-host through an agent whose map publishes no key for it: the file decides.
+    const dialsBefore = keyless.dials.length;
+    const run = await corridor([
+      "ssh",
+      "--socket",
+      keyless.socket,
+      "-i",
+      key,
+      "-o",
+      `UserKnownHostsFile=${join(dir, "keyless_known_hosts")}`,
+      "-o",
+      "StrictHostKeyChecking=yes",
+      `${TEST_USER}@sshd-host`,
+      "true",
+    ]);
+    expect(keyless.dials.length).toBe(dialsBefore + 1);
+    expect(run.code).toBe(255);
+    expect(run.stderr).toMatch(
+      /host key ssh-ed25519 SHA256:\S+ for sshd-host is not known and was not accepted/,
+    );
   });
 
   it("OpenSSH through `corridor nc %h %p` verifies the key from `corridor ssh-known-hosts`", async () => {
