@@ -260,6 +260,40 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     await direct.close();
   }, 90_000);
 
+  it("two TUN nodes in two namespaces reach each other through both relay bridges", async () => {
+    const ns2 = await createTunNetns();
+    cleanups.push(() => ns2.close());
+    const tun2 = await TunNode.start({
+      iface: ns2.iface,
+      privateKey: generatePrivateKey(),
+      controlUrl: mesh.controlUrl,
+      authKey,
+      hostname: "tunhost2",
+      os: "linux",
+      log: createLogger({ sink: (line) => logs.push(line), level: "debug" }),
+      implementation: "wireguard-go",
+      netns: ns2.namespace,
+      bridgeHost: ns2.ourAddress,
+      interfaceHost: ns2.nsAddress,
+      relayBackoffBaseMs: 20,
+      relayBackoffMaxMs: 200,
+      tickMs: 200,
+    });
+    cleanups.push(() => tun2.close());
+    await waitUntil(
+      () => tun.state.nodeByName("tunhost2") !== undefined,
+      "tunhost2 in tunhost's map",
+    );
+    const one = new TunAccess(tun, { serverUrl: "http://control.test", approvalUrl: () => null });
+    const two = new TunAccess(tun2, { serverUrl: "http://control.test", approvalUrl: () => null });
+    // Kernel ICMP from one namespace's interface to the other's, both ways.
+    expect(await one.ping("tunhost2", 15_000)).toBeGreaterThanOrEqual(0);
+    expect(await two.ping("tunhost", 15_000)).toBeGreaterThanOrEqual(0);
+    await tun2.refresh();
+    expect(tun2.peerStatus().find((p) => p.key === tun.key)).toMatchObject({ path: "relay" });
+    await tun2.close();
+  }, 90_000);
+
   it("a peer removed from the map is removed from the interface (the others stay)", async () => {
     const extra = await mesh.join("extra", authKey);
     await waitUntil(
