@@ -73,7 +73,7 @@ function timeFirstByte(nodes: AgentBenchNodes, args: string[]): Promise<number> 
   return within(done, 30_000, `ssh ${args.at(-2)}`).finally(() => child.kill("SIGKILL"));
 }
 
-/** Runs part (c); a missing tool or server becomes a note, never a failed benchmark. */
+/** Runs part (c); a missing OpenSSH tool becomes a note, never a failed benchmark. */
 export async function sshSetupRows(nodes: AgentBenchNodes): Promise<SshSetupResult> {
   for (const tool of [SSH, SSHD, SSH_KEYGEN]) {
     if (!existsSync(tool)) return { rows: [], runs: 0, note: `skipped, ${tool} is missing` };

@@ -12,7 +12,7 @@
 //   (c) SSH session setup, connect to the first byte of a command's output: OpenSSH's `ssh`
 //       from the wireguard-go namespace A to our identity SSH server (server/agent/ssh/) on a
 //       userspace node, against OpenSSH's sshd in namespace S over the same wireguard-go
-//       interface. Target <= 1.2x. Skipped with a note while server/agent/ssh/server.ts is absent.
+//       interface. Target <= 1.2x. Without ssh, sshd or ssh-keygen, (c) is skipped with a note.
 //
 // A transfer is timed from the established connection to the receiver's byte count after the
 // sender's FIN, so every byte has arrived; the rounds of ours and the anchor alternate and the
@@ -22,7 +22,13 @@
 // (and ssh, sshd, ssh-keygen for (c)): without them the benchmark is skipped (exit 0), except
 // under CI=true (exit 1). A wrong byte count exits 1; timing never fails anything.
 
-import { type AgentBenchNodes, createAgentRig, type Transfer } from "./agent-rig.ts";
+import { inCI } from "../helpers/prereq.ts";
+import {
+  type AgentBenchNodes,
+  agentRigMissing,
+  createAgentRig,
+  type Transfer,
+} from "./agent-rig.ts";
 import { sshSetupRows } from "./agent-ssh-setup.ts";
 import { formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
 
@@ -146,9 +152,9 @@ async function main(): Promise<void> {
 // Ctrl-C: exit through process.exit so wg-host's exit hook removes the namespaces.
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
 
-const skip = (await import("./agent-rig.ts")).agentRigMissing();
+const skip = agentRigMissing();
 if (skip) {
-  if (process.env.CI === "true") {
+  if (inCI()) {
     console.error(`agent bench: ${skip}`);
     process.exit(1);
   }
