@@ -62,6 +62,8 @@ export interface AgentMesh {
   >;
   /** Stops the map side and the API (the relay keeps running); startControl again with restart(). */
   stopControl(): Promise<void>;
+  /** Closes the relay (telling clients to come back) and starts it again on the same port and key. */
+  restartRelay(): Promise<void>;
   /** Starts the map side and API again on the same store, port and relay. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -134,15 +136,17 @@ export async function startAgentMesh(options: AgentMeshOptions = {}): Promise<Ag
       listener = createApiListener(control.api);
     };
     await startMap();
-    const relay: RelayServer = await startRelay({
-      auth: { mode: "token", controlPublicKey: control!.tokenPublicKey },
-      relayId: "default",
-      host,
-      port: relayPort,
-      privateKey: relayPrivate,
-      log: () => {},
-      closeGraceMs: 100,
-    });
+    const openRelay = () =>
+      startRelay({
+        auth: { mode: "token", controlPublicKey: control!.tokenPublicKey },
+        relayId: "default",
+        host,
+        port: relayPort,
+        privateKey: relayPrivate,
+        log: () => {},
+        closeGraceMs: 100,
+      });
+    let relay: RelayServer = await openRelay();
     cleanup.push(() => relay.close());
     let mapRunning = true;
     const stopControl = async () => {
@@ -194,6 +198,11 @@ export async function startAgentMesh(options: AgentMeshOptions = {}): Promise<Ag
         return reply.json.nodes;
       },
       stopControl,
+      async restartRelay() {
+        // As `corridor relay` does on SIGTERM: clients are told to come back, then it closes.
+        await relay.close({ restarting: { reconnectInMs: 200, tryForMs: 30_000 } });
+        relay = await openRelay();
+      },
       async restart() {
         await stopControl();
         store = await openStore(dbPath);
