@@ -189,6 +189,15 @@ function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.opti
   if (udpPortText !== undefined && values["no-direct"]) {
     throw new UsageError("--udp-port and --no-direct: choose one (no direct paths, no UDP port)");
   }
+  if (
+    values.tun !== undefined &&
+    (values["ssh-port"] !== undefined || values.expose !== undefined)
+  ) {
+    // The host's own services answer on the interface: nothing of ours listens or forwards.
+    throw new UsageError(
+      "--tun: the host's own services answer; --ssh-port and --expose do not apply",
+    );
+  }
   let expose: AgentArgs["expose"] = null;
   let socks5: AgentArgs["socks5"];
   try {

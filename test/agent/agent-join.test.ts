@@ -141,6 +141,20 @@ describe("corridor agent joins the mesh", () => {
     60_000,
   );
 
+  it("--tun refuses --ssh-port and --expose, which only the userspace mode has", async () => {
+    const bad = new CorridorProcess([
+      "agent",
+      "--server",
+      mesh.baseUrl,
+      "--tun",
+      "corridor9",
+      "--expose",
+      "22",
+    ]);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr).toContain("--ssh-port and --expose do not apply");
+  }, 30_000);
+
   it("a --server URL with another path fails at once, naming the expected form", async () => {
     const bad = new CorridorProcess(["agent", "--server", `${mesh.baseUrl}/relay`]);
     expect(await bad.exited).toBe(2);
