@@ -113,6 +113,7 @@ function agent(r: Rig, hostname: string): { client: ControlClient; clock: FakeCl
     hostinfo: { hostname, os: "linux" },
     authKey: r.authKey,
     clock,
+    onMap: () => {},
   });
   cleanup.push(() => client.close());
   return { client, clock };
