@@ -180,7 +180,10 @@ export class TunNode {
     try {
       await node.control.start();
       await node.queue;
-      if (node.running === undefined) throw node.lastError ?? new Error("tun node: no map applied");
+      // Any failure of the first map (the filter, the peers) fails the start: a node that
+      // came up half-configured would only log warnings at every later map.
+      if (node.lastError !== undefined) throw node.lastError;
+      if (node.running === undefined) throw new Error("tun node: no map applied");
     } catch (error) {
       await node.close().catch(() => {});
       throw error;
