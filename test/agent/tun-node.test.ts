@@ -277,6 +277,34 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     expect((await tun.iface!.dump()).iface.publicKey).toBe(tun.key);
   }, 60_000);
 
+  it("a start aborted while waiting for approval rejects and makes nothing", async () => {
+    const ns3 = await createTunNetns();
+    cleanups.push(() => ns3.close());
+    const stop = new AbortController();
+    let approvalUrl = "";
+    const started = TunNode.start({
+      iface: ns3.iface,
+      privateKey: generatePrivateKey(),
+      controlUrl: mesh.controlUrl,
+      hostname: "unapproved",
+      os: "linux",
+      log: createLogger({ level: "silent" }),
+      netns: ns3.namespace,
+      signal: stop.signal,
+      onWaiting: (url) => {
+        approvalUrl = url;
+      },
+    });
+    const outcome = started.then(
+      () => "started",
+      (error: Error) => error.message,
+    );
+    await waitUntil(() => approvalUrl !== "", "the approval URL");
+    stop.abort();
+    expect(await outcome).toMatch(/closed before the first map/);
+    expect((await ns3.exec(["ip", "link", "show", "dev", ns3.iface])).code).not.toBe(0);
+  }, 60_000);
+
   it("two TUN nodes in two namespaces reach each other through both relay bridges", async () => {
     const ns2 = await createTunNetns();
     cleanups.push(() => ns2.close());

@@ -49,6 +49,11 @@ export interface TunNodeOptions {
   hostinfo?: Omit<Hostinfo, "hostname" | "os">;
   onWaiting?: (approvalUrl: string) => void;
   onRefused?: (refusal: ControlRefusal) => void;
+  /**
+   * Aborting it before start() resolves (an agent stopped while it waits for approval or its
+   * first map) closes the node: start() rejects and nothing is left on the host.
+   */
+  signal?: AbortSignal;
   /** A map could not be applied (the node keeps the previous state). */
   onError?: (error: Error) => void;
   log: Logger;
@@ -177,6 +182,13 @@ export class TunNode {
     const core = await initCrypto();
     const key = keyToBase64(await nodeX25519.publicKey(options.privateKey));
     const node = new TunNode(options, core, key);
+    const abort = () => {
+      node
+        .close()
+        .catch((error: Error) => options.log.warn({ error: error.message }, "tun_close_failed"));
+    };
+    options.signal?.throwIfAborted();
+    options.signal?.addEventListener("abort", abort, { once: true });
     try {
       await node.control.start();
       await node.queue;
@@ -184,9 +196,12 @@ export class TunNode {
       // came up half-configured would only log warnings at every later map.
       if (node.lastError !== undefined) throw node.lastError;
       if (node.running === undefined) throw new Error("tun node: no map applied");
+      if (node.closed) throw new Error("tun node: stopped before the first map was applied");
     } catch (error) {
       await node.close().catch(() => {});
       throw error;
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
     }
     const tickMs = options.tickMs ?? 5000;
     node.timer = setInterval(() => {
