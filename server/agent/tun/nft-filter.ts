@@ -12,8 +12,12 @@
 // The ruleset is one table of its own (`inet corridor_<iface>`), replaced as a whole in one
 // atomic `nft -f` transaction on every change, and deleted on close.
 
+import { execFileSync } from "node:child_process";
 import type { FilterRule, NetworkMap, PeerView, PortRange } from "../../../worker/control/types.ts";
 import { formatIp, parseIp } from "../../../worker/wireguard/ip-address.ts";
+import type { Logger } from "../../log.ts";
+import type { HostCommands } from "./exec.ts";
+import { withSecretFifo } from "./key-fifo.ts";
 import { canonicalCidr } from "./tun-sync.ts";
 
 /** The table holding an interface's filter. */
@@ -136,4 +140,61 @@ export function filterRuleset(iface: string, map: Pick<NetworkMap, "peers" | "fi
     "}",
     "",
   ].join("\n");
+}
+
+/** An interface's filter table: loaded per map when it changes, deleted on close or exit. */
+export class InterfaceFilter {
+  private ruleset: string | undefined;
+  private readonly table: string;
+  /** At process exit without close(): the table goes (the interface has its own hook). */
+  private readonly exitHook = () => {
+    const [file, ...args] = this.commands.argv([
+      this.commands.tools.nft,
+      "delete",
+      "table",
+      "inet",
+      this.table,
+    ]);
+    try {
+      execFileSync(file ?? this.commands.tools.nft, args, { stdio: "ignore", timeout: 5000 });
+    } catch {}
+  };
+
+  constructor(
+    private readonly commands: HostCommands,
+    private readonly iface: string,
+    private readonly log: Logger,
+  ) {
+    this.table = filterTable(iface);
+  }
+
+  /** Loads `map`'s filter when it differs from the one loaded (one atomic `nft -f`). */
+  async apply(map: Pick<NetworkMap, "peers" | "filter">): Promise<void> {
+    const ruleset = filterRuleset(this.iface, map);
+    if (ruleset === this.ruleset) return;
+    // Through a named pipe: `nft -f /dev/stdin` fails on Node's socket stdio like wg does.
+    await withSecretFifo(ruleset, (path) =>
+      this.commands.must([this.commands.tools.nft, "-f", path]),
+    );
+    if (this.ruleset === undefined) process.on("exit", this.exitHook);
+    this.ruleset = ruleset;
+    this.log.info({ table: this.table, rules: map.filter.length }, "tun_filter_loaded");
+  }
+
+  /** Deletes the table (if one was loaded). */
+  async close(): Promise<void> {
+    if (this.ruleset === undefined) return;
+    process.off("exit", this.exitHook);
+    this.ruleset = undefined;
+    const deleted = await this.commands.run([
+      this.commands.tools.nft,
+      "delete",
+      "table",
+      "inet",
+      this.table,
+    ]);
+    if (deleted.code !== 0) {
+      throw new Error(`\`nft delete table inet ${this.table}\` failed: ${deleted.stderr.trim()}`);
+    }
+  }
 }

@@ -6,7 +6,6 @@
 // that cannot be applied is logged and the previous state stays. A timer reads the interface
 // every `tickMs` (counters for status, and giving up direct endpoints that never answered).
 
-import { execFileSync } from "node:child_process";
 import { hostname as osHostname } from "node:os";
 import { ControlClient, type ControlRefusal } from "../../../worker/control/client.ts";
 import type { MapState } from "../../../worker/control/map-state.ts";
@@ -25,8 +24,7 @@ import type { Logger } from "../../log.ts";
 import { chooseRelay } from "../../mesh-node.ts";
 import { nodeRelayConnect } from "../../relay/ws-node.ts";
 import { type HostCommands, hostCommands, isExecutable } from "./exec.ts";
-import { withSecretFifo } from "./key-fifo.ts";
-import { filterRuleset, filterTable } from "./nft-filter.ts";
+import { InterfaceFilter } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
 import { TunSync } from "./tun-sync.ts";
 import { WgInterface } from "./wg-interface.ts";
@@ -110,25 +108,8 @@ export class TunNode {
   private timer: NodeJS.Timeout | undefined;
   /** Runs the host's tools where the interface lives (its namespace, in tests). */
   readonly commands: HostCommands;
-  /** At process exit without close(): the filter table goes (the interface has its own hook). */
-  private readonly exitHook = () => {
-    const cmd = this.commands.argv([
-      this.commands.tools.nft,
-      "delete",
-      "table",
-      "inet",
-      filterTable(this.options.iface),
-    ]);
-    try {
-      execFileSync(cmd[0] ?? this.commands.tools.nft, cmd.slice(1), {
-        stdio: "ignore",
-        timeout: 5000,
-      });
-    } catch {}
-  };
-  /** Whether the nftables filter is on, and the ruleset last loaded. */
-  private readonly nftables: boolean;
-  private ruleset: string | undefined;
+  /** The policy's port rules on the interface, unless turned off. */
+  private readonly filter: InterfaceFilter | undefined;
   /** Parts made by a first map still being applied, closed if close() comes meanwhile. */
   private pending: { close(): Promise<void> }[] = [];
 
@@ -140,8 +121,9 @@ export class TunNode {
   ) {
     this.commands = hostCommands({ netns: options.netns });
     const nft = isExecutable(this.commands.tools.nft);
-    this.nftables = options.filter === undefined ? nft : options.filter === "nftables";
-    if (options.filter === undefined && !nft) {
+    if (options.filter === "nftables" || (options.filter === undefined && nft)) {
+      this.filter = new InterfaceFilter(this.commands, options.iface, options.log);
+    } else if (options.filter === undefined) {
       options.log.warn(
         { nft: this.commands.tools.nft },
         "tun_no_nftables: the policy's port rules are not enforced (the peer set still is)",
@@ -259,20 +241,7 @@ export class TunNode {
     const parts = running === undefined ? this.pending : [running.bridge, running.iface];
     this.pending = [];
     const errors: string[] = [];
-    if (this.ruleset !== undefined) {
-      process.off("exit", this.exitHook);
-      const table = filterTable(this.options.iface);
-      const deleted = await this.commands.run([
-        this.commands.tools.nft,
-        "delete",
-        "table",
-        "inet",
-        table,
-      ]);
-      if (deleted.code !== 0)
-        errors.push(`nft delete table inet ${table}: ${deleted.stderr.trim()}`);
-      this.ruleset = undefined;
-    }
+    await this.filter?.close().catch((error: Error) => errors.push(error.message));
     for (const part of parts) {
       await part.close().catch((error: Error) => errors.push(error.message));
     }
@@ -301,24 +270,8 @@ export class TunNode {
       }
     }
     // The filter first: a peer the policy narrows is narrowed before it is on the interface.
-    await this.applyFilter(map);
+    await this.filter?.apply(map);
     await running.sync.apply(map);
-  }
-
-  /** Loads the map's filter as nftables rules when it changed (one atomic transaction). */
-  private async applyFilter(map: NetworkMap): Promise<void> {
-    if (!this.nftables) return;
-    const ruleset = filterRuleset(this.options.iface, map);
-    if (ruleset === this.ruleset) return;
-    await withSecretFifo(ruleset, (path) =>
-      this.commands.must([this.commands.tools.nft, "-f", path]),
-    );
-    if (this.ruleset === undefined) process.on("exit", this.exitHook);
-    this.ruleset = ruleset;
-    this.options.log.info(
-      { table: filterTable(this.options.iface), rules: map.filter.length },
-      "tun_filter_loaded",
-    );
   }
 
   private newRelayBind(relay: RelayInfo, token: string): RelayBind {
