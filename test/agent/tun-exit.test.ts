@@ -1,6 +1,7 @@
 // A TUN interface does not outlive its agent when the process ends without close(): a child
-// process brings one up (wireguard-go, in a namespace the test made), then dies of an
-// uncaught exception; its exit hook deletes the interface, and wireguard-go is gone with it.
+// process brings one up (wireguard-go, in a namespace the test made) with its nftables
+// filter, then dies of an uncaught exception; its exit hooks delete the interface and the
+// table, and wireguard-go is gone with the interface.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -29,7 +30,7 @@ describeWithPrereq(need, "TUN interface at process exit", () => {
     await ns.close();
   });
 
-  it("an agent that dies without close() leaves no interface and no wireguard-go", async () => {
+  it("an agent that dies without close() leaves no interface, filter table or wireguard-go", async () => {
     const script = join(dir, "child.mts"); // .mts: ESM outside the package (top-level await)
     writeFileSync(
       script,
@@ -38,8 +39,11 @@ describeWithPrereq(need, "TUN interface at process exit", () => {
         `import { WgInterface } from ${JSON.stringify(`${root}server/agent/tun/wg-interface.ts`)};`,
         `import { createLogger } from ${JSON.stringify(`${root}server/log.ts`)};`,
         "const [iface, netns, privateKey] = process.argv.slice(2);",
-        "await WgInterface.create({ iface, privateKey, implementation: 'wireguard-go',",
-        "  commands: hostCommands({ netns }), log: createLogger({ level: 'silent' }) });",
+        `import { InterfaceFilter } from ${JSON.stringify(`${root}server/agent/tun/nft-filter.ts`)};`,
+        "const commands = hostCommands({ netns });",
+        "const log = createLogger({ level: 'silent' });",
+        "await WgInterface.create({ iface, privateKey, implementation: 'wireguard-go', commands, log });",
+        "await new InterfaceFilter(commands, iface, log).apply({ peers: [], filter: [] });",
         "process.stdout.write('up\\n');",
         "setTimeout(() => { throw new Error('the agent crashes'); }, 10);",
         "",
@@ -61,6 +65,8 @@ describeWithPrereq(need, "TUN interface at process exit", () => {
       expect(code).not.toBe(0);
       expect(err).toContain("the agent crashes");
       expect((await ns.exec(["ip", "link", "show", "dev", ns.iface])).code).not.toBe(0);
+      const table = await ns.exec(["nft", "list", "table", "inet", `corridor_${ns.iface}`]);
+      expect(table.code, table.stdout).not.toBe(0);
       let running = "?";
       await waitUntil(() => running === "", "wireguard-go gone", {
         everyMs: 50,
