@@ -75,6 +75,19 @@ describe("corridor agent joins the mesh", () => {
       /waiting for approval: a signed-in user must open (\S+)\n/,
     );
     expect(url).toMatch(new RegExp(`^${mesh.baseUrl}/approve/[A-Za-z0-9_-]+$`));
+    // The local socket answers while the node waits: `corridor status` shows the URL.
+    const status = new CorridorProcess([
+      "status",
+      "--json",
+      "--socket",
+      join(dir, "b", "agent.sock"),
+    ]);
+    expect(await status.exited).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      self: null,
+      control: { state: "waiting", url: mesh.baseUrl, approvalUrl: url },
+      mode: "userspace",
+    });
     const id = new URL(url!).pathname.split("/").pop();
     const approved = await mesh.api("POST", `/api/v1/approvals/${id}`, { approve: true });
     expect(approved).toEqual({ status: 200, json: { approved: true } });
