@@ -16,6 +16,7 @@ PACKAGES=(
   build-essential # g++ and make for native npm modules built from source (node-pty: test/cli/ssh.test.ts)
   python3         # node-gyp; TCP senders and sinks inside the namespaces (test/bench/tcp.bench.ts), packet fixtures
   nftables        # `nft` inside a test's namespace: blocks direct UDP between agents (test/agent: relay-only peer, path switch)
+  curl            # `curl --socks5-hostname` through an agent's SOCKS5 proxy, and transfers in the agent lab (test/agent/lab-*)
   coturn          # `turnutils_stunclient`: a STUN client we did not write, against `corridor relay --stun` (test/agent)
   postgresql      # initdb/pg_ctl for a throwaway cluster: the control store suite on PostgreSQL (test/control/store-postgres.test.ts)
 )
