@@ -359,7 +359,14 @@ export class MeshNode {
     const udp =
       direct === undefined || direct.disabled === true
         ? undefined
-        : new UdpBind({ port: direct.port ?? 0, host: direct.host });
+        : // 4 MiB as server/wg-engine.ts asks: the default ~208 KiB overflows while the one
+          // thread seals a burst (bench:agent).
+          new UdpBind({
+            port: direct.port ?? 0,
+            host: direct.host,
+            recvBufferSize: 4 << 20,
+            sendBufferSize: 4 << 20,
+          });
     const paths =
       direct === undefined
         ? undefined
