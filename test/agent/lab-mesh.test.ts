@@ -77,8 +77,14 @@ describeWithPrereq(LAB_PREREQ, "agents in network namespaces", () => {
     expect(peers["web-b"].endpoint).toMatch(
       new RegExp(`^${b.address.replaceAll(".", "\\.")}:\\d+$`),
     );
-    expect(peers["ci-c"].online).toBe(true);
-    expect(peers["ci-c"].path).not.toBe("direct");
+    // ci-c's pings came and went through the relay: that is the path web-a sees too.
+    expect(peers["ci-c"]).toMatchObject({ online: true, path: "relay", endpoint: null });
+    // web-a reported its own segment address (with its UDP port) as an endpoint.
+    expect(status.endpoints).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^${a.address.replaceAll(".", "\\.")}:\\d+$`)),
+      ]),
+    );
   }, 120_000);
 
   it("corridor ssh root@NAME -- id by identity where the policy allows; refused where not", async () => {
