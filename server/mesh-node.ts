@@ -309,6 +309,8 @@ export class MeshNode {
   /** Stops the device and its relay connection. */
   async close(): Promise<void> {
     this.closed = true;
+    // An ephemeral node leaves at once rather than after the server's grace period.
+    if (this.options.ephemeral === true) await this.control?.logout();
     this.control?.close();
     await this.starting?.close();
     await this.queue;

@@ -8,8 +8,8 @@
 // Lifecycle: start() opens the state directory and begins joining; `joined` settles at the
 // first map (or the refusal before it); `refused` resolves whenever the control server refuses
 // the node for good (a bad auth key, the node removed). stop() closes listeners, then the node:
-// its map stream ends with a normal close, and an ephemeral node is removed by the control
-// server once its grace period passes (EPHEMERAL_GRACE_MS, two minutes by default).
+// an ephemeral node logs out (the control server removes it at once; if the server cannot be
+// reached, it removes it after its grace period), any other ends its map stream.
 
 import { userInfo } from "node:os";
 import type { ControlClientState, ControlRefusal } from "../../worker/control/client.ts";

@@ -201,6 +201,14 @@ export class ControlStream {
       if (hostinfo !== undefined) this.hostinfo(conn.nodeId!, hostinfo);
       return;
     }
+    if (conn.phase === "attached" && message.type === "logout") {
+      const nodeId = conn.nodeId!;
+      this.options.hub.removeNode(nodeId, "logged out").catch((error: unknown) => {
+        this.options.log?.warn({ node: nodeId, err: String(error) }, "logout: node not removed");
+        this.fail(conn, 1011, "internal error");
+      });
+      return;
+    }
     this.fail(conn, CONTROL_CLOSE.PROTOCOL, `${message.type} is not expected now`);
   }
 

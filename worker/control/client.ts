@@ -86,6 +86,8 @@ export class ControlClient {
   private handshakeTimer: TimerHandle | undefined;
   private watchdog: TimerHandle | undefined;
   private started: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  /** A logout() waiting for the server's confirmation. */
+  private leaving: ((confirmed: boolean) => void) | undefined;
 
   /** Throws ControlProtocolError naming the field when hostinfo, authKey or tags are invalid. */
   constructor(options: ControlClientOptions) {
@@ -132,8 +134,36 @@ export class ControlClient {
       this.sendUpdate(this.socket, facts);
   }
 
+  /**
+   * Leaves the mesh: asks the server to remove this node now, then stops. Resolves true once
+   * the server confirmed (its `refused` "node_removed"), false when there was no stream to ask
+   * on or no answer within `timeoutMs` (an ephemeral node is then removed after the server's
+   * grace period). Never reconnects.
+   */
+  logout(timeoutMs = 3000): Promise<boolean> {
+    const socket = this.socket;
+    if (this.phase !== "streaming" || socket === undefined) {
+      this.close();
+      return Promise.resolve(false);
+    }
+    return new Promise<boolean>((resolve) => {
+      const timer = this.clock.setTimer(timeoutMs, () => this.close());
+      this.leaving = (confirmed) => {
+        timer.cancel();
+        resolve(confirmed);
+      };
+      try {
+        socket.send(encodeClientMessage({ type: "logout" }));
+      } catch (error) {
+        this.lastError = error as Error;
+        this.close();
+      }
+    });
+  }
+
   /** Closes the stream and stops reconnecting. Safe to call more than once. */
   close(): void {
+    this.settleLogout(false);
     if (this.stateValue === "closed" || this.stateValue === "refused") return;
     this.teardown(1000, "closing");
     this.setState("closed");
@@ -359,6 +389,11 @@ export class ControlClient {
 
   /** Drops the connection and schedules a reconnect; `fresh` asks for a full map next time. */
   private lost(code: number, reason: string, fresh: boolean): void {
+    if (this.leaving !== undefined) {
+      // Leaving: the stream ended before the confirmation; do not come back.
+      this.close();
+      return;
+    }
     if (fresh) this.map.forgetSession();
     this.teardown(code, reason);
     if (this.stateValue === "closed" || this.stateValue === "refused") return;
@@ -373,8 +408,15 @@ export class ControlClient {
     this.retryTimer = this.clock.setTimer(delay, () => this.connect());
   }
 
+  private settleLogout(confirmed: boolean): void {
+    const leaving = this.leaving;
+    this.leaving = undefined;
+    leaving?.(confirmed);
+  }
+
   /** Stops for good: the server refused this node (or its URL is malformed). */
   private finish(refusal: ControlRefusal): void {
+    this.settleLogout(refusal.code === "node_removed");
     if (this.stateValue === "refused" || this.stateValue === "closed") return;
     this.refusal = refusal;
     this.teardown(1000, "refused");

@@ -122,6 +122,8 @@ const update = object({
   hostinfo: v.optional(hostinfo),
 });
 
+const logout = object({ type: v.literal("logout") });
+
 const unknownType: Message = (issue) => `unknown message type ${issue.received}`;
 type Message = (issue: v.BaseIssue<unknown>) => string;
 
@@ -130,7 +132,7 @@ const serverMessage = v.variant(
   [hello, waiting, map, delta, keepalive, refused],
   unknownType,
 );
-const clientMessage = v.variant("type", [login, update], unknownType);
+const clientMessage = v.variant("type", [login, update, logout], unknownType);
 
 // Stop at the first problem: a hostile message with 100,000 bad items costs one issue, not all.
 const CONFIG = { abortEarly: true } as const;

@@ -9,6 +9,7 @@
 //     ── map {seq, map}  or  delta {seq, ...}  (resumed: only what was missed)
 //     ── delta {seq, ...} ... keepalive ...
 //     ◄─ update {endpoints?, homeRelay?, hostinfo?}
+//     ◄─ logout  (the node leaves: removed at once, answered by refused node_removed)
 //     ── refused {code, message}, then close 4401/4403
 //
 // The proof is keyed BLAKE2s-256 of the challenge under X25519(node private key, serverKey),
@@ -146,6 +147,14 @@ export interface UpdateMessage {
   hostinfo?: Hostinfo;
 }
 
+/**
+ * c→s: the node leaves the mesh (an ephemeral agent that stops, a page that signs out): the
+ * server removes it at once and answers `refused` "node_removed".
+ */
+export interface LogoutMessage {
+  type: "logout";
+}
+
 /** Every message the server sends. */
 export type ServerMessage =
   | HelloMessage
@@ -156,4 +165,4 @@ export type ServerMessage =
   | RefusedMessage;
 
 /** Every message a node sends. */
-export type ClientMessage = LoginMessage | UpdateMessage;
+export type ClientMessage = LoginMessage | UpdateMessage | LogoutMessage;

@@ -234,6 +234,8 @@ export class TunNode {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    // An ephemeral node leaves at once rather than after the server's grace period.
+    if (this.options.ephemeral === true) await this.control.logout();
     this.control.close();
     await this.queue;
     const running = this.running;
