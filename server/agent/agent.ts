@@ -271,8 +271,10 @@ export class Agent implements AgentHandle {
     this.sshListener = undefined;
     this.forwarder?.close();
     // Ports the agent listens on itself (SSH) are listeners: the forwarder is never asked.
+    // Its own loopback services (SOCKS5) are never forwarded: a peer would dial as this node.
     this.forwarder = new InboundForwarder(net, {
       expose: this.options.expose,
+      ownPorts: () => (this.socks5 === undefined ? [] : [this.socks5.address.port]),
       counters: this.forwardCounters,
       log: this.options.log.child({ component: "forward" }),
     });

@@ -6,7 +6,9 @@
 // `--expose` answer RST without a local connect. What the policy filters never gets here: the
 // node's packet filter drops it before the stack (worker/control/packet-filter.ts), which is
 // why nothing here looks at who is asking. Ports the agent itself listens on inside the stack
-// (the identity SSH server) are listeners, so the hook is never asked for them.
+// (the identity SSH server) are listeners, so the hook is never asked for them. Ports the agent
+// itself listens on at 127.0.0.1 (the SOCKS5 proxy) are never forwarded, whatever `--expose`
+// says: a peer reaching the proxy would dial the mesh as this node (`ownPorts`, answered RST).
 
 import { connect as netConnect, type Socket } from "node:net";
 import type { NetInterface } from "../../worker/net/interface.ts";
@@ -24,6 +26,8 @@ export interface ForwardCounters {
   refused: number;
   /** The port is not in `--expose` (answered RST). */
   notExposed: number;
+  /** The port is one of the agent's own loopback services (answered RST). */
+  ownService: number;
   /** The local connect failed otherwise (timeout, resources) or too many connections (RST). */
   failed: number;
   /** Flows carried right now. */
@@ -34,6 +38,11 @@ export interface ForwardCounters {
 export interface ForwarderOptions {
   /** The ports that may be forwarded; null: every port (the policy alone decides). */
   expose: PortSet | null;
+  /**
+   * The ports the agent itself listens on at 127.0.0.1 (the SOCKS5 proxy), asked at each flow:
+   * never forwarded, even when exposed (RST without a local connect).
+   */
+  ownPorts?: () => Iterable<number>;
   /**
    * Opens the local connection to `port`; resolves once connected, rejects with the socket
    * error (code ECONNREFUSED for a refused port). Default: TCP to 127.0.0.1 (also for IPv6
@@ -51,7 +60,7 @@ export interface ForwarderOptions {
 
 /** A fresh set of zeroed counters. */
 export function newForwardCounters(): ForwardCounters {
-  return { forwarded: 0, refused: 0, notExposed: 0, failed: 0, active: 0 };
+  return { forwarded: 0, refused: 0, notExposed: 0, ownService: 0, failed: 0, active: 0 };
 }
 
 /**
@@ -139,6 +148,12 @@ export class InboundForwarder {
     if (this.options.expose && !this.options.expose.has(port)) {
       this.counters.notExposed++;
       this.options.log?.debug(this.describe(flow), "forward_not_exposed");
+      return false;
+    }
+    for (const own of this.options.ownPorts?.() ?? []) {
+      if (own !== port) continue;
+      this.counters.ownService++;
+      this.options.log?.warn(this.describe(flow), "forward_own_service_refused");
       return false;
     }
     const limit = this.options.maxConnections ?? 1024;

@@ -9,6 +9,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { InboundForwarder } from "../../server/agent/forward.ts";
 import { parsePortList } from "../../server/agent/ports.ts";
+import { startSocks5 } from "../../server/agent/socks5.ts";
+import { DialError } from "../../server/agent/types.ts";
 import type { TcpConnection } from "../../worker/net/tcp/stack.ts";
 import { listenOnLoopback, reservedPort } from "../helpers/ports.ts";
 import { seededBytes } from "../helpers/seeded.ts";
@@ -129,6 +131,38 @@ describe("InboundForwarder", () => {
     await conn.writable.close();
     await conn.closed;
     expect(connections).toBe(1);
+  });
+
+  it("the agent's own SOCKS5 port answers RST even when exposed; other ports still forward", async () => {
+    const net = backToBack();
+    let dials = 0;
+    const proxy = await startSocks5({
+      port: 0,
+      dialer: {
+        dial: async () => {
+          dials++;
+          throw new DialError("unreachable", "test dialer");
+        },
+      },
+    });
+    cleanup.push(() => void proxy.close());
+    const { port } = await localServer((s) => s.end("service"));
+    const fwd = new InboundForwarder(net.b, {
+      expose: null,
+      ownPorts: () => [proxy.address.port],
+    });
+    cleanup.push(() => fwd.close());
+    for (const [from, to] of [net.v4, net.v6]) {
+      await expect(net.a.tcp.connect(from, to, proxy.address.port)).rejects.toThrow(
+        /connection refused/,
+      );
+    }
+    const conn = await net.a.tcp.connect(net.v4[0], net.v4[1], port);
+    expect((await readAll(conn)).toString()).toBe("service");
+    await conn.writable.close();
+    await conn.closed;
+    expect(fwd.counters).toMatchObject({ ownService: 2, forwarded: 1, refused: 0 });
+    expect(dials).toBe(0);
   });
 
   it("a reset on one side resets the other", async () => {
