@@ -5,12 +5,10 @@
 // DeviceSync keeps the device's peers equal to the map's. Maps come from the control server's
 // map stream (ControlClient, with `controlUrl`) or, in tests, by hand through applyMap().
 
-import { hostname as osHostname } from "node:os";
-
-import {
+import type {
   ControlClient,
-  type ControlClientState,
-  type ControlRefusal,
+  ControlClientState,
+  ControlRefusal,
 } from "../worker/control/client.ts";
 import { DeviceSync, type SyncResult } from "../worker/control/device-sync.ts";
 import { MapState } from "../worker/control/map-state.ts";
@@ -21,33 +19,22 @@ import { SwitchBind } from "../worker/control/switch-bind.ts";
 import type { NetworkMap, PeerView, RelayInfo } from "../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../worker/crypto/index.ts";
 import { NetInterface } from "../worker/net/interface.ts";
-import { PathBind } from "../worker/path/path-bind.ts";
+import type { PathBind } from "../worker/path/path-bind.ts";
 import type { PeerStatus } from "../worker/path/types.ts";
-import { RelayBind } from "../worker/relay/client.ts";
+import type { RelayBind } from "../worker/relay/client.ts";
 import type { RelayConnect } from "../worker/relay/socket.ts";
-import type { Bind } from "../worker/wireguard/bind.ts";
 import { type Clock, systemClock } from "../worker/wireguard/clock.ts";
 import { Device } from "../worker/wireguard/device.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
-import { EndpointReporter } from "./agent/endpoints.ts";
-import { nodeControlConnect } from "./control/control-socket-node.ts";
+import { generatePrivateKey, keyToBase64 } from "../worker/wireguard/keys.ts";
+import type { EndpointReporter } from "./agent/endpoints.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
-import { nodeRelayConnect } from "./relay/ws-node.ts";
-import { UdpBind } from "./udp-bind.ts";
+import { type DirectOptions, openDirectPaths, reportEndpoints } from "./mesh-direct.ts";
+import { chooseRelay, nodeControlClient, nodeRelayBind, sameRelay } from "./mesh-links.ts";
+import type { UdpBind } from "./udp-bind.ts";
 
-/** Direct paths (docs/paths.md): one UDP socket beside the relay, chosen per peer by probes. */
-export interface DirectOptions {
-  /** The UDP port (default 0: any free one). */
-  port?: number;
-  /** The local address (default "0.0.0.0"; "::" for dual stack). */
-  host?: string;
-  /** Relay only: no UDP socket, no endpoints reported, no direct probes. */
-  disabled?: boolean;
-  /** Report loopback addresses as endpoints (several nodes on one host, tests). */
-  loopback?: boolean;
-  /** Wraps the UDP Bind the paths use (tests: a Bind that can drop, as a blocked path). */
-  wrap?: (udp: Bind) => Bind;
-}
+// Where callers have always imported them from.
+export type { DirectOptions } from "./mesh-direct.ts";
+export { chooseRelay } from "./mesh-links.ts";
 
 /** Options of a mesh node. */
 export interface MeshNodeOptions {
@@ -100,11 +87,6 @@ export interface MeshNodeOptions {
   direct?: DirectOptions;
 }
 
-/** The relay the node uses: its home relay when the map names one it lists, else the first. */
-export function chooseRelay(map: Pick<NetworkMap, "self" | "relays">): RelayInfo | undefined {
-  return map.relays.find((relay) => relay.id === map.self.homeRelay) ?? map.relays[0];
-}
-
 /** What a running node is made of (after its first map). */
 interface Running {
   device: Device;
@@ -150,29 +132,18 @@ export class MeshNode {
     this.clock = options.clock ?? systemClock;
     this.filter = new PacketFilter({ ...options.filter, clock: this.clock });
     if (options.controlUrl !== undefined) {
-      this.control = new ControlClient({
-        url: options.controlUrl,
+      this.control = nodeControlClient({
+        ...options,
+        controlUrl: options.controlUrl,
         privateKey,
         core,
-        x25519: nodeX25519,
-        connect: options.controlConnect ?? nodeControlConnect(),
-        hostinfo: {
-          hostname: options.hostname ?? osHostname(),
-          os: options.os ?? process.platform,
-          ...options.hostinfoExtras,
-        },
-        authKey: options.authKey,
-        ephemeral: options.ephemeral,
-        tags: options.tags,
         clock: this.clock,
-        onMap: (_diff, state) => {
+        onMap: (state) => {
           this.applySnapshot(state.snapshot()).catch((error: Error) => {
             this.lastError = error;
             options.onError?.(error);
           });
         },
-        onWaiting: options.onWaiting,
-        onRefused: options.onRefused,
         onState: options.onControlState,
       });
     }
@@ -339,18 +310,8 @@ export class MeshNode {
   }
 
   private newRelayBind(relay: RelayInfo, token: string): RelayBind {
-    return new RelayBind({
-      url: relay.url,
-      relayKey: keyFromBase64(relay.key, `relay ${relay.id} key`),
-      privateKey: this.privateKey,
-      core: this.core,
-      x25519: nodeX25519,
-      token,
-      connect: this.options.relayConnect ?? nodeRelayConnect(),
-      clock: this.clock,
-      backoffBaseMs: this.options.relayBackoffBaseMs,
-      backoffMaxMs: this.options.relayBackoffMaxMs,
-    });
+    const { privateKey, core, clock } = this;
+    return nodeRelayBind(relay, token, { ...this.options, privateKey, core, clock });
   }
 
   private async startDevice(map: NetworkMap, relay: RelayInfo): Promise<Running> {
@@ -358,30 +319,11 @@ export class MeshNode {
     const bind = new SwitchBind(relayBind);
     this.starting = bind;
     const direct = this.options.direct;
-    const udp =
-      direct === undefined || direct.disabled === true
-        ? undefined
-        : // 4 MiB as server/wg-engine.ts asks: the default ~208 KiB overflows while the one
-          // thread seals a burst (bench:agent).
-          new UdpBind({
-            port: direct.port ?? 0,
-            host: direct.host,
-            recvBufferSize: 4 << 20,
-            sendBufferSize: 4 << 20,
-          });
-    const paths =
+    const { privateKey, publicKey, clock } = this;
+    const { paths, udp } =
       direct === undefined
-        ? undefined
-        : new PathBind({
-            relay: bind,
-            direct: udp === undefined ? undefined : (direct.wrap?.(udp) ?? udp),
-            disabled: direct.disabled,
-            privateKey: this.privateKey,
-            publicKey: this.publicKey,
-            x25519: nodeX25519,
-            clock: this.clock,
-            randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-          });
+        ? { paths: undefined, udp: undefined }
+        : openDirectPaths(direct, bind, { privateKey, publicKey, clock });
     const device = await Device.create({
       privateKey: this.privateKey,
       bind: paths ?? bind,
@@ -409,19 +351,12 @@ export class MeshNode {
   private startEndpoints(running: Running, control: ControlClient): void {
     const udp = running.udp;
     if (udp === undefined || running.endpoints !== undefined) return;
-    const host = this.options.direct?.host ?? "0.0.0.0";
-    running.endpoints = new EndpointReporter({
-      port: () => udp.localPort,
-      rules: {
-        family: host.includes(":") ? 6 : 4,
-        loopback: this.options.direct?.loopback,
-        bound: host,
-      },
-      transport: udp,
-      stunServer: () => this.running?.relay.stun,
-      report: (endpoints) => control.update({ endpoints }),
-    });
-    running.endpoints.start();
+    running.endpoints = reportEndpoints(
+      udp,
+      this.options.direct,
+      () => this.running?.relay.stun,
+      (endpoints) => control.update({ endpoints }),
+    );
   }
 
   private interfaceFor(self: PeerView, device: Device): NetInterface {
@@ -439,8 +374,7 @@ export class MeshNode {
 
   /** A new token goes to the next relay hello; a new relay (id, URL or key) is switched to. */
   private async followRelay(running: Running, relay: RelayInfo, token: string): Promise<void> {
-    const now = running.relay;
-    if (now.id === relay.id && now.url === relay.url && now.key === relay.key) {
+    if (sameRelay(running.relay, relay)) {
       running.relayBind.setToken(token);
       return;
     }

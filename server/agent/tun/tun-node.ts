@@ -6,8 +6,7 @@
 // that cannot be applied is logged and the previous state stays. A timer reads the interface
 // every `tickMs` (counters for status, and giving up direct endpoints that never answered).
 
-import { hostname as osHostname } from "node:os";
-import { ControlClient, type ControlRefusal } from "../../../worker/control/client.ts";
+import type { ControlClient, ControlRefusal } from "../../../worker/control/client.ts";
 import type { MapState } from "../../../worker/control/map-state.ts";
 import type { Hostinfo } from "../../../worker/control/messages.ts";
 import type { ControlConnect } from "../../../worker/control/socket.ts";
@@ -15,14 +14,12 @@ import { SwitchBind } from "../../../worker/control/switch-bind.ts";
 import type { NetworkMap, RelayInfo } from "../../../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../../../worker/crypto/index.ts";
 import type { PeerStatus } from "../../../worker/path/types.ts";
-import { RelayBind } from "../../../worker/relay/client.ts";
+import type { RelayBind } from "../../../worker/relay/client.ts";
 import type { RelayConnect } from "../../../worker/relay/socket.ts";
-import { keyFromBase64, keyToBase64 } from "../../../worker/wireguard/keys.ts";
-import { nodeControlConnect } from "../../control/control-socket-node.ts";
+import { keyToBase64 } from "../../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../../crypto/x25519-node.ts";
 import type { Logger } from "../../log.ts";
-import { chooseRelay } from "../../mesh-node.ts";
-import { nodeRelayConnect } from "../../relay/ws-node.ts";
+import { chooseRelay, nodeControlClient, nodeRelayBind, sameRelay } from "../../mesh-links.ts";
 import { type HostCommands, hostCommands, isExecutable } from "./exec.ts";
 import { InterfaceFilter } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
@@ -129,29 +126,17 @@ export class TunNode {
         "tun_no_nftables: the policy's port rules are not enforced (the peer set still is)",
       );
     }
-    this.control = new ControlClient({
-      url: options.controlUrl,
-      privateKey: options.privateKey,
+    this.control = nodeControlClient({
+      ...options,
       core,
-      x25519: nodeX25519,
-      connect: options.controlConnect ?? nodeControlConnect(),
-      hostinfo: {
-        ...options.hostinfo,
-        hostname: options.hostname ?? osHostname(),
-        os: options.os ?? process.platform,
-      },
-      authKey: options.authKey,
-      ephemeral: options.ephemeral,
-      tags: options.tags,
-      onMap: (_diff, state) => {
+      hostinfoExtras: options.hostinfo,
+      onMap: (state) => {
         this.apply(state.snapshot()).catch((error: Error) => {
           this.lastError = error;
           options.log.warn({ error: error.message }, "tun_map_not_applied");
           options.onError?.(error);
         });
       },
-      onWaiting: options.onWaiting,
-      onRefused: options.onRefused,
     });
   }
 
@@ -277,17 +262,7 @@ export class TunNode {
   }
 
   private newRelayBind(relay: RelayInfo, token: string): RelayBind {
-    return new RelayBind({
-      url: relay.url,
-      relayKey: keyFromBase64(relay.key, `relay ${relay.id} key`),
-      privateKey: this.options.privateKey,
-      core: this.core,
-      x25519: nodeX25519,
-      token,
-      connect: this.options.relayConnect ?? nodeRelayConnect(),
-      backoffBaseMs: this.options.relayBackoffBaseMs,
-      backoffMaxMs: this.options.relayBackoffMaxMs,
-    });
+    return nodeRelayBind(relay, token, { ...this.options, core: this.core });
   }
 
   /** The interface, the bridge and the relay for the first map; undefined if closed meanwhile. */
@@ -343,8 +318,7 @@ export class TunNode {
 
   /** A new token goes to the next relay hello; a new relay (id, URL or key) is switched to. */
   private async followRelay(running: Running, relay: RelayInfo, token: string): Promise<void> {
-    const now = running.relay;
-    if (now.id === relay.id && now.url === relay.url && now.key === relay.key) {
+    if (sameRelay(running.relay, relay)) {
       running.relayBind.setToken(token);
       return;
     }

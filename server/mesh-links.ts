@@ -1,0 +1,114 @@
+// A Node mesh node's two links to the service, made the same way by MeshNode (userspace) and
+// TunNode (a host interface): the map stream's client (ControlClient over `ws`) and the relay
+// connection (RelayBind pinned to the key the map gives). Kept in one place so that both kinds
+// of node log in with the same host facts and follow the map's relay by the same rule.
+
+import { hostname as osHostname } from "node:os";
+
+import {
+  ControlClient,
+  type ControlClientState,
+  type ControlRefusal,
+} from "../worker/control/client.ts";
+import type { MapState } from "../worker/control/map-state.ts";
+import type { Hostinfo } from "../worker/control/messages.ts";
+import type { ControlConnect } from "../worker/control/socket.ts";
+import type { NetworkMap, RelayInfo } from "../worker/control/types.ts";
+import type { CryptoCore } from "../worker/crypto/index.ts";
+import { RelayBind } from "../worker/relay/client.ts";
+import type { RelayConnect } from "../worker/relay/socket.ts";
+import type { Clock } from "../worker/wireguard/clock.ts";
+import { keyFromBase64 } from "../worker/wireguard/keys.ts";
+import { nodeControlConnect } from "./control/control-socket-node.ts";
+import { nodeX25519 } from "./crypto/x25519-node.ts";
+import { nodeRelayConnect } from "./relay/ws-node.ts";
+
+/** The relay the node uses: its home relay when the map names one it lists, else the first. */
+export function chooseRelay(map: Pick<NetworkMap, "self" | "relays">): RelayInfo | undefined {
+  return map.relays.find((relay) => relay.id === map.self.homeRelay) ?? map.relays[0];
+}
+
+/** Same id, URL and key: only the token may have changed, so the connection is kept. */
+export function sameRelay(a: RelayInfo, b: RelayInfo): boolean {
+  return a.id === b.id && a.url === b.url && a.key === b.key;
+}
+
+/** What a node's map stream client is made from. */
+export interface NodeControlOptions {
+  controlUrl: string;
+  privateKey: Uint8Array;
+  core: CryptoCore;
+  authKey?: string;
+  /** Reported at login (default: this machine's host name). */
+  hostname?: string;
+  /** Reported at login (default: process.platform). */
+  os?: string;
+  /** More host facts for the login (SSH host keys, SSH users). */
+  hostinfoExtras?: Omit<Hostinfo, "hostname" | "os">;
+  ephemeral?: boolean;
+  tags?: string[];
+  clock?: Clock;
+  /** Opens the stream's socket (default: the `ws` package). */
+  controlConnect?: ControlConnect;
+  /** Each map or delta applied: the node brings itself to `state`. */
+  onMap: (state: MapState) => void;
+  onWaiting?: (approvalUrl: string) => void;
+  onRefused?: (refusal: ControlRefusal) => void;
+  onState?: (state: ControlClientState) => void;
+}
+
+/** The map stream's client of a Node mesh node. */
+export function nodeControlClient(options: NodeControlOptions): ControlClient {
+  return new ControlClient({
+    url: options.controlUrl,
+    privateKey: options.privateKey,
+    core: options.core,
+    x25519: nodeX25519,
+    connect: options.controlConnect ?? nodeControlConnect(),
+    hostinfo: {
+      hostname: options.hostname ?? osHostname(),
+      os: options.os ?? process.platform,
+      ...options.hostinfoExtras,
+    },
+    authKey: options.authKey,
+    ephemeral: options.ephemeral,
+    tags: options.tags,
+    clock: options.clock,
+    onMap: (_diff, state) => options.onMap(state),
+    onWaiting: options.onWaiting,
+    onRefused: options.onRefused,
+    onState: options.onState,
+  });
+}
+
+/** What a node's relay connection is made from (besides the relay and the token). */
+export interface NodeRelayOptions {
+  privateKey: Uint8Array;
+  core: CryptoCore;
+  /** Opens relay sockets (default: the `ws` package). */
+  relayConnect?: RelayConnect;
+  clock?: Clock;
+  /** Reconnect backoff (RelayBind's defaults when absent). */
+  relayBackoffBaseMs?: number;
+  relayBackoffMaxMs?: number;
+}
+
+/** A connection to `relay`, pinned to the key the map gives for it, presenting `token`. */
+export function nodeRelayBind(
+  relay: RelayInfo,
+  token: string,
+  options: NodeRelayOptions,
+): RelayBind {
+  return new RelayBind({
+    url: relay.url,
+    relayKey: keyFromBase64(relay.key, `relay ${relay.id} key`),
+    privateKey: options.privateKey,
+    core: options.core,
+    x25519: nodeX25519,
+    token,
+    connect: options.relayConnect ?? nodeRelayConnect(),
+    clock: options.clock,
+    backoffBaseMs: options.relayBackoffBaseMs,
+    backoffMaxMs: options.relayBackoffMaxMs,
+  });
+}
