@@ -7,7 +7,7 @@
 // and 4409 unless told otherwise, or an upgrade answered 404, 401 or 403: a wrong URL, a
 // refused login) is final: no retry, surfaced with its code and message.
 
-import { type BackoffState, reconnectDelay, uniformFraction } from "../relay/backoff.ts";
+import type { BackoffState } from "../relay/backoff.ts";
 import { isPermanentRefusal } from "../relay/message-socket.ts";
 import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts";
 import { platformRandom, type RandomBytes } from "../wireguard/cookie.ts";
@@ -20,7 +20,7 @@ import {
   newControlClientStats,
 } from "./client-options.ts";
 import { decodeServerMessage, encodeClientMessage } from "./codec.ts";
-import { ControlProtocolError } from "./errors.ts";
+import type { ControlProtocolError } from "./errors.ts";
 import { buildLogin, checkLoginOptions } from "./login.ts";
 import { MapState } from "./map-state.ts";
 import {
@@ -29,9 +29,19 @@ import {
   type HelloMessage,
   type Hostinfo,
   type ServerMessage,
-  type UpdateMessage,
 } from "./messages.ts";
 import type { ControlSocket } from "./socket.ts";
+import type { ControlUpdate } from "./stream-end.ts";
+import {
+  closeAsksFullMap,
+  closeReason,
+  closeRefusal,
+  controlRetryDelay,
+  factsToResend,
+  ownCloseCode,
+  upgradeRefusal,
+} from "./stream-end.ts";
+import { admits, outOfOrder, type Phase } from "./stream-phase.ts";
 
 export type {
   ControlClientOptions,
@@ -41,22 +51,7 @@ export type {
 } from "./client-options.ts";
 
 /** The volatile facts a node reports with `update`. */
-export type ControlUpdate = Omit<UpdateMessage, "type">;
-
-/** Where one connection is in the exchange. */
-type Phase = "hello" | "login" | "waiting" | "streaming";
-
-/** The refusal codes of upgrades answered with a final HTTP status. */
-const UPGRADE_REFUSALS: Record<number, string> = {
-  401: "unauthenticated",
-  403: "forbidden",
-  404: "not_found",
-};
-
-/** A WebSocket close reason is at most 123 bytes: ASCII, cut short. */
-function closeReason(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 120);
-}
+export type { ControlUpdate } from "./stream-end.ts";
 
 /** A node's map stream. */
 export class ControlClient {
@@ -219,11 +214,7 @@ export class ControlClient {
       onError: (error) => {
         if (!live()) return;
         this.lastError = error;
-        if (isPermanentRefusal(error)) {
-          const code = UPGRADE_REFUSALS[error.status] ?? `http_${error.status}`;
-          const message = `${this.options.url}: HTTP ${error.status}${error.body ? `: ${error.body}` : ""}`;
-          this.finish({ code, message, closeCode: 0 });
-        }
+        if (isPermanentRefusal(error)) this.finish(upgradeRefusal(error, this.options.url));
       },
       onClose: (code, reason) => {
         if (live()) this.onClose(code, reason);
@@ -253,20 +244,16 @@ export class ControlClient {
       this.protocolError(error as ControlProtocolError);
       return;
     }
+    if (!admits(this.phase, message.type)) {
+      this.protocolError(outOfOrder(this.phase, message.type));
+      return;
+    }
     switch (message.type) {
       case "hello":
-        if (this.phase !== "hello") {
-          this.outOfOrder("hello");
-          return;
-        }
         this.phase = "login";
         void this.login(socket, message, live);
         return;
       case "waiting":
-        if (this.phase !== "login" && this.phase !== "waiting") {
-          this.outOfOrder("waiting");
-          return;
-        }
         this.phase = "waiting";
         // A person may take minutes to approve: no handshake timeout, no keepalive watchdog.
         this.handshakeTimer?.cancel();
@@ -276,10 +263,6 @@ export class ControlClient {
         return;
       case "map":
       case "delta":
-        if (this.phase === "hello") {
-          this.outOfOrder(message.type);
-          return;
-        }
         this.onMap(socket, message);
         return;
       case "keepalive":
@@ -327,13 +310,8 @@ export class ControlClient {
       this.rotated = true;
       if (message.type === "delta") this.stats.resumedWithDelta++;
       this.setState("ready");
-      if (this.facts.endpoints !== undefined || this.facts.homeRelay !== undefined) {
-        const { endpoints, homeRelay } = this.facts;
-        this.sendUpdate(socket, {
-          ...(endpoints !== undefined ? { endpoints } : {}),
-          ...(homeRelay !== undefined ? { homeRelay } : {}),
-        });
-      }
+      const resend = factsToResend(this.facts);
+      if (resend !== undefined) this.sendUpdate(socket, resend);
     }
     this.callback(() => this.options.onMap(diff, this.map));
     if (first) {
@@ -352,16 +330,6 @@ export class ControlClient {
     }
   }
 
-  private outOfOrder(type: string): void {
-    const phase = this.phase;
-    this.protocolError(
-      new ControlProtocolError(
-        "type",
-        `"${type}" is not valid while ${phase === "hello" ? "waiting for hello" : phase}`,
-      ),
-    );
-  }
-
   private protocolError(error: ControlProtocolError): void {
     this.stats.protocolErrors++;
     this.lastError = error;
@@ -371,20 +339,9 @@ export class ControlClient {
 
   private onClose(code: number, reason: string): void {
     this.socket = undefined;
-    const replaced = code === CONTROL_CLOSE.REPLACED && !this.options.reconnectWhenReplaced;
-    if (code === CONTROL_CLOSE.UNAUTHENTICATED || code === CONTROL_CLOSE.REFUSED || replaced) {
-      const codes: Record<number, string> = {
-        [CONTROL_CLOSE.UNAUTHENTICATED]: "unauthenticated",
-        [CONTROL_CLOSE.REFUSED]: "refused",
-        [CONTROL_CLOSE.REPLACED]: "replaced",
-      };
-      const fallback = replaced ? "another stream of this node replaced this one" : "";
-      this.finish({ code: codes[code]!, message: reason || fallback, closeCode: code });
-      return;
-    }
-    // A protocol complaint from the server: start over with a full map.
-    const restart = code === CONTROL_CLOSE.PROTOCOL || code === 1009;
-    this.lost(code, reason, restart);
+    const refusal = closeRefusal(code, reason, this.options.reconnectWhenReplaced);
+    if (refusal !== undefined) this.finish(refusal);
+    else this.lost(code, reason, closeAsksFullMap(code));
   }
 
   /** Drops the connection and schedules a reconnect; `fresh` asks for a full map next time. */
@@ -397,12 +354,7 @@ export class ControlClient {
     if (fresh) this.map.forgetSession();
     this.teardown(code, reason);
     if (this.stateValue === "closed" || this.stateValue === "refused") return;
-    const delay = reconnectDelay(
-      this.backoff,
-      this.clock.now(),
-      { baseMs: this.options.backoffBaseMs ?? 1000, maxMs: this.options.backoffMaxMs ?? 60_000 },
-      () => uniformFraction(this.random),
-    );
+    const delay = controlRetryDelay(this.backoff, this.clock, this.options, this.random);
     this.lastRetryDelayMs = delay;
     this.setState("backoff");
     this.retryTimer = this.clock.setTimer(delay, () => this.connect());
@@ -439,10 +391,7 @@ export class ControlClient {
     const socket = this.socket;
     this.socket = undefined;
     try {
-      // Our own closes use 1000, 1009 or 4xxx; anything else (a code the server closed with)
-      // is not ours to send. Browsers send 1009 as 1000 (browserControlSocket).
-      const ours = code === 1000 || code === 1009 || (code >= 3000 && code <= 4999);
-      socket?.close(ours ? code : 1000, closeReason(reason));
+      socket?.close(ownCloseCode(code), closeReason(reason));
     } catch {
       // already closed
     }
