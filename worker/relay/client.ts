@@ -12,7 +12,7 @@ import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts
 import { platformRandom, type RandomBytes } from "../wireguard/cookie.ts";
 import { keyToBase64 } from "../wireguard/keys.ts";
 import { type BackoffState, reconnectDelay, uniformFraction } from "./backoff.ts";
-import { EndpointCache, PEER_PREFIX, parseRelayEndpoint, udpEndpoint } from "./endpoint.ts";
+import { EndpointCache, parseRelayEndpoint, udpEndpoint } from "./endpoint.ts";
 
 export { parseRelayEndpoint };
 
@@ -23,7 +23,9 @@ import {
   type RelayBindStats,
 } from "./client-options.ts";
 import * as F from "./frames.ts";
+import { RelayKeepalive } from "./keepalive.ts";
 import { isPermanentRefusal } from "./message-socket.ts";
+import { outboundFrame, SendQueue } from "./outbound.ts";
 import { nodeProof } from "./proof.ts";
 import { parseRelayTarget, type RelayTarget, sameKey } from "./relay-url.ts";
 import type { RelaySocket } from "./socket.ts";
@@ -55,7 +57,7 @@ export class RelayBind implements Bind {
   private readonly random: RandomBytes;
   private publicKey: Uint8Array | undefined;
   private readonly endpoints = new EndpointCache();
-  private queue: Uint8Array[] = [];
+  private readonly queue: SendQueue;
   private socket: RelaySocket | undefined;
   private generation = 0;
   private stateValue: RelayBindState = "new";
@@ -64,9 +66,7 @@ export class RelayBind implements Bind {
   private readonly backoff: BackoffState = { attempt: 0, restart: undefined };
   private timer: TimerHandle | undefined;
   private helloTimer: TimerHandle | undefined;
-  private pingTimer: TimerHandle | undefined;
-  private ping: { data: Uint8Array; at: number } | undefined;
-  private rtt: number | undefined;
+  private readonly keepalive: RelayKeepalive;
   private token: string | undefined;
 
   /** Throws when the URL is not ws(s):// or its `#key=` pin is malformed or contradicted. */
@@ -77,6 +77,18 @@ export class RelayBind implements Bind {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? platformRandom;
     this.token = options.token;
+    this.queue = new SendQueue(options.maxQueue ?? 256, this.stats);
+    this.keepalive = new RelayKeepalive({
+      clock: this.clock,
+      random: this.random,
+      stats: this.stats,
+      intervalMs: options.pingIntervalMs,
+      timeoutMs: options.pingTimeoutMs,
+      generation: () => this.generation,
+      socket: () => this.socket,
+      write: (socket, frame) => this.write(socket, frame),
+      onTimeout: () => this.lost(4408, "keepalive timeout"),
+    });
   }
 
   /**
@@ -94,7 +106,7 @@ export class RelayBind implements Bind {
 
   /** The last keepalive round trip in milliseconds, undefined before the first PONG. */
   get rttMs(): number | undefined {
-    return this.rtt;
+    return this.keepalive.rttMs;
   }
 
   /** Frames waiting for a connection. */
@@ -130,17 +142,8 @@ export class RelayBind implements Bind {
    */
   send(packet: Uint8Array, to: Endpoint): boolean {
     if (this.stateValue === "closed" || this.stateValue === "failed") return this.drop();
-    if (packet.length > F.MAX_PACKET) return this.drop();
-    let frame: Uint8Array;
-    if (to.key.startsWith(PEER_PREFIX)) {
-      const key = this.endpoints.relayKeyOf(to.key);
-      if (key === undefined) return this.drop();
-      frame = F.encodeKeyed(F.SEND, key, packet);
-    } else {
-      const endpoint = this.endpoints.udpOf(to);
-      if (endpoint === undefined) return this.drop();
-      frame = F.encodeUdp(F.SEND_UDP, endpoint, packet);
-    }
+    const frame = outboundFrame(this.endpoints, packet, to);
+    if (frame === undefined) return this.drop();
     const socket = this.socket;
     if (this.stateValue === "ready" && socket !== undefined) {
       if (socket.bufferedAmount > (this.options.maxBufferedBytes ?? 4 * 1024 * 1024)) {
@@ -150,11 +153,6 @@ export class RelayBind implements Bind {
       return true;
     }
     this.queue.push(frame);
-    this.stats.queued++;
-    while (this.queue.length > (this.options.maxQueue ?? 256)) {
-      this.queue.shift();
-      this.stats.queueDropped++;
-    }
     return true;
   }
 
@@ -168,7 +166,7 @@ export class RelayBind implements Bind {
     if (this.stateValue === "closed") return Promise.resolve();
     this.stateValue = "closed";
     this.teardown(1000, "closing");
-    this.queue = [];
+    this.queue.take();
     this.onReceive = undefined;
     this.opened?.reject(new Error("RelayBind: closed before the relay welcomed us"));
     this.opened = undefined;
@@ -265,7 +263,7 @@ export class RelayBind implements Bind {
         this.write(socket, F.encodePing(F.PONG, frame.data));
         return;
       case "pong":
-        this.onPong(frame.data);
+        this.keepalive.pong(frame.data);
         return;
       case "peer-gone": {
         this.stats.peerGone++;
@@ -339,11 +337,9 @@ export class RelayBind implements Bind {
     this.stats.welcomes++;
     this.backoff.attempt = 0;
     this.backoff.restart = undefined;
-    const queue = this.queue;
-    this.queue = [];
-    for (const frame of queue) this.write(socket, frame);
+    for (const frame of this.queue.take()) this.write(socket, frame);
     // The first PING goes out at once, so the round trip is known from the start.
-    this.schedulePing(0);
+    this.keepalive.schedule(0);
     const opened = this.opened;
     this.opened = undefined;
     opened?.resolve();
@@ -358,33 +354,6 @@ export class RelayBind implements Bind {
       this.stats.receiveErrors++;
       this.lastError = error as Error;
     }
-  }
-
-  private schedulePing(delayMs = this.options.pingIntervalMs ?? 15_000): void {
-    const generation = this.generation;
-    this.pingTimer?.cancel();
-    this.pingTimer = this.clock.setTimer(delayMs, () => {
-      const socket = this.socket;
-      if (generation !== this.generation || socket === undefined) return;
-      const data = this.random(F.PING_LENGTH).slice(0, F.PING_LENGTH);
-      this.ping = { data, at: this.clock.now() };
-      this.stats.pings++;
-      this.write(socket, F.encodePing(F.PING, data));
-      this.pingTimer = this.clock.setTimer(this.options.pingTimeoutMs ?? 10_000, () => {
-        if (generation !== this.generation) return;
-        this.stats.keepaliveTimeouts++;
-        this.lost(4408, "keepalive timeout");
-      });
-    });
-  }
-
-  private onPong(data: Uint8Array): void {
-    const ping = this.ping;
-    if (ping === undefined || !ping.data.every((b, i) => data[i] === b)) return;
-    this.ping = undefined;
-    this.stats.pongs++;
-    this.rtt = this.clock.now() - ping.at;
-    this.schedulePing();
   }
 
   /** Drops the current socket (closing it with `code`) and schedules a reconnect. */
@@ -407,8 +376,7 @@ export class RelayBind implements Bind {
     this.generation++;
     this.timer?.cancel();
     this.helloTimer?.cancel();
-    this.pingTimer?.cancel();
-    this.ping = undefined;
+    this.keepalive.stop();
     if (this.stateValue === "ready") this.stats.disconnects++;
     const socket = this.socket;
     this.socket = undefined;
@@ -422,7 +390,7 @@ export class RelayBind implements Bind {
   private fail(error: Error): void {
     this.stateValue = "failed";
     this.lastError = error;
-    this.queue = [];
+    this.queue.take();
     const opened = this.opened;
     this.opened = undefined;
     if (opened !== undefined) opened.reject(error);
