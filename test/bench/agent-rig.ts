@@ -1,15 +1,17 @@
 // The topology of the agent benchmark (agent.bench.ts):
 //
-//   ours:    node X (100.64.9.1) ── UDP on loopback ── node Y (100.64.9.2), both in this
-//            process: Device + UdpBind + NetInterface, the agent's data path. Y runs the sink.
+//   ours:    agent X (100.64.9.1) ── direct UDP on loopback ── agent Y (100.64.9.2), two
+//            MeshNodes in this process with `direct` (agent-mesh.ts): PathBind over UdpBind,
+//            packet filter, NetInterface, and a relay in this process as the fallback; hand
+//            maps point their endpoints at each other. Y runs the sink.
 //   kernel:  namespace A (wireguard-go, 100.64.0.3, python sender) ── veth pair ──
 //            namespace S (wireguard-go, 100.64.0.2, python sink), no routing through the root
 //            namespace (no sysctl or firewall of the machine touched).
-//   lossy:   the same two pairs, each through its own seeded lossy UDP proxy in this process
-//            (mesh-rig.ts startLossyProxy): X's and Y's endpoints for each other are the proxy;
-//            A's and S's are the proxy's address on their root-namespace veth.
-//
-// Switching a pair between its clean and lossy path is an endpoint change on both sides.
+//   lossy:   the kernel pair through a seeded lossy UDP proxy in this process
+//            (mesh-rig.ts startLossyProxy; A's and S's endpoints are the proxy's address on
+//            their root-namespace veth); our pair with the same seeded rule applied to each
+//            agent's outgoing direct datagrams (agent-mesh.ts LossyBind), so the loss costs
+//            our one thread no proxy hop the kernel pair does not pay either.
 
 import { randomBytes } from "node:crypto";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
@@ -31,12 +33,12 @@ import {
   wgGenKey,
   wgHostPrereq,
 } from "../interop/wg-host.ts";
+import { createMeshPair, type LossyBind } from "./agent-mesh.ts";
 
 const SINK_PORT = 5301;
 const CHUNK = 256 * 1024;
 const TRANSFER_TIMEOUT_MS = 180_000;
 const LOSS = { seed: 14, loss: 0.03, reorder: 0.03 };
-const OURS = { x: "100.64.9.1", y: "100.64.9.2" };
 
 /** One timed transfer. */
 export interface Transfer {
@@ -59,7 +61,10 @@ export interface AgentBenchNodes {
   core: CryptoCore;
   oursSend(path: "clean" | "lossy", bytes: number): Promise<Transfer>;
   kernelSend(path: "clean" | "lossy", bytes: number): Promise<Transfer>;
-  proxyCounts(pair: "ours" | "kernel"): LossyProxy["counts"];
+  /** Datagrams the kernel pair's proxy and our agents' lossy binds passed, dropped, held. */
+  lossCounts(): { ours: LossyBind["counts"]; kernel: LossyProxy["counts"] };
+  /** Datagrams our agents sent through the relay during transfers (the direct path's figure). */
+  relayedDuringTransfers(): number;
   /** A userspace node peered with wireguard-go in A (A reaches it as `address`). */
   engineForA(address: string): Promise<Engine>;
   /** Registers a teardown step (run in reverse order by close). */
@@ -274,34 +279,12 @@ export async function createAgentRig(): Promise<AgentBenchNodes> {
       "python sink in S",
     );
 
-    // Our pair: X sends, Y sinks.
-    const [xKey, yKey] = [generatePrivateKey(), generatePrivateKey()];
-    const x = await makeEngine(core, OURS.x, xKey);
-    steps.push(() => x.device.close());
-    const y = await makeEngine(core, OURS.y, yKey);
-    steps.push(() => y.device.close());
-    steps.push(() => {
-      for (const c of [...x.net.tcp.connections, ...y.net.tcp.connections]) c.abort("rig closed");
-    });
-    engineSink(y.net);
-    const oursProxy = await startLossyProxy({
-      target: { host: "127.0.0.1", port: y.bind.localPort },
-      ...LOSS,
-    });
-    steps.push(() => oursProxy.close());
-    const oursPath = async (path: "clean" | "lossy") => {
-      const direct = (e: Engine) => `127.0.0.1:${e.bind.localPort}`;
-      await x.device.addPeer({
-        publicKey: y.device.publicKey,
-        endpoint: path === "clean" ? direct(y) : oursProxy.endpoint,
-        allowedIps: [`${OURS.y}/32`],
-      });
-      await y.device.addPeer({
-        publicKey: x.device.publicKey,
-        endpoint: path === "clean" ? direct(x) : oursProxy.endpoint,
-        allowedIps: [`${OURS.x}/32`],
-      });
-    };
+    // Our pair: two agents, X sends, Y sinks.
+    const mesh = await createMeshPair(LOSS);
+    steps.push(() => mesh.close());
+    engineSink(mesh.y.net);
+    await mesh.waitDirect();
+    let relayed = 0;
 
     const kernelSend = async (path: "clean" | "lossy", bytes: number): Promise<Transfer> => {
       await kernelPath(path);
@@ -318,8 +301,12 @@ export async function createAgentRig(): Promise<AgentBenchNodes> {
       return { mbPerSec: bytes / 1e6 / Number(seconds), retransmissions: Number(retrans) };
     };
     const oursSend = async (path: "clean" | "lossy", bytes: number): Promise<Transfer> => {
-      await oursPath(path);
-      return engineSend(x.net, OURS.y, bytes);
+      mesh.setLossy(path === "lossy");
+      await mesh.waitDirect();
+      const relayBefore = mesh.relaySent();
+      const result = await engineSend(mesh.x.net, mesh.addresses.y, bytes);
+      relayed += mesh.relaySent() - relayBefore;
+      return result;
     };
 
     const engineForA = async (address: string): Promise<Engine> => {
@@ -346,7 +333,8 @@ export async function createAgentRig(): Promise<AgentBenchNodes> {
       core,
       oursSend,
       kernelSend,
-      proxyCounts: (pair) => (pair === "ours" ? oursProxy : kernelProxy).counts,
+      lossCounts: () => ({ ours: mesh.lossCounts(), kernel: kernelProxy.counts }),
+      relayedDuringTransfers: () => relayed,
       engineForA,
       onClose: (step) => steps.push(step),
       close,

@@ -1,14 +1,15 @@
 // Agent benchmark (`npm run bench:agent`): the agent's data path against the kernel's, every
 // figure a ratio to an anchor measured in the same run (DESIGN.md §7).
 //
-//   (a) bulk TCP between two userspace nodes in this process, each a Device on its own UdpBind
-//       (loopback UDP: the direct path) with a NetInterface, as the agent runs them; anchor:
+//   (a) bulk TCP between two userspace agents in this process, two MeshNodes on the direct
+//       path (PathBind over UdpBind on loopback, packet filter, relay fallback; agent-mesh.ts),
+//       waited for on peerStatus before each transfer; anchor:
 //       kernel TCP between two network namespaces through two wireguard-go interfaces joined
 //       by a veth pair. Target >= 0.5x.
-//   (b) the same through a seeded lossy UDP proxy (3% of the transport datagrams lost, 3%
-//       reordered; test/interop/mesh-rig.ts), one proxy for our pair and one for the
-//       wireguard-go pair (both in this process, each behind its own socket). Target >= 0.5x
-//       the anchor under the same loss.
+//   (b) the same with 3% of the transport datagrams lost and 3% reordered by one seeded rule:
+//       for the wireguard-go pair a lossy UDP proxy (test/interop/mesh-rig.ts), for our agents
+//       a lossy wrapper of each one's direct UDP Bind (agent-mesh.ts). Target >= 0.5x the
+//       anchor under the same loss.
 //   (c) SSH session setup, connect to the first byte of a command's output: OpenSSH's `ssh`
 //       from the wireguard-go namespace A to our identity SSH server (server/agent/ssh/) on a
 //       userspace node, against OpenSSH's sshd in namespace S over the same wireguard-go
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
       rows.push([
         name,
         `${bytes / MiB} MiB`,
-        "our TCP, userspace node <-> userspace node",
+        "our TCP, agent <-> agent (MeshNode, direct)",
         formatRate(ours),
         formatRatio(ours / anchor),
         retx(result.ours),
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
       ["left", "right", "left", "right", "right", "right"],
     );
     console.log(
-      `\nlossy proxies: ours ${JSON.stringify(rig.proxyCounts("ours"))}, kernel ${JSON.stringify(rig.proxyCounts("kernel"))}`,
+      `\nloss: ours ${JSON.stringify(rig.lossCounts().ours)}, kernel ${JSON.stringify(rig.lossCounts().kernel)}; our datagrams by relay during transfers: ${rig.relayedDuringTransfers()}`,
     );
 
     const ssh = await sshSetupRows(rig);
