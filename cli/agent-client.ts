@@ -3,7 +3,12 @@
 // default state dir), one request and its answer, and `dial`, whose connection then carries the
 // raw TCP stream. Errors are sentences a person can act on: no agent running, or the agent's
 // own message.
+//
+// The CLI trusts what the agent tells it (`corridor ssh` pins the host keys it hands out), so it
+// talks only to a socket that is one (lstat: not a symlink, not a file) and that belongs to the
+// current user or root: a socket another user made could pose as the agent.
 
+import { lstat } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -62,8 +67,50 @@ export function agentSocketPath(
   return join(base, "corridor", "agent", "agent.sock");
 }
 
+/** The "no agent is running" error for `path`. */
+function noAgent(path: string): AgentError {
+  return new AgentError(
+    "no-agent",
+    `no agent is running (nothing answers on ${path}): start one with \`corridor agent --server URL\``,
+  );
+}
+
+/**
+ * Throws AgentError unless `path` is a socket (not a symlink to one) owned by `uid` or root.
+ * A missing path is the "no agent is running" error.
+ */
+export async function checkAgentSocket(
+  path: string,
+  uid: number | undefined = process.getuid?.(),
+): Promise<void> {
+  let stat: Awaited<ReturnType<typeof lstat>>;
+  try {
+    stat = await lstat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw noAgent(path);
+    throw new AgentError(
+      "no-agent",
+      `cannot reach the agent at ${path}: ${(error as Error).message}`,
+    );
+  }
+  if (!stat.isSocket()) {
+    throw new AgentError(
+      "no-agent",
+      `${path} is not a socket${stat.isSymbolicLink() ? " (a symbolic link)" : ""}: not talking to it as the agent; give --socket PATH with the agent's socket`,
+    );
+  }
+  if (uid !== undefined && stat.uid !== uid && stat.uid !== 0) {
+    throw new AgentError(
+      "no-agent",
+      `the socket ${path} belongs to another user (uid ${stat.uid}), not to you (uid ${uid}) or root: not trusting it as the agent (it could hand out false host keys); give --socket PATH with your agent's socket`,
+    );
+  }
+}
+
 /** Opens the socket; a missing socket or a refusal becomes the "no agent is running" error. */
-function open(path: string): Promise<Socket> {
+async function open(path: string): Promise<Socket> {
+  await checkAgentSocket(path);
   return new Promise((resolve, reject) => {
     const socket = connect({ path, allowHalfOpen: true });
     socket.once("connect", () => {
@@ -72,12 +119,7 @@ function open(path: string): Promise<Socket> {
     });
     const onError = (error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT" || error.code === "ECONNREFUSED") {
-        reject(
-          new AgentError(
-            "no-agent",
-            `no agent is running (nothing answers on ${path}): start one with \`corridor agent --server URL\``,
-          ),
-        );
+        reject(noAgent(path));
       } else if (error.code === "EACCES") {
         reject(
           new AgentError(

@@ -3,13 +3,13 @@
 // what they need. One request line, one answer line (local-wire.ts); a successful `dial` turns
 // the connection into the raw TCP stream into the mesh, half-close included.
 //
-// The socket appears atomically and only with its final mode: it is bound under a temporary
-// name in the same directory, chmod 0600, then hard-linked to its path (link(2) never replaces
+// The socket appears atomically and only with its final mode: it is bound inside a fresh
+// temporary directory (mode 0700, beside the path: nobody else can reach the socket while its
+// mode is still the umask's), chmod 0600, then hard-linked to its path (link(2) never replaces
 // an existing file, so two agents starting at once cannot both win). A socket left by an agent
 // that died is removed only when nothing answers on it; a live one makes this start fail.
 
-import { randomBytes } from "node:crypto";
-import { chmod, link, lstat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, mkdtemp, rm, unlink } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { basename, dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -100,26 +100,11 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     socket.on("error", () => socket.destroy());
     void serveConnection(socket, control, logger);
   });
-  const temporary = join(
-    dirname(path),
-    `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}`,
-  );
-  await listen(server, temporary);
   try {
-    await chmod(temporary, 0o600);
-    try {
-      await link(temporary, path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EEXIST") {
-        throw new LocalApiStartError(`${path} appeared while this agent started: another agent?`);
-      }
-      throw error;
-    }
+    await listenPrivately(server, path);
   } catch (error) {
     await closeServer(server);
     throw error;
-  } finally {
-    await unlink(temporary).catch(() => undefined);
   }
   const ours = await lstat(path);
   let closed = false;
@@ -137,6 +122,31 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       }
     },
   };
+}
+
+/**
+ * Binds `server` to a socket in a fresh 0700 directory beside `path`, makes it 0600, then
+ * hard-links it to `path` (never replacing a file there); the temporary directory is removed.
+ * The server keeps listening on the linked socket. Throws LocalApiStartError when `path`
+ * appeared meanwhile.
+ */
+export async function listenPrivately(server: Server, path: string): Promise<void> {
+  const dir = await mkdtemp(join(dirname(path), `.${basename(path)}.`));
+  try {
+    const temporary = join(dir, "s");
+    await listen(server, temporary);
+    await chmod(temporary, 0o600);
+    try {
+      await link(temporary, path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") {
+        throw new LocalApiStartError(`${path} appeared while this agent started: another agent?`);
+      }
+      throw error;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 function listen(server: Server, path: string): Promise<void> {
