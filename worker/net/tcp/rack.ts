@@ -20,8 +20,18 @@ interface Sent {
 }
 
 export class Rack {
-  /** Sorted, disjoint transmissions covering the outstanding data. */
+  /**
+   * Sorted, disjoint transmissions covering the outstanding data, from index `head` on (what
+   * the cumulative ACK passed is dropped by moving `head`, and compacted away now and then:
+   * removing it from the front at every ACK moved the whole window each time).
+   */
   private ledger: Sent[] = [];
+  private head = 0;
+  /**
+   * The end of the highest retransmission recorded. Above it the ledger holds first
+   * transmissions only, which went out in offset order: their send times never decrease.
+   */
+  private retxHigh = 0;
   /** Retransmissions deemed lost again, to resend: sorted, disjoint [s, e). */
   lost: [number, number][] = [];
   /** The newest delivered transmission (RFC 8985 RACK.xmit_ts / end_seq / rtt). */
@@ -42,7 +52,7 @@ export class Rack {
 
   /** Index of the first ledger entry ending after `x`. */
   private find(x: number): number {
-    let lo = 0;
+    let lo = this.head;
     let hi = this.ledger.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -67,7 +77,8 @@ export class Rack {
   /** [s, e) went out at `at` (a retransmission when `retx`). */
   record(s: number, e: number, at: number, retx: boolean): void {
     if (e <= s || s < 0) return;
-    const last = this.ledger[this.ledger.length - 1];
+    if (retx) this.retxHigh = Math.max(this.retxHigh, e);
+    const last = this.ledger.length > this.head ? this.ledger[this.ledger.length - 1] : undefined;
     if (!last || s >= last.e) {
       this.ledger.push({ s, e, at, retx });
       return;
@@ -116,7 +127,12 @@ export class Rack {
     for (let i = this.find(una); i < this.ledger.length; i++) {
       const r = this.ledger[i]!;
       if (r.s >= retxNext) break;
-      if (!sentAfter(ref, this.endSeq, r.at, r.e)) continue;
+      if (!sentAfter(ref, this.endSeq, r.at, r.e)) {
+        // Above every retransmission, each later entry went out later still: none of them
+        // was sent before the reference either (this walk ran over the whole window per ACK).
+        if (r.s >= this.retxHigh) break;
+        continue;
+      }
       const from = Math.max(r.s, una);
       const to = Math.min(r.e, retxNext);
       if (from >= to || !sb.nextHole(from, to)) continue;
@@ -160,6 +176,7 @@ export class Rack {
 
   /** [s, e) was just resent: no longer waiting in the lost queue. */
   resent(s: number, e: number): void {
+    if (this.lost.length === 0) return;
     const out: [number, number][] = [];
     for (const r of this.lost) {
       if (r[1] <= s || r[0] >= e) out.push(r);
@@ -180,11 +197,17 @@ export class Rack {
 
   /** Forgets what lies below the cumulative ACK. */
   ackTo(una: number): void {
-    const k = this.find(una);
-    if (k > 0) this.ledger.splice(0, k);
-    const first = this.ledger[0];
+    this.head = this.find(una);
+    if (this.head >= this.ledger.length) {
+      this.ledger = [];
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > this.ledger.length) {
+      this.ledger = this.ledger.slice(this.head);
+      this.head = 0;
+    }
+    const first = this.ledger[this.head];
     if (first && first.s < una) first.s = una;
-    this.resent(Number.NEGATIVE_INFINITY, una);
+    if (this.lost.length > 0 && this.lost[0]![0] < una) this.resent(Number.NEGATIVE_INFINITY, una);
   }
 
   /** The sweep restarts from SND.UNA (recovery entry, timeout): it will resend everything. */
