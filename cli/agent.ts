@@ -106,6 +106,13 @@ export const AGENT_COMMAND = defineCommand({
       description:
         "TUN mode (root): a real WireGuard interface IFACE (kernel module, else wireguard-go) carries the mesh addresses, so the host's own services answer on them; no forwarding and no identity SSH then",
     },
+    {
+      name: "tun-filter",
+      value: "nftables|none",
+      description:
+        "TUN mode: who enforces the policy's port rules; none: the host firewall enforces the policy (without nft, nftables is refused)",
+      default: "nftables",
+    },
   ],
   notes:
     "Example: CORRIDOR_AUTH_KEY=... corridor agent --server https://corridor.example.com\n" +
@@ -160,7 +167,10 @@ export function parseTags(text: string): string[] {
   return [...new Set(tags)];
 }
 
-type AgentArgs = Omit<AgentOptions, "log" | "onWaiting" | "onControlState"> & { tun?: string };
+type AgentArgs = Omit<AgentOptions, "log" | "onWaiting" | "onControlState"> & {
+  tun?: string;
+  tunFilter?: "nftables" | "none";
+};
 
 function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.options>): AgentArgs {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -198,6 +208,13 @@ function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.opti
       "--tun: the host's own services answer; --ssh-port and --expose do not apply",
     );
   }
+  const tunFilter = values["tun-filter"];
+  if (tunFilter !== undefined && values.tun === undefined) {
+    throw new UsageError("--tun-filter applies to TUN mode only (--tun IFACE)");
+  }
+  if (tunFilter !== undefined && tunFilter !== "nftables" && tunFilter !== "none") {
+    throw new UsageError(`--tun-filter '${tunFilter.slice(0, 40)}': expected nftables or none`);
+  }
   let expose: AgentArgs["expose"] = null;
   let socks5: AgentArgs["socks5"];
   try {
@@ -223,6 +240,7 @@ function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.opti
     socks5,
     direct: values["no-direct"] ? { disabled: true } : { port: udpPort },
     tun: values.tun,
+    tunFilter,
   };
 }
 

@@ -18,6 +18,32 @@ import { openStateDir, type StateDir } from "./state-dir.ts";
 import { TunAccess } from "./tun/tun-access.ts";
 import { TunNode } from "./tun/tun-node.ts";
 
+/** Options of a TUN-mode agent: the userspace agent's, the interface, and TUN-only choices. */
+export type TunAgentOptions = AgentOptions & {
+  tun: string;
+  /**
+   * Who enforces the policy's port rules (`--tun-filter`): "nftables" (default; refused when
+   * `nft` is missing) or "none" (the host firewall does).
+   */
+  tunFilter?: "nftables" | "none";
+  /**
+   * The interface's implementation (default: the CORRIDOR_TUN_IMPLEMENTATION variable, else
+   * "auto": the kernel module when it loads, else wireguard-go).
+   */
+  tunImplementation?: "auto" | "kernel" | "wireguard-go";
+};
+
+/** CORRIDOR_TUN_IMPLEMENTATION as an implementation choice; throws on anything else. */
+export function tunImplementationFromEnv(
+  value: string | undefined,
+): TunAgentOptions["tunImplementation"] {
+  if (value === undefined || value === "") return undefined;
+  if (value === "auto" || value === "kernel" || value === "wireguard-go") return value;
+  throw new Error(
+    `CORRIDOR_TUN_IMPLEMENTATION '${value.slice(0, 40)}': expected auto, kernel or wireguard-go`,
+  );
+}
+
 /** A running agent in TUN mode. */
 export class TunAgent implements AgentHandle {
   readonly joined: Promise<void>;
@@ -31,7 +57,7 @@ export class TunAgent implements AgentHandle {
   private stopped = false;
 
   private constructor(
-    private readonly options: AgentOptions & { tun: string },
+    private readonly options: TunAgentOptions,
     readonly state: StateDir,
   ) {
     let onRefused: (refusal: ControlRefusal) => void = () => {};
@@ -46,10 +72,13 @@ export class TunAgent implements AgentHandle {
    * Opens the state directory and starts joining (the interface comes with the first map).
    * Throws when the state directory or its keys cannot be used.
    */
-  static start(options: AgentOptions & { tun: string }): TunAgent {
+  static start(options: TunAgentOptions): TunAgent {
+    const tunImplementation =
+      options.tunImplementation ??
+      tunImplementationFromEnv(process.env.CORRIDOR_TUN_IMPLEMENTATION);
     const state = openStateDir(options.stateDir);
     for (const warning of state.warnings) options.log.warn({ warning }, "state_dir_unprotected");
-    return new TunAgent(options, state);
+    return new TunAgent({ ...options, tunImplementation }, state);
   }
 
   private async join(onRefused: (refusal: ControlRefusal) => void): Promise<void> {
@@ -80,6 +109,8 @@ export class TunAgent implements AgentHandle {
       log: log.child({ component: "tun" }),
       listenPort: options.direct.port === 0 ? undefined : options.direct.port,
       direct: options.direct.disabled !== true,
+      filter: options.tunFilter,
+      implementation: options.tunImplementation,
       controlConnect: options.controlConnect,
       relayConnect: options.relayConnect,
     });

@@ -92,8 +92,16 @@ describe("filterRuleset", () => {
     expect(text).not.toMatch(/saddr/);
     expect(text).toContain('iifname != "corridor0" accept');
     expect(text).toContain("ct direction reply accept");
-    expect(text.trim().split("\n").at(-3)?.trim()).toBe("counter drop");
+    const input = text.slice(text.indexOf("chain input"), text.indexOf("chain forward"));
+    expect(input.trim().split("\n").at(-2)?.trim()).toBe("counter drop");
     expect(filterTable("wg.0-a")).toBe("corridor_wg_0_a");
+  });
+
+  it("a forward-hook chain drops whatever enters from the interface and is not for this host", () => {
+    const text = filterRuleset("corridor0", { peers, filter: [] });
+    const forward = text.slice(text.indexOf("chain forward"));
+    expect(forward).toContain("type filter hook forward priority filter; policy accept;");
+    expect(forward).toContain('iifname "corridor0" counter drop');
   });
 
   it("refuses a bad interface name or port", () => {

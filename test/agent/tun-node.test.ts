@@ -198,6 +198,9 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     });
     expect(text).toContain(`iifname != "${ns.iface}" accept`);
     expect(text).toContain(browser.resolve("browser")?.[0] ?? "?");
+    // Nothing from the interface is routed on (a host with ip_forward=1 is no way into its LAN).
+    expect(text).toMatch(/hook forward/);
+    expect(text).toMatch(new RegExp(`iifname "${ns.iface}" counter packets \\d+ bytes \\d+ drop`));
 
     await mesh.setPolicy(
       `{ "acls": [ { "action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:22"], "proto": "tcp" } ] }`,

@@ -7,7 +7,9 @@
 // or an ICMP match (`*` is TCP, UDP and ICMP, as in the userspace filter). Answers to flows
 // this host opened, and ICMP errors about tracked flows, are accepted; anything else arriving
 // on the interface is dropped and counted. Other interfaces are not touched: the chain
-// returns at once for them.
+// returns at once for them. A second chain, on the forward hook, drops every packet that
+// enters from the interface and is not for this host (one the host would route on when
+// ip_forward is 1): peers reach this node's mesh addresses, never its LAN through it.
 //
 // The ruleset is one table of its own (`inet corridor_<iface>`), replaced as a whole in one
 // atomic `nft -f` transaction on every change, and deleted on close.
@@ -136,6 +138,13 @@ export function filterRuleset(iface: string, map: Pick<NetworkMap, "peers" | "fi
     "    ct state invalid drop",
     ...rules,
     "    counter drop",
+    "  }",
+    // What enters from the interface and is not for this host (its own mesh addresses are
+    // judged on the input hook above) would be routed on by a host with ip_forward=1: peers
+    // must not reach its LAN (or other interfaces) through it.
+    "  chain forward {",
+    "    type filter hook forward priority filter; policy accept;",
+    `    iifname "${iface}" counter drop`,
     "  }",
     "}",
     "",

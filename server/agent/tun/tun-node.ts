@@ -20,7 +20,7 @@ import { keyToBase64 } from "../../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../../crypto/x25519-node.ts";
 import type { Logger } from "../../log.ts";
 import { chooseRelay, nodeControlClient, nodeRelayBind, sameRelay } from "../../mesh-links.ts";
-import { type HostCommands, hostCommands, isExecutable } from "./exec.ts";
+import { type HostCommands, type HostTools, hostCommands, isExecutable } from "./exec.ts";
 import { InterfaceFilter } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
 import { TunSync } from "./tun-sync.ts";
@@ -63,9 +63,12 @@ export interface TunNodeOptions {
   directTimeoutMs?: number;
   /**
    * The policy's port-level rules as nftables rules on the interface (nft-filter.ts):
-   * "nftables" (default when `nft` is installed) or "none" (the peer set alone filters).
+   * "nftables" (default; start() rejects when `nft` is missing) or "none" (the host firewall
+   * enforces the policy; the peer set alone filters here).
    */
   filter?: "nftables" | "none";
+  /** For tests: other paths of ip, wg, wireguard-go or nft. */
+  tools?: Partial<HostTools>;
   /** How often the interface is read (default 5 s). */
   tickMs?: number;
   /**
@@ -116,14 +119,21 @@ export class TunNode {
     /** The node's public key (base64). */
     readonly key: string,
   ) {
-    this.commands = hostCommands({ netns: options.netns });
-    const nft = isExecutable(this.commands.tools.nft);
-    if (options.filter === "nftables" || (options.filter === undefined && nft)) {
+    this.commands = hostCommands({ netns: options.netns, tools: options.tools });
+    if ((options.filter ?? "nftables") === "nftables") {
+      // Fail closed: peers may be listed because *they* may reach *this* node or the other
+      // way round, so without the port rules a peer this node may only reach could open any
+      // port here. Refused unless the user said the host firewall enforces the policy.
+      if (!isExecutable(this.commands.tools.nft)) {
+        throw new Error(
+          `tun node: ${this.commands.tools.nft || "nft"} not found: TUN mode enforces the policy's port rules with nftables (install the nftables package), or pass --tun-filter none if the host firewall enforces the policy`,
+        );
+      }
       this.filter = new InterfaceFilter(this.commands, options.iface, options.log);
-    } else if (options.filter === undefined) {
+    } else {
       options.log.warn(
-        { nft: this.commands.tools.nft },
-        "tun_no_nftables: the policy's port rules are not enforced (the peer set still is)",
+        { filter: options.filter },
+        "tun_filter_none: the policy's port rules are left to the host firewall (the peer set still filters)",
       );
     }
     this.control = nodeControlClient({
