@@ -2,7 +2,9 @@
 // command with a timeout (never hang), make keys with `wg`, parse `wg show <iface> dump`,
 // stop a child process for sure. wg-host.ts builds the namespaced hosts on top of this.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { type CommandResult, runCommand } from "../../server/agent/tun/exec.ts";
+import { parseWgDump as parseDump, type WgDumpPeer } from "../../server/agent/tun/wg-dump.ts";
 import { executable } from "../helpers/prereq.ts";
 
 /** Absolute paths of the tools (Debian's; `ip` is in /usr/sbin or, merged, /usr/bin). */
@@ -15,38 +17,17 @@ export const WG_TOOLS = {
 } as const;
 
 /** What a command printed and how it ended (code null: killed by a signal or the timeout). */
-export interface RunResult {
-  stdout: string;
-  stderr: string;
-  code: number | null;
-}
+export type RunResult = CommandResult;
 
-/** Runs a command (no shell) with a timeout, after which it is killed; never rejects. */
-export function run(cmd: readonly string[], options: { input?: string; timeoutMs?: number } = {}) {
-  return new Promise<RunResult>((resolve) => {
-    const [file, ...args] = cmd;
-    if (file === undefined) throw new TypeError("run: empty command");
-    const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr: `${stderr}${error.message}`, code: null });
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code });
-    });
-    child.stdin.on("error", () => {}); // the command may exit without reading its input
-    child.stdin.end(options.input ?? "");
-  });
+/**
+ * Runs a command (no shell) with a timeout, after which it is killed; never rejects. The agent's
+ * own runner, so the tests drive `wg` and `ip` exactly as TUN mode does.
+ */
+export function run(
+  cmd: readonly string[],
+  options: { input?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return runCommand(cmd, options);
 }
 
 /** run(), throwing an Error with the command and its stderr unless it exits 0. */
@@ -72,37 +53,11 @@ export async function wgGenKey(): Promise<{ privateKey: string; publicKey: strin
 }
 
 /** One peer of a running interface, from `wg show <iface> dump`. */
-export interface WgPeerStatus {
-  publicKey: string;
-  hasPresharedKey: boolean;
-  /** "ip:port" as wg prints it, or null before the peer has one. */
-  endpoint: string | null;
-  allowedIps: string[];
-  /** Unix seconds of the latest handshake; 0 = never. */
-  latestHandshake: number;
-  rxBytes: number;
-  txBytes: number;
-  /** Seconds, or null when off. */
-  persistentKeepalive: number | null;
-}
+export type WgPeerStatus = WgDumpPeer;
 
-/** Parses `wg show <iface> dump`: the first line is the interface, then one line per peer. */
+/** The peers of `wg show <iface> dump`, read by the agent's own (strict) parser. */
 export function parseWgDump(text: string): WgPeerStatus[] {
-  const lines = text.split("\n").filter((line) => line !== "");
-  return lines.slice(1).map((line) => {
-    const f = line.split("\t");
-    if (f.length < 8) throw new Error(`wg dump: unexpected peer line ${JSON.stringify(line)}`);
-    return {
-      publicKey: f[0] ?? "",
-      hasPresharedKey: f[1] !== "(none)",
-      endpoint: f[2] === "(none)" ? null : (f[2] ?? null),
-      allowedIps: f[3] === "(none)" ? [] : (f[3] ?? "").split(","),
-      latestHandshake: Number(f[4]),
-      rxBytes: Number(f[5]),
-      txBytes: Number(f[6]),
-      persistentKeepalive: f[7] === "off" ? null : Number(f[7]),
-    };
-  });
+  return parseDump(text).peers;
 }
 
 /** A peer of the host, as `wg set <iface> peer ...` takes it. */
