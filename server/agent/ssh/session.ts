@@ -10,6 +10,7 @@ import { constants } from "node:os";
 import { type IPty, spawn as spawnPty } from "node-pty";
 import type { Logger } from "pino";
 import type { ServerChannel, Session } from "ssh2";
+import { SIGNALS } from "../../../worker/ssh/session.ts";
 import type { LocalUser } from "./users.ts";
 
 /** What a session runs with. */
@@ -23,22 +24,8 @@ export interface SessionContext {
   log: Logger;
 }
 
-/** Signals a client may send (RFC 4254 §6.10, without the "SIG" prefix). */
-export const SSH_SIGNALS = [
-  "ABRT",
-  "ALRM",
-  "FPE",
-  "HUP",
-  "ILL",
-  "INT",
-  "KILL",
-  "PIPE",
-  "QUIT",
-  "SEGV",
-  "TERM",
-  "USR1",
-  "USR2",
-] as const;
+/** Signals a client may send (RFC 4254 §6.10, without the "SIG" prefix): the browser's list. */
+export const SSH_SIGNALS = SIGNALS;
 
 /** Most environment variables a session takes from `env` requests. */
 export const MAX_ENV_VARS = 32;
