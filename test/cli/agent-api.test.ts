@@ -21,6 +21,7 @@ import {
   fakeStatus,
   startEchoServer,
   startFakeAgent,
+  webAndDbPeers,
 } from "./agent-fake.ts";
 
 let echo: Awaited<ReturnType<typeof startEchoServer>>;
@@ -29,16 +30,7 @@ let peers: FakePeer[];
 
 beforeAll(async () => {
   echo = await startEchoServer();
-  peers = [
-    {
-      name: "web-01",
-      address: "100.64.0.7",
-      ports: { 7: echo.port },
-      hostKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey web"],
-      rttMs: 1.5,
-    },
-    { name: "db-01", address: "100.64.0.8", ports: {}, hostKeys: [] },
-  ];
+  peers = webAndDbPeers(echo.port, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey web");
   agent = await startFakeAgent(peers);
 });
 

@@ -11,9 +11,9 @@ import type { AgentStatus } from "../../server/agent/types.ts";
 import {
   corridor,
   type FakeAgent,
-  type FakePeer,
   startEchoServer,
   startFakeAgent,
+  webAndDbPeers,
 } from "./agent-fake.ts";
 
 const ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheTest0000000000000000000000000";
@@ -23,17 +23,7 @@ let agent: FakeAgent;
 
 beforeAll(async () => {
   echo = await startEchoServer();
-  const peers: FakePeer[] = [
-    {
-      name: "web-01",
-      address: "100.64.0.7",
-      ports: { 7: echo.port },
-      hostKeys: [ED25519],
-      rttMs: 1.5,
-    },
-    { name: "db-01", address: "100.64.0.8", ports: {}, hostKeys: [] },
-  ];
-  agent = await startFakeAgent(peers);
+  agent = await startFakeAgent(webAndDbPeers(echo.port, ED25519));
 });
 
 afterAll(async () => {

@@ -182,21 +182,55 @@ export function corridor(
   args: string[],
   options: { input?: Uint8Array; env?: Record<string, string | undefined> } = {},
 ): Promise<Run> {
+  return runProcess(process.execPath, [bin, ...args], {
+    env: { CORRIDOR_SOCKET: undefined, ...options.env },
+    input: options.input ?? new Uint8Array(0),
+  });
+}
+
+/**
+ * Runs `file ARGS` with `env` added to this process's, collecting its output; SIGKILL after
+ * 60 s (a hang guard). With `input`, it is written to stdin; without, stdin is not connected.
+ */
+export function runProcess(
+  file: string,
+  args: string[],
+  options: { input?: Uint8Array; env?: Record<string, string | undefined> } = {},
+): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, CORRIDOR_SOCKET: undefined, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
+    const child = spawn(file, args, {
+      env: { ...process.env, ...options.env },
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     const out: Buffer[] = [];
     let stderr = "";
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.stdout?.on("data", (c: Buffer) => out.push(c));
+    child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
     child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ stdout: Buffer.concat(out), stderr, code });
     });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(options.input ?? new Uint8Array(0));
+    if (options.input !== undefined && child.stdin !== null) {
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(options.input);
+    }
   });
+}
+
+/**
+ * The peers the agent CLI tests see: web-01, whose port 7 is `echoPort` (an echo server), with
+ * one SSH host key and a round trip; db-01, with nothing open and no host key.
+ */
+export function webAndDbPeers(echoPort: number, webHostKey: string): FakePeer[] {
+  return [
+    {
+      name: "web-01",
+      address: "100.64.0.7",
+      ports: { 7: echoPort },
+      hostKeys: [webHostKey],
+      rttMs: 1.5,
+    },
+    { name: "db-01", address: "100.64.0.8", ports: {}, hostKeys: [] },
+  ];
 }

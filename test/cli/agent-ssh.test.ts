@@ -5,7 +5,7 @@
 // with `ProxyCommand='corridor nc %h %p'` verifies the key through the known_hosts file that
 // `corridor ssh-known-hosts --write` made, with StrictHostKeyChecking=yes.
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,14 @@ import {
   startSshd,
   TEST_USER,
 } from "../ssh/fixtures/servers.ts";
-import { corridor, type FakeAgent, type FakePeer, type Run, startFakeAgent } from "./agent-fake.ts";
+import {
+  corridor,
+  type FakeAgent,
+  type FakePeer,
+  type Run,
+  runProcess,
+  startFakeAgent,
+} from "./agent-fake.ts";
 
 const SSH = "/usr/bin/ssh";
 const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
@@ -26,21 +33,7 @@ const need = prereq(...sshdPrereq.missing.map((what) => ({ what, ok: false })), 
 
 /** Runs OpenSSH's ssh with `args`; SIGKILL after 60 s (a hang guard). */
 function ssh(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(SSH, args, {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ stdout: Buffer.concat(out), stderr, code });
-    });
-  });
+  return runProcess(SSH, args, { env });
 }
 
 describeWithPrereq(need, "SSH through the local agent to sshd", () => {
@@ -170,49 +163,38 @@ describeWithPrereq(need, "SSH through the local agent to sshd", () => {
     });
     expect(written.code).toBe(0);
     const proxy = `${process.execPath} ${bin} nc %h %p`;
-    const run = await ssh(
-      [
-        "-F",
-        "/dev/null",
-        "-o",
-        `ProxyCommand=${proxy}`,
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${knownHosts}`,
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-i",
-        key,
-        `${TEST_USER}@sshd-host`,
-        "echo ok from $(id -un)",
-      ],
-      { CORRIDOR_SOCKET: agent.socket },
+    // OpenSSH with no config, reaching sshd-host through `corridor nc`, its host key checked
+    // against `knownHostsFile` only.
+    const sshThroughNc = (knownHostsFile: string, options: string[], command: string) =>
+      ssh(
+        [
+          "-F",
+          "/dev/null",
+          "-o",
+          `ProxyCommand=${proxy}`,
+          "-o",
+          "StrictHostKeyChecking=yes",
+          "-o",
+          `UserKnownHostsFile=${knownHostsFile}`,
+          "-o",
+          "BatchMode=yes",
+          ...options,
+          "-i",
+          key,
+          `${TEST_USER}@sshd-host`,
+          command,
+        ],
+        { CORRIDOR_SOCKET: agent.socket },
+      );
+    const run = await sshThroughNc(
+      knownHosts,
+      ["-o", "IdentitiesOnly=yes"],
+      "echo ok from $(id -un)",
     );
     expect(run.stdout.toString()).toBe(`ok from ${TEST_USER}\n`);
     expect(run.code).toBe(0);
     // And without that file, the same command is refused: the known_hosts line is what verified.
-    const refused = await ssh(
-      [
-        "-F",
-        "/dev/null",
-        "-o",
-        `ProxyCommand=${proxy}`,
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${join(dir, "empty_known_hosts")}`,
-        "-o",
-        "BatchMode=yes",
-        "-i",
-        key,
-        `${TEST_USER}@sshd-host`,
-        "true",
-      ],
-      { CORRIDOR_SOCKET: agent.socket },
-    );
+    const refused = await sshThroughNc(join(dir, "empty_known_hosts"), [], "true");
     expect(refused.code).toBe(255);
     expect(refused.stderr).toMatch(/Host key verification failed/);
   });
