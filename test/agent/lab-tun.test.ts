@@ -6,7 +6,7 @@
 // then removes the interface.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeWithPrereq, prereq } from "../helpers/prereq.ts";
@@ -53,7 +53,8 @@ describeWithPrereq(need, "corridor agent --tun", () => {
         ...["--server", lab.mesh.baseUrl, "--hostname", "tun-host", "--tun", iface],
         ...["--state", join(lab.dir, "tun-host")],
       ],
-      { netns, env: { CORRIDOR_AUTH_KEY: key } },
+      // wireguard-go, whatever the host's kernel offers (the issue's TUN test is about it).
+      { netns, env: { CORRIDOR_AUTH_KEY: key, CORRIDOR_TUN_IMPLEMENTATION: "wireguard-go" } },
     );
     const joined = await agent.waitFor(/joined \S+ as tun-host \((100\.[\d.]+), /);
     tun = { netns, iface, agent, meshV4: joined[1]! };
@@ -69,6 +70,14 @@ describeWithPrereq(need, "corridor agent --tun", () => {
     await tun?.agent.stop("SIGKILL");
     await lab?.close();
   }, 60_000);
+
+  it("the interface is wireguard-go's: a TUN device with its UAPI socket", async () => {
+    const link = await run([WG_TOOLS.ip, "-d", "-n", tun.netns, "link", "show", tun.iface]);
+    expect(link.code).toBe(0);
+    expect(link.stdout).toMatch(/\btun\b/);
+    expect(link.stdout).not.toMatch(/\bwireguard\b/);
+    expect(existsSync(`/var/run/wireguard/${tun.iface}.sock`)).toBe(true);
+  });
 
   it("the host's own OpenSSH answers an engine node over the TUN interface", async () => {
     expect(tun.agent.stdout).toContain(

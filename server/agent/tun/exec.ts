@@ -32,8 +32,11 @@ export interface HostCommands {
   must(cmd: readonly string[], options?: CommandOptions): Promise<CommandResult>;
   /** The full argv that runs `cmd` (with the namespace prefix, if any). */
   argv(cmd: readonly string[]): string[];
-  /** Starts a long-running command (wireguard-go -f); its stdio is piped to the caller. */
-  spawn(cmd: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess;
+  /**
+   * Starts a long-running command (wireguard-go -f); its stdio is piped to the caller. Its
+   * environment is toolEnv(extra).
+   */
+  spawn(cmd: readonly string[], extra?: NodeJS.ProcessEnv): ChildProcess;
 }
 
 /** Paths of ip, wg, wireguard-go and nft. */
@@ -42,6 +45,22 @@ export interface HostTools {
   wg: string;
   wireguardGo: string;
   nft: string;
+}
+
+/**
+ * The environment of every tool run: PATH, the locale, and the WG_* variables the user set
+ * (wireguard-go's and wg's own switches), plus `extra`. Nothing else of the agent's environment
+ * (CORRIDOR_AUTH_KEY above all) reaches ip, wg, nft or wireguard-go.
+ */
+export function toolEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  };
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (name === "LANG" || name.startsWith("LC_") || name.startsWith("WG_")) env[name] = value;
+  }
+  return { ...env, ...extra };
 }
 
 /** Longest output kept from a command (a `wg show dump` of 10,000 peers is ~2 MB). */
@@ -110,16 +129,19 @@ export function hostCommands(options: HostCommandsOptions = {}): HostCommands {
       }
       return result;
     },
-    spawn(cmd, env) {
+    spawn(cmd, extra) {
       const [file, ...args] = argv(cmd);
       if (file === undefined) throw new TypeError("spawn: empty command");
-      return spawn(file, args, { env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+      return spawn(file, args, { env: toolEnv(extra), stdio: ["ignore", "pipe", "pipe"] });
     },
   };
   return commands;
 }
 
-/** Runs one command without a shell; output beyond MAX_OUTPUT is cut (and said so). */
+/**
+ * Runs one command without a shell, in toolEnv()'s environment; output beyond MAX_OUTPUT is
+ * cut (and said so).
+ */
 export function runCommand(
   cmd: readonly string[],
   options: CommandOptions = {},
@@ -130,7 +152,7 @@ export function runCommand(
       resolve({ stdout: "", stderr: "empty command", code: null });
       return;
     }
-    const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(file, args, { env: toolEnv(), stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     const keep = (text: string, chunk: string) =>

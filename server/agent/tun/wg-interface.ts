@@ -112,8 +112,8 @@ export class WgInterface {
     let output = "";
     const childLog = () => output;
     if (kind === "wireguard-go") {
+      // A minimal environment (exec.ts's toolEnv): the agent's secrets stay with the agent.
       child = commands.spawn([commands.tools.wireguardGo, "-f", iface], {
-        ...process.env,
         WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: "1",
         LOG_LEVEL: "error",
       });
