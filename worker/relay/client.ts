@@ -23,11 +23,11 @@ import {
   type RelayBindStats,
 } from "./client-options.ts";
 import * as F from "./frames.ts";
+import { clientHello, parseWelcome, relayKeyRefusal } from "./handshake.ts";
 import { RelayKeepalive } from "./keepalive.ts";
 import { isPermanentRefusal } from "./message-socket.ts";
 import { outboundFrame, SendQueue } from "./outbound.ts";
-import { nodeProof } from "./proof.ts";
-import { parseRelayTarget, type RelayTarget, sameKey } from "./relay-url.ts";
+import { parseRelayTarget, type RelayTarget } from "./relay-url.ts";
 import type { RelaySocket } from "./socket.ts";
 
 export type { RelayBindOptions, RelayBindState, RelayBindStats } from "./client-options.ts";
@@ -295,11 +295,8 @@ export class RelayBind implements Bind {
    */
   private acceptRelayKey(relayKey: Uint8Array): boolean {
     this.presentedRelayKey = keyToBase64(relayKey);
-    const pinned = this.target.pinnedKey;
-    if (pinned === undefined || sameKey(pinned, relayKey)) return true;
-    const message =
-      `relay ${this.target.url} presented key ${this.presentedRelayKey}, but ${keyToBase64(pinned)} is ` +
-      "pinned: not proving our key to it (another relay, or a machine in the middle)";
+    const message = relayKeyRefusal(this.target, relayKey);
+    if (message === undefined) return true;
     this.teardown(CLOSE_RELAY_KEY_MISMATCH, "relay key mismatch");
     this.fail(new Error(message));
     return false;
@@ -312,12 +309,13 @@ export class RelayBind implements Bind {
     live: () => boolean,
   ): Promise<void> {
     try {
-      const { core, x25519, privateKey } = this.options;
-      const token = this.token;
-      const proof = await nodeProof(core, x25519, privateKey, relayKey, challenge);
-      this.publicKey ??= await x25519.publicKey(privateKey);
-      const nodeKey = this.publicKey;
-      if (live()) this.write(socket, F.encodeClientHello(nodeKey, proof, token ?? ""));
+      const { x25519, privateKey } = this.options;
+      const publicKey = async () => {
+        this.publicKey ??= await x25519.publicKey(privateKey);
+        return this.publicKey;
+      };
+      const hello = await clientHello(this.options, publicKey, relayKey, challenge, this.token);
+      if (live()) this.write(socket, hello);
     } catch (error) {
       this.lastError = error as Error;
       if (live()) this.lost(4400, "hello failed");
@@ -325,13 +323,7 @@ export class RelayBind implements Bind {
   }
 
   private onWelcome(socket: RelaySocket, json: string): void {
-    try {
-      const parsed: unknown = JSON.parse(json);
-      this.welcome =
-        typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
-    } catch {
-      this.welcome = {};
-    }
+    this.welcome = parseWelcome(json);
     this.helloTimer?.cancel();
     this.stateValue = "ready";
     this.stats.welcomes++;
