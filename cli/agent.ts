@@ -167,6 +167,16 @@ export function parseTags(text: string): string[] {
   return [...new Set(tags)];
 }
 
+/**
+ * Reads $CORRIDOR_AUTH_KEY and removes it from `env`, so no child the agent starts (identity
+ * SSH sessions, host tools) ever inherits the key.
+ */
+export function takeAuthKeyVariable(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env[AUTH_KEY_VARIABLE];
+  delete env[AUTH_KEY_VARIABLE];
+  return value;
+}
+
 type AgentArgs = Omit<AgentOptions, "log" | "onWaiting" | "onControlState"> & {
   tun?: string;
   tunFilter?: "nftables" | "none";
@@ -188,7 +198,7 @@ function agentArgs({ values, positionals }: ParsedArgs<typeof AGENT_COMMAND.opti
   }
   // An empty variable is an unset one (as shells and CI templates leave it); an empty
   // --auth-key is a mistake worth saying.
-  const fromEnv = process.env[AUTH_KEY_VARIABLE];
+  const fromEnv = takeAuthKeyVariable();
   const authKey = values["auth-key"] ?? (fromEnv === "" ? undefined : fromEnv);
   if (authKey !== undefined && authKey.trim() === "") throw new UsageError("--auth-key is empty");
   const udpPortText = values["udp-port"];

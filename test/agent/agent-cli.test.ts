@@ -3,8 +3,14 @@
 // form) and --tags. Both get seeded random and mutated input (fuzz): each text is accepted with
 // a well-formed result or refused with an Error, nothing else.
 
-import { describe, expect, it } from "vitest";
-import { controlStreamUrl, parseTags } from "../../cli/agent.ts";
+import { describe, expect, it, vi } from "vitest";
+import {
+  AUTH_KEY_VARIABLE,
+  agentCommand,
+  controlStreamUrl,
+  parseTags,
+  takeAuthKeyVariable,
+} from "../../cli/agent.ts";
 import { UsageError } from "../../cli/args.ts";
 import { seededInts } from "../helpers/seeded.ts";
 
@@ -94,6 +100,31 @@ describe("--tags", () => {
       } catch (error) {
         expect(error, JSON.stringify(text)).toBeInstanceOf(UsageError);
       }
+    }
+  });
+});
+
+describe("$CORRIDOR_AUTH_KEY", () => {
+  it("is removed from the environment once read, so no child inherits it", async () => {
+    const env: NodeJS.ProcessEnv = { [AUTH_KEY_VARIABLE]: "tskey-auth-x", OTHER: "kept" };
+    expect(takeAuthKeyVariable(env)).toBe("tskey-auth-x");
+    expect(env).toEqual({ OTHER: "kept" });
+
+    // Through the command itself: a usage error after the key was read (--udp-port) leaves
+    // process.env without it.
+    const saved = process.env[AUTH_KEY_VARIABLE];
+    const quiet = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      process.env[AUTH_KEY_VARIABLE] = "tskey-auth-secret";
+      const code = await agentCommand([
+        ...["--server", "http://127.0.0.1:9", "--udp-port", "not-a-port"],
+      ]);
+      expect(code).not.toBe(0);
+      expect(AUTH_KEY_VARIABLE in process.env).toBe(false);
+    } finally {
+      quiet.mockRestore();
+      if (saved === undefined) delete process.env[AUTH_KEY_VARIABLE];
+      else process.env[AUTH_KEY_VARIABLE] = saved;
     }
   });
 });

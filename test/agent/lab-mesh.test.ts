@@ -6,7 +6,9 @@
 // refused with the server's sentence where they do not; OpenSSH's ssh through `corridor nc`
 // verifies the published host key from `corridor ssh-known-hosts` with no prompt; curl through
 // the agent's SOCKS5 proxy reaches a python http.server on another agent by name, and a port
-// outside the policy is refused.
+// outside the policy is dropped (curl times out; a refused port would answer RST at once); a
+// peer cannot reach an agent's own SOCKS5 port through inbound forwarding; an identity SSH
+// session never sees the agent's CORRIDOR_AUTH_KEY.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -38,7 +40,8 @@ describeWithPrereq(LAB_PREREQ, "agents in network namespaces", () => {
     await lab.mesh.setPolicy(POLICY);
     const server = await lab.mesh.authKey({ reusable: true, tags: ["tag:server"] });
     const ci = await lab.mesh.authKey({ reusable: true, tags: ["tag:ci"] });
-    a = await lab.addAgent({ name: "web-a", authKey: server });
+    // web-a runs a SOCKS5 proxy too: a mesh peer must not reach it through forwarding.
+    a = await lab.addAgent({ name: "web-a", authKey: server, args: ["--socks5", "1055"] });
     b = await lab.addAgent({ name: "web-b", authKey: server });
     c = await lab.addAgent({ name: "ci-c", authKey: ci, args: ["--socks5", "1055"] });
     await lab.blockUdp(c, [a, b]);
@@ -93,6 +96,11 @@ describeWithPrereq(LAB_PREREQ, "agents in network namespaces", () => {
     expect(ok.code).toBe(0);
     // The command ran inside web-b's namespace: its only address is web-b's.
     expect(ok.stdout).toBe(`root\n${b.address} \n`);
+    // The agent got its key from CORRIDOR_AUTH_KEY (lab.addAgent): the session never sees it.
+    const env = await lab.corridor(a, ["ssh", "root@web-b", "--", "env"]);
+    expect(env.code, env.stderr).toBe(0);
+    expect(env.stdout).toMatch(/^USER=root$/m);
+    expect(env.stdout).not.toContain("CORRIDOR_AUTH_KEY");
 
     const refused = await lab.corridor(c, ["ssh", "root@web-a", "--", "id"]);
     expect(refused.code).toBe(255);
@@ -123,7 +131,18 @@ describeWithPrereq(LAB_PREREQ, "agents in network namespaces", () => {
     expect(ssh.stderr).not.toMatch(/authenticity|Warning: Permanently added/);
   }, 60_000);
 
-  it("curl --socks5-hostname reaches web-a's http.server by name; a port outside the policy is refused", async () => {
+  it("a peer's connection to an agent's own SOCKS5 port is refused; its other ports forward", async () => {
+    // The policy lets web-b reach every port of web-a, 1055 (web-a's proxy, on its loopback)
+    // included: inbound forwarding still answers RST there (else web-b would dial as web-a).
+    const own = await lab.corridor(b, ["nc", "web-a", "1055"]);
+    expect(own.code).not.toBe(0);
+    expect(own.stderr).toMatch(/refused/);
+    const other = await lab.corridor(b, ["nc", "web-a", "8000"]);
+    expect(other.stderr).toBe("");
+    expect(other.code).toBe(0);
+  }, 60_000);
+
+  it("curl --socks5-hostname reaches web-a's http.server by name; a port outside the policy is dropped", async () => {
     const got = await lab.exec(c, [
       "curl",
       ...["-sS", "--max-time", "30", "--socks5-hostname", "127.0.0.1:1055"],
@@ -131,14 +150,15 @@ describeWithPrereq(LAB_PREREQ, "agents in network namespaces", () => {
     ]);
     expect(got.stderr).toBe("");
     expect(got.stdout).toBe("hello from web-a\n");
-    // web-a listens on 8001 too, but the policy lets ci-c reach 22 and 8000 only.
-    const refused = await lab.exec(c, [
+    // web-a listens on 8001 too, but the policy lets ci-c reach 22 and 8000 only: web-a's
+    // packet filter drops the SYN, so the proxy's dial (10 s) outlasts curl's --max-time and
+    // curl ends with exit 28 (timed out), not 7 or 97 (refused: RST, what a closed port answers).
+    const dropped = await lab.exec(c, [
       "curl",
-      ...["-sS", "--max-time", "30", "--socks5-hostname", "127.0.0.1:1055"],
+      ...["-sS", "--max-time", "4", "--socks5-hostname", "127.0.0.1:1055"],
       "http://web-a:8001/hello.txt",
     ]);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stdout).toBe("");
-    expect(refused.stderr).toMatch(/SOCKS5|connect/i);
+    expect(dropped.stdout).toBe("");
+    expect(dropped.code, dropped.stderr).toBe(28);
   }, 90_000);
 });
