@@ -5,9 +5,9 @@
 // userspace mode: the state directory's key (the same node across restarts), the local socket
 // and the optional SOCKS5 proxy, both over TunAccess (kernel TCP through the interface).
 //
-// TunNode.start() resolves only at the first map (the interface is made from it), so the local
-// socket and the proxy start then; before it there is nothing on the host to clean up, and a
-// stop while waiting leaves the map stream to the process's exit.
+// TunNode.start() resolves only at the first map (the interface is made from it); the local
+// socket starts as soon as the node exists (status answers while waiting for approval), the
+// proxy at the first map. A stop while waiting closes the node, so its start rejects.
 
 import type { ControlRefusal } from "../../worker/control/client.ts";
 import type { AgentHandle, AgentOptions } from "./agent.ts";
@@ -86,7 +86,13 @@ export class TunAgent implements AgentHandle {
     const log = options.log;
     const user = ownUser();
     log.info({ server: options.serverUrl, iface: options.tun, dir: this.state.dir }, "agent_start");
-    const node = await TunNode.start({
+    // The local socket answers as soon as the node exists (`corridor status` while waiting for
+    // approval shows the state and the approval URL); the interface comes with the first map.
+    let created: (node: TunNode) => void = () => {};
+    const made = new Promise<TunNode>((resolve) => {
+      created = resolve;
+    });
+    const starting = TunNode.start({
       iface: options.tun,
       privateKey: this.state.nodeKey,
       controlUrl: options.controlUrl,
@@ -113,23 +119,38 @@ export class TunAgent implements AgentHandle {
       implementation: options.tunImplementation,
       controlConnect: options.controlConnect,
       relayConnect: options.relayConnect,
+      onCreated: (node) => created(node),
     });
-    this.approvalUrl = null;
-    this.node = node;
-    if (this.stopped) {
-      await node.close();
-      throw new Error("agent: stopped");
-    }
-    const access = new TunAccess(node, {
+    starting.catch(() => {});
+    const early = await Promise.race([made, starting]);
+    this.node = early;
+    const access = new TunAccess(early, {
       serverUrl: options.serverUrl,
       approvalUrl: () => this.approvalUrl,
     });
     this.access = access;
-    this.localApi = await startLocalApi({
-      path: options.socketPath ?? this.state.socketPath,
-      control: access,
-      logger: log.child({ component: "local-api" }),
-    });
+    try {
+      if (this.stopped) throw new Error("agent: stopped");
+      this.localApi = await startLocalApi({
+        path: options.socketPath ?? this.state.socketPath,
+        control: access,
+        logger: log.child({ component: "local-api" }),
+      });
+      // stop() came while the socket was being opened: it saw no socket to close.
+      if (this.stopped) {
+        await this.localApi.close();
+        throw new Error("agent: stopped");
+      }
+    } catch (error) {
+      await early.close().catch(() => {});
+      throw error;
+    }
+    const node = await starting;
+    this.approvalUrl = null;
+    if (this.stopped) {
+      await node.close();
+      throw new Error("agent: stopped");
+    }
     if (options.socks5 !== undefined) {
       this.socks5 = await startSocks5({
         ...options.socks5,

@@ -113,6 +113,35 @@ describeWithPrereq(need, "corridor agent --tun", () => {
     ]);
   }, 120_000);
 
+  it("without an auth key, corridor status answers at once: waiting, with the approval URL", async () => {
+    const { netns } = await lab.addNamespace();
+    const socket = join(lab.dir, "tun-waiting.sock");
+    const waiting = new CorridorProcess(
+      [
+        "agent",
+        ...["--server", lab.mesh.baseUrl, "--hostname", "tun-waiting", "--tun", `${lab.stem}u`],
+        ...["--state", join(lab.dir, "tun-waiting"), "--socket", socket],
+      ],
+      { netns, env: { CORRIDOR_TUN_IMPLEMENTATION: "wireguard-go" } },
+    );
+    try {
+      const url = (await waiting.waitFor(/must open (\S+)/))[1];
+      let status: Record<string, unknown> = {};
+      for (let tries = 0; tries < 100 && status.control === undefined; tries++) {
+        const asked = new CorridorProcess(["status", "--json", "--socket", socket]);
+        if ((await asked.exited) === 0) status = JSON.parse(asked.stdout);
+        else await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(status).toMatchObject({
+        self: null,
+        control: { state: "waiting", url: lab.mesh.baseUrl, approvalUrl: url },
+        mode: "tun",
+      });
+    } finally {
+      expect(await waiting.stop("SIGTERM")).toBe(0);
+    }
+  }, 60_000);
+
   it("SIGTERM leaves cleanly and removes the interface", async () => {
     expect(await tun.agent.stop("SIGTERM")).toBe(0);
     expect(tun.agent.stdout).toContain("corridor agent: left the mesh\n");

@@ -49,6 +49,11 @@ export interface TunNodeOptions {
    * first map) closes the node: start() rejects and nothing is left on the host.
    */
   signal?: AbortSignal;
+  /**
+   * The node exists and is about to join (its map stream, state and commands are usable, its
+   * map still empty): the agent's local socket answers from here, while it waits for approval.
+   */
+  onCreated?: (node: TunNode) => void;
   /** A map could not be applied (the node keeps the previous state). */
   onError?: (error: Error) => void;
   log: Logger;
@@ -159,6 +164,7 @@ export class TunNode {
     const core = await initCrypto();
     const key = keyToBase64(await nodeX25519.publicKey(options.privateKey));
     const node = new TunNode(options, core, key);
+    options.onCreated?.(node);
     const abort = () => {
       node
         .close()
