@@ -75,6 +75,15 @@ describe.skipIf(needs.skip)("identity SSH under hostile input", () => {
     }
     const refused = h.events("ssh_login_refused").map((e) => e.outcome);
     expect(refused.slice(-3)).toEqual(["not-allowed", "not-allowed", "not-allowed"]);
+    // A name too long to even look at is refused before any decision, and logged too.
+    const long = await run(
+      "/usr/bin/ssh",
+      [...h.sshOptions(), "-p", String(h.port), "-l", "y".repeat(300), "127.0.0.1", "id"],
+      "",
+    );
+    expect(long.code).toBe(255);
+    const last = h.events("ssh_login_refused").at(-1);
+    expect(last).toMatchObject({ outcome: "bad-user-name", length: 300 });
   });
 
   it("closes a connection that changes its user name during authentication: one lookup each", async () => {

@@ -2,10 +2,11 @@
 // caller's identity and the map's ssh rules, the reason of a refusal shown to the person, and
 // sessions (exec, pty shell, env, sftp) run as the mapped local account.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findSftpServer, SFTP_SERVERS } from "../../server/agent/ssh/session.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { CHECK_URL, OTHER_UID, OTHER_USER, peer, SshHarness, sshPrereq } from "./ssh-harness.ts";
 
@@ -170,6 +171,16 @@ describe.skipIf(needs.skip)("identity SSH with OpenSSH", () => {
     expect(owner.stdout).toBe(`${OTHER_UID}\n`);
   });
 
+  it("gives the pty to the session's user, so a program can open its tty by path", async () => {
+    allowRoot();
+    const r = await h.ssh(OTHER_USER, [
+      "-tt",
+      'test -w "$(tty)" && echo writable; stat -c "%u %a" "$(tty)"',
+    ]);
+    expect(r.stdout).toMatch(new RegExp(`^writable\r\n${OTHER_UID} 6[02]0\r\n$`));
+    expect(r.code).toBe(0);
+  });
+
   it("autogroup:nonroot does not include root, nor users that do not exist", async () => {
     h.identity.peers = [peer()];
     h.identity.rules = [{ src: { any: true }, users: ["autogroup:nonroot"], action: "accept" }];
@@ -253,5 +264,42 @@ describe.skipIf(needs.skip)("identity SSH bounds", () => {
     await waitUntil(() => closed, "the server to close the idle connection");
     expect(impatient.events("ssh_auth_timeout")).toHaveLength(1);
     await waitUntil(() => impatient.server.connections === 0, "the caller's slot to be released");
+  });
+});
+
+describe.skipIf(needs.skip)("identity SSH on a host without sftp-server", () => {
+  let h: SshHarness;
+  beforeAll(async () => {
+    needs.assert();
+    h = await SshHarness.start({ sftpServer: null });
+    h.identity.peers = [peer()];
+    h.identity.rules = [{ src: { users: [1] }, users: ["root"], action: "accept" }];
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it("refuses SFTP saying no sftp-server was found, and logs it; commands still run", async () => {
+    const r = await h.sftp("root", "pwd\n");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("SFTP is not available on this host: no sftp-server found");
+    expect(r.stderr).toContain("/usr/libexec/openssh/sftp-server");
+    expect(h.events("ssh_request_refused").map((e) => e.request)).toContain("subsystem sftp");
+    const ok = await h.ssh("root", ["echo fine"]);
+    expect(ok.stdout).toBe("fine\n");
+  });
+
+  it("finds sftp-server in the usual places, the first executable one", () => {
+    const dir = join(h.dir, "sftp");
+    mkdirSync(dir);
+    const plain = join(dir, "plain");
+    const exe = join(dir, "exe");
+    writeFileSync(plain, "");
+    writeFileSync(exe, "#!/bin/sh\n");
+    chmodSync(exe, 0o755);
+    expect(findSftpServer([join(dir, "missing"), plain, exe])).toBe(exe);
+    expect(findSftpServer([join(dir, "missing"), plain])).toBeUndefined();
+    expect(findSftpServer([dir])).toBeUndefined();
+    expect(SFTP_SERVERS).toContain("/usr/lib/openssh/sftp-server");
   });
 });

@@ -12,7 +12,7 @@ import ssh2, { type AuthContext, type Connection, type Server } from "ssh2";
 import type { MeshIdentity } from "../types.ts";
 import { decideLogin, describeCaller, type LoginDecision, type RunAs } from "./access.ts";
 import { sendUserauthBanner } from "./banner.ts";
-import { serveSession } from "./session.ts";
+import { findSftpServer, serveSession } from "./session.ts";
 import { getentDirectory, type LocalUser, MAX_USER_NAME, type UserDirectory } from "./users.ts";
 
 /** How to build an IdentitySshServer. */
@@ -25,8 +25,11 @@ export interface IdentitySshOptions {
   /** "any" when the agent runs as root; else its own user: the only account it can serve. */
   runAs: RunAs;
   log: Logger;
-  /** The system's sftp-server (default /usr/lib/openssh/sftp-server). */
-  sftpServer?: string;
+  /**
+   * The system's sftp-server (default: the first found of session.ts SFTP_SERVERS, looked up
+   * once; none found: SFTP is refused saying so). null: none, whatever is installed.
+   */
+  sftpServer?: string | null;
   /** util-linux setpriv, to become another user when root (default /usr/bin/setpriv). */
   setpriv?: string;
   /** Local accounts (default: getent passwd). */
@@ -144,10 +147,25 @@ export class IdentitySshServer {
     // a connection costs at most one account lookup.
     const decisions = new Map<string, Promise<{ decision: LoginDecision; account?: LocalUser }>>();
     const refusedTold = new Set<string>();
+    let longNameLogged = false;
     let account: LocalUser | undefined;
     client.on("authentication", (ctx: AuthContext) => {
       const username = ctx.username;
       if (username.length > MAX_USER_NAME * 4) {
+        if (!longNameLogged) {
+          // Logged once per connection (OpenSSH asks again for each method it tries).
+          longNameLogged = true;
+          log.warn(
+            {
+              as: `${username.slice(0, 32)}...`,
+              length: username.length,
+              method: ctx.method,
+              outcome: "bad-user-name",
+              reason: `the user name is ${username.length} characters long (at most ${MAX_USER_NAME})`,
+            },
+            "ssh_login_refused",
+          );
+        }
         ctx.reject([]);
         return;
       }
@@ -198,7 +216,7 @@ export class IdentitySshServer {
         session.once("close", () => sessions--);
         serveSession(session, {
           account: user,
-          sftpServer: this.options.sftpServer ?? "/usr/lib/openssh/sftp-server",
+          sftpServer: this.sftpServer(),
           setpriv: this.options.setpriv ?? "/usr/bin/setpriv",
           log: sessionLog,
         });
@@ -260,6 +278,17 @@ export class IdentitySshServer {
     const fields = { as: username, method, outcome: decision.outcome };
     if (decision.allowed) log.info(fields, "ssh_login");
     else log.warn({ ...fields, reason: decision.message }, "ssh_login_refused");
+  }
+
+  private foundSftp: { path: string | undefined } | undefined;
+
+  /** The sftp-server sessions run: the option, else the first found (looked up once). */
+  private sftpServer(): string | undefined {
+    const option = this.options.sftpServer;
+    if (option === null) return undefined;
+    if (option !== undefined) return option;
+    this.foundSftp ??= { path: findSftpServer() };
+    return this.foundSftp.path;
   }
 
   /** Stops taking connections and ends those open. */

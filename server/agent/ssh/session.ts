@@ -3,9 +3,18 @@
 // the local account the login was decided for. What the client may set is narrow: TERM and
 // the window size with its pty, LANG and LC_* by `env`, signals from RFC 4254 §6.10. Nothing
 // of the agent's own environment reaches the session (it may hold CORRIDOR_AUTH_KEY).
+// A pty is given to the session's account as sshd does (owner the account, group tty, mode
+// 0620), so programs that open their terminal by path (`tty`, ssh-askpass, gpg) can.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { statSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  chownSync,
+  constants as constants_fs,
+  readFileSync,
+  statSync,
+} from "node:fs";
 import { constants } from "node:os";
 import { type IPty, spawn as spawnPty } from "node-pty";
 import type { Logger } from "pino";
@@ -16,8 +25,8 @@ import type { LocalUser } from "./users.ts";
 /** What a session runs with. */
 export interface SessionContext {
   account: LocalUser;
-  /** The system's sftp-server (its path). */
-  sftpServer: string;
+  /** The system's sftp-server (its path); undefined: none found, SFTP is refused saying so. */
+  sftpServer: string | undefined;
   /** util-linux's setpriv, used to become `account` (with its supplementary groups) when the agent is root. */
   setpriv: string;
   /** A child logger that already names the caller and the account. */
@@ -26,6 +35,27 @@ export interface SessionContext {
 
 /** Signals a client may send (RFC 4254 §6.10, without the "SIG" prefix): the browser's list. */
 export const SSH_SIGNALS = SIGNALS;
+
+/** Where the system's sftp-server may be, in the order looked at (Debian, Fedora, Arch, BSD). */
+export const SFTP_SERVERS = [
+  "/usr/lib/openssh/sftp-server",
+  "/usr/libexec/openssh/sftp-server",
+  "/usr/lib/ssh/sftp-server",
+  "/usr/libexec/sftp-server",
+] as const;
+
+/** The first executable sftp-server of `candidates`, or undefined when none is. */
+export function findSftpServer(candidates: readonly string[] = SFTP_SERVERS): string | undefined {
+  for (const path of candidates) {
+    try {
+      accessSync(path, constants_fs.X_OK);
+      if (statSync(path).isFile()) return path;
+    } catch {
+      // Not there, or not executable: the next place.
+    }
+  }
+  return undefined;
+}
 
 /** Most environment variables a session takes from `env` requests. */
 export const MAX_ENV_VARS = 32;
@@ -91,6 +121,28 @@ export function sessionEnv(
   };
   for (const [name, value] of fromClient) env[name] = value;
   return env;
+}
+
+/** The gid of the "tty" group (/etc/group), or undefined when there is none. */
+function ttyGroup(): number | undefined {
+  try {
+    const m = /^tty:[^:\n]*:(\d+):/m.exec(readFileSync("/etc/group", "utf8"));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Gives the pty at `path` to `account` as sshd does: owner the account, group tty with mode
+ * 0620 (0600 and the account's group when there is no tty group). Only root can, and only
+ * root needs to (a non-root agent's ptys are already its user's, the only account it serves).
+ */
+export function givePty(path: string, account: LocalUser): void {
+  if (process.getuid?.() !== 0) return;
+  const tty = ttyGroup();
+  chownSync(path, account.uid, tty ?? account.gid);
+  chmodSync(path, tty === undefined ? 0o600 : 0o620);
 }
 
 function workingDir(account: LocalUser): string {
@@ -203,6 +255,18 @@ export function serveSession(session: Session, context: SessionContext): void {
       return;
     }
     terminal = term;
+    try {
+      // At once, in the same tick as the fork: before setpriv and the shell have started.
+      givePty((term as IPty & { ptsName: string }).ptsName, account);
+    } catch (error) {
+      term.kill("SIGKILL");
+      terminal = undefined;
+      fail(
+        channel,
+        `cannot give the terminal to ${account.name}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
     // With encoding null node-pty hands out Buffers, whatever its typings say.
     term.onData((data: string | Buffer) => {
       if (!channel.write(data)) {
@@ -292,6 +356,16 @@ export function serveSession(session: Session, context: SessionContext): void {
     if (started || info.name !== "sftp") {
       log.info({ request: `subsystem ${String(info.name).slice(0, 40)}` }, "ssh_request_refused");
       return reject?.();
+    }
+    if (context.sftpServer === undefined) {
+      const message = `SFTP is not available on this host: no sftp-server found (looked in ${SFTP_SERVERS.join(", ")}); install OpenSSH's sftp-server`;
+      log.warn({ request: "subsystem sftp", reason: message }, "ssh_request_refused");
+      const channel = accept();
+      started = true;
+      channel.stderr.write(`${message}\r\n`);
+      channel.exit(127);
+      channel.end();
+      return;
     }
     run(accept(), [context.sftpServer], "sftp");
   });
