@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { TunNode } from "../../server/agent/tun/tun-node.ts";
 import { createLogger } from "../../server/log.ts";
 import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
+import { CorridorProcess } from "./agent-harness.ts";
 
 const MISSING_NFT = "/nonexistent/corridor-test/nft";
 
@@ -61,4 +62,16 @@ describe("TUN mode without nft", () => {
     expect(outcome).toMatch(/before the first map/);
     expect(lines.join("\n")).toMatch(/tun_filter_none/);
   }, 15_000);
+});
+
+describe("corridor agent --tun-filter", () => {
+  it("takes nftables or none, and only in TUN mode (usage errors, exit 2)", async () => {
+    const server = ["agent", "--server", "http://127.0.0.1:9"];
+    const bogus = new CorridorProcess([...server, "--tun", "corridor9", "--tun-filter", "ufw"]);
+    expect(await bogus.exited).toBe(2);
+    expect(bogus.stderr).toContain("--tun-filter 'ufw': expected nftables or none");
+    const userspace = new CorridorProcess([...server, "--tun-filter", "none"]);
+    expect(await userspace.exited).toBe(2);
+    expect(userspace.stderr).toContain("--tun-filter applies to TUN mode only");
+  }, 30_000);
 });
