@@ -1,5 +1,7 @@
-// `corridor ssh-known-hosts [--socket PATH] [--write FILE]`: the mesh's SSH host keys as
-// OpenSSH known_hosts lines, from the local agent's map (docs/cli-agent.md). Printed, or merged
+// `corridor ssh-known-hosts [--socket PATH] [--port N] [--write FILE]`: the mesh's SSH host
+// keys as OpenSSH known_hosts lines, from the local agent's map (docs/cli-agent.md). The lines
+// are for port 22; with --port N (agents run with --ssh-port N) each name becomes "[name]:N",
+// the pattern OpenSSH looks up for a port other than 22. Printed, or merged
 // into FILE: lines that name any of the same hosts are replaced, every other line (comments,
 // hashed entries, other hosts) is kept as it was, and the file is replaced atomically. OpenSSH
 // then verifies mesh hosts with StrictHostKeyChecking=yes and never asks.
@@ -13,9 +15,15 @@ import { writeFileAtomic } from "./files.ts";
 export const SSH_KNOWN_HOSTS_COMMAND = defineCommand({
   name: "ssh-known-hosts",
   summary: "the mesh hosts' SSH keys as known_hosts lines (printed, or merged into a file)",
-  synopsis: ["[--socket PATH] [--write FILE]"],
+  synopsis: ["[--socket PATH] [--port N] [--write FILE]"],
   options: [
     SOCKET_OPTION,
+    {
+      name: "port",
+      value: "N",
+      description:
+        "the hosts' SSH port when not 22 (agents run with --ssh-port N): lines name [host]:N",
+    },
     {
       name: "write",
       value: "FILE",
@@ -39,6 +47,11 @@ async function sshKnownHosts({
 }: ParsedArgs<typeof SSH_KNOWN_HOSTS_COMMAND.options>): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   if (values.write === "") throw new UsageError("--write needs a FILE");
+  const portText = values.port ?? "22";
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
+    throw new UsageError(`--port '${portText}': expected a port from 1 to 65535`);
+  }
   let lines: string[];
   try {
     ({ lines } = await askAgent(agentSocketPath(values.socket), { op: "knownHosts" }));
@@ -47,7 +60,7 @@ async function sshKnownHosts({
     process.stderr.write(`corridor ssh-known-hosts: ${error.message}\n`);
     return 1;
   }
-  const fresh = lines.filter(isHostKeyLine);
+  const fresh = lines.filter(isHostKeyLine).map((line) => withPort(line, port));
   if (fresh.length < lines.length) {
     process.stderr.write(
       `corridor ssh-known-hosts: ignored ${lines.length - fresh.length} malformed line(s) from the agent\n`,
@@ -85,6 +98,18 @@ async function sshKnownHosts({
  */
 export function isHostKeyLine(line: string): boolean {
   return /^[^\s#@|][^\s]* [a-z0-9][a-z0-9@.-]* [A-Za-z0-9+/]+={0,2}$/.test(line);
+}
+
+/**
+ * `line` (a plain entry, isHostKeyLine) for hosts whose SSH listens on `port`: each name
+ * becomes "[name]:port" (IPv6 addresses too), as OpenSSH looks hosts up on a port other than
+ * 22; port 22 leaves the line as it is.
+ */
+export function withPort(line: string, port: number): string {
+  if (port === 22) return line;
+  const space = line.indexOf(" ");
+  const names = line.slice(0, space).split(",");
+  return `${names.map((name) => `[${name}]:${port}`).join(",")}${line.slice(space)}`;
 }
 
 /** The host patterns of a known_hosts line (after an optional @marker), or [] for none. */
