@@ -118,8 +118,9 @@ export async function startSocks5(options: Socks5Options): Promise<Socks5Proxy> 
   if (!isLoopbackHost(host) && !options.allowNonLoopback) {
     throw new Socks5ListenError(
       `SOCKS5 on ${host}: not a loopback address. Anyone who can reach ${host} could use the ` +
-        "mesh as this node, with its policy rights; listen on 127.0.0.1 (the default), or " +
-        "allow a non-loopback address explicitly",
+        "mesh as this node, with its policy rights (the proxy has no authentication). Listen on " +
+        "127.0.0.1 (the default) or ::1; to use it from another host, reach it through an SSH " +
+        "tunnel (ssh -L 1055:127.0.0.1:1055 this-host)",
     );
   }
   const counters: Socks5Counters = { connected: 0, dialFailed: {}, refused: 0, timedOut: 0 };
