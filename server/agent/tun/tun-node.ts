@@ -13,13 +13,17 @@ import type { ControlConnect } from "../../../worker/control/socket.ts";
 import { SwitchBind } from "../../../worker/control/switch-bind.ts";
 import type { NetworkMap, RelayInfo } from "../../../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../../../worker/crypto/index.ts";
+import type { PathBind } from "../../../worker/path/path-bind.ts";
 import type { PeerStatus } from "../../../worker/path/types.ts";
 import type { RelayBind } from "../../../worker/relay/client.ts";
 import type { RelayConnect } from "../../../worker/relay/socket.ts";
+import { systemClock } from "../../../worker/wireguard/clock.ts";
 import { keyToBase64 } from "../../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../../crypto/x25519-node.ts";
 import type { Logger } from "../../log.ts";
+import { type DirectOptions, openDirectPaths, reportEndpoints } from "../../mesh-direct.ts";
 import { chooseRelay, nodeControlClient, nodeRelayBind, sameRelay } from "../../mesh-links.ts";
+import type { EndpointReporter } from "../endpoints.ts";
 import { type HostCommands, type HostTools, hostCommands, isExecutable } from "./exec.ts";
 import { InterfaceFilter } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
@@ -57,15 +61,22 @@ export interface TunNodeOptions {
   /** A map could not be applied (the node keeps the previous state). */
   onError?: (error: Error) => void;
   log: Logger;
-  /** The interface's UDP port (`--udp-port`); default: one the system picks. */
+  /**
+   * The direct paths' UDP socket's port (`--udp-port`); default: one the system picks. The
+   * interface's own port is always one the system picks: only the agent sends to it.
+   */
   listenPort?: number;
   mtu?: number;
   /** "auto" (default): the kernel module when it loads, else wireguard-go. */
   implementation?: "auto" | "kernel" | "wireguard-go";
-  /** Try peers' reported UDP endpoints (default true); false: everything through the relay. */
+  /**
+   * Direct UDP paths (default true): a UDP socket of the agent's, probed and chosen per peer
+   * by a PathBind, its endpoints reported to the control server; false (`--no-direct`):
+   * everything through the relay, no socket, no endpoints.
+   */
   direct?: boolean;
-  /** A direct endpoint with no handshake this long after being set is given up (default 12 s). */
-  directTimeoutMs?: number;
+  /** More of the direct socket (host, loopback endpoints and a wrapper, for tests). */
+  directOptions?: Omit<DirectOptions, "port" | "disabled">;
   /**
    * The policy's port-level rules as nftables rules on the interface (nft-filter.ts):
    * "nftables" (default; start() rejects when `nft` is missing) or "none" (the host firewall
@@ -96,6 +107,9 @@ interface Running {
   bridge: RelayBridge;
   bind: SwitchBind;
   relayBind: RelayBind;
+  /** Direct or relay per peer; the bridge sends and receives through it. */
+  paths: PathBind;
+  endpoints: EndpointReporter | undefined;
   relay: RelayInfo;
   sync: TunSync;
   addresses: string;
@@ -220,9 +234,30 @@ export class TunNode {
     return this.running?.bridge;
   }
 
-  /** Each peer's path, last handshake and bytes, as of the latest read of the interface. */
+  /** The UDP endpoints last reported to the control server (empty without direct paths). */
+  get endpoints(): readonly string[] {
+    return this.running?.endpoints?.current ?? [];
+  }
+
+  /**
+   * Each peer's path (direct or relay, as the PathBind chooses), last handshake and bytes (as
+   * of the latest read of the interface).
+   */
   peerStatus(): PeerStatus[] {
-    return this.running?.sync.status() ?? [];
+    const running = this.running;
+    if (running === undefined) return [];
+    return running.sync.status().map((peer) => {
+      const path = running.paths.pathOf(peer.key);
+      if (path === undefined || peer.path === "none") return peer;
+      const direct = path.path === "direct";
+      return {
+        ...peer,
+        path: path.path,
+        endpoint: direct ? path.endpoint : null,
+        relay: direct ? null : running.relay.id,
+        rttMs: path.rttMs,
+      };
+    });
   }
 
   /** Reads the interface now and applies what changed (status is fresh after it resolves). */
@@ -241,6 +276,7 @@ export class TunNode {
     await this.queue;
     const running = this.running;
     this.running = undefined;
+    running?.endpoints?.close();
     const parts = running === undefined ? this.pending : [running.bridge, running.iface];
     this.pending = [];
     const errors: string[] = [];
@@ -274,6 +310,7 @@ export class TunNode {
     }
     // The filter first: a peer the policy narrows is narrowed before it is on the interface.
     await this.filter?.apply(map);
+    running.paths.setPeers(map.peers);
     await running.sync.apply(map);
   }
 
@@ -287,7 +324,6 @@ export class TunNode {
     const iface = await WgInterface.create({
       iface: options.iface,
       privateKey: keyToBase64(options.privateKey),
-      listenPort: options.listenPort,
       mtu: options.mtu,
       commands: this.commands,
       log: options.log,
@@ -296,8 +332,22 @@ export class TunNode {
     this.pending.push(iface);
     const relayBind = this.newRelayBind(relay, map.token.token);
     const bind = new SwitchBind(relayBind);
+    const direct: DirectOptions = {
+      ...options.directOptions,
+      port: options.listenPort,
+      disabled: options.direct === false,
+    };
+    const publicKey = await nodeX25519.publicKey(options.privateKey);
+    const { paths, udp } = openDirectPaths(direct, bind, {
+      privateKey: options.privateKey,
+      publicKey,
+      clock: systemClock,
+    });
+    // Every peer's endpoint on the interface is its bridge socket; what the interface sends
+    // there goes out through the PathBind (direct when a probed UDP path answers, else the
+    // relay), and what the PathBind delivers for a peer comes from that peer's socket.
     const bridge = new RelayBridge({
-      relay: bind,
+      relay: paths,
       bindHost: options.bridgeHost,
       interfaceHost: options.interfaceHost,
       interfacePort: iface.listenPort,
@@ -306,9 +356,27 @@ export class TunNode {
     this.pending.unshift(bridge);
     // The relay is opened in the background: peers are set up at once, and what the
     // interface sends meanwhile is queued (bounded) by the relay client.
-    bridge.open().catch((error: Error) => {
+    const opened = bridge.open();
+    opened.catch((error: Error) => {
       options.log.warn({ relay: relay.id, error: error.message }, "tun_relay_failed");
     });
+    // The UDP socket is bound once the PathBind opened it (right after the relay's welcome);
+    // its endpoints are reported from then on (once this first map is applied).
+    if (udp !== undefined) {
+      opened
+        .then(() => this.queue)
+        .then(() => {
+          const running = this.running;
+          if (this.closed || running === undefined || running.endpoints !== undefined) return;
+          running.endpoints = reportEndpoints(
+            udp,
+            direct,
+            () => this.running?.relay.stun,
+            (list) => this.control.update({ endpoints: list }),
+          );
+        })
+        .catch(() => {});
+    }
     await iface.setAddresses(map.self.addresses);
     if (this.closed) return undefined;
     const sync = new TunSync({
@@ -316,8 +384,8 @@ export class TunNode {
       bridge,
       selfKey: this.key,
       log: options.log,
-      direct: options.direct,
-      directTimeoutMs: options.directTimeoutMs,
+      // Paths are the PathBind's: the interface always sends to the bridge socket.
+      direct: false,
       relayId: () => this.running?.relay.id ?? null,
     });
     this.pending = [];
@@ -327,6 +395,8 @@ export class TunNode {
       bind,
       relayBind,
       relay,
+      paths,
+      endpoints: undefined,
       sync,
       addresses: map.self.addresses.join(),
     };
@@ -344,5 +414,7 @@ export class TunNode {
     running.relay = relay;
     this.options.log.info({ relay: relay.id }, "tun_relay_switched");
     this.control.update({ homeRelay: relay.id });
+    // Another relay may be another STUN server, and sees this node from elsewhere.
+    void running.endpoints?.refreshStun();
   }
 }
