@@ -5,8 +5,9 @@
 // that key (RECV) is sent from the same socket to the interface's listen port, so WireGuard
 // sees one stable address per peer and its roaming keeps pointing at the bridge. Only
 // datagrams from the interface's own address and port are forwarded: another local program
-// cannot speak through the relay as this node. One relay connection (any Bind: the agent
-// passes a SwitchBind over RelayBind, so relays can be switched) carries every peer.
+// cannot speak through the relay as this node. One Bind carries every peer: TunNode passes a
+// PathBind (direct UDP when a probed path answers, else a SwitchBind over RelayBind, so relays
+// can be switched), so the "relay" here is whichever path the PathBind picks per packet.
 
 import { createSocket, type Socket } from "node:dgram";
 import type { Bind, Endpoint } from "../../../worker/wireguard/bind.ts";
