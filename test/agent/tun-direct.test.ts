@@ -4,10 +4,12 @@
 // server like a userspace node. A TunNode (wireguard-go in a namespace) and a userspace
 // MeshNode with direct paths, both with UDP sockets on this host's loopback, end on the direct
 // path both ways (status says direct, traffic flows); with the TunNode's UDP blocked (a Bind
-// wrapper that drops everything, as a firewall would) both fall back to the relay and traffic
-// still flows.
+// wrapper that drops everything) both fall back to the relay and traffic still flows; unblocked
+// they go direct again, and blocked by nftables (a table of the test's own dropping the
+// socket's port on this host's output hook, deleted afterwards) they fall back again.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { runCommand } from "../../server/agent/tun/exec.ts";
 import { TunAccess } from "../../server/agent/tun/tun-access.ts";
 import { TunNode } from "../../server/agent/tun/tun-node.ts";
 import { createLogger } from "../../server/log.ts";
@@ -146,5 +148,37 @@ describeWithPrereq(need, "TUN mode's direct paths (PathBind behind the bridge)",
     const v4 = tun.state.self.addresses[0] ?? "";
     expect(await peer.net.ping(v4, { timeoutMs: 15_000 })).toBeGreaterThanOrEqual(0);
     expect(udp!.dropped).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("unblocked it goes direct again; blocked by nftables it falls back to the relay", async () => {
+    udp!.blocked = false;
+    await waitUntil(() => pathOf(peer.key)?.path === "direct", `direct again; ${explain()}`, {
+      everyMs: 200,
+      poll: () => tun.refresh(),
+      hangAfterMs: 45_000,
+    });
+    const port = /^127\.0\.0\.1:(\d+)$/.exec(
+      tun.endpoints.find((e) => e.startsWith("127.0.0.1:")) ?? "",
+    )?.[1];
+    expect(port).toBeDefined();
+    const table = `corridor_test_udp_${port}`;
+    const nft = async (args: string[]) => {
+      const out = await runCommand(["nft", ...args]);
+      if (out.code !== 0) throw new Error(`nft ${args.join(" ")}: ${out.stderr}`);
+    };
+    await nft(["add", "table", "inet", table]);
+    cleanups.push(() => nft(["delete", "table", "inet", table]));
+    await nft([
+      ...["add", "chain", "inet", table, "out"],
+      "{ type filter hook output priority 0; policy accept; }",
+    ]);
+    await nft(["add", "rule", "inet", table, "out", "udp", "dport", `${port}`, "counter", "drop"]);
+    await nft(["add", "rule", "inet", table, "out", "udp", "sport", `${port}`, "counter", "drop"]);
+    await waitUntil(
+      () => pathOf(peer.key)?.path === "relay",
+      `the relay with UDP blocked by nft; ${explain()}`,
+      { everyMs: 200, poll: () => tun.refresh(), hangAfterMs: 45_000 },
+    );
+    expect(await access.ping("peer", 15_000)).toBeGreaterThanOrEqual(0);
   }, 120_000);
 });
