@@ -17,16 +17,16 @@ import type { PathBind } from "../../../worker/path/path-bind.ts";
 import type { PeerStatus } from "../../../worker/path/types.ts";
 import type { RelayBind } from "../../../worker/relay/client.ts";
 import type { RelayConnect } from "../../../worker/relay/socket.ts";
-import { systemClock } from "../../../worker/wireguard/clock.ts";
 import { keyToBase64 } from "../../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../../crypto/x25519-node.ts";
 import type { Logger } from "../../log.ts";
-import { type DirectOptions, openDirectPaths, reportEndpoints } from "../../mesh-direct.ts";
+import { type DirectOptions, reportEndpoints } from "../../mesh-direct.ts";
 import { chooseRelay, nodeControlClient, nodeRelayBind, sameRelay } from "../../mesh-links.ts";
 import type { EndpointReporter } from "../endpoints.ts";
 import { type HostCommands, type HostTools, hostCommands, isExecutable } from "./exec.ts";
 import { InterfaceFilter } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
+import { openTunPaths, withPaths } from "./tun-paths.ts";
 import { TunSync } from "./tun-sync.ts";
 import { WgInterface } from "./wg-interface.ts";
 
@@ -246,18 +246,7 @@ export class TunNode {
   peerStatus(): PeerStatus[] {
     const running = this.running;
     if (running === undefined) return [];
-    return running.sync.status().map((peer) => {
-      const path = running.paths.pathOf(peer.key);
-      if (path === undefined || peer.path === "none") return peer;
-      const direct = path.path === "direct";
-      return {
-        ...peer,
-        path: path.path,
-        endpoint: direct ? path.endpoint : null,
-        relay: direct ? null : running.relay.id,
-        rttMs: path.rttMs,
-      };
-    });
+    return withPaths(running.sync.status(), (key) => running.paths.pathOf(key), running.relay.id);
   }
 
   /** Reads the interface now and applies what changed (status is fresh after it resolves). */
@@ -332,17 +321,7 @@ export class TunNode {
     this.pending.push(iface);
     const relayBind = this.newRelayBind(relay, map.token.token);
     const bind = new SwitchBind(relayBind);
-    const direct: DirectOptions = {
-      ...options.directOptions,
-      port: options.listenPort,
-      disabled: options.direct === false,
-    };
-    const publicKey = await nodeX25519.publicKey(options.privateKey);
-    const { paths, udp } = openDirectPaths(direct, bind, {
-      privateKey: options.privateKey,
-      publicKey,
-      clock: systemClock,
-    });
+    const { paths, udp, direct } = await openTunPaths(options, bind);
     // Every peer's endpoint on the interface is its bridge socket; what the interface sends
     // there goes out through the PathBind (direct when a probed UDP path answers, else the
     // relay), and what the PathBind delivers for a peer comes from that peer's socket.
