@@ -113,6 +113,8 @@ describeWithPrereq(need, "TUN mode's direct paths (PathBind behind the bridge)",
       "the TUN node's endpoints in the peer's map",
     );
     expect(tun.endpoints.some((e) => e.startsWith("127.0.0.1:"))).toBe(true);
+    // `corridor status` shows them too (the local socket's status is TunAccess's).
+    expect(access.status().endpoints).toEqual([...tun.endpoints]);
   }, 30_000);
 
   it("both ends on the direct path: status says direct, traffic flows both ways", async () => {

@@ -92,7 +92,9 @@ export class TunAccess implements MeshDialer, MeshIdentity, AgentControl {
           return node.relayBind;
         },
         peerStatus: () => node.peerStatus(),
-        endpoints: [],
+        get endpoints() {
+          return node.endpoints;
+        },
       },
       { ...context, mode: "tun" },
     );
