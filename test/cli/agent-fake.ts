@@ -45,7 +45,7 @@ export function fakeStatus(peers: readonly FakePeer[]): AgentStatus {
   return {
     self: {
       name: "laptop",
-      key: "A".repeat(43) + "=",
+      key: `${"A".repeat(43)}=`,
       addresses: ["100.64.0.1"],
       domain: "mesh.test",
     },
@@ -54,7 +54,7 @@ export function fakeStatus(peers: readonly FakePeer[]): AgentStatus {
     relay: { id: "r1", url: "ws://127.0.0.1:1/relay", state: "ready" },
     endpoints: ["192.0.2.1:41641"],
     peers: peers.map((peer, i) => ({
-      key: String.fromCharCode(66 + i).repeat(43) + "=",
+      key: `${String.fromCharCode(66 + i).repeat(43)}=`,
       name: peer.name,
       addresses: [peer.address],
       online: peer.rttMs !== undefined,
