@@ -4,7 +4,7 @@
 // reached through the relay (relay-bridge.ts) and the peer sync (tun-sync.ts). The host's own
 // services then answer on the mesh addresses natively. Maps apply one after another; a map
 // that cannot be applied is logged and the previous state stays. A timer reads the interface
-// every `tickMs` (counters for status, and giving up direct endpoints that never answered).
+// every `tickMs` (counters for status).
 
 import type { ControlClient, ControlRefusal } from "../../../worker/control/client.ts";
 import type { MapState } from "../../../worker/control/map-state.ts";
@@ -364,7 +364,6 @@ export class TunNode {
       selfKey: this.key,
       log: options.log,
       // Paths are the PathBind's: the interface always sends to the bridge socket.
-      direct: false,
       relayId: () => this.running?.relay.id ?? null,
     });
     this.pending = [];

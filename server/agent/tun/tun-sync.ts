@@ -1,31 +1,22 @@
 // Keeps a WireGuard interface's peers equal to the map (docs/agent-tun.md): desired = the
-// map's peers (key; allowed IPs = their mesh addresses as /32 and /128; endpoint = a direct
-// UDP endpoint they reported, else their relay bridge socket; persistent keepalive 25), current
-// = `wg show IFACE dump`; the difference is applied with `wg set` (peers added, updated in
-// place, removed), never a full replace, so unchanged peers keep their sessions. A peer whose
-// key changed (rotation) is the old key removed and the new one added.
+// map's peers (key; allowed IPs = their mesh addresses as /32 and /128; endpoint = their relay
+// bridge socket; persistent keepalive 25), current = `wg show IFACE dump`; the difference is
+// applied with `wg set` (peers added, updated in place, removed), never a full replace, so
+// unchanged peers keep their sessions. A peer whose key changed (rotation) is the old key
+// removed and the new one added.
 //
-// The path, without probes (the interface owns its UDP socket, so we cannot send our own
-// probes on it): a peer that reports endpoints is tried on each in turn; one that gives no
-// handshake within `directTimeoutMs` of being set (persistent keepalive makes WireGuard try at
-// once) is left for the next, and after the last the peer goes through the relay bridge until
-// it reports other endpoints. WireGuard's own roaming may move a peer to wherever its packets
-// come from (a peer that answers through the relay lands on its bridge socket); status() says
-// which path the interface actually uses.
+// Paths are not chosen here: the bridge sends through the PathBind (tun-paths.ts), direct or
+// relayed. WireGuard's own roaming may still move a peer to wherever its packets come from;
+// status() says which endpoint the interface actually uses.
 
 import type { NetworkMap, PeerView } from "../../../worker/control/types.ts";
 import type { PeerStatus } from "../../../worker/path/types.ts";
-import { parseRelayEndpoint } from "../../../worker/relay/endpoint.ts";
 import { formatIp, parseIp } from "../../../worker/wireguard/ip-address.ts";
 import type { Logger } from "../../log.ts";
 import type { WgDump, WgDumpPeer } from "./wg-dump.ts";
 
 /** Persistent keepalive on every peer (seconds): keeps relay and NAT state, starts handshakes. */
 export const KEEPALIVE_SECONDS = 25;
-/** Direct endpoints tried per peer, at most. */
-export const MAX_DIRECT_CANDIDATES = 8;
-/** WireGuard's REJECT_AFTER_TIME: a session with traffic has rekeyed within this. */
-const SESSION_MS = 180_000;
 /** Peers per `wg set` command (keeps argv short). */
 export const PEERS_PER_COMMAND = 64;
 
@@ -86,20 +77,6 @@ export function allowedIpsOf(peer: Pick<PeerView, "addresses">): string[] {
   return [...out].sort();
 }
 
-/** A peer's reported UDP endpoints, canonical and deduplicated; malformed ones skipped. */
-export function directCandidates(peer: Pick<PeerView, "endpoints">): string[] {
-  const out: string[] = [];
-  for (const text of peer.endpoints) {
-    try {
-      const endpoint = parseRelayEndpoint(text);
-      if (endpoint.key.startsWith("peer:") || out.includes(endpoint.key)) continue;
-      out.push(endpoint.key);
-    } catch {}
-    if (out.length >= MAX_DIRECT_CANDIDATES) break;
-  }
-  return out;
-}
-
 /**
  * The `wg set` changes that take `current` (the dump's peers) to `desired`. An endpoint is set
  * when the peer is new or when `lastSet` (what we set before) differs from the desired one, not
@@ -151,19 +128,6 @@ export function planArgs(plan: SyncPlan): string[][] {
   return commands;
 }
 
-/** The path choice of one peer. */
-interface PathState {
-  /** Its candidates, joined (a change restarts the choice). */
-  candidates: string[];
-  /** Index of the candidate in use; candidates.length = the relay bridge. */
-  index: number;
-  /** When the current choice was made (unix ms), and the peer's rx bytes then. */
-  since: number;
-  rx: number;
-  /** The candidate in use has carried a handshake and traffic on that very endpoint. */
-  confirmed: boolean;
-}
-
 /** Options of a TunSync. */
 export interface TunSyncOptions {
   iface: SyncInterface;
@@ -171,28 +135,19 @@ export interface TunSyncOptions {
   /** This node's key (never a peer of itself). */
   selfKey: string;
   log: Logger;
-  /** A direct endpoint without a handshake this long after being set is given up (default 12 s). */
-  directTimeoutMs?: number;
-  /** Try peers' reported endpoints at all (default true). */
-  direct?: boolean;
   /** The relay's id, for status(). */
   relayId?: () => string | null;
-  now?: () => number;
 }
 
 /** Keeps the interface's peers equal to the latest map; serializes its work. */
 export class TunSync {
   private map: Pick<NetworkMap, "self" | "peers"> | undefined;
   private peers = new Map<string, PeerView>();
-  private readonly paths = new Map<string, PathState>();
   private readonly lastSet = new Map<string, string>();
   private lastDump: WgDump | undefined;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly now: () => number;
 
-  constructor(private readonly options: TunSyncOptions) {
-    this.now = options.now ?? Date.now;
-  }
+  constructor(private readonly options: TunSyncOptions) {}
 
   /** Brings the interface to `map` (after any application still running). */
   apply(map: Pick<NetworkMap, "self" | "peers">): Promise<SyncPlan> {
@@ -202,10 +157,7 @@ export class TunSync {
     });
   }
 
-  /**
-   * Reads the interface again (counters for status()) and gives up direct endpoints that got
-   * no handshake in time; applies what that changes.
-   */
+  /** Reads the interface again (counters for status()); applies what changed. */
   tick(): Promise<SyncPlan> {
     return this.enqueue(() => this.sync());
   }
@@ -255,13 +207,11 @@ export class TunSync {
   private async sync(): Promise<SyncPlan> {
     const peers = this.mapPeers();
     const dump = await this.options.iface.dump();
-    const byKey = new Map(dump.peers.map((p) => [p.publicKey, p]));
     // Peers that left first: their bridge sockets make room for newcomers (a rotation at the
     // limit is one key out, one in).
     for (const key of this.peers.keys()) {
       if (peers.has(key)) continue;
       this.options.bridge.removePeer(key);
-      this.paths.delete(key);
       this.lastSet.delete(key);
     }
     const desired: DesiredPeer[] = [];
@@ -278,11 +228,7 @@ export class TunSync {
         peers.delete(peer.key);
         continue;
       }
-      desired.push({
-        key: peer.key,
-        allowedIps: allowedIpsOf(peer),
-        endpoint: this.choosePath(peer, byKey.get(peer.key)) ?? bridge,
-      });
+      desired.push({ key: peer.key, allowedIps: allowedIpsOf(peer), endpoint: bridge });
     }
     const plan = planSync(dump.peers, desired, this.lastSet);
     for (const args of planArgs(plan)) await this.options.iface.wgSet(args);
@@ -297,51 +243,5 @@ export class TunSync {
       );
     } else this.lastDump = dump;
     return plan;
-  }
-
-  /**
-   * The direct endpoint to use for `peer`, or undefined for its relay bridge. A candidate is
-   * confirmed once the interface still sends to it and has had a handshake and received bytes
-   * since it was set. It is given up (for the next one) when that has not happened within
-   * the timeout, or (for the bridge, at once) when WireGuard roamed the peer elsewhere: the
-   * peer answers through the relay, and setting another guess would only break that path.
-   * A confirmed endpoint silent for longer than a session lives is given up too.
-   */
-  private choosePath(peer: PeerView, wg: WgDumpPeer | undefined): string | undefined {
-    if (this.options.direct === false) return undefined;
-    const candidates = directCandidates(peer);
-    const now = this.now();
-    let state = this.paths.get(peer.key);
-    if (state === undefined || state.candidates.join() !== candidates.join()) {
-      state = { candidates, index: 0, since: now, rx: wg?.rxBytes ?? 0, confirmed: false };
-      this.paths.set(peer.key, state);
-    }
-    const current = candidates[state.index];
-    // Judged only once the interface has it (the dump was read before this sync's changes).
-    if (current === undefined || wg === undefined || this.lastSet.get(peer.key) !== current) {
-      return current;
-    }
-    const timeout = this.options.directTimeoutMs ?? 12_000;
-    const handshakeMs = wg.latestHandshake * 1000;
-    let giveUp: string | undefined;
-    if (!state.confirmed) {
-      if (wg.endpoint === current && handshakeMs >= state.since && wg.rxBytes > state.rx) {
-        state.confirmed = true;
-        this.options.log.info({ peer: peer.name, endpoint: current }, "tun_direct_confirmed");
-      } else if (wg.endpoint !== null && wg.endpoint !== current) {
-        giveUp = "roamed";
-        state.index = candidates.length;
-      } else if (now - state.since > timeout) giveUp = "no_handshake";
-    } else if (now - handshakeMs > SESSION_MS + timeout) giveUp = "silent";
-    if (giveUp === undefined) return current;
-    this.options.log.info(
-      { peer: peer.name, endpoint: current, why: giveUp, roamedTo: wg.endpoint },
-      "tun_direct_given_up",
-    );
-    if (giveUp !== "roamed") state.index++;
-    state.since = now;
-    state.rx = wg.rxBytes;
-    state.confirmed = false;
-    return candidates[state.index];
   }
 }
