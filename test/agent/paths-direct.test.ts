@@ -5,19 +5,13 @@
 // Statuses are polled with a hang guard; nothing here asserts how fast anything happens.
 
 import { createHash } from "node:crypto";
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { MeshNode } from "../../server/mesh-node.ts";
-import { startRelay } from "../../server/relay/relay-server.ts";
-import { signRelayToken } from "../../server/relay/token.ts";
-import type { FilterRule, NetworkMap, PeerView } from "../../worker/control/types.ts";
 import type { PeerStatus } from "../../worker/path/types.ts";
-import type { Bind, Endpoint, ReceiveFn } from "../../worker/wireguard/bind.ts";
 import { parseIp } from "../../worker/wireguard/ip-address.ts";
-import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
+import { BlockableBind, feedPair, handMap, handPeer, startHandRelay } from "./hand-maps.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -28,30 +22,6 @@ const random = seededBytes(0xd12ec7);
 const controlSecret = random(32);
 const relayPrivate = random(32);
 const RELAY_ID = "paths-relay";
-
-/** A UDP Bind that can be "blocked": nothing goes out or comes in while it is. */
-class BlockableBind implements Bind {
-  blocked = false;
-  dropped = 0;
-  constructor(private readonly inner: Bind) {}
-  open(onReceive: ReceiveFn): Promise<void> {
-    return this.inner.open((packet, from) => {
-      if (this.blocked) this.dropped++;
-      else onReceive(packet, from);
-    });
-  }
-  send(packet: Uint8Array, to: Endpoint): boolean {
-    if (!this.blocked) return this.inner.send(packet, to);
-    this.dropped++;
-    return true; // lost on the way, as a firewall would
-  }
-  parseEndpoint(text: string): Endpoint {
-    return this.inner.parseEndpoint(text);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 async function node(binds: BlockableBind[], disabled = false): Promise<MeshNode> {
   const n = await MeshNode.create({
@@ -71,70 +41,31 @@ async function node(binds: BlockableBind[], disabled = false): Promise<MeshNode>
   return n;
 }
 
-function view(n: MeshNode, id: number, endpoints: string[]): PeerView {
-  return {
-    id,
-    key: n.key,
-    name: `node-${id}`,
-    addresses: [`100.64.0.${id}`, `fd7a:115c:a1e0::${id}`],
-    user: { id: 1, name: "user", email: "", signedInAt: null },
-    tags: [],
-    hostname: `node-${id}`,
-    os: "linux",
-    ephemeral: false,
-    keyExpiry: null,
-    sshHostKeys: [],
-    online: true,
-    lastSeen: null,
-    endpoints,
-    homeRelay: RELAY_ID,
-  };
-}
-
-const ALL: FilterRule[] = [{ src: { any: true }, ports: [{ proto: "*", first: 0, last: 65535 }] }];
-
-function mapFor(url: string, relayKey: string, self: PeerView, peers: PeerView[]): NetworkMap {
-  const expiresAt = Date.now() + 3600_000;
-  const token = signRelayToken(
-    { v: 1, key: self.key, relay: RELAY_ID, udp: [], exp: Math.floor(expiresAt / 1000) },
-    controlSecret,
-  );
-  return {
-    self,
-    peers,
-    filter: ALL,
-    ssh: [],
-    relays: [{ id: RELAY_ID, region: "local", url, key: relayKey }],
-    token: { token, expiresAt },
-    domain: "mesh.test",
-  };
-}
-
 function statusOf(n: MeshNode, key: string): PeerStatus | undefined {
   return n.peerStatus().find((p) => p.key === key);
 }
 
 async function pair(disabled = false) {
-  const relay = await startRelay({
-    auth: { mode: "token", controlPublicKey: ed25519.getPublicKey(controlSecret) },
-    relayId: RELAY_ID,
-    port: 0,
-    privateKey: relayPrivate,
-    log: () => {},
-    closeGraceMs: 100,
-  });
+  const { relay, relayKey } = await startHandRelay(RELAY_ID, controlSecret, relayPrivate);
   cleanup.push(() => relay.close());
-  const relayKey = keyToBase64(await nodeX25519.publicKey(relayPrivate));
   const binds: BlockableBind[] = [];
   const a = await node(binds, disabled);
   const b = await node(binds, disabled);
-  // First maps without endpoints: the nodes bind their UDP sockets; then the real ones.
-  await a.applyMap(mapFor(relay.url, relayKey, view(a, 1, []), [view(b, 2, [])]));
-  await b.applyMap(mapFor(relay.url, relayKey, view(b, 2, []), [view(a, 1, [])]));
-  const ea = disabled ? [] : [`127.0.0.1:${a.directPort}`];
-  const eb = disabled ? [] : [`127.0.0.1:${b.directPort}`];
-  await a.applyMap(mapFor(relay.url, relayKey, view(a, 1, ea), [view(b, 2, eb)]));
-  await b.applyMap(mapFor(relay.url, relayKey, view(b, 2, eb), [view(a, 1, ea)]));
+  const base = { relayId: RELAY_ID, url: relay.url, relayKey, controlSecret, domain: "mesh.test" };
+  await feedPair(
+    a,
+    b,
+    (n, id, endpoints) =>
+      handPeer(n, id, {
+        name: `node-${id}`,
+        user: "user",
+        addresses: [`100.64.0.${id}`, `fd7a:115c:a1e0::${id}`],
+        endpoints,
+        relayId: RELAY_ID,
+      }),
+    (self, peers) => handMap({ ...base, ttlMs: 3600_000 }, self, peers),
+    disabled,
+  );
   return { a, b, binds };
 }
 

@@ -14,37 +14,13 @@ import { TunAccess } from "../../server/agent/tun/tun-access.ts";
 import { TunNode } from "../../server/agent/tun/tun-node.ts";
 import { createLogger } from "../../server/log.ts";
 import type { MeshNode } from "../../server/mesh-node.ts";
-import type { Bind, Endpoint, ReceiveFn } from "../../worker/wireguard/bind.ts";
 import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { type Mesh, startMesh } from "../control/mesh-harness.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { wgHostPrereq } from "../interop/wg-host.ts";
+import { BlockableBind } from "./hand-maps.ts";
 import { createTunNetns, type TunNetns } from "./tun-netns.ts";
-
-/** A UDP Bind that can be "blocked": nothing goes out or comes in while it is. */
-class BlockableBind implements Bind {
-  blocked = false;
-  dropped = 0;
-  constructor(private readonly inner: Bind) {}
-  open(onReceive: ReceiveFn): Promise<void> {
-    return this.inner.open((packet, from) => {
-      if (this.blocked) this.dropped++;
-      else onReceive(packet, from);
-    });
-  }
-  send(packet: Uint8Array, to: Endpoint): boolean {
-    if (!this.blocked) return this.inner.send(packet, to);
-    this.dropped++;
-    return true;
-  }
-  parseEndpoint(text: string): Endpoint {
-    return this.inner.parseEndpoint(text);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 const need = prereq(...wgHostPrereq().missing.map((what) => check(what, false)));
 

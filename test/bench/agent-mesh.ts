@@ -9,19 +9,13 @@
 // test/interop/mesh-rig.ts (per direction: drop with `loss`, else hold one datagram with
 // `reorder` until the next is sent or 20 ms pass). Probes and handshakes pass, as there.
 
-import { ed25519 } from "@noble/curves/ed25519.js";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { MeshNode } from "../../server/mesh-node.ts";
-import { startRelay } from "../../server/relay/relay-server.ts";
-import { signRelayToken } from "../../server/relay/token.ts";
-import type { FilterRule, NetworkMap, PeerView } from "../../worker/control/types.ts";
 import type { Bind, Endpoint, ReceiveFn } from "../../worker/wireguard/bind.ts";
-import { keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { feedPair, handMap, handPeer, startHandRelay } from "../agent/hand-maps.ts";
 import { seededBytes, seededInts } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
 const RELAY_ID = "bench-relay";
-const ALL: FilterRule[] = [{ src: { any: true }, ports: [{ proto: "*", first: 0, last: 65535 }] }];
 
 /** Seeded loss and reordering of outgoing transport datagrams, while `lossy` is on. */
 export class LossyBind implements Bind {
@@ -96,26 +90,6 @@ export interface MeshPair {
   close(): Promise<void>;
 }
 
-function view(n: MeshNode, id: number, endpoints: string[]): PeerView {
-  return {
-    id,
-    key: n.key,
-    name: `bench-${id}`,
-    addresses: [`100.64.9.${id}`],
-    user: { id: 1, name: "bench", email: "", signedInAt: null },
-    tags: [],
-    hostname: `bench-${id}`,
-    os: "linux",
-    ephemeral: false,
-    keyExpiry: null,
-    sshHostKeys: [],
-    online: true,
-    lastSeen: null,
-    endpoints,
-    homeRelay: RELAY_ID,
-  };
-}
-
 /** Builds the pair; on failure what was built is closed. */
 export async function createMeshPair(rule: {
   seed: number;
@@ -130,16 +104,8 @@ export async function createMeshPair(rule: {
     const random = seededBytes(0xbe4c);
     const controlSecret = random(32);
     const relayPrivate = random(32);
-    const relay = await startRelay({
-      auth: { mode: "token", controlPublicKey: ed25519.getPublicKey(controlSecret) },
-      relayId: RELAY_ID,
-      port: 0,
-      privateKey: relayPrivate,
-      log: () => {},
-      closeGraceMs: 100,
-    });
+    const { relay, relayKey } = await startHandRelay(RELAY_ID, controlSecret, relayPrivate);
     steps.push(() => relay.close());
-    const relayKey = keyToBase64(await nodeX25519.publicKey(relayPrivate));
     const lossy: LossyBind[] = [];
     const node = async (seed: number) => {
       const n = await MeshNode.create({
@@ -160,29 +126,26 @@ export async function createMeshPair(rule: {
     };
     const x = await node(rule.seed);
     const y = await node(rule.seed + 1);
-    const mapFor = (self: PeerView, peer: PeerView): NetworkMap => {
-      const expiresAt = Date.now() + 24 * 3600_000;
-      const token = signRelayToken(
-        { v: 1, key: self.key, relay: RELAY_ID, udp: [], exp: Math.floor(expiresAt / 1000) },
-        controlSecret,
-      );
-      return {
-        self,
-        peers: [peer],
-        filter: ALL,
-        ssh: [],
-        relays: [{ id: RELAY_ID, region: "local", url: relay.url, key: relayKey }],
-        token: { token, expiresAt },
-        domain: "bench.test",
-      };
+    const base = {
+      relayId: RELAY_ID,
+      url: relay.url,
+      relayKey,
+      controlSecret,
+      domain: "bench.test",
     };
-    // First maps without endpoints: the nodes bind their UDP sockets; then the real ones.
-    await x.applyMap(mapFor(view(x, 1, []), view(y, 2, [])));
-    await y.applyMap(mapFor(view(y, 2, []), view(x, 1, [])));
-    const ex = [`127.0.0.1:${x.directPort}`];
-    const ey = [`127.0.0.1:${y.directPort}`];
-    await x.applyMap(mapFor(view(x, 1, ex), view(y, 2, ey)));
-    await y.applyMap(mapFor(view(y, 2, ey), view(x, 1, ex)));
+    await feedPair(
+      x,
+      y,
+      (n, id, endpoints) =>
+        handPeer(n, id, {
+          name: `bench-${id}`,
+          user: "bench",
+          addresses: [`100.64.9.${id}`],
+          endpoints,
+          relayId: RELAY_ID,
+        }),
+      (self, peers) => handMap({ ...base, ttlMs: 24 * 3600_000 }, self, peers),
+    );
     const pathOf = (from: MeshNode, to: MeshNode) =>
       from.peerStatus().find((p) => p.key === to.key)?.path;
     return {
