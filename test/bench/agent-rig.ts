@@ -25,15 +25,9 @@ import { parseIp } from "../../worker/wireguard/ip-address.ts";
 import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { executable, prereq } from "../helpers/prereq.ts";
 import { type LossyProxy, PYTHON3, startLossyProxy, within } from "../interop/mesh-rig.ts";
-import {
-  createWgHost,
-  must,
-  WG_TOOLS,
-  type WgHost,
-  wgGenKey,
-  wgHostPrereq,
-} from "../interop/wg-host.ts";
+import { createWgHost, type WgHost, wgGenKey, wgHostPrereq } from "../interop/wg-host.ts";
 import { createMeshPair, type LossyBind } from "./agent-mesh.ts";
+import { joinByVeth, startKernelSink } from "./kernel-anchor.ts";
 
 const SINK_PORT = 5301;
 const CHUNK = 256 * 1024;
@@ -80,27 +74,6 @@ export function agentRigMissing(): string | undefined {
   );
   return need.ok ? undefined : need.reason;
 }
-
-// The kernel sink: one connection at a time, read and discard, answer the count after the FIN.
-const SINK = `
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(16)
-print("ready", flush=True)
-buf = bytearray(1 << 20)
-while True:
-    c, _ = s.accept()
-    n = 0
-    while True:
-        k = c.recv_into(buf)
-        if k == 0:
-            break
-        n += k
-    c.sendall(b"%d\\n" % n)
-    c.close()
-`;
 
 // The kernel sender: N bytes in 1 MiB sendall calls, half-close, wait for the count; prints
 // the count, the seconds from the established connection, and the retransmitted segments.
@@ -232,16 +205,7 @@ export async function createAgentRig(): Promise<AgentBenchNodes> {
       logLevel: "error",
     });
     steps.push(() => a.close());
-    const ip = (...args: string[]) => must([WG_TOOLS.ip, ...args]);
-    const [sLink, aLink] = [`${s.namespace}x`, `${a.namespace}x`];
-    await ip(
-      ...["link", "add", sLink, "netns", s.namespace, "type", "veth"],
-      ...["peer", "name", aLink, "netns", a.namespace],
-    );
-    await ip("-n", s.namespace, "addr", "add", `${link.s}/30`, "dev", sLink);
-    await ip("-n", a.namespace, "addr", "add", `${link.a}/30`, "dev", aLink);
-    await ip("-n", s.namespace, "link", "set", sLink, "up");
-    await ip("-n", a.namespace, "link", "set", aLink, "up");
+    await joinByVeth(s, a, link);
 
     const kernelProxy = await startLossyProxy({
       target: { host: s.hostAddress, port: s.listenPort },
@@ -262,22 +226,7 @@ export async function createAgentRig(): Promise<AgentBenchNodes> {
       });
     };
 
-    const sink = s.spawn([PYTHON3, "-c", SINK, String(SINK_PORT)]);
-    let sinkOut = "";
-    await within(
-      new Promise<void>((resolve, reject) => {
-        sink.stdout?.on("data", (chunk: Buffer) => {
-          sinkOut += chunk.toString("utf8");
-          if (sinkOut.includes("ready")) resolve();
-        });
-        sink.stderr?.on("data", (chunk: Buffer) => {
-          sinkOut += chunk.toString("utf8");
-        });
-        sink.on("exit", () => reject(new Error(`kernel sink exited: ${sinkOut}`)));
-      }),
-      10_000,
-      "python sink in S",
-    );
+    await startKernelSink(s, PYTHON3, SINK_PORT);
 
     // Our pair: two agents, X sends, Y sinks.
     const mesh = await createMeshPair(LOSS);

@@ -39,8 +39,9 @@ import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../../worker/wir
 import { MemoryNetwork } from "../../worker/wireguard/memory-bind.ts";
 import { executable, exists, inCI, linux, prereq, root } from "../helpers/prereq.ts";
 import { createWgHost, type WgHost } from "../interop/wg-host.ts";
-import { must, WG_TOOLS, wgGenKey } from "../interop/wg-tools.ts";
+import { WG_TOOLS, wgGenKey } from "../interop/wg-tools.ts";
 import { formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
+import { joinByVeth, startKernelSink } from "./kernel-anchor.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PING = "/usr/bin/ping";
@@ -72,27 +73,6 @@ if (!need.ok) {
   console.log(`tcp bench: skipped, ${need.reason}`);
   process.exit(0);
 }
-
-// The sink: one connection at a time, read and discard, answer the count after the FIN.
-const SINK = `
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(16)
-print("ready", flush=True)
-buf = bytearray(1 << 20)
-while True:
-    c, _ = s.accept()
-    n = 0
-    while True:
-        k = c.recv_into(buf)
-        if k == 0:
-            break
-        n += k
-    c.sendall(b"%d\\n" % n)
-    c.close()
-`;
 
 // The kernel sender: N bytes in 1 MiB sendall calls, half-close, wait for the count.
 const SENDER = `
@@ -319,16 +299,7 @@ async function main(): Promise<void> {
     logLevel: "error",
   });
   cleanups.push(() => a.close());
-  const ip = (...args: string[]) => must([WG_TOOLS.ip, ...args]);
-  const [sLink, aLink] = [`${s.namespace}x`, `${a.namespace}x`];
-  await ip(
-    ...["link", "add", sLink, "netns", s.namespace, "type", "veth"],
-    ...["peer", "name", aLink, "netns", a.namespace],
-  );
-  await ip("-n", s.namespace, "addr", "add", `${link.s}/30`, "dev", sLink);
-  await ip("-n", a.namespace, "addr", "add", `${link.a}/30`, "dev", aLink);
-  await ip("-n", s.namespace, "link", "set", sLink, "up");
-  await ip("-n", a.namespace, "link", "set", aLink, "up");
+  await joinByVeth(s, a, link);
   await s.setPeer({
     publicKey: aKeys.publicKey,
     allowedIps: "100.64.0.3/32",
@@ -336,22 +307,7 @@ async function main(): Promise<void> {
   });
 
   // The sink in S.
-  const sink = s.spawn([PYTHON, "-c", SINK, String(SINK_PORT)]);
-  let sinkOut = "";
-  await withTimeout(
-    new Promise<void>((resolve, reject) => {
-      sink.stdout?.on("data", (chunk: Buffer) => {
-        sinkOut += chunk.toString("utf8");
-        if (sinkOut.includes("ready")) resolve();
-      });
-      sink.stderr?.on("data", (chunk: Buffer) => {
-        sinkOut += chunk.toString("utf8");
-      });
-      sink.on("exit", () => reject(new Error(`sink exited: ${sinkOut}`)));
-    }),
-    10_000,
-    "python sink",
-  );
+  await startKernelSink(s, PYTHON, SINK_PORT);
 
   // (a) our engine over UDP to S.
   const bind = new UdpBind();

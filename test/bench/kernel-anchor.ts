@@ -1,0 +1,74 @@
+// The kernel anchor's pieces shared by the TCP benchmark (tcp.bench.ts) and the agent
+// benchmark (agent-rig.ts): namespaces S and A (wireguard-go each, test/interop/wg-host.ts)
+// joined directly by a veth pair, so no routing through the root namespace (no sysctl or
+// firewall of the machine touched), and the Python sink in S.
+
+import type { WgHost } from "../interop/wg-host.ts";
+import { must, WG_TOOLS } from "../interop/wg-tools.ts";
+
+// The sink: one connection at a time, read and discard, answer the count after the FIN.
+const SINK = `
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(16)
+print("ready", flush=True)
+buf = bytearray(1 << 20)
+while True:
+    c, _ = s.accept()
+    n = 0
+    while True:
+        k = c.recv_into(buf)
+        if k == 0:
+            break
+        n += k
+    c.sendall(b"%d\\n" % n)
+    c.close()
+`;
+
+/** Joins S and A by a veth pair, `link.s` and `link.a` its two ends' addresses (a /30). */
+export async function joinByVeth(
+  s: WgHost,
+  a: WgHost,
+  link: { s: string; a: string },
+): Promise<void> {
+  const ip = (...args: string[]) => must([WG_TOOLS.ip, ...args]);
+  const [sLink, aLink] = [`${s.namespace}x`, `${a.namespace}x`];
+  await ip(
+    ...["link", "add", sLink, "netns", s.namespace, "type", "veth"],
+    ...["peer", "name", aLink, "netns", a.namespace],
+  );
+  await ip("-n", s.namespace, "addr", "add", `${link.s}/30`, "dev", sLink);
+  await ip("-n", a.namespace, "addr", "add", `${link.a}/30`, "dev", aLink);
+  await ip("-n", s.namespace, "link", "set", sLink, "up");
+  await ip("-n", a.namespace, "link", "set", aLink, "up");
+}
+
+/**
+ * Starts the sink in S on `port` (it lives as long as the namespace); resolves once it
+ * listens, rejects if it exits first or is not ready within 10 s.
+ */
+export async function startKernelSink(s: WgHost, python: string, port: number): Promise<void> {
+  const sink = s.spawn([python, "-c", SINK, String(port)]);
+  let out = "";
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("python sink in S: not ready in 10000 ms")),
+        10_000,
+      );
+      sink.stdout?.on("data", (chunk: Buffer) => {
+        out += chunk.toString("utf8");
+        if (out.includes("ready")) resolve();
+      });
+      sink.stderr?.on("data", (chunk: Buffer) => {
+        out += chunk.toString("utf8");
+      });
+      sink.on("exit", () => reject(new Error(`kernel sink exited: ${out}`)));
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
