@@ -27,7 +27,7 @@ import { executable, prereq } from "../helpers/prereq.ts";
 import { type LossyProxy, PYTHON3, startLossyProxy, within } from "../interop/mesh-rig.ts";
 import { createWgHost, type WgHost, wgGenKey, wgHostPrereq } from "../interop/wg-host.ts";
 import { createMeshPair, type LossyBind } from "./agent-mesh.ts";
-import { joinByVeth, startKernelSink } from "./kernel-anchor.ts";
+import { joinByVeth, senderScript, startKernelSink } from "./kernel-anchor.ts";
 
 const SINK_PORT = 5301;
 const CHUNK = 256 * 1024;
@@ -77,29 +77,13 @@ export function agentRigMissing(): string | undefined {
 
 // The kernel sender: N bytes in 1 MiB sendall calls, half-close, wait for the count; prints
 // the count, the seconds from the established connection, and the retransmitted segments.
-const SENDER = `
-import os, socket, sys, time
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-buf = memoryview(os.urandom(1 << 20))
-s = socket.create_connection((host, port), timeout=120)
-start = time.perf_counter()
-left = n
-while left > 0:
-    k = min(left, len(buf))
-    s.sendall(buf[:k])
-    left -= k
-s.shutdown(socket.SHUT_WR)
-reply = b""
-while not reply.endswith(b"\\n"):
-    d = s.recv(64)
-    if not d:
-        break
-    reply += d
-took = time.perf_counter() - start
+const SENDER = senderScript(
+  120,
+  `took = time.perf_counter() - start
 info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
 retrans = int.from_bytes(info[100:104], "little")  # tcpi_total_retrans
-print(reply.decode().strip(), took, retrans)
-`;
+print(reply.decode().strip(), took, retrans)`,
+);
 
 async function makeEngine(
   core: CryptoCore,

@@ -27,6 +27,34 @@ while True:
     c.close()
 `;
 
+/**
+ * The kernel sender's script: N bytes (argv: host, port, N) in 1 MiB sendall calls with a
+ * `timeoutSeconds` socket timeout, half-close, wait for the sink's count (in `reply`; `start`
+ * is when the connection was established); then `report`, the lines that print the result.
+ */
+export function senderScript(timeoutSeconds: number, report: string): string {
+  return `
+import os, socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+buf = memoryview(os.urandom(1 << 20))
+s = socket.create_connection((host, port), timeout=${timeoutSeconds})
+start = time.perf_counter()
+left = n
+while left > 0:
+    k = min(left, len(buf))
+    s.sendall(buf[:k])
+    left -= k
+s.shutdown(socket.SHUT_WR)
+reply = b""
+while not reply.endswith(b"\\n"):
+    d = s.recv(64)
+    if not d:
+        break
+    reply += d
+${report}
+`;
+}
+
 /** Joins S and A by a veth pair, `link.s` and `link.a` its two ends' addresses (a /30). */
 export async function joinByVeth(
   s: WgHost,

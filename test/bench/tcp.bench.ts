@@ -41,7 +41,7 @@ import { executable, exists, inCI, linux, prereq, root } from "../helpers/prereq
 import { createWgHost, type WgHost } from "../interop/wg-host.ts";
 import { WG_TOOLS, wgGenKey } from "../interop/wg-tools.ts";
 import { formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
-import { joinByVeth, startKernelSink } from "./kernel-anchor.ts";
+import { joinByVeth, senderScript, startKernelSink } from "./kernel-anchor.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PING = "/usr/bin/ping";
@@ -75,26 +75,7 @@ if (!need.ok) {
 }
 
 // The kernel sender: N bytes in 1 MiB sendall calls, half-close, wait for the count.
-const SENDER = `
-import os, socket, sys, time
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-buf = memoryview(os.urandom(1 << 20))
-s = socket.create_connection((host, port), timeout=60)
-start = time.perf_counter()
-left = n
-while left > 0:
-    k = min(left, len(buf))
-    s.sendall(buf[:k])
-    left -= k
-s.shutdown(socket.SHUT_WR)
-reply = b""
-while not reply.endswith(b"\\n"):
-    d = s.recv(64)
-    if not d:
-        break
-    reply += d
-print(reply.decode().strip(), time.perf_counter() - start)
-`;
+const SENDER = senderScript(60, `print(reply.decode().strip(), time.perf_counter() - start)`);
 
 function median(values: number[]): number {
   const s = [...values].sort((x, y) => x - y);
