@@ -157,6 +157,13 @@ describeWithPrereq(need, "TUN mode's direct paths (PathBind behind the bridge)",
       `the relay with UDP blocked by nft; ${explain()}`,
       { everyMs: 200, poll: () => tun.refresh(), hangAfterMs: 45_000 },
     );
+    // Each end gives up on the direct path on its own clock: until the peer has too, its answer
+    // would still go to the blocked port.
+    await waitUntil(
+      () => peer.peerStatus().find((p) => p.key === tun.key)?.path === "relay",
+      "the peer on the relay with UDP blocked by nft",
+      { hangAfterMs: 45_000 },
+    );
     expect(await access.ping("peer", 15_000)).toBeGreaterThanOrEqual(0);
   }, 120_000);
 });
