@@ -295,6 +295,10 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
       relayBackoffBaseMs: 20,
       relayBackoffMaxMs: 200,
       tickMs: 200,
+      // No direct UDP socket (`--no-direct`): both ends then must use the relay bridges (on one
+      // host the two agents' direct sockets would otherwise find each other; tun-direct.test.ts
+      // covers that path).
+      direct: false,
     });
     cleanups.push(() => tun2.close());
     await waitUntil(
@@ -308,6 +312,8 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
     expect(await two.ping("tunhost", 15_000)).toBeGreaterThanOrEqual(0);
     await tun2.refresh();
     expect(tun2.peerStatus().find((p) => p.key === tun.key)).toMatchObject({ path: "relay" });
+    await tun.refresh();
+    expect(tun.peerStatus().find((p) => p.key === tun2.key)).toMatchObject({ path: "relay" });
     await tun2.close();
   }, 90_000);
 
