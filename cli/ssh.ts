@@ -267,11 +267,20 @@ async function runSession(client: SshClient, args: SshArgs): Promise<number> {
         preventClose: true,
       },
     );
-    const [status] = await Promise.all([
+    // A stream that failed (the connection broke before the channel's EOF) lost output: the
+    // remote exit status alone must not make a cut-short run look complete.
+    const lost = (stream: string) => (error: unknown) =>
+      `${stream} ended early: ${error instanceof Error ? error.message : String(error)}`;
+    const [status, outLost, errLost] = await Promise.all([
       session.exit,
-      out.catch(() => undefined),
-      err.catch(() => undefined),
+      out.then(() => null, lost("output")),
+      err.then(() => null, lost("error output")),
     ]);
+    const incomplete = outLost ?? errLost;
+    if (incomplete !== null) {
+      warn(`${incomplete}; the command's output may be incomplete`);
+      return EXIT_CONNECTION_FAILED;
+    }
     if (status.code !== null) return status.code;
     if (status.signal !== null) {
       warn(
