@@ -1,0 +1,399 @@
+// The mesh lab for browser tests of issue 15 (DESIGN §5, §9.3): `corridor serve` in this process
+// (the page built with the repo's vite.config.ts, the relay, the control server on one port, as
+// cli/serve.ts wires them) with sign-in through a real OpenID Provider (oidc-provider on
+// loopback, its dev login and consent forms filled in by Chromium like a person would); a
+// policy set through the API with the owner's API key; and real `corridor agent` processes
+// (userspace, identity SSH on) joined with a tagged auth key. Each agent runs in a private mount
+// namespace whose /etc holds the SSH tests' account (TEST_USER, test/ssh/fixtures/test-account.ts)
+// so a login as that user needs no account on the host. Everything listens on 127.0.0.1, the
+// origin where the page is a secure context (WebCrypto, module workers).
+//
+//   const lab = await startMeshLab();                  // alice may SSH as TEST_USER, bob may not
+//   const page = await (await browser.newContext()).newPage();
+//   await page.goto(lab.url);
+//   await lab.signIn(page, "alice");                   // the page's SSO button, then the provider
+//   const { json } = await lab.admin("/api/v1/nodes"); // the owner's view
+//   await lab.close();
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server as HttpServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Provider from "oidc-provider";
+import type { Page } from "playwright-core";
+import { openControlStore, relayUrlOf } from "../../cli/control-flags.ts";
+import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
+import {
+  ControlMount,
+  type ControlService,
+  startControlService,
+} from "../../server/control/http.ts";
+import type { Store } from "../../server/control/store/types.ts";
+import { createLogger } from "../../server/log.ts";
+import { MetricsRegistry } from "../../server/relay/index.ts";
+import { type ServeHandle, startServe } from "../../server/web/serve.ts";
+import { keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { CorridorProcess, corridorBin } from "../agent/agent-harness.ts";
+import { chromiumPrereq } from "../helpers/chromium.ts";
+import { listenOnLoopback } from "../helpers/ports.ts";
+import { check, executable, type Prereq, prereq, root } from "../helpers/prereq.ts";
+import { type RunResult, run } from "../interop/wg-tools.ts";
+import {
+  createTestAccount,
+  privateMountChecks,
+  privateMountsArgv,
+  TEST_USER,
+} from "../ssh/fixtures/test-account.ts";
+import { buildPage } from "./wg-lab.ts";
+
+export { TEST_USER };
+
+/** The people the provider knows (account id → claims). alice and bob are members. */
+export const MESH_ACCOUNTS: Record<string, { email: string; name: string }> = {
+  alice: { email: "alice@example.com", name: "Alice Liddell" },
+  bob: { email: "bob@example.com", name: "Bob Builder" },
+};
+
+/**
+ * The lab's default policy: every member reaches the tag:server agents' SSH port (so they are
+ * listed), alice may log in there as TEST_USER and bob as nobody (his login is refused with the
+ * agent's sentence); tag:db agents are reached by nobody, so no member's map lists them.
+ */
+export const MESH_POLICY = `{
+  "tagOwners": { "tag:server": ["autogroup:admin"], "tag:db": ["autogroup:admin"] },
+  "acls": [
+    { "action": "accept", "src": ["autogroup:member"], "dst": ["tag:server:22"] },
+  ],
+  "ssh": [
+    { "action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["${TEST_USER}"] },
+  ],
+}`;
+
+/** An agent to start: its host name (its mesh name) and tags. */
+export interface MeshLabAgent {
+  name: string;
+  tags: string[];
+}
+
+/** Options of startMeshLab. */
+export interface MeshLabOptions {
+  /** Default: web-01 (tag:server) and db-01 (tag:db, hidden from members by MESH_POLICY). */
+  agents?: MeshLabAgent[];
+  /** The policy (default MESH_POLICY). */
+  policy?: string;
+  /** A page already built (buildPage) to serve; default: built into the lab's temp dir. */
+  webRoot?: string;
+}
+
+/** An API answer: status and parsed JSON body. */
+export interface AdminReply {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+  json: any;
+}
+
+/** A node as GET /api/v1/nodes shows it (the fields tests read). */
+export interface LabNode {
+  id: number;
+  name: string;
+  hostname: string;
+  os: string;
+  userId: number | null;
+  tags: string[];
+  ephemeral: boolean;
+  addresses: string[];
+}
+
+/** A running lab. */
+export interface MeshLab {
+  /** The page's URL, "http://127.0.0.1:PORT/". */
+  url: string;
+  /** The page's origin, "http://127.0.0.1:PORT". */
+  origin: string;
+  /** The OpenID Provider's issuer URL. */
+  issuer: string;
+  serve: ServeHandle;
+  store: Store;
+  /** The agents' mesh names, in start order. */
+  agentNames: string[];
+  /** The owner's API key (capi_...), for `corridor admin` (CORRIDOR_API_KEY). */
+  apiKey: string;
+  /** Calls the API as the owner (Bearer API key); `path` like "/api/v1/nodes". */
+  admin(path: string, init?: { method?: string; body?: unknown }): Promise<AdminReply>;
+  /** GET /api/v1/nodes as the owner. */
+  nodes(): Promise<LabNode[]>;
+  /** Runs the real `corridor admin --server URL ARGS` with the owner's API key. */
+  corridorAdmin(args: string[]): Promise<RunResult>;
+  /**
+   * Signs `account` in from `page`, which shows the page's sign-in view: clicks its SSO button
+   * (or with `direct`, opens /login/oidc?return=PATH itself), fills the provider's login and
+   * consent forms, and resolves once the browser is back on the page's origin.
+   */
+  signIn(page: Page, account: string, options?: { direct?: string }): Promise<void>;
+  /** What the control server and relay logged at warn and above (JSON lines). */
+  log: string[];
+  /** Stops the agents, the server, the provider; removes the temp dir. */
+  close(): Promise<void>;
+}
+
+/** The page's SSO button (web/views/sign-in.ts). */
+export const SIGN_IN_SSO_TESTID = "sign-in-oidc";
+
+/** What the lab needs: Chromium, root (agents switch to TEST_USER), the private mounts. */
+export function meshLabPrereq(...more: Prereq[]): Prereq {
+  return prereq(
+    ...[chromiumPrereq(), prereq(root(), executable("/usr/bin/setpriv"), ...privateMountChecks())]
+      .concat(more)
+      .flatMap((p) => p.missing)
+      .map((what) => check(what, false)),
+  );
+}
+
+const CLIENT_ID = "corridor-mesh-lab";
+const CLIENT_SECRET = "a-client-secret-for-the-mesh-lab-only";
+
+/** Starts the provider, `corridor serve` with OIDC, the policy and the agents. */
+export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLab> {
+  const agentsWanted = options.agents ?? [
+    { name: "web-01", tags: ["tag:server"] },
+    { name: "db-01", tags: ["tag:db"] },
+  ];
+  const tmp = mkdtempSync(join(tmpdir(), "corridor-mesh-lab-"));
+  const cleanup: (() => Promise<unknown> | unknown)[] = [
+    () => rmSync(tmp, { recursive: true, force: true }),
+  ];
+  const close = async () => {
+    for (const fn of cleanup.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch {
+        // Teardown goes on: the next step may still free what this one could not.
+      }
+    }
+  };
+  try {
+    const webRoot = options.webRoot ?? (await buildPage(tmp));
+
+    // The provider's HTTP server first: its issuer URL goes into the control server's flags.
+    const idp: HttpServer = createServer();
+    const issuer = `http://127.0.0.1:${await listenOnLoopback(idp)}`;
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          idp.close(() => resolve());
+          idp.closeAllConnections();
+        }),
+    );
+
+    // As cli/serve.ts: the store, the relay (open, and the control server's tokens), the mount.
+    const { store, tokenPublicKey } = await openControlStore(join(tmp, "control.db"));
+    cleanup.push(() => store.close());
+    const log: string[] = [];
+    const logger = createLogger({ level: "warn", sink: (line) => log.push(line) });
+    const metrics = new MetricsRegistry();
+    const mount = new ControlMount();
+    const serve = await startServe({
+      port: 0,
+      webRoot,
+      mount,
+      relay: {
+        auth: {
+          mode: "union",
+          of: [{ mode: "open" }, { mode: "token", controlPublicKey: tokenPublicKey }],
+        },
+        relayId: "mesh-lab",
+        metrics,
+        logger,
+      },
+    });
+    cleanup.push(() => serve.close());
+    const url = serve.url;
+    const origin = new URL(url).origin;
+
+    // The provider knows our callback, which names the port serve got.
+    const provider = new Provider(issuer, {
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+          redirect_uris: [new URL("/login/oidc/callback", url).href],
+          grant_types: ["authorization_code"],
+          response_types: ["code"],
+          token_endpoint_auth_method: "client_secret_basic",
+        },
+      ],
+      findAccount: (_ctx, id) => {
+        const claims = MESH_ACCOUNTS[id];
+        return claims === undefined
+          ? undefined
+          : {
+              accountId: id,
+              claims: () => ({ sub: id, ...claims, email_verified: true }),
+            };
+      },
+      claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+      cookies: { keys: ["mesh-lab-cookie-key"] },
+      features: { devInteractions: { enabled: true } },
+      pkce: { required: () => true },
+      ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
+    });
+    idp.on("request", provider.callback());
+    const secretFile = join(tmp, "client-secret");
+    writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+
+    const control: ControlService = await startControlService(mount, {
+      store,
+      relays: [
+        {
+          id: "mesh-lab",
+          region: "local",
+          url: relayUrlOf(url),
+          key: keyToBase64(serve.relay.relayPublicKey),
+        },
+      ],
+      baseUrl: url,
+      oidc: { issuer, clientId: CLIENT_ID, clientSecretFile: secretFile },
+      metrics,
+      log: logger,
+    });
+    // Before serve.close() (registered earlier, so run later): the map streams close first.
+    cleanup.push(() => control.close());
+
+    // The owner, as `corridor admin apikey create --data DIR` makes them, and their key.
+    const owner = await store.createUser({
+      issuer: "corridor:local",
+      subject: "owner",
+      email: "owner@example.com",
+      name: "owner",
+      role: "owner",
+      lastLoginAt: null,
+    });
+    const apiKey = (await createApiKeyLocal(store, owner.id)).key;
+    const admin = async (
+      path: string,
+      init: { method?: string; body?: unknown } = {},
+    ): Promise<AdminReply> => {
+      const res = await fetch(new URL(path, url), {
+        method: init.method ?? "GET",
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text === "" ? null : JSON.parse(text) };
+    };
+    const policy = await admin("/api/v1/policy", {
+      method: "PUT",
+      body: { text: options.policy ?? MESH_POLICY },
+    });
+    if (policy.status !== 200) {
+      throw new Error(`mesh lab: the policy was refused: ${JSON.stringify(policy.json)}`);
+    }
+
+    // The agents: identity SSH on, in a private mount namespace whose /etc has TEST_USER.
+    const account = createTestAccount(mkdtempSync(join(tmp, "account-")));
+    cleanup.push(() => account.release());
+    // privateMountsArgv(...) ends with the command; CorridorProcess appends node and corridor.
+    const wrap = privateMountsArgv("node", [], { etcFiles: account.etcFiles }).slice(0, -1);
+    const agentNames: string[] = [];
+    for (const spec of agentsWanted) {
+      const key = await admin("/api/v1/authkeys", { method: "POST", body: { tags: spec.tags } });
+      if (key.status !== 201) {
+        throw new Error(`mesh lab: auth key for ${spec.name}: ${JSON.stringify(key.json)}`);
+      }
+      const agent = new CorridorProcess(
+        [
+          "agent",
+          ...["--server", origin, "--hostname", spec.name, "--state", join(tmp, spec.name)],
+          "--no-direct",
+        ],
+        { env: { CORRIDOR_AUTH_KEY: key.json.key as string }, wrap },
+      );
+      cleanup.push(() => agent.stop("SIGKILL"));
+      const joined = await agent.waitFor(/joined \S+ as (\S+) \(/);
+      agentNames.push(joined[1]!);
+    }
+
+    const nodes = async (): Promise<LabNode[]> => {
+      const reply = await admin("/api/v1/nodes");
+      if (reply.status !== 200) throw new Error(`nodes: ${JSON.stringify(reply.json)}`);
+      return reply.json.nodes as LabNode[];
+    };
+
+    return {
+      url,
+      origin,
+      issuer,
+      serve,
+      store,
+      agentNames,
+      apiKey,
+      admin,
+      nodes,
+      corridorAdmin: (args) =>
+        run(
+          [
+            "env",
+            `CORRIDOR_API_KEY=${apiKey}`,
+            process.execPath,
+            corridorBin,
+            "admin",
+            "--server",
+            url,
+            ...args,
+          ],
+          { timeoutMs: 30_000 },
+        ),
+      signIn: (page, accountId, signInOptions = {}) =>
+        signInThroughProvider(page, accountId, origin, issuer, signInOptions.direct),
+      log,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * Starts a sign-in from `page` and completes the provider's dev login and consent forms as
+ * `account`; resolves once the browser is back on `origin` (the page, with a session cookie).
+ */
+async function signInThroughProvider(
+  page: Page,
+  account: string,
+  origin: string,
+  issuer: string,
+  direct: string | undefined,
+): Promise<void> {
+  if (MESH_ACCOUNTS[account] === undefined) {
+    throw new Error(`mesh lab: no account "${account}" at the provider`);
+  }
+  const toProvider = (u: URL) => u.origin === issuer;
+  if (direct !== undefined) {
+    await page.goto(new URL(`/login/oidc?return=${encodeURIComponent(direct)}`, origin).href);
+  } else {
+    await page.getByTestId(SIGN_IN_SSO_TESTID).click();
+    await page.waitForURL(toProvider, { waitUntil: "commit" });
+  }
+  // The provider asks for a login, then consent (consent is skipped once granted).
+  for (let step = 0; step < 6; step++) {
+    await page.waitForURL((u) => u.origin === origin || toProvider(u));
+    if (new URL(page.url()).origin === origin) return;
+    const here = page.url();
+    const prompt = await page.locator('form input[name="prompt"]').first().getAttribute("value");
+    if (prompt === "login") {
+      await page.locator('input[name="login"]').fill(account);
+      await page.locator('input[name="password"]').fill("any");
+    } else if (prompt !== "consent") {
+      throw new Error(`mesh lab: unexpected provider page ${here}: prompt ${prompt}`);
+    }
+    await Promise.all([
+      page.waitForURL((u) => u.href !== here, { waitUntil: "commit" }),
+      page.locator('form button[type="submit"]').first().click(),
+    ]);
+  }
+  throw new Error("mesh lab: the sign-in did not come back to the page after 6 provider steps");
+}
