@@ -86,7 +86,7 @@ describe("corridor serve with an OpenID Provider", () => {
     expect(serve.stdout).toContain(`sign-in: OIDC at ${issuer};`);
     expect(serve.stdout).not.toContain("Sign in as owner");
     const methods = await (await fetch(new URL("/api/v1/login/methods", base))).json();
-    expect(methods).toEqual({ link: true, oidc: { issuer } });
+    expect(methods).toEqual({ link: true, oidc: { issuer }, signedIn: false });
     const start = await fetch(new URL("/login/oidc", base), { redirect: "manual" });
     expect(start.status).toBe(302);
     const authorize = new URL(start.headers.get("location") ?? "");

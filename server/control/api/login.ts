@@ -10,7 +10,13 @@ import type { Context, Hono } from "hono";
 import { consumeLinkToken, LinkRefusedError } from "../auth/links.ts";
 import { OidcError, refusalReason } from "../auth/oidc.ts";
 import type { RateLimiter } from "../auth/rate-limit.ts";
-import { sessionSetCookie, startSession } from "../auth/sessions.ts";
+import {
+  lookupSession,
+  readSessionCookie,
+  sessionSetCookie,
+  startSession,
+} from "../auth/sessions.ts";
+import { audit } from "./audit.ts";
 import { readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
@@ -46,9 +52,18 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
   const limited = rateLimited(limiter, ctx);
   const secure = ctx.secure ? "; Secure" : "";
 
-  app.get("/api/v1/login/methods", (c) =>
-    c.json({ link: true, oidc: ctx.oidc === null ? null : { issuer: ctx.oidc.issuer } }),
-  );
+  // `signedIn` lets the page ask "who am I" only when a session exists: a signed-out visit
+  // then costs no 401 (which browsers log as an error in the console).
+  app.get("/api/v1/login/methods", async (c) => {
+    const cookie = readSessionCookie(c.req.header("cookie"), ctx.secure);
+    const active = cookie === null ? null : await lookupSession(ctx.store, cookie, ctx.now());
+    c.header("Cache-Control", "no-store");
+    return c.json({
+      link: true,
+      oidc: ctx.oidc === null ? null : { issuer: ctx.oidc.issuer },
+      signedIn: active !== null,
+    });
+  });
 
   app.post("/api/v1/login/link", limited, async (c) => {
     // A cross-site page must not sign a visitor in as someone else (login CSRF).
@@ -60,7 +75,15 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
     try {
       [signedIn, started] = await ctx.store.transaction(async (tx) => {
         const who = await consumeLinkToken(tx, body.token, body.name ?? "", now);
-        return [who, await startSession(tx, who.user.id, now)] as const;
+        const session = await startSession(tx, who.user.id, now);
+        await audit(
+          c,
+          ctx,
+          tx,
+          { action: "login", detail: `${who.kind} link` },
+          { user: who.user, via: "link" },
+        );
+        return [who, session] as const;
       });
     } catch (e) {
       if (e instanceof LinkRefusedError) throw new ApiError(403, "link_refused", e.message);
@@ -106,9 +129,10 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
 
   // Where an SSH `check` rule sends a person: a sign-in that must be new (not an old session
   // at the provider), which moves the user's signedInAt; the agent hears of it in a delta.
+  // `?return=PATH` (the page's session route) brings the browser back there afterwards.
   app.get("/login/check", limited, async (c) => {
     if (ctx.oidc === null) return messagePage(c, 200, "Sign in again", CHECK_WITHOUT_OIDC);
-    return toProvider(c, ctx.oidc, "/", true);
+    return toProvider(c, ctx.oidc, safeReturnPath(c.req.query("return")), true);
   });
 
   app.get("/login/oidc/callback", limited, async (c) => {
@@ -151,7 +175,15 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
       const differs =
         found !== null && (found.email !== identity.email || found.name !== identity.name);
       if (differs) await tx.updateUser(user.id, { email: identity.email, name: identity.name });
-      return { userId: user.id, started: await startSession(tx, user.id, now) };
+      const session = await startSession(tx, user.id, now);
+      await audit(
+        c,
+        ctx,
+        tx,
+        { action: "login", detail: fresh ? "fresh sign-in (ssh check)" : "identity provider" },
+        { user: { ...user, email: identity.email, name: identity.name }, via: "oidc" },
+      );
+      return { userId: user.id, started: session };
     });
     // Every sign-in changes the user's signedInAt, which the maps carry (SSH check rules).
     await ctx.meshChanges.userChanged(userId);
@@ -163,7 +195,7 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
       },
     );
     c.header("Cache-Control", "no-store");
-    if (fresh) {
+    if (fresh && returnTo === "/") {
       return messagePage(
         c,
         200,
