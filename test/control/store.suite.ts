@@ -11,6 +11,7 @@ import {
   StoreConflictError,
   type UserRecord,
 } from "../../server/control/store/types.ts";
+import { defineAuditTests } from "./store-suite-audit.ts";
 import { defineKeyTests } from "./store-suite-keys.ts";
 import { defineRecordTests } from "./store-suite-records.ts";
 import { defineTransactionTests } from "./store-suite-tx.ts";
@@ -129,4 +130,5 @@ export function defineStoreSuite(backend: StoreBackend): void {
   defineRecordTests(ctx);
   defineKeyTests(ctx);
   defineTransactionTests(ctx);
+  defineAuditTests(ctx);
 }

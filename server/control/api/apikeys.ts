@@ -3,6 +3,7 @@
 
 import type { Hono } from "hono";
 import { API_KEY_DEFAULT_TTL_MS, API_KEY_MAX_TTL_MS, issueApiKey } from "../auth/apikeys.ts";
+import { audit } from "./audit.ts";
 import { pathId, readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { invalidBody, notFound } from "./errors.ts";
@@ -20,7 +21,15 @@ export function apiKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       throw invalidBody([{ path: "expiry", message: "at most 365 days" }]);
     }
     const now = ctx.now();
-    const issued = await ctx.store.transaction((tx) => issueApiKey(tx, user.id, now + ttl));
+    const issued = await ctx.store.transaction(async (tx) => {
+      const made = await issueApiKey(tx, user.id, now + ttl);
+      await audit(c, ctx, tx, {
+        action: "apikey.create",
+        target: `API key ${made.record.id} ${made.record.prefix}`,
+        detail: `expires ${new Date(made.record.expiresAt).toISOString()}`,
+      });
+      return made;
+    });
     return c.json({ key: issued.key, apiKey: apiKeyView(issued.record) }, 201);
   });
 
@@ -41,6 +50,7 @@ export function apiKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       if (key === undefined || !(isAdmin(user) || key.userId === user.id))
         throw notFound("API key", id);
       await tx.revokeApiKey(id, now);
+      await audit(c, ctx, tx, { action: "apikey.revoke", target: `API key ${id} ${key.prefix}` });
     });
     return c.json({ revoked: id });
   });

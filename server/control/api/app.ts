@@ -10,6 +10,7 @@ import { Hono } from "hono";
 import { RateLimiter } from "../auth/rate-limit.ts";
 import { apiKeyRoutes } from "./apikeys.ts";
 import { approvalRoutes } from "./approvals.ts";
+import { auditRoutes } from "./audit.ts";
 import { authKeyRoutes } from "./authkeys.ts";
 import type { ApiContext, ApiDeps, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
@@ -20,6 +21,7 @@ import { nodeRoutes } from "./nodes.ts";
 import { pageRoutes } from "./pages.ts";
 import { policyRoutes } from "./policy.ts";
 import { sessionRoutes } from "./session.ts";
+import { sshUserRoutes } from "./ssh-users.ts";
 import { userRoutes } from "./users.ts";
 
 /** The default limit of sign-in attempts per address: a burst of 10, then one per 6 s. */
@@ -91,6 +93,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   inviteRoutes(app, ctx);
   policyRoutes(app, ctx);
   approvalRoutes(app, ctx);
+  auditRoutes(app, ctx);
+  sshUserRoutes(app, ctx);
   return app;
 }
 

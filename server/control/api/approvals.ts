@@ -4,6 +4,7 @@
 // use them. The pending request lives with the map side (changes.ts, Approvals).
 
 import type { Context, Hono } from "hono";
+import { audit } from "./audit.ts";
 import { readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
@@ -40,9 +41,13 @@ export function approvalRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     const user = c.get("caller").user;
     const id = approvalId(c);
     const body = await readBody(c, approvalBody);
-    if (ctx.approvals.get(id) === null) throw gone(id);
+    const pending = ctx.approvals.get(id);
+    if (pending === null) throw gone(id);
+    // The decision lives with the map side, not in the store: its entry follows it.
+    const target = `approval ${id} ${pending.hostname}`;
     if (!body.approve) {
       await ctx.approvals.deny(id);
+      await ctx.store.transaction((tx) => audit(c, ctx, tx, { action: "approval.deny", target }));
       return c.json({ approved: false });
     }
     const tags = body.tags === undefined ? undefined : [...new Set(body.tags)];
@@ -62,6 +67,10 @@ export function approvalRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     } catch (e) {
       throw new ApiError(409, "approval_failed", (e as Error).message);
     }
+    const detail = tags === undefined || tags.length === 0 ? "" : `tags ${tags.join(" ")}`;
+    await ctx.store.transaction((tx) =>
+      audit(c, ctx, tx, { action: "approval.approve", target, detail }),
+    );
     return c.json({ approved: true });
   });
 }

@@ -4,12 +4,23 @@
 
 import type { Hono } from "hono";
 import { AUTH_KEY_DEFAULT_TTL_MS, AUTH_KEY_MAX_TTL_MS, issueAuthKey } from "../auth/authkeys.ts";
+import type { AuthKeyRecord } from "../store/types.ts";
+import { audit } from "./audit.ts";
 import { pathId, readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError, invalidBody, notFound } from "./errors.ts";
 import { isAdmin } from "./guard.ts";
 import { authKeyCreateBody } from "./schemas.ts";
 import { authKeyView } from "./views.ts";
+
+/** A key's options in words, for the audit log ("reusable, ephemeral, tags tag:ci"). */
+function authKeyOptions(key: AuthKeyRecord): string {
+  const words = [key.reusable ? "reusable" : "one-off"];
+  if (key.ephemeral) words.push("ephemeral");
+  if (key.tags.length > 0) words.push(`tags ${key.tags.join(" ")}`);
+  words.push(`expires ${new Date(key.expiresAt).toISOString()}`);
+  return words.join(", ");
+}
 
 /** Registers the auth key routes. */
 export function authKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
@@ -37,15 +48,21 @@ export function authKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       );
     }
     const now = ctx.now();
-    const issued = await ctx.store.transaction((tx) =>
-      issueAuthKey(tx, {
+    const issued = await ctx.store.transaction(async (tx) => {
+      const made = await issueAuthKey(tx, {
         userId: user.id,
         reusable: body.reusable ?? false,
         ephemeral: body.ephemeral ?? false,
         tags,
         expiresAt: now + ttl,
-      }),
-    );
+      });
+      await audit(c, ctx, tx, {
+        action: "authkey.create",
+        target: `auth key ${made.record.id} ${made.record.prefix}`,
+        detail: authKeyOptions(made.record),
+      });
+      return made;
+    });
     return c.json({ key: issued.key, authKey: authKeyView(issued.record) }, 201);
   });
 
@@ -66,6 +83,7 @@ export function authKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       if (key === undefined || !(isAdmin(user) || key.userId === user.id))
         throw notFound("auth key", id);
       await tx.revokeAuthKey(id, now);
+      await audit(c, ctx, tx, { action: "authkey.revoke", target: `auth key ${id} ${key.prefix}` });
     });
     return c.json({ revoked: id });
   });

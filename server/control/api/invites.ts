@@ -3,6 +3,7 @@
 
 import type { Hono } from "hono";
 import { createInvite, INVITE_DEFAULT_TTL_MS, INVITE_MAX_TTL_MS } from "../auth/links.ts";
+import { audit } from "./audit.ts";
 import { readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { forbidden, invalidBody } from "./errors.ts";
@@ -22,14 +23,21 @@ export function inviteRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     if (ttl > INVITE_MAX_TTL_MS)
       throw invalidBody([{ path: "expiry", message: "at most 30 days" }]);
     const expiresAt = ctx.now() + ttl;
-    const url = await ctx.store.transaction((tx) =>
-      createInvite(tx, ctx.baseUrl, {
+    const url = await ctx.store.transaction(async (tx) => {
+      const made = await createInvite(tx, ctx.baseUrl, {
         role,
         email: body.email ?? "",
         createdBy: user.id,
         expiresAt,
-      }),
-    );
+      });
+      // The link is a secret: the log says who may use it, never the link.
+      await audit(c, ctx, tx, {
+        action: "invite.create",
+        target: body.email ?? "anyone holding the link",
+        detail: `role ${role}, expires ${new Date(expiresAt).toISOString()}`,
+      });
+      return made;
+    });
     return c.json({ url, role, email: body.email ?? "", expiresAt }, 201);
   });
 }

@@ -9,6 +9,7 @@ import {
   type StoreTx,
   type UserRecord,
 } from "../store/types.ts";
+import { audit } from "./audit.ts";
 import { pathId, readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError, notFound } from "./errors.ts";
@@ -43,6 +44,11 @@ export function nodeRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       node = await ctx.store.transaction(async (tx) => {
         const found = await managedNode(tx, user, id);
         await tx.updateNode(id, { name });
+        await audit(c, ctx, tx, {
+          action: "node.rename",
+          target: `node ${id} ${found.name}`,
+          detail: `${found.name} -> ${name}`,
+        });
         return { ...found, name };
       });
     } catch (e) {
@@ -59,8 +65,9 @@ export function nodeRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     const user = c.get("caller").user;
     const id = pathId(c);
     await ctx.store.transaction(async (tx) => {
-      await managedNode(tx, user, id);
+      const found = await managedNode(tx, user, id);
       await tx.deleteNode(id);
+      await audit(c, ctx, tx, { action: "node.remove", target: `node ${id} ${found.name}` });
     });
     await ctx.meshChanges.nodeRemoved(id);
     return c.json({ removed: id });
@@ -73,6 +80,7 @@ export function nodeRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     const node = await ctx.store.transaction(async (tx) => {
       const found = await managedNode(tx, user, id);
       await tx.updateNode(id, { keyExpiry: now });
+      await audit(c, ctx, tx, { action: "node.expire", target: `node ${id} ${found.name}` });
       return { ...found, keyExpiry: now };
     });
     await ctx.meshChanges.nodeChanged(id);

@@ -6,6 +6,7 @@ import type { Hono } from "hono";
 import { DEFAULT_POLICY } from "../policy/default.ts";
 import type { PolicyError, PolicyUser } from "../policy/types.ts";
 import { StoreConflictError, type StoreTx } from "../store/types.ts";
+import { audit } from "./audit.ts";
 import { ifMatchVersion, POLICY_BODY_LIMIT, readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
@@ -50,7 +51,13 @@ export function policyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       stored = await ctx.store.transaction(async (tx) => {
         const result = ctx.policy.compile(text, await policyUsers(tx));
         if (!result.ok) throw refusal(result.errors);
-        return tx.setPolicy(text, user.id, expect);
+        const set = await tx.setPolicy(text, user.id, expect);
+        await audit(c, ctx, tx, {
+          action: "policy.set",
+          target: `policy version ${set.version}`,
+          detail: `${text.length} characters`,
+        });
+        return set;
       });
     } catch (e) {
       if (e instanceof StoreConflictError) {

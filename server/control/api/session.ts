@@ -4,6 +4,7 @@
 
 import type { Hono } from "hono";
 import { sessionClearCookie } from "../auth/sessions.ts";
+import { audit } from "./audit.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
 import { userView } from "./views.ts";
@@ -33,7 +34,10 @@ export function sessionRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
         "sign-out ends a web session; revoke an API key instead",
       );
     }
-    await ctx.store.deleteSession(caller.session.hash);
+    await ctx.store.transaction(async (tx) => {
+      await tx.deleteSession(caller.session.hash);
+      await audit(c, ctx, tx, { action: "logout" });
+    });
     await ctx.meshChanges.userSignedOut(caller.user.id);
     c.header("Set-Cookie", sessionClearCookie(ctx.secure));
     return c.json({ signedOut: true });

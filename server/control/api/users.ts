@@ -2,6 +2,7 @@
 // changes and nobody becomes owner through the API: there is one owner, made by the owner link.
 
 import type { Hono } from "hono";
+import { audit } from "./audit.ts";
 import { pathId, readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError, notFound } from "./errors.ts";
@@ -29,6 +30,11 @@ export function userRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
         throw new ApiError(409, "owner_role_fixed", "the owner's role cannot be changed");
       }
       await tx.updateUser(id, { role });
+      await audit(c, ctx, tx, {
+        action: "user.role",
+        target: `user ${id} ${user.email || user.name}`,
+        detail: `${user.role} -> ${role}`,
+      });
       return { ...user, role };
     });
     await ctx.meshChanges.userChanged(id);

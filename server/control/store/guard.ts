@@ -97,6 +97,8 @@ const TX_METHODS: Record<keyof StoreTx, true> = {
   initSettings: true,
   putMapCheckpoint: true,
   takeMapCheckpoint: true,
+  addAudit: true,
+  listAudit: true,
 };
 
 /** A StoreTx whose every method runs `target`'s inside `around`. */

@@ -5,6 +5,7 @@
 
 import type {
   ApiKeyRecord,
+  AuditRecord,
   AuthKeyRecord,
   LinkRecord,
   MeshSettings,
@@ -179,4 +180,18 @@ export function settingsFromRow(row: Row): MeshSettings {
 /** A number from an aggregate (MAX, COUNT): null when SQL said NULL. */
 export function aggregate(row: Row | undefined, column: string): number | null {
   return row === undefined ? null : optNum(row, column);
+}
+
+export function auditFromRow(row: Row): AuditRecord {
+  return {
+    id: num(row, "id"),
+    at: num(row, "at"),
+    actorId: optNum(row, "actor_id"),
+    actor: str(row, "actor"),
+    via: str(row, "via"),
+    action: str(row, "action"),
+    target: str(row, "target"),
+    detail: str(row, "detail"),
+    source: str(row, "source"),
+  };
 }

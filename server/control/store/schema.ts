@@ -163,6 +163,25 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 4,
+    name: "audit_log: who changed what, when and from where (admin actions, sign-ins, sign-outs)",
+    statements: [
+      // No foreign key to users: an entry must outlive whatever it names, and `actor` keeps the
+      // person's email as it was then (emails change). Listed newest first by id (audit.ts).
+      `CREATE TABLE audit_log (
+        id {id},
+        at BIGINT NOT NULL,
+        actor_id BIGINT,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        source TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /** The newest version this code knows. */

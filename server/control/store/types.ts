@@ -124,6 +124,34 @@ export interface MeshSettings {
   helloKey: string;
 }
 
+/**
+ * One audit entry: a change made through the API (nodes, users, keys, invitations, policy,
+ * approvals) or a sign-in / sign-out. Written in the transaction of the change it records.
+ */
+export interface AuditRecord {
+  /** Increasing: newer entries have larger ids (the list's cursor). */
+  id: number;
+  /** When (unix ms). */
+  at: number;
+  /** The acting user, or null when nobody signed in acted (none today; kept for agents). */
+  actorId: number | null;
+  /** The actor as people read it then: the user's email (or name when it has none). */
+  actor: string;
+  /** How the actor proved who they are: "session", "apikey", "link" (owner/invite), "oidc". */
+  via: string;
+  /** What was done, "thing.verb": "node.rename", "authkey.create", "login", ... (audit.ts). */
+  action: string;
+  /** What it was done to ("node 7 web-01"); "" when the action names it already. */
+  target: string;
+  /** More about it in words ("web-01 -> db-01", "reusable, tags tag:ci"); "" when nothing. */
+  detail: string;
+  /** The address the request came from (the TCP peer). */
+  source: string;
+}
+
+/** Fields a new audit entry is written with (id chosen by the store). */
+export type NewAudit = Omit<AuditRecord, "id">;
+
 /** Fields a new node is created with (id, createdAt chosen by the store; sshUsers null if absent). */
 export type NewNode = Omit<NodeRecord, "id" | "createdAt" | "sshUsers"> &
   Partial<Pick<NodeRecord, "sshUsers">>;
@@ -224,6 +252,12 @@ export interface StoreTx {
   putMapCheckpoint(body: string): Promise<void>;
   /** Reads and deletes the checkpoint: it is good for one start only. Null when none. */
   takeMapCheckpoint(): Promise<string | null>;
+
+  // audit log (server/control/api/audit.ts)
+  /** Appends one entry. */
+  addAudit(entry: NewAudit): Promise<AuditRecord>;
+  /** At most `limit` entries, newest first, only those with id < `before` when given. */
+  listAudit(limit: number, before?: number): Promise<AuditRecord[]>;
 }
 
 /** A storage backend. */
