@@ -15,7 +15,7 @@
 //   const { json } = await lab.admin("/api/v1/nodes"); // the owner's view
 //   await lab.close();
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -116,6 +116,8 @@ export interface MeshLab {
   store: Store;
   /** The agents' mesh names, in start order. */
   agentNames: string[];
+  /** An agent's local socket, for `corridor status|ping|ssh` (CORRIDOR_SOCKET) from it. */
+  agentSocket(name: string): string;
   /** The owner's API key (capi_...), for `corridor admin` (CORRIDOR_API_KEY). */
   apiKey: string;
   /** Calls the API as the owner (Bearer API key); `path` like "/api/v1/nodes". */
@@ -159,6 +161,8 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
     { name: "db-01", tags: ["tag:db"] },
   ];
   const tmp = mkdtempSync(join(tmpdir(), "corridor-mesh-lab-"));
+  // TEST_USER's home lies below: the user must be able to pass through (not list) it.
+  chmodSync(tmp, 0o711);
   const cleanup: (() => Promise<unknown> | unknown)[] = [
     () => rmSync(tmp, { recursive: true, force: true }),
   ];
@@ -329,6 +333,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
       serve,
       store,
       agentNames,
+      agentSocket: (name) => join(tmp, name, "agent.sock"),
       apiKey,
       admin,
       nodes,
