@@ -4,6 +4,9 @@
 
 export type ThemeName = "dark" | "light";
 
+/** The terminal renderer: "auto" picks by what the browser's WebGL runs on (renderer-choice.ts). */
+export type RendererSetting = "auto" | "webgl" | "dom";
+
 /** A host the person allowed to set the clipboard from its terminal output (OSC 52). */
 export interface ClipboardGrant {
   networkId: string;
@@ -16,12 +19,18 @@ export interface ClipboardGrant {
 export interface Settings {
   fontSize: number;
   theme: ThemeName;
+  renderer: RendererSetting;
   /** Off for every host until the person allows one (from the notice a write shows). */
   clipboardWriteHosts: ClipboardGrant[];
 }
 
 const KEY = "corridor.settings";
-const DEFAULTS: Settings = { fontSize: 14, theme: "dark", clipboardWriteHosts: [] };
+const DEFAULTS: Settings = {
+  fontSize: 14,
+  theme: "dark",
+  renderer: "auto",
+  clipboardWriteHosts: [],
+};
 export const FONT_SIZES = { min: 9, max: 28 };
 /** Bounds on what is read back from storage (it is this page's, but may be edited by hand). */
 const MAX_GRANTS = 200;
@@ -41,6 +50,7 @@ function load(): Settings {
           ? Math.round(fontSize)
           : DEFAULTS.fontSize,
       theme: parsed.theme === "light" ? "light" : "dark",
+      renderer: parsed.renderer === "webgl" || parsed.renderer === "dom" ? parsed.renderer : "auto",
       clipboardWriteHosts: loadGrants(parsed.clipboardWriteHosts),
     };
   } catch {

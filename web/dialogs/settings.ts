@@ -1,5 +1,5 @@
-// Font size and theme for all terminals, and the hosts allowed to write to the clipboard
-// (OSC 52, granted from a terminal's notice); changes apply at once.
+// Font size, theme and renderer for all terminals, and the hosts allowed to write to the
+// clipboard (OSC 52, granted from a terminal's notice); changes apply at once.
 
 import { button, field, h, input, replace } from "../dom.ts";
 import {
@@ -7,10 +7,12 @@ import {
   FONT_SIZES,
   getSettings,
   onSettings,
+  type RendererSetting,
   setClipboardWrite,
   type ThemeName,
   updateSettings,
 } from "../settings.ts";
+import { rendererFor } from "../terminal/renderer-choice.ts";
 import { openDialog } from "./dialog.ts";
 
 export function openSettings(): Promise<unknown> {
@@ -31,16 +33,40 @@ export function openSettings(): Promise<unknown> {
   );
   theme.value = current.theme;
   theme.addEventListener("change", () => updateSettings({ theme: theme.value as ThemeName }));
+  const renderer = h(
+    "select",
+    { testid: "renderer-select" },
+    h("option", { text: "Automatic", attrs: { value: "auto" } }),
+    h("option", { text: "WebGL", attrs: { value: "webgl" } }),
+    h("option", { text: "DOM", attrs: { value: "dom" } }),
+  );
+  renderer.value = current.renderer;
+  renderer.addEventListener("change", () =>
+    updateSettings({ renderer: renderer.value as RendererSetting }),
+  );
+  const rendererNote = h("p", { class: "hint", testid: "renderer-choice" });
+  const renderRenderer = () => {
+    const choice = rendererFor(getSettings().renderer);
+    const name = choice.renderer === "webgl" ? "WebGL" : "DOM";
+    rendererNote.textContent = `Terminals draw with ${name}: ${choice.reason}. Automatic picks DOM where WebGL runs in software (it is faster there).`;
+    rendererNote.dataset.renderer = choice.renderer;
+  };
+  renderRenderer();
   const grants = h("ul", { class: "clipboard-grants", testid: "clipboard-grants" });
   const renderGrants = () => replace(grants, ...grantItems(getSettings().clipboardWriteHosts));
   renderGrants();
-  const unsubscribe = onSettings(renderGrants);
+  const unsubscribe = onSettings(() => {
+    renderGrants();
+    renderRenderer();
+  });
   return openDialog({
     title: "Settings",
     testid: "settings-dialog",
     body: [
       field("Terminal font size (px)", size),
       field("Theme", theme),
+      field("Terminal renderer", renderer),
+      rendererNote,
       h(
         "section",
         { class: "settings-section", testid: "clipboard-settings" },

@@ -7,8 +7,13 @@ import type { Settings } from "../settings.ts";
 export interface TermHandle {
   readonly cols: number;
   readonly rows: number;
-  /** "webgl", or "dom" when WebGL failed or its context was lost. */
+  /** The renderer in use: the Settings choice ("auto" by what WebGL runs on), or "dom" when
+   *  WebGL failed, is still loading, or lost its context (renderer-switch.ts). */
   readonly renderer: "webgl" | "dom";
+  /** Why that renderer (a sentence for a tooltip). */
+  readonly rendererReason: string;
+  /** Called when the renderer in use changes (WebGL loaded, lost, or a new setting). */
+  onRendererChange(listener: (renderer: "webgl" | "dom") => void): void;
   /** Writes to the terminal; `parsed` runs once xterm has processed the data. */
   write(data: Uint8Array | string, parsed?: () => void): void;
   /** Typed or pasted text (a string of UTF-16 code units). */

@@ -15,6 +15,7 @@ import { closedPanel, hostKeyWarning, isHostKeyChange } from "./closed-panel.ts"
 import { loadTerminal, type TermHandle, type TerminalHooks } from "./handle.ts";
 import { coarsePointer, createKeyBar, type KeyBar } from "./keybar.ts";
 import { createLinkOpener, type LinkOpener } from "./link-opener.ts";
+import { createRendererBadge } from "./renderer-badge.ts";
 import { createSearchBar } from "./search-bar.ts";
 import { sanitizeTitle } from "./title.ts";
 
@@ -54,6 +55,7 @@ export class TerminalSession {
   private readonly links: LinkOpener;
   /** The title the remote program set (OSC 0/2), sanitized, beside the session's address. */
   private readonly remoteTitle: HTMLElement;
+  private readonly rendererBadge = createRendererBadge();
   private term: TermHandle | undefined;
   private port: MessagePort | undefined;
   private sessionId: string | undefined;
@@ -112,6 +114,7 @@ export class TerminalSession {
         this.stateLine,
         h("span", { class: "muted", text: `${address} · ${target.networkName}` }),
         this.remoteTitle,
+        this.rendererBadge.element,
       ),
       h(
         "div",
@@ -154,6 +157,7 @@ export class TerminalSession {
       };
       const term = create(this.termBox, getSettings(), hooks);
       this.term = term;
+      this.rendererBadge.follow(term);
       term.onData((data) => this.sendText(this.keyBar.transform(data)));
       term.onBinary((data) => this.sendBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
       term.onResize((cols, rows) => this.post({ type: "resize", cols, rows }));

@@ -1,5 +1,7 @@
-// xterm.js 6 with its addons: fit, web links, search, Unicode 11 widths and the WebGL renderer
-// (falling back to the DOM renderer). Loaded lazily (see handle.ts). The sequences that could
+// xterm.js 6 with its addons: fit, web links, Unicode 11 widths; search and the WebGL renderer
+// are chunks of their own, fetched only when used (Ctrl+F; WebGL when chosen, after the first
+// frame: renderer-switch.ts), to keep the bytes up to a shell prompt small (docs/terminal.md).
+// Loaded lazily (see handle.ts). The sequences that could
 // reach beyond the terminal (OSC 52 clipboard, titles, links) go to the session's hooks,
 // never straight to the system: docs/terminal.md has the review. The clipboard addon is not
 // used: its provider answers a read with the clipboard, and even an empty answer reaches the
@@ -7,14 +9,14 @@
 
 import "@xterm/xterm/css/xterm.css";
 import { FitAddon } from "@xterm/addon-fit";
-import { SearchAddon } from "@xterm/addon-search";
+import type { SearchAddon } from "@xterm/addon-search";
 import { Unicode11Addon } from "@xterm/addon-unicode11";
 import { WebLinksAddon } from "@xterm/addon-web-links";
-import { WebglAddon } from "@xterm/addon-webgl";
 import { Terminal } from "@xterm/xterm";
 import type { Settings } from "../settings.ts";
 import { installCspStyleShim } from "./csp-shim.ts";
 import type { TermHandle, TerminalHooks } from "./handle.ts";
+import { createRendererSwitch } from "./renderer-switch.ts";
 import { terminalTheme } from "./themes.ts";
 
 const FONT_FAMILY =
@@ -53,9 +55,24 @@ export function createTerminal(
     windowOptions: {},
   });
   const fit = new FitAddon();
-  const search = new SearchAddon();
   term.loadAddon(fit);
-  term.loadAddon(search);
+  let search: SearchAddon | undefined;
+  let searchLoading = false;
+  let disposed = false;
+  const loadSearch = () => {
+    if (searchLoading) return;
+    searchLoading = true;
+    import("@xterm/addon-search").then(
+      ({ SearchAddon }) => {
+        if (disposed) return;
+        search = new SearchAddon();
+        term.loadAddon(search);
+      },
+      () => {
+        searchLoading = false; // the next Ctrl+F tries again
+      },
+    );
+  };
   term.loadAddon(
     new WebLinksAddon((_event, uri) => hooks.linkActivate(uri), {
       hover: (_event, uri) => hooks.linkHover(uri),
@@ -78,6 +95,7 @@ export function createTerminal(
     const mod = event.ctrlKey || event.metaKey;
     if (mod && !event.shiftKey && !event.altKey && key === "f") {
       event.preventDefault();
+      loadSearch();
       searchListener?.();
       return false;
     }
@@ -93,19 +111,7 @@ export function createTerminal(
   });
 
   term.open(container);
-  let renderer: "webgl" | "dom" = "dom";
-  try {
-    const webgl = new WebglAddon();
-    webgl.onContextLoss(() => {
-      webgl.dispose();
-      renderer = "dom";
-    });
-    term.loadAddon(webgl);
-    renderer = "webgl";
-  } catch {
-    renderer = "dom";
-  }
-  container.dataset.renderer = renderer;
+  const renderer = createRendererSwitch(term, container, settings.renderer);
 
   const safeFit = () => {
     try {
@@ -124,8 +130,12 @@ export function createTerminal(
       return term.rows;
     },
     get renderer() {
-      return renderer;
+      return renderer.state.renderer;
     },
+    get rendererReason() {
+      return renderer.state.reason;
+    },
+    onRendererChange: (listener) => renderer.onChange(({ renderer }) => listener(renderer)),
     write: (data, parsed) => term.write(data, parsed),
     onData: (listener) => void term.onData(listener),
     onBinary: (listener) => void term.onBinary(listener),
@@ -139,13 +149,21 @@ export function createTerminal(
     applySettings: (next) => {
       term.options.fontSize = next.fontSize;
       term.options.theme = terminalTheme(next.theme);
+      renderer.apply(next.renderer);
       safeFit();
     },
     applicationCursorKeys: () => term.modes.applicationCursorKeysMode,
-    findNext: (query) => search.findNext(query, { decorations: SEARCH_DECORATIONS }),
-    findPrevious: (query) => search.findPrevious(query, { decorations: SEARCH_DECORATIONS }),
+    // Before the addon arrives (a same-origin fetch, started by Ctrl+F) nothing is found yet.
+    findNext: (query) => {
+      loadSearch();
+      return search?.findNext(query, { decorations: SEARCH_DECORATIONS }) ?? false;
+    },
+    findPrevious: (query) => {
+      loadSearch();
+      return search?.findPrevious(query, { decorations: SEARCH_DECORATIONS }) ?? false;
+    },
     clearSearch: () => {
-      search.clearDecorations();
+      search?.clearDecorations();
       term.clearSelection();
     },
     lines: () => {
@@ -156,6 +174,10 @@ export function createTerminal(
       while (out.length > 0 && out[out.length - 1] === "") out.pop();
       return out;
     },
-    dispose: () => term.dispose(),
+    dispose: () => {
+      disposed = true;
+      renderer.dispose();
+      term.dispose();
+    },
   };
 }
