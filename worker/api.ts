@@ -359,6 +359,8 @@ export interface MeshHost {
   lastHandshake: number | null;
   /** It runs the agent's identity SSH server: its host keys are in the map (no prompt). */
   identitySsh: boolean;
+  /** Its published SSH host keys ("ssh-ed25519 AAAA..."), for the host's details. */
+  sshHostKeys?: string[];
 }
 
 /** Receives the mesh's state: now, and at every change (pushed from the map, not polled). */

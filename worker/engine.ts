@@ -13,14 +13,19 @@ import type {
   SessionUi,
   SshKeySummary,
 } from "./api.ts";
+import { MESH_NETWORK_ID } from "./api.ts";
+import { browserControlSocket, type ControlConnect } from "./control/socket.ts";
 import { type CryptoCore, initCrypto, simdSupported } from "./crypto/index.ts";
 import type { X25519Provider } from "./crypto/x25519.ts";
 import { chosenKeys, rememberKeys } from "./engine/key-choice.ts";
+import { MeshEngine } from "./engine/mesh-api.ts";
+import { MeshRuntime } from "./engine/mesh-runtime.ts";
 import { NetworkRuntime } from "./engine/network-runtime.ts";
 import { hostsOf, type NetworkRecord, NetworkRegistry, summarize } from "./engine/networks.ts";
 import { type OpenSession, openTerminalSession } from "./engine/session.ts";
 import { SshKeyRing } from "./engine/ssh-keys.ts";
 import type { EngineStore } from "./engine/store.ts";
+import { browserHostname } from "./mesh/hostname.ts";
 import type { RelayConnect } from "./relay/socket.ts";
 import { KnownHosts } from "./ssh/known-hosts.ts";
 import { formatIp, parseIp } from "./wireguard/ip-address.ts";
@@ -37,6 +42,12 @@ export interface EngineDeps {
    * another tab runs it. Resolves with the function that lets go.
    */
   lockNetwork?: (id: string, name: string) => Promise<() => void>;
+  /** The mesh's map stream (default: /control at the default relay's origin, ws or wss). */
+  controlUrl?: string;
+  /** Opens the map stream's socket (default: the browser's WebSocket). */
+  controlConnect?: ControlConnect;
+  /** The host name the mesh node reports (default: from the User-Agent, e.g. "chrome-linux"). */
+  meshHostname?: string;
 }
 
 const noLock = async () => () => undefined;
@@ -120,7 +131,24 @@ export function createEngine(deps: EngineDeps): EngineApi {
     releases.delete(id);
   };
 
+  // The mesh (worker/engine/mesh-*.ts): this browser's ephemeral node, network "mesh".
+  const mesh = new MeshEngine({
+    runtime: new MeshRuntime({
+      loadCore,
+      x25519: deps.x25519,
+      controlUrl: deps.controlUrl ?? new URL("/control", deps.defaultRelayUrl).href,
+      controlConnect: deps.controlConnect ?? browserControlSocket,
+      relayConnect: deps.connect,
+      hostname: deps.meshHostname ?? browserHostname(globalThis.navigator?.userAgent),
+    }),
+    store: deps.store,
+    loadCore,
+    x25519: deps.x25519,
+    keysFor: (ids, ask) => keys.keysFor(ids, ask),
+  });
+
   return {
+    ...mesh.calls(),
     async status(): Promise<EngineStatus> {
       const c = await loadCore();
       return {
@@ -177,6 +205,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async listHosts(networkId: string) {
+      if (networkId === MESH_NETWORK_ID) return mesh.hosts();
       return hostsOf(await networks.get(networkId));
     },
 
@@ -197,6 +226,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async pingHost(networkId: string, address: string, timeoutMs = 2000) {
+      if (networkId === MESH_NETWORK_ID) return mesh.ping(address, timeoutMs);
       const net = (await runtime(networkId)).net;
       try {
         return await net.ping(address, { timeoutMs });
@@ -206,6 +236,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async forgetHostKey(networkId: string, host: string, port: number) {
+      if (networkId === MESH_NETWORK_ID) return mesh.forgetHostKey(host, port);
       const record = await networks.get(networkId);
       const knownHosts = KnownHosts.parse(record.knownHosts);
       const removed = knownHosts.remove(host, port);
@@ -228,6 +259,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
     unlockSshKey: (id: string, passphrase: string) => keys.unlock(id, passphrase),
     lockSshKeys: () => keys.lock(),
     async sshKeyChoice(networkId: string, host: string, username: string) {
+      if (networkId === MESH_NETWORK_ID) return mesh.keyChoice(host, username);
       return chosenKeys(await networks.get(networkId), host, username);
     },
 
@@ -237,6 +269,12 @@ export function createEngine(deps: EngineDeps): EngineApi {
       const cancel = new AbortController();
       connecting.set(id, cancel);
       try {
+        if (request.networkId === MESH_NETWORK_ID) {
+          const session = await mesh.openSession(id, request, ui, port, cancel.signal);
+          sessions.set(id, session);
+          void session.ended.finally(() => sessions.delete(id));
+          return id;
+        }
         const record = await networks.get(request.networkId);
         const started = await runtime(request.networkId);
         const knownHosts = KnownHosts.parse(record.knownHosts);

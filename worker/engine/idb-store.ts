@@ -4,8 +4,9 @@
 import type { EngineStore, StoreKind } from "./store.ts";
 
 const DB_NAME = "corridor";
-const DB_VERSION = 1;
-const KINDS: readonly StoreKind[] = ["networks", "sshKeys"];
+// 2: the "mesh" store (known hosts and key choices of mesh hosts without published keys).
+const DB_VERSION = 2;
+const KINDS: readonly StoreKind[] = ["networks", "sshKeys", "mesh"];
 
 function promised<T>(request: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -30,6 +30,8 @@ export interface SessionDeps {
   onLearned: () => Promise<void>;
   /** Aborted when the page gives up on the session while it connects. */
   signal?: AbortSignal;
+  /** Where to connect when request.host is a name (a mesh host's address); default: the host. */
+  address?: string;
 }
 
 /** A connected session. */
@@ -70,7 +72,7 @@ export async function openTerminalSession(
   try {
     cancelled();
     ui.onState("connecting", target);
-    const address = parseIp(request.host, `host '${request.host}'`);
+    const address = parseIp(deps.address ?? request.host, `host '${request.host}'`);
     const stream = await deps.net.tcp.connect(deps.net.sourceFor(address), address, request.port, {
       timeoutMs: 15_000,
     });

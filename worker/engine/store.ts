@@ -4,7 +4,7 @@
 // ever goes to localStorage (DESIGN §8).
 
 /** The kinds of record. */
-export type StoreKind = "networks" | "sshKeys";
+export type StoreKind = "networks" | "sshKeys" | "mesh";
 
 /** A small record store. Values are plain JSON-like objects with an `id`. */
 export interface EngineStore {

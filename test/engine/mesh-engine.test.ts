@@ -1,0 +1,245 @@
+// The engine on the mesh (docs/page.md, "The mesh in the engine"), in Node against a real
+// control server and relay (test/engine/mesh-harness.ts) and real agents in this process with
+// their identity SSH servers: an engine joins with a signed-in session's cookie, lists the hosts
+// the policy shows it (a hidden one is not listed), pings and opens a keyless SSH session by
+// name, gets the banner's sentence when the policy refuses the login and the sign-in check URL
+// for a check rule, refuses a host key that is not the map's, sees a host go offline pushed
+// through watchMesh, and leaves (the node is gone from the API). Without a session it is refused.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Agent } from "../../server/agent/agent.ts";
+import {
+  type EngineApi,
+  MESH_NETWORK_ID,
+  type MeshHost,
+  type MeshStatus,
+  type SessionState,
+  type SessionUi,
+  type TerminalMessage,
+} from "../../worker/api.ts";
+import { waitUntil } from "../helpers/wait.ts";
+import { type MeshTestbed, startMeshTestbed } from "./mesh-harness.ts";
+
+const POLICY = `{
+  "tagOwners": {
+    "tag:server": ["autogroup:admin"],
+    "tag:check": ["autogroup:admin"],
+    "tag:hidden": ["autogroup:admin"],
+  },
+  "acls": [
+    { "action": "accept", "src": ["autogroup:member"], "dst": ["tag:server:*", "tag:check:*"] },
+  ],
+  "ssh": [
+    { "action": "accept", "src": ["alice@example.com"], "dst": ["tag:server"], "users": ["root"] },
+    { "action": "check", "src": ["alice@example.com"], "dst": ["tag:check"], "users": ["root"], "checkPeriod": "1h" },
+  ],
+}`;
+
+/** A terminal on the page's side of a session's port. */
+class Terminal {
+  readonly channel = new MessageChannel();
+  text = "";
+
+  constructor() {
+    this.channel.port1.onmessage = (event: MessageEvent<TerminalMessage>) => {
+      const m = event.data;
+      if (m.type !== "output") return;
+      this.text += new TextDecoder().decode(m.data);
+      this.channel.port1.postMessage({ type: "ack", bytes: m.data.length });
+    };
+  }
+
+  type(text: string): void {
+    this.channel.port1.postMessage({ type: "input", data: new TextEncoder().encode(text) });
+  }
+
+  close(): void {
+    this.channel.port1.close();
+  }
+}
+
+/** A SessionUi that records what the engine told it; it never trusts a key or gives a password. */
+function recordingUi() {
+  const states: [SessionState, string][] = [];
+  const prompts: string[] = [];
+  const signIns: [string, string][] = [];
+  const ui: SessionUi = {
+    onState: (state, detail) => void states.push([state, detail]),
+    confirmHostKey: async (prompt) => {
+      prompts.push(prompt.fingerprint);
+      return false;
+    },
+    askPassword: async (prompt) => {
+      prompts.push(prompt);
+      return null;
+    },
+    askInteractive: async () => null,
+    onBanner: () => undefined,
+    onSignInRequired: (url, message) => void signIns.push([url, message]),
+  };
+  const closed = () => states.find(([s]) => s === "closed")?.[1];
+  return { ui, states, prompts, signIns, closed };
+}
+
+const request = (host: string, username = "root") => ({
+  networkId: MESH_NETWORK_ID,
+  host,
+  port: 22,
+  username,
+  cols: 80,
+  rows: 24,
+});
+
+let bed: MeshTestbed;
+let web: Agent;
+let check: Agent;
+let engine: EngineApi;
+let status: MeshStatus;
+
+describe("the engine on the mesh", () => {
+  beforeAll(async () => {
+    bed = await startMeshTestbed();
+    await bed.setPolicy(POLICY);
+    web = await bed.agent("web-01", ["tag:server"]);
+    check = await bed.agent("check-01", ["tag:check"]);
+    await bed.agent("hidden-01", ["tag:hidden"]);
+    engine = bed.engine(await bed.cookie(bed.alice.id), "test-tab");
+    status = await engine.meshStart();
+  }, 120_000);
+
+  afterAll(async () => {
+    await bed?.close();
+  });
+
+  it("joins by the session cookie and lists the hosts the policy shows", async () => {
+    expect(status).toMatchObject({ state: "ready", self: { name: "test-tab" } });
+    expect(status.self?.user?.email).toBe("alice@example.com");
+    expect(status.relay?.id).toBe("default");
+    // One node per engine: a second start returns the running node.
+    expect((await engine.meshStart()).self?.key).toBe(status.self?.key);
+    const names = (await engine.meshHosts()).map((h) => h.name);
+    expect(names).toEqual(["check-01", "web-01"]);
+    const entries = await engine.listHosts(MESH_NETWORK_ID);
+    expect(entries.map((e) => e.name)).toEqual(["check-01", "web-01"]);
+    expect(entries[1]).toMatchObject({ networkId: "mesh", source: "peer" });
+    const hosts = await engine.meshHosts();
+    expect(hosts[1]).toMatchObject({ os: "linux", tags: ["tag:server"], identitySsh: true });
+    // The mesh is not a wg-quick network.
+    expect(await engine.listNetworks()).toEqual([]);
+  });
+
+  it("the browser node is listed by the API as ephemeral", async () => {
+    const nodes = (await bed.api("GET", "/api/v1/nodes")).json.nodes as {
+      name: string;
+      ephemeral: boolean;
+      os: string;
+    }[];
+    expect(nodes.find((n) => n.name === "test-tab")).toMatchObject({ ephemeral: true });
+  });
+
+  it("pings a host by name, any case and with the domain", async () => {
+    const domain = status.domain ?? "";
+    expect(await engine.pingHost(MESH_NETWORK_ID, "web-01", 5000)).not.toBeNull();
+    expect(await engine.pingHost(MESH_NETWORK_ID, `WEB-01.${domain}`, 5000)).not.toBeNull();
+    const web01 = (await engine.meshHosts()).find((h) => h.name === "web-01")!;
+    expect(web01.path).toBe("relay");
+    expect(web01.rttMs).not.toBeNull();
+    await expect(engine.pingHost(MESH_NETWORK_ID, "hidden-01", 500)).rejects.toThrow(
+      /no mesh host "hidden-01"/,
+    );
+  });
+
+  it("keyless identity SSH by name: no key, no password, no host key prompt", async () => {
+    const term = new Terminal();
+    const { ui, prompts } = recordingUi();
+    const id = await engine.openSession(request("web-01"), ui, term.channel.port2);
+    term.type("echo mesh-$((6*7))\n");
+    await waitUntil(() => term.text.includes("mesh-42"), "the shell's answer");
+    expect(prompts).toEqual([]);
+    await engine.closeSession(id);
+    term.close();
+  });
+
+  it("a user the policy refuses gets the server's sentence", async () => {
+    const bob = bed.engine(await bed.cookie(bed.bob.id), "bob-tab");
+    expect((await bob.meshStart()).state).toBe("ready");
+    const { ui, closed, prompts } = recordingUi();
+    const term = new Terminal();
+    await expect(bob.openSession(request("web-01"), ui, term.channel.port2)).rejects.toThrow(
+      /may not log in as root: the policy's ssh rules allow no user/,
+    );
+    expect(closed()).toMatch(/^bob@example.com on bob-tab .* may not log in as root/);
+    expect(prompts).toEqual([]);
+    await bob.meshStop();
+  });
+
+  it("a check rule sends the person to the sign-in check", async () => {
+    const { ui, closed, signIns } = recordingUi();
+    const term = new Terminal();
+    await expect(engine.openSession(request("check-01"), ui, term.channel.port2)).rejects.toThrow(
+      /sign in again at/,
+    );
+    expect(signIns).toEqual([[`${bed.baseUrl}/login/check`, closed()]]);
+  });
+
+  it("a host key other than the map's is the hard stop", async () => {
+    // check-01 now publishes web-01's key: its own SSH server's key is not the map's.
+    const published = (await engine.meshHosts()).find((h) => h.name === "web-01")!.sshHostKeys!;
+    expect(published.length).toBe(1);
+    check.node.control?.update({
+      hostinfo: { hostname: "check-01", os: "linux", sshHostKeys: [...published] },
+    });
+    const ui = recordingUi();
+    await waitForHostKey(engine, "check-01", published[0]!);
+    const term = new Terminal();
+    await expect(
+      engine.openSession(request("check-01"), ui.ui, term.channel.port2),
+    ).rejects.toThrow(/HOST KEY FOR check-01 HAS CHANGED/);
+    expect(ui.prompts).toEqual([]);
+  });
+
+  it("watchMesh pushes a host going offline", async () => {
+    const seen: MeshHost[][] = [];
+    const id = await engine.watchMesh({ onMesh: (_s, hosts) => void seen.push(hosts) });
+    await waitUntil(() => seen.length > 0, "the first push");
+    expect(seen[0]!.find((h) => h.name === "web-01")?.online).toBe(true);
+    await web.stop();
+    await waitUntil(
+      () => seen.at(-1)?.find((h) => h.name === "web-01") === undefined,
+      "web-01 (ephemeral) leaving the pushed hosts",
+    );
+    await engine.unwatchMesh(id);
+  });
+
+  it("meshStop removes the node at once", async () => {
+    const key = status.self?.key;
+    await engine.meshStop();
+    expect((await engine.meshStatus()).state).toBe("stopped");
+    const nodes = (await bed.api("GET", "/api/v1/nodes")).json.nodes as { key: string }[];
+    expect(nodes.some((n) => n.key === key)).toBe(false);
+    await expect(engine.pingHost(MESH_NETWORK_ID, "check-01", 500)).rejects.toThrow(
+      /not on the mesh/,
+    );
+  });
+
+  it("without a session the node is refused, with its code", async () => {
+    const anonymous = bed.engine("", "anon-tab");
+    const refused = await anonymous.meshStart();
+    expect(refused).toMatchObject({ state: "refused", code: "unauthenticated" });
+    expect(refused.detail).toMatch(/sign in first/);
+  });
+});
+
+/** Waits until the engine's map lists `key` as the host's SSH key. */
+async function waitForHostKey(engine: EngineApi, name: string, key: string): Promise<void> {
+  let hosts: MeshHost[] = [];
+  await waitUntil(
+    () => hosts.find((h) => h.name === name)?.sshHostKeys?.includes(key) === true,
+    `${name} publishing ${key}`,
+    {
+      poll: async () => {
+        hosts = await engine.meshHosts();
+      },
+    },
+  );
+}

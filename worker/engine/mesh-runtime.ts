@@ -1,0 +1,315 @@
+// This browser's node on the mesh, as the engine runs it (docs/page.md, "The mesh in the
+// engine"): one ephemeral node per engine, with a key made here at every start (never stored,
+// never returned), registered by the signed-in session cookie its map stream's WebSocket
+// carries. The runtime keeps the node's phase (starting, ready, reconnecting, refused, ...),
+// pushes the status and hosts to the page's listeners at every change (at most PUSH_GAP_MS
+// apart, never polled by the page), resolves mesh names, and closes the node's sessions when
+// the node goes.
+
+import type { MeshHost, MeshListener, MeshStatus } from "../api.ts";
+import type { ControlClientState, ControlRefusal } from "../control/client.ts";
+import type { ControlConnect } from "../control/socket.ts";
+import type { PeerView } from "../control/types.ts";
+import type { CryptoCore } from "../crypto/index.ts";
+import type { X25519Provider } from "../crypto/x25519.ts";
+import { MeshCore } from "../mesh/mesh-core.ts";
+import type { NetInterface } from "../net/interface.ts";
+import type { RelayConnect } from "../relay/socket.ts";
+import { formatIp, parseIp } from "../wireguard/ip-address.ts";
+import { generatePrivateKey } from "../wireguard/keys.ts";
+import { type MeshPhase, meshHostsOf, meshSignature, meshStatusOf } from "./mesh-view.ts";
+
+/** Pushes to the page are at least this far apart (at most ~4 per second). */
+export const PUSH_GAP_MS = 250;
+/** How often, while someone watches, the device's paths and handshakes are looked at. */
+export const STATS_CHECK_MS = 1000;
+
+/** What the mesh needs from the platform. */
+export interface MeshDeps {
+  loadCore: () => Promise<CryptoCore>;
+  x25519: X25519Provider;
+  /** The map stream ("wss://host/control"). */
+  controlUrl: string;
+  controlConnect: ControlConnect;
+  relayConnect: RelayConnect;
+  /** The host name the node reports ("browser", "chrome-linux"). */
+  hostname: string;
+  /** Map stream reconnect backoff (tests shorten it). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
+
+/** A session on the mesh, closed when the node goes. */
+interface Closable {
+  close(): Promise<void>;
+}
+
+/** The sentence for a refusal, by its code. */
+function refusalDetail(refusal: ControlRefusal): string {
+  if (refusal.code === "unauthenticated") {
+    return "sign in first: the control server has no signed-in session for this page";
+  }
+  if (refusal.code === "node_removed") return "this browser's node was removed from the mesh";
+  return `the control server refused this browser's node: ${refusal.message}`;
+}
+
+/** The control server's web origin ("https://host") from its map stream URL. */
+export function controlOrigin(controlUrl: string): string {
+  const url = new URL(controlUrl);
+  return `${url.protocol === "wss:" ? "https:" : "http:"}//${url.host}`;
+}
+
+/** The mesh node of one engine. */
+export class MeshRuntime {
+  private node: MeshCore | undefined;
+  private phase: MeshPhase = { state: "stopped" };
+  private starting: Promise<MeshStatus> | undefined;
+  private readonly listeners = new Map<string, MeshListener>();
+  private readonly sessions = new Map<string, Closable>();
+  /** Last ping round trip per peer key. */
+  private readonly rtts = new Map<string, number>();
+  private lastSignature = "";
+  private lastPush = 0;
+  private pushTimer: ReturnType<typeof setTimeout> | undefined;
+  private statsTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly deps: MeshDeps) {}
+
+  /** Joins (one node per engine): resolves at the first map, or with the refusal or error. */
+  start(): Promise<MeshStatus> {
+    const state = this.phase.state;
+    if (this.starting !== undefined) return this.starting;
+    if (state === "ready" || state === "reconnecting") return Promise.resolve(this.status());
+    this.starting = this.join().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async join(): Promise<MeshStatus> {
+    this.rtts.clear();
+    this.setPhase({ state: "starting", detail: "joining the mesh" });
+    let node: MeshCore;
+    try {
+      node = new MeshCore({
+        privateKey: generatePrivateKey(),
+        core: await this.deps.loadCore(),
+        x25519: this.deps.x25519,
+        controlUrl: this.deps.controlUrl,
+        controlConnect: this.deps.controlConnect,
+        relayConnect: this.deps.relayConnect,
+        hostinfo: { hostname: this.deps.hostname, os: "browser" },
+        ephemeral: true,
+        backoffBaseMs: this.deps.backoffBaseMs,
+        backoffMaxMs: this.deps.backoffMaxMs,
+        onChange: () => this.changed(),
+        onControlState: (s) => this.onControlState(node, s),
+        onRefused: (refusal) => this.onRefused(node, refusal),
+      });
+    } catch (error) {
+      this.setPhase({ state: "error", detail: (error as Error).message });
+      return this.status();
+    }
+    this.node = node;
+    try {
+      await node.start();
+    } catch (error) {
+      if (this.node === node) {
+        this.node = undefined;
+        await node.close(false).catch(() => false);
+        // A refusal has set its own phase; anything else is an error.
+        if (this.phase.state !== "refused") {
+          this.setPhase({ state: "error", detail: (error as Error).message });
+        }
+      }
+      return this.status();
+    }
+    if (this.node === node) this.setPhase({ state: "ready" });
+    return this.status();
+  }
+
+  private onControlState(node: MeshCore, state: ControlClientState): void {
+    if (this.node !== node) return;
+    if (state === "waiting") {
+      // A page never waits for a person's approval: without a session it is not signed in.
+      this.onRefused(node, { code: "unauthenticated", message: "not signed in", closeCode: 0 });
+      node.control.close();
+      return;
+    }
+    if (this.phase.state === "ready" && (state === "backoff" || state === "connecting")) {
+      this.setPhase({ state: "reconnecting", detail: "the map stream dropped: reconnecting" });
+    } else if (this.phase.state === "reconnecting" && state === "ready") {
+      this.setPhase({ state: "ready" });
+    }
+  }
+
+  private onRefused(node: MeshCore, refusal: ControlRefusal): void {
+    if (this.node !== node) return;
+    this.setPhase({ state: "refused", code: refusal.code, detail: refusalDetail(refusal) });
+    // Started already: the node is gone for the server; take it down here too.
+    if (node.net !== undefined) void this.takeDown(node, false);
+  }
+
+  /** The node's status now. */
+  status(): MeshStatus {
+    return meshStatusOf(this.phase, this.node);
+  }
+
+  /** The node's peers with their live state. */
+  hosts(): MeshHost[] {
+    return meshHostsOf(this.node, this.rtts);
+  }
+
+  /** Adds a listener, told now and at every change. */
+  watch(listener: MeshListener): string {
+    const id = crypto.randomUUID();
+    this.listeners.set(id, listener);
+    this.tell(listener, this.status(), this.hosts());
+    this.statsTimer ??= setInterval(() => this.changed(), STATS_CHECK_MS);
+    return id;
+  }
+
+  unwatch(id: string): void {
+    this.listeners.delete(id);
+    if (this.listeners.size === 0) this.stopTimers();
+  }
+
+  /**
+   * Leaves the mesh: logs the node out (the server removes it at once), closes its sessions
+   * and the device. Listeners stay (they see "stopped").
+   */
+  async stop(): Promise<void> {
+    const node = this.node;
+    if (this.starting !== undefined && node !== undefined) {
+      // Still joining: the start settles as an error once its node is closed.
+      this.node = undefined;
+      await node.close(false).catch(() => false);
+      await this.starting.catch(() => undefined);
+    } else if (node !== undefined) {
+      await this.takeDown(node, true);
+    }
+    this.setPhase({ state: "stopped" });
+  }
+
+  /** The peer `host` names (a mesh name, NAME.<domain>, or one of its addresses). */
+  peer(host: string): PeerView {
+    const map = this.node?.map;
+    if (map === undefined || !map.ready) throw new Error(this.notJoined());
+    const wanted = host.trim();
+    let canonical: string | undefined;
+    try {
+      canonical = formatIp(parseIp(wanted, "host"));
+    } catch {
+      canonical = undefined;
+    }
+    if (canonical !== undefined) {
+      for (const peer of map.peers.values()) {
+        if (peer.addresses.some((a) => formatIp(parseIp(a, "peer address")) === canonical))
+          return peer;
+      }
+    } else {
+      const peer = map.nodeByName(wanted);
+      if (peer !== undefined && peer.id !== map.self.id) return peer;
+    }
+    throw new Error(
+      `no mesh host ${JSON.stringify(host)}: it is not in this browser's map (unknown, or the policy does not let this browser reach it)`,
+    );
+  }
+
+  /** The node's IP interface; throws a sentence when the node is not on the mesh. */
+  net(): NetInterface {
+    const net = this.node?.net;
+    if (net === undefined || this.phase.state === "refused") throw new Error(this.notJoined());
+    return net;
+  }
+
+  /** Pings a mesh host by name or address; the round trip (ms) or null without an answer. */
+  async ping(host: string, timeoutMs: number): Promise<number | null> {
+    const peer = this.peer(host);
+    const address = peer.addresses[0];
+    if (address === undefined) return null;
+    let rtt: number | null;
+    try {
+      rtt = await this.net().ping(address, { timeoutMs });
+    } catch {
+      rtt = null;
+    }
+    if (rtt === null) this.rtts.delete(peer.key);
+    else this.rtts.set(peer.key, Math.round(rtt * 10) / 10);
+    this.changed();
+    return rtt;
+  }
+
+  /** The control server's fresh sign-in page, for `check` rules. */
+  checkUrl(): string {
+    return `${controlOrigin(this.deps.controlUrl)}/login/check`;
+  }
+
+  /** Tracks a session on the mesh so leaving closes it. */
+  adopt(id: string, session: Closable & { ended: Promise<void> }): void {
+    this.sessions.set(id, session);
+    void session.ended.finally(() => this.sessions.delete(id));
+  }
+
+  private notJoined(): string {
+    const { state, detail } = this.phase;
+    if (state === "refused" || state === "error") return `not on the mesh: ${detail ?? state}`;
+    if (state === "starting") return "not on the mesh yet: still joining";
+    return "not on the mesh: sign in to join it";
+  }
+
+  private async takeDown(node: MeshCore, logout: boolean): Promise<void> {
+    if (this.node === node) this.node = undefined;
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+    await node.close(logout).catch(() => false);
+    this.changed();
+  }
+
+  private setPhase(phase: MeshPhase): void {
+    this.phase = phase;
+    this.changed();
+  }
+
+  /** Something may have changed: push, at most once per PUSH_GAP_MS, if anything did. */
+  private changed(): void {
+    if (this.listeners.size === 0 || this.pushTimer !== undefined) return;
+    const wait = this.lastPush + PUSH_GAP_MS - Date.now();
+    if (wait > 0) {
+      this.pushTimer = setTimeout(() => {
+        this.pushTimer = undefined;
+        this.push();
+      }, wait);
+      return;
+    }
+    this.push();
+  }
+
+  private push(): void {
+    const status = this.status();
+    const hosts = this.hosts();
+    const signature = meshSignature(status, hosts);
+    if (signature === this.lastSignature) return;
+    this.lastSignature = signature;
+    this.lastPush = Date.now();
+    for (const listener of this.listeners.values()) this.tell(listener, status, hosts);
+  }
+
+  private tell(listener: MeshListener, status: MeshStatus, hosts: MeshHost[]): void {
+    // A listener of a closed page may fail or never answer: neither holds the others up.
+    try {
+      void Promise.resolve(listener.onMesh(status, hosts)).catch(() => undefined);
+    } catch {
+      // ignored: see above
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.statsTimer !== undefined) clearInterval(this.statsTimer);
+    if (this.pushTimer !== undefined) clearTimeout(this.pushTimer);
+    this.statsTimer = undefined;
+    this.pushTimer = undefined;
+    this.lastSignature = "";
+  }
+}
