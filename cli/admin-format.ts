@@ -36,6 +36,18 @@ export interface AuthKeyRow {
   usedCount: number;
 }
 
+/** An audit entry as the API lists it (server/control/api/audit.ts). */
+export interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  via: string;
+  action: string;
+  target: string;
+  detail: string;
+  source: string;
+}
+
 /** A time for people: "2026-12-03 07:40:12Z", or "-" for none. */
 export function when(ms: number | null): string {
   if (ms === null) return "-";
@@ -101,6 +113,22 @@ export function authKeysTable(keys: AuthKeyRow[]): string {
       String(k.usedCount),
       when(k.expiresAt),
       when(k.revokedAt),
+    ]),
+  );
+}
+
+export function auditTable(entries: AuditRow[]): string {
+  return table(
+    ["ID", "TIME", "ACTOR", "VIA", "SOURCE", "ACTION", "TARGET", "DETAIL"],
+    entries.map((e) => [
+      String(e.id),
+      when(e.at),
+      e.actor || "-",
+      e.via,
+      e.source,
+      e.action,
+      e.target || "-",
+      e.detail || "-",
     ]),
   );
 }

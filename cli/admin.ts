@@ -8,7 +8,9 @@
 import { readFileSync } from "node:fs";
 import { AdminClient, AdminError, ApiRefusal } from "./admin-client.ts";
 import {
+  type AuditRow,
   type AuthKeyRow,
+  auditTable,
   authKeysTable,
   type NodeRow,
   nodesTable,
@@ -24,12 +26,13 @@ export const API_KEY_VARIABLE = "CORRIDOR_API_KEY";
 /** `corridor admin`: its options, help and summary. */
 export const ADMIN_COMMAND = defineCommand({
   name: "admin",
-  summary: "administer a control server: users, nodes, auth keys, policy",
+  summary: "administer a control server: users, nodes, auth keys, policy, audit log",
   synopsis: [
     "[--server URL] users | nodes [--json] | nodes rename ID NAME | nodes remove ID",
     "[--server URL] nodes expire ID | authkey list | authkey revoke ID",
     "[--server URL] authkey create [--reusable] [--ephemeral] [--tag TAG]... [--expiry DUR]",
     "[--server URL] policy get | policy set FILE | policy test FILE",
+    "[--server URL] audit [--limit N] [--before ID]",
     "apikey create --data DIR | owner-link --data DIR [--server URL]",
   ],
   options: [
@@ -66,6 +69,17 @@ export const ADMIN_COMMAND = defineCommand({
       value: "DUR",
       description: "authkey create: the key's lifetime, e.g. 600s, 30m, 12h, 90d",
       default: "90d",
+    },
+    {
+      name: "limit",
+      value: "N",
+      description: "audit: how many entries, newest first (1-500)",
+      default: "50",
+    },
+    {
+      name: "before",
+      value: "ID",
+      description: "audit: only entries older than this id (the next page, as printed)",
     },
   ],
   notes:
@@ -240,6 +254,25 @@ async function authkey(args: AdminArgs, [verb, id]: string[]): Promise<number> {
   throw new UsageError(`unknown authkey command ${verb ?? "(none)"}`);
 }
 
+async function auditLog(args: AdminArgs): Promise<number> {
+  operands(args.positionals, 1, "audit [--limit N] [--before ID]");
+  const limit = args.values.limit ?? "50";
+  if (!/^[1-9][0-9]{0,2}$/.test(limit) || Number(limit) > 500) {
+    throw new UsageError(`--limit '${limit}': expected a number from 1 to 500`);
+  }
+  const query = new URLSearchParams({ limit });
+  if (args.values.before !== undefined) {
+    query.set("before", String(numericId(args.values.before)));
+  }
+  const got = await client(args).call<{ entries: AuditRow[]; next: number | null }>(
+    "GET",
+    `/api/v1/audit?${query}`,
+  );
+  const more =
+    got.next === null ? "" : `older entries: corridor admin audit --before ${got.next}\n`;
+  return print(args, got, auditTable(got.entries) + more);
+}
+
 async function admin(args: AdminArgs): Promise<number> {
   const [command, ...rest] = args.positionals;
   switch (command) {
@@ -262,8 +295,12 @@ async function admin(args: AdminArgs): Promise<number> {
       return authkey(args, rest);
     case "policy":
       return policy(args, rest);
+    case "audit":
+      return auditLog(args);
     case undefined:
-      throw new UsageError("which command? users, nodes, authkey, policy, apikey or owner-link");
+      throw new UsageError(
+        "which command? users, nodes, authkey, policy, audit, apikey or owner-link",
+      );
     default:
       throw new UsageError(`unknown command ${command}`);
   }
