@@ -17,6 +17,7 @@ import { MESH_NETWORK_ID } from "./api.ts";
 import { browserControlSocket, type ControlConnect } from "./control/socket.ts";
 import { type CryptoCore, initCrypto, simdSupported } from "./crypto/index.ts";
 import type { X25519Provider } from "./crypto/x25519.ts";
+import { createFilesApi } from "./engine/files.ts";
 import { chosenKeys, rememberKeys } from "./engine/key-choice.ts";
 import { MeshEngine } from "./engine/mesh-api.ts";
 import { MeshRuntime } from "./engine/mesh-runtime.ts";
@@ -147,7 +148,11 @@ export function createEngine(deps: EngineDeps): EngineApi {
     keysFor: (ids, ask) => keys.keysFor(ids, ask),
   });
 
+  // Files (SFTP) on the sessions' own connections: worker/engine/files.ts.
+  const files = createFilesApi((id) => sessions.get(id));
+
   return {
+    ...files,
     ...mesh.calls(),
     async status(): Promise<EngineStatus> {
       const c = await loadCore();

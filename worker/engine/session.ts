@@ -17,6 +17,7 @@ import type { HostKeyInfo } from "../ssh/kex/driver.ts";
 import type { UserKey } from "../ssh/keys/user-key.ts";
 import type { KnownHosts } from "../ssh/known-hosts.ts";
 import type { SshSession } from "../ssh/session.ts";
+import type { SftpClient } from "../ssh/sftp/client.ts";
 import { parseIp } from "../wireguard/ip-address.ts";
 
 /** What a session needs besides the request. */
@@ -39,6 +40,8 @@ export interface OpenSession {
   close(): Promise<void>;
   /** Settles when the session has ended. */
   readonly ended: Promise<void>;
+  /** Starts SFTP on a new channel of this session's connection (the files panel). */
+  sftp(): Promise<SftpClient>;
 }
 
 /** Connects, authenticates and starts a shell; rejects (after telling `ui`) on failure. */
@@ -139,7 +142,7 @@ export async function openTerminalSession(
       reportClosed(error.by === "client" && error.code === 11 ? "closed" : error.message);
     });
     void ended.then(() => reportClosed("the session ended"));
-    return { close: () => client.close(), ended };
+    return { close: () => client.close(), ended, sftp: () => client.sftp() };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     reportClosed(message);
