@@ -93,6 +93,12 @@ export interface NetworkStatus {
     lastHandshake: number | null;
     rxBytes: number;
     txBytes: number;
+    /**
+     * Why the host looks offline, when the engine can tell (absent when it answers): the
+     * relay refused its endpoint (UDP_ERROR 0-2), the endpoint bounced our datagrams (ICMP
+     * port unreachable), or handshake initiations went unanswered. `message` is for people.
+     */
+    problem?: { kind: "relay-refused" | "unreachable" | "no-handshake"; message: string };
   }[];
 }
 

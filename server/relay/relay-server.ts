@@ -256,7 +256,7 @@ export class RelayServer implements SessionHost {
     }
     let accepted = false;
     try {
-      accepted = bridge.send(from.udpClient, endpoint, packet, from.deliverUdp);
+      accepted = bridge.send(from.udpClient, endpoint, packet, from.deliverUdp, from.udpError);
     } catch (error) {
       this.log.error({ id: from.id, error: String(error) }, "udp_bridge_error");
     }

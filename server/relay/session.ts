@@ -4,10 +4,12 @@
 // other clients.
 
 import type { RawData, WebSocket } from "ws";
+import { udpEndpoint } from "../../worker/relay/endpoint.ts";
 import {
   decodeFrame,
   encodeServerHello,
   encodeUdp,
+  encodeUdpError,
   PONG,
   RECV_UDP,
   type RelayEndpoint,
@@ -25,6 +27,14 @@ export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_REPLACED = 4409;
 export const CLOSE_RESTARTING = 1012;
 export const CLOSE_GOING_AWAY = 1001;
+
+/** Log names of UDP_ERROR reasons (frames.ts UDP_REFUSED_*, UDP_UNREACHABLE). */
+const UDP_ERROR_NAMES: Record<number, string> = {
+  0: "not_allowed",
+  1: "special_address",
+  2: "socket_limit",
+  3: "unreachable",
+};
 
 /** Frames a client may send after CLIENT_HELLO, before its WELCOME; more is an error. */
 const MAX_PENDING = 256;
@@ -169,6 +179,20 @@ export class RelaySession {
       return;
     }
     this.send(frame);
+  };
+
+  /**
+   * Tells the client the bridge refused or bounced a datagram for `endpoint` (UDP_ERROR; the
+   * bridge already rate-limits these per endpoint), and logs it within the relay's log budget.
+   */
+  readonly udpError = (endpoint: RelayEndpoint, reason: number): void => {
+    this.host.logLimited("info", "udp_refused", UDP_ERROR_NAMES[reason] ?? "other", {
+      id: this.id,
+      remote: this.remote,
+      endpoint: udpEndpoint(endpoint.address, endpoint.port).key,
+      reason: UDP_ERROR_NAMES[reason] ?? reason,
+    });
+    this.send(encodeUdpError(endpoint, reason), true);
   };
 
   /** Closes with a WebSocket close code; the session is released at once. */

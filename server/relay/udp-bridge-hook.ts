@@ -4,6 +4,12 @@
 
 import type { RelayEndpoint } from "../../worker/relay/frames.ts";
 
+/**
+ * Told when a datagram for `endpoint` was refused or bounced: `reason` is a UDP_ERROR reason
+ * (frames.ts UDP_REFUSED_*, UDP_UNREACHABLE); the relay sends it to the client as UDP_ERROR.
+ */
+export type UdpErrorFn = (endpoint: RelayEndpoint, reason: number) => void;
+
 /** The authenticated client a SEND_UDP came from. */
 export interface UdpBridgeClient {
   /** The relay's id of this connection; closeClient() later names it. */
@@ -27,13 +33,16 @@ export interface UdpBridgeHook {
   /**
    * Sends `packet` to `endpoint` for `client`; replies from that endpoint go to `deliver`
    * (the relay turns them into RECV_UDP frames). Returns false when refused (the endpoint is
-   * outside the allowance, or a limit is hit); the relay counts the drop.
+   * outside the allowance, or a limit is hit); the relay counts the drop. `error`, when given,
+   * hears why (a refusal at once, ICMP port unreachable later), at most once per endpoint and
+   * client every few seconds.
    */
   send(
     client: UdpBridgeClient,
     endpoint: RelayEndpoint,
     packet: Uint8Array,
     deliver: (endpoint: RelayEndpoint, packet: Uint8Array) => void,
+    error?: UdpErrorFn,
   ): boolean;
   /** The client's connection is gone: close its sockets. */
   closeClient(id: number): void;

@@ -7,12 +7,13 @@
 // addresses, which only an allowance inside them unlocks (udp-allowance.ts). Sockets close
 // after an idle time and with their client; their number is bounded per client, per source
 // address (one machine may open many connections) and in total.
+// Each socket is connect()ed to its endpoint, so the kernel filters other sources and an ICMP
+// port unreachable surfaces as ECONNREFUSED: the client hears it (UDP_ERROR reason 3), as it
+// hears a refusal (reasons 0-2), at most once per endpoint every `errorIntervalMs`.
 
-import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import { isIPv4 } from "node:net";
-import type { RelayEndpoint } from "../../worker/relay/frames.ts";
+import { type RelayEndpoint, UDP_UNREACHABLE } from "../../worker/relay/frames.ts";
 import { type Clock, systemClock, type TimerHandle } from "../../worker/wireguard/clock.ts";
-import { formatIp, parseIp } from "../../worker/wireguard/ip-address.ts";
+import { formatIp } from "../../worker/wireguard/ip-address.ts";
 import {
   allows,
   parseUdpAllowance,
@@ -21,9 +22,12 @@ import {
   type UdpAllowance,
   unmap,
 } from "./udp-allowance.ts";
-import type { UdpBridgeClient, UdpBridgeHook } from "./udp-bridge-hook.ts";
+import type { UdpBridgeClient, UdpBridgeHook, UdpErrorFn } from "./udp-bridge-hook.ts";
+import { BridgeSocket } from "./udp-bridge-socket.ts";
+import { REASON_OF, type RefusalReason, UdpErrorReports } from "./udp-errors.ts";
 
 export { allows, parseUdpAllowance, type UdpAllowance } from "./udp-allowance.ts";
+export type { RefusalReason } from "./udp-errors.ts";
 
 /** Options of a UdpBridge. */
 export interface UdpBridgeOptions {
@@ -38,18 +42,10 @@ export interface UdpBridgeOptions {
   maxSocketsPerClient?: number;
   maxSocketsPerSource?: number;
   maxSockets?: number;
+  /** At most one error report per client and endpoint in this time. Default 5 s. */
+  errorIntervalMs?: number;
   clock?: Clock;
 }
-
-/** Why a send was refused. */
-export type RefusalReason =
-  | "notAllowed"
-  | "special"
-  | "clientLimit"
-  | "sourceLimit"
-  | "totalLimit"
-  | "invalid"
-  | "closed";
 
 /** Counters and the sockets gauge, for /metrics. */
 export interface UdpBridgeStats {
@@ -69,20 +65,24 @@ export interface UdpBridgeStats {
   badAllowances: number;
   sendErrors: number;
   socketErrors: number;
+  /** ICMP port unreachable seen (ECONNREFUSED on a socket). */
+  unreachable: number;
+  /** Error reports passed to the client (UDP_ERROR), and those held back by the rate limit. */
+  errorsReported: number;
+  errorsSuppressed: number;
 }
 
 /** The largest UDP payload over IPv4 (65535 - 20 - 8). */
 const MAX_UDP4_PAYLOAD = 65507;
 const MAX_UDP6_PAYLOAD = 65527;
-
 interface Entry {
-  socket: Socket;
+  socket: BridgeSocket;
   endpoint: RelayEndpoint;
-  host: string;
-  port: number;
   source: string | undefined;
   lastUsed: number;
   deliver: (endpoint: RelayEndpoint, packet: Uint8Array) => void;
+  error: UdpErrorFn | undefined;
+  client: number;
 }
 
 interface ClientState {
@@ -115,6 +115,9 @@ export class UdpBridge implements UdpBridgeHook {
     badAllowances: 0,
     sendErrors: 0,
     socketErrors: 0,
+    unreachable: 0,
+    errorsReported: 0,
+    errorsSuppressed: 0,
   };
 
   private readonly allow: UdpAllowance[];
@@ -122,6 +125,7 @@ export class UdpBridge implements UdpBridgeHook {
   private readonly perClient: number;
   private readonly perSource: number;
   private readonly total: number;
+  private readonly errors: UdpErrorReports;
   /** Open sockets per source address group. */
   private readonly bySource = new Map<string, number>();
   private readonly clock: Clock;
@@ -137,6 +141,11 @@ export class UdpBridge implements UdpBridgeHook {
     this.perSource = options.maxSocketsPerSource ?? 64;
     this.total = options.maxSockets ?? 4096;
     this.clock = options.clock ?? systemClock;
+    this.errors = new UdpErrorReports(
+      options.errorIntervalMs ?? 5_000,
+      () => this.clock.now(),
+      this.stats,
+    );
   }
 
   /**
@@ -157,53 +166,73 @@ export class UdpBridge implements UdpBridgeHook {
   /**
    * Sends `packet` to `endpoint` from the client's socket for it (opened on first use);
    * answers from exactly that endpoint go to `deliver`. Returns false, counting the reason,
-   * when the endpoint is not allowed, a socket limit is reached, or the bridge is closed.
+   * when the endpoint is not allowed, a socket limit is reached, or the bridge is closed; then,
+   * and when the endpoint bounces (ICMP port unreachable), `error` hears why (rate-limited).
    */
   send(
     client: UdpBridgeClient,
     endpoint: RelayEndpoint,
     packet: Uint8Array,
     deliver: (endpoint: RelayEndpoint, packet: Uint8Array) => void,
+    error?: UdpErrorFn,
   ): boolean {
     if (this.closed) return this.refuse("closed");
     if (endpoint.address.length !== 16 || endpoint.port < 1 || endpoint.port > 65535) {
       return this.refuse("invalid");
     }
+    const outcome = this.trySend(client, endpoint, packet, deliver, error);
+    if (outcome === true) return true;
+    if (outcome === false) return false;
+    this.refuse(outcome);
+    const code = REASON_OF[outcome];
+    if (code !== undefined && error !== undefined) {
+      this.errors.report(client.id, endpoint, code, error);
+    }
+    return false;
+  }
+
+  /** send() past the basic checks: true when sent, false on a send error, else the refusal. */
+  private trySend(
+    client: UdpBridgeClient,
+    endpoint: RelayEndpoint,
+    packet: Uint8Array,
+    deliver: (endpoint: RelayEndpoint, packet: Uint8Array) => void,
+    error: UdpErrorFn | undefined,
+  ): boolean | RefusalReason {
     if (!this.permits(client, endpoint)) {
       const addr = unmap(endpoint.address);
       const broad = (a: UdpAllowance) => allows(a, addr, endpoint.port);
       const special =
         specialBlockOf(addr) !== undefined &&
         (this.allow.some(broad) || this.stateOf(client).allowances.some(broad));
-      return this.refuse(special ? "special" : "notAllowed");
+      return special ? "special" : "notAllowed";
     }
     const addr = unmap(endpoint.address);
     if (packet.length > (addr.length === 4 ? MAX_UDP4_PAYLOAD : MAX_UDP6_PAYLOAD)) {
-      return this.refuse("invalid");
+      return "invalid";
     }
     const state = this.stateOf(client);
     const host = formatIp(addr);
     const key = `${host}|${endpoint.port}`;
     let entry = state.sockets.get(key);
     if (entry === undefined) {
-      if (state.sockets.size >= this.perClient) return this.refuse("clientLimit");
+      if (state.sockets.size >= this.perClient) return "clientLimit";
       const source = client.source;
       if (source !== undefined && (this.bySource.get(source) ?? 0) >= this.perSource) {
-        return this.refuse("sourceLimit");
+        return "sourceLimit";
       }
-      if (this.stats.sockets >= this.total) return this.refuse("totalLimit");
-      entry = this.openSocket(state, key, endpoint, host, addr.length === 4, source);
+      if (this.stats.sockets >= this.total) return "totalLimit";
+      entry = this.openSocket(state, client.id, key, endpoint, host, source);
     }
     entry.deliver = deliver;
+    entry.error = error;
     entry.lastUsed = this.clock.now();
-    try {
-      entry.socket.send(Buffer.from(packet), entry.port, entry.host, this.afterSend);
-      this.stats.sentBytes += packet.length;
-      return true;
-    } catch {
-      this.stats.sendErrors++;
+    if (!entry.socket.send(Buffer.from(packet))) {
+      this.stats.sendErrors++; // still connecting with a full queue, or closed
       return false;
     }
+    this.stats.sentBytes += packet.length;
+    return true;
   }
 
   /** Open sockets now (the gauge). */
@@ -216,6 +245,7 @@ export class UdpBridge implements UdpBridgeHook {
     const state = this.clients.get(id);
     if (state === undefined) return;
     this.clients.delete(id);
+    this.errors.forget(id);
     for (const entry of state.sockets.values()) this.closeEntry(entry);
     state.sockets.clear();
   }
@@ -244,7 +274,11 @@ export class UdpBridge implements UdpBridgeHook {
           this.stats.badAllowances++;
         }
       }
-      state = { allowed: client.allowed, allowances, sockets: state?.sockets ?? new Map() };
+      state = {
+        allowed: client.allowed,
+        allowances,
+        sockets: state?.sockets ?? new Map(),
+      };
       this.clients.set(client.id, state);
     }
     return state;
@@ -252,42 +286,42 @@ export class UdpBridge implements UdpBridgeHook {
 
   private openSocket(
     state: ClientState,
+    clientId: number,
     key: string,
     endpoint: RelayEndpoint,
     host: string,
-    v4: boolean,
     source: string | undefined,
   ): Entry {
-    const socket = createSocket({ type: v4 ? "udp4" : "udp6", lookup: literalLookup });
     const entry: Entry = {
-      socket,
       endpoint: { address: endpoint.address.slice(), port: endpoint.port },
-      host,
-      port: endpoint.port,
       source,
       lastUsed: this.clock.now(),
       deliver: () => {},
+      error: undefined,
+      client: clientId,
+      socket: new BridgeSocket(host, endpoint.port, {
+        message: (data) => {
+          entry.lastUsed = this.clock.now();
+          this.stats.received++;
+          this.stats.receivedBytes += data.length;
+          try {
+            entry.deliver(entry.endpoint, data);
+          } catch {
+            this.stats.socketErrors++;
+          }
+        },
+        foreign: () => this.stats.foreignDropped++,
+        unreachable: () => {
+          this.stats.unreachable++;
+          const report = entry.error;
+          if (report !== undefined) {
+            this.errors.report(entry.client, entry.endpoint, UDP_UNREACHABLE, report);
+          }
+        },
+        error: () => this.stats.socketErrors++,
+        sent: this.afterSend,
+      }),
     };
-    socket.on("message", (message: Buffer, from: RemoteInfo) => {
-      if (from.port !== entry.port || canonical(from.address) !== entry.host) {
-        this.stats.foreignDropped++;
-        return;
-      }
-      entry.lastUsed = this.clock.now();
-      this.stats.received++;
-      this.stats.receivedBytes += message.length;
-      try {
-        entry.deliver(
-          entry.endpoint,
-          new Uint8Array(message.buffer, message.byteOffset, message.length),
-        );
-      } catch {
-        this.stats.socketErrors++;
-      }
-    });
-    socket.on("error", () => {
-      this.stats.socketErrors++;
-    });
     state.sockets.set(key, entry);
     if (source !== undefined) this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
     this.stats.sockets++;
@@ -304,11 +338,8 @@ export class UdpBridge implements UdpBridgeHook {
       else this.bySource.delete(entry.source);
     }
     entry.deliver = () => {};
-    try {
-      entry.socket.close();
-    } catch {
-      // already closed
-    }
+    entry.error = undefined;
+    entry.socket.close();
   }
 
   private readonly afterSend = (error: Error | null): void => {
@@ -337,23 +368,4 @@ export class UdpBridge implements UdpBridgeHook {
       if (state.sockets.size === 0) this.clients.delete(id);
     }
   }
-}
-
-/** A source address as the bridge names hosts: IPv4-mapped IPv6 as IPv4, IPv6 canonical. */
-function canonical(address: string): string {
-  if (isIPv4(address)) return address;
-  try {
-    return formatIp(unmap(parseIp(address.split("%")[0] ?? "")));
-  } catch {
-    return address;
-  }
-}
-
-// dgram's lookup, answered at once: the bridge only ever sends to IP literals.
-function literalLookup(
-  hostname: string,
-  _options: unknown,
-  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  callback(null, hostname, isIPv4(hostname) ? 4 : 6);
 }

@@ -11,6 +11,7 @@ import type { RelayConnect } from "../relay/socket.ts";
 import { systemClock } from "../wireguard/clock.ts";
 import { Device } from "../wireguard/device.ts";
 import { keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
+import { PeerProblems } from "./peer-problems.ts";
 
 /** What a network needs to run. */
 export interface RuntimeInput {
@@ -40,6 +41,7 @@ export class NetworkRuntime {
     readonly bind: RelayBind,
     readonly net: NetInterface,
     private readonly relayUrl: string,
+    private readonly problems: PeerProblems,
   ) {}
 
   /** Starts the device, the relay connection and the interface. */
@@ -48,17 +50,19 @@ export class NetworkRuntime {
       throw new Error("the network has no address for this browser (wg-quick Address)");
     }
     const privateKey = keyFromBase64(input.privateKey, "private key");
+    const problems = new PeerProblems();
     const bind = new RelayBind({
       url: input.relayUrl,
       privateKey,
       core: deps.core,
       x25519: deps.x25519,
       connect: deps.connect,
+      onUdpError: (endpoint, reason) => problems.udpError(endpoint, reason),
     });
     let net: NetInterface | null = null;
     const device = await Device.create({
       privateKey,
-      bind,
+      bind: problems.wrap(bind),
       core: deps.core,
       x25519: deps.x25519,
       mtu: input.mtu ?? 1420,
@@ -91,7 +95,7 @@ export class NetworkRuntime {
       randomBytes: random,
       mtu: input.mtu ?? 1420,
     });
-    return new NetworkRuntime(input.id, device, bind, net, input.relayUrl);
+    return new NetworkRuntime(input.id, device, bind, net, input.relayUrl, problems);
   }
 
   /** The details panel's figures. */
@@ -110,12 +114,16 @@ export class NetworkRuntime {
           ? { error: this.bind.lastError.message }
           : {}),
       },
-      peers: this.device.peerStats().map((p) => ({
-        publicKey: keyToBase64(p.publicKey),
-        lastHandshake: p.lastHandshake === 0 ? null : p.lastHandshake,
-        rxBytes: p.rxBytes,
-        txBytes: p.txBytes,
-      })),
+      peers: this.device.peerStats().map((p) => {
+        const problem = this.problems.problemOf(p.endpoint);
+        return {
+          publicKey: keyToBase64(p.publicKey),
+          lastHandshake: p.lastHandshake === 0 ? null : p.lastHandshake,
+          rxBytes: p.rxBytes,
+          txBytes: p.txBytes,
+          ...(problem === undefined ? {} : { problem }),
+        };
+      }),
     };
   }
 

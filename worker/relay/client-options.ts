@@ -2,6 +2,7 @@
 
 import type { CryptoCore } from "../crypto/core.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
+import type { Endpoint } from "../wireguard/bind.ts";
 import type { Clock } from "../wireguard/clock.ts";
 import type { RandomBytes } from "../wireguard/cookie.ts";
 import type { RelayConnect } from "./socket.ts";
@@ -42,6 +43,12 @@ export interface RelayBindOptions {
   maxBufferedBytes?: number;
   /** Called for each PEER_GONE: the peer's key (base64) and reason (0 gone, 1 not here). */
   onPeerGone?: (key: string, reason: number) => void;
+  /**
+   * Called for each UDP_ERROR: the relay's bridge refused, or saw bounced, datagrams to a stock
+   * WireGuard host; `endpoint` is the bind's Endpoint for it ("ip:port"), `reason` one of
+   * frames.ts UDP_REFUSED_* / UDP_UNREACHABLE (other values from a newer relay may come).
+   */
+  onUdpError?: (endpoint: Endpoint, reason: number) => void;
   /** Called with HEALTH text ("" = healthy again). */
   onHealth?: (text: string) => void;
   /**
@@ -71,6 +78,8 @@ export interface RelayBindStats {
   /** Sends refused: closed, too big, bad endpoint, or the socket's buffer over its bound. */
   sendDropped: number;
   peerGone: number;
+  /** UDP_ERROR frames received. */
+  udpErrors: number;
   invalidFrames: number;
   pings: number;
   pongs: number;
@@ -93,6 +102,7 @@ export function newRelayBindStats(): RelayBindStats {
     queueDropped: 0,
     sendDropped: 0,
     peerGone: 0,
+    udpErrors: 0,
     invalidFrames: 0,
     pings: 0,
     pongs: 0,

@@ -271,6 +271,12 @@ export class RelayBind implements Bind {
         this.callback(() => this.options.onPeerGone?.(key, frame.reason));
         return;
       }
+      case "udp-error": {
+        this.stats.udpErrors++;
+        const endpoint = udpEndpoint(frame.endpoint.address, frame.endpoint.port);
+        this.callback(() => this.options.onUdpError?.(endpoint, frame.reason));
+        return;
+      }
       case "health":
         this.health = frame.text;
         this.callback(() => this.options.onHealth?.(frame.text));

@@ -15,6 +15,12 @@ export const SEND = 0x10;
 export const RECV = 0x11;
 export const SEND_UDP = 0x12;
 export const RECV_UDP = 0x13;
+/**
+ * UDP_ERROR (relay to client, issue 15): the bridge did not, or could not, deliver a SEND_UDP
+ * to an endpoint. Payload: the endpoint (18 bytes) and a reason byte (UDP_REFUSED_*). v1
+ * clients that predate it decode it as "unknown" and ignore it.
+ */
+export const UDP_ERROR = 0x14;
 export const PING = 0x20;
 export const PONG = 0x21;
 export const PEER_GONE = 0x22;
@@ -34,6 +40,16 @@ export const MAX_PACKET = 65535;
 export const GONE_DISCONNECTED = 0;
 export const GONE_NOT_HERE = 1;
 
+/** UDP_ERROR reasons. */
+/** The endpoint is outside the relay's `--allow-udp` list and the client's token allowances. */
+export const UDP_REFUSED_NOT_ALLOWED = 0;
+/** A special address (loopback, link-local, multicast…) only a narrow allowance unlocks. */
+export const UDP_REFUSED_SPECIAL = 1;
+/** A socket limit (per client, per source address, or in total) is reached. */
+export const UDP_REFUSED_SOCKET_LIMIT = 2;
+/** The endpoint answered with ICMP port unreachable: nothing listens there. */
+export const UDP_UNREACHABLE = 3;
+
 /** A UDP endpoint as the relay carries it. */
 export interface RelayEndpoint {
   /** 16 bytes; IPv4 as ::ffff:a.b.c.d. */
@@ -52,6 +68,7 @@ export type RelayFrame =
   | { type: "peer-gone"; key: Uint8Array; reason: number }
   | { type: "health"; text: string }
   | { type: "restarting"; reconnectInMs: number; tryForMs: number }
+  | { type: "udp-error"; endpoint: RelayEndpoint; reason: number }
   | { type: "unknown"; code: number }
   | { type: "invalid"; error: string };
 
@@ -135,6 +152,15 @@ export function decodeFrame(message: Uint8Array): RelayFrame {
         packet: body.subarray(ENDPOINT_LENGTH),
       };
     }
+    case UDP_ERROR:
+      // Reasons this side does not know stay numbers: a newer relay may add some.
+      return (
+        exact(ENDPOINT_LENGTH + 1, "UDP_ERROR") ?? {
+          type: "udp-error",
+          endpoint: { address: body.subarray(0, 16), port: (body[16]! << 8) | body[17]! },
+          reason: body[ENDPOINT_LENGTH]!,
+        }
+      );
     case PING:
     case PONG:
       return (
@@ -245,6 +271,23 @@ export function encodeUdp(
   out[17] = endpoint.port >> 8;
   out[18] = endpoint.port & 0xff;
   out.set(packet, 1 + ENDPOINT_LENGTH);
+  return out;
+}
+
+/** UDP_ERROR: the endpoint a SEND_UDP went to and why it was not delivered (0-255). */
+export function encodeUdpError(endpoint: RelayEndpoint, reason: number): Uint8Array {
+  checkLength("endpoint address", endpoint.address, 16);
+  if (!Number.isInteger(endpoint.port) || endpoint.port < 0 || endpoint.port > 65535) {
+    throw new RangeError(`endpoint port ${endpoint.port} is not 0-65535`);
+  }
+  if (!Number.isInteger(reason) || reason < 0 || reason > 255) {
+    throw new RangeError(`UDP_ERROR reason ${reason} is not 0-255`);
+  }
+  const out = frame(UDP_ERROR, ENDPOINT_LENGTH + 1);
+  out.set(endpoint.address, 1);
+  out[17] = endpoint.port >> 8;
+  out[18] = endpoint.port & 0xff;
+  out[19] = reason;
   return out;
 }
 
