@@ -17,6 +17,7 @@ import {
   type SessionUi,
   type TerminalMessage,
 } from "../../worker/api.ts";
+import { seededInts } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { type MeshTestbed, startMeshTestbed } from "./mesh-harness.ts";
 
@@ -100,7 +101,7 @@ describe("the engine on the mesh", () => {
   beforeAll(async () => {
     bed = await startMeshTestbed();
     await bed.setPolicy(POLICY);
-    web = await bed.agent("web-01", ["tag:server"]);
+    web = await bed.agent("web-01", ["tag:server"], false);
     check = await bed.agent("check-01", ["tag:check"]);
     await bed.agent("hidden-01", ["tag:hidden"]);
     engine = bed.engine(await bed.cookie(bed.alice.id), "test-tab");
@@ -198,6 +199,55 @@ describe("the engine on the mesh", () => {
     expect(ui.prompts).toEqual([]);
   });
 
+  it("hostile host names: 2,000 pings and 200 sessions refused with a sentence", async () => {
+    const int = seededInts(15);
+    const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-._:/@*?[]!, \u0000\u00e9WEB";
+    const name = () => {
+      const n = int(70);
+      let out = "";
+      for (let i = 0; i < n; i++) out += alphabet[int(alphabet.length)];
+      // Some near misses of real names and addresses.
+      return int(4) === 0 ? `web-01${out.slice(0, 3)}` : out;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const host = name();
+      const answer = engine.pingHost(MESH_NETWORK_ID, host, 200);
+      // A name that happens to be a host's is pinged; anything else is refused by name.
+      await answer.then(
+        () => undefined,
+        (error: Error) => expect(error.message).toMatch(/^no mesh host /),
+      );
+    }
+    for (let i = 0; i < 200; i++) {
+      const { ui, closed } = recordingUi();
+      const term = new Terminal();
+      const host = `x${name()}`;
+      await expect(engine.openSession(request(host), ui, term.channel.port2)).rejects.toThrow(
+        /^no mesh host /,
+      );
+      expect(closed()).toMatch(/^no mesh host /);
+    }
+  }, 120_000);
+
+  it("a node the admin removes is refused, and its sessions close", async () => {
+    const tab = bed.engine(await bed.cookie(bed.alice.id), "tab-2");
+    const joined = await tab.meshStart();
+    expect(joined.state).toBe("ready");
+    const term = new Terminal();
+    const { ui, states } = recordingUi();
+    await tab.openSession(request("web-01"), ui, term.channel.port2);
+    const removed = await bed.api("DELETE", `/api/v1/nodes/${joined.self?.id}`);
+    expect(removed.status).toBeLessThan(300);
+    let now: MeshStatus = joined;
+    await waitUntil(() => now.state === "refused", "the refusal", {
+      poll: async () => {
+        now = await tab.meshStatus();
+      },
+    });
+    expect(now).toMatchObject({ code: "node_removed" });
+    await waitUntil(() => states.some(([s]) => s === "closed"), "the session closing");
+  });
+
   it("watchMesh pushes a host going offline", async () => {
     const seen: MeshHost[][] = [];
     const id = await engine.watchMesh({ onMesh: (_s, hosts) => void seen.push(hosts) });
@@ -205,8 +255,8 @@ describe("the engine on the mesh", () => {
     expect(seen[0]!.find((h) => h.name === "web-01")?.online).toBe(true);
     await web.stop();
     await waitUntil(
-      () => seen.at(-1)?.find((h) => h.name === "web-01") === undefined,
-      "web-01 (ephemeral) leaving the pushed hosts",
+      () => seen.at(-1)?.find((h) => h.name === "web-01")?.online === false,
+      "web-01 pushed offline",
     );
     await engine.unwatchMesh(id);
   });

@@ -53,8 +53,11 @@ export interface MeshTestbed {
   cookie(userId: number): Promise<string>;
   /** An engine whose map stream carries `cookie` (and the page's Origin). */
   engine(cookie: string, hostname?: string): EngineApi;
-  /** A userspace agent with identity SSH on port 22 (tags via an owner's auth key). */
-  agent(name: string, tags: string[]): Promise<Agent>;
+  /**
+   * A userspace agent with identity SSH on port 22 (tags via an owner's auth key); ephemeral
+   * unless told (a stopped ephemeral agent leaves the map, another one shows offline).
+   */
+  agent(name: string, tags: string[], ephemeral?: boolean): Promise<Agent>;
   close(): Promise<void>;
 }
 
@@ -179,7 +182,7 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
         engines.push(engine);
         return engine;
       },
-      async agent(name, tags) {
+      async agent(name, tags, ephemeral = true) {
         const reply = await api("POST", "/api/v1/authkeys", { tags });
         if (reply.status !== 201) throw new Error(`auth key: ${JSON.stringify(reply.json)}`);
         const stateDir = mkdtempSync(join(tmpdir(), `corridor-engine-${name}-`));
@@ -190,7 +193,7 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
           authKey: reply.json.key as string,
           hostname: name,
           tags,
-          ephemeral: true,
+          ephemeral,
           stateDir,
           sshPort: 22,
           expose: null,

@@ -23,6 +23,11 @@ import { type MeshPhase, meshHostsOf, meshSignature, meshStatusOf } from "./mesh
 export const PUSH_GAP_MS = 250;
 /** How often, while someone watches, the device's paths and handshakes are looked at. */
 export const STATS_CHECK_MS = 1000;
+/**
+ * Pushes a listener may leave unanswered before it is dropped: the listener of a page that went
+ * away (a closed tab of a SharedWorker) never answers, and each call would wait forever.
+ */
+export const MAX_UNANSWERED = 32;
 
 /** What the mesh needs from the platform. */
 export interface MeshDeps {
@@ -64,7 +69,7 @@ export class MeshRuntime {
   private node: MeshCore | undefined;
   private phase: MeshPhase = { state: "stopped" };
   private starting: Promise<MeshStatus> | undefined;
-  private readonly listeners = new Map<string, MeshListener>();
+  private readonly listeners = new Map<string, { listener: MeshListener; unanswered: number }>();
   private readonly sessions = new Map<string, Closable>();
   /** Last ping round trip per peer key. */
   private readonly rtts = new Map<string, number>();
@@ -163,8 +168,8 @@ export class MeshRuntime {
   /** Adds a listener, told now and at every change. */
   watch(listener: MeshListener): string {
     const id = crypto.randomUUID();
-    this.listeners.set(id, listener);
-    this.tell(listener, this.status(), this.hosts());
+    this.listeners.set(id, { listener, unanswered: 0 });
+    this.tell(id, this.status(), this.hosts());
     this.statsTimer ??= setInterval(() => this.changed(), STATS_CHECK_MS);
     return id;
   }
@@ -293,15 +298,25 @@ export class MeshRuntime {
     if (signature === this.lastSignature) return;
     this.lastSignature = signature;
     this.lastPush = Date.now();
-    for (const listener of this.listeners.values()) this.tell(listener, status, hosts);
+    for (const id of [...this.listeners.keys()]) this.tell(id, status, hosts);
   }
 
-  private tell(listener: MeshListener, status: MeshStatus, hosts: MeshHost[]): void {
+  private tell(id: string, status: MeshStatus, hosts: MeshHost[]): void {
+    const entry = this.listeners.get(id);
+    if (entry === undefined) return;
+    if (entry.unanswered >= MAX_UNANSWERED) {
+      this.unwatch(id);
+      return;
+    }
     // A listener of a closed page may fail or never answer: neither holds the others up.
+    entry.unanswered++;
+    const answered = () => {
+      entry.unanswered--;
+    };
     try {
-      void Promise.resolve(listener.onMesh(status, hosts)).catch(() => undefined);
+      void Promise.resolve(entry.listener.onMesh(status, hosts)).then(answered, answered);
     } catch {
-      // ignored: see above
+      answered();
     }
   }
 
