@@ -173,6 +173,7 @@ export async function startControl(options: ControlOptions): Promise<Control> {
       policy,
       baseUrl: options.baseUrl,
       now: () => clock.now(),
+      presence: (id) => mapper.volatile.get(id),
       ...options.api,
     }),
     mapper,

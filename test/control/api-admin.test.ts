@@ -125,6 +125,7 @@ describe("nodes", () => {
       sshUsers: null,
       createdAt: h.clock.now,
       lastSeen: null,
+      online: false,
     });
     h.calls.length = 0;
     for (const id of [b1.id, t1.id]) {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hono } from "hono";
 import { createApi, createApiListener } from "../../server/control/api/app.ts";
-import type { ApiEnv, PolicyAccess } from "../../server/control/api/deps.ts";
+import type { ApiDeps, ApiEnv, PolicyAccess } from "../../server/control/api/deps.ts";
 import { createOwnerLink } from "../../server/control/auth/links.ts";
 import type { OidcLogin } from "../../server/control/auth/oidc.ts";
 import type { RateLimitOptions } from "../../server/control/auth/rate-limit.ts";
@@ -118,6 +118,8 @@ export interface HarnessOptions {
   inMemory?: boolean;
   loginRateLimit?: RateLimitOptions;
   oidc?: (baseUrl: string) => Promise<OidcLogin>;
+  /** The map side's live node state (default: every node offline). */
+  presence?: ApiDeps["presence"];
 }
 
 /** Starts an API on 127.0.0.1 with a store in a fresh temp folder. */
@@ -159,6 +161,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     now: () => clock.now,
     ...(options.loginRateLimit === undefined ? {} : { loginRateLimit: options.loginRateLimit }),
     ...(options.oidc === undefined ? {} : { oidc: await options.oidc(baseUrl) }),
+    ...(options.presence === undefined ? {} : { presence: options.presence }),
   });
   listener = createApiListener(app);
 

@@ -50,6 +50,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     secure: base.protocol === "https:",
     oidc: deps.oidc ?? null,
     now: deps.now ?? Date.now,
+    presence: deps.presence ?? (() => ({ online: false, lastSeen: null })),
   };
   const onInternalError =
     deps.onInternalError ?? ((e: unknown) => console.error("control api:", e));

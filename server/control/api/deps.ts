@@ -34,6 +34,17 @@ export interface ApiDeps {
   loginRateLimit?: RateLimitOptions;
   /** Where unexpected errors go (default: console.error). */
   onInternalError?: (error: unknown) => void;
+  /**
+   * Whether a node's map stream is connected now, and when it was last seen (memory, not the
+   * store: server/control/state/volatile.ts). Without it node lists say offline.
+   */
+  presence?: (nodeId: number) => NodePresence;
+}
+
+/** A node's live state as the node lists show it. */
+export interface NodePresence {
+  online: boolean;
+  lastSeen: number | null;
 }
 
 /** How the caller of a request proved who they are. */
@@ -60,4 +71,5 @@ export interface ApiContext {
   secure: boolean;
   oidc: OidcLogin | null;
   now: () => number;
+  presence: (nodeId: number) => NodePresence;
 }

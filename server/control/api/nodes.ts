@@ -32,7 +32,12 @@ export function nodeRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
   app.get("/api/v1/nodes", async (c) => {
     const user = c.get("caller").user;
     const nodes = (await ctx.store.listNodes()).filter((n) => mayManage(user, n));
-    return c.json({ nodes: nodes.map(nodeView) });
+    // Online and a fresher last seen come from memory (the map side), not the store.
+    const live = nodes.map((n) => {
+      const presence = ctx.presence(n.id);
+      return { ...nodeView(n), online: presence.online, lastSeen: presence.lastSeen ?? n.lastSeen };
+    });
+    return c.json({ nodes: live });
   });
 
   app.patch("/api/v1/nodes/:id", async (c) => {
