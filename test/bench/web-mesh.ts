@@ -83,6 +83,13 @@ async function coldAndWarm(browser: Browser, lab: MeshLab, round: number): Promi
     const cold = { ms: performance.now() - start, ...bytes.read() };
     await bytes.cdp.detach();
 
+    // The session ends first: the engine may outlive the reload (a SharedWorker) and would
+    // give the page its live session back instead of a new one.
+    await page.keyboard.type("exit\n");
+    await page.waitForFunction(() => window.corridorDebug?.sessionState(0) !== "connected", null, {
+      timeout: 60_000,
+      polling: 10,
+    });
     await page.goto("about:blank");
     bytes = await countBytes(context, page, lab.origin);
     start = performance.now();

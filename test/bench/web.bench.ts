@@ -304,6 +304,10 @@ try {
     bulkRuns.push(await bulkInPage());
     bulkNodeMs.push(await bulkInNode());
   }
+  // The mesh: sign-in to the first shell answer, cold and warm (test/bench/web-mesh.ts).
+  verdicts.push(
+    ...(await (await import("./web-mesh.ts")).benchWebMesh({ webRoot, rounds: ROUNDS })),
+  );
 } finally {
   await browser.close();
   await serve.close();

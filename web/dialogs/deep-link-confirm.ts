@@ -10,10 +10,7 @@ import { createKeyChooser } from "./key-chooser.ts";
 
 /** What a link asks to open. */
 export interface LinkRequest {
-  /** The wg-quick network, or the mesh ({id: "mesh", name: "Mesh"}). */
-  network: Pick<NetworkSummary, "id" | "name">;
-  /** Identity SSH to a mesh host: no keys are offered, so none are chosen. */
-  keyless?: boolean;
+  network: NetworkSummary;
   host: string;
   /** The host's name in the network, or "". */
   hostName: string;
@@ -28,9 +25,7 @@ export function confirmDeepLink(
   engine: Engine,
   link: LinkRequest,
 ): Promise<{ keyIds: string[] } | null> {
-  const keys = link.keyless
-    ? null
-    : createKeyChooser(engine, link.network.id, link.host, link.user);
+  const keys = createKeyChooser(engine, link.network.id, link.host, link.user);
   const hostText = link.hostName ? `${link.hostName} (${link.host})` : link.host;
   return openDialog<{ keyIds: string[] }>({
     title: "Open an SSH session from a link?",
@@ -60,9 +55,9 @@ export function confirmDeepLink(
           text: link.from || "unknown (the linking site sent no referrer)",
         }),
       ),
-      keys?.element ?? null,
+      keys.element,
     ],
     submitLabel: "Connect",
-    onSubmit: () => ({ keyIds: keys?.selected() ?? [] }),
+    onSubmit: () => ({ keyIds: keys.selected() }),
   });
 }
