@@ -1,137 +1,145 @@
-// The page: header, a sidebar of networks and their hosts, and a main area with terminal tabs
-// (or a page: welcome, add network, a network's details). The engine is injected, so views can
-// be checked against a fake engine in development.
+// The page: a header (engine state, who is signed in), a sidebar (the mesh, the wg-quick
+// networks and their hosts, admin links) and a main area with terminal tabs or a page in
+// front. What is on screen follows the URL fragment (web/router.ts), so it can be bookmarked
+// and back/forward work. The engine is injected, so views can be checked against a fake one.
 
-import type { HostEntry, NetworkSummary } from "../worker/api.ts";
+import type { NetworkSummary } from "../worker/api.ts";
+import { controlApi, isAdminRole } from "./control-api.ts";
 import { installDebugHooks } from "./debug.ts";
-import { findNetworkFor } from "./deep-link.ts";
-import { confirmDeepLink } from "./dialogs/deep-link-confirm.ts";
 import { openSettings } from "./dialogs/settings.ts";
-import { askSshTarget } from "./dialogs/ssh-connect.ts";
 import { openSshKeys } from "./dialogs/ssh-keys.ts";
-import { button, errorText, h, replace } from "./dom.ts";
+import { button, errorText } from "./dom.ts";
 import type { Engine } from "./engine.ts";
-import { parseSshLink } from "./router.ts";
+import { formatRoute, isPageRoute, parseRoute, type Route } from "./router.ts";
 import { applyPageTheme } from "./settings.ts";
-import { addNetworkView } from "./views/add-network.ts";
-import { DetailsView } from "./views/details.ts";
-import { homeView, messageView } from "./views/home.ts";
+import { type Account, loadAccount } from "./shell/account.ts";
+import { AccountBar } from "./shell/account-bar.ts";
+import { Layout } from "./shell/layout.ts";
+import { MeshWatch } from "./shell/mesh-watch.ts";
+import { type Page, Pages } from "./shell/pages.ts";
+import { takeReturnRoute } from "./shell/return-route.ts";
+import { SshLauncher } from "./shell/ssh.ts";
+import { messageView } from "./views/home.ts";
 import { HostsView } from "./views/hosts.ts";
 import { NetworksView } from "./views/networks.ts";
+import { SidebarNav } from "./views/sidebar-nav.ts";
 import { TerminalTabs } from "./views/terminal-tabs.ts";
 
 export interface App {
   setEngineStatus(state: "ready" | "error", text: string): void;
-  /** Lists networks (after the engine is up) and follows a deep link if there is one. */
+  /** Lists networks (after the engine is up) and shows the route of the URL. */
   refreshNetworks(): Promise<void>;
-}
-
-interface Page {
-  element: HTMLElement;
-  stop?: () => void;
 }
 
 export function createApp(root: HTMLElement, engine: Engine): App {
   applyPageTheme();
+  const mesh = new MeshWatch(engine);
+  let account: Account | null = null;
   let networks: NetworkSummary[] = [];
   let listed = false;
+  let meshSettled = false;
   let selectedId: string | undefined;
   let hosts: HostsView | undefined;
   let page: Page | undefined;
-  let handledHash = "";
-  let firstLink = true;
-
-  const status = h("p", {
-    class: "engine-status",
-    testid: "engine-status",
-    text: "Starting the engine…",
-    attrs: { id: "engine-status", role: "status" },
-  });
-  const shell = h("div", { class: "app", data: { sidebar: "open" } });
-  const toggleSidebar = (open?: boolean) => {
-    shell.dataset.sidebar = (open ?? shell.dataset.sidebar !== "open") ? "open" : "closed";
-  };
-  const header = h(
-    "header",
-    { class: "app-header" },
-    button("☰", () => toggleSidebar(), {
-      class: "ghost icon menu-toggle",
-      testid: "menu-toggle",
-      attrs: { "aria-label": "Show or hide the sidebar" },
-    }),
-    h(
-      "span",
-      { class: "brand" },
-      h("span", { class: "brand-mark", attrs: { "aria-hidden": "true" } }),
-      "Corridor",
-    ),
-    status,
-    h(
-      "div",
-      { class: "header-actions" },
-      button("SSH keys", () => void openSshKeys(engine), { class: "ghost", testid: "keys-button" }),
-      button("Settings", () => void openSettings(), { class: "ghost", testid: "settings-button" }),
-    ),
-  );
+  let handledSsh = "";
 
   const tabs = new TerminalTabs(engine);
-  const pageArea = h("div", { class: "page-area" });
+  const nav = new SidebarNav();
   const networksView = new NetworksView({
-    onSelect: (network) => selectNetwork(network.id),
-    onAdd: () => showAddNetwork(),
+    onSelect: (network) => navigate({ kind: "network", id: network.id }),
+    onAdd: () => navigate({ kind: "network-add" }),
   });
-  const sidebar = h("aside", { class: "sidebar" }, networksView.element);
-  const main = h("main", { class: "main" }, tabs.strip, pageArea, tabs.panels);
-  replace(root, shell);
-  shell.append(header, sidebar, main);
+  const layout = new Layout(root, {
+    actions: [
+      button("SSH keys", () => void openSshKeys(engine), { class: "ghost", testid: "keys-button" }),
+      button("Settings", () => void openSettings(), { class: "ghost", testid: "settings-button" }),
+    ],
+    sidebar: [nav.element, networksView.element],
+    strip: tabs.strip,
+    panels: tabs.panels,
+  });
   installDebugHooks(tabs);
+  const accountBar = new AccountBar(layout.account, {
+    signIn: () => navigate({ kind: "mesh" }),
+    signOut: () => void signOutNow(),
+  });
+  const ssh = new SshLauncher({
+    engine,
+    api: controlApi,
+    tabs,
+    mesh,
+    networks: () => networks,
+    signedOut: () => account?.state === "signed-out",
+    selectNetwork,
+    showMessage: (title, text) =>
+      showPage({ element: messageView(title, text, "deeplink-message") }),
+    showSignIn: (hash) => showPage(pages.signIn(hash, "")),
+  });
+  const pages = new Pages({
+    engine,
+    api: controlApi,
+    mesh,
+    ssh,
+    account: () => account,
+    networks: () => networks,
+    navigate,
+    refreshNetworks: () => refreshNetworks(),
+    forgetSelection: () => {
+      selectedId = undefined;
+    },
+  });
+
+  mesh.subscribe((status, meshHosts) => {
+    nav.setMesh(status, meshHosts.filter((h) => h.online).length, meshHosts.length);
+    // The server ended this browser's session (expired, signed out elsewhere): sign in again.
+    if (status.state === "refused" && status.code === "unauthenticated" && account) {
+      if (account.state === "signed-in") {
+        account = { state: "signed-out", methods: account.methods };
+        showAccount();
+        void render();
+      }
+    }
+  });
 
   tabs.onActiveChange = (session) => {
+    if (session && !ssh.opened.has(session)) {
+      // A session the engine kept over a reload: it gets a tab, but the page the URL names
+      // stays in front (a bookmark of a page shows that page).
+      ssh.opened.add(session);
+      const route = parseRoute(location.hash);
+      if (page && route.kind !== "home" && isPageRoute(route)) {
+        tabs.activate(undefined);
+        return;
+      }
+    }
     if (session) {
       closePage();
-      pageArea.hidden = true;
-      if (matchMedia("(max-width: 760px)").matches) toggleSidebar(false);
+      layout.showLayer("session");
+      layout.navigated();
     } else if (!page) {
-      showHome();
+      void render();
     }
   };
 
   function closePage(): void {
     page?.stop?.();
     page = undefined;
-    replace(pageArea);
+    layout.pageArea.replaceChildren();
   }
 
   function showPage(next: Page): void {
     closePage();
     page = next;
     tabs.activate(undefined);
-    pageArea.hidden = false;
-    replace(pageArea, next.element);
+    layout.showLayer("page");
+    layout.pageArea.replaceChildren(next.element);
   }
 
-  function showHome(): void {
-    showPage({ element: homeView(networks.length > 0, showAddNetwork) });
-  }
-
-  function showAddNetwork(): void {
-    showPage({
-      element: addNetworkView(engine, (network) => {
-        void refreshNetworks().then(() => {
-          selectNetwork(network.id);
-          showHome();
-        });
-      }),
-    });
-  }
-
-  function showDetails(network: NetworkSummary): void {
-    const view = new DetailsView(engine, network, () => {
-      selectedId = undefined;
-      void refreshNetworks().then(showHome);
-    });
-    showPage({ element: view.element, stop: () => view.stop() });
-    view.start();
+  /** Goes to `route` (a history entry); the same route again shows it again. */
+  function navigate(route: Route): void {
+    const hash = formatRoute(route);
+    if (location.hash === hash || (hash === "#/" && location.hash === "")) void render();
+    else location.hash = hash;
   }
 
   function selectNetwork(id: string): void {
@@ -141,8 +149,8 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       hosts?.stop();
       selectedId = id;
       hosts = new HostsView(engine, network, {
-        onSsh: (n, host) => void sshTo(n, host),
-        onDetails: showDetails,
+        onSsh: (n, host) => void ssh.toNetworkHost(n, host),
+        onDetails: (n) => navigate({ kind: "network-details", id: n.id }),
       });
       hosts.start();
     }
@@ -153,120 +161,98 @@ export function createApp(root: HTMLElement, engine: Engine): App {
     networksView.render(networks, selectedId, hosts?.element);
   }
 
-  async function sshTo(network: NetworkSummary, host: HostEntry): Promise<void> {
-    const target = await askSshTarget(engine, network.id, host.address, host.name || host.address);
-    if (!target) return;
-    tabs.open({
-      networkId: network.id,
-      networkName: network.name,
-      host: host.address,
-      port: target.port,
-      user: target.user,
-      keyIds: target.keyIds,
-    });
+  function showAccount(): void {
+    const state = account?.state ?? "unavailable";
+    const me = account?.state === "signed-in" ? account.me : null;
+    nav.setAccount(state, me !== null && isAdminRole(me.user.role));
+    accountBar.show(account);
   }
 
-  /** Takes a handled link out of the address bar, so the same link works again. */
-  function clearLink(): void {
-    history.replaceState(null, "", `${location.pathname}${location.search}`);
-    handledHash = "";
-  }
-
-  /** The site that linked here, for the confirmation (only true for the page's first link). */
-  function linkingOrigin(): string {
-    if (!firstLink) return "";
-    firstLink = false;
-    try {
-      return document.referrer ? new URL(document.referrer).origin : "";
-    } catch {
-      return "";
-    }
-  }
-
-  async function followDeepLink(): Promise<void> {
+  /** Shows the route of the URL once the networks and the account are known. */
+  async function render(): Promise<void> {
+    if (!listed || account === null) return;
     const hash = location.hash;
-    if (!listed || hash === handledHash) return;
-    handledHash = hash;
-    const link = parseSshLink(hash);
-    if (!link) {
-      if (hash.startsWith("#/ssh/")) {
-        showPage({
-          element: messageView(
-            "That link is not valid",
-            `Expected #/ssh/USER@HOST or #/ssh/USER@HOST:PORT, got ${hash}.`,
-            "deeplink-message",
-          ),
-        });
+    const route = parseRoute(hash);
+    nav.markCurrent(route);
+    if (route.kind === "ssh") {
+      // A mesh name resolves once the mesh has its first map (or is refused).
+      if (!meshSettled) {
+        showPage(pages.waiting("Joining the mesh before opening the link…"));
+        return;
       }
+      if (hash === handledSsh) return;
+      handledSsh = hash;
+      await ssh.followLink(route.link, route.net, hash);
+      handledSsh = "";
       return;
     }
-    const from = linkingOrigin();
-    const found = await findNetworkFor(engine, networks, link.host);
-    if (!found) {
-      showPage({
-        element: messageView(
-          `No network reaches ${link.host}`,
-          networks.length === 0
-            ? "This browser has no networks yet. Add the network that host is on, then open the link again."
-            : `None of this browser's networks lists ${link.host} as a host or routes it in a peer's allowed IPs. Add the host to a network, then open the link again.`,
-          "deeplink-message",
-        ),
-      });
+    if (route.kind === "network" || route.kind === "network-details") {
+      if (networks.some((n) => n.id === route.id)) selectNetwork(route.id);
+    }
+    if (route.kind === "network" && networks.some((n) => n.id === route.id)) {
+      if (!tabs.activeSession) showPage(pages.home());
       return;
     }
-    // A link from any site: nothing starts (not even the network) until the person confirms.
-    const hostName =
-      (await engine.listHosts(found.network.id).catch(() => [])).find(
-        (h) => h.address === found.address,
-      )?.name ?? "";
-    const confirmed = await confirmDeepLink(engine, {
-      network: found.network,
-      host: found.address,
-      hostName,
-      user: link.user,
-      port: link.port,
-      from,
-    });
-    clearLink();
-    if (!confirmed) return;
-    selectNetwork(found.network.id);
-    tabs.open({
-      networkId: found.network.id,
-      networkName: found.network.name,
-      host: found.address,
-      port: link.port,
-      user: link.user,
-      keyIds: confirmed.keyIds,
-    });
+    const next = await pages.forRoute(route, hash);
+    if (location.hash !== hash) {
+      next.stop?.();
+      return;
+    }
+    showPage(next);
+    if (isPageRoute(route)) layout.navigated();
+  }
+
+  async function startAccount(): Promise<void> {
+    account = await loadAccount(controlApi);
+    showAccount();
+    if (account.state === "signed-in") {
+      // Back from a sign-in round trip: the route the page was opened with.
+      const back = takeReturnRoute();
+      if (back !== null && parseRoute(location.hash).kind === "home") {
+        history.replaceState(null, "", `${location.pathname}${location.search}${back}`);
+      }
+    }
+    if (account.state === "signed-in") {
+      void render();
+      await mesh.start();
+    }
+    meshSettled = true;
+    await render();
+  }
+
+  async function signOutNow(): Promise<void> {
+    await pages.signOut();
+    if (account && account.state !== "unavailable") {
+      account = { state: "signed-out", methods: account.methods };
+    }
+    showAccount();
+    meshSettled = true;
+    navigate({ kind: "mesh" });
   }
 
   async function refreshNetworks(): Promise<void> {
     try {
       networks = await engine.listNetworks();
-      listed = true;
     } catch (error) {
       networksView.showMessage(`Could not list networks: ${errorText(error)}`, true);
       return;
     }
+    const first = !listed;
+    listed = true;
     if (selectedId !== undefined && !networks.some((n) => n.id === selectedId)) {
       hosts?.stop();
       hosts = undefined;
       selectedId = undefined;
     }
     renderNetworks();
-    if (!tabs.activeSession && (!page || page.element.dataset.testid === "home")) showHome();
-    await followDeepLink();
+    if (first) await render();
   }
 
-  window.addEventListener("hashchange", () => void followDeepLink());
-  showHome();
+  window.addEventListener("hashchange", () => void render());
+  void startAccount();
 
   return {
-    setEngineStatus(state, text) {
-      status.dataset.state = state;
-      status.textContent = text;
-      status.title = text;
-    },
+    setEngineStatus: (state, text) => layout.setEngineStatus(state, text),
     refreshNetworks,
   };
 }

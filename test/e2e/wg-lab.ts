@@ -5,7 +5,7 @@
 // through the page as a person would. Each test keeps its own order and what it adds.
 
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
 import { build } from "vite";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { UdpBridge } from "../../server/relay/udp-bridge.ts";
@@ -68,11 +68,23 @@ export function startLabServe(
   return startServe({ port: 0, webRoot, relay: labRelay(host, relayId) });
 }
 
+/**
+ * The page asks GET /api/v1/login/methods once to learn whether a control server (the mesh) is
+ * there; served without one (a plain static server, or serve without the control mount) that
+ * answer is a 404, which the browser logs as a failed load: expected, not a problem.
+ */
+export function isControlProbe(message: ConsoleMessage): boolean {
+  const where = message.location().url;
+  return where !== "" && new URL(where).pathname === "/api/v1/login/methods";
+}
+
 /** Collects the page's errors (uncaught, console.error) into `problems`. */
 export function collectProblems(page: Page, problems: string[]): void {
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console: ${message.text()}`);
+    if (message.type() === "error" && !isControlProbe(message)) {
+      problems.push(`console: ${message.text()}`);
+    }
   });
 }
 

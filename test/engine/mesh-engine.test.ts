@@ -101,7 +101,7 @@ describe("the engine on the mesh", () => {
   beforeAll(async () => {
     bed = await startMeshTestbed();
     await bed.setPolicy(POLICY);
-    web = await bed.agent("web-01", ["tag:server"], false);
+    web = await bed.agent("web-01", ["tag:server"], { ephemeral: false });
     check = await bed.agent("check-01", ["tag:check"]);
     await bed.agent("hidden-01", ["tag:hidden"]);
     engine = bed.engine(await bed.cookie(bed.alice.id), "test-tab");

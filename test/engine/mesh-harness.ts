@@ -54,10 +54,15 @@ export interface MeshTestbed {
   /** An engine whose map stream carries `cookie` (and the page's Origin). */
   engine(cookie: string, hostname?: string): EngineApi;
   /**
-   * A userspace agent with identity SSH on port 22 (tags via an owner's auth key); ephemeral
-   * unless told (a stopped ephemeral agent leaves the map, another one shows offline).
+   * A userspace agent (tags via an owner's auth key) with identity SSH on port 22 unless
+   * `sshPort` says otherwise (0: none, no host key published); ephemeral unless told (a stopped
+   * ephemeral agent leaves the map, another one shows offline).
    */
-  agent(name: string, tags: string[], ephemeral?: boolean): Promise<Agent>;
+  agent(
+    name: string,
+    tags: string[],
+    options?: { ephemeral?: boolean; sshPort?: number },
+  ): Promise<Agent>;
   close(): Promise<void>;
 }
 
@@ -182,7 +187,7 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
         engines.push(engine);
         return engine;
       },
-      async agent(name, tags, ephemeral = true) {
+      async agent(name, tags, { ephemeral = true, sshPort = 22 } = {}) {
         const reply = await api("POST", "/api/v1/authkeys", { tags });
         if (reply.status !== 201) throw new Error(`auth key: ${JSON.stringify(reply.json)}`);
         const stateDir = mkdtempSync(join(tmpdir(), `corridor-engine-${name}-`));
@@ -195,7 +200,7 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
           tags,
           ephemeral,
           stateDir,
-          sshPort: 22,
+          sshPort,
           expose: null,
           direct: { disabled: true },
           log: createLogger({ level: "silent" }),

@@ -10,7 +10,10 @@ import { createKeyChooser } from "./key-chooser.ts";
 
 /** What a link asks to open. */
 export interface LinkRequest {
-  network: NetworkSummary;
+  /** The wg-quick network, or the mesh ({id: "mesh", name: "Mesh"}). */
+  network: Pick<NetworkSummary, "id" | "name">;
+  /** Identity SSH to a mesh host: no keys are offered, so none are chosen. */
+  keyless?: boolean;
   host: string;
   /** The host's name in the network, or "". */
   hostName: string;
@@ -25,7 +28,9 @@ export function confirmDeepLink(
   engine: Engine,
   link: LinkRequest,
 ): Promise<{ keyIds: string[] } | null> {
-  const keys = createKeyChooser(engine, link.network.id, link.host, link.user);
+  const keys = link.keyless
+    ? null
+    : createKeyChooser(engine, link.network.id, link.host, link.user);
   const hostText = link.hostName ? `${link.hostName} (${link.host})` : link.host;
   return openDialog<{ keyIds: string[] }>({
     title: "Open an SSH session from a link?",
@@ -55,9 +60,9 @@ export function confirmDeepLink(
           text: link.from || "unknown (the linking site sent no referrer)",
         }),
       ),
-      keys.element,
+      keys?.element ?? null,
     ],
     submitLabel: "Connect",
-    onSubmit: () => ({ keyIds: keys.selected() }),
+    onSubmit: () => ({ keyIds: keys?.selected() ?? [] }),
   });
 }

@@ -46,6 +46,8 @@ export class TerminalSession {
   detail = "";
   /** Called when state or detail changes (the tab strip redraws its dot). */
   onChange: () => void = () => undefined;
+  /** A mesh host's `check` rule wants a fresh sign-in (SessionUi.onSignInRequired). */
+  onSignInRequired: (checkUrl: string, message: string) => void = () => undefined;
 
   private readonly stateLine: HTMLElement;
   private readonly termBox: HTMLElement;
@@ -220,6 +222,9 @@ export class TerminalSession {
         current() ? askKeyPassphrase(key, attempt, signal) : Promise.resolve(null),
       onBanner: (text) => {
         if (current()) this.term?.write(text.replace(/\r?\n/g, "\r\n"));
+      },
+      onSignInRequired: (checkUrl, message) => {
+        if (current()) this.onSignInRequired(checkUrl, message);
       },
     };
     this.engine

@@ -18,6 +18,7 @@ import type { UserKey } from "../ssh/keys/user-key.ts";
 import type { KnownHosts } from "../ssh/known-hosts.ts";
 import type { SshSession } from "../ssh/session.ts";
 import type { SftpClient } from "../ssh/sftp/client.ts";
+import { SshAuthError } from "../ssh/userauth.ts";
 import { parseIp } from "../wireguard/ip-address.ts";
 
 /** What a session needs besides the request. */
@@ -72,6 +73,8 @@ export async function openTerminalSession(
       question.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
     });
   };
+  // Which login prompt the person closed, if one was: the login then ends "cancelled".
+  let declined = "";
   try {
     cancelled();
     ui.onState("connecting", target);
@@ -111,14 +114,22 @@ export async function openTerminalSession(
         onLearned: () => deps.onLearned(),
       }),
       onAuthenticating: () => ui.onState("authenticating", target),
-      password: (attempt) =>
-        orCancel(
+      password: async (attempt) => {
+        const answer = await orCancel(
           ui.askPassword(
             `${attempt > 1 ? "Permission denied, try again. " : ""}${target}'s password:`,
           ),
-        ),
-      keyboardInteractive: (challenge) =>
-        orCancel(ui.askInteractive(challenge.name, challenge.instruction, challenge.prompts)),
+        );
+        if (answer === null) declined = "the password prompt";
+        return answer;
+      },
+      keyboardInteractive: async (challenge) => {
+        const answers = await orCancel(
+          ui.askInteractive(challenge.name, challenge.instruction, challenge.prompts),
+        );
+        if (answers === null) declined = "the login prompt";
+        return answers;
+      },
       onBanner: (text) => ui.onBanner(text),
       connection: { keepaliveIntervalMs: 15_000 },
     });
@@ -144,7 +155,13 @@ export async function openTerminalSession(
     void ended.then(() => reportClosed("the session ended"));
     return { close: () => client.close(), ended, sftp: () => client.sftp() };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    // A closed prompt is not a failed login: say it was cancelled.
+    const message =
+      declined !== "" && error instanceof SshAuthError
+        ? `login cancelled: ${declined} was closed (${target})`
+        : error instanceof Error
+          ? error.message
+          : String(error);
     reportClosed(message);
     port.close();
     throw error instanceof Error ? error : new Error(message);

@@ -45,7 +45,22 @@ async function signIn() {
     return;
   }
   say(`Signed in as ${data.user.name}${data.user.email ? ` (${data.user.email})` : ""}.`);
-  addLink("/", "Open Corridor");
+  const back = savedRoute();
+  addLink(`/${back ?? ""}`, "Open Corridor");
+  // The page sent the person here (it saved its route in this tab): straight back to it.
+  if (back !== null) location.replace(`/${back}`);
+}
+
+/** The route the page saved before sign-in (web/shell/return-route.ts), or null. */
+function savedRoute() {
+  let route = null;
+  try {
+    route = sessionStorage.getItem("corridor.return");
+  } catch {
+    return null;
+  }
+  // Only the page's own fragments: "#/..." without spaces or control characters.
+  return route !== null && route.length <= 1024 && /^#\/[\x21-\x7e]*$/.test(route) ? route : null;
 }
 
 async function approve() {

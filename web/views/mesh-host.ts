@@ -1,0 +1,122 @@
+// #/mesh/host/NAME: one mesh host's details, live from the map (MeshWatch), with SSH and a
+// ping through the mesh.
+
+import { MESH_NETWORK_ID, type MeshHost } from "../../worker/api.ts";
+import { button, errorText, h, replace } from "../dom.ts";
+import type { Engine } from "../engine.ts";
+import { relativeTime } from "../format.ts";
+import type { MeshWatch } from "../shell/mesh-watch.ts";
+import { pathText } from "./mesh-filter.ts";
+import { seenText } from "./mesh-hosts.ts";
+
+const PING_TIMEOUT_MS = 3_000;
+
+export class MeshHostView {
+  readonly element: HTMLElement;
+  private readonly facts: HTMLElement;
+  private readonly pingResult: HTMLElement;
+  private readonly sshButton: HTMLButtonElement;
+  private readonly pingButton: HTMLButtonElement;
+  private host: MeshHost | undefined;
+  private readonly unsubscribe: () => void;
+  private stopped = false;
+
+  constructor(
+    private readonly engine: Engine,
+    mesh: MeshWatch,
+    private readonly name: string,
+    onSsh: (host: MeshHost) => void,
+  ) {
+    this.facts = h("dl", { class: "facts", testid: "mesh-host-facts" });
+    this.pingResult = h("p", {
+      class: "muted",
+      testid: "mesh-ping-result",
+      attrs: { role: "status" },
+    });
+    this.sshButton = button(
+      "SSH",
+      () => {
+        if (this.host) onSsh(this.host);
+      },
+      { class: "primary", testid: "mesh-host-ssh" },
+    );
+    this.pingButton = button("Ping", () => void this.ping(), { testid: "mesh-host-ping" });
+    this.element = h(
+      "section",
+      { class: "page mesh-host-page", testid: "mesh-host-page", attrs: { "aria-label": name } },
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", { text: name }),
+        h("div", { class: "actions" }, this.pingButton, this.sshButton),
+      ),
+      h("p", {}, h("a", { text: "← All mesh hosts", attrs: { href: "#/mesh" } })),
+      this.facts,
+      this.pingResult,
+    );
+    this.unsubscribe = mesh.subscribe((status, hosts) => {
+      this.host = mesh.find(name) ?? hosts.find((h) => h.name === name);
+      this.render(status.state === "ready" || status.state === "reconnecting");
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe();
+  }
+
+  private async ping(): Promise<void> {
+    this.pingButton.disabled = true;
+    this.pingResult.textContent = "Pinging…";
+    try {
+      const rtt = await this.engine.pingHost(MESH_NETWORK_ID, this.name, PING_TIMEOUT_MS);
+      if (this.stopped) return;
+      this.pingResult.textContent =
+        rtt === null
+          ? `No answer from ${this.name} within ${PING_TIMEOUT_MS / 1000} s.`
+          : `${this.name} answered in ${Math.round(rtt)} ms.`;
+    } catch (error) {
+      if (!this.stopped) this.pingResult.textContent = `Ping failed: ${errorText(error)}`;
+    } finally {
+      this.pingButton.disabled = false;
+    }
+  }
+
+  private render(meshUp: boolean): void {
+    const host = this.host;
+    this.sshButton.disabled = host === undefined;
+    this.pingButton.disabled = host === undefined;
+    if (host === undefined) {
+      replace(
+        this.facts,
+        h("dt", { text: "Host" }),
+        h("dd", {
+          testid: "mesh-host-missing",
+          text: meshUp
+            ? `Your mesh has no host named ${this.name}: it left, or the policy does not let this browser see it.`
+            : "Waiting for the mesh…",
+        }),
+      );
+      return;
+    }
+    const rows: [string, string, string?][] = [
+      ["Status", seenText(host), "mesh-host-status"],
+      ["Host name", host.hostname || "—"],
+      ["OS", host.os || "—"],
+      ["Addresses", host.addresses.join(", ")],
+      ["Tags", host.tags.join(", ") || "none"],
+      ["Owner", host.owner ? `${host.owner.name} <${host.owner.email}>` : "tagged node"],
+      ["Path", pathText(host), "mesh-host-path"],
+      ["Last handshake", relativeTime(host.lastHandshake)],
+      ["SSH", host.identitySsh ? "identity SSH (host key from the map)" : "not announced"],
+      ["Public key", host.key],
+    ];
+    replace(
+      this.facts,
+      ...rows.flatMap(([label, value, testid]) => [
+        h("dt", { text: label }),
+        h("dd", { text: value, ...(testid ? { testid } : {}) }),
+      ]),
+    );
+  }
+}
