@@ -15,18 +15,19 @@ import { type MeshNet, startMeshNet } from "../server/mesh-net.ts";
 import { connectTcp, socketByteStream } from "../server/ssh/node-stream.ts";
 import { loadCryptoCore } from "../worker/crypto/index.ts";
 import { SshClient } from "../worker/ssh/client.ts";
-import { SshError } from "../worker/ssh/errors.ts";
+import { HostKeyError, SshError } from "../worker/ssh/errors.ts";
 import { hostKeyVerifier, preferKnownAlgorithms } from "../worker/ssh/host-key-policy.ts";
 import { SshKeyError } from "../worker/ssh/keys/errors.ts";
 import { parseOpensshPrivateKey } from "../worker/ssh/keys/openssh-private-key.ts";
 import type { UserKey } from "../worker/ssh/keys/user-key.ts";
 import { KnownHosts, knownHostsName } from "../worker/ssh/known-hosts.ts";
+import { SSH_DISCONNECT } from "../worker/ssh/messages.ts";
 import type { SshByteStream } from "../worker/ssh/transport.ts";
 import { parseIp } from "../worker/wireguard/ip-address.ts";
 import { AgentError, agentSocketPath, askAgent, dialThroughAgent } from "./agent-client.ts";
 import { formatUsage, UsageError, usageFailure } from "./args.ts";
 import { unprotectedFileWarning, writeFileAtomic } from "./files.ts";
-import { askSecret, askYesNo } from "./prompt.ts";
+import { askSecret, askYesNo, canPrompt } from "./prompt.ts";
 import { parseSshArgs, SSH_COMMAND, type SshArgs } from "./ssh-args.ts";
 
 /** ssh(1)'s status for a connection that failed. */
@@ -187,10 +188,14 @@ export async function sshCommand(argv: string[]): Promise<number> {
         port: args.port,
         knownHosts,
         policy: fromMap ? "yes" : args.strictHostKeyChecking,
-        confirm: (key) =>
-          askYesNo(
+        confirm: (key) => {
+          // Without a terminal (or SSH_ASKPASS) nobody can answer: say how to go on instead
+          // of a bare "not accepted", as a script or CI job needs to know.
+          if (!canPrompt()) throw noTerminalRefusal(args.host, args.port, key);
+          return askYesNo(
             `The authenticity of host '${args.host}' can't be established.\n${key.keyType} key fingerprint is ${key.fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `,
-          ),
+          );
+        },
         onLearned: (key) => {
           mkdirSync(dirname(knownHostsFile), { recursive: true, mode: 0o700 });
           // Atomic: an interrupted write must never leave a truncated known_hosts behind.
@@ -305,4 +310,21 @@ function setRawTerminal(raw: boolean): void {
   } catch {
     // No stty: output keeps ONLCR, which only doubles carriage returns.
   }
+}
+
+/**
+ * The refusal of an unknown host key when nobody can be asked (no terminal, no SSH_ASKPASS):
+ * it names the fingerprint to check and the option that accepts a first key.
+ */
+function noTerminalRefusal(
+  host: string,
+  port: number,
+  key: { keyType: string; fingerprint: string },
+): HostKeyError {
+  const where = port === 22 ? host : `[${host}]:${port}`;
+  return new HostKeyError(
+    `host key ${key.keyType} ${key.fingerprint} for ${where} is not known and was not accepted: there is no terminal to ask on. Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then connect once with -o StrictHostKeyChecking=accept-new (or add the key to ~/.ssh/known_hosts)`,
+    SSH_DISCONNECT.HOST_KEY_NOT_VERIFIABLE,
+    "client",
+  );
 }
