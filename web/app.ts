@@ -102,7 +102,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
   });
 
   tabs.onActiveChange = (session) => {
-    if (session && !ssh.opened.has(session)) {
+    if (session && !ssh.opening && !ssh.opened.has(session)) {
       // A session the engine kept over a reload: it gets a tab, but the page the URL names
       // stays in front (a bookmark of a page shows that page).
       ssh.opened.add(session);

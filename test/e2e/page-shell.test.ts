@@ -225,6 +225,14 @@ describeWithPrereq(chromiumPrereq(), "the page's shell", () => {
     // The page gets all of the main area below the tab strip (it got half before: 356 of 800).
     expect(area!.height).toBeGreaterThanOrEqual(main!.height - strip!.height - 1);
     await bothSizes(page, "details-with-tab");
+    // A session opened while a page is in front comes to the front.
+    await host.getByTestId("ssh-button").click();
+    await page.getByTestId("ssh-user").fill("nobody");
+    await page.getByTestId("ssh-connect").click();
+    await expect.poll(() => page.getByTestId("terminal-panel").nth(1).isVisible()).toBe(true);
+    expect(await details.count()).toBe(0);
+    await page.getByTestId("details-button").click();
+    await details.waitFor();
 
     // Bookmarkable: a reload shows the same page.
     await page.reload();

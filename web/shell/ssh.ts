@@ -41,6 +41,8 @@ export interface SshDeps {
 export class SshLauncher {
   /** The tabs this page opened (others were restored from the engine after a reload). */
   readonly opened = new WeakSet<TerminalSession>();
+  /** True while this page opens a tab (its activation is the person's doing). */
+  opening = false;
   private firstLink = true;
 
   constructor(private readonly deps: SshDeps) {}
@@ -61,9 +63,14 @@ export class SshLauncher {
   }
 
   private open(target: SessionTarget): TerminalSession {
-    const session = this.deps.tabs.open(target);
-    this.opened.add(session);
-    return session;
+    this.opening = true;
+    try {
+      const session = this.deps.tabs.open(target);
+      this.opened.add(session);
+      return session;
+    } finally {
+      this.opening = false;
+    }
   }
 
   /** "SSH" on a mesh host: the policy's users, identity SSH. */
