@@ -11,7 +11,7 @@ import type {
 } from "../api.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import { parseRelayTarget } from "../relay/relay-url.ts";
-import { parseConfig } from "../wireguard/config.ts";
+import { parseNetworkConfig } from "../wireguard/config-import.ts";
 import { formatIp, parseIp } from "../wireguard/ip-address.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
 import type { KeyChoices } from "./key-choice.ts";
@@ -141,7 +141,7 @@ export class NetworkRegistry {
 
   /** A wg-quick file's text as a network. */
   async importConfig(text: string, options: NetworkOptions): Promise<NetworkRecord> {
-    const config = parseConfig(text);
+    const config = parseNetworkConfig(text);
     const record: NetworkRecord = {
       id: crypto.randomUUID(),
       name: checkName(options.name),
