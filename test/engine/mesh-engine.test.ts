@@ -272,6 +272,18 @@ describe("the engine on the mesh", () => {
     );
   });
 
+  it("a stop while joining wins; the next start joins with a new key", async () => {
+    const tab = bed.engine(await bed.cookie(bed.alice.id), "tab-3");
+    const joining = tab.meshStart();
+    await tab.meshStop();
+    expect((await joining).state).toBe("stopped");
+    expect((await tab.meshStatus()).state).toBe("stopped");
+    const again = await tab.meshStart();
+    expect(again.state).toBe("ready");
+    expect(again.self?.key).not.toBe(status.self?.key);
+    await tab.meshStop();
+  });
+
   it("without a session the node is refused, with its code", async () => {
     const anonymous = bed.engine("", "anon-tab");
     const refused = await anonymous.meshStart();

@@ -69,6 +69,8 @@ export class MeshRuntime {
   private node: MeshCore | undefined;
   private phase: MeshPhase = { state: "stopped" };
   private starting: Promise<MeshStatus> | undefined;
+  /** Counts stop() calls: a start that sees it change gives up (stopped while joining). */
+  private stops = 0;
   private readonly listeners = new Map<string, { listener: MeshListener; unanswered: number }>();
   private readonly sessions = new Map<string, Closable>();
   /** Last ping round trip per peer key. */
@@ -94,11 +96,14 @@ export class MeshRuntime {
   private async join(): Promise<MeshStatus> {
     this.rtts.clear();
     this.setPhase({ state: "starting", detail: "joining the mesh" });
+    const stops = this.stops;
     let node: MeshCore;
     try {
+      const core = await this.deps.loadCore();
+      if (this.stops !== stops) return { state: "stopped" };
       node = new MeshCore({
         privateKey: generatePrivateKey(),
-        core: await this.deps.loadCore(),
+        core,
         x25519: this.deps.x25519,
         controlUrl: this.deps.controlUrl,
         controlConnect: this.deps.controlConnect,
@@ -119,13 +124,12 @@ export class MeshRuntime {
     try {
       await node.start();
     } catch (error) {
-      if (this.node === node) {
-        this.node = undefined;
-        await node.close(false).catch(() => false);
-        // A refusal has set its own phase; anything else is an error.
-        if (this.phase.state !== "refused") {
-          this.setPhase({ state: "error", detail: (error as Error).message });
-        }
+      if (this.node !== node) return { state: "stopped" };
+      this.node = undefined;
+      await node.close(false).catch(() => false);
+      // A refusal has set its own phase; anything else is an error.
+      if (this.phase.state !== "refused") {
+        this.setPhase({ state: "error", detail: (error as Error).message });
       }
       return this.status();
     }
@@ -185,10 +189,11 @@ export class MeshRuntime {
    */
   async stop(): Promise<void> {
     const node = this.node;
-    if (this.starting !== undefined && node !== undefined) {
-      // Still joining: the start settles as an error once its node is closed.
+    this.stops++;
+    if (this.starting !== undefined) {
+      // Still joining: the start gives up once its node is closed (or before it makes one).
       this.node = undefined;
-      await node.close(false).catch(() => false);
+      await node?.close(true).catch(() => false);
       await this.starting.catch(() => undefined);
     } else if (node !== undefined) {
       await this.takeDown(node, true);
