@@ -1,22 +1,35 @@
-// The page's entry: starts the engine in a module Web Worker at once and hands it to the app.
+// The page's entry: starts (or joins) the engine, in the browser's SharedWorker where there is
+// one, else in a module Web Worker of this page (web/engine.ts), and hands it to the app.
 // The engine never runs on this thread; the page talks to it only through the comlink API.
 
-import { wrap } from "comlink";
-import type { EngineApi } from "../worker/api.ts";
+import type { EngineStatus } from "../worker/api.ts";
 import { createApp } from "./app.ts";
 import { errorText } from "./dom.ts";
+import { connectEngine, sessionsLostSince } from "./engine.ts";
 
-const worker = new Worker(new URL("../worker/index.ts", import.meta.url), { type: "module" });
-const engine = wrap<EngineApi>(worker);
+const engine = connectEngine(location.search);
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html lacks #app");
 const app = createApp(root, engine);
 
+/** The header's line about the engine: where it runs, its crypto core, lost sessions. */
+function engineText(status: EngineStatus): string {
+  const build = status.cryptoBuild === "simd" ? "WebAssembly SIMD" : "scalar WebAssembly";
+  const where = status.shared
+    ? "Engine ready, shared by this browser's tabs"
+    : "Engine ready in this tab's Web Worker";
+  const lost = sessionsLostSince(status.instanceId);
+  const ended =
+    lost > 0
+      ? ` The engine restarted since the last page: its ${lost === 1 ? "session" : `${lost} sessions`} ended.`
+      : "";
+  return `${where}; crypto core: ${build}.${ended}`;
+}
+
 engine
   .status()
   .then((status) => {
-    const build = status.cryptoBuild === "simd" ? "WebAssembly SIMD" : "scalar WebAssembly";
-    app.setEngineStatus("ready", `Engine ready in a Web Worker; crypto core: ${build}.`);
+    app.setEngineStatus("ready", engineText(status));
     return app.refreshNetworks();
   })
   .catch((error: unknown) => {

@@ -19,6 +19,7 @@ import { type CryptoCore, initCrypto, simdSupported } from "./crypto/index.ts";
 import type { X25519Provider } from "./crypto/x25519.ts";
 import { createFilesApi } from "./engine/files.ts";
 import { chosenKeys, rememberKeys } from "./engine/key-choice.ts";
+import { LiveSessionRegistry, networkSessionNames } from "./engine/live-sessions.ts";
 import { MeshEngine } from "./engine/mesh-api.ts";
 import { MeshRuntime } from "./engine/mesh-runtime.ts";
 import { NetworkRuntime } from "./engine/network-runtime.ts";
@@ -43,6 +44,8 @@ export interface EngineDeps {
    * another tab runs it. Resolves with the function that lets go.
    */
   lockNetwork?: (id: string, name: string) => Promise<() => void>;
+  /** The engine serves every tab of the browser (a SharedWorker); reported in status(). */
+  shared?: boolean;
   /** The mesh's map stream (default: /control at the default relay's origin, ws or wss). */
   controlUrl?: string;
   /** Opens the map stream's socket (default: the browser's WebSocket). */
@@ -78,7 +81,9 @@ export function createEngine(deps: EngineDeps): EngineApi {
   const networks = new NetworkRegistry(deps.store, deps.x25519, deps.defaultRelayUrl);
   const keys = new SshKeyRing(deps.store);
   const running = new Map<string, Promise<NetworkRuntime>>();
-  const sessions = new Map<string, OpenSession>();
+  /** Connected sessions, whichever page holds them (worker/engine/live-sessions.ts). */
+  const sessions = new LiveSessionRegistry<OpenSession>();
+  const instanceId = crypto.randomUUID();
   /** Sessions still connecting, by id: closeSession cancels them. */
   const connecting = new Map<string, AbortController>();
   /** Why a network's last start failed, for its status until it starts. */
@@ -160,6 +165,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
         cryptoBuild: c.build,
         simdSupported: simdSupported(),
         persistentStorage: deps.store.persistent,
+        shared: deps.shared ?? false,
+        instanceId,
       };
     },
 
@@ -276,8 +283,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
       try {
         if (request.networkId === MESH_NETWORK_ID) {
           const session = await mesh.openSession(id, request, ui, port, cancel.signal);
-          sessions.set(id, session);
-          void session.ended.finally(() => sessions.delete(id));
+          sessions.add(id, session, request, { networkName: "mesh", hostName: request.host });
           return id;
         }
         const record = await networks.get(request.networkId);
@@ -301,8 +307,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
           },
           signal: cancel.signal,
         });
-        sessions.set(id, session);
-        void session.ended.finally(() => sessions.delete(id));
+        sessions.add(id, session, request, networkSessionNames(record, request.host));
         if (request.keyIds !== undefined) {
           const fresh = await networks.get(record.id);
           rememberKeys(fresh, request.host, request.username, request.keyIds);
@@ -319,6 +324,11 @@ export function createEngine(deps: EngineDeps): EngineApi {
       await sessions.get(id)?.close();
       sessions.delete(id);
     },
+
+    // Live sessions (issue 15): a reloaded page re-attaches (worker/engine/live-sessions.ts).
+    listSessions: async () => sessions.list(),
+    attachSession: async (id: string, ui: SessionUi, port: MessagePort) =>
+      sessions.attach(id, ui, port),
   };
 }
 

@@ -72,6 +72,11 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
 
   /** Opens the other site and follows its link into the page; resolves at the confirmation. */
   const followLinkFromOtherSite = async () => {
+    // Each link is followed from a page without sessions: the engine is the browser's (a
+    // SharedWorker), so a live session would come back as a tab of the next page load.
+    while ((await page.getByTestId("tab-close").count()) > 0) {
+      await page.getByTestId("tab-close").first().click();
+    }
     await page.goto(otherOrigin);
     await page.locator("#go").click();
     await page.getByTestId("deeplink-dialog").waitFor();
@@ -257,7 +262,12 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
     expect(Object.keys(sealedA).sort()).toEqual(["id", "persisted", "publicKey", "sealed"]);
     expect(JSON.stringify(sealedA)).not.toContain("PRIVATE KEY");
 
-    // A new page load is a new Worker: the key is locked until the session asks.
+    // The key stays open in the browser's engine across page loads until "Lock keys": locked,
+    // the session asks its passphrase.
+    await page.getByTestId("keys-button").click();
+    await page.getByTestId("lock-keys").click();
+    await expect.poll(() => page.getByTestId("lock-note").textContent()).toBe(" Locked 1 key.");
+    await page.keyboard.press("Escape");
     await followLinkFromOtherSite();
     await page.getByTestId("deeplink-connect").click();
     const ask = page.getByTestId("key-passphrase-dialog");
@@ -276,7 +286,7 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
       .toBe("connected");
     expect(await page.getByTestId("login-dialog").count()).toBe(0);
 
-    // Opened for this tab's engine until "Lock keys".
+    // Opened in the browser's engine until "Lock keys".
     await page.getByTestId("keys-button").click();
     const badge = page
       .getByTestId("key-item")

@@ -335,11 +335,12 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     await waitForText(page, 0, /^bulk-42-done$/m, 90_000);
   }, 120_000);
 
-  it("a second tab is told the network runs in the first; the deep link opens a session", async () => {
+  it("a second tab runs the network in the same engine; the deep link opens a session", async () => {
     // The deep link relies on what earlier logins stored: the host key, and a browser key
     // chosen for this user at this host.
     await ensureKeyChosen();
-    // Same browser profile (context): the IndexedDB that holds the network and keys.
+    // Same browser profile (context): one engine for both tabs (a SharedWorker), so the
+    // network the first tab started runs for the second too (docs/page.md).
     const second = await page.context().newPage();
     try {
       await second.goto(serve.url);
@@ -347,7 +348,7 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
       await second.getByTestId("details-button").click();
       await expect
         .poll(() => second.getByTestId("details-panel").textContent(), { timeout: 15_000 })
-        .toMatch(/in use in another tab/);
+        .toMatch(/ms round trip/);
     } finally {
       await second.close();
     }
@@ -355,13 +356,15 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     // key chosen for this host come from IndexedDB, so once confirmed it goes to a shell.
     await page.goto(`${serve.url}#/ssh/${TEST_USER}@${host.tunnelAddress}`);
     await page.reload();
+    // The reload brought the live sessions of the earlier tests back as tabs first.
+    const restored = Number(
+      await page.locator('[data-testid="tab-strip"][data-restored]').getAttribute("data-restored"),
+    );
     await page.getByTestId("deeplink-connect").click();
-    await expect
-      .poll(() => page.evaluate(() => window.corridorDebug?.sessionState(0)), { timeout: 30_000 })
-      .toBe("connected");
-    await page.getByTestId("terminal").first().click();
+    await expect.poll(() => sessionState(restored), { timeout: 30_000 }).toBe("connected");
+    await page.getByTestId("terminal").nth(restored).click();
     await typeLine(page, "echo deep-$((2*21))");
-    await waitForText(page, 0, /^deep-42$/m);
+    await waitForText(page, restored, /^deep-42$/m);
     await shot("08-deep-link");
   }, 60_000);
 

@@ -3,7 +3,14 @@
 // comlink proxy of SessionUi for state changes, the host key decision and passwords.
 
 import { proxy, transfer } from "comlink";
-import type { SessionRequest, SessionState, SessionUi, TerminalMessage } from "../../worker/api.ts";
+import type {
+  LiveSession,
+  LiveSessionMessage,
+  SessionRequest,
+  SessionState,
+  SessionUi,
+  TerminalMessage,
+} from "../../worker/api.ts";
 import { openDialog } from "../dialogs/dialog.ts";
 import { confirmHostKey } from "../dialogs/host-key.ts";
 import { askInteractive, askKeyPassphrase, askPassword } from "../dialogs/login.ts";
@@ -23,6 +30,8 @@ export interface SessionTarget {
   networkId: string;
   networkName: string;
   host: string;
+  /** The name the person knows the host by (a host name of the network), when it has one. */
+  hostName?: string;
   port: number;
   user: string;
   /** The SSH keys the person chose to offer ([] = none; absent = the engine's remembered choice). */
@@ -39,9 +48,46 @@ const STATE_TEXT: Record<SessionState, string> = {
 
 const encoder = new TextEncoder();
 
+/** How a session's tab names it. */
+export interface SessionLabels {
+  /** "alice@web-01" (":PORT" after the host when not 22): the host by its name when known. */
+  who: string;
+  /** The network's name ("mesh", "lab"). */
+  network: string;
+  /** Both: "alice@web-01 · mesh". */
+  label: string;
+  /** The whole target for a tooltip: "alice@100.64.0.7:2222 (web-01) on network mesh". */
+  full: string;
+}
+
+/** The labels of a session to `target`, so tabs to different hosts, users or networks differ. */
+export function sessionLabels(target: SessionTarget): SessionLabels {
+  const name = target.hostName || target.host;
+  const port = target.port === 22 ? "" : `:${target.port}`;
+  const hostText = target.host.includes(":") ? `[${target.host}]` : target.host;
+  const nameText = name.includes(":") ? `[${name}]` : name;
+  const who = `${target.user}@${nameText}${port}`;
+  const named = name === target.host ? "" : ` (${name})`;
+  return {
+    who,
+    network: target.networkName,
+    label: `${who} · ${target.networkName}`,
+    full: `${target.user}@${hostText}${port}${named} on network ${target.networkName}`,
+  };
+}
+
+/** How a tab's session begins: a new SSH session, or one the engine holds (after a reload). */
+export interface SessionStart {
+  /** A live session's id (engine.listSessions) to attach to instead of opening one. */
+  attach?: string;
+}
+
 export class TerminalSession {
   readonly panel: HTMLElement;
-  readonly title: string;
+  /** The tab's label: "user@host-name · network". */
+  title: string;
+  /** How the tab names the session (its label in parts, the tooltip's whole target). */
+  labels: SessionLabels;
   state: SessionState = "connecting";
   detail = "";
   /** Called when state or detail changes (the tab strip redraws its dot). */
@@ -62,6 +108,10 @@ export class TerminalSession {
   private port: MessagePort | undefined;
   private sessionId: string | undefined;
   private generation = 0;
+  /** A live session to attach to at the first connect (then a reconnect opens a new one). */
+  private attachId: string | undefined;
+  /** The engine's session was handed on as the page went away (pagehide): rejoin on return. */
+  private left = false;
   private dialogs = new AbortController();
   private readonly cleanups: (() => void)[] = [];
   private disposed = false;
@@ -69,10 +119,13 @@ export class TerminalSession {
   constructor(
     private readonly engine: Engine,
     readonly target: SessionTarget,
+    start: SessionStart = {},
   ) {
+    this.attachId = start.attach;
     const hostText = target.host.includes(":") ? `[${target.host}]` : target.host;
-    this.title = `${target.user}@${target.host}`;
     const address = `${target.user}@${hostText}${target.port === 22 ? "" : `:${target.port}`}`;
+    this.labels = sessionLabels(target);
+    this.title = this.labels.label;
     this.stateLine = h("span", { class: "session-state", testid: "session-state" });
     this.termBox = h("div", { class: "term-host", testid: "terminal" });
     this.overlay = h("div", { class: "session-overlay" });
@@ -187,7 +240,8 @@ export class TerminalSession {
     const generation = ++this.generation;
     const channel = new MessageChannel();
     this.port = channel.port1;
-    this.port.onmessage = (event: MessageEvent<TerminalMessage>) => this.onMessage(event.data);
+    this.port.onmessage = (event: MessageEvent<TerminalMessage | LiveSessionMessage>) =>
+      this.onMessage(event.data);
     this.setState("connecting", "");
     term.fit();
     const request: SessionRequest = {
@@ -200,7 +254,7 @@ export class TerminalSession {
       rows: term.rows,
       term: "xterm-256color",
       // Known before it connects, so closing the tab meanwhile cancels it in the engine.
-      sessionId: crypto.randomUUID(),
+      sessionId: this.attachId ?? crypto.randomUUID(),
     };
     this.sessionId = request.sessionId;
     const current = () => generation === this.generation && !this.disposed;
@@ -227,23 +281,48 @@ export class TerminalSession {
         if (current()) this.onSignInRequired(checkUrl, message);
       },
     };
-    this.engine
-      .openSession(request, proxy(ui), transfer(channel.port2, [channel.port2]))
+    const attachId = this.attachId;
+    this.attachId = undefined;
+    if (attachId !== undefined) {
+      // A session the engine kept (this page was reloaded): its scrollback is replayed into a
+      // clean terminal, at this page's size.
+      term.write("\x1bc");
+      this.post({ type: "resize", cols: term.cols, rows: term.rows });
+    }
+    const port = transfer(channel.port2, [channel.port2]);
+    const opened =
+      attachId !== undefined
+        ? this.engine.attachSession(attachId, proxy(ui), port).then((live) => {
+            if (current()) this.learnNames(live);
+            return live.id;
+          })
+        : this.engine.openSession(request, proxy(ui), port);
+    opened
       .then((id) => {
         if (!current()) {
-          void this.engine.closeSession(id).catch(() => undefined);
+          // Not ours to close when it was attached: this tab let go of it (pagehide).
+          if (attachId === undefined) void this.engine.closeSession(id).catch(() => undefined);
           return;
         }
         this.sessionId = id;
         if (this.state !== "closed") this.setState("connected", this.detail);
         this.term?.focus();
+        if (attachId === undefined && !this.target.hostName) {
+          void this.engine
+            .listSessions()
+            .then((list) => {
+              const live = list.find((s) => s.id === id);
+              if (live && current()) this.learnNames(live);
+            })
+            .catch(() => undefined);
+        }
       })
       .catch((error: unknown) => {
         if (current() && this.state !== "closed") this.setState("closed", errorText(error));
       });
   }
 
-  private onMessage(message: TerminalMessage): void {
+  private onMessage(message: TerminalMessage | LiveSessionMessage): void {
     if (message.type === "output") {
       // Acknowledge once xterm has parsed the bytes: the engine sends at most OUTPUT_WINDOW
       // ahead, so a flood of output waits in the SSH channel instead of this page's memory.
@@ -258,7 +337,57 @@ export class TerminalSession {
           ? `killed by signal ${message.signal}`
           : `exited with code ${message.code ?? "unknown"}`;
       this.term?.write(`\r\n\x1b[2m[the remote shell ${how}]\x1b[0m\r\n`);
+    } else if (message.type === "taken") {
+      // Another tab attached the session: it is that tab's now (the engine closed our port).
+      this.port = undefined;
+      this.setState("closed", "This session was opened in another tab of this browser.");
     }
+  }
+
+  /** The engine's id of the session (set once opening starts), for listSessions matches. */
+  get id(): string | undefined {
+    return this.sessionId ?? this.attachId;
+  }
+
+  /** Connected, held by this page: a reload must not end it without asking (per-tab engine). */
+  get live(): boolean {
+    return this.state === "connected" && this.sessionId !== undefined && !this.left;
+  }
+
+  /**
+   * The page is going away (pagehide). A connected session stays in the engine for the next
+   * page (a reload re-attaches it); one still connecting is cancelled: its questions (host
+   * key, password) could not be answered.
+   */
+  leave(): void {
+    const id = this.sessionId;
+    if (this.disposed || id === undefined || this.left) return;
+    if (this.state === "connected") {
+      this.port?.postMessage({ type: "detach" } satisfies LiveSessionMessage);
+      this.left = true;
+    } else {
+      void this.engine.closeSession(id).catch(() => undefined);
+    }
+  }
+
+  /** The page came back from the back-forward cache after leave(): attach again. */
+  rejoin(): void {
+    if (!this.left || this.disposed) return;
+    this.left = false;
+    this.attachId = this.sessionId;
+    // The session is the engine's to keep: the teardown in connect() must not close it.
+    this.sessionId = undefined;
+    this.connect();
+  }
+
+  /** The engine knows the host's name (a network's host name): label the tab with it. */
+  private learnNames(live: LiveSession): void {
+    if (this.target.hostName || live.hostName === live.host) return;
+    this.target.hostName = live.hostName;
+    this.labels = sessionLabels(this.target);
+    this.title = this.labels.label;
+    this.panel.setAttribute("aria-label", this.title);
+    this.onChange();
   }
 
   private sendText(data: string): void {

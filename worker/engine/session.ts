@@ -2,12 +2,7 @@
 // decisions (host key, password, keyboard-interactive) asked through SessionUi, a pty and a
 // shell, and the terminal bytes on a MessagePort (TerminalMessage) both ways.
 
-import {
-  OUTPUT_WINDOW,
-  type SessionRequest,
-  type SessionUi,
-  type TerminalMessage,
-} from "../api.ts";
+import type { SessionRequest, SessionUi } from "../api.ts";
 import type { CryptoCore } from "../crypto/index.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import type { NetInterface } from "../net/interface.ts";
@@ -16,10 +11,11 @@ import { hostKeyVerifier, preferKnownAlgorithms } from "../ssh/host-key-policy.t
 import type { HostKeyInfo } from "../ssh/kex/driver.ts";
 import type { UserKey } from "../ssh/keys/user-key.ts";
 import type { KnownHosts } from "../ssh/known-hosts.ts";
-import type { SshSession } from "../ssh/session.ts";
 import type { SftpClient } from "../ssh/sftp/client.ts";
 import { SshAuthError } from "../ssh/userauth.ts";
 import { parseIp } from "../wireguard/ip-address.ts";
+import { type LiveHandle, UiSwitch } from "./live-sessions.ts";
+import { TerminalPump } from "./terminal-pump.ts";
 
 /** What a session needs besides the request. */
 export interface SessionDeps {
@@ -36,8 +32,8 @@ export interface SessionDeps {
   address?: string;
 }
 
-/** A connected session. */
-export interface OpenSession {
+/** A connected session; it outlives the page that opened it (LiveHandle, live-sessions.ts). */
+export interface OpenSession extends LiveHandle {
   close(): Promise<void>;
   /** Settles when the session has ended. */
   readonly ended: Promise<void>;
@@ -48,10 +44,13 @@ export interface OpenSession {
 /** Connects, authenticates and starts a shell; rejects (after telling `ui`) on failure. */
 export async function openTerminalSession(
   request: SessionRequest,
-  ui: SessionUi,
+  pageUi: SessionUi,
   port: MessagePort,
   deps: SessionDeps,
 ): Promise<OpenSession> {
+  // The session's callbacks reach whichever page holds it (a reload hands it to the next).
+  const uiSwitch = new UiSwitch(pageUi);
+  const ui = uiSwitch.ui;
   const target = `${request.username}@${request.host}${request.port === 22 ? "" : `:${request.port}`}`;
   let closedReported = false;
   const reportClosed = (detail: string) => {
@@ -146,14 +145,33 @@ export async function openTerminalSession(
     });
     await session.shell();
     ui.onState("connected", target);
-    const ended = pump(session, port).finally(() => {
+    const pump = new TerminalPump(session, port);
+    const ended = pump.done.finally(() => {
       void client.close().catch(() => undefined);
     });
     void client.transport.closed.then((error) => {
       reportClosed(error.by === "client" && error.code === 11 ? "closed" : error.message);
     });
     void ended.then(() => reportClosed("the session ended"));
-    return { close: () => client.close(), ended, sftp: () => client.sftp() };
+    return {
+      close: () => client.close(),
+      ended,
+      sftp: () => client.sftp(),
+      ui: uiSwitch,
+      get attached() {
+        return pump.attached;
+      },
+      attach(next, nextPort) {
+        uiSwitch.replace(next);
+        pump.attach(nextPort);
+      },
+      set onAttachment(listener: (attached: boolean) => void) {
+        pump.onAttachment = listener;
+      },
+      get onAttachment() {
+        return pump.onAttachment;
+      },
+    };
   } catch (error) {
     // A closed prompt is not a failed login: say it was cancelled.
     const message =
@@ -166,52 +184,4 @@ export async function openTerminalSession(
     port.close();
     throw error instanceof Error ? error : new Error(message);
   }
-}
-
-/** Moves bytes between the port and the session until the session ends. */
-async function pump(session: SshSession, port: MessagePort): Promise<void> {
-  const input = session.stdin.getWriter();
-  let inputChain = Promise.resolve();
-  // Output not yet acknowledged by the page; above the window, reading pauses (and with it
-  // the SSH channel's window, so the server waits too).
-  let unacked = 0;
-  let waiting: (() => void)[] = [];
-  port.onmessage = (event: MessageEvent<TerminalMessage>) => {
-    const message = event.data;
-    if (message?.type === "input" && message.data instanceof Uint8Array) {
-      const data = message.data;
-      // Writes stay in order; a failed one (closed channel) ends the chain quietly.
-      inputChain = inputChain.then(() => input.write(data)).catch(() => undefined);
-    } else if (message?.type === "resize") {
-      void session.windowChange({ cols: message.cols, rows: message.rows }).catch(() => undefined);
-    } else if (message?.type === "ack" && Number.isFinite(message.bytes) && message.bytes > 0) {
-      unacked = Math.max(0, unacked - message.bytes);
-      if (unacked < OUTPUT_WINDOW) {
-        const go = waiting;
-        waiting = [];
-        for (const wake of go) wake();
-      }
-    }
-  };
-  const forward = async (stream: ReadableStream<Uint8Array>) => {
-    const reader = stream.getReader();
-    for (let r = await reader.read(); !r.done; r = await reader.read()) {
-      const copy = r.value.slice();
-      unacked += copy.length;
-      port.postMessage({ type: "output", data: copy } satisfies TerminalMessage, [copy.buffer]);
-      while (unacked >= OUTPUT_WINDOW) await new Promise<void>((go) => waiting.push(go));
-    }
-  };
-  await Promise.all([
-    forward(session.stdout).catch(() => undefined),
-    forward(session.stderr).catch(() => undefined),
-  ]);
-  const exit = await session.exit;
-  port.postMessage({
-    type: "exit",
-    code: exit.code,
-    signal: exit.signal,
-  } satisfies TerminalMessage);
-  port.onmessage = null;
-  port.close();
 }
