@@ -248,6 +248,25 @@ describe("the engine on the mesh", () => {
     await waitUntil(() => states.some(([s]) => s === "closed"), "the session closing");
   });
 
+  it("a dropped map stream is pushed as reconnecting, then ready; the session lives on", async () => {
+    const states: string[] = [];
+    const id = await engine.watchMesh({ onMesh: (s) => void states.push(s.state) });
+    const term = new Terminal();
+    const session = await engine.openSession(
+      request("web-01"),
+      recordingUi().ui,
+      term.channel.port2,
+    );
+    await bed.restartControl();
+    await waitUntil(() => states.includes("reconnecting"), "reconnecting pushed");
+    await waitUntil(() => states.at(-1) === "ready", "ready again");
+    term.type("echo again-$((6*7))\n");
+    await waitUntil(() => term.text.includes("again-42"), "the session's answer");
+    await engine.closeSession(session);
+    term.close();
+    await engine.unwatchMesh(id);
+  });
+
   it("watchMesh pushes a host going offline", async () => {
     const seen: MeshHost[][] = [];
     const id = await engine.watchMesh({ onMesh: (_s, hosts) => void seen.push(hosts) });

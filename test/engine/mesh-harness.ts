@@ -51,6 +51,8 @@ export interface MeshTestbed {
   setPolicy(text: string): Promise<void>;
   /** A session cookie header for `userId` ("" for none). */
   cookie(userId: number): Promise<string>;
+  /** Closes the map side (streams end with 1012, "come back") and starts it again. */
+  restartControl(): Promise<void>;
   /** An engine whose map stream carries `cookie` (and the page's Origin). */
   engine(cookie: string, hostname?: string): EngineApi;
   /**
@@ -110,23 +112,25 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
         }),
     );
     const baseUrl = `http://127.0.0.1:${port}`;
-    control = await startControl({
-      store,
-      relays: [
-        {
-          id: "default",
-          region: "lab",
-          url: `ws://127.0.0.1:${relayPort}/relay`,
-          key: relayKey,
-        },
-      ],
-      baseUrl: `${baseUrl}/`,
-      crypto: await initCrypto(),
-      sessionUser: createSessionUser(store, { secure: false }),
-      log: createLogger({ level: "silent" }),
-    });
-    const started = control;
-    cleanup.push(() => started.close());
+    const crypto = await initCrypto();
+    const startMap = () =>
+      startControl({
+        store,
+        relays: [
+          {
+            id: "default",
+            region: "lab",
+            url: `ws://127.0.0.1:${relayPort}/relay`,
+            key: relayKey,
+          },
+        ],
+        baseUrl: `${baseUrl}/`,
+        crypto,
+        sessionUser: createSessionUser(store, { secure: false }),
+        log: createLogger({ level: "silent" }),
+      });
+    control = await startMap();
+    cleanup.push(() => control?.close());
     listener = createApiListener(control.api);
     const relay: RelayServer = await startRelay({
       auth: { mode: "token", controlPublicKey: control.tokenPublicKey },
@@ -160,7 +164,10 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
     });
     return {
       baseUrl,
-      control,
+      get control() {
+        if (control === undefined) throw new Error("the control server is restarting");
+        return control;
+      },
       store,
       alice,
       bob,
@@ -168,6 +175,14 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
       async setPolicy(text) {
         const reply = await api("PUT", "/api/v1/policy", { text });
         if (reply.status !== 200) throw new Error(`policy refused: ${JSON.stringify(reply.json)}`);
+      },
+      async restartControl() {
+        const old = control;
+        control = undefined;
+        listener = null;
+        await old?.close();
+        control = await startMap();
+        listener = createApiListener(control.api);
       },
       async cookie(userId) {
         const session = await store.transaction((tx) => startSession(tx, userId, Date.now()));
