@@ -190,7 +190,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       if (networks.some((n) => n.id === route.id)) selectNetwork(route.id);
     }
     if (route.kind === "network" && networks.some((n) => n.id === route.id)) {
-      if (!tabs.activeSession) showPage(pages.home());
+      if (!tabs.activeSession) showPage(pages.network());
       return;
     }
     const next = await pages.forRoute(route, hash);

@@ -52,6 +52,11 @@ export class Pages {
     };
   }
 
+  /** #/network/ID with no session in front: the network is open in the sidebar. */
+  network(): Page {
+    return { element: homeView(true, () => this.deps.navigate({ kind: "network-add" })) };
+  }
+
   signIn(returnHash: string, reason: string): Page {
     const account = this.deps.account();
     if (account === null || account.state === "unavailable") return this.noMesh(account);

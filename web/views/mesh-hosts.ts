@@ -109,7 +109,7 @@ export class MeshHostsView {
         ? this.status.state === "ready"
           ? "No hosts: the policy lets this browser see none yet, or no host has joined."
           : ""
-        : `${this.hosts.length} hosts, ${online} online${shown.length < this.hosts.length ? `; ${shown.length} shown` : ""}.`;
+        : `${this.hosts.length} ${this.hosts.length === 1 ? "host" : "hosts"}, ${online} online${shown.length < this.hosts.length ? `; ${shown.length} shown` : ""}.`;
     replace(this.list, ...shown.map((host) => this.row(host)));
   }
 
