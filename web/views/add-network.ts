@@ -179,6 +179,14 @@ function generateForm(engine: Engine, onCreated: (network: NetworkSummary) => vo
   const error = errorLine("create-error");
   const keyOut = h("code", { class: "mono key-out", testid: "generated-public-key" });
   const peerBlock = h("pre", { class: "peer-block", testid: "peer-block" });
+  // The same peer as one command on the running interface (wg(8)), for a host whose config
+  // file is not at hand; it lasts until the interface restarts unless the file gets it too.
+  const wgSetLine = h("code", { class: "mono wg-set-line", testid: "wg-set-line" });
+  const copyWgSet: HTMLButtonElement = button(
+    "Copy command",
+    () => void copyText(wgSetLine.textContent ?? "").then((ok) => flashCopied(copyWgSet, ok)),
+    { class: "small", testid: "copy-wg-set" },
+  );
   const copyKey: HTMLButtonElement = button(
     "Copy key",
     () => void copyText(publicKey).then((ok) => flashCopied(copyKey, ok)),
@@ -215,6 +223,7 @@ function generateForm(engine: Engine, onCreated: (network: NetworkSummary) => vo
       `PublicKey = ${publicKey}`,
       `AllowedIPs = ${allowed}`,
     ].join("\n");
+    wgSetLine.textContent = `wg set wg0 peer ${publicKey} allowed-ips ${allowed}`;
   };
   address.addEventListener("input", renderPeerBlock);
   name.addEventListener("input", renderPeerBlock);
@@ -306,6 +315,13 @@ function generateForm(engine: Engine, onCreated: (network: NetworkSummary) => vo
     ),
     peerBlock,
     h("div", { class: "actions" }, copyBlock),
+    h(
+      "p",
+      { class: "muted" },
+      "Or add it to the running interface at once (until it restarts; keep the block in the file too):",
+    ),
+    h("pre", { class: "peer-block" }, wgSetLine),
+    h("div", { class: "actions" }, copyWgSet),
   );
   keyCard.hidden = true;
   form.hidden = true;

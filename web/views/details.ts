@@ -1,6 +1,7 @@
 // A network's details in the main area (networkStatus, every 2 s while shown): state, relay
 // URL, state and round trip, the relay's warning (unencrypted ws:// over a network) and error
-// (refused, or not the pinned key), and per peer the last handshake and bytes received and sent.
+// (refused, or not the pinned key), and per peer the last handshake and bytes received and sent,
+// and why it does not answer when the engine knows (peer-problem.ts).
 
 import type { NetworkStatus, NetworkSummary } from "../../worker/api.ts";
 import { copyText, flashCopied } from "../clipboard.ts";
@@ -8,6 +9,7 @@ import { openDialog } from "../dialogs/dialog.ts";
 import { button, errorText, h, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import { bytes, relativeTime } from "../format.ts";
+import { problemLine } from "./peer-problem.ts";
 import { relayNotices } from "./relay-notices.ts";
 
 const REFRESH_MS = 2_000;
@@ -162,9 +164,24 @@ export class DetailsView {
         h(
           "tbody",
           {},
-          ...status.peers.map((peer) => {
+          ...status.peers.flatMap((peer) => {
             const config = peerConfig.get(peer.publicKey);
-            return h(
+            const problem =
+              peer.problem === undefined
+                ? []
+                : [
+                    h(
+                      "tr",
+                      { class: "peer-problem", testid: "peer-problem-row" },
+                      h(
+                        "td",
+                        { attrs: { colspan: "6" } },
+                        h("strong", { text: "Offline: " }),
+                        problemLine(peer.problem, "peer-problem"),
+                      ),
+                    ),
+                  ];
+            const row = h(
               "tr",
               { testid: "peer-row" },
               h("td", {
@@ -178,6 +195,7 @@ export class DetailsView {
               h("td", { text: bytes(peer.rxBytes) }),
               h("td", { text: bytes(peer.txBytes) }),
             );
+            return [row, ...problem];
           }),
         ),
       ),

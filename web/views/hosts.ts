@@ -1,9 +1,17 @@
 // The hosts of one network, under it in the sidebar: online status from pingHost (refreshed
-// every 10 s while shown), add and remove hosts, "SSH" and the details panel.
+// every 10 s while shown), add and remove hosts, "SSH" and the details panel. An offline host
+// says why when the engine knows (the relay refused its endpoint, nothing listens there, or no
+// answer to our handshake: peer-problem.ts).
 
 import type { HostEntry, NetworkSummary } from "../../worker/api.ts";
 import { button, errorText, h, input, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
+import {
+  networkErrorOf,
+  type PeerProblem,
+  problemForAddress,
+  problemLine,
+} from "./peer-problem.ts";
 
 const PING_EVERY_MS = 10_000;
 const PING_TIMEOUT_MS = 3_000;
@@ -13,12 +21,16 @@ export interface HostsCallbacks {
   onDetails(network: NetworkSummary): void;
 }
 
-type PingState = { state: "checking" } | { state: "online"; rttMs: number } | { state: "offline" };
+type PingState =
+  | { state: "checking" }
+  | { state: "online"; rttMs: number }
+  | { state: "offline"; problem?: PeerProblem };
 
 export class HostsView {
   readonly element: HTMLElement;
   private readonly list: HTMLElement;
   private readonly message: HTMLElement;
+  private readonly networkError: HTMLElement;
   private hosts: HostEntry[] = [];
   private readonly pings = new Map<string, PingState>();
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -34,6 +46,12 @@ export class HostsView {
   ) {
     this.list = h("ul", { class: "host-list", testid: "host-list" });
     this.message = h("p", { class: "sidebar-message", attrs: { role: "status" } });
+    this.networkError = h("p", {
+      class: "network-error",
+      testid: "network-error",
+      attrs: { role: "alert" },
+    });
+    this.networkError.hidden = true;
     const address = input({ testid: "add-host-address", placeholder: "100.64.0.2" });
     address.setAttribute("aria-label", "Host address");
     const name = input({ testid: "add-host-name", placeholder: "name (optional)" });
@@ -75,6 +93,7 @@ export class HostsView {
           testid: "details-button",
         }),
       ),
+      this.networkError,
       this.message,
       this.list,
       addForm,
@@ -129,17 +148,50 @@ export class HostsView {
         } catch {
           result = { state: "offline" };
         }
+        // Still offline: keep the cause shown until explainOffline() has a newer one.
+        const previous = this.pings.get(host.address);
+        if (result.state === "offline" && previous?.state === "offline") result = previous;
         if (!this.stopped) this.setPing(host.address, result);
       }),
     );
+    await this.explainOffline();
+  }
+
+  /**
+   * Reads the network's status: its own error (relay refused, stopped) goes in the sidebar, and
+   * offline hosts get the cause the engine knows.
+   */
+  private async explainOffline(): Promise<void> {
+    if (this.stopped) return;
+    let status: Awaited<ReturnType<Engine["networkStatus"]>>;
+    try {
+      status = await this.engine.networkStatus(this.network.id);
+    } catch {
+      return; // the network did not start: start() already says so
+    }
+    if (this.stopped) return;
+    const error = networkErrorOf(status);
+    this.networkError.textContent = error ?? "";
+    this.networkError.hidden = error === undefined;
+    for (const [address, ping] of [...this.pings]) {
+      if (ping.state !== "offline") continue;
+      const problem = problemForAddress(status, this.network, address);
+      this.setPing(
+        address,
+        problem === undefined ? { state: "offline" } : { state: "offline", problem },
+      );
+    }
   }
 
   private setPing(address: string, ping: PingState): void {
     this.pings.set(address, ping);
-    const el = this.list.querySelector<HTMLElement>(
-      `[data-testid="host-item"][data-address="${CSS.escape(address)}"] .host-status`,
+    const item = this.list.querySelector<HTMLElement>(
+      `[data-testid="host-item"][data-address="${CSS.escape(address)}"]`,
     );
+    const el = item?.querySelector<HTMLElement>(".host-status");
     if (el) renderStatus(el, ping);
+    const why = item?.querySelector<HTMLElement>(".host-problem");
+    if (why) renderProblem(why, ping);
   }
 
   private render(): void {
@@ -147,7 +199,10 @@ export class HostsView {
       this.list,
       ...this.hosts.map((host) => {
         const status = h("span", { class: "host-status", testid: "host-status" });
-        renderStatus(status, this.pings.get(host.address) ?? { state: "checking" });
+        const ping = this.pings.get(host.address) ?? { state: "checking" };
+        renderStatus(status, ping);
+        const why = h("span", { class: "host-problem", attrs: { role: "status" } });
+        renderProblem(why, ping);
         return h(
           "li",
           {
@@ -161,6 +216,7 @@ export class HostsView {
             { class: "host-label" },
             h("span", { class: "host-name", text: host.name || host.address }),
             host.name ? h("span", { class: "host-address", text: host.address }) : null,
+            why,
           ),
           button("SSH", () => this.callbacks.onSsh(this.network, host), {
             class: "small",
@@ -187,6 +243,13 @@ export class HostsView {
       }),
     );
   }
+}
+
+function renderProblem(el: HTMLElement, ping: PingState): void {
+  const problem = ping.state === "offline" ? ping.problem : undefined;
+  el.hidden = problem === undefined;
+  if (problem === undefined) replace(el);
+  else replace(el, problemLine(problem, "host-problem"));
 }
 
 function renderStatus(el: HTMLElement, ping: PingState): void {
