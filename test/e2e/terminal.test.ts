@@ -3,9 +3,9 @@
 // imports a wg-quick config, and SSHes through WireGuard-in-the-Worker to sshd and Dropbear
 // in the host's namespace. Password and browser-generated-key logins, `echo corridor-42`,
 // viewport resize → stty size, two tabs at once, a deep link, a changed host key refused with
-// the warning shown, a relay restart that the session survives, and the main thread staying
-// responsive during a bulk transfer (long tasks counted). Screenshots of the main views go to
-// build/e2e-artifacts/.
+// the warning shown, a relay restart that the session survives, the page staying usable while
+// output streams, and 16 MB of output moved through the terminal whole. Screenshots of the
+// main views go to build/e2e-artifacts/.
 
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -334,6 +334,32 @@ describeWithPrereq(need, "SSH from the page through WireGuard in the Worker", ()
     await typeLine(page, "echo bulk-$((7*6))-done");
     await waitForText(page, 0, /^bulk-42-done$/m, 90_000);
   }, 120_000);
+
+  it("moves 16 MB of output through the terminal, all of it (nothing trimmed on the host)", async () => {
+    // 200,000 numbered lines of 80 bytes (16,000,000 bytes; 16.2 MB with the pty's CRs) printed
+    // whole: no tail on the host. The end is an OSC title the shell sets after the last line
+    // (cheap to wait for); then the scrollback (5,000 lines) must end with the numbers
+    // 195,001..200,000 in order: the stream arrived whole and in order up to its last byte.
+    await ensureSession();
+    await page.getByTestId("terminal").first().click();
+    await typeLine(
+      page,
+      "clear; seq -f '%079.0f' 1 200000; printf '\\033]0;moved-%d\\007' $((4*4))",
+    );
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="remote-title"]')?.textContent === "moved-16",
+      undefined,
+      { polling: 100, timeout: 120_000 },
+    );
+    const numbers = (await terminalText(page, 0))
+      .split("\n")
+      .filter((line) => /^\d{79}$/.test(line))
+      .map(Number);
+    expect(numbers.length).toBeGreaterThanOrEqual(4_900);
+    expect(numbers.at(-1)).toBe(200_000);
+    const first = 200_000 - numbers.length + 1;
+    expect(numbers).toEqual(Array.from(numbers, (_, i) => first + i));
+  }, 150_000);
 
   it("a second tab runs the network in the same engine; the deep link opens a session", async () => {
     // The deep link relies on what earlier logins stored: the host key, and a browser key
