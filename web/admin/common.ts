@@ -23,6 +23,15 @@ export function timeCell(ms: number | null): HTMLTableCellElement {
   });
 }
 
+/** A cell with the day of `ms` ("2027-06-01", or "never"), the exact time as its title. */
+export function dayCell(ms: number | null): HTMLTableCellElement {
+  return h("td", {
+    class: "nowrap",
+    text: ms === null ? "never" : new Date(ms).toISOString().slice(0, 10),
+    ...(ms === null ? {} : { title: new Date(ms).toISOString() }),
+  });
+}
+
 /** A table with a header row, inside a box that scrolls sideways on narrow screens. */
 export function dataTable(
   testid: string,

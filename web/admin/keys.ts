@@ -5,7 +5,7 @@
 import { copyText, flashCopied } from "../clipboard.ts";
 import { openDialog } from "../dialogs/dialog.ts";
 import { button, errorText, field, h, input, replace } from "../dom.ts";
-import { cell, confirmAction, dataTable, poll, StatusLine, timeCell } from "./common.ts";
+import { cell, confirmAction, dataTable, dayCell, poll, StatusLine } from "./common.ts";
 import type { AdminAuthKey, AdminDeps, AdminSectionView } from "./types.ts";
 
 const REFRESH_MS = 30_000;
@@ -143,7 +143,7 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
       h(
         "tr",
         { data: { key: k.prefix } },
-        cell(h("code", { class: "mono", text: `${k.prefix}…` })),
+        h("td", { class: "nowrap" }, h("code", { class: "mono", text: `${k.prefix}…` })),
         cell(
           [k.reusable ? "reusable" : "one-off", k.ephemeral ? "ephemeral" : ""]
             .filter(Boolean)
@@ -151,7 +151,7 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
         ),
         cell(h("span", { class: "mono", text: k.tags.join(" ") || "—" })),
         cell(String(k.usedCount)),
-        timeCell(k.expiresAt),
+        dayCell(k.expiresAt),
         keyState(k, now),
         cell(
           k.revokedAt === null && k.expiresAt > now
@@ -188,7 +188,7 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
     h(
       "div",
       { class: "row" },
-      field("Tags", tags, "nodes get these tags instead of your user"),
+      field("Tags (optional: nodes get these instead of your user)", tags),
       field("Expires in", expiry),
     ),
     formError,
@@ -202,7 +202,9 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
     h(
       "p",
       { class: "lead" },
-      "Keys with which `corridor agent` registers hosts without anyone approving them.",
+      "Keys with which ",
+      h("code", { text: "corridor agent" }),
+      " registers hosts without anyone approving them.",
     ),
     form,
     status.element,

@@ -5,7 +5,7 @@
 import { openDialog } from "../dialogs/dialog.ts";
 import { button, field, h, input, replace } from "../dom.ts";
 import { relativeTime } from "../format.ts";
-import { cell, confirmAction, dataTable, poll, StatusLine, timeCell } from "./common.ts";
+import { cell, confirmAction, dataTable, dayCell, poll, StatusLine } from "./common.ts";
 import type { AdminDeps, AdminNode, AdminSectionView, AdminUser } from "./types.ts";
 
 const REFRESH_MS = 10_000;
@@ -83,25 +83,29 @@ export function nodesSection({ api }: AdminDeps): AdminSectionView {
       return h(
         "tr",
         { data: { node: n.name } },
-        cell(
+        h(
+          "td",
+          { class: "nowrap" },
           h("span", {
             class: "dot",
             data: { state: online ? "online" : "unknown" },
             attrs: { "aria-label": online ? "online" : "offline" },
           }),
-          " ",
           h("strong", { text: n.name }),
           n.ephemeral ? h("span", { class: "badge", text: "ephemeral" }) : null,
+          h("div", { class: "hint", text: n.os || "—" }),
         ),
-        cell(online ? "online" : n.lastSeen === null ? "never" : relativeTime(n.lastSeen, now)),
+        h("td", {
+          class: "nowrap",
+          text: online ? "online" : n.lastSeen === null ? "never" : relativeTime(n.lastSeen, now),
+        }),
         cell(h("span", { class: "mono", text: n.addresses.join(" ") })),
         cell(
           n.userId === null
             ? h("span", { class: "mono", text: n.tags.join(" ") })
             : (owners.get(n.userId) ?? `user ${n.userId}`),
         ),
-        cell(n.os || "—"),
-        expired ? cell(h("span", { class: "error-text", text: "expired" })) : timeCell(n.keyExpiry),
+        expired ? cell(h("span", { class: "error-text", text: "expired" })) : dayCell(n.keyExpiry),
         cell(
           h(
             "span",
@@ -122,7 +126,7 @@ export function nodesSection({ api }: AdminDeps): AdminSectionView {
     });
     return dataTable(
       "admin-nodes",
-      ["Node", "Seen", "Addresses", "Owner / tags", "OS", "Key expiry", ""],
+      ["Node", "Seen", "Addresses", "Owner / tags", "Key expires", ""],
       rows,
       "No nodes yet: sign in from a browser, or start `corridor agent` with an auth key.",
     );
