@@ -333,6 +333,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
       `(${describeRelay(chosen, parsed.allowUdp, server.relay.allowedOrigins)}; and control tokens); ` +
       `relay key ${relayKey} (in ${keyFile})\n` +
       `pinned relay URL: ${pinnedRelayUrl(server.relayUrl, server.relay.relayPublicKey)}\n` +
+      noUdpLine(parsed.allowUdp) +
       `STUN ${stun === null ? "off" : `on udp ${stunAddress(parsed.host, stun.port)} (maps: ${stunInfo.stun})`}\n` +
       `control server: map stream at ${relayUrlOf(baseUrl).replace(/\/relay$/, "/control")}, ` +
       `API at ${new URL("/api/v1/", baseUrl).href}, sign-in: ${signIn}; ` +
@@ -348,4 +349,16 @@ async function serve(parsed: ServeArgs): Promise<number> {
   bridge.close();
   await store.close();
   return 0;
+}
+
+/**
+ * Said at start when the UDP bridge has no --allow-udp: a wg-quick network in the page then
+ * shows its hosts offline ("the relay does not allow this endpoint"), so say it up front.
+ */
+function noUdpLine(allowUdp: readonly string[]): string {
+  if (allowUdp.length > 0) return "";
+  return (
+    "no --allow-udp: the relay reaches no WireGuard host (the page's wg-quick networks stay offline); " +
+    "start with --allow-udp IP/32:PORT for each host's Endpoint (mesh agents need none)\n"
+  );
 }
