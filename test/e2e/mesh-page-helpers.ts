@@ -1,0 +1,71 @@
+// What the browser tests on the mesh lab share (mesh-page, mesh-reload): the page's errors
+// while it shows our origin, the terminal's state and text through window.corridorDebug, typing
+// a command and waiting for the shell's answer, a person's browser nodes as the owner sees
+// them, and the screenshots at 1280x800 and 390x844.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { expect } from "vitest";
+import type { LabNode, MeshLab } from "./mesh-lab.ts";
+import { REPO_ROOT } from "./serve-pages.ts";
+
+/** Where the e2e tests put their screenshots. */
+export const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
+
+/**
+ * Collects the page's errors (uncaught, console.error) while it shows `origin`: the provider's
+ * development pages load fonts from the internet this machine cannot reach, and their failures
+ * are not the page's.
+ */
+export function collectOurProblems(page: Page, problems: string[], origin: string): void {
+  const ours = () => new URL(page.url()).origin === origin;
+  page.on("pageerror", (error) => {
+    if (ours()) problems.push(`page error: ${error.message}`);
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error" && ours()) {
+      problems.push(`console: ${message.text()} (${message.location().url})`);
+    }
+  });
+}
+
+/** The session state of tab `index` ("" before it exists). */
+export const sessionState = (page: Page, index: number): Promise<string> =>
+  page.evaluate((i) => window.corridorDebug?.sessionState(i) ?? "", index);
+
+/** The terminal text of tab `index`, from xterm's buffer. */
+export const terminalText = (page: Page, index: number): Promise<string> =>
+  page.evaluate((i) => window.corridorDebug?.terminalText(i) ?? "", index);
+
+/**
+ * Clicks tab `index` and its terminal, types `echo WORD-$((6*7))` like a person and waits for the
+ * shell's answer, the line "WORD-42" (the echo of the typing reads "WORD-$((6*7))").
+ */
+export async function echo42(page: Page, index: number, word = "mesh"): Promise<void> {
+  // Its tab first, as a person would: a page route (hosts, a host) may be in front.
+  await page.getByTestId("terminal-tab").nth(index).click();
+  await page.getByTestId("terminal").nth(index).click();
+  await page.keyboard.type(`echo ${word}-$((6*7))`);
+  await page.keyboard.press("Enter");
+  await expect
+    .poll(() => terminalText(page, index), { timeout: 20_000 })
+    .toMatch(new RegExp(`^${word}-42\\s*$`, "m"));
+}
+
+/** The owner's view of the nodes of the user with `email`. */
+export async function nodesOf(lab: MeshLab, email: string): Promise<LabNode[]> {
+  const users = await lab.admin("/api/v1/users");
+  const user = (users.json.users as { id: number; email: string }[]).find((u) => u.email === email);
+  if (user === undefined) return [];
+  return (await lab.nodes()).filter((n) => n.userId === user.id);
+}
+
+/** Screenshots of what `page` shows at 1280x800 and 390x844: ARTIFACTS/mesh-NAME-WIDTH.png. */
+export async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `mesh-${name}-1280.png`) });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(ARTIFACTS, `mesh-${name}-390.png`) });
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
