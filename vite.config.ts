@@ -36,12 +36,49 @@ function preloadEngine(): Plugin {
  */
 const TWEETNACL_SHIM = fileURLToPath(new URL("worker/crypto/tweetnacl-sha512.ts", import.meta.url));
 
+/**
+ * Builds the download service worker (web/download-sw.ts) as one self-contained script at the
+ * fixed URL /download-sw.js (a worker's scope hangs on its URL, so no hash), bundled by esbuild;
+ * the dev server serves the same bundle at that path.
+ */
+function downloadWorker(): Plugin {
+  const bundle = async () => {
+    const { build: esbuild } = await import("esbuild");
+    const out = await esbuild({
+      entryPoints: [fileURLToPath(new URL("web/download-sw.ts", import.meta.url))],
+      bundle: true,
+      write: false,
+      format: "iife",
+      target: "es2022",
+      minify: true,
+    });
+    return out.outputFiles[0]!.text;
+  };
+  return {
+    name: "corridor-download-worker",
+    // Written beside the bundle, not emitted into it: the engine preload above takes every
+    // emitted .js asset for a module to preload, and this one is not.
+    async writeBundle(options) {
+      const { writeFile } = await import("node:fs/promises");
+      await writeFile(`${options.dir}/download-sw.js`, await bundle());
+    },
+    configureServer(server) {
+      server.middlewares.use("/download-sw.js", (_req, res, next) => {
+        bundle().then((code) => {
+          res.setHeader("Content-Type", "text/javascript");
+          res.end(code);
+        }, next);
+      });
+    },
+  };
+}
+
 // The page lives in web/; the engine is loaded from worker/ as a module Web Worker. Budgets
 // (issue 15; test/e2e/weight.test.ts counts them in Chromium): first load <= 150 KB gzip,
 // everything up to a shell prompt <= 250 KB gzip.
 export default defineConfig({
   root: "web",
-  plugins: [preloadEngine()],
+  plugins: [preloadEngine(), downloadWorker()],
   resolve: { alias: [{ find: /^tweetnacl$/, replacement: TWEETNACL_SHIM }] },
   build: {
     outDir: "../dist",

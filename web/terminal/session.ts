@@ -16,6 +16,7 @@ import { confirmHostKey } from "../dialogs/host-key.ts";
 import { askInteractive, askKeyPassphrase, askPassword } from "../dialogs/login.ts";
 import { errorText, h, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
+import { filesButton } from "../files/files-button.ts";
 import { getSettings, onSettings } from "../settings.ts";
 import { ClipboardGuard } from "./clipboard-guard.ts";
 import { closedPanel, hostKeyWarning, isHostKeyChange } from "./closed-panel.ts";
@@ -170,6 +171,11 @@ export class TerminalSession {
         h("span", { class: "muted", text: `${address} · ${target.networkName}` }),
         this.remoteTitle,
         this.rendererBadge.element,
+        filesButton(
+          engine,
+          () => (this.state === "connected" ? this.sessionId : undefined),
+          () => this.panel.querySelector(".terminal-area"),
+        ),
       ),
       h(
         "div",
