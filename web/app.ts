@@ -168,12 +168,17 @@ export function createApp(root: HTMLElement, engine: Engine): App {
     accountBar.show(account);
   }
 
-  /** Shows the route of the URL once the networks and the account are known. */
-  async function render(): Promise<void> {
+  /**
+   * Shows the route of the URL once the networks and the account are known. `startup` renders
+   * (not the person's navigation) leave a session in front of the home page alone: it was
+   * restored after a reload.
+   */
+  async function render(startup = false): Promise<void> {
     if (!listed || account === null) return;
     const hash = location.hash;
     const route = parseRoute(hash);
     nav.markCurrent(route);
+    if (startup && route.kind === "home" && tabs.activeSession) return;
     if (route.kind === "ssh") {
       // A mesh name resolves once the mesh has its first map (or is refused).
       if (!meshSettled) {
@@ -213,11 +218,11 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       }
     }
     if (account.state === "signed-in") {
-      void render();
+      void render(true);
       await mesh.start();
     }
     meshSettled = true;
-    await render();
+    await render(true);
   }
 
   async function signOutNow(): Promise<void> {
@@ -245,7 +250,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
       selectedId = undefined;
     }
     renderNetworks();
-    if (first) await render();
+    if (first) await render(true);
   }
 
   window.addEventListener("hashchange", () => void render());

@@ -184,15 +184,7 @@ export class Pages {
       };
     }
     try {
-      const view = await loadAdminView(section, this.deps.api, account.me);
-      if (view !== null) return view;
-      return {
-        element: messageView(
-          "No admin views",
-          "This build of the page has no admin views.",
-          "admin-missing",
-        ),
-      };
+      return await loadAdminView(section, this.deps.api, account.me);
     } catch (error) {
       return {
         element: messageView("The admin view did not load", errorText(error), "admin-error"),
