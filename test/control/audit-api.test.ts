@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../server/control/store/types.ts";
 import { seededInts } from "../helpers/seeded.ts";
 import { type Browser, type Harness, startHarness } from "./api-harness.ts";
+import { Browser as OidcBrowser, signIn, startOidcLab } from "./oidc-fixture.ts";
 
 let h: Harness;
 let owner: Browser;
@@ -153,6 +154,33 @@ describe("audit entries", () => {
       via: "apikey",
       actorId: owner.userId,
     });
+  });
+});
+
+describe("sign-ins through the identity provider", () => {
+  it("are recorded as oidc, and a check rule's fresh sign-in says so", async () => {
+    const lab = await startOidcLab();
+    try {
+      const journey = await signIn(lab.harness, new OidcBrowser(), "alice");
+      expect(journey.final.status).toBe(302);
+      const [entry] = await lab.harness.store.listAudit(1);
+      expect(entry).toMatchObject({
+        action: "login",
+        via: "oidc",
+        actor: "alice@example.com",
+        detail: "identity provider",
+        source: "127.0.0.1",
+      });
+      const fresh = await signIn(lab.harness, new OidcBrowser(), "alice", "/", "/login/check");
+      expect(fresh.final.status).toBe(200);
+      expect((await lab.harness.store.listAudit(1))[0]).toMatchObject({
+        action: "login",
+        via: "oidc",
+        detail: "fresh sign-in (ssh check)",
+      });
+    } finally {
+      await lab.close();
+    }
   });
 });
 
