@@ -3,7 +3,7 @@
 // else in this page's own Worker (docs/page.md, "One engine per browser").
 
 import { type Remote, wrap } from "comlink";
-import type { EngineApi } from "../worker/api.ts";
+import { type EngineApi, PAGE_LOCK_PREFIX } from "../worker/api.ts";
 
 export type Engine = Remote<EngineApi>;
 
@@ -49,6 +49,25 @@ export function connectEngine(search: string): Engine {
   const worker = new Worker(new URL("../worker/index.ts", import.meta.url), { type: "module" });
   lifetime = { kind: "worker", survivesReload: false };
   return wrap<EngineApi>(worker);
+}
+
+let page: string | undefined;
+
+/**
+ * This page's id for its sessions ("hello" on their ports). The page holds the Web Lock named
+ * after it while it lives; the browser releases it when the page is gone, even by a crash, and
+ * the engine then lets the next page take the page's sessions.
+ */
+export function pageId(): string {
+  if (page === undefined) {
+    page = crypto.randomUUID();
+    if ("locks" in navigator) {
+      void navigator.locks
+        .request(`${PAGE_LOCK_PREFIX}${page}`, () => new Promise<never>(() => undefined))
+        .catch(() => undefined);
+    }
+  }
+  return page;
 }
 
 /** sessionStorage key: the engine a page left, and how many live sessions it had. */

@@ -505,11 +505,19 @@ export interface LiveSession {
 }
 
 /**
- * Messages on a session's port besides TerminalMessage. Page → engine: "detach" (the page is
- * going away: the session lives on, its output kept in the scrollback only). Engine → page:
- * "taken" (another page attached the session; the engine closes this port after it).
+ * Messages on a session's port besides TerminalMessage. Page → engine: "hello" (first, the
+ * page's id: the page holds the Web Lock `corridor-page-<id>` while it lives, so the engine can
+ * tell a crashed page's sessions from held ones) and "detach" (the page is going away: the
+ * session lives on, its output kept in the scrollback only). Engine → page: "taken" (another
+ * page attached the session; the engine closes this port after it).
  */
-export type LiveSessionMessage = { type: "detach" } | { type: "taken" };
+export type LiveSessionMessage =
+  | { type: "hello"; page: string }
+  | { type: "detach" }
+  | { type: "taken" };
+
+/** The Web Lock a page holds while it lives, named by its id ("hello"). */
+export const PAGE_LOCK_PREFIX = "corridor-page-";
 
 /** The live-session calls of the engine (declaration merging adds them to EngineApi). */
 export interface EngineApi {

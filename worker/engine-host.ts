@@ -4,7 +4,7 @@
 // SharedWorker (docs/page.md, "One engine per browser"). The EngineDeps are built here only.
 
 import { expose } from "comlink";
-import type { EngineApi } from "./api.ts";
+import { type EngineApi, PAGE_LOCK_PREFIX } from "./api.ts";
 import { selectX25519Provider } from "./crypto/x25519.ts";
 import { openIdbStore } from "./engine/idb-store.ts";
 import { type EngineStore, MemoryStore } from "./engine/store.ts";
@@ -34,7 +34,18 @@ export async function browserEngineDeps(
     defaultRelayUrl: `${relayOrigin}/relay`,
     lockNetwork: "locks" in navigator ? webLocks(navigator.locks) : undefined,
     shared: hosting === "shared",
+    livePages: "locks" in navigator ? () => livePages(navigator.locks) : undefined,
   };
+}
+
+/** The ids of the pages holding their page lock now (a crashed page's lock is released). */
+async function livePages(locks: LockManager): Promise<ReadonlySet<string>> {
+  const state = await locks.query();
+  const ids = new Set<string>();
+  for (const lock of state.held ?? []) {
+    if (lock.name?.startsWith(PAGE_LOCK_PREFIX)) ids.add(lock.name.slice(PAGE_LOCK_PREFIX.length));
+  }
+  return ids;
 }
 
 /**

@@ -46,6 +46,11 @@ export interface EngineDeps {
   lockNetwork?: (id: string, name: string) => Promise<() => void>;
   /** The engine serves every tab of the browser (a SharedWorker); reported in status(). */
   shared?: boolean;
+  /**
+   * The ids of the pages alive now (the Web Locks they hold, PAGE_LOCK_PREFIX): sessions of a
+   * page gone without detaching are detached in listSessions. Absent: pages say it themselves.
+   */
+  livePages?: () => Promise<ReadonlySet<string>>;
   /** The mesh's map stream (default: /control at the default relay's origin, ws or wss). */
   controlUrl?: string;
   /** Opens the map stream's socket (default: the browser's WebSocket). */
@@ -326,7 +331,10 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     // Live sessions (issue 15): a reloaded page re-attaches (worker/engine/live-sessions.ts).
-    listSessions: async () => sessions.list(),
+    listSessions: async () => {
+      if (deps.livePages) sessions.detachGone(await deps.livePages());
+      return sessions.list();
+    },
     attachSession: async (id: string, ui: SessionUi, port: MessagePort) =>
       sessions.attach(id, ui, port),
   };

@@ -1,11 +1,12 @@
 // One engine per browser (issue 15 item 4), in Debian's Chromium against `corridor serve`, a
 // wireguard-go host and sshd in its namespace. The engine runs in the browser's SharedWorker:
 // a reload re-attaches the live SSH session (the same shell, its scrollback back on screen,
-// typing works) without asking; a second tab of the same browser opens its own session on
-// the same network while the first tab's runs (before, the network was "in use in another
-// tab"). With the per-tab Worker forced (?engine=worker) the page asks before a reload ends a
-// live session, and after one it says the session ended. Screenshots of a restored session
-// at 1280x800 and 390x844 go to build/e2e-artifacts/.
+// typing works) without asking; a crashed tab's session goes to the next page; a second tab
+// of the same browser opens its own session on the same network while the first tab's runs
+// (before, the network was "in use in another tab"). With the per-tab Worker forced
+// (?engine=worker) the page asks before a reload ends a live session, and after one it says
+// the session ended. Screenshots of a restored session at 1280x800 and 390x844 go to
+// build/e2e-artifacts/.
 
 import { mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -180,6 +181,30 @@ describeWithPrereq(need, "one engine per browser: live sessions", () => {
     await page.screenshot({ path: join(ARTIFACTS, "live-restored-390.png") });
     await page.setViewportSize({ width: 1280, height: 800 });
     expect(problems).toEqual([]);
+  }, 120_000);
+
+  it("a tab gone without detaching (no pagehide: a crash) leaves its session to the next page", async () => {
+    if ((await sessionState(page, 0)) !== "connected") {
+      await page.goto(serve.url);
+      await connect(page, 0);
+    }
+    const pid = await shellPid(page, 0, 5);
+    // As a crashed tab: the page's pagehide never reaches the tabs (a capturing listener on
+    // the window stops it first), so nothing detaches; only the page's Web Lock goes with it.
+    // (CDP's Page.crash would take the renderer the SharedWorker shares down with it.)
+    await page.evaluate(() =>
+      window.addEventListener("pagehide", (event) => event.stopImmediatePropagation(), {
+        capture: true,
+      }),
+    );
+    await page.close();
+    const next = await context.newPage();
+    collectProblems(next, problems);
+    await next.goto(serve.url);
+    await expect.poll(() => restored(next)).toBe("1");
+    await expect.poll(() => sessionState(next, 0)).toBe("connected");
+    expect(await shellPid(next, 0, 6)).toBe(pid);
+    page = next;
   }, 120_000);
 
   it("a second tab opens its own session on the same network while the first one's runs", async () => {

@@ -257,6 +257,10 @@ describe("the live session registry", () => {
       get attached() {
         return pump.attached;
       },
+      get pageId() {
+        return pump.pageId;
+      },
+      detach: () => pump.detach(),
       attach(next: SessionUi, nextPort: MessagePort) {
         uiSwitch.replace(next);
         pump.attach(nextPort);
@@ -320,6 +324,31 @@ describe("the live session registry", () => {
     await waitUntil(() => registry.list().length === 0, "the ended session unlisted");
     page.close();
     next.close();
+  });
+
+  it("detaches a session whose page is gone without a word (its page lock released)", async () => {
+    const registry = new LiveSessionRegistry(60_000);
+    const page = new PageEnd();
+    const { ssh, handle } = liveSession(recordingUi([], "p"), page.channel.port2);
+    registry.add(
+      "s3",
+      handle,
+      { networkId: "n1", host: "10.0.0.4", port: 22, username: "carol", cols: 80, rows: 24 },
+      { networkName: "lab", hostName: "" },
+    );
+    // Before its hello the page is unknown: nothing to judge it by, it stays attached.
+    registry.detachGone(new Set());
+    expect(registry.list()[0]?.attached).toBe(true);
+    page.send({ type: "hello", page: "page-1" });
+    page.send({ type: "hello", page: "bad id with spaces" });
+    await waitUntil(() => handle.pageId === "page-1", "the hello");
+    registry.detachGone(new Set(["page-1", "page-2"]));
+    expect(registry.list()[0]?.attached).toBe(true);
+    registry.detachGone(new Set(["page-2"]));
+    expect(registry.list()[0]?.attached).toBe(false);
+    ssh.end(0);
+    await handle.ended;
+    page.close();
   });
 
   it("closes a session no page has held for the grace period", async () => {

@@ -15,7 +15,7 @@ import { openDialog } from "../dialogs/dialog.ts";
 import { confirmHostKey } from "../dialogs/host-key.ts";
 import { askInteractive, askKeyPassphrase, askPassword } from "../dialogs/login.ts";
 import { errorText, h, replace } from "../dom.ts";
-import type { Engine } from "../engine.ts";
+import { type Engine, pageId } from "../engine.ts";
 import { filesButton } from "../files/files-button.ts";
 import { getSettings, onSettings } from "../settings.ts";
 import { ClipboardGuard } from "./clipboard-guard.ts";
@@ -248,6 +248,8 @@ export class TerminalSession {
     this.port = channel.port1;
     this.port.onmessage = (event: MessageEvent<TerminalMessage | LiveSessionMessage>) =>
       this.onMessage(event.data);
+    // First on the port: whose session this is (the engine checks the page still lives).
+    this.port.postMessage({ type: "hello", page: pageId() } satisfies LiveSessionMessage);
     this.setState("connecting", "");
     term.fit();
     const request: SessionRequest = {

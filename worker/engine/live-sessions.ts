@@ -19,6 +19,10 @@ export interface LiveHandle {
   readonly ui: UiSwitch;
   /** Whether a page's port receives the output. */
   readonly attached: boolean;
+  /** The id of the page attached (its "hello"), or null. */
+  readonly pageId: string | null;
+  /** No page holds the session any more (its page is gone). */
+  detach(): void;
   /** A page's port and callbacks become the session's (scrollback replayed on the port). */
   attach(ui: SessionUi, port: MessagePort): void;
   /** Set by the registry: a page attached (true) or the last one left (false). */
@@ -125,6 +129,17 @@ export class LiveSessionRegistry<S extends LiveHandle = LiveHandle> {
     const entry = this.entries.get(id);
     if (entry?.orphanTimer !== undefined) clearTimeout(entry.orphanTimer);
     this.entries.delete(id);
+  }
+
+  /**
+   * Detaches sessions whose page is gone without saying so (crashed or killed: no pagehide),
+   * given the ids of the pages alive now (their Web Locks), so a next page can take them.
+   */
+  detachGone(alive: ReadonlySet<string>): void {
+    for (const { session } of this.entries.values()) {
+      const page = session.pageId;
+      if (session.attached && page !== null && !alive.has(page)) session.detach();
+    }
   }
 
   /** The sessions, oldest first. */

@@ -161,6 +161,10 @@ export async function openTerminalSession(
       get attached() {
         return pump.attached;
       },
+      get pageId() {
+        return pump.pageId;
+      },
+      detach: () => pump.detach(),
       attach(next, nextPort) {
         uiSwitch.replace(next);
         pump.attach(nextPort);

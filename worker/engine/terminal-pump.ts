@@ -36,6 +36,8 @@ export class TerminalPump {
   onAttachment: (attached: boolean) => void = () => undefined;
 
   private port: MessagePort | null = null;
+  /** The id the attached page gave ("hello"), or null. */
+  private page: string | null = null;
   private unacked = 0;
   private waiting: (() => void)[] = [];
   private readonly input: WritableStreamDefaultWriter<Uint8Array>;
@@ -57,6 +59,11 @@ export class TerminalPump {
     return this.port !== null;
   }
 
+  /** The attached page's id, when it said it ("hello"). */
+  get pageId(): string | null {
+    return this.port === null ? null : this.page;
+  }
+
   /**
    * Makes `port` the session's terminal: the previous port (if any) is told "taken" and
    * closed; with `replay`, the scrollback goes first, then live output.
@@ -64,6 +71,7 @@ export class TerminalPump {
   attach(port: MessagePort, replay = true): void {
     const previous = this.port;
     this.port = port;
+    this.page = null;
     this.unacked = 0;
     if (previous !== null) {
       previous.onmessage = null;
@@ -114,6 +122,12 @@ export class TerminalPump {
       if (this.unacked < OUTPUT_WINDOW) this.wake();
     } else if (message?.type === "detach") {
       this.detach();
+    } else if (
+      message?.type === "hello" &&
+      typeof message.page === "string" &&
+      /^[\w-]{1,64}$/.test(message.page)
+    ) {
+      this.page = message.page;
     }
   }
 
