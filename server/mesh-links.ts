@@ -13,7 +13,7 @@ import {
 import type { MapState } from "../worker/control/map-state.ts";
 import type { Hostinfo } from "../worker/control/messages.ts";
 import type { ControlConnect } from "../worker/control/socket.ts";
-import type { NetworkMap, RelayInfo } from "../worker/control/types.ts";
+import type { RelayInfo } from "../worker/control/types.ts";
 import type { CryptoCore } from "../worker/crypto/index.ts";
 import { RelayBind } from "../worker/relay/client.ts";
 import type { RelayConnect } from "../worker/relay/socket.ts";
@@ -23,15 +23,8 @@ import { nodeControlConnect } from "./control/control-socket-node.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
 import { nodeRelayConnect } from "./relay/ws-node.ts";
 
-/** The relay the node uses: its home relay when the map names one it lists, else the first. */
-export function chooseRelay(map: Pick<NetworkMap, "self" | "relays">): RelayInfo | undefined {
-  return map.relays.find((relay) => relay.id === map.self.homeRelay) ?? map.relays[0];
-}
-
-/** Same id, URL and key: only the token may have changed, so the connection is kept. */
-export function sameRelay(a: RelayInfo, b: RelayInfo): boolean {
-  return a.id === b.id && a.url === b.url && a.key === b.key;
-}
+// The relay rules every node follows (the browser engine's too): worker/mesh/mesh-plane.ts.
+export { homeRelayOf as chooseRelay, sameRelay } from "../worker/mesh/mesh-plane.ts";
 
 /** What a node's map stream client is made from. */
 export interface NodeControlOptions {

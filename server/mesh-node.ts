@@ -1,35 +1,38 @@
-// A mesh node in Node: what the tests and, next, the agent run. Its WireGuard key is made here
-// and never leaves; the device reaches its peers through the relay of the map (pinned to the
-// relay key the map gives, with the map's relay token); the packet filter sits between the
-// device and the IP interface (inbound packets judged, outbound ones noted for their answers);
-// DeviceSync keeps the device's peers equal to the map's. Maps come from the control server's
-// map stream (ControlClient, with `controlUrl`) or, in tests, by hand through applyMap().
+// A mesh node in Node: what the agent and the tests run. Its WireGuard key is made here and
+// never leaves. What each map brings it to is the plane the browser engine runs too
+// (worker/mesh/mesh-plane.ts: the device on the map's relay, pinned to the relay key the map
+// gives with the map's relay token; the packet filter between the device and the IP interface;
+// DeviceSync keeping the device's peers equal to the map's); this file adds what only Node has:
+// direct UDP paths beside the relay (mesh-direct.ts) and the endpoints reported for them. Maps
+// come from the control server's map stream (ControlClient, with `controlUrl`) or, in tests, by
+// hand through applyMap().
 
 import type {
   ControlClient,
   ControlClientState,
   ControlRefusal,
 } from "../worker/control/client.ts";
-import { DeviceSync, type SyncResult } from "../worker/control/device-sync.ts";
+import type { SyncResult } from "../worker/control/device-sync.ts";
 import { MapState } from "../worker/control/map-state.ts";
 import type { Hostinfo } from "../worker/control/messages.ts";
-import { PacketFilter, type PacketFilterOptions } from "../worker/control/packet-filter.ts";
+import type { PacketFilter, PacketFilterOptions } from "../worker/control/packet-filter.ts";
 import type { ControlConnect } from "../worker/control/socket.ts";
-import { SwitchBind } from "../worker/control/switch-bind.ts";
-import type { NetworkMap, PeerView, RelayInfo } from "../worker/control/types.ts";
+import type { NetworkMap, RelayInfo } from "../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../worker/crypto/index.ts";
-import { NetInterface } from "../worker/net/interface.ts";
+import { MeshPlane } from "../worker/mesh/mesh-plane.ts";
+import type { NetInterface } from "../worker/net/interface.ts";
 import type { PathBind } from "../worker/path/path-bind.ts";
 import type { PeerStatus } from "../worker/path/types.ts";
 import type { RelayBind } from "../worker/relay/client.ts";
 import type { RelayConnect } from "../worker/relay/socket.ts";
 import { type Clock, systemClock } from "../worker/wireguard/clock.ts";
-import { Device } from "../worker/wireguard/device.ts";
+import type { Device } from "../worker/wireguard/device.ts";
 import { generatePrivateKey, keyToBase64 } from "../worker/wireguard/keys.ts";
 import type { EndpointReporter } from "./agent/endpoints.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
 import { type DirectOptions, openDirectPaths, reportEndpoints } from "./mesh-direct.ts";
-import { chooseRelay, nodeControlClient, nodeRelayBind, sameRelay } from "./mesh-links.ts";
+import { nodeControlClient } from "./mesh-links.ts";
+import { nodeRelayConnect } from "./relay/ws-node.ts";
 import type { UdpBind } from "./udp-bind.ts";
 
 // Where callers have always imported them from.
@@ -87,17 +90,10 @@ export interface MeshNodeOptions {
   direct?: DirectOptions;
 }
 
-/** What a running node is made of (after its first map). */
-interface Running {
-  device: Device;
-  bind: SwitchBind;
-  /** The relay connection in use (inside `bind`). */
-  relayBind: RelayBind;
-  relay: RelayInfo;
-  net: NetInterface;
-  addresses: string;
-  /** The path chooser, with `direct`. */
-  paths?: PathBind;
+/** The direct side of a running node (with the `direct` option). */
+interface Direct {
+  /** The path chooser. */
+  paths: PathBind;
   /** The direct UDP socket, unless direct paths are disabled. */
   udp?: UdpBind;
   /** Reports the node's endpoints, when it follows a control server and has a UDP socket. */
@@ -106,38 +102,61 @@ interface Running {
 
 /** One node of the mesh, in this process. */
 export class MeshNode {
-  /** The inbound packet filter (its counters are the node's drops per reason). */
-  readonly filter: PacketFilter;
   /** The map stream's client, when the node follows a control server. */
   readonly control: ControlClient | undefined;
   /** The last map that could not be applied, and why. */
   lastError: Error | undefined;
   private readonly handMap = new MapState();
-  private readonly clock: Clock;
-  private running: Running | undefined;
-  private sync: DeviceSync | undefined;
+  private readonly plane: MeshPlane;
+  private direct: Direct | undefined;
   private seq = 0;
-  private queue: Promise<unknown> = Promise.resolve();
-  private closed = false;
-  /** The Bind of a start in progress: close() ends it so a start waiting for its relay stops. */
-  private starting: SwitchBind | undefined;
 
   private constructor(
     private readonly options: MeshNodeOptions,
-    private readonly privateKey: Uint8Array,
-    private readonly core: CryptoCore,
+    privateKey: Uint8Array,
+    core: CryptoCore,
     /** The node's public key. */
     readonly publicKey: Uint8Array,
   ) {
-    this.clock = options.clock ?? systemClock;
-    this.filter = new PacketFilter({ ...options.filter, clock: this.clock });
+    const clock = options.clock ?? systemClock;
+    const direct = options.direct;
+    this.plane = new MeshPlane({
+      privateKey,
+      core,
+      x25519: nodeX25519,
+      relayConnect: options.relayConnect ?? nodeRelayConnect(),
+      relayBackoffBaseMs: options.relayBackoffBaseMs,
+      relayBackoffMaxMs: options.relayBackoffMaxMs,
+      mtu: options.mtu,
+      clock,
+      filter: options.filter,
+      wrapBind:
+        direct === undefined
+          ? undefined
+          : (relay) => {
+              const opened = openDirectPaths(direct, relay, {
+                privateKey,
+                publicKey: this.publicKey,
+                clock,
+              });
+              this.direct = { paths: opened.paths, udp: opened.udp };
+              return opened.paths;
+            },
+      onSynced: (map) => this.direct?.paths.setPeers(map.peers),
+      onRelay: (relay) => {
+        this.control?.update({ homeRelay: relay.id });
+        // Another relay may be another STUN server, and sees this node from elsewhere.
+        void this.direct?.endpoints?.refreshStun();
+      },
+      onInterface: options.onInterface,
+    });
     if (options.controlUrl !== undefined) {
       this.control = nodeControlClient({
         ...options,
         controlUrl: options.controlUrl,
         privateKey,
         core,
-        clock: this.clock,
+        clock,
         onMap: (state) => {
           this.applySnapshot(state.snapshot()).catch((error: Error) => {
             this.lastError = error;
@@ -168,10 +187,16 @@ export class MeshNode {
       throw new Error("mesh node: no controlUrl; feed maps with applyMap()");
     await control.start();
     // The first map's application was queued by onMap; wait for it, and report it if it failed.
-    await this.queue;
-    if (this.running === undefined) throw this.lastError ?? new Error("mesh node: no map applied");
-    control.update({ homeRelay: this.running.relay.id });
-    this.startEndpoints(this.running, control);
+    await this.plane.settled();
+    const relay = this.plane.relay;
+    if (relay === undefined) throw this.lastError ?? new Error("mesh node: no map applied");
+    control.update({ homeRelay: relay.id });
+    this.startEndpoints(control);
+  }
+
+  /** The inbound packet filter (its counters are the node's drops per reason). */
+  get filter(): PacketFilter {
+    return this.plane.filter;
   }
 
   /** The node's map, for names (`resolve`) and peers: the map stream's, or the hand-fed one. */
@@ -186,38 +211,39 @@ export class MeshNode {
 
   /** The IP interface (TCP, UDP, ping). Throws before the first map. */
   get net(): NetInterface {
-    if (this.running === undefined) throw new Error("mesh node: no map yet");
-    return this.running.net;
+    const net = this.plane.net;
+    if (net === undefined) throw new Error("mesh node: no map yet");
+    return net;
   }
 
   /** The WireGuard device, once the first map came. */
   get device(): Device | undefined {
-    return this.running?.device;
+    return this.plane.device;
   }
 
   /** The relay in use, once the first map came. */
   get relay(): RelayInfo | undefined {
-    return this.running?.relay;
+    return this.plane.relay;
   }
 
   /** The relay connection in use (its state and counters), once the first map came. */
   get relayBind(): RelayBind | undefined {
-    return this.running?.relayBind;
+    return this.plane.relayBind;
   }
 
   /** The path chooser (direct paths), once the first map came with the `direct` option. */
   get paths(): PathBind | undefined {
-    return this.running?.paths;
+    return this.direct?.paths;
   }
 
   /** The direct UDP socket's port once the first map came (undefined without one). */
   get directPort(): number | undefined {
-    return this.running?.udp?.localPort;
+    return this.direct?.udp?.localPort;
   }
 
   /** The UDP endpoints last reported to the control server (empty without direct paths). */
   get endpoints(): readonly string[] {
-    return this.running?.endpoints?.current ?? [];
+    return this.direct?.endpoints?.current ?? [];
   }
 
   /**
@@ -225,13 +251,14 @@ export class MeshNode {
    * round trip, and the device's WireGuard counters.
    */
   peerStatus(): PeerStatus[] {
-    const running = this.running;
-    if (running === undefined || !this.state.ready) return [];
-    const stats = new Map(running.device.peerStats().map((s) => [keyToBase64(s.publicKey), s]));
+    const device = this.plane.device;
+    const relay = this.plane.relay;
+    if (device === undefined || relay === undefined || !this.state.ready) return [];
+    const stats = new Map(device.peerStats().map((s) => [keyToBase64(s.publicKey), s]));
     const out: PeerStatus[] = [];
     for (const peer of this.state.peers.values()) {
       const wg = stats.get(peer.key);
-      const path = running.paths?.pathOf(peer.key);
+      const path = this.direct?.paths.pathOf(peer.key);
       const traffic = (wg?.rxBytes ?? 0) > 0 || (wg?.txBytes ?? 0) > 0;
       const kind =
         path?.path === "direct" ? "direct" : traffic || path?.answered ? "relay" : "none";
@@ -242,7 +269,7 @@ export class MeshNode {
         online: peer.online,
         path: kind,
         endpoint: kind === "direct" ? (path?.endpoint ?? null) : null,
-        relay: kind === "relay" ? running.relay.id : null,
+        relay: kind === "relay" ? relay.id : null,
         rttMs: path?.rttMs ?? null,
         lastHandshake: wg?.lastHandshake ?? null,
         rxBytes: wg?.rxBytes ?? 0,
@@ -272,127 +299,28 @@ export class MeshNode {
 
   /** Brings device, filter, relay and token to `map` (serialized with other applications). */
   applySnapshot(map: NetworkMap): Promise<SyncResult> {
-    const run = this.queue.then(() => this.applyNow(map));
-    this.queue = run.catch(() => {});
-    return run;
+    return this.plane.apply(map);
   }
 
   /** Stops the device and its relay connection. */
   async close(): Promise<void> {
-    this.closed = true;
     // An ephemeral node leaves at once rather than after the server's grace period.
     if (this.options.ephemeral === true) await this.control?.logout();
     this.control?.close();
-    await this.starting?.close();
-    await this.queue;
-    this.running?.endpoints?.close();
-    await this.running?.device.close();
-  }
-
-  private async applyNow(map: NetworkMap): Promise<SyncResult> {
-    if (this.closed) throw new Error("mesh node: closed");
-    const relay = chooseRelay(map);
-    if (relay === undefined) throw new Error("mesh node: the map lists no relay");
-    // The filter first: a peer the map no longer allows is refused from this packet on.
-    this.filter.setMap(map);
-    let running = this.running;
-    if (running === undefined) {
-      running = await this.startDevice(map, relay);
-      this.running = running;
-    } else {
-      await this.followRelay(running, relay, map.token.token);
-      this.followAddresses(running, map.self);
-    }
-    this.sync ??= new DeviceSync(running.device);
-    const result = await this.sync.apply(map);
-    running.paths?.setPeers(map.peers);
-    return result;
-  }
-
-  private newRelayBind(relay: RelayInfo, token: string): RelayBind {
-    const { privateKey, core, clock } = this;
-    return nodeRelayBind(relay, token, { ...this.options, privateKey, core, clock });
-  }
-
-  private async startDevice(map: NetworkMap, relay: RelayInfo): Promise<Running> {
-    const relayBind = this.newRelayBind(relay, map.token.token);
-    const bind = new SwitchBind(relayBind);
-    this.starting = bind;
-    const direct = this.options.direct;
-    const { privateKey, publicKey, clock } = this;
-    const { paths, udp } =
-      direct === undefined
-        ? { paths: undefined, udp: undefined }
-        : openDirectPaths(direct, bind, { privateKey, publicKey, clock });
-    const device = await Device.create({
-      privateKey: this.privateKey,
-      bind: paths ?? bind,
-      core: this.core,
-      x25519: nodeX25519,
-      clock: this.clock,
-      mtu: this.options.mtu ?? 1420,
-      // Packets reach whichever interface is current (followAddresses may replace it).
-      onPacket: (packet, peer) => {
-        if (this.filter.inbound(packet, peer)) this.running?.net.receive(packet);
-      },
-    });
-    this.starting = undefined;
-    if (this.closed) {
-      await device.close();
-      throw new Error("mesh node: closed");
-    }
-    const net = this.interfaceFor(map.self, device);
-    this.options.onInterface?.(net);
-    const addresses = map.self.addresses.join();
-    return { device, bind, relayBind, relay, net, addresses, paths, udp };
+    this.direct?.endpoints?.close();
+    await this.plane.close();
   }
 
   /** Starts reporting endpoints (local addresses, STUN-mapped address) to the control server. */
-  private startEndpoints(running: Running, control: ControlClient): void {
-    const udp = running.udp;
-    if (udp === undefined || running.endpoints !== undefined) return;
-    running.endpoints = reportEndpoints(
+  private startEndpoints(control: ControlClient): void {
+    const direct = this.direct;
+    const udp = direct?.udp;
+    if (direct === undefined || udp === undefined || direct.endpoints !== undefined) return;
+    direct.endpoints = reportEndpoints(
       udp,
       this.options.direct,
-      () => this.running?.relay.stun,
+      () => this.plane.relay?.stun,
       (endpoints) => control.update({ endpoints }),
     );
-  }
-
-  private interfaceFor(self: PeerView, device: Device): NetInterface {
-    return new NetInterface({
-      addresses: self.addresses,
-      output: (packet) => {
-        this.filter.outbound(packet);
-        device.send(packet);
-      },
-      clock: this.clock,
-      randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-      mtu: this.options.mtu ?? 1420,
-    });
-  }
-
-  /** A new token goes to the next relay hello; a new relay (id, URL or key) is switched to. */
-  private async followRelay(running: Running, relay: RelayInfo, token: string): Promise<void> {
-    if (sameRelay(running.relay, relay)) {
-      running.relayBind.setToken(token);
-      return;
-    }
-    const next = this.newRelayBind(relay, token);
-    await running.bind.use(next);
-    running.relayBind = next;
-    running.relay = relay;
-    this.control?.update({ homeRelay: relay.id });
-    // Another relay may be another STUN server, and sees this node from elsewhere.
-    void running.endpoints?.refreshStun();
-  }
-
-  /** Addresses are stable (kept across key rotation); if they do change, a new interface. */
-  private followAddresses(running: Running, self: PeerView): void {
-    const addresses = self.addresses.join();
-    if (addresses === running.addresses) return;
-    running.net = this.interfaceFor(self, running.device);
-    running.addresses = addresses;
-    this.options.onInterface?.(running.net);
   }
 }
