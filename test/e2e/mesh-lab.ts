@@ -114,6 +114,8 @@ export interface MeshLab {
   issuer: string;
   serve: ServeHandle;
   store: Store;
+  /** The control server (its meshChanges tell the map side what a test changed in the store). */
+  control: ControlService;
   /** The agents' mesh names, in start order. */
   agentNames: string[];
   /** An agent's local socket, for `corridor status|ping|ssh` (CORRIDOR_SOCKET) from it. */
@@ -129,9 +131,14 @@ export interface MeshLab {
   /**
    * Signs `account` in from `page`, which shows the page's sign-in view: clicks its SSO button
    * (or with `direct`, opens /login/oidc?return=PATH itself), fills the provider's login and
-   * consent forms, and resolves once the browser is back on the page's origin.
+   * consent forms, and resolves once the browser is back on the page's origin. With `started`,
+   * the page has already gone to the provider by itself (a check rule's fresh sign-in).
    */
-  signIn(page: Page, account: string, options?: { direct?: string }): Promise<void>;
+  signIn(
+    page: Page,
+    account: string,
+    options?: { direct?: string; started?: boolean },
+  ): Promise<void>;
   /** What the control server and relay logged at warn and above (JSON lines). */
   log: string[];
   /** Stops the agents, the server, the provider; removes the temp dir. */
@@ -332,6 +339,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
       issuer,
       serve,
       store,
+      control,
       agentNames,
       agentSocket: (name) => join(tmp, name, "agent.sock"),
       apiKey,
@@ -352,7 +360,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
           { timeoutMs: 30_000 },
         ),
       signIn: (page, accountId, signInOptions = {}) =>
-        signInThroughProvider(page, accountId, origin, issuer, signInOptions.direct),
+        signInThroughProvider(page, accountId, origin, issuer, signInOptions),
       log,
       close,
     };
@@ -371,7 +379,7 @@ async function signInThroughProvider(
   account: string,
   origin: string,
   issuer: string,
-  direct: string | undefined,
+  { direct, started = false }: { direct?: string; started?: boolean },
 ): Promise<void> {
   if (MESH_ACCOUNTS[account] === undefined) {
     throw new Error(`mesh lab: no account "${account}" at the provider`);
@@ -380,8 +388,8 @@ async function signInThroughProvider(
   if (direct !== undefined) {
     await page.goto(new URL(`/login/oidc?return=${encodeURIComponent(direct)}`, origin).href);
   } else {
-    await page.getByTestId(SIGN_IN_SSO_TESTID).click();
-    await page.waitForURL(toProvider, { waitUntil: "commit" });
+    if (!started) await page.getByTestId(SIGN_IN_SSO_TESTID).click();
+    await page.waitForURL(toProvider, { waitUntil: "commit", timeout: 60_000 });
   }
   // The provider asks for a login, then consent (consent is skipped once granted).
   for (let step = 0; step < 6; step++) {
