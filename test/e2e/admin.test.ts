@@ -279,6 +279,18 @@ describeWithPrereq(chromiumPrereq(), "the admin views", () => {
       .toMatch(/^Saved: version 1 is in force\.$/);
     expect((await store.getPolicy())?.text).toBe(`${GOOD_POLICY} `);
     await bothSizes("policy-saved");
+
+    // Someone else saves meanwhile: this page's next Save refuses to overwrite it unseen.
+    await text.press("End");
+    await text.type("\n");
+    await page.getByTestId("policy-test").click();
+    await expect.poll(() => page.getByTestId("policy-save").isDisabled()).toBe(false);
+    await store.setPolicy(GOOD_POLICY, null);
+    await page.getByTestId("policy-save").click();
+    await expect
+      .poll(() => page.getByTestId("admin-status").textContent())
+      .toMatch(/^someone saved version 2 since you opened version 1: /);
+    expect((await store.getPolicy())?.version).toBe(2);
   }, 120_000);
 
   it("audit: every change above, newest first, with who and from where", async () => {

@@ -3,7 +3,8 @@
 // lists each problem with its line and column beside the text (a click puts the cursor there;
 // the line is marked in the gutter). "Save" is offered only for the exact text that last passed
 // a test, so a policy that would lock people out is never one click away; the server compiles
-// it again on save and refuses it with the same errors if it changed underneath.
+// it again on save and refuses it with the same errors if it changed underneath, and a version
+// saved by someone else since this page read it is never overwritten unseen.
 
 import { button, h, replace } from "../dom.ts";
 import { StatusLine, when } from "./common.ts";
@@ -150,6 +151,15 @@ export function policySection({ api }: AdminDeps): AdminSectionView {
     if (passed === null || passed !== text.value) return;
     save.disabled = true;
     try {
+      // Someone else may have saved since this page read the policy: never overwrite their
+      // version unseen (the client sends no If-Match, so ask first).
+      const now = await api.get<StoredPolicy>("/api/v1/policy");
+      if (stored !== null && now.version !== stored.version) {
+        throw new Error(
+          `someone saved version ${now.version} since you opened version ${stored.version}: ` +
+            "copy your text, reload this page, and apply your change to theirs",
+        );
+      }
       const set = await api.send<{ version: number }>("PUT", "/api/v1/policy", { text: passed });
       status.info(`Saved: version ${set.version} is in force.`);
       stored = { text: passed, version: set.version, default: false, updatedAt: Date.now() };
