@@ -122,6 +122,8 @@ export class LiveSessionRegistry<S extends LiveHandle = LiveHandle> {
         this.graceMs,
       );
     };
+    // The page may have left while the session was being registered.
+    if (!session.attached) session.onAttachment(false);
     void session.ended.finally(() => this.delete(id));
   }
 
