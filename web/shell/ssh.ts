@@ -90,7 +90,7 @@ export class SshLauncher {
       keyIds: [],
     });
     session.onSignInRequired = (checkUrl, message) =>
-      void this.signInAgain({ user, host: name, port }, checkUrl, message);
+      void this.signInAgain(session, { user, host: name, port }, checkUrl, message);
     return session;
   }
 
@@ -99,7 +99,12 @@ export class SshLauncher {
    * to the control server's check page and come back. Only a URL of this page's own origin is
    * followed (the URL comes from the host's refusal banner).
    */
-  private async signInAgain(link: SshLink, checkUrl: string, message: string): Promise<void> {
+  private async signInAgain(
+    asking: TerminalSession,
+    link: SshLink,
+    checkUrl: string,
+    message: string,
+  ): Promise<void> {
     let url: URL;
     try {
       url = new URL(checkUrl);
@@ -108,7 +113,9 @@ export class SshLauncher {
     }
     if (url.origin !== location.origin || url.pathname !== "/login/check") return;
     const route = formatRoute({ kind: "ssh", link, net: null });
-    const others = this.deps.tabs.sessions.filter((s) => s.state !== "closed").length;
+    const others = this.deps.tabs.sessions.filter(
+      (s) => s !== asking && s.state !== "closed",
+    ).length;
     if (others > 0) {
       const go = await openDialog<boolean>({
         title: `Sign in again for ${link.host}`,
