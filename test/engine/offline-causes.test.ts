@@ -65,11 +65,19 @@ describeWithPrereq(wgHostPrereq(), "why a host is offline (engine, wireguard-go 
     await host?.close();
   });
 
-  /** Imports a network for the host with `endpoint` and the host's `publicKey`, started. */
-  async function network(name: string, endpoint: string, publicKey: string): Promise<string> {
+  /**
+   * Imports a network for the host with `endpoint` and the host's `publicKey`, started. Broken
+   * ones get their own node key: networks sharing a key would replace each other on the relay.
+   */
+  async function network(
+    name: string,
+    endpoint: string,
+    publicKey: string,
+    key = generatePrivateKey(),
+  ): Promise<string> {
     const text = [
       "[Interface]",
-      `PrivateKey = ${keyToBase64(privateKey)}`,
+      `PrivateKey = ${keyToBase64(key)}`,
       "Address = 100.64.0.1/32",
       "[Peer]",
       `PublicKey = ${publicKey}`,
@@ -97,7 +105,12 @@ describeWithPrereq(wgHostPrereq(), "why a host is offline (engine, wireguard-go 
   }
 
   it("tells the three causes apart, and a working network has none", async () => {
-    const good = await network("good", `${host.hostAddress}:${host.listenPort}`, host.publicKey);
+    const good = await network(
+      "good",
+      `${host.hostAddress}:${host.listenPort}`,
+      host.publicKey,
+      privateKey,
+    );
     const wrongKey = keyToBase64(await nodeX25519.publicKey(generatePrivateKey()));
     const [refused, unreachable, silent] = await Promise.all([
       network("refused", NOT_ALLOWED, host.publicKey).then(problemOf),

@@ -147,6 +147,23 @@ export class DetailsView {
         ),
       ),
       h("h2", { text: "Peers" }),
+      // Outside the table: it scrolls sideways on a narrow screen, a sentence must not.
+      ...status.peers.flatMap((peer) =>
+        peer.problem === undefined
+          ? []
+          : [
+              h(
+                "p",
+                {
+                  class: "peer-problem-note",
+                  testid: "peer-problem-row",
+                  attrs: { role: "status" },
+                },
+                h("strong", { text: `Offline (peer ${peer.publicKey.slice(0, 12)}…): ` }),
+                problemLine(peer.problem, "peer-problem"),
+              ),
+            ],
+      ),
       h(
         "table",
         { class: "peers", testid: "peer-table" },
@@ -164,24 +181,9 @@ export class DetailsView {
         h(
           "tbody",
           {},
-          ...status.peers.flatMap((peer) => {
+          ...status.peers.map((peer) => {
             const config = peerConfig.get(peer.publicKey);
-            const problem =
-              peer.problem === undefined
-                ? []
-                : [
-                    h(
-                      "tr",
-                      { class: "peer-problem", testid: "peer-problem-row" },
-                      h(
-                        "td",
-                        { attrs: { colspan: "6" } },
-                        h("strong", { text: "Offline: " }),
-                        problemLine(peer.problem, "peer-problem"),
-                      ),
-                    ),
-                  ];
-            const row = h(
+            return h(
               "tr",
               { testid: "peer-row" },
               h("td", {
@@ -195,7 +197,6 @@ export class DetailsView {
               h("td", { text: bytes(peer.rxBytes) }),
               h("td", { text: bytes(peer.txBytes) }),
             );
-            return [row, ...problem];
           }),
         ),
       ),
