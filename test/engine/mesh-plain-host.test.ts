@@ -33,7 +33,7 @@ let sshd: SshServer;
 let engine: EngineApi;
 
 /** Opens a session, types `echo`, waits for the answer, closes; returns the prompts seen. */
-async function session(): Promise<{ hostKeys: string[]; passwords: number }> {
+async function session(host = "plain-01"): Promise<{ hostKeys: string[]; passwords: number }> {
   const channel = new MessageChannel();
   let text = "";
   channel.port1.onmessage = (event: MessageEvent<TerminalMessage>) => {
@@ -59,7 +59,7 @@ async function session(): Promise<{ hostKeys: string[]; passwords: number }> {
   const id = await engine.openSession(
     {
       networkId: MESH_NETWORK_ID,
-      host: "plain-01",
+      host,
       port: sshd.port,
       username: TEST_USER,
       cols: 80,
@@ -85,6 +85,8 @@ describeWithPrereq(sshdPrereq, "a mesh host without published host keys", () => 
     bed = await startMeshTestbed();
     await bed.setPolicy(POLICY);
     await bed.agent("plain-01", ["tag:plain"], { sshPort: 0 });
+    // Identity SSH on 22 (its key in the map) and sshd forwarded on another port.
+    await bed.agent("both-01", ["tag:plain"]);
     engine = bed.engine(await bed.cookie(bed.alice.id));
     expect((await engine.meshStart()).state).toBe("ready");
   }, 120_000);
@@ -105,5 +107,13 @@ describeWithPrereq(sshdPrereq, "a mesh host without published host keys", () => 
     expect(await engine.forgetHostKey(MESH_NETWORK_ID, "PLAIN-01", sshd.port)).toBe(1);
     const third = await session();
     expect(third.hostKeys).toHaveLength(1);
+  }, 60_000);
+
+  it("the map's key is for the identity SSH port: sshd on another port is asked for", async () => {
+    const host = (await engine.meshHosts()).find((h) => h.name === "both-01");
+    expect(host?.identitySsh).toBe(true);
+    const first = await session("both-01");
+    expect(first.hostKeys).toHaveLength(1);
+    expect((await session("both-01")).hostKeys).toEqual([]);
   }, 60_000);
 });

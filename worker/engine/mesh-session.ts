@@ -35,6 +35,13 @@ export interface MeshSessionDeps {
   signal?: AbortSignal;
 }
 
+/**
+ * The port the map's published host keys are for: the agent's identity SSH server listens on
+ * 22 (`corridor agent --ssh-port`, default 22). Another port of the same host is another
+ * server (sshd behind the agent's forwarding): trusted on first use, not held to the map's key.
+ */
+export const IDENTITY_SSH_PORT = 22;
+
 /** known_hosts lines for `name` at `port` from the map's published keys. */
 export function mapKnownHosts(name: string, port: number, keys: readonly string[]): KnownHosts {
   const label = port === 22 ? name : `[${name}]:${port}`;
@@ -61,7 +68,7 @@ export async function openMeshSession(
   port: MessagePort,
   deps: MeshSessionDeps,
 ): Promise<OpenSession> {
-  const published = deps.peer.sshHostKeys.length > 0;
+  const published = deps.peer.sshHostKeys.length > 0 && request.port === IDENTITY_SSH_PORT;
   const knownHosts = published
     ? mapKnownHosts(deps.peer.name, request.port, deps.peer.sshHostKeys)
     : KnownHosts.parse(deps.storedKnownHosts);
