@@ -42,6 +42,8 @@ export function createApp(root: HTMLElement, engine: Engine): App {
   let hosts: HostsView | undefined;
   let page: Page | undefined;
   let handledSsh = "";
+  /** Set when the server ended this browser's session while the page was open. */
+  let signInReason = "";
 
   const tabs = new TerminalTabs(engine);
   const nav = new SidebarNav();
@@ -73,7 +75,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
     selectNetwork,
     showMessage: (title, text) =>
       showPage({ element: messageView(title, text, "deeplink-message") }),
-    showSignIn: (hash) => showPage(pages.signIn(hash, "")),
+    showSignIn: (hash) => showPage(pages.signIn(hash, signInReason)),
   });
   const pages = new Pages({
     engine,
@@ -81,6 +83,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
     mesh,
     ssh,
     account: () => account,
+    signInReason: () => signInReason,
     networks: () => networks,
     navigate,
     refreshNetworks: () => refreshNetworks(),
@@ -95,6 +98,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
     if (status.state === "refused" && status.code === "unauthenticated" && account) {
       if (account.state === "signed-in") {
         account = { state: "signed-out", methods: account.methods };
+        signInReason = `Your session ended (${status.detail ?? "signed out"}): sign in again to use the mesh.`;
         showAccount();
         void render();
       }

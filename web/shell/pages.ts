@@ -30,6 +30,8 @@ export interface PagesDeps {
   mesh: MeshWatch;
   ssh: SshLauncher;
   account(): Account | null;
+  /** Why the person is asked to sign in again (their session ended), or "". */
+  signInReason(): string;
   networks(): NetworkSummary[];
   navigate(route: Route): void;
   refreshNetworks(): Promise<void>;
@@ -44,7 +46,7 @@ export class Pages {
   home(): Page {
     const account = this.deps.account();
     if (account?.state === "signed-in") return this.meshHosts();
-    if (account?.state === "signed-out") return this.signIn("#/", "");
+    if (account?.state === "signed-out") return this.signIn("#/", this.deps.signInReason());
     return {
       element: homeView(this.deps.networks().length > 0, () =>
         this.deps.navigate({ kind: "network-add" }),
@@ -93,7 +95,7 @@ export class Pages {
         return this.home();
       case "mesh":
       case "mesh-host":
-        if (account?.state !== "signed-in") return this.signIn(hash, "");
+        if (account?.state !== "signed-in") return this.signIn(hash, this.deps.signInReason());
         return route.kind === "mesh" ? this.meshHosts() : this.meshHost(route.name);
       case "network-add":
         return this.addNetwork();
@@ -173,7 +175,7 @@ export class Pages {
 
   private async admin(section: Parameters<typeof loadAdminView>[0], hash: string): Promise<Page> {
     const account = this.deps.account();
-    if (account?.state !== "signed-in") return this.signIn(hash, "");
+    if (account?.state !== "signed-in") return this.signIn(hash, this.deps.signInReason());
     if (!isAdminRole(account.me.user.role)) {
       return {
         element: messageView(

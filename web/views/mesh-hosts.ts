@@ -31,12 +31,19 @@ export class MeshHostsView {
   private status: MeshStatus = { state: "stopped" };
   private hosts: MeshHost[] = [];
   private readonly unsubscribe: () => void;
+  private readonly retry: HTMLButtonElement;
 
   constructor(
     mesh: MeshWatch,
     private readonly actions: MeshHostsActions,
   ) {
     this.state = h("p", { class: "mesh-state", testid: "mesh-state", attrs: { role: "status" } });
+    // An engine error (the control server was unreachable, say) can be retried in place.
+    this.retry = button("Retry", () => void mesh.start(), {
+      class: "small",
+      testid: "mesh-retry",
+    });
+    this.retry.hidden = true;
     const search = input({
       testid: "mesh-search",
       placeholder: "Search name, address, tag, owner",
@@ -62,7 +69,7 @@ export class MeshHostsView {
     this.element = h(
       "section",
       { class: "page mesh-hosts", testid: "mesh-hosts", attrs: { "aria-label": "Mesh hosts" } },
-      h("div", { class: "page-head" }, h("h1", { text: "Mesh hosts" })),
+      h("div", { class: "page-head" }, h("h1", { text: "Mesh hosts" }), this.retry),
       this.state,
       h(
         "div",
@@ -78,6 +85,7 @@ export class MeshHostsView {
       this.status = status;
       this.hosts = hosts;
       renderMeshState(this.state, status);
+      this.retry.hidden = status.state !== "error";
       this.renderTags();
       this.renderList();
     });
