@@ -335,6 +335,20 @@ try {
   verdicts.push(
     ...(await (await import("./web-mesh.ts")).benchWebMesh({ webRoot, rounds: ROUNDS })),
   );
+  // SFTP in the files panel against OpenSSH's sftp over the same tunnel (test/bench/web-files.ts).
+  const { benchWebFiles } = await import("./web-files.ts");
+  verdicts.push(
+    ...(await benchWebFiles({
+      context,
+      deepLink: `${serve.url}#/ssh/${TEST_USER}@${host.tunnelAddress}`,
+      confirm: openLink,
+      tmp,
+      rounds: ROUNDS,
+      host,
+      home: sshd.home,
+      relayUrl: serve.relayUrl,
+    })),
+  );
   terminalTargets = await terminalThroughput({
     context,
     deepLink: `${serve.url}#/ssh/${TEST_USER}@${host.tunnelAddress}`,
