@@ -43,7 +43,7 @@ export interface NetworkSummary {
   peers: PeerSummary[];
   /** The relay's WebSocket URL ("ws://127.0.0.1:8080/relay"). */
   relayUrl: string;
-  /** True when kept in IndexedDB; false when only for this tab's life. */
+  /** True when kept in IndexedDB; false when only in the engine's memory (gone with the engine). */
   persisted: boolean;
 }
 
@@ -203,7 +203,7 @@ export interface EngineApi {
   /** Loads the crypto core (once) and reports the engine's state. */
   status(): Promise<EngineStatus>;
 
-  /** Networks saved in IndexedDB and those kept for this tab; started on demand. */
+  /** Networks saved in IndexedDB and those kept in the engine's memory; started on demand. */
   listNetworks(): Promise<NetworkSummary[]>;
   /** Imports a wg-quick file's text (its private key stays in the engine). */
   importNetwork(configText: string, options: NetworkOptions): Promise<NetworkSummary>;

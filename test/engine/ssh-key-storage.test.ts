@@ -173,10 +173,10 @@ describeWithPrereq(sshKeygen, "SSH keys saved with a passphrase", () => {
       locked: false,
     });
 
-    // Kept only for this tab: never stored, so no passphrase to set.
+    // Kept in memory only: never stored, so no passphrase to set.
     const tabOnly = await engine.generateSshKey("tab", false);
     await expect(engine.setSshKeyPassphrase(tabOnly.id, "a long passphrase")).rejects.toThrow(
-      "a key kept only for this tab is never written to storage: it needs no passphrase",
+      "a key kept in memory only (not saved) is never written to storage: it needs no passphrase",
     );
     expect(store.dump()).not.toContain(tabOnly.id);
   }, 60_000);

@@ -118,7 +118,7 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
             { class: "key-head" },
             h("strong", { text: key.comment || key.type }),
             h("span", { class: "muted", text: ` ${key.type} · ${key.fingerprint}` }),
-            h("span", { class: "badge", text: key.persisted ? "saved" : "this tab" }),
+            h("span", { class: "badge", text: key.persisted ? "saved" : "not saved" }),
             key.encrypted
               ? h("span", {
                   class: "badge",
@@ -155,7 +155,7 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
     placeholder: "optional, 8+ characters",
   });
   genTabOnly.addEventListener("change", () => {
-    // A key kept only for this tab is never stored, so there is nothing to encrypt.
+    // A key kept in memory only is never stored, so there is nothing to encrypt.
     genPassphrase.disabled = genTabOnly.checked;
   });
   const generate = button(
@@ -258,7 +258,7 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
           { class: "row" },
           field("Comment", comment),
           field("Passphrase", genPassphrase),
-          h("label", { class: "check" }, genTabOnly, " Keep only for this tab"),
+          h("label", { class: "check" }, genTabOnly, " Don't save: memory only, until the browser closes"),
           generate,
         ),
       ),
@@ -271,7 +271,7 @@ export function openSshKeys(engine: Engine): Promise<unknown> {
           { class: "row" },
           field("Key file", file),
           field("Passphrase", passphrase),
-          h("label", { class: "check" }, importTabOnly, " Keep only for this tab"),
+          h("label", { class: "check" }, importTabOnly, " Don't save: memory only, until the browser closes"),
           importButton,
         ),
       ),

@@ -56,7 +56,7 @@ export function addNetworkView(
   );
 }
 
-/** "Keep only for this tab" and the relay URL under "Advanced", shared by both forms. */
+/** "Don't save" (memory only) and the relay URL under "Advanced", shared by both forms. */
 function commonFields(prefix: string) {
   const tabOnly = h("input", { testid: `${prefix}-tab-only`, attrs: { type: "checkbox" } });
   const relayUrl = input({ testid: `${prefix}-relay-url`, value: defaultRelayUrl() });
@@ -68,7 +68,7 @@ function commonFields(prefix: string) {
       "label",
       { class: "check" },
       tabOnly,
-      " Keep only for this tab ",
+      " Don't save: keep in memory only, until the browser closes ",
       h("small", {
         class: "hint",
         text: "(forgotten when the tab closes; otherwise saved in this browser)",

@@ -76,7 +76,7 @@ export class NetworksView {
               { class: "network-label" },
               h("span", { class: "network-name", text: network.name }),
               h("span", { class: "network-meta", text: network.addresses.join(", ") }),
-              network.persisted ? null : h("span", { class: "badge", text: "this tab" }),
+              network.persisted ? null : h("span", { class: "badge", text: "not saved" }),
             ),
             () => this.callbacks.onSelect(network),
             {

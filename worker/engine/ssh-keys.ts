@@ -158,7 +158,7 @@ export class SshKeyRing {
     const record = await this.record(id);
     if (!record.persisted) {
       throw new Error(
-        "a key kept only for this tab is never written to storage: it needs no passphrase",
+        "a key kept in memory only (not saved) is never written to storage: it needs no passphrase",
       );
     }
     if (passphrase !== null) checkNewPassphrase(passphrase);
