@@ -8,7 +8,15 @@
 // delete through the dialogs. Screenshots of the panel at 1280x800 and 390x844.
 
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -235,6 +243,37 @@ describeWithPrereq(need, "the files panel over SFTP in Chromium", () => {
       .poll(() => running.getAttribute("data-state"), { timeout: 30_000 })
       .toBe("cancelled");
   }, 180_000);
+
+  it("downloads into a file picked with showSaveFilePicker (an OPFS file stands in for the picker)", async () => {
+    const data = randomBytes(4 * MiB + 123);
+    const expected = createHash("sha256").update(data).digest("hex");
+    writeFileSync(join(sshd.home, "picked.bin"), data);
+    await page.getByTestId("files-refresh").click();
+    await row("picked.bin").waitFor();
+    await page.evaluate(() => {
+      (window as { showSaveFilePicker?: unknown }).showSaveFilePicker = async () =>
+        (await navigator.storage.getDirectory()).getFileHandle("picked.bin", { create: true });
+    });
+    try {
+      await row("picked.bin").getByTestId("file-download").click();
+      const transfer = panel().getByTestId("transfer").first();
+      await expect
+        .poll(() => transfer.getAttribute("data-state"), { timeout: 60_000 })
+        .toBe("done");
+      const written = await page.evaluate(async () => {
+        const dir = await navigator.storage.getDirectory();
+        const file = await (await dir.getFileHandle("picked.bin")).getFile();
+        const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+        await dir.removeEntry("picked.bin");
+        return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+      });
+      expect(written).toBe(expected);
+    } finally {
+      await page.evaluate(() => {
+        delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
+      });
+    }
+  }, 90_000);
 
   it("fits a phone screen (390x844)", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
