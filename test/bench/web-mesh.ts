@@ -11,9 +11,11 @@
 // and in all (the provider's pages too). The anchor is the page load alone: a new context opening
 // the page until its sign-in view shows. Rounds alternate; medians are reported.
 
+import { join } from "node:path";
 import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 import { type MeshLab, startMeshLab, TEST_USER } from "../e2e/mesh-lab.ts";
+import { ARTIFACTS } from "../e2e/mesh-page-helpers.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../helpers/chromium.ts";
 import { printTable } from "./harness.ts";
 
@@ -101,8 +103,13 @@ async function coldAndWarm(browser: Browser, lab: MeshLab, round: number): Promi
       { ms: cold.ms, ownBytes: cold.own, allBytes: cold.all },
       { ms: warm.ms, ownBytes: warm.own, allBytes: warm.all },
     ];
+  } catch (error) {
+    // What the page showed when a step did not come: the table alone would not say.
+    const shown = context.pages()[0];
+    await shown?.screenshot({ path: join(ARTIFACTS, "bench-mesh-failed.png") }).catch(() => {});
+    throw error;
   } finally {
-    // Signed out so the browser's node goes at once, as a person leaving would.
+    // The context's engine and its map stream end with it.
     await context.close();
   }
 }
