@@ -14,6 +14,8 @@ import {
 } from "./peer-problem.ts";
 
 const PING_EVERY_MS = 10_000;
+/** The network's state (its error, why hosts are offline) is read more often: it is local. */
+const STATUS_EVERY_MS = 3_000;
 const PING_TIMEOUT_MS = 3_000;
 
 export interface HostsCallbacks {
@@ -34,6 +36,7 @@ export class HostsView {
   private hosts: HostEntry[] = [];
   private readonly pings = new Map<string, PingState>();
   private timer: ReturnType<typeof setInterval> | undefined;
+  private statusTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   private readonly onVisibility = () => {
     if (document.visibilityState === "visible") void this.pingAll();
@@ -110,12 +113,16 @@ export class HostsView {
     this.timer = setInterval(() => {
       if (document.visibilityState === "visible") void this.pingAll();
     }, PING_EVERY_MS);
+    this.statusTimer = setInterval(() => {
+      if (document.visibilityState === "visible") void this.explainOffline();
+    }, STATUS_EVERY_MS);
     document.addEventListener("visibilitychange", this.onVisibility);
   }
 
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.statusTimer);
     document.removeEventListener("visibilitychange", this.onVisibility);
   }
 

@@ -115,7 +115,10 @@ export class NetworkRuntime {
           : {}),
       },
       peers: this.device.peerStats().map((p) => {
-        const problem = this.problems.problemOf(p.endpoint);
+        // With the relay not connected, that is the problem (relay.state, relay.error say so);
+        // what peers did or did not answer before says nothing then.
+        const problem =
+          this.bind.state === "ready" ? this.problems.problemOf(p.endpoint) : undefined;
         return {
           publicKey: keyToBase64(p.publicKey),
           lastHandshake: p.lastHandshake === 0 ? null : p.lastHandshake,

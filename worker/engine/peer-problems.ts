@@ -91,10 +91,12 @@ export class PeerProblems {
           onReceive(packet, from);
         }),
       send: (packet, to) => {
-        if (packet.length === INITIATION_SIZE && packet[0] === MESSAGE_INITIATION) {
+        const sent = bind.send(packet, to);
+        // Only initiations that left count: one the bind dropped (relay down) was never seen.
+        if (sent && packet.length === INITIATION_SIZE && packet[0] === MESSAGE_INITIATION) {
           this.stateOf(to.key).unanswered++;
         }
-        return bind.send(packet, to);
+        return sent;
       },
       parseEndpoint: (text) => bind.parseEndpoint(text),
       close: () => bind.close(),
