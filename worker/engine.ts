@@ -288,7 +288,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
       try {
         if (request.networkId === MESH_NETWORK_ID) {
           const session = await mesh.openSession(id, request, ui, port, cancel.signal);
-          sessions.add(id, session, request, { networkName: "mesh", hostName: request.host });
+          // "Mesh", as the page names it: a reloaded page's tab label reads the same.
+          sessions.add(id, session, request, { networkName: "Mesh", hostName: request.host });
           return id;
         }
         const record = await networks.get(request.networkId);
