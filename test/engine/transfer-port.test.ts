@@ -130,6 +130,22 @@ describe("SendWindow", () => {
   });
 });
 
+describe("stalls", () => {
+  it("a send window without acks for its stall time rejects", async () => {
+    const window = new SendWindow(10, 30);
+    window.sent(10);
+    await expect(window.room()).rejects.toThrow(/acknowledged nothing for 0.03 s/);
+  });
+
+  it("an upload whose page sends nothing for its stall time errors", async () => {
+    const channel = new MessageChannel();
+    const source = uploadSource(channel.port2, 30);
+    await expect(source.stream.getReader().read()).rejects.toThrow(/sent nothing for 0.03 s/);
+    channel.port1.close();
+    channel.port2.close();
+  });
+});
+
 describe("uploadSource", () => {
   it("acks each chunk as the reader takes it and closes at end", async () => {
     const channel = new MessageChannel();

@@ -246,6 +246,8 @@ export function createFilesApi(session: (id: string) => FilesSession | undefined
             post({ type: "done", bytes: sent });
           }
         } catch (error) {
+          // A read error, or the page stopped acking (window.room): the file's reads stop too.
+          void reader.cancel().catch(() => undefined);
           post(
             stopped !== null
               ? { type: "cancel", reason: stopped }

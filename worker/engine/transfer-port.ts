@@ -69,12 +69,31 @@ export function decodeTransferMessage(value: unknown): TransferMessage {
   }
 }
 
+/**
+ * How long a transfer waits for the page (an ack, the next chunk) before it gives up: a page that
+ * went away without a word (a closed tab: a MessagePort tells nobody) must not hold a transfer,
+ * its SFTP handle and an upload's temporary file for the engine's life.
+ */
+export const TRANSFER_STALL_MS = 120_000;
+
+/** Resolves after `ms` with "stalled" (the timer is cleared when `other` settles first). */
+function raceStall<T>(other: Promise<T>, ms: number): Promise<T | "stalled"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stall = new Promise<"stalled">((resolve) => {
+    timer = setTimeout(() => resolve("stalled"), ms);
+  });
+  return Promise.race([other, stall]).finally(() => clearTimeout(timer));
+}
+
 /** Bytes sent and not yet acknowledged; send() waits while TRANSFER_WINDOW are out. */
 export class SendWindow {
   private unacked = 0;
   private waiting: (() => void)[] = [];
 
-  constructor(private readonly window = TRANSFER_WINDOW) {}
+  constructor(
+    private readonly window = TRANSFER_WINDOW,
+    private readonly stallMs = TRANSFER_STALL_MS,
+  ) {}
 
   /** Counts `bytes` as sent. */
   sent(bytes: number): void {
@@ -87,9 +106,17 @@ export class SendWindow {
     if (this.unacked < this.window) this.wake();
   }
 
-  /** Resolves once there is room in the window (or release() was called). */
+  /**
+   * Resolves once there is room in the window (or release() was called); rejects when no ack
+   * came for `stallMs`.
+   */
   async room(): Promise<void> {
-    while (this.unacked >= this.window) await new Promise<void>((go) => this.waiting.push(go));
+    while (this.unacked >= this.window) {
+      const acked = new Promise<void>((go) => this.waiting.push(go));
+      if ((await raceStall(acked, this.stallMs)) === "stalled") {
+        throw new Error(`the page acknowledged nothing for ${this.stallMs / 1000} s`);
+      }
+    }
   }
 
   /** Wakes every waiter for good (the transfer ended). */
@@ -114,10 +141,10 @@ export interface UploadSource {
 
 /**
  * The chunks an upload's port brings, as a stream the SFTP writer reads; each chunk is acked to
- * the page when the writer takes it. "end" closes the stream; "cancel" or a malformed message
- * errors it.
+ * the page when the writer takes it. "end" closes the stream; "cancel", a malformed message or
+ * nothing for `stallMs` errors it.
  */
-export function uploadSource(port: MessagePort): UploadSource {
+export function uploadSource(port: MessagePort, stallMs = TRANSFER_STALL_MS): UploadSource {
   const queue: TransferMessage[] = [];
   let wake: (() => void) | undefined;
   const push = (message: TransferMessage) => {
@@ -137,8 +164,15 @@ export function uploadSource(port: MessagePort): UploadSource {
         for (;;) {
           const message = queue.shift();
           if (message === undefined) {
-            await new Promise<void>((go) => (wake = go));
+            const next = new Promise<void>((go) => (wake = go));
+            const stalled = (await raceStall(next, stallMs)) === "stalled";
             wake = undefined;
+            if (stalled && queue.length === 0) {
+              controller.error(
+                new TransferCancelled(`the page sent nothing for ${stallMs / 1000} s`),
+              );
+              return;
+            }
             continue;
           }
           if (message.type === "data") {
