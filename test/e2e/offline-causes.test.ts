@@ -11,7 +11,7 @@ import { mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { UdpBridge } from "../../server/relay/udp-bridge.ts";
@@ -97,22 +97,21 @@ describeWithPrereq(labPrereq(), "why a host is offline, in the page", () => {
   }
 
   /**
-   * Screenshots of the current view at 1280x800 and 390x844; `sidebar`: the narrow one with
-   * the sidebar opened (it lies over the page there, closed until ☰).
+   * Screenshots of the current view at 1280x800 and 390x844; with `inSidebar`, the narrow one has
+   * the sidebar opened until `inSidebar` shows (it lies over the page there, closed until ☰).
    */
-  async function shot(name: string, sidebar = false): Promise<void> {
+  async function shot(name: string, inSidebar?: Locator): Promise<void> {
     await page.screenshot({ path: join(ARTIFACTS, `offline-${name}-1280.png`) });
     await page.setViewportSize({ width: 390, height: 844 });
     const toggle = page.getByTestId("menu-toggle");
-    const problem = page.getByTestId("host-problem").first();
     // The narrow layout closes the sidebar when it takes over (on its own media-query event),
-    // so wait for the toggle, then open the sidebar unless it shows the row already.
+    // so wait for the toggle and for it to say closed, then open it.
     await toggle.waitFor({ state: "visible" });
     await expect.poll(() => toggle.getAttribute("aria-expanded")).toBe("false");
-    const open = sidebar;
+    const open = inSidebar !== undefined;
     if (open) {
       await toggle.click();
-      await problem.waitFor({ state: "visible" });
+      await inSidebar.waitFor({ state: "visible" });
     }
     await page.screenshot({ path: join(ARTIFACTS, `offline-${name}-390.png`) });
     if (open) await toggle.click();
@@ -134,7 +133,7 @@ describeWithPrereq(labPrereq(), "why a host is offline, in the page", () => {
     await expect
       .poll(() => row.getByTestId("host-status").getAttribute("data-status"))
       .toBe("offline");
-    await shot(`${kind}-row`, true);
+    await shot(`${kind}-row`, why);
     await page.getByTestId("details-button").click();
     const detail = page.locator(`[data-testid="peer-problem"][data-kind="${kind}"]`);
     await detail.waitFor({ timeout: 30_000 });
@@ -169,4 +168,52 @@ describeWithPrereq(labPrereq(), "why a host is offline, in the page", () => {
     expect(new Set(texts).size).toBe(3);
     expect(problems).toEqual([]);
   }, 240_000);
+
+  it("a network whose relay fails says so in the sidebar too, not only in Details", async () => {
+    // Pinned to a key the relay does not have: the relay connection stops for good.
+    const wrongPin = keyToBase64(await nodeX25519.publicKey(generatePrivateKey()));
+    await page.getByTestId("add-network").first().click();
+    await page.getByTestId("config-name").fill("bad-pin");
+    await page
+      .getByTestId("config-text")
+      .fill(
+        [
+          "[Interface]",
+          `PrivateKey = ${keyToBase64(generatePrivateKey())}`,
+          "Address = 100.64.0.1/32",
+          "[Peer]",
+          `PublicKey = ${host.publicKey}`,
+          `AllowedIPs = ${host.tunnelAddress}/32`,
+          "",
+        ].join("\n"),
+      );
+    await page.locator("details.advanced").first().locator("summary").click();
+    await page.getByTestId("config-relay-url").fill(`${serve.relayUrl}#key=${wrongPin}`);
+    await page.getByTestId("import-submit").click();
+    await page.getByTestId("network-item").filter({ hasText: "bad-pin" }).click();
+    const error = page.getByTestId("network-error");
+    await error.waitFor({ timeout: 30_000 });
+    expect(await error.textContent()).toMatch(
+      /relay ws:\/\/127\.0\.0\.1:\d+\/relay presented key \S+, but \S+ is pinned/,
+    );
+    await shot("network-error", error);
+    // The host under it has no peer problem of its own: the relay is the cause.
+    expect(await page.getByTestId("host-problem").count()).toBe(0);
+  }, 120_000);
+
+  it("Add network shows the wg set one-liner beside the [Peer] block", async () => {
+    await page.getByTestId("add-network").first().click();
+    await page.getByTestId("mode-generate").click();
+    await page.getByTestId("generate-network-key").click();
+    const key = (await page.getByTestId("generated-public-key").textContent()) ?? "";
+    expect(key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    await page.getByTestId("tunnel-address").fill("10.8.0.5");
+    expect(await page.getByTestId("wg-set-line").textContent()).toBe(
+      `wg set wg0 peer ${key} allowed-ips 10.8.0.5/32`,
+    );
+    expect(await page.getByTestId("peer-block").textContent()).toContain(`PublicKey = ${key}`);
+    await page.getByTestId("wg-set-line").scrollIntoViewIfNeeded();
+    await shot("wg-set");
+    expect(problems).toEqual([]);
+  }, 60_000);
 });
