@@ -89,100 +89,94 @@ describeWithPrereq(chromiumPrereq(), "the engine's IndexedDB store in a Worker",
   );
 });
 
-describeWithPrereq(
-  chromiumPrereq(),
-  "'Don't save' keeps private keys out of IndexedDB",
-  () => {
-    let tmp = "";
-    let served: ServedPages | undefined;
-    let browser: Browser | undefined;
-    let page: Page;
+describeWithPrereq(chromiumPrereq(), "'Don't save' keeps private keys out of IndexedDB", () => {
+  let tmp = "";
+  let served: ServedPages | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
 
-    beforeAll(async () => {
-      tmp = await mkdtemp(join(tmpdir(), "corridor-idb-"));
-      await build({
-        configFile: join(REPO_ROOT, "vite.config.ts"),
-        logLevel: "warn",
-        cacheDir: join(tmp, "vite-cache"),
-        build: { outDir: join(tmp, "dist"), emptyOutDir: true },
-      });
-      served = await serveDirectory(join(tmp, "dist"));
-      browser = await launchChromium(TIMEOUT);
-      page = await (await browser.newContext()).newPage();
-    }, TIMEOUT);
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), "corridor-idb-"));
+    await build({
+      configFile: join(REPO_ROOT, "vite.config.ts"),
+      logLevel: "warn",
+      cacheDir: join(tmp, "vite-cache"),
+      build: { outDir: join(tmp, "dist"), emptyOutDir: true },
+    });
+    served = await serveDirectory(join(tmp, "dist"));
+    browser = await launchChromium(TIMEOUT);
+    page = await (await browser.newContext()).newPage();
+  }, TIMEOUT);
 
-    afterAll(async () => {
-      await browser?.close();
-      await served?.close();
-      if (tmp) await rm(tmp, { recursive: true, force: true });
-    }, TIMEOUT);
+  afterAll(async () => {
+    await browser?.close();
+    await served?.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  }, TIMEOUT);
 
-    const wgConfig = async (privateKey: Uint8Array) => {
-      const peer = keyToBase64(await nodeX25519.publicKey(generatePrivateKey()));
-      return `[Interface]\nPrivateKey = ${keyToBase64(privateKey)}\nAddress = 100.64.0.9/32\n\n[Peer]\nPublicKey = ${peer}\nAllowedIPs = 100.64.0.2/32\n`;
-    };
+  const wgConfig = async (privateKey: Uint8Array) => {
+    const peer = keyToBase64(await nodeX25519.publicKey(generatePrivateKey()));
+    return `[Interface]\nPrivateKey = ${keyToBase64(privateKey)}\nAddress = 100.64.0.9/32\n\n[Peer]\nPublicKey = ${peer}\nAllowedIPs = 100.64.0.2/32\n`;
+  };
 
-    const importNetwork = async (name: string, privateKey: Uint8Array, tabOnly: boolean) => {
-      await page.getByTestId("add-network").first().click();
-      await page.getByTestId("config-name").fill(name);
-      await page.getByTestId("config-text").fill(await wgConfig(privateKey));
-      if (tabOnly) await page.getByTestId("config-tab-only").check();
-      await page.getByTestId("import-submit").click();
-      await page.getByTestId("network-item").filter({ hasText: name }).waitFor();
-    };
+  const importNetwork = async (name: string, privateKey: Uint8Array, tabOnly: boolean) => {
+    await page.getByTestId("add-network").first().click();
+    await page.getByTestId("config-name").fill(name);
+    await page.getByTestId("config-text").fill(await wgConfig(privateKey));
+    if (tabOnly) await page.getByTestId("config-tab-only").check();
+    await page.getByTestId("import-submit").click();
+    await page.getByTestId("network-item").filter({ hasText: name }).waitFor();
+  };
 
-    const generateKey = async (comment: string, tabOnly: boolean) => {
+  const generateKey = async (comment: string, tabOnly: boolean) => {
+    await page.getByTestId("keys-button").click();
+    await page.getByTestId("key-comment").fill(comment);
+    if (tabOnly) await page.getByTestId("key-tab-only").check();
+    await page.getByTestId("generate-key").click();
+    const item = page.getByTestId("key-item").filter({ hasText: comment });
+    await item.waitFor();
+    const line = ((await item.getByTestId("authorized-key").textContent()) ?? "").trim();
+    const id = (await item.getAttribute("data-id")) ?? "";
+    await page.keyboard.press("Escape");
+    return { line, id };
+  };
+
+  it(
+    "stores the saved network and key, and nothing of the tab-only ones",
+    async () => {
+      await page.goto(served!.origin);
+      await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
+      const savedWg = generatePrivateKey();
+      const tabWg = generatePrivateKey();
+      await importNetwork("saved-net", savedWg, false);
+      await importNetwork("tab-net", tabWg, true);
+      const savedKey = await generateKey("saved-key", false);
+      const tabKey = await generateKey("tab-key", true);
+      expect(tabKey.line).toMatch(/^ssh-ed25519 AAAA\S+ tab-key$/);
+
+      const stored = await readCorridorDb(page);
+      const dump = JSON.stringify(stored);
+      // The saved ones are there (the dump sees what the engine writes)...
+      expect(stored.networks.map((n) => n.name)).toEqual(["saved-net"]);
+      expect(dump).toContain(keyToBase64(savedWg));
+      expect(stored.sshKeys.map((k) => k.id)).toEqual([savedKey.id]);
+      // ...and nothing of the tab-only network or key, in any record.
+      expect(dump).not.toContain(keyToBase64(tabWg));
+      expect(dump).not.toContain(keyToBase64(tabWg).slice(0, 40));
+      expect(dump).not.toContain("tab-net");
+      expect(dump).not.toContain(tabKey.id);
+      expect(dump).not.toContain(tabKey.line.split(" ")[1]!);
+
+      // The unsaved ones live only in the engine's memory: a page with an engine of its own
+      // (?engine=worker, the per-tab Worker) reads only what was stored and finds the saved
+      // ones alone. (A reload keeps the browser's SharedWorker engine, with both.)
+      await page.goto(`${served!.origin}?engine=worker`);
+      await page.getByTestId("network-item").filter({ hasText: "saved-net" }).waitFor();
+      expect(await page.getByTestId("network-item").filter({ hasText: "tab-net" }).count()).toBe(0);
       await page.getByTestId("keys-button").click();
-      await page.getByTestId("key-comment").fill(comment);
-      if (tabOnly) await page.getByTestId("key-tab-only").check();
-      await page.getByTestId("generate-key").click();
-      const item = page.getByTestId("key-item").filter({ hasText: comment });
-      await item.waitFor();
-      const line = ((await item.getByTestId("authorized-key").textContent()) ?? "").trim();
-      const id = (await item.getAttribute("data-id")) ?? "";
-      await page.keyboard.press("Escape");
-      return { line, id };
-    };
-
-    it(
-      "stores the saved network and key, and nothing of the tab-only ones",
-      async () => {
-        await page.goto(served!.origin);
-        await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
-        const savedWg = generatePrivateKey();
-        const tabWg = generatePrivateKey();
-        await importNetwork("saved-net", savedWg, false);
-        await importNetwork("tab-net", tabWg, true);
-        const savedKey = await generateKey("saved-key", false);
-        const tabKey = await generateKey("tab-key", true);
-        expect(tabKey.line).toMatch(/^ssh-ed25519 AAAA\S+ tab-key$/);
-
-        const stored = await readCorridorDb(page);
-        const dump = JSON.stringify(stored);
-        // The saved ones are there (the dump sees what the engine writes)...
-        expect(stored.networks.map((n) => n.name)).toEqual(["saved-net"]);
-        expect(dump).toContain(keyToBase64(savedWg));
-        expect(stored.sshKeys.map((k) => k.id)).toEqual([savedKey.id]);
-        // ...and nothing of the tab-only network or key, in any record.
-        expect(dump).not.toContain(keyToBase64(tabWg));
-        expect(dump).not.toContain(keyToBase64(tabWg).slice(0, 40));
-        expect(dump).not.toContain("tab-net");
-        expect(dump).not.toContain(tabKey.id);
-        expect(dump).not.toContain(tabKey.line.split(" ")[1]!);
-
-        // The unsaved ones live only in the engine's memory: a page with an engine of its own
-        // (?engine=worker, the per-tab Worker) reads only what was stored and finds the saved
-        // ones alone. (A reload keeps the browser's SharedWorker engine, with both.)
-        await page.goto(`${served!.origin}?engine=worker`);
-        await page.getByTestId("network-item").filter({ hasText: "saved-net" }).waitFor();
-        expect(await page.getByTestId("network-item").filter({ hasText: "tab-net" }).count()).toBe(
-          0,
-        );
-        await page.getByTestId("keys-button").click();
-        await page.getByTestId("key-item").filter({ hasText: "saved-key" }).waitFor();
-        expect(await page.getByTestId("key-item").count()).toBe(1);
-      },
-      TIMEOUT,
-    );
-  },
-);
+      await page.getByTestId("key-item").filter({ hasText: "saved-key" }).waitFor();
+      expect(await page.getByTestId("key-item").count()).toBe(1);
+    },
+    TIMEOUT,
+  );
+});

@@ -77,7 +77,11 @@ export class DetailsView {
         h("dt", { text: "Addresses" }),
         h("dd", { text: network.addresses.join(", ") }),
         h("dt", { text: "Kept" }),
-        h("dd", { text: network.persisted ? "in this browser (IndexedDB)" : "in memory only (not saved; gone when the browser closes)" }),
+        h("dd", {
+          text: network.persisted
+            ? "in this browser (IndexedDB)"
+            : "in memory only (not saved; gone when the browser closes)",
+        }),
       ),
       this.live,
     );
