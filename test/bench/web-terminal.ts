@@ -50,16 +50,22 @@ async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => bo
  * a new page also re-attaches the sessions other pages left open), once there is one.
  */
 export async function activeTab(page: Page): Promise<number> {
-  const handle = await page.waitForFunction(
-    () => {
-      const all = [...document.querySelectorAll<HTMLElement>('[data-testid="terminal"]')];
-      const index = all.findIndex((el) => el.offsetParent !== null);
-      return index >= 0 ? index : undefined;
-    },
-    undefined,
-    { polling: 50, timeout: 60_000 },
-  );
-  return (await handle.jsonValue()) as number;
+  const handle = await page
+    .waitForFunction(
+      () => {
+        const all = [...document.querySelectorAll<HTMLElement>('[data-testid="terminal"]')];
+        // 1-based: waitForFunction waits for a truthy value.
+        return all.findIndex((el) => el.checkVisibility()) + 1;
+      },
+      undefined,
+      { polling: 50, timeout: 60_000 },
+    )
+    .catch(async (error: unknown) => {
+      // What the page showed instead, for whoever reads the failure.
+      await page.screenshot({ path: "build/e2e-artifacts/bench-web-no-terminal.png" });
+      throw error;
+    });
+  return ((await handle.jsonValue()) as number) - 1;
 }
 
 /** Prints the table; returns the Targets rows. */

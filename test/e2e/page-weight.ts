@@ -43,7 +43,11 @@ export function watchWeight(page: Page): { snapshot(): Promise<Weight> } {
       path: new URL(request.url()).pathname,
       status: response.status(),
       encoding: headers["content-encoding"] ?? "",
-      transferred: sizes.responseBodySize + sizes.responseHeadersSize,
+      // Chromium reports 0 body bytes for some encoded responses here; Content-Length is what
+      // the server sent then.
+      transferred:
+        (sizes.responseBodySize || Number(headers["content-length"] ?? 0)) +
+        sizes.responseHeadersSize,
       gzip: body.length === 0 ? 0 : gzipSync(body, { level: 9 }).length,
     };
   };

@@ -19,7 +19,7 @@ export interface RendererLab {
    * `base64 -w N`) in `chunk`-byte writes, all queued at once; resolves with the ms until xterm
    * has parsed the last one.
    */
-  write(total: number, chunk: number, lineLength: number): Promise<number>;
+  write(total: number, chunk: number, lineLength: number, callbackEach?: boolean): Promise<number>;
   lastLine(): string;
 }
 
@@ -85,7 +85,7 @@ window.rendererLab = {
   apply(setting) {
     term?.applySettings(settings(setting));
   },
-  write(total, chunk, lineLength) {
+  write(total, chunk, lineLength, callbackEach = false) {
     const t = term;
     if (!t) return Promise.reject(new Error("no terminal: open() first"));
     const data = lines(total, lineLength);
@@ -93,9 +93,10 @@ window.rendererLab = {
       const start = performance.now();
       for (let at = 0; at < total; at += chunk) {
         const end = Math.min(total, at + chunk);
+        const last = end === total;
         t.write(
           data.subarray(at, end),
-          end === total ? () => resolve(performance.now() - start) : undefined,
+          last ? () => resolve(performance.now() - start) : callbackEach ? none : undefined,
         );
       }
     });
