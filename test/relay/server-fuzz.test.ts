@@ -270,5 +270,7 @@ describe("relay fuzz", () => {
     const probe = await connectAuthed(relay.url, await nodeKeys());
     await probe.ping();
     probe.ws.terminate();
-  });
+    // 100,000 frames with a hello per reconnect: ~20 s alone, ~55 s beside other suites on two
+    // cores (a client's s→c type, UDP_ERROR included, closes its connection).
+  }, 180_000);
 });
