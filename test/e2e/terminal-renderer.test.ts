@@ -4,6 +4,7 @@
 // frame) and back; the page's Settings dialog says what auto picks and why. The pure choice is
 // tested in Node (test/web/renderer-choice.test.ts).
 
+import { mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +14,10 @@ import { type ServeHandle, startServe } from "../../server/web/serve.ts";
 import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { serveRendererPage } from "./renderer-lab.ts";
+import { REPO_ROOT } from "./serve-pages.ts";
 import { buildPage, collectProblems } from "./wg-lab.ts";
+
+const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
 
 describeWithPrereq(chromiumPrereq(), "the terminal renderer in headless Chromium", () => {
   let tmp = "";
@@ -103,7 +107,7 @@ describeWithPrereq(chromiumPrereq(), "the terminal renderer in headless Chromium
   });
 
   it("Settings offers auto / WebGL / DOM and says what auto picks", async () => {
-    const page = await browser.newPage();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     collectProblems(page, problems);
     try {
       await page.goto(serve.url);
@@ -113,6 +117,10 @@ describeWithPrereq(chromiumPrereq(), "the terminal renderer in headless Chromium
       const note = page.getByTestId("renderer-choice");
       expect(await note.getAttribute("data-renderer")).toBe("dom");
       expect(await note.textContent()).toMatch(/draw with DOM: WebGL here is software/);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, "renderer-settings-1280.png") });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: join(ARTIFACTS, "renderer-settings-390.png") });
       await select.selectOption("webgl");
       expect(await note.getAttribute("data-renderer")).toBe("webgl");
       expect(

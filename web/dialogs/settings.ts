@@ -46,9 +46,12 @@ export function openSettings(): Promise<unknown> {
   );
   const rendererNote = h("p", { class: "hint", testid: "renderer-choice" });
   const renderRenderer = () => {
-    const choice = rendererFor(getSettings().renderer);
+    const setting = getSettings().renderer;
+    const choice = rendererFor(setting);
     const name = choice.renderer === "webgl" ? "WebGL" : "DOM";
-    rendererNote.textContent = `Terminals draw with ${name}: ${choice.reason}. Automatic picks DOM where WebGL runs in software (it is faster there).`;
+    const auto =
+      setting === "auto" ? "" : " Automatic picks DOM where WebGL runs in software, else WebGL.";
+    rendererNote.textContent = `Terminals draw with ${name}: ${choice.reason}.${auto}`;
     rendererNote.dataset.renderer = choice.renderer;
   };
   renderRenderer();
