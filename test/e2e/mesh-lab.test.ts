@@ -7,6 +7,7 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { launchChromium } from "../helpers/chromium.ts";
+import { jsonList } from "../helpers/json.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { type MeshLab, meshLabPrereq, startMeshLab } from "./mesh-lab.ts";
 
@@ -53,7 +54,7 @@ describeWithPrereq(meshLabPrereq(), "the mesh lab: OIDC sign-in in Chromium, age
       });
       expect(who.body.csrf).toMatch(/^\S{20,}$/);
       const users = await lab.admin("/api/v1/users");
-      expect(users.json.users).toEqual(
+      expect(jsonList(users.json, "users")).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ email: "alice@example.com", issuer: lab.issuer }),
         ]),

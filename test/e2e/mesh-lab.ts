@@ -35,6 +35,7 @@ import { type ServeHandle, startServe } from "../../server/web/serve.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { CorridorProcess, corridorBin } from "../agent/agent-harness.ts";
 import { chromiumPrereq } from "../helpers/chromium.ts";
+import { jsonList, jsonString } from "../helpers/json.ts";
 import { listenOnLoopback } from "../helpers/ports.ts";
 import { check, executable, type Prereq, prereq, root } from "../helpers/prereq.ts";
 import { type RunResult, run } from "../interop/wg-tools.ts";
@@ -83,8 +84,8 @@ export interface MeshLabOptions {
 /** An API answer: status and parsed JSON body. */
 export interface AdminReply {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
-  json: any;
+  /** The parsed body; read it with the typed readers (jsonField, jsonString...). */
+  json: unknown;
 }
 
 /** A node as GET /api/v1/nodes shows it (the fields tests read). */
@@ -97,6 +98,24 @@ export interface LabNode {
   tags: string[];
   ephemeral: boolean;
   addresses: string[];
+}
+
+/** A node of a GET /api/v1/nodes answer, its fields checked (throws naming what is wrong). */
+function labNode(n: Record<string, unknown>): LabNode {
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (
+    typeof n.id !== "number" ||
+    typeof n.name !== "string" ||
+    typeof n.hostname !== "string" ||
+    typeof n.os !== "string" ||
+    !(n.userId === null || typeof n.userId === "number") ||
+    !strings(n.tags) ||
+    typeof n.ephemeral !== "boolean" ||
+    !strings(n.addresses)
+  ) {
+    throw new Error(`mesh lab: a node of /api/v1/nodes is not as expected: ${JSON.stringify(n)}`);
+  }
+  return n as unknown as LabNode;
 }
 
 /** A running lab. */
@@ -312,7 +331,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
           ...["--server", origin, "--hostname", spec.name, "--state", join(tmp, spec.name)],
           "--no-direct",
         ],
-        { env: { CORRIDOR_AUTH_KEY: key.json.key as string }, wrap },
+        { env: { CORRIDOR_AUTH_KEY: jsonString(key.json, "key") }, wrap },
       );
       cleanup.push(() => agent.stop("SIGKILL"));
       const joined = await agent.waitFor(/joined \S+ as (\S+) \(/);
@@ -322,7 +341,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
     const nodes = async (): Promise<LabNode[]> => {
       const reply = await admin("/api/v1/nodes");
       if (reply.status !== 200) throw new Error(`nodes: ${JSON.stringify(reply.json)}`);
-      return reply.json.nodes as LabNode[];
+      return jsonList(reply.json, "nodes").map(labNode);
     };
 
     return {

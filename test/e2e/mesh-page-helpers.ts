@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { expect } from "vitest";
+import { jsonUsers } from "../helpers/json.ts";
 import type { LabNode, MeshLab } from "./mesh-lab.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
 
@@ -56,7 +57,7 @@ export async function echo42(page: Page, index: number, word = "mesh"): Promise<
 /** The owner's view of the nodes of the user with `email`. */
 export async function nodesOf(lab: MeshLab, email: string): Promise<LabNode[]> {
   const users = await lab.admin("/api/v1/users");
-  const user = (users.json.users as { id: number; email: string }[]).find((u) => u.email === email);
+  const user = jsonUsers(users.json).find((u) => u.email === email);
   if (user === undefined) return [];
   return (await lab.nodes()).filter((n) => n.userId === user.id);
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { launchChromium } from "../helpers/chromium.ts";
+import { jsonUsers } from "../helpers/json.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { type MeshLab, meshLabPrereq, startMeshLab, TEST_USER } from "./mesh-lab.ts";
 
@@ -72,7 +73,7 @@ describeWithPrereq(meshLabPrereq(), "a check rule from the page", () => {
       .waitFor({ timeout: 30_000 });
 
     // Alice's sign-in is two hours old now, and the agent's map says so.
-    const users = (await lab.admin("/api/v1/users")).json.users as { id: number; email: string }[];
+    const users = jsonUsers((await lab.admin("/api/v1/users")).json);
     const alice = users.find((u) => u.email === "alice@example.com")!;
     await lab.store.updateUser(alice.id, { lastLoginAt: Date.now() - 2 * 3_600_000 });
     const patched = await lab.admin(`/api/v1/users/${alice.id}`, {

@@ -17,6 +17,7 @@ import {
   type SessionUi,
   type TerminalMessage,
 } from "../../worker/api.ts";
+import { jsonList } from "../helpers/json.ts";
 import { seededInts } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { type MeshTestbed, startMeshTestbed } from "./mesh-harness.ts";
@@ -130,11 +131,7 @@ describe("the engine on the mesh", () => {
   });
 
   it("the browser node is listed by the API as ephemeral", async () => {
-    const nodes = (await bed.api("GET", "/api/v1/nodes")).json.nodes as {
-      name: string;
-      ephemeral: boolean;
-      os: string;
-    }[];
+    const nodes = jsonList((await bed.api("GET", "/api/v1/nodes")).json, "nodes");
     expect(nodes.find((n) => n.name === "test-tab")).toMatchObject({ ephemeral: true });
   });
 
@@ -284,7 +281,7 @@ describe("the engine on the mesh", () => {
     const key = status.self?.key;
     await engine.meshStop();
     expect((await engine.meshStatus()).state).toBe("stopped");
-    const nodes = (await bed.api("GET", "/api/v1/nodes")).json.nodes as { key: string }[];
+    const nodes = jsonList((await bed.api("GET", "/api/v1/nodes")).json, "nodes");
     expect(nodes.some((n) => n.key === key)).toBe(false);
     await expect(engine.pingHost(MESH_NETWORK_ID, "check-01", 500)).rejects.toThrow(
       /not on the mesh/,

@@ -30,13 +30,14 @@ import { initCrypto } from "../../worker/crypto/index.ts";
 import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { jsonString } from "../helpers/json.ts";
 import { listenOnLoopback, reservedPort } from "../helpers/ports.ts";
 
 /** An API answer. */
 export interface ApiReply {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
-  json: any;
+  /** The parsed body; read it with the typed readers (jsonField, jsonString...). */
+  json: unknown;
 }
 
 /** The running server side and what the tests make on it. */
@@ -210,7 +211,7 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
         const agent = await Agent.start({
           serverUrl: baseUrl,
           controlUrl: `ws://127.0.0.1:${port}${CONTROL_PATH}`,
-          authKey: reply.json.key as string,
+          authKey: jsonString(reply.json, "key"),
           hostname: name,
           tags,
           ephemeral,
