@@ -73,6 +73,12 @@ async function readError(method: string, path: string, res: Response): Promise<C
   return new ControlApiError(res.status, code, message);
 }
 
+/** Options of ControlApi.send. */
+export interface SendOptions {
+  /** Extra request headers, e.g. `{ "If-Match": '"3"' }` for a write that must not overwrite unseen. */
+  headers?: Readonly<Record<string, string>>;
+}
+
 /** The control API as the page uses it. One instance per page (it caches the CSRF token). */
 export class ControlApi {
   #csrf: string | null = null;
@@ -99,10 +105,33 @@ export class ControlApi {
     return this.#request<T>("GET", path);
   }
 
-  /** A state-changing call with an optional JSON body (asks whoami first for the CSRF token). */
-  async send<T>(method: "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown) {
+  /**
+   * A state-changing call with an optional JSON body (asks whoami first for the CSRF token).
+   * `headers` adds request headers (e.g. `If-Match` for a conditional write). A refusal with
+   * `csrf_token_invalid` means the session changed under this page (a sign-out and sign-in in
+   * another tab): the token is fetched again and the call retried once.
+   */
+  async send<T>(
+    method: "POST" | "PUT" | "PATCH" | "DELETE",
+    path: string,
+    body?: unknown,
+    options: SendOptions = {},
+  ): Promise<T> {
     if (this.#csrf === null) await this.whoami();
-    return this.#request<T>(method, path, body);
+    try {
+      return await this.#request<T>(method, path, body, options.headers);
+    } catch (err) {
+      if (!(err instanceof ControlApiError) || err.code !== "csrf_token_invalid") throw err;
+      const me = await this.whoami();
+      if (me === null) {
+        throw new ControlApiError(
+          401,
+          "signed_out",
+          `${describe(method, path)}: you were signed out (in another tab?): sign in again`,
+        );
+      }
+      return this.#request<T>(method, path, body, options.headers);
+    }
   }
 
   /** Forgets the cached CSRF token (after signing out). */
@@ -110,11 +139,16 @@ export class ControlApi {
     this.#csrf = null;
   }
 
-  async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async #request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extra: Readonly<Record<string, string>> = {},
+  ): Promise<T> {
     if (!path.startsWith("/")) {
       throw new ControlApiError(0, "bad_path", `control API path must start with "/": ${path}`);
     }
-    const headers: Record<string, string> = { accept: "application/json" };
+    const headers: Record<string, string> = { ...extra, accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (method !== "GET" && this.#csrf !== null) headers[CSRF_HEADER] = this.#csrf;
     let res: Response;

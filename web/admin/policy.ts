@@ -6,6 +6,7 @@
 // it again on save and refuses it with the same errors if it changed underneath, and a version
 // saved by someone else since this page read it is never overwritten unseen.
 
+import { ControlApiError } from "../control-api.ts";
 import { button, h, replace } from "../dom.ts";
 import { StatusLine, when } from "./common.ts";
 import type { AdminDeps, AdminSectionView, PolicyProblem } from "./types.ts";
@@ -152,20 +153,28 @@ export function policySection({ api }: AdminDeps): AdminSectionView {
     save.disabled = true;
     try {
       // Someone else may have saved since this page read the policy: never overwrite their
-      // version unseen (the client sends no If-Match, so ask first).
-      const now = await api.get<StoredPolicy>("/api/v1/policy");
-      if (stored !== null && now.version !== stored.version) {
-        throw new Error(
-          `someone saved version ${now.version} since you opened version ${stored.version}: ` +
-            "copy your text, reload this page, and apply your change to theirs",
-        );
-      }
-      const set = await api.send<{ version: number }>("PUT", "/api/v1/policy", { text: passed });
+      // version unseen. The server checks If-Match in the same transaction as the write.
+      const headers = stored === null ? undefined : { "If-Match": `"${stored.version}"` };
+      const set = await api.send<{ version: number }>(
+        "PUT",
+        "/api/v1/policy",
+        { text: passed },
+        { headers },
+      );
       status.info(`Saved: version ${set.version} is in force.`);
       stored = { text: passed, version: set.version, default: false, updatedAt: Date.now() };
       showMeta();
     } catch (error) {
-      status.error(error);
+      if (error instanceof ControlApiError && error.code === "version_conflict") {
+        status.error(
+          new Error(
+            "someone saved the policy since you opened it: reload to see their version " +
+              "(copy your text first, then apply your change to theirs)",
+          ),
+        );
+      } else {
+        status.error(error);
+      }
       save.disabled = false;
     }
   };
