@@ -157,6 +157,12 @@ export interface SessionUi {
    * session is closed after this; the page sends the person through the sign-in and back.
    */
   onSignInRequired?(checkUrl: string, message: string): void;
+  /**
+   * A mesh host's identity SSH server refused the login (its policy, `message` its sentence):
+   * not a network failure, so reconnecting as the same user would be refused again. Called
+   * before onState("closed").
+   */
+  onLoginRefused?(message: string): void;
 }
 
 /** What to connect to. */
@@ -282,6 +288,12 @@ export interface EngineApi {
   /** Calls listener.onMesh now and at every change; returns an id for unwatchMesh. */
   watchMesh(listener: MeshListener): Promise<string>;
   unwatchMesh(id: string): Promise<void>;
+  /**
+   * Whether the engine still pushes to the watch `id`: it drops a listener that left
+   * MAX_UNANSWERED pushes unanswered (a closed or frozen tab); a page that thaws asks and
+   * watches again when this is false.
+   */
+  meshWatching(id: string): Promise<boolean>;
   /**
    * Leaves the mesh: the node logs out on its map stream (the server removes it at once), its
    * sessions close. The page signs the web session out itself (POST /api/v1/logout).

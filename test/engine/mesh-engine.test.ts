@@ -65,6 +65,7 @@ function recordingUi() {
   const states: [SessionState, string][] = [];
   const prompts: string[] = [];
   const signIns: [string, string][] = [];
+  const refusals: string[] = [];
   const ui: SessionUi = {
     onState: (state, detail) => void states.push([state, detail]),
     confirmHostKey: async (prompt) => {
@@ -78,9 +79,10 @@ function recordingUi() {
     askInteractive: async () => null,
     onBanner: () => undefined,
     onSignInRequired: (url, message) => void signIns.push([url, message]),
+    onLoginRefused: (message) => void refusals.push(message),
   };
   const closed = () => states.find(([s]) => s === "closed")?.[1];
-  return { ui, states, prompts, signIns, closed };
+  return { ui, states, prompts, signIns, refusals, closed };
 }
 
 const request = (host: string, username = "root") => ({
@@ -135,6 +137,29 @@ describe("the engine on the mesh", () => {
     expect(nodes.find((n) => n.name === "test-tab")).toMatchObject({ ephemeral: true });
   });
 
+  it("measures the round trip to online hosts while watched, without a Ping", async () => {
+    const tab = bed.engine(await bed.cookie(bed.alice.id), "rtt-tab");
+    expect((await tab.meshStart()).state).toBe("ready");
+    // Not watched: nothing is measured.
+    expect((await tab.meshHosts()).every((h) => h.rttMs === null)).toBe(true);
+    let pushed: MeshHost[] = [];
+    const id = await tab.watchMesh({
+      onMesh: (_s, hosts) => {
+        pushed = hosts;
+      },
+    });
+    await waitUntil(
+      () =>
+        ["check-01", "web-01"].every(
+          (n) => typeof pushed.find((h) => h.name === n)?.rttMs === "number",
+        ),
+      "both hosts' round trips pushed",
+    );
+    expect(pushed.find((h) => h.name === "web-01")!.rttMs).toBeGreaterThanOrEqual(0);
+    await tab.unwatchMesh(id);
+    await tab.meshStop();
+  });
+
   it("pings a host by name, any case and with the domain", async () => {
     const domain = status.domain ?? "";
     expect(await engine.pingHost(MESH_NETWORK_ID, "web-01", 5000)).not.toBeNull();
@@ -161,13 +186,16 @@ describe("the engine on the mesh", () => {
   it("a user the policy refuses gets the server's sentence", async () => {
     const bob = bed.engine(await bed.cookie(bed.bob.id), "bob-tab");
     expect((await bob.meshStart()).state).toBe("ready");
-    const { ui, closed, prompts } = recordingUi();
+    const { ui, closed, prompts, refusals, signIns } = recordingUi();
     const term = new Terminal();
     await expect(bob.openSession(request("web-01"), ui, term.channel.port2)).rejects.toThrow(
       /may not log in as root: the policy's ssh rules allow no user/,
     );
     expect(closed()).toMatch(/^bob@example.com on bob-tab .* may not log in as root/);
     expect(prompts).toEqual([]);
+    // The server's refusal, told as such (the page offers other users, not Reconnect).
+    expect(refusals).toEqual([closed()]);
+    expect(signIns).toEqual([]);
     await bob.meshStop();
   });
 

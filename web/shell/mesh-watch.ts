@@ -1,5 +1,9 @@
 // The mesh as the page sees it: one engine.watchMesh subscription (the engine pushes every
-// change from the map: nothing here polls), fanned out to the views that show it.
+// change from the map: nothing here polls), fanned out to the views that show it. The engine
+// drops a listener that leaves MAX_UNANSWERED pushes unanswered (a frozen background tab looks
+// like a closed one), so whenever the page comes back (visibilitychange, pageshow, focus) it
+// asks whether its watch still stands (meshWatching) and watches again if not: the new watch
+// is told the current state at once.
 
 import { proxy } from "comlink";
 import type { MeshHost, MeshListener, MeshStatus } from "../../worker/api.ts";
@@ -14,8 +18,40 @@ export class MeshWatch {
   hosts: MeshHost[] = [];
   private readonly subscribers = new Set<MeshSubscriber>();
   private watchId: Promise<string | null> | null = null;
+  private refreshing: Promise<void> | null = null;
 
-  constructor(private readonly engine: Engine) {}
+  constructor(private readonly engine: Engine) {
+    if (typeof document === "undefined") return;
+    const back = () => {
+      if (document.visibilityState === "visible") void this.refresh();
+    };
+    document.addEventListener("visibilitychange", back);
+    window.addEventListener("pageshow", back);
+    window.addEventListener("focus", back);
+  }
+
+  /**
+   * Watches again when the engine dropped this page's watch (or it never got an id); does
+   * nothing before start() or after stop(). Concurrent calls share one check.
+   */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.recheck().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async recheck(): Promise<void> {
+    const pending = this.watchId;
+    if (pending === null) return;
+    const id = await pending;
+    const still = id !== null && (await this.engine.meshWatching(id).catch(() => false));
+    // stop() or another re-watch may have run meanwhile: only the watch asked about is replaced.
+    if (still || this.watchId !== pending) return;
+    this.watchId = null;
+    this.watch();
+    await this.watchId;
+  }
 
   /** Calls `fn` now and at every change until the returned function is called. */
   subscribe(fn: MeshSubscriber): () => void {

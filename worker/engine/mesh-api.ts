@@ -25,7 +25,13 @@ import type { EngineStore } from "./store.ts";
 /** The mesh calls of EngineApi. */
 export type MeshCalls = Pick<
   EngineApi,
-  "meshStart" | "meshStatus" | "meshHosts" | "watchMesh" | "unwatchMesh" | "meshStop"
+  | "meshStart"
+  | "meshStatus"
+  | "meshHosts"
+  | "watchMesh"
+  | "unwatchMesh"
+  | "meshWatching"
+  | "meshStop"
 >;
 
 /** What the mesh's sessions need from the rest of the engine. */
@@ -58,6 +64,7 @@ export class MeshEngine {
       meshHosts: async () => runtime.hosts(),
       watchMesh: async (listener: MeshListener) => runtime.watch(listener),
       unwatchMesh: async (id: string) => runtime.unwatch(id),
+      meshWatching: async (id: string) => runtime.watching(id),
       meshStop: () => runtime.stop(),
     };
   }

@@ -4,7 +4,8 @@
 // carries. The runtime keeps the node's phase (starting, ready, reconnecting, refused, ...),
 // pushes the status and hosts to the page's listeners at every change (at most PUSH_GAP_MS
 // apart, never polled by the page), resolves mesh names, and closes the node's sessions when
-// the node goes.
+// the node goes. While a page watches, it measures the round trip to each online peer every
+// RTT_PROBE_MS (an ICMP echo through the tunnel) so the hosts list shows RTT without a Ping.
 
 import type { MeshHost, MeshListener, MeshStatus } from "../api.ts";
 import type { ControlClientState, ControlRefusal } from "../control/client.ts";
@@ -28,6 +29,12 @@ export const STATS_CHECK_MS = 1000;
  * away (a closed tab of a SharedWorker) never answers, and each call would wait forever.
  */
 export const MAX_UNANSWERED = 32;
+/** How often, while someone watches, the round trip to each online peer is measured. */
+export const RTT_PROBE_MS = 10_000;
+/** At most this many peers are pinged per round (the first by name; the rest wait). */
+export const RTT_PROBE_MAX = 32;
+/** A probe's ping gives up after this long (the peer then shows no round trip). */
+export const RTT_PROBE_TIMEOUT_MS = 3000;
 
 /** What the mesh needs from the platform. */
 export interface MeshDeps {
@@ -42,6 +49,8 @@ export interface MeshDeps {
   /** Map stream reconnect backoff (tests shorten it). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** MAX_UNANSWERED unless given (tests shorten it). */
+  maxUnanswered?: number;
 }
 
 /** A session on the mesh, closed when the node goes. */
@@ -73,8 +82,10 @@ export class MeshRuntime {
   private stops = 0;
   private readonly listeners = new Map<string, { listener: MeshListener; unanswered: number }>();
   private readonly sessions = new Map<string, Closable>();
-  /** Last ping round trip per peer key. */
+  /** Last ping round trip per peer key (a person's Ping, or the probe every RTT_PROBE_MS). */
   private readonly rtts = new Map<string, number>();
+  private lastProbe = 0;
+  private probing = false;
   private lastSignature = "";
   private lastPush = 0;
   private pushTimer: ReturnType<typeof setTimeout> | undefined;
@@ -174,8 +185,13 @@ export class MeshRuntime {
     const id = crypto.randomUUID();
     this.listeners.set(id, { listener, unanswered: 0 });
     this.tell(id, this.status(), this.hosts());
-    this.statsTimer ??= setInterval(() => this.changed(), STATS_CHECK_MS);
+    this.statsTimer ??= setInterval(() => this.tick(), STATS_CHECK_MS);
     return id;
+  }
+
+  /** Whether the listener `id` is still told (a dropped one's page should watch again). */
+  watching(id: string): boolean {
+    return this.listeners.has(id);
   }
 
   unwatch(id: string): void {
@@ -277,6 +293,48 @@ export class MeshRuntime {
     this.changed();
   }
 
+  /** Every STATS_CHECK_MS while someone watches: counters, and the round trips when due. */
+  private tick(): void {
+    this.changed();
+    if (this.probing || Date.now() - this.lastProbe < RTT_PROBE_MS) return;
+    const node = this.node;
+    if (node?.net === undefined || this.phase.state !== "ready") return;
+    this.lastProbe = Date.now();
+    this.probing = true;
+    void this.probe(node).finally(() => {
+      this.probing = false;
+    });
+  }
+
+  /**
+   * One round: an ICMP echo through the tunnel to each online peer (up to RTT_PROBE_MAX, at
+   * once); a peer without an answer, or offline, shows no round trip.
+   */
+  private async probe(node: MeshCore): Promise<void> {
+    const net = node.net;
+    if (net === undefined) return;
+    const online = new Set<string>();
+    const targets: { key: string; address: string }[] = [];
+    for (const peer of [...node.map.peers.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!peer.online) continue;
+      online.add(peer.key);
+      const address = peer.addresses[0];
+      if (address !== undefined && targets.length < RTT_PROBE_MAX) {
+        targets.push({ key: peer.key, address });
+      }
+    }
+    for (const key of [...this.rtts.keys()]) if (!online.has(key)) this.rtts.delete(key);
+    await Promise.all(
+      targets.map(async ({ key, address }) => {
+        const rtt = await net.ping(address, { timeoutMs: RTT_PROBE_TIMEOUT_MS }).catch(() => null);
+        if (this.node !== node) return;
+        if (rtt === null) this.rtts.delete(key);
+        else this.rtts.set(key, Math.round(rtt * 10) / 10);
+      }),
+    );
+    if (this.node === node) this.changed();
+  }
+
   private setPhase(phase: MeshPhase): void {
     this.phase = phase;
     this.changed();
@@ -309,7 +367,7 @@ export class MeshRuntime {
   private tell(id: string, status: MeshStatus, hosts: MeshHost[]): void {
     const entry = this.listeners.get(id);
     if (entry === undefined) return;
-    if (entry.unanswered >= MAX_UNANSWERED) {
+    if (entry.unanswered >= (this.deps.maxUnanswered ?? MAX_UNANSWERED)) {
       this.unwatch(id);
       return;
     }
@@ -331,5 +389,7 @@ export class MeshRuntime {
     this.statsTimer = undefined;
     this.pushTimer = undefined;
     this.lastSignature = "";
+    // Nobody watches: no round trips are measured; the next watcher gets a round at once.
+    this.lastProbe = 0;
   }
 }

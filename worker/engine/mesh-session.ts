@@ -5,7 +5,10 @@
 // map (the agent publishes it): no prompt, and any other key is the hard stop with both
 // fingerprints. A host without published keys (not an agent) is trusted on first use with a
 // prompt, remembered in the mesh record. A refused login's banner becomes the closing detail;
-// a `check` rule's refusal sends the person to a fresh sign-in (ui.onSignInRequired).
+// the page is told it was the server's refusal (ui.onLoginRefused), and a banner naming the
+// control server's /login/check page offers the page a fresh sign-in (ui.onSignInRequired with
+// the engine's own check URL, never the banner's; the page asks the control server whether a
+// check rule applies before offering it).
 
 import type { SessionRequest, SessionUi } from "../api.ts";
 import type { PeerView } from "../control/types.ts";
@@ -80,6 +83,7 @@ export async function openMeshSession(
     onState(state, detail) {
       if (state === "closed" && isAuthFailure(detail) && banners.length > 0) {
         refusal = banners.join("\n").trim();
+        void Promise.resolve(ui.onLoginRefused?.(refusal)).catch(() => {});
         if (/\/login\/check\b/.test(refusal)) {
           void Promise.resolve(ui.onSignInRequired?.(deps.checkUrl, refusal)).catch(() => {});
         }
