@@ -25,6 +25,16 @@ export interface BridgeSocketEvents {
 /** Datagrams held while the socket connects (the first few of a handshake). */
 const MAX_PENDING = 8;
 
+/**
+ * SO_RCVBUF of a bridge socket. The kernel's default (net.core.rmem_default, ~208 KB) holds
+ * ~150 full-size WireGuard datagrams: a bulk download from the host arrives in line-rate bursts,
+ * and a relay whose event loop pauses for ~20 ms (a loaded machine, a GC) overflowed it. The
+ * drops (UdpRcvbufErrors) were retransmissions of the host's TCP and halved its window: 4% of
+ * the segments of an SFTP download through the page were resent (issue 15). 2 MiB (the kernel
+ * doubles it, capped by net.core.rmem_max) rides out such pauses; it is only memory while full.
+ */
+const RECV_BUFFER_BYTES = 2 << 20;
+
 /** A UDP socket bound to one endpoint. */
 export class BridgeSocket {
   private readonly socket: Socket;
@@ -37,7 +47,12 @@ export class BridgeSocket {
     private readonly port: number,
     private readonly events: BridgeSocketEvents,
   ) {
-    const socket = createSocket({ type: isIPv4(host) ? "udp4" : "udp6", lookup: literalLookup });
+    const socket = createSocket({
+      type: isIPv4(host) ? "udp4" : "udp6",
+      lookup: literalLookup,
+      // Applied when connect() binds the socket.
+      recvBufferSize: RECV_BUFFER_BYTES,
+    });
     this.socket = socket;
     socket.connect(port, host, () => {
       const pending = this.pending ?? [];
