@@ -227,10 +227,38 @@ describeWithPrereq(chromiumPrereq(), "the page's shell", () => {
     await bothSizes(page, "details-with-tab");
     // A session opened while a page is in front comes to the front.
     await host.getByTestId("ssh-button").click();
-    await page.getByTestId("ssh-user").fill("nobody");
+    await page.getByTestId("ssh-user").fill("corridor-ssh-operator");
     await page.getByTestId("ssh-connect").click();
     await expect.poll(() => page.getByTestId("terminal-panel").nth(1).isVisible()).toBe(true);
     expect(await details.count()).toBe(0);
+    // Tab labels put the host first and cut a long user short before it: the host stays whole,
+    // at both sizes, and the tooltip has the full target.
+    const tabs = page.getByTestId("terminal-tab");
+    expect(await tabs.nth(1).locator(".tab-label").textContent()).toBe(
+      "100.64.0.2 · corridor-ssh-operator · shell-lab",
+    );
+    expect(await tabs.nth(1).getAttribute("title")).toBe(
+      "corridor-ssh-operator@100.64.0.2 on network shell-lab",
+    );
+    for (const size of [WIDE, PHONE]) {
+      await page.setViewportSize(size);
+      for (const i of [0, 1]) {
+        for (const part of [".tab-host", ".tab-network"]) {
+          // Not cut short itself, and not cut off by the tab's edge.
+          const whole = await tabs
+            .nth(i)
+            .locator(part)
+            .evaluate((el) => {
+              const box = el.closest(".tab-label")?.getBoundingClientRect();
+              const own = el.getBoundingClientRect();
+              return el.scrollWidth <= el.clientWidth && box !== undefined && own.right <= box.right;
+            });
+          expect(whole).toBe(true);
+        }
+      }
+      await shot(page, "two-tabs");
+    }
+    await page.setViewportSize(WIDE);
     await page.getByTestId("details-button").click();
     await details.waitFor();
 

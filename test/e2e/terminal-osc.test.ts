@@ -289,7 +289,7 @@ describeWithPrereq(need, "terminal escape sequences from a hostile SSH server", 
     await expect.poll(() => title.textContent()).toBe(`build log ${"x".repeat(69)}…`);
     expect(await page.title()).toBe(pageTitle);
     expect(await page.getByTestId("terminal-tab").first().textContent()).toContain(
-      `${USER}@${host.tunnelAddress}`,
+      `${host.tunnelAddress} · ${USER}`,
     );
   }, 30_000);
 

@@ -56,6 +56,7 @@ export function auditSection({ api }: AdminDeps): AdminSectionView {
       ["Time (UTC)", "Who", "Action", "Target", "Detail", "From"],
       rows,
       "Nothing recorded yet.",
+      { cards: true },
     );
   }
 

@@ -32,20 +32,33 @@ export function dayCell(ms: number | null): HTMLTableCellElement {
   });
 }
 
-/** A table with a header row, inside a box that scrolls sideways on narrow screens. */
+/**
+ * A table with a header row, inside a box that scrolls sideways on narrow screens. With `cards`,
+ * a phone (below 600 px) shows each row as a card instead, every cell labelled with its column
+ * (data-label), so no column or action button is off screen.
+ */
 export function dataTable(
   testid: string,
   headers: string[],
   rows: HTMLTableRowElement[],
   empty: string,
+  options: { cards?: boolean } = {},
 ): HTMLElement {
   if (rows.length === 0) return h("p", { class: "hint", testid: `${testid}-empty`, text: empty });
+  if (options.cards === true) {
+    for (const row of rows) {
+      Array.from(row.cells).forEach((td, i) => {
+        const label = headers[i] ?? "";
+        if (label !== "") td.dataset.label = label;
+      });
+    }
+  }
   return h(
     "div",
-    { class: "admin-table-box" },
+    { class: options.cards === true ? "admin-table-box cards" : "admin-table-box" },
     h(
       "table",
-      { class: "admin-table", testid },
+      { class: options.cards === true ? "admin-table cards" : "admin-table", testid },
       h(
         "thead",
         {},

@@ -129,6 +129,7 @@ export function nodesSection({ api }: AdminDeps): AdminSectionView {
       ["Node", "Seen", "Addresses", "Owner / tags", "Key expires", ""],
       rows,
       "No nodes yet: sign in from a browser, or start `corridor agent` with an auth key.",
+      { cards: true },
     );
   }
 

@@ -28,14 +28,39 @@ export function problemForAddress(
   return status.peers.find((p) => p.publicKey === best.publicKey)?.problem;
 }
 
+/** A piece of a problem sentence: plain text, or a command-line flag (with its value) as code. */
+export interface MessagePart {
+  text: string;
+  code: boolean;
+}
+
+// "--allow-udp 10.0.0.5/32:51820": a flag, and its value when the next word looks like one (a
+// digit, ":", "/" or "[" in it), so a phone never breaks the flag from its value.
+const FLAG = /--[a-z][a-z0-9-]*(?: (?=[^\s()]*[\d:/[])[^\s()]+)?/g;
+
+/** Splits `message` into text and flags, in order; the parts joined give `message` back. */
+export function messageParts(message: string): MessagePart[] {
+  const parts: MessagePart[] = [];
+  let at = 0;
+  for (const m of message.matchAll(FLAG)) {
+    if (m.index > at) parts.push({ text: message.slice(at, m.index), code: false });
+    parts.push({ text: m[0], code: true });
+    at = m.index + m[0].length;
+  }
+  if (at < message.length) parts.push({ text: message.slice(at), code: false });
+  return parts;
+}
+
 /** The problem as a short line (testid `testid`, data-kind the problem's kind). */
 export function problemLine(problem: PeerProblem, testid: string): HTMLElement {
-  return h("span", {
-    class: "peer-problem-text",
-    testid,
-    data: { kind: problem.kind },
-    text: problem.message,
-  });
+  // Text nodes and <code> elements only: the sentence names addresses from the network.
+  return h(
+    "span",
+    { class: "peer-problem-text", testid, data: { kind: problem.kind } },
+    ...messageParts(problem.message).map((part) =>
+      part.code ? h("code", { class: "flag", text: part.text }) : part.text,
+    ),
+  );
 }
 
 /**

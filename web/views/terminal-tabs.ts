@@ -1,4 +1,4 @@
-// Terminal sessions as tabs: a strip (label "user@host-name · network", a state dot, close ×)
+// Terminal sessions as tabs: a strip (label "host-name · user · network", a state dot, close ×)
 // over the panels, one visible at a time. Sessions live in the engine: when this page goes
 // away they stay for the next one (a reload re-attaches those no other tab holds, with their
 // scrollback); where the engine dies with the page, the page asks before a reload ends them
@@ -134,10 +134,11 @@ export class TerminalTabs {
               "span",
               { class: "tab-name" },
               h("span", { class: "dot", data: { state: session.state } }),
-              // The network stays readable when a long user@host is cut short.
-              h("span", { class: "tab-who", text: session.labels.who }),
-              " ",
-              h("span", { class: "tab-network", text: `· ${session.labels.network}` }),
+              // Host first, then user, then network: a narrow tab cuts the user short first,
+              // then the host, and the network stays whole; the tooltip has the full target.
+              h("span", { class: "tab-host", text: tabHost(session.target) }),
+              h("span", { class: "tab-user", text: ` · ${session.target.user}` }),
+              h("span", { class: "tab-network", text: ` · ${session.labels.network}` }),
             ),
             () => this.activate(session),
             {
@@ -155,4 +156,11 @@ export class TerminalTabs {
       }),
     );
   }
+}
+
+/** "web-01" (":PORT" when not 22): the host by its name when known, what a tab shows first. */
+export function tabHost(target: Pick<SessionTarget, "host" | "hostName" | "port">): string {
+  const name = target.hostName || target.host;
+  const port = target.port === 22 ? "" : `:${target.port}`;
+  return `${name.includes(":") ? `[${name}]` : name}${port}`;
 }
