@@ -251,7 +251,9 @@ describeWithPrereq(chromiumPrereq(), "the page's shell", () => {
             .evaluate((el) => {
               const box = el.closest(".tab-label")?.getBoundingClientRect();
               const own = el.getBoundingClientRect();
-              return el.scrollWidth <= el.clientWidth && box !== undefined && own.right <= box.right;
+              return (
+                el.scrollWidth <= el.clientWidth && box !== undefined && own.right <= box.right
+              );
             });
           expect(whole).toBe(true);
         }
