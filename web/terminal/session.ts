@@ -2,29 +2,28 @@
 // Terminal bytes go over a MessagePort (TerminalMessage); the engine calls back through a
 // comlink proxy of SessionUi for state changes, the host key decision and passwords.
 
-import { proxy, transfer } from "comlink";
+import { transfer } from "comlink";
 import type {
   LiveSession,
   LiveSessionMessage,
   SessionRequest,
   SessionState,
-  SessionUi,
   TerminalMessage,
 } from "../../worker/api.ts";
-import { openDialog } from "../dialogs/dialog.ts";
-import { confirmHostKey } from "../dialogs/host-key.ts";
-import { askInteractive, askKeyPassphrase, askPassword } from "../dialogs/login.ts";
 import { errorText, h, replace } from "../dom.ts";
 import { type Engine, pageId } from "../engine.ts";
 import { filesButton } from "../files/files-button.ts";
 import { getSettings, onSettings } from "../settings.ts";
 import { ClipboardGuard } from "./clipboard-guard.ts";
 import { closedPanel, hostKeyWarning, isHostKeyChange } from "./closed-panel.ts";
+import { confirmForgetHostKey } from "./forget-host-key.ts";
 import { loadTerminal, type TermHandle, type TerminalHooks } from "./handle.ts";
 import { coarsePointer, createKeyBar, type KeyBar } from "./keybar.ts";
 import { createLinkOpener, type LinkOpener } from "./link-opener.ts";
+import { learnNamesOf, openOrAttach } from "./live-attach.ts";
 import { createRendererBadge } from "./renderer-badge.ts";
 import { createSearchBar } from "./search-bar.ts";
+import { signInUi } from "./sign-in-ui.ts";
 import { sanitizeTitle } from "./title.ts";
 
 export interface SessionTarget {
@@ -95,6 +94,13 @@ export class TerminalSession {
   onChange: () => void = () => undefined;
   /** A mesh host's `check` rule wants a fresh sign-in (SessionUi.onSignInRequired). */
   onSignInRequired: (checkUrl: string, message: string) => void = () => undefined;
+  /**
+   * Set for a mesh session: after the identity SSH server's refusal the closed panel offers
+   * "Back to hosts" and "Other user" (this) instead of Reconnect.
+   */
+  onOtherUser: (() => void) | undefined = undefined;
+  /** The last attempt was refused by the identity SSH server (SessionUi.onLoginRefused). */
+  private loginRefused = false;
 
   private readonly stateLine: HTMLElement;
   private readonly termBox: HTMLElement;
@@ -266,46 +272,32 @@ export class TerminalSession {
     };
     this.sessionId = request.sessionId;
     const current = () => generation === this.generation && !this.disposed;
-    const signal = this.dialogs.signal;
-    const label = this.title;
-    const ui: SessionUi = {
-      onState: (state, detail) => {
-        if (current()) this.setState(state, detail);
-      },
-      confirmHostKey: (prompt) =>
-        current() ? confirmHostKey(prompt, signal) : Promise.resolve(false),
-      askPassword: (prompt) =>
-        current() ? askPassword(prompt, label, signal) : Promise.resolve(null),
-      askInteractive: (name, instruction, prompts) =>
-        current()
-          ? askInteractive(label, name, instruction, prompts, signal)
-          : Promise.resolve(null),
-      askKeyPassphrase: (key, attempt) =>
-        current() ? askKeyPassphrase(key, attempt, signal) : Promise.resolve(null),
-      onBanner: (text) => {
-        if (current()) this.term?.write(text.replace(/\r?\n/g, "\r\n"));
-      },
-      onSignInRequired: (checkUrl, message) => {
-        if (current()) this.onSignInRequired(checkUrl, message);
-      },
+    const ui = signInUi({
+      current,
+      signal: this.dialogs.signal,
+      label: this.title,
+      setState: (state, detail) => this.setState(state, detail),
+      banner: (text) => this.term?.write(text),
+      signInRequired: (checkUrl, message) => this.onSignInRequired(checkUrl, message),
+    });
+    this.loginRefused = false;
+    ui.onLoginRefused = () => {
+      if (current()) this.loginRefused = true;
     };
     const attachId = this.attachId;
     this.attachId = undefined;
-    if (attachId !== undefined) {
-      // A session the engine kept (this page was reloaded): its scrollback is replayed into a
-      // clean terminal, at this page's size.
-      term.write("\x1bc");
-      this.post({ type: "resize", cols: term.cols, rows: term.rows });
-    }
-    const port = transfer(channel.port2, [channel.port2]);
-    const opened =
-      attachId !== undefined
-        ? this.engine.attachSession(attachId, proxy(ui), port).then((live) => {
-            if (current()) this.learnNames(live);
-            return live.id;
-          })
-        : this.engine.openSession(request, proxy(ui), port);
-    opened
+    const learnNames = (live: LiveSession) => this.learnNames(live);
+    openOrAttach({
+      engine: this.engine,
+      attachId,
+      request,
+      ui,
+      port: transfer(channel.port2, [channel.port2]),
+      term,
+      resize: (cols, rows) => this.post({ type: "resize", cols, rows }),
+      current,
+      learnNames,
+    })
       .then((id) => {
         if (!current()) {
           // Not ours to close when it was attached: this tab let go of it (pagehide).
@@ -316,13 +308,7 @@ export class TerminalSession {
         if (this.state !== "closed") this.setState("connected", this.detail);
         this.term?.focus();
         if (attachId === undefined && !this.target.hostName) {
-          void this.engine
-            .listSessions()
-            .then((list) => {
-              const live = list.find((s) => s.id === id);
-              if (live && current()) this.learnNames(live);
-            })
-            .catch(() => undefined);
+          learnNamesOf(this.engine, id, current, learnNames);
         }
       })
       .catch((error: unknown) => {
@@ -415,26 +401,7 @@ export class TerminalSession {
 
   /** Asks the person to confirm, then forgets the host's trusted keys and reconnects. */
   private async forgetHostKey(): Promise<void> {
-    const { networkId, host, port } = this.target;
-    const forgotten = await openDialog<boolean>({
-      title: `Forget the trusted key of ${host}?`,
-      body: [
-        h(
-          "p",
-          {},
-          "Only do this if you know the host's key was replaced. The next connection will show " +
-            "the new fingerprint for you to check against the host's own.",
-        ),
-      ],
-      submitLabel: "Forget and reconnect",
-      danger: true,
-      testid: "forget-dialog",
-      onSubmit: async () => {
-        await this.engine.forgetHostKey(networkId, host, port);
-        return true;
-      },
-    });
-    if (forgotten) this.reconnect();
+    if (await confirmForgetHostKey(this.engine, this.target)) this.reconnect();
   }
 
   private setState(state: SessionState, detail: string): void {
@@ -463,7 +430,18 @@ export class TerminalSession {
         this.overlay,
         isHostKeyChange(detail)
           ? hostKeyWarning(detail, this.target.host, () => void this.forgetHostKey())
-          : closedPanel(detail, () => this.reconnect()),
+          : closedPanel(
+              detail,
+              () => this.reconnect(),
+              this.loginRefused && this.onOtherUser !== undefined
+                ? {
+                    otherUser: this.onOtherUser,
+                    backToHosts: () => {
+                      location.hash = "#/mesh";
+                    },
+                  }
+                : undefined,
+            ),
       );
       this.overlay.hidden = false;
     } else {
