@@ -2,10 +2,12 @@ import { fileURLToPath } from "node:url";
 import { defineConfig, type Plugin } from "vite";
 
 /**
- * Adds <link rel="modulepreload"> for the engine's Worker script and its SIMD crypto chunk
- * (which carries the wasm), so the browser fetches both while the page's own script runs,
- * instead of one after the other once the Worker starts (hashed names, cached for a year:
- * the Worker then gets them from the HTTP cache).
+ * Adds <link rel="modulepreload"> for the engine's Worker script, the chunks it imports
+ * statically and its SIMD crypto chunk (which carries the wasm), so the browser fetches them
+ * while the page's own script runs, instead of one after the other once the Worker starts
+ * (hashed names, cached for a year: the Worker then gets them from the HTTP cache). The
+ * engine's lazily loaded chunks (worker/engine/lazy.ts: SSH, files, mesh, the WireGuard
+ * device) are not preloaded: they are outside the first load.
  */
 function preloadEngine(): Plugin {
   return {
@@ -14,12 +16,28 @@ function preloadEngine(): Plugin {
     transformIndexHtml: {
       order: "post",
       handler(_html, ctx) {
-        const assets = Object.values(ctx.bundle ?? {}).filter(
-          (file) =>
-            file.type === "asset" &&
-            file.fileName.endsWith(".js") &&
-            !/(^|\/)scalar-/.test(file.fileName),
-        );
+        // The Worker's chunks are emitted as assets of the page's bundle; its entry is index-*.
+        const scripts = new Map<string, string>();
+        for (const file of Object.values(ctx.bundle ?? {})) {
+          if (file.type === "asset" && file.fileName.endsWith(".js")) {
+            scripts.set(file.fileName, String(file.source));
+          }
+        }
+        const entry = [...scripts.keys()].find((name) => /(^|\/)index-[\w-]+\.js$/.test(name));
+        const wanted = new Set<string>();
+        const visit = (name: string) => {
+          const source = scripts.get(name);
+          if (source === undefined || wanted.has(name)) return;
+          wanted.add(name);
+          const dir = name.slice(0, name.lastIndexOf("/") + 1);
+          // Static imports only (`import{…}from"./x.js"`, `import"./x.js"`); import(`…`) is lazy.
+          for (const m of source.matchAll(/(?:\bfrom|\bimport)\s*["']\.\/([\w.-]+\.js)["']/g)) {
+            visit(dir + m[1]);
+          }
+        };
+        if (entry !== undefined) visit(entry);
+        for (const name of scripts.keys()) if (/(^|\/)simd-/.test(name)) wanted.add(name);
+        const assets = [...wanted].map((fileName) => ({ fileName }));
         return assets.map((file) => ({
           tag: "link",
           attrs: { rel: "modulepreload", crossorigin: true, href: `/${file.fileName}` },

@@ -6,6 +6,7 @@ import type {
   CreateNetworkInput,
   EngineApi,
   EngineStatus,
+  FilesApi,
   HostEntry,
   NetworkOptions,
   NetworkStatus,
@@ -14,22 +15,29 @@ import type {
   SshKeySummary,
 } from "./api.ts";
 import { MESH_NETWORK_ID } from "./api.ts";
-import { browserControlSocket, type ControlConnect } from "./control/socket.ts";
+import type { ControlConnect } from "./control/socket.ts";
 import { type CryptoCore, initCrypto, simdSupported } from "./crypto/index.ts";
 import type { X25519Provider } from "./crypto/x25519.ts";
-import { createFilesApi } from "./engine/files.ts";
 import { chosenKeys, rememberKeys } from "./engine/key-choice.ts";
+import {
+  type AllNamed,
+  lazyCalls,
+  loadFiles,
+  loadKeyRing,
+  loadKnownHosts,
+  loadMesh,
+  loadNetworkRuntime,
+  loadSession,
+  once,
+} from "./engine/lazy.ts";
 import { LiveSessionRegistry, networkSessionNames } from "./engine/live-sessions.ts";
-import { MeshEngine } from "./engine/mesh-api.ts";
-import { MeshRuntime } from "./engine/mesh-runtime.ts";
-import { NetworkRuntime } from "./engine/network-runtime.ts";
+import type { MeshCalls } from "./engine/mesh-api.ts";
+import type { NetworkRuntime } from "./engine/network-runtime.ts";
 import { hostsOf, type NetworkRecord, NetworkRegistry, summarize } from "./engine/networks.ts";
-import { type OpenSession, openTerminalSession } from "./engine/session.ts";
-import { SshKeyRing } from "./engine/ssh-keys.ts";
+import type { OpenSession } from "./engine/session.ts";
+import type { AskKeyPassphrase } from "./engine/ssh-keys.ts";
 import type { EngineStore } from "./engine/store.ts";
-import { browserHostname } from "./mesh/hostname.ts";
 import type { RelayConnect } from "./relay/socket.ts";
-import { KnownHosts } from "./ssh/known-hosts.ts";
 import { formatIp, parseIp } from "./wireguard/ip-address.ts";
 
 /** What the platform supplies. */
@@ -61,6 +69,33 @@ export interface EngineDeps {
 
 const noLock = async () => () => undefined;
 
+/** The mesh calls, forwarded to the mesh once loaded (worker/engine/lazy.ts). */
+const MESH_CALLS = [
+  "meshStart",
+  "meshStatus",
+  "meshHosts",
+  "watchMesh",
+  "unwatchMesh",
+  "meshWatching",
+  "meshStop",
+] as const;
+const meshCallsComplete: AllNamed<MeshCalls, (typeof MESH_CALLS)[number]> = true;
+
+/** The files calls, forwarded to files.ts once loaded. */
+const FILES_CALLS = [
+  "listFiles",
+  "statFile",
+  "renameFile",
+  "removeFile",
+  "makeDir",
+  "download",
+  "upload",
+  "cancelTransfer",
+] as const;
+const filesCallsComplete: AllNamed<FilesApi, (typeof FILES_CALLS)[number]> = true;
+void meshCallsComplete;
+void filesCallsComplete;
+
 /** lockNetwork on the Web Locks API (navigator.locks), held until released. */
 export function webLocks(locks: LockManager): (id: string, name: string) => Promise<() => void> {
   return (id, name) =>
@@ -84,7 +119,20 @@ export function webLocks(locks: LockManager): (id: string, name: string) => Prom
 /** Creates the engine API. */
 export function createEngine(deps: EngineDeps): EngineApi {
   const networks = new NetworkRegistry(deps.store, deps.x25519, deps.defaultRelayUrl);
-  const keys = new SshKeyRing(deps.store);
+  // The SSH key ring, the SSH client, files, the mesh and running networks load on first use
+  // (worker/engine/lazy.ts): "Engine ready" needs none of them.
+  const loadRing = once(async () => new (await loadKeyRing()).SshKeyRing(deps.store));
+  let ringWanted = false;
+  const keyRing = () => {
+    ringWanted = true;
+    return loadRing();
+  };
+  // Until the ring is asked for there are no tab-only keys (they live in the ring): with no
+  // saved key either, the list is empty and a session has no key to take, without loading it.
+  const noKeysYet = async () =>
+    !ringWanted && (await deps.store.list<{ id: string }>("sshKeys")).length === 0;
+  const keysFor = async (ids: readonly string[], ask: AskKeyPassphrase) =>
+    ids.length === 0 ? [] : (await keyRing()).keysFor(ids, ask);
   const running = new Map<string, Promise<NetworkRuntime>>();
   /** Connected sessions, whichever page holds them (worker/engine/live-sessions.ts). */
   const sessions = new LiveSessionRegistry<OpenSession>();
@@ -109,6 +157,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
         const release = await (deps.lockNetwork ?? noLock)(id, record.name);
         try {
           const c = await loadCore();
+          const { NetworkRuntime } = await loadNetworkRuntime();
           const net = await NetworkRuntime.start(record, {
             core: c,
             x25519: deps.x25519,
@@ -143,27 +192,31 @@ export function createEngine(deps: EngineDeps): EngineApi {
   };
 
   // The mesh (worker/engine/mesh-*.ts): this browser's ephemeral node, network "mesh".
-  const mesh = new MeshEngine({
-    runtime: new MeshRuntime({
+  const mesh = once(async () =>
+    (await loadMesh()).createMeshEngine({
       loadCore,
       x25519: deps.x25519,
       controlUrl: deps.controlUrl ?? new URL("/control", deps.defaultRelayUrl).href,
-      controlConnect: deps.controlConnect ?? browserControlSocket,
+      controlConnect: deps.controlConnect,
       relayConnect: deps.connect,
-      hostname: deps.meshHostname ?? browserHostname(globalThis.navigator?.userAgent),
+      hostname: deps.meshHostname,
+      store: deps.store,
+      keysFor,
     }),
-    store: deps.store,
-    loadCore,
-    x25519: deps.x25519,
-    keysFor: (ids, ask) => keys.keysFor(ids, ask),
-  });
+  );
+  const meshCalls = lazyCalls<MeshCalls, (typeof MESH_CALLS)[number]>(MESH_CALLS, async () =>
+    (await mesh()).calls(),
+  );
 
   // Files (SFTP) on the sessions' own connections: worker/engine/files.ts.
-  const files = createFilesApi((id) => sessions.get(id));
+  const files = lazyCalls<FilesApi, (typeof FILES_CALLS)[number]>(
+    FILES_CALLS,
+    once(async () => (await loadFiles()).createFilesApi((id) => sessions.get(id))),
+  );
 
   return {
     ...files,
-    ...mesh.calls(),
+    ...meshCalls,
     async status(): Promise<EngineStatus> {
       const c = await loadCore();
       return {
@@ -222,7 +275,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async listHosts(networkId: string) {
-      if (networkId === MESH_NETWORK_ID) return mesh.hosts();
+      if (networkId === MESH_NETWORK_ID) return (await mesh()).hosts();
       return hostsOf(await networks.get(networkId));
     },
 
@@ -243,7 +296,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async pingHost(networkId: string, address: string, timeoutMs = 2000) {
-      if (networkId === MESH_NETWORK_ID) return mesh.ping(address, timeoutMs);
+      if (networkId === MESH_NETWORK_ID) return (await mesh()).ping(address, timeoutMs);
       const net = (await runtime(networkId)).net;
       try {
         return await net.ping(address, { timeoutMs });
@@ -253,8 +306,9 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async forgetHostKey(networkId: string, host: string, port: number) {
-      if (networkId === MESH_NETWORK_ID) return mesh.forgetHostKey(host, port);
+      if (networkId === MESH_NETWORK_ID) return (await mesh()).forgetHostKey(host, port);
       const record = await networks.get(networkId);
+      const { KnownHosts } = await loadKnownHosts();
       const knownHosts = KnownHosts.parse(record.knownHosts);
       const removed = knownHosts.remove(host, port);
       record.knownHosts = knownHosts.toString();
@@ -262,21 +316,22 @@ export function createEngine(deps: EngineDeps): EngineApi {
       return removed;
     },
 
-    listSshKeys: () => keys.list(),
-    generateSshKey: (
+    listSshKeys: async () => ((await noKeysYet()) ? [] : (await keyRing()).list()),
+    generateSshKey: async (
       comment: string,
       persist: boolean,
       passphrase?: string,
-    ): Promise<SshKeySummary> => keys.generate(comment, persist, passphrase),
-    importSshKey: (text: string, passphrase: string | undefined, persist: boolean) =>
-      keys.import(text, passphrase, persist),
-    removeSshKey: (id: string) => keys.remove(id),
-    setSshKeyPassphrase: (id: string, passphrase: string | null, current?: string) =>
-      keys.setPassphrase(id, passphrase, current),
-    unlockSshKey: (id: string, passphrase: string) => keys.unlock(id, passphrase),
-    lockSshKeys: () => keys.lock(),
+    ): Promise<SshKeySummary> => (await keyRing()).generate(comment, persist, passphrase),
+    importSshKey: async (text: string, passphrase: string | undefined, persist: boolean) =>
+      (await keyRing()).import(text, passphrase, persist),
+    removeSshKey: async (id: string) => (await keyRing()).remove(id),
+    setSshKeyPassphrase: async (id: string, passphrase: string | null, current?: string) =>
+      (await keyRing()).setPassphrase(id, passphrase, current),
+    unlockSshKey: async (id: string, passphrase: string) =>
+      (await keyRing()).unlock(id, passphrase),
+    lockSshKeys: async () => (await keyRing()).lock(),
     async sshKeyChoice(networkId: string, host: string, username: string) {
-      if (networkId === MESH_NETWORK_ID) return mesh.keyChoice(host, username);
+      if (networkId === MESH_NETWORK_ID) return (await mesh()).keyChoice(host, username);
       return chosenKeys(await networks.get(networkId), host, username);
     },
 
@@ -287,17 +342,21 @@ export function createEngine(deps: EngineDeps): EngineApi {
       connecting.set(id, cancel);
       try {
         if (request.networkId === MESH_NETWORK_ID) {
-          const session = await mesh.openSession(id, request, ui, port, cancel.signal);
+          const session = await (await mesh()).openSession(id, request, ui, port, cancel.signal);
           // "Mesh", as the page names it: a reloaded page's tab label reads the same.
           sessions.add(id, session, request, { networkName: "Mesh", hostName: request.host });
           return id;
         }
         const record = await networks.get(request.networkId);
         const started = await runtime(request.networkId);
+        const [{ KnownHosts }, { openTerminalSession }] = await Promise.all([
+          loadKnownHosts(),
+          loadSession(),
+        ]);
         const knownHosts = KnownHosts.parse(record.knownHosts);
         // Only the keys chosen for this host (key-choice.ts); a locked one asks its passphrase.
         const keyIds = request.keyIds ?? chosenKeys(record, request.host, request.username) ?? [];
-        const userKeys = await keys.keysFor(keyIds, (key, attempt) =>
+        const userKeys = await keysFor(keyIds, (key, attempt) =>
           Promise.resolve(ui.askKeyPassphrase?.(key, attempt) ?? null).catch(() => null),
         );
         const session = await openTerminalSession(request, ui, port, {

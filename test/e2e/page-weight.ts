@@ -56,7 +56,14 @@ export function watchWeight(page: Page): { snapshot(): Promise<Weight> } {
   });
   return {
     async snapshot() {
-      const responses = (await Promise.all([...pending])).filter((r) => r !== undefined);
+      // One count per file: a Worker's fetch of a script the page preloaded is served from
+      // the preload (0 bytes on the wire) and reported again.
+      const seen = new Set<string>();
+      const responses = (await Promise.all([...pending])).filter((r) => {
+        if (r === undefined || seen.has(r.path)) return false;
+        seen.add(r.path);
+        return true;
+      });
       return {
         responses,
         gzip: responses.reduce((n, r) => n + r.gzip, 0),

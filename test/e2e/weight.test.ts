@@ -59,7 +59,10 @@ describeWithPrereq(labPrereq(sshdPrereq), "the page's weight up to a shell promp
     const cdp = await page.context().newCDPSession(page);
     await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
     const weight = watchWeight(page);
-    await page.goto(serve.url);
+    // The page's own dedicated Worker (?engine=worker), not the SharedWorker: playwright
+    // reports a dedicated Worker's requests on the page but not a SharedWorker's, whose lazily
+    // imported chunks (worker/engine/lazy.ts) would go uncounted. The same scripts either way.
+    await page.goto(`${serve.url}?engine=worker`);
     await page.getByTestId("engine-status").filter({ hasText: "Engine ready" }).waitFor();
     const firstLoad = await weight.snapshot();
     await page.getByTestId("add-network").first().click();

@@ -1,0 +1,37 @@
+// The mesh as one lazily loaded piece of the engine (worker/engine/lazy.ts): the engine's
+// MeshEngine on a MeshRuntime with the browser's control socket and host name, built on the
+// first mesh call, so the control client and mesh node stay out of the first load.
+
+import { browserControlSocket, type ControlConnect } from "../control/socket.ts";
+import { browserHostname } from "../mesh/hostname.ts";
+import type { RelayConnect } from "../relay/socket.ts";
+import { MeshEngine, type MeshEngineDeps } from "./mesh-api.ts";
+import { MeshRuntime } from "./mesh-runtime.ts";
+
+/** What createMeshEngine needs: MeshEngineDeps without its runtime, and the runtime's own. */
+export interface MeshParts extends Omit<MeshEngineDeps, "runtime"> {
+  controlUrl: string;
+  /** Default: the browser's WebSocket. */
+  controlConnect?: ControlConnect;
+  relayConnect: RelayConnect;
+  /** Default: from the User-Agent, e.g. "chrome-linux". */
+  hostname?: string;
+}
+
+/** The engine's mesh on a fresh runtime. */
+export function createMeshEngine(parts: MeshParts): MeshEngine {
+  return new MeshEngine({
+    runtime: new MeshRuntime({
+      loadCore: parts.loadCore,
+      x25519: parts.x25519,
+      controlUrl: parts.controlUrl,
+      controlConnect: parts.controlConnect ?? browserControlSocket,
+      relayConnect: parts.relayConnect,
+      hostname: parts.hostname ?? browserHostname(globalThis.navigator?.userAgent),
+    }),
+    store: parts.store,
+    loadCore: parts.loadCore,
+    x25519: parts.x25519,
+    keysFor: parts.keysFor,
+  });
+}
