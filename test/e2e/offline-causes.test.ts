@@ -138,6 +138,21 @@ describeWithPrereq(labPrereq(), "why a host is offline, in the page", () => {
     const detail = page.locator(`[data-testid="peer-problem"][data-kind="${kind}"]`);
     await detail.waitFor({ timeout: 30_000 });
     expect(await detail.textContent()).toBe(text);
+    // Flags are code that never wraps: "--allow-udp" stays whole on a phone, in Details and in
+    // the sidebar row, and never runs past the row's edge.
+    if (text.includes("--")) {
+      for (const where of [detail, why]) {
+        const flag = where.locator("code.flag .flag-name").first();
+        expect(await flag.textContent()).toMatch(/^--[a-z-]+$/);
+        expect(await flag.evaluate((el) => getComputedStyle(el).whiteSpace)).toBe("nowrap");
+      }
+      expect(await detail.locator("code.flag").first().textContent()).toMatch(/^--[a-z-]+ \S+$/);
+      const box = (el: Element) => {
+        const block = el.parentElement;
+        return block !== null && block.scrollWidth <= block.clientWidth;
+      };
+      expect(await why.evaluate(box)).toBe(true);
+    }
     await shot(`${kind}-details`);
     return text;
   }

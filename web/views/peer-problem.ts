@@ -51,15 +51,29 @@ export function messageParts(message: string): MessagePart[] {
   return parts;
 }
 
+/**
+ * "--allow-udp 10.0.0.5/32:51820" as <code>: the flag never breaks; a narrow column (the sidebar)
+ * may put its value on the next line, and break a long value, rather than run past its edge.
+ */
+function flagCode(text: string): HTMLElement {
+  const space = text.indexOf(" ");
+  if (space < 0) return h("code", { class: "flag" }, h("span", { class: "flag-name", text }));
+  return h(
+    "code",
+    { class: "flag" },
+    h("span", { class: "flag-name", text: text.slice(0, space) }),
+    " ",
+    h("span", { class: "flag-value", text: text.slice(space + 1) }),
+  );
+}
+
 /** The problem as a short line (testid `testid`, data-kind the problem's kind). */
 export function problemLine(problem: PeerProblem, testid: string): HTMLElement {
   // Text nodes and <code> elements only: the sentence names addresses from the network.
   return h(
     "span",
     { class: "peer-problem-text", testid, data: { kind: problem.kind } },
-    ...messageParts(problem.message).map((part) =>
-      part.code ? h("code", { class: "flag", text: part.text }) : part.text,
-    ),
+    ...messageParts(problem.message).map((part) => (part.code ? flagCode(part.text) : part.text)),
   );
 }
 
