@@ -2,8 +2,9 @@
 // the policy lets alice log in to web-01 as root only within a minute of an interactive
 // sign-in. Her sign-in is made older than that (in the store, then told to the map side, as a
 // sign-in an hour ago would be); a #/ssh/root@web-01 link is refused by the agent with the
-// /login/check URL, the page sends her through a fresh sign-in at the provider (asked to log in
-// again whatever session it holds) and back into the session, where `id -un` says root.
+// /login/check URL; the control server says a check rule grants root there, so the page asks
+// her (Sign in again / Cancel), then sends her through a fresh sign-in at the provider (asked to
+// log in again whatever session it holds) and back into the session, where `id -un` says root.
 
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
@@ -80,7 +81,14 @@ describeWithPrereq(meshLabPrereq(), "the page on the mesh: a check rule's fresh 
 
     await page.goto(`${lab.url}#/ssh/root@web-01`);
     await page.getByTestId("deeplink-connect").click({ timeout: 30_000 });
-    // Refused with the check URL: the page goes to the provider by itself.
+    // Refused with the check URL, and the control server says a check rule grants root: the
+    // page asks (naming the host and the server's sentence) before it leaves for the sign-in.
+    const ask = page.getByTestId("signin-required-dialog");
+    await ask.waitFor({ timeout: 30_000 });
+    expect(await ask.textContent()).toMatch(/web-01 lets you log in as root only after/);
+    expect(await ask.getByTestId("signin-required-message").textContent()).toMatch(/login\/check/);
+    await shot(page, "09-check-ask");
+    await ask.getByTestId("signin-again").click();
     await lab.signIn(page, "alice", { started: true });
     const fresh = (await lab.store.listUsers()).find((u) => u.id === alice.id)!;
     expect(fresh.lastLoginAt).toBeGreaterThan(stale);

@@ -162,7 +162,14 @@ describeWithPrereq(
         new RegExp(`bob@example\\.com on .* may not log in as ${TEST_USER}`),
       );
       expect(await page.getByTestId("login-dialog").count()).toBe(0);
+      // The server's refusal: reconnecting as the same user is pointless; the way on is offered.
+      expect(await page.getByTestId("reconnect").count()).toBe(0);
       await shot(page, "06-refused");
+      await page.getByTestId("other-user").click();
+      await page.getByTestId("ssh-dialog").waitFor({ timeout: 10_000 });
+      await page.getByTestId("dialog-cancel").click();
+      await page.getByTestId("back-to-hosts").click();
+      await expect.poll(() => page.evaluate(() => location.hash)).toBe("#/mesh");
     }, 120_000);
 
     it("sign-out removes the browser's node and shows the sign-in view", async () => {

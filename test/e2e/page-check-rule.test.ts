@@ -1,7 +1,7 @@
 // An SSH `check` rule from the page (issue 15 item 3): alice may log in to web-01 only within an
 // hour of signing in. Her sign-in is made two hours old (the store, then a no-op role change so
 // the map carries it to the agent); her login is refused with the agent's /login/check URL,
-// the page goes through the provider's fresh sign-in (/login/check?return=/#/ssh/...) and comes
+// the page asks, then goes through the provider's fresh sign-in (/login/check?return=/#/ssh/...) and comes
 // back to the same #/ssh/ route, and the second login opens a shell. The lab is H8's mesh lab
 // (oidc-provider, corridor serve, a real `corridor agent` with identity SSH).
 
@@ -90,7 +90,11 @@ describeWithPrereq(meshLabPrereq(), "a check rule from the page", () => {
     await page.screenshot({ path: join(ARTIFACTS, "shell-check-dialog-1280.png") });
     await dialog.getByTestId("ssh-connect").click();
 
-    // Refused by the check rule: the page leaves for the fresh sign-in...
+    // Refused by the check rule (the control server says one grants this user): the page asks,
+    // then leaves for the fresh sign-in...
+    const ask = page.getByTestId("signin-required-dialog");
+    await ask.waitFor({ timeout: 30_000 });
+    await ask.getByTestId("signin-again").click();
     await page.waitForURL((u) => u.origin !== lab.origin, { timeout: 30_000 });
     await providerSignIn(page, lab.origin, "alice");
     // ...and comes back to the session's route, which asks as any link does.

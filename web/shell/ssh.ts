@@ -1,7 +1,8 @@
 // Opening SSH sessions: to a host of a wg-quick network (user, port, keys), to a mesh host
 // (identity SSH: a user the policy allows, no keys, host key from the map), and from a
 // #/ssh/USER@HOST link (confirmed first: any site can link here). A mesh host's `check` rule
-// sends the person through a fresh sign-in and back to the same #/ssh/ route.
+// offers the person a fresh sign-in (asked every time, and only when the control server says
+// a check rule grants that user there) and comes back to the same #/ssh/ route.
 
 import {
   type HostEntry,
@@ -19,6 +20,7 @@ import type { Engine } from "../engine.ts";
 import { formatRoute, type SshLink } from "../router.ts";
 import type { SessionTarget, TerminalSession } from "../terminal/session.ts";
 import type { TerminalTabs } from "../views/terminal-tabs.ts";
+import { checkRuleApplies, leavingText } from "./check-offer.ts";
 import type { MeshWatch } from "./mesh-watch.ts";
 import { returnPath, saveReturnRoute } from "./return-route.ts";
 
@@ -91,13 +93,30 @@ export class SshLauncher {
     });
     session.onSignInRequired = (checkUrl, message) =>
       void this.signInAgain(session, { user, host: name, port }, checkUrl, message);
+    session.onOtherUser = () => void this.otherUser(name);
     return session;
   }
 
+  /** "Other user" after the host refused the login: the SSH dialog for that host again. */
+  private async otherUser(name: string): Promise<void> {
+    const host = this.deps.mesh.find(name);
+    if (host === undefined) {
+      this.deps.showMessage(
+        `${name} is not listed`,
+        `The mesh does not list ${name} now (offline and removed, or the policy hides it).`,
+      );
+      return;
+    }
+    await this.toMeshHost(host);
+  }
+
   /**
-   * A `check` rule refused the login until a fresh sign-in: remember the session's route, go
-   * to the control server's check page and come back. Only a URL of this page's own origin is
-   * followed (the URL comes from the host's refusal banner).
+   * A refusal naming the sign-in check: the engine's check URL (built from the control
+   * server's address, never taken from the host's banner) must be this page's own; the control
+   * server must say a `check` rule grants this user on this host (else any host could send
+   * people to a sign-in: the refusal then stays a plain one in the closed panel); and the
+   * person is always asked before the page leaves. Then the session's route is remembered and
+   * the page comes back to it after the sign-in.
    */
   private async signInAgain(
     asking: TerminalSession,
@@ -112,25 +131,30 @@ export class SshLauncher {
       return;
     }
     if (url.origin !== location.origin || url.pathname !== "/login/check") return;
+    const host = this.deps.mesh.find(link.host);
+    if (host === undefined || !(await checkRuleApplies(this.deps.api, host.id, link.user))) return;
+    const shared = await this.deps.engine
+      .status()
+      .then((s) => s.shared)
+      .catch(() => false);
+    const go = await openDialog<boolean>({
+      title: `Sign in again for ${host.name}`,
+      testid: "signin-required-dialog",
+      submitTestid: "signin-again",
+      body: [
+        h("p", {
+          text: `${host.name} lets you log in as ${link.user} only after a fresh sign-in. The server says:`,
+        }),
+        h("p", { class: "dialog-text", testid: "signin-required-message", text: message }),
+        h("p", { text: leavingText(shared) }),
+      ],
+      submitLabel: "Sign in again",
+      cancelLabel: "Cancel",
+      onSubmit: () => true,
+    });
+    // The tab may have been closed or reconnected while the dialog was open.
+    if (!go || !this.deps.tabs.sessions.includes(asking)) return;
     const route = formatRoute({ kind: "ssh", link, net: null });
-    const others = this.deps.tabs.sessions.filter(
-      (s) => s !== asking && s.state !== "closed",
-    ).length;
-    if (others > 0) {
-      const go = await openDialog<boolean>({
-        title: `Sign in again for ${link.host}`,
-        testid: "signin-required-dialog",
-        submitTestid: "signin-again",
-        body: [
-          h("p", { class: "dialog-text", text: message }),
-          h("p", {
-            text: "Signing in leaves this page for a moment; this tab's other sessions close.",
-          }),
-        ],
-        submitLabel: "Sign in again",
-      });
-      if (!go) return;
-    }
     saveReturnRoute(route);
     location.assign(`${url.pathname}?return=${encodeURIComponent(returnPath(route))}`);
   }

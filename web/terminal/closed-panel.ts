@@ -1,5 +1,8 @@
 // What a closed session shows over its terminal: the reason and a Reconnect button, or, when
 // the server's host key changed, a hard stop with both fingerprints and no way to continue.
+// After a mesh host's identity SSH server refused the login (its policy, not the network), a
+// reconnect as the same user would be refused again: the panel offers "Back to hosts" and
+// "Other user" (the SSH dialog again) instead.
 
 import { button, h } from "../dom.ts";
 
@@ -7,7 +10,28 @@ export function isHostKeyChange(detail: string): boolean {
   return detail.includes("HAS CHANGED");
 }
 
-export function closedPanel(reason: string, onReconnect: () => void): HTMLElement {
+/** The way on after the identity SSH server's refusal. */
+export interface RefusedActions {
+  /** To the hosts list (#/mesh). */
+  backToHosts: () => void;
+  /** The SSH dialog for the same host again, to pick another user. */
+  otherUser: () => void;
+}
+
+/** The panel of a closed session; `refused` set: the server refused the login. */
+export function closedPanel(
+  reason: string,
+  onReconnect: () => void,
+  refused?: RefusedActions,
+): HTMLElement {
+  const actions = refused
+    ? h(
+        "div",
+        { class: "actions" },
+        button("Back to hosts", refused.backToHosts, { class: "primary", testid: "back-to-hosts" }),
+        button("Other user", refused.otherUser, { testid: "other-user" }),
+      )
+    : button("Reconnect", onReconnect, { class: "primary", testid: "reconnect" });
   return h(
     "div",
     { class: "session-closed", testid: "session-closed", attrs: { role: "status" } },
@@ -17,7 +41,7 @@ export function closedPanel(reason: string, onReconnect: () => void): HTMLElemen
       testid: "closed-reason",
       text: reason || "The connection ended.",
     }),
-    button("Reconnect", onReconnect, { class: "primary", testid: "reconnect" }),
+    actions,
   );
 }
 
