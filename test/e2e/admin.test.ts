@@ -143,6 +143,17 @@ describeWithPrereq(chromiumPrereq(), "the admin views", () => {
     });
   }
 
+  /** At 390 px every `selector` in the page lies inside the screen (cards, not a wide table). */
+  async function allOnPhone(selector: string): Promise<void> {
+    await page.setViewportSize(PHONE);
+    const rights = await page
+      .locator(selector)
+      .evaluateAll((els) => els.map((el) => el.getBoundingClientRect().right));
+    expect(rights.length).toBeGreaterThan(0);
+    for (const right of rights) expect(right).toBeLessThanOrEqual(PHONE.width);
+    await page.setViewportSize(WIDE);
+  }
+
   async function bothSizes(name: string): Promise<void> {
     for (const size of [WIDE, PHONE]) {
       await page.setViewportSize(size);
@@ -167,6 +178,7 @@ describeWithPrereq(chromiumPrereq(), "the admin views", () => {
     expect(await web.textContent()).toContain("tag:server");
     expect(await web.textContent()).toContain("100.64.1.1");
     await bothSizes("nodes");
+    await allOnPhone('[data-testid="admin-nodes"] [data-testid="node-remove"]');
 
     await table.locator("tr[data-node='db-01']").getByTestId("node-rename").click();
     await page.getByTestId("rename-input").fill("Bad Name");
@@ -312,6 +324,7 @@ describeWithPrereq(chromiumPrereq(), "the admin views", () => {
     expect(await rename.textContent()).toContain("db-01 -> db-02");
     expect(await rename.textContent()).toContain("127.0.0.1");
     await bothSizes("audit");
+    await allOnPhone('[data-testid="admin-audit"] td[data-label="Detail"]');
     expect(problems).toEqual([]);
   }, 120_000);
 });
