@@ -210,6 +210,17 @@ describeWithPrereq(chromiumPrereq(), "the page's shell", () => {
     const id = new URL(page.url()).hash.split("/")[2]!;
     // A session tab to the peer's address (nobody answers: it stays a tab while it tries).
     const host = page.getByTestId("host-item").first();
+    // The host's state ("checking…", "offline", "12 ms") fits its box and ends before the address.
+    const fits = await host.evaluate((el) => {
+      const status = el.querySelector<HTMLElement>(".host-status");
+      const label = el.querySelector<HTMLElement>(".host-label");
+      if (status === null || label === null) return false;
+      const right = status.getBoundingClientRect().right;
+      return (
+        status.scrollWidth <= status.clientWidth && right <= label.getBoundingClientRect().left
+      );
+    });
+    expect(fits).toBe(true);
     await host.getByTestId("ssh-button").click();
     await page.getByTestId("ssh-user").fill("nobody");
     await page.getByTestId("ssh-connect").click();
