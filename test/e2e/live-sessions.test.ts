@@ -151,7 +151,7 @@ describeWithPrereq(need, "one engine per browser: live sessions", () => {
     await waitForText(page, 0, /^before-42$/m);
     // The tab says who, where and on which network; the tooltip names the whole target.
     const tab = page.getByTestId("terminal-tab").first();
-    expect(await tab.textContent()).toContain(`${TEST_USER}@${host.tunnelAddress} · lab`);
+    expect(await tab.textContent()).toContain(`${host.tunnelAddress} · ${TEST_USER} · lab`);
     expect(await tab.getAttribute("title")).toBe(
       `${TEST_USER}@${host.tunnelAddress} on network lab`,
     );
