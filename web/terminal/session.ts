@@ -141,10 +141,11 @@ export class TerminalSession {
     const { networkId, networkName, host, port } = target;
     this.clipboard = new ClipboardGuard(
       { networkId, networkName, host, port },
-      this.title,
+      // Notices name who asked ("alice@web-01"), as the terminal's own sentences do.
+      this.labels.who,
       refocus,
     );
-    this.links = createLinkOpener(this.title, refocus);
+    this.links = createLinkOpener(this.labels.who, refocus);
     this.remoteTitle = h("span", { class: "remote-title", testid: "remote-title" });
     const search = createSearchBar(() => this.term);
     this.keyBar = createKeyBar({
