@@ -59,7 +59,7 @@ export function watchWeight(page: Page): { snapshot(): Promise<Weight> } {
       // One count per file: a Worker's fetch of a script the page preloaded is served from
       // the preload (0 bytes on the wire) and reported again.
       const seen = new Set<string>();
-      const responses = (await Promise.all([...pending])).filter((r) => {
+      const responses = (await Promise.all([...pending])).filter((r): r is Fetched => {
         if (r === undefined || seen.has(r.path)) return false;
         seen.add(r.path);
         return true;
