@@ -10,7 +10,15 @@
 // delete through the dialogs. Screenshots of the panel at 1280x800 and 390x844.
 
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -217,11 +225,11 @@ describeWithPrereq(need, "the files panel over SFTP in Chromium", () => {
   }, 330_000);
 
   it("a cancelled upload leaves nothing under its name; a cancelled download fails", async () => {
-    await page.getByTestId("files-upload-input").setInputFiles({
-      name: "cancel-me.bin",
-      mimeType: "application/octet-stream",
-      buffer: randomBytes(48 * MiB),
-    });
+    // From a file on disk: a 48 MiB in-memory buffer crosses CDP as base64 and timed out
+    // under load before the page saw it.
+    const cancelPath = join(tmp, "cancel-me.bin");
+    writeFileSync(cancelPath, randomBytes(48 * MiB));
+    await page.getByTestId("files-upload-input").setInputFiles(cancelPath);
     const upload = panel().getByTestId("transfer").first();
     await expect.poll(() => upload.textContent(), { timeout: 60_000 }).toMatch(/[1-9]\d* MiB of/);
     await upload.getByTestId("transfer-cancel").click();
