@@ -131,8 +131,14 @@ describeWithPrereq(need, "TUN mode (wireguard-go in a namespace)", () => {
       () => tun.peerStatus().some((p) => p.key === browser.key),
       `browser on the interface; ${explain()}`,
     );
-    // The kernel in the namespace answers ICMP: the tunnel works before sshd is involved.
-    expect(await browser.net.ping(tunV4, { timeoutMs: 15_000 })).toBeGreaterThanOrEqual(0);
+    // The kernel in the namespace answers ICMP: the tunnel works before sshd is involved. The
+    // first tunnel of the file: under a loaded CI run (2 cores, every suite at once) its first
+    // handshake once took longer than one 15 s echo, so up to four echoes of 10 s each.
+    let rtt: number | null = null;
+    for (let attempt = 0; attempt < 4 && rtt === null; attempt++) {
+      rtt = await browser.net.ping(tunV4, { timeoutMs: 10_000 }).catch(() => null);
+    }
+    expect(rtt, `no echo in 40 s; ${explain()}`).not.toBeNull();
 
     const sshd = await ensureSshd();
     const core = await initCrypto();

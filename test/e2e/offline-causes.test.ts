@@ -220,8 +220,12 @@ describeWithPrereq(labPrereq(), "why a host is offline, in the page", () => {
     await page.getByTestId("add-network").first().click();
     await page.getByTestId("mode-generate").click();
     await page.getByTestId("generate-network-key").click();
-    const key = (await page.getByTestId("generated-public-key").textContent()) ?? "";
-    expect(key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    // The engine makes the key (its WireGuard code loads on first use): wait for it to show.
+    const generated = page.getByTestId("generated-public-key");
+    await expect
+      .poll(async () => (await generated.textContent()) ?? "")
+      .toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    const key = (await generated.textContent()) ?? "";
     await page.getByTestId("tunnel-address").fill("10.8.0.5");
     expect(await page.getByTestId("wg-set-line").textContent()).toBe(
       `wg set wg0 peer ${key} allowed-ips 10.8.0.5/32`,
