@@ -45,6 +45,11 @@ const REPO = new URL("../../", import.meta.url).pathname;
 const BUDGET = 250 * 1024;
 const ROUNDS = Math.max(3, Math.round(5 * timeScale));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+/**
+ * Which timed parts run (BENCH_WEB_PARTS=start,bulk,mesh,files,terminal; all by default): one
+ * part alone is what someone tuning it reruns.
+ */
+const PARTS = new Set((process.env.BENCH_WEB_PARTS ?? "start,bulk,mesh,files,terminal").split(","));
 
 const tmp = mkdtempSync(join(tmpdir(), "corridor-bench-web-"));
 const webRoot = join(tmp, "dist");
@@ -348,42 +353,47 @@ let terminalTargets: string[][] = [];
 try {
   await enginesGone();
   await nodeColdStart(); // learns the host key; warms the OS page cache for both
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; PARTS.has("start") && round < ROUNDS; round++) {
     browserMs.push(await browserColdStart());
     await enginesGone();
     nodeMs.push(await nodeColdStart());
   }
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; PARTS.has("bulk") && round < ROUNDS; round++) {
     bulkRuns.push(await bulkInPage());
     await enginesGone();
     bulkNodeMs.push(await bulkInNode());
   }
   // The mesh: sign-in to the first shell answer, cold and warm (test/bench/web-mesh.ts).
-  verdicts.push(
-    ...(await (await import("./web-mesh.ts")).benchWebMesh({ webRoot, rounds: ROUNDS })),
-  );
+  if (PARTS.has("mesh")) {
+    verdicts.push(
+      ...(await (await import("./web-mesh.ts")).benchWebMesh({ webRoot, rounds: ROUNDS })),
+    );
+  }
   // SFTP in the files panel against OpenSSH's sftp over the same tunnel (test/bench/web-files.ts).
   const { benchWebFiles } = await import("./web-files.ts");
   verdicts.push(
-    ...(await benchWebFiles({
+    ...(!PARTS.has("files")
+      ? []
+      : await benchWebFiles({
+          context,
+          deepLink: `${serve.url}#/ssh/${TEST_USER}@${host.tunnelAddress}`,
+          confirm: openLink,
+          tmp,
+          rounds: ROUNDS,
+          host,
+          home: sshd.home,
+          relayUrl: serve.relayUrl,
+        })),
+  );
+  if (PARTS.has("terminal"))
+    terminalTargets = await terminalThroughput({
       context,
       deepLink: `${serve.url}#/ssh/${TEST_USER}@${host.tunnelAddress}`,
       confirm: openLink,
       tmp,
       rounds: ROUNDS,
-      host,
-      home: sshd.home,
-      relayUrl: serve.relayUrl,
-    })),
-  );
-  terminalTargets = await terminalThroughput({
-    context,
-    deepLink: `${serve.url}#/ssh/${TEST_USER}@${host.tunnelAddress}`,
-    confirm: openLink,
-    tmp,
-    rounds: ROUNDS,
-    randomBytes: BULK_RANDOM,
-  });
+      randomBytes: BULK_RANDOM,
+    });
 } finally {
   await browser.close();
   await serve.close();
@@ -391,63 +401,67 @@ try {
   await host.close();
   rmSync(tmp, { recursive: true, force: true });
 }
-const b = median(browserMs);
-const n = median(nodeMs);
-printTable(
-  `Cold start to a shell prompt through the relay and WireGuard (median of ${ROUNDS})`,
-  ["client", "ms", "ratio"],
-  [
-    ["corridor ssh in Node (anchor)", n.toFixed(0), "1.00x"],
-    ["the page in headless Chromium, HTTP cache off", b.toFixed(0), formatRatio(b / n)],
-  ],
-  ["left", "right", "right"],
-);
-verdicts.push([
-  "page cold start vs corridor ssh (time ratio, lower is better)",
-  formatRatio(b / n),
-  "(context)",
-  "",
-]);
+if (browserMs.length > 0) {
+  const b = median(browserMs);
+  const n = median(nodeMs);
+  printTable(
+    `Cold start to a shell prompt through the relay and WireGuard (median of ${ROUNDS})`,
+    ["client", "ms", "ratio"],
+    [
+      ["corridor ssh in Node (anchor)", n.toFixed(0), "1.00x"],
+      ["the page in headless Chromium, HTTP cache off", b.toFixed(0), formatRatio(b / n)],
+    ],
+    ["left", "right", "right"],
+  );
+  verdicts.push([
+    "page cold start vs corridor ssh (time ratio, lower is better)",
+    formatRatio(b / n),
+    "(context)",
+    "",
+  ]);
+}
 
 if (weights.firstLoad && weights.toPrompt) {
   verdicts.push(...weightTargets(weights.firstLoad, weights.toPrompt));
 }
 
-// The run with the median transfer time stands for the page.
-const bulk = [...bulkRuns].sort((x, y) => x.ms - y.ms)[bulkRuns.length >> 1]!;
-const bulkNode = median(bulkNodeMs);
-const longest = Math.max(0, ...bulk.longTasks);
-const blocked = bulk.longTasks.reduce((sum, d) => sum + d, 0);
-printTable(
-  `Bulk output (${((BULK_RANDOM * 4) / 3e6).toFixed(1)} MB of base64, all shown) through the relay and WireGuard (median of ${ROUNDS})`,
-  ["client", "ms", "ratio", "long tasks", "longest ms", "main thread in long tasks"],
-  [
-    ["corridor ssh in Node (anchor)", bulkNode.toFixed(0), "1.00x", "-", "-", "-"],
+if (bulkRuns.length > 0) {
+  // The run with the median transfer time stands for the page.
+  const bulk = [...bulkRuns].sort((x, y) => x.ms - y.ms)[bulkRuns.length >> 1]!;
+  const bulkNode = median(bulkNodeMs);
+  const longest = Math.max(0, ...bulk.longTasks);
+  const blocked = bulk.longTasks.reduce((sum, d) => sum + d, 0);
+  printTable(
+    `Bulk output (${((BULK_RANDOM * 4) / 3e6).toFixed(1)} MB of base64, all shown) through the relay and WireGuard (median of ${ROUNDS})`,
+    ["client", "ms", "ratio", "long tasks", "longest ms", "main thread in long tasks"],
     [
-      "the page in headless Chromium",
-      bulk.ms.toFixed(0),
-      formatRatio(bulk.ms / bulkNode),
-      String(bulk.longTasks.length),
-      longest.toFixed(0),
-      `${((100 * blocked) / bulk.ms).toFixed(1)}%`,
+      ["corridor ssh in Node (anchor)", bulkNode.toFixed(0), "1.00x", "-", "-", "-"],
+      [
+        "the page in headless Chromium",
+        bulk.ms.toFixed(0),
+        formatRatio(bulk.ms / bulkNode),
+        String(bulk.longTasks.length),
+        longest.toFixed(0),
+        `${((100 * blocked) / bulk.ms).toFixed(1)}%`,
+      ],
     ],
-  ],
-  ["left", "right", "right", "right", "right", "right"],
-);
-verdicts.push(
-  [
-    "longest main-thread task during the bulk output",
-    `${longest.toFixed(0)} ms`,
-    "<= 500 ms",
-    longest <= 500 ? "PASS" : "MISS",
-  ],
-  [
-    "long tasks (> 50 ms) during the bulk output",
-    String(bulk.longTasks.length),
-    "< 25",
-    bulk.longTasks.length < 25 ? "PASS" : "MISS",
-  ],
-);
+    ["left", "right", "right", "right", "right", "right"],
+  );
+  verdicts.push(
+    [
+      "longest main-thread task during the bulk output",
+      `${longest.toFixed(0)} ms`,
+      "<= 500 ms",
+      longest <= 500 ? "PASS" : "MISS",
+    ],
+    [
+      "long tasks (> 50 ms) during the bulk output",
+      String(bulk.longTasks.length),
+      "< 25",
+      bulk.longTasks.length < 25 ? "PASS" : "MISS",
+    ],
+  );
+}
 verdicts.push(...terminalTargets);
 printTable("Targets", ["measure", "value", "target", "verdict"], verdicts);
 process.exit(0);

@@ -16,7 +16,7 @@ import type { SshSession } from "../../worker/ssh/session.ts";
 import { SshReader } from "../../worker/ssh/wire.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { FakeServer } from "./fixtures/fake-server.ts";
-import { build } from "./fixtures/hostile-builders.ts";
+import { build, msg } from "./fixtures/hostile-builders.ts";
 
 /** The server's channel number in FakeServer.acceptChannel's confirmation. */
 const SERVER_CHANNEL = 7;
@@ -196,6 +196,32 @@ describe("SSH channel flow control against a fake server", () => {
     expect(await write).toBe("channel closed for writing");
     expect(await next(rig.server)).toBe(M.SSH_MSG_CHANNEL_CLOSE);
     await rig.client.close();
+    rig.server.close();
+  });
+
+  it("a session's own windowSize is what its CHANNEL_OPEN grants and what the client enforces", async () => {
+    const rig = await open(1000, 300);
+    // The rig's session took the connection's default; a terminal's asks for its own.
+    const opening = rig.client.connection.openSession({ windowSize: 512 * 1024 });
+    const r = new SshReader((await rig.server.expect(M.SSH_MSG_CHANNEL_OPEN)).subarray(1));
+    expect(r.readUtf8("channel type")).toBe("session");
+    const id = r.readUint32("sender channel");
+    expect(r.readUint32("initial window")).toBe(512 * 1024);
+    rig.server.send(
+      msg(M.SSH_MSG_CHANNEL_OPEN_CONFIRMATION, (w) =>
+        w.writeUint32(id).writeUint32(8).writeUint32(1000).writeUint32(300),
+      ),
+    );
+    const session = await opening;
+    // 512 KiB arrive unread; one more byte is past the window: the connection ends saying so.
+    for (let at = 0; at < 512 * 1024; at += 32 * 1024) {
+      rig.server.send(build.data(id, new Uint8Array(32 * 1024)));
+    }
+    rig.server.send(build.data(id, Uint8Array.of(1)));
+    expect(await next(rig.server)).toBe(M.SSH_MSG_DISCONNECT);
+    await expect(new Response(session.stdout).arrayBuffer()).rejects.toThrow(
+      /1 bytes of data exceed the window of 0/,
+    );
     rig.server.close();
   });
 });

@@ -17,6 +17,17 @@ import { parseIp } from "../wireguard/ip-address.ts";
 import { type LiveHandle, UiSwitch } from "./live-sessions.ts";
 import { TerminalPump } from "./terminal-pump.ts";
 
+/**
+ * The SSH window of a terminal session. A terminal shows output far slower than a bulk
+ * transfer moves it, so a small window costs it nothing, while a large one costs the server:
+ * OpenSSH's sshd keeps what the window allows, and the path cannot take yet, in a buffer it
+ * reallocates and copies as it grows. With the connection's 4 MiB, bench:web's terminal part
+ * (sshd on the same 2 cores) saw sshd spend ~60% of a core, 80% of it in memmove and page
+ * faults, and the page got 2.1 MB/s; with 512 KiB sshd left the profile and the page got
+ * 3.1 MB/s. 512 KiB still allows 10 MB/s at a 50 ms round trip.
+ */
+export const TERMINAL_WINDOW = 512 * 1024;
+
 /** What a session needs besides the request. */
 export interface SessionDeps {
   core: CryptoCore;
@@ -137,7 +148,7 @@ export async function openTerminalSession(
       await client.close();
       cancelled();
     }
-    const session = await client.connection.openSession();
+    const session = await client.connection.openSession({ windowSize: TERMINAL_WINDOW });
     await session.requestPty({
       term: request.term ?? "xterm-256color",
       cols: request.cols,

@@ -51,6 +51,8 @@ type Opening = {
   resolve: (channel: SshChannel) => void;
   reject: (error: Error) => void;
   what: string;
+  /** The window this channel grants. */
+  windowSize: number;
 };
 
 /** The connection layer over an authenticated transport. */
@@ -88,7 +90,7 @@ export class SshConnection {
 
   /** Opens a session channel (a shell, a command or a subsystem runs on it). */
   async openSession(options: SessionOptions = {}): Promise<SshSession> {
-    const channel = await this.open("session", () => undefined);
+    const channel = await this.open("session", () => undefined, "session", options.windowSize);
     return new SshSession(channel, options);
   }
 
@@ -135,6 +137,7 @@ export class SshConnection {
     what: string,
     body: (w: SshWriter) => void,
     type = "session",
+    windowSize = this.windowSize,
   ): Promise<SshChannel> {
     if (this.ended !== null) throw this.ended;
     if (this.channels.size + this.opening.size >= MAX_CHANNELS) {
@@ -149,11 +152,11 @@ export class SshConnection {
       .writeByte(SSH_MSG_CHANNEL_OPEN)
       .writeString(type)
       .writeUint32(id)
-      .writeUint32(this.windowSize)
+      .writeUint32(windowSize)
       .writeUint32(this.maxPacket);
     body(w);
     const opened = new Promise<SshChannel>((resolve, reject) => {
-      this.opening.set(id, { resolve, reject, what });
+      this.opening.set(id, { resolve, reject, what, windowSize });
     });
     await this.transport.send(w.toBytes());
     return await opened;
@@ -239,7 +242,7 @@ export class SshConnection {
         remoteId,
         window,
         Math.min(maxPacket, 256 * 1024 - 64),
-        this.windowSize,
+        pending.windowSize,
         this.maxPacket,
       );
       this.channels.set(recipient, channel);

@@ -21,7 +21,14 @@ export interface PtyOptions extends TerminalSize {
 }
 
 /** Session options (none yet beyond the channel's). */
-export type SessionOptions = Record<string, never>;
+/** Settings of one session channel. */
+export interface SessionOptions {
+  /**
+   * The window this session's channel grants (default: the connection's windowSize). An
+   * interactive terminal wants a small one: see TERMINAL_WINDOW in worker/engine/session.ts.
+   */
+  windowSize?: number;
+}
 
 /** RFC 4254 §8 opcodes we set by default. */
 export const TTY_OP_END = 0;
