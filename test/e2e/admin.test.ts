@@ -11,20 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { openControlStore, relayUrlOf } from "../../cli/control-flags.ts";
 import { createInvite, createOwnerLink } from "../../server/control/auth/links.ts";
-import {
-  ControlMount,
-  type ControlService,
-  startControlService,
-} from "../../server/control/http.ts";
+import type { ControlService } from "../../server/control/http.ts";
 import type { NewNode, Store } from "../../server/control/store/types.ts";
-import { createLogger } from "../../server/log.ts";
-import { type ServeHandle, startServe } from "../../server/web/serve.ts";
-import { keyToBase64 } from "../../worker/wireguard/keys.ts";
+import type { ServeHandle } from "../../server/web/serve.ts";
 import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
-import { buildPage } from "./wg-lab.ts";
+import { startOwnerServe } from "./owner-serve.ts";
 
 const ARTIFACTS = join(process.cwd(), "build", "e2e-artifacts");
 const WIDE = { width: 1280, height: 800 };
@@ -78,44 +71,16 @@ describeWithPrereq(chromiumPrereq(), "the admin views", () => {
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), "corridor-admin-"));
     mkdirSync(ARTIFACTS, { recursive: true });
-    const webRoot = await buildPage(tmp);
-    const opened = await openControlStore(join(tmp, "control.db"));
-    store = opened.store;
-    for (const [i, [name, tags]] of (
-      [
-        ["web-01", ["tag:server"]],
-        ["db-01", ["tag:db"]],
-      ] as const
-    ).entries()) {
-      await store.createNode(agentNode(i + 1, name, [...tags]));
-    }
-    const mount = new ControlMount();
-    serve = await startServe({
-      port: 0,
-      webRoot,
-      mount,
-      relay: {
-        auth: {
-          mode: "union",
-          of: [{ mode: "open" }, { mode: "token", controlPublicKey: opened.tokenPublicKey }],
-        },
-        relayId: "admin",
-        log: () => {},
-      },
-    });
-    control = await startControlService(mount, {
-      store,
-      relays: [
-        {
-          id: "admin",
-          region: "local",
-          url: relayUrlOf(serve.url),
-          key: keyToBase64(serve.relay.relayPublicKey),
-        },
-      ],
-      baseUrl: serve.url,
-      log: createLogger({ level: "error", sink: () => {} }),
-    });
+    ({ store, serve, control } = await startOwnerServe(tmp, "admin", async (seeded) => {
+      for (const [i, [name, tags]] of (
+        [
+          ["web-01", ["tag:server"]],
+          ["db-01", ["tag:db"]],
+        ] as const
+      ).entries()) {
+        await seeded.createNode(agentNode(i + 1, name, [...tags]));
+      }
+    }));
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: WIDE });
     page = await context.newPage();
