@@ -1,16 +1,17 @@
 // Admin → Audit: the audit log, newest first, 50 at a time ("Older" loads the next page by the
 // server's cursor). Who (and how they signed in), from which address, did what to what.
 
+import type { AuditPageBody, AuditView } from "../../worker/control/api-views.ts";
 import { button, h, replace } from "../dom.ts";
 import { cell, dataTable, StatusLine, timeCell } from "./common.ts";
-import type { AdminDeps, AdminSectionView, AuditEntry } from "./types.ts";
+import type { AdminDeps, AdminSectionView } from "./types.ts";
 
 const PAGE = 50;
 
 export function auditSection({ api }: AdminDeps): AdminSectionView {
   const status = new StatusLine();
   const list = h("div", { class: "admin-list" }, h("p", { class: "hint", text: "Loading…" }));
-  let entries: AuditEntry[] = [];
+  let entries: AuditView[] = [];
   let next: number | null = null;
   let stopped = false;
 
@@ -23,9 +24,7 @@ export function auditSection({ api }: AdminDeps): AdminSectionView {
     older.disabled = true;
     try {
       const query = more && next !== null ? `?limit=${PAGE}&before=${next}` : `?limit=${PAGE}`;
-      const page = await api.get<{ entries: AuditEntry[]; next: number | null }>(
-        `/api/v1/audit${query}`,
-      );
+      const page = await api.get<AuditPageBody>(`/api/v1/audit${query}`);
       if (stopped) return;
       entries = more ? [...entries, ...page.entries] : page.entries;
       next = page.next;

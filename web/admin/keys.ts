@@ -2,11 +2,16 @@
 // ephemeral nodes, tags, expiry): the key is shown once, in a dialog with a Copy button, and
 // never again (the server keeps only its hash). The list shows prefixes; revoke asks first.
 
+import type {
+  AuthKeyCreatedBody,
+  AuthKeyListBody,
+  AuthKeyView,
+} from "../../worker/control/api-views.ts";
 import { copyText, flashCopied } from "../clipboard.ts";
 import { openDialog } from "../dialogs/dialog.ts";
 import { button, errorText, field, h, input, replace } from "../dom.ts";
 import { cell, confirmAction, dataTable, dayCell, poll, StatusLine } from "./common.ts";
-import type { AdminAuthKey, AdminDeps, AdminSectionView } from "./types.ts";
+import type { AdminDeps, AdminSectionView } from "./types.ts";
 
 const REFRESH_MS = 30_000;
 
@@ -31,7 +36,7 @@ export function parseTags(text: string): string[] {
   return [...new Set(tags)];
 }
 
-function keyState(k: AdminAuthKey, now: number): HTMLTableCellElement {
+function keyState(k: AuthKeyView, now: number): HTMLTableCellElement {
   if (k.revokedAt !== null) return cell(h("span", { class: "error-text", text: "revoked" }));
   if (k.expiresAt <= now) return cell(h("span", { class: "error-text", text: "expired" }));
   if (!k.reusable && k.usedCount > 0) return cell("used");
@@ -55,7 +60,7 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
   formError.hidden = true;
 
   const load = async () => {
-    const { authKeys } = await api.get<{ authKeys: AdminAuthKey[] }>("/api/v1/authkeys");
+    const { authKeys } = await api.get<AuthKeyListBody>("/api/v1/authkeys");
     replace(list, render(authKeys.slice().reverse()));
   };
 
@@ -103,16 +108,12 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
     }
     submit.disabled = true;
     try {
-      const made = await api.send<{ key: string; authKey: AdminAuthKey }>(
-        "POST",
-        "/api/v1/authkeys",
-        {
-          reusable: reusable.checked,
-          ephemeral: ephemeral.checked,
-          tags: tagList,
-          expiry: expiry.value,
-        },
-      );
+      const made = await api.send<AuthKeyCreatedBody>("POST", "/api/v1/authkeys", {
+        reusable: reusable.checked,
+        ephemeral: ephemeral.checked,
+        tags: tagList,
+        expiry: expiry.value,
+      });
       await load();
       status.info(`Auth key ${made.authKey.prefix}… created.`);
       await showOnce(made.key);
@@ -124,7 +125,7 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
     }
   };
 
-  const revoke = async (k: AdminAuthKey) => {
+  const revoke = async (k: AuthKeyView) => {
     const ok = await confirmAction(
       `Revoke ${k.prefix}…?`,
       "No new node can register with it. Nodes that already did stay.",
@@ -137,7 +138,7 @@ export function keysSection({ api }: AdminDeps): AdminSectionView {
     }
   };
 
-  function render(keys: AdminAuthKey[]): HTMLElement {
+  function render(keys: AuthKeyView[]): HTMLElement {
     const now = Date.now();
     const rows = keys.map((k) =>
       h(

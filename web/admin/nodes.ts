@@ -2,11 +2,12 @@
 // owner or tags, OS and key expiry; rename, expire the key, remove (each asked first). The list
 // refreshes every 10 s while shown, so online states follow without a reload.
 
+import type { NodeListBody, NodeListEntry, UserListBody } from "../../worker/control/api-views.ts";
 import { openDialog } from "../dialogs/dialog.ts";
 import { button, field, h, input, replace } from "../dom.ts";
 import { relativeTime } from "../format.ts";
 import { cell, confirmAction, dataTable, dayCell, poll, StatusLine } from "./common.ts";
-import type { AdminDeps, AdminNode, AdminSectionView, AdminUser } from "./types.ts";
+import type { AdminDeps, AdminSectionView } from "./types.ts";
 
 const REFRESH_MS = 10_000;
 
@@ -20,14 +21,14 @@ export function nodesSection({ api }: AdminDeps): AdminSectionView {
 
   const load = async () => {
     const [{ nodes }, users] = await Promise.all([
-      api.get<{ nodes: AdminNode[] }>("/api/v1/nodes"),
-      api.get<{ users: AdminUser[] }>("/api/v1/users").catch(() => ({ users: [] })),
+      api.get<NodeListBody>("/api/v1/nodes"),
+      api.get<UserListBody>("/api/v1/users").catch(() => ({ users: [] })),
     ]);
     owners = new Map(users.users.map((u) => [u.id, u.email || u.name]));
     replace(list, render(nodes));
   };
 
-  const rename = async (node: AdminNode) => {
+  const rename = async (node: NodeListEntry) => {
     const name = input({ value: node.name, testid: "rename-input", attrs: { maxlength: "63" } });
     const done = await openDialog<boolean>({
       title: `Rename ${node.name}`,
@@ -46,7 +47,7 @@ export function nodesSection({ api }: AdminDeps): AdminSectionView {
     if (done) await refresh(`${node.name} renamed to ${name.value.trim()}.`);
   };
 
-  const expire = async (node: AdminNode) => {
+  const expire = async (node: NodeListEntry) => {
     const ok = await confirmAction(
       `Expire ${node.name}'s key?`,
       "The node is disconnected and must sign in again (an agent needs a new auth key or approval).",
@@ -56,7 +57,7 @@ export function nodesSection({ api }: AdminDeps): AdminSectionView {
     if (ok) await refresh(`${node.name}'s key expired.`);
   };
 
-  const remove = async (node: AdminNode) => {
+  const remove = async (node: NodeListEntry) => {
     const ok = await confirmAction(
       `Remove ${node.name}?`,
       "It leaves every map at once; its addresses and name become free.",
@@ -75,7 +76,7 @@ export function nodesSection({ api }: AdminDeps): AdminSectionView {
     }
   };
 
-  function render(nodes: AdminNode[]): HTMLElement {
+  function render(nodes: NodeListEntry[]): HTMLElement {
     const now = Date.now();
     const rows = nodes.map((n) => {
       const online = n.online === true;

@@ -6,17 +6,19 @@
 // it again on save and refuses it with the same errors if it changed underneath, and a version
 // saved by someone else since this page read it is never overwritten unseen.
 
+import type {
+  PolicyBody,
+  PolicyProblem,
+  PolicySetBody,
+  PolicyTestBody,
+} from "../../worker/control/api-views.ts";
 import { ControlApiError } from "../control-api.ts";
 import { button, h, replace } from "../dom.ts";
 import { StatusLine, when } from "./common.ts";
-import type { AdminDeps, AdminSectionView, PolicyProblem } from "./types.ts";
+import type { AdminDeps, AdminSectionView } from "./types.ts";
 
-interface StoredPolicy {
-  text: string;
-  version: number;
-  default: boolean;
-  updatedAt: number | null;
-}
+/** What the editor keeps of the stored policy (after a save it knows no more than this). */
+type StoredPolicy = Pick<PolicyBody, "text" | "version" | "default" | "updatedAt">;
 
 /** The character offset of 1-based `line`, `column` in `text` (clamped to the text). */
 export function offsetOf(text: string, line: number, column: number): number {
@@ -115,13 +117,9 @@ export function policySection({ api }: AdminDeps): AdminSectionView {
     test.disabled = true;
     status.clear();
     try {
-      const tested = await api.send<{ ok: boolean; errors: PolicyProblem[] }>(
-        "POST",
-        "/api/v1/policy/test",
-        {
-          text: candidate,
-        },
-      );
+      const tested = await api.send<PolicyTestBody>("POST", "/api/v1/policy/test", {
+        text: candidate,
+      });
       if (text.value !== candidate) return; // edited while testing: that answer is stale
       if (tested.ok) {
         passed = candidate;
@@ -155,7 +153,7 @@ export function policySection({ api }: AdminDeps): AdminSectionView {
       // Someone else may have saved since this page read the policy: never overwrite their
       // version unseen. The server checks If-Match in the same transaction as the write.
       const headers = stored === null ? undefined : { "If-Match": `"${stored.version}"` };
-      const set = await api.send<{ version: number }>(
+      const set = await api.send<PolicySetBody>(
         "PUT",
         "/api/v1/policy",
         { text: passed },
@@ -205,7 +203,7 @@ export function policySection({ api }: AdminDeps): AdminSectionView {
 
   let stopped = false;
   void api
-    .get<StoredPolicy>("/api/v1/policy")
+    .get<PolicyBody>("/api/v1/policy")
     .then((got) => {
       if (stopped) return;
       stored = got;

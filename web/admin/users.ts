@@ -2,9 +2,10 @@
 // roles (the API refuses anyone else), and the owner's own role never changes: so the role is a
 // choice only where the API allows it, and plain text elsewhere.
 
+import type { UserListBody, UserRole, UserView } from "../../worker/control/api-views.ts";
 import { h, replace } from "../dom.ts";
 import { cell, dataTable, poll, StatusLine, timeCell } from "./common.ts";
-import type { AdminDeps, AdminSectionView, AdminUser } from "./types.ts";
+import type { AdminDeps, AdminSectionView } from "./types.ts";
 
 const REFRESH_MS = 30_000;
 
@@ -14,17 +15,17 @@ export function usersSection({ api, me }: AdminDeps): AdminSectionView {
   const mayChange = me.user.role === "owner";
 
   const load = async () => {
-    const { users } = await api.get<{ users: AdminUser[] }>("/api/v1/users");
+    const { users } = await api.get<UserListBody>("/api/v1/users");
     replace(list, render(users));
   };
 
-  const changeRole = async (user: AdminUser, select: HTMLSelectElement) => {
+  const changeRole = async (user: UserView, select: HTMLSelectElement) => {
     const role = select.value;
     select.disabled = true;
     try {
       await api.send("PATCH", `/api/v1/users/${user.id}`, { role });
       status.info(`${user.email || user.name} is now ${role}.`);
-      user.role = role as AdminUser["role"];
+      user.role = role as UserRole;
     } catch (error) {
       select.value = user.role;
       status.error(error);
@@ -33,7 +34,7 @@ export function usersSection({ api, me }: AdminDeps): AdminSectionView {
     }
   };
 
-  function roleCell(user: AdminUser): HTMLTableCellElement {
+  function roleCell(user: UserView): HTMLTableCellElement {
     if (!mayChange || user.role === "owner") return cell(user.role);
     const select = h(
       "select",
@@ -49,7 +50,7 @@ export function usersSection({ api, me }: AdminDeps): AdminSectionView {
     return cell(select);
   }
 
-  function render(users: AdminUser[]): HTMLElement {
+  function render(users: UserView[]): HTMLElement {
     const rows = users.map((u) =>
       h(
         "tr",

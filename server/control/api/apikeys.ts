@@ -2,6 +2,7 @@
 // (admins: everyone's), revoke. A revoked key stops working at once: every call looks it up.
 
 import type { Hono } from "hono";
+import type { ApiKeyCreatedBody, ApiKeyListBody } from "../../../worker/control/api-views.ts";
 import { API_KEY_DEFAULT_TTL_MS, API_KEY_MAX_TTL_MS, issueApiKey } from "../auth/apikeys.ts";
 import { audit } from "./audit.ts";
 import { pathId, readBody } from "./body.ts";
@@ -30,7 +31,10 @@ export function apiKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       });
       return made;
     });
-    return c.json({ key: issued.key, apiKey: apiKeyView(issued.record) }, 201);
+    return c.json(
+      { key: issued.key, apiKey: apiKeyView(issued.record) } satisfies ApiKeyCreatedBody,
+      201,
+    );
   });
 
   app.get("/api/v1/apikeys", async (c) => {
@@ -38,7 +42,7 @@ export function apiKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     const keys = (await ctx.store.listApiKeys()).filter(
       (k) => isAdmin(user) || k.userId === user.id,
     );
-    return c.json({ apiKeys: keys.map(apiKeyView) });
+    return c.json({ apiKeys: keys.map(apiKeyView) } satisfies ApiKeyListBody);
   });
 
   app.delete("/api/v1/apikeys/:id", async (c) => {

@@ -6,7 +6,8 @@
 
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
-import type { AuditRecord, StoreTx, UserRecord } from "../store/types.ts";
+import type { AuditPageBody, AuditView } from "../../../worker/control/api-views.ts";
+import type { StoreTx, UserRecord } from "../store/types.ts";
 import { validate } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
@@ -113,9 +114,6 @@ function readQuery(raw: Record<string, string>): v.InferOutput<typeof auditQuery
   }
 }
 
-/** An entry as the API shows it (the stored record as is: it holds no secret). */
-export type AuditView = AuditRecord;
-
 /** Registers GET /api/v1/audit (admins). */
 export function auditRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
   app.get("/api/v1/audit", async (c) => {
@@ -126,6 +124,6 @@ export function auditRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     const rows = await ctx.store.listAudit(limit + 1, query.before);
     const entries: AuditView[] = rows.slice(0, limit);
     const next = rows.length > limit ? entries[entries.length - 1]!.id : null;
-    return c.json({ entries, next });
+    return c.json({ entries, next } satisfies AuditPageBody);
   });
 }

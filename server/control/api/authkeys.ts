@@ -3,6 +3,7 @@
 // in force (tagOwners; admins may use every tag). Members see and revoke their own keys.
 
 import type { Hono } from "hono";
+import type { AuthKeyCreatedBody, AuthKeyListBody } from "../../../worker/control/api-views.ts";
 import { AUTH_KEY_DEFAULT_TTL_MS, AUTH_KEY_MAX_TTL_MS, issueAuthKey } from "../auth/authkeys.ts";
 import type { AuthKeyRecord } from "../store/types.ts";
 import { audit } from "./audit.ts";
@@ -63,7 +64,10 @@ export function authKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       });
       return made;
     });
-    return c.json({ key: issued.key, authKey: authKeyView(issued.record) }, 201);
+    return c.json(
+      { key: issued.key, authKey: authKeyView(issued.record) } satisfies AuthKeyCreatedBody,
+      201,
+    );
   });
 
   app.get("/api/v1/authkeys", async (c) => {
@@ -71,7 +75,7 @@ export function authKeyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     const keys = (await ctx.store.listAuthKeys()).filter(
       (k) => isAdmin(user) || k.userId === user.id,
     );
-    return c.json({ authKeys: keys.map(authKeyView) });
+    return c.json({ authKeys: keys.map(authKeyView) } satisfies AuthKeyListBody);
   });
 
   app.delete("/api/v1/authkeys/:id", async (c) => {

@@ -3,6 +3,7 @@
 // may not see answers 404, as if it did not exist.
 
 import type { Hono } from "hono";
+import type { NodeBody, NodeListBody } from "../../../worker/control/api-views.ts";
 import {
   type NodeRecord,
   StoreConflictError,
@@ -37,7 +38,7 @@ export function nodeRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       const presence = ctx.presence(n.id);
       return { ...nodeView(n), online: presence.online, lastSeen: presence.lastSeen ?? n.lastSeen };
     });
-    return c.json({ nodes: live });
+    return c.json({ nodes: live } satisfies NodeListBody);
   });
 
   app.patch("/api/v1/nodes/:id", async (c) => {
@@ -63,7 +64,7 @@ export function nodeRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       throw e;
     }
     await ctx.meshChanges.nodeChanged(id);
-    return c.json({ node: nodeView(node) });
+    return c.json({ node: nodeView(node) } satisfies NodeBody);
   });
 
   app.delete("/api/v1/nodes/:id", async (c) => {
@@ -89,6 +90,6 @@ export function nodeRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       return { ...found, keyExpiry: now };
     });
     await ctx.meshChanges.nodeChanged(id);
-    return c.json({ node: nodeView(node) });
+    return c.json({ node: nodeView(node) } satisfies NodeBody);
   });
 }

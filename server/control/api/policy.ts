@@ -3,6 +3,11 @@
 // candidate without storing it. Admins only: the document names groups and emails.
 
 import type { Hono } from "hono";
+import type {
+  PolicyBody,
+  PolicySetBody,
+  PolicyTestBody,
+} from "../../../worker/control/api-views.ts";
 import { DEFAULT_POLICY } from "../policy/default.ts";
 import type { PolicyError, PolicyUser } from "../policy/types.ts";
 import { StoreConflictError, type StoreTx } from "../store/types.ts";
@@ -38,7 +43,7 @@ export function policyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       default: policy === null,
       updatedAt: policy?.updatedAt ?? null,
       updatedBy: policy?.updatedBy ?? null,
-    });
+    } satisfies PolicyBody);
   });
 
   app.put("/api/v1/policy", async (c) => {
@@ -74,13 +79,17 @@ export function policyRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     }
     await ctx.meshChanges.policyChanged();
     c.header("ETag", `"${stored.version}"`);
-    return c.json({ version: stored.version, updatedAt: stored.updatedAt });
+    return c.json({ version: stored.version, updatedAt: stored.updatedAt } satisfies PolicySetBody);
   });
 
   app.post("/api/v1/policy/test", async (c) => {
     requireAdmin(c.get("caller").user);
     const { text } = await readBody(c, policyBody, POLICY_BODY_LIMIT);
     const result = ctx.policy.compile(text, await policyUsers(ctx.store));
-    return c.json(result.ok ? { ok: true, errors: [] } : { ok: false, errors: result.errors });
+    return c.json(
+      (result.ok
+        ? { ok: true, errors: [] }
+        : { ok: false, errors: result.errors }) satisfies PolicyTestBody,
+    );
   });
 }

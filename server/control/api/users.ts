@@ -2,6 +2,7 @@
 // changes and nobody becomes owner through the API: there is one owner, made by the owner link.
 
 import type { Hono } from "hono";
+import type { UserBody, UserListBody } from "../../../worker/control/api-views.ts";
 import { audit } from "./audit.ts";
 import { pathId, readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
@@ -15,7 +16,7 @@ export function userRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
   app.get("/api/v1/users", async (c) => {
     requireAdmin(c.get("caller").user);
     const users = await ctx.store.listUsers();
-    return c.json({ users: users.map(userView) });
+    return c.json({ users: users.map(userView) } satisfies UserListBody);
   });
 
   app.patch("/api/v1/users/:id", async (c) => {
@@ -38,6 +39,6 @@ export function userRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       return { ...user, role };
     });
     await ctx.meshChanges.userChanged(id);
-    return c.json({ user: userView(updated) });
+    return c.json({ user: userView(updated) } satisfies UserBody);
   });
 }

@@ -1,18 +1,15 @@
-// The JSON shapes the API returns for stored records: never a hash, never a secret.
+// Builds the JSON shapes the API returns for stored records: never a hash, never a secret. The
+// shapes themselves live in worker/control/api-views.ts, where the page reads them too.
 
+import type {
+  ApiKeyView,
+  AuthKeyView,
+  NodeView,
+  UserView,
+} from "../../../worker/control/api-views.ts";
 import type { ApiKeyRecord, AuthKeyRecord, NodeRecord, UserRecord } from "../store/types.ts";
 
-/** A user as the API shows it. */
-export interface UserView {
-  id: number;
-  name: string;
-  email: string;
-  role: UserRecord["role"];
-  issuer: string;
-  createdAt: number;
-  lastLoginAt: number | null;
-}
-
+/** A stored user as the API shows it. */
 export function userView(u: UserRecord): UserView {
   return {
     id: u.id,
@@ -25,24 +22,7 @@ export function userView(u: UserRecord): UserView {
   };
 }
 
-/** A node as the API shows it. */
-export interface NodeView {
-  id: number;
-  key: string;
-  name: string;
-  hostname: string;
-  os: string;
-  addresses: string[];
-  userId: number | null;
-  tags: string[];
-  ephemeral: boolean;
-  keyExpiry: number | null;
-  /** The local users the node's SSH server can be (its SSH rules are narrowed to them); null: any. */
-  sshUsers: string[] | null;
-  createdAt: number;
-  lastSeen: number | null;
-}
-
+/** A stored node as the API shows it (the list adds online and a fresher lastSeen). */
 export function nodeView(n: NodeRecord): NodeView {
   return {
     id: n.id,
@@ -61,17 +41,13 @@ export function nodeView(n: NodeRecord): NodeView {
   };
 }
 
-/** An auth key as lists show it: the prefix, never the key. */
-export type AuthKeyView = Omit<AuthKeyRecord, "hash">;
-
+/** A stored auth key without its hash. */
 export function authKeyView(k: AuthKeyRecord): AuthKeyView {
   const { hash: _hash, ...view } = k;
   return view;
 }
 
-/** An API key as lists show it: the prefix, never the key. */
-export type ApiKeyView = Omit<ApiKeyRecord, "hash">;
-
+/** A stored API key without its hash. */
 export function apiKeyView(k: ApiKeyRecord): ApiKeyView {
   const { hash: _hash, ...view } = k;
   return view;
