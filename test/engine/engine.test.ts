@@ -10,8 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
-import { startRelay } from "../../server/relay/index.ts";
-import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
 import type {
   EngineApi,
@@ -23,22 +21,19 @@ import type {
 import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
+import { describeWithPrereq } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/wait.ts";
-import { ourWgConfigText } from "../interop/our-wg-config.ts";
-import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
+import type { WgHost } from "../interop/wg-host.ts";
 import {
   ensureTestUser,
   type SshServer,
-  sshdPrereq,
   startSshd,
   TEST_PASSWORD,
   TEST_USER,
 } from "../ssh/fixtures/servers.ts";
+import { closeEngineLab, type EngineLab, engineLabPrereq, startEngineLab } from "./engine-lab.ts";
 
-const need = prereq(
-  ...[...wgHostPrereq().missing, ...sshdPrereq.missing].map((what) => check(what, false)),
-);
+const need = engineLabPrereq();
 
 /** A terminal on the page's side of a session's MessagePort. */
 class FakeTerminal {
@@ -106,43 +101,20 @@ function recordingUi(answers: { trust: boolean; password?: string }) {
 describeWithPrereq(need, "the engine API against a wireguard-go host through the relay", () => {
   let host: WgHost;
   let sshd: SshServer;
-  let relay: Awaited<ReturnType<typeof startRelay>>;
+  let relay: EngineLab["relay"];
   let engine: EngineApi;
   let networkId: string;
 
   beforeAll(async () => {
-    const privateKey = generatePrivateKey();
-    host = await createWgHost({
-      peer: {
-        publicKey: keyToBase64(await nodeX25519.publicKey(privateKey)),
-        allowedIps: "100.64.0.1/32",
-      },
-    });
-    ensureTestUser();
-    sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
-    relay = await startRelay({
-      auth: { mode: "open" },
-      relayId: "engine-test",
-      udpBridge: new UdpBridge({ allow: [`${host.hostAddress}/32:${host.listenPort}`] }),
-      log: () => {},
-    });
-    engine = createEngine({
-      store: new MemoryStore(),
-      connect: nodeRelayConnect(),
-      x25519: nodeX25519,
-      defaultRelayUrl: relay.url,
-    });
-    const config = ourWgConfigText(privateKey, host);
-    const network = await engine.importNetwork(config, { name: "lab", persist: false });
-    networkId = network.id;
-    expect(JSON.stringify(network)).not.toContain(keyToBase64(privateKey));
+    const lab = await startEngineLab("engine-test");
+    ({ host, sshd, relay, engine } = lab);
+    networkId = lab.network.id;
+    expect(JSON.stringify(lab.network)).not.toContain(keyToBase64(lab.privateKey));
   }, 60_000);
 
   afterAll(async () => {
     if (networkId) await engine.removeNetwork(networkId);
-    await relay?.close();
-    await sshd?.stop();
-    await host?.close();
+    await closeEngineLab({ relay, sshd, host });
   });
 
   it("lists the network, adds a host, pings it and reports status", async () => {

@@ -18,34 +18,19 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
-import { startRelay } from "../../server/relay/index.ts";
-import { UdpBridge } from "../../server/relay/udp-bridge.ts";
-import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
 import {
   type EngineApi,
   type SessionUi,
   TRANSFER_WINDOW,
   type TransferMessage,
 } from "../../worker/api.ts";
-import { MemoryStore } from "../../worker/engine/store.ts";
-import { createEngine } from "../../worker/engine.ts";
-import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
+import { describeWithPrereq } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/wait.ts";
-import { ourWgConfigText } from "../interop/our-wg-config.ts";
-import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
-import {
-  type SshServer,
-  sshdPrereq,
-  startSshd,
-  TEST_PASSWORD,
-  TEST_USER,
-} from "../ssh/fixtures/servers.ts";
+import type { WgHost } from "../interop/wg-host.ts";
+import { type SshServer, TEST_PASSWORD, TEST_USER } from "../ssh/fixtures/servers.ts";
+import { closeEngineLab, type EngineLab, engineLabPrereq, startEngineLab } from "./engine-lab.ts";
 
-const need = prereq(
-  ...[...wgHostPrereq().missing, ...sshdPrereq.missing].map((what) => check(what, false)),
-);
+const need = engineLabPrereq();
 
 const MiB = 1024 * 1024;
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
@@ -113,40 +98,19 @@ async function sendUpload(page: PageEnd, data: Uint8Array, stopAt = data.length)
 describeWithPrereq(need, "engine files over SFTP on a session's connection", () => {
   let host: WgHost;
   let sshd: SshServer;
-  let relay: Awaited<ReturnType<typeof startRelay>>;
+  let relay: EngineLab["relay"];
   let engine: EngineApi;
   let sessionId: string;
   let home: string;
   let owner: { uid: number; gid: number };
 
   beforeAll(async () => {
-    const privateKey = generatePrivateKey();
-    host = await createWgHost({
-      peer: {
-        publicKey: keyToBase64(await nodeX25519.publicKey(privateKey)),
-        allowedIps: "100.64.0.1/32",
-      },
-    });
-    sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
+    const lab = await startEngineLab("files-test");
+    ({ host, sshd, relay, engine } = lab);
+    const network = lab.network;
     home = sshd.home;
     const st = statSync(home);
     owner = { uid: st.uid, gid: st.gid };
-    relay = await startRelay({
-      auth: { mode: "open" },
-      relayId: "files-test",
-      udpBridge: new UdpBridge({ allow: [`${host.hostAddress}/32:${host.listenPort}`] }),
-      log: () => {},
-    });
-    engine = createEngine({
-      store: new MemoryStore(),
-      connect: nodeRelayConnect(),
-      x25519: nodeX25519,
-      defaultRelayUrl: relay.url,
-    });
-    const network = await engine.importNetwork(ourWgConfigText(privateKey, host), {
-      name: "lab",
-      persist: false,
-    });
     const ui: SessionUi = {
       onState: () => undefined,
       confirmHostKey: async () => true,
@@ -176,9 +140,7 @@ describeWithPrereq(need, "engine files over SFTP on a session's connection", () 
 
   afterAll(async () => {
     if (sessionId) await engine.closeSession(sessionId);
-    await relay?.close();
-    await sshd?.stop();
-    await host?.close();
+    await closeEngineLab({ relay, sshd, host });
   });
 
   const leftovers = (dir: string) => readdirSync(dir).filter((n) => n.includes("corridor-part"));
