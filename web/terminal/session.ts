@@ -1,6 +1,11 @@
 // One terminal tab: an xterm (loaded on first use) joined to an SSH session of the engine.
 // Terminal bytes go over a MessagePort (TerminalMessage); the engine calls back through a
 // comlink proxy of SessionUi for state changes, the host key decision and passwords.
+//
+// This file is the connection: the engine's session, its MessagePort and what arrives on it
+// (onMessage: the xterm write and ack of "output"), the state machine, leave/rejoin. The tab's
+// DOM around the terminal (bar, overlays, key bar, notices) is session-panel.ts, which shows
+// what setState() decides; where a session goes and what it is called is session-labels.ts.
 
 import { transfer } from "comlink";
 import type {
@@ -10,71 +15,20 @@ import type {
   SessionState,
   TerminalMessage,
 } from "../../worker/api.ts";
-import { errorText, h, replace } from "../dom.ts";
+import { errorText } from "../dom.ts";
 import { type Engine, pageId } from "../engine.ts";
-import { filesButton } from "../files/files-button.ts";
-import { getSettings, onSettings } from "../settings.ts";
-import { ClipboardGuard } from "./clipboard-guard.ts";
-import { closedPanel, hostKeyWarning, isHostKeyChange } from "./closed-panel.ts";
+import { getSettings } from "../settings.ts";
 import { confirmForgetHostKey } from "./forget-host-key.ts";
-import { loadTerminal, type TermHandle, type TerminalHooks } from "./handle.ts";
-import { coarsePointer, createKeyBar, type KeyBar } from "./keybar.ts";
-import { createLinkOpener, type LinkOpener } from "./link-opener.ts";
+import { loadTerminal, type TermHandle } from "./handle.ts";
 import { learnNamesOf, openOrAttach } from "./live-attach.ts";
-import { createRendererBadge } from "./renderer-badge.ts";
-import { createSearchBar } from "./search-bar.ts";
+import { type SessionLabels, type SessionTarget, sessionLabels } from "./session-labels.ts";
+import { SessionPanel } from "./session-panel.ts";
 import { signInUi } from "./sign-in-ui.ts";
-import { sanitizeTitle } from "./title.ts";
 
-export interface SessionTarget {
-  networkId: string;
-  networkName: string;
-  host: string;
-  /** The name the person knows the host by (a host name of the network), when it has one. */
-  hostName?: string;
-  port: number;
-  user: string;
-  /** The SSH keys the person chose to offer ([] = none; absent = the engine's remembered choice). */
-  keyIds?: string[];
-}
-
-const STATE_TEXT: Record<SessionState, string> = {
-  connecting: "Connecting",
-  handshaking: "Key exchange",
-  authenticating: "Authenticating",
-  connected: "Connected",
-  closed: "Closed",
-};
+/** Where a session goes and how its tab names it (session-labels.ts; importers use these). */
+export type { SessionLabels, SessionTarget } from "./session-labels.ts";
 
 const encoder = new TextEncoder();
-
-/** How a session's tab names it. */
-export interface SessionLabels {
-  /** "alice@web-01" (":PORT" after the host when not 22): the host by its name when known. */
-  who: string;
-  /** The network's name ("mesh", "lab"). */
-  network: string;
-  /** Both: "alice@web-01 · mesh". */
-  label: string;
-  /** The whole target for a tooltip: "alice@100.64.0.7:2222 (web-01) on network mesh". */
-  full: string;
-}
-
-/** The labels of a session to `target`, so tabs to different hosts, users or networks differ. */
-export function sessionLabels(target: SessionTarget): SessionLabels {
-  const name = target.hostName || target.host;
-  const port = target.port === 22 ? "" : `:${target.port}`;
-  const hostText = target.host.includes(":") ? `[${target.host}]` : target.host;
-  const nameText = name.includes(":") ? `[${name}]` : name;
-  const who = `${target.user}@${nameText}${port}`;
-  const named = name === target.host ? "" : ` (${name})`;
-  return {
-    who,
-    network: target.networkName,
-    label: `${who} · ${target.networkName}`,
-    full: `${target.user}@${hostText}${port}${named} on network ${target.networkName}`,
-  };
-}
 
 /** How a tab's session begins: a new SSH session, or one the engine holds (after a reload). */
 export interface SessionStart {
@@ -82,6 +36,7 @@ export interface SessionStart {
   attach?: string;
 }
 
+/** One terminal tab's SSH session: start() loads xterm and connects; dispose() ends it all. */
 export class TerminalSession {
   readonly panel: HTMLElement;
   /** The tab's label: "user@host-name · network". */
@@ -102,15 +57,7 @@ export class TerminalSession {
   /** The last attempt was refused by the identity SSH server (SessionUi.onLoginRefused). */
   private loginRefused = false;
 
-  private readonly stateLine: HTMLElement;
-  private readonly termBox: HTMLElement;
-  private readonly overlay: HTMLElement;
-  private readonly keyBar: KeyBar;
-  private readonly clipboard: ClipboardGuard;
-  private readonly links: LinkOpener;
-  /** The title the remote program set (OSC 0/2), sanitized, beside the session's address. */
-  private readonly remoteTitle: HTMLElement;
-  private readonly rendererBadge = createRendererBadge();
+  private readonly view: SessionPanel;
   private term: TermHandle | undefined;
   private port: MessagePort | undefined;
   private sessionId: string | undefined;
@@ -120,7 +67,6 @@ export class TerminalSession {
   /** The engine's session was handed on as the page went away (pagehide): rejoin on return. */
   private left = false;
   private dialogs = new AbortController();
-  private readonly cleanups: (() => void)[] = [];
   private disposed = false;
 
   constructor(
@@ -129,82 +75,22 @@ export class TerminalSession {
     start: SessionStart = {},
   ) {
     this.attachId = start.attach;
-    const hostText = target.host.includes(":") ? `[${target.host}]` : target.host;
-    const address = `${target.user}@${hostText}${target.port === 22 ? "" : `:${target.port}`}`;
     this.labels = sessionLabels(target);
     this.title = this.labels.label;
-    this.stateLine = h("span", { class: "session-state", testid: "session-state" });
-    this.termBox = h("div", { class: "term-host", testid: "terminal" });
-    this.overlay = h("div", { class: "session-overlay" });
-    this.overlay.hidden = true;
-    const refocus = () => this.term?.focus();
-    const { networkId, networkName, host, port } = target;
-    this.clipboard = new ClipboardGuard(
-      { networkId, networkName, host, port },
-      // Notices name who asked ("alice@web-01"), as the terminal's own sentences do.
-      this.labels.who,
-      refocus,
-    );
-    this.links = createLinkOpener(this.labels.who, refocus);
-    this.remoteTitle = h("span", { class: "remote-title", testid: "remote-title" });
-    const search = createSearchBar(() => this.term);
-    this.keyBar = createKeyBar({
-      send: (data) => this.sendText(data),
-      applicationCursor: () => this.term?.applicationCursorKeys() ?? false,
-      paste: () => {
-        navigator.clipboard
-          ?.readText()
-          .then((text) => this.term?.paste(text))
-          .catch(() => undefined);
+    this.view = new SessionPanel(
+      {
+        engine,
+        target,
+        labels: this.labels,
+        term: () => this.term,
+        sendText: (data) => this.sendText(data),
+        filesSession: () => (this.state === "connected" ? this.sessionId : undefined),
       },
-      refocus: () => this.term?.focus(),
-    });
-    const media = coarsePointer();
-    const showKeys = () => {
-      this.keyBar.element.hidden = !media.matches;
-      this.term?.fit();
-    };
-    showKeys();
-    media.addEventListener("change", showKeys);
-    this.cleanups.push(() => media.removeEventListener("change", showKeys));
-
-    this.panel = h(
-      "section",
-      { class: "terminal-panel", testid: "terminal-panel", attrs: { "aria-label": this.title } },
-      h(
-        "div",
-        { class: "panel-bar" },
-        this.stateLine,
-        h("span", { class: "muted", text: `${address} · ${target.networkName}` }),
-        this.remoteTitle,
-        this.rendererBadge.element,
-        filesButton(
-          engine,
-          () => (this.state === "connected" ? this.sessionId : undefined),
-          () => this.panel.querySelector(".terminal-area"),
-        ),
-      ),
-      h(
-        "div",
-        { class: "terminal-area" },
-        this.termBox,
-        search.element,
-        this.clipboard.element,
-        this.links.element,
-        this.overlay,
-      ),
-      this.keyBar.element,
+      this.title,
     );
-    this.searchOpen = search.open;
+    this.panel = this.view.element;
     this.renderState();
-
-    const resize = new ResizeObserver(() => this.term?.fit());
-    resize.observe(this.termBox);
-    this.cleanups.push(() => resize.disconnect());
-    this.cleanups.push(onSettings((settings) => this.term?.applySettings(settings)));
   }
-
-  private readonly searchOpen: () => void;
 
   /** Loads the terminal and opens the session. */
   async start(): Promise<void> {
@@ -212,24 +98,13 @@ export class TerminalSession {
     try {
       const create = await loadTerminal();
       if (this.disposed) return;
-      const hooks: TerminalHooks = {
-        clipboardRequest: (data) => this.clipboard.handle(data),
-        titleChange: (title) => {
-          const text = sanitizeTitle(title);
-          this.remoteTitle.textContent = text;
-          this.remoteTitle.title = text;
-        },
-        linkActivate: (uri) => this.links.activate(uri),
-        linkHover: (uri) => this.links.hover(uri),
-        linkLeave: () => this.links.leave(),
-      };
-      const term = create(this.termBox, getSettings(), hooks);
+      const term = create(this.view.termBox, getSettings(), this.view.hooks);
       this.term = term;
-      this.rendererBadge.follow(term);
-      term.onData((data) => this.sendText(this.keyBar.transform(data)));
+      this.view.rendererBadge.follow(term);
+      term.onData((data) => this.sendText(this.view.keyBar.transform(data)));
       term.onBinary((data) => this.sendBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
       term.onResize((cols, rows) => this.post({ type: "resize", cols, rows }));
-      term.onSearchRequest(this.searchOpen);
+      term.onSearchRequest(this.view.openSearch);
     } catch (error) {
       this.setState("closed", `The terminal did not load: ${errorText(error)}`);
       return;
@@ -248,8 +123,7 @@ export class TerminalSession {
     if (!term) return;
     this.teardownConnection();
     // The title belonged to the previous connection's programs.
-    this.remoteTitle.textContent = "";
-    this.remoteTitle.title = "";
+    this.view.setRemoteTitle("");
     const generation = ++this.generation;
     const channel = new MessageChannel();
     this.port = channel.port1;
@@ -418,37 +292,11 @@ export class TerminalSession {
   }
 
   private renderState(): void {
-    const { state, detail } = this;
-    this.stateLine.dataset.state = state;
-    replace(
-      this.stateLine,
-      h("span", { class: "dot", data: { state } }),
-      STATE_TEXT[state],
-      detail && state !== "closed" && state !== "connected" ? ` · ${detail}` : "",
-    );
-    if (state === "closed") {
-      replace(
-        this.overlay,
-        isHostKeyChange(detail)
-          ? hostKeyWarning(detail, this.target.host, () => void this.forgetHostKey())
-          : closedPanel(
-              detail,
-              () => this.reconnect(),
-              this.loginRefused && this.onOtherUser !== undefined
-                ? {
-                    otherUser: this.onOtherUser,
-                    backToHosts: () => {
-                      location.hash = "#/mesh";
-                    },
-                  }
-                : undefined,
-            ),
-      );
-      this.overlay.hidden = false;
-    } else {
-      replace(this.overlay);
-      this.overlay.hidden = true;
-    }
+    this.view.showState(this.state, this.detail, {
+      reconnect: () => this.reconnect(),
+      forgetHostKey: () => void this.forgetHostKey(),
+      otherUser: this.loginRefused ? this.onOtherUser : undefined,
+    });
   }
 
   /** Called when the tab becomes visible. */
@@ -459,6 +307,7 @@ export class TerminalSession {
     });
   }
 
+  /** The terminal's active buffer, line by line (tests read it). */
   lines(): string[] {
     return this.term?.lines() ?? [];
   }
@@ -471,13 +320,13 @@ export class TerminalSession {
     this.port = undefined;
   }
 
+  /** Closes the session and removes the tab's panel (the tab was closed). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.dialogs.abort();
     this.teardownConnection();
-    for (const cleanup of this.cleanups) cleanup();
-    this.clipboard.dispose();
+    this.view.dispose();
     this.term?.dispose();
     this.panel.remove();
   }
