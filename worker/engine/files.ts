@@ -4,7 +4,9 @@
 // MessagePort with a window of acks both ways (transfer-port.ts), never one comlink call per
 // chunk. Uploads go to a hidden temporary name beside the target and are renamed into place
 // only when every byte is stored, so a cancelled or failed upload never leaves a file under
-// the name the person asked for; a download is complete only when "done" arrives.
+// the name the person asked for; a download is complete only when "done" arrives. Part files
+// a dropped connection could not remove are recorded and removed by the next session of the
+// same login (upload-leftovers.ts).
 
 import type {
   FileEntry,
@@ -17,18 +19,40 @@ import type {
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type SftpAttrs } from "../ssh/sftp/attrs.ts";
 import { type SftpClient, SftpError } from "../ssh/sftp/client.ts";
 import { SSH_FX_NO_SUCH_FILE } from "../ssh/sftp/messages.ts";
+import { type EngineStore, MemoryStore } from "./store.ts";
 import {
   decodeTransferMessage,
   SendWindow,
   TransferCancelled,
   uploadSource,
 } from "./transfer-port.ts";
+import {
+  type PartLocks,
+  type SessionLogin,
+  UploadLeftovers,
+  type UploadPart,
+} from "./upload-leftovers.ts";
 
 /** What the files calls need of a session: a way to open SFTP on its connection. */
 export interface FilesSession {
   sftp(): Promise<SftpClient>;
   /** Settles when the session has ended. */
   readonly ended: Promise<void>;
+}
+
+/** What createFilesApi needs besides the sessions; all optional. */
+export interface FilesOptions {
+  /** Keeps the records of upload part files (the engine's store; default: memory). */
+  store?: EngineStore;
+  /**
+   * Whom a session is logged in as, where: its upload part files are recorded under it and
+   * removed by a later session of the same login. Without it, nothing is recorded.
+   */
+  login?: (sessionId: string) => SessionLogin | undefined;
+  /** Tells uploads running in other engines on the same store (default: navigator.locks). */
+  locks?: PartLocks;
+  /** Where a cleanup's count is told (default: console.info). */
+  log?: (text: string) => void;
 }
 
 /** Download bytes are gathered into messages of this size (fewer postMessage calls). */
@@ -89,9 +113,30 @@ function messageOf(error: unknown): string {
 }
 
 /** Creates the files calls over the engine's open sessions. */
-export function createFilesApi(session: (id: string) => FilesSession | undefined): FilesApi {
+export function createFilesApi(
+  session: (id: string) => FilesSession | undefined,
+  options: FilesOptions = {},
+): FilesApi {
   const clients = new Map<string, Promise<SftpClient>>();
-  const transfers = new Map<string, (reason: string) => void>();
+  /** Running transfers by id: their session, and how to stop them. */
+  const transfers = new Map<
+    string,
+    { sessionId: string; stop(reason: string): void; lost?(error: Error): void }
+  >();
+  const leftovers = new UploadLeftovers(options.store ?? new MemoryStore(), options.locks);
+  const log = options.log ?? ((text: string) => console.info(`corridor: ${text}`));
+
+  /** Removes what dropped sessions of this login left; never fails the SFTP start. */
+  const cleanLeftovers = async (sftp: SftpClient, login: SessionLogin) => {
+    try {
+      const removed = await leftovers.clean(sftp, login);
+      if (removed > 0) {
+        log(`removed ${removed} unfinished upload part file(s) of ${login.username}@${login.host}`);
+      }
+    } catch (error) {
+      log(`upload part files of ${login.username}@${login.host} not cleaned: ${messageOf(error)}`);
+    }
+  };
 
   const sftpOf = async (sessionId: string): Promise<SftpClient> => {
     const cached = clients.get(sessionId);
@@ -104,12 +149,24 @@ export function createFilesApi(session: (id: string) => FilesSession | undefined
     if (open === undefined) {
       throw new Error(`no open SSH session ${sessionId}: files need a connected session`);
     }
-    const started = open.sftp().catch((error: unknown) => {
-      throw new Error(`the host did not start SFTP: ${messageOf(error)}`);
-    });
+    const login = options.login?.(sessionId);
+    const started = open.sftp().then(
+      async (client) => {
+        // Before the first listing, so the panel never shows a part file about to vanish.
+        if (login !== undefined) await cleanLeftovers(client, login);
+        return client;
+      },
+      (error: unknown) => {
+        throw new Error(`the host did not start SFTP: ${messageOf(error)}`);
+      },
+    );
     clients.set(sessionId, started);
     void open.ended.finally(() => {
       if (clients.get(sessionId) === started) clients.delete(sessionId);
+      // An upload waiting for the page's next chunk would not notice the connection is gone.
+      for (const transfer of transfers.values()) {
+        if (transfer.sessionId === sessionId) transfer.lost?.(new Error("the SSH session ended"));
+      }
       void started.then((c) => c.end()).catch(() => undefined);
     });
     return await started;
@@ -194,7 +251,7 @@ export function createFilesApi(session: (id: string) => FilesSession | undefined
         window.release();
         void reader.cancel(reason).catch(() => undefined);
       };
-      transfers.set(id, stop);
+      transfers.set(id, { sessionId, stop });
       port.onmessage = (event: MessageEvent<unknown>) => {
         try {
           const message = decodeTransferMessage(event.data);
@@ -275,12 +332,33 @@ export function createFilesApi(session: (id: string) => FilesSession | undefined
       if (existing !== null && typeOf(existing) === "dir") {
         throw new Error(`upload ${path}: a directory has that name`);
       }
-      const temp = joinPath(dir, `.${name}.corridor-part-${crypto.randomUUID().slice(0, 8)}`);
-      // Opening the temporary file now reports a directory we cannot write to at once.
-      await sftp.close(await sftp.open(temp, "wx"));
+      // Absolute, so a later session finds the part whatever its working directory.
+      const base = await sftp.realpath(dir);
+      const temp = joinPath(base, `.${name}.corridor-part-${crypto.randomUUID().slice(0, 8)}`);
+      const login = options.login?.(sessionId);
+      // Recorded before it exists: a connection that drops from here on leaves a known file.
+      const part: UploadPart | null =
+        login === undefined
+          ? null
+          : await leftovers.record(login, temp).catch((error: unknown) => {
+              log(`upload ${path}: its part file is not recorded: ${messageOf(error)}`);
+              return null;
+            });
+      try {
+        // Opening the temporary file now reports a directory we cannot write to at once.
+        await sftp.close(await sftp.open(temp, "wx"));
+      } catch (error) {
+        if (part === null) await sftp.remove(temp).catch(() => undefined);
+        else await part.abandon(sftp, error);
+        throw error;
+      }
       const id = crypto.randomUUID();
       const source = uploadSource(port);
-      transfers.set(id, (reason) => source.cancel(reason));
+      transfers.set(id, {
+        sessionId,
+        stop: (reason) => source.cancel(reason),
+        lost: (error) => source.fail(error),
+      });
       const report = throttled(progress, size);
       void (async () => {
         let stored = 0;
@@ -293,10 +371,12 @@ export function createFilesApi(session: (id: string) => FilesSession | undefined
           });
           if (existing !== null) await sftp.remove(path);
           await sftp.rename(temp, path);
+          await part?.forget();
           report(stored, true);
           port.postMessage({ type: "done", bytes: stored } satisfies TransferMessage);
         } catch (error) {
-          await sftp.remove(temp).catch(() => undefined);
+          if (part === null) await sftp.remove(temp).catch(() => undefined);
+          else await part.discard(sftp);
           port.postMessage(
             (error instanceof TransferCancelled
               ? { type: "cancel", reason: error.message }
@@ -315,7 +395,7 @@ export function createFilesApi(session: (id: string) => FilesSession | undefined
     },
 
     async cancelTransfer(id) {
-      transfers.get(id)?.("cancelled");
+      transfers.get(id)?.stop("cancelled");
     },
   };
 }

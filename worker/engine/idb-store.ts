@@ -5,8 +5,9 @@ import type { EngineStore, StoreKind } from "./store.ts";
 
 const DB_NAME = "corridor";
 // 2: the "mesh" store (known hosts and key choices of mesh hosts without published keys).
-const DB_VERSION = 2;
-const KINDS: readonly StoreKind[] = ["networks", "sshKeys", "mesh"];
+// 3: the "uploadParts" store (upload part files to remove, upload-leftovers.ts).
+const DB_VERSION = 3;
+const KINDS: readonly StoreKind[] = ["networks", "sshKeys", "mesh", "uploadParts"];
 
 function promised<T>(request: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -27,6 +28,8 @@ export async function openIdbStore(): Promise<EngineStore> {
     }
   };
   const db = await promised(request);
+  // A newer engine (after an update) upgrading the database waits for this connection to close.
+  db.onversionchange = () => db.close();
   const store = (kind: StoreKind, mode: IDBTransactionMode) =>
     db.transaction(kind, mode).objectStore(kind);
   return {

@@ -1,10 +1,13 @@
 // Where the engine keeps what must survive a reload: networks (with their WireGuard private
-// keys and known hosts) and SSH user keys. The browser's implementation is IndexedDB
+// keys and known hosts), SSH user keys, and the upload part files it has to clean up. The browser's implementation is IndexedDB
 // (idb-store.ts); tests and "keep only for this tab" use the in-memory one. Nothing secret
 // ever goes to localStorage (DESIGN §8).
 
-/** The kinds of record. */
-export type StoreKind = "networks" | "sshKeys" | "mesh";
+/**
+ * The kinds of record. "uploadParts": the hidden part files of uploads the engine is writing
+ * or could not remove (upload-leftovers.ts).
+ */
+export type StoreKind = "networks" | "sshKeys" | "mesh" | "uploadParts";
 
 /** A small record store. Values are plain JSON-like objects with an `id`. */
 export interface EngineStore {

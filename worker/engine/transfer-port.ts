@@ -135,8 +135,13 @@ export class SendWindow {
 /** An upload's incoming bytes and the way to stop them from the engine's side. */
 export interface UploadSource {
   readonly stream: ReadableStream<Uint8Array>;
-  /** Errors the stream with `reason` (cancelTransfer, the session closing). */
+  /** Errors the stream with TransferCancelled(`reason`) (cancelTransfer). */
   cancel(reason: string): void;
+  /**
+   * Errors the stream with `error` at once (the SSH session ended): the writer may be waiting
+   * for the page's next chunk, and a page that is gone would hold it for `stallMs`.
+   */
+  fail(error: Error): void;
 }
 
 /**
@@ -146,6 +151,7 @@ export interface UploadSource {
  */
 export function uploadSource(port: MessagePort, stallMs = TRANSFER_STALL_MS): UploadSource {
   const queue: TransferMessage[] = [];
+  let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const push = (message: TransferMessage) => {
     queue.push(message);
@@ -162,6 +168,10 @@ export function uploadSource(port: MessagePort, stallMs = TRANSFER_STALL_MS): Up
     {
       async pull(controller) {
         for (;;) {
+          if (failure !== undefined) {
+            controller.error(failure);
+            return;
+          }
           const message = queue.shift();
           if (message === undefined) {
             const next = new Promise<void>((go) => (wake = go));
@@ -197,5 +207,12 @@ export function uploadSource(port: MessagePort, stallMs = TRANSFER_STALL_MS): Up
     },
     { highWaterMark: 0 },
   );
-  return { stream, cancel: (reason) => push({ type: "cancel", reason }) };
+  return {
+    stream,
+    cancel: (reason) => push({ type: "cancel", reason }),
+    fail: (error) => {
+      failure ??= error;
+      wake?.();
+    },
+  };
 }
