@@ -7,10 +7,8 @@
 
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApiListener } from "../../server/control/api/app.ts";
 import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
 import { type Control, startControl } from "../../server/control/index.ts";
 import { openStore } from "../../server/control/store/open.ts";
@@ -18,10 +16,10 @@ import type { Store } from "../../server/control/store/types.ts";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { createLogger } from "../../server/log.ts";
 import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
-import { CONTROL_PATH } from "../../worker/control/messages.ts";
 import { initCrypto } from "../../worker/crypto/index.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
-import { listenOnLoopback, reservedPort } from "../helpers/ports.ts";
+import { reservedPort } from "../helpers/ports.ts";
+import { ownerApi, startControlFront } from "./control-http-harness.ts";
 
 export const corridorBin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
 
@@ -94,27 +92,10 @@ export async function startAgentMesh(options: AgentMeshOptions = {}): Promise<Ag
     const relayPort = await reservedPort(host);
     const relayPrivate = generatePrivateKey();
     const relayKey = keyToBase64(await nodeX25519.publicKey(relayPrivate));
-    let listener: ReturnType<typeof createApiListener> | null = null;
     let control: Control | undefined;
-    const http: Server = createServer((req, res) => {
-      if (listener === null) res.writeHead(503).end();
-      else void listener(req, res);
-    });
-    http.on("upgrade", (req, socket, head) => {
-      const path = (req.url ?? "/").split("?")[0];
-      if (path === CONTROL_PATH && control !== undefined && listener !== null) {
-        control.handleUpgrade(req, socket, head);
-      } else socket.destroy();
-    });
-    const port = await listenOnLoopback(http as never, host);
-    cleanup.push(
-      () =>
-        new Promise<void>((resolve) => {
-          http.close(() => resolve());
-          http.closeAllConnections();
-        }),
-    );
-    const baseUrl = `http://${host}:${port}`;
+    const front = await startControlFront(host);
+    cleanup.push(() => front.close());
+    const baseUrl = front.baseUrl;
     const logLines: LogLine[] = [];
     const log = createLogger({
       level: "info",
@@ -133,7 +114,7 @@ export async function startAgentMesh(options: AgentMeshOptions = {}): Promise<Ag
         ephemeralGraceMs: options.ephemeralGraceMs,
         log,
       });
-      listener = createApiListener(control.api);
+      front.serve(control);
     };
     await startMap();
     const openRelay = () =>
@@ -152,25 +133,13 @@ export async function startAgentMesh(options: AgentMeshOptions = {}): Promise<Ag
     const stopControl = async () => {
       if (!mapRunning) return;
       mapRunning = false;
-      listener = null;
+      front.serve(null);
       await control?.close();
       await store.close();
     };
     cleanup.push(stopControl);
 
-    const api = async (method: string, path: string, body?: unknown): Promise<ApiReply> => {
-      const res = await fetch(new URL(path, baseUrl), {
-        method,
-        headers: {
-          authorization: `Bearer ${apiKey}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (res.status >= 500) throw new Error(`API ${method} ${path}: ${res.status} ${text}`);
-      return { status: res.status, json: text === "" ? null : JSON.parse(text) };
-    };
+    const api: AgentMesh["api"] = ownerApi(baseUrl, apiKey, { throwOnServerError: true });
     return {
       baseUrl,
       get control() {

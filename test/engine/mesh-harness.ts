@@ -5,11 +5,9 @@
 // process) with their identity SSH server on port 22 of their mesh addresses.
 
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent } from "../../server/agent/agent.ts";
-import { createApiListener } from "../../server/control/api/app.ts";
 import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
 import {
   createSessionUser,
@@ -30,8 +28,9 @@ import { initCrypto } from "../../worker/crypto/index.ts";
 import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { ownerApi, startControlFront } from "../agent/control-http-harness.ts";
 import { jsonString } from "../helpers/json.ts";
-import { listenOnLoopback, reservedPort } from "../helpers/ports.ts";
+import { reservedPort } from "../helpers/ports.ts";
 
 /** An API answer. */
 export interface ApiReply {
@@ -93,26 +92,10 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
     const relayPort = await reservedPort("127.0.0.1");
     const relayPrivate = generatePrivateKey();
     const relayKey = keyToBase64(await nodeX25519.publicKey(relayPrivate));
-    let listener: ReturnType<typeof createApiListener> | null = null;
     let control: Control | undefined;
-    const http: Server = createServer((req, res) => {
-      if (listener === null) res.writeHead(503).end();
-      else void listener(req, res);
-    });
-    http.on("upgrade", (req, socket, head) => {
-      if ((req.url ?? "/").split("?")[0] === CONTROL_PATH && control !== undefined) {
-        control.handleUpgrade(req, socket, head);
-      } else socket.destroy();
-    });
-    const port = await listenOnLoopback(http as never, "127.0.0.1");
-    cleanup.push(
-      () =>
-        new Promise<void>((resolve) => {
-          http.close(() => resolve());
-          http.closeAllConnections();
-        }),
-    );
-    const baseUrl = `http://127.0.0.1:${port}`;
+    const front = await startControlFront("127.0.0.1");
+    cleanup.push(() => front.close());
+    const { port, baseUrl } = front;
     const crypto = await initCrypto();
     const startMap = () =>
       startControl({
@@ -132,7 +115,7 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
       });
     control = await startMap();
     cleanup.push(() => control?.close());
-    listener = createApiListener(control.api);
+    front.serve(control);
     const relay: RelayServer = await startRelay({
       auth: { mode: "token", controlPublicKey: control.tokenPublicKey },
       relayId: "default",
@@ -143,18 +126,7 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
       closeGraceMs: 100,
     });
     cleanup.push(() => relay.close());
-    const api = async (method: string, path: string, body?: unknown): Promise<ApiReply> => {
-      const res = await fetch(new URL(path, baseUrl), {
-        method,
-        headers: {
-          authorization: `Bearer ${apiKey}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, json: text === "" ? null : JSON.parse(text) };
-    };
+    const api: MeshTestbed["api"] = ownerApi(baseUrl, apiKey, { throwOnServerError: false });
     const engines: EngineApi[] = [];
     cleanup.push(async () => {
       for (const engine of engines.splice(0)) await engine.meshStop().catch(() => undefined);
@@ -180,10 +152,10 @@ export async function startMeshTestbed(): Promise<MeshTestbed> {
       async restartControl() {
         const old = control;
         control = undefined;
-        listener = null;
+        front.serve(null);
         await old?.close();
         control = await startMap();
-        listener = createApiListener(control.api);
+        front.serve(control);
       },
       async cookie(userId) {
         const session = await store.transaction((tx) => startSession(tx, userId, Date.now()));
