@@ -16,7 +16,6 @@ import { join } from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { ServeHandle } from "../../server/web/serve.ts";
-import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import type { WgHost } from "../interop/wg-host.ts";
@@ -24,20 +23,12 @@ import {
   ensureTestUser,
   type SshServer,
   sshdPrereq,
-  startSshd,
   TEST_PASSWORD,
   TEST_USER,
 } from "../ssh/fixtures/servers.ts";
 import { readCorridorDb, secretTraces } from "./idb-dump.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
-import {
-  buildPage,
-  createLabHost,
-  importLabNetwork,
-  labPrereq,
-  openLabPage,
-  startLabServe,
-} from "./wg-lab.ts";
+import { closeSshdLab, importLabNetwork, labPrereq, openLabPage, startSshdLab } from "./wg-lab.ts";
 
 const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
 const need = labPrereq(sshdPrereq);
@@ -86,12 +77,8 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), "corridor-deeplink-"));
-    const webRoot = await buildPage(tmp);
-    const privateKey = generatePrivateKey();
-    host = await createLabHost(privateKey, "cdl");
-    ensureTestUser();
-    sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
-    serve = await startLabServe(host, webRoot, "e2e-deeplink");
+    const lab = await startSshdLab(tmp, "e2e-deeplink", "cdl");
+    ({ host, sshd, serve } = lab);
     const href = `${serve.url.replace(/\/?$/, "/")}#/ssh/${TEST_USER}@${host.tunnelAddress}`;
     other = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(linkPage(href));
@@ -103,7 +90,7 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
     page = await openLabPage(browser, problems);
 
     // The network and two saved keys, made through the page; only key A may log in.
-    await importLabNetwork(page, serve.url, "lab", privateKey, host);
+    await importLabNetwork(page, serve.url, "lab", lab.privateKey, host);
     await page.getByTestId("network-item").filter({ hasText: "lab" }).waitFor();
     await page.getByTestId("keys-button").click();
     for (const name of ["dl-key-a", "dl-key-b"]) {
@@ -135,9 +122,7 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
   afterAll(async () => {
     await browser?.close();
     await new Promise<void>((ok) => (other ? other.close(() => ok()) : ok()));
-    await serve?.close();
-    await sshd?.stop();
-    await host?.close();
+    await closeSshdLab({ serve, sshd, host });
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 60_000);
 

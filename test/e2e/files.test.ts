@@ -25,26 +25,18 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { ServeHandle } from "../../server/web/serve.ts";
-import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import type { WgHost } from "../interop/wg-host.ts";
-import {
-  type SshServer,
-  sshdPrereq,
-  startSshd,
-  TEST_PASSWORD,
-  TEST_USER,
-} from "../ssh/fixtures/servers.ts";
+import { type SshServer, sshdPrereq, TEST_PASSWORD, TEST_USER } from "../ssh/fixtures/servers.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
 import { sampleTargetHeaps, type TargetHeapPeak } from "./target-heaps.ts";
 import {
-  buildPage,
+  closeSshdLab,
   collectProblems,
-  createLabHost,
   importLabNetwork,
   labPrereq,
-  startLabServe,
+  startSshdLab,
 } from "./wg-lab.ts";
 
 const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
@@ -104,11 +96,8 @@ describeWithPrereq(need, "the files panel over SFTP in Chromium", () => {
     tmp = await mkdtemp(join(tmpdir(), "corridor-files-e2e-"));
     bigPath = join(tmp, "big.bin");
     bigSha = randomFile(bigPath, BIG);
-    const webRoot = await buildPage(tmp);
-    const privateKey = generatePrivateKey();
-    host = await createLabHost(privateKey);
-    sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
-    serve = await startLabServe(host, webRoot, "files-e2e");
+    const lab = await startSshdLab(tmp, "files-e2e");
+    ({ host, sshd, serve } = lab);
     browser = await launchChromium();
     context = await browser.newContext({
       viewport: { width: 1280, height: 800 },
@@ -122,7 +111,7 @@ describeWithPrereq(need, "the files panel over SFTP in Chromium", () => {
     page = await context.newPage();
     collectProblems(page, problems);
     cdp = await context.newCDPSession(page);
-    await importLabNetwork(page, serve.url, "lab", privateKey, host);
+    await importLabNetwork(page, serve.url, "lab", lab.privateKey, host);
     await page.getByTestId("network-item").filter({ hasText: "lab" }).first().click();
     const hostItem = page.locator(
       `[data-testid="host-item"][data-address="${host.tunnelAddress}"]`,
@@ -148,9 +137,7 @@ describeWithPrereq(need, "the files panel over SFTP in Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await serve?.close();
-    await sshd?.stop();
-    await host?.close();
+    await closeSshdLab({ serve, sshd, host });
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 60_000);
 

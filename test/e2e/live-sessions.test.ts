@@ -15,26 +15,17 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Dialog, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { ServeHandle } from "../../server/web/serve.ts";
-import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import type { WgHost } from "../interop/wg-host.ts";
-import {
-  ensureTestUser,
-  type SshServer,
-  sshdPrereq,
-  startSshd,
-  TEST_PASSWORD,
-  TEST_USER,
-} from "../ssh/fixtures/servers.ts";
+import { type SshServer, sshdPrereq, TEST_PASSWORD, TEST_USER } from "../ssh/fixtures/servers.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
 import {
-  buildPage,
+  closeSshdLab,
   collectProblems,
-  createLabHost,
   importLabNetwork,
   labPrereq,
-  startLabServe,
+  startSshdLab,
 } from "./wg-lab.ts";
 
 const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
@@ -111,12 +102,7 @@ describeWithPrereq(need, "one engine per browser: live sessions", () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     tmp = await mkdtemp(join(tmpdir(), "corridor-live-"));
-    const webRoot = await buildPage(tmp);
-    privateKey = generatePrivateKey();
-    host = await createLabHost(privateKey, "cls");
-    ensureTestUser();
-    sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
-    serve = await startLabServe(host, webRoot, "e2e-live");
+    ({ privateKey, host, sshd, serve } = await startSshdLab(tmp, "e2e-live", "cls"));
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
@@ -134,9 +120,7 @@ describeWithPrereq(need, "one engine per browser: live sessions", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await serve?.close();
-    await sshd?.stop();
-    await host?.close();
+    await closeSshdLab({ serve, sshd, host });
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 60_000);
 

@@ -11,21 +11,13 @@ import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ServeHandle } from "../../server/web/serve.ts";
-import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
 import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import type { WgHost } from "../interop/wg-host.ts";
-import {
-  ensureTestUser,
-  type SshServer,
-  sshdPrereq,
-  startSshd,
-  TEST_PASSWORD,
-  TEST_USER,
-} from "../ssh/fixtures/servers.ts";
+import { type SshServer, sshdPrereq, TEST_PASSWORD, TEST_USER } from "../ssh/fixtures/servers.ts";
 import { BUDGET, describeWeight, kb, watchWeight } from "./page-weight.ts";
-import { buildPage, createLabHost, labPrereq, openLabPage, startLabServe } from "./wg-lab.ts";
+import { closeSshdLab, labPrereq, openLabPage, startSshdLab } from "./wg-lab.ts";
 
 describeWithPrereq(labPrereq(sshdPrereq), "the page's weight up to a shell prompt", () => {
   let tmp = "";
@@ -33,23 +25,17 @@ describeWithPrereq(labPrereq(sshdPrereq), "the page's weight up to a shell promp
   let sshd: SshServer;
   let serve: ServeHandle;
   let browser: Browser;
-  const privateKey = generatePrivateKey();
+  let privateKey: Uint8Array;
 
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), "corridor-weight-"));
-    const webRoot = await buildPage(tmp);
-    host = await createLabHost(privateKey);
-    ensureTestUser();
-    sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
-    serve = await startLabServe(host, webRoot, "weight");
+    ({ privateKey, host, sshd, serve } = await startSshdLab(tmp, "weight"));
     browser = await launchChromium();
   }, 180_000);
 
   afterAll(async () => {
     await browser?.close();
-    await serve?.close();
-    await sshd?.stop();
-    await host?.close();
+    await closeSshdLab({ serve, sshd, host });
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }, 60_000);
 

@@ -1,8 +1,9 @@
 // What the browser tests against a wireguard-go host share (terminal, deep-link, host-key-type,
-// terminal-osc): their prerequisites, the page built with the repo's vite.config.ts into the
-// test's temp dir, the host with our node as its one peer, `corridor serve` whose UDP bridge
-// may reach only that host, a page whose errors are collected, and the network imported
-// through the page as a person would. Each test keeps its own order and what it adds.
+// terminal-osc, files, live-sessions, weight): their prerequisites, the page built with the
+// repo's vite.config.ts into the test's temp dir, the host with our node as its one peer,
+// `corridor serve` whose UDP bridge may reach only that host, the whole of that with sshd in
+// the host's namespace (startSshdLab), a page whose errors are collected, and the network
+// imported through the page as a person would. Each test keeps its own order and what it adds.
 
 import { join } from "node:path";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
@@ -10,11 +11,12 @@ import { build } from "vite";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { UdpBridge } from "../../server/relay/udp-bridge.ts";
 import { type ServeHandle, type ServeOptions, startServe } from "../../server/web/serve.ts";
-import { keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { chromiumPrereq } from "../helpers/chromium.ts";
 import { check, type Prereq, prereq } from "../helpers/prereq.ts";
 import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
+import { type SshServer, startSshd } from "../ssh/fixtures/servers.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
 
 /** Chromium, a wireguard-go host, and what else the test names (sshd, Dropbear), as one. */
@@ -66,6 +68,48 @@ export function startLabServe(
   relayId: string,
 ): Promise<ServeHandle> {
   return startServe({ port: 0, webRoot, relay: labRelay(host, relayId) });
+}
+
+/** The page built, a wireguard-go host with sshd on its tunnel address, and serve for it. */
+export interface SshdLab {
+  /** Our node's WireGuard key: the host's one peer; the page imports it. */
+  privateKey: Uint8Array;
+  host: WgHost;
+  /** OpenSSH's sshd in the host's namespace, on port 22 of its tunnel address. */
+  sshd: SshServer;
+  serve: ServeHandle;
+}
+
+/**
+ * Builds the page into `tmp`, makes a lab host (namespaces named with `prefix`), starts sshd
+ * in it (the test account is made per server; keys for it go through ensureTestUser) and
+ * `corridor serve` with relay `relayId`. What started is stopped again if a later step fails,
+ * so a test's afterAll has only the finished lab to close (closeSshdLab).
+ */
+export async function startSshdLab(
+  tmp: string,
+  relayId: string,
+  prefix?: string,
+): Promise<SshdLab> {
+  const webRoot = await buildPage(tmp);
+  const privateKey = generatePrivateKey();
+  const host = await createLabHost(privateKey, prefix);
+  let sshd: SshServer | undefined;
+  try {
+    sshd = await startSshd({ netns: host.namespace, listen: host.tunnelAddress, port: 22 });
+    const serve = await startLabServe(host, webRoot, relayId);
+    return { privateKey, host, sshd, serve };
+  } catch (error) {
+    await closeSshdLab({ sshd, host });
+    throw error;
+  }
+}
+
+/** Stops what of a lab there is: serve, then sshd, then the host and its namespaces. */
+export async function closeSshdLab(lab: Partial<SshdLab> | undefined): Promise<void> {
+  await lab?.serve?.close();
+  await lab?.sshd?.stop();
+  await lab?.host?.close();
 }
 
 /**
