@@ -211,7 +211,12 @@ export function createEngine(deps: EngineDeps): EngineApi {
   // Files (SFTP) on the sessions' own connections: worker/engine/files.ts.
   const files = lazyCalls<FilesApi, (typeof FILES_CALLS)[number]>(
     FILES_CALLS,
-    once(async () => (await loadFiles()).createFilesApi((id) => sessions.get(id))),
+    once(async () =>
+      (await loadFiles()).createFilesApi((id) => sessions.get(id), {
+        store: deps.store,
+        login: (id) => sessions.list().find((s) => s.id === id),
+      }),
+    ),
   );
 
   return {
