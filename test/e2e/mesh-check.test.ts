@@ -6,17 +6,16 @@
 // her (Sign in again / Cancel), then sends her through a fresh sign-in at the provider (asked to
 // log in again whatever session it holds) and back into the session, where `id -un` says root.
 
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { type MeshLab, meshLabPrereq, startMeshLab, TEST_USER } from "./mesh-lab.ts";
 import {
-  ARTIFACTS,
-  collectOurProblems,
   echo42,
+  openMeshBrowser,
   sessionState,
   shot,
+  shotOnFailure,
   terminalText,
 } from "./mesh-page-helpers.ts";
 
@@ -38,7 +37,6 @@ const POLICY = `{
 describeWithPrereq(meshLabPrereq(), "the page on the mesh: a check rule's fresh sign-in", () => {
   let lab: MeshLab;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   const problems: string[] = [];
 
@@ -47,19 +45,10 @@ describeWithPrereq(meshLabPrereq(), "the page on the mesh: a check rule's fresh 
       agents: [{ name: "web-01", tags: ["tag:server"] }],
       policy: POLICY,
     });
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    page = await context.newPage();
-    collectOurProblems(page, problems, lab.origin);
+    ({ browser, page } = await openMeshBrowser(lab, problems));
   }, 240_000);
 
-  afterEach(async (test) => {
-    if (test.task.result?.state !== "fail") return;
-    const name = test.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
-    await page
-      ?.screenshot({ path: `${ARTIFACTS}/mesh-failed-check-${name}.png` })
-      .catch(() => undefined);
-  });
+  afterEach((test) => shotOnFailure(test, page, "check"));
 
   afterAll(async () => {
     await browser?.close();

@@ -1,12 +1,13 @@
-// What the browser tests on the mesh lab share (mesh-page, mesh-reload): the page's errors
-// while it shows our origin, the terminal's state and text through window.corridorDebug, typing
+// What the browser tests on the mesh lab share (mesh-page, mesh-reload, mesh-check): Chromium
+// with one page, a screenshot when a test fails, the page's errors while it shows our origin, the terminal's state and text through window.corridorDebug, typing
 // a command and waiting for the shell's answer, a person's browser nodes as the owner sees
 // them, and the screenshots at 1280x800 and 390x844.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Page } from "playwright-core";
-import { expect } from "vitest";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { expect, type TestContext } from "vitest";
+import { launchChromium } from "../helpers/chromium.ts";
 import { jsonUsers } from "../helpers/json.ts";
 import type { LabNode, MeshLab } from "./mesh-lab.ts";
 import { REPO_ROOT } from "./serve-pages.ts";
@@ -29,6 +30,44 @@ export function collectOurProblems(page: Page, problems: string[], origin: strin
       problems.push(`console: ${message.text()} (${message.location().url})`);
     }
   });
+}
+
+/** Chromium and the one page a test drives. */
+export interface MeshBrowser {
+  browser: Browser;
+  context: BrowserContext;
+  page: Page;
+}
+
+/** Launches Chromium with one 1280x800 page whose errors on the lab's origin go to `problems`. */
+export async function openMeshBrowser(lab: MeshLab, problems: string[]): Promise<MeshBrowser> {
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    collectOurProblems(page, problems, lab.origin);
+    return { browser, context, page };
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
+}
+
+/**
+ * For afterEach: when `test` failed, a screenshot of `page` as it was, to
+ * ARTIFACTS/mesh-failed-TAG-NAME.png (NAME from the test's name); a page that cannot take one
+ * any more is passed over, the failure itself says what went wrong.
+ */
+export async function shotOnFailure(
+  test: TestContext,
+  page: Page | undefined,
+  tag: string,
+): Promise<void> {
+  if (test.task.result?.state !== "fail") return;
+  const name = test.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
+  await page
+    ?.screenshot({ path: `${ARTIFACTS}/mesh-failed-${tag}-${name}.png` })
+    .catch(() => undefined);
 }
 
 /** The session state of tab `index` ("" before it exists). */

@@ -7,16 +7,16 @@
 
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { type MeshLab, meshLabPrereq, startMeshLab, TEST_USER } from "./mesh-lab.ts";
 import {
-  ARTIFACTS,
   collectOurProblems,
   echo42,
   nodesOf,
+  openMeshBrowser,
   sessionState,
   shot,
+  shotOnFailure,
   terminalText,
 } from "./mesh-page-helpers.ts";
 
@@ -29,19 +29,10 @@ describeWithPrereq(meshLabPrereq(), "the page on the mesh: reload and a second t
 
   beforeAll(async () => {
     lab = await startMeshLab({ agents: [{ name: "web-01", tags: ["tag:server"] }] });
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    page = await context.newPage();
-    collectOurProblems(page, problems, lab.origin);
+    ({ browser, context, page } = await openMeshBrowser(lab, problems));
   }, 240_000);
 
-  afterEach(async (test) => {
-    if (test.task.result?.state !== "fail") return;
-    const name = test.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
-    await page
-      ?.screenshot({ path: `${ARTIFACTS}/mesh-failed-reload-${name}.png` })
-      .catch(() => undefined);
-  });
+  afterEach((test) => shotOnFailure(test, page, "reload"));
 
   afterAll(async () => {
     await browser?.close();
