@@ -6,18 +6,16 @@
 // it back in the audit list. A member is told the admin views are not theirs. Screenshots of
 // each view at 1280x800 and 390x844 go to build/e2e-artifacts/admin-*.png.
 
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createInvite, createOwnerLink } from "../../server/control/auth/links.ts";
-import type { ControlService } from "../../server/control/http.ts";
 import type { NewNode, Store } from "../../server/control/store/types.ts";
 import type { ServeHandle } from "../../server/web/serve.ts";
 import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
-import { startOwnerServe } from "./owner-serve.ts";
+import { closeOwnerServe, type OwnerServe, startOwnerServe } from "./owner-serve.ts";
 
 const ARTIFACTS = join(process.cwd(), "build", "e2e-artifacts");
 const WIDE = { width: 1280, height: 800 };
@@ -60,18 +58,16 @@ function agentNode(n: number, name: string, tags: string[]): NewNode {
 }
 
 describeWithPrereq(chromiumPrereq(), "the admin views", () => {
-  let tmp = "";
+  let owner: OwnerServe | undefined;
   let store: Store;
   let serve: ServeHandle;
-  let control: ControlService;
   let browser: Browser;
   let page: Page;
   const problems: string[] = [];
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "corridor-admin-"));
     mkdirSync(ARTIFACTS, { recursive: true });
-    ({ store, serve, control } = await startOwnerServe(tmp, "admin", async (seeded) => {
+    owner = await startOwnerServe("admin", async (seeded) => {
       for (const [i, [name, tags]] of (
         [
           ["web-01", ["tag:server"]],
@@ -80,7 +76,8 @@ describeWithPrereq(chromiumPrereq(), "the admin views", () => {
       ).entries()) {
         await seeded.createNode(agentNode(i + 1, name, [...tags]));
       }
-    }));
+    });
+    ({ store, serve } = owner);
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: WIDE });
     page = await context.newPage();
@@ -89,10 +86,7 @@ describeWithPrereq(chromiumPrereq(), "the admin views", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await control?.close();
-    await serve?.close();
-    await store?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await closeOwnerServe(owner);
   }, 60_000);
 
   function watch(p: Page): void {

@@ -3,6 +3,8 @@
 // the test's temp dir, and the relay taking both open and control-token clients so that the
 // page's wg-quick networks and the mesh's nodes both reach it.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openControlStore, relayUrlOf } from "../../cli/control-flags.ts";
 import {
@@ -16,8 +18,10 @@ import { type ServeHandle, startServe } from "../../server/web/serve.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { buildPage } from "./wg-lab.ts";
 
-/** A running `corridor serve` with its control server; the caller closes each part. */
+/** A running `corridor serve` with its control server; closeOwnerServe stops it. */
 export interface OwnerServe {
+  /** The temp dir (the page's build, control.db), removed by closeOwnerServe. */
+  tmp: string;
   /** The control store (control.db in the temp dir), for owner links and checks. */
   store: Store;
   serve: ServeHandle;
@@ -25,45 +29,62 @@ export interface OwnerServe {
 }
 
 /**
- * Builds the page into `tmp`, opens `tmp`/control.db, lets `seed` fill the store before
- * anything serves it, and starts `corridor serve` (relay `relayId`, region "local") with the
- * control server on it; the control server logs only errors, and those to nowhere.
+ * Makes a temp dir corridor-RELAYID-*, builds the page into it, opens its control.db, lets
+ * `seed` fill the store before anything serves it, and starts `corridor serve` (relay
+ * `relayId`, region "local") with the control server on it; the control server logs only
+ * errors, and those to nowhere. What was made is closed and removed again if a step fails.
  */
 export async function startOwnerServe(
-  tmp: string,
   relayId: string,
   seed: (store: Store) => Promise<void> = async () => {},
 ): Promise<OwnerServe> {
-  const webRoot = await buildPage(tmp);
-  const opened = await openControlStore(join(tmp, "control.db"));
-  const store = opened.store;
-  await seed(store);
-  const mount = new ControlMount();
-  const serve = await startServe({
-    port: 0,
-    webRoot,
-    mount,
-    relay: {
-      auth: {
-        mode: "union",
-        of: [{ mode: "open" }, { mode: "token", controlPublicKey: opened.tokenPublicKey }],
+  const made: Partial<OwnerServe> = { tmp: mkdtempSync(join(tmpdir(), `corridor-${relayId}-`)) };
+  try {
+    const tmp = made.tmp!;
+    const webRoot = await buildPage(tmp);
+    const opened = await openControlStore(join(tmp, "control.db"));
+    const store = opened.store;
+    made.store = store;
+    await seed(store);
+    const mount = new ControlMount();
+    const serve = await startServe({
+      port: 0,
+      webRoot,
+      mount,
+      relay: {
+        auth: {
+          mode: "union",
+          of: [{ mode: "open" }, { mode: "token", controlPublicKey: opened.tokenPublicKey }],
+        },
+        relayId,
+        log: () => {},
       },
-      relayId,
-      log: () => {},
-    },
-  });
-  const control = await startControlService(mount, {
-    store,
-    relays: [
-      {
-        id: relayId,
-        region: "local",
-        url: relayUrlOf(serve.url),
-        key: keyToBase64(serve.relay.relayPublicKey),
-      },
-    ],
-    baseUrl: serve.url,
-    log: createLogger({ level: "error", sink: () => {} }),
-  });
-  return { store, serve, control };
+    });
+    made.serve = serve;
+    const control = await startControlService(mount, {
+      store,
+      relays: [
+        {
+          id: relayId,
+          region: "local",
+          url: relayUrlOf(serve.url),
+          key: keyToBase64(serve.relay.relayPublicKey),
+        },
+      ],
+      baseUrl: serve.url,
+      log: createLogger({ level: "error", sink: () => {} }),
+    });
+    return { tmp, store, serve, control };
+  } catch (error) {
+    await closeOwnerServe(made);
+    throw error;
+  }
+}
+
+/** Closes what of `owner` there is (control server, serve, store) and removes its temp dir. */
+export async function closeOwnerServe(owner: Partial<OwnerServe> | undefined): Promise<void> {
+  await owner?.control?.close();
+  await owner?.serve?.close();
+  await owner?.store?.close();
+  if (owner?.tmp) rmSync(owner.tmp, { recursive: true, force: true });
 }

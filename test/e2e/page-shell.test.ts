@@ -5,19 +5,17 @@
 // tab open, bookmarkable routes (reload, back/forward). Screenshots of each view at 1280x800
 // and 390x844 go to build/e2e-artifacts/.
 
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createOwnerLink } from "../../server/control/auth/links.ts";
-import type { ControlService } from "../../server/control/http.ts";
 import type { Store } from "../../server/control/store/types.ts";
 import type { ServeHandle } from "../../server/web/serve.ts";
 import { chromiumPrereq, launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { seededBytes } from "../helpers/seeded.ts";
-import { startOwnerServe } from "./owner-serve.ts";
+import { closeOwnerServe, type OwnerServe, startOwnerServe } from "./owner-serve.ts";
 
 const ARTIFACTS = join(process.cwd(), "build", "e2e-artifacts");
 const WIDE = { width: 1280, height: 800 };
@@ -41,26 +39,22 @@ function configText(seed: number): string {
 }
 
 describeWithPrereq(chromiumPrereq(), "the page's shell", () => {
-  let tmp = "";
+  let owner: OwnerServe | undefined;
   let store: Store;
   let serve: ServeHandle;
-  let control: ControlService;
   let browser: Browser;
   const problems: string[] = [];
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "corridor-shell-"));
     mkdirSync(ARTIFACTS, { recursive: true });
-    ({ store, serve, control } = await startOwnerServe(tmp, "shell"));
+    owner = await startOwnerServe("shell");
+    ({ store, serve } = owner);
     browser = await launchChromium();
   }, 240_000);
 
   afterAll(async () => {
     await browser?.close();
-    await control?.close();
-    await serve?.close();
-    await store?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await closeOwnerServe(owner);
   }, 60_000);
 
   async function newPage(viewport = WIDE): Promise<Page> {
