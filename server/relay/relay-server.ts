@@ -11,6 +11,7 @@ import { WebSocketServer } from "ws";
 import type { CryptoCore } from "../../worker/crypto/core.ts";
 import { initCrypto } from "../../worker/crypto/index.ts";
 import type { X25519Provider } from "../../worker/crypto/x25519.ts";
+import { WELCOME_FEATURE_BATCH } from "../../worker/relay/batch.ts";
 import {
   encodeText,
   HEALTH,
@@ -114,7 +115,11 @@ export class RelayServer implements SessionHost {
     this.authorizer = new RelayAuthorizer(options.auth, options.relayId);
     this.router = new Router(this.metrics, this.clock);
     const limits = welcomeLimits(options);
-    this.welcome = encodeText(WELCOME, JSON.stringify({ relay: this.relayId, limits }));
+    // `features`: what this relay accepts beyond v1 (batch.ts: FEATURES and BATCH).
+    this.welcome = encodeText(
+      WELCOME,
+      JSON.stringify({ relay: this.relayId, limits, features: [WELCOME_FEATURE_BATCH] }),
+    );
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_MESSAGE,

@@ -4,6 +4,7 @@
 // other clients.
 
 import type { RawData, WebSocket } from "ws";
+import { FEATURE_BATCH } from "../../worker/relay/batch.ts";
 import { udpEndpoint } from "../../worker/relay/endpoint.ts";
 import {
   decodeFrame,
@@ -16,6 +17,7 @@ import {
 } from "../../worker/relay/frames.ts";
 import { TokenBucket } from "./rate-limit.ts";
 import type { HelloCheck, SessionHost } from "./session-host.ts";
+import { SessionOutbox } from "./session-outbox.ts";
 import type { UdpBridgeClient } from "./udp-bridge-hook.ts";
 
 export type { HelloCheck, QueueTotal, SessionHost } from "./session-host.ts";
@@ -38,9 +40,6 @@ const UDP_ERROR_NAMES: Record<number, string> = {
 
 /** Frames a client may send after CLIENT_HELLO, before its WELCOME; more is an error. */
 const MAX_PENDING = 256;
-/** Extra queue slots (frames, and bytes) for control frames beyond the data queue limits. */
-const CONTROL_HEADROOM = 64;
-const CONTROL_HEADROOM_BYTES = 16 * 1024;
 
 type State = "hello" | "verifying" | "ready" | "closed";
 
@@ -57,10 +56,6 @@ export class RelaySession {
   keyId = "";
   /** What the UDP bridge is told about this client. */
   udpClient: UdpBridgeClient;
-  /** Frames handed to the socket and not yet written. */
-  queued = 0;
-  /** Bytes of those frames (counted in the server's QueueTotal until the socket is gone). */
-  queuedBytes = 0;
   /** Answered a keepalive (or sent anything) since the last sweep. */
   alive = true;
   /** Reads paused by the rate limit. */
@@ -74,11 +69,11 @@ export class RelaySession {
 
   private state: State = "hello";
   private released = false;
-  /** The socket is gone: its buffers are freed and no longer counted. */
-  private socketGone = false;
   private readonly challenge = new Uint8Array(32);
   private readonly bucket: TokenBucket;
   private readonly pending: Buffer[] = [];
+  /** The queue and the batches of what goes to the client. */
+  private readonly outbox: SessionOutbox;
   private helloTimer: ReturnType<typeof setTimeout> | undefined;
   private resumeTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -93,6 +88,7 @@ export class RelaySession {
     this.remote = remote;
     this.udpClient = { id, key: this.key, allowed: [], source };
     this.bucket = new TokenBucket(host.rate, host.clock());
+    this.outbox = new SessionOutbox(ws, host, () => this.state === "closed");
     globalThis.crypto.getRandomValues(this.challenge);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("pong", () => {
@@ -104,9 +100,7 @@ export class RelaySession {
     ws.on("close", (code, reason) => {
       this.state = "closed";
       this.clearTimers();
-      this.socketGone = true;
-      host.queueTotal.bytes -= this.queuedBytes;
-      this.queuedBytes = 0;
+      this.outbox.socketClosed();
       const event = this.keyId === "" ? "closed_unauthenticated" : "closed";
       host.logLimited("info", event, "", { id, remote, code, reason: reason.toString() });
       this.doRelease();
@@ -125,48 +119,21 @@ export class RelaySession {
   }
 
   /**
-   * Queues a frame for this client unless a queue cap is reached; false when dropped (the drop
-   * and the cap that bit are counted). The caps: frames and bytes queued for this client, and
-   * bytes queued for all clients. A client that does not read fills only its own queue, then
-   * loses packets (WireGuard and TCP recover); it cannot make the relay hold more. Control
-   * frames (PONG, PEER_GONE) get some headroom, so a full data queue does not starve keepalives.
+   * Queues a frame for this client unless a queue cap is reached (SessionOutbox.send); false
+   * when dropped. `control`: PONG, PEER_GONE, UDP_ERROR (headroom past the data caps, never
+   * batched).
    */
   send(frame: Uint8Array, control = false): boolean {
     if (this.state !== "ready") {
       this.host.metrics.drop("closed");
       return false;
     }
-    const metrics = this.host.metrics;
-    const total = this.host.queueTotal;
-    if (this.queued >= this.host.queueLimit + (control ? CONTROL_HEADROOM : 0)) {
-      metrics.capHit("queue_frames");
-      metrics.drop("queue_full");
-      return false;
-    }
-    const headroom = control ? CONTROL_HEADROOM_BYTES : 0;
-    if (this.queuedBytes + frame.length > this.host.queueBytes + headroom) {
-      metrics.capHit("queue_bytes");
-      metrics.drop("queue_full");
-      return false;
-    }
-    if (total.bytes + frame.length > total.maxBytes + headroom) {
-      metrics.capHit("relay_queue_bytes");
-      metrics.drop("relay_queue_full");
-      return false;
-    }
-    this.sendRaw(frame);
-    return true;
+    return this.outbox.send(frame, control);
   }
 
   /** Sends a frame regardless of the queue caps (hello, WELCOME, HEALTH, RESTARTING). */
   sendRaw(frame: Uint8Array): void {
-    if (this.state === "closed") return;
-    const size = frame.length;
-    this.queued++;
-    this.queuedBytes += size;
-    this.host.queueTotal.bytes += size;
-    this.host.metrics.frameOut(size);
-    this.ws.send(frame, () => this.onSent(size));
+    this.outbox.sendRaw(frame);
   }
 
   /** Delivers a UDP reply from the bridge as RECV_UDP. */
@@ -216,14 +183,6 @@ export class RelaySession {
     this.clearTimers();
     this.ws.terminate();
     this.doRelease();
-  }
-
-  /** ws wrote a frame to the kernel (or gave up on it): it no longer holds our memory. */
-  private onSent(size: number): void {
-    this.queued--;
-    if (this.socketGone) return; // the close handler already gave back everything
-    this.queuedBytes -= size;
-    this.host.queueTotal.bytes -= size;
   }
 
   private doRelease(): void {
@@ -330,6 +289,17 @@ export class RelaySession {
   private dispatch(data: Buffer): void {
     const frame = decodeFrame(data);
     switch (frame.type) {
+      case "batch":
+        // decodeBatch let only data frames in; each is handled as if it came alone (views
+        // into this message: SEND is rewritten to RECV in place, as a lone one would be).
+        for (const inner of frame.frames) {
+          if (this.state !== "ready") return;
+          this.dispatch(Buffer.from(inner.buffer, inner.byteOffset, inner.length));
+        }
+        return;
+      case "features":
+        this.outbox.batching = (frame.flags & FEATURE_BATCH) !== 0;
+        return;
       case "send":
         this.host.forward(this, data, frame.key);
         return;

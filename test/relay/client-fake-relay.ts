@@ -29,6 +29,10 @@ export class FakeRelay {
   dropPings = false;
   /** Echo SEND_UDP back as RECV_UDP. */
   echoUdp = true;
+  /** WELCOME's `features` (none: a relay from before batches). With "batch", BATCH unpacks. */
+  features: string[] | undefined;
+  /** Byte 0 of every message clients sent after their hello, in order. */
+  readonly messageTypes: number[] = [];
   /** Node keys (base64) of connections that reached WELCOME, in order. */
   readonly welcomed: string[] = [];
   readonly udp: UdpSeen[] = [];
@@ -125,11 +129,13 @@ export class FakeRelay {
             this.clients.get(key)?.close(4409, "replaced");
             this.clients.set(key, ws);
             this.welcomed.push(key);
-            ws.send(F.encodeText(F.WELCOME, JSON.stringify({ relay: "fake", maxPacket: 65535 })));
+            const welcome = { relay: "fake", maxPacket: 65535, features: this.features };
+            ws.send(F.encodeText(F.WELCOME, JSON.stringify(welcome)));
           },
         );
         return;
       }
+      this.messageTypes.push(data[0]!);
       this.onFrame(ws, key, frame);
     });
     ws.on("close", () => {
@@ -139,6 +145,11 @@ export class FakeRelay {
 
   private onFrame(ws: WebSocket, from: string, frame: F.RelayFrame): void {
     switch (frame.type) {
+      case "batch":
+        if (this.features?.includes("batch")) {
+          for (const inner of frame.frames) this.onFrame(ws, from, F.decodeFrame(inner));
+        } else ws.close(4400, "unexpected frame 0x18"); // what a relay before batches does
+        return;
       case "send": {
         const to = this.clients.get(keyToBase64(frame.key));
         if (to === undefined) ws.send(F.encodePeerGone(frame.key, F.GONE_NOT_HERE));

@@ -13,7 +13,7 @@ import { loadCryptoCore } from "../../worker/crypto/index.ts";
 import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import { CLOSE_RELAY_KEY_MISMATCH, RelayBind } from "../../worker/relay/client.ts";
-import { RELAY_SUBPROTOCOL, WELCOME } from "../../worker/relay/frames.ts";
+import { CLIENT_HELLO, RELAY_SUBPROTOCOL, WELCOME } from "../../worker/relay/frames.ts";
 import { isLoopbackHost, parseRelayTarget, pinnedRelayUrl } from "../../worker/relay/relay-url.ts";
 import type { RelaySocket } from "../../worker/relay/socket.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
@@ -77,7 +77,8 @@ async function passThroughRelay(victimUrl: string) {
       client.send(data);
     });
     client.on("message", (data: Buffer) => {
-      seen.clientHellos++;
+      // Only CLIENT_HELLO: the unpinned bind's PING and FEATURES may still be on their way.
+      if (data[0] === CLIENT_HELLO) seen.clientHellos++;
       upstream.send(data);
     });
     upstream.on("close", () => client.terminate());

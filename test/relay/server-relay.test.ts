@@ -50,6 +50,7 @@ describe("relay server", () => {
     expect(JSON.parse(welcome.json)).toEqual({
       relay: "r-1",
       limits: { maxPacket: 65535, rate: 12_500_000, queue: 77, queueBytes: 99_999 },
+      features: ["batch"],
     });
   });
 

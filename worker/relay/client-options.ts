@@ -41,6 +41,11 @@ export interface RelayBindOptions {
   helloTimeoutMs?: number;
   /** Above this many buffered bytes, sends are dropped (default 4 MiB). */
   maxBufferedBytes?: number;
+  /**
+   * Several packets per WebSocket message both ways (FEATURES and BATCH, batch.ts) with a
+   * relay that offers it (default true). False keeps one message per packet.
+   */
+  batching?: boolean;
   /** Called for each PEER_GONE: the peer's key (base64) and reason (0 gone, 1 not here). */
   onPeerGone?: (key: string, reason: number) => void;
   /**

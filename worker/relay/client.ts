@@ -16,6 +16,7 @@ import { EndpointCache, parseRelayEndpoint, udpEndpoint } from "./endpoint.ts";
 
 export { parseRelayEndpoint };
 
+import { encodeFeatures, FEATURE_BATCH, WELCOME_FEATURE_BATCH } from "./batch.ts";
 import {
   newRelayBindStats,
   type RelayBindOptions,
@@ -26,7 +27,7 @@ import * as F from "./frames.ts";
 import { clientHello, parseWelcome, relayKeyRefusal } from "./handshake.ts";
 import { RelayKeepalive } from "./keepalive.ts";
 import { isPermanentRefusal } from "./message-socket.ts";
-import { outboundFrame, SendQueue } from "./outbound.ts";
+import { outboundFrame, RelayWriter, SendQueue } from "./outbound.ts";
 import { parseRelayTarget, type RelayTarget } from "./relay-url.ts";
 import type { RelaySocket } from "./socket.ts";
 
@@ -68,6 +69,13 @@ export class RelayBind implements Bind {
   private helloTimer: TimerHandle | undefined;
   private readonly keepalive: RelayKeepalive;
   private token: string | undefined;
+  private readonly writer = new RelayWriter(
+    this.stats,
+    () => (this.stateValue === "ready" ? this.socket : undefined),
+    (error) => {
+      this.lastError = error;
+    },
+  );
 
   /** Throws when the URL is not ws(s):// or its `#key=` pin is malformed or contradicted. */
   constructor(options: RelayBindOptions) {
@@ -149,7 +157,7 @@ export class RelayBind implements Bind {
       if (socket.bufferedAmount > (this.options.maxBufferedBytes ?? 4 * 1024 * 1024)) {
         return this.drop();
       }
-      this.write(socket, frame);
+      this.writer.data(socket, frame);
       return true;
     }
     this.queue.push(frame);
@@ -189,16 +197,7 @@ export class RelayBind implements Bind {
   }
 
   private write(socket: RelaySocket, frame: Uint8Array): void {
-    try {
-      socket.send(frame);
-      if (frame[0] === F.SEND || frame[0] === F.SEND_UDP) {
-        this.stats.sent++;
-        this.stats.sentBytes += frame.length;
-      }
-    } catch (error) {
-      this.lastError = error as Error;
-      this.stats.sendDropped++;
-    }
+    this.writer.write(socket, frame);
   }
 
   private connect(): void {
@@ -253,6 +252,10 @@ export class RelayBind implements Bind {
       case "welcome":
         this.onWelcome(socket, frame.json);
         return;
+      case "batch":
+        // Only data frames are inside (decodeBatch checked): each as if it came alone.
+        for (const inner of frame.frames) this.onMessage(socket, inner, live);
+        return;
       case "recv":
         this.deliver(frame.packet, this.endpoints.peerSource(frame.key));
         return;
@@ -290,7 +293,7 @@ export class RelayBind implements Bind {
       }
       case "unknown":
         return;
-      default:
+      default: // "invalid", and frames only a client sends (CLIENT_HELLO, FEATURES, SEND...)
         this.stats.invalidFrames++;
     }
   }
@@ -335,6 +338,15 @@ export class RelayBind implements Bind {
     this.stats.welcomes++;
     this.backoff.attempt = 0;
     this.backoff.restart = undefined;
+    const features = this.welcome.features;
+    if (
+      (this.options.batching ?? true) &&
+      Array.isArray(features) &&
+      features.includes(WELCOME_FEATURE_BATCH)
+    ) {
+      this.write(socket, encodeFeatures(FEATURE_BATCH));
+      this.writer.batching = true;
+    }
     for (const frame of this.queue.take()) this.write(socket, frame);
     // The first PING goes out at once, so the round trip is known from the start.
     this.keepalive.schedule(0);
@@ -372,6 +384,8 @@ export class RelayBind implements Bind {
 
   private teardown(code: number, reason: string): void {
     this.generation++;
+    // What was collected for this connection waits for the next one, like any send.
+    for (const frame of this.writer.reset()) this.queue.push(frame);
     this.timer?.cancel();
     this.helloTimer?.cancel();
     this.keepalive.stop();

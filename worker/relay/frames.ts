@@ -69,8 +69,13 @@ export type RelayFrame =
   | { type: "health"; text: string }
   | { type: "restarting"; reconnectInMs: number; tryForMs: number }
   | { type: "udp-error"; endpoint: RelayEndpoint; reason: number }
+  | { type: "features"; flags: number }
+  /** BATCH (batch.ts): whole data frames, each to be decoded on its own. */
+  | { type: "batch"; frames: Uint8Array[] }
   | { type: "unknown"; code: number }
   | { type: "invalid"; error: string };
+
+import { BATCH, decodeBatch, FEATURES } from "./batch.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -189,6 +194,12 @@ export function decodeFrame(message: Uint8Array): RelayFrame {
           tryForMs: u32(body, 4),
         }
       );
+    case FEATURES:
+      return exact(4, "FEATURES") ?? { type: "features", flags: u32(body, 0) };
+    case BATCH: {
+      const frames = decodeBatch(body);
+      return typeof frames === "string" ? invalid(frames) : { type: "batch", frames };
+    }
     default:
       return { type: "unknown", code };
   }

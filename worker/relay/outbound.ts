@@ -5,9 +5,11 @@
 // while a relay is unreachable.
 
 import type { Endpoint } from "../wireguard/bind.ts";
+import { batchable, FrameBatch } from "./batch.ts";
 import type { RelayBindStats } from "./client-options.ts";
 import { type EndpointCache, PEER_PREFIX } from "./endpoint.ts";
 import * as F from "./frames.ts";
+import type { RelaySocket } from "./socket.ts";
 
 /**
  * The frame for `packet` to `to`: SEND to a peer's key ("peer:" endpoints), SEND_UDP to a stock
@@ -55,5 +57,79 @@ export class SendQueue {
     const frames = this.frames;
     this.frames = [];
     return frames;
+  }
+}
+
+/**
+ * Writes frames to the relay's socket and counts them. Once the relay agreed to batches
+ * (`batching`), data frames added while the current task runs (the ACKs for one received
+ * BATCH, the segments one window update lets out) leave together when it ends (a microtask),
+ * with no timer, so a lone keystroke waits for nothing.
+ */
+export class RelayWriter {
+  /** This connection's relay takes BATCH and was asked for it (FEATURES). */
+  batching = false;
+  private readonly batch = new FrameBatch();
+  private scheduled = false;
+
+  constructor(
+    private readonly stats: Pick<RelayBindStats, "sent" | "sentBytes" | "sendDropped">,
+    /** The socket of the ready connection, if there is one. */
+    private readonly current: () => RelaySocket | undefined,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  /** Writes one frame now; SEND and SEND_UDP count as sent. */
+  write(socket: RelaySocket, frame: Uint8Array): void {
+    if (!this.send(socket, frame)) return;
+    if (frame[0] === F.SEND || frame[0] === F.SEND_UDP) {
+      this.stats.sent++;
+      this.stats.sentBytes += frame.length;
+    }
+  }
+
+  /** A data frame for the ready connection: batched when agreed, else written at once. */
+  data(socket: RelaySocket, frame: Uint8Array): void {
+    if (!this.batching || !batchable(frame)) {
+      this.write(socket, frame);
+      return;
+    }
+    this.stats.sent++;
+    this.stats.sentBytes += frame.length;
+    if (!this.batch.add(frame)) {
+      this.flush();
+      this.batch.add(frame);
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  /** The connection went away: batching ends, and the frames collected are taken back. */
+  reset(): Uint8Array[] {
+    this.batching = false;
+    return this.batch.takeFrames();
+  }
+
+  private flush(): void {
+    const message = this.batch.take();
+    if (message === undefined) return;
+    const socket = this.current();
+    if (socket === undefined) this.stats.sendDropped++;
+    else this.send(socket, message);
+  }
+
+  private send(socket: RelaySocket, message: Uint8Array): boolean {
+    try {
+      socket.send(message);
+      return true;
+    } catch (error) {
+      this.onError(error as Error);
+      this.stats.sendDropped++;
+      return false;
+    }
   }
 }
