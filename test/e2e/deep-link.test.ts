@@ -8,7 +8,7 @@
 // Screenshots at 1280x800 and 390x844 go to build/e2e-artifacts/.
 
 import { mkdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -27,10 +27,9 @@ import {
   TEST_USER,
 } from "../ssh/fixtures/servers.ts";
 import { readCorridorDb, secretTraces } from "./idb-dump.ts";
-import { REPO_ROOT } from "./serve-pages.ts";
+import { ARTIFACTS } from "./serve-pages.ts";
 import { closeSshdLab, importLabNetwork, labPrereq, openLabPage, startSshdLab } from "./wg-lab.ts";
 
-const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
 const need = labPrereq(sshdPrereq);
 
 /** TCP connections sshd accepted (its VERBOSE log has one "Connection from" line each). */
@@ -122,8 +121,7 @@ describeWithPrereq(need, "a deep link from another site asks before connecting",
   afterAll(async () => {
     await browser?.close();
     await new Promise<void>((ok) => (other ? other.close(() => ok()) : ok()));
-    await closeSshdLab({ serve, sshd, host });
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await closeSshdLab({ serve, sshd, host }, tmp);
   }, 60_000);
 
   it("shows network, host, user and the linking site, and nothing connects; Cancel keeps it so", async () => {

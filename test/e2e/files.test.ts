@@ -19,7 +19,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
@@ -29,7 +29,7 @@ import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import type { WgHost } from "../interop/wg-host.ts";
 import { type SshServer, sshdPrereq, TEST_PASSWORD, TEST_USER } from "../ssh/fixtures/servers.ts";
-import { REPO_ROOT } from "./serve-pages.ts";
+import { ARTIFACTS } from "./serve-pages.ts";
 import { sampleTargetHeaps, type TargetHeapPeak } from "./target-heaps.ts";
 import {
   closeSshdLab,
@@ -39,7 +39,6 @@ import {
   startSshdLab,
 } from "./wg-lab.ts";
 
-const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
 const need = labPrereq(sshdPrereq);
 const MiB = 1024 * 1024;
 const BIG = 256 * MiB;
@@ -137,8 +136,7 @@ describeWithPrereq(need, "the files panel over SFTP in Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await closeSshdLab({ serve, sshd, host });
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await closeSshdLab({ serve, sshd, host }, tmp);
   }, 60_000);
 
   it("opens the panel on the login directory; new folder, rename and delete", async () => {

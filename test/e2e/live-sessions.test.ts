@@ -9,7 +9,7 @@
 // build/e2e-artifacts/.
 
 import { mkdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Dialog, Page } from "playwright-core";
@@ -19,7 +19,7 @@ import { launchChromium } from "../helpers/chromium.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import type { WgHost } from "../interop/wg-host.ts";
 import { type SshServer, sshdPrereq, TEST_PASSWORD, TEST_USER } from "../ssh/fixtures/servers.ts";
-import { REPO_ROOT } from "./serve-pages.ts";
+import { ARTIFACTS } from "./serve-pages.ts";
 import {
   closeSshdLab,
   collectProblems,
@@ -28,7 +28,6 @@ import {
   startSshdLab,
 } from "./wg-lab.ts";
 
-const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
 const need = labPrereq(sshdPrereq);
 
 const terminalText = (page: Page, index: number) =>
@@ -120,8 +119,7 @@ describeWithPrereq(need, "one engine per browser: live sessions", () => {
 
   afterAll(async () => {
     await browser?.close();
-    await closeSshdLab({ serve, sshd, host });
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await closeSshdLab({ serve, sshd, host }, tmp);
   }, 60_000);
 
   it("a reload keeps the session: the same shell, its scrollback, typing works, nothing asked", async () => {

@@ -10,10 +10,10 @@ import { expect, type TestContext } from "vitest";
 import { launchChromium } from "../helpers/chromium.ts";
 import { jsonUsers } from "../helpers/json.ts";
 import type { LabNode, MeshLab } from "./mesh-lab.ts";
-import { REPO_ROOT } from "./serve-pages.ts";
+import { ARTIFACTS } from "./serve-pages.ts";
 
-/** Where the e2e tests put their screenshots. */
-export const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
+/** Where the e2e tests put their screenshots (serve-pages.ts's, named here for bench:web). */
+export { ARTIFACTS };
 
 /**
  * Collects the page's errors (uncaught, console.error) while it shows `origin`: the provider's

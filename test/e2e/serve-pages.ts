@@ -14,6 +14,9 @@ import { fileURLToPath } from "node:url";
 import { build, createServer, type InlineConfig } from "vite";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Where the e2e tests put their screenshots (build/e2e-artifacts). */
+export const ARTIFACTS = join(REPO_ROOT, "build", "e2e-artifacts");
 export const PAGES_DIR = fileURLToPath(new URL("./pages", import.meta.url));
 
 export type ServeMode = "build" | "dev";

@@ -5,7 +5,7 @@
 // KB gzip, everything fetched on the way: views, dialogs, the terminal). A size budget, not
 // timing. bench:web prints the same counts per file.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -35,8 +35,7 @@ describeWithPrereq(labPrereq(sshdPrereq), "the page's weight up to a shell promp
 
   afterAll(async () => {
     await browser?.close();
-    await closeSshdLab({ serve, sshd, host });
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await closeSshdLab({ serve, sshd, host }, tmp);
   }, 60_000);
 
   it("first load <= 150 KB gzip, everything up to a shell prompt <= 250 KB gzip", async () => {

@@ -5,6 +5,7 @@
 // the host's namespace (startSshdLab), a page whose errors are collected, and the network
 // imported through the page as a person would. Each test keeps its own order and what it adds.
 
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
 import { build } from "vite";
@@ -105,11 +106,15 @@ export async function startSshdLab(
   }
 }
 
-/** Stops what of a lab there is: serve, then sshd, then the host and its namespaces. */
-export async function closeSshdLab(lab: Partial<SshdLab> | undefined): Promise<void> {
+/**
+ * Stops what of a lab there is: serve, then sshd, then the host and its namespaces; then
+ * removes the test's temp dir `tmp` (when one was made).
+ */
+export async function closeSshdLab(lab: Partial<SshdLab> | undefined, tmp = ""): Promise<void> {
   await lab?.serve?.close();
   await lab?.sshd?.stop();
   await lab?.host?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
 }
 
 /**
