@@ -46,6 +46,7 @@ import {
   TEST_USER,
 } from "../ssh/fixtures/test-account.ts";
 import { MESH_ACCOUNTS, signInThroughProvider } from "./mesh-provider-signin.ts";
+import { openAndTokens } from "./owner-serve.ts";
 import { buildPage } from "./wg-lab.ts";
 
 export { MESH_ACCOUNTS, TEST_USER };
@@ -219,10 +220,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
       webRoot,
       mount,
       relay: {
-        auth: {
-          mode: "union",
-          of: [{ mode: "open" }, { mode: "token", controlPublicKey: tokenPublicKey }],
-        },
+        auth: openAndTokens(tokenPublicKey),
         relayId: "mesh-lab",
         metrics,
         logger,

@@ -14,7 +14,7 @@ import {
 } from "../../server/control/http.ts";
 import type { Store } from "../../server/control/store/types.ts";
 import { createLogger } from "../../server/log.ts";
-import { type ServeHandle, startServe } from "../../server/web/serve.ts";
+import { type ServeHandle, type ServeOptions, startServe } from "../../server/web/serve.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { buildPage } from "./wg-lab.ts";
 
@@ -26,6 +26,14 @@ export interface OwnerServe {
   store: Store;
   serve: ServeHandle;
   control: ControlService;
+}
+
+/**
+ * The relay's auth as `corridor serve` sets it up with a control server: open to the page's
+ * wg-quick networks, and to the mesh's clients with a token of the control key `tokenKey`.
+ */
+export function openAndTokens(tokenKey: Uint8Array): NonNullable<ServeOptions["relay"]>["auth"] {
+  return { mode: "union", of: [{ mode: "open" }, { mode: "token", controlPublicKey: tokenKey }] };
 }
 
 /**
@@ -51,14 +59,7 @@ export async function startOwnerServe(
       port: 0,
       webRoot,
       mount,
-      relay: {
-        auth: {
-          mode: "union",
-          of: [{ mode: "open" }, { mode: "token", controlPublicKey: opened.tokenPublicKey }],
-        },
-        relayId,
-        log: () => {},
-      },
+      relay: { auth: openAndTokens(opened.tokenPublicKey), relayId, log: () => {} },
     });
     made.serve = serve;
     const control = await startControlService(mount, {
