@@ -27,6 +27,7 @@ import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts"
 import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import type { WgHost } from "../interop/wg-host.ts";
 import { ensureTestUser, TEST_USER } from "../ssh/fixtures/servers.ts";
+import { cpuShare, cpuSnapshot } from "./cpu-share.ts";
 import { formatRatio, printTable, timeScale } from "./harness.ts";
 
 /** What benchWebFiles needs from web.bench.ts. */
@@ -158,10 +159,13 @@ export async function benchWebFiles(o: FilesBenchOptions): Promise<string[][]> {
   const sshDown: number[] = [];
   const sshUp: number[] = [];
   const tasks: number[] = [];
+  /** Where the CPU went in each page download (printed for the median one). */
+  const cpuDown: { ms: number; line: string }[] = [];
   try {
     const setup = median([await sftp("pwd\n"), await sftp("pwd\n"), await sftp("pwd\n")]);
     for (let round = 0; round < o.rounds; round++) {
       await longTasks();
+      const cpuBefore = cpuSnapshot();
       const start = performance.now();
       const [download] = await Promise.all([
         page.waitForEvent("download", { timeout: 120_000 }),
@@ -169,6 +173,10 @@ export async function benchWebFiles(o: FilesBenchOptions): Promise<string[][]> {
       ]);
       const saved = await download.path();
       pageDown.push(performance.now() - start);
+      cpuDown.push({
+        ms: pageDown.at(-1)!,
+        line: cpuShare(cpuBefore, cpuSnapshot(), pageDown.at(-1)!),
+      });
       if (sha256(saved) !== digest) throw new Error("the page's download differs from the file");
       await download.delete();
       tasks.push(...(await longTasks()));
@@ -235,6 +243,10 @@ export async function benchWebFiles(o: FilesBenchOptions): Promise<string[][]> {
     ],
     ["left", "right", "right", "right", "right"],
   );
+  const medianDown = [...cpuDown].sort((a, b) => a.ms - b.ms)[cpuDown.length >> 1];
+  if (medianDown !== undefined) {
+    console.log(`CPU in the median page download (percent of one core): ${medianDown.line}`);
+  }
   const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
   return [
     [

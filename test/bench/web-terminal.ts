@@ -9,6 +9,7 @@
 
 import type { BrowserContext, Page } from "playwright-core";
 import { serveRendererPage } from "../e2e/renderer-lab.ts";
+import { type CpuSnapshot, cpuShare, cpuSnapshot } from "./cpu-share.ts";
 import { formatRatio, printTable } from "./harness.ts";
 
 export interface TerminalBenchOptions {
@@ -74,6 +75,12 @@ export async function terminalThroughput(options: TerminalBenchOptions): Promise
   const total = base64OutputBytes(options.randomBytes);
   const lab = await serveRendererPage(options.tmp);
 
+  /** Where the CPU went in each run, by key; printed for the median runs. */
+  const cpu: Record<string, { ms: number; line: string }[]> = {};
+  const noteCpu = (key: string, before: CpuSnapshot, ms: number) => {
+    cpu[key] = [...(cpu[key] ?? []), { ms, line: cpuShare(before, cpuSnapshot(), ms) }];
+  };
+
   async function anchor(renderer: Renderer): Promise<number> {
     const page = await context.newPage();
     try {
@@ -85,10 +92,13 @@ export async function terminalThroughput(options: TerminalBenchOptions): Promise
         () => page.evaluate(() => window.rendererLab!.state().renderer),
         (r) => r === renderer,
       );
-      return await page.evaluate(
+      const before = cpuSnapshot();
+      const ms = await page.evaluate(
         ([bytes, line]) => window.rendererLab!.write(bytes, 16_384, line),
         [total, LINE] as const,
       );
+      noteCpu(`anchor-${renderer}`, before, ms);
+      return ms;
     } finally {
       await page.close();
     }
@@ -114,6 +124,7 @@ export async function terminalThroughput(options: TerminalBenchOptions): Promise
       );
       await page.getByTestId("terminal").nth(tab).click();
       const title = page.getByTestId("remote-title").nth(tab);
+      const before = cpuSnapshot();
       const start = performance.now();
       await page.keyboard.type(
         `head -c ${options.randomBytes} /dev/urandom | base64 -w ${LINE}; printf '\\033]0;tput-%d\\007' $((6*7))\n`,
@@ -124,6 +135,7 @@ export async function terminalThroughput(options: TerminalBenchOptions): Promise
         { polling: 50, timeout: 300_000 },
       );
       const ms = performance.now() - start;
+      noteCpu(`page-${renderer}`, before, ms);
       // End the shell, so a shared engine does not keep the session for the next page.
       await page.keyboard.type("exit\n");
       return ms;
@@ -166,6 +178,11 @@ export async function terminalThroughput(options: TerminalBenchOptions): Promise
     rows,
     ["left", "right", "right"],
   );
+  console.log("CPU in the median run of each (percent of one core; the machine has the host's");
+  console.log("sshd, wireguard-go and the relay on the same cores as the browser):");
+  for (const [key, runs] of Object.entries(cpu)) {
+    console.log(`  ${key}: ${[...runs].sort((a, b) => a.ms - b.ms)[runs.length >> 1]!.line}`);
+  }
   const page = Math.max(...RENDERERS.map((r) => rate(`page-${r}`)));
   const ratio = page / best;
   return [
