@@ -103,7 +103,7 @@ export class SessionOutbox {
   }
 
   /** Sends the collected data frames as one message, if there are any. */
-  private flush(): void {
+  flush(): void {
     const frames = this.outgoing.count;
     if (frames === 0) return;
     const bytes = this.outgoing.bytes;

@@ -165,6 +165,8 @@ export class RelaySession {
   /** Closes with a WebSocket close code; the session is released at once. */
   close(code: number, reason: string): void {
     if (this.state === "closed") return;
+    // What this turn collected goes before the close frame, as v1's frames did.
+    this.outbox.flush();
     this.state = "closed";
     this.clearTimers();
     // A rate-paused socket could not read the peer's close reply; what it reads now is ignored.
@@ -290,11 +292,12 @@ export class RelaySession {
     const frame = decodeFrame(data);
     switch (frame.type) {
       case "batch":
-        // decodeBatch let only data frames in; each is handled as if it came alone (views
-        // into this message: SEND is rewritten to RECV in place, as a lone one would be).
+        // decodeBatch let only data frames in; each is handled as if it came alone.
         for (const inner of frame.frames) {
           if (this.state !== "ready") return;
-          this.dispatch(Buffer.from(inner.buffer, inner.byteOffset, inner.length));
+          // A copy: a lone frame queued for a slow client would otherwise keep the whole
+          // 64 KiB message alive while the queue caps count only the frame.
+          this.dispatch(Buffer.from(inner));
         }
         return;
       case "features":

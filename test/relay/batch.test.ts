@@ -243,6 +243,7 @@ describe("RelayBind and BATCH", () => {
     await until(() => got.length === 50, 3000);
     expect(got.map((g) => g.packet[0])).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(fake.messageTypes[0]).toBe(FEATURES);
+    expect(bind.stats.sent).toBe(50); // counted once each, when the BATCH left
     expect(fake.messageTypes.filter((t) => t === BATCH).length).toBe(1);
     expect(fake.udp.map((u) => u.packet[0])).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });

@@ -148,7 +148,7 @@ export class FakeRelay {
       case "batch":
         if (this.features?.includes("batch")) {
           for (const inner of frame.frames) this.onFrame(ws, from, F.decodeFrame(inner));
-        } else ws.close(4400, "unexpected frame 0x18"); // what a relay before batches does
+        } // else ignored, as a v1 relay ignores every type it does not know
         return;
       case "send": {
         const to = this.clients.get(keyToBase64(frame.key));

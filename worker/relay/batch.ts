@@ -4,10 +4,10 @@
 // message, so one message per ~1.4 KB WireGuard packet was most of the cost of a download).
 //
 //   FEATURES (0x04, client → relay): u32 flags. FEATURE_BATCH: "send me BATCH messages". A
-//     client sends it only after a WELCOME whose JSON lists "batch" in `features`, because a
-//     relay that predates batches closes the connection on a frame it does not know from a
-//     client; a relay sends BATCH only to a client that asked, because older clients would
-//     ignore it and lose the packets inside.
+//     client sends it only after a WELCOME whose JSON lists "batch" in `features`: a relay
+//     that predates batches ignores types it does not know (the v1 rule), so it would drop
+//     the packets inside a BATCH without a word; likewise a relay sends BATCH only to a client
+//     that asked, because an older client would ignore it and lose the packets inside.
 //   BATCH (0x18, both ways): repeated (u16 length, frame), each frame a whole SEND, RECV,
 //     SEND_UDP or RECV_UDP frame as it would travel alone. Nothing else nests (no BATCH in a
 //     BATCH, no control frames), and the whole message stays within MAX_BATCH_MESSAGE, the

@@ -254,7 +254,10 @@ export class RelayBind implements Bind {
         return;
       case "batch":
         // Only data frames are inside (decodeBatch checked): each as if it came alone.
-        for (const inner of frame.frames) this.onMessage(socket, inner, live);
+        for (const inner of frame.frames) {
+          if (!live()) return; // a delivery tore this connection down
+          this.onMessage(socket, inner, live);
+        }
         return;
       case "recv":
         this.deliver(frame.packet, this.endpoints.peerSource(frame.key));

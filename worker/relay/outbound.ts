@@ -79,8 +79,9 @@ export class RelayWriter {
     private readonly onError: (error: Error) => void,
   ) {}
 
-  /** Writes one frame now; SEND and SEND_UDP count as sent. */
+  /** Writes one frame now, after what is collected; SEND and SEND_UDP count as sent. */
   write(socket: RelaySocket, frame: Uint8Array): void {
+    this.flush();
     if (!this.send(socket, frame)) return;
     if (frame[0] === F.SEND || frame[0] === F.SEND_UDP) {
       this.stats.sent++;
@@ -94,8 +95,6 @@ export class RelayWriter {
       this.write(socket, frame);
       return;
     }
-    this.stats.sent++;
-    this.stats.sentBytes += frame.length;
     if (!this.batch.add(frame)) {
       this.flush();
       this.batch.add(frame);
@@ -114,12 +113,23 @@ export class RelayWriter {
     return this.batch.takeFrames();
   }
 
+  /** Sends what is collected; its frames count as sent once the socket took them. */
   private flush(): void {
+    const frames = this.batch.count;
+    const bytes = this.batch.bytes;
     const message = this.batch.take();
     if (message === undefined) return;
     const socket = this.current();
-    if (socket === undefined) this.stats.sendDropped++;
-    else this.send(socket, message);
+    if (socket === undefined) {
+      this.stats.sendDropped += frames;
+      return;
+    }
+    if (!this.send(socket, message)) {
+      this.stats.sendDropped += frames - 1; // send() counted one
+      return;
+    }
+    this.stats.sent += frames;
+    this.stats.sentBytes += bytes;
   }
 
   private send(socket: RelaySocket, message: Uint8Array): boolean {
