@@ -3,19 +3,13 @@
 // server/control/api/guard.ts checks; GET /api/v1/whoami gives the token). Failures are thrown
 // as ControlApiError with the server's own sentence, so views can show it as it is.
 
+import type { UserView } from "../worker/control/api-views.ts";
+
 /** Header the server reads the session's CSRF token from (server/control/auth/sessions.ts). */
 export const CSRF_HEADER = "X-Corridor-CSRF";
 
-/** A user as the API shows it (server/control/api/views.ts UserView). */
-export interface ControlUser {
-  id: number;
-  name: string;
-  email: string;
-  role: "owner" | "admin" | "member";
-  issuer: string;
-  createdAt: number;
-  lastLoginAt: number | null;
-}
+/** A user as the API shows it (the shared wire type, worker/control/api-views.ts). */
+export type ControlUser = UserView;
 
 /** GET /api/v1/whoami for a signed-in caller. */
 export interface WhoAmI {
