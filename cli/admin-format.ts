@@ -1,6 +1,8 @@
 // `corridor admin`'s human output: aligned tables of users, nodes and auth keys (the API's JSON
 // shapes, server/control/api/views.ts), and times as UTC to the second.
 
+import type { AuditView } from "../worker/control/api-views.ts";
+
 /** A user as the API lists it. */
 export interface UserRow {
   id: number;
@@ -36,17 +38,8 @@ export interface AuthKeyRow {
   usedCount: number;
 }
 
-/** An audit entry as the API lists it (server/control/api/audit.ts). */
-export interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  via: string;
-  action: string;
-  target: string;
-  detail: string;
-  source: string;
-}
+/** An audit entry as the API lists it (the shared wire type; the actor's id is not shown). */
+export type AuditRow = Omit<AuditView, "actorId">;
 
 /** A time for people: "2026-12-03 07:40:12Z", or "-" for none. */
 export function when(ms: number | null): string {

@@ -4,6 +4,8 @@
 // per change. Secrets are stored only as SHA-256 hashes (auth keys, API keys, sessions, sign-in
 // links); the server never sees a node's private key. Times are unix milliseconds.
 
+import type { AuditView } from "../../../worker/control/api-views.ts";
+
 /** A person who signed in. Keyed by (issuer, subject): emails change and can be reused. */
 export interface UserRecord {
   id: number;
@@ -128,26 +130,7 @@ export interface MeshSettings {
  * One audit entry: a change made through the API (nodes, users, keys, invitations, policy,
  * approvals) or a sign-in / sign-out. Written in the transaction of the change it records.
  */
-export interface AuditRecord {
-  /** Increasing: newer entries have larger ids (the list's cursor). */
-  id: number;
-  /** When (unix ms). */
-  at: number;
-  /** The acting user, or null when nobody signed in acted (none today; kept for agents). */
-  actorId: number | null;
-  /** The actor as people read it then: the user's email (or name when it has none). */
-  actor: string;
-  /** How the actor proved who they are: "session", "apikey", "link" (owner/invite), "oidc". */
-  via: string;
-  /** What was done, "thing.verb": "node.rename", "authkey.create", "login", ... (audit.ts). */
-  action: string;
-  /** What it was done to ("node 7 web-01"); "" when the action names it already. */
-  target: string;
-  /** More about it in words ("web-01 -> db-01", "reusable, tags tag:ci"); "" when nothing. */
-  detail: string;
-  /** The address the request came from (the TCP peer). */
-  source: string;
-}
+export type AuditRecord = AuditView;
 
 /** Fields a new audit entry is written with (id chosen by the store). */
 export type NewAudit = Omit<AuditRecord, "id">;
