@@ -1,42 +1,31 @@
 // `corridor admin`'s human output: aligned tables of users, nodes and auth keys (the API's JSON
-// shapes, server/control/api/views.ts), and times as UTC to the second.
+// shapes, worker/control/api-views.ts), and times as UTC to the second.
 
-import type { AuditView } from "../worker/control/api-views.ts";
+import type { AuditView, AuthKeyView, NodeView, UserView } from "../worker/control/api-views.ts";
 
-/** A user as the API lists it. */
-export interface UserRow {
-  id: number;
-  name: string;
-  email: string;
-  role: string;
-  lastLoginAt: number | null;
-}
+/** A user as the API lists it: the fields the table shows. */
+export type UserRow = Pick<UserView, "id" | "name" | "email" | "role" | "lastLoginAt">;
 
-/** A node as the API lists it. */
-export interface NodeRow {
-  id: number;
-  name: string;
-  hostname: string;
-  os: string;
-  addresses: string[];
-  userId: number | null;
-  tags: string[];
-  ephemeral: boolean;
-  keyExpiry: number | null;
-  lastSeen: number | null;
-}
+/** A node as the API lists it: the fields the table shows. */
+export type NodeRow = Pick<
+  NodeView,
+  | "id"
+  | "name"
+  | "hostname"
+  | "os"
+  | "addresses"
+  | "userId"
+  | "tags"
+  | "ephemeral"
+  | "keyExpiry"
+  | "lastSeen"
+>;
 
-/** An auth key as the API lists it (a prefix, never the key). */
-export interface AuthKeyRow {
-  id: number;
-  prefix: string;
-  reusable: boolean;
-  ephemeral: boolean;
-  tags: string[];
-  expiresAt: number;
-  revokedAt: number | null;
-  usedCount: number;
-}
+/** An auth key as the API lists it (a prefix, never the key): the fields the table shows. */
+export type AuthKeyRow = Pick<
+  AuthKeyView,
+  "id" | "prefix" | "reusable" | "ephemeral" | "tags" | "expiresAt" | "revokedAt" | "usedCount"
+>;
 
 /** An audit entry as the API lists it (the shared wire type; the actor's id is not shown). */
 export type AuditRow = Omit<AuditView, "actorId">;

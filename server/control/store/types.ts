@@ -4,7 +4,7 @@
 // per change. Secrets are stored only as SHA-256 hashes (auth keys, API keys, sessions, sign-in
 // links); the server never sees a node's private key. Times are unix milliseconds.
 
-import type { AuditView } from "../../../worker/control/api-views.ts";
+import type { AuditView, AuthKeyView } from "../../../worker/control/api-views.ts";
 
 /** A person who signed in. Keyed by (issuer, subject): emails change and can be reused. */
 export interface UserRecord {
@@ -52,21 +52,9 @@ export interface NodeRecord {
 }
 
 /** A pre-authorized key for agents. */
-export interface AuthKeyRecord {
-  id: number;
-  /** First characters of the key, shown in lists ("cak_3f9a…"). */
-  prefix: string;
+export interface AuthKeyRecord extends AuthKeyView {
   /** SHA-256 of the whole key (hex). */
   hash: string;
-  /** Who made it: nodes registered with it belong to this user unless the key carries tags. */
-  userId: number;
-  reusable: boolean;
-  ephemeral: boolean;
-  tags: string[];
-  expiresAt: number;
-  revokedAt: number | null;
-  usedCount: number;
-  createdAt: number;
 }
 
 /** An API key for automation (`Authorization: Bearer`). */
