@@ -161,6 +161,8 @@ export async function benchWebFiles(o: FilesBenchOptions): Promise<string[][]> {
   const tasks: number[] = [];
   /** Where the CPU went in each page download (printed for the median one). */
   const cpuDown: { ms: number; line: string }[] = [];
+  /** The same for each anchor download (same relay and host: what differs is the client). */
+  const cpuAnchor: { ms: number; line: string }[] = [];
   try {
     const setup = median([await sftp("pwd\n"), await sftp("pwd\n"), await sftp("pwd\n")]);
     for (let round = 0; round < o.rounds; round++) {
@@ -181,7 +183,11 @@ export async function benchWebFiles(o: FilesBenchOptions): Promise<string[][]> {
       await download.delete();
       tasks.push(...(await longTasks()));
 
+      const anchorBefore = cpuSnapshot();
+      const anchorStart = performance.now();
       sshDown.push((await sftp(`get bench-down.bin ${anchorDown}\n`)) - setup);
+      const anchorMs = performance.now() - anchorStart;
+      cpuAnchor.push({ ms: anchorMs, line: cpuShare(anchorBefore, cpuSnapshot(), anchorMs) });
       if (sha256(anchorDown) !== digest) throw new Error("sftp's download differs from the file");
       rmSync(anchorDown);
 
@@ -244,6 +250,10 @@ export async function benchWebFiles(o: FilesBenchOptions): Promise<string[][]> {
     ["left", "right", "right", "right", "right"],
   );
   const medianDown = [...cpuDown].sort((a, b) => a.ms - b.ms)[cpuDown.length >> 1];
+  const medianAnchor = [...cpuAnchor].sort((a, b) => a.ms - b.ms)[cpuAnchor.length >> 1];
+  if (medianAnchor !== undefined) {
+    console.log(`CPU in the median anchor download (percent of one core): ${medianAnchor.line}`);
+  }
   if (medianDown !== undefined) {
     console.log(`CPU in the median page download (percent of one core): ${medianDown.line}`);
   }

@@ -2,13 +2,17 @@
 // which the connection layer hands over as a pair of WHATWG streams. It runs in a Web Worker and
 // in Node. This file is the API: one method per operation, each a request through the
 // dispatcher (dispatcher.ts: ids, the map of pending requests, failing them all when the server
-// breaks the protocol or the stream ends), plus the pipelined transfers of transfer.ts, which
-// keep up to 64 reads or writes of 32 KiB in flight like OpenSSH's sftp -R 64 -B 32768.
+// breaks the protocol or the stream ends), plus the pipelined transfers of transfer.ts. Like
+// OpenSSH's sftp (9.x), a session asks a server that offers limits@openssh.com for its limits
+// and then reads and writes in requests of its max-read-length (OpenSSH's: 255 KiB), else 32 KiB;
+// 8 MiB of requests stay in flight (at most 64), where 32 KiB requests cost eight times the
+// packets, promises and framing for the same bytes.
 
 import type { SftpAttrs } from "./attrs.ts";
 import { SftpDispatcher } from "./dispatcher.ts";
 import { SftpError } from "./errors.ts";
 import {
+  encodeExtended,
   encodeHandleRequest,
   encodeMkdir,
   encodeOpen,
@@ -17,6 +21,9 @@ import {
   encodeRename,
   encodeSetstat,
   encodeWrite,
+  LIMITS_EXTENSION,
+  parseLimits,
+  type SftpLimits,
   type SftpName,
   SSH_FX_EOF,
   SSH_FXF_APPEND,
@@ -46,7 +53,7 @@ import {
 
 export type { SftpAttrs } from "./attrs.ts";
 export { SftpError, SftpProtocolError } from "./errors.ts";
-export type { SftpName } from "./messages.ts";
+export type { SftpLimits, SftpName } from "./messages.ts";
 
 /** The byte streams of an SSH "sftp" subsystem channel (or of a local sftp-server's stdio). */
 export interface SftpTransport {
@@ -56,9 +63,13 @@ export interface SftpTransport {
 
 /** Tuning for an SftpClient. */
 export interface SftpClientOptions {
-  /** Bytes per read or write request of the pipelined transfers (default 32768, max 261120). */
+  /**
+   * Bytes per read or write request of the pipelined transfers (max 261120). Default: the
+   * server's max-read-length and max-write-length when it offers limits@openssh.com (the
+   * smaller, capped at 261120), else 32768.
+   */
   chunkSize?: number;
-  /** Requests a pipelined transfer keeps in flight (default 64). */
+  /** Requests a pipelined transfer keeps in flight (default: 8 MiB of chunks, at most 64). */
   maxOutstanding?: number;
 }
 
@@ -89,42 +100,84 @@ export type SftpOpenFlags = keyof typeof OPEN_FLAGS | number;
 
 /** Largest read or write length: OpenSSH's SFTP_MAX_READ_LENGTH (256 KiB - 1 KiB). */
 export const MAX_IO_LENGTH = 256 * 1024 - 1024;
+/** Request size without the server's limits: OpenSSH's sftp -B default. */
+const DEFAULT_CHUNK = 32768;
+/** Most requests in flight, as OpenSSH's sftp -R default. */
+const MAX_OUTSTANDING = 64;
+/** Bytes of requests in flight: twice the 4 MiB SSH window the engine's SFTP sessions grant. */
+const IN_FLIGHT_BYTES = 8 << 20;
+
+/** The request size a server's limits allow: the smaller of read and write, in 1..MAX_IO_LENGTH. */
+function chunkFor(limits: SftpLimits | null): number {
+  if (limits === null) return DEFAULT_CHUNK;
+  let size = MAX_IO_LENGTH;
+  // 0 means "no limit given"; a packet limit also bounds a write's data (its header: 32 bytes
+  // plus a handle of at most 256).
+  if (limits.maxReadLength > 0) size = Math.min(size, limits.maxReadLength);
+  if (limits.maxWriteLength > 0) size = Math.min(size, limits.maxWriteLength);
+  if (limits.maxPacketLength > 0) size = Math.min(size, limits.maxPacketLength - 300);
+  return Math.max(1, size);
+}
 
 /** An SFTP version 3 session. Create with SftpClient.open; finish with end(). */
 export class SftpClient {
   /** Extensions the server announced in VERSION, by name (e.g. "posix-rename@openssh.com"). */
   readonly extensions = new Map<string, Uint8Array>();
-  /** Bytes per request of the pipelined transfers. */
-  readonly chunkSize: number;
-  /** Requests a pipelined transfer keeps in flight. */
-  readonly maxOutstanding: number;
+  /** The server's limits@openssh.com answer, or null when it offers no such extension. */
+  limits: SftpLimits | null = null;
 
   private readonly dispatcher: SftpDispatcher;
+  private chunk = DEFAULT_CHUNK;
+  private outstanding = MAX_OUTSTANDING;
 
   private constructor(transport: SftpTransport, options: SftpClientOptions) {
-    const chunkSize = options.chunkSize ?? 32768;
-    const maxOutstanding = options.maxOutstanding ?? 64;
-    if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_IO_LENGTH) {
+    const { chunkSize, maxOutstanding } = options;
+    if (
+      chunkSize !== undefined &&
+      (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_IO_LENGTH)
+    ) {
       throw new RangeError(`chunkSize ${chunkSize} is not in 1..${MAX_IO_LENGTH}`);
     }
-    if (!Number.isInteger(maxOutstanding) || maxOutstanding < 1) {
+    if (maxOutstanding !== undefined && (!Number.isInteger(maxOutstanding) || maxOutstanding < 1)) {
       throw new RangeError(`maxOutstanding ${maxOutstanding} is not a positive integer`);
     }
-    this.chunkSize = chunkSize;
-    this.maxOutstanding = maxOutstanding;
     this.dispatcher = new SftpDispatcher(transport);
+  }
+
+  /** Bytes per request of the pipelined transfers. */
+  get chunkSize(): number {
+    return this.chunk;
+  }
+
+  /** Requests a pipelined transfer keeps in flight. */
+  get maxOutstanding(): number {
+    return this.outstanding;
   }
 
   /**
    * Starts a session: sends INIT for version 3 and waits for the server's VERSION, which must
-   * be 3 (else SftpProtocolError). Rejects with SftpError SSH_FX_CONNECTION_LOST if the
-   * transport ends first.
+   * be 3 (else SftpProtocolError); then, when the server offers limits@openssh.com and no
+   * chunkSize was given, asks for its limits and sizes requests by them. Rejects with SftpError
+   * SSH_FX_CONNECTION_LOST if the transport ends first.
    */
   static async open(transport: SftpTransport, options: SftpClientOptions = {}) {
     const client = new SftpClient(transport, options);
     for (const [name, data] of await client.dispatcher.hello()) {
       client.extensions.set(name, data);
     }
+    if (client.extensions.has(LIMITS_EXTENSION)) {
+      const reply = await client.dispatcher.request(
+        LIMITS_EXTENSION,
+        undefined,
+        "extended-reply",
+        (id) => encodeExtended(id, LIMITS_EXTENSION),
+      );
+      client.limits = parseLimits(reply.data);
+    }
+    client.chunk = options.chunkSize ?? chunkFor(client.limits);
+    client.outstanding =
+      options.maxOutstanding ??
+      Math.max(1, Math.min(MAX_OUTSTANDING, Math.floor(IN_FLIGHT_BYTES / client.chunk)));
     return client;
   }
 

@@ -216,6 +216,48 @@ function parseBody(type: number, what: string, r: SshReader): SftpResponse {
   }
 }
 
+/** The extension whose request returns the server's limits (OpenSSH PROTOCOL §4.8). */
+export const LIMITS_EXTENSION = "limits@openssh.com";
+
+/** What a server's limits@openssh.com reply says; 0 means "no limit given". */
+export interface SftpLimits {
+  /** Longest packet the server accepts, in bytes. */
+  maxPacketLength: number;
+  /** Longest read the server answers in full. */
+  maxReadLength: number;
+  /** Longest write the server accepts. */
+  maxWriteLength: number;
+  /** Open handles the server allows at once. */
+  maxOpenHandles: number;
+}
+
+/**
+ * Parses the data of a limits@openssh.com EXTENDED_REPLY: four uint64s. Values above 2^53 are
+ * capped there (they only mean "very large"). Throws SftpProtocolError when the data is short or
+ * has trailing bytes.
+ */
+export function parseLimits(data: Uint8Array): SftpLimits {
+  const what = "limits@openssh.com reply";
+  const r = new SshReader(data);
+  const field = (name: string) => {
+    const value = r.readUint64(`${what}: ${name}`);
+    return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
+  };
+  try {
+    const limits = {
+      maxPacketLength: field("max-packet-length"),
+      maxReadLength: field("max-read-length"),
+      maxWriteLength: field("max-write-length"),
+      maxOpenHandles: field("max-open-handles"),
+    };
+    r.expectEnd(what);
+    return limits;
+  } catch (e) {
+    if (e instanceof SshProtocolError) throw new SftpProtocolError(e.message, { cause: e });
+    throw e;
+  }
+}
+
 /** Builds uint32 length ‖ type ‖ body, the body written by `body`. */
 function packet(type: number, capacity: number, body: (w: SshWriter) => void): Uint8Array {
   const w = new SshWriter(capacity + 5);
@@ -247,6 +289,13 @@ export function encodeOpen(id: number, path: string, pflags: number, attrs?: Sft
     w.writeUint32(id).writeString(path).writeUint32(pflags);
     writeAttrs(w, attrs);
   });
+}
+
+/** SSH_FXP_EXTENDED: the request `name` with `data` after it (empty for limits@openssh.com). */
+export function encodeExtended(id: number, name: string, data = new Uint8Array(0)): Uint8Array {
+  return packet(SSH_FXP_EXTENDED, 12 + name.length * 3 + data.length, (w) =>
+    w.writeUint32(id).writeString(name).writeRaw(data),
+  );
 }
 
 /** SSH_FXP_READ: `length` bytes of `handle` at `offset`. */
