@@ -91,12 +91,45 @@ function downloadWorker(): Plugin {
   };
 }
 
+/**
+ * Builds the app origins' bootstrap (web/app-bootstrap/, docs/private-urls.md) into
+ * dist/app-bootstrap/: its static index.html and bootstrap.css copied, bootstrap.ts bundled by
+ * esbuild into one bootstrap.js. `corridor serve` answers app origins from there only (at
+ * /__corridor/bootstrap.js and .css), so none of the page's assets is ever part of it. Written
+ * beside the bundle, as the download worker is, so the engine preload above never sees it.
+ */
+function appBootstrap(): Plugin {
+  const dir = fileURLToPath(new URL("web/app-bootstrap/", import.meta.url));
+  return {
+    name: "corridor-app-bootstrap",
+    apply: "build",
+    async writeBundle(options) {
+      const { build: esbuild } = await import("esbuild");
+      const { copyFile, mkdir, writeFile } = await import("node:fs/promises");
+      const out = `${options.dir}/app-bootstrap`;
+      await mkdir(out, { recursive: true });
+      const script = await esbuild({
+        entryPoints: [`${dir}bootstrap.ts`],
+        bundle: true,
+        write: false,
+        format: "iife",
+        target: "es2022",
+        minify: true,
+      });
+      await writeFile(`${out}/bootstrap.js`, script.outputFiles[0]!.text);
+      await copyFile(`${dir}bootstrap.css`, `${out}/bootstrap.css`);
+      // index.html last: the server takes a changed index.html as "rebuilt".
+      await copyFile(`${dir}index.html`, `${out}/index.html`);
+    },
+  };
+}
+
 // The page lives in web/; the engine is loaded from worker/ as a module Web Worker. Budgets
 // (issue 15; test/e2e/weight.test.ts counts them in Chromium): first load <= 150 KB gzip,
 // everything up to a shell prompt <= 250 KB gzip.
 export default defineConfig({
   root: "web",
-  plugins: [preloadEngine(), downloadWorker()],
+  plugins: [preloadEngine(), downloadWorker(), appBootstrap()],
   resolve: { alias: [{ find: /^tweetnacl$/, replacement: TWEETNACL_SHIM }] },
   build: {
     outDir: "../dist",

@@ -6,7 +6,8 @@
 // page need that), and a control token adds its UDP allowances. The control server keeps its
 // state in DIR/control.db (or --database). The page is built first when dist/ holds none.
 // SIGTERM and SIGINT close the map streams (1012), tell relay clients to come back, close the
-// server, then the database.
+// server, then the database. Private URLs (docs/private-urls.md): every `<label>.corridor.localhost`
+// Host is an app origin, and --apps-domain adds one under the page's own site for production.
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -21,6 +22,7 @@ import {
   type RelayAuth,
 } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
+import { checkAppsDomain, LOOPBACK_APPS_DOMAIN } from "../server/web/app-origin.ts";
 import { startServe } from "../server/web/serve.ts";
 import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
@@ -61,7 +63,7 @@ export const SERVE_COMMAND = defineCommand({
     "--oidc-client-secret-file FILE [--oidc-allowed-domains D,...] [--oidc-allowed-emails E,...]]",
     "[--open | --allow-keys FILE | --control-key PUB]",
     "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
-    "[--relay-id ID] [--stun PORT]",
+    "[--relay-id ID] [--stun PORT] [--apps-domain NAME]",
   ],
   options: [
     {
@@ -112,6 +114,12 @@ export const SERVE_COMMAND = defineCommand({
         "the relay's STUN listener (RFC 5389 Binding) on this UDP port of the listen address, where agents learn the address their UDP is seen from; the maps name it (HOST of the public URL, this port); 0: off",
       default: "the listen port's number, on UDP",
     },
+    {
+      name: "apps-domain",
+      value: "NAME",
+      description:
+        "private URLs at https://<host>--<port>.NAME/ (e.g. apps.example.com beside a page at example.com): needs wildcard DNS *.NAME to this server and a wildcard TLS certificate for *.NAME; NAME must be under the page's registrable site (the public URL's), or the browser partitions the bridge iframe's storage. *.corridor.localhost always works on this machine",
+    },
   ],
   notes:
     "On loopback the relay is open by default; on any other address choose who may use it.\n" +
@@ -132,6 +140,8 @@ type ServeArgs = RelayFlags & {
   oidc: ReturnType<typeof oidcFlags>;
   /** --stun: a port, 0 for off, undefined for the default (the HTTP port's number). */
   stun: number | undefined;
+  /** --apps-domain, checked against the page's host. */
+  appsDomain: string | undefined;
 };
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
@@ -153,6 +163,7 @@ function serveArgs({
     publicUrl: parsePublicUrl(values["public-url"]),
     oidc: oidcFlags(values as ControlOptionValues),
     stun: values.stun === undefined ? undefined : parseStunPort(values.stun),
+    appsDomain: undefined,
   };
   // In command-line order: a later --listen, --host or --port wins over an earlier one.
   for (const { name, value = "" } of applyRelayOptions(out, given)) {
@@ -164,6 +175,13 @@ function serveArgs({
     } else if (name === "web") out.web = value;
     else if (name === "data") out.data = value;
   }
+  if (values["apps-domain"] !== undefined) {
+    try {
+      out.appsDomain = checkAppsDomain(values["apps-domain"], pageHostOf(out));
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   if (out.auth === undefined && !isLoopback(out.host)) {
     throw new UsageError(
       `listening on ${out.host} (not a loopback address) needs a choice of who may use the ` +
@@ -171,6 +189,41 @@ function serveArgs({
     );
   }
   return out;
+}
+
+/**
+ * The host the page is served at, for the apps domain's same-site check: the public URL's, else
+ * corridor.localhost on loopback (where the page lives for private URLs), else the listen host.
+ */
+function pageHostOf(args: Pick<ServeArgs, "publicUrl" | "host">): string {
+  if (args.publicUrl !== undefined) return new URL(args.publicUrl).hostname;
+  if (isLoopback(args.host)) return LOOPBACK_APPS_DOMAIN;
+  return args.host === "0.0.0.0" ? "127.0.0.1" : args.host === "::" ? "::1" : args.host;
+}
+
+/**
+ * Says where private URLs live. On loopback the page itself is at corridor.localhost: app
+ * origins are same-site with it there (not with 127.0.0.1), so the relay, the API and the
+ * rest keep answering at 127.0.0.1 while private URLs need the page at corridor.localhost.
+ */
+function privateUrlLine(parsed: ServeArgs, port: number): string {
+  const lines: string[] = [];
+  if (isLoopback(parsed.host) || parsed.host === "0.0.0.0" || parsed.host === "::") {
+    const apps = `${LOOPBACK_APPS_DOMAIN}:${port}`;
+    lines.push(
+      `page at http://${apps}/ (private URLs need this host: http://<host>--<port>.${apps}/, ` +
+        `e.g. http://web-01--3000.${apps}/; ${pageUrl(parsed.host, port)} keeps working for everything else)`,
+    );
+  }
+  if (parsed.appsDomain !== undefined) {
+    const scheme =
+      parsed.publicUrl === undefined ? "http" : new URL(parsed.publicUrl).protocol.slice(0, -1);
+    lines.push(
+      `private URLs also at ${scheme}://<host>--<port>.${parsed.appsDomain}/ ` +
+        `(wildcard DNS *.${parsed.appsDomain} to this server, and a certificate for *.${parsed.appsDomain})`,
+    );
+  }
+  return lines.map((line) => `${line}\n`).join("");
 }
 
 /** Runs `npm run build` in the package (the wasm core, then Vite); its output goes to stderr. */
@@ -251,6 +304,8 @@ async function serve(parsed: ServeArgs): Promise<number> {
       port: parsed.port,
       webRoot: web,
       mount,
+      appsDomains: parsed.appsDomain === undefined ? [] : [parsed.appsDomain],
+      pageHosts: parsed.publicUrl === undefined ? [] : [new URL(parsed.publicUrl).hostname],
       relay: {
         privateKey,
         auth,
@@ -329,6 +384,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
   const signIn = parsed.oidc === undefined ? "owner link below" : `OIDC at ${parsed.oidc.issuer}`;
   process.stdout.write(
     `Corridor is running at ${baseUrl}\n` +
+      privateUrlLine(parsed, server.port) +
       `relay ${parsed.relayId} at ${server.relayUrl} ` +
       `(${describeRelay(chosen, parsed.allowUdp, server.relay.allowedOrigins)}; and control tokens); ` +
       `relay key ${relayKey} (in ${keyFile})\n` +

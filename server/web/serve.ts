@@ -6,11 +6,17 @@
 // server (WebSocket upgrades on /relay, /healthz, /metrics) and hands every other request to
 // `mount` first (the control server: /api/v1/..., /login..., /approve/..., upgrades on
 // /control), then to the static page handler. One /metrics shows every part that registers on
-// `relay.metrics`.
+// `relay.metrics`. Before the mount, a request whose Host is an app origin (`<label>.<apps
+// domain>`, app-origin.ts) is answered by the app-origin server (the bootstrap, or a 400 page)
+// and never reaches the mount or the page; its upgrades are refused. The relay's own paths
+// (/healthz and /metrics: 421 for such a Host; /relay: 426, and upgrades refused for their
+// Origin) are answered by the relay before any fallback.
 
 import type { HttpMount } from "../control/http.ts";
 import type { RelayServer } from "../relay/index.ts";
 import { type RelayOptions, startRelay } from "../relay/index.ts";
+import { AppOrigins } from "./app-origin.ts";
+import { AppOriginServer } from "./app-origin-http.ts";
 import { StaticSite } from "./static.ts";
 
 /** Options of startServe(). */
@@ -25,6 +31,13 @@ export interface ServeOptions {
   relay: Omit<RelayOptions, "host" | "port" | "httpFallback" | "upgradeFallback">;
   /** Another part's paths on this port (the control server's ControlMount). */
   mount?: HttpMount;
+  /**
+   * Apps domains besides corridor.localhost (always one), checked with checkAppsDomain(): a
+   * Host of `<label>.<domain>` is an app origin and gets the app-origin answers only.
+   */
+  appsDomains?: string[];
+  /** Host names that are the page even when under an apps domain (the public URL's host). */
+  pageHosts?: string[];
 }
 
 /** A running `corridor serve`. */
@@ -39,6 +52,8 @@ export interface ServeHandle {
   relay: RelayServer;
   /** The page being served. */
   site: StaticSite;
+  /** The answers on app origins (the bootstrap). */
+  apps: AppOriginServer;
   /** Stops serving: the relay's close (RESTARTING first when asked), then the HTTP server. */
   close(options?: Parameters<RelayServer["close"]>[0]): Promise<void>;
 }
@@ -50,16 +65,22 @@ export interface ServeHandle {
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const site = await StaticSite.load(options.webRoot);
   const mount = options.mount;
+  const apps = await AppOriginServer.load(
+    site.root,
+    new AppOrigins(options.appsDomains, new Set(options.pageHosts?.map((h) => h.toLowerCase()))),
+  );
   const relay = await startRelay({
     pageOrigins: true,
     ...options.relay,
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
     httpFallback: (req, res) => {
+      if (apps.request(req, res)) return;
       if (mount?.request(req, res) !== true) site.handle(req, res);
     },
     // Not the mount's: the relay refuses it (404) and counts it, as without a mount.
-    upgradeFallback: (req, socket, head) => mount?.upgrade(req, socket, head) === true,
+    upgradeFallback: (req, socket, head) =>
+      apps.upgrade(req, socket) || mount?.upgrade(req, socket, head) === true,
   });
   const relayUrl = relay.url;
   return {
@@ -68,6 +89,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     port: relay.port,
     relay,
     site,
+    apps,
     close: (closeOptions) => relay.close(closeOptions),
   };
 }

@@ -1,0 +1,134 @@
+// Which requests belong to an app origin (DESIGN §9.4, docs/private-urls.md): a Host of the
+// form `<label>.<apps domain>[:port]` names one private service, and such a request must never
+// be answered by the Corridor page, its API, the control server or the relay, because the app's
+// JavaScript would then read them as same-origin. This file decides that from the Host header
+// and checks an operator's --apps-domain; app-origin-http.ts answers the requests.
+//
+// The apps domains: `corridor.localhost` always (Chromium resolves *.localhost to loopback and
+// treats it as a secure context; it is same-site with the page at corridor.localhost), plus the
+// operator's --apps-domain. That one must be under the page's own registrable site: the bridge
+// iframe (the Corridor origin inside an app origin) shares the engine's storage only when the
+// two are same-site; across sites the browser partitions the iframe's storage.
+
+import { isIP } from "node:net";
+import { getPublicSuffix } from "tough-cookie";
+import {
+  decodeServiceLabel,
+  type ServiceAddress,
+  ServiceLabelError,
+} from "../../worker/http/service-label.ts";
+import { hostOfHeader } from "../relay/origins.ts";
+
+/** The apps domain on loopback: the page is at corridor.localhost, apps one label below. */
+export const LOOPBACK_APPS_DOMAIN = "corridor.localhost";
+
+/** What the Host of a request says about app origins. */
+export type AppHost =
+  /** Not under an apps domain (or the page's own host): the Corridor page and its parts. */
+  | { kind: "main" }
+  /** One label under an apps domain that names a service. */
+  | { kind: "service"; label: string; appsDomain: string; service: ServiceAddress }
+  /** Under an apps domain but naming no service; `reason` says why (for the 400 page). */
+  | { kind: "invalid"; label: string; appsDomain: string; reason: string };
+
+/** A DNS name as an operator writes it: lowercase labels of [a-z0-9-], no dash at either end. */
+const DNS_NAME =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** The registrable site of a host name ("example.com" for "x.apps.example.com"), or undefined. */
+export function siteOf(host: string): string | undefined {
+  if (isIP(host) !== 0) return undefined;
+  try {
+    return getPublicSuffix(host, { allowSpecialUseDomain: true }) ?? undefined;
+  } catch {
+    return undefined; // a bare special-use name ("example", "localhost.") has no site
+  }
+}
+
+/**
+ * Checks an operator's --apps-domain against the host the page is served at (the public URL's,
+ * or the listen address's). Returns the apps domain lowercased, without a trailing dot; throws
+ * an Error whose message says what is wrong and why it matters: not a DNS name, a wildcard
+ * written in, an IP page host, or not under the page's registrable site.
+ */
+export function checkAppsDomain(appsDomain: string, pageHost: string): string {
+  const name = appsDomain.trim().toLowerCase().replace(/\.$/, "");
+  if (name.startsWith("*.")) {
+    throw new Error(
+      `--apps-domain ${appsDomain}: give the domain without "*." (apps are at <label>.${name.slice(2)}; the wildcard is for DNS and the certificate)`,
+    );
+  }
+  if (!DNS_NAME.test(name)) {
+    throw new Error(
+      `--apps-domain ${appsDomain}: not a DNS name with at least two labels (e.g. apps.example.com)`,
+    );
+  }
+  const page = pageHost.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  const pageSite = siteOf(page);
+  if (pageSite === undefined) {
+    throw new Error(
+      `--apps-domain ${name}: the page is served at ${page}, which has no registrable site (an IP address or a bare name); app origins must be same-site with the page, so serve it under a name (--public-url https://corridor.example.com/) and put the apps under that site`,
+    );
+  }
+  const appsSite = siteOf(name);
+  if (appsSite !== pageSite) {
+    throw new Error(
+      `--apps-domain ${name} is not under the page's site ${pageSite} (page at ${page}): the app origins would be cross-site with the page, so the browser would partition the bridge iframe's storage and the app could not reach the engine; use a name under ${pageSite}, such as apps.${pageSite}`,
+    );
+  }
+  if (name === page) {
+    throw new Error(
+      `--apps-domain ${name} is the page's own host: use a name below the site for the apps alone, such as apps.${pageSite}`,
+    );
+  }
+  return name;
+}
+
+/** Decides app origins by the Host header. */
+export class AppOrigins {
+  private readonly domains: readonly string[];
+
+  /**
+   * `appsDomains`: the domains whose one-label subdomains are app origins, already checked
+   * (checkAppsDomain); corridor.localhost is always one. `pageHosts`: names that are the page
+   * itself even when under an apps domain (never app origins).
+   */
+  constructor(
+    appsDomains: readonly string[] = [],
+    private readonly pageHosts: ReadonlySet<string> = new Set(),
+  ) {
+    const all = new Set([LOOPBACK_APPS_DOMAIN, ...appsDomains.map((d) => d.toLowerCase())]);
+    // The longest first, so that apps.example.com wins over a shorter domain it is under.
+    this.domains = [...all].sort((a, b) => b.length - a.length);
+  }
+
+  /** The apps domains, longest first. */
+  get appsDomains(): readonly string[] {
+    return this.domains;
+  }
+
+  /** What a request with this Host header value is (a missing or odd Host is the page's). */
+  classify(hostHeader: string | undefined): AppHost {
+    const host = hostOfHeader(hostHeader);
+    if (host === undefined || this.pageHosts.has(host)) return { kind: "main" };
+    for (const appsDomain of this.domains) {
+      if (!host.endsWith(`.${appsDomain}`)) continue;
+      const label = host.slice(0, -appsDomain.length - 1);
+      if (label.includes(".")) {
+        return {
+          kind: "invalid",
+          label,
+          appsDomain,
+          reason: `"${label}" is more than one label: an app origin is <host>--<port>.${appsDomain}`,
+        };
+      }
+      try {
+        return { kind: "service", label, appsDomain, service: decodeServiceLabel(label) };
+      } catch (error) {
+        if (!(error instanceof ServiceLabelError)) throw error;
+        return { kind: "invalid", label, appsDomain, reason: error.message };
+      }
+    }
+    return { kind: "main" };
+  }
+}
