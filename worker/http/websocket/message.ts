@@ -1,0 +1,80 @@
+// Joins data frames into messages (RFC 6455 §5.4): the fragmentation rules, the message size
+// limit and UTF-8 validation of text. State of one direction of one connection; control frames
+// never come here (they may arrive between fragments and are the socket's business).
+
+import { type Frame, Opcode, WebSocketProtocolError } from "./frame.ts";
+
+/** A whole received message: text is a string, binary a Uint8Array. */
+export type WebSocketMessage = string | Uint8Array;
+
+/**
+ * Assembles data frames. Text is validated as it arrives with a streaming fatal decoder, so an
+ * invalid byte fails the connection (1007) without waiting for the rest of the message.
+ */
+export class MessageAssembler {
+  private opcode: number | null = null;
+  private parts: Uint8Array[] = [];
+  private text: string[] = [];
+  private bytes = 0;
+  private decoder: TextDecoder | null = null;
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  /** Whether a fragmented message is in progress. */
+  get inProgress(): boolean {
+    return this.opcode !== null;
+  }
+
+  /** Takes one data frame (opcode 0, 1 or 2); returns the message it completes, if any. */
+  push(frame: Frame): WebSocketMessage | undefined {
+    if (frame.opcode === Opcode.Continuation) {
+      if (this.opcode === null) {
+        throw new WebSocketProtocolError("continuation frame without a message to continue", 1002);
+      }
+    } else {
+      if (this.opcode !== null) {
+        throw new WebSocketProtocolError("new data frame inside a fragmented message", 1002);
+      }
+      this.opcode = frame.opcode;
+      if (frame.opcode === Opcode.Text) {
+        this.decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+      }
+    }
+    this.bytes += frame.payload.length;
+    if (this.bytes > this.maxMessageBytes) {
+      throw new WebSocketProtocolError(
+        `message exceeds the limit of ${this.maxMessageBytes} bytes`,
+        1009,
+      );
+    }
+    if (this.decoder !== null) {
+      try {
+        const piece = this.decoder.decode(frame.payload, { stream: !frame.fin });
+        if (piece !== "") this.text.push(piece);
+      } catch {
+        throw new WebSocketProtocolError("text message is not valid UTF-8", 1007);
+      }
+    } else if (frame.payload.length > 0) {
+      this.parts.push(frame.payload);
+    }
+    if (!frame.fin) return undefined;
+    const message = this.decoder !== null ? this.text.join("") : concat(this.parts, this.bytes);
+    this.opcode = null;
+    this.parts = [];
+    this.text = [];
+    this.bytes = 0;
+    this.decoder = null;
+    return message;
+  }
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
