@@ -4,10 +4,11 @@
 // socket before the consumer asks for it. One exchange at a time (no pipelining). The wire codecs
 // in ./wire know nothing of streams; this file knows nothing of pools (it reports its outcome).
 
+import { type BodySource, responseBody } from "./body.ts";
 import { type ExchangeProgress, type HttpErrorCode, HttpExchangeError } from "./errors.ts";
 import { ChunkedDecoder, CRLF, chunkSizeLine, LAST_CHUNK } from "./wire/chunked.ts";
 import { HttpParseError } from "./wire/errors.ts";
-import { type BodyFraming, responseFraming } from "./wire/framing.ts";
+import { responseFraming } from "./wire/framing.ts";
 import { type ResponseHead, ResponseHeadParser } from "./wire/response-head.ts";
 
 /** A reliable byte stream both ways (a TCP connection): the engine's userspace TCP or a test's socket. */
@@ -252,7 +253,7 @@ export class HttpConnection {
         void Promise.race([sending, grace]).then((ok) => end(ok ? "reuse" : "close"));
       };
       const decoder = framing.kind === "chunked" ? new ChunkedDecoder() : null;
-      const body = this.bodyStream(framing, decoder, req.bodyIdleTimeoutMs, finish);
+      const body = responseBody(this.bodySource(), framing, decoder, req.bodyIdleTimeoutMs, finish);
       return { head, body, trailers: () => (decoder?.done ? decoder.trailers : []) };
     } catch (e) {
       const err = this.failure ?? e;
@@ -347,92 +348,17 @@ export class HttpConnection {
     }
   }
 
-  private bodyStream(
-    framing: BodyFraming,
-    decoder: ChunkedDecoder | null,
-    idleMs: number,
-    finish: (complete: boolean) => void,
-  ): ReadableStream<Uint8Array> {
-    let remaining = framing.kind === "length" ? framing.length : 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const closedEarly = (): HttpExchangeError =>
-      this.err(
-        "closed",
-        framing.kind === "length"
-          ? `connection closed with ${remaining} of ${framing.length} body bytes unread`
-          : "connection closed inside a chunked body",
-      );
-    return new ReadableStream<Uint8Array>(
-      {
-        start: (c) => {
-          if (framing.kind === "none" || (framing.kind === "length" && remaining === 0)) {
-            c.close();
-            finish(true);
-          }
-        },
-        pull: async (c) => {
-          timer = setTimeout(() => {
-            this.fail(this.err("timeout", `no response body bytes for ${idleMs} ms`));
-          }, idleMs);
-          try {
-            for (;;) {
-              const chunk = await this.readChunk();
-              if (chunk === null) {
-                if (framing.kind !== "close") throw closedEarly();
-                c.close();
-                finish(true);
-                return;
-              }
-              if (framing.kind === "length") {
-                const take = Math.min(remaining, chunk.length);
-                if (take < chunk.length) this.leftover = chunk.subarray(take);
-                c.enqueue(chunk.subarray(0, take));
-                remaining -= take;
-                if (remaining === 0) {
-                  c.close();
-                  finish(true);
-                  return;
-                }
-                break;
-              }
-              if (decoder !== null) {
-                let out: ReturnType<ChunkedDecoder["push"]>;
-                try {
-                  out = decoder.push(chunk);
-                } catch (e) {
-                  throw this.err("protocol", e instanceof Error ? e.message : String(e), e);
-                }
-                for (const d of out.data) if (d.length > 0) c.enqueue(d);
-                if (out.done) {
-                  if (out.rest.length > 0) this.leftover = out.rest;
-                  c.close();
-                  finish(true);
-                  return;
-                }
-                if (out.data.some((d) => d.length > 0)) break;
-                continue;
-              }
-              c.enqueue(chunk);
-              break;
-            }
-            this.account(-(c.desiredSize ?? 0) + (this.leftover?.length ?? 0));
-          } catch (e) {
-            const err = this.failure ?? e;
-            this.fail(err instanceof Error ? err : new Error(String(err)));
-            finish(false);
-            throw err;
-          } finally {
-            clearTimeout(timer);
-          }
-        },
-        cancel: (reason) => {
-          clearTimeout(timer);
-          this.fail(this.err("aborted", `response body cancelled (${String(reason)})`, reason));
-          finish(false);
-        },
+  private bodySource(): BodySource {
+    return {
+      read: () => this.readChunk(),
+      unread: (bytes) => {
+        this.leftover = bytes;
       },
-      { highWaterMark: 0, size: (chunk) => chunk.byteLength },
-    );
+      fail: (e) => this.fail(e),
+      failure: () => this.failure,
+      err: (code, detail, cause) => this.err(code, detail, cause),
+      hold: (queued) => this.account(queued + (this.leftover?.length ?? 0)),
+    };
   }
 
   /** The raw connection after a 101, with any bytes already read put first. */
