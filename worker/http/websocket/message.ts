@@ -78,3 +78,79 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Received messages on their way to the application: to a callback when one is set, else
+ * queued for async iteration. `full` tells the socket to stop reading the stream (so a slow
+ * reader pushes back on the server through TCP); `onDrain` says when to read again.
+ */
+export class MessageQueue {
+  private items: WebSocketMessage[] = [];
+  private bytes = 0;
+  private waiters: (() => void)[] = [];
+  private ended = false;
+  private callback: ((message: WebSocketMessage) => void) | null = null;
+
+  constructor(
+    private readonly highWaterBytes: number,
+    private readonly onDrain: () => void,
+  ) {}
+
+  /** Queued bytes reached the high-water mark. */
+  get full(): boolean {
+    return this.bytes >= this.highWaterBytes;
+  }
+
+  get handler(): ((message: WebSocketMessage) => void) | null {
+    return this.callback;
+  }
+
+  /** Setting a callback hands it what is queued, in order. */
+  set handler(callback: ((message: WebSocketMessage) => void) | null) {
+    this.callback = callback;
+    if (callback === null) return;
+    const queued = this.items;
+    this.items = [];
+    this.bytes = 0;
+    this.onDrain();
+    for (const m of queued) this.push(m);
+  }
+
+  push(message: WebSocketMessage): void {
+    const callback = this.callback;
+    if (callback !== null) {
+      try {
+        callback(message);
+      } catch (e) {
+        // Like an event listener's exception: reported, not fatal to the connection.
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+      return;
+    }
+    this.items.push(message);
+    this.bytes += message.length;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** No more messages: iteration ends once the queue is empty. */
+  end(): void {
+    this.ended = true;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** The next message, or undefined once ended and empty. */
+  async next(): Promise<WebSocketMessage | undefined> {
+    for (;;) {
+      const m = this.items.shift();
+      if (m !== undefined) {
+        this.bytes -= m.length;
+        if (!this.full) this.onDrain();
+        return m;
+      }
+      if (this.ended) return undefined;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+}

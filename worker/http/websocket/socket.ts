@@ -20,7 +20,7 @@ import {
   type UpgradeRequestOptions,
   WebSocketHandshakeError,
 } from "./handshake.ts";
-import { MessageAssembler, type WebSocketMessage } from "./message.ts";
+import { MessageAssembler, MessageQueue, type WebSocketMessage } from "./message.ts";
 
 /** A duplex byte stream the client runs over; `close()` tears the connection down. */
 export interface WebSocketByteStream {
@@ -168,15 +168,11 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
   private readonly assembler: MessageAssembler;
   private readonly fragmentBytes: number;
   private readonly closeTimeoutMs: number;
-  private readonly highWater: number;
+  private readonly messages: MessageQueue;
   private sendChain: Promise<void> = Promise.resolve();
-  private queue: WebSocketMessage[] = [];
-  private queuedBytes = 0;
-  private waiters: (() => void)[] = [];
   private resumeRead: (() => void) | null = null;
   private pings: { payload: Uint8Array; resolve: () => void; reject: (e: Error) => void }[] = [];
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
-  private handler: ((message: WebSocketMessage) => void) | null = null;
   private resolveClosed!: (info: WebSocketCloseInfo) => void;
 
   /** Use openWebSocket; this takes a stream whose handshake is already done. */
@@ -196,7 +192,7 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     this.assembler = new MessageAssembler(maxMessageBytes);
     this.fragmentBytes = Math.max(1, options.fragmentBytes ?? 64 * 1024);
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
-    this.highWater = options.queueHighWaterBytes ?? 8 * MiB;
+    this.messages = new MessageQueue(options.queueHighWaterBytes ?? 8 * MiB, () => this.resume());
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -210,16 +206,10 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
 
   /** Every received message goes to this callback; setting it hands over what is queued. */
   get onmessage(): ((message: WebSocketMessage) => void) | null {
-    return this.handler;
+    return this.messages.handler;
   }
   set onmessage(handler: ((message: WebSocketMessage) => void) | null) {
-    this.handler = handler;
-    if (handler === null) return;
-    const queued = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.resume();
-    for (const m of queued) this.dispatch(m);
+    this.messages.handler = handler;
   }
 
   /**
@@ -265,16 +255,8 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
   [Symbol.asyncIterator](): AsyncIterator<WebSocketMessage> {
     return {
       next: async (): Promise<IteratorResult<WebSocketMessage>> => {
-        for (;;) {
-          const m = this.queue.shift();
-          if (m !== undefined) {
-            this.queuedBytes -= typeof m === "string" ? m.length : m.length;
-            if (this.queuedBytes < this.highWater) this.resume();
-            return { value: m, done: false };
-          }
-          if (this.state === "closed") return { value: undefined, done: true };
-          await new Promise<void>((r) => this.waiters.push(r));
-        }
+        const value = await this.messages.next();
+        return value === undefined ? { value, done: true } : { value, done: false };
       },
       // Leaving a for-await loop does not close the connection: call close() for that.
       return: async (): Promise<IteratorResult<WebSocketMessage>> => ({
@@ -336,7 +318,7 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     try {
       if (rest.length > 0) this.handleBytes(rest);
       while (this.state !== "closed") {
-        if (this.state === "open" && this.queuedBytes >= this.highWater) {
+        if (this.state === "open" && this.messages.full) {
           await new Promise<void>((r) => {
             this.resumeRead = r;
           });
@@ -386,25 +368,7 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     }
     if (this.sentClose) return; // WHATWG: messages arriving while closing are dropped
     const message = this.assembler.push(frame);
-    if (message !== undefined) this.dispatch(message);
-  }
-
-  private dispatch(message: WebSocketMessage): void {
-    const handler = this.handler;
-    if (handler !== null) {
-      try {
-        handler(message);
-      } catch (e) {
-        // Like an event listener's exception: reported, not fatal to the connection.
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
-      return;
-    }
-    this.queue.push(message);
-    this.queuedBytes += message.length;
-    for (const w of this.waiters.splice(0)) w();
+    if (message !== undefined) this.messages.push(message);
   }
 
   private onEnd(): void {
@@ -451,7 +415,7 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     this.reader.cancel().catch(() => {});
     this.stream.close();
     this.resume();
-    for (const w of this.waiters.splice(0)) w();
+    this.messages.end();
     this.resolveClosed(info);
     const cb = this.onclose;
     if (cb !== null) queueMicrotask(() => cb(info));
