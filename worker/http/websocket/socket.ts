@@ -22,7 +22,11 @@ import {
 } from "./handshake.ts";
 import { MessageAssembler, MessageQueue, type WebSocketMessage } from "./message.ts";
 
-/** A duplex byte stream the client runs over; `close()` tears the connection down. */
+/**
+ * A duplex byte stream the client runs over. `close()` tears the connection down (RST is
+ * fine); it is not called after a clean close the server ended, where the writable is closed
+ * instead (FIN).
+ */
 export interface WebSocketByteStream {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
@@ -374,7 +378,9 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
   private onEnd(): void {
     const got = this.receivedClose;
     if (got !== null && this.sentClose) {
-      this.finish({ code: got.code ?? CloseCode.NoStatus, reason: got.reason, wasClean: true });
+      // The server ended TCP after the closing handshake (§7.1.1): end ours with a FIN.
+      const info = { code: got.code ?? CloseCode.NoStatus, reason: got.reason, wasClean: true };
+      this.finish(info, true);
     } else {
       this.finish({
         code: CloseCode.Abnormal,
@@ -405,7 +411,8 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     this.finish(info);
   }
 
-  private finish(info: WebSocketCloseInfo): void {
+  /** Ends the connection: `graceful` closes the writable (FIN), else the stream is torn down. */
+  private finish(info: WebSocketCloseInfo, graceful = false): void {
     if (this.state === "closed") return;
     this.state = "closed";
     this.sentClose = true;
@@ -413,7 +420,8 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     const gone = new Error(`WebSocket closed (${info.code})`);
     for (const p of this.pings.splice(0)) p.reject(gone);
     this.reader.cancel().catch(() => {});
-    this.stream.close();
+    if (graceful) this.writer.close().catch(() => this.stream.close());
+    else this.stream.close();
     this.resume();
     this.messages.end();
     this.resolveClosed(info);
