@@ -88,6 +88,11 @@ describe("HTTP client edges", () => {
       "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
       /connection closed with 7 of 10 body bytes unread/,
     ],
+    [
+      "a corrupt gzip body",
+      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello",
+      /cannot decode the gzip body/,
+    ],
     ["HTTP/2 bytes", "HTTP/2.0 200 OK\r\n\r\n", /unsupported version HTTP\/2\.0/],
   ])("refuses %s with an error naming it", async (_, answer, message) => {
     const port = await raw(answer);

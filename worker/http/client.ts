@@ -159,7 +159,7 @@ export async function httpRequest(pool: HttpPool, init: HttpRequestInit): Promis
         bodyIdleTimeoutMs: init.bodyIdleTimeoutMs ?? pool.bodyIdleTimeoutMs,
         signal: init.signal,
       });
-      return finalResponse(method, r.head, r.body, r.trailers, r.upgrade, decode);
+      return finalResponse(method, r.head, r.body, r.trailers, r.upgrade, decode, conn.service);
     } catch (e) {
       if (attempt === 0 && reused && staleRetryAllowed(e, method, body)) continue;
       if (e instanceof HttpExchangeError && e.code === "closed" && reused) {
@@ -196,6 +196,7 @@ function finalResponse(
   trailers: () => [string, string][],
   upgrade: DuplexStream | undefined,
   decode: boolean,
+  service: string,
 ): HttpResponse {
   let headers = head.headers;
   let body = raw;
@@ -203,6 +204,7 @@ function finalResponse(
   const hasBody = method.toUpperCase() !== "HEAD" && head.status !== 204 && head.status !== 304;
   if (decode && hasBody && codings.length > 0 && codings.every(isDecodable)) {
     for (const c of [...codings].reverse()) body = decodeBody(body, c);
+    body = decodeErrors(body, service, codings.join(", "));
     headers = headers.filter(([n]) => {
       const l = n.toLowerCase();
       return l !== "content-encoding" && l !== "content-length";
@@ -221,6 +223,39 @@ function finalResponse(
 
 function isDecodable(coding: string): boolean {
   return coding === "gzip" || coding === "x-gzip" || coding === "deflate" || coding === "identity";
+}
+
+/** Errors of a DecompressionStream (a corrupt or truncated body) as HttpError "protocol". */
+function decodeErrors(
+  body: ReadableStream<Uint8Array>,
+  service: string,
+  codings: string,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      pull: async (c) => {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          if (e instanceof HttpError) throw e;
+          throw new HttpError(
+            "protocol",
+            service,
+            `cannot decode the ${codings} body (${String(e)})`,
+            {
+              cause: e,
+            },
+          );
+        }
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 function decodeBody(body: ReadableStream<Uint8Array>, coding: string): ReadableStream<Uint8Array> {

@@ -170,10 +170,10 @@ export class HttpPool {
         return;
       }
       s.idle.push(conn);
-      s.timers.set(
-        conn,
-        setTimeout(() => this.drop(s, conn), this.idleTimeoutMs),
-      );
+      const timer = setTimeout(() => this.drop(s, conn), this.idleTimeoutMs);
+      // In Node, an idle connection's timer must not keep the process alive (corridor curl).
+      (timer as { unref?: () => void }).unref?.();
+      s.timers.set(conn, timer);
       conn.watchIdle(() => this.drop(s, conn));
       return;
     }
