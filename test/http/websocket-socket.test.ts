@@ -117,6 +117,22 @@ describe("WebSocket client state machine (in-memory peer)", () => {
     expect(peer.frames.map((f) => [f.opcode, [...f.payload]])).toEqual([[10, [7, 8]]]);
   });
 
+  it("answers a ping flood behind a slow stream with one Pong in flight and the latest payload", async () => {
+    const peer = memoryPeer();
+    await openWebSocket(peer.stream, { host: "h", path: "/" });
+    peer.hold = true;
+    for (let i = 0; i < 50; i++) peer.send(encodeFrame({ opcode: 9, payload: Uint8Array.of(i) }));
+    await tick();
+    expect(peer.frames).toHaveLength(1);
+    peer.hold = false;
+    peer.held.shift()!();
+    await tick();
+    expect(peer.frames.map((f) => [f.opcode, f.payload[0]])).toEqual([
+      [10, 0],
+      [10, 49],
+    ]);
+  });
+
   it("fails the connection on a masked server frame: Close 1002 sent, stream closed, 1002 reported", async () => {
     const peer = memoryPeer();
     const ws = await openWebSocket(peer.stream, { host: "h", path: "/" });

@@ -176,6 +176,8 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
   private sendChain: Promise<void> = Promise.resolve();
   private resumeRead: (() => void) | null = null;
   private pings: { payload: Uint8Array; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private pongInFlight = false;
+  private pongNext: Uint8Array | null = null;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
   private resolveClosed!: (info: WebSocketCloseInfo) => void;
 
@@ -293,6 +295,26 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     return written;
   }
 
+  /**
+   * One Pong in flight at a time; pings arriving meanwhile are answered once, with the latest
+   * payload (§5.5.3 allows it), so a ping flood cannot queue unbounded Pongs behind a slow
+   * stream.
+   */
+  private answerPing(payload: Uint8Array): void {
+    if (this.pongInFlight) {
+      this.pongNext = payload;
+      return;
+    }
+    this.pongInFlight = true;
+    const after = () => {
+      this.pongInFlight = false;
+      const next = this.pongNext;
+      this.pongNext = null;
+      if (next !== null && !this.sentClose) this.answerPing(next);
+    };
+    this.writeControl(Opcode.Pong, payload).then(after, after);
+  }
+
   private sendClose(payload: Uint8Array): Promise<void> {
     this.sentClose = true;
     this.state = "closing";
@@ -354,7 +376,7 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
   private handleFrame(frame: Frame): void {
     switch (frame.opcode) {
       case Opcode.Ping:
-        if (!this.sentClose) this.writeControl(Opcode.Pong, frame.payload);
+        if (!this.sentClose) this.answerPing(frame.payload);
         return;
       case Opcode.Pong: {
         // A server may answer only the latest of several pings: it settles the earlier ones too.
