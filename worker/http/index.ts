@@ -11,4 +11,8 @@ export {
   HttpExchangeError,
 } from "./errors.ts";
 export { HttpPool, type Lease, type PoolOptions, type PoolStats } from "./pool.ts";
+export { ChunkedDecoder } from "./wire/chunked.ts";
 export { HttpEncodeError, HttpParseError } from "./wire/errors.ts";
+export { type BodyFraming, type FramingDecision, responseFraming } from "./wire/framing.ts";
+export { encodeRequestHead, type RequestHead } from "./wire/request-head.ts";
+export { type ResponseHead, ResponseHeadParser } from "./wire/response-head.ts";
