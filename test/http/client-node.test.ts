@@ -232,6 +232,11 @@ describe("HTTP client against node:http", () => {
       ),
     );
     expect(requests).toEqual(["GET", "GET", "GET", "POST"]);
+    // PUT is idempotent: retried once, its Uint8Array body sent again.
+    await text(await get(p, f.url("/")));
+    const put = await httpRequest(p, { method: "PUT", url: f.url("/"), body: new Uint8Array(10) });
+    expect(await text(put)).toBe("fresh");
+    expect(requests.slice(4)).toEqual(["GET", "PUT", "PUT"]);
   });
 
   it("a 64 MiB download streams with bounded buffering", async () => {
@@ -296,6 +301,33 @@ describe("HTTP client against node:http", () => {
     // What is ahead of the server sits in the kernel's socket buffers, not in the client.
     expect(ahead).toBeLessThanOrEqual(16 * 1024 * 1024);
     expect(p.stats().peakBuffered).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it("an abort mid-upload closes the connection and cancels the request body", async () => {
+    let serverSaw = 0;
+    const f = await serve((req) => {
+      req.on("data", (c: Buffer) => {
+        serverSaw += c.length;
+      });
+    });
+    const ac = new AbortController();
+    let cancelled: unknown = null;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull: (c) => c.enqueue(new Uint8Array(16 * 1024)),
+        cancel: (reason) => {
+          cancelled = reason;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const p = pool();
+    const res = httpRequest(p, { method: "POST", url: f.url("/up"), body, signal: ac.signal });
+    await expect.poll(() => serverSaw).toBeGreaterThan(1024 * 1024);
+    ac.abort(new Error("stop"));
+    await expect(res).rejects.toMatchObject({ code: "aborted" });
+    await expect.poll(() => cancelled).not.toBeNull();
+    expect(p.stats().open[`127.0.0.1:${f.port}`]).toBe(0);
   });
 
   it("an abort mid-body closes the connection and errors the body", async () => {
