@@ -176,7 +176,7 @@ describe("HTTP client against node:http", () => {
       setTimeout(() => {
         active--;
         res.end(req.url);
-      }, 50);
+      }, 200);
     });
     const p = pool();
     const all = await Promise.all(
