@@ -202,17 +202,18 @@ function pageHostOf(args: Pick<ServeArgs, "publicUrl" | "host">): string {
 }
 
 /**
- * Says where private URLs live. On loopback the page itself is at corridor.localhost: app
- * origins are same-site with it there (not with 127.0.0.1), so the relay, the API and the
- * rest keep answering at 127.0.0.1 while private URLs need the page at corridor.localhost.
+ * Says where private URLs live. On loopback their origins are <label>.corridor.localhost:
+ * same-site with a page at corridor.localhost (not with 127.0.0.1), which the bridge will need;
+ * until the control server accepts that origin too, the page and sign-in stay at 127.0.0.1.
  */
 function privateUrlLine(parsed: ServeArgs, port: number): string {
   const lines: string[] = [];
   if (isLoopback(parsed.host) || parsed.host === "0.0.0.0" || parsed.host === "::") {
     const apps = `${LOOPBACK_APPS_DOMAIN}:${port}`;
     lines.push(
-      `page at http://${apps}/ (private URLs need this host: http://<host>--<port>.${apps}/, ` +
-        `e.g. http://web-01--3000.${apps}/; ${pageUrl(parsed.host, port)} keeps working for everything else)`,
+      "private URLs (being built: app origins answer with a bootstrap page, the engine link " +
+        `is next; docs/private-urls.md) at http://<host>--<port>.${apps}/, ` +
+        `e.g. http://web-01--3000.${apps}/`,
     );
   }
   if (parsed.appsDomain !== undefined) {

@@ -19,6 +19,8 @@ PACKAGES=(
   curl            # `curl --socks5-hostname` through an agent's SOCKS5 proxy, and transfers in the agent lab (test/agent/lab-*)
   coturn          # `turnutils_stunclient`: a STUN client we did not write, against `corridor relay --stun` (test/agent)
   postgresql      # initdb/pg_ctl for a throwaway cluster: the control store suite on PostgreSQL (test/control/store-postgres.test.ts)
+  python3-aiohttp # an HTTP and WebSocket server we did not write, for the engine's HTTP/1.1 and WebSocket clients (test/http)
+  jupyter-notebook # a real web app: the cookies of its login through the engine's cookie jar (test/http/cookies-interop.test.ts)
 )
 
 missing=()

@@ -43,7 +43,11 @@ import { weightTargets } from "./web-weight.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const BUDGET = 250 * 1024;
-const ROUNDS = Math.max(3, Math.round(5 * timeScale));
+/** Rounds per timed part: BENCH_ROUNDS (>= 1; CI's smoke run uses 1), else 3-5 by BENCH_SCALE. */
+const ROUNDS =
+  Number.parseInt(process.env.BENCH_ROUNDS ?? "", 10) >= 1
+    ? Number.parseInt(process.env.BENCH_ROUNDS!, 10)
+    : Math.max(3, Math.round(5 * timeScale));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 /**
  * Which timed parts run (BENCH_WEB_PARTS=start,bulk,mesh,files,terminal; all by default): one

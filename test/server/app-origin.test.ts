@@ -422,7 +422,7 @@ describe("corridor serve --apps-domain and its start lines", () => {
       const port = /Corridor is running at http:\/\/127\.0\.0\.1:(\d+)\/\n/.exec(stdout)?.[1];
       expect(port, stdout).toBeDefined();
       expect(stdout).toContain(
-        `page at http://corridor.localhost:${port}/ (private URLs need this host: http://<host>--<port>.corridor.localhost:${port}/, e.g. http://web-01--3000.corridor.localhost:${port}/; http://127.0.0.1:${port}/ keeps working for everything else)\n`,
+        `private URLs (being built: app origins answer with a bootstrap page, the engine link is next; docs/private-urls.md) at http://<host>--<port>.corridor.localhost:${port}/, e.g. http://web-01--3000.corridor.localhost:${port}/\n`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
