@@ -7,12 +7,12 @@ import {
   encodeFrame,
   type Frame,
   type FrameLimits,
-  FrameParser,
   Opcode,
   parseClosePayload,
   WebSocketProtocolError,
 } from "../../worker/http/websocket/frame.ts";
 import { MessageAssembler } from "../../worker/http/websocket/message.ts";
+import { FrameParser } from "../../worker/http/websocket/parser.ts";
 import { seededBytes, seededInts } from "../helpers/seeded.ts";
 
 const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => Number.parseInt(h, 16)));

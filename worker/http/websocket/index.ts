@@ -4,7 +4,6 @@ export {
   CloseCode,
   encodeFrame,
   type Frame,
-  FrameParser,
   Opcode,
   parseClosePayload,
   WebSocketProtocolError,
@@ -19,9 +18,10 @@ export {
   WebSocketHandshakeError,
 } from "./handshake.ts";
 export type { WebSocketMessage } from "./message.ts";
+export { openWebSocket } from "./open.ts";
+export { FrameParser } from "./parser.ts";
 export {
   type OpenWebSocketOptions,
-  openWebSocket,
   type WebSocketByteStream,
   WebSocketClient,
   type WebSocketCloseInfo,

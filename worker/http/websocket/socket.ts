@@ -1,25 +1,20 @@
 // The WebSocket client (RFC 6455) over any duplex byte stream: the engine's TCP connection
 // through WireGuard, or a Node socket in tests. It owns the connection's state (open, closing,
-// closed; fragments; pings); frame.ts, message.ts and handshake.ts hold the wire rules.
+// closed; fragments; pings); open.ts runs the opening handshake, and frame.ts, parser.ts,
+// message.ts and handshake.ts hold the wire rules.
 
 import {
   CloseCode,
   encodeClosePayload,
   encodeFrame,
   type Frame,
-  FrameParser,
   isValidReceivedCloseCode,
   Opcode,
   parseClosePayload,
   WebSocketProtocolError,
 } from "./frame.ts";
-import {
-  buildUpgradeRequest,
-  checkUpgradeResponse,
-  ResponseHeadReader,
-  WebSocketHandshakeError,
-} from "./handshake.ts";
 import { MessageAssembler, MessageQueue, type WebSocketMessage } from "./message.ts";
+import { FrameParser } from "./parser.ts";
 import type {
   OpenWebSocketOptions,
   WebSocketByteStream,
@@ -30,72 +25,6 @@ import type {
 export type { OpenWebSocketOptions, WebSocketByteStream, WebSocketCloseInfo, WebSocketState };
 
 const MiB = 1024 * 1024;
-
-/**
- * Sends the upgrade request over `stream`, checks the 101, and returns the open client.
- * On any failure the stream is closed and a WebSocketHandshakeError (status set when the
- * server answered, e.g. 403) or the stream's own error is thrown.
- */
-export async function openWebSocket(
-  stream: WebSocketByteStream,
-  options: OpenWebSocketOptions,
-): Promise<WebSocketClient> {
-  let request: ReturnType<typeof buildUpgradeRequest>;
-  try {
-    request = buildUpgradeRequest(options);
-  } catch (e) {
-    stream.close();
-    throw e;
-  }
-  const reader = stream.readable.getReader();
-  const writer = stream.writable.getWriter();
-  const handshake = (async () => {
-    await writer.write(request.head);
-    const heads = new ResponseHeadReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done)
-        throw new WebSocketHandshakeError(
-          "connection closed before the server answered the upgrade",
-        );
-      const got = heads.push(value);
-      if (got === null) continue;
-      const result = checkUpgradeResponse(got.head, {
-        key: request.key,
-        protocols: options.protocols,
-      });
-      return { result, rest: got.rest };
-    }
-  })();
-  handshake.catch(() => {});
-  const ms = options.handshakeTimeoutMs ?? 30_000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(new WebSocketHandshakeError(`no answer to the WebSocket upgrade within ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    const { result, rest } = await Promise.race([handshake, timeout]);
-    return new WebSocketClient(
-      stream,
-      reader,
-      writer,
-      result.protocol,
-      result.head.headers,
-      rest,
-      options,
-    );
-  } catch (e) {
-    reader.cancel().catch(() => {});
-    stream.close();
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function randomMask(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(4));
@@ -148,7 +77,7 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
   private resolveClosed!: (info: WebSocketCloseInfo) => void;
 
-  /** Use openWebSocket; this takes a stream whose handshake is already done. */
+  /** Use openWebSocket (open.ts); this takes a stream whose handshake is already done. */
   constructor(
     private readonly stream: WebSocketByteStream,
     private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
