@@ -123,6 +123,9 @@ describe("chunked decoder", () => {
       });
     }
   });
+  it("accepts leading zeros within the size-line limit", () => {
+    expect(decodeChunked(enc(`${"0".repeat(4000)}2\r\nok\r\n0\r\n\r\n`)).body).toBe("ok");
+  });
   it("leaves the bytes after the body", () => {
     const r = new ChunkedDecoder().push(enc("0\r\n\r\nNEXT"));
     expect(r.done && dec(r.rest)).toBe("NEXT");
@@ -133,6 +136,7 @@ describe("chunked decoder", () => {
     ["data longer than its size", "2\r\nabc\r\n", "longer than its size"],
     ["junk after the size", "5x\r\n", "invalid byte after chunk size"],
     ["a long extension", `1;${"a".repeat(5000)}\r\n`, "line too long"],
+    ["4,096 leading zeros", `${"0".repeat(4096)}1\r\nx\r\n0\r\n\r\n`, "line too long"],
     ["obs-fold in trailers", "0\r\nA: 1\r\n b\r\n\r\n", "obs-fold"],
   ])("refuses %s", (_, text, what) => {
     expect(() => decodeChunked(enc(text))).toThrow(what);

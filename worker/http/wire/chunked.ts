@@ -90,6 +90,8 @@ export class ChunkedDecoder {
           this.size = this.size * 16 + d;
           this.digits++;
           this.lineLen++;
+          // Leading zeros carry no value but are bytes: the line limit covers them too.
+          if (this.lineLen > MAX_CHUNK_LINE) this.fail("chunk size line too long");
           return;
         }
         if (this.digits === 0) this.fail("chunk size without hex digits");
