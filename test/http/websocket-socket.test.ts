@@ -107,6 +107,44 @@ describe("WebSocket client state machine (in-memory peer)", () => {
     expect(peer.backlog).toBe(0);
   });
 
+  it("keeps the queue bounded under a flood of empty messages: 64 bytes each, and a message cap", async () => {
+    const peer = memoryPeer();
+    const ws = await openWebSocket(peer.stream, { host: "h", path: "/", queueMaxMessages: 500 });
+    // 2000 chunks of 100 empty binary/text frames (2 bytes each): 200,000 messages offered.
+    const empty = [
+      encodeFrame({ opcode: 2, payload: new Uint8Array(0) }),
+      encodeFrame({ opcode: 1, payload: new Uint8Array(0) }),
+    ];
+    const chunk = new Uint8Array(200);
+    for (let i = 0; i < 100; i++) chunk.set(empty[i % 2]!, i * 2);
+    for (let i = 0; i < 2000; i++) peer.send(chunk);
+    await tick();
+    // Reading stopped at the cap; at most one chunk's frames went past it.
+    expect(ws.queuedMessages).toBe(500);
+    expect(ws.queuedBytes).toBe(500 * 64);
+    expect(peer.backlog).toBe(2000 - 5);
+    // Drained a little, reading resumes and stops again at the cap.
+    const it = ws[Symbol.asyncIterator]();
+    for (let i = 0; i < 150; i++) expect((await it.next()).value).toHaveLength(0);
+    await tick();
+    expect(ws.queuedMessages).toBeLessThan(500 + 100);
+    expect(ws.queuedMessages).toBeGreaterThanOrEqual(500);
+    expect(peer.backlog).toBe(2000 - (ws.queuedMessages + 150) / 100);
+    // Without a message cap the 64-byte overhead alone stops it: 64 KiB / 64 = 1024 messages.
+    const peer2 = memoryPeer();
+    const ws2 = await openWebSocket(peer2.stream, {
+      host: "h",
+      path: "/",
+      queueHighWaterBytes: 65536,
+      queueMaxMessages: Number.POSITIVE_INFINITY,
+    });
+    for (let i = 0; i < 2000; i++) peer2.send(chunk);
+    await tick();
+    expect(ws2.queuedMessages).toBe(1100); // 11 chunks: the 11th crossed 1024
+    expect(ws2.queuedBytes).toBe(1100 * 64);
+    expect(peer2.backlog).toBe(2000 - 11);
+  });
+
   it("answers a ping with the same payload, also between a message's fragments", async () => {
     const peer = memoryPeer();
     const ws = await openWebSocket(peer.stream, { host: "h", path: "/" });

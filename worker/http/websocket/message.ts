@@ -80,9 +80,19 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
 }
 
 /**
+ * What one queued message costs beyond its payload, in the queue's byte count: its object and
+ * array slot. Without it a server sending endless empty messages (2-byte frames) would grow the
+ * queue without ever reaching the byte high-water mark.
+ */
+export const QUEUED_MESSAGE_OVERHEAD = 64;
+
+/**
  * Received messages on their way to the application: to a callback when one is set, else
  * queued for async iteration. `full` tells the socket to stop reading the stream (so a slow
- * reader pushes back on the server through TCP); `onDrain` says when to read again.
+ * reader pushes back on the server through TCP); `onDrain` says when to read again. The queue
+ * is full at `highWaterBytes` (payloads plus QUEUED_MESSAGE_OVERHEAD each) or at
+ * `maxMessages` messages, whichever comes first; the socket checks between reads, so the
+ * frames of the chunk already read still land (one read's worth past either mark).
  */
 export class MessageQueue {
   private items: WebSocketMessage[] = [];
@@ -94,11 +104,22 @@ export class MessageQueue {
   constructor(
     private readonly highWaterBytes: number,
     private readonly onDrain: () => void,
+    private readonly maxMessages = 4096,
   ) {}
 
-  /** Queued bytes reached the high-water mark. */
+  /** Queued bytes or messages reached their mark. */
   get full(): boolean {
-    return this.bytes >= this.highWaterBytes;
+    return this.bytes >= this.highWaterBytes || this.items.length >= this.maxMessages;
+  }
+
+  /** Messages waiting to be read. */
+  get queuedMessages(): number {
+    return this.items.length;
+  }
+
+  /** What they count against the high-water mark: payloads plus the per-message overhead. */
+  get queuedBytes(): number {
+    return this.bytes;
   }
 
   get handler(): ((message: WebSocketMessage) => void) | null {
@@ -130,7 +151,7 @@ export class MessageQueue {
       return;
     }
     this.items.push(message);
-    this.bytes += message.length;
+    this.bytes += message.length + QUEUED_MESSAGE_OVERHEAD;
     for (const w of this.waiters.splice(0)) w();
   }
 
@@ -145,7 +166,7 @@ export class MessageQueue {
     for (;;) {
       const m = this.items.shift();
       if (m !== undefined) {
-        this.bytes -= m.length;
+        this.bytes -= m.length + QUEUED_MESSAGE_OVERHEAD;
         if (!this.full) this.onDrain();
         return m;
       }

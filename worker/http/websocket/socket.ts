@@ -94,7 +94,11 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
     this.assembler = new MessageAssembler(maxMessageBytes);
     this.fragmentBytes = Math.max(1, options.fragmentBytes ?? 64 * 1024);
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
-    this.messages = new MessageQueue(options.queueHighWaterBytes ?? 8 * MiB, () => this.resume());
+    this.messages = new MessageQueue(
+      options.queueHighWaterBytes ?? 8 * MiB,
+      () => this.resume(),
+      options.queueMaxMessages ?? 4096,
+    );
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -104,6 +108,16 @@ export class WebSocketClient implements AsyncIterable<WebSocketMessage> {
   /** "open", "closing" (a Close frame was sent or is being answered) or "closed". */
   get readyState(): WebSocketState {
     return this.state;
+  }
+
+  /** Received messages waiting to be read (none while `onmessage` is set). */
+  get queuedMessages(): number {
+    return this.messages.queuedMessages;
+  }
+
+  /** Their count against `queueHighWaterBytes`: payload bytes plus 64 per message. */
+  get queuedBytes(): number {
+    return this.messages.queuedBytes;
   }
 
   /** Every received message goes to this callback; setting it hands over what is queued. */

@@ -23,8 +23,13 @@ export interface OpenWebSocketOptions extends Omit<UpgradeRequestOptions, "key">
   handshakeTimeoutMs?: number;
   /** Time allowed for the closing handshake before the connection is dropped. Default 5 s. */
   closeTimeoutMs?: number;
-  /** Received messages queued for the reader before we stop reading the stream. Default 8 MiB. */
+  /**
+   * Received bytes queued for the reader before we stop reading the stream, each message
+   * counted as its length plus 64 bytes (so empty messages count too). Default 8 MiB.
+   */
   queueHighWaterBytes?: number;
+  /** Received messages queued for the reader before we stop reading the stream. Default 4096. */
+  queueMaxMessages?: number;
 }
 
 /** How the connection ended, as the application sees it (WHATWG CloseEvent's fields). */
