@@ -2,6 +2,7 @@
 // from the connection before the consumer asks (highWaterMark 0), so buffering is bounded by
 // one read of the underlying stream. Framing per RFC 9112 §6.3 (length, chunked, close).
 
+import type { DuplexStream } from "./connection.ts";
 import type { HttpErrorCode, HttpExchangeError } from "./errors.ts";
 import type { ChunkedDecoder } from "./wire/chunked.ts";
 import type { BodyFraming } from "./wire/framing.ts";
@@ -112,4 +113,41 @@ export function responseBody(
     },
     { highWaterMark: 0, size: (chunk) => chunk.byteLength },
   );
+}
+
+/** An empty, closed body (a 101's). */
+export function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
+}
+
+/**
+ * A connection's raw byte streams after a 101: `first` (bytes read past the head) and a
+ * `pending` read come before anything else; cancelling or aborting tears it down.
+ */
+export function rawStream(
+  first: Uint8Array | null,
+  pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  close: () => void,
+): DuplexStream {
+  let waiting = pending;
+  const readable = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      if (first !== null) c.enqueue(first);
+    },
+    pull: async (c) => {
+      const r = await (waiting ?? reader.read());
+      waiting = null;
+      if (r.done) c.close();
+      else c.enqueue(r.value);
+    },
+    cancel: close,
+  });
+  const writable = new WritableStream<Uint8Array>({
+    write: (chunk) => writer.write(chunk),
+    close: () => writer.close(),
+    abort: close,
+  });
+  return { readable, writable, close };
 }

@@ -155,6 +155,7 @@ export async function httpRequest(pool: HttpPool, init: HttpRequestInit): Promis
         chunked,
         bodyLength,
         expectContinue,
+        upgrade: isUpgrade(headers),
         headTimeoutMs: init.headTimeoutMs ?? pool.headTimeoutMs,
         bodyIdleTimeoutMs: init.bodyIdleTimeoutMs ?? pool.bodyIdleTimeoutMs,
         signal: init.signal,

@@ -4,7 +4,7 @@
 // socket before the consumer asks for it. One exchange at a time (no pipelining). The wire codecs
 // in ./wire know nothing of streams; this file knows nothing of pools (it reports its outcome).
 
-import { type BodySource, responseBody } from "./body.ts";
+import { type BodySource, emptyStream, rawStream, responseBody } from "./body.ts";
 import { type ExchangeProgress, type HttpErrorCode, HttpExchangeError } from "./errors.ts";
 import { ChunkedDecoder, CRLF, chunkSizeLine, LAST_CHUNK } from "./wire/chunked.ts";
 import { HttpParseError } from "./wire/errors.ts";
@@ -41,6 +41,9 @@ export interface ExchangeRequest {
   bodyLength: number | null;
   /** The head carries `Expect: 100-continue`: hold the body until 100 (or 1 s) arrives. */
   expectContinue: boolean;
+  /** The head offers Upgrade: only then is a 101 accepted (else it is a protocol error). */
+  upgrade: boolean;
+  /** Runs from the head sent, restarted by each body write and at the body's end. */
   headTimeoutMs: number;
   bodyIdleTimeoutMs: number;
   signal?: AbortSignal;
@@ -57,6 +60,8 @@ export interface ExchangeResponse {
 
 const CONTINUE_WAIT_MS = 1000;
 const SEND_GRACE_MS = 1000;
+/** A byte-array body is written in slices, so each restarts the head timer (slow uploads). */
+const WRITE_SLICE = 64 * 1024;
 const noop = (): void => {};
 
 /** One HTTP/1.1 connection. `onDone` is called once per exchange, after its response body ended. */
@@ -169,32 +174,47 @@ export class HttpConnection {
     this.exchanges++;
     this.progress = { bytesWritten: 0, bytesRead: 0, bodyTouched: false };
     const { signal } = req;
-    const onAbort = (): void => {
-      this.fail(
-        this.err("aborted", `${req.method} aborted (${String(signal?.reason)})`, signal?.reason),
-      );
-    };
-    if (signal?.aborted) {
-      onAbort();
-      this.onDone(this, "close");
-      throw this.failure;
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const headTimer = setTimeout(() => {
-      this.fail(this.err("timeout", `no response head within ${req.headTimeoutMs} ms`));
-    }, req.headTimeoutMs);
+    let headTimer: ReturnType<typeof setTimeout> | undefined;
+    let continueTimer: ReturnType<typeof setTimeout> | undefined;
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    let headSeen = false;
     let ended = false;
     let sendDone = req.body === null;
+    // Every timer is cleared here, so nothing outlives the exchange (a CLI process exits).
     const end = (outcome: ExchangeOutcome): void => {
       if (ended) return;
       ended = true;
       clearTimeout(headTimer);
+      clearTimeout(continueTimer);
+      clearTimeout(graceTimer);
       signal?.removeEventListener("abort", onAbort);
       if (outcome !== "close" && this.closed) outcome = "close";
       if (outcome === "close") this.close();
       this.account(0);
       this.onDone(this, outcome);
     };
+    // An abort after the head (body unread) must still end the exchange, or its slot leaks.
+    const onAbort = (): void => {
+      this.fail(
+        this.err("aborted", `${req.method} aborted (${String(signal?.reason)})`, signal?.reason),
+      );
+      end("close");
+    };
+    if (signal?.aborted) {
+      onAbort();
+      throw this.failure;
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    // The head timeout counts from the last request byte moving: an upload that makes progress
+    // never times out, a stalled one (or a silent server) does.
+    const armHead = (): void => {
+      clearTimeout(headTimer);
+      if (headSeen || ended) return;
+      headTimer = setTimeout(() => {
+        this.fail(this.err("timeout", `no response head within ${req.headTimeoutMs} ms`));
+      }, req.headTimeoutMs);
+    };
+    armHead();
     try {
       try {
         await this.put(req.head, true);
@@ -207,11 +227,12 @@ export class HttpConnection {
       const gated = new Promise<boolean>((resolve) => {
         gate = resolve;
       });
-      if (req.expectContinue) setTimeout(() => gate(true), CONTINUE_WAIT_MS);
+      if (req.expectContinue) continueTimer = setTimeout(() => gate(true), CONTINUE_WAIT_MS);
       else gate(true);
-      const sending = this.sendBody(req, gated).then(
+      const sending = this.sendBody(req, gated, armHead).then(
         () => {
           sendDone = true;
+          armHead();
           return true;
         },
         (e: unknown) => {
@@ -224,8 +245,15 @@ export class HttpConnection {
       for (;;) {
         const got = await this.readHead();
         const s = got.status;
+        if (s === 101 && !req.upgrade) {
+          const err = this.err("protocol", "101 Switching Protocols to a request without Upgrade");
+          this.fail(err);
+          throw err;
+        }
         if (s === 101) {
+          headSeen = true;
           clearTimeout(headTimer);
+          clearTimeout(continueTimer);
           signal?.removeEventListener("abort", onAbort);
           ended = true;
           this.onDone(this, "detach");
@@ -237,7 +265,9 @@ export class HttpConnection {
         }
         if (s === 100) gate(true);
       }
+      headSeen = true;
       clearTimeout(headTimer);
+      clearTimeout(continueTimer);
       gate(false);
       const { framing, keepAlive } = this.framing(req.method, head);
       const finish = (complete: boolean): void => {
@@ -249,7 +279,9 @@ export class HttpConnection {
           end("reuse");
           return;
         }
-        const grace = new Promise<boolean>((r) => setTimeout(() => r(false), SEND_GRACE_MS));
+        const grace = new Promise<boolean>((r) => {
+          graceTimer = setTimeout(() => r(false), SEND_GRACE_MS);
+        });
         void Promise.race([sending, grace]).then((ok) => end(ok ? "reuse" : "close"));
       };
       const decoder = framing.kind === "chunked" ? new ChunkedDecoder() : null;
@@ -301,11 +333,18 @@ export class HttpConnection {
     }
   }
 
-  private async sendBody(req: ExchangeRequest, gated: Promise<boolean>): Promise<void> {
+  private async sendBody(
+    req: ExchangeRequest,
+    gated: Promise<boolean>,
+    moved: () => void,
+  ): Promise<void> {
     if (req.body === null) return;
     if (!(await gated)) throw this.err("closed", "final response before the body was sent");
     if (req.body instanceof Uint8Array) {
-      if (req.body.length > 0) await this.put(req.body, true);
+      for (let at = 0; at < req.body.length; at += WRITE_SLICE) {
+        await this.put(req.body.subarray(at, at + WRITE_SLICE), true);
+        moved();
+      }
       return;
     }
     const reader = req.body.getReader();
@@ -333,6 +372,7 @@ export class HttpConnection {
         if (req.chunked) await this.put(chunkSizeLine(value.length), false);
         await this.put(value, false);
         if (req.chunked) await this.put(CRLF, false);
+        moved();
       }
       if (req.bodyLength !== null && sent !== req.bodyLength) {
         throw this.err(
@@ -364,33 +404,10 @@ export class HttpConnection {
   /** The raw connection after a 101, with any bytes already read put first. */
   private detach(): DuplexStream {
     const first = this.leftover;
+    const pending = this.pending;
     this.leftover = null;
-    this.account(0);
-    let pending = this.pending;
     this.pending = null;
-    const reader = this.reader;
-    const readable = new ReadableStream<Uint8Array>({
-      start: (c) => {
-        if (first !== null) c.enqueue(first);
-      },
-      pull: async (c) => {
-        const r = await (pending ?? reader.read());
-        pending = null;
-        if (r.done) c.close();
-        else c.enqueue(r.value);
-      },
-      cancel: () => this.close(),
-    });
-    const writer = this.writer;
-    const writable = new WritableStream<Uint8Array>({
-      write: (chunk) => writer.write(chunk),
-      close: () => writer.close(),
-      abort: () => this.close(),
-    });
-    return { readable, writable, close: () => this.close() };
+    this.account(0);
+    return rawStream(first, pending, this.reader, this.writer, () => this.close());
   }
-}
-
-function emptyStream(): ReadableStream<Uint8Array> {
-  return new ReadableStream({ start: (c) => c.close() });
 }

@@ -92,7 +92,11 @@ export class HttpPool {
     const key = `${host}:${port}`;
     const s = this.service(key);
     for (;;) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) {
+        throw new HttpError("aborted", key, `aborted (${String(signal.reason)})`, {
+          cause: signal.reason,
+        });
+      }
       while (!fresh && s.idle.length > 0) {
         const conn = s.idle.pop()!;
         clearTimeout(s.timers.get(conn));
@@ -117,18 +121,22 @@ export class HttpPool {
         }
       }
       const lease = await new Promise<Lease | null>((resolve, reject) => {
-        const waiter: Waiter = { resolve, reject };
-        s.waiters.push(waiter);
-        signal?.addEventListener(
-          "abort",
-          () => {
-            const i = s.waiters.indexOf(waiter);
-            if (i < 0) return;
-            s.waiters.splice(i, 1);
-            reject(new HttpError("aborted", key, "aborted while waiting for a connection"));
+        const onAbort = (): void => {
+          const i = s.waiters.indexOf(waiter);
+          if (i < 0) return;
+          s.waiters.splice(i, 1);
+          reject(new HttpError("aborted", key, "aborted while waiting for a connection"));
+        };
+        // Served waiters drop their listener: a long-lived signal must not collect them.
+        const waiter: Waiter = {
+          resolve: (lease) => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve(lease);
           },
-          { once: true },
-        );
+          reject,
+        };
+        s.waiters.push(waiter);
+        signal?.addEventListener("abort", onAbort, { once: true });
       });
       if (lease !== null) return lease;
     }
