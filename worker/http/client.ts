@@ -2,7 +2,9 @@
 // it arrives and its body as a stream. Request and response bodies stream with backpressure
 // (nothing is read from the socket before the consumer asks). Content-Encoding gzip and deflate
 // are decoded with DecompressionStream; "br" is not: neither Node 20 nor Chromium 156 accept a
-// brotli DecompressionStream, so we never advertise it (docs/http-client.md).
+// brotli DecompressionStream, so we never advertise it (docs/http-client.md). Decoding is
+// bounded: at most MAX_CODINGS codings, and decoded output at most max(MAX_DECODED_FLOOR,
+// MAX_DECODE_RATIO x encoded bytes received), so a nested "bomb" fails instead of inflating.
 
 import type { DuplexStream } from "./connection.ts";
 import { HttpError, HttpExchangeError } from "./errors.ts";
@@ -57,6 +59,16 @@ const HOP_BY_HOP = new Set([
 ]);
 /** Accept-Encoding we can honour (DecompressionStream formats in Node 20 and Chromium 156). */
 export const ACCEPT_ENCODING = "gzip, deflate";
+/** Most Content-Encoding codings decoded; more is refused (each adds a decompressor). */
+export const MAX_CODINGS = 2;
+/** Decoded bytes always allowed, whatever the ratio. */
+export const MAX_DECODED_FLOOR = 64 * 1024 * 1024;
+/**
+ * Decoded bytes allowed per encoded byte beyond the floor. One deflate layer cannot exceed
+ * about 1032:1 (a 258-byte match per ~2 bits), so a single coding is never refused; nested
+ * codings multiply the ratio (~10^6 for gzip over gzip) and are cut at the floor.
+ */
+export const MAX_DECODE_RATIO = 1100;
 
 interface Resolved {
   host: string;
@@ -203,9 +215,20 @@ function finalResponse(
   let body = raw;
   const codings = headerList(headers, "content-encoding").map((c) => c.toLowerCase());
   const hasBody = method.toUpperCase() !== "HEAD" && head.status !== 204 && head.status !== 304;
+  if (decode && hasBody && codings.length > MAX_CODINGS) {
+    // Cancelling the body closes the connection and frees its pool slot.
+    raw.cancel("too many content codings").catch(() => {});
+    throw new HttpError(
+      "protocol",
+      service,
+      `refused a body with ${codings.length} content codings (${codings.join(", ")}); at most ${MAX_CODINGS} are decoded`,
+    );
+  }
   if (decode && hasBody && codings.length > 0 && codings.every(isDecodable)) {
+    const encoded = { bytes: 0 };
+    body = counted(body, encoded);
     for (const c of [...codings].reverse()) body = decodeBody(body, c);
-    body = decodeErrors(body, service, codings.join(", "));
+    body = decodeErrors(body, service, codings.join(", "), encoded);
     headers = headers.filter(([n]) => {
       const l = n.toLowerCase();
       return l !== "content-encoding" && l !== "content-length";
@@ -226,13 +249,38 @@ function isDecodable(coding: string): boolean {
   return coding === "gzip" || coding === "x-gzip" || coding === "deflate" || coding === "identity";
 }
 
-/** Errors of a DecompressionStream (a corrupt or truncated body) as HttpError "protocol". */
+/** `body` passed through, its bytes counted into `into` (the encoded size so far). */
+function counted(
+  body: ReadableStream<Uint8Array>,
+  into: { bytes: number },
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      pull: async (c) => {
+        const r = await reader.read();
+        if (r.done) return c.close();
+        into.bytes += r.value.length;
+        c.enqueue(r.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Errors of a DecompressionStream (a corrupt or truncated body) as HttpError "protocol", and
+ * the decoded-size bound: past max(floor, ratio x encoded) the body fails and its connection closes.
+ */
 function decodeErrors(
   body: ReadableStream<Uint8Array>,
   service: string,
   codings: string,
+  encoded: { bytes: number },
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  let decoded = 0;
   return new ReadableStream<Uint8Array>(
     {
       pull: async (c) => {
@@ -250,8 +298,18 @@ function decodeErrors(
             },
           );
         }
-        if (r.done) c.close();
-        else c.enqueue(r.value);
+        if (r.done) return c.close();
+        decoded += r.value.length;
+        if (decoded > Math.max(MAX_DECODED_FLOOR, MAX_DECODE_RATIO * encoded.bytes)) {
+          const err = new HttpError(
+            "protocol",
+            service,
+            `refused the ${codings} body: over ${decoded} bytes decoded from ${encoded.bytes} received (limit max(${MAX_DECODED_FLOOR}, ${MAX_DECODE_RATIO} x received))`,
+          );
+          reader.cancel(err).catch(() => {});
+          throw err;
+        }
+        c.enqueue(r.value);
       },
       cancel: (reason) => reader.cancel(reason),
     },
