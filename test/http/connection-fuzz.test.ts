@@ -1,6 +1,8 @@
 // The whole client (connection, body, pool, decoding) fed hostile responses over an in-memory
 // duplex stream, in random splits: every request ends with a response read to its end or an
 // HttpError (never another exception, never a hang), and the pool's slots come back to zero.
+// Unmutated samples (any split) must give exactly their response, and a keep-alive one a
+// second exact response on the reused connection.
 
 import { describe, expect, it } from "vitest";
 import { httpRequest } from "../../worker/http/client.ts";
@@ -9,23 +11,48 @@ import { HttpError } from "../../worker/http/errors.ts";
 import { HttpPool } from "../../worker/http/pool.ts";
 import { seededBytes, seededInts } from "../helpers/seeded.ts";
 
-/** A duplex stream answering with `answer` cut at `cuts`, then closing. */
-function scripted(answer: Uint8Array, cuts: number[]): DuplexStream {
-  let at = 0;
-  const bounds = [...cuts, answer.length];
+/**
+ * A duplex stream answering each request (each write: a head, as no body is sent) with
+ * `answer` cut at `cuts`, for `rounds` requests, then closing.
+ */
+function scripted(answer: Uint8Array, cuts: number[], rounds: number): DuplexStream {
+  const queue: Uint8Array[] = [];
+  let served = 0;
   let closed = false;
+  let wake: (() => void) | null = null;
+  const notify = (): void => {
+    wake?.();
+    wake = null;
+  };
   return {
     readable: new ReadableStream<Uint8Array>({
-      pull(c) {
-        const end = bounds.shift();
-        if (closed || end === undefined) return c.close();
-        if (end > at) c.enqueue(answer.slice(at, end));
-        at = Math.max(at, end);
+      async pull(c) {
+        for (;;) {
+          if (closed) return c.close();
+          const next = queue.shift();
+          if (next !== undefined) return c.enqueue(next);
+          if (served >= rounds) return c.close();
+          await new Promise<void>((r) => {
+            wake = r;
+          });
+        }
       },
     }),
-    writable: new WritableStream<Uint8Array>(),
+    writable: new WritableStream<Uint8Array>({
+      write() {
+        if (served >= rounds) return;
+        served++;
+        let at = 0;
+        for (const end of [...cuts, answer.length]) {
+          if (end > at) queue.push(answer.slice(at, end));
+          at = Math.max(at, end);
+        }
+        notify();
+      },
+    }),
     close() {
       closed = true;
+      notify();
     },
   };
 }
@@ -39,15 +66,83 @@ const samples = [
   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nraw",
 ];
 
+/** What an unmutated sample must give: a response read exactly, or an HttpError. */
+interface Expected {
+  status?: number;
+  body?: string;
+  trailers?: [string, string][];
+  /** Bytes read from the raw stream after a 101. */
+  upgraded?: string;
+  /** The connection is reused (a second request needs no dial). */
+  reuse?: boolean;
+  error?: string;
+}
+
+function expected(sample: number, method: string, upgrade: boolean): Expected {
+  const head = method === "HEAD";
+  switch (sample) {
+    case 0:
+      return head ? { status: 200, body: "" } : { status: 200, body: "hello", reuse: true };
+    case 1:
+      return head
+        ? { status: 200, body: "" }
+        : { status: 200, body: "abc", trailers: [["X", "1"]], reuse: true };
+    case 2:
+      return { status: 204, body: "", reuse: true };
+    case 3:
+      return { status: 200, body: head ? "" : "close-delimited" };
+    case 4:
+      return head ? { status: 200, body: "" } : { error: "cannot decode the gzip body" };
+    default:
+      return upgrade
+        ? { status: 101, body: "", upgraded: "raw" }
+        : { error: "fuzz:80: 101 Switching Protocols to a request without Upgrade" };
+  }
+}
+
+/** One request, read to its end: what came back, or the error. */
+async function run(
+  pool: HttpPool,
+  method: string,
+  upgrade: boolean,
+  readRaw: boolean,
+): Promise<Expected & { err?: unknown }> {
+  const headers: [string, string][] = upgrade
+    ? [
+        ["Connection", "Upgrade"],
+        ["Upgrade", "x"],
+      ]
+    : [];
+  try {
+    const r = await httpRequest(pool, { method, url: "http://fuzz:80/", headers });
+    let upgraded: string | undefined;
+    if (r.upgrade !== undefined && readRaw)
+      upgraded = await new Response(r.upgrade.readable).text();
+    r.upgrade?.close();
+    const body = await new Response(r.body).text();
+    const trailers = r.trailers();
+    return {
+      status: r.status,
+      body,
+      ...(trailers.length > 0 ? { trailers } : {}),
+      ...(upgraded !== undefined ? { upgraded } : {}),
+    };
+  } catch (err) {
+    return { err, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 describe("client fuzz (seeded)", () => {
   it("2,000 hostile responses end in a body or an HttpError, and free their slots", async () => {
     const ints = seededInts(0x5eed);
     const bytes = seededBytes(0x5eee);
     const enc = new TextEncoder();
     let outcomes = 0;
+    let checked = 0;
     for (let i = 0; i < 2000; i++) {
       const base = Array.from(enc.encode(samples[i % samples.length]!));
-      for (let e = ints(4); e > 0; e--) {
+      const mutations = ints(4);
+      for (let e = mutations; e > 0; e--) {
         const at = ints(base.length + 1);
         const kind = ints(3);
         if (kind === 0) base.splice(at, 1 + ints(4));
@@ -58,27 +153,38 @@ describe("client fuzz (seeded)", () => {
       const cuts = Array.from({ length: ints(4) }, () => ints(answer.length + 1)).sort(
         (a, b) => a - b,
       );
+      const method = ["GET", "HEAD", "POST"][ints(3)]!;
+      const sample = i % samples.length;
+      // A 101 is accepted only when Upgrade was offered: alternate, to test both.
+      const upgrade = sample === 5 && Math.floor(i / samples.length) % 2 === 0;
+      const want = mutations === 0 ? expected(sample, method, upgrade) : null;
       const pool = new HttpPool({
-        dial: async () => scripted(answer, cuts),
+        dial: async () => scripted(answer, cuts, want?.reuse ? 2 : 1),
         headTimeoutMs: 2000,
         bodyIdleTimeoutMs: 2000,
       });
-      const method = ["GET", "HEAD", "POST"][ints(3)]!;
-      try {
-        const r = await httpRequest(pool, { method, url: "http://fuzz:80/" });
-        r.upgrade?.close();
-        await new Response(r.body).arrayBuffer();
-        outcomes++;
-      } catch (e) {
-        if (!(e instanceof HttpError)) {
-          throw new Error(
-            `input ${i} ${JSON.stringify(String.fromCharCode(...answer))}: ${String(e)}`,
-          );
+      const got = await run(pool, method, upgrade, want !== null);
+      if (got.err !== undefined && !(got.err instanceof HttpError)) {
+        throw new Error(
+          `input ${i} ${JSON.stringify(String.fromCharCode(...answer))}: ${String(got.err)}`,
+        );
+      }
+      if (got.err === undefined) outcomes++;
+      if (want !== null) {
+        const { reuse, error, ...exact } = want;
+        const label = `sample ${sample} ${method} cut at ${cuts.join(",")}`;
+        if (error !== undefined) expect(got.error, label).toContain(error);
+        else expect(got, label).toEqual(exact);
+        if (reuse) {
+          expect(await run(pool, method, upgrade, true), `${label}, reused`).toEqual(exact);
+          expect(pool.stats().dialed, `${label}, reused`).toBe(1);
+          checked++;
         }
       }
       await expect.poll(() => pool.stats().open["fuzz:80"]).toBe(0);
       expect(pool.stats().buffered).toBe(0);
     }
     expect(outcomes).toBeGreaterThan(100);
+    expect(checked).toBeGreaterThan(100);
   });
 });
