@@ -107,10 +107,14 @@ export class AppOrigins {
     return this.domains;
   }
 
-  /** What a request with this Host header value is (a missing or odd Host is the page's). */
+  /**
+   * What a request with this Host header value is. A missing Host, or an odd one not under an
+   * apps domain, is the page's; an odd one under an apps domain is invalid (see rawUnderApps).
+   */
   classify(hostHeader: string | undefined): AppHost {
     const host = hostOfHeader(hostHeader);
-    if (host === undefined || this.pageHosts.has(host)) return { kind: "main" };
+    if (host === undefined) return this.rawUnderApps(hostHeader) ?? { kind: "main" };
+    if (this.pageHosts.has(host)) return { kind: "main" };
     for (const appsDomain of this.domains) {
       if (!host.endsWith(`.${appsDomain}`)) continue;
       const label = host.slice(0, -appsDomain.length - 1);
@@ -130,5 +134,32 @@ export class AppOrigins {
       }
     }
     return { kind: "main" };
+  }
+
+  /**
+   * Fails closed on a Host that hostOfHeader refuses but a browser may still send, such as
+   * `a_b.corridor.localhost` (Chromium accepts "_"): if the raw name, lowercased, without a port
+   * and trailing dots, ends in `.<apps domain>`, it is an app origin's host with a bad label and
+   * gets the 400 page; the page, its API or the control server there would be same-origin with
+   * whatever app that name's page runs.
+   */
+  private rawUnderApps(hostHeader: string | undefined): AppHost | undefined {
+    if (hostHeader === undefined) return undefined;
+    let name = hostHeader.trim().toLowerCase();
+    // Whatever follows the first colon is a port, good or bad; an IPv6 literal ends before it
+    // and can never end in an apps domain anyway.
+    const colon = name.indexOf(":");
+    if (colon >= 0) name = name.slice(0, colon);
+    name = name.replace(/\.+$/, "");
+    if (this.pageHosts.has(name)) return undefined; // the page's own name with an odd port
+    for (const appsDomain of this.domains) {
+      if (!name.endsWith(`.${appsDomain}`)) continue;
+      const label = name.slice(0, -appsDomain.length - 1);
+      const reason = /^[a-z0-9.-]+$/.test(label)
+        ? `the Host header "${hostHeader.trim()}" is malformed (its port?)`
+        : `"${label}" is not a host name label: an app origin is <host>--<port>.${appsDomain}, with letters, digits and "-" only`;
+      return { kind: "invalid", label, appsDomain, reason };
+    }
+    return undefined;
   }
 }

@@ -219,6 +219,8 @@ describe("app origins on corridor serve", () => {
       ["web-01.corridor.localhost", "names no port: expected host--port"],
       ["web-01--99999.corridor.localhost", "is not a number from 1 to 65535"],
       ["a.web-01--3000.corridor.localhost", "is more than one label"],
+      ["a_b.corridor.localhost", "is not a host name label"],
+      ["A_B.Corridor.Localhost.", "is not a host name label"],
       [
         "10-08-0-1--80.apps.example.com",
         "is not canonical: the address is written &#34;10-8-0-1&#34;",
@@ -299,6 +301,46 @@ describe("app origins: the Host and the apps domain", () => {
     expect(origins.classify("[::1]:8080")).toEqual({ kind: "main" });
     expect(origins.classify("10-8-0-1--8080.apps.example.com").kind).toBe("service");
     expect(origins.classify("x.apps.example.com").kind).toBe("invalid");
+  });
+
+  it('fails closed on a Host under an apps domain that is no host name (Chromium sends "_")', () => {
+    const origins = new AppOrigins(["apps.example.com"], new Set(["corridor.apps.example.com"]));
+    const hosts = [
+      "a_b.corridor.localhost",
+      "A_B.CORRIDOR.LOCALHOST",
+      "a_b.corridor.localhost.",
+      "a_b.corridor.localhost..",
+      "a_b.corridor.localhost:8080",
+      "A_b.Corridor.Localhost.:8080",
+      "a_b.corridor.localhost:bad",
+      " a_b.corridor.localhost ",
+      "x y.corridor.localhost",
+      "a_b.apps.example.com:443",
+      "web_01--80.APPS.example.com.",
+    ];
+    for (const host of hosts) {
+      const got = origins.classify(host);
+      expect(got.kind, host).toBe("invalid");
+      if (got.kind === "invalid") expect(got.reason, host).toMatch(/is not a host name label/);
+    }
+    expect(origins.classify("web-01--3000.corridor.localhost:99999999")).toMatchObject({
+      kind: "invalid",
+      label: "web-01--3000",
+      reason: 'the Host header "web-01--3000.corridor.localhost:99999999" is malformed (its port?)',
+    });
+    expect(origins.classify("a_b.corridor.localhost")).toMatchObject({
+      label: "a_b",
+      appsDomain: "corridor.localhost",
+    });
+    expect(origins.classify("A_B.Apps.Example.Com.:8080")).toMatchObject({
+      label: "a_b",
+      appsDomain: "apps.example.com",
+    });
+    // Odd hosts elsewhere stay the page's (the relay's host check answers them).
+    for (const host of ["a_b.example.org", "corridor.localhost:bad", "a_bcorridor.localhost"]) {
+      expect(origins.classify(host), host).toEqual({ kind: "main" });
+    }
+    expect(origins.classify("corridor.apps.example.com:bad")).toEqual({ kind: "main" });
   });
 
   it("checks --apps-domain against the page's site, saying why", () => {
