@@ -201,6 +201,40 @@ describe("document.cookie", () => {
   });
 });
 
+describe("non-ASCII cookies", () => {
+  const latin1 = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+
+  it("stores document.cookie as UTF-8 bytes: the Cookie header is a Latin-1 byte string, script reads the text", () => {
+    const jars = new CookieJars();
+    expect(jars.setFromDocument(`${WEB}/`, "v=é/日本; path=/", T0)).toBeUndefined();
+    expect(jars.setFromDocument(`${WEB}/`, "名=😀", T0)).toBeUndefined();
+    const header = jars.cookieHeader(`${WEB}/`, { now: T0 });
+    expect(header).toBe(`v=${latin1("é/日本")}; ${latin1("名")}=${latin1("😀")}`);
+    expect(header).not.toMatch(/[\u0100-\uffff]/);
+    expect(Buffer.from(header, "latin1").toString("utf8")).toBe("v=é/日本; 名=😀");
+    expect(jars.documentCookie(`${WEB}/`, T0)).toBe("v=é/日本; 名=😀");
+    // Replaced and deleted under the same (encoded) name.
+    expect(jars.setFromDocument(`${WEB}/`, "名=x", T0)).toBeUndefined();
+    expect(jars.documentCookie(`${WEB}/`, T0)).toBe("v=é/日本; 名=x");
+    expect(jars.setFromDocument(`${WEB}/`, "名=; max-age=0", T0)).toBeUndefined();
+    expect(jars.documentCookie(`${WEB}/`, T0)).toBe("v=é/日本");
+  });
+
+  it("shows a Set-Cookie's UTF-8 bytes to script as text, and other bytes as U+FFFD", () => {
+    const jars = new CookieJars();
+    jars.setFromResponse(`${WEB}/`, [`s=${latin1("é/日本")}`, "bad=\u00ff"], T0);
+    expect(jars.cookieHeader(`${WEB}/`, { now: T0 })).toBe(`s=${latin1("é/日本")}; bad=\u00ff`);
+    expect(jars.documentCookie(`${WEB}/`, T0)).toBe("s=é/日本; bad=\ufffd");
+  });
+
+  it("sends a stored cookie beyond Latin-1 (a caller's text string, an older store) as UTF-8 bytes", () => {
+    const old = new CookieJars();
+    old.setFromResponse(`${WEB}/`, ["t=日本"], T0); // text, not the byte string a server sends
+    expect(old.cookieHeader(`${WEB}/`, { now: T0 })).toBe(`t=${latin1("日本")}`);
+    expect(old.documentCookie(`${WEB}/`, T0)).toBe("t=日本");
+  });
+});
+
 describe("limits", () => {
   it("refuses a cookie over 4096 bytes and attributes over 1024, counts UTF-8", () => {
     const jars = new CookieJars();

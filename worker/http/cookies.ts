@@ -134,25 +134,35 @@ export class CookieJars {
     if (core === undefined) return "";
     const context = effectiveContext(options);
     const now = options.now ?? new Date();
-    return core.matching(target.cookieUrl, true, context, now).join("; ");
+    // Stored cookies are byte strings already; one that is not (a store written before
+    // document.cookie strings were stored as bytes) is sent as its UTF-8 bytes, because the
+    // request head encoder refuses characters beyond Latin-1.
+    return core
+      .matching(target.cookieUrl, true, context, now)
+      .map((pair) => (NON_LATIN1.test(pair) ? toByteString(pair) : pair))
+      .join("; ");
   }
 
   /**
    * What `document.cookie` reads on the app page whose private URL is `url`: the non-HttpOnly
-   * cookies whose Path matches, unexpired at `now`, as `a=1; b=2` ("" when none).
+   * cookies whose Path matches, unexpired at `now`, as `a=1; b=2` ("" when none). Cookies are
+   * held as byte strings (Set-Cookie's form); script reads them decoded as UTF-8, invalid
+   * sequences as U+FFFD, as Chromium does.
    */
   documentCookie(url: string | URL, now: Date = new Date()): string {
     const target = parseServiceUrl(url);
     const core = this.#core(target.service, false);
     if (core === undefined) return "";
-    return core.matching(target.cookieUrl, false, "strict", now).join("; ");
+    return core.matching(target.cookieUrl, false, "strict", now).map(fromByteString).join("; ");
   }
 
   /**
    * What `document.cookie = cookieString` does on the app page whose private URL is `url`: one
    * cookie, with attributes, set from script. HttpOnly cookies can neither be set nor replaced
    * this way. Returns undefined when stored, else the reason it was not (a browser ignores it
-   * silently; the injected script can do the same).
+   * silently; the injected script can do the same). The string is stored as its UTF-8 bytes,
+   * one character per byte, the form Set-Cookie arrives in, so that `cookieHeader` can always
+   * be written into a request head; `documentCookie` decodes it back.
    */
   setFromDocument(
     url: string | URL,
@@ -162,7 +172,8 @@ export class CookieJars {
     const target = parseServiceUrl(url);
     const core = this.#core(target.service, true);
     if (core === undefined) return "no jar";
-    return core.set(cookieString, target.cookieUrl, false, now);
+    const text = typeof cookieString === "string" ? toByteString(cookieString) : cookieString;
+    return core.set(text, target.cookieUrl, false, now);
   }
 
   /** Cookie count and bytes of the service of `url` (zeros when it has none), purged at `now`. */
@@ -286,6 +297,28 @@ function effectiveContext(options: CookieRequestOptions): SameSiteContext {
   if (context === "lax" && !SAFE_METHODS.has(method)) return "none";
   return context;
 }
+
+const NON_ASCII = /[\u0080-\uffff]/;
+const NON_LATIN1 = /[\u0100-\uffff]/;
+
+/** `text` as its UTF-8 bytes, one character (U+0000-U+00FF) per byte; lone surrogates as U+FFFD. */
+function toByteString(text: string): string {
+  if (!NON_ASCII.test(text)) return text;
+  const bytes = new TextEncoder().encode(text);
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return out;
+}
+
+/** A byte string decoded as UTF-8; a string that is not one (chars past U+00FF) is left alone. */
+function fromByteString(s: string): string {
+  if (!NON_ASCII.test(s) || NON_LATIN1.test(s)) return s;
+  return utf8Decoder.decode(Uint8Array.from(s, (c) => c.charCodeAt(0)));
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function preview(s: string): string {
   return s.length > 80 ? `${s.slice(0, 80)}…` : s;
