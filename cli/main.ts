@@ -7,6 +7,7 @@ import { ADMIN_COMMAND, adminCommand } from "./admin.ts";
 import { AGENT_COMMAND, agentCommand } from "./agent.ts";
 import { type CommandSpec, formatUsage } from "./args.ts";
 import { CONTROL_COMMAND, controlCommand } from "./control.ts";
+import { CURL_COMMAND, curlCommand } from "./curl.ts";
 import { KEYS_COMMAND, keysCommand } from "./keys.ts";
 import { NC_COMMAND, ncCommand } from "./nc.ts";
 import { PING_COMMAND, pingCommand } from "./ping.ts";
@@ -29,6 +30,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: KEYS_COMMAND, run: keysCommand },
   { spec: PING_COMMAND, run: pingCommand },
   { spec: NC_COMMAND, run: ncCommand },
+  { spec: CURL_COMMAND, run: curlCommand },
   { spec: SSH_COMMAND, run: sshCommand },
   { spec: SSH_KEYGEN_COMMAND, run: sshKeygenCommand },
   { spec: STATUS_COMMAND, run: statusCommand },

@@ -38,6 +38,7 @@ const MENTIONS: Record<string, string[]> = {
   keys: ["genkey", "pubkey", "genpsk"],
   ping: ["-c, --count COUNT", "--wg-config FILE", "(default: 4)"],
   nc: ["-w, --wait TIMEOUT", "HOST", "PORT"],
+  curl: ["-X, --request METHOD", "-w, --write-out FORMAT", "--data-binary DATA", "URL"],
   ssh: ["-p PORT", "-o Option=value", "StrictHostKeyChecking", "-t ", "-T "],
   "ssh-keygen": ["-t TYPE", "--passphrase-fd N", "-y "],
   status: ["--socket PATH", "--json", "CORRIDOR_SOCKET"],

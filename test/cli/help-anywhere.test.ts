@@ -37,6 +37,10 @@ const PLACES: Record<string, string[][]> = {
     ["-w", "3", "--help"],
     ["10.0.0.1", "22", "-h"],
   ],
+  curl: [
+    ["-X", "POST", "--help"],
+    ["http://web-01/", "-h"],
+  ],
   ssh: [
     ["-p", "2222", "--help", "root@host"],
     ["-h", "root@host"],
