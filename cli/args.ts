@@ -26,7 +26,7 @@
 //      `values.database` is typed `string | undefined` (string[] with `multiple: true`, boolean
 //      for an option without `value`). Validate in the callback and throw UsageError for a bad
 //      command line (exit 2 with the usage); return 1 for a failure at run time.
-//   2. Add `{ spec: CONTROL_COMMAND, run: controlCommand }` to COMMANDS in cli/main.ts:
+//   2. Add its loader to COMMAND_LOADERS in cli/main.ts (imported only when it runs):
 //      `corridor help` lists it from there, `corridor help control` prints its usage.
 //   3. Test its `--help` and an unknown option (test/cli/args-commands.test.ts does so for each).
 //

@@ -1,23 +1,9 @@
 // `corridor` command dispatch. Each command lives in its own module with its option table
-// (cli/args.ts explains how to add one) and is listed in COMMANDS, from which `corridor help`
-// is made.
+// (cli/args.ts explains how to add one) and is listed in COMMAND_LOADERS, from which `corridor
+// help` is made; a command's module is imported only when that command runs.
 
 import { readFileSync } from "node:fs";
-import { ADMIN_COMMAND, adminCommand } from "./admin.ts";
-import { AGENT_COMMAND, agentCommand } from "./agent.ts";
 import { type CommandSpec, formatUsage } from "./args.ts";
-import { CONTROL_COMMAND, controlCommand } from "./control.ts";
-import { CURL_COMMAND, curlCommand } from "./curl.ts";
-import { KEYS_COMMAND, keysCommand } from "./keys.ts";
-import { NC_COMMAND, ncCommand } from "./nc.ts";
-import { PING_COMMAND, pingCommand } from "./ping.ts";
-import { RELAY_COMMAND, relayCommand } from "./relay.ts";
-import { SERVE_COMMAND, serveCommand } from "./serve.ts";
-import { sshCommand } from "./ssh.ts";
-import { SSH_COMMAND } from "./ssh-args.ts";
-import { SSH_KEYGEN_COMMAND, sshKeygenCommand } from "./ssh-keygen.ts";
-import { SSH_KNOWN_HOSTS_COMMAND, sshKnownHostsCommand } from "./ssh-known-hosts.ts";
-import { STATUS_COMMAND, statusCommand } from "./status.ts";
 
 /** A command of `corridor`: its table (name, summary, options) and what runs it. */
 export interface CommandEntry {
@@ -25,22 +11,112 @@ export interface CommandEntry {
   run(argv: string[]): Promise<number>;
 }
 
-/** Every command but `help` and `version`, in the order `corridor help` lists them. */
-export const COMMANDS: readonly CommandEntry[] = [
-  { spec: KEYS_COMMAND, run: keysCommand },
-  { spec: PING_COMMAND, run: pingCommand },
-  { spec: NC_COMMAND, run: ncCommand },
-  { spec: CURL_COMMAND, run: curlCommand },
-  { spec: SSH_COMMAND, run: sshCommand },
-  { spec: SSH_KEYGEN_COMMAND, run: sshKeygenCommand },
-  { spec: STATUS_COMMAND, run: statusCommand },
-  { spec: SSH_KNOWN_HOSTS_COMMAND, run: sshKnownHostsCommand },
-  { spec: RELAY_COMMAND, run: relayCommand },
-  { spec: SERVE_COMMAND, run: serveCommand },
-  { spec: CONTROL_COMMAND, run: controlCommand },
-  { spec: AGENT_COMMAND, run: agentCommand },
-  { spec: ADMIN_COMMAND, run: adminCommand },
+/**
+ * Every command but `help` and `version`, in the order `corridor help` lists them, each loaded
+ * on first use: a command's module graph (the engine, the servers, their packages) costs up to
+ * ~0.9 s to load, and `corridor keys genkey` or `corridor nc --help` needs only its own.
+ */
+export const COMMAND_LOADERS: readonly (readonly [
+  name: string,
+  load: () => Promise<CommandEntry>,
+])[] = [
+  [
+    "keys",
+    async () => {
+      const m = await import("./keys.ts");
+      return { spec: m.KEYS_COMMAND, run: m.keysCommand };
+    },
+  ],
+  [
+    "ping",
+    async () => {
+      const m = await import("./ping.ts");
+      return { spec: m.PING_COMMAND, run: m.pingCommand };
+    },
+  ],
+  [
+    "nc",
+    async () => {
+      const m = await import("./nc.ts");
+      return { spec: m.NC_COMMAND, run: m.ncCommand };
+    },
+  ],
+  [
+    "curl",
+    async () => {
+      const m = await import("./curl.ts");
+      return { spec: m.CURL_COMMAND, run: m.curlCommand };
+    },
+  ],
+  [
+    "ssh",
+    async () => {
+      const [m, a] = await Promise.all([import("./ssh.ts"), import("./ssh-args.ts")]);
+      return { spec: a.SSH_COMMAND, run: m.sshCommand };
+    },
+  ],
+  [
+    "ssh-keygen",
+    async () => {
+      const m = await import("./ssh-keygen.ts");
+      return { spec: m.SSH_KEYGEN_COMMAND, run: m.sshKeygenCommand };
+    },
+  ],
+  [
+    "status",
+    async () => {
+      const m = await import("./status.ts");
+      return { spec: m.STATUS_COMMAND, run: m.statusCommand };
+    },
+  ],
+  [
+    "ssh-known-hosts",
+    async () => {
+      const m = await import("./ssh-known-hosts.ts");
+      return { spec: m.SSH_KNOWN_HOSTS_COMMAND, run: m.sshKnownHostsCommand };
+    },
+  ],
+  [
+    "relay",
+    async () => {
+      const m = await import("./relay.ts");
+      return { spec: m.RELAY_COMMAND, run: m.relayCommand };
+    },
+  ],
+  [
+    "serve",
+    async () => {
+      const m = await import("./serve.ts");
+      return { spec: m.SERVE_COMMAND, run: m.serveCommand };
+    },
+  ],
+  [
+    "control",
+    async () => {
+      const m = await import("./control.ts");
+      return { spec: m.CONTROL_COMMAND, run: m.controlCommand };
+    },
+  ],
+  [
+    "agent",
+    async () => {
+      const m = await import("./agent.ts");
+      return { spec: m.AGENT_COMMAND, run: m.agentCommand };
+    },
+  ],
+  [
+    "admin",
+    async () => {
+      const m = await import("./admin.ts");
+      return { spec: m.ADMIN_COMMAND, run: m.adminCommand };
+    },
+  ],
 ];
+
+/** Every command, loaded (what `corridor help` lists; tests check each one's table). */
+export function loadCommands(): Promise<CommandEntry[]> {
+  return Promise.all(COMMAND_LOADERS.map(([, load]) => load()));
+}
 
 const BUILT_IN: readonly [name: string, summary: string][] = [
   ["help", "show this help, or a command's: help COMMAND (as COMMAND --help)"],
@@ -48,8 +124,9 @@ const BUILT_IN: readonly [name: string, summary: string][] = [
 ];
 
 /** The top-level help: every command with its summary. */
-export function mainUsage(): string {
-  const rows = [...BUILT_IN, ...COMMANDS.map((c) => [c.spec.name, c.spec.summary] as const)];
+export async function mainUsage(): Promise<string> {
+  const commands = await loadCommands();
+  const rows = [...BUILT_IN, ...commands.map((c) => [c.spec.name, c.spec.summary] as const)];
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   return (
     "usage: corridor <command> [arguments]\n\ncommands:\n" +
@@ -66,8 +143,8 @@ function version(): string {
   return pkg.version;
 }
 
-function findCommand(name: string): CommandEntry | undefined {
-  return COMMANDS.find((c) => c.spec.name === name);
+function findCommand(name: string): Promise<CommandEntry> | undefined {
+  return COMMAND_LOADERS.find(([known]) => known === name)?.[1]();
 }
 
 /** Runs the command line `args` (without node and the script); returns the exit status. */
@@ -77,18 +154,18 @@ export async function main(args: string[]): Promise<number> {
     case undefined:
     case "--help":
     case "-h":
-      process.stdout.write(mainUsage());
+      process.stdout.write(await mainUsage());
       return 0;
     case "help": {
       if (rest.length === 0) {
-        process.stdout.write(mainUsage());
+        process.stdout.write(await mainUsage());
         return 0;
       }
       const [name, ...extra] = rest as [string, ...string[]];
-      const entry = findCommand(name);
-      if (entry === undefined) return usageError(`help: unknown command: ${name}`);
+      const loading = findCommand(name);
+      if (loading === undefined) return usageError(`help: unknown command: ${name}`);
       if (extra.length > 0) return usageError(`help takes one command, got: ${rest.join(" ")}`);
-      process.stdout.write(formatUsage(entry.spec));
+      process.stdout.write(formatUsage((await loading).spec));
       return 0;
     }
     case "version":
@@ -97,14 +174,14 @@ export async function main(args: string[]): Promise<number> {
       process.stdout.write(`corridor ${version()}\n`);
       return 0;
     default: {
-      const entry = findCommand(command);
-      if (entry === undefined) return usageError(`unknown command: ${command}`);
-      return entry.run(rest);
+      const loading = findCommand(command);
+      if (loading === undefined) return usageError(`unknown command: ${command}`);
+      return (await loading).run(rest);
     }
   }
 }
 
-function usageError(message: string): number {
-  process.stderr.write(`corridor: ${message}\n\n${mainUsage()}`);
+async function usageError(message: string): Promise<number> {
+  process.stderr.write(`corridor: ${message}\n\n${await mainUsage()}`);
   return 2;
 }

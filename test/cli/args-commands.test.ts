@@ -6,7 +6,9 @@
 
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { COMMANDS } from "../../cli/main.ts";
+import { loadCommands } from "../../cli/main.ts";
+
+const COMMANDS = await loadCommands();
 
 const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
 
