@@ -361,7 +361,13 @@ async function curl(args: CurlArgs): Promise<number> {
       );
     }
     return 0;
-  } catch (error) {
+  } catch (caught) {
+    // -m's signal aborts whatever was running (connect, head, body): whichever error that
+    // surfaced as, it is curl's "operation timed out" (28), not a generic failure.
+    const error =
+      signal?.aborted === true
+        ? new CurlFailure(`Operation timed out after ${args.maxTimeMs} milliseconds`, 28)
+        : caught;
     // The HTTP client's errors already start with host:port.
     const message = (error as Error).message;
     say(message.startsWith(`${url.hostname}:`) ? message : `${url.host}: ${message}`);

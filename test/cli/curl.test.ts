@@ -33,7 +33,7 @@ const need = prereq(
 );
 
 const SERVER = `
-import hashlib, sys
+import asyncio, hashlib, sys
 from aiohttp import web
 
 blob = open(sys.argv[3], "rb").read()
@@ -54,6 +54,13 @@ async def echo(request):
 async def moved(request):
     raise web.HTTPFound("/file")
 
+async def slow(request):
+    response = web.StreamResponse()
+    await response.prepare(request)
+    await response.write(b"first")
+    await asyncio.sleep(30)
+    return response
+
 async def text(request):
     response = web.Response(text="corridor " * 4000)
     response.enable_compression(web.ContentCoding.gzip)
@@ -61,7 +68,8 @@ async def text(request):
 
 app = web.Application(client_max_size=64 * 1024 * 1024)
 app.add_routes([web.get("/file", file), web.route("*", "/echo", echo),
-                web.get("/moved", moved), web.get("/text", text)])
+                web.get("/moved", moved), web.get("/text", text),
+                web.get("/slow", slow)])
 web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), print=lambda *a: print("ready", flush=True))
 `;
 
@@ -217,6 +225,14 @@ describeWithPrereq(need, "corridor curl through wireguard-go to aiohttp", () => 
     const text = raw.stdout.toString("latin1");
     expect(text).toMatch(/\r\nContent-Encoding: gzip\r\n/i);
     expect(raw.stdout.length).toBeLessThan(4000);
+  });
+
+  it("exits 28 with -m when the body stalls past the limit, and says so", async () => {
+    const run = await curl("-m", "2", "-w", "%{http_code}", `${base}/slow`);
+    expect(run.code).toBe(28);
+    expect(run.stderr).toMatch(/Operation timed out after 2000 milliseconds/);
+    // What arrived before the limit was written; -w reports no complete response.
+    expect(run.stdout.toString()).toBe("first000");
   });
 
   it("exits 7 naming the address when nothing listens on the port", async () => {
