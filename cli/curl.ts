@@ -7,8 +7,8 @@
 // where they mean the same (6 host not found, 7 could not connect, 28 timeout, 47 too many
 // redirects, 22 with -f on an HTTP error), 1 otherwise.
 
-import { readFileSync } from "node:fs";
-import { Duplex, Writable } from "node:stream";
+import { createReadStream, readFileSync, statSync } from "node:fs";
+import { Duplex, Readable, Writable } from "node:stream";
 import { startMeshNet } from "../server/mesh-net.ts";
 import type { Dial, DuplexStream } from "../worker/http/connection.ts";
 import { HttpError, HttpPool, type HttpResponse, httpRequest } from "../worker/http/index.ts";
@@ -52,6 +52,12 @@ export const CURL_COMMAND = defineCommand({
       value: "DATA",
       description: "as --data, the bytes exactly as given",
       multiple: true,
+    },
+    {
+      name: "upload-file",
+      short: "T",
+      value: "FILE",
+      description: "PUT FILE as the body, streamed from disk (no size limit)",
     },
     {
       name: "output",
@@ -123,6 +129,8 @@ export interface CurlArgs {
   method: string;
   headers: [string, string][];
   body: Uint8Array | null;
+  /** -T: a file streamed as the body (read again for a 307/308 redirect). */
+  uploadFile: string | undefined;
   output: string | undefined;
   follow: boolean;
   maxRedirects: number;
@@ -186,6 +194,16 @@ export function curlArgs({
   }
   const body =
     data.length > 0 ? bodyOf(data, false) : binary.length > 0 ? bodyOf(binary, true) : null;
+  const uploadFile = values["upload-file"];
+  if (uploadFile !== undefined) {
+    if (body !== null) throw new UsageError("-T and -d/--data-binary do not go together");
+    try {
+      if (!statSync(uploadFile).isFile()) throw new UsageError(`-T ${uploadFile} is not a file`);
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(`cannot read ${uploadFile}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  }
   if (
     body !== null &&
     data.length > 0 &&
@@ -193,7 +211,9 @@ export function curlArgs({
   ) {
     headers.push(["Content-Type", "application/x-www-form-urlencoded"]);
   }
-  const method = values.request ?? (values.head ? "HEAD" : body !== null ? "POST" : "GET");
+  const method =
+    values.request ??
+    (values.head ? "HEAD" : uploadFile !== undefined ? "PUT" : body !== null ? "POST" : "GET");
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) {
     throw new UsageError(`-X '${method}' is not a method name`);
   }
@@ -212,6 +232,7 @@ export function curlArgs({
     method,
     headers,
     body,
+    uploadFile,
     output: values.output,
     follow: values.location,
     maxRedirects,
@@ -309,7 +330,12 @@ async function curl(args: CurlArgs): Promise<number> {
   let redirects = 0;
   try {
     let method = args.method;
-    let body = args.body;
+    // -T streams the file (chunked): its size may be anything; a redirect reads it again.
+    const upload = () =>
+      args.uploadFile === undefined
+        ? args.body
+        : (Readable.toWeb(createReadStream(args.uploadFile)) as ReadableStream<Uint8Array>);
+    let body = upload();
     let response: HttpResponse;
     for (;;) {
       response = await httpRequest(pool, {
@@ -338,6 +364,8 @@ async function curl(args: CurlArgs): Promise<number> {
       ) {
         method = method === "HEAD" ? "HEAD" : "GET";
         body = null;
+      } else if (body instanceof ReadableStream) {
+        body = upload();
       }
     }
     if (args.fail && response.status >= 400) {

@@ -189,6 +189,19 @@ describeWithPrereq(need, "corridor curl through wireguard-go to aiohttp", () => 
     });
   });
 
+  it("PUTs -T FILE streamed from disk, and refuses -T with -d or a missing file", async () => {
+    const run = await curl("-T", join(dir, "blob"), `${base}/echo`);
+    expect(run.code).toBe(0);
+    const echoed = JSON.parse(run.stdout.toString()) as { method: string; sha256: string };
+    expect(echoed).toMatchObject({ method: "PUT", sha256: sha(blob), length: blob.length });
+    const both = await curl("-T", join(dir, "blob"), "-d", "a", `${base}/echo`);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/-T and -d\/--data-binary do not go together/);
+    const missing = await curl("-T", join(dir, "absent"), `${base}/echo`);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read .*absent: ENOENT/);
+  });
+
   it("follows a redirect with -L, and shows it without", async () => {
     const plain = await curl("-s", "-w", "%{http_code}", "-o", "/dev/null", `${base}/moved`);
     expect(plain.stdout.toString()).toBe("302");
