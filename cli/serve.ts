@@ -201,19 +201,57 @@ function pageHostOf(args: Pick<ServeArgs, "publicUrl" | "host">): string {
   return args.host === "0.0.0.0" ? "127.0.0.1" : args.host === "::" ? "::1" : args.host;
 }
 
+/** Whether this machine's browsers reach the page through loopback (names under localhost). */
+function reachedOnLoopback(host: string): boolean {
+  return isLoopback(host) || host === "0.0.0.0" || host === "::";
+}
+
 /**
- * Says where private URLs live. On loopback their origins are <label>.corridor.localhost:
- * same-site with a page at corridor.localhost (not with 127.0.0.1), which the bridge will need;
- * until the control server accepts that origin too, the page and sign-in stay at 127.0.0.1.
+ * The page's address for a person on this machine when no --public-url names one:
+ * http://corridor.localhost:PORT/. Private URLs' origins are <label>.corridor.localhost, which
+ * are same-site with a page at corridor.localhost and not with 127.0.0.1 (DESIGN §9.4), so the
+ * page lives there; the control server accepts that origin besides the listen address's.
+ * 127.0.0.1 keeps working for everything but private URLs, and stays the address of the maps,
+ * links for Node and agents (Node's resolver does not know `*.localhost`). Null elsewhere.
  */
+export function loopbackPageUrl(parsed: Pick<ServeArgs, "host" | "publicUrl">, port: number) {
+  if (parsed.publicUrl !== undefined || !reachedOnLoopback(parsed.host)) return null;
+  return `http://${LOOPBACK_APPS_DOMAIN}:${port}/`;
+}
+
+/** The line naming the page's address when it is not baseUrl (loopbackPageUrl), else "". */
+function pageLine(parsed: ServeArgs, port: number, baseUrl: string): string {
+  const page = loopbackPageUrl(parsed, port);
+  if (page === null) return "";
+  return (
+    `Open Corridor at ${page} (the page; private URLs need it at this name: ` +
+    `Chromium and Firefox resolve *.localhost to this machine; ${baseUrl} works for everything else)\n`
+  );
+}
+
+/** The owner link at the page's address (loopbackPageUrl), said before the baseUrl one. */
+function pageOwnerLink(parsed: ServeArgs, port: number, ownerLine: string): string {
+  const page = loopbackPageUrl(parsed, port);
+  const link = /^Sign in as owner: (\S+)\n/.exec(ownerLine)?.[1];
+  if (page === null || link === undefined) return ownerLine;
+  const there = new URL(link);
+  const at = new URL(`${there.pathname}${there.hash}`, page).href;
+  return (
+    `Sign in as owner in the browser: ${at}\n` +
+    "  (the same single-use link at the listen address, for a browser without *.localhost; it signs in that origin only:)\n" +
+    ownerLine
+  );
+}
+
+/** Says where private URLs live (loopback: <label>.corridor.localhost; --apps-domain). */
 function privateUrlLine(parsed: ServeArgs, port: number): string {
   const lines: string[] = [];
-  if (isLoopback(parsed.host) || parsed.host === "0.0.0.0" || parsed.host === "::") {
+  if (reachedOnLoopback(parsed.host)) {
     const apps = `${LOOPBACK_APPS_DOMAIN}:${port}`;
     lines.push(
-      "private URLs (being built: app origins answer with a bootstrap page, the engine link " +
-        `is next; docs/private-urls.md) at http://<host>--<port>.${apps}/, ` +
-        `e.g. http://web-01--3000.${apps}/`,
+      "private URLs (being built: app origins answer with a bootstrap page; docs/private-urls.md) " +
+        `at http://<host>--<port>.${apps}/, e.g. http://web-01--3000.${apps}/ ` +
+        "(a host's Open action in the page)",
     );
   }
   if (parsed.appsDomain !== undefined) {
@@ -225,6 +263,12 @@ function privateUrlLine(parsed: ServeArgs, port: number): string {
     );
   }
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/** The origins the control server accepts besides baseUrl's: the loopback page's. */
+function browserOrigins(parsed: ServeArgs, port: number): string[] {
+  const page = loopbackPageUrl(parsed, port);
+  return page === null ? [] : [new URL(page).origin];
 }
 
 /** Runs `npm run build` in the package (the wasm core, then Vite); its output goes to stderr. */
@@ -364,6 +408,8 @@ async function serve(parsed: ServeArgs): Promise<number> {
         },
       ],
       baseUrl,
+      browserOrigins: browserOrigins(parsed, server.port),
+      ...(parsed.appsDomain === undefined ? {} : { appsDomain: parsed.appsDomain }),
       oidc: parsed.oidc,
       metrics,
       log: logger,
@@ -384,7 +430,8 @@ async function serve(parsed: ServeArgs): Promise<number> {
   const stopped = untilStopSignal();
   const signIn = parsed.oidc === undefined ? "owner link below" : `OIDC at ${parsed.oidc.issuer}`;
   process.stdout.write(
-    `Corridor is running at ${baseUrl}\n` +
+    pageLine(parsed, server.port, baseUrl) +
+      `Corridor is running at ${baseUrl}\n` +
       privateUrlLine(parsed, server.port) +
       `relay ${parsed.relayId} at ${server.relayUrl} ` +
       `(${describeRelay(chosen, parsed.allowUdp, server.relay.allowedOrigins)}; and control tokens); ` +
@@ -396,7 +443,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
       `API at ${new URL("/api/v1/", baseUrl).href}, sign-in: ${signIn}; ` +
       `token key ${Buffer.from(control.control.tokenPublicKey).toString("base64")}\n` +
       `data in ${dataDir} (database ${redact(database)})\n` +
-      ownerLine,
+      pageOwnerLink(parsed, server.port, ownerLine),
   );
   await stopped;
   process.stdout.write("corridor serve: shutting down; relay clients are told to come back\n");

@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 import type { RelayInfo } from "../../worker/control/types.ts";
 import type { MetricsRegistry } from "../metrics/registry.ts";
 import { answerPlain, refuseUpgrade } from "../relay/http-plain.ts";
-import { HostAllowList } from "../relay/origins.ts";
+import { HostAllowList, parseOrigin } from "../relay/origins.ts";
 import { createApiListener, isApiPath } from "./api/app.ts";
 import { type OidcFlags, type OidcLogin, oidcFromFlags } from "./auth/oidc.ts";
 import { createSessionUser } from "./auth/sessions.ts";
@@ -70,6 +70,15 @@ export interface ControlServiceOptions {
   relays: RelayInfo[];
   /** The server's URL as browsers reach it ("http://127.0.0.1:8080/"). */
   baseUrl: string;
+  /**
+   * Other origins browsers reach the page at, accepted by the API and /control as the server's
+   * own (`corridor serve` on loopback: `http://corridor.localhost:PORT`, where the page must be
+   * for private URLs, DESIGN §9.4). The maps, links and OIDC callback keep baseUrl: agents in
+   * Node cannot resolve `*.localhost`. Never an app origin (`<label>.corridor.localhost`).
+   */
+  browserOrigins?: string[];
+  /** `--apps-domain` (GET /api/v1/login/methods tells the page). */
+  appsDomain?: string;
   /** Sign-in through an OpenID Provider; without it, owner and invitation links only. */
   oidc?: OidcFlags;
   metrics?: MetricsRegistry;
@@ -93,16 +102,20 @@ export async function startControlService(
   options: ControlServiceOptions,
 ): Promise<ControlService> {
   const { store, baseUrl, log } = options;
+  const browserOrigins = (options.browserOrigins ?? []).map((o) => parseOrigin(o));
   const oidc = options.oidc === undefined ? null : await oidcFromFlags(options.oidc, baseUrl);
   const secure = new URL(baseUrl).protocol === "https:";
   const control = await startControl({
     store,
     relays: options.relays,
     baseUrl,
+    origins: [new URL(baseUrl).origin, ...browserOrigins],
     sessionUser: createSessionUser(store, { secure }),
     log,
     metrics: options.metrics,
     api: {
+      browserOrigins,
+      ...(options.appsDomain === undefined ? {} : { appsDomain: options.appsDomain }),
       ...(oidc === null ? {} : { oidc }),
       onInternalError: (error) =>
         log.error({ component: "control-api", error: String(error) }, "internal_error"),

@@ -63,7 +63,10 @@ export interface ControlOptions {
   /** Where the map side's metrics go (corridor serve shares one registry with the relay). */
   metrics?: MetricsRegistry;
   /** The API's own options (sign-in through an OpenID Provider, rate limits, error sink). */
-  api?: Pick<ApiDeps, "oidc" | "loginRateLimit" | "onInternalError">;
+  api?: Pick<
+    ApiDeps,
+    "oidc" | "loginRateLimit" | "onInternalError" | "browserOrigins" | "appsDomain"
+  >;
 }
 
 /** The running map side. */

@@ -46,6 +46,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     approvals: deps.approvals,
     policy: deps.policy,
     origin: base.origin,
+    origins: new Set([base.origin, ...(deps.browserOrigins ?? [])]),
+    appsDomain: deps.appsDomain ?? null,
     baseUrl: base.href,
     secure: base.protocol === "https:",
     oidc: deps.oidc ?? null,

@@ -26,6 +26,12 @@ export interface ApiDeps {
   /** The server's own URL as browsers reach it ("https://corridor.example.com/"): its origin
    * is the only Origin accepted on state-changing calls, and https turns on `__Host-`. */
   baseUrl: string;
+  /** Other origins browsers reach this server at, accepted as its own (`corridor serve` on
+   * loopback: `http://corridor.localhost:PORT`, where private URLs need the page). */
+  browserOrigins?: string[];
+  /** `corridor serve --apps-domain`: where private URLs live beside the page (told to the page
+   * by GET /api/v1/login/methods; `*.corridor.localhost` needs no telling). */
+  appsDomain?: string;
   /** Sign-in through an OpenID Provider, when configured. */
   oidc?: OidcLogin;
   /** Clock (unix ms); Date.now by default. Tests pass a fake one. */
@@ -66,8 +72,13 @@ export interface ApiContext {
   policy: PolicyAccess;
   /** The server's origin ("http://127.0.0.1:8080"). */
   origin: string;
+  /** Every Origin accepted as the server's own: `origin` and ApiDeps.browserOrigins. */
+  origins: ReadonlySet<string>;
+  /** ApiDeps.appsDomain, or null. */
+  appsDomain: string | null;
   baseUrl: string;
-  /** Served over https: `__Host-` cookies with Secure. */
+  /** Served over https: `__Host-` cookies with Secure (and at corridor.localhost over http:
+   * auth/sessions.ts secureCookieFor decides per request). */
   secure: boolean;
   oidc: OidcLogin | null;
   now: () => number;

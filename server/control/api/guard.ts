@@ -7,17 +7,22 @@ import type { Context, MiddlewareHandler } from "hono";
 import { checkApiKey } from "../auth/apikeys.ts";
 import type { RateLimiter } from "../auth/rate-limit.ts";
 import { safeEqual } from "../auth/secrets.ts";
-import { CSRF_HEADER, lookupSession, readSessionCookie } from "../auth/sessions.ts";
+import {
+  CSRF_HEADER,
+  lookupSession,
+  readSessionCookie,
+  secureCookieFor,
+} from "../auth/sessions.ts";
 import type { UserRecord } from "../store/types.ts";
 import type { ApiContext, ApiEnv, Caller } from "./deps.ts";
 import { ApiError, forbidden } from "./errors.ts";
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** The request's Origin must be the server's own (refuses a missing one too). */
+/** The request's Origin must be one of the server's own (refuses a missing one too). */
 export function requireSameOrigin(c: Context<ApiEnv>, ctx: ApiContext): void {
   const origin = c.req.header("origin");
-  if (origin !== ctx.origin) {
+  if (origin === undefined || !ctx.origins.has(origin)) {
     throw new ApiError(
       403,
       "origin_refused",
@@ -46,7 +51,7 @@ async function authenticate(c: Context<ApiEnv>, ctx: ApiContext): Promise<Caller
     }
     return { via: "apikey", user: check.user, key: check.key };
   }
-  const cookie = readSessionCookie(c.req.header("cookie"), ctx.secure);
+  const cookie = readSessionCookie(c.req.header("cookie"), sessionCookieSecure(c, ctx));
   const active = cookie === null ? null : await lookupSession(ctx.store, cookie, ctx.now());
   if (active === null) {
     throw new ApiError(401, "unauthenticated", "sign in, or send Authorization: Bearer <API key>");
@@ -63,6 +68,11 @@ async function authenticate(c: Context<ApiEnv>, ctx: ApiContext): Promise<Caller
     }
   }
   return { via: "session", user: active.user, session: active.session };
+}
+
+/** Whether this request's session cookie is the `__Host-` one (auth/sessions.ts secureCookieFor). */
+export function sessionCookieSecure(c: Context<ApiEnv>, ctx: ApiContext): boolean {
+  return secureCookieFor(ctx.secure, c.req.header("host"));
 }
 
 /** Middleware: authenticates the caller (401/403 otherwise) and stores it as `caller`. */

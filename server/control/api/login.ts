@@ -20,7 +20,7 @@ import { audit } from "./audit.ts";
 import { readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
-import { rateLimited, requireSameOrigin } from "./guard.ts";
+import { rateLimited, requireSameOrigin, sessionCookieSecure } from "./guard.ts";
 import { messagePage } from "./pages.ts";
 import { loginLinkBody } from "./schemas.ts";
 import { userView } from "./views.ts";
@@ -55,13 +55,15 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
   // `signedIn` lets the page ask "who am I" only when a session exists: a signed-out visit
   // then costs no 401 (which browsers log as an error in the console).
   app.get("/api/v1/login/methods", async (c) => {
-    const cookie = readSessionCookie(c.req.header("cookie"), ctx.secure);
+    const cookie = readSessionCookie(c.req.header("cookie"), sessionCookieSecure(c, ctx));
     const active = cookie === null ? null : await lookupSession(ctx.store, cookie, ctx.now());
     c.header("Cache-Control", "no-store");
     return c.json({
       link: true,
       oidc: ctx.oidc === null ? null : { issuer: ctx.oidc.issuer },
       signedIn: active !== null,
+      // Only when there is one: older pages and tests read exactly the three fields above.
+      ...(ctx.appsDomain === null ? {} : { appsDomain: ctx.appsDomain }),
     });
   });
 
@@ -93,7 +95,7 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
     await ctx.meshChanges.userChanged(signedIn.user.id);
     c.header(
       "Set-Cookie",
-      sessionSetCookie(started.cookieValue, ctx.secure, started.expiresAt, now),
+      sessionSetCookie(started.cookieValue, sessionCookieSecure(c, ctx), started.expiresAt, now),
     );
     c.header("Cache-Control", "no-store");
     return c.json({
@@ -189,7 +191,7 @@ export function loginRoutes(app: Hono<ApiEnv>, ctx: ApiContext, limiter: RateLim
     await ctx.meshChanges.userChanged(userId);
     c.header(
       "Set-Cookie",
-      sessionSetCookie(started.cookieValue, ctx.secure, started.expiresAt, now),
+      sessionSetCookie(started.cookieValue, sessionCookieSecure(c, ctx), started.expiresAt, now),
       {
         append: true,
       },

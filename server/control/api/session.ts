@@ -7,6 +7,7 @@ import { sessionClearCookie } from "../auth/sessions.ts";
 import { audit } from "./audit.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
+import { sessionCookieSecure } from "./guard.ts";
 import { userView } from "./views.ts";
 
 /** Registers whoami and logout (the caller is authenticated). */
@@ -39,7 +40,7 @@ export function sessionRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
       await audit(c, ctx, tx, { action: "logout" });
     });
     await ctx.meshChanges.userSignedOut(caller.user.id);
-    c.header("Set-Cookie", sessionClearCookie(ctx.secure));
+    c.header("Set-Cookie", sessionClearCookie(sessionCookieSecure(c, ctx)));
     return c.json({ signedOut: true });
   });
 }

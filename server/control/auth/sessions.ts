@@ -7,6 +7,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { parse as parseCookies } from "hono/utils/cookie";
+import { hostOfHeader } from "../../relay/origins.ts";
 import type { SessionRecord, Store, StoreTx, UserRecord } from "../store/types.ts";
 import { hashSecret, randomToken } from "./secrets.ts";
 
@@ -19,6 +20,25 @@ export const CSRF_HEADER = "X-Corridor-CSRF";
 /** Name of the session cookie: `__Host-` prefixed when served over https. */
 export function sessionCookieName(secure: boolean): string {
   return secure ? "__Host-corridor_session" : "corridor_session";
+}
+
+/**
+ * The page's own name on loopback (DESIGN §9.4): its sibling app origins
+ * (`<label>.corridor.localhost`) run private apps' code and may set cookies for
+ * `Domain=corridor.localhost`, which the page's requests would then carry.
+ */
+export const LOOPBACK_PAGE_HOST = "corridor.localhost";
+
+/**
+ * Whether the session cookie of a request with this Host header is `__Host-` with Secure: on a
+ * server served over https, and for the loopback page name at any port over plain http. There
+ * a private app on a sibling origin could plant a plain-named cookie (session fixation); it can
+ * never plant a `__Host-` one. Chromium 156 (and Firefox) take `__Host-` cookies from
+ * `http://*.localhost`, a secure context. Elsewhere on plain http (127.0.0.1) no sibling origin
+ * exists and a browser would refuse a Secure cookie from a non-secure origin, so the plain name.
+ */
+export function secureCookieFor(https: boolean, hostHeader: string | undefined): boolean {
+  return https || hostOfHeader(hostHeader) === LOOPBACK_PAGE_HOST;
 }
 
 /** A session just started: the cookie value (never stored) and its CSRF token. */
@@ -101,7 +121,8 @@ export async function lookupSession(
 
 /** Options of createSessionUser. */
 export interface SessionUserOptions {
-  /** The server is served over https (the cookie then carries the `__Host-` prefix). */
+  /** The server is served over https (the cookie then carries the `__Host-` prefix; so it
+   * does for a Host of corridor.localhost: secureCookieFor). */
   secure: boolean;
   /** Clock (unix ms); Date.now by default. */
   now?: () => number;
@@ -117,7 +138,8 @@ export type SessionUser = (req: IncomingMessage) => Promise<UserRecord | null>;
 export function createSessionUser(store: Store, options: SessionUserOptions): SessionUser {
   const now = options.now ?? Date.now;
   return async (req) => {
-    const value = readSessionCookie(req.headers.cookie, options.secure);
+    const secure = secureCookieFor(options.secure, req.headers.host);
+    const value = readSessionCookie(req.headers.cookie, secure);
     if (value === null) return null;
     return (await lookupSession(store, value, now()))?.user ?? null;
   };
