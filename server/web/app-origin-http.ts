@@ -1,55 +1,91 @@
-// The answers on an app origin (DESIGN §9.4, docs/private-urls.md). Until the origin's service
-// worker is installed, every request there gets the bootstrap: a small static HTML page whose
-// script (a separate same-origin file) says which service the origin is for and will install the
-// service worker. Whatever the path (a deep link such as /tree?x=1 lands on the bootstrap, which
-// reloads it once the service worker carries it), whatever the method. Nothing of the Corridor
-// origin is ever answered here: not the page or its assets, not the API, not /control. A Host
-// under an apps domain that names no service gets a 400 page saying why.
+// The answers on an app origin (DESIGN §9.4, docs/private-urls.md). A request reaching this
+// server for an app origin's path means the origin's service worker is not in charge (first
+// visit, Shift+Reload, a worker the browser stopped with no tab to ask for a port): every such
+// path gets the bootstrap, a small static HTML page whose script installs the service worker,
+// links it to the engine through the bridge (web/app-bridge/) and reloads. Whatever the path
+// (a deep link such as /tree?x=1 lands on the bootstrap, which reloads it once the service
+// worker carries it), whatever the method. Under /__corridor/ are the bootstrap's own files:
+// its script and style, the service worker (`Service-Worker-Allowed: /`), the script the
+// worker injects into the app's pages, config.json naming the Corridor origin (where the
+// bridge lives), and the bootstrap page itself at /__corridor/bootstrap (the service worker
+// fetches it when it has no port). Any other /__corridor/ path is 404, the bridge included: it
+// lives on the Corridor origin only. Nothing of the Corridor origin is ever answered here: not
+// the page or its assets, not the API, not /control. A Host under an apps domain that names no
+// service gets a 400 page saying why.
 //
-// The bootstrap's files come from the build (dist/app-bootstrap/, written by vite.config.ts);
-// nothing is injected into them (the label is read from location.hostname), so they hold no
-// secret and can be static. Every answer is `no-store`: a bootstrap kept in a cache would
-// outlive the service worker it is meant to install.
+// The files come from the build (dist/app-bootstrap/, written by vite.config.ts); nothing is
+// injected into them (the label is read from location.hostname), so they hold no secret and can
+// be static. Every answer is `no-store`: a bootstrap or worker kept in a cache would outlive the
+// link it is meant to make.
 
 import { promises as fs } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import type { AppHost, AppOrigins } from "./app-origin.ts";
+import { type AppHost, type AppOrigins, corridorOriginFor } from "./app-origin.ts";
 import { type FileStamp, indexStamp, sameStamp } from "./site.ts";
 
 /** Where the build puts the bootstrap, under the web root. */
 export const BOOTSTRAP_DIR = "app-bootstrap";
 
-/** The URL paths of the bootstrap's own files on an app origin (anything else is the HTML). */
-export const BOOTSTRAP_FILES: Readonly<Record<string, { file: string; type: string }>> = {
-  "/__corridor/bootstrap.js": { file: "bootstrap.js", type: "text/javascript; charset=utf-8" },
+/** A file of the bootstrap's build served at a fixed path of every app origin. */
+interface BootstrapFile {
+  file: string;
+  type: string;
+  /** Extra headers (the service worker's scope). */
+  headers?: Record<string, string>;
+}
+
+const JS = "text/javascript; charset=utf-8";
+
+/** The URL paths of the bootstrap's own files on an app origin. */
+export const BOOTSTRAP_FILES: Readonly<Record<string, BootstrapFile>> = {
+  "/__corridor/bootstrap.js": { file: "bootstrap.js", type: JS },
   "/__corridor/bootstrap.css": { file: "bootstrap.css", type: "text/css; charset=utf-8" },
+  // Its URL is under /__corridor/, its scope the whole origin.
+  "/__corridor/sw.js": { file: "sw.js", type: JS, headers: { "Service-Worker-Allowed": "/" } },
+  "/__corridor/inject.js": { file: "inject.js", type: JS },
 };
+
+/** The bootstrap page at a fixed path, for the service worker to fetch when it has no port. */
+export const BOOTSTRAP_PAGE_PATH = "/__corridor/bootstrap";
+/** The JSON naming the Corridor origin (web/app-bridge/client.ts reads it). */
+export const CONFIG_PATH = "/__corridor/config.json";
 
 /**
  * The Content-Security-Policy of every app-origin answer: nothing but this origin's own script,
- * style and (later) service worker; no inline code, no frames of it elsewhere, no forms.
+ * style and service worker; frames of the Corridor origin only (the bridge), when known; no
+ * inline code, no framing of it elsewhere, no forms.
  */
-export const APP_ORIGIN_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "worker-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join("; ");
+export function appOriginCsp(corridorOrigin?: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "worker-src 'self'",
+    ...(corridorOrigin === undefined ? [] : [`frame-src ${corridorOrigin}`]),
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
+
+/** The policy without a Corridor origin (no frames at all). */
+export const APP_ORIGIN_CSP = appOriginCsp();
 
 /** The headers of every app-origin answer. */
-export function appOriginHeaders(contentType: string, length: number): Record<string, string> {
+export function appOriginHeaders(
+  contentType: string,
+  length: number,
+  corridorOrigin?: string,
+): Record<string, string> {
   return {
     "Content-Type": contentType,
     "Content-Length": String(length),
     "Cache-Control": "no-store",
-    "Content-Security-Policy": APP_ORIGIN_CSP,
+    "Content-Security-Policy": appOriginCsp(corridorOrigin),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -61,6 +97,7 @@ export function appOriginHeaders(contentType: string, length: number): Record<st
 interface Bootstrap {
   stamp: FileStamp;
   html: Buffer;
+  /** By URL path; the service worker and injected script are absent from an older build. */
   files: Map<string, Buffer>;
 }
 
@@ -71,12 +108,24 @@ async function readBootstrap(dir: string): Promise<Bootstrap | undefined> {
     const html = await fs.readFile(join(dir, "index.html"));
     const files = new Map<string, Buffer>();
     for (const [path, { file }] of Object.entries(BOOTSTRAP_FILES)) {
-      files.set(path, await fs.readFile(join(dir, file)));
+      const bytes = await fs.readFile(join(dir, file)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT" && (file === "sw.js" || file === "inject.js")) return undefined;
+        throw error;
+      });
+      if (bytes !== undefined) files.set(path, bytes);
     }
     return { stamp, html, files };
   } catch {
     return undefined; // a build without the bootstrap's script or style, or mid-rebuild
   }
+}
+
+/** Where the page is, for config.json (corridorOriginFor). */
+export interface PageLocation {
+  /** `corridor serve --public-url`. */
+  publicUrl?: string | undefined;
+  /** Names that are the page (the public URL's host). */
+  pageHosts?: readonly string[];
 }
 
 /** Text for HTML, escaped. */
@@ -119,6 +168,7 @@ export class AppOriginServer {
     private readonly dir: string,
     /** Which Host names an app origin. */
     readonly origins: AppOrigins,
+    private readonly page: PageLocation,
     bootstrap: Bootstrap | undefined,
   ) {
     this.bootstrap = bootstrap;
@@ -126,11 +176,16 @@ export class AppOriginServer {
 
   /**
    * Reads the bootstrap under `webRoot`/app-bootstrap. A build without it does not fail: app
-   * origins then answer 503 saying so (the page and everything else are unaffected).
+   * origins then answer 503 saying so (the page and everything else are unaffected). `page`
+   * says where the Corridor page is, for config.json and the bootstrap's frame-src.
    */
-  static async load(webRoot: string, origins: AppOrigins): Promise<AppOriginServer> {
+  static async load(
+    webRoot: string,
+    origins: AppOrigins,
+    page: PageLocation = {},
+  ): Promise<AppOriginServer> {
     const dir = join(webRoot, BOOTSTRAP_DIR);
-    return new AppOriginServer(dir, origins, await readBootstrap(dir));
+    return new AppOriginServer(dir, origins, page, await readBootstrap(dir));
   }
 
   /** Answers `req` when its Host is an app origin (true); false: the Corridor origin's. */
@@ -167,25 +222,47 @@ export class AppOriginServer {
   ): Promise<void> {
     const path = (req.url ?? "/").split(/[?#]/)[0] ?? "/";
     const own = BOOTSTRAP_FILES[path];
+    const text = "text/plain; charset=utf-8";
+    const corridor = corridorOriginFor(host.appsDomain, req.headers.host, this.page);
     if (own === undefined && host.kind === "invalid") {
       this.send(req, res, 400, "text/html; charset=utf-8", invalidLabelPage(host));
       return;
     }
+    if (path === CONFIG_PATH) {
+      if (corridor === undefined) {
+        const why = "this server knows no public URL for its page (corridor serve --public-url)\n";
+        this.send(req, res, 503, text, why);
+      } else {
+        this.send(
+          req,
+          res,
+          200,
+          "application/json",
+          `${JSON.stringify({ corridorOrigin: corridor })}\n`,
+        );
+      }
+      return;
+    }
+    if (own === undefined && path.startsWith("/__corridor/") && path !== BOOTSTRAP_PAGE_PATH) {
+      // The bridge included: it is served on the Corridor origin only.
+      this.send(req, res, 404, text, `${path} is not a file of an app origin\n`);
+      return;
+    }
     const bootstrap = await this.current(own === undefined);
     if (bootstrap === undefined) {
-      this.send(
-        req,
-        res,
-        503,
-        "text/plain; charset=utf-8",
-        "The app bootstrap is not built (npm run build writes dist/app-bootstrap/).\n",
-      );
+      const why = "The app bootstrap is not built (npm run build writes dist/app-bootstrap/).\n";
+      this.send(req, res, 503, text, why);
       return;
     }
     if (own !== undefined) {
-      this.send(req, res, 200, own.type, bootstrap.files.get(path) ?? Buffer.alloc(0));
+      const bytes = bootstrap.files.get(path);
+      if (bytes === undefined) {
+        this.send(req, res, 503, text, `${path} is not in this build (npm run build)\n`);
+      } else {
+        this.send(req, res, 200, own.type, bytes, corridor, own.headers);
+      }
     } else {
-      this.send(req, res, 200, "text/html; charset=utf-8", bootstrap.html);
+      this.send(req, res, 200, "text/html; charset=utf-8", bootstrap.html, corridor);
     }
   }
 
@@ -210,9 +287,11 @@ export class AppOriginServer {
     status: number,
     type: string,
     body: string | Buffer,
+    corridorOrigin?: string,
+    extra: Record<string, string> = {},
   ): void {
     const bytes = typeof body === "string" ? Buffer.from(body) : body;
-    res.writeHead(status, appOriginHeaders(type, bytes.length));
+    res.writeHead(status, { ...appOriginHeaders(type, bytes.length, corridorOrigin), ...extra });
     res.end(req.method === "HEAD" ? undefined : bytes);
   }
 }

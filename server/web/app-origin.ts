@@ -163,3 +163,47 @@ export class AppOrigins {
     return undefined;
   }
 }
+
+/** The port of a Host header (":8080"), or "" when it names none or is malformed. */
+export function portOfHost(hostHeader: string | undefined): string {
+  const m = /:([0-9]{1,5})$/.exec(hostHeader?.trim() ?? "");
+  if (m === null || hostHeader?.trim().endsWith("]")) return "";
+  const port = Number(m[1]);
+  return port >= 1 && port <= 65535 ? `:${port}` : "";
+}
+
+/**
+ * The Corridor page's origin for an app origin under `appsDomain` reached with `hostHeader`:
+ * where its bridge iframe lives (docs/private-urls.md, "Bridge and bootstrap"). The public URL's
+ * origin when there is one and it is that domain's page; on loopback
+ * `http://corridor.localhost` with the request's port (the page and its apps share the server's
+ * port); for an operator's apps domain without a public URL, `https://<page host>` with the
+ * request's port (production is TLS). Undefined when nothing names the page.
+ */
+export function corridorOriginFor(
+  appsDomain: string,
+  hostHeader: string | undefined,
+  page: { publicUrl?: string | undefined; pageHosts?: readonly string[] },
+): string | undefined {
+  const pub = page.publicUrl === undefined ? undefined : new URL(page.publicUrl);
+  if (appsDomain === LOOPBACK_APPS_DOMAIN) {
+    if (pub?.hostname === LOOPBACK_APPS_DOMAIN) return pub.origin;
+    return `http://${LOOPBACK_APPS_DOMAIN}${portOfHost(hostHeader)}`;
+  }
+  if (pub !== undefined) return pub.origin;
+  const pageHost = page.pageHosts?.[0];
+  return pageHost === undefined ? undefined : `https://${pageHost}${portOfHost(hostHeader)}`;
+}
+
+/**
+ * The `frame-ancestors` sources of the bridge page for a request with this Host header: every
+ * apps domain's one-label wildcard on the request's port, without a scheme, so that it matches
+ * the bridge's own scheme (and https when the bridge is http). Nothing else may frame it.
+ */
+export function bridgeFrameAncestors(
+  appsDomains: readonly string[],
+  hostHeader: string | undefined,
+): string {
+  const port = portOfHost(hostHeader);
+  return appsDomains.map((domain) => `*.${domain}${port}`).join(" ");
+}

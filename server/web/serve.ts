@@ -8,7 +8,8 @@
 // /control), then to the static page handler. One /metrics shows every part that registers on
 // `relay.metrics`. Before the mount, a request whose Host is an app origin (`<label>.<apps
 // domain>`, app-origin.ts) is answered by the app-origin server (the bootstrap, or a 400 page)
-// and never reaches the mount or the page; its upgrades are refused. The relay's own paths
+// and never reaches the mount or the page; its upgrades are refused. On the Corridor origin,
+// /__corridor/bridge is the bridge page those app origins frame (bridge-http.ts). The relay's own paths
 // (/healthz and /metrics: 421 for such a Host; /relay: 426, and upgrades refused for their
 // Origin) are answered by the relay before any fallback.
 
@@ -17,6 +18,7 @@ import type { RelayServer } from "../relay/index.ts";
 import { type RelayOptions, startRelay } from "../relay/index.ts";
 import { AppOrigins } from "./app-origin.ts";
 import { AppOriginServer } from "./app-origin-http.ts";
+import { BridgePage } from "./bridge-http.ts";
 import { StaticSite } from "./static.ts";
 
 /** Options of startServe(). */
@@ -38,6 +40,12 @@ export interface ServeOptions {
   appsDomains?: string[];
   /** Host names that are the page even when under an apps domain (the public URL's host). */
   pageHosts?: string[];
+  /**
+   * The page's public URL (--public-url): app origins under an operator's apps domain name its
+   * origin as where the bridge lives (/__corridor/config.json). Without it, `https://` and the
+   * first pageHosts name.
+   */
+  publicUrl?: string;
 }
 
 /** A running `corridor serve`. */
@@ -65,17 +73,20 @@ export interface ServeHandle {
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const site = await StaticSite.load(options.webRoot);
   const mount = options.mount;
-  const apps = await AppOriginServer.load(
-    site.root,
-    new AppOrigins(options.appsDomains, new Set(options.pageHosts?.map((h) => h.toLowerCase()))),
-  );
+  const pageHosts = options.pageHosts?.map((h) => h.toLowerCase()) ?? [];
+  const origins = new AppOrigins(options.appsDomains, new Set(pageHosts));
+  const apps = await AppOriginServer.load(site.root, origins, {
+    publicUrl: options.publicUrl,
+    pageHosts,
+  });
+  const bridge = new BridgePage(site.root, origins.appsDomains);
   const relay = await startRelay({
     pageOrigins: true,
     ...options.relay,
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
     httpFallback: (req, res) => {
-      if (apps.request(req, res)) return;
+      if (apps.request(req, res) || bridge.request(req, res)) return;
       if (mount?.request(req, res) !== true) site.handle(req, res);
     },
     // Not the mount's: the relay refuses it (404) and counts it, as without a mount.

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sessionClearCookie, sessionSetCookie } from "../../server/control/auth/sessions.ts";
 import type { HttpMount } from "../../server/control/http.ts";
 import { AppOrigins, checkAppsDomain } from "../../server/web/app-origin.ts";
-import { APP_ORIGIN_CSP } from "../../server/web/app-origin-http.ts";
+import { APP_ORIGIN_CSP, appOriginCsp } from "../../server/web/app-origin-http.ts";
 import { type ServeHandle, startServe } from "../../server/web/serve.ts";
 
 const BOOTSTRAP_HTML = "<!doctype html><title>bootstrap</title><p>BOOTSTRAP-MARK</p>\n";
@@ -139,6 +139,13 @@ describe("app origins on corridor serve", () => {
     "web-01--3000.apps.example.com",
   ];
 
+  /** The Corridor origin an app host's bootstrap may frame (the bridge's). */
+  const corridorOf = (host: string) => {
+    if (host.endsWith("apps.example.com")) return "https://example.com";
+    const port = /:(\d+)$/.exec(host)?.[1];
+    return `http://corridor.localhost${port === undefined ? "" : `:${port}`}`;
+  };
+
   it("answers every path and method of an app origin with the bootstrap, never the page, API or control", async () => {
     const port = serve!.port;
     const paths = [
@@ -155,8 +162,8 @@ describe("app origins on corridor serve", () => {
       "/login/owner",
       "/approve/abc",
       "/control",
-      "/__corridor/",
-      "/__corridor/other.js",
+      "/__corridor/bootstrap",
+      "/__corridor/bootstrap?x=1",
       "/%2e%2e/etc/passwd",
       "/..%2f..%2fetc",
     ];
@@ -168,7 +175,9 @@ describe("app origins on corridor serve", () => {
           expect(reply.status, what).toBe(200);
           expect(reply.headers["content-type"], what).toBe("text/html; charset=utf-8");
           expect(reply.headers["cache-control"], what).toBe("no-store");
-          expect(reply.headers["content-security-policy"], what).toBe(APP_ORIGIN_CSP);
+          expect(reply.headers["content-security-policy"], what).toBe(
+            appOriginCsp(corridorOf(host)),
+          );
           expect(reply.headers["set-cookie"], what).toBeUndefined();
           expect(reply.body, what).toBe(method === "HEAD" ? "" : BOOTSTRAP_HTML);
         }
@@ -463,8 +472,12 @@ describe("corridor serve --apps-domain and its start lines", () => {
       expect(await exited).toBe(0);
       const port = /Corridor is running at http:\/\/127\.0\.0\.1:(\d+)\/\n/.exec(stdout)?.[1];
       expect(port, stdout).toBeDefined();
+      // The wording around it is the CLI's (cli/serve.ts); the addresses are this server's.
+      expect(stdout).toMatch(
+        /\nprivate URLs \(.*\) at http:\/\/<host>--<port>\.corridor\.localhost:(\d+)\//,
+      );
       expect(stdout).toContain(
-        `private URLs (being built: app origins answer with a bootstrap page, the engine link is next; docs/private-urls.md) at http://<host>--<port>.corridor.localhost:${port}/, e.g. http://web-01--3000.corridor.localhost:${port}/\n`,
+        `corridor.localhost:${port}/, e.g. http://web-01--3000.corridor.localhost:${port}/`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

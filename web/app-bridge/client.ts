@@ -33,6 +33,12 @@ interface Bridge {
 
 let bridge: Promise<Bridge> | undefined;
 let nextId = 1;
+let knownOrigin: string | undefined;
+
+/** The Corridor origin once config.json named it (for a link to the page in error messages). */
+export function knownCorridorOrigin(): string | undefined {
+  return knownOrigin;
+}
 
 /** The Corridor origin, from the app origin's /__corridor/config.json. */
 async function corridorOrigin(): Promise<string> {
@@ -62,6 +68,7 @@ async function corridorOrigin(): Promise<string> {
   if (parsed.origin !== origin || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
     throw new AppPortError(`${CONFIG_PATH} names no Corridor origin: ${String(origin)}`);
   }
+  knownOrigin = parsed.origin;
   return parsed.origin;
 }
 
