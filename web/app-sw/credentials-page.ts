@@ -1,0 +1,91 @@
+// The credentials page (docs/private-urls.md, "Service worker and injected script"): browsers show
+// no Basic-auth dialog for a service worker's response, so a navigation answered 401 with a Basic
+// challenge gets this page instead. It shows the realm and the service, asks for a user name and
+// password and hands them to the service worker ("corridor-credentials" with a reply port), which
+// gives them to the engine (AppCredentials: sent on the service's later requests); then the page
+// reloads. Cancel ("corridor-credentials-cancel") makes the worker pass the next 401 of this URL
+// through, so the reload shows the server's own 401 page. The script is inline with a nonce the
+// page's CSP names: nothing else may run.
+
+import { escapeHtml, ownPageCsp, PAGE_STYLE, type ServiceName } from "./error-page.ts";
+import { escapeAttribute } from "./html-inject.ts";
+
+/** The realm of the first Basic challenge in WWW-Authenticate field values, or null for none. */
+export function basicChallenge(fields: readonly string[]): { realm: string } | null {
+  for (const field of fields) {
+    // Challenges: `Basic realm="x", Bearer …`; the realm may be quoted (with \-escapes) or a token.
+    const m = /(?:^|,)\s*basic(?:\s+|$)((?:[^,"]|"(?:[^"\\]|\\.)*")*)/i.exec(field);
+    if (m === null) continue;
+    const params = m[1] ?? "";
+    const realm = /realm\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/i.exec(params);
+    return { realm: realm?.[1]?.replace(/\\(.)/g, "$1") ?? realm?.[2] ?? "" };
+  }
+  return null;
+}
+
+// The page's script, as plain JS (it runs in the page, not bundled): messages to the worker.
+const SCRIPT = `
+const form = document.getElementById("credentials");
+const status = document.getElementById("status");
+function ask(message) {
+  return new Promise((resolve) => {
+    const worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+    if (!worker) { resolve({ error: "This tab is not carried by Corridor's service worker any more: reload it." }); return; }
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve({ error: "Corridor's service worker did not answer: reload the tab." }), 20000);
+    channel.port1.onmessage = (event) => { clearTimeout(timer); resolve(event.data || {}); };
+    worker.postMessage(message, [channel.port2]);
+  });
+}
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  status.textContent = "Signing in…";
+  status.className = "";
+  const answer = await ask({ type: "corridor-credentials", username: form.username.value, password: form.password.value });
+  if (answer.ok) { location.reload(); return; }
+  status.textContent = answer.error || "The credentials were not taken.";
+  status.className = "bad";
+});
+document.getElementById("cancel").addEventListener("click", async () => {
+  await ask({ type: "corridor-credentials-cancel", url: location.href });
+  location.reload();
+});
+`;
+
+/** The credentials page for `realm` on `service`; `retried` says the last ones were refused. */
+export function credentialsPage(
+  realm: string,
+  service: ServiceName | null,
+  retried: boolean,
+  nonce: string,
+): Response {
+  const where = service === null ? "this service" : `${service.host}:${service.port}`;
+  const realmText = realm === "" ? "" : ` for “${escapeHtml(realm)}”`;
+  const note = retried
+    ? `<p class="bad" id="refused">The server did not accept that user name and password. Try again.</p>`
+    : "";
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Sign in · ${escapeHtml(where)}</title><style>${PAGE_STYLE}</style></head>
+<body><main>
+<h1>Sign in to ${escapeHtml(where)}</h1>
+<p>The service asks for a user name and password${realmText} (HTTP Basic authentication). Corridor keeps them in this browser's engine and sends them only to ${escapeHtml(where)}.</p>
+${note}<form id="credentials" autocomplete="on">
+<label>User name <input name="username" id="username" autocomplete="username" autofocus></label>
+<label>Password <input name="password" id="password" type="password" autocomplete="current-password"></label>
+<p><button type="submit" id="submit">Sign in</button> <button type="button" id="cancel">Cancel</button></p>
+<p id="status" role="status"></p>
+</form>
+<p class="detail">Cancel shows the server's own answer (401 Unauthorized).</p>
+</main><script nonce="${escapeAttribute(nonce)}">${SCRIPT}</script></body></html>`;
+  return new Response(html, {
+    status: 401,
+    statusText: "Unauthorized",
+    headers: {
+      "Content-Type": "text/html; charset=utf-8",
+      "Content-Security-Policy": ownPageCsp(nonce),
+      "Cache-Control": "no-store",
+      "X-Corridor-Page": "credentials",
+    },
+  });
+}

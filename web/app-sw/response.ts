@@ -1,0 +1,95 @@
+// AppResponse -> Response for the app origin's service worker (docs/private-urls.md, "Service
+// worker and injected script"). The Response constructor is stricter than HTTP/1.1 servers:
+// statuses outside 200-599 throw (the engine never hands over 1xx or 101; 0 is no status), a
+// body on 204/205/304 throws, and header names or values it finds invalid throw. Those fields are
+// skipped one by one rather than losing the response. HTML navigations get the page script.
+
+import type { AppResponse } from "../../worker/http/app-port.ts";
+import { adaptCsp, randomNonce } from "./csp.ts";
+import { injectIntoStream, scriptTag } from "./html-inject.ts";
+
+/** Where the page script is served on every app origin. */
+export const INJECT_PATH = "/__corridor/inject.js";
+
+/** Statuses whose responses have no body. */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** True when the Response constructor accepts this status. */
+export function usableStatus(status: number): boolean {
+  return Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
+/** The media type's essence of a Content-Type value ("text/html"). */
+export function mediaType(value: string | null): string {
+  return (value ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+/** Builds Headers from fields, skipping ones the Fetch API refuses. */
+export function toHeaders(fields: readonly (readonly [string, string])[]): Headers {
+  const headers = new Headers();
+  for (const [name, value] of fields) {
+    try {
+      headers.append(name, value);
+    } catch {
+      // An invalid name or value for the Fetch API: dropped (the rest of the response stands).
+    }
+  }
+  return headers;
+}
+
+/** How a response should be handled. */
+export interface ResponseOptions {
+  /** The request's method (HEAD responses have no body). */
+  method: string;
+  /** Insert the page script into HTML (navigations). */
+  inject: boolean;
+  /** The page's origin (for the script's URL in CSPs). */
+  origin: string;
+}
+
+/** A Response for the engine's reply; its body (if any) is the stream handed over, maybe injected. */
+export function toResponse(reply: AppResponse, options: ResponseOptions): Response {
+  let fields = reply.headers;
+  let body = reply.body;
+  if (NULL_BODY.has(reply.status) || options.method.toUpperCase() === "HEAD") {
+    void body?.cancel().catch(() => undefined);
+    body = null;
+  }
+  const type = mediaType(
+    fields.find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? null,
+  );
+  if (options.inject && body !== null && type === "text/html") {
+    const scriptUrl = `${options.origin}${INJECT_PATH}`;
+    const csp = (name: string) =>
+      fields.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
+    const enforced = adaptCsp(csp("content-security-policy"), scriptUrl, randomNonce);
+    const nonce = enforced.nonce;
+    // Report-only policies are adapted the same way, so the app's reports do not name our script.
+    const reportOnly = adaptCsp(
+      csp("content-security-policy-report-only"),
+      scriptUrl,
+      randomNonce,
+      nonce ?? undefined,
+    );
+    const replaced = { csp: [...enforced.headers], ro: [...reportOnly.headers] };
+    fields = fields
+      .filter(([name]) => name.toLowerCase() !== "content-length")
+      .map(([name, value]) => {
+        const lower = name.toLowerCase();
+        if (lower === "content-security-policy") return [name, replaced.csp.shift() ?? value];
+        if (lower === "content-security-policy-report-only") {
+          return [name, replaced.ro.shift() ?? value];
+        }
+        return [name, value];
+      });
+    // When only a report-only policy wanted a nonce, the enforced ones did not care: use it.
+    const scriptNonce = nonce ?? reportOnly.nonce;
+    body = injectIntoStream(body, scriptTag(INJECT_PATH, reply.documentCookie, scriptNonce));
+  }
+  const init: ResponseInit = { status: reply.status, headers: toHeaders(fields) };
+  try {
+    return new Response(body, { ...init, statusText: reply.statusText });
+  } catch {
+    return new Response(body, init); // a reason phrase the Fetch API refuses
+  }
+}
