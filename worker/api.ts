@@ -8,8 +8,9 @@
 // hand one in when the user pastes a config or imports a key file).
 //
 // The calls and types live in worker/api/ by concern (networks, ssh-keys, sessions, mesh, files,
-// live-sessions); this module re-exports them all, so importers name only worker/api.ts.
+// live-sessions, apps); this module re-exports them all, so importers name only worker/api.ts.
 
+import type { AppsApi } from "./api/apps.ts";
 import type { FilesApi } from "./api/files.ts";
 import type { LiveSessionsApi } from "./api/live-sessions.ts";
 import type { MeshApi } from "./api/mesh.ts";
@@ -18,6 +19,7 @@ import type { SessionsApi } from "./api/sessions.ts";
 import type { SshKeysApi } from "./api/ssh-keys.ts";
 import type { WasmBuild } from "./crypto/index.ts";
 
+export * from "./api/apps.ts";
 export * from "./api/files.ts";
 export * from "./api/live-sessions.ts";
 export * from "./api/mesh.ts";
@@ -46,7 +48,8 @@ export interface EngineApi
     SessionsApi,
     MeshApi,
     FilesApi,
-    LiveSessionsApi {
+    LiveSessionsApi,
+    AppsApi {
   /** Loads the crypto core (once) and reports the engine's state. */
   status(): Promise<EngineStatus>;
 }

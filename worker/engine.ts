@@ -22,6 +22,7 @@ import { chosenKeys, rememberKeys } from "./engine/key-choice.ts";
 import {
   type AllNamed,
   lazyCalls,
+  loadApps,
   loadFiles,
   loadKeyRing,
   loadKnownHosts,
@@ -219,9 +220,16 @@ export function createEngine(deps: EngineDeps): EngineApi {
     ),
   );
 
+  // Private URLs (worker/engine/app-*.ts): loaded on the first app port.
+  const apps = once(async () =>
+    (await loadApps()).createApps({ store: deps.store, networks, runtime, mesh }),
+  );
+
   return {
     ...files,
     ...meshCalls,
+    openAppPort: async (appOrigin: string, port: MessagePort) =>
+      (await apps()).openAppPort(appOrigin, port),
     async status(): Promise<EngineStatus> {
       const c = await loadCore();
       return {

@@ -2,8 +2,9 @@
 // with a dynamic import() on first use, so the first load stays small (issue 15 item 11,
 // <= 150 KB gzip; test/e2e/weight.test.ts). One loader per boundary, each a cached promise:
 // the SSH client (terminal sessions, known hosts), the SSH key ring (key parsing, bcrypt),
-// files (SFTP), the mesh (control client, mesh node), and the WireGuard device with the IP
-// stack (the first startNetwork). vite.config.ts preloads only the Worker's entry, not these.
+// files (SFTP), the mesh (control client, mesh node), the WireGuard device with the IP stack
+// (the first startNetwork), and private URLs (the first app port). vite.config.ts preloads
+// only the Worker's entry, not these.
 
 /** `load` run once; its promise is kept (a failed load is retried on the next call). */
 export function once<T>(load: () => Promise<T>): () => Promise<T> {
@@ -61,3 +62,6 @@ export const loadMesh = once(() => import("./mesh-parts.ts"));
 
 /** A running network: the WireGuard device, the relay client and the IP stack. */
 export const loadNetworkRuntime = once(() => import("./network-runtime.ts"));
+
+/** Private URLs: app ports, the HTTP and WebSocket clients, the cookie jar. */
+export const loadApps = once(() => import("./app-parts.ts"));

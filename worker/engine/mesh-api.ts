@@ -55,6 +55,11 @@ export class MeshEngine {
     this.records = new MeshRecords(deps.store);
   }
 
+  /** The mesh node (private URLs resolve and dial mesh hosts through it). */
+  get runtime(): MeshRuntime {
+    return this.deps.runtime;
+  }
+
   /** meshStart … meshStop. */
   calls(): MeshCalls {
     const runtime = this.deps.runtime;
