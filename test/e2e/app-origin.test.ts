@@ -1,7 +1,8 @@
 // An app origin in Chromium (issue 16, item 1; docs/private-urls.md): the page built by Vite,
 // served by `corridor serve`'s server; http://web-01--3000.corridor.localhost:PORT/deep/path
 // resolves to loopback, is a secure context with service workers, and shows the bootstrap
-// naming the service and saying plainly that the engine link is not available yet. The
+// naming the service while it links (the link itself is test/e2e/app-bridge.test.ts: here the
+// service worker is a stand-in and config.json never answers, so the page stays linking). The
 // Corridor session cookie set on corridor.localhost is never sent to the app origin. Reloading
 // more than 3 times within 10 s trips the loop guard. Screenshots at 1280x800 and 390x844 go to
 // build/e2e-artifacts/app-origin-*.png.
@@ -21,6 +22,8 @@ import { ARTIFACTS, REPO_ROOT } from "./serve-pages.ts";
 
 const TIMEOUT = 180_000;
 const COOKIE_VALUE = "A".repeat(43);
+/** The headers of a stand-in service worker. */
+const SW_HEADERS = { "Service-Worker-Allowed": "/", "Cache-Control": "no-store" };
 
 describeWithPrereq(chromiumPrereq(), "an app origin's bootstrap (Chromium)", () => {
   let dir = "";
@@ -85,7 +88,7 @@ describeWithPrereq(chromiumPrereq(), "an app origin's bootstrap (Chromium)", () 
   }
 
   it(
-    "shows which service the origin is for, says the engine link is not there, and gets no Corridor cookie",
+    "shows which service the origin is for while it links, and gets no Corridor cookie",
     async () => {
       const port = serve!.port;
       const page = await context!.newPage();
@@ -107,12 +110,22 @@ describeWithPrereq(chromiumPrereq(), "an app origin's bootstrap (Chromium)", () 
         ]);
 
         const app = `http://web-01--3000.corridor.localhost:${port}`;
+        // A stand-in service worker, and a config.json that never answers: the bootstrap then
+        // stays at "Linking", the state shown while the bridge and the engine start.
+        await page.route(`${app}/__corridor/sw.js`, (route) =>
+          route.fulfill({
+            contentType: "text/javascript",
+            headers: SW_HEADERS,
+            body: "self.addEventListener('install', () => self.skipWaiting());",
+          }),
+        );
+        await page.route(`${app}/__corridor/config.json`, () => undefined);
         const response = await page.goto(`${app}/deep/path?x=1`);
         expect(response?.status()).toBe(200);
         expect(response?.headers()["cache-control"]).toBe("no-store");
         await expect
           .poll(() => page.locator("#status").textContent())
-          .toContain("The engine link is not available yet");
+          .toBe("Linking to Corridor's engine…");
         expect(await page.title()).toBe("web-01:3000 · Corridor");
         expect(await page.locator("h1").textContent()).toBe("web-01:3000");
         const service = await page.locator("#service").textContent();
@@ -132,6 +145,8 @@ describeWithPrereq(chromiumPrereq(), "an app origin's bootstrap (Chromium)", () 
             "/deep/path",
             "/__corridor/bootstrap.css",
             "/__corridor/bootstrap.js",
+            "/__corridor/sw.js",
+            "/__corridor/config.json",
           ]),
         );
         for (const r of appRequests) expect(r.cookie, r.path).toBeUndefined();
@@ -149,8 +164,13 @@ describeWithPrereq(chromiumPrereq(), "an app origin's bootstrap (Chromium)", () 
       const port = serve!.port;
       const page = await context!.newPage();
       try {
-        const url = `http://ip6--fd7a-115c-x-1--8443--https.corridor.localhost:${port}/tree?x=1`;
-        await page.goto(url);
+        const app = `http://ip6--fd7a-115c-x-1--8443--https.corridor.localhost:${port}`;
+        // As above: the bootstrap never links here, so only the test's reloads count.
+        await page.route(`${app}/__corridor/sw.js`, (route) =>
+          route.fulfill({ contentType: "text/javascript", body: "", headers: SW_HEADERS }),
+        );
+        await page.route(`${app}/__corridor/config.json`, () => undefined);
+        await page.goto(`${app}/tree?x=1`);
         await expect.poll(() => page.locator("h1").textContent()).toBe("fd7a:115c::1:8443");
         for (let i = 0; i < 3; i++) await page.reload();
         await expect
