@@ -11,6 +11,8 @@ export interface SignInMethods {
   oidc: { issuer: string } | null;
   /** Whether this request carried a live session (absent on older servers). */
   signedIn?: boolean;
+  /** The server's `--apps-domain` (private URLs beside the page), when it has one. */
+  appsDomain?: string;
 }
 
 export type Account =
@@ -21,7 +23,11 @@ export type Account =
 function isMethods(value: unknown): value is SignInMethods {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  return v.link === true && (v.oidc === null || typeof v.oidc === "object");
+  return (
+    v.link === true &&
+    (v.oidc === null || typeof v.oidc === "object") &&
+    (v.appsDomain === undefined || (typeof v.appsDomain === "string" && v.appsDomain.length <= 253))
+  );
 }
 
 /** Asks the control server; never throws (a failure is "unavailable" with the reason). */

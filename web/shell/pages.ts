@@ -15,6 +15,7 @@ import { MeshHostsView } from "../views/mesh-hosts.ts";
 import { signInView } from "../views/sign-in.ts";
 import { type Account, signOut } from "./account.ts";
 import { loadAdminView } from "./admin-route.ts";
+import { appsPlace } from "./app-links.ts";
 import type { MeshWatch } from "./mesh-watch.ts";
 import type { SshLauncher } from "./ssh.ts";
 
@@ -138,9 +139,18 @@ export class Pages {
   }
 
   private meshHost(name: string): Page {
-    const view = new MeshHostView(this.deps.engine, this.deps.mesh, name, (host) => {
-      void this.deps.ssh.toMeshHost(host);
-    });
+    const account = this.deps.account();
+    const apps = appsPlace(
+      window.location,
+      account?.state === "signed-in" ? account.methods.appsDomain : undefined,
+    );
+    const view = new MeshHostView(
+      this.deps.engine,
+      this.deps.mesh,
+      name,
+      (host) => void this.deps.ssh.toMeshHost(host),
+      apps,
+    );
     return { element: view.element, stop: () => view.stop() };
   }
 

@@ -1,11 +1,13 @@
 // #/mesh/host/NAME: one mesh host's details, live from the map (MeshWatch), with SSH and a
-// ping through the mesh.
+// ping through the mesh, and its web services with "Open" (host-services.ts).
 
 import { MESH_NETWORK_ID, type MeshHost } from "../../worker/api.ts";
 import { button, errorText, h, replace } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import { relativeTime } from "../format.ts";
+import type { AppsPlace } from "../shell/app-links.ts";
 import type { MeshWatch } from "../shell/mesh-watch.ts";
+import { HostServicesView } from "./host-services.ts";
 import { pathText } from "./mesh-filter.ts";
 import { seenText } from "./mesh-hosts.ts";
 
@@ -26,6 +28,8 @@ export class MeshHostView {
     mesh: MeshWatch,
     private readonly name: string,
     onSsh: (host: MeshHost) => void,
+    /** Where private services open (app-links.ts appsPlace); no services section without it. */
+    apps?: AppsPlace,
   ) {
     this.facts = h("dl", { class: "facts", testid: "mesh-host-facts" });
     this.pingResult = h("p", {
@@ -53,6 +57,9 @@ export class MeshHostView {
       h("p", {}, h("a", { text: "← All mesh hosts", attrs: { href: "#/mesh" } })),
       this.facts,
       this.pingResult,
+      apps === undefined
+        ? null
+        : new HostServicesView({ networkId: MESH_NETWORK_ID, host: name, place: apps }).element,
     );
     this.unsubscribe = mesh.subscribe((status, hosts) => {
       this.host = mesh.find(name) ?? hosts.find((h) => h.name === name);
