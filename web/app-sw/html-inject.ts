@@ -60,6 +60,8 @@ interface Stop {
   open: "no" | "doctype" | "other";
   /** A doctype was skipped. */
   doctype: boolean;
+  /** Where the last doctype skipped ended (-1 for none). */
+  doctypeEnd: number;
 }
 
 /**
@@ -69,9 +71,10 @@ interface Stop {
 function skipTrivia(text: string, i: number): Stop {
   let at = i;
   let doctype = false;
+  let doctypeEnd = -1;
   for (;;) {
     while (at < text.length && WS.has(text[at] as string)) at++;
-    if (at >= text.length || text[at] !== "<") return { at, open: "no", doctype };
+    if (at >= text.length || text[at] !== "<") return { at, open: "no", doctype, doctypeEnd };
     const rest = text.slice(at, at + 9);
     const lower = rest.toLowerCase();
     if (rest.startsWith("<!--")) {
@@ -87,7 +90,7 @@ function skipTrivia(text: string, i: number): Stop {
       const m = /--!?>/g;
       m.lastIndex = at + 4;
       const found = m.exec(text);
-      if (found === null) return { at, open: "other", doctype };
+      if (found === null) return { at, open: "other", doctype, doctypeEnd };
       at = found.index + found[0].length;
       continue;
     }
@@ -97,24 +100,26 @@ function skipTrivia(text: string, i: number): Stop {
     ) {
       if (rest.length < 9 && text.length - at < 9) {
         // "<!DOC" at the end: a doctype or a bogus comment, not known yet.
-        return { at, open: "doctype", doctype };
+        return { at, open: "doctype", doctype, doctypeEnd };
       }
       const end = text.indexOf(">", at);
-      if (end < 0) return { at, open: "doctype", doctype };
+      if (end < 0) return { at, open: "doctype", doctype, doctypeEnd };
       at = end + 1;
       doctype = true;
+      doctypeEnd = at;
       continue;
     }
-    if (rest.length < 4 && "<!--".startsWith(rest)) return { at, open: "other", doctype };
+    if (rest.length < 4 && "<!--".startsWith(rest))
+      return { at, open: "other", doctype, doctypeEnd };
     if (rest.startsWith("<?") || rest.startsWith("<!")) {
       // A processing instruction or bogus comment: ends at the first ">".
       const end = text.indexOf(">", at);
-      if (end < 0) return { at, open: "other", doctype };
+      if (end < 0) return { at, open: "other", doctype, doctypeEnd };
       at = end + 1;
       continue;
     }
-    if (rest === "<") return { at, open: "other", doctype };
-    return { at, open: "no", doctype };
+    if (rest === "<") return { at, open: "other", doctype, doctypeEnd };
+    return { at, open: "no", doctype, doctypeEnd };
   }
 }
 
@@ -153,7 +158,10 @@ export function findInsertion(text: string, extent: Extent): Insertion {
     structure ||= stop.doctype;
     if (stop.open !== "no") return unfinished(stop);
     if (stop.at >= text.length) {
-      return extent === "partial" ? { kind: "more" } : { kind: "at", offset: stop.at };
+      // Only trivia to the end: right after the last structure (the doctype or a start tag).
+      return extent === "partial"
+        ? { kind: "more" }
+        : { kind: "at", offset: Math.max(at, stop.doctypeEnd) };
     }
     const tag = isStartTag(text, stop.at, name);
     if (tag === "more") return unfinished({ ...stop, open: "other" });
