@@ -86,5 +86,9 @@ export function appErrorOf(
   if (error instanceof Error && error.name === "AbortError") {
     return { code: "aborted", message: `${serviceName(service)}: the request was aborted` };
   }
+  // A dial's own error (a WebSocket dials without the pool): its words decide.
+  if (/refused|ECONNREFUSED/i.test(textOf(error))) {
+    return { code: "refused", message: refusedMessage(service) };
+  }
   return { code: "failed", message: `${serviceName(service)}: ${textOf(error)}` };
 }

@@ -166,6 +166,8 @@ export function carrySocket(options: CarryOptions, bad?: string): CarriedSocket 
         return;
       }
       ws = socket;
+      // "open" first: setting onmessage hands over what is queued at once.
+      post({ type: "open", protocol: socket.protocol, extensions: socket.extensions });
       socket.onmessage = (message) => {
         if (typeof message === "string") post({ type: "message", data: message });
         else {
@@ -183,7 +185,6 @@ export function carrySocket(options: CarryOptions, bad?: string): CarriedSocket 
         });
         end();
       });
-      post({ type: "open", protocol: socket.protocol, extensions: socket.extensions });
     } catch (error) {
       fail(appErrorOf(error, service).message);
     }
