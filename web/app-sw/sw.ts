@@ -63,6 +63,11 @@ function holdFor(ms: number): Promise<unknown> {
   return Promise.race([Promise.all([...streaming]), timer]);
 }
 
+/** Tells the pages to ping this worker (or to stop) while bodies stream. */
+async function tellHold(on: boolean): Promise<void> {
+  for (const client of await windowClients()) client.postMessage({ type: "corridor-hold", on });
+}
+
 /** Wraps a body so that the worker knows when it ends (read to the end, failed or cancelled). */
 function tracked(body: ReadableStream<Uint8Array>): {
   body: ReadableStream<Uint8Array>;
@@ -73,7 +78,11 @@ function tracked(body: ReadableStream<Uint8Array>): {
     end = resolve;
   });
   streaming.add(done);
-  void done.then(() => streaming.delete(done));
+  if (streaming.size === 1) void tellHold(true);
+  void done.then(() => {
+    streaming.delete(done);
+    if (streaming.size === 0) void tellHold(false);
+  });
   const reader = body.getReader();
   const out = new ReadableStream<Uint8Array>(
     {
@@ -116,8 +125,16 @@ async function shareCookies(url: string, value: string): Promise<void> {
   for (const client of await windowClients()) await tellCookies(client, path, value);
 }
 
-/** Sends `client` its document.cookie: `value` when it is at `path`, else asks the engine. */
-async function tellCookies(client: SwClient, path: string | null, value: string): Promise<void> {
+/**
+ * Sends `client` its document.cookie: `value` when it is at `path`, else asks the engine;
+ * `afterWrite` marks the answer to the client's own document.cookie write.
+ */
+async function tellCookies(
+  client: SwClient,
+  path: string | null,
+  value: string,
+  afterWrite = false,
+): Promise<void> {
   let clientUrl: URL;
   try {
     clientUrl = new URL(client.url);
@@ -131,7 +148,7 @@ async function tellCookies(client: SwClient, path: string | null, value: string)
     if (reply.type !== "cookies") return;
     value = reply.value;
   }
-  client.postMessage({ type: "corridor-cookies", value });
+  client.postMessage({ type: "corridor-cookies", value, set: afterWrite });
 }
 
 // --- Messages from this origin's pages (the bootstrap, the page script, our own pages). ---
@@ -154,6 +171,7 @@ scope.addEventListener("message", (event: SwMessageEvent) => {
     }
     case "corridor-keepalive":
       if (streaming.size > 0) event.waitUntil(holdFor(25_000));
+      else event.source?.postMessage({ type: "corridor-hold", on: false });
       return;
     case "corridor-websocket":
       event.waitUntil(forwardWebSocket(data, event.ports));
@@ -197,7 +215,7 @@ async function setCookie(data: NonNullable<PageMessage>, source: SwClient | null
     REQUEST_PORT_WAIT_MS,
   );
   // The engine's view after the write (it may have refused it): the page's cache is corrected.
-  if (sent && source !== null) await tellCookies(source, null, "");
+  if (sent && source !== null) await tellCookies(source, null, "", true);
 }
 
 async function giveCredentials(data: NonNullable<PageMessage>, reply: MessagePort | undefined) {
