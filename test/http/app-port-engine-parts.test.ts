@@ -208,7 +208,7 @@ describe("the engine's dial: failures as AppErrorCode", () => {
         {
           id: "n1",
           name: "office",
-          peers: [{ publicKey: "A".repeat(43) + "=", allowedIps: ["10.8.0.0/24"] }],
+          peers: [{ publicKey: `${"A".repeat(43)}=`, allowedIps: ["10.8.0.0/24"] }],
         },
       ],
       runtime: async (id) => {
@@ -229,6 +229,40 @@ describe("the engine's dial: failures as AppErrorCode", () => {
     expect(started).toEqual(["n1"]);
     expect(await dialer.knows("10.8.0.7")).toBe(true);
     expect(await dialer.knows("10.8.1.7")).toBe(false);
+  });
+});
+
+describe("app services", () => {
+  it("keep cookies in the store: a new engine reads them back", async () => {
+    const store = new MemoryStore();
+    const dial = () => Promise.reject(new Error("no"));
+    const first = new AppServices({ dial, store });
+    const jars = await first.cookies();
+    jars.setFromResponse("http://web-01:3000/", ["sid=abc; HttpOnly", "theme=dark"]);
+    first.cookiesChanged();
+    first.close();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = new AppServices({ dial, store });
+    const again = await second.cookies();
+    expect(again.cookieHeader("http://web-01:3000/x")).toBe("sid=abc; theme=dark");
+    expect(again.documentCookie("http://web-01:3000/x")).toBe("theme=dark");
+    await store.put("mesh", { id: "app-cookies", json: "{broken" });
+    const errors: string[] = [];
+    const third = new AppServices({ dial, store, onCookieError: (m) => errors.push(m) });
+    expect((await third.cookies()).services()).toEqual([]);
+    expect(errors[0]).toContain("cookie store discarded");
+  });
+
+  it("Basic credentials per service, UTF-8, forgotten with an empty user name", () => {
+    const services = new AppServices({ dial: () => Promise.reject(new Error("no")) });
+    const web = { host: "web-01", port: 3000, scheme: "http" as const };
+    services.setCredentials(web, "ann", "s3cret é");
+    expect(services.authorization(web)).toBe(
+      `Basic ${Buffer.from("ann:s3cret é").toString("base64")}`,
+    );
+    expect(services.authorization({ ...web, port: 3001 })).toBeUndefined();
+    services.setCredentials(web, "", "");
+    expect(services.authorization(web)).toBeUndefined();
   });
 });
 

@@ -186,7 +186,7 @@ export interface RequestRewrite {
  * Referer on the app origin rewritten to the service's origin; a Referer of another origin
  * dropped (it would tell the private server the URLs of Corridor or of other apps, and means
  * nothing to it); another Origin kept as sent (the server's CSRF check should see a foreign
- * request as foreign); the app's own Cookie dropped (the jar writes it) and `cookie`, when not
+ * request as foreign); Upgrade and Connection dropped; the app's own Cookie dropped (the jar writes it) and `cookie`, when not
  * "", added; `authorization` added when the request carries none.
  */
 export function rewriteRequestHeaders(
@@ -201,7 +201,10 @@ export function rewriteRequestHeaders(
   let referer = referrer;
   for (const [name, value] of given) {
     const lower = name.toLowerCase();
-    if (lower === "host" || lower === "cookie") continue;
+    // Upgrade and Connection are forbidden in a page's fetch; a WebSocket comes as its own
+    // message, so a fetch never asks the server to switch protocols.
+    if (lower === "host" || lower === "cookie" || lower === "upgrade" || lower === "connection")
+      continue;
     if (lower === "referer") {
       referer ||= value;
       continue;

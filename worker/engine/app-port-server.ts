@@ -236,6 +236,8 @@ export class AppPortServer {
       if (setCookies.length > 0 && jars.setFromResponse(target, setCookies).stored > 0) {
         this.services.cookiesChanged();
       }
+      // Never asked for (Upgrade is not sent), but a server may still switch: not the app's.
+      response.upgrade?.close();
       let body: ReadableStream<Uint8Array> | null = null;
       if (NULL_BODY.has(response.status) || message.method === "HEAD") {
         await response.body.cancel().catch(() => undefined);
