@@ -112,6 +112,7 @@ export function makeWebSocketClass(host: SocketHost): typeof WebSocket {
     #protocol = "";
     #extensions = "";
     #readyState = 0;
+    #opened = false;
     #binaryType: BinaryType = "blob";
     /** Bytes the engine last said it holds, plus sends since. */
     #buffered = 0;
@@ -283,6 +284,7 @@ export function makeWebSocketClass(host: SocketHost): typeof WebSocket {
         case "open":
           if (this.#readyState !== 0) return; // close() came first: the close will follow
           this.#readyState = 1;
+          this.#opened = true;
           this.#protocol = String(event.protocol ?? "");
           this.#extensions = String(event.extensions ?? "");
           this.dispatchEvent(new Event("open"));
@@ -304,7 +306,12 @@ export function makeWebSocketClass(host: SocketHost): typeof WebSocket {
           this.#port?.close();
           this.#port = null;
           if (event.message) console.warn(`WebSocket ${this.#url}: ${event.message}`);
-          if (!event.wasClean) this.dispatchEvent(new Event("error"));
+          // The DOM fires error only when the connection failed (the handshake, a protocol
+          // error, close() while connecting), not when an open one merely dropped: the engine
+          // names a failure in `message`.
+          if (!event.wasClean && (!this.#opened || event.message)) {
+            this.dispatchEvent(new Event("error"));
+          }
           this.dispatchEvent(
             new CloseEvent("close", {
               wasClean: Boolean(event.wasClean),
