@@ -366,7 +366,7 @@ describeWithPrereq(aiohttp, "app port server against aiohttp", () => {
     await waitUntil(() => server.dropped === 2, "two dropped messages");
   });
 
-  it("carries a WebSocket: subprotocol, Origin, Cookie and Host rewritten, echo, the server's close code", async () => {
+  it("carries a WebSocket: subprotocol, Origin, Cookie and Host rewritten, echo, the server's close code; it outlives the app port", async () => {
     const { client } = open();
     const channel = new MessageChannel();
     const events: SocketEvent[] = [];
@@ -398,6 +398,12 @@ describeWithPrereq(aiohttp, "app port server against aiohttp", () => {
     expect(messages[1]!.data).toBe("héllo");
     expect([...new Uint8Array(messages[2]!.data as ArrayBuffer)]).toEqual([1, 2, 3, 250]);
     expect(events.some((e) => e.type === "buffered" && e.amount === 0)).toBe(true);
+    // The service worker's port ends (the browser stops idle workers): the socket lives on.
+    client.port.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    channel.port1.postMessage({ type: "send", data: "still here" });
+    await waitUntil(() => events.filter((e) => e.type === "message").length >= 4, "third echo");
+    expect(events.filter((e) => e.type === "message")[3]).toMatchObject({ data: "still here" });
     channel.port1.postMessage({ type: "close", code: 9999 });
     channel.port1.postMessage({ type: "send", data: "close-me" });
     await waitUntil(() => events.some((e) => e.type === "closed"), "closed");

@@ -4,7 +4,8 @@
 // without an id is dropped (counted). A fetch's URL must be on the port's own app origin; its
 // headers are rewritten (app-origin.ts), its cookies come from the engine's jar, its body
 // streams both ways as transferred ReadableStreams. The port ends when it closes (a "close"
-// event where the platform has one) or when a send on it fails; its exchanges end with it.
+// event where the platform has one) or when a send on it fails; its fetches end with it, its
+// WebSockets (each on its own port) do not.
 
 import {
   type AppCookieGet,
@@ -32,7 +33,7 @@ import { type CarriedSocket, carrySocket } from "./app-websocket.ts";
 
 /** Fetches one port may have in flight (a response whose body is unread counts). */
 export const MAX_IN_FLIGHT = 256;
-/** WebSockets one port may carry at once. */
+/** WebSockets opened through one port that may be open at once. */
 export const MAX_SOCKETS = 64;
 
 /** Statuses whose response has no body (a Response with one cannot be made for them). */
@@ -120,14 +121,16 @@ export class AppPortServer {
     return this.exchanges.size;
   }
 
-  /** Ends the port: every exchange aborted, every carried WebSocket closed. */
+  /**
+   * Ends the port: every fetch in flight aborted. Carried WebSockets stay: each lives on its
+   * own port, which the page holds, while this one is the service worker's, and the browser
+   * stops an idle service worker within seconds (a Jupyter kernel socket must outlive that).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const exchange of this.exchanges.values()) exchange.abort.abort();
     this.exchanges.clear();
-    for (const socket of this.sockets) socket.close();
-    this.sockets.clear();
     this.port.close();
     this.markClosed();
   }
