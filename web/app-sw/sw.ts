@@ -275,8 +275,13 @@ async function carry(event: SwFetchEvent): Promise<Response> {
   const request = event.request;
   const navigate = request.mode === "navigate";
   const body = await requestBody(request);
-  // A referrer on another origin (the Corridor page, another app) is not the service's business.
-  const referrer = request.referrer.startsWith(`${location.origin}/`) ? request.referrer : "";
+  // As the browser gives it: the engine maps one on this origin to the service's, drops any
+  // other, and takes a foreign one as the mark of a cross-site request (SameSite cookies).
+  // (Cut to its origin when longer than the engine takes.)
+  const referrer =
+    request.referrer.length <= 16 * 1024
+      ? request.referrer
+      : `${new URL(request.referrer).origin}/`;
   const result: LinkResult = await link.request(
     {
       type: "fetch",
