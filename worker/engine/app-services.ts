@@ -18,6 +18,9 @@ import type { EngineStore } from "./store.ts";
  */
 export const APP_COOKIES_RECORD = "app-cookies";
 
+/** Longest wait for a response head, and between response body bytes (ms). */
+export const APP_RESPONSE_TIMEOUT_MS = 300_000;
+
 /** Cookies are written at most this often (ms) after a change. */
 export const COOKIE_SAVE_DELAY_MS = 1000;
 
@@ -56,6 +59,10 @@ export class AppServices {
       dial: deps.dial,
       maxPerService: 6,
       connectTimeoutMs: deps.connectTimeoutMs ?? 10_000,
+      // A browser waits long for an app's answer (long polls, quiet event streams): Firefox's
+      // network.http.response.timeout, 300 s, for the head and between body bytes.
+      headTimeoutMs: APP_RESPONSE_TIMEOUT_MS,
+      bodyIdleTimeoutMs: APP_RESPONSE_TIMEOUT_MS,
     });
   }
 
