@@ -91,35 +91,51 @@ function downloadWorker(): Plugin {
   };
 }
 
+/** One self-contained script (an IIFE), bundled by esbuild, for a fixed URL. */
+async function bundleScript(entry: string): Promise<string> {
+  const { build: esbuild } = await import("esbuild");
+  const out = await esbuild({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: "iife",
+    target: "es2022",
+    minify: true,
+  });
+  return out.outputFiles[0]!.text;
+}
+
 /**
- * Builds the app origins' bootstrap (web/app-bootstrap/, docs/private-urls.md) into
- * dist/app-bootstrap/: its static index.html and bootstrap.css copied, bootstrap.ts bundled by
- * esbuild into one bootstrap.js. `corridor serve` answers app origins from there only (at
- * /__corridor/bootstrap.js and .css), so none of the page's assets is ever part of it. Written
- * beside the bundle, as the download worker is, so the engine preload above never sees it.
+ * Builds what app origins are answered with (docs/private-urls.md) into dist/app-bootstrap/:
+ * the bootstrap's static index.html and bootstrap.css copied, and three scripts bundled by
+ * esbuild, each one file at a fixed URL (no hash: a service worker's identity is its URL):
+ * bootstrap.js (web/app-bootstrap/bootstrap.ts), sw.js (the app origin's service worker,
+ * web/app-sw/sw.ts) and inject.js (the script the worker puts into the app's pages,
+ * web/app-inject/inject.ts). `corridor serve` answers app origins from there only (under
+ * /__corridor/), so none of the page's assets is ever part of it, and it hides the directory
+ * on the Corridor origin. Written beside the bundle, as the download worker is, so the engine
+ * preload above never sees it.
  */
 function appBootstrap(): Plugin {
-  const dir = fileURLToPath(new URL("web/app-bootstrap/", import.meta.url));
+  const web = fileURLToPath(new URL("web/", import.meta.url));
+  const scripts: Record<string, string> = {
+    "bootstrap.js": `${web}app-bootstrap/bootstrap.ts`,
+    "sw.js": `${web}app-sw/sw.ts`,
+    "inject.js": `${web}app-inject/inject.ts`,
+  };
   return {
     name: "corridor-app-bootstrap",
     apply: "build",
     async writeBundle(options) {
-      const { build: esbuild } = await import("esbuild");
       const { copyFile, mkdir, writeFile } = await import("node:fs/promises");
       const out = `${options.dir}/app-bootstrap`;
       await mkdir(out, { recursive: true });
-      const script = await esbuild({
-        entryPoints: [`${dir}bootstrap.ts`],
-        bundle: true,
-        write: false,
-        format: "iife",
-        target: "es2022",
-        minify: true,
-      });
-      await writeFile(`${out}/bootstrap.js`, script.outputFiles[0]!.text);
-      await copyFile(`${dir}bootstrap.css`, `${out}/bootstrap.css`);
+      for (const [name, entry] of Object.entries(scripts)) {
+        await writeFile(`${out}/${name}`, await bundleScript(entry));
+      }
+      await copyFile(`${web}app-bootstrap/bootstrap.css`, `${out}/bootstrap.css`);
       // index.html last: the server takes a changed index.html as "rebuilt".
-      await copyFile(`${dir}index.html`, `${out}/index.html`);
+      await copyFile(`${web}app-bootstrap/index.html`, `${out}/index.html`);
     },
   };
 }
@@ -138,6 +154,15 @@ export default defineConfig({
     // xterm and its addons are a lazily loaded chunk (~93 KB gzip), outside the first load;
     // the WebGL and search addons are chunks of their own, fetched only when used.
     chunkSizeWarningLimit: 700,
+    rollupOptions: {
+      // The bridge (web/app-bridge/, served at /__corridor/bridge on the Corridor origin) is a
+      // page of this build, not a bundle of its own: it must start the very SharedWorker script
+      // the page starts (same hashed URL), or it would run a second engine.
+      input: {
+        index: fileURLToPath(new URL("web/index.html", import.meta.url)),
+        bridge: fileURLToPath(new URL("web/app-bridge/bridge.html", import.meta.url)),
+      },
+    },
   },
   worker: {
     format: "es",

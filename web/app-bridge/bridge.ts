@@ -7,7 +7,7 @@
 // it shares the Corridor origin's storage and joins the same SharedWorker engine as the page.
 
 import { transfer } from "comlink";
-import { connectEngine } from "../engine.ts";
+import { connectEngine, type Engine } from "../engine.ts";
 import { type BridgeAnswer, type BridgeReady, isBridgeRequest } from "./messages.ts";
 import { APPS_DOMAINS_META, checkAppOrigin } from "./origin-check.ts";
 
@@ -20,19 +20,11 @@ function appsDomains(): string[] {
     .filter((d) => d !== "");
 }
 
-/**
- * The part of the engine the bridge uses (EngineApi.openAppPort, worker/api/apps.ts): binds
- * `port` to the service `appOrigin` names. Written out here until that lands in EngineApi.
- */
-interface AppPortOpener {
-  openAppPort(appOrigin: string, port: MessagePort): Promise<void>;
-}
-
-let engine: AppPortOpener | undefined;
+let engine: Engine | undefined;
 
 /** The engine, joined on the first accepted request (a refused origin never starts it). */
-function theEngine(): AppPortOpener {
-  engine ??= connectEngine("") as unknown as AppPortOpener;
+function theEngine(): Engine {
+  engine ??= connectEngine("");
   return engine;
 }
 
