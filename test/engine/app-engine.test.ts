@@ -17,10 +17,11 @@ import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
 import type { EngineApi } from "../../worker/api.ts";
 import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
-import type { AppPortReply, AppResponse } from "../../worker/http/app-port.ts";
+import type { AppPortReply, AppResponse, SocketEvent } from "../../worker/http/app-port.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
 import { seededBytes } from "../helpers/seeded.ts";
+import { waitUntil } from "../helpers/wait.ts";
 import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
 
@@ -40,7 +41,7 @@ const need = prereq(
 
 const SERVER = `
 import hashlib, sys
-from aiohttp import web
+from aiohttp import web, WSMsgType
 
 blob = open(sys.argv[3], "rb").read()
 
@@ -61,8 +62,22 @@ async def login(request):
     r.set_cookie("theme", "dark")
     raise r
 
+async def ws(request):
+    sock = web.WebSocketResponse(protocols=("v1.kernel",))
+    await sock.prepare(request)
+    await sock.send_str("origin:" + request.headers.get("Origin", "") + " cookie:" + request.headers.get("Cookie", ""))
+    async for msg in sock:
+        if msg.type == WSMsgType.TEXT and msg.data == "bye":
+            await sock.close(code=4000, message=b"bye")
+        elif msg.type == WSMsgType.TEXT:
+            await sock.send_str(msg.data.upper())
+        elif msg.type == WSMsgType.BINARY:
+            await sock.send_bytes(msg.data[::-1])
+    return sock
+
 app = web.Application(client_max_size=64 * 1024 * 1024)
-app.add_routes([web.get("/file", file), web.route("*", "/echo", echo), web.get("/login", login)])
+app.add_routes([web.get("/file", file), web.route("*", "/echo", echo), web.get("/login", login),
+                web.get("/ws", ws)])
 web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), print=lambda *a: print("ready", flush=True))
 `;
 
@@ -100,7 +115,24 @@ async function appPort(engine: EngineApi, origin: string) {
       );
     });
   };
-  return { fetch, close: () => channel.port1.close() };
+  /** Opens a WebSocket through the port; its events are collected in `events`. */
+  const socket = (path: string, protocols: string[]) => {
+    const ws = new MessageChannel();
+    const events: SocketEvent[] = [];
+    ws.port1.addEventListener("message", (e: MessageEvent) => events.push(e.data as SocketEvent));
+    ws.port1.start();
+    channel.port1.postMessage(
+      {
+        type: "websocket",
+        url: `${origin.replace(/^http/, "ws")}${path}`,
+        protocols,
+        port: ws.port2,
+      },
+      [ws.port2],
+    );
+    return { events, port: ws.port1 };
+  };
+  return { fetch, socket, close: () => channel.port1.close() };
 }
 
 function ok(reply: AppPortReply): AppResponse {
@@ -203,6 +235,26 @@ describeWithPrereq(need, "private URLs through the engine, wireguard-go and aioh
     const echo = ok(await port.fetch("/echo?after=login"));
     const seen = (await new Response(echo.body).json()) as { cookie: string };
     expect(seen.cookie.split("; ").sort()).toEqual(["session=s1", "theme=dark"]);
+    port.close();
+  }, 30_000);
+
+  it("carries a WebSocket over WireGuard: subprotocol, Origin and cookies, text and binary, the close code", async () => {
+    const port = await appPort(engine, origin);
+    const { events, port: ws } = port.socket("/ws?k=1", ["v1.kernel"]);
+    await waitUntil(() => events.length >= 2, "open and the greeting", { hangAfterMs: 20_000 });
+    expect(events[0]).toEqual({ type: "open", protocol: "v1.kernel", extensions: "" });
+    const greeting = (events[1] as { data: string }).data;
+    expect(greeting).toContain("origin:http://100.64.0.2:8080 ");
+    expect(greeting).toContain("session=s1");
+    ws.postMessage({ type: "send", data: "six times seven" });
+    ws.postMessage({ type: "send", data: new Uint8Array([1, 2, 3]).buffer });
+    const messages = () => events.filter((e) => e.type === "message") as { data: unknown }[];
+    await waitUntil(() => messages().length >= 3, "two answers");
+    expect(messages()[1]!.data).toBe("SIX TIMES SEVEN");
+    expect([...new Uint8Array(messages()[2]!.data as ArrayBuffer)]).toEqual([3, 2, 1]);
+    ws.postMessage({ type: "send", data: "bye" });
+    await waitUntil(() => events.some((e) => e.type === "closed"), "closed");
+    expect(events.find((e) => e.type === "closed")).toMatchObject({ code: 4000, wasClean: true });
     port.close();
   }, 30_000);
 
