@@ -180,6 +180,17 @@ describeWithPrereq(chromiumPrereq(), "the app bridge and the bootstrap (Chromium
     TIMEOUT,
   );
 
+  /** The browser's SharedWorkers (their URLs), from the DevTools protocol. */
+  async function sharedWorkers(): Promise<string[]> {
+    const cdp = await browser!.newBrowserCDPSession();
+    try {
+      const { targetInfos } = await cdp.send("Target.getTargets");
+      return targetInfos.filter((t) => t.type === "shared_worker").map((t) => t.url);
+    } finally {
+      await cdp.detach();
+    }
+  }
+
   it(
     "links: bootstrap, service worker, port, reload; Shift+Reload shows the bootstrap, which links again",
     async () => {
@@ -195,7 +206,11 @@ describeWithPrereq(chromiumPrereq(), "the app bridge and the bootstrap (Chromium
           documents.push({ url: response.url(), fromSw: response.fromServiceWorker() });
         }
       });
+      // The Corridor page in another tab: its engine is the one the bridge must join.
+      const corridorPage = await context!.newPage();
       try {
+        await corridorPage.goto(`http://corridor.localhost:${port}/`);
+        await expect.poll(() => sharedWorkers(), { timeout: 30_000 }).toHaveLength(1);
         await page.goto(`${app}/some/path?x=1`);
         await page.waitForFunction(() => navigator.serviceWorker?.controller !== null, undefined, {
           timeout: 60_000,
@@ -216,9 +231,12 @@ describeWithPrereq(chromiumPrereq(), "the app bridge and the bootstrap (Chromium
         expect(documents[before]).toEqual({ url: `${app}/some/path?x=1`, fromSw: false });
         expect(documents[before + 1]).toEqual({ url: `${app}/some/path?x=1`, fromSw: true });
         await page.waitForFunction(() => navigator.serviceWorker?.controller !== null);
+        // One engine: the bridge iframe (same-site) joined the page's SharedWorker.
+        expect(await sharedWorkers()).toHaveLength(1);
         expect(problems).toEqual([]);
       } finally {
         await page.close();
+        await corridorPage.close();
       }
     },
     TIMEOUT,
