@@ -154,6 +154,9 @@ async function fetchReply(m: Extract<AppPortMessage, { type: "fetch" }>): Promis
         }),
       );
       return;
+    case "/redirect":
+      respond(m.id, 302, [["Location", "/page?from=redirect"]], streamOf("moved"), "Found");
+      return;
     case "/hang":
       return; // never answered: the page aborts it
     default:

@@ -203,6 +203,17 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
     });
   });
 
+  it("follows redirects the engine passes on, for navigations and fetches", async () => {
+    await page.goto(`${origin}/redirect`);
+    expect(page.url()).toBe(`${origin}/page?from=redirect`);
+    expect((await injected()).own).toBe(true);
+    const fetched = await page.evaluate(async () => {
+      const response = await fetch("/redirect");
+      return [response.redirected, new URL(response.url).search, response.status];
+    });
+    expect(fetched).toEqual([true, "?from=redirect", 200]);
+  });
+
   it("fails a request the page aborts before its response", async () => {
     await page.goto(`${origin}/page`);
     const aborted = await page.evaluate(async () => {
