@@ -89,7 +89,7 @@ describe("the bridge's origin check", () => {
     }
     expect(checkAppOrigin("http://web-01--3000.corridor.localhost:8080", bridge, [])).toEqual({
       ok: false,
-      reason: "http://web-01--3000.corridor.localhost:8080 is not an app origin of " + bridge,
+      reason: `http://web-01--3000.corridor.localhost:8080 is not an app origin of ${bridge}`,
     });
   });
 
