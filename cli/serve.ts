@@ -351,6 +351,8 @@ async function serve(parsed: ServeArgs): Promise<number> {
       mount,
       appsDomains: parsed.appsDomain === undefined ? [] : [parsed.appsDomain],
       pageHosts: parsed.publicUrl === undefined ? [] : [new URL(parsed.publicUrl).hostname],
+      // App origins' config.json names the Corridor origin from it (its scheme above all).
+      publicUrl: parsed.publicUrl,
       relay: {
         privateKey,
         auth,

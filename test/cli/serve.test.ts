@@ -372,6 +372,65 @@ describe("corridor serve: the command", () => {
     expect(await exited).toBe(0);
   });
 
+  it("names the --public-url origin as the Corridor origin in an app origin's config.json", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        "serve",
+        "--port",
+        "0",
+        "--web",
+        web,
+        "--data",
+        join(dir, "data-public"),
+        "--public-url",
+        "http://corridor.example.com:8443/",
+        "--apps-domain",
+        "apps.example.com",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    try {
+      let stdout = "";
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+      });
+      const deadline = Date.now() + 30_000;
+      let port: string | undefined;
+      while (port === undefined && Date.now() < deadline) {
+        port = /ws:\/\/127\.0\.0\.1:(\d+)\/relay/.exec(stdout)?.[1];
+        if (port === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(port, stdout).toBeDefined();
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = request(
+          {
+            host: "127.0.0.1",
+            port: Number(port),
+            path: "/__corridor/config.json",
+            headers: { Host: "web-01--3000.apps.example.com" },
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (d: Buffer) => {
+              text += d.toString();
+            });
+            res.on("end", () => resolve(text));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+      // Not https://corridor.example.com: the scheme and port come from --public-url.
+      expect(JSON.parse(body)).toEqual({ corridorOrigin: "http://corridor.example.com:8443" });
+    } finally {
+      const exited = new Promise((resolve) => child.on("close", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  });
+
   it("refuses a non-loopback address without an auth choice, and a --web without index.html", () => {
     const open = spawnSync(process.execPath, [bin, "serve", "--host", "0.0.0.0", "--web", web], {
       encoding: "utf8",
