@@ -4,8 +4,9 @@
 // stops an idle service worker and the port dies with it; a new worker has none and asks its
 // window clients. A port can also die under a live worker (the tab whose bridge iframe held the
 // engine closed): a request that hears nothing for PROBE_AFTER_MS makes the link probe the port
-// with a cookie-get, and a port that does not answer that within PROBE_TIMEOUT_MS is dropped; its
-// requests without a body are sent once more on the next port, the others fail.
+// with a cookie-get, and a port that does not answer that within PROBE_TIMEOUT_MS is no longer
+// used; its requests without a body are sent once more on the next port, the others fail unless
+// answered within LOST_GRACE_MS.
 
 import type {
   AppAbort,
@@ -21,7 +22,9 @@ import type {
 /** A request that has heard nothing this long makes the link check that its port is alive. */
 export const PROBE_AFTER_MS = 5_000;
 /** A port that does not answer a probe within this is taken as dead. */
-export const PROBE_TIMEOUT_MS = 3_000;
+export const PROBE_TIMEOUT_MS = 5_000;
+/** A request with a body on a port that stopped answering fails after this much more. */
+export const LOST_GRACE_MS = 30_000;
 /** How often the link asks the window clients again while it waits for a port. */
 export const ASK_AGAIN_MS = 2_000;
 
@@ -70,7 +73,11 @@ export class PortLink {
     return this.port !== null;
   }
 
-  /** Takes a port from a page: it replaces the current one for new messages. */
+  /**
+   * Takes a port from a page: it replaces the current one for new messages. The old one is not
+   * closed: response bodies that came by it may still be streaming, and the engine ends a
+   * port's exchanges when the port closes (a few idle ports per worker life are cheap).
+   */
   givePort(port: MessagePort): void {
     if (port === this.port) return;
     this.states.set(port, { alive: [], dead: false });
@@ -194,21 +201,28 @@ export class PortLink {
     port.postMessage(probe);
   }
 
+  /**
+   * The port did not answer a probe: new messages wait for another port. It is not closed (a
+   * busy engine may only be slow, and closing would end the bodies streaming by it): requests
+   * without a body go once more by the next port, the others get LOST_GRACE_MS more to be
+   * answered on this one.
+   */
   private lost(port: MessagePort): void {
     const state = this.states.get(port);
     if (state === undefined || state.dead) return;
     state.dead = true;
-    port.onmessage = null;
-    port.close();
     if (this.port === port) this.port = null;
     for (const entry of [...this.pending.values()]) {
       if (entry.port !== port) continue;
-      this.pending.delete(entry.id);
       clearTimeout(entry.probeTimer);
       if (!entry.retryable) {
-        entry.resolve(failure(entry.id, "failed", "the link to Corridor's engine was lost"));
+        entry.probeTimer = setTimeout(() => {
+          if (this.pending.get(entry.id) !== entry) return;
+          this.settle(entry, failure(entry.id, "failed", "the link to Corridor's engine was lost"));
+        }, LOST_GRACE_MS);
         continue;
       }
+      this.pending.delete(entry.id);
       entry.retryable = false; // once
       void this.portWithin(10_000).then((next) => {
         if (next === null) {
