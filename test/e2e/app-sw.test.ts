@@ -116,6 +116,10 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
       cookie: "visited=1",
     });
     expect(networkPaths.slice(before)).toEqual(["/__corridor/inject.js"]);
+    // The worker keeps the page script: the next page loads it from the worker, not the server.
+    await page.goto(`${origin}/page?again`);
+    expect((await injected()).own).toBe(true);
+    expect(networkPaths.slice(before)).toEqual(["/__corridor/inject.js"]);
     const nav = (await engineLog()).find((m) => m.url === `${origin}/page`);
     expect(nav).toMatchObject({ type: "fetch", method: "GET", navigate: true });
   });

@@ -15,7 +15,7 @@ import { basicChallenge, credentialsPage } from "./credentials-page.ts";
 import { randomNonce } from "./csp.ts";
 import { errorPage, type ServiceName } from "./error-page.ts";
 import { type LinkResult, PortLink } from "./port-link.ts";
-import { toResponse, usableStatus } from "./response.ts";
+import { INJECT_PATH, toResponse, usableStatus } from "./response.ts";
 import type { SwClient, SwFetchEvent, SwMessageEvent, SwScope } from "./scope.ts";
 
 const scope = self as unknown as SwScope;
@@ -242,9 +242,44 @@ function stripHash(url: string): string {
 
 scope.addEventListener("fetch", (event: SwFetchEvent) => {
   const url = new URL(event.request.url);
-  if (url.origin !== location.origin || url.pathname.startsWith(OWN_PREFIX)) return;
-  event.respondWith(carry(event));
+  if (url.origin !== location.origin) return;
+  if (url.pathname === INJECT_PATH && event.request.method === "GET") {
+    event.respondWith(injectScript());
+    return;
+  }
+  if (url.pathname.startsWith(OWN_PREFIX)) return;
+  event.respondWith(
+    carry(event).catch((error: unknown) => {
+      // A bug here must not become the browser's bare network error page.
+      const message = `the service worker failed: ${String(error)}`;
+      if (event.request.mode !== "navigate") return Response.error();
+      return errorPage("failed", message, service, event.request.url);
+    }),
+  );
 });
+
+/** The page script, fetched once per worker life (every HTML page loads it first). */
+let injectBytes: Promise<{ body: ArrayBuffer; type: string }> | undefined;
+
+/** The page script from memory, else from the Corridor server. */
+async function injectScript(): Promise<Response> {
+  injectBytes ??= fetch(INJECT_PATH, { cache: "no-store", credentials: "omit" }).then(
+    async (response) => {
+      if (!response.ok) throw new Error(`status ${response.status}`);
+      const type = response.headers.get("content-type") ?? "text/javascript";
+      return { body: await response.arrayBuffer(), type };
+    },
+  );
+  try {
+    const { body, type } = await injectBytes;
+    return new Response(body.slice(0), {
+      headers: { "Content-Type": type, "Cache-Control": "no-store" },
+    });
+  } catch {
+    injectBytes = undefined;
+    return fetch(INJECT_PATH, { cache: "no-store", credentials: "omit" });
+  }
+}
 
 /** The request's body as a stream, or null when it has none. */
 async function requestBody(request: Request): Promise<ReadableStream<Uint8Array> | null> {
