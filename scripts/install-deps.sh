@@ -20,7 +20,8 @@ PACKAGES=(
   coturn          # `turnutils_stunclient`: a STUN client we did not write, against `corridor relay --stun` (test/agent)
   postgresql      # initdb/pg_ctl for a throwaway cluster: the control store suite on PostgreSQL (test/control/store-postgres.test.ts)
   python3-aiohttp # an HTTP and WebSocket server we did not write, for the engine's HTTP/1.1 and WebSocket clients (test/http)
-  jupyter-notebook # a real web app: the cookies of its login through the engine's cookie jar (test/http/cookies-interop.test.ts)
+  jupyter-notebook # a real web app: its login cookies in the engine's jar (test/http/cookies-interop.test.ts), the private-URL fixtures (test/helpers/apps.ts)
+  transmission-daemon # a real web app: Basic auth and the 409 X-Transmission-Session-Id retry through private URLs (test/helpers/apps.ts)
 )
 
 missing=()
