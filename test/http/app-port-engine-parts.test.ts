@@ -14,10 +14,10 @@ import {
   rewriteRequestHeaders,
 } from "../../worker/engine/app-origin.ts";
 import { createApps } from "../../worker/engine/app-parts.ts";
-import { AppPortServer } from "../../worker/engine/app-port-server.ts";
+import { AppPortServer, sameSiteContextOf } from "../../worker/engine/app-port-server.ts";
 import { AppServices } from "../../worker/engine/app-services.ts";
 import { MemoryStore } from "../../worker/engine/store.ts";
-import type { AppPortReply } from "../../worker/http/app-port.ts";
+import { type AppPortReply, parseAppPortMessage } from "../../worker/http/app-port.ts";
 import { httpRequest } from "../../worker/http/client.ts";
 import { HttpPool } from "../../worker/http/pool.ts";
 import type { NetInterface } from "../../worker/net/interface.ts";
@@ -105,6 +105,34 @@ describe("app origins", () => {
     ]);
     expect(crossSite).toBe(false);
     expect(rewriteRequestHeaders(app, [], "http://elsewhere/").crossSite).toBe(true);
+  });
+
+  it("SameSite: a navigation is same-site only from this origin's own page; TRACE is refused", () => {
+    const app = parseAppOrigin(ORIGIN);
+    const own = rewriteRequestHeaders(app, [], `${ORIGIN}/list`);
+    const none = rewriteRequestHeaders(app, [], "");
+    const foreign = rewriteRequestHeaders(app, [["Origin", "http://evil.example"]], "");
+    // Any site can navigate here with its referrer withheld: that is a cross-site navigation.
+    expect(sameSiteContextOf(true, own)).toBe("strict");
+    expect(sameSiteContextOf(true, none)).toBe("lax");
+    expect(sameSiteContextOf(true, foreign)).toBe("lax");
+    // A subresource comes only from this origin's pages (the service worker sees no other).
+    expect(sameSiteContextOf(false, none)).toBe("strict");
+    expect(sameSiteContextOf(false, foreign)).toBe("none");
+    for (const method of ["TRACE", "trace", "TRACK", "CONNECT"]) {
+      expect(() =>
+        parseAppPortMessage({
+          type: "fetch",
+          id: 1,
+          method,
+          url: `${ORIGIN}/`,
+          headers: [],
+          body: null,
+          navigate: false,
+          referrer: "",
+        }),
+      ).toThrow(/method: CONNECT, TRACE and TRACK are not allowed/);
+    }
   });
 });
 

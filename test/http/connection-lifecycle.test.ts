@@ -64,6 +64,33 @@ describe("HTTP exchange lifecycle", () => {
     expect(await new Response(r.body).text()).toBe("8000");
   });
 
+  it("refuses a body chunk that is not bytes (a hostile stream's {length:-5}), and the pool stays sound", async () => {
+    const service = await counting();
+    const pool = new HttpPool({ dial: nodeDial() });
+    const hostile = new ReadableStream<unknown>({
+      start(c) {
+        c.enqueue({ length: -5 });
+        c.enqueue(new TextEncoder().encode("GET /smuggled HTTP/1.1\r\n\r\n"));
+        c.close();
+      },
+    }) as ReadableStream<Uint8Array>;
+    const err = await httpRequest(pool, {
+      method: "POST",
+      url: `http://${service}/`,
+      body: hostile,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: "request",
+      message: `${service}: request body stream gave a chunk that is not a Uint8Array`,
+    });
+    const next = await httpRequest(pool, {
+      method: "POST",
+      url: `http://${service}/`,
+      body: new Uint8Array(3),
+    });
+    expect(await new Response(next.body).text()).toBe("3");
+  });
+
   it("still times out a server silent after the whole body", async () => {
     const service = await listen(createServer(() => {}));
     const pool = new HttpPool({ dial: nodeDial(), headTimeoutMs: 150 });

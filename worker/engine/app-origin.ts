@@ -179,6 +179,11 @@ export interface RequestRewrite {
   headers: [string, string][];
   /** The request is cross-site for SameSite (a foreign Origin or Referer). */
   crossSite: boolean;
+  /**
+   * The referrer is a page of this app origin. A navigation counts as same-site only then:
+   * any site can navigate here with no referrer at all (rel=noreferrer, referrerpolicy).
+   */
+  ownReferrer: boolean;
 }
 
 /**
@@ -197,6 +202,7 @@ export function rewriteRequestHeaders(
 ): RequestRewrite {
   const headers: [string, string][] = [["Host", app.hostHeader]];
   let crossSite = false;
+  let ownReferrer = false;
   let hasAuthorization = false;
   let referer = referrer;
   for (const [name, value] of given) {
@@ -222,14 +228,16 @@ export function rewriteRequestHeaders(
   }
   if (referer !== "" && referer !== "about:client" && referer !== "no-referrer") {
     const mapped = privateUrlOf(app, referer);
-    if (mapped !== undefined) headers.push(["Referer", mapped]);
-    else crossSite = true;
+    if (mapped !== undefined) {
+      headers.push(["Referer", mapped]);
+      ownReferrer = true;
+    } else crossSite = true;
   }
   if (extra.cookie !== undefined && extra.cookie !== "") headers.push(["Cookie", extra.cookie]);
   if (extra.authorization !== undefined && !hasAuthorization) {
     headers.push(["Authorization", extra.authorization]);
   }
-  return { headers, crossSite };
+  return { headers, crossSite, ownReferrer };
 }
 
 /** Response fields that describe the engine's connection, not the response: never passed on. */

@@ -222,7 +222,7 @@ export class AppPortServer {
       });
       const cookie = jars.cookieHeader(target, {
         method: message.method,
-        sameSiteContext: rewrite.crossSite ? (message.navigate ? "lax" : "none") : "strict",
+        sameSiteContext: sameSiteContextOf(message.navigate, rewrite),
       });
       if (cookie !== "") rewrite.headers.push(["Cookie", cookie]);
       const response = await httpRequest(this.services.pool, {
@@ -337,4 +337,19 @@ export class AppPortServer {
     this.services.setCredentials(this.app.service, message.username, message.password);
     this.send({ type: "ok", id: message.id });
   }
+}
+
+/**
+ * The SameSite context of a request (RFC 6265bis §5.2). A subresource reaches this port only from
+ * the app origin's own pages (the service worker sees no other), so it is same-site unless its
+ * Origin or Referer says otherwise. A navigation may come from any site, with its referrer
+ * withheld: it is same-site only when the referrer is one of this origin's own pages; else a
+ * cross-site top-level navigation ("lax": Lax cookies only with a safe method).
+ */
+export function sameSiteContextOf(
+  navigate: boolean,
+  rewrite: { crossSite: boolean; ownReferrer: boolean },
+): "strict" | "lax" | "none" {
+  if (navigate) return rewrite.ownReferrer && !rewrite.crossSite ? "strict" : "lax";
+  return rewrite.crossSite ? "none" : "strict";
 }

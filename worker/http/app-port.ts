@@ -40,6 +40,9 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A field value: no CR, LF or NUL (the encoder refuses them too; here the message is refused). */
 const FIELD_VALUE = /^[^\r\n\0]*$/;
 
+/** Methods a page's fetch may never use (Fetch standard, "forbidden method"). */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
 const id = v.pipe(v.number(), v.safeInteger("an id must be an integer"), v.minValue(1));
 const url = v.pipe(v.string(), v.maxLength(APP_PORT_LIMITS.url, "the URL is too long"));
 const headers = v.pipe(
@@ -67,7 +70,17 @@ const isPort = (value: unknown): value is MessagePort =>
 const fetchSchema = v.object({
   type: v.literal("fetch"),
   id,
-  method: v.pipe(v.string(), v.maxLength(32), v.regex(TOKEN, "the method must be an HTTP token")),
+  method: v.pipe(
+    v.string(),
+    v.maxLength(32),
+    v.regex(TOKEN, "the method must be an HTTP token"),
+    // The Fetch standard's forbidden methods: TRACE would echo the jar's HttpOnly cookies and
+    // the stored Authorization back to the app; CONNECT would make the server a tunnel.
+    v.check(
+      (method) => !FORBIDDEN_METHODS.has(method.toUpperCase()),
+      "CONNECT, TRACE and TRACK are not allowed",
+    ),
+  ),
   url,
   headers,
   body: v.union([v.null(), v.custom<ReadableStream<Uint8Array>>(isStream, "a body stream")]),

@@ -360,7 +360,12 @@ export class HttpConnection {
         }
         if (this.failure !== null) throw this.failure;
         if (r.done) break;
-        const value = r.value;
+        const value: unknown = r.value;
+        // A body stream may come from another realm (an app port's transferred stream): a
+        // chunk that is not bytes would move the send buffer by whatever its length says.
+        if (!(value instanceof Uint8Array)) {
+          throw this.err("request", "request body stream gave a chunk that is not a Uint8Array");
+        }
         if (value.length === 0) continue;
         sent += value.length;
         if (req.bodyLength !== null && sent > req.bodyLength) {

@@ -26,6 +26,8 @@ export class SendBuffer {
 
   /** Copies as much of `data` as fits; returns how many bytes were taken. */
   push(data: Uint8Array): number {
+    // Callers pass what a stream gave them: only real bytes may move `end`.
+    if (!(data instanceof Uint8Array)) throw new TypeError("send buffer: data is not a Uint8Array");
     const n = Math.min(data.length, this.free);
     if (n === 0) return 0;
     this.ring.grow(this.length + n, this.start, this.end);
