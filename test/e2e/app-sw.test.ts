@@ -79,6 +79,11 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
         res
           .writeHead(200, { "Content-Type": "text/html" })
           .end('<!doctype html><script src="/__corridor/harness.js"></script>');
+      } else if (path === "/__corridor/config.json") {
+        const corridor = `http://corridor.localhost:${(server.address() as AddressInfo).port}`;
+        res
+          .writeHead(200, { "Content-Type": "application/json" })
+          .end(JSON.stringify({ corridorOrigin: corridor }));
       } else if (path === "/__corridor/bootstrap") {
         res
           .writeHead(200, { "Content-Type": "text/html", "Cache-Control": "no-store" })
@@ -115,11 +120,13 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
       appRan: true,
       cookie: "visited=1",
     });
-    expect(networkPaths.slice(before)).toEqual(["/__corridor/inject.js"]);
-    // The worker keeps the page script: the next page loads it from the worker, not the server.
+    // The worker fetched the page script and config.json (for the CSP), once.
+    const fetched = () => networkPaths.slice(before).sort();
+    expect(fetched()).toEqual(["/__corridor/config.json", "/__corridor/inject.js"]);
+    // The worker keeps both: the next page costs the server no request.
     await page.goto(`${origin}/page?again`);
     expect((await injected()).own).toBe(true);
-    expect(networkPaths.slice(before)).toEqual(["/__corridor/inject.js"]);
+    expect(fetched()).toEqual(["/__corridor/config.json", "/__corridor/inject.js"]);
     const nav = (await engineLog()).find((m) => m.url === `${origin}/page`);
     expect(nav).toMatchObject({ type: "fetch", method: "GET", navigate: true });
   });
@@ -145,6 +152,33 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
       expect(blocked).toEqual([]);
     });
   }
+
+  it("lets the bridge iframe and config.json through the app's CSP, nothing else", async () => {
+    const csp = "default-src 'self'; script-src 'nonce-appnonce'";
+    await page.goto(`${origin}/page?csp=${encodeURIComponent(csp)}`);
+    const corridor = origin.replace("web-01--3000.", "corridor.");
+    const violations = await page.evaluate(async (corridorOrigin) => {
+      const seen: string[] = [];
+      document.addEventListener("securitypolicyviolation", (e) => {
+        seen.push(`${e.effectiveDirective} ${e.blockedURI}`);
+      });
+      const frame = async (path: string) => {
+        const element = document.createElement("iframe");
+        element.src = `${corridorOrigin}${path}`;
+        document.body.append(element);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        return seen.splice(0);
+      };
+      const bridge = await frame("/__corridor/bridge");
+      await fetch("/__corridor/config.json").catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const config = seen.splice(0);
+      const elsewhere = await frame("/elsewhere");
+      return { bridge, config, elsewhere };
+    }, corridor);
+    // (Chromium names only the origin of a blocked cross-origin frame.)
+    expect(violations).toEqual({ bridge: [], config: [], elsewhere: [`frame-src ${corridor}`] });
+  });
 
   it("keeps document.cookie over the engine's jar", async () => {
     await page.goto(`${origin}/page`);

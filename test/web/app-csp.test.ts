@@ -137,12 +137,26 @@ function randomField(rand: (n: number) => number): string {
   return field;
 }
 
+const ALSO = [
+  {
+    chain: ["frame-src", "child-src", "default-src"],
+    url: "http://corridor.localhost:8080/__corridor/bridge",
+  },
+  {
+    chain: ["connect-src", "default-src"],
+    url: "http://web-01--3000.corridor.localhost:8080/__corridor/config.json",
+  },
+];
+
 const has = (values: readonly string[], token: string) =>
   values.some((v) => v.toLowerCase() === token.toLowerCase());
 
 /** Directives other than the ones adaptCsp may change, for comparison. */
-function others(directives: readonly Directive[], changed: string): Directive[] {
-  return directives.filter((d) => d.name !== changed && d.name !== "script-src-elem");
+function others(directives: readonly Directive[], changed: string, also: boolean): Directive[] {
+  const extra = also ? ["frame-src", "child-src", "connect-src"] : [];
+  return directives.filter(
+    (d) => d.name !== changed && d.name !== "script-src-elem" && !extra.includes(d.name),
+  );
 }
 
 describe("adaptCsp fuzz", () => {
@@ -154,9 +168,11 @@ describe("adaptCsp fuzz", () => {
     let byUrl = 0;
     let unrestricted = 0;
     let policies = 0;
+    let alsoChecked = 0;
     for (let run = 0; run < runs; run++) {
       const fields = Array.from({ length: rand(3) + 1 }, () => randomField(rand));
-      const out = adaptCsp(fields, URL_, fixed);
+      const withAlso = run % 2 === 1;
+      const out = adaptCsp(fields, URL_, fixed, undefined, withAlso ? ALSO : []);
       expect(out.headers.length).toBe(fields.length);
       if (out.changed) changed++;
       if (out.nonce !== null) expect(out.nonce).toMatch(/^[A-Za-z0-9+/_-]+={0,2}$/);
@@ -168,9 +184,19 @@ describe("adaptCsp fuzz", () => {
           policies++;
           const now = after[p] as Directive[];
           const oldScript = scriptDirective(old);
+          if (withAlso) {
+            // The bridge and config.json get through wherever a directive governs them.
+            for (const extra of ALSO) {
+              const governing = (dirs: readonly Directive[]) =>
+                extra.chain.map((n) => dirs.find((d) => d.name === n)).find((d) => d);
+              if (governing(old) === undefined) continue;
+              expect(governing(now)?.values, field).toContain(extra.url);
+              alsoChecked++;
+            }
+          }
           if (oldScript === undefined) {
             unrestricted++;
-            expect(now, field).toEqual(old);
+            if (!withAlso) expect(now, field).toEqual(old);
             return;
           }
           const script = scriptDirective(now);
@@ -184,7 +210,9 @@ describe("adaptCsp fuzz", () => {
           else byUrl++;
           // Nothing but the script directive (or a new script-src-elem) changed.
           const changedName = oldScript.name === "default-src" ? "" : oldScript.name;
-          expect(others(now, changedName), field).toEqual(others(old, changedName));
+          expect(others(now, changedName, withAlso), field).toEqual(
+            others(old, changedName, withAlso),
+          );
           // Its old sources are all kept, minus 'none'; at most one source is added.
           // (Unchanged when the policy already allowed the script's nonce.)
           const kept = oldScript.values.filter((v) => v.toLowerCase() !== "'none'");
@@ -207,7 +235,7 @@ describe("adaptCsp fuzz", () => {
       });
     }
     console.log(
-      `csp fuzz: ${runs} header sets, ${policies} policies (${unrestricted} not restricting scripts): script let in by nonce ${byNonce}, by URL ${byUrl}; ${changed} sets changed`,
+      `csp fuzz: ${runs} header sets, ${policies} policies (${unrestricted} not restricting scripts): script let in by nonce ${byNonce}, by URL ${byUrl}; ${changed} sets changed; bridge/config let in ${alsoChecked} times`,
     );
     expect(byNonce + byUrl + unrestricted).toBe(policies);
   });

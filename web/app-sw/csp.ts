@@ -14,7 +14,9 @@
 //   - otherwise: the exact URL of inject.js is added (a nonce would switch 'unsafe-inline' off).
 // A change never lands in default-src (it would reach styles, images and the rest): a new
 // script-src-elem is added instead, holding default-src's sources plus ours. 'none' is dropped
-// from a list that gains a source. Pure (no DOM), so Node tests and fuzzers run it.
+// from a list that gains a source. The same way, exact URLs the page script itself needs (the
+// Corridor bridge iframe and /__corridor/config.json, for requestAppPort) are added to the
+// directives that govern them (AlsoAllow). Pure (no DOM), so Node tests and fuzzers run it.
 
 /** A base64 nonce value as CSP3's base64-value grammar allows. */
 const NONCE_VALUE = /^[A-Za-z0-9+/_-]+={0,2}$/;
@@ -88,6 +90,7 @@ export function adaptCsp(
   scriptUrl: string,
   makeNonce: () => string,
   preset?: string,
+  also: readonly AlsoAllow[] = [],
 ): CspAdaptation {
   const parsed = fields.map((field) => field.split(",").map(parsePolicy));
   // The app's own nonce, when some policy's script directive names one: reused for all.
@@ -107,17 +110,23 @@ export function adaptCsp(
     const policies = parsed[f] as Directive[][];
     let fieldChanged = false;
     const out = policies.map((directives) => {
+      let result = directives;
       const script = scriptDirective(directives);
-      if (script === undefined) return null;
-      if (nonce !== null && noncesOf(script.values).includes(nonce)) return null;
-      const add =
-        script.values.some(isStrictDynamic) && nonce !== null ? `'nonce-${nonce}'` : scriptUrl;
-      const values = [...script.values.filter((v) => v.toLowerCase() !== "'none'"), add];
-      fieldChanged = true;
-      if (script.name === "default-src") {
-        return [...directives, { name: "script-src-elem", values }];
+      if (script !== undefined && !(nonce !== null && noncesOf(script.values).includes(nonce))) {
+        const add =
+          script.values.some(isStrictDynamic) && nonce !== null ? `'nonce-${nonce}'` : scriptUrl;
+        result = withSource(directives, script, "script-src-elem", add);
       }
-      return directives.map((d) => (d === script ? { name: d.name, values } : d));
+      for (const extra of also) {
+        const found = extra.chain
+          .map((name) => result.find((d) => d.name === name))
+          .find((d) => d !== undefined);
+        if (found === undefined || found.values.includes(extra.url)) continue;
+        result = withSource(result, found, extra.chain[0] as string, extra.url);
+      }
+      if (result === directives) return null;
+      fieldChanged = true;
+      return result;
     });
     if (!fieldChanged) return field;
     changed = true;
@@ -129,6 +138,28 @@ export function adaptCsp(
       .join(", ");
   });
   return { headers, nonce, changed };
+}
+
+/**
+ * Another exact URL a page of the origin must reach: `chain` lists the directives that govern
+ * it, most specific first (["frame-src", "child-src", "default-src"]); the URL is added to the
+ * first present, or, when that is default-src, to a new directive named chain[0].
+ */
+export interface AlsoAllow {
+  chain: readonly string[];
+  url: string;
+}
+
+/** `directives` with `source` added to `governing` (a new `specific` instead of default-src). */
+function withSource(
+  directives: Directive[],
+  governing: Directive,
+  specific: string,
+  source: string,
+): Directive[] {
+  const values = [...governing.values.filter((v) => v.toLowerCase() !== "'none'"), source];
+  if (governing.name === "default-src") return [...directives, { name: specific, values }];
+  return directives.map((d) => (d === governing ? { name: d.name, values } : d));
 }
 
 /** Serializes directives back into one policy. */

@@ -5,7 +5,7 @@
 // skipped one by one rather than losing the response. HTML navigations get the page script.
 
 import type { AppResponse } from "../../worker/http/app-port.ts";
-import { adaptCsp, randomNonce } from "./csp.ts";
+import { type AlsoAllow, adaptCsp, randomNonce } from "./csp.ts";
 import { injectIntoStream, scriptTag } from "./html-inject.ts";
 
 /** Where the page script is served on every app origin. */
@@ -45,6 +45,8 @@ export interface ResponseOptions {
   inject: boolean;
   /** The page's origin (for the script's URL in CSPs). */
   origin: string;
+  /** Other URLs the page script needs, let through the app's CSP too (the bridge). */
+  also?: readonly AlsoAllow[];
 }
 
 /** A Response for the engine's reply; its body (if any) is the stream handed over, maybe injected. */
@@ -62,7 +64,14 @@ export function toResponse(reply: AppResponse, options: ResponseOptions): Respon
     const scriptUrl = `${options.origin}${INJECT_PATH}`;
     const csp = (name: string) =>
       fields.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
-    const enforced = adaptCsp(csp("content-security-policy"), scriptUrl, randomNonce);
+    const also = options.also ?? [];
+    const enforced = adaptCsp(
+      csp("content-security-policy"),
+      scriptUrl,
+      randomNonce,
+      undefined,
+      also,
+    );
     const nonce = enforced.nonce;
     // Report-only policies are adapted the same way, so the app's reports do not name our script.
     const reportOnly = adaptCsp(
@@ -70,6 +79,7 @@ export function toResponse(reply: AppResponse, options: ResponseOptions): Respon
       scriptUrl,
       randomNonce,
       nonce ?? undefined,
+      also,
     );
     const replaced = { csp: [...enforced.headers], ro: [...reportOnly.headers] };
     fields = fields

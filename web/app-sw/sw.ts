@@ -11,8 +11,9 @@
 
 import type { AppWebSocket } from "../../worker/http/app-port.ts";
 import { decodeServiceLabel } from "../../worker/http/service-label.ts";
+import { BRIDGE_PATH, CONFIG_PATH } from "../app-bridge/messages.ts";
 import { basicChallenge, credentialsPage } from "./credentials-page.ts";
-import { randomNonce } from "./csp.ts";
+import { type AlsoAllow, randomNonce } from "./csp.ts";
 import { errorPage, type ServiceName } from "./error-page.ts";
 import { type LinkResult, PortLink } from "./port-link.ts";
 import { INJECT_PATH, toResponse, usableStatus } from "./response.ts";
@@ -258,6 +259,38 @@ scope.addEventListener("fetch", (event: SwFetchEvent) => {
   );
 });
 
+/** The Corridor origin from config.json, fetched once per worker life (null if it failed). */
+let corridorOrigin: Promise<string | null> | undefined;
+
+/**
+ * What the page script needs through the app's CSP besides itself: requestAppPort fetches
+ * config.json and frames the Corridor bridge (when the worker restarted and asks for a port).
+ * Waits at most 2 s for config.json: a page is not held up for it.
+ */
+async function bridgeAllowances(): Promise<AlsoAllow[]> {
+  corridorOrigin ??= fetch(CONFIG_PATH, { cache: "no-store", credentials: "omit" })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((config: { corridorOrigin?: unknown } | null) => {
+      const origin = config?.corridorOrigin;
+      return typeof origin === "string" && new URL(origin).origin === origin ? origin : null;
+    })
+    .catch(() => null);
+  const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 2_000));
+  const origin = await Promise.race([corridorOrigin, timeout]);
+  if (origin === null) {
+    // Failed (not merely slow): asked again for the next page.
+    const asked = corridorOrigin;
+    void asked.then((value) => {
+      if (value === null && corridorOrigin === asked) corridorOrigin = undefined;
+    });
+    return [];
+  }
+  return [
+    { chain: ["frame-src", "child-src", "default-src"], url: `${origin}${BRIDGE_PATH}` },
+    { chain: ["connect-src", "default-src"], url: `${location.origin}${CONFIG_PATH}` },
+  ];
+}
+
 /** The page script, fetched once per worker life (every HTML page loads it first). */
 let injectBytes: Promise<{ body: ArrayBuffer; type: string }> | undefined;
 
@@ -365,6 +398,7 @@ async function carry(event: SwFetchEvent): Promise<Response> {
     method: request.method,
     inject: navigate,
     origin: location.origin,
+    also: navigate ? await bridgeAllowances() : [],
   });
   if (response.body === null) return response;
   const { body: streamed, done } = tracked(response.body);
