@@ -13,9 +13,9 @@ import {
   rewriteLocation,
   rewriteRequestHeaders,
 } from "../../worker/engine/app-origin.ts";
-import { createApps } from "../../worker/engine/app-parts.ts";
+import { createApps, MAX_PORTS_PER_ORIGIN } from "../../worker/engine/app-parts.ts";
 import { AppPortServer, sameSiteContextOf } from "../../worker/engine/app-port-server.ts";
-import { AppServices } from "../../worker/engine/app-services.ts";
+import { AppServices, MAX_SOCKETS_PER_ORIGIN } from "../../worker/engine/app-services.ts";
 import { MemoryStore } from "../../worker/engine/store.ts";
 import { type AppPortReply, parseAppPortMessage } from "../../worker/http/app-port.ts";
 import { httpRequest } from "../../worker/http/client.ts";
@@ -347,5 +347,37 @@ describe("app ports", () => {
     await apps.openAppPort(ORIGIN, new MessageChannel().port2);
     expect(apps.servers.size).toBe(1);
     for (const server of apps.servers) server.close();
+  });
+
+  it("bounds what one app origin holds in the shared engine: ports, and WebSockets across them", async () => {
+    const apps = createApps({
+      store: new MemoryStore(),
+      networks: { list: async () => [] },
+      runtime: () => Promise.reject(new Error("none")),
+      mesh: () => Promise.reject(new Error("none")),
+    });
+    const first = new MessageChannel();
+    await apps.openAppPort(ORIGIN, first.port2);
+    const [oldest] = apps.servers;
+    for (let i = 1; i < MAX_PORTS_PER_ORIGIN; i++) {
+      await apps.openAppPort(ORIGIN, new MessageChannel().port2);
+    }
+    expect(apps.servers.size).toBe(MAX_PORTS_PER_ORIGIN);
+    // Another origin's ports do not count against this one.
+    await apps.openAppPort("http://web-02--80.corridor.localhost:8080", new MessageChannel().port2);
+    // One more of the same origin: its oldest port is closed.
+    await apps.openAppPort(ORIGIN, new MessageChannel().port2);
+    await oldest!.ended;
+    expect(apps.servers.size).toBe(MAX_PORTS_PER_ORIGIN + 1);
+    for (const server of apps.servers) server.close();
+
+    const services = apps.services;
+    for (let i = 0; i < MAX_SOCKETS_PER_ORIGIN; i++) {
+      expect(services.socketOpened(ORIGIN)).toBe(true);
+    }
+    expect(services.socketOpened(ORIGIN)).toBe(false);
+    expect(services.socketOpened("http://web-02--80.corridor.localhost:8080")).toBe(true);
+    services.socketEnded(ORIGIN);
+    expect(services.socketOpened(ORIGIN)).toBe(true);
   });
 });

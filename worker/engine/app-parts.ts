@@ -30,6 +30,9 @@ export interface Apps extends AppsApi {
 }
 
 /** Private URLs on the engine's networks and mesh. */
+/** App ports one app origin may hold open at once (tabs, their workers, reconnects). */
+export const MAX_PORTS_PER_ORIGIN = 32;
+
 export function createApps(deps: AppsDeps): Apps {
   const dialer = new AppDialer({
     networks: () => deps.networks.list(),
@@ -54,6 +57,11 @@ export function createApps(deps: AppsDeps): Apps {
         throw new Error((error as Error).message);
       }
       const server = new AppPortServer(port, app, services);
+      // One engine serves every tab: an app page asking for port after port must not multiply
+      // the per-port limits. Past MAX_PORTS_PER_ORIGIN the origin's oldest port is closed (a
+      // live service worker or page asks for a new one when it needs it).
+      const same = [...servers].filter((s) => s.app.origin === app.origin);
+      if (same.length >= MAX_PORTS_PER_ORIGIN) same[0]?.close();
       servers.add(server);
       void server.ended.then(() => servers.delete(server));
     },

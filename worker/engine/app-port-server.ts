@@ -28,7 +28,7 @@ import {
   rewriteRequestHeaders,
   rewriteResponseHeaders,
 } from "./app-origin.ts";
-import type { AppServices } from "./app-services.ts";
+import { type AppServices, MAX_SOCKETS_PER_ORIGIN } from "./app-services.ts";
 import { type CarriedSocket, carrySocket } from "./app-websocket.ts";
 
 /** Fetches one port may have in flight (a response whose body is unread counts). */
@@ -299,6 +299,9 @@ export class AppPortServer {
       bad = `bad-request: ${this.notOnOrigin(message.url)}`;
     else if (this.sockets.size >= MAX_SOCKETS)
       bad = `bad-request: more than ${MAX_SOCKETS} WebSockets on this port`;
+    else if (!this.services.socketOpened(this.app.origin))
+      bad = `bad-request: more than ${MAX_SOCKETS_PER_ORIGIN} WebSockets of ${this.app.origin} are open`;
+    const counted = bad === undefined;
     const socket = carrySocket(
       {
         app: this.app,
@@ -306,7 +309,10 @@ export class AppPortServer {
         url: target ?? "",
         protocols: message.protocols,
         port: message.port,
-        onEnd: () => this.sockets.delete(socket),
+        onEnd: () => {
+          this.sockets.delete(socket);
+          if (counted) this.services.socketEnded(this.app.origin);
+        },
       },
       bad,
     );

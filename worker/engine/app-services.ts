@@ -43,6 +43,12 @@ export interface AppServicesDeps {
   onCookieError?: (message: string) => void;
 }
 
+/**
+ * Carried WebSockets one app origin may hold at once, across all its ports and tabs (Chromium
+ * allows 255 per profile and 30 per host).
+ */
+export const MAX_SOCKETS_PER_ORIGIN = 128;
+
 /** The shared state of the engine's app ports. */
 export class AppServices {
   /** The keep-alive pool: <= 6 connections per service. */
@@ -52,6 +58,8 @@ export class AppServices {
   private loading: Promise<CookieJars> | undefined;
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly credentials = new Map<string, string>();
+  /** Open carried WebSockets per app origin (they outlive the port that opened them). */
+  private readonly sockets = new Map<string, number>();
 
   constructor(private readonly deps: AppServicesDeps) {
     this.dial = deps.dial;
@@ -64,6 +72,24 @@ export class AppServices {
       headTimeoutMs: APP_RESPONSE_TIMEOUT_MS,
       bodyIdleTimeoutMs: APP_RESPONSE_TIMEOUT_MS,
     });
+  }
+
+  /**
+   * Counts a carried WebSocket of `origin` in; false (nothing counted) when the origin already
+   * holds MAX_SOCKETS_PER_ORIGIN. Each counted socket must be counted out with socketEnded.
+   */
+  socketOpened(origin: string): boolean {
+    const open = this.sockets.get(origin) ?? 0;
+    if (open >= MAX_SOCKETS_PER_ORIGIN) return false;
+    this.sockets.set(origin, open + 1);
+    return true;
+  }
+
+  /** Counts a carried WebSocket of `origin` out. */
+  socketEnded(origin: string): void {
+    const open = (this.sockets.get(origin) ?? 0) - 1;
+    if (open > 0) this.sockets.set(origin, open);
+    else this.sockets.delete(origin);
   }
 
   /** See AppServicesDeps.knows. */

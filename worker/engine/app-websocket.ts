@@ -30,6 +30,13 @@ export interface CarryOptions {
   onEnd: () => void;
 }
 
+/**
+ * Bytes a socket's sends may hold in the engine before it is failed. The engine is shared by
+ * every tab: a page sending faster than the connection drains must not exhaust it (the DOM's
+ * own WebSocket buffers in the page's process, where only that page suffers).
+ */
+export const MAX_SOCKET_BUFFERED = 64 * 1024 * 1024;
+
 /** Bytes (UTF-8 for text) a send command queues. */
 function sizeOf(data: string | ArrayBuffer): number {
   return typeof data === "string" ? new TextEncoder().encode(data).length : data.byteLength;
@@ -100,6 +107,12 @@ export function carrySocket(options: CarryOptions, bad?: string): CarriedSocket 
       return;
     }
     const size = sizeOf(command.data);
+    if (buffered + size > MAX_SOCKET_BUFFERED) {
+      fail(
+        `more than ${MAX_SOCKET_BUFFERED / 1024 / 1024} MiB of sends waiting for the connection: the engine closed the socket`,
+      );
+      return;
+    }
     buffered += size;
     post({ type: "buffered", amount: buffered });
     const data = typeof command.data === "string" ? command.data : new Uint8Array(command.data);
