@@ -15,6 +15,7 @@ import { BRIDGE_PATH, CONFIG_PATH } from "../app-bridge/messages.ts";
 import { basicChallenge, credentialsPage } from "./credentials-page.ts";
 import { type AlsoAllow, randomNonce } from "./csp.ts";
 import { errorPage, type ServiceName } from "./error-page.ts";
+import { keepaliveClients, onKeepalive, tracked } from "./keepalive.ts";
 import { type LinkResult, PortLink } from "./port-link.ts";
 import { INJECT_PATH, toResponse, usableStatus } from "./response.ts";
 import type { SwClient, SwFetchEvent, SwMessageEvent, SwScope } from "./scope.ts";
@@ -50,66 +51,10 @@ const link = new PortLink(() => {
   });
 });
 
+keepaliveClients(windowClients);
+
 scope.addEventListener("install", (event) => event.waitUntil(scope.skipWaiting()));
 scope.addEventListener("activate", (event) => event.waitUntil(scope.clients.claim()));
-
-// --- Keeping the worker alive while response bodies stream. ---
-
-/** Bodies still streaming to a page. */
-const streaming = new Set<Promise<void>>();
-
-/** Waits for the streaming bodies, at most `ms`. */
-function holdFor(ms: number): Promise<unknown> {
-  const timer = new Promise<void>((resolve) => setTimeout(resolve, ms));
-  return Promise.race([Promise.all([...streaming]), timer]);
-}
-
-/** Tells the pages to ping this worker (or to stop) while bodies stream. */
-async function tellHold(on: boolean): Promise<void> {
-  for (const client of await windowClients()) client.postMessage({ type: "corridor-hold", on });
-}
-
-/** Wraps a body so that the worker knows when it ends (read to the end, failed or cancelled). */
-function tracked(body: ReadableStream<Uint8Array>): {
-  body: ReadableStream<Uint8Array>;
-  done: Promise<void>;
-} {
-  let end!: () => void;
-  const done = new Promise<void>((resolve) => {
-    end = resolve;
-  });
-  streaming.add(done);
-  if (streaming.size === 1) void tellHold(true);
-  void done.then(() => {
-    streaming.delete(done);
-    if (streaming.size === 0) void tellHold(false);
-  });
-  const reader = body.getReader();
-  const out = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { done: finished, value } = await reader.read();
-          if (finished) {
-            controller.close();
-            end();
-          } else {
-            controller.enqueue(value);
-          }
-        } catch (error) {
-          controller.error(error);
-          end();
-        }
-      },
-      cancel(reason) {
-        end();
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return { body: out, done };
-}
 
 // --- document.cookie for the pages. ---
 
@@ -170,10 +115,12 @@ scope.addEventListener("message", (event: SwMessageEvent) => {
       if (port !== undefined) link.givePort(port);
       return;
     }
-    case "corridor-keepalive":
-      if (streaming.size > 0) event.waitUntil(holdFor(25_000));
+    case "corridor-keepalive": {
+      const hold = onKeepalive();
+      if (hold !== null) event.waitUntil(hold);
       else event.source?.postMessage({ type: "corridor-hold", on: false });
       return;
+    }
     case "corridor-websocket":
       event.waitUntil(forwardWebSocket(data, event.ports));
       return;
