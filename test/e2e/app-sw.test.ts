@@ -209,6 +209,28 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
     expect(text).toBe(want);
   });
 
+  it("carries a form POST navigation with its body", async () => {
+    await page.goto(`${origin}/page`);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.evaluate(() => {
+        const form = document.createElement("form");
+        form.method = "POST";
+        form.action = "/echo";
+        const input = document.createElement("input");
+        input.name = "field";
+        input.value = "hello world";
+        form.append(input);
+        document.body.append(form);
+        form.submit();
+      }),
+    ]);
+    // "field=hello+world": 17 bytes.
+    expect(await page.textContent("body")).toMatch(/^17 \d+$/);
+    const post = (await engineLog()).filter((m) => m.url === `${origin}/echo`).at(-1);
+    expect(post).toMatchObject({ method: "POST", navigate: true });
+  });
+
   it("builds responses from awkward replies", async () => {
     await page.goto(`${origin}/page`);
     const out = await page.evaluate(async () => {
