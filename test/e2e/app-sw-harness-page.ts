@@ -222,6 +222,12 @@ async function link(): Promise<void> {
   registration.active?.postMessage({ type: "corridor-port", port: channel.port1 }, [channel.port1]);
 }
 
+/** Closes the stand-in engine's end of the port (as the engine does to its oldest ports). */
+function unlink(): void {
+  port?.close();
+  port = null;
+}
+
 async function start(): Promise<void> {
   await navigator.serviceWorker.register("/__corridor/sw.js", { scope: "/" });
   await navigator.serviceWorker.ready;
@@ -229,5 +235,5 @@ async function start(): Promise<void> {
 }
 
 Object.assign(window, {
-  harness: { start, link, log, jar, credentials: () => credentials },
+  harness: { start, link, unlink, log, jar, credentials: () => credentials },
 });

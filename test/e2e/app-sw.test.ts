@@ -33,6 +33,7 @@ async function bundle(entry: string): Promise<string> {
 interface Harness {
   start(): Promise<void>;
   link(): Promise<void>;
+  unlink(): void;
   log: { type: string; url?: string; method?: string; navigate?: boolean; id?: number }[];
   credentials(): { username: string; password: string };
 }
@@ -390,6 +391,24 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
     expect(waited).toBeGreaterThan(2_500);
     expect(waited).toBeLessThan(10_000);
     // Linked again, the tab is carried.
+    await harness.evaluate(() => (window as unknown as { harness: Harness }).harness.link());
+    await page.goto(`${origin}/page`);
+    expect(await page.textContent("#p")).toBe("app page");
+  });
+
+  it("fails a navigation over once when its port went silent, then bootstraps", async () => {
+    await harness.evaluate(() => (window as unknown as { harness: Harness }).harness.unlink());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    await page.goto(`${origin}/page?after-close`);
+    const waited = Date.now() - started;
+    // Chromium 156 fires no "close" on the worker's end (checked), so the worker finds out by
+    // its probe: 5 s without a reply, 5 s more for the probe's, then the navigation (no body)
+    // fails over once and waits 3 s for a new port like any navigation, then bootstraps.
+    expect(await page.textContent("#boot")).toBe("test bootstrap");
+    console.log(`navigation on a silently closed port: bootstrap after ${waited} ms`);
+    expect(waited).toBeGreaterThan(9_000);
+    expect(waited).toBeLessThan(17_000);
     await harness.evaluate(() => (window as unknown as { harness: Harness }).harness.link());
     await page.goto(`${origin}/page`);
     expect(await page.textContent("#p")).toBe("app page");

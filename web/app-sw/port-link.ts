@@ -43,6 +43,8 @@ export type LinkResult = AppPortReply | { type: "no-port" };
 interface Pending {
   id: number;
   port: MessagePort;
+  /** How long the request may wait for a port (again when it fails over). */
+  waitMs: number;
   message: LinkRequest;
   /** A request with a transferred body cannot be sent again. */
   retryable: boolean;
@@ -82,6 +84,9 @@ export class PortLink {
     if (port === this.port) return;
     this.states.set(port, { alive: [], dead: false });
     port.onmessage = (event: MessageEvent) => this.onReply(port, event.data);
+    // Where the browser tells (recent Chromium): the engine closed it (it keeps a bounded
+    // number of ports per origin, the oldest closed) or the engine went away.
+    port.addEventListener("close", () => this.lost(port, true));
     port.start();
     this.port = port;
     const waiters = this.waiters;
@@ -133,6 +138,7 @@ export class PortLink {
         id,
         port,
         message,
+        waitMs: options.waitMs,
         retryable: transfer.length === 0,
         resolve,
         probeTimer: undefined,
@@ -202,12 +208,12 @@ export class PortLink {
   }
 
   /**
-   * The port did not answer a probe: new messages wait for another port. It is not closed (a
-   * busy engine may only be slow, and closing would end the bodies streaming by it): requests
-   * without a body go once more by the next port, the others get LOST_GRACE_MS more to be
-   * answered on this one.
+   * The port did not answer a probe (or `closed`: it closed): new messages wait for another
+   * port. It is not closed here (a busy engine may only be slow, and closing would end the
+   * bodies streaming by it): requests without a body go once more by the next port, the others
+   * get LOST_GRACE_MS more to be answered on this one (none when it closed).
    */
-  private lost(port: MessagePort): void {
+  private lost(port: MessagePort, closed = false): void {
     const state = this.states.get(port);
     if (state === undefined || state.dead) return;
     state.dead = true;
@@ -215,6 +221,10 @@ export class PortLink {
     for (const entry of [...this.pending.values()]) {
       if (entry.port !== port) continue;
       clearTimeout(entry.probeTimer);
+      if (!entry.retryable && closed) {
+        this.settle(entry, failure(entry.id, "failed", "the link to Corridor's engine was closed"));
+        continue;
+      }
       if (!entry.retryable) {
         entry.probeTimer = setTimeout(() => {
           if (this.pending.get(entry.id) !== entry) return;
@@ -224,7 +234,7 @@ export class PortLink {
       }
       this.pending.delete(entry.id);
       entry.retryable = false; // once
-      void this.portWithin(10_000).then((next) => {
+      void this.portWithin(entry.waitMs).then((next) => {
         if (next === null) {
           entry.resolve({ type: "no-port" });
           return;
