@@ -289,6 +289,8 @@ async function bootstrapPage(): Promise<Response> {
 async function carry(event: SwFetchEvent): Promise<Response> {
   const request = event.request;
   const navigate = request.mode === "navigate";
+  // Started now, needed when the response head is back (config.json, once per worker life).
+  const allowances = navigate ? bridgeAllowances() : Promise.resolve([]);
   const body = await requestBody(request);
   // As the browser gives it: the engine maps one on this origin to the service's, drops any
   // other, and takes a foreign one as the mark of a cross-site request (SameSite cookies).
@@ -345,7 +347,7 @@ async function carry(event: SwFetchEvent): Promise<Response> {
     method: request.method,
     inject: navigate,
     origin: location.origin,
-    also: navigate ? await bridgeAllowances() : [],
+    also: await allowances,
   });
   if (response.body === null) return response;
   const { body: streamed, done } = tracked(response.body);
