@@ -151,6 +151,7 @@ function fakeMesh(
     status: () => ({ state }),
     async start() {
       this.starts++;
+      state = "ready"; // as the real mesh once it joined
       return { state };
     },
     peer(host: string) {
@@ -190,6 +191,30 @@ describe("the engine's dial: failures as AppErrorCode", () => {
     const ip = await failure(dialer, "10.9.9.9", 80);
     expect(ip.code).toBe("unknown-host");
     expect(ip.message).toContain("No wg-quick network of this browser routes 10.9.9.9");
+  });
+
+  it("unknown-host within the join wait when the mesh cannot join (no control server)", async () => {
+    const mesh: DialMesh = {
+      status: () => ({ state: "starting", detail: "connecting to the control server" }),
+      start: () => new Promise<never>(() => undefined), // the control server never answers
+      peer: () => {
+        throw new Error("not joined");
+      },
+      net: () => {
+        throw new Error("not joined");
+      },
+    };
+    const dialer = new AppDialer({
+      networks: noNetworks,
+      runtime: noRuntime,
+      mesh: async () => mesh,
+      meshJoinWaitMs: 50,
+    });
+    const named = await failure(dialer, "web-01", 3000, 5000);
+    expect(named).toMatchObject({ code: "unknown-host" });
+    expect(named.message).toContain(
+      "web-01 is not a known host: this browser is not on the mesh (starting: connecting to the control server). Sign in on the Corridor page",
+    );
   });
 
   it("offline when the peer is offline and the connect times out; timeout when it is online", async () => {

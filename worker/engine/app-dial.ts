@@ -43,7 +43,12 @@ export interface AppDialDeps {
   runtime: (id: string) => Promise<DialRuntime>;
   /** The mesh node (loaded, not necessarily joined). */
   mesh: () => Promise<DialMesh>;
+  /** How long a dial waits for the mesh to join (default MESH_JOIN_WAIT_MS). */
+  meshJoinWaitMs?: number;
 }
+
+/** How long a dial to a name waits for a stopped mesh to join before "unknown-host". */
+export const MESH_JOIN_WAIT_MS = 5000;
 
 /** Handshakes older than this count as none (WireGuard rekeys every 2 minutes while in use). */
 const HANDSHAKE_FRESH_MS = 180_000;
@@ -140,7 +145,28 @@ export class AppDialer {
     }
     const mesh = await this.deps.mesh();
     const state = mesh.status().state;
-    if (state === "stopped" || state === "error" || state === "starting") await mesh.start();
+    if (state === "stopped" || state === "error" || state === "starting") {
+      // Joining waits on the control server (and retries while it is away): a page is not
+      // kept waiting past MESH_JOIN_WAIT_MS for a name the mesh may never know.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        mesh.start().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.deps.meshJoinWaitMs ?? MESH_JOIN_WAIT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
+    }
+    const joined = mesh.status();
+    if (joined.state !== "ready" && joined.state !== "reconnecting") {
+      const routed =
+        address === undefined
+          ? ` Sign in on the Corridor page so the mesh names ${host}, or use an address that a wg-quick network of this browser routes.`
+          : ` No wg-quick network of this browser routes ${host} either (a peer's AllowedIPs must hold it).`;
+      throw new AppServiceError(
+        "unknown-host",
+        `${host} is not a known host: this browser is not on the mesh (${joined.state}${joined.detail === undefined ? "" : `: ${joined.detail}`}).${routed}`,
+      );
+    }
     let peer: PeerView;
     let net: NetInterface;
     try {
