@@ -249,7 +249,7 @@ function privateUrlLine(parsed: ServeArgs, port: number): string {
   if (reachedOnLoopback(parsed.host)) {
     const apps = `${LOOPBACK_APPS_DOMAIN}:${port}`;
     lines.push(
-      "private URLs (being built: app origins answer with a bootstrap page; docs/private-urls.md) " +
+      "private URLs (open them from the page at corridor.localhost; docs/private-urls.md) " +
         `at http://<host>--<port>.${apps}/, e.g. http://web-01--3000.${apps}/ ` +
         "(a host's Open action in the page)",
     );
