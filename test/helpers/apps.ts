@@ -212,6 +212,8 @@ export async function startJupyter(
       `--port=${port}`,
       "--port-retries=0",
       `--NotebookApp.token=${token}`,
+      // Its Host check: the engine sends Host: <mesh name>:<port>, not a loopback name.
+      "--NotebookApp.allow_remote_access=True",
       "--allow-root",
       `--notebook-dir=${dir}`,
     ],
