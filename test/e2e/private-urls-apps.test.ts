@@ -157,10 +157,12 @@ describeWithPrereq(need, "real apps through private URLs (Chromium)", () => {
   );
 
   // Known failure, for the lead: through the chain (not with Chromium straight to the daemon)
-  // the web UI's first RPC fails without a response, so its ajaxError opens a dialog before the
-  // dialog exists: "Cannot read properties of undefined (reading 'updateButtonStates')" at
-  // dialog.js:90 from remote.js:59. The UI then recovers (its next RPC gets 200). When this
-  // passes, make it a plain `it`.
+  // the web UI's first RPC, an XHR POST ../rpc ~0.8 s after the credentials page's reload, is
+  // answered 200 with the bootstrap page ("Corridor private URL" HTML) instead of going to the
+  // engine: a subresource given the navigation fallback. Its ajaxError then opens a dialog
+  // before the dialog exists: "Cannot read properties of undefined (reading
+  // 'updateButtonStates')" at dialog.js:90 from remote.js:59. The UI recovers on its next RPC
+  // (200). When this passes, make it a plain `it`.
   it.fails("Transmission: its web UI loads without a page error", () => {
     expect(transmissionProblems).toEqual([]);
   });
