@@ -154,6 +154,27 @@ async function fetchReply(m: Extract<AppPortMessage, { type: "fetch" }>): Promis
         }),
       );
       return;
+    case "/brotli":
+      // Bytes in a coding the engine passes through encoded (here not even real Brotli: the
+      // worker must not look into them, only pass them on or refuse the navigation).
+      respond(
+        m.id,
+        200,
+        [
+          ["Content-Type", "text/html"],
+          ["Content-Encoding", "br"],
+        ],
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(encoder.encode("<head>encoded"));
+            controller.close();
+          },
+          cancel() {
+            log.push({ type: "body-cancelled", id: m.id });
+          },
+        }),
+      );
+      return;
     case "/redirect":
       respond(m.id, 302, [["Location", "/page?from=redirect"]], streamOf("moved"), "Found");
       return;

@@ -335,6 +335,23 @@ describeWithPrereq(chromiumPrereq(), "app origin service worker in Chromium", ()
     expect(name).toBe("TypeError");
   });
 
+  it("refuses a navigation still in a coding the engine cannot decode, passes a fetch as is", async () => {
+    const response = await page.goto(`${origin}/brotli`);
+    expect(response?.headers()["x-corridor-error"]).toBe("protocol");
+    expect(await page.textContent("h1")).toBe("Compressed in a way Corridor cannot read");
+    expect(await page.textContent("main")).toContain("compressed with “br”");
+    await page.goto(`${origin}/page`);
+    const fetched = await page.evaluate(async () => {
+      const got = await fetch("/brotli");
+      return {
+        coding: got.headers.get("content-encoding"),
+        bytes: [...new Uint8Array(await got.arrayBuffer())],
+      };
+    });
+    expect(fetched.coding).toBe("br");
+    expect(String.fromCharCode(...fetched.bytes)).toBe("<head>encoded");
+  });
+
   it("asks for Basic credentials with its own page", async () => {
     await page.goto(`${origin}/auth`);
     expect(await page.textContent("h1")).toBe("Sign in to web-01:3000");

@@ -93,6 +93,27 @@ describe("findInsertion", () => {
       expect(findInsertion(prefix, "partial").kind, prefix).toBe("more");
     }
   });
+  it("reads start tag attributes as the HTML tokenizer does", () => {
+    // "=" first in an attribute name is part of it: the quote after it opens no value.
+    const equalsName = '<html ="><script>app()</script>"><head>';
+    expect(at(equalsName)).toBe(equalsName.indexOf("<script>"));
+    // Only [\t\n\f\r ] is whitespace: after "=\xa0" the value is unquoted, the quote a char.
+    const nbsp = '<html lang=\xa0"><script>app()</script>"><head>';
+    expect(at(nbsp)).toBe(nbsp.indexOf("<script>"));
+    // Any amount of whitespace between "=" and the quote.
+    const spaced = `<html lang=${" ".repeat(40)}"a>b"><head>x`;
+    expect(at(spaced)).toBe(spaced.length - 1);
+    const tabs = `<head lang\t=\n\f\r '>' data-x="<script>">x`;
+    expect(at(tabs)).toBe(tabs.length - 1);
+    // A quote inside an unquoted value or a name is a plain char.
+    const unquoted = '<html a=b"><script>app()</script>">';
+    expect(at(unquoted)).toBe(unquoted.indexOf("<script>"));
+    const inName = "<html a'b><head>x";
+    expect(at(inName)).toBe(inName.length - 1);
+    // Quoted values that abut, and "/" between attributes.
+    const abut = '<html a="1"b=\'>\'/c=">"><head>x';
+    expect(at(abut)).toBe(abut.length - 1);
+  });
   it("leaves UTF-16 documents alone", () => {
     expect(at("\xff\xfe<\x00h\x00")).toBe("none");
   });
@@ -122,6 +143,33 @@ describe("injectIntoStream", () => {
     const out = await streamed(late, [5000]);
     expect(out).toBe(`<!doctype html>${TAG}${" ".repeat(INSPECT_LIMIT * 2)}<head>`);
   });
+  it("keeps what it holds decoded as it grows (byte-sized chunks are not quadratic)", async () => {
+    // 32 KiB of a comment one byte per chunk: re-joining and re-decoding all that is held on
+    // every chunk took about 27 s here; decoding each chunk once, well under a second.
+    const n = INSPECT_LIMIT / 2;
+    let sent = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= n) {
+          controller.enqueue(new TextEncoder().encode("--><head>"));
+          controller.close();
+          return;
+        }
+        controller.enqueue(new Uint8Array([sent < 4 ? "<!--".charCodeAt(sent) : 0x78]));
+        sent++;
+      },
+    });
+    const started = Date.now();
+    const reader = injectIntoStream(source, TAG).getReader();
+    let length = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      length += value.length;
+    }
+    expect(length).toBe(n + 9 + TAG.length);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 60_000);
   it("injects into an empty body", async () => {
     expect(await streamed("", [1])).toBe(TAG);
   });
@@ -162,10 +210,100 @@ const PIECES = [
   '"',
   "<script>var s='<head>'</script>",
   "\xfe\xff",
+  // Start tag shapes whose quotes open no value, or whose values hide a script tag.
+  '<html ="><script>app()</script>">',
+  '<html lang=\xa0"><script>app()</script>">',
+  `<html lang=${" ".repeat(20)}"<script>app()</script>">`,
+  '<head a=b"><script>app()</script>">',
+  "<head a = '<script>app()</script>' =\"x\">",
+  '<html/ lang="x>"/>',
+  "<head =x>",
+  '<html a\'b="c">',
+  '<head a="1"b="<script>">',
+  "<script>app()</script>",
+  "<SCRIPT src=a.js>",
+  "<title><script></title>",
 ];
 
 /** Pieces that do not end where they end when something follows them. */
-const MERGING = new Set(["<!--", "<!doc", "<", ">", "'", '"', "\xef\xbb\xbf", "\xfe\xff"]);
+const MERGING = new Set([
+  "<!--",
+  "<!doc",
+  "<",
+  ">",
+  "'",
+  '"',
+  "\xef\xbb\xbf",
+  "\xfe\xff",
+  '<html ="><script>app()</script>">',
+  '<html lang=\xa0"><script>app()</script>">',
+  '<head a=b"><script>app()</script>">',
+  '<html a\'b="c">',
+]);
+
+/**
+ * One start or end tag at the text's start as the HTML tokenizer reads it (WHATWG HTML
+ * §13.2.5): each item is matched atomically (`(?=(…))\1`), so no other reading is tried. Items:
+ * separators ([\t\n\f\r ] and "/"), attributes (a name, whose first char may be "=", then
+ * maybe "=" and a value: a quote opens one only right after "=" and whitespace).
+ */
+const TAG_TOKEN =
+  /^<\/?([a-z][^\t\n\f\r />]*)(?:(?=([\t\n\f\r /]+|[^\t\n\f\r />][^\t\n\f\r />=]*(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"[^"]*"|'[^']*'|[^\t\n\f\r >"'][^\t\n\f\r >]*)?)?))\2)*>/i;
+/** Elements whose content is text up to their end tag. */
+const RAW = new Set([
+  "script",
+  "style",
+  "title",
+  "textarea",
+  "xmp",
+  "iframe",
+  "noembed",
+  "noframes",
+]);
+
+/**
+ * A reference reading of `text`: where the first script start tag begins (or text.length), and
+ * the spans [start, end) of the markup tokens before it (nothing may be inserted inside one).
+ */
+function firstScript(text: string): { script: number; tokens: [number, number][] } {
+  const tokens: [number, number][] = [];
+  let pos = 0;
+  for (;;) {
+    const lt = text.indexOf("<", pos);
+    if (lt < 0) return { script: text.length, tokens };
+    const rest = text.slice(lt);
+    let end: number;
+    if (rest.startsWith("<!--")) {
+      const m = /^<!--(?:>|->|(?=([\s\S]*?--!?>))\1)/.exec(rest);
+      end = m === null ? text.length : lt + m[0].length;
+    } else if (rest.startsWith("<!") || rest.startsWith("<?")) {
+      const close = text.indexOf(">", lt);
+      end = close < 0 ? text.length : close + 1;
+    } else if (/^<\/?[a-z]/i.test(rest)) {
+      const m = TAG_TOKEN.exec(rest);
+      if (m === null) {
+        tokens.push([lt, text.length]); // a tag unfinished at the end: emitted never
+        return { script: text.length, tokens };
+      }
+      const name = (m[1] as string).toLowerCase();
+      if (rest[1] !== "/" && name === "script") return { script: lt, tokens };
+      end = lt + m[0].length;
+      if (rest[1] !== "/" && RAW.has(name)) {
+        tokens.push([lt, end]);
+        const close = new RegExp(`</${name}[\\t\\n\\f\\r />]`, "i").exec(text.slice(end));
+        if (close === null) return { script: text.length, tokens };
+        pos = end + close.index;
+        continue;
+      }
+    } else {
+      pos = lt + 1;
+      continue;
+    }
+    tokens.push([lt, end]);
+    if (end >= text.length) return { script: text.length, tokens };
+    pos = end;
+  }
+}
 
 /**
  * The start of the doctype the HTML parser honours (only trivia before it), or -1. Each comment
@@ -180,13 +318,14 @@ function honouredDoctype(text: string): number {
 }
 
 describe("findInsertion fuzz", () => {
-  it("never throws, never inserts before an honoured doctype, lands on piece boundaries", async () => {
+  it("never throws, never inserts before an honoured doctype or after an app script, lands on piece boundaries", async () => {
     const rand = seededInts(0x16b1);
     let inserted = 0;
     let none = 0;
     let afterDoctype = 0;
     let mutated = 0;
-    const runs = 6000;
+    let beforeScript = 0;
+    const runs = 8000;
     for (let run = 0; run < runs; run++) {
       const count = rand(8);
       let text = "";
@@ -203,7 +342,8 @@ describe("findInsertion fuzz", () => {
         mutated++;
         const chars = [...text];
         for (let i = rand(3) + 1; i > 0; i--) {
-          chars.splice(rand(chars.length + 1), rand(2), String.fromCharCode(rand(128)));
+          const char = rand(8) === 0 ? "\xa0" : String.fromCharCode(rand(128));
+          chars.splice(rand(chars.length + 1), rand(2), char);
         }
         text = chars.join("");
       }
@@ -224,6 +364,14 @@ describe("findInsertion fuzz", () => {
       }
       if (!mutate && !merging)
         expect(boundaries.has(found.offset), JSON.stringify(text)).toBe(true);
+      // Before any script element the tokenizer sees, and never inside markup.
+      const reference = firstScript(text);
+      expect(found.offset, JSON.stringify(text)).toBeLessThanOrEqual(reference.script);
+      if (reference.script < text.length) beforeScript++;
+      for (const [start, end] of reference.tokens) {
+        const inside = found.offset > start && found.offset < end;
+        expect(inside, `${JSON.stringify(text)} at ${found.offset}`).toBe(false);
+      }
       // Partial prefixes never contradict the whole: "more", or the same point.
       const cut = rand(text.length + 1);
       const partial = findInsertion(text.slice(0, cut), "partial");
@@ -235,7 +383,7 @@ describe("findInsertion fuzz", () => {
       }
     }
     console.log(
-      `html insertion fuzz: ${runs} documents (${mutated} mutated): ${inserted} inserted (${afterDoctype} after a doctype), ${none} left alone`,
+      `html insertion fuzz: ${runs} documents (${mutated} mutated): ${inserted} inserted (${afterDoctype} after a doctype, ${beforeScript} before an app script), ${none} left alone`,
     );
     expect(inserted + none).toBe(runs);
   });

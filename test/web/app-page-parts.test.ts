@@ -4,7 +4,11 @@
 
 import { describe, expect, it } from "vitest";
 import { applyAssignment } from "../../web/app-inject/cookie.ts";
-import { basicChallenge, credentialsPage } from "../../web/app-sw/credentials-page.ts";
+import {
+  basicChallenge,
+  credentialsPage,
+  parseChallenges,
+} from "../../web/app-sw/credentials-page.ts";
 import { errorPage } from "../../web/app-sw/error-page.ts";
 
 const NOW = Date.parse("2026-12-04T00:00:00Z");
@@ -42,6 +46,32 @@ describe("basicChallenge", () => {
     expect(basicChallenge(["Basic"])).toEqual({ realm: "" });
     expect(basicChallenge(['Bearer realm="x"', "Negotiate"])).toBeNull();
     expect(basicChallenge([])).toBeNull();
+  });
+  it("reads every auth-param, not only one before the first comma", () => {
+    expect(basicChallenge(['Basic charset="UTF-8", realm="x"'])).toEqual({ realm: "x" });
+    expect(basicChallenge(['Basic charset=UTF-8 , REALM = "a, b"'])).toEqual({ realm: "a, b" });
+    expect(basicChallenge(['Bearer error="a,b", realm="no", Basic realm="yes"'])).toEqual({
+      realm: "yes",
+    });
+    expect(basicChallenge(['Basic realm="\\\\ \\" ,"', "Basic realm=later"])).toEqual({
+      realm: '\\ " ,',
+    });
+    expect(basicChallenge(["Negotiate abc==, Basic realm=r"])).toEqual({ realm: "r" });
+    // A realm in another challenge is not Basic's.
+    expect(basicChallenge(['Basic, Digest realm="d"'])).toEqual({ realm: "" });
+  });
+  it("parses challenges as RFC 7235 lists them", () => {
+    const parsed = parseChallenges(
+      'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple", Negotiate YWJj==,  ,Other',
+    );
+    expect(parsed.map((c) => [c.scheme, c.token68, Object.fromEntries(c.params)])).toEqual([
+      ["newauth", null, { realm: "apps", type: "1", title: 'Login to "apps"' }],
+      ["basic", null, { realm: "simple" }],
+      ["negotiate", "YWJj==", {}],
+      ["other", null, {}],
+    ]);
+    expect(parseChallenges("")).toEqual([]);
+    expect(parseChallenges(', "junk, here" , Basic').map((c) => c.scheme)).toEqual(["basic"]);
   });
 });
 

@@ -10,15 +10,116 @@
 import { escapeHtml, ownPageCsp, PAGE_STYLE, type ServiceName } from "./error-page.ts";
 import { escapeAttribute } from "./html-inject.ts";
 
+/** One challenge of a WWW-Authenticate field (RFC 7235 §2.1, RFC 9110 §11.6.1). */
+export interface Challenge {
+  /** The auth-scheme, lower-cased ("basic"). */
+  scheme: string;
+  /** The token68 form's value, when the challenge has one. */
+  token68: string | null;
+  /** The auth-params, names lower-cased, quoted-string values unescaped (first of a name wins). */
+  params: Map<string, string>;
+}
+
+const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/;
+
+/**
+ * The challenges of a WWW-Authenticate field value: `1#( auth-scheme [ 1*SP ( token68 /
+ * #auth-param ) ] )`, where auth-param is `token BWS "=" BWS ( token / quoted-string )`. Commas
+ * separate both challenges and a challenge's params: a list element that starts with
+ * `token BWS "="` is a param of the challenge before it, any other starts a challenge. Malformed
+ * elements are skipped up to the next comma outside a quoted string.
+ */
+export function parseChallenges(field: string): Challenge[] {
+  const out: Challenge[] = [];
+  let current: Challenge | null = null;
+  let i = 0;
+  const skipSpace = () => {
+    while (field[i] === " " || field[i] === "\t") i++;
+  };
+  const token = (): string => {
+    const from = i;
+    while (i < field.length && TCHAR.test(field[i] as string)) i++;
+    return field.slice(from, i);
+  };
+  // After a malformed element: on to the comma ending it (quoted strings may hold commas).
+  const skipElement = () => {
+    while (i < field.length && field[i] !== ",") {
+      if (field[i] === '"') quoted();
+      else i++;
+    }
+  };
+  const quoted = (): string => {
+    let value = "";
+    i++; // the opening quote
+    while (i < field.length && field[i] !== '"') {
+      if (field[i] === "\\" && i + 1 < field.length) i++;
+      value += field[i];
+      i++;
+    }
+    i++; // the closing quote (or the end)
+    return value;
+  };
+  // An auth-param at `i` when one starts here: its name and value; else null (i unchanged).
+  const param = (): [string, string] | null => {
+    const from = i;
+    const name = token();
+    skipSpace();
+    if (name === "" || field[i] !== "=") {
+      i = from;
+      return null;
+    }
+    i++;
+    skipSpace();
+    const value = field[i] === '"' ? quoted() : token();
+    return [name.toLowerCase(), value];
+  };
+  const addParam = ([name, value]: [string, string]) => {
+    if (current !== null && !current.params.has(name)) current.params.set(name, value);
+  };
+  while (i < field.length) {
+    skipSpace();
+    if (field[i] === ",") {
+      i++;
+      continue;
+    }
+    const found = param();
+    if (found !== null) {
+      addParam(found);
+    } else {
+      const scheme = token();
+      if (scheme === "") {
+        skipElement();
+        continue;
+      }
+      current = { scheme: scheme.toLowerCase(), token68: null, params: new Map() };
+      out.push(current);
+      const spaced = field[i] === " " || field[i] === "\t";
+      skipSpace();
+      if (spaced && i < field.length && field[i] !== ",") {
+        // token68 ("abc==") when it fills the element; else the first auth-param ("realm=x").
+        const t68 = TOKEN68.exec(field.slice(i));
+        const after = t68 === null ? "" : field.slice(i + t68[0].length).trimStart();
+        if (t68 !== null && (after === "" || after.startsWith(","))) {
+          current.token68 = t68[0];
+          i += t68[0].length;
+        } else {
+          const first = param();
+          if (first !== null) addParam(first);
+        }
+      }
+    }
+    skipSpace();
+    if (i < field.length && field[i] !== ",") skipElement(); // junk after the element
+  }
+  return out;
+}
+
 /** The realm of the first Basic challenge in WWW-Authenticate field values, or null for none. */
 export function basicChallenge(fields: readonly string[]): { realm: string } | null {
   for (const field of fields) {
-    // Challenges: `Basic realm="x", Bearer …`; the realm may be quoted (with \-escapes) or a token.
-    const m = /(?:^|,)\s*basic(?:\s+|$)((?:[^,"]|"(?:[^"\\]|\\.)*")*)/i.exec(field);
-    if (m === null) continue;
-    const params = m[1] ?? "";
-    const realm = /realm\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/i.exec(params);
-    return { realm: realm?.[1]?.replace(/\\(.)/g, "$1") ?? realm?.[2] ?? "" };
+    const basic = parseChallenges(field).find((c) => c.scheme === "basic");
+    if (basic !== undefined) return { realm: basic.params.get("realm") ?? "" };
   }
   return null;
 }

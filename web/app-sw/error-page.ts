@@ -79,15 +79,33 @@ function explain(code: AppErrorCode, where: string): { title: string; what: stri
   }
 }
 
-/** An HTML Response explaining why a navigation to `url` failed. */
+/** Words for a page that say more than its code does (they replace the code's). */
+export interface Explanation {
+  title: string;
+  what: string;
+  todo: string;
+}
+
+/** The page's words for a response whose body is in a content coding the engine cannot decode. */
+export function codingExplanation(coding: string, service: ServiceName | null): Explanation {
+  const where = service === null ? "this service" : `${service.host}:${service.port}`;
+  return {
+    title: "Compressed in a way Corridor cannot read",
+    what: `The service at ${where} sent this page compressed with “${coding}” (Content-Encoding). Corridor's engine decodes only gzip and deflate, and the browser does not decode pages Corridor carries, so it cannot be shown.`,
+    todo: `Configure the server (or its reverse proxy) to send gzip or uncompressed responses: turn off ${coding === "br" ? "Brotli" : `“${coding}”`} compression for this site, then retry.`,
+  };
+}
+
+/** An HTML Response explaining why a navigation to `url` failed (`words` replace the code's). */
 export function errorPage(
   code: AppErrorCode,
   message: string,
   service: ServiceName | null,
   url: string,
+  words?: Explanation,
 ): Response {
   const where = service === null ? "this service" : `${service.host}:${service.port}`;
-  const { title, what, todo } = explain(code, where);
+  const { title, what, todo } = words ?? explain(code, where);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)} · ${escapeHtml(where)}</title><style>${PAGE_STYLE}</style></head>

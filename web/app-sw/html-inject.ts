@@ -21,22 +21,87 @@ export type Insertion =
 
 const WS = new Set(["\t", "\n", "\f", "\r", " "]);
 
+/** The HTML tokenizer's states inside a start tag (WHATWG HTML §13.2.5.8 onwards). */
+type TagState =
+  | "name"
+  | "beforeName"
+  | "attrName"
+  | "afterName"
+  | "beforeValue"
+  | "double"
+  | "single"
+  | "unquoted"
+  | "afterQuoted"
+  | "selfClosing";
+
 /**
- * The end offset of a start tag `<name …>` starting at `i` (text[i] === "<"), honouring quoted
- * attribute values; -1 when it does not end within `text`.
+ * The end offset of a start tag `<name …>` starting at `i` (text[i] === "<"), as the HTML
+ * tokenizer reads it: a quote opens a value only in the "before attribute value" state (after
+ * an attribute name and "="); elsewhere quotes are name or value characters, and "=" as an
+ * attribute name's first character is part of the name. -1 when the tag does not end in `text`.
  */
 function tagEnd(text: string, i: number): number {
-  let quote = "";
+  let state: TagState = "name";
   for (let j = i + 1; j < text.length; j++) {
-    const c = text[j];
-    if (quote !== "") {
-      if (c === quote) quote = "";
-    } else if (c === '"' || c === "'") {
-      // A quote opens a value only after "="; elsewhere it is part of a name (a parse error the
-      // tokenizer also reads as a name character). Good enough: values are where quotes live.
-      if (/=\s*$/.test(text.slice(Math.max(i, j - 16), j))) quote = c;
-    } else if (c === ">") {
-      return j + 1;
+    const c = text[j] as string;
+    const ws = WS.has(c);
+    switch (state) {
+      case "name":
+        if (ws) state = "beforeName";
+        else if (c === "/") state = "selfClosing";
+        else if (c === ">") return j + 1;
+        break;
+      case "beforeName":
+        if (ws) break;
+        if (c === "/" || c === ">") {
+          state = "afterName";
+          j--; // reconsume
+        } else state = "attrName"; // "=" here starts a name
+        break;
+      case "attrName":
+        if (ws || c === "/" || c === ">") {
+          state = "afterName";
+          j--;
+        } else if (c === "=") state = "beforeValue";
+        break;
+      case "afterName":
+        if (ws) break;
+        if (c === "/") state = "selfClosing";
+        else if (c === "=") state = "beforeValue";
+        else if (c === ">") return j + 1;
+        else state = "attrName";
+        break;
+      case "beforeValue":
+        if (ws) break;
+        if (c === '"') state = "double";
+        else if (c === "'") state = "single";
+        else if (c === ">") return j + 1;
+        else state = "unquoted";
+        break;
+      case "double":
+        if (c === '"') state = "afterQuoted";
+        break;
+      case "single":
+        if (c === "'") state = "afterQuoted";
+        break;
+      case "unquoted":
+        if (ws) state = "beforeName";
+        else if (c === ">") return j + 1;
+        break;
+      case "afterQuoted":
+        if (ws) state = "beforeName";
+        else if (c === "/") state = "selfClosing";
+        else if (c === ">") return j + 1;
+        else {
+          state = "beforeName";
+          j--;
+        }
+        break;
+      case "selfClosing":
+        if (c === ">") return j + 1;
+        state = "beforeName";
+        j--;
+        break;
     }
   }
   return -1;
@@ -230,16 +295,19 @@ export function injectIntoStream(
   const tagBytes = new TextEncoder().encode(tag);
   const held: Uint8Array[] = [];
   let heldBytes = 0;
+  // The held bytes' first INSPECT_LIMIT as Latin-1, grown chunk by chunk (Latin-1 decodes each
+  // byte alone, so no re-joining or re-decoding of what came before).
+  let text = "";
   let decided = false;
   const decide = (controller: TransformStreamDefaultController<Uint8Array>, done: boolean) => {
-    const all = concat(held, heldBytes);
-    const extent = all.length >= INSPECT_LIMIT ? "limit" : done ? "complete" : "partial";
-    const text = latin1(all.subarray(0, INSPECT_LIMIT));
+    const extent = heldBytes >= INSPECT_LIMIT ? "limit" : done ? "complete" : "partial";
     const found = findInsertion(text, extent);
     if (found.kind === "more") return;
     decided = true;
+    const all = concat(held, heldBytes);
     held.length = 0;
     heldBytes = 0;
+    text = "";
     if (found.kind === "at") {
       controller.enqueue(all.subarray(0, found.offset));
       controller.enqueue(tagBytes);
@@ -257,6 +325,9 @@ export function injectIntoStream(
           return;
         }
         held.push(chunk);
+        if (heldBytes < INSPECT_LIMIT) {
+          text += latin1(chunk.subarray(0, INSPECT_LIMIT - heldBytes));
+        }
         heldBytes += chunk.length;
         decide(controller, false);
       },

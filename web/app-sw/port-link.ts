@@ -5,8 +5,11 @@
 // window clients. A port can also die under a live worker (the tab whose bridge iframe held the
 // engine closed): a request that hears nothing for PROBE_AFTER_MS makes the link probe the port
 // with a cookie-get, and a port that does not answer that within PROBE_TIMEOUT_MS is no longer
-// used; its requests without a body are sent once more on the next port, the others fail unless
-// answered within LOST_GRACE_MS.
+// used; its safe requests (GET, HEAD, OPTIONS, and the link's own messages) are sent once more
+// on the next port, with an AppAbort on the old one so the engine ends them there; the others
+// (a DELETE or a POST may not run twice) fail unless answered within LOST_GRACE_MS. A reply
+// nobody waits for any more (a late one on the old port, or one after an abort) has its body
+// cancelled: it holds an engine exchange and one of the service's pooled connections.
 
 import type {
   AppAbort,
@@ -46,7 +49,7 @@ interface Pending {
   /** How long the request may wait for a port (again when it fails over). */
   waitMs: number;
   message: LinkRequest;
-  /** A request with a transferred body cannot be sent again. */
+  /** A safe request without a transferred body: it may be sent again on another port. */
   retryable: boolean;
   resolve: (reply: LinkResult) => void;
   probeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -139,7 +142,7 @@ export class PortLink {
         port,
         message,
         waitMs: options.waitMs,
-        retryable: transfer.length === 0,
+        retryable: transfer.length === 0 && safeToRepeat(message),
         resolve,
         probeTimer: undefined,
       };
@@ -150,8 +153,7 @@ export class PortLink {
           const current = this.pending.get(id);
           if (current === undefined) return;
           this.settle(current, failure(id, "aborted", "the request was aborted"));
-          const abort: AppAbort = { type: "abort", id };
-          current.port.postMessage(abort);
+          postAbort(current.port, id);
         };
         if (signal.aborted) {
           onAbort();
@@ -193,7 +195,14 @@ export class PortLink {
     const reply = data as AppPortReply | null;
     if (typeof reply?.id !== "number") return;
     const entry = this.pending.get(reply.id);
-    if (entry !== undefined) this.settle(entry, reply);
+    // Only the port the request is on now may answer it (a request sent again is on another).
+    if (entry !== undefined && entry.port === port) {
+      this.settle(entry, reply);
+      return;
+    }
+    // Nobody waits for it (aborted, failed over, or settled): its body would hold the engine's
+    // exchange and a pooled connection until the engine's body timeout.
+    if (reply.type === "response") void reply.body?.cancel().catch(() => undefined);
   }
 
   /** Checks that `port` answers; drops it and fails over its requests when it does not. */
@@ -223,27 +232,48 @@ export class PortLink {
       clearTimeout(entry.probeTimer);
       if (!entry.retryable && closed) {
         this.settle(entry, failure(entry.id, "failed", "the link to Corridor's engine was closed"));
+        postAbort(port, entry.id);
         continue;
       }
       if (!entry.retryable) {
         entry.probeTimer = setTimeout(() => {
           if (this.pending.get(entry.id) !== entry) return;
           this.settle(entry, failure(entry.id, "failed", "the link to Corridor's engine was lost"));
+          postAbort(port, entry.id);
         }, LOST_GRACE_MS);
         continue;
       }
-      this.pending.delete(entry.id);
+      // The engine may be only slow: it must not go on with the request there as well.
+      postAbort(port, entry.id);
       entry.retryable = false; // once
       void this.portWithin(entry.waitMs).then((next) => {
+        if (this.pending.get(entry.id) !== entry) return; // aborted meanwhile
         if (next === null) {
-          entry.resolve({ type: "no-port" });
+          this.settle(entry, { type: "no-port" });
           return;
         }
         entry.port = next;
-        this.pending.set(entry.id, entry);
         this.send(entry, []);
       });
     }
+  }
+}
+
+/** Methods a request may be sent again with (RFC 9110 §9.2.1 safe methods). */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** True when sending `message` twice does no harm (the link's own messages are idempotent). */
+function safeToRepeat(message: LinkRequest): boolean {
+  return message.type !== "fetch" || SAFE_METHODS.has(message.method.toUpperCase());
+}
+
+/** Tells the engine on `port` to drop request `id` (the port may be closed: then nothing). */
+function postAbort(port: MessagePort, id: number): void {
+  const abort: AppAbort = { type: "abort", id };
+  try {
+    port.postMessage(abort);
+  } catch {
+    // A closed or detached port: the engine ended its exchanges with it.
   }
 }
 

@@ -2,7 +2,8 @@
 // worker and injected script"). The Response constructor is stricter than HTTP/1.1 servers:
 // statuses outside 200-599 throw (the engine never hands over 1xx or 101; 0 is no status), a
 // body on 204/205/304 throws, and header names or values it finds invalid throw. Those fields are
-// skipped one by one rather than losing the response. HTML navigations get the page script.
+// skipped one by one rather than losing the response. HTML navigations get the page script,
+// unless the body is still content-coded (br, zstd: the engine decodes only gzip and deflate).
 
 import type { AppResponse } from "../../worker/http/app-port.ts";
 import { type AlsoAllow, adaptCsp, randomNonce } from "./csp.ts";
@@ -22,6 +23,20 @@ export function usableStatus(status: number): boolean {
 /** The media type's essence of a Content-Type value ("text/html"). */
 export function mediaType(value: string | null): string {
   return (value ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+/**
+ * The content codings a response still carries, or null when none (absent or only "identity").
+ * The engine decodes gzip and deflate and drops their Content-Encoding; others (br, zstd) pass
+ * through encoded, and a browser does not decode the body of a Response a service worker builds.
+ */
+export function undecodedCoding(fields: readonly (readonly [string, string])[]): string | null {
+  const codings = fields
+    .filter(([name]) => name.toLowerCase() === "content-encoding")
+    .flatMap(([, value]) => value.split(","))
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== "" && coding !== "identity");
+  return codings.length === 0 ? null : codings.join(", ");
 }
 
 /** Builds Headers from fields, skipping ones the Fetch API refuses. */
@@ -60,7 +75,9 @@ export function toResponse(reply: AppResponse, options: ResponseOptions): Respon
   const type = mediaType(
     fields.find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? null,
   );
-  if (options.inject && body !== null && type === "text/html") {
+  // Bytes still encoded are no HTML to insert into: they pass as they are.
+  const encoded = undecodedCoding(fields) !== null;
+  if (options.inject && body !== null && type === "text/html" && !encoded) {
     const scriptUrl = `${options.origin}${INJECT_PATH}`;
     const csp = (name: string) =>
       fields.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);

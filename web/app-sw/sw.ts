@@ -14,10 +14,10 @@ import { decodeServiceLabel } from "../../worker/http/service-label.ts";
 import { BRIDGE_PATH, CONFIG_PATH } from "../app-bridge/messages.ts";
 import { basicChallenge, credentialsPage } from "./credentials-page.ts";
 import { type AlsoAllow, randomNonce } from "./csp.ts";
-import { errorPage, type ServiceName } from "./error-page.ts";
+import { codingExplanation, errorPage, type ServiceName } from "./error-page.ts";
 import { keepaliveClients, onKeepalive, tracked } from "./keepalive.ts";
 import { type LinkResult, PortLink } from "./port-link.ts";
-import { INJECT_PATH, toResponse, usableStatus } from "./response.ts";
+import { INJECT_PATH, toResponse, undecodedCoding, usableStatus } from "./response.ts";
 import type { SwClient, SwFetchEvent, SwMessageEvent, SwScope } from "./scope.ts";
 
 const scope = self as unknown as SwScope;
@@ -29,6 +29,8 @@ const REQUEST_PORT_WAIT_MS = 15_000;
 /** A fetch event keeps the worker alive at most this long for its body (Chromium stops a worker
  * whose event runs past 5 minutes); the page script's keep-alive pings cover longer streams. */
 const FETCH_HOLD_MS = 4 * 60_000;
+/** Statuses whose responses have no body to decode. */
+const NO_BODY = new Set([204, 205, 304]);
 /** Paths the Corridor server answers itself (bootstrap, this worker, the page script). */
 const OWN_PREFIX = "/__corridor/";
 
@@ -342,6 +344,14 @@ async function carry(event: SwFetchEvent): Promise<Response> {
     }
   } else if (navigate && result.status < 400) {
     credentialsGiven = false;
+  }
+  const coding = undecodedCoding(result.headers);
+  if (navigate && coding !== null && result.body !== null && !NO_BODY.has(result.status)) {
+    // The browser would show the encoded bytes: say why instead (subresources pass as they are).
+    void result.body.cancel().catch(() => undefined);
+    const message = `the response's Content-Encoding is "${coding}", which the engine does not decode`;
+    const words = codingExplanation(coding, service);
+    return errorPage("protocol", message, service, request.url, words);
   }
   const response = toResponse(result, {
     method: request.method,
