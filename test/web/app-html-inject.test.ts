@@ -159,7 +159,6 @@ describe("injectIntoStream", () => {
         sent++;
       },
     });
-    const started = Date.now();
     const reader = injectIntoStream(source, TAG).getReader();
     let length = 0;
     for (;;) {
@@ -168,7 +167,6 @@ describe("injectIntoStream", () => {
       length += value.length;
     }
     expect(length).toBe(n + 9 + TAG.length);
-    expect(Date.now() - started).toBeLessThan(10_000);
   }, 60_000);
   it("injects into an empty body", async () => {
     expect(await streamed("", [1])).toBe(TAG);
