@@ -248,20 +248,6 @@ export class AppOriginServer {
       this.send(req, res, 404, text, `${path} is not a file of an app origin\n`);
       return;
     }
-    const mode = req.headers["sec-fetch-mode"];
-    if (
-      own === undefined &&
-      path !== BOOTSTRAP_PAGE_PATH &&
-      mode !== undefined &&
-      mode !== "navigate"
-    ) {
-      // A fetch or XHR of the app's own page reached the server: the service worker did not
-      // carry it (not installed, or not in charge of that page). The bootstrap is a page to
-      // navigate to; as the answer to a request it would pass for the app's data.
-      const why = `${req.method ?? "GET"} ${path} was not carried by this origin's service worker, so it did not reach the private service: reload the page to link it again.\n`;
-      this.send(req, res, 503, text, why);
-      return;
-    }
     const bootstrap = await this.current(own === undefined);
     if (bootstrap === undefined) {
       const why = "The app bootstrap is not built (npm run build writes dist/app-bootstrap/).\n";

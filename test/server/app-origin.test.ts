@@ -187,27 +187,6 @@ describe("app origins on corridor serve", () => {
     expect(APP_ORIGIN_CSP).not.toContain("unsafe");
   });
 
-  it("answers a browser's fetch or XHR (Sec-Fetch-Mode not navigate) with 503 saying it was not carried, a navigation with the bootstrap", async () => {
-    const port = serve!.port;
-    const host = `web-01--3000.corridor.localhost:${port}`;
-    for (const mode of ["cors", "same-origin", "no-cors"]) {
-      const reply = await ask(port, host, "/transmission/rpc", "POST", { "sec-fetch-mode": mode });
-      expect(reply.status, mode).toBe(503);
-      expect(reply.headers["cache-control"]).toBe("no-store");
-      expect(reply.body).toBe(
-        "POST /transmission/rpc was not carried by this origin's service worker, so it did not reach the private service: reload the page to link it again.\n",
-      );
-    }
-    const navigation = await ask(port, host, "/tree", "GET", { "sec-fetch-mode": "navigate" });
-    expect(navigation.status).toBe(200);
-    expect(navigation.body).toBe(BOOTSTRAP_HTML);
-    // The service worker's own fetch of the bootstrap page is not a navigation.
-    const fallback = await ask(port, host, "/__corridor/bootstrap", "GET", {
-      "sec-fetch-mode": "same-origin",
-    });
-    expect(fallback.body).toBe(BOOTSTRAP_HTML);
-  });
-
   it("serves the bootstrap's own script and style on app origins", async () => {
     const port = serve!.port;
     for (const host of appHosts(port)) {
