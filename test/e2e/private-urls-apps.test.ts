@@ -156,13 +156,13 @@ describeWithPrereq(need, "real apps through private URLs (Chromium)", () => {
     TIMEOUT,
   );
 
-  // Known failure, for the lead: through the chain (not with Chromium straight to the daemon)
-  // the web UI's first RPC, an XHR POST ../rpc ~0.8 s after the credentials page's reload, is
-  // answered 200 with the bootstrap page ("Corridor private URL" HTML) instead of going to the
-  // engine: a subresource given the navigation fallback. Its ajaxError then opens a dialog
-  // before the dialog exists: "Cannot read properties of undefined (reading
-  // 'updateButtonStates')" at dialog.js:90 from remote.js:59. The UI recovers on its next RPC
-  // (200). When this passes, make it a plain `it`.
+  // Known failure: Transmission 3.00's web UI sends its first RPCs (loadDaemonPrefs,
+  // loadDaemonStats) as synchronous XHR, which Chromium 156 does not hand to the service worker:
+  // they reach corridor serve, which has no way onto the mesh and answers with the bootstrap
+  // page, so the UI's ajaxError opens a dialog before the dialog exists ("Cannot read
+  // properties of undefined (reading 'updateButtonStates')", dialog.js:90 from remote.js:59).
+  // It then recovers: its next, asynchronous RPC is carried and gets 200 (the test above).
+  // When synchronous XHR is carried, this passes: make it a plain `it`.
   it.fails("Transmission: its web UI loads without a page error", () => {
     expect(transmissionProblems).toEqual([]);
   });
