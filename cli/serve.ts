@@ -52,6 +52,14 @@ import {
   untilStopSignal,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
+import {
+  browserOrigins,
+  noUdpLine,
+  pageLine,
+  pageOwnerLink,
+  pageUrl,
+  privateUrlLine,
+} from "./serve-lines.ts";
 
 /** `corridor serve`: its options, help and summary. */
 export const SERVE_COMMAND = defineCommand({
@@ -201,76 +209,6 @@ function pageHostOf(args: Pick<ServeArgs, "publicUrl" | "host">): string {
   return args.host === "0.0.0.0" ? "127.0.0.1" : args.host === "::" ? "::1" : args.host;
 }
 
-/** Whether this machine's browsers reach the page through loopback (names under localhost). */
-function reachedOnLoopback(host: string): boolean {
-  return isLoopback(host) || host === "0.0.0.0" || host === "::";
-}
-
-/**
- * The page's address for a person on this machine when no --public-url names one:
- * http://corridor.localhost:PORT/. Private URLs' origins are <label>.corridor.localhost, which
- * are same-site with a page at corridor.localhost and not with 127.0.0.1 (DESIGN §9.4), so the
- * page lives there; the control server accepts that origin besides the listen address's.
- * 127.0.0.1 keeps working for everything but private URLs, and stays the address of the maps,
- * links for Node and agents (Node's resolver does not know `*.localhost`). Null elsewhere.
- */
-export function loopbackPageUrl(parsed: Pick<ServeArgs, "host" | "publicUrl">, port: number) {
-  if (parsed.publicUrl !== undefined || !reachedOnLoopback(parsed.host)) return null;
-  return `http://${LOOPBACK_APPS_DOMAIN}:${port}/`;
-}
-
-/** The line naming the page's address when it is not baseUrl (loopbackPageUrl), else "". */
-function pageLine(parsed: ServeArgs, port: number, baseUrl: string): string {
-  const page = loopbackPageUrl(parsed, port);
-  if (page === null) return "";
-  return (
-    `Open Corridor at ${page} (the page; private URLs need it at this name: ` +
-    `Chromium and Firefox resolve *.localhost to this machine; ${baseUrl} works for everything else)\n`
-  );
-}
-
-/** The owner link at the page's address (loopbackPageUrl), said before the baseUrl one. */
-function pageOwnerLink(parsed: ServeArgs, port: number, ownerLine: string): string {
-  const page = loopbackPageUrl(parsed, port);
-  const link = /^Sign in as owner: (\S+)\n/.exec(ownerLine)?.[1];
-  if (page === null || link === undefined) return ownerLine;
-  const there = new URL(link);
-  const at = new URL(`${there.pathname}${there.hash}`, page).href;
-  return (
-    `Sign in as owner in the browser: ${at}\n` +
-    "  (the same single-use link at the listen address, for a browser without *.localhost; it signs in that origin only:)\n" +
-    ownerLine
-  );
-}
-
-/** Says where private URLs live (loopback: <label>.corridor.localhost; --apps-domain). */
-function privateUrlLine(parsed: ServeArgs, port: number): string {
-  const lines: string[] = [];
-  if (reachedOnLoopback(parsed.host)) {
-    const apps = `${LOOPBACK_APPS_DOMAIN}:${port}`;
-    lines.push(
-      "private URLs (open them from the page at corridor.localhost; docs/private-urls.md) " +
-        `at http://<host>--<port>.${apps}/, e.g. http://web-01--3000.${apps}/ ` +
-        "(a host's Open action in the page)",
-    );
-  }
-  if (parsed.appsDomain !== undefined) {
-    const scheme =
-      parsed.publicUrl === undefined ? "http" : new URL(parsed.publicUrl).protocol.slice(0, -1);
-    lines.push(
-      `private URLs also at ${scheme}://<host>--<port>.${parsed.appsDomain}/ ` +
-        `(wildcard DNS *.${parsed.appsDomain} to this server, and a certificate for *.${parsed.appsDomain})`,
-    );
-  }
-  return lines.map((line) => `${line}\n`).join("");
-}
-
-/** The origins the control server accepts besides baseUrl's: the loopback page's. */
-function browserOrigins(parsed: ServeArgs, port: number): string[] {
-  const page = loopbackPageUrl(parsed, port);
-  return page === null ? [] : [new URL(page).origin];
-}
-
 /** Runs `npm run build` in the package (the wasm core, then Vite); its output goes to stderr. */
 function buildPage(): Promise<boolean> {
   return new Promise((resolve) => {
@@ -282,12 +220,6 @@ function buildPage(): Promise<boolean> {
     child.on("error", () => resolve(false));
     child.on("close", (code) => resolve(code === 0));
   });
-}
-
-/** The URL a person opens: an unspecified listen address is reached through loopback. */
-function pageUrl(host: string, port: number): string {
-  const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host;
-  return `http://${reach.includes(":") && !reach.startsWith("[") ? `[${reach}]` : reach}:${port}/`;
 }
 
 /** Runs `corridor serve` until SIGTERM/SIGINT; returns the exit status. */
@@ -455,16 +387,4 @@ async function serve(parsed: ServeArgs): Promise<number> {
   bridge.close();
   await store.close();
   return 0;
-}
-
-/**
- * Said at start when the UDP bridge has no --allow-udp: a wg-quick network in the page then
- * shows its hosts offline ("the relay does not allow this endpoint"), so say it up front.
- */
-function noUdpLine(allowUdp: readonly string[]): string {
-  if (allowUdp.length > 0) return "";
-  return (
-    "no --allow-udp: the relay reaches no WireGuard host (the page's wg-quick networks stay offline); " +
-    "start with --allow-udp IP/32:PORT for each host's Endpoint (mesh agents need none)\n"
-  );
 }

@@ -45,10 +45,10 @@ import {
   startJupyter,
 } from "../helpers/apps.ts";
 import { check, executable, inCI, prereq } from "../helpers/prereq.ts";
-import { createWgHost, WG_TOOLS, type WgHost, wgGenKey } from "../interop/wg-host.ts";
+import { WG_TOOLS } from "../interop/wg-host.ts";
 import { formatRatio, printTable, timeScale } from "./harness.ts";
 import { treePage } from "./http-page-tree.ts";
-import { joinByVeth } from "./kernel-anchor.ts";
+import { createAnchorHost } from "./kernel-anchor.ts";
 
 const MiB = 1024 * 1024;
 const SIZE = Math.max(8, Math.round(256 * timeScale)) * MiB;
@@ -161,26 +161,8 @@ async function main(): Promise<void> {
   if (jupyter) cleanups.push(() => jupyter.stop());
 
   // The anchor: curl in namespace A, the kernel's TCP through wireguard-go to wireguard-go.
-  const aKeys = await wgGenKey();
-  const link = { s: "10.204.0.1", a: "10.204.0.2" };
-  const a: WgHost = await createWgHost({
-    peer: {
-      publicKey: s.publicKey,
-      allowedIps: "100.64.0.0/24",
-      endpoint: `${link.s}:${s.listenPort}`,
-    },
-    privateKey: aKeys.privateKey,
-    tunnelAddress: "100.64.0.3",
-    prefix: "hpa",
-    logLevel: "error",
-  });
+  const a = await createAnchorHost(s, { s: "10.204.0.1", a: "10.204.0.2" }, "hpa");
   cleanups.push(() => a.close());
-  await joinByVeth(s, a, link);
-  await s.setPeer({
-    publicKey: aKeys.publicKey,
-    allowedIps: "100.64.0.3/32",
-    endpoint: `${link.a}:${a.listenPort}`,
-  });
   const theirs = (...args: string[]) =>
     timed([WG_TOOLS.ip, "netns", "exec", a.namespace, CURL, "-sS", "--fail", ...args]);
 

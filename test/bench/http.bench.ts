@@ -42,9 +42,9 @@ import {
 } from "../helpers/apps.ts";
 import { check, executable, inCI, prereq } from "../helpers/prereq.ts";
 import { ourWgConfigText, writeOurWgConfig } from "../interop/our-wg-config.ts";
-import { createWgHost, WG_TOOLS, type WgHost, wgGenKey, wgHostPrereq } from "../interop/wg-host.ts";
+import { createWgHost, WG_TOOLS, wgHostPrereq } from "../interop/wg-host.ts";
 import { formatRatio, printTable, timeScale } from "./harness.ts";
-import { joinByVeth } from "./kernel-anchor.ts";
+import { createAnchorHost } from "./kernel-anchor.ts";
 
 const MiB = 1024 * 1024;
 const SIZE = Math.max(8, Math.round(256 * timeScale)) * MiB;
@@ -104,26 +104,8 @@ async function main(): Promise<void> {
     logLevel: "error",
   });
   cleanups.push(() => s.close());
-  const aKeys = await wgGenKey();
-  const link = { s: "10.203.0.1", a: "10.203.0.2" };
-  const a: WgHost = await createWgHost({
-    peer: {
-      publicKey: s.publicKey,
-      allowedIps: "100.64.0.0/24",
-      endpoint: `${link.s}:${s.listenPort}`,
-    },
-    privateKey: aKeys.privateKey,
-    tunnelAddress: "100.64.0.3",
-    prefix: "chb",
-    logLevel: "error",
-  });
+  const a = await createAnchorHost(s, { s: "10.203.0.1", a: "10.203.0.2" }, "chb");
   cleanups.push(() => a.close());
-  await joinByVeth(s, a, link);
-  await s.setPeer({
-    publicKey: aKeys.publicKey,
-    allowedIps: "100.64.0.3/32",
-    endpoint: `${link.a}:${a.listenPort}`,
-  });
   const config = writeOurWgConfig(tmp, ourKey, s);
   // The engine in this process is a peer of its own: were it the corridor curl children's key,
   // each child's handshake would replace its session at wireguard-go and stall its traffic.

@@ -3,8 +3,8 @@
 // joined directly by a veth pair, so no routing through the root namespace (no sysctl or
 // firewall of the machine touched), and the Python sink in S.
 
-import type { WgHost } from "../interop/wg-host.ts";
-import { must, WG_TOOLS } from "../interop/wg-tools.ts";
+import { createWgHost, type WgHost } from "../interop/wg-host.ts";
+import { must, WG_TOOLS, wgGenKey } from "../interop/wg-tools.ts";
 
 // The sink: one connection at a time, read and discard, answer the count after the FIN.
 const SINK = `
@@ -71,6 +71,41 @@ export async function joinByVeth(
   await ip("-n", a.namespace, "addr", "add", `${link.a}/30`, "dev", aLink);
   await ip("-n", s.namespace, "link", "set", sLink, "up");
   await ip("-n", a.namespace, "link", "set", aLink, "up");
+}
+
+/**
+ * Namespace A: the anchor's wireguard-go at 100.64.0.3, a peer of S, joined to it by a veth pair
+ * (`link`: the two ends' addresses, a /30); S learns A as its peer. The caller closes A.
+ */
+export async function createAnchorHost(
+  s: WgHost,
+  link: { s: string; a: string },
+  prefix: string,
+): Promise<WgHost> {
+  const aKeys = await wgGenKey();
+  const a = await createWgHost({
+    peer: {
+      publicKey: s.publicKey,
+      allowedIps: "100.64.0.0/24",
+      endpoint: `${link.s}:${s.listenPort}`,
+    },
+    privateKey: aKeys.privateKey,
+    tunnelAddress: "100.64.0.3",
+    prefix,
+    logLevel: "error",
+  });
+  try {
+    await joinByVeth(s, a, link);
+    await s.setPeer({
+      publicKey: aKeys.publicKey,
+      allowedIps: "100.64.0.3/32",
+      endpoint: `${link.a}:${a.listenPort}`,
+    });
+  } catch (error) {
+    await a.close();
+    throw error;
+  }
+  return a;
 }
 
 /**

@@ -39,9 +39,9 @@ import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../../worker/wir
 import { MemoryNetwork } from "../../worker/wireguard/memory-bind.ts";
 import { executable, exists, inCI, linux, prereq, root } from "../helpers/prereq.ts";
 import { createWgHost, type WgHost } from "../interop/wg-host.ts";
-import { WG_TOOLS, wgGenKey } from "../interop/wg-tools.ts";
+import { WG_TOOLS } from "../interop/wg-tools.ts";
 import { formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
-import { joinByVeth, senderScript, startKernelSink } from "./kernel-anchor.ts";
+import { createAnchorHost, senderScript, startKernelSink } from "./kernel-anchor.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PING = "/usr/bin/ping";
@@ -266,26 +266,8 @@ async function main(): Promise<void> {
   cleanups.push(() => s.close());
 
   // Namespace A: wireguard-go and the kernel sender, joined to S by its own veth pair.
-  const aKeys = await wgGenKey();
-  const link = { s: "10.202.0.1", a: "10.202.0.2" };
-  const a = await createWgHost({
-    peer: {
-      publicKey: s.publicKey,
-      allowedIps: "100.64.0.0/24",
-      endpoint: `${link.s}:${s.listenPort}`,
-    },
-    privateKey: aKeys.privateKey,
-    tunnelAddress: "100.64.0.3",
-    prefix: "cwb",
-    logLevel: "error",
-  });
+  const a = await createAnchorHost(s, { s: "10.202.0.1", a: "10.202.0.2" }, "cwb");
   cleanups.push(() => a.close());
-  await joinByVeth(s, a, link);
-  await s.setPeer({
-    publicKey: aKeys.publicKey,
-    allowedIps: "100.64.0.3/32",
-    endpoint: `${link.a}:${a.listenPort}`,
-  });
 
   // The sink in S.
   await startKernelSink(s, PYTHON, SINK_PORT);
