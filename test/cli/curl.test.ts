@@ -4,7 +4,7 @@
 // -o, -i, -w '%{http_code}', POST with -d and --data-binary @file, -L across a redirect, -f on a
 // 404, --compressed, and the command-line errors a person gets.
 
-import { type ChildProcess, execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,20 +12,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { APP_PYTHON, edgeAppPrereq } from "../helpers/apps.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { writeOurWgConfig } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
 import { corridor } from "./agent-fake.ts";
 
-const python = ["/usr/bin/python3", "python3"].find((exe) => {
-  try {
-    execFileSync(exe, ["-c", "import aiohttp"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-});
+/** The Python with aiohttp (Debian's; a pyenv python3 on PATH often lacks it). */
+const python: string | undefined = edgeAppPrereq().ok ? APP_PYTHON : undefined;
 
 const need = prereq(
   ...wgHostPrereq().missing.map((what) => check(what, false)),

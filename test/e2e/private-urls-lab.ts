@@ -6,7 +6,7 @@
 // http://<label>.corridor.localhost:PORT/ and go through the whole chain: bootstrap, bridge,
 // engine (which starts the network on demand), service worker, injected script.
 
-import { type ChildProcess, execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,7 @@ import { createLogger } from "../../server/log.ts";
 import { type ServeHandle, startServe } from "../../server/web/serve.ts";
 import { encodeServiceLabel } from "../../worker/http/service-label.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { edgeAppPrereq } from "../helpers/apps.ts";
 import { launchChromium } from "../helpers/chromium.ts";
 import { check, type Prereq, prereq } from "../helpers/prereq.ts";
 import type { WgHost } from "../interop/wg-host.ts";
@@ -45,14 +46,7 @@ export const REFUSED_PORT = 8099;
 export const BASIC = { user: "ada", password: "lovelace", realm: "lab realm" };
 
 const PYTHON = "/usr/bin/python3";
-const hasAiohttp = (() => {
-  try {
-    execFileSync(PYTHON, ["-c", "import aiohttp"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasAiohttp = edgeAppPrereq().ok;
 
 /** Chromium, a wireguard-go host and python3-aiohttp. */
 export function privateUrlsPrereq(): Prereq {

@@ -4,7 +4,7 @@
 // bridge to a stock wireguard-go host in a namespace, where aiohttp (python3-aiohttp, a server
 // we did not write) serves on the tunnel address.
 
-import { type ChildProcess, execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,20 +19,15 @@ import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import type { AppPortReply, AppResponse, SocketEvent } from "../../worker/http/app-port.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { APP_PYTHON, edgeAppPrereq } from "../helpers/apps.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { ourWgConfigText } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
 
-const python = ["/usr/bin/python3", "python3"].find((exe) => {
-  try {
-    execFileSync(exe, ["-c", "import aiohttp"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-});
+/** The Python with aiohttp (Debian's; a pyenv python3 on PATH often lacks it). */
+const python: string | undefined = edgeAppPrereq().ok ? APP_PYTHON : undefined;
 
 const need = prereq(
   ...wgHostPrereq().missing.map((what) => check(what, false)),

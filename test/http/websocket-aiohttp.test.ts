@@ -1,25 +1,18 @@
 // A second independent peer: aiohttp's WebSocket server (Python), over loopback. It echoes,
 // reports the Origin it received, picks a subprotocol, and closes with a code when asked.
 
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openWebSocket, type WebSocketClient } from "../../worker/http/websocket/index.ts";
+import { APP_PYTHON, edgeAppPrereq } from "../helpers/apps.ts";
 import { check, describeWithPrereq, prereq } from "../helpers/prereq.ts";
 import { connectStream, patternBytes } from "./websocket-helpers.ts";
 
-// The first python3 that imports aiohttp: PATH's, or Debian's when PATH's is a pyenv one
-// without it (python3-aiohttp installs into /usr/bin/python3's packages).
-const python = ["python3", "/usr/bin/python3"].find((exe) => {
-  try {
-    execFileSync(exe, ["-c", "import aiohttp"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-});
+/** The Python with aiohttp (Debian's; a pyenv python3 on PATH often lacks it). */
+const python: string | undefined = edgeAppPrereq().ok ? APP_PYTHON : undefined;
 const aiohttp = prereq(check("python3 with aiohttp (python3-aiohttp)", python !== undefined));
 
 const SERVER = `
