@@ -103,6 +103,7 @@ const PRINCIPALS: Principal[] = [
 function lets(src: SourceSelector, p: Principal): boolean {
   if (src.any) return true;
   if (p.kind === "user") return src.users?.includes(p.userId) ?? false;
+  if (p.kind === "share") return false;
   return p.tags.some((t) => src.tags?.includes(t));
 }
 

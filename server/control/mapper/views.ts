@@ -6,8 +6,15 @@ import type { Principal } from "../policy/types.ts";
 import type { Volatile } from "../state/volatile.ts";
 import type { NodeRecord, UserRecord } from "../store/types.ts";
 
-/** A node's principal: its owner, or its tags when it has no owner. */
-export function principalOf(node: Pick<NodeRecord, "userId" | "tags">): Principal {
+/**
+ * A node's principal: the acceptance of a share's recipient node (which has no owner and no
+ * tags), else its owner, or its tags when it has no owner.
+ */
+export function principalOf(
+  node: Pick<NodeRecord, "userId" | "tags"> & { shareAcceptanceId?: number | null },
+): Principal {
+  if (node.shareAcceptanceId !== undefined && node.shareAcceptanceId !== null)
+    return { kind: "share", acceptanceId: node.shareAcceptanceId };
   return node.userId !== null
     ? { kind: "user", userId: node.userId }
     : { kind: "tags", tags: node.tags };

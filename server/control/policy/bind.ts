@@ -46,6 +46,10 @@ interface Resolved {
   key: string;
 }
 
+/** What a share principal gets from the document: nothing (frozen, shared). */
+const NOTHING_FILTER: FilterRule[] = Object.freeze([]) as unknown as FilterRule[];
+const NOTHING_SSH: SshRule[] = Object.freeze([]) as unknown as SshRule[];
+
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list === undefined) map.set(key, [value]);
@@ -163,7 +167,9 @@ export class BoundPolicy implements CompiledPolicy {
     if (p.kind === "user") {
       if (this.usersById.has(p.userId)) out.push(...this.allUsersDst);
       out.push(...(this.byUser.get(p.userId) ?? []));
-    } else for (const tag of new Set(p.tags)) out.push(...(this.byTag.get(tag) ?? []));
+    } else if (p.kind === "tags") {
+      for (const tag of new Set(p.tags)) out.push(...(this.byTag.get(tag) ?? []));
+    }
     for (const i of s.matched) out.push(...(this.byPrefix.get(i) ?? []));
     return out.sort((a, b) => a.rule - b.rule);
   }
@@ -192,6 +198,9 @@ export class BoundPolicy implements CompiledPolicy {
   canReach(src: PolicySubject, dst: PolicySubject): boolean {
     const s = this.resolve(src);
     const d = this.resolve(dst);
+    // A share's recipient is the share overlay's to answer (shares/overlay.ts); asked here
+    // anyway, the document lets it reach nothing and be reached by nothing, not even by `*`.
+    if (s.principal.kind === "share" || d.principal.kind === "share") return false;
     let reach = this.reachers.get(d.key);
     if (reach === undefined) {
       reach = {
@@ -212,6 +221,7 @@ export class BoundPolicy implements CompiledPolicy {
 
   filterFor(dst: PolicySubject): FilterRule[] {
     const d = this.resolve(dst);
+    if (d.principal.kind === "share") return NOTHING_FILTER;
     const memo = this.filters.get(d.key);
     if (memo !== undefined) return memo;
     const bySource = new Map<string, FilterRule>();
@@ -245,6 +255,7 @@ export class BoundPolicy implements CompiledPolicy {
 
   sshFor(dst: PolicySubject): SshRule[] {
     const d = this.resolve(dst);
+    if (d.principal.kind === "share") return NOTHING_SSH;
     const memo = this.ssh.get(d.key);
     if (memo !== undefined) return memo;
     const out: SshRule[] = [];

@@ -35,6 +35,8 @@ function idsOf(users: readonly PolicyUser[], email: string): number[] {
 function sourceMatches(selector: SourceSelector, src: Principal): boolean {
   if (selector.any) return true;
   if (src.kind === "user") return selector.users?.includes(src.userId) ?? false;
+  // A share's recipient is never a test's source (tests name users, groups and tags).
+  if (src.kind === "share") return false;
   return src.tags.some((t) => selector.tags?.includes(t) ?? false);
 }
 

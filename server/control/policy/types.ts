@@ -7,10 +7,16 @@
 
 import type { FilterRule, SshRule } from "../../../worker/control/types.ts";
 
-/** Who owns a node: a user, or (for tagged nodes) a set of tags. */
+/**
+ * Who owns a node: a user, or (for tagged nodes) a set of tags, or (for the ephemeral node of
+ * a share's recipient, issue 17) the acceptance it was made for. The policy document cannot
+ * name a share principal: the share overlay (shares/overlay.ts) answers every query about one,
+ * and the compiled document answers nothing for it (no peer, no rule) should it be asked.
+ */
 export type Principal =
   | { kind: "user"; userId: number }
-  | { kind: "tags"; tags: readonly string[] };
+  | { kind: "tags"; tags: readonly string[] }
+  | { kind: "share"; acceptanceId: number };
 
 /** A user as the policy sees it (groups list emails; autogroups use the role). */
 export interface PolicyUser {
@@ -78,9 +84,17 @@ export type CompileResult =
   | { ok: true; policy: CompiledPolicy }
   | { ok: false; errors: PolicyError[] };
 
-/** A stable string for a principal: equal principals, equal keys ("u:7", "t:tag:a,tag:b"). */
+/**
+ * A stable string for a principal: equal principals, equal keys ("u:7", "t:tag:a,tag:b",
+ * "s:3" for the recipient node of share acceptance 3).
+ */
 export function principalKey(principal: Principal): string {
-  return principal.kind === "user"
-    ? `u:${principal.userId}`
-    : `t:${[...principal.tags].sort().join(",")}`;
+  switch (principal.kind) {
+    case "user":
+      return `u:${principal.userId}`;
+    case "tags":
+      return `t:${[...principal.tags].sort().join(",")}`;
+    case "share":
+      return `s:${principal.acceptanceId}`;
+  }
 }
