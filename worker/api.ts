@@ -16,6 +16,7 @@ import type { LiveSessionsApi } from "./api/live-sessions.ts";
 import type { MeshApi } from "./api/mesh.ts";
 import type { NetworksApi } from "./api/networks.ts";
 import type { SessionsApi } from "./api/sessions.ts";
+import type { SharesApi } from "./api/shares.ts";
 import type { SshKeysApi } from "./api/ssh-keys.ts";
 import type { WasmBuild } from "./crypto/index.ts";
 
@@ -25,6 +26,7 @@ export * from "./api/live-sessions.ts";
 export * from "./api/mesh.ts";
 export * from "./api/networks.ts";
 export * from "./api/sessions.ts";
+export * from "./api/shares.ts";
 export * from "./api/ssh-keys.ts";
 
 /** What the engine reports about itself. */
@@ -47,6 +49,7 @@ export interface EngineApi
     SshKeysApi,
     SessionsApi,
     MeshApi,
+    SharesApi,
     FilesApi,
     LiveSessionsApi,
     AppsApi {

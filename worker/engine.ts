@@ -14,7 +14,7 @@ import type {
   SessionUi,
   SshKeySummary,
 } from "./api.ts";
-import { MESH_NETWORK_ID } from "./api.ts";
+import { MESH_NETWORK_ID, type SharesApi, shareIdOf } from "./api.ts";
 import type { ControlConnect } from "./control/socket.ts";
 import { type CryptoCore, initCrypto, simdSupported } from "./crypto/index.ts";
 import type { X25519Provider } from "./crypto/x25519.ts";
@@ -27,19 +27,20 @@ import {
   loadKeyRing,
   loadKnownHosts,
   loadMesh,
-  loadNetworkRuntime,
   loadSession,
   once,
 } from "./engine/lazy.ts";
 import { LiveSessionRegistry, networkSessionNames } from "./engine/live-sessions.ts";
-import type { MeshCalls } from "./engine/mesh-api.ts";
-import type { NetworkRuntime } from "./engine/network-runtime.ts";
-import { hostsOf, type NetworkRecord, NetworkRegistry, summarize } from "./engine/networks.ts";
+import type { MeshCalls, MeshEngine } from "./engine/mesh-api.ts";
+import { hostsOf, NetworkRegistry, summarize } from "./engine/networks.ts";
+import { errorStatus, RunningNetworks } from "./engine/running-networks.ts";
 import type { OpenSession } from "./engine/session.ts";
 import type { AskKeyPassphrase } from "./engine/ssh-keys.ts";
 import type { EngineStore } from "./engine/store.ts";
 import type { RelayConnect } from "./relay/socket.ts";
 import { formatIp, parseIp } from "./wireguard/ip-address.ts";
+
+export { webLocks } from "./engine/web-locks.ts";
 
 /** What the platform supplies. */
 export interface EngineDeps {
@@ -66,9 +67,9 @@ export interface EngineDeps {
   controlConnect?: ControlConnect;
   /** The host name the mesh node reports (default: from the User-Agent, e.g. "chrome-linux"). */
   meshHostname?: string;
+  /** The shares' accept call (default: the global fetch, with this origin's cookies). */
+  fetch?: typeof fetch;
 }
-
-const noLock = async () => () => undefined;
 
 /** The mesh calls, forwarded to the mesh once loaded (worker/engine/lazy.ts). */
 const MESH_CALLS = [
@@ -81,6 +82,17 @@ const MESH_CALLS = [
   "meshStop",
 ] as const;
 const meshCallsComplete: AllNamed<MeshCalls, (typeof MESH_CALLS)[number]> = true;
+
+/** The share calls, forwarded to the share engines once loaded. */
+const SHARE_CALLS = [
+  "shareAccept",
+  "shareState",
+  "listShareStates",
+  "watchShare",
+  "unwatchShare",
+  "shareLeave",
+] as const;
+const shareCallsComplete: AllNamed<SharesApi, (typeof SHARE_CALLS)[number]> = true;
 
 /** The files calls, forwarded to files.ts once loaded. */
 const FILES_CALLS = [
@@ -95,27 +107,8 @@ const FILES_CALLS = [
 ] as const;
 const filesCallsComplete: AllNamed<FilesApi, (typeof FILES_CALLS)[number]> = true;
 void meshCallsComplete;
+void shareCallsComplete;
 void filesCallsComplete;
-
-/** lockNetwork on the Web Locks API (navigator.locks), held until released. */
-export function webLocks(locks: LockManager): (id: string, name: string) => Promise<() => void> {
-  return (id, name) =>
-    new Promise((resolve, reject) => {
-      void locks
-        .request(`corridor-network-${id}`, { ifAvailable: true }, (lock) => {
-          if (lock === null) {
-            reject(
-              new Error(
-                `network ${name} is in use in another tab of this browser: close it there, or use that tab`,
-              ),
-            );
-            return;
-          }
-          return new Promise<void>((release) => resolve(() => release()));
-        })
-        .catch(reject);
-    });
-}
 
 /** Creates the engine API. */
 export function createEngine(deps: EngineDeps): EngineApi {
@@ -134,80 +127,52 @@ export function createEngine(deps: EngineDeps): EngineApi {
     !ringWanted && (await deps.store.list<{ id: string }>("sshKeys")).length === 0;
   const keysFor = async (ids: readonly string[], ask: AskKeyPassphrase) =>
     ids.length === 0 ? [] : (await keyRing()).keysFor(ids, ask);
-  const running = new Map<string, Promise<NetworkRuntime>>();
   /** Connected sessions, whichever page holds them (worker/engine/live-sessions.ts). */
   const sessions = new LiveSessionRegistry<OpenSession>();
   const instanceId = crypto.randomUUID();
   /** Sessions still connecting, by id: closeSession cancels them. */
   const connecting = new Map<string, AbortController>();
-  /** Why a network's last start failed, for its status until it starts. */
-  const failures = new Map<string, unknown>();
   let core: Promise<CryptoCore> | null = null;
   const loadCore = () => {
     core ??= initCrypto();
     return core;
   };
 
-  const runtime = async (id: string): Promise<NetworkRuntime> => {
-    let started = running.get(id);
-    if (started === undefined) {
-      const record = await networks.get(id);
-      started = (async () => {
-        // One engine per network key: a second tab would fight the first for the relay
-        // (newest wins) and the host's endpoint. The lock is held while the network runs.
-        const release = await (deps.lockNetwork ?? noLock)(id, record.name);
-        try {
-          const c = await loadCore();
-          const { NetworkRuntime } = await loadNetworkRuntime();
-          const net = await NetworkRuntime.start(record, {
-            core: c,
-            x25519: deps.x25519,
-            connect: deps.connect,
-          });
-          releases.set(id, release);
-          return net;
-        } catch (error) {
-          release();
-          throw error;
-        }
-      })();
-      running.set(id, started);
-      started.then(
-        () => failures.delete(id),
-        (error: unknown) => {
-          running.delete(id);
-          failures.set(id, error);
-        },
-      );
-    }
-    return await started;
-  };
+  const running = new RunningNetworks({
+    networks,
+    loadCore,
+    x25519: deps.x25519,
+    connect: deps.connect,
+    lockNetwork: deps.lockNetwork,
+  });
+  const runtime = (id: string) => running.runtime(id);
 
-  const releases = new Map<string, () => void>();
-  const stopNetwork = async (id: string) => {
-    const started = running.get(id);
-    running.delete(id);
-    if (started !== undefined) await (await started.catch(() => null))?.close();
-    releases.get(id)?.();
-    releases.delete(id);
+  // The mesh (worker/engine/mesh-*.ts): this browser's ephemeral node, network "mesh"; and
+  // a node per accepted share (share-engine.ts), network "share:<id>".
+  const meshParts = {
+    loadCore,
+    x25519: deps.x25519,
+    controlUrl: deps.controlUrl ?? new URL("/control", deps.defaultRelayUrl).href,
+    controlConnect: deps.controlConnect,
+    relayConnect: deps.connect,
+    hostname: deps.meshHostname,
+    store: deps.store,
+    keysFor,
   };
-
-  // The mesh (worker/engine/mesh-*.ts): this browser's ephemeral node, network "mesh".
-  const mesh = once(async () =>
-    (await loadMesh()).createMeshEngine({
-      loadCore,
-      x25519: deps.x25519,
-      controlUrl: deps.controlUrl ?? new URL("/control", deps.defaultRelayUrl).href,
-      controlConnect: deps.controlConnect,
-      relayConnect: deps.connect,
-      hostname: deps.meshHostname,
-      store: deps.store,
-      keysFor,
-    }),
-  );
+  const mesh = once(async () => (await loadMesh()).createMeshEngine(meshParts));
   const meshCalls = lazyCalls<MeshCalls, (typeof MESH_CALLS)[number]>(MESH_CALLS, async () =>
     (await mesh()).calls(),
   );
+  const shares = once(async () => (await loadMesh()).createShareEngines(meshParts, deps.fetch));
+  const shareCalls = lazyCalls<SharesApi, (typeof SHARE_CALLS)[number]>(SHARE_CALLS, async () =>
+    (await shares()).calls(),
+  );
+  /** The mesh or a share's node when `networkId` names one; null for a wg-quick network. */
+  const meshOf = async (networkId: string): Promise<MeshEngine | null> => {
+    if (networkId === MESH_NETWORK_ID) return mesh();
+    const shareId = shareIdOf(networkId);
+    return shareId === null ? null : (await shares()).engineOf(shareId);
+  };
 
   // Files (SFTP) on the sessions' own connections: worker/engine/files.ts.
   const files = lazyCalls<FilesApi, (typeof FILES_CALLS)[number]>(
@@ -228,6 +193,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
   return {
     ...files,
     ...meshCalls,
+    ...shareCalls,
     openAppPort: async (appOrigin: string, port: MessagePort) =>
       (await apps()).openAppPort(appOrigin, port),
     async status(): Promise<EngineStatus> {
@@ -256,7 +222,7 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async removeNetwork(id: string) {
-      await stopNetwork(id);
+      await running.stop(id);
       await networks.remove(id);
     },
 
@@ -268,27 +234,11 @@ export function createEngine(deps: EngineDeps): EngineApi {
       }
     },
 
-    async networkStatus(id: string): Promise<NetworkStatus> {
-      const started = running.get(id);
-      const record = await networks.get(id);
-      if (started === undefined) {
-        if (failures.has(id)) return errorStatus(id, record, failures.get(id));
-        return {
-          id,
-          state: "stopped",
-          relay: { state: "closed", rttMs: null, url: record.relayUrl },
-          peers: [],
-        };
-      }
-      try {
-        return (await started).status();
-      } catch (error) {
-        return errorStatus(id, record, error);
-      }
-    },
+    networkStatus: (id: string) => running.status(id),
 
     async listHosts(networkId: string) {
-      if (networkId === MESH_NETWORK_ID) return (await mesh()).hosts();
+      const meshLike = await meshOf(networkId);
+      if (meshLike !== null) return meshLike.hosts();
       return hostsOf(await networks.get(networkId));
     },
 
@@ -309,7 +259,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async pingHost(networkId: string, address: string, timeoutMs = 2000) {
-      if (networkId === MESH_NETWORK_ID) return (await mesh()).ping(address, timeoutMs);
+      const meshLike = await meshOf(networkId);
+      if (meshLike !== null) return meshLike.ping(address, timeoutMs);
       const net = (await runtime(networkId)).net;
       try {
         return await net.ping(address, { timeoutMs });
@@ -319,7 +270,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
 
     async forgetHostKey(networkId: string, host: string, port: number) {
-      if (networkId === MESH_NETWORK_ID) return (await mesh()).forgetHostKey(host, port);
+      const meshLike = await meshOf(networkId);
+      if (meshLike !== null) return meshLike.forgetHostKey(host, port);
       const record = await networks.get(networkId);
       const { KnownHosts } = await loadKnownHosts();
       const knownHosts = KnownHosts.parse(record.knownHosts);
@@ -344,7 +296,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
       (await keyRing()).unlock(id, passphrase),
     lockSshKeys: async () => (await keyRing()).lock(),
     async sshKeyChoice(networkId: string, host: string, username: string) {
-      if (networkId === MESH_NETWORK_ID) return (await mesh()).keyChoice(host, username);
+      const meshLike = await meshOf(networkId);
+      if (meshLike !== null) return meshLike.keyChoice(host, username);
       return chosenKeys(await networks.get(networkId), host, username);
     },
 
@@ -354,10 +307,12 @@ export function createEngine(deps: EngineDeps): EngineApi {
       const cancel = new AbortController();
       connecting.set(id, cancel);
       try {
-        if (request.networkId === MESH_NETWORK_ID) {
-          const session = await (await mesh()).openSession(id, request, ui, port, cancel.signal);
-          // "Mesh", as the page names it: a reloaded page's tab label reads the same.
-          sessions.add(id, session, request, { networkName: "Mesh", hostName: request.host });
+        const meshLike = await meshOf(request.networkId);
+        if (meshLike !== null) {
+          const session = await meshLike.openSession(id, request, ui, port, cancel.signal);
+          // "Mesh" or "Share", as the page names them: a reloaded page's tab label reads the same.
+          const networkName = request.networkId === MESH_NETWORK_ID ? "Mesh" : "Share";
+          sessions.add(id, session, request, { networkName, hostName: request.host });
           return id;
         }
         const record = await networks.get(request.networkId);
@@ -410,15 +365,5 @@ export function createEngine(deps: EngineDeps): EngineApi {
     },
     attachSession: async (id: string, ui: SessionUi, port: MessagePort) =>
       sessions.attach(id, ui, port),
-  };
-}
-
-function errorStatus(id: string, record: NetworkRecord, error: unknown): NetworkStatus {
-  return {
-    id,
-    state: "error",
-    error: error instanceof Error ? error.message : String(error),
-    relay: { state: "failed", rttMs: null, url: record.relayUrl },
-    peers: [],
   };
 }

@@ -7,6 +7,8 @@ import { browserHostname } from "../mesh/hostname.ts";
 import type { RelayConnect } from "../relay/socket.ts";
 import { MeshEngine, type MeshEngineDeps } from "./mesh-api.ts";
 import { MeshRuntime } from "./mesh-runtime.ts";
+import { ShareEngines } from "./share-engine.ts";
+import { MemoryStore } from "./store.ts";
 
 /** What createMeshEngine needs: MeshEngineDeps without its runtime, and the runtime's own. */
 export interface MeshParts extends Omit<MeshEngineDeps, "runtime"> {
@@ -18,8 +20,8 @@ export interface MeshParts extends Omit<MeshEngineDeps, "runtime"> {
   hostname?: string;
 }
 
-/** The engine's mesh on a fresh runtime. */
-export function createMeshEngine(parts: MeshParts): MeshEngine {
+/** The engine's mesh on a fresh runtime (with `privateKey`: a node registered beforehand). */
+export function createMeshEngine(parts: MeshParts, privateKey?: Uint8Array): MeshEngine {
   return new MeshEngine({
     runtime: new MeshRuntime({
       loadCore: parts.loadCore,
@@ -27,11 +29,31 @@ export function createMeshEngine(parts: MeshParts): MeshEngine {
       controlUrl: parts.controlUrl,
       controlConnect: parts.controlConnect ?? browserControlSocket,
       relayConnect: parts.relayConnect,
-      hostname: parts.hostname ?? browserHostname(globalThis.navigator?.userAgent),
+      hostname: hostnameOf(parts),
+      privateKey,
     }),
     store: parts.store,
     loadCore: parts.loadCore,
     x25519: parts.x25519,
     keysFor: parts.keysFor,
+  });
+}
+
+function hostnameOf(parts: MeshParts): string {
+  return parts.hostname ?? browserHostname(globalThis.navigator?.userAgent);
+}
+
+/**
+ * The engine's shares: each share's node a MeshEngine of its own key, its records (known
+ * hosts, key choices) in memory, apart from the mesh's.
+ */
+export function createShareEngines(parts: MeshParts, fetchApi?: typeof fetch): ShareEngines {
+  return new ShareEngines({
+    x25519: parts.x25519,
+    controlUrl: parts.controlUrl,
+    hostname: hostnameOf(parts),
+    fetch: fetchApi,
+    createEngine: (privateKey) =>
+      createMeshEngine({ ...parts, store: new MemoryStore() }, privateKey),
   });
 }

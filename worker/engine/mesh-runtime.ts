@@ -51,6 +51,11 @@ export interface MeshDeps {
   backoffMaxMs?: number;
   /** MAX_UNANSWERED unless given (tests shorten it). */
   maxUnanswered?: number;
+  /**
+   * The node's private key when it was registered beforehand (a share's node: the accept call
+   * registered its public half). Absent: a new key at every start, registered by the session.
+   */
+  privateKey?: Uint8Array;
 }
 
 /** A session on the mesh, closed when the node goes. */
@@ -64,6 +69,8 @@ function refusalDetail(refusal: ControlRefusal): string {
     return "sign in first: the control server has no signed-in session for this page";
   }
   if (refusal.code === "node_removed") return "this browser's node was removed from the mesh";
+  if (refusal.code === "share_revoked") return "access was revoked: the owner ended this share";
+  if (refusal.code === "share_expired") return "access ended: this share expired";
   return `the control server refused this browser's node: ${refusal.message}`;
 }
 
@@ -113,7 +120,7 @@ export class MeshRuntime {
       const core = await this.deps.loadCore();
       if (this.stops !== stops) return { state: "stopped" };
       node = new MeshCore({
-        privateKey: generatePrivateKey(),
+        privateKey: this.deps.privateKey ?? generatePrivateKey(),
         core,
         x25519: this.deps.x25519,
         controlUrl: this.deps.controlUrl,
