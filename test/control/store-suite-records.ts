@@ -58,7 +58,12 @@ export function defineRecordTests(ctx: SuiteContext): void {
         authKeyId: key.id,
       });
       const node = await store.createNode(input);
-      expect(node).toEqual({ id: node.id, ...input, createdAt: ctx.clock.now });
+      expect(node).toEqual({
+        id: node.id,
+        ...input,
+        createdAt: ctx.clock.now,
+        shareAcceptanceId: null,
+      });
       const tagged = await store.createNode(nodeInput(2, null, { tags: ["tag:a", "tag:b"] }));
       expect(tagged.tags).toEqual(["tag:a", "tag:b"]);
       // No sshUsers given: any local user (null), not an empty list.

@@ -186,7 +186,10 @@ export function defineTransactionTests(ctx: SuiteContext): void {
       const { db } = await ctx.setup();
       const broken: Migration = {
         ...extra,
-        statements: [...extra.statements, "CREATE TABLE oops (x NOSUCHSYNTAX("],
+        statements: [
+          "CREATE TABLE test_extra (id {id}, note TEXT NOT NULL)",
+          "CREATE TABLE oops (x NOSUCHSYNTAX(",
+        ],
       };
       await expect(ctx.open(db, { migrations: [...MIGRATIONS, broken] })).rejects.toThrow();
       const versions = await db.query("SELECT MAX(version) AS v FROM schema_migrations");

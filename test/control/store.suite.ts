@@ -14,6 +14,7 @@ import {
 import { defineAuditTests } from "./store-suite-audit.ts";
 import { defineKeyTests } from "./store-suite-keys.ts";
 import { defineRecordTests } from "./store-suite-records.ts";
+import { defineShareTests } from "./store-suite-shares.ts";
 import { defineTransactionTests } from "./store-suite-tx.ts";
 
 /** Options a test opens a store with. */
@@ -131,4 +132,5 @@ export function defineStoreSuite(backend: StoreBackend): void {
   defineKeyTests(ctx);
   defineTransactionTests(ctx);
   defineAuditTests(ctx);
+  defineShareTests(ctx);
 }

@@ -80,6 +80,28 @@ const CONSTRAINTS: readonly ConstraintInfo[] = [
     field: "hash",
     message: "a link with this hash exists",
   },
+  {
+    constraint: "nodes_share_acceptance_unique",
+    columns: "nodes.share_acceptance_id",
+    field: "shareAcceptanceId",
+    message: "a node for this share acceptance exists",
+  },
+  {
+    constraint: "shares_pkey",
+    columns: "shares.id",
+    field: "id",
+    message: "a share with this id exists",
+  },
+  { constraint: "shares_audience_check", field: "audience", message: "no such share audience" },
+  { constraint: "shares_max_uses_check", field: "maxUses", message: "maxUses must be at least 1" },
+  {
+    constraint: "nodes_share_acceptance_fk",
+    field: "shareAcceptanceId",
+    message: "no such share acceptance",
+  },
+  { constraint: "shares_created_by_fk", field: "createdBy", message: "no such user" },
+  { constraint: "share_acceptances_share_fk", field: "shareId", message: "no such share" },
+  { constraint: "share_acceptances_user_fk", field: "userId", message: "no such user" },
   { constraint: "nodes_user_fk", field: "userId", message: "no such user" },
   { constraint: "nodes_auth_key_fk", field: "authKeyId", message: "no such auth key" },
   { constraint: "auth_keys_user_fk", field: "userId", message: "no such user" },
@@ -114,10 +136,19 @@ export function conflictForSqliteMessage(message: string): StoreConflictError | 
  * SQLite does not say which foreign key failed; these are the candidates per table written,
  * checked one by one after the failure (sql-tx.ts) so the error names the field as PostgreSQL's.
  */
-export const FOREIGN_KEYS: Record<string, readonly { field: string; table: string }[]> = {
+export const FOREIGN_KEYS: Record<
+  string,
+  readonly { field: string; table: string; message?: string }[]
+> = {
   nodes: [
     { field: "userId", table: "users" },
     { field: "authKeyId", table: "auth_keys" },
+    { field: "shareAcceptanceId", table: "share_acceptances", message: "no such share acceptance" },
+  ],
+  shares: [{ field: "createdBy", table: "users" }],
+  share_acceptances: [
+    { field: "shareId", table: "shares", message: "no such share" },
+    { field: "userId", table: "users" },
   ],
   auth_keys: [{ field: "userId", table: "users" }],
   api_keys: [{ field: "userId", table: "users" }],

@@ -12,6 +12,8 @@ import type {
   NodeRecord,
   PolicyRecord,
   SessionRecord,
+  ShareAcceptanceRecord,
+  ShareRecord,
   UserRecord,
 } from "./types.ts";
 
@@ -105,6 +107,64 @@ export function nodeFromRow(row: Row): NodeRecord {
     createdAt: num(row, "created_at"),
     lastSeen: optNum(row, "last_seen"),
     authKeyId: optNum(row, "auth_key_id"),
+    shareAcceptanceId: optNum(row, "share_acceptance_id"),
+  };
+}
+
+/** A JSON text column holding an array of safe integers (a share's ports). */
+function numbers(row: Row, column: string): number[] {
+  const text = str(row, column);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw corrupt(column, text);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((n) => Number.isSafeInteger(n))) {
+    throw corrupt(column, text);
+  }
+  return parsed as number[];
+}
+
+/** How number arrays are written: JSON text. */
+export function numbersText(values: readonly number[]): string {
+  return JSON.stringify([...values]);
+}
+
+export function shareFromRow(row: Row): ShareRecord {
+  return {
+    id: str(row, "id"),
+    secretHash: str(row, "secret_hash"),
+    nodeId: num(row, "node_id"),
+    createdBy: num(row, "created_by"),
+    sshUsers: strings(row, "ssh_users"),
+    ports: numbers(row, "ports"),
+    audience: oneOf(row, "audience", ["anyone", "signed-in", "emails"] as const),
+    emails: strings(row, "emails"),
+    expiresAt: num(row, "expires_at"),
+    maxUses: optNum(row, "max_uses"),
+    uses: num(row, "uses"),
+    note: str(row, "note"),
+    createdAt: num(row, "created_at"),
+    revokedAt: optNum(row, "revoked_at"),
+  };
+}
+
+/** An acceptance row joined with its node's id as `node_id` (NULL once the node is gone). */
+export function acceptanceFromRow(row: Row): ShareAcceptanceRecord {
+  return {
+    id: num(row, "id"),
+    shareId: str(row, "share_id"),
+    nodeId: optNum(row, "node_id"),
+    userId: optNum(row, "user_id"),
+    guestName: str(row, "guest_name"),
+    userAgent: str(row, "user_agent"),
+    acceptedAt: num(row, "accepted_at"),
+    endedAt: optNum(row, "ended_at"),
+    endReason:
+      row.end_reason === null || row.end_reason === undefined
+        ? null
+        : oneOf(row, "end_reason", ["revoked", "expired", "left"] as const),
   };
 }
 

@@ -25,9 +25,11 @@ export interface Migration {
   /**
    * The step's statements. `{id}` stands for the dialect's auto-increment primary key,
    * `{bytewise}` for byte order on a text column (SQLite's default; PostgreSQL's databases may
-   * sort by a locale that ignores '-', which would break range scans on names).
+   * sort by a locale that ignores '-', which would break range scans on names). A step whose
+   * SQL cannot be shared (SQLite changes a CHECK only by rebuilding the table) gives one list
+   * per dialect.
    */
-  statements: readonly string[];
+  statements: readonly string[] | Readonly<Record<Dialect, readonly string[]>>;
 }
 
 /** The words that differ between the dialects. */
@@ -42,7 +44,10 @@ const DIALECT_WORDS: Record<Dialect, Record<string, string>> = {
 /** A migration's statements in one dialect. */
 export function statementsFor(migration: Migration, dialect: Dialect): string[] {
   const words = DIALECT_WORDS[dialect];
-  return migration.statements.map((sql) =>
+  const statements = Array.isArray(migration.statements)
+    ? (migration.statements as readonly string[])
+    : (migration.statements as Readonly<Record<Dialect, readonly string[]>>)[dialect];
+  return statements.map((sql) =>
     sql.replace(/\{[a-z]+\}/g, (word) => {
       const spelled = words[word];
       if (spelled === undefined) throw new Error(`migration ${migration.version}: unknown ${word}`);
@@ -50,6 +55,78 @@ export function statementsFor(migration: Migration, dialect: Dialect): string[] 
     }),
   );
 }
+
+/**
+ * Step 5's share tables. shares.node_id is no foreign key: a share (and the audit trail of who
+ * shared what) outlives its device, which then offers nothing. An acceptance's node is found
+ * through nodes.share_acceptance_id (unique), never stored on both sides.
+ */
+const SHARE_TABLES: readonly string[] = [
+  `CREATE TABLE shares (
+    id TEXT NOT NULL CONSTRAINT shares_pkey PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    node_id BIGINT NOT NULL,
+    created_by BIGINT NOT NULL CONSTRAINT shares_created_by_fk REFERENCES users (id),
+    ssh_users TEXT NOT NULL,
+    ports TEXT NOT NULL,
+    audience TEXT NOT NULL
+      CONSTRAINT shares_audience_check CHECK (audience IN ('anyone', 'signed-in', 'emails')),
+    emails TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    max_uses BIGINT CONSTRAINT shares_max_uses_check CHECK (max_uses IS NULL OR max_uses >= 1),
+    uses BIGINT NOT NULL DEFAULT 0,
+    note TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+  )`,
+  "CREATE INDEX shares_node_idx ON shares (node_id)",
+  "CREATE INDEX shares_created_by_idx ON shares (created_by)",
+  `CREATE TABLE share_acceptances (
+    id {id},
+    share_id TEXT NOT NULL CONSTRAINT share_acceptances_share_fk REFERENCES shares (id),
+    user_id BIGINT CONSTRAINT share_acceptances_user_fk REFERENCES users (id),
+    guest_name TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    accepted_at BIGINT NOT NULL,
+    ended_at BIGINT,
+    end_reason TEXT CONSTRAINT share_acceptances_end_reason_check
+      CHECK (end_reason IN ('revoked', 'expired', 'left')),
+    CONSTRAINT share_acceptances_ended_check CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+  )`,
+  "CREATE INDEX share_acceptances_share_idx ON share_acceptances (share_id)",
+  "CREATE INDEX share_acceptances_ended_idx ON share_acceptances (ended_at)",
+];
+
+/** A node belongs to a user or to tags; a share node (step 5) to neither, only its acceptance. */
+const NODE_OWNER_CHECK_V5 = `(share_acceptance_id IS NULL AND (user_id IS NULL) = (tags <> '[]'))
+  OR (share_acceptance_id IS NOT NULL AND user_id IS NULL AND tags = '[]')`;
+
+/** The nodes columns of steps 1 and 2, as step 5 rebuilds the table on SQLite. */
+const NODE_COLUMNS_V5 = `
+  id {id},
+  node_key TEXT NOT NULL CONSTRAINT nodes_node_key_unique UNIQUE,
+  user_id BIGINT CONSTRAINT nodes_user_fk REFERENCES users (id),
+  tags TEXT NOT NULL,
+  name TEXT NOT NULL CONSTRAINT nodes_name_unique UNIQUE,
+  name_stem TEXT {bytewise} NOT NULL,
+  name_n BIGINT NOT NULL,
+  hostname TEXT NOT NULL,
+  os TEXT NOT NULL,
+  ipv4 TEXT NOT NULL CONSTRAINT nodes_ipv4_unique UNIQUE,
+  ipv4_int BIGINT NOT NULL CONSTRAINT nodes_ipv4_int_unique UNIQUE,
+  ipv6 TEXT NOT NULL CONSTRAINT nodes_ipv6_unique UNIQUE,
+  ephemeral INTEGER NOT NULL CHECK (ephemeral IN (0, 1)),
+  key_expiry BIGINT,
+  ssh_host_keys TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen BIGINT,
+  auth_key_id BIGINT CONSTRAINT nodes_auth_key_fk REFERENCES auth_keys (id),
+  ssh_users TEXT`;
+
+/** The columns step 5 copies into the rebuilt table. */
+const NODE_COPIED_V5 = `id, node_key, user_id, tags, name, name_stem, name_n, hostname, os, ipv4,
+  ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, created_at, last_seen, auth_key_id,
+  ssh_users`;
 
 /** The schema, oldest step first. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -181,6 +258,40 @@ export const MIGRATIONS: readonly Migration[] = [
         source TEXT NOT NULL
       )`,
     ],
+  },
+  {
+    version: 5,
+    name: "shares, share_acceptances, nodes.share_acceptance_id: share links and their share nodes",
+    statements: {
+      sqlite: [
+        ...SHARE_TABLES,
+        // SQLite changes a CHECK only by rebuilding the table: same columns, constraint and
+        // index names as before, plus the new column; ids are copied, so nothing else moves.
+        `CREATE TABLE nodes_v5 (${NODE_COLUMNS_V5},
+          share_acceptance_id BIGINT CONSTRAINT nodes_share_acceptance_fk
+            REFERENCES share_acceptances (id)
+            CONSTRAINT nodes_share_acceptance_unique UNIQUE,
+          CONSTRAINT nodes_owner_check CHECK (${NODE_OWNER_CHECK_V5})
+        )`,
+        `INSERT INTO nodes_v5 (${NODE_COPIED_V5}) SELECT ${NODE_COPIED_V5} FROM nodes`,
+        // The AUTOINCREMENT counter is copied too: a removed node's id must never come back.
+        `UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'nodes')
+         WHERE name = 'nodes_v5' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'nodes')`,
+        `INSERT INTO sqlite_sequence (name, seq) SELECT 'nodes_v5', seq FROM sqlite_sequence
+         WHERE name = 'nodes' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'nodes_v5')`,
+        "DROP TABLE nodes",
+        "ALTER TABLE nodes_v5 RENAME TO nodes",
+        "CREATE INDEX nodes_name_stem_idx ON nodes (name_stem, name_n)",
+      ],
+      postgres: [
+        ...SHARE_TABLES,
+        `ALTER TABLE nodes ADD COLUMN share_acceptance_id BIGINT
+           CONSTRAINT nodes_share_acceptance_fk REFERENCES share_acceptances (id)
+           CONSTRAINT nodes_share_acceptance_unique UNIQUE`,
+        "ALTER TABLE nodes DROP CONSTRAINT nodes_owner_check",
+        `ALTER TABLE nodes ADD CONSTRAINT nodes_owner_check CHECK (${NODE_OWNER_CHECK_V5})`,
+      ],
+    },
   },
 ];
 

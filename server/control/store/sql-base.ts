@@ -96,19 +96,19 @@ export class SqlBase {
     sql: string,
     params: readonly unknown[],
     table?: string,
-    refs?: Record<string, number | null>,
+    refs?: Record<string, number | string | null>,
   ): Promise<{ changes: number; rows: Row[] }> {
     try {
       return await this.db.write(sql, params);
     } catch (error) {
       if (!(error instanceof UnnamedForeignKeyError) || table === undefined) throw error;
-      for (const { field, table: target } of FOREIGN_KEYS[table] ?? []) {
+      for (const { field, table: target, message } of FOREIGN_KEYS[table] ?? []) {
         const id = refs?.[field];
         if (id === null || id === undefined) continue;
         if ((await this.one(`SELECT 1 AS x FROM ${target} WHERE id = ?`, [id])) === undefined) {
           throw new StoreConflictError(
             field,
-            target === "users" ? "no such user" : "no such auth key",
+            message ?? (target === "users" ? "no such user" : "no such auth key"),
           );
         }
       }

@@ -91,11 +91,16 @@ export class SqlNodes extends SqlBase {
   async createNode(node: NewNode): Promise<NodeRecord> {
     const ipv4Int = ipv4Number(node.ipv4);
     const ipv6 = canonicalIpv6(node.ipv6);
+    const shareAcceptanceId = node.shareAcceptanceId ?? null;
+    // share_acceptance_id is named only for a share node, so that the steps' own tests can
+    // create nodes in a database from before step 5.
+    const share = shareAcceptanceId === null ? "" : ", share_acceptance_id";
     const { rows } = await this.write(
       `INSERT INTO nodes (node_key, user_id, tags, name, name_stem, name_n, hostname, os, ipv4,
          ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, ssh_users, created_at, last_seen,
-         auth_key_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+         auth_key_id${share})
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?${share === "" ? "" : ", ?"})
+       RETURNING *`,
       [
         node.nodeKey,
         node.userId,
@@ -114,9 +119,10 @@ export class SqlNodes extends SqlBase {
         this.now(),
         node.lastSeen,
         node.authKeyId,
+        ...(shareAcceptanceId === null ? [] : [shareAcceptanceId]),
       ],
       "nodes",
-      { userId: node.userId, authKeyId: node.authKeyId },
+      { userId: node.userId, authKeyId: node.authKeyId, shareAcceptanceId },
     );
     return nodeFromRow(rows[0]!);
   }
@@ -141,6 +147,13 @@ export class SqlNodes extends SqlBase {
   }
 
   async deleteNode(id: number): Promise<void> {
+    // A share node's acceptance ends with it ("left" unless revoked or expired first). Only
+    // nodes of a database from step 5 on can be share nodes.
+    await this.write(
+      `UPDATE share_acceptances SET ended_at = ?, end_reason = 'left'
+       WHERE ended_at IS NULL AND id = (SELECT share_acceptance_id FROM nodes WHERE id = ?)`,
+      [this.now(), id],
+    );
     await this.write("DELETE FROM nodes WHERE id = ?", [id]);
   }
 

@@ -1,8 +1,8 @@
 // Every StoreTx operation, written once in the SQL both dialects share (`?` placeholders,
 // RETURNING, ON CONFLICT): sqlite.ts and postgres.ts only supply a SqlRunner and the
 // transactions. One implementation is what keeps the two adapters behaving identically.
-// Users and nodes are in sql-nodes.ts, the audit log in sql-audit.ts, the statement helpers in
-// sql-base.ts.
+// Users and nodes are in sql-nodes.ts, the audit log in sql-audit.ts, shares in sql-shares.ts,
+// the statement helpers in sql-base.ts.
 
 import {
   apiKeyFromRow,
@@ -14,8 +14,8 @@ import {
   settingsFromRow,
   stringsText,
 } from "./rows.ts";
-import { SqlAudit } from "./sql-audit.ts";
 import { bit } from "./sql-base.ts";
+import { SqlShares } from "./sql-shares.ts";
 import {
   type ApiKeyRecord,
   type AuthKeyRecord,
@@ -30,7 +30,7 @@ import {
 export type { SqlRunner } from "./sql-base.ts";
 
 /** StoreTx over a SqlRunner. */
-export class SqlStoreTx extends SqlAudit implements StoreTx {
+export class SqlStoreTx extends SqlShares implements StoreTx {
   // auth keys
 
   async createAuthKey(

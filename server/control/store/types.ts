@@ -49,6 +49,79 @@ export interface NodeRecord {
   lastSeen: number | null;
   /** The auth key it registered with, if any (for audit; revoking a key does not remove it). */
   authKeyId: number | null;
+  /**
+   * Set on a share node (the ephemeral node of a share's recipient): the acceptance it belongs
+   * to. Such a node has no user and no tags; the mapper shows it the shared device only.
+   */
+  shareAcceptanceId: number | null;
+}
+
+/** Who may accept a share: anyone holding the link, users of this deployment, listed emails. */
+export type ShareAudience = "anyone" | "signed-in" | "emails";
+
+/** Why an acceptance ended. */
+export type AcceptanceEndReason = "revoked" | "expired" | "left";
+
+/**
+ * A share link: one device offered to others (SSH as some local users, some TCP ports) until
+ * it expires, is revoked or is used up. The URL is `<baseUrl>/s/<id>#<secret>`; only the
+ * secret's SHA-256 is stored.
+ */
+export interface ShareRecord {
+  /** Public id (16 random bytes, base64url: 22 characters). */
+  id: string;
+  /** SHA-256 of the fragment secret (hex). */
+  secretHash: string;
+  /** The shared device. Not a foreign key: a share outlives its device (then it offers nothing). */
+  nodeId: number;
+  /** The sharer. */
+  createdBy: number;
+  /** Local users offered over SSH ([] = no SSH). */
+  sshUsers: string[];
+  /** TCP ports offered, sorted, unique. */
+  ports: number[];
+  audience: ShareAudience;
+  /** Lower case; non-empty exactly when audience is "emails". */
+  emails: string[];
+  expiresAt: number;
+  /** null: any number of acceptances until expiry. */
+  maxUses: number | null;
+  uses: number;
+  note: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** Fields a new share is created with (uses 0, createdAt by the store, not revoked). */
+export type NewShare = Omit<ShareRecord, "uses" | "createdAt" | "revokedAt">;
+
+/** One recipient's acceptance of a share, and its ephemeral share node. */
+export interface ShareAcceptanceRecord {
+  id: number;
+  shareId: string;
+  /**
+   * The recipient's share node (the node whose shareAcceptanceId is this id); null once it is
+   * removed. Derived from nodes, never stored twice.
+   */
+  nodeId: number | null;
+  /** The signed-in recipient, null for a guest. */
+  userId: number | null;
+  /** How the recipient is shown ("Guest 3", or the user's name). */
+  guestName: string;
+  /** From the accept request, at most 256 characters. */
+  userAgent: string;
+  acceptedAt: number;
+  endedAt: number | null;
+  endReason: AcceptanceEndReason | null;
+}
+
+/** Fields a new acceptance is created with (open; its node is created after it). */
+export type NewAcceptance = Omit<ShareAcceptanceRecord, "id" | "nodeId" | "endedAt" | "endReason">;
+
+/** An open acceptance with its share (what the mapper's share overlay is built from). */
+export interface OpenAcceptance {
+  acceptance: ShareAcceptanceRecord;
+  share: ShareRecord;
 }
 
 /** A pre-authorized key for agents. */
@@ -123,9 +196,12 @@ export type AuditRecord = AuditView;
 /** Fields a new audit entry is written with (id chosen by the store). */
 export type NewAudit = Omit<AuditRecord, "id">;
 
-/** Fields a new node is created with (id, createdAt chosen by the store; sshUsers null if absent). */
-export type NewNode = Omit<NodeRecord, "id" | "createdAt" | "sshUsers"> &
-  Partial<Pick<NodeRecord, "sshUsers">>;
+/**
+ * Fields a new node is created with (id, createdAt chosen by the store; sshUsers and
+ * shareAcceptanceId null if absent).
+ */
+export type NewNode = Omit<NodeRecord, "id" | "createdAt" | "sshUsers" | "shareAcceptanceId"> &
+  Partial<Pick<NodeRecord, "sshUsers" | "shareAcceptanceId">>;
 
 /** One store operation set; every method runs inside the transaction it was given. */
 export interface StoreTx {
@@ -163,6 +239,11 @@ export interface StoreTx {
       >
     >,
   ): Promise<void>;
+  /**
+   * Removes the node. A share node's open acceptance ends with reason "left" in the same call
+   * (unless it ended before), so every path that removes nodes (ephemeral cleanup, the API)
+   * keeps acceptances true.
+   */
   deleteNode(id: number): Promise<void>;
   /**
    * `stem` when no node has that name, else `stem-N` with the lowest free N >= 2 (names.ts
@@ -223,6 +304,29 @@ export interface StoreTx {
   putMapCheckpoint(body: string): Promise<void>;
   /** Reads and deletes the checkpoint: it is good for one start only. Null when none. */
   takeMapCheckpoint(): Promise<string | null>;
+
+  // shares (server/control/shares/)
+  /** Throws StoreConflictError "id" when the id is taken, "createdBy" for an unknown user. */
+  createShare(share: NewShare): Promise<ShareRecord>;
+  shareById(id: string): Promise<ShareRecord | null>;
+  /** Every share, or those `createdBy` made; newest first. */
+  listShares(createdBy?: number): Promise<ShareRecord[]>;
+  /** Marks it revoked; false when unknown or revoked already. */
+  revokeShare(id: string, at: number): Promise<boolean>;
+  /**
+   * Counts one acceptance; false (nothing changed) when the share is unknown, revoked, expired
+   * at `now` or used up. Atomic: of concurrent uses of a one-use share exactly one succeeds.
+   */
+  useShare(id: string, now: number): Promise<boolean>;
+  /** Throws StoreConflictError "shareId" / "userId" for an unknown share or user. */
+  createAcceptance(acceptance: NewAcceptance): Promise<ShareAcceptanceRecord>;
+  acceptanceById(id: number): Promise<ShareAcceptanceRecord | null>;
+  /** A share's acceptances, oldest first. */
+  acceptancesOfShare(shareId: string): Promise<ShareAcceptanceRecord[]>;
+  /** Ends an open acceptance; false when unknown or ended already (the first reason stays). */
+  endAcceptance(id: number, at: number, reason: AcceptanceEndReason): Promise<boolean>;
+  /** Every acceptance not ended, with its share, oldest first. */
+  listOpenAcceptances(): Promise<OpenAcceptance[]>;
 
   // audit log (server/control/api/audit.ts)
   /** Appends one entry. */
