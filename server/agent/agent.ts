@@ -24,6 +24,7 @@ import { InboundForwarder, newForwardCounters } from "./forward.ts";
 import { type LocalApi, startLocalApi } from "./local-api.ts";
 import { connectionStream, MeshAccess } from "./mesh-access.ts";
 import type { PortSet } from "./ports.ts";
+import { AccessSweeper, flowRevoked, sshRevoked } from "./revoke.ts";
 import { type Socks5Proxy, startSocks5 } from "./socks5.ts";
 import { IdentitySshServer } from "./ssh/server.ts";
 import { openStateDir, type StateDir } from "./state-dir.ts";
@@ -108,6 +109,8 @@ export class Agent implements AgentHandle {
   private approvalUrl: string | null = null;
   private sshListener: TcpListener | undefined;
   private forwarder: InboundForwarder | undefined;
+  /** Ends the connections of peers the map no longer allows (revoke.ts). */
+  private readonly sweeper: AccessSweeper;
   private stopped = false;
   /** node.start(), set by start() before it returns the agent. */
   private joining: Promise<void> = new Promise(() => {});
@@ -125,6 +128,21 @@ export class Agent implements AgentHandle {
     this.access = access;
     this.ssh = ssh;
     this.refused = refused;
+    const sshPort = options.sshPort;
+    this.sweeper = new AccessSweeper({
+      current: () => {
+        const state = node.state;
+        return state.ready ? { version: `${state.session}:${state.seq}`, map: state } : undefined;
+      },
+      targets: [
+        {
+          sweep: (map) =>
+            this.forwarder?.endWhere((remote, port) => flowRevoked(map, remote, port)) ?? 0,
+        },
+        { sweep: (map) => ssh?.endWhere((c) => sshRevoked(map, c, sshPort)) ?? 0 },
+      ],
+      log: options.log.child({ component: "revoke" }),
+    });
   }
 
   /** The local socket and the SOCKS5 proxy (before the map: both answer while waiting). */
@@ -216,6 +234,7 @@ export class Agent implements AgentHandle {
       throw error;
     }
     agent.joining = node.start();
+    agent.sweeper.start();
     // The caller awaits `joined` or not (SIGTERM while waiting): never an unhandled rejection.
     agent.joining.catch(() => {});
     log.info(
@@ -307,6 +326,7 @@ export class Agent implements AgentHandle {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.sweeper.close();
     await this.localApi?.close();
     await this.socks5?.close();
     this.forwarder?.close();

@@ -16,7 +16,7 @@ import type { TcpConnection, TcpStack, UnlistenedFlow } from "../../worker/net/t
 import { formatIp } from "../../worker/wireguard/ip-address.ts";
 import type { Logger } from "../log.ts";
 import type { PortSet } from "./ports.ts";
-import { pipeSocket } from "./tcp-pipe.ts";
+import { pipeSocket, resetSocket } from "./tcp-pipe.ts";
 
 /** Counts of the flows a forwarder decided (plain numbers, for status and tests). */
 export interface ForwardCounters {
@@ -32,6 +32,8 @@ export interface ForwardCounters {
   failed: number;
   /** Flows carried right now. */
   active: number;
+  /** Flows ended because their access was revoked (endWhere). */
+  revoked: number;
 }
 
 /** Options of an InboundForwarder. */
@@ -60,7 +62,15 @@ export interface ForwarderOptions {
 
 /** A fresh set of zeroed counters. */
 export function newForwardCounters(): ForwardCounters {
-  return { forwarded: 0, refused: 0, notExposed: 0, ownService: 0, failed: 0, active: 0 };
+  return {
+    forwarded: 0,
+    refused: 0,
+    notExposed: 0,
+    ownService: 0,
+    failed: 0,
+    active: 0,
+    revoked: 0,
+  };
 }
 
 /**
@@ -133,6 +143,34 @@ export class InboundForwarder {
       conn.abort("forwarder closed");
       socket.resetAndDestroy();
     }
+  }
+
+  /**
+   * Resets every carried flow for which `reason` gives a sentence, given the flow's source
+   * address (canonical text) and the local port it reached: its access was revoked (the peer
+   * left the map, the policy no longer lets it reach the port). The packet filter already
+   * drops the peer's next packets; this ends what they would have kept open: the mesh side
+   * gets RST (if the peer can still hear it), the local service a reset at once. Returns how
+   * many were ended.
+   */
+  endWhere(reason: (remote: string, localPort: number) => string | undefined): number {
+    let ended = 0;
+    for (const entry of this.carried) {
+      const remote = formatIp(entry.conn.remoteAddress);
+      const why = reason(remote, entry.conn.localPort);
+      if (why === undefined) continue;
+      ended++;
+      this.counters.revoked++;
+      this.options.log?.info(
+        { from: `${remote}:${entry.conn.remotePort}`, port: entry.conn.localPort, reason: why },
+        "forward_revoked",
+      );
+      // Deleted now so a second sweep before pipeSocket settles does not count it again.
+      this.carried.delete(entry);
+      entry.conn.abort(`access revoked: ${why}`);
+      resetSocket(entry.socket);
+    }
+    return ended;
   }
 
   private describe(flow: UnlistenedFlow): Record<string, unknown> {

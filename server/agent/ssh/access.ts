@@ -57,12 +57,24 @@ export interface LoginRequest {
   checkUrl: string;
 }
 
-/** "alice@example.com on laptop (100.64.0.3)", or "tag:server on web-01 (...)" for a tagged node. */
+/**
+ * Whether the caller is a share recipient's node (issue 17): the only nodes with neither an
+ * owner nor tags (the control server's nodes_owner_check admits no other kind), whose map
+ * entry reaches this node through a share's CIDR rules alone.
+ */
+export function isShareGuest(caller: PeerView): boolean {
+  return caller.user === null && caller.tags.length === 0;
+}
+
+/**
+ * "alice@example.com on laptop (100.64.0.3)", "tag:server on web-01 (...)" for a tagged node,
+ * "share guest on share-3 (...)" for a share recipient.
+ */
 export function describeCaller(caller: PeerView, address: string): string {
   const who =
     caller.user !== null
       ? caller.user.email || caller.user.name
-      : caller.tags.join(",") || "untagged node";
+      : caller.tags.join(",") || "share guest";
   return `${who} on ${caller.name} (${address})`;
 }
 
@@ -141,6 +153,24 @@ function list(users: readonly string[]): string {
   return users.length === 0 ? "no user" : users.join(", ");
 }
 
+/**
+ * Whether a login made earlier may go on under the current rules: some rule of either action
+ * still selects the caller and covers the user. A check rule counts whatever the sign-in's age
+ * (its period gates the login, not the session after it, as with sshd), so only a rule change
+ * or the caller's new identity ends a session here.
+ */
+export function stillCovered(
+  caller: PeerView,
+  address: string,
+  rules: readonly SshRule[],
+  user: string,
+  account: LocalUser | undefined,
+): boolean {
+  return rules.some(
+    (rule) => selects(rule.src, caller, address) && covers(rule.users, user, account),
+  );
+}
+
 /** Decides one login; never throws. */
 export function decideLogin(request: LoginRequest): LoginDecision {
   const { caller, address, requested, account } = request;
@@ -187,10 +217,14 @@ export function decideLogin(request: LoginRequest): LoginDecision {
       };
     }
     const allowed = [...accept, ...check.filter((u) => !accept.includes(u))];
+    // A share recipient is let in by the share's rule alone: what it allows is the share's.
+    const source = isShareGuest(caller)
+      ? "the share allows SSH as"
+      : "the policy's ssh rules allow";
     return {
       allowed: false,
       outcome: "not-allowed",
-      message: `${who} may not log in as ${requested}: the policy's ssh rules allow ${list(allowed)}.`,
+      message: `${who} may not log in as ${requested}: ${source} ${list(allowed)}.`,
     };
   }
   if (account === undefined) {

@@ -12,7 +12,7 @@ import ssh2, { type AuthContext, type Connection, type Server } from "ssh2";
 import type { MeshIdentity } from "../types.ts";
 import { decideLogin, describeCaller, type LoginDecision, type RunAs } from "./access.ts";
 import { sendUserauthBanner } from "./banner.ts";
-import { findSftpServer, serveSession } from "./session.ts";
+import { findSftpServer, type SessionHandle, serveSession } from "./session.ts";
 import { getentDirectory, type LocalUser, MAX_USER_NAME, type UserDirectory } from "./users.ts";
 
 /** How to build an IdentitySshServer. */
@@ -43,6 +43,29 @@ export interface IdentitySshOptions {
   maxConnectionsPerCaller?: number;
 }
 
+/** One connection being served, as a sweep (endWhere) sees it. */
+export interface SshConnectionView {
+  /** The caller's WireGuard key when the connection opened; undefined: no peer had its address. */
+  readonly callerKey: string | undefined;
+  /** The caller's node id then (stable across key rotation). */
+  readonly callerId: number | undefined;
+  /** The connection's source address. */
+  readonly address: string;
+  /** The local account it logged in as; undefined before authentication. */
+  readonly account: LocalUser | undefined;
+}
+
+/** A connection's state kept by the server. */
+interface OpenConnection extends SshConnectionView {
+  account: LocalUser | undefined;
+  client: Connection | undefined;
+  sessions: Set<SessionHandle>;
+  ending: boolean;
+}
+
+/** How long an ended connection may take to flush its last words before it is reset. */
+const REVOKE_GRACE_MS = 1000;
+
 /** Where a connection comes from, as the mesh stack saw it. */
 export interface RemoteEnd {
   address: string;
@@ -60,7 +83,7 @@ export class IdentitySshServer {
   private readonly users: UserDirectory;
   private readonly now: () => number;
   private readonly perCaller = new Map<string, number>();
-  private readonly open = new Set<Duplex>();
+  private readonly open = new Map<Duplex, OpenConnection>();
   private closed = false;
 
   constructor(private readonly options: IdentitySshOptions) {
@@ -100,7 +123,16 @@ export class IdentitySshServer {
       return;
     }
     this.perCaller.set(callerKey, count + 1);
-    this.open.add(stream);
+    const entry: OpenConnection = {
+      callerKey: caller?.key,
+      callerId: caller?.id,
+      address: remote.address,
+      account: undefined,
+      client: undefined,
+      sessions: new Set(),
+      ending: false,
+    };
+    this.open.set(stream, entry);
     let released = false;
     const release = (): void => {
       if (released) return;
@@ -126,7 +158,7 @@ export class IdentitySshServer {
     // One ssh2 Server per connection: its connection listener then knows this remote end
     // without reading ssh2's internals (injectSocket hands the stream to a fresh Client).
     const server = new SshServer({ hostKeys: [this.options.hostKey], ident: IDENT }, (client) =>
-      this.serve(client, stream, remote, log, () => clearTimeout(timer)),
+      this.serve(client, stream, remote, entry, log, () => clearTimeout(timer)),
     );
     server.injectSocket(stream as Parameters<Server["injectSocket"]>[0]);
   }
@@ -135,9 +167,11 @@ export class IdentitySshServer {
     client: Connection,
     stream: Duplex,
     remote: RemoteEnd,
+    entry: OpenConnection,
     log: Logger,
     authenticated: () => void,
   ): void {
+    entry.client = client;
     client.on("error", (error) => log.debug({ error: error.message }, "ssh_connection_error"));
     client.on("close", () => stream.destroy());
 
@@ -202,6 +236,7 @@ export class IdentitySshServer {
     client.on("ready", () => {
       authenticated();
       const user = account!;
+      entry.account = user;
       const sessionLog = log.child({ as: user.name });
       let sessions = 0;
       const max = this.options.maxSessionsPerConnection ?? 10;
@@ -211,14 +246,22 @@ export class IdentitySshServer {
           reject();
           return;
         }
+        if (entry.ending) {
+          reject();
+          return;
+        }
         sessions++;
         const session = accept();
-        session.once("close", () => sessions--);
-        serveSession(session, {
+        const handle = serveSession(session, {
           account: user,
           sftpServer: this.sftpServer(),
           setpriv: this.options.setpriv ?? "/usr/bin/setpriv",
           log: sessionLog,
+        });
+        entry.sessions.add(handle);
+        session.once("close", () => {
+          sessions--;
+          entry.sessions.delete(handle);
         });
       });
       // Port forwarding in either direction is not offered. With no "tcpip" listener ssh2
@@ -291,10 +334,48 @@ export class IdentitySshServer {
     return this.foundSftp.path;
   }
 
+  /**
+   * Ends every connection for which `reason` gives a sentence (its access was revoked: the
+   * caller left the map, the policy no longer lets it reach this port or be this user). Each
+   * session gets "access revoked: <sentence>" on its stderr and exit status 255 and its process
+   * is hung up, the connection is disconnected, and its stream is reset after a short grace
+   * (a peer gone from the map acknowledges nothing). Returns how many were ended.
+   */
+  endWhere(reason: (connection: SshConnectionView) => string | undefined): number {
+    let ended = 0;
+    for (const [stream, entry] of this.open) {
+      if (entry.ending) continue;
+      const why = reason(entry);
+      if (why === undefined) continue;
+      entry.ending = true;
+      ended++;
+      this.options.log.info(
+        {
+          remote: entry.address,
+          nodeKey: entry.callerKey ?? null,
+          as: entry.account?.name ?? null,
+          sessions: entry.sessions.size,
+          reason: why,
+        },
+        "ssh_access_revoked",
+      );
+      for (const session of entry.sessions) session.revoke(`access revoked: ${why}`);
+      try {
+        entry.client?.end();
+      } catch {
+        // Already closing.
+      }
+      const timer = setTimeout(() => stream.destroy(), REVOKE_GRACE_MS);
+      timer.unref();
+      stream.once("close", () => clearTimeout(timer));
+    }
+    return ended;
+  }
+
   /** Stops taking connections and ends those open. */
   close(): void {
     this.closed = true;
-    for (const stream of this.open) stream.destroy();
+    for (const stream of this.open.keys()) stream.destroy();
     this.open.clear();
     this.perCaller.clear();
   }

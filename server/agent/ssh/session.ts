@@ -160,13 +160,26 @@ interface Pty {
   rows: number;
 }
 
+/** A session being served, as the server sees it. */
+export interface SessionHandle {
+  /**
+   * Ends the session now (its access was revoked): `message` on its stderr, exit status 255
+   * (what OpenSSH's client returns for a lost connection), the channel closed, and its process
+   * hung up (SIGHUP) without waiting for the client.
+   */
+  revoke(message: string): void;
+}
+
 /** Serves one accepted session channel until it closes. */
-export function serveSession(session: Session, context: SessionContext): void {
+export function serveSession(session: Session, context: SessionContext): SessionHandle {
   const env = new Map<string, string>();
   let pty: Pty | undefined;
   let terminal: IPty | undefined;
   let child: ChildProcess | undefined;
   let started = false;
+  /** The channel of the shell, command or sftp, once one runs. */
+  let running: ServerChannel | undefined;
+  let revoked = false;
   const { account, log } = context;
 
   session.on("env", (accept, reject, info) => {
@@ -213,6 +226,7 @@ export function serveSession(session: Session, context: SessionContext): void {
 
   const run = (channel: ServerChannel, argv: string[], kind: string): void => {
     started = true;
+    running = channel;
     // Output racing a client that left writes to a closed channel: an error to note, never
     // one that reaches the agent's top level.
     const closedWrite = (error: Error): void =>
@@ -298,6 +312,10 @@ export function serveSession(session: Session, context: SessionContext): void {
       env: options.env,
       cwd: options.cwd,
       stdio: ["pipe", "pipe", "pipe"],
+      // Its own process group, so a revoked session hangs up the command's children too (a
+      // shell's `sleep` outlives a HUP sent to the shell alone); a pty session has its own
+      // session already.
+      detached: true,
     });
     child = proc;
     let spawnError: Error | undefined;
@@ -324,6 +342,8 @@ export function serveSession(session: Session, context: SessionContext): void {
   };
 
   const finish = (channel: ServerChannel, status: number | string): void => {
+    // A revoked session has said its last word (revoke()): the process's own end adds none.
+    if (revoked) return;
     log.debug({ status }, "ssh_session_end");
     // exit-status goes out at once, past output still waiting for the client's window: send
     // it once both output streams have flushed (an empty write's callback runs after every
@@ -369,4 +389,32 @@ export function serveSession(session: Session, context: SessionContext): void {
     }
     run(accept(), [context.sftpServer], "sftp");
   });
+
+  return {
+    revoke(message: string): void {
+      if (revoked) return;
+      revoked = true;
+      const channel = running;
+      if (channel !== undefined) {
+        try {
+          channel.stderr.write(`\r\n${message}\r\n`);
+          channel.exit(255);
+          channel.end();
+        } catch (error) {
+          // The channel closed meanwhile: nothing to tell.
+          log.debug({ error: (error as Error).message }, "ssh_channel_error");
+        }
+      }
+      // Not left to the channel's close: a peer gone from the map never acknowledges it.
+      terminal?.kill("SIGHUP");
+      const pid = child?.pid;
+      if (pid !== undefined) {
+        try {
+          process.kill(-pid, "SIGHUP");
+        } catch {
+          child?.kill("SIGHUP");
+        }
+      }
+    },
+  };
 }

@@ -1,0 +1,155 @@
+// Ending what a peer has open once the map no longer lets it have it (docs/agent.md, "When
+// access ends"): a peer removed from the map (a revoked or expired share, a deleted node), a
+// filter that no longer lets it reach a port, SSH rules that no longer let it be the user it
+// logged in as. The packet filter already drops such a peer's next packets, but that alone
+// leaves its connections open until TCP gives up: shells keep running, local services keep
+// their sockets. The sweeper asks the parts that hold connections (the identity SSH server,
+// inbound forwarding) to end those the current map no longer allows, each time the map
+// changes. The judgements are pure functions of the map, so they are tested alone.
+
+import {
+  compilePeer,
+  compileRule,
+  indexOf,
+  rangesAccept,
+} from "../../worker/control/filter-rules.ts";
+import { FLOW_TCP } from "../../worker/control/flow-table.ts";
+import type { FilterRule, PeerView, SshRule } from "../../worker/control/types.ts";
+import { parseIp } from "../../worker/wireguard/ip-address.ts";
+import type { Logger } from "../log.ts";
+import { canonicalAddress } from "./mesh-access.ts";
+import { stillCovered } from "./ssh/access.ts";
+import type { SshConnectionView } from "./ssh/server.ts";
+
+/** The parts of the node's current map a sweep reads (MapState has them once ready). */
+export interface SweptMap {
+  readonly peers: ReadonlyMap<number, PeerView>;
+  readonly filter: readonly FilterRule[];
+  readonly ssh: readonly SshRule[];
+}
+
+/** The peer of the map holding `address` (canonical text), if any. */
+function holderOf(map: SweptMap, address: string): PeerView | undefined {
+  for (const peer of map.peers.values()) {
+    if (peer.addresses.some((a) => canonicalAddress(a) === address)) return peer;
+  }
+  return undefined;
+}
+
+/**
+ * Why a TCP flow from `address` to local `port` may no longer go on under `map`, or undefined
+ * when it may: the address is no peer's any more (or another node's than `nodeId`, when given;
+ * a node keeps its id when its key rotates), or
+ * no filter rule lets that peer's address reach the port. Judged as the packet filter judges
+ * a new flow (worker/control/filter-rules.ts), so what this ends is exactly what the filter
+ * would now drop.
+ */
+export function flowRevoked(
+  map: SweptMap,
+  address: string,
+  port: number,
+  nodeId?: number,
+): string | undefined {
+  const canonical = canonicalAddress(address);
+  const peer = canonical === null ? undefined : holderOf(map, canonical);
+  if (peer === undefined || canonical === null) {
+    return `${address} is no longer a node of this mesh's map (removed, or its share ended)`;
+  }
+  if (nodeId !== undefined && peer.id !== nodeId) {
+    return `${address} now belongs to another node (${peer.name})`;
+  }
+  const compiled = compilePeer(peer, map.filter.map(compileRule));
+  const at = indexOf(compiled.addresses, parseIp(canonical));
+  if (at < 0 || !rangesAccept(compiled.ranges[at]!, FLOW_TCP, port)) {
+    return `the policy no longer lets ${peer.name} (${canonical}) reach TCP port ${port} here`;
+  }
+  return undefined;
+}
+
+/**
+ * Why an identity SSH connection may no longer go on: its flow to the SSH port is revoked
+ * (flowRevoked), or no SSH rule still lets its caller be the account it logged in as
+ * (stillCovered: a check rule's period gates logins, not sessions).
+ */
+export function sshRevoked(
+  map: SweptMap,
+  connection: SshConnectionView,
+  sshPort: number,
+): string | undefined {
+  const flow = flowRevoked(map, connection.address, sshPort, connection.callerId);
+  if (flow !== undefined) return flow;
+  const account = connection.account;
+  if (account === undefined) return undefined; // Not logged in yet: the login decides.
+  const canonical = canonicalAddress(connection.address) ?? connection.address;
+  const caller = holderOf(map, canonical);
+  if (caller === undefined) return undefined; // Judged by flowRevoked above.
+  if (stillCovered(caller, canonical, map.ssh, account.name, account)) return undefined;
+  return `the ssh rules no longer let ${caller.name} (${canonical}) log in as ${account.name}`;
+}
+
+/** What holds connections a sweep may end. */
+export interface SweepTarget {
+  /** Ends the connections `map` no longer allows; returns how many. */
+  sweep(map: SweptMap): number;
+}
+
+/** How to build an AccessSweeper. */
+export interface SweeperOptions {
+  /**
+   * The current map, with a version that changes whenever the map does (MapState's session and
+   * sequence number); undefined before the first map.
+   */
+  current(): { version: string; map: SweptMap } | undefined;
+  targets: readonly SweepTarget[];
+  /** How often the map is looked at (default 200 ms). */
+  intervalMs?: number;
+  log?: Logger;
+}
+
+/**
+ * Sweeps its targets whenever the map changed. The node offers no callback for an applied map
+ * (server/mesh-node.ts), so the map's sequence number is looked at on a short timer: a change
+ * ends what it revokes within `intervalMs` of its arrival, and an unchanged map costs one
+ * comparison.
+ */
+export class AccessSweeper {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private seen: string | undefined;
+
+  constructor(private readonly options: SweeperOptions) {}
+
+  /** Starts looking (idempotent). */
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.check(), this.options.intervalMs ?? 200);
+    this.timer.unref();
+  }
+
+  /** Sweeps if the map changed since the last sweep; returns how many connections were ended. */
+  check(): number {
+    const current = this.options.current();
+    if (current === undefined || current.version === this.seen) return 0;
+    this.seen = current.version;
+    return this.sweep(current.map);
+  }
+
+  /** Sweeps every target with `map` now; returns how many connections were ended. */
+  sweep(map: SweptMap): number {
+    let ended = 0;
+    for (const target of this.options.targets) {
+      try {
+        ended += target.sweep(map);
+      } catch (error) {
+        // One part failing must not keep the others' revoked connections open.
+        this.options.log?.warn({ error: (error as Error).message }, "sweep_failed");
+      }
+    }
+    return ended;
+  }
+
+  /** Stops looking. */
+  close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
