@@ -187,7 +187,13 @@ export function createEngine(deps: EngineDeps): EngineApi {
 
   // Private URLs (worker/engine/app-*.ts): loaded on the first app port.
   const apps = once(async () =>
-    (await loadApps()).createApps({ store: deps.store, networks, runtime, mesh }),
+    (await loadApps()).createApps({
+      store: deps.store,
+      networks,
+      runtime,
+      mesh,
+      shares: async () => (await shares()).runtimes(),
+    }),
   );
 
   return {

@@ -43,6 +43,8 @@ export interface AppDialDeps {
   runtime: (id: string) => Promise<DialRuntime>;
   /** The mesh node (loaded, not necessarily joined). */
   mesh: () => Promise<DialMesh>;
+  /** The nodes of the shares this browser accepted (each maps its one shared device). */
+  shares?: () => Promise<readonly DialMesh[]>;
   /** How long a dial waits for the mesh to join (default MESH_JOIN_WAIT_MS). */
   meshJoinWaitMs?: number;
 }
@@ -103,12 +105,31 @@ export class AppDialer {
       if (networks.some((n) => n.peers.some((p) => p.allowedIps.some((c) => contains(c, address)))))
         return true;
     }
+    if ((await this.shareOf(host)) !== undefined) return true;
     try {
       (await this.deps.mesh()).peer(host);
       return true;
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The joined share node whose map has `host`. Tried before the mesh: a guest who opened a
+   * share has no mesh to join, and must not wait MESH_JOIN_WAIT_MS for it.
+   */
+  private async shareOf(host: string): Promise<DialMesh | undefined> {
+    const shares = (await this.deps.shares?.().catch(() => [])) ?? [];
+    return shares.find((share) => {
+      const state = share.status().state;
+      if (state !== "ready" && state !== "reconnecting") return false;
+      try {
+        share.peer(host);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   }
 
   private async route(host: string): Promise<Route> {
@@ -143,6 +164,8 @@ export class AppDialer {
         };
       }
     }
+    const share = await this.shareOf(host);
+    if (share !== undefined) return this.meshRoute(share, host, address, "the share's");
     const mesh = await this.deps.mesh();
     const state = mesh.status().state;
     if (state === "stopped" || state === "error" || state === "starting") {
@@ -167,6 +190,16 @@ export class AppDialer {
         `${host} is not a known host: this browser is not on the mesh (${joined.state}${joined.detail === undefined ? "" : `: ${joined.detail}`}).${routed}`,
       );
     }
+    return this.meshRoute(mesh, host, address, "");
+  }
+
+  /** The route to `host` through a joined mesh node (the mesh, or a share's node). */
+  private meshRoute(
+    mesh: DialMesh,
+    host: string,
+    address: Uint8Array | undefined,
+    whose: string,
+  ): Route {
     let peer: PeerView;
     let net: NetInterface;
     try {
@@ -174,7 +207,7 @@ export class AppDialer {
       peer = mesh.peer(host);
     } catch (error) {
       const routed =
-        address === undefined
+        address === undefined || whose !== ""
           ? ""
           : ` No wg-quick network of this browser routes ${host} either (a peer's AllowedIPs must hold it).`;
       throw new AppServiceError("unknown-host", `${(error as Error).message}.${routed}`);
@@ -187,7 +220,7 @@ export class AppDialer {
     return {
       net,
       address: target,
-      label: `${peer.name} (${text})`,
+      label: `${whose === "" ? "" : `${whose} `}${peer.name} (${text})`,
       online: () => {
         try {
           return mesh.peer(peer.name).online;

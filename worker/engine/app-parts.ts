@@ -19,6 +19,8 @@ export interface AppsDeps {
   runtime: AppDialDeps["runtime"];
   /** The mesh (MeshEngine), loaded on first use. */
   mesh: () => Promise<{ runtime: DialMesh }>;
+  /** The accepted shares' nodes (ShareEngines.runtimes), when the engine holds any. */
+  shares?: () => Promise<readonly DialMesh[]>;
 }
 
 /** The engine's app ports: AppsApi and the servers it runs. */
@@ -38,6 +40,7 @@ export function createApps(deps: AppsDeps): Apps {
     networks: () => deps.networks.list(),
     runtime: deps.runtime,
     mesh: async () => (await deps.mesh()).runtime,
+    shares: deps.shares,
   });
   const services = new AppServices({
     dial: dialer.dial,

@@ -79,6 +79,11 @@ export class ShareEngines {
     return held.engine;
   }
 
+  /** The nodes of every share held (private URLs dial a shared device through them). */
+  runtimes(): MeshEngine["runtime"][] {
+    return [...this.held.values()].map((held) => held.engine.runtime);
+  }
+
   /** The share calls of EngineApi. */
   calls(): SharesApi {
     return {
