@@ -105,7 +105,8 @@ export async function startControl(options: ControlOptions): Promise<Control> {
   const clock = options.clock ?? systemClock;
   const settings = await store.transaction((tx) => loadOrInitSettings(tx));
   const policy = new PolicyHolder(options.compile ?? compilePolicy);
-  const compiled = await policy.load(store);
+  await policy.load(store);
+  const compiled = await policy.loadShares(store, clock.now());
   const mapper = new Mapper(compiled, {
     domain: settings.domain,
     relays: options.relays,
@@ -160,7 +161,14 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     log,
     metrics,
   });
-  const meshChanges = new MapSideChanges(store, mapper, hub, policy, log, metrics);
+  const meshChanges = new MapSideChanges(store, mapper, hub, policy, log, metrics, () =>
+    clock.now(),
+  );
+  // However a share node leaves (revoked, expired, its ephemeral grace over, removed by an
+  // admin), its device's rules naming its addresses go with it.
+  mapper.onRemoved((node) => {
+    if (node.shareAcceptanceId !== null) meshChanges.sharesChanged().catch(() => {});
+  });
   return {
     handleUpgrade: stream.handleUpgrade,
     meshChanges,

@@ -9,6 +9,7 @@ import type { Hub } from "./hub.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { PolicyHolder } from "./policy-holder.ts";
+import { sameDocumentKeys } from "./shares/overlay.ts";
 import type { Store } from "./store/types.ts";
 
 /** The map side's MeshChanges. */
@@ -22,6 +23,7 @@ export class MapSideChanges implements MeshChanges {
     private readonly policy: PolicyHolder,
     private readonly log?: Logger,
     private readonly metrics?: ControlMetrics,
+    private readonly now: () => number = Date.now,
   ) {}
 
   nodeChanged(nodeId: number): Promise<void> {
@@ -70,6 +72,23 @@ export class MapSideChanges implements MeshChanges {
       const policy = await this.policy.load(this.store);
       const started = performance.now();
       this.mapper.setPolicy(policy);
+      this.metrics?.policyRecompute((performance.now() - started) / 1000);
+    });
+  }
+
+  /**
+   * A share or an acceptance was created, revoked, ended or expired: the shares in force are
+   * read again and applied like a policy change of the share overlay (shares/overlay.ts): the
+   * nodes regroup and each streaming node gets what changed for it (the device its new peer
+   * or the lost one, its filter and SSH rules; the recipient its one peer). A share node
+   * itself comes and goes through nodeChanged and nodeRemoved, in either order.
+   */
+  sharesChanged(): Promise<void> {
+    return this.serial(async () => {
+      const policy = await this.policy.loadShares(this.store, this.now());
+      const started = performance.now();
+      // Only the overlay changed: the document's answers about every other subject are kept.
+      this.mapper.setPolicy(policy, sameDocumentKeys(this.mapper.policy, policy));
       this.metrics?.policyRecompute((performance.now() - started) / 1000);
     });
   }

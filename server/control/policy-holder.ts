@@ -1,10 +1,14 @@
 // The policy in force: the stored document (or the default one while none is set) compiled
-// against the current users. The API asks it to compile candidates and for the current policy
-// (tag permissions); the map side recompiles when the document or a user changes.
+// against the current users, with the shares in force laid over it (shares/overlay.ts: what
+// the maps say about a share's recipient and its device). The API asks it to compile
+// candidates and for the current policy (tag permissions, who sees a node); the map side
+// recompiles when the document or a user changes, and reloads the shares when one changes.
 
 import type { PolicyAccess } from "./api/deps.ts";
 import { DEFAULT_POLICY } from "./policy/default.ts";
 import type { CompiledPolicy, CompileResult, PolicyUser } from "./policy/types.ts";
+import { type ActiveShare, withShares } from "./shares/overlay.ts";
+import { loadActiveShares } from "./shares/share-active.ts";
 import type { StoreTx, UserRecord } from "./store/types.ts";
 
 /** Compiles a document against users (policy/compile.ts compilePolicy). */
@@ -17,7 +21,11 @@ export function policyUser(user: UserRecord): PolicyUser {
 
 /** The compiled policy in force and how to make a new one. */
 export class PolicyHolder implements PolicyAccess {
+  /** The document compiled against the users (never asked about a share's recipient). */
   private compiled: CompiledPolicy | undefined;
+  private shares: readonly ActiveShare[] = [];
+  /** `compiled` with `shares` over it: what current() gives. */
+  private inForce: CompiledPolicy | undefined;
 
   constructor(private readonly compileFn: CompileFn) {}
 
@@ -25,9 +33,31 @@ export class PolicyHolder implements PolicyAccess {
     return this.compileFn(text, users);
   }
 
+  /** The policy in force, shares included (the mapper's, and the API's). */
   current(): CompiledPolicy {
+    if (this.inForce === undefined) throw new Error("policy: load() it from the store first");
+    return this.inForce;
+  }
+
+  /** The shares in force, as last loaded. */
+  activeShares(): readonly ActiveShare[] {
+    return this.shares;
+  }
+
+  /**
+   * Reads the shares in force (open acceptances of shares neither revoked nor expired at
+   * `now`, with their share nodes' addresses); returns the new policy in force. After load().
+   */
+  async loadShares(tx: StoreTx, now: number): Promise<CompiledPolicy> {
+    this.shares = await loadActiveShares(tx, now);
+    return this.overlay();
+  }
+
+  /** The document's policy with the shares over it, now in force. */
+  private overlay(): CompiledPolicy {
     if (this.compiled === undefined) throw new Error("policy: load() it from the store first");
-    return this.compiled;
+    this.inForce = withShares(this.compiled, this.shares);
+    return this.inForce;
   }
 
   /**
@@ -48,8 +78,9 @@ export class PolicyHolder implements PolicyAccess {
    */
   async reloadUsers(tx: StoreTx): Promise<CompiledPolicy> {
     const users = (await tx.listUsers()).map(policyUser);
-    this.compiled = this.current().withUsers(users);
-    return this.compiled;
+    if (this.compiled === undefined) throw new Error("policy: load() it from the store first");
+    this.compiled = this.compiled.withUsers(users);
+    return this.overlay();
   }
 
   private use(text: string, users: PolicyUser[]): CompiledPolicy {
@@ -61,6 +92,6 @@ export class PolicyHolder implements PolicyAccess {
       );
     }
     this.compiled = result.policy;
-    return result.policy;
+    return this.overlay();
   }
 }

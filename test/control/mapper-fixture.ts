@@ -86,5 +86,6 @@ export function node(id: number, owner: number | string[], name = `n${id}`): Nod
     createdAt: 0,
     lastSeen: null,
     authKeyId: null,
+    shareAcceptanceId: null,
   };
 }

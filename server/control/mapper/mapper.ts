@@ -20,7 +20,7 @@ import { type CompiledPolicy, principalKey } from "../policy/types.ts";
 import { ChangeLog } from "../state/change-log.ts";
 import { type VolatileChange, VolatileState } from "../state/volatile.ts";
 import type { NodeRecord, UserRecord } from "../store/types.ts";
-import { type Group, Groups, regroup, type Subject, subjectOf } from "./groups.ts";
+import { type Cell, type Group, Groups, regroup, type Subject, subjectOf } from "./groups.ts";
 import type { DeltaParts } from "./pending-delta.ts";
 import { resumeParts } from "./resume.ts";
 import { changedRules, type Rules, RulesCache } from "./rules.ts";
@@ -57,6 +57,7 @@ export class Mapper {
   private vis: Visibility;
   private readonly rules = new RulesCache();
   private deliver: Deliver = () => {};
+  private removed: (node: NodeRecord) => void = () => {};
 
   constructor(
     policy: CompiledPolicy,
@@ -74,6 +75,14 @@ export class Mapper {
   /** Sets where deltas go (SSH rules narrowed to each recipient's SSH users on the way). */
   onDeliver(deliver: Deliver): void {
     this.deliver = (nodeId, parts, seq) => deliver(nodeId, this.narrowed(nodeId, parts), seq);
+  }
+
+  /**
+   * Called after a node left the map, whatever removed it (the API, ephemeral expiry,
+   * sign-out): a share node's removal must take its rules off its device (index.ts).
+   */
+  onRemoved(removed: (node: NodeRecord) => void): void {
+    this.removed = removed;
   }
 
   /** Loads the store's users and nodes at start (no deltas: nobody is attached yet). */
@@ -233,6 +242,7 @@ export class Mapper {
     );
     this.removeFromIndex(node);
     this.volatile.delete(nodeId);
+    this.removed(node);
     return true;
   }
 
@@ -295,15 +305,34 @@ export class Mapper {
   /**
    * The policy was replaced: nodes are grouped again (the prefixes it names may differ), and
    * every pair of (old group, new group) cells is asked again.
+   *
+   * `unchanged`, when given, names the subject keys `policy` answers about exactly as the
+   * previous policy did, for pairs of two such keys (the share overlay changed over the same
+   * document: mesh-changes.ts sharesChanged). Then only the cells that moved or have another
+   * key are asked again, against every cell, their rules alone recomputed, and the change is
+   * logged as a change of their principals, not of the policy: a node of another principal
+   * that resumes gets a delta, not a full map.
    */
-  setPolicy(policy: CompiledPolicy): void {
+  setPolicy(policy: CompiledPolicy, unchanged?: (key: string) => boolean): void {
     const before = this.vis;
     const { groups, cells } = regroup(this.groups, policy, this.nodes.values());
-    this.vis = new Visibility(policy);
-    const seq = this.log.append({ kind: "policy" });
+    const stable = (cell: Cell) =>
+      unchanged !== undefined && cell.was.key === cell.now.key && unchanged(cell.now.key);
+    const touched = unchanged === undefined ? cells : cells.filter((cell) => !stable(cell));
+    let seq: number;
+    if (unchanged === undefined) {
+      this.vis = new Visibility(policy);
+      seq = this.log.append({ kind: "policy" });
+    } else {
+      this.vis = before.carry(policy, unchanged);
+      const principals = new Set(touched.flatMap((c) => [c.was.principalKey, c.now.principalKey]));
+      seq = this.log.seq;
+      for (const principal of principals) seq = this.log.append({ kind: "principal", principal });
+    }
     for (const mine of cells) {
       if (mine.attached.size === 0) continue;
-      for (const other of cells) {
+      // Two stable cells see each other as before: only pairs with a touched cell can differ.
+      for (const other of stable(mine) ? touched : cells) {
         const was = before.visible(mine.was, other.was);
         const now = this.vis.visible(mine.now, other.now);
         if (was === now) continue;
@@ -311,7 +340,7 @@ export class Mapper {
       }
     }
     this.groups = groups;
-    this.refreshRules(before.policy, cells, seq);
+    this.refreshRules(before.policy, touched, seq, unchanged);
   }
 
   private showOrHide(ids: Set<number>, except: number, show: boolean): DeltaParts {
@@ -323,8 +352,13 @@ export class Mapper {
   }
 
   /** Recomputes the rules of attached nodes' subjects, sending them where they changed. */
-  private refreshRules(previous: CompiledPolicy, moved: Iterable<Moved>, seq: number): void {
-    const old = this.rules.restart(previous);
+  private refreshRules(
+    previous: CompiledPolicy,
+    moved: Iterable<Moved>,
+    seq: number,
+    unchanged?: (key: string) => boolean,
+  ): void {
+    const old = this.rules.restart(previous, unchanged);
     for (const { was, now, attached } of moved) {
       const parts = changedRules(old(was), this.rulesFor(now));
       if (parts === null) continue;

@@ -45,12 +45,16 @@ export class RulesCache {
   }
 
   /**
-   * The policy in force is no longer `previous`: starts over, and returns the rules a subject
-   * had under `previous` (remembered, or computed again for subjects never asked about).
+   * The policy in force is no longer `previous`: starts over (keeping the subjects `keep`
+   * accepts), and returns the rules a subject had under `previous` (remembered, or computed
+   * again for subjects never asked about).
    */
-  restart(previous: CompiledPolicy): (subject: Subject) => Rules {
+  restart(previous: CompiledPolicy, keep?: (key: string) => boolean): (subject: Subject) => Rules {
     const before = this.byKey;
     this.byKey = new Map();
+    // Subjects the new policy answers as the previous one did keep their rules (mapper.setPolicy).
+    if (keep !== undefined)
+      for (const [key, rules] of before) if (keep(key)) this.byKey.set(key, rules);
     return (subject) => before.get(subject.key) ?? compileRules(previous, subject);
   }
 }

@@ -46,6 +46,23 @@ export class Visibility {
     return next;
   }
 
+  /**
+   * A table for `policy`, which answers about the subject keys `keep` accepts exactly as this
+   * table's policy did (for pairs of two such keys): those answers are kept, the others
+   * asked again (the share overlay changed, its document did not: mapper.setPolicy).
+   */
+  carry(policy: CompiledPolicy, keep: (key: string) => boolean): Visibility {
+    const next = new Visibility(policy);
+    for (const [a, row] of this.rows) {
+      if (!keep(a)) continue;
+      const copy = new Map<string, boolean>();
+      for (const [b, v] of row) if (keep(b)) copy.set(b, v);
+      next.rows.set(a, copy);
+      next.principals.set(a, this.principals.get(a)!);
+    }
+    return next;
+  }
+
   private remember(a: Subject, b: string, answer: boolean): void {
     let row = this.rows.get(a.key);
     if (row === undefined) {

@@ -87,6 +87,30 @@ function freeze<T>(value: T): T {
   return value;
 }
 
+const DEVICE_KEY = /#share-dev:\d+$/;
+
+/**
+ * Whether a subject key (CompiledPolicy.subjectKey) is the overlay's own: a recipient's
+ * (`s:<acceptanceId>`) or a shared device's (`<document key>#share-dev:<nodeId>`). Two overlays
+ * of one document answer alike about every pair of other keys (mapper.setPolicy's `unchanged`).
+ */
+export function isShareSubjectKey(key: string): boolean {
+  return key.startsWith("s:") || DEVICE_KEY.test(key);
+}
+
+/**
+ * When `a` and `b` are overlays of one compiled document (only the shares differ), the keys
+ * they answer alike about (see isShareSubjectKey); else undefined.
+ */
+export function sameDocumentKeys(
+  a: CompiledPolicy,
+  b: CompiledPolicy,
+): ((key: string) => boolean) | undefined {
+  if (!(a instanceof SharesOverlay) || !(b instanceof SharesOverlay) || a.base !== b.base)
+    return undefined;
+  return (key) => !isShareSubjectKey(key);
+}
+
 /** The base policy with the shares' quarantine laid over it. */
 class SharesOverlay implements CompiledPolicy {
   /** Acceptance id -> the device its recipient may reach. */
@@ -98,7 +122,7 @@ class SharesOverlay implements CompiledPolicy {
   private readonly sshRules = new Map<number, SshRule[]>();
 
   constructor(
-    private readonly base: CompiledPolicy,
+    readonly base: CompiledPolicy,
     private readonly shares: readonly ActiveShare[],
   ) {
     // Sorted so that equal sets of shares give equal rules (the mapper compares their JSON).
