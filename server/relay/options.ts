@@ -106,6 +106,11 @@ export interface RelayOptions {
    * `corridor serve`); returns false for one it does not want (then 404). Default: none.
    */
   upgradeFallback?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /**
+   * Answers a request the HTTP parser refused (Node's "clientError": headers over the limit, a
+   * malformed request line); returns false to leave it to Node's default answer (400, 408, 431).
+   */
+  clientErrorFallback?: (error: Error & { code?: string }, socket: Duplex) => boolean;
 }
 
 /** Defaults applied by startRelay(). */

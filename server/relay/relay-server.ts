@@ -145,6 +145,13 @@ export class RelayServer implements SessionHost {
     this.http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
+    const clientError = options.clientErrorFallback;
+    if (clientError !== undefined) {
+      // A listener replaces Node's default answer: given back to it when the fallback passes.
+      this.http.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
+        if (!clientError(error, socket)) defaultClientError(error, socket);
+      });
+    }
   }
 
   /** Starts a relay: loads crypto, derives or generates the key, listens. */
@@ -393,4 +400,19 @@ export class RelayServer implements SessionHost {
 /** Starts a relay; see RelayOptions. Resolves once it listens. */
 export function startRelay(options: RelayOptions): Promise<RelayServer> {
   return RelayServer.start(options);
+}
+
+/** Node's own answer to a request its parser refused (as without a "clientError" listener). */
+function defaultClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || error.code === "ECONNRESET") {
+    socket.destroy();
+    return;
+  }
+  const status =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? "431 Request Header Fields Too Large"
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "408 Request Timeout"
+        : "400 Bad Request";
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
 }

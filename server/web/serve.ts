@@ -19,6 +19,7 @@ import { type RelayOptions, startRelay } from "../relay/index.ts";
 import { AppOrigins } from "./app-origin.ts";
 import { AppOriginServer } from "./app-origin-http.ts";
 import { BridgePage } from "./bridge-http.ts";
+import { answerHeaderOverflow } from "./header-overflow.ts";
 import { StaticSite } from "./static.ts";
 
 /** Options of startServe(). */
@@ -92,6 +93,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     // Not the mount's: the relay refuses it (404) and counts it, as without a mount.
     upgradeFallback: (req, socket, head) =>
       apps.upgrade(req, socket) || mount?.upgrade(req, socket, head) === true,
+    clientErrorFallback: answerHeaderOverflow,
   });
   const relayUrl = relay.url;
   return {

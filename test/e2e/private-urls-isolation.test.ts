@@ -2,7 +2,8 @@
 // the service worker's error pages for a refused port and an unknown host; isolation (the app
 // page cannot read another private service's origin, cannot frame the Corridor page, sees none
 // of Corridor's IndexedDB); the worker stopped mid-session (the next fetch gets a new port from
-// the open tab); a bookmark opened in a new window; Shift+Reload (the bootstrap links again).
+// the open tab); a bookmark opened in a new window; Shift+Reload (the bootstrap links again); a
+// cookie bomb written for the whole site by a hostile app (server/web/header-overflow.ts).
 // Screenshots of the error pages: build/e2e-artifacts/private-urls-*.png.
 
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
@@ -219,6 +220,40 @@ describeWithPrereq(
         expect(echo.path).toBe("/echo");
         await cdp.detach();
         expect(lab.problems).toEqual([]);
+      },
+      TIMEOUT,
+    );
+
+    it(
+      "a cookie bomb from a hostile app: the Corridor page says so once, the browser clears the site's cookies, the page loads again",
+      async () => {
+        const { page } = await openApp(lab, `${lab.appOrigin()}/`);
+        // The browser's own cookie setter (not the injected script's document.cookie), cookies
+        // for the whole site: every request to the Corridor origin would carry 40 KB of them.
+        const written = await page.evaluate((domain) => {
+          const native = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
+          for (let i = 0; i < 40; i++) {
+            native?.set?.call(document, `bomb${i}=${"x".repeat(1000)}; Domain=${domain}; Path=/`);
+          }
+          return (native?.get?.call(document) as string).split("; ").length;
+        }, new URL(lab.corridorOrigin).hostname);
+        expect(written).toBeGreaterThanOrEqual(40);
+        const corridor = await lab.context.newPage();
+        const first = await corridor.goto(`${lab.corridorOrigin}/`);
+        expect(first?.status()).toBe(431);
+        expect(await corridor.locator("h1").textContent()).toBe(
+          "This browser sent too many cookies",
+        );
+        await shoot(corridor, "cookie-bomb");
+        const left = await lab.context.cookies(lab.corridorOrigin);
+        expect(left.filter((c) => c.name.startsWith("bomb"))).toEqual([]);
+        const again = await corridor.reload();
+        expect(again?.status()).toBe(200);
+        take(lab, "status of 431");
+        take(lab, "favicon.ico");
+        expect(lab.problems).toEqual([]);
+        await corridor.close();
+        await page.close();
       },
       TIMEOUT,
     );
