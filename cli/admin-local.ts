@@ -13,6 +13,7 @@ import { AdminError } from "./admin-client.ts";
 import { when } from "./admin-format.ts";
 import { UsageError } from "./args.ts";
 import { CONTROL_DB_FILE, redact } from "./control-flags.ts";
+import { pageOwnerLink, reachedOnLoopback } from "./serve-lines.ts";
 
 /** Where the database is: --database URL, else DIR/control.db of --data DIR (which must exist). */
 export function localDatabase(data: string | undefined, database: string | undefined): string {
@@ -69,11 +70,22 @@ export async function apiKeyCreateLocal(database: string): Promise<number> {
   });
 }
 
-/** `owner-link`: a new single-use owner sign-in link (15 minutes) at `server`. */
+/**
+ * `owner-link`: a new single-use owner sign-in link (15 minutes) at `server`. A loopback server
+ * gets the same link at corridor.localhost first, as `corridor serve` prints it: the page lives
+ * there for private URLs, and a session made at 127.0.0.1 signs in that origin only.
+ */
 export async function ownerLinkLocal(database: string, server: string): Promise<number> {
   return withStore(database, async (store) => {
     const link = await createOwnerLink(store, server);
-    process.stdout.write(`Sign in as owner: ${link}\n`);
+    const line = `Sign in as owner: ${link}\n`;
+    const url = new URL(server);
+    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    const onLoopback = url.protocol === "http:" && reachedOnLoopback(host);
+    process.stdout.write(
+      onLoopback ? pageOwnerLink({ host, publicUrl: undefined }, port, line) : line,
+    );
     return 0;
   });
 }
