@@ -3,12 +3,21 @@
 // deltas to exactly the nodes concerned. The write happens first, in the store's transaction;
 // the notification after it committed. Implemented by the mapper; called by api/ and auth/.
 
+/** How a removed node's stream is refused (default: "node_removed", removed by an admin). */
+export interface NodeRefusal {
+  code: string;
+  message: string;
+}
+
 /** What the map side must hear about after a committed change. */
 export interface MeshChanges {
   /** A node's durable fields changed (name, tags, key, key expiry, owner, SSH host keys). */
   nodeChanged(nodeId: number): Promise<void>;
-  /** A node was removed (its stream is closed with `refused` "node_removed"). */
-  nodeRemoved(nodeId: number): Promise<void>;
+  /**
+   * A node was removed (its stream is closed with `refused` "node_removed", or `refusal`: a
+   * share node's says share_revoked / share_expired).
+   */
+  nodeRemoved(nodeId: number, refusal?: NodeRefusal): Promise<void>;
   /**
    * A user was created or changed (role, email: groups and autogroups may match anew), or
    * signed in (the maps' UserRef.signedInAt, which SSH `check` rules read).
@@ -18,6 +27,11 @@ export interface MeshChanges {
   userSignedOut(userId: number): Promise<void>;
   /** The policy was replaced (already validated and stored). */
   policyChanged(): Promise<void>;
+  /**
+   * A share or an acceptance was created, revoked, ended or expired (shares/service.ts): the
+   * share overlay is read again. Optional only so that fakes of the other calls need not grow.
+   */
+  sharesChanged?(): Promise<void>;
 }
 
 /** An agent waiting for a person's approval (it connected with no auth key). */

@@ -6,6 +6,7 @@
 
 import type { Logger } from "pino";
 import { CONTROL_CLOSE, type Hostinfo, type ServerMessage } from "../../worker/control/messages.ts";
+import type { NodeRefusal } from "./changes.ts";
 import { Deadlines } from "./deadlines.ts";
 import { hostFields } from "./host-fields.ts";
 import type { Mapper } from "./mapper/mapper.ts";
@@ -239,12 +240,20 @@ export class Hub {
     return true;
   }
 
-  /** A node already deleted from the store leaves the map (MeshChanges.nodeRemoved). */
-  forget(nodeId: number, why: string): void {
+  /**
+   * A node already deleted from the store leaves the map (MeshChanges.nodeRemoved). Its stream
+   * is refused with `refusal` when given (a share node: share_revoked, share_expired), else
+   * "node_removed" saying `why`.
+   */
+  forget(nodeId: number, why: string, refusal?: NodeRefusal): void {
     // Out of the map first: its peers get a removal, not an offline patch, and the stream's
     // end below finds no node to mark offline or to store a last seen for.
     this.mapper.removeNode(nodeId);
-    this.refuse(nodeId, "node_removed", `this node was removed from the mesh (${why})`);
+    if (refusal === undefined) {
+      this.refuse(nodeId, "node_removed", `this node was removed from the mesh (${why})`);
+    } else {
+      this.refuse(nodeId, refusal.code, refusal.message);
+    }
     this.ephemeral.cancel(nodeId);
     this.sessions.delete(nodeId);
     this.options.log?.info({ node: nodeId, why }, "node removed");

@@ -172,3 +172,88 @@ export interface PolicySetBody {
   version: number;
   updatedAt: number;
 }
+
+/** Who may accept a share: anyone with the link, users of this deployment, listed emails. */
+export type ShareAudience = "anyone" | "signed-in" | "emails";
+
+/** Where a share stands now (`active` until revoked, expired or used up). */
+export type ShareState = "active" | "revoked" | "expired" | "used-up";
+
+/** One recipient's acceptance of a share, as its sharer sees it. */
+export interface ShareAcceptanceView {
+  id: number;
+  /** The recipient's share node; null once it is removed. */
+  nodeId: number | null;
+  /** Its mesh name while it exists. */
+  nodeName: string | null;
+  /** The signed-in recipient, null for a guest. */
+  userId: number | null;
+  /** How the recipient is shown ("Guest 3", or the user's name). */
+  name: string;
+  userAgent: string;
+  acceptedAt: number;
+  endedAt: number | null;
+  endReason: "revoked" | "expired" | "left" | null;
+}
+
+/** A share as its sharer (or an admin) sees it. The secret is never in it. */
+export interface ShareView {
+  id: string;
+  /** The shared device and its mesh name ("" when it was removed). */
+  nodeId: number;
+  nodeName: string;
+  createdBy: number;
+  /** Local users offered over SSH ([] = no SSH). */
+  sshUsers: string[];
+  /** TCP ports offered, sorted. */
+  ports: number[];
+  audience: ShareAudience;
+  /** Lower case; non-empty exactly when audience is "emails". */
+  emails: string[];
+  expiresAt: number;
+  /** null: any number of acceptances until expiry. */
+  maxUses: number | null;
+  uses: number;
+  note: string;
+  createdAt: number;
+  revokedAt: number | null;
+  state: ShareState;
+  acceptances: ShareAcceptanceView[];
+}
+
+/** What a share link offers, as the recipient's page shows it before accepting. */
+export interface ShareOffer {
+  id: string;
+  /** The shared device: its mesh name and operating system. */
+  device: { name: string; os: string };
+  /** Who shared it (their name, else email). */
+  sharedBy: string;
+  sshUsers: string[];
+  ports: number[];
+  audience: ShareAudience;
+  expiresAt: number;
+  /** Acceptances left; null: any number until expiry. */
+  usesLeft: number | null;
+  note: string;
+}
+
+/** POST /api/v1/shares: the share, and its URL (`<baseUrl>/s/<id>#<secret>`), shown once. */
+export interface ShareCreatedBody {
+  url: string;
+  share: ShareView;
+}
+
+/** GET /api/v1/shares */
+export interface ShareListBody {
+  shares: ShareView[];
+}
+
+/** POST /api/v1/shares/:id/accept: the recipient's share node and what it reaches. */
+export interface ShareAcceptedBody {
+  acceptanceId: number;
+  node: { id: number; name: string; addresses: string[] };
+  /** The shared device's mesh name. */
+  device: string;
+  /** When the share ends (its node is removed then). */
+  expiresAt: number;
+}

@@ -21,6 +21,7 @@ import { nodeRoutes } from "./nodes.ts";
 import { pageRoutes } from "./pages.ts";
 import { policyRoutes } from "./policy.ts";
 import { sessionRoutes } from "./session.ts";
+import { publicShareRoutes, shareRoutes, shareService } from "./shares.ts";
 import { sshUserRoutes } from "./ssh-users.ts";
 import { userRoutes } from "./users.ts";
 
@@ -81,9 +82,12 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     if (c.req.path.startsWith("/api/")) c.header("Cache-Control", "no-store");
   });
 
-  // Open to anyone: pages and sign-in.
+  // Open to anyone: pages, sign-in, and a share link's offer and accept.
+  const shares = shareService(ctx);
   pageRoutes(app, ctx);
   loginRoutes(app, ctx, limiter);
+  // Its own buckets, the same per-address limit as sign-in when one is set.
+  publicShareRoutes(app, ctx, shares, deps.loginRateLimit);
 
   // Everything else needs a caller.
   app.use("/api/v1/*", authenticated(ctx));
@@ -98,6 +102,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   approvalRoutes(app, ctx);
   auditRoutes(app, ctx);
   sshUserRoutes(app, ctx);
+  shareRoutes(app, shares);
   return app;
 }
 
