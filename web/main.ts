@@ -6,11 +6,16 @@ import type { EngineStatus } from "../worker/api.ts";
 import { createApp } from "./app.ts";
 import { errorText } from "./dom.ts";
 import { connectEngine, sessionsLostSince } from "./engine.ts";
+import { isSharePath } from "./share/share-link.ts";
+import { createSharePage } from "./share/share-page.ts";
 
 const engine = connectEngine(location.search);
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html lacks #app");
-const app = createApp(root, engine);
+// A share link (/s/<id>#<secret>) is the recipient's page: that one device, nothing else.
+const app = isSharePath(location.pathname)
+  ? createSharePage(root, engine)
+  : createApp(root, engine);
 
 /** The header's line about the engine: where it runs, its crypto core, lost sessions. */
 function engineText(status: EngineStatus): string {

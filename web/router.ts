@@ -2,7 +2,8 @@
 // can be bookmarked and back/forward work:
 //   #/  home · #/mesh  mesh hosts · #/mesh/host/NAME  a mesh host · #/network/ID  a wg-quick
 //   network · #/network/ID/details · #/network/add · #/admin/SECTION · #/ssh/USER@HOST[:PORT]
-//   (deep link; `?net=ID` names the wg-quick network, else HOST is a mesh name or an address).
+//   (deep link; `?net=ID` names the wg-quick network, else HOST is a mesh name or an address)
+//   · #/shares  the shares this person made (issue 17; the recipient's page is /s/<id>).
 // Parsing is strict and bounded: a fragment is attacker-chosen (any site can link here).
 
 /** What a link asks for; the page confirms it with the person before connecting. */
@@ -25,6 +26,7 @@ export type Route =
   | { kind: "network-details"; id: string }
   | { kind: "network-add" }
   | { kind: "admin"; section: AdminSection }
+  | { kind: "shares" }
   | { kind: "ssh"; link: SshLink; net: string | null }
   /** A fragment that is none of the above; `reason` says what was wrong, for the person. */
   | { kind: "invalid"; hash: string; reason: string };
@@ -102,6 +104,7 @@ export function parseRoute(hash: string): Route {
   if (path === null) return invalid(hash, "a page address starts with #/");
   const parts = path.split("/");
   const [first, second, third, fourth] = parts;
+  if (first === "shares" && parts.length === 1) return { kind: "shares" };
   if (first === "mesh") {
     if (parts.length === 1) return { kind: "mesh" };
     if (second === "host" && third !== undefined && fourth === undefined) {
@@ -158,6 +161,8 @@ export function formatRoute(route: Route): string {
       return "#/network/add";
     case "admin":
       return `#/admin/${route.section}`;
+    case "shares":
+      return "#/shares";
     case "ssh": {
       const { user, host, port } = route.link;
       const hostText = host.includes(":") ? `[${host}]` : host;

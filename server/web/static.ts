@@ -1,6 +1,7 @@
 // Serves the built page (Vite's dist/) over node:http for `corridor serve`: "/" and
-// "/index.html" are the page, every other path is a file of the snapshot (site.ts) or a 404.
-// There is no SPA fallback: the page keeps its state in the URL hash. Hashed assets are
+// "/index.html" are the page, and so is a share link's path "/s/<id>" (issue 17: the id is
+// the path, the secret the fragment); every other path is a file of the snapshot (site.ts) or
+// a 404. There is no SPA fallback: the page keeps its state in the URL hash. Hashed assets are
 // cached for a year, everything else revalidates (ETag, If-None-Match → 304); compressible
 // files go out as brotli or gzip when the client accepts them. Request paths are hostile
 // input: malformed or traversing ones get 400, and only files of the snapshot are ever read.
@@ -17,6 +18,9 @@ import {
   sameStamp,
 } from "./site.ts";
 
+/** A share link's path: "/s/" and the share's public id (worker/api/shares.ts SHARE_ID). */
+const SHARE_PATH = /^\/s\/[A-Za-z0-9_-]{16,64}\/?$/;
+
 /** The verdict on a request target: the site path it names, or why it names none. */
 export type SitePath = { ok: true; path: string } | { ok: false; status: 400; reason: string };
 
@@ -27,7 +31,7 @@ const ENCODED_SEPARATOR = /%(?:2f|5c|00)/i;
 const FORBIDDEN = /[\u0000-\u001f\u007f\\]/;
 
 /**
- * The site path a request target names ("/" is "/index.html"), or 400 with a reason. Only
+ * The site path a request target names ("/" and "/s/<id>" are "/index.html"), or 400 with a reason. Only
  * origin-form targets are accepted; the query is ignored; "." and ".." segments, encoded
  * separators, NUL and other control characters, and malformed percent-encoding are refused.
  */
@@ -48,7 +52,7 @@ export function sitePath(target: string): SitePath {
       return { ok: false, status: 400, reason: "dot segment" };
     }
   }
-  return { ok: true, path: path === "/" ? "/index.html" : path };
+  return { ok: true, path: path === "/" || SHARE_PATH.test(path) ? "/index.html" : path };
 }
 
 /** The encodings a request accepts, by q-value (RFC 9110 §12.5.3); "*" covers the unnamed. */

@@ -2,8 +2,9 @@
 // sign-in page, a wg-quick network's details, Add network, the admin views, and messages for
 // what cannot be shown (with the reason).
 
-import type { NetworkSummary } from "../../worker/api.ts";
+import { MESH_NETWORK_ID, type NetworkSummary } from "../../worker/api.ts";
 import { type ControlApi, isAdminRole } from "../control-api.ts";
+import { openShareDialog } from "../dialogs/share-create.ts";
 import { errorText, h } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import type { Route } from "../router.ts";
@@ -12,11 +13,13 @@ import { DetailsView } from "../views/details.ts";
 import { homeView, messageView } from "../views/home.ts";
 import { MeshHostView } from "../views/mesh-host.ts";
 import { MeshHostsView } from "../views/mesh-hosts.ts";
+import { SharesView } from "../views/shares-list.ts";
 import { signInView } from "../views/sign-in.ts";
 import { type Account, signOut } from "./account.ts";
 import { loadAdminView } from "./admin-route.ts";
 import { appsPlace } from "./app-links.ts";
 import type { MeshWatch } from "./mesh-watch.ts";
+import { hostServices } from "./services-store.ts";
 import type { SshLauncher } from "./ssh.ts";
 
 /** A view in the main area; stop() ends what it follows (timers, subscriptions). */
@@ -105,6 +108,9 @@ export class Pages {
         return this.details(route.id);
       case "admin":
         return this.admin(route.section, hash);
+      case "shares":
+        if (account?.state !== "signed-in") return this.signIn(hash, this.deps.signInReason());
+        return this.shares();
       case "invalid":
         return {
           element: messageView(
@@ -150,7 +156,22 @@ export class Pages {
       name,
       (host) => void this.deps.ssh.toMeshHost(host),
       apps,
+      account?.state === "signed-in"
+        ? {
+            // The node's owner or an admin may share it (the server decides again).
+            may: (host) =>
+              isAdminRole(account.me.user.role) ||
+              (host.owner !== null && host.owner.id === account.me.user.id),
+            share: (host) =>
+              void openShareDialog(this.deps.api, host, hostServices(MESH_NETWORK_ID, host.name)),
+          }
+        : undefined,
     );
+    return { element: view.element, stop: () => view.stop() };
+  }
+
+  private shares(): Page {
+    const view = new SharesView(this.deps.api);
     return { element: view.element, stop: () => view.stop() };
   }
 

@@ -112,6 +112,12 @@ export class TerminalSession {
     this.connect();
   }
 
+  /** Writes a line of the page's own into the terminal (in red), e.g. that access ended. */
+  notice(text: string): void {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the page's text must not carry escapes
+    this.term?.write(`\r\n\x1b[1;31m── ${text.replace(/[\x00-\x1f\x7f]/g, " ")} ──\x1b[0m\r\n`);
+  }
+
   /** A new session with the same request, in the same terminal. */
   reconnect(): void {
     this.term?.write("\r\n\x1b[2m── reconnecting ──\x1b[0m\r\n");

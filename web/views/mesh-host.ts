@@ -1,5 +1,6 @@
 // #/mesh/host/NAME: one mesh host's details, live from the map (MeshWatch), with SSH and a
-// ping through the mesh, and its web services with "Open" (host-services.ts).
+// ping through the mesh, and its web services with "Open" (host-services.ts); for its owner or an
+// admin, "Share…" (a share link, web/dialogs/share-create.ts).
 
 import { MESH_NETWORK_ID, type MeshHost } from "../../worker/api.ts";
 import { button, errorText, h, replace } from "../dom.ts";
@@ -13,12 +14,20 @@ import { seenText } from "./mesh-hosts.ts";
 
 const PING_TIMEOUT_MS = 3_000;
 
+/** "Share…" on the host: who may, and what it does. */
+export interface MeshHostSharing {
+  /** Whether this person may share `host` (its owner, or an admin). */
+  may(host: MeshHost): boolean;
+  share(host: MeshHost): void;
+}
+
 export class MeshHostView {
   readonly element: HTMLElement;
   private readonly facts: HTMLElement;
   private readonly pingResult: HTMLElement;
   private readonly sshButton: HTMLButtonElement;
   private readonly pingButton: HTMLButtonElement;
+  private readonly shareButton: HTMLButtonElement;
   private host: MeshHost | undefined;
   private readonly unsubscribe: () => void;
   private stopped = false;
@@ -30,6 +39,7 @@ export class MeshHostView {
     onSsh: (host: MeshHost) => void,
     /** Where private services open (app-links.ts appsPlace); no services section without it. */
     apps?: AppsPlace,
+    private readonly sharing?: MeshHostSharing,
   ) {
     this.facts = h("dl", { class: "facts", testid: "mesh-host-facts" });
     this.pingResult = h("p", {
@@ -45,6 +55,14 @@ export class MeshHostView {
       { class: "primary", testid: "mesh-host-ssh" },
     );
     this.pingButton = button("Ping", () => void this.ping(), { testid: "mesh-host-ping" });
+    this.shareButton = button(
+      "Share…",
+      () => {
+        if (this.host) sharing?.share(this.host);
+      },
+      { testid: "mesh-host-share" },
+    );
+    this.shareButton.hidden = true;
     this.element = h(
       "section",
       { class: "page mesh-host-page", testid: "mesh-host-page", attrs: { "aria-label": name } },
@@ -52,7 +70,7 @@ export class MeshHostView {
         "div",
         { class: "page-head" },
         h("h1", { text: name }),
-        h("div", { class: "actions" }, this.pingButton, this.sshButton),
+        h("div", { class: "actions" }, this.shareButton, this.pingButton, this.sshButton),
       ),
       h("p", {}, h("a", { text: "← All mesh hosts", attrs: { href: "#/mesh" } })),
       this.facts,
@@ -93,6 +111,7 @@ export class MeshHostView {
     const host = this.host;
     this.sshButton.disabled = host === undefined;
     this.pingButton.disabled = host === undefined;
+    this.shareButton.hidden = host === undefined || this.sharing?.may(host) !== true;
     if (host === undefined) {
       replace(
         this.facts,

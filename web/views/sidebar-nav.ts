@@ -22,6 +22,7 @@ export class SidebarNav {
   private readonly meshLink: HTMLAnchorElement;
   private readonly meshMeta: HTMLElement;
   private readonly admin: HTMLElement;
+  private readonly sharesItem: HTMLElement;
   private account: NavAccount = "unavailable";
 
   constructor() {
@@ -36,6 +37,17 @@ export class SidebarNav {
         this.meshMeta,
       ),
     );
+    // The person's share links (#/shares), when signed in.
+    this.sharesItem = h(
+      "li",
+      { class: "network" },
+      h(
+        "a",
+        { class: "network-item nav-item", testid: "nav-shares", attrs: { href: "#/shares" } },
+        h("span", { class: "network-label" }, h("span", { class: "network-name", text: "Shares" })),
+      ),
+    );
+    this.sharesItem.hidden = true;
     this.admin = h("nav", {
       class: "nav-admin",
       testid: "nav-admin",
@@ -45,7 +57,12 @@ export class SidebarNav {
       "div",
       { class: "sidebar-nav", testid: "sidebar-nav" },
       h("div", { class: "sidebar-head" }, h("h2", { text: "Mesh" })),
-      h("ul", { class: "network-list" }, h("li", { class: "network" }, this.meshLink)),
+      h(
+        "ul",
+        { class: "network-list" },
+        h("li", { class: "network" }, this.meshLink),
+        this.sharesItem,
+      ),
       this.admin,
     );
     this.element.hidden = true;
@@ -57,6 +74,7 @@ export class SidebarNav {
     this.account = account;
     this.element.hidden = account === "unavailable";
     this.admin.hidden = !(account === "signed-in" && isAdmin);
+    this.sharesItem.hidden = account !== "signed-in";
     replace(
       this.admin,
       h("div", { class: "sidebar-head" }, h("h2", { text: "Admin" })),

@@ -20,7 +20,14 @@ export class TerminalTabs {
   /** The engine instance these sessions live in (known once restore() asked). */
   private engineId: string | undefined;
 
-  constructor(private readonly engine: Engine) {
+  /**
+   * `keep` picks the engine's unattached sessions this page takes over (the share page takes
+   * only its share's: it must never show another network's hosts).
+   */
+  constructor(
+    private readonly engine: Engine,
+    private readonly keep: (session: LiveSession) => boolean = () => true,
+  ) {
     this.strip = h("div", { class: "tab-strip", testid: "tab-strip", attrs: { role: "tablist" } });
     this.panels = h("div", { class: "terminal-panels" });
     window.addEventListener("pagehide", () => this.leave());
@@ -54,6 +61,7 @@ export class TerminalTabs {
     let opened = 0;
     for (const session of live) {
       if (session.attached || session.state === "closed" || shown.has(session.id)) continue;
+      if (!this.keep(session)) continue;
       this.open(
         {
           networkId: session.networkId,
