@@ -13,10 +13,12 @@ import type { ControlRefusal } from "../../worker/control/client.ts";
 import type { AgentHandle, AgentOptions } from "./agent.ts";
 import { ownUser, socks5Line } from "./agent.ts";
 import { type LocalApi, startLocalApi } from "./local-api.ts";
+import { AccessSweeper } from "./revoke.ts";
 import { type Socks5Proxy, startSocks5 } from "./socks5.ts";
 import { openStateDir, type StateDir } from "./state-dir.ts";
 import { TunAccess } from "./tun/tun-access.ts";
 import { TunNode } from "./tun/tun-node.ts";
+import { KernelSweep } from "./tun/tun-revoke.ts";
 
 /** Options of a TUN-mode agent: the userspace agent's, the interface, and TUN-only choices. */
 export type TunAgentOptions = AgentOptions & {
@@ -54,6 +56,8 @@ export class TunAgent implements AgentHandle {
   node: TunNode | undefined;
   access: TunAccess | undefined;
   private approvalUrl: string | null = null;
+  /** Ends the kernel connections of peers the map no longer allows (tun/tun-revoke.ts). */
+  private sweeper: AccessSweeper | undefined;
   private stopped = false;
 
   private constructor(
@@ -151,6 +155,32 @@ export class TunAgent implements AgentHandle {
       await node.close();
       throw new Error("agent: stopped");
     }
+    const kernel = new KernelSweep({
+      commands: node.commands,
+      self: () => (node.state.ready ? node.state.self.addresses : []),
+      log: log.child({ component: "revoke" }),
+      ports: options.tunFilter !== "none",
+    });
+    // Each sweep runs `ss`: only a change of what it judges (peers' addresses, the filter)
+    // counts, not the presence patches a busy mesh sends all the time.
+    let seen = "";
+    let version = "";
+    this.sweeper = new AccessSweeper({
+      current: () => {
+        const state = node.state;
+        if (!state.ready) return undefined;
+        const seq = `${state.session}:${state.seq}`;
+        if (seq !== seen) {
+          seen = seq;
+          const peers = [...state.peers.values()].map((p) => [p.id, p.addresses]);
+          version = JSON.stringify([peers, state.filter]);
+        }
+        return { version, map: state };
+      },
+      targets: [kernel],
+      log: log.child({ component: "revoke" }),
+    });
+    this.sweeper.start();
     if (options.socks5 !== undefined) {
       this.socks5 = await startSocks5({
         ...options.socks5,
@@ -184,6 +214,7 @@ export class TunAgent implements AgentHandle {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.sweeper?.close();
     await this.localApi?.close();
     await this.socks5?.close();
     await this.node?.close();

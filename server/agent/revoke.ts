@@ -29,11 +29,16 @@ export interface SweptMap {
 }
 
 /** The peer of the map holding `address` (canonical text), if any. */
-function holderOf(map: SweptMap, address: string): PeerView | undefined {
+export function holderOf(map: SweptMap, address: string): PeerView | undefined {
   for (const peer of map.peers.values()) {
     if (peer.addresses.some((a) => canonicalAddress(a) === address)) return peer;
   }
   return undefined;
+}
+
+/** Why a connection with `address` ends when no peer of the map holds it any more. */
+export function goneReason(address: string): string {
+  return `${address} is no longer a node of this mesh's map (removed, or its share ended)`;
 }
 
 /**
@@ -52,9 +57,7 @@ export function flowRevoked(
 ): string | undefined {
   const canonical = canonicalAddress(address);
   const peer = canonical === null ? undefined : holderOf(map, canonical);
-  if (peer === undefined || canonical === null) {
-    return `${address} is no longer a node of this mesh's map (removed, or its share ended)`;
-  }
+  if (peer === undefined || canonical === null) return goneReason(address);
   if (nodeId !== undefined && peer.id !== nodeId) {
     return `${address} now belongs to another node (${peer.name})`;
   }
@@ -89,8 +92,8 @@ export function sshRevoked(
 
 /** What holds connections a sweep may end. */
 export interface SweepTarget {
-  /** Ends the connections `map` no longer allows; returns how many. */
-  sweep(map: SweptMap): number;
+  /** Ends the connections `map` no longer allows; returns (or resolves with) how many. */
+  sweep(map: SweptMap): number | Promise<number>;
 }
 
 /** How to build an AccessSweeper. */
@@ -115,30 +118,50 @@ export interface SweeperOptions {
 export class AccessSweeper {
   private timer: ReturnType<typeof setInterval> | undefined;
   private seen: string | undefined;
+  /** A sweep in progress (targets may be asynchronous: TUN mode asks the kernel). */
+  private running: Promise<number> | undefined;
+  /** Sweep once more after a change: connections opened while the node applied it. */
+  private again = false;
 
   constructor(private readonly options: SweeperOptions) {}
 
   /** Starts looking (idempotent). */
   start(): void {
     if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.check(), this.options.intervalMs ?? 200);
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? 200);
     this.timer.unref();
   }
 
-  /** Sweeps if the map changed since the last sweep; returns how many connections were ended. */
-  check(): number {
+  /**
+   * Sweeps if the map changed since the last sweep, and once more at the check after (a
+   * connection that opened while the node was still applying the change); resolves with how
+   * many connections were ended. Never rejects; one sweep at a time.
+   */
+  async check(): Promise<number> {
+    if (this.running !== undefined) return 0;
     const current = this.options.current();
-    if (current === undefined || current.version === this.seen) return 0;
-    this.seen = current.version;
-    return this.sweep(current.map);
+    if (current === undefined) return 0;
+    if (current.version === this.seen) {
+      if (!this.again) return 0;
+      this.again = false;
+    } else {
+      this.seen = current.version;
+      this.again = true;
+    }
+    this.running = this.sweep(current.map);
+    try {
+      return await this.running;
+    } finally {
+      this.running = undefined;
+    }
   }
 
-  /** Sweeps every target with `map` now; returns how many connections were ended. */
-  sweep(map: SweptMap): number {
+  /** Sweeps every target with `map` now; resolves with how many connections were ended. */
+  async sweep(map: SweptMap): Promise<number> {
     let ended = 0;
     for (const target of this.options.targets) {
       try {
-        ended += target.sweep(map);
+        ended += await target.sweep(map);
       } catch (error) {
         // One part failing must not keep the others' revoked connections open.
         this.options.log?.warn({ error: (error as Error).message }, "sweep_failed");
