@@ -4,10 +4,11 @@
 // body on 204/205/304 throws, and header names or values it finds invalid throw. Those fields are
 // skipped one by one rather than losing the response. HTML navigations get the page script,
 // unless the body is still content-coded (br, zstd: the engine decodes only gzip and deflate).
+// A small body comes whole (AppResponse.bytes) and makes a Response from bytes: no stream.
 
 import type { AppResponse } from "../../worker/http/app-port.ts";
 import { type AlsoAllow, adaptCsp, randomNonce } from "./csp.ts";
-import { injectIntoStream, scriptTag } from "./html-inject.ts";
+import { findInsertion, INSPECT_LIMIT, injectIntoStream, scriptTag } from "./html-inject.ts";
 
 /** Where the page script is served on every app origin. */
 export const INJECT_PATH = "/__corridor/inject.js";
@@ -64,20 +65,47 @@ export interface ResponseOptions {
   also?: readonly AlsoAllow[];
 }
 
-/** A Response for the engine's reply; its body (if any) is the stream handed over, maybe injected. */
+/**
+ * `tag` inserted into a whole HTML body where injectIntoStream would put it given the body as
+ * one chunk (the same findInsertion calls: "partial" first, then "complete", or "limit" for
+ * INSPECT_LIMIT bytes and more).
+ */
+export function injectIntoBytes(bytes: Uint8Array, tag: string): Uint8Array {
+  const head = bytes.subarray(0, INSPECT_LIMIT);
+  let text = "";
+  for (let i = 0; i < head.length; i += 8192) {
+    text += String.fromCharCode(...head.subarray(i, i + 8192));
+  }
+  let found = findInsertion(text, bytes.length >= INSPECT_LIMIT ? "limit" : "partial");
+  if (found.kind === "more") found = findInsertion(text, "complete");
+  if (found.kind !== "at") return bytes;
+  const tagBytes = new TextEncoder().encode(tag);
+  const out = new Uint8Array(bytes.length + tagBytes.length);
+  out.set(bytes.subarray(0, found.offset));
+  out.set(tagBytes, found.offset);
+  out.set(bytes.subarray(found.offset), found.offset + tagBytes.length);
+  return out;
+}
+
+/**
+ * A Response for the engine's reply; its body (if any) is the stream handed over or the bytes
+ * that came whole, the page script inserted into HTML navigations.
+ */
 export function toResponse(reply: AppResponse, options: ResponseOptions): Response {
   let fields = reply.headers;
   let body = reply.body;
+  let bytes = reply.bytes ?? null;
   if (NULL_BODY.has(reply.status) || options.method.toUpperCase() === "HEAD") {
     void body?.cancel().catch(() => undefined);
     body = null;
+    bytes = null;
   }
   const type = mediaType(
     fields.find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? null,
   );
   // Bytes still encoded are no HTML to insert into: they pass as they are.
   const encoded = undecodedCoding(fields) !== null;
-  if (options.inject && body !== null && type === "text/html" && !encoded) {
+  if (options.inject && (body !== null || bytes !== null) && type === "text/html" && !encoded) {
     const scriptUrl = `${options.origin}${INJECT_PATH}`;
     const csp = (name: string) =>
       fields.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
@@ -111,12 +139,15 @@ export function toResponse(reply: AppResponse, options: ResponseOptions): Respon
       });
     // When only a report-only policy wanted a nonce, the enforced ones did not care: use it.
     const scriptNonce = nonce ?? reportOnly.nonce;
-    body = injectIntoStream(body, scriptTag(INJECT_PATH, reply.documentCookie, scriptNonce));
+    const tag = scriptTag(INJECT_PATH, reply.documentCookie, scriptNonce);
+    if (bytes !== null) bytes = injectIntoBytes(bytes, tag);
+    else if (body !== null) body = injectIntoStream(body, tag);
   }
+  const content = (bytes as Uint8Array<ArrayBuffer> | null) ?? body;
   const init: ResponseInit = { status: reply.status, headers: toHeaders(fields) };
   try {
-    return new Response(body, { ...init, statusText: reply.statusText });
+    return new Response(content, { ...init, statusText: reply.statusText });
   } catch {
-    return new Response(body, init); // a reason phrase the Fetch API refuses
+    return new Response(content, init); // a reason phrase the Fetch API refuses
   }
 }

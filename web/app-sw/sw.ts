@@ -10,6 +10,7 @@
 // Built by vite.config.ts as one self-contained script.
 
 import type { AppWebSocket } from "../../worker/http/app-port.ts";
+import { coalescingStream } from "../../worker/http/coalesce.ts";
 import { decodeServiceLabel } from "../../worker/http/service-label.ts";
 import { BRIDGE_PATH, CONFIG_PATH } from "../app-bridge/messages.ts";
 import { basicChallenge, credentialsPage } from "./credentials-page.ts";
@@ -267,7 +268,9 @@ async function injectScript(): Promise<Response> {
 async function requestBody(request: Request): Promise<ReadableStream<Uint8Array> | null> {
   const method = request.method.toUpperCase();
   if (method === "GET" || method === "HEAD") return null;
-  if (request.body !== null) return request.body;
+  // Coalesced (up to 512 KiB a chunk): the engine pulls a transferred stream one chunk per
+  // round trip, and Chromium hands a request's body over in chunks of 64 KiB or less.
+  if (request.body !== null) return coalescingStream(request.body);
   // Some browsers give no stream for a body they hold whole: read it (it is small then).
   const bytes = new Uint8Array(await request.arrayBuffer());
   if (bytes.length === 0) return null;
@@ -346,9 +349,10 @@ async function carry(event: SwFetchEvent): Promise<Response> {
     credentialsGiven = false;
   }
   const coding = undecodedCoding(result.headers);
-  if (navigate && coding !== null && result.body !== null && !NO_BODY.has(result.status)) {
+  const hasBody = result.body !== null || result.bytes !== undefined;
+  if (navigate && coding !== null && hasBody && !NO_BODY.has(result.status)) {
     // The browser would show the encoded bytes: say why instead (subresources pass as they are).
-    void result.body.cancel().catch(() => undefined);
+    void result.body?.cancel().catch(() => undefined);
     const message = `the response's Content-Encoding is "${coding}", which the engine does not decode`;
     const words = codingExplanation(coding, service);
     return errorPage("protocol", message, service, request.url, words);
@@ -359,7 +363,8 @@ async function carry(event: SwFetchEvent): Promise<Response> {
     origin: location.origin,
     also: await allowances,
   });
-  if (response.body === null) return response;
+  // A body that came whole (AppResponse.bytes) is in memory: nothing to keep the worker alive for.
+  if (response.body === null || result.body === null) return response;
   const { body: streamed, done } = tracked(response.body);
   const cap = new Promise<void>((resolve) => setTimeout(resolve, FETCH_HOLD_MS));
   event.waitUntil(Promise.race([done, cap]));

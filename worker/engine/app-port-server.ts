@@ -3,7 +3,8 @@
 // parseAppPortMessage; a bad one with an id is answered "bad-request" naming the part, one
 // without an id is dropped (counted). A fetch's URL must be on the port's own app origin; its
 // headers are rewritten (app-origin.ts), its cookies come from the engine's jar, its body
-// streams both ways as transferred ReadableStreams. The port ends when it closes (a "close"
+// streams both ways as transferred ReadableStreams, except a small response body, which comes
+// whole in the reply (app-body.ts). The port ends when it closes (a "close"
 // event where the platform has one) or when a send on it fails; its fetches end with it, its
 // WebSockets (each on its own port) do not.
 
@@ -21,6 +22,7 @@ import {
   parseAppPortMessage,
 } from "../http/app-port.ts";
 import { httpRequest } from "../http/client.ts";
+import { declaredLength, INLINE_BODY_MAX, readWhole, streamedBody } from "./app-body.ts";
 import { appErrorOf, tlsMessage } from "./app-errors.ts";
 import {
   type AppOrigin,
@@ -47,44 +49,6 @@ interface Exchange {
 /** Shortens hostile text quoted in a message. */
 function shown(text: string): string {
   return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
-}
-
-/**
- * The response body as the app gets it: pulled from the HTTP client's one read at a time, and
- * `done` called once when it ends, fails or is cancelled (the exchange is over).
- */
-function trackedBody(
-  source: ReadableStream<Uint8Array>,
-  done: () => void,
-): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  let over = false;
-  const finish = (): void => {
-    if (over) return;
-    over = true;
-    done();
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { value, done: end } = await reader.read();
-          if (end) {
-            controller.close();
-            finish();
-          } else controller.enqueue(value);
-        } catch (error) {
-          controller.error(error);
-          finish();
-        }
-      },
-      cancel(reason) {
-        finish();
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }
 
 /** The engine's side of one app port. */
@@ -242,11 +206,24 @@ export class AppPortServer {
       // Never asked for (Upgrade is not sent), but a server may still switch: not the app's.
       response.upgrade?.close();
       let body: ReadableStream<Uint8Array> | null = null;
+      let bytes: Uint8Array | undefined;
       if (NULL_BODY.has(response.status) || message.method === "HEAD") {
         await response.body.cancel().catch(() => undefined);
         over();
       } else {
-        body = trackedBody(response.body, over);
+        // A small body comes in the reply: no stream to set up and pull across (app-body.ts).
+        const length = declaredLength(response.headers);
+        const whole =
+          length !== null && length <= INLINE_BODY_MAX
+            ? await readWhole(response.body, length)
+            : undefined;
+        if (whole?.kind === "whole") {
+          bytes = whole.bytes;
+          over();
+        } else {
+          // Failed midway: streamed as before, the bytes read and then the same error.
+          body = streamedBody(whole?.body ?? response.body, over);
+        }
       }
       const reply: AppResponse = {
         type: "response",
@@ -257,13 +234,16 @@ export class AppPortServer {
         body,
         documentCookie: jars.documentCookie(target),
       };
+      if (bytes !== undefined) reply.bytes = bytes;
       if (exchange.abort.signal.aborted) {
         await body?.cancel().catch(() => undefined);
         over();
         this.fail(id, "aborted", `${this.app.hostHeader}: the request was aborted`);
         return;
       }
-      if (!this.send(reply, body === null ? [] : [body])) {
+      const transfer: Transferable[] =
+        body !== null ? [body] : bytes !== undefined ? [bytes.buffer as ArrayBuffer] : [];
+      if (!this.send(reply, transfer)) {
         await body?.cancel().catch(() => undefined);
         over();
       }

@@ -8,7 +8,8 @@
 // and otherwise drops it.
 //
 // Bodies move as transferable ReadableStreams (Chromium transfers them between workers), so a
-// 1 GiB download or a 256 MiB upload never sits whole in one message.
+// 1 GiB download or a 256 MiB upload never sits whole in one message; a small response body
+// (Content-Length <= 64 KiB) comes whole in its reply instead (AppResponse.bytes).
 
 import * as v from "valibot";
 
@@ -182,7 +183,10 @@ export type AppErrorCode =
   /** Anything else; the message says what. */
   | "failed";
 
-/** The engine's answer to a "fetch": the response head and its body as a transferred stream. */
+/**
+ * The engine's answer to a "fetch": the response head and its body, as a transferred stream or,
+ * when small (Content-Length <= 64 KiB, read whole before replying), as `bytes`.
+ */
 export interface AppResponse {
   type: "response";
   id: number;
@@ -193,7 +197,14 @@ export interface AppResponse {
    * fields; Location rewritten to the app origin when it pointed at a private service.
    */
   headers: [string, string][];
+  /** The body as a transferred stream; null when it has none or came whole in `bytes`. */
   body: ReadableStream<Uint8Array> | null;
+  /**
+   * The whole body when it was small (its ArrayBuffer transferred; `body` is null then). A
+   * transferred stream costs round trips between the engine and the service worker for its set-up
+   * and each chunk; a small body is read to its end first and comes in the reply.
+   */
+  bytes?: Uint8Array;
   /** `document.cookie` for the request's URL after this response's Set-Cookie fields. */
   documentCookie: string;
 }
