@@ -21,6 +21,15 @@ export const SHARE_LIST_MAX = 32;
 /** A local user name as the agent's SSH server takes it (policy selectors' rule). */
 export const LOCAL_USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 
+/** Whether `text` holds a C0 control other than tab and line breaks, or DEL. */
+function hasControlChars(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return true;
+  }
+  return false;
+}
+
 /** An email address, loosely: one '@', no spaces, at most 254 characters. */
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,189}$/;
 
@@ -96,6 +105,9 @@ export function checkShareSpec(spec: ShareSpec, node: NodeRecord): CheckedSpec {
   }
   if (spec.note.length > SHARE_NOTE_MAX) {
     issues.push({ path: "note", message: `at most ${SHARE_NOTE_MAX} characters` });
+  } else if (hasControlChars(spec.note)) {
+    // Shown on the recipient's page and in the audit log; NUL cannot even be stored.
+    issues.push({ path: "note", message: "no control characters (line breaks and tabs are fine)" });
   }
   if (issues.length > 0) {
     const first = issues[0]!;
