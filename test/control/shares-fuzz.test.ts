@@ -238,8 +238,8 @@ describe("share API body fuzz", () => {
             int(2) === 0
               ? valid.slice(0, at)
               : `${valid.slice(0, at)}${pick(["\u0000", "}", '"', "\\"])}${valid.slice(at + 1)}`;
-        } else if (kind === 9) {
-          // A random share id in the path.
+        } else {
+          // kind 9: a random share id in the path.
           body = JSON.stringify(target.valid());
           const path = target.open
             ? target.path().replace(shareId, encodeURIComponent(randomString()))
