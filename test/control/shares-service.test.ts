@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { MeshChanges, NodeRefusal } from "../../server/control/changes.ts";
 import { ShareError } from "../../server/control/shares/errors.ts";
+import { startShareExpiry } from "../../server/control/shares/expiry-job.ts";
 import { type ShareActor, ShareService } from "../../server/control/shares/service.ts";
 import { openPostgresStore } from "../../server/control/store/postgres.ts";
 import { loadOrInitSettings } from "../../server/control/store/settings.ts";
@@ -20,6 +21,7 @@ import { parseShareLink } from "../../worker/control/share-link.ts";
 import { type PgCluster, postgresPrereq, startPostgres } from "../helpers/postgres.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { nodeInput, userInput } from "./store.suite.ts";
+import { ManualClock } from "./stream-harness.ts";
 
 type Call =
   | ["nodeChanged", number]
@@ -189,7 +191,7 @@ function defineServiceTests(backend: () => Backend): void {
     }
     calls.length = 0;
     expect(await service().expireDue(clock.now + 3_599_999)).toBe(0);
-    expect(calls).toEqual([["sharesChanged"]]);
+    expect(calls).toEqual([]);
     calls.length = 0;
     expect(await service().expireDue(clock.now + 3_600_000)).toBe(2);
     const expired = {
@@ -214,6 +216,42 @@ function defineServiceTests(backend: () => Backend): void {
     ]);
     for (const a of await store.acceptancesOfShare(link.link.id)) {
       expect(a).toMatchObject({ endReason: "expired", nodeId: null });
+    }
+  });
+
+  it("the expiry job runs at the earliest open share's expiry, then polls", async () => {
+    const { store, owner, device, calls, as } = await setup();
+    const manual = new ManualClock(clock.now);
+    const service = new ShareService({
+      store,
+      meshChanges: recorder(calls),
+      baseUrl: "https://corridor.example.com/",
+      now: () => manual.now(),
+    });
+    const made = await service.create(spec(device.id, { expiryMs: 60_000 }), as(owner));
+    const link = parseShareLink(made.url);
+    if (!link.ok) throw new Error(link.message);
+    const accepted = await service.accept({
+      id: link.link.id,
+      secret: link.link.secret,
+      nodeKey: wgKey(),
+      hostname: "guest",
+      userAgent: "",
+      actor: as(null),
+    });
+    const job = startShareExpiry(service, store, manual, { pollMs: 3_600_000 });
+    try {
+      // The poke's run finds the acceptance and arms the timer at its share's expiry.
+      await job.poke();
+      manual.advance(59_999);
+      await job.poke();
+      expect((await store.acceptanceById(accepted.acceptanceId))?.endedAt).toBeNull();
+      manual.advance(1);
+      await expect
+        .poll(async () => (await store.acceptanceById(accepted.acceptanceId))?.endReason)
+        .toBe("expired");
+    } finally {
+      job.stop();
     }
   });
 

@@ -72,9 +72,9 @@ const USER_AGENT_MAX = 256;
 /** Share nodes outlive their share's expiry by this much at most (the expiry job's backstop). */
 const KEY_GRACE_MS = 60_000;
 
-/** A share node removed by a change, and how its stream is told. */
+/** An acceptance ended by a change: its share node (null when gone already) and its refusal. */
 interface Removed {
-  nodeId: number;
+  nodeId: number | null;
   refusal: NodeRefusal;
 }
 
@@ -345,18 +345,20 @@ export class ShareService {
       if (only !== null && acceptance.id !== only) continue;
       if (acceptance.endedAt !== null) continue;
       await tx.endAcceptance(acceptance.id, now, reason);
-      if (acceptance.nodeId !== null) {
-        await tx.deleteNode(acceptance.nodeId);
-        removed.push({ nodeId: acceptance.nodeId, refusal });
-      }
+      if (acceptance.nodeId !== null) await tx.deleteNode(acceptance.nodeId);
+      removed.push({ nodeId: acceptance.nodeId, refusal });
     }
     return removed;
   }
 
-  /** After the commit: the removed nodes leave the map, then the overlay is read again. */
-  private async notify(removed: Removed[]): Promise<void> {
-    for (const { nodeId, refusal } of removed) {
-      await this.deps.meshChanges.nodeRemoved(nodeId, refusal);
+  /**
+   * After the commit: the removed nodes leave the map, then the overlay is read again. Nothing
+   * ended, nothing to tell (the expiry job runs often: a no-op run must cost the maps nothing).
+   */
+  private async notify(ended: Removed[]): Promise<void> {
+    if (ended.length === 0) return;
+    for (const { nodeId, refusal } of ended) {
+      if (nodeId !== null) await this.deps.meshChanges.nodeRemoved(nodeId, refusal);
     }
     await this.deps.meshChanges.sharesChanged?.();
   }
