@@ -29,6 +29,8 @@ import { ControlMetrics } from "./metrics.ts";
 import { compilePolicy } from "./policy/compile.ts";
 import { type CompileFn, PolicyHolder } from "./policy-holder.ts";
 import { Registrar } from "./registration.ts";
+import { startShareExpiry } from "./shares/expiry-job.ts";
+import { ShareService } from "./shares/service.ts";
 import { type Clock, systemClock } from "./state/clock.ts";
 import { loadOrInitSettings } from "./store/settings.ts";
 import type { MeshSettings, Store } from "./store/types.ts";
@@ -169,6 +171,13 @@ export async function startControl(options: ControlOptions): Promise<Control> {
   mapper.onRemoved((node) => {
     if (node.shareAcceptanceId !== null) meshChanges.sharesChanged().catch(() => {});
   });
+  // Shares end on time: their recipients' nodes go at the expiry (shares/expiry-job.ts).
+  const shareExpiry = startShareExpiry(
+    new ShareService({ store, meshChanges, baseUrl: options.baseUrl, now: () => clock.now() }),
+    store,
+    clock,
+    { log },
+  );
   return {
     handleUpgrade: stream.handleUpgrade,
     meshChanges,
@@ -191,6 +200,7 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     hub,
     stream,
     close: async () => {
+      shareExpiry.stop();
       await stream.close();
       try {
         const sessions = await saveCheckpoint(store, hub, mapper, digestInputs);
