@@ -49,7 +49,7 @@ export class AdminClient {
     private readonly key: string,
   ) {}
 
-  /** `method path` with an optional JSON body; resolves with the JSON answer. */
+  /** `method path` with an optional JSON body; resolves with the JSON answer (undefined for 204). */
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const url = new URL(path, this.server);
     let response: Response;
@@ -77,6 +77,8 @@ export class AdminClient {
     }
     const text = await response.text();
     if (text.length > MAX_ANSWER) throw new AdminError(`${url.origin} answered too much`);
+    // Done, nothing to say (DELETE of a share): no body to read.
+    if (response.status === 204) return undefined as T;
     let json: unknown;
     try {
       json = JSON.parse(text);

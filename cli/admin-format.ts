@@ -1,7 +1,14 @@
 // `corridor admin`'s human output: aligned tables of users, nodes and auth keys (the API's JSON
 // shapes, worker/control/api-views.ts), and times as UTC to the second.
 
-import type { AuditView, AuthKeyView, NodeView, UserView } from "../worker/control/api-views.ts";
+import type {
+  AuditView,
+  AuthKeyView,
+  NodeView,
+  ShareAcceptanceView,
+  ShareView,
+  UserView,
+} from "../worker/control/api-views.ts";
 
 /** A user as the API lists it: the fields the table shows. */
 export type UserRow = Pick<UserView, "id" | "name" | "email" | "role" | "lastLoginAt">;
@@ -113,4 +120,93 @@ export function auditTable(entries: AuditRow[]): string {
       e.detail || "-",
     ]),
   );
+}
+
+/** An acceptance as `share list` shows it: the API's, and whether its node is online now. */
+export type ShareAcceptanceRow = ShareAcceptanceView & {
+  /** null once the acceptance ended (its node is gone). */
+  online: boolean | null;
+};
+
+/** A share as `share list` shows it. */
+export type ShareRow = Omit<ShareView, "acceptances"> & { acceptances: ShareAcceptanceRow[] };
+
+/**
+ * "Firefox 128 on Linux", "Chrome 131 on macOS", ... from a User-Agent; the first 40
+ * characters of it when no browser is recognized, "-" for none.
+ */
+export function browserOf(userAgent: string): string {
+  if (userAgent.trim() === "") return "-";
+  const version = (name: string): string | undefined =>
+    new RegExp(`${name}/([0-9]+)`).exec(userAgent)?.[1];
+  const browsers: [string, string][] = [
+    ["Edg", "Edge"],
+    ["OPR", "Opera"],
+    ["Firefox", "Firefox"],
+    ["Chrome", "Chrome"],
+    ["Chromium", "Chromium"],
+    ["Version", "Safari"],
+  ];
+  let browser: string | undefined;
+  for (const [token, name] of browsers) {
+    const v = version(token);
+    if (v === undefined) continue;
+    if (name === "Safari" && !userAgent.includes("Safari/")) continue;
+    browser = `${name} ${v}`;
+    break;
+  }
+  const systems: [RegExp, string][] = [
+    [/Android/, "Android"],
+    [/iPhone|iPad|iPod/, "iOS"],
+    [/Mac OS X|Macintosh/, "macOS"],
+    [/Windows/, "Windows"],
+    [/CrOS/, "ChromeOS"],
+    [/Linux|X11/, "Linux"],
+  ];
+  const system = systems.find(([re]) => re.test(userAgent))?.[1];
+  if (browser === undefined) return userAgent.slice(0, 40);
+  return system === undefined ? browser : `${browser} on ${system}`;
+}
+
+/** What a share offers: "ssh ubuntu,deploy; tcp 8080,8443". */
+function offers(share: Pick<ShareView, "sshUsers" | "ports">): string {
+  const parts: string[] = [];
+  if (share.sshUsers.length > 0) parts.push(`ssh ${share.sshUsers.join(",")}`);
+  if (share.ports.length > 0) parts.push(`tcp ${share.ports.join(",")}`);
+  return parts.join("; ") || "-";
+}
+
+/** The shares, then (when there are any) their acceptances, as two tables. */
+export function sharesTable(shares: ShareRow[]): string {
+  const main = table(
+    ["ID", "NODE", "OFFERS", "AUDIENCE", "USES", "EXPIRES", "STATE", "NOTE"],
+    shares.map((s) => [
+      s.id,
+      s.nodeName || `node ${s.nodeId}`,
+      offers(s),
+      s.audience === "emails" ? s.emails.join(",") : s.audience,
+      `${s.uses}/${s.maxUses ?? "unlimited"}`,
+      when(s.expiresAt),
+      s.state,
+      s.note || "-",
+    ]),
+  );
+  const rows = shares.flatMap((s) =>
+    s.acceptances.map((a) => [
+      s.id,
+      String(a.id),
+      a.name,
+      when(a.acceptedAt),
+      browserOf(a.userAgent),
+      a.nodeName ?? "-",
+      a.endedAt !== null
+        ? `ended ${when(a.endedAt)} (${a.endReason ?? "?"})`
+        : a.online === true
+          ? "online"
+          : "offline",
+    ]),
+  );
+  if (rows.length === 0) return main;
+  return `${main}
+${table(["SHARE", "ACCEPTANCE", "WHO", "ACCEPTED", "BROWSER", "NODE", "NOW"], rows)}`;
 }

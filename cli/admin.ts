@@ -18,6 +18,7 @@ import {
   usersTable,
 } from "./admin-format.ts";
 import { apiKeyCreateLocal, localDatabase, ownerLinkLocal } from "./admin-local.ts";
+import { SHARE_USAGE, shareCommand } from "./admin-share.ts";
 import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
 
 /** The environment variable holding the API key. */
@@ -26,11 +27,13 @@ export const API_KEY_VARIABLE = "CORRIDOR_API_KEY";
 /** `corridor admin`: its options, help and summary. */
 export const ADMIN_COMMAND = defineCommand({
   name: "admin",
-  summary: "administer a control server: users, nodes, auth keys, policy, audit log",
+  summary: "administer a control server: users, nodes, auth keys, shares, policy, audit log",
   synopsis: [
     "[--server URL] users | nodes [--json] | nodes rename ID NAME | nodes remove ID",
     "[--server URL] nodes expire ID | authkey list | authkey revoke ID",
     "[--server URL] authkey create [--reusable] [--ephemeral] [--tag TAG]... [--expiry DUR]",
+    `[--server URL] ${SHARE_USAGE.create}`,
+    `[--server URL] ${SHARE_USAGE.list} | ${SHARE_USAGE.revoke}`,
     "[--server URL] policy get | policy set FILE | policy test FILE",
     "[--server URL] audit [--limit N] [--before ID]",
     "apikey create --data DIR | owner-link --data DIR [--server URL]",
@@ -69,6 +72,48 @@ export const ADMIN_COMMAND = defineCommand({
       value: "DUR",
       description: "authkey create: the key's lifetime, e.g. 600s, 30m, 12h, 90d",
       default: "90d",
+    },
+    {
+      name: "ssh-user",
+      value: "USER",
+      multiple: true,
+      description:
+        "share create: offer SSH as this local user of the node (its agent's SSH server)",
+    },
+    {
+      name: "port",
+      value: "P",
+      multiple: true,
+      description: "share create: offer this TCP port of the node (a web service, any TCP)",
+    },
+    { name: "anyone", description: "share create: anyone with the link may accept (the default)" },
+    {
+      name: "signed-in",
+      description: "share create: only users signed in to this control server may accept",
+    },
+    {
+      name: "email",
+      value: "EMAIL",
+      multiple: true,
+      description: "share create: only these people may accept, after signing in with SSO",
+    },
+    {
+      name: "expires",
+      value: "DUR",
+      description: "share create: the link and its access end after this, e.g. 30m, 12h, 7d",
+      default: "24h",
+    },
+    {
+      name: "uses",
+      value: "N",
+      description: "share create: how many people may accept, or 'unlimited' (until it expires)",
+      default: "1",
+    },
+    { name: "note", value: "TEXT", description: "share create: shown to the recipient" },
+    {
+      name: "acceptance",
+      value: "AID",
+      description: "share revoke: end this one recipient's access (share list shows the ids)",
     },
     {
       name: "limit",
@@ -297,9 +342,13 @@ async function admin(args: AdminArgs): Promise<number> {
       return policy(args, rest);
     case "audit":
       return auditLog(args);
+    case "share":
+      return shareCommand(lazyClient(args), args.values, args.positionals, (json, human) =>
+        print(args, json, human),
+      );
     case undefined:
       throw new UsageError(
-        "which command? users, nodes, authkey, policy, audit, apikey or owner-link",
+        "which command? users, nodes, authkey, share, policy, audit, apikey or owner-link",
       );
     default:
       throw new UsageError(`unknown command ${command}`);
