@@ -107,9 +107,7 @@ describe("ShareEngines", () => {
     const h = harness(
       () =>
         new Response(
-          JSON.stringify({
-            error: { code: "share_used_up", message: "this link was already used" },
-          }),
+          JSON.stringify({ error: "share_used_up", message: "this link was already used" }),
           { status: 410, headers: { "content-type": "application/json" } },
         ),
     );

@@ -44,14 +44,12 @@ interface Held {
   joined: Promise<ShareState>;
 }
 
-/** The API's error body: `{error: {code, message}}` (server/control/api/errors.ts). */
+/** The API's error body: `{"error": CODE, "message": SENTENCE}` (server/control/api/errors.ts). */
 function refusalOf(status: number, text: string): ShareRefusal {
   try {
-    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    const code = body.error?.code;
-    const message = body.error?.message;
-    if (typeof code === "string" && typeof message === "string") {
-      return { ok: false, status, code, message };
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    if (typeof body.error === "string" && typeof body.message === "string") {
+      return { ok: false, status, code: body.error, message: body.message };
     }
   } catch {
     // not the API's JSON: said below
