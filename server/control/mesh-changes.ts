@@ -4,7 +4,7 @@
 // made for an earlier change is never applied after a later one.
 
 import type { Logger } from "pino";
-import type { MeshChanges } from "./changes.ts";
+import type { MeshChanges, NodeRefusal } from "./changes.ts";
 import type { Hub } from "./hub.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 import type { ControlMetrics } from "./metrics.ts";
@@ -47,8 +47,8 @@ export class MapSideChanges implements MeshChanges {
     });
   }
 
-  nodeRemoved(nodeId: number): Promise<void> {
-    return this.serial(async () => this.hub.forget(nodeId, "removed by an admin"));
+  nodeRemoved(nodeId: number, refusal?: NodeRefusal): Promise<void> {
+    return this.serial(async () => this.hub.forget(nodeId, "removed by an admin", refusal));
   }
 
   userChanged(userId: number): Promise<void> {
