@@ -4,6 +4,8 @@
 // (forward.ts), the SOCKS5 proxy into the mesh (socks5.ts), the local socket the CLI asks
 // (local-api.ts), and direct UDP paths beside the relay (MeshNode's `direct`). Each part gets
 // only the seam it needs (types.ts, built by mesh-access.ts), so each can be tested alone.
+// When the map stops allowing what a peer has open (it left the map, a port or an ssh rule was
+// withdrawn), the AccessSweeper (revoke.ts) ends those SSH connections and forwarded flows.
 //
 // Lifecycle: start() opens the state directory and begins joining; `joined` settles at the
 // first map (or the refusal before it); `refused` resolves whenever the control server refuses
