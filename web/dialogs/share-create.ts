@@ -4,7 +4,7 @@
 // /api/v1/shares; the link (`<base>/s/<id>#<secret>`) is shown once, with Copy.
 
 import type { MeshHost } from "../../worker/api.ts";
-import type { NodeBody, ShareCreatedBody } from "../../worker/control/api-views.ts";
+import type { NodeListBody, ShareCreatedBody } from "../../worker/control/api-views.ts";
 import { copyText, flashCopied } from "../clipboard.ts";
 import type { ControlApi } from "../control-api.ts";
 import { button, errorText, field, h, input, replace } from "../dom.ts";
@@ -27,11 +27,14 @@ const EXPIRY_LABELS: Record<ExpiryChoice, string> = {
   custom: "Custom…",
 };
 
-/** The local users the node's SSH server can be (GET /api/v1/nodes/:id), or [] when unknown. */
+/**
+ * The local users the node's SSH server can be (GET /api/v1/nodes lists the nodes this person
+ * manages: theirs, or all for an admin), or [] when unknown (any user: typed in).
+ */
 async function nodeSshUsers(api: ControlApi, nodeId: number): Promise<string[]> {
   try {
-    const body = await api.get<NodeBody>(`/api/v1/nodes/${nodeId}`);
-    return body.node.sshUsers ?? [];
+    const body = await api.get<NodeListBody>("/api/v1/nodes");
+    return body.nodes.find((n) => n.id === nodeId)?.sshUsers ?? [];
   } catch {
     return [];
   }
@@ -223,7 +226,19 @@ async function showShareLink(created: ShareCreatedBody): Promise<void> {
     ]
       .filter((s) => s !== "")
       .join(" and "),
-    `. Anyone who has the link can use it (${share.maxUses === null ? "unlimited" : share.maxUses === 1 ? "once" : `${share.maxUses} times`}) until ${new Date(share.expiresAt).toLocaleString()}.`,
+    `. ${
+      share.audience === "anyone"
+        ? "Whoever has the link"
+        : share.audience === "signed-in"
+          ? "A signed-in user with the link"
+          : `With the link, ${share.emails.join(", ")}`
+    } may accept it ${
+      share.maxUses === null
+        ? "any number of times"
+        : share.maxUses === 1
+          ? "once"
+          : `${share.maxUses} times`
+    }, until ${new Date(share.expiresAt).toLocaleString()}.`,
   );
   await openDialog<void>({
     title: "Share link created",

@@ -3,7 +3,8 @@
 // when, how many acceptances are left, the note. Plain DOM; text only ever as text.
 
 import type { ShareOffer } from "../../worker/control/api-views.ts";
-import { type Child, h } from "../dom.ts";
+import { ControlApiError } from "../control-api.ts";
+import { type Child, errorText, h } from "../dom.ts";
 
 /** "in 10 minutes", "in 3 hours", "in 2 days" (an expiry ahead), or "now". */
 export function untilText(expiresAt: number, now = Date.now()): string {
@@ -78,5 +79,42 @@ export function quarantineText(deviceName: string): string {
   return (
     `Accepting gives this browser a temporary address that reaches ${deviceName} only, and only ` +
     `for what is listed. ${deviceName} cannot connect back to this browser. Nothing is installed.`
+  );
+}
+
+/**
+ * POST /api/v1/shares/:id/offer: a public route (no session, no CSRF token), so not through
+ * ControlApi.send, which would ask whoami first (a failing request for every guest).
+ */
+export async function fetchOffer(id: string, secret: string): Promise<ShareOffer> {
+  let res: Response;
+  try {
+    res = await fetch(`/api/v1/shares/${encodeURIComponent(id)}/offer`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      credentials: "same-origin",
+      cache: "no-store",
+      body: JSON.stringify({ secret }),
+    });
+  } catch (error) {
+    throw new ControlApiError(0, "unreachable", `the server did not answer (${errorText(error)})`);
+  }
+  const text = await res.text().catch(() => "");
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: said below
+  }
+  const b = (typeof body === "object" && body !== null ? body : {}) as {
+    offer?: ShareOffer;
+    error?: unknown;
+    message?: unknown;
+  };
+  if (res.ok && typeof b.offer === "object" && b.offer !== null) return b.offer;
+  throw new ControlApiError(
+    res.status,
+    typeof b.error === "string" ? b.error : `http_${res.status}`,
+    typeof b.message === "string" ? b.message : `the server answered ${res.status}`,
   );
 }

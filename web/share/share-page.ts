@@ -25,8 +25,15 @@ import {
   parseShareLocation,
   takeKeptSecret,
 } from "./share-link.ts";
-import { offerFacts, quarantineText } from "./share-offer.ts";
-import { type RefusalText, refusalText } from "./share-refusals.ts";
+import { fetchOffer, offerFacts, quarantineText } from "./share-offer.ts";
+import {
+  endedText,
+  leftPage,
+  type RefusalText,
+  refusalPage,
+  refusalText,
+  waiting,
+} from "./share-refusals.ts";
 import { ShareServices } from "./share-services.ts";
 
 /** How terminal tabs name a share's network. */
@@ -135,21 +142,14 @@ class SharePage {
 
   private refuse(refusal: RefusalText): void {
     this.bar.hidden = true;
-    this.show(
-      h(
-        "section",
-        { class: "page home", testid: "share-refused", data: { reason: refusal.reason } },
-        h(
-          "div",
-          { class: "welcome notice", attrs: { role: "alert" } },
-          h("h1", { text: refusal.title }),
-          h("p", { class: "lead", text: refusal.text }),
-        ),
-      ),
-    );
+    this.show(refusalPage(refusal));
   }
 
   async start(): Promise<void> {
+    // Another link pasted into this tab changes only the fragment: read it as a new page.
+    window.addEventListener("hashchange", () => {
+      if (location.hash.length > 1) location.reload();
+    });
     const where = parseShareLocation(location.pathname, location.hash);
     if (where.kind === "bad") {
       // Whatever the fragment held, it leaves the address bar.
@@ -191,19 +191,25 @@ class SharePage {
     );
   }
 
-  private async loadOffer(): Promise<void> {
+  /** Asks what the link offers; shows it (or the refusal's page). `show` false: only asks. */
+  private async loadOffer(show = true): Promise<void> {
     const secret = this.secret;
     if (secret === null) return;
     try {
-      this.offer = await this.api.send<ShareOffer>("POST", `/api/v1/shares/${this.id}/offer`, {
-        secret,
-      });
+      this.offer = await fetchOffer(this.id, secret);
     } catch (error) {
-      const code = error instanceof ControlApiError ? error.code : "error";
+      this.offer = null;
+      // A secret of the wrong shape is refused as a body: to the person it is a broken link.
+      const code =
+        error instanceof ControlApiError
+          ? error.code === "invalid_body"
+            ? "bad_link"
+            : error.code
+          : "error";
       this.refuse(refusalText(code, error instanceof Error ? error.message : String(error)));
       return;
     }
-    this.showOffer(this.offer);
+    if (show) this.showOffer(this.offer);
   }
 
   private showOffer(offer: ShareOffer): void {
@@ -274,12 +280,18 @@ class SharePage {
     if (!result.ok) {
       // The refusal's own page; a refusal the engine could not read is asked again through the
       // offer, which the server refuses for the same reasons.
-      if (result.code === "unexpected_answer" || result.code === "error") {
-        await this.loadOffer();
+      let code = result.code;
+      if (code === "unexpected_answer" || code === "error") {
+        await this.loadOffer(false);
         if (this.offer === null) return;
+        // The offer stands, so the refusal was about who accepts: the audience's two codes.
+        if (result.status === 401) code = "share_sign_in_required";
+        else if (result.status === 403 && this.offer.audience === "emails") {
+          code = "share_email_not_allowed";
+        }
       }
-      if (result.code.startsWith("share_")) {
-        this.refuse(refusalText(result.code, result.message, this.offer?.sharedBy));
+      if (code.startsWith("share_")) {
+        this.refuse(refusalText(code, result.message, this.offer?.sharedBy));
         return;
       }
       acceptButton.disabled = false;
@@ -387,20 +399,21 @@ class SharePage {
             : "connecting";
     if (status.state !== "refused" || this.ended) return;
     this.ended = true;
-    const expired = status.code === "share_expired";
-    const title = expired ? "This share expired" : "Access was revoked";
-    const text = expired
-      ? "The time this share was given for is over: this browser no longer reaches the device."
-      : status.code === "share_revoked"
-        ? "The person who shared the device ended your access: this browser no longer reaches it."
-        : `The share ended: ${status.detail ?? status.code ?? "refused"}.`;
+    const { reason, title, text } = endedText(status);
     replace(this.banner, h("strong", { text: title }), h("span", { text: ` ${text}` }));
-    this.banner.dataset.reason = expired ? "expired" : "revoked";
+    this.banner.dataset.reason = reason;
+    this.banner.dataset.code = status.code ?? "";
     this.banner.hidden = false;
-    for (const session of this.tabs.sessions) session.notice(`${title}. ${text}`);
+    // Nothing on the bar can reach the device any more; Leave stays.
+    for (const b of this.bar.querySelectorAll<HTMLButtonElement>("button")) {
+      if (b.dataset.testid !== "share-leave") b.disabled = true;
+    }
+    for (const session of this.tabs.sessions) session.endedBy(`${title}. ${text}`);
     if (this.tabs.sessions.length === 0) {
       this.refuse(
-        refusalText(expired ? "share_expired" : "share_revoked", "", this.offer?.sharedBy),
+        reason === "ended"
+          ? refusalText(status.code ?? "error", text)
+          : refusalText(`share_${reason}`, "", this.offer?.sharedBy),
       );
     }
   }
@@ -413,28 +426,6 @@ class SharePage {
     await this.engine.shareLeave(this.id).catch(() => undefined);
     this.bar.hidden = true;
     this.banner.hidden = true;
-    this.show(
-      h(
-        "section",
-        { class: "page home", testid: "share-left" },
-        h(
-          "div",
-          { class: "welcome" },
-          h("h1", { text: "You left the share" }),
-          h("p", {
-            class: "lead",
-            text: "This browser no longer reaches the device. To come back, open the link again (if it has uses left).",
-          }),
-        ),
-      ),
-    );
+    this.show(leftPage());
   }
-}
-
-function waiting(text: string): HTMLElement {
-  return h(
-    "section",
-    { class: "page home", testid: "share-waiting" },
-    h("div", { class: "welcome" }, h("p", { class: "lead", text })),
-  );
 }

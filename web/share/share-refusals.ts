@@ -1,6 +1,10 @@
 // The recipient's refusal pages: one title and sentence per reason the server gives (its codes,
 // server/control/shares/errors.ts). An unknown id and a changed (tampered) secret are one page:
-// the server cannot tell them apart and the page must not either.
+// the server cannot tell them apart and the page must not either. Also the page's other plain
+// pages: waiting, left, and the words for a share that ended while the page was open.
+
+import type { MeshStatus } from "../../worker/api.ts";
+import { h } from "../dom.ts";
 
 /** A refusal page's content. */
 export interface RefusalText {
@@ -64,4 +68,71 @@ export function refusalText(code: string, message = "", sharedBy = ""): RefusalT
         text: message === "" ? `The server refused it (${code}).` : message,
       };
   }
+}
+
+/** A refusal's page. */
+export function refusalPage(refusal: RefusalText): HTMLElement {
+  return h(
+    "section",
+    { class: "page home", testid: "share-refused", data: { reason: refusal.reason } },
+    h(
+      "div",
+      { class: "welcome notice", attrs: { role: "alert" } },
+      h("h1", { text: refusal.title }),
+      h("p", { class: "lead", text: refusal.text }),
+    ),
+  );
+}
+
+/** A line while something loads. */
+export function waiting(text: string): HTMLElement {
+  return h(
+    "section",
+    { class: "page home", testid: "share-waiting" },
+    h("div", { class: "welcome" }, h("p", { class: "lead", text })),
+  );
+}
+
+/** After Leave. */
+export function leftPage(): HTMLElement {
+  return h(
+    "section",
+    { class: "page home", testid: "share-left" },
+    h(
+      "div",
+      { class: "welcome" },
+      h("h1", { text: "You left the share" }),
+      h("p", {
+        class: "lead",
+        text: "This browser no longer reaches the device. To come back, open the link again (if it has uses left).",
+      }),
+    ),
+  );
+}
+
+/** Why the share node was refused while the page was open: revoked, expired, or else ended. */
+export function endedText(status: MeshStatus): {
+  reason: "expired" | "revoked" | "ended";
+  title: string;
+  text: string;
+} {
+  if (status.code === "share_expired") {
+    return {
+      reason: "expired",
+      title: "This share expired",
+      text: "The time this share was given for is over: this browser no longer reaches the device.",
+    };
+  }
+  if (status.code === "share_revoked") {
+    return {
+      reason: "revoked",
+      title: "Access was revoked",
+      text: "The person who shared the device ended your access: this browser no longer reaches it.",
+    };
+  }
+  return {
+    reason: "ended",
+    title: "Access ended",
+    text: `The server ended this browser's access: ${status.detail ?? status.code ?? "refused"}.`,
+  };
 }

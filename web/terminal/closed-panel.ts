@@ -18,10 +18,13 @@ export interface RefusedActions {
   otherUser: () => void;
 }
 
-/** The panel of a closed session; `refused` set: the server refused the login. */
+/**
+ * The panel of a closed session; `refused` set: the server refused the login; no `onReconnect`:
+ * nothing to reconnect to (a share's access ended), no button.
+ */
 export function closedPanel(
   reason: string,
-  onReconnect: () => void,
+  onReconnect: (() => void) | undefined,
   refused?: RefusedActions,
 ): HTMLElement {
   const actions = refused
@@ -31,7 +34,9 @@ export function closedPanel(
         button("Back to hosts", refused.backToHosts, { class: "primary", testid: "back-to-hosts" }),
         button("Other user", refused.otherUser, { testid: "other-user" }),
       )
-    : button("Reconnect", onReconnect, { class: "primary", testid: "reconnect" });
+    : onReconnect === undefined
+      ? null
+      : button("Reconnect", onReconnect, { class: "primary", testid: "reconnect" });
   return h(
     "div",
     { class: "session-closed", testid: "session-closed", attrs: { role: "status" } },

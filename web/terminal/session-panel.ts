@@ -45,7 +45,8 @@ export interface PanelSession {
 
 /** The ways on from a closed session, as the overlay offers them. */
 export interface ClosedWays {
-  reconnect(): void;
+  /** Undefined: nothing to reconnect to (a share's access ended). */
+  reconnect: (() => void) | undefined;
   /** After the person confirms, forget the host's trusted keys (the host key changed). */
   forgetHostKey(): void;
   /**
@@ -182,7 +183,7 @@ export class SessionPanel {
           ? hostKeyWarning(detail, this.target.host, () => ways.forgetHostKey())
           : closedPanel(
               detail,
-              () => ways.reconnect(),
+              ways.reconnect,
               otherUser !== undefined
                 ? {
                     otherUser,

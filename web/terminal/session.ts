@@ -56,6 +56,8 @@ export class TerminalSession {
   onOtherUser: (() => void) | undefined = undefined;
   /** The last attempt was refused by the identity SSH server (SessionUi.onLoginRefused). */
   private loginRefused = false;
+  /** Set by endedBy(): the session cannot come back. */
+  private endedText: string | undefined;
 
   private readonly view: SessionPanel;
   private term: TermHandle | undefined;
@@ -110,6 +112,16 @@ export class TerminalSession {
       return;
     }
     this.connect();
+  }
+
+  /**
+   * The way to the host is gone for good (a share revoked or expired): `text` goes into the
+   * terminal, and the closed panel says it instead of offering Reconnect.
+   */
+  endedBy(text: string): void {
+    this.endedText = text;
+    this.notice(text);
+    if (this.state === "closed") this.setState("closed", text);
   }
 
   /** Writes a line of the page's own into the terminal (in red), e.g. that access ended. */
@@ -286,6 +298,7 @@ export class TerminalSession {
   }
 
   private setState(state: SessionState, detail: string): void {
+    if (state === "closed" && this.endedText !== undefined) detail = this.endedText;
     this.state = state;
     this.detail = detail;
     if (state === "closed") {
@@ -299,7 +312,7 @@ export class TerminalSession {
 
   private renderState(): void {
     this.view.showState(this.state, this.detail, {
-      reconnect: () => this.reconnect(),
+      reconnect: this.endedText === undefined ? () => this.reconnect() : undefined,
       forgetHostKey: () => void this.forgetHostKey(),
       otherUser: this.loginRefused ? this.onOtherUser : undefined,
     });
