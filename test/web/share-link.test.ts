@@ -101,7 +101,7 @@ describe("parseShareLocation", () => {
       expect(result.id).toMatch(/^[A-Za-z0-9_-]{16,64}$/);
       if (result.kind === "share") {
         accepted++;
-        expect(result.secret).toMatch(/^[A-Za-z0-9_-]{16,128}$/);
+        expect(result.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
         expect(`#${result.secret}`).toBe(hash);
       }
     }

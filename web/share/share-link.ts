@@ -10,8 +10,8 @@ import { SHARE_ID } from "../../worker/api.ts";
 /** The path prefix of a share link. */
 export const SHARE_PATH_PREFIX = "/s/";
 
-/** A secret: base64url, as the server makes them (32 bytes: 43 characters), with some slack. */
-const SECRET = /^[A-Za-z0-9_-]{16,128}$/;
+/** A secret: 32 bytes as base64url, 43 characters (worker/control/share-link.ts's). */
+const SECRET = /^[A-Za-z0-9_-]{43}$/;
 /** Longest path or fragment read; anything longer is not a share link. */
 const MAX_PART = 512;
 
