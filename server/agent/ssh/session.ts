@@ -170,6 +170,20 @@ export interface SessionHandle {
   revoke(message: string): void;
 }
 
+/**
+ * SIGHUP to a piped command's process group (it leads one: spawned detached), so its children
+ * go too, as a closing terminal hangs up its session; to the process alone if that fails.
+ */
+function hangUp(proc: ChildProcess): void {
+  const pid = proc.pid;
+  try {
+    if (pid === undefined) throw new Error("no pid");
+    process.kill(-pid, "SIGHUP");
+  } catch {
+    proc.kill("SIGHUP");
+  }
+}
+
 /** Serves one accepted session channel until it closes. */
 export function serveSession(session: Session, context: SessionContext): SessionHandle {
   const env = new Map<string, string>();
@@ -337,7 +351,7 @@ export function serveSession(session: Session, context: SessionContext): Session
       finish(channel, signal !== null ? signal.slice(3) : (code ?? 0));
     });
     channel.on("close", () => {
-      if (child !== undefined) child.kill("SIGHUP");
+      if (child !== undefined) hangUp(child);
     });
   };
 
@@ -407,14 +421,7 @@ export function serveSession(session: Session, context: SessionContext): Session
       }
       // Not left to the channel's close: a peer gone from the map never acknowledges it.
       terminal?.kill("SIGHUP");
-      const pid = child?.pid;
-      if (pid !== undefined) {
-        try {
-          process.kill(-pid, "SIGHUP");
-        } catch {
-          child?.kill("SIGHUP");
-        }
-      }
+      if (child !== undefined) hangUp(child);
     },
   };
 }
