@@ -48,18 +48,26 @@ export class Visibility {
 
   /**
    * A table for `policy`, which answers about the subject keys `keep` accepts exactly as this
-   * table's policy did (for pairs of two such keys): those answers are kept, the others
-   * asked again (the share overlay changed, its document did not: mapper.setPolicy).
+   * table's policy did (for pairs of two such keys): those answers move to the new table, the
+   * others are dropped (the share overlay changed, its document did not: mapper.setPolicy).
+   * Moved, not copied (a mesh's table holds about subjects² answers): this table is left
+   * empty and answers from then on by asking its policy again.
    */
   carry(policy: CompiledPolicy, keep: (key: string) => boolean): Visibility {
     const next = new Visibility(policy);
+    // Answers are remembered both ways, so the kept rows naming a dropped key are exactly the
+    // keys of that key's own row: few, since dropped keys are the overlay's.
+    for (const [a, row] of this.rows) {
+      if (keep(a)) continue;
+      for (const b of row.keys()) this.rows.get(b)?.delete(a);
+    }
     for (const [a, row] of this.rows) {
       if (!keep(a)) continue;
-      const copy = new Map<string, boolean>();
-      for (const [b, v] of row) if (keep(b)) copy.set(b, v);
-      next.rows.set(a, copy);
+      next.rows.set(a, row);
       next.principals.set(a, this.principals.get(a)!);
     }
+    this.rows.clear();
+    this.principals.clear();
     return next;
   }
 
