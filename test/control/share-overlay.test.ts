@@ -2,7 +2,8 @@
 // recipient sees its device and nothing else whatever the document says (even "everything may
 // reach everything"), nobody may open anything towards it, the device gains exactly one filter
 // rule and one SSH rule per share (sources: the recipients' addresses) and keeps every other
-// answer; the document is never asked about a share principal.
+// answer; the document is never asked about a share principal. Also the shares in force as
+// read from the store's open acceptances (shares/share-active.ts).
 
 import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../server/control/policy/compile.ts";
@@ -14,6 +15,12 @@ import type {
   Principal,
 } from "../../server/control/policy/types.ts";
 import { type ActiveShare, withShares } from "../../server/control/shares/overlay.ts";
+import { activeShares } from "../../server/control/shares/share-active.ts";
+import type {
+  OpenAcceptance,
+  ShareAcceptanceRecord,
+  ShareRecord,
+} from "../../server/control/store/types.ts";
 
 const USERS: PolicyUser[] = [
   { id: 1, email: "owner@example.com", role: "owner" },
@@ -238,5 +245,72 @@ describe("withShares", () => {
       expect(policy.filterFor(n)).toEqual(base.filterFor(n));
     }
     expect(policy.canReach(R1, D)).toBe(false);
+  });
+});
+
+describe("activeShares (the shares in force, from the store's open acceptances)", () => {
+  const shareRecord = (id: string, extra: Partial<ShareRecord> = {}): ShareRecord => ({
+    id,
+    secretHash: "",
+    nodeId: 10,
+    createdBy: 3,
+    sshUsers: [],
+    ports: [8080],
+    audience: "anyone",
+    emails: [],
+    expiresAt: 2_000,
+    maxUses: null,
+    uses: 1,
+    note: "",
+    createdAt: 0,
+    revokedAt: null,
+    ...extra,
+  });
+  const acceptance = (
+    id: number,
+    shareId: string,
+    nodeId: number | null,
+  ): ShareAcceptanceRecord => ({
+    id,
+    shareId,
+    nodeId,
+    userId: null,
+    guestName: `Guest ${id}`,
+    userAgent: "",
+    acceptedAt: 0,
+    endedAt: null,
+    endReason: null,
+  });
+  const nodes = new Map([
+    [101, { ipv4: "100.64.1.101", ipv6: "fd7a::1:101", shareAcceptanceId: 1 }],
+    [102, { ipv4: "100.64.1.102", ipv6: "fd7a::1:102", shareAcceptanceId: 2 }],
+    [103, { ipv4: "100.64.1.103", ipv6: "fd7a::1:103", shareAcceptanceId: 99 }],
+    [104, { ipv4: "100.64.1.104", ipv6: "fd7a::1:104", shareAcceptanceId: 4 }],
+    [105, { ipv4: "100.64.1.105", ipv6: "fd7a::1:105", shareAcceptanceId: 5 }],
+  ]);
+
+  it("groups recipients by share and leaves out what may not reach anything", () => {
+    const web = shareRecord("web");
+    const open: OpenAcceptance[] = [
+      { acceptance: acceptance(1, "web", 101), share: web },
+      { acceptance: acceptance(2, "web", 102), share: web },
+      // A node that is not this acceptance's, a node gone, a revoked and an expired share.
+      { acceptance: acceptance(3, "web", 103), share: web },
+      { acceptance: acceptance(6, "web", null), share: web },
+      { acceptance: acceptance(4, "old", 104), share: shareRecord("old", { revokedAt: 500 }) },
+      { acceptance: acceptance(5, "late", 105), share: shareRecord("late", { expiresAt: 1_000 }) },
+    ];
+    expect(activeShares(open, (id) => nodes.get(id) ?? null, 1_000)).toEqual([
+      {
+        shareId: "web",
+        deviceNodeId: 10,
+        sshUsers: [],
+        ports: [8080],
+        recipients: [
+          { acceptanceId: 1, nodeId: 101, addresses: ["100.64.1.101", "fd7a::1:101"] },
+          { acceptanceId: 2, nodeId: 102, addresses: ["100.64.1.102", "fd7a::1:102"] },
+        ],
+      },
+    ]);
   });
 });
