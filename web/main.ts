@@ -3,19 +3,23 @@
 // The engine never runs on this thread; the page talks to it only through the comlink API.
 
 import type { EngineStatus } from "../worker/api.ts";
-import { createApp } from "./app.ts";
+import { type App, createApp } from "./app.ts";
 import { errorText } from "./dom.ts";
 import { connectEngine, sessionsLostSince } from "./engine.ts";
-import { isSharePath } from "./share/share-link.ts";
-import { createSharePage } from "./share/share-page.ts";
+import { isSharePath, takeShareLocation } from "./share/share-link.ts";
 
 const engine = connectEngine(location.search);
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html lacks #app");
-// A share link (/s/<id>#<secret>) is the recipient's page: that one device, nothing else.
-const app = isSharePath(location.pathname)
-  ? createSharePage(root, engine)
-  : createApp(root, engine);
+// A share link (/s/<id>#<secret>) is the recipient's page: that one device, nothing else. Its
+// secret leaves the address bar before anything else runs; the page's code loads on demand
+// (outside every other page's first load).
+const appReady: Promise<App> = isSharePath(location.pathname)
+  ? ((where) =>
+      import("./share/share-page.ts").then(({ createSharePage }) =>
+        createSharePage(root, engine, where),
+      ))(takeShareLocation())
+  : Promise.resolve(createApp(root, engine));
 
 /** The header's line about the engine: where it runs, its crypto core, lost sessions. */
 function engineText(status: EngineStatus): string {
@@ -31,12 +35,14 @@ function engineText(status: EngineStatus): string {
   return `${where}; crypto core: ${build}.${ended}`;
 }
 
-engine
-  .status()
-  .then((status) => {
-    app.setEngineStatus("ready", engineText(status));
-    return app.refreshNetworks();
-  })
-  .catch((error: unknown) => {
-    app.setEngineStatus("error", `The engine did not start: ${errorText(error)}`);
-  });
+void appReady.then((app) =>
+  engine
+    .status()
+    .then((status) => {
+      app.setEngineStatus("ready", engineText(status));
+      return app.refreshNetworks();
+    })
+    .catch((error: unknown) => {
+      app.setEngineStatus("error", `The engine did not start: ${errorText(error)}`);
+    }),
+);

@@ -186,8 +186,9 @@ describeWithPrereq(meshLabPrereq(), "share links in the page (issue 17)", () => 
     expect(await item.getByTestId("share-item-uses").textContent()).toBe("1 of 1 used");
     await shoot(owner, "list");
     await item.getByTestId("share-revoke").click();
-    await owner.getByTestId("share-revoke-confirm").click();
+    // From the click on Revoke (an upper bound: the click's own round trip is in it).
     const started = Date.now();
+    await owner.getByTestId("share-revoke-confirm").click();
     current = recipient;
     const banner = recipient.getByTestId("share-ended");
     await banner.waitFor({ state: "visible", timeout: 30_000 });
@@ -233,6 +234,23 @@ describeWithPrereq(meshLabPrereq(), "share links in the page (issue 17)", () => 
     expect(await refusal.getAttribute("data-reason")).toBe("email-not-allowed");
     await shoot(bob, "refused-email");
   }, 180_000);
+
+  it("a web-service share: Open for its port (here at 127.0.0.1: where it would open instead)", async () => {
+    const web = await apiShare({ sshUsers: [], ports: [8080], note: "the build dashboard" });
+    const guest = await person();
+    await guest.goto(web);
+    expect(await guest.getByTestId("share-ports").textContent()).toContain("port 8080");
+    await shoot(guest, "offer-web");
+    await guest.getByTestId("share-accept").click({ timeout: 30_000 });
+    await guest.getByTestId("share-accepted").waitFor({ timeout: 60_000 });
+    // No terminal: nothing shared over SSH.
+    expect(await guest.getByTestId("terminal-tab").count()).toBe(0);
+    // The lab's page is at 127.0.0.1, not same-site with private URLs: the bar says where.
+    expect(await guest.getByTestId("share-accepted-text").textContent()).toMatch(
+      /open only when this page is at corridor\.localhost/,
+    );
+    await shoot(guest, "accepted-web");
+  }, 120_000);
 
   it("a share that expires while open says so, and its link is then a clear page", async () => {
     const expiring = await apiShare({ expiry: "1m", maxUses: null, note: "one minute" });

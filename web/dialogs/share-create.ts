@@ -204,8 +204,13 @@ export async function openShareDialog(
 
 /** The new share's link, shown once, with Copy. */
 async function showShareLink(created: ShareCreatedBody): Promise<void> {
-  const url = input({ testid: "share-link-url", value: created.url });
-  url.readOnly = true;
+  // A text area: the whole link is seen (wrapped) on a phone too, not its last characters.
+  const url = h("textarea", {
+    testid: "share-link-url",
+    class: "share-link-text",
+    attrs: { rows: "3", readonly: "", spellcheck: "false", "aria-label": "The share link" },
+  });
+  url.value = created.url;
   url.addEventListener("focus", () => url.select());
   const copy = button(
     "Copy",

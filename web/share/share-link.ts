@@ -50,6 +50,17 @@ export function cleanSharePath(id: string, search = ""): string {
   return `${SHARE_PATH_PREFIX}${id}${search}`;
 }
 
+/**
+ * Reads the share from this page's address and takes the secret out of the address bar at once
+ * (`history.replaceState` to `/s/<id>`, the query kept): main.ts calls it before anything else.
+ */
+export function takeShareLocation(): ShareLocation {
+  const where = parseShareLocation(location.pathname, location.hash);
+  const path = where.kind === "bad" ? location.pathname : cleanSharePath(where.id, location.search);
+  if (location.hash !== "" || where.kind !== "bad") history.replaceState(null, "", path);
+  return where;
+}
+
 /** The sessionStorage key holding a secret across a sign-in round trip. */
 export const SHARE_SECRET_KEY = "corridor.share-secret";
 

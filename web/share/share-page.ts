@@ -22,7 +22,7 @@ import { TerminalTabs } from "../views/terminal-tabs.ts";
 import {
   cleanSharePath,
   keepSecretForSignIn,
-  parseShareLocation,
+  type ShareLocation,
   takeKeptSecret,
 } from "./share-link.ts";
 import { fetchOffer, offerFacts, quarantineText } from "./share-offer.ts";
@@ -40,10 +40,10 @@ import { ShareServices } from "./share-services.ts";
 const SHARE_NETWORK_NAME = "shared";
 
 /** Starts the share page in `root` (main.ts, for a path under /s/). */
-export function createSharePage(root: HTMLElement, engine: Engine): App {
+export function createSharePage(root: HTMLElement, engine: Engine, where: ShareLocation): App {
   applyPageTheme();
   const page = new SharePage(root, engine, controlApi);
-  void page.start();
+  void page.start(where);
   return {
     setEngineStatus: (state, text) => page.setEngineStatus(state, text),
     // The share page lists no networks.
@@ -145,21 +145,17 @@ class SharePage {
     this.show(refusalPage(refusal));
   }
 
-  async start(): Promise<void> {
+  /** `where`: the address as main.ts read it (takeShareLocation: the secret already out of it). */
+  async start(where: ShareLocation): Promise<void> {
     // Another link pasted into this tab changes only the fragment: read it as a new page.
     window.addEventListener("hashchange", () => {
       if (location.hash.length > 1) location.reload();
     });
-    const where = parseShareLocation(location.pathname, location.hash);
     if (where.kind === "bad") {
-      // Whatever the fragment held, it leaves the address bar.
-      if (location.hash !== "") history.replaceState(null, "", location.pathname);
       this.refuse(refusalText("bad_link"));
       return;
     }
     this.id = where.id;
-    // The secret leaves the address bar at once: not in the history, bookmarks or Referer.
-    history.replaceState(null, "", cleanSharePath(where.id, location.search));
     this.secret = where.kind === "share" ? where.secret : takeKeptSecret(sessionStorage, where.id);
     this.show(waiting("Opening the share…"));
     this.account = await loadAccount(this.api);
@@ -321,6 +317,8 @@ class SharePage {
       ),
     });
     const users = offer?.sshUsers ?? [];
+    // Without a terminal, why services cannot open here is the page's text, not the bar's.
+    if (users.length === 0) services.why.hidden = true;
     replace(
       this.bar,
       h(
@@ -356,10 +354,13 @@ class SharePage {
           h("h1", { text: `${device} is shared with you` }),
           h("p", {
             class: "lead",
+            testid: "share-accepted-text",
             text:
-              ports.length > 0
-                ? "Open a shared web service above; it opens in a tab of its own."
-                : "This browser reaches the shared device now.",
+              ports.length === 0
+                ? "This browser reaches the shared device now."
+                : services.openable
+                  ? "Open a shared web service above; each opens in a tab of its own."
+                  : services.why.textContent,
           }),
         ),
       );

@@ -24,22 +24,25 @@ function openInNewTab(url: string): boolean {
 /** The shared web services' Open buttons (or why they cannot open here). */
 export class ShareServices {
   readonly element: HTMLElement;
+  /** Why the services cannot open from this page (empty and hidden when they can). */
+  readonly why: HTMLElement;
   private readonly urls: string[] = [];
   private readonly open: (url: string) => boolean;
 
   constructor(options: ShareServicesOptions) {
     this.open = options.open ?? openInNewTab;
     const { place, device, ports } = options;
-    this.element = h("span", { class: "share-services", testid: "share-services" });
+    this.why = h("span", { class: "muted small-text", testid: "share-services-none" });
+    this.why.hidden = true;
+    this.element = h("span", { class: "share-services", testid: "share-services" }, this.why);
     if (ports.length === 0) return;
     if (place.kind !== "apps") {
       const why =
         place.kind === "move"
-          ? "Web services open only when this page is at corridor.localhost: open the share link there."
+          ? "Web services open only when this page is at corridor.localhost (a link made by a page there points there); this page is at another address."
           : place.reason;
-      this.element.append(
-        h("span", { class: "muted small-text", testid: "share-services-none", text: why }),
-      );
+      this.why.textContent = why;
+      this.why.hidden = false;
       return;
     }
     for (const port of ports) {
@@ -65,6 +68,11 @@ export class ShareServices {
         }),
       );
     }
+  }
+
+  /** Whether any service has an Open button here. */
+  get openable(): boolean {
+    return this.urls.length > 0;
   }
 
   /** Opens the first service at once (after Accept; a browser may block it: Open stays). */
