@@ -26,7 +26,7 @@ import { InboundForwarder, newForwardCounters } from "./forward.ts";
 import { type LocalApi, startLocalApi } from "./local-api.ts";
 import { connectionStream, MeshAccess } from "./mesh-access.ts";
 import type { PortSet } from "./ports.ts";
-import { AccessSweeper, flowRevoked, sshRevoked } from "./revoke.ts";
+import { AccessSweeper, MapJudge } from "./revoke.ts";
 import { type Socks5Proxy, startSocks5 } from "./socks5.ts";
 import { IdentitySshServer } from "./ssh/server.ts";
 import { openStateDir, type StateDir } from "./state-dir.ts";
@@ -138,10 +138,17 @@ export class Agent implements AgentHandle {
       },
       targets: [
         {
-          sweep: (map) =>
-            this.forwarder?.endWhere((remote, port) => flowRevoked(map, remote, port)) ?? 0,
+          sweep: (map) => {
+            const judge = new MapJudge(map);
+            return this.forwarder?.endWhere((remote, port) => judge.flow(remote, port)) ?? 0;
+          },
         },
-        { sweep: (map) => ssh?.endWhere((c) => sshRevoked(map, c, sshPort)) ?? 0 },
+        {
+          sweep: (map) => {
+            const judge = new MapJudge(map);
+            return ssh?.endWhere((c) => judge.ssh(c, sshPort)) ?? 0;
+          },
+        },
       ],
       log: options.log.child({ component: "revoke" }),
     });

@@ -8,6 +8,8 @@
 // changes. The judgements are pure functions of the map, so they are tested alone.
 
 import {
+  type CompiledPeer,
+  type CompiledRule,
   compilePeer,
   compileRule,
   indexOf,
@@ -28,66 +30,100 @@ export interface SweptMap {
   readonly ssh: readonly SshRule[];
 }
 
-/** The peer of the map holding `address` (canonical text), if any. */
-export function holderOf(map: SweptMap, address: string): PeerView | undefined {
-  for (const peer of map.peers.values()) {
-    if (peer.addresses.some((a) => canonicalAddress(a) === address)) return peer;
-  }
-  return undefined;
-}
-
 /** Why a connection with `address` ends when no peer of the map holds it any more. */
 export function goneReason(address: string): string {
   return `${address} is no longer a node of this mesh's map (removed, or its share ended)`;
 }
 
 /**
- * Why a TCP flow from `address` to local `port` may no longer go on under `map`, or undefined
- * when it may: the address is no peer's any more (or another node's than `nodeId`, when given;
- * a node keeps its id when its key rotates), or
- * no filter rule lets that peer's address reach the port. Judged as the packet filter judges
- * a new flow (worker/control/filter-rules.ts), so what this ends is exactly what the filter
- * would now drop.
+ * The judgements of one sweep over one map: the address index and the compiled rules are built
+ * once (at the first question) and the peers compiled once each, so a sweep over many
+ * connections in a big mesh costs a lookup per connection, not a walk of every peer.
  */
+export class MapJudge {
+  private byAddress: Map<string, PeerView> | undefined;
+  private rules: CompiledRule[] | undefined;
+  private readonly compiled = new Map<number, CompiledPeer>();
+
+  constructor(readonly map: SweptMap) {}
+
+  /** The peer holding `address` (any textual form), if any. */
+  holder(address: string): PeerView | undefined {
+    if (this.byAddress === undefined) {
+      this.byAddress = new Map();
+      for (const peer of this.map.peers.values()) {
+        for (const a of peer.addresses) {
+          const canonical = canonicalAddress(a);
+          if (canonical !== null) this.byAddress.set(canonical, peer);
+        }
+      }
+    }
+    const canonical = canonicalAddress(address);
+    return canonical === null ? undefined : this.byAddress.get(canonical);
+  }
+
+  /**
+   * Why a TCP flow from `address` to local `port` may no longer go on, or undefined when it
+   * may: the address is no peer's any more (or another node's than `nodeId`, when given; a
+   * node keeps its id when its key rotates), or no filter rule lets that peer's address reach
+   * the port. Judged as the packet filter judges a new flow (worker/control/filter-rules.ts),
+   * so what this ends is exactly what the filter would now drop.
+   */
+  flow(address: string, port: number, nodeId?: number): string | undefined {
+    const peer = this.holder(address);
+    const canonical = canonicalAddress(address);
+    if (peer === undefined || canonical === null) return goneReason(address);
+    if (nodeId !== undefined && peer.id !== nodeId) {
+      return `${address} now belongs to another node (${peer.name})`;
+    }
+    this.rules ??= this.map.filter.map(compileRule);
+    let compiled = this.compiled.get(peer.id);
+    if (compiled === undefined) {
+      compiled = compilePeer(peer, this.rules);
+      this.compiled.set(peer.id, compiled);
+    }
+    const at = indexOf(compiled.addresses, parseIp(canonical));
+    if (at < 0 || !rangesAccept(compiled.ranges[at]!, FLOW_TCP, port)) {
+      return `the policy no longer lets ${peer.name} (${canonical}) reach TCP port ${port} here`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Why an identity SSH connection may no longer go on: its flow to the SSH port is revoked
+   * (flow()), or no SSH rule still lets its caller be the account it logged in as
+   * (stillCovered: a check rule's period gates logins, not sessions).
+   */
+  ssh(connection: SshConnectionView, sshPort: number): string | undefined {
+    const flow = this.flow(connection.address, sshPort, connection.callerId);
+    if (flow !== undefined) return flow;
+    const account = connection.account;
+    if (account === undefined) return undefined; // Not logged in yet: the login decides.
+    const canonical = canonicalAddress(connection.address) ?? connection.address;
+    const caller = this.holder(canonical);
+    if (caller === undefined) return undefined; // Judged by flow() above.
+    if (stillCovered(caller, canonical, this.map.ssh, account.name, account)) return undefined;
+    return `the ssh rules no longer let ${caller.name} (${canonical}) log in as ${account.name}`;
+  }
+}
+
+/** MapJudge.flow for one question. */
 export function flowRevoked(
   map: SweptMap,
   address: string,
   port: number,
   nodeId?: number,
 ): string | undefined {
-  const canonical = canonicalAddress(address);
-  const peer = canonical === null ? undefined : holderOf(map, canonical);
-  if (peer === undefined || canonical === null) return goneReason(address);
-  if (nodeId !== undefined && peer.id !== nodeId) {
-    return `${address} now belongs to another node (${peer.name})`;
-  }
-  const compiled = compilePeer(peer, map.filter.map(compileRule));
-  const at = indexOf(compiled.addresses, parseIp(canonical));
-  if (at < 0 || !rangesAccept(compiled.ranges[at]!, FLOW_TCP, port)) {
-    return `the policy no longer lets ${peer.name} (${canonical}) reach TCP port ${port} here`;
-  }
-  return undefined;
+  return new MapJudge(map).flow(address, port, nodeId);
 }
 
-/**
- * Why an identity SSH connection may no longer go on: its flow to the SSH port is revoked
- * (flowRevoked), or no SSH rule still lets its caller be the account it logged in as
- * (stillCovered: a check rule's period gates logins, not sessions).
- */
+/** MapJudge.ssh for one question. */
 export function sshRevoked(
   map: SweptMap,
   connection: SshConnectionView,
   sshPort: number,
 ): string | undefined {
-  const flow = flowRevoked(map, connection.address, sshPort, connection.callerId);
-  if (flow !== undefined) return flow;
-  const account = connection.account;
-  if (account === undefined) return undefined; // Not logged in yet: the login decides.
-  const canonical = canonicalAddress(connection.address) ?? connection.address;
-  const caller = holderOf(map, canonical);
-  if (caller === undefined) return undefined; // Judged by flowRevoked above.
-  if (stillCovered(caller, canonical, map.ssh, account.name, account)) return undefined;
-  return `the ssh rules no longer let ${caller.name} (${canonical}) log in as ${account.name}`;
+  return new MapJudge(map).ssh(connection, sshPort);
 }
 
 /** What holds connections a sweep may end. */

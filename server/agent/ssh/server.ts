@@ -61,6 +61,8 @@ interface OpenConnection extends SshConnectionView {
   client: Connection | undefined;
   sessions: Set<SessionHandle>;
   ending: boolean;
+  /** Set while ending: disconnects once the last session channel closed. */
+  disconnect: (() => void) | undefined;
 }
 
 /** How long an ended connection may take to flush its last words before it is reset. */
@@ -131,6 +133,7 @@ export class IdentitySshServer {
       client: undefined,
       sessions: new Set(),
       ending: false,
+      disconnect: undefined,
     };
     this.open.set(stream, entry);
     let released = false;
@@ -262,6 +265,7 @@ export class IdentitySshServer {
         session.once("close", () => {
           sessions--;
           entry.sessions.delete(handle);
+          if (entry.sessions.size === 0) entry.disconnect?.();
         });
       });
       // Port forwarding in either direction is not offered. With no "tcpip" listener ssh2
@@ -360,11 +364,21 @@ export class IdentitySshServer {
         "ssh_access_revoked",
       );
       for (const session of entry.sessions) session.revoke(`access revoked: ${why}`);
-      try {
-        entry.client?.end();
-      } catch {
-        // Already closing.
-      }
+      // Disconnecting at once would lose the sessions' last words: OpenSSH's client exits at
+      // the DISCONNECT before writing out what it received just before. So the connection is
+      // ended once the client closed every session channel (it does on exit-status), or reset
+      // by the grace timer below if it never does.
+      let disconnected = false;
+      entry.disconnect = () => {
+        if (disconnected) return;
+        disconnected = true;
+        try {
+          entry.client?.end();
+        } catch {
+          // Already closing.
+        }
+      };
+      if (entry.sessions.size === 0) entry.disconnect();
       const timer = setTimeout(() => stream.destroy(), REVOKE_GRACE_MS);
       timer.unref();
       stream.once("close", () => clearTimeout(timer));

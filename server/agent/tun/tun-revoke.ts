@@ -15,7 +15,7 @@
 import { accessSync, constants } from "node:fs";
 import type { Logger } from "../../log.ts";
 import { canonicalAddress } from "../mesh-access.ts";
-import { flowRevoked, goneReason, holderOf, type SweptMap } from "../revoke.ts";
+import { goneReason, MapJudge, type SweptMap } from "../revoke.ts";
 import type { HostCommands } from "./exec.ts";
 
 /** One end of a kernel socket: its address (canonical) and port. */
@@ -77,16 +77,17 @@ export function socketsToEnd(
   const listening = new Set<number>();
   for (const s of sockets) if (s.state === "LISTEN") listening.add(s.local.port);
   const out: { socket: KernelSocket; reason: string }[] = [];
+  const judge = new MapJudge(map);
   for (const socket of sockets) {
     // TIME-WAIT holds no service and cannot be destroyed; LISTEN is the service itself.
     if (socket.state === "LISTEN" || socket.state === "TIME-WAIT") continue;
     if (!self.has(socket.local.address) || self.has(socket.peer.address)) continue;
-    if (holderOf(map, socket.peer.address) === undefined) {
+    if (judge.holder(socket.peer.address) === undefined) {
       out.push({ socket, reason: goneReason(socket.peer.address) });
       continue;
     }
     if (!ports || !listening.has(socket.local.port)) continue;
-    const reason = flowRevoked(map, socket.peer.address, socket.local.port);
+    const reason = judge.flow(socket.peer.address, socket.local.port);
     if (reason !== undefined) out.push({ socket, reason });
   }
   return out;
