@@ -4,7 +4,6 @@
 
 import { MESH_NETWORK_ID, type NetworkSummary } from "../../worker/api.ts";
 import { type ControlApi, isAdminRole } from "../control-api.ts";
-import { openShareDialog } from "../dialogs/share-create.ts";
 import { errorText, h } from "../dom.ts";
 import type { Engine } from "../engine.ts";
 import type { Route } from "../router.ts";
@@ -13,7 +12,6 @@ import { DetailsView } from "../views/details.ts";
 import { homeView, messageView } from "../views/home.ts";
 import { MeshHostView } from "../views/mesh-host.ts";
 import { MeshHostsView } from "../views/mesh-hosts.ts";
-import { SharesView } from "../views/shares-list.ts";
 import { signInView } from "../views/sign-in.ts";
 import { type Account, signOut } from "./account.ts";
 import { loadAdminView } from "./admin-route.ts";
@@ -163,14 +161,19 @@ export class Pages {
               isAdminRole(account.me.user.role) ||
               (host.owner !== null && host.owner.id === account.me.user.id),
             share: (host) =>
-              void openShareDialog(this.deps.api, host, hostServices(MESH_NETWORK_ID, host.name)),
+              // Loaded on first use: sharing is outside the page's first load.
+              void import("../dialogs/share-create.ts").then(({ openShareDialog }) =>
+                openShareDialog(this.deps.api, host, hostServices(MESH_NETWORK_ID, host.name)),
+              ),
           }
         : undefined,
     );
     return { element: view.element, stop: () => view.stop() };
   }
 
-  private shares(): Page {
+  /** #/shares, loaded on first use. */
+  private async shares(): Promise<Page> {
+    const { SharesView } = await import("../views/shares-list.ts");
     const view = new SharesView(this.deps.api);
     return { element: view.element, stop: () => view.stop() };
   }
