@@ -40,6 +40,8 @@ export interface NodeControlOptions {
   hostinfoExtras?: Omit<Hostinfo, "hostname" | "os">;
   ephemeral?: boolean;
   tags?: string[];
+  /** The node's previous private key: the login moves its id, name and addresses to this key. */
+  rotateFrom?: Uint8Array;
   clock?: Clock;
   /** Opens the stream's socket (default: the `ws` package). */
   controlConnect?: ControlConnect;
@@ -66,6 +68,7 @@ export function nodeControlClient(options: NodeControlOptions): ControlClient {
     authKey: options.authKey,
     ephemeral: options.ephemeral,
     tags: options.tags,
+    rotateFrom: options.rotateFrom,
     clock: options.clock,
     onMap: (_diff, state) => options.onMap(state),
     onWaiting: options.onWaiting,

@@ -70,6 +70,8 @@ export interface MeshNodeOptions {
   onControlState?: (state: ControlClientState) => void;
   /** Ask to be removed when the map stream ends. */
   ephemeral?: boolean;
+  /** The node's previous private key: it logs in as the same node under the new key. */
+  rotateFrom?: Uint8Array;
   /** Tags requested at registration. */
   tags?: string[];
   /** Opens the map stream's socket (default: the `ws` package). */

@@ -5,7 +5,8 @@
 // host H); D cannot open anything on R (R's own engine drops it: R's filter is empty) while
 // R's connections get their answers. Revoking ends R's stream with `share_revoked`, takes R
 // out of D's map and the rule off D's filter; the time from the revoke call to D's map change
-// is printed (the goal is 1 s; never asserted).
+// is printed (the goal is 1 s; never asserted). The device's key rotation and endpoint changes
+// reach the recipient through the map.
 
 import { afterEach, describe, expect, it } from "vitest";
 import { ShareService } from "../../server/control/shares/service.ts";
@@ -150,6 +151,81 @@ describe("a share on a real mesh", () => {
         "R off D's device",
       );
       expect(peerNames(h)).toEqual(["device"]);
+    } finally {
+      await r.close();
+    }
+  }, 60_000);
+
+  it("the device's new key and endpoints reach the recipient through the map", async () => {
+    mesh = await startMesh();
+    const m = mesh;
+    const key = (await m.authKey("alice", { reusable: true })).key;
+    const oldKey = generatePrivateKey();
+    const d = await m.join("device", key, { privateKey: oldKey });
+    echoServer(d, PORT);
+    const dId = m.idOf(d);
+    const shares = new ShareService({
+      store: m.store,
+      meshChanges: m.control.meshChanges,
+      baseUrl: "http://127.0.0.1/",
+      now: () => m.clock.now(),
+    });
+    const alice = { user: m.users.alice, via: "apikey", source: "127.0.0.1" };
+    const { url } = await shares.create(
+      {
+        nodeId: dId,
+        sshUsers: [],
+        ports: [PORT],
+        audience: "anyone",
+        emails: [],
+        expiryMs: 3_600_000,
+        maxUses: 1,
+        note: "",
+      },
+      alice,
+    );
+    const [id, secret] = new URL(url).pathname.slice(3).concat(new URL(url).hash).split("#") as [
+      string,
+      string,
+    ];
+    const r = await MeshNode.create({
+      controlUrl: m.controlUrl,
+      hostname: "guest",
+      os: "browser",
+      relayBackoffBaseMs: 20,
+      relayBackoffMaxMs: 200,
+    });
+    try {
+      await shares.accept({
+        id,
+        secret,
+        nodeKey: r.key,
+        hostname: "guest",
+        userAgent: "share-mesh.test",
+        actor: { user: null, via: "share", source: "127.0.0.1" },
+      });
+      await r.start();
+      await waitUntil(() => peerNames(r).length > 0, "D in R's map");
+      const dV4 = r.resolve("device")![0]!;
+      expect(await tcpExchange(r, dV4, PORT, "before")).toBe("BEFORE");
+
+      // D moves to a new key (its id, name and addresses stay): R's map follows.
+      await d.close();
+      const rotated = await m.join("device", key, {
+        privateKey: generatePrivateKey(),
+        rotateFrom: oldKey,
+      });
+      echoServer(rotated, PORT);
+      expect(m.idOf(rotated)).toBe(dId);
+      await waitUntil(() => r.state.peers.get(dId)?.key === rotated.key, "D's new key in R's map");
+      expect(await tcpExchange(r, dV4, PORT, "after")).toBe("AFTER");
+
+      // D's endpoints change: R's map carries them.
+      rotated.control?.update({ endpoints: ["203.0.113.9:41641"] });
+      await waitUntil(
+        () => r.state.peers.get(dId)?.endpoints.includes("203.0.113.9:41641") === true,
+        "D's endpoint in R's map",
+      );
     } finally {
       await r.close();
     }
