@@ -5,7 +5,6 @@ import type {
   AuditView,
   AuthKeyView,
   NodeView,
-  ShareAcceptanceView,
   ShareView,
   UserView,
 } from "../worker/control/api-views.ts";
@@ -122,14 +121,8 @@ export function auditTable(entries: AuditRow[]): string {
   );
 }
 
-/** An acceptance as `share list` shows it: the API's, and whether its node is online now. */
-export type ShareAcceptanceRow = ShareAcceptanceView & {
-  /** null once the acceptance ended (its node is gone). */
-  online: boolean | null;
-};
-
-/** A share as `share list` shows it. */
-export type ShareRow = Omit<ShareView, "acceptances"> & { acceptances: ShareAcceptanceRow[] };
+/** A share as `share list` shows it: the API's view, with each acceptance's `online`. */
+export type ShareRow = ShareView;
 
 /**
  * "Firefox 128 on Linux", "Chrome 131 on macOS", ... from a User-Agent; the first 40

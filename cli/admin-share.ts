@@ -137,7 +137,7 @@ async function nodeId(api: Pick<AdminClient, "call">, text: string): Promise<num
   return byName.id;
 }
 
-/** A share list with each acceptance's `online` (its node connected now; null once it ended). */
+/** A share list with each acceptance's `online` (its node's map stream is up now). */
 export interface ShareListOutput {
   shares: ShareRow[];
 }
@@ -161,21 +161,7 @@ export async function shareCommand(
   }
   if (verb === "list") {
     if (operand !== undefined) throw new UsageError(`usage: corridor admin ${SHARE_USAGE.list}`);
-    const got = await api.call<ShareListBody>("GET", "/api/v1/shares");
-    const { nodes } = await api.call<{ nodes: (NodeRow & { online?: boolean })[] }>(
-      "GET",
-      "/api/v1/nodes",
-    );
-    const online = new Map(nodes.map((n) => [n.id, n.online === true]));
-    const listed: ShareListOutput = {
-      shares: got.shares.map((share) => ({
-        ...share,
-        acceptances: share.acceptances.map((a) => ({
-          ...a,
-          online: a.endedAt !== null || a.nodeId === null ? null : (online.get(a.nodeId) ?? false),
-        })),
-      })),
-    };
+    const listed: ShareListOutput = await api.call<ShareListBody>("GET", "/api/v1/shares");
     return out(listed, sharesTable(listed.shares));
   }
   if (verb === "revoke") {

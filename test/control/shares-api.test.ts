@@ -177,6 +177,8 @@ describe("share API", () => {
         acceptedAt: h.clock.now,
         endedAt: null,
         endReason: null,
+        // Its node never streamed a map here (the recipient has not opened the share yet).
+        online: false,
       },
     ]);
 

@@ -72,11 +72,9 @@ function stateText(share: ShareView): string {
   }
 }
 
-/** Whether an acceptance's recipient is connected now (the API's `online` when it says). */
+/** Whether an acceptance's recipient is connected now (its share node's map stream is up). */
 function isOnline(a: ShareAcceptanceView): boolean {
-  const online = (a as ShareAcceptanceView & { online?: unknown }).online;
-  if (typeof online === "boolean") return online && a.endedAt === null;
-  return a.nodeId !== null && a.endedAt === null;
+  return a.online && a.endedAt === null;
 }
 
 export class SharesView {

@@ -194,6 +194,8 @@ export interface ShareAcceptanceView {
   acceptedAt: number;
   endedAt: number | null;
   endReason: "revoked" | "expired" | "left" | null;
+  /** Its share node's map stream is up now (the recipient has the share open). */
+  online: boolean;
 }
 
 /** A share as its sharer (or an admin) sees it. The secret is never in it. */

@@ -74,6 +74,7 @@ export function shareService(ctx: ApiContext): ShareService {
     meshChanges: ctx.meshChanges,
     baseUrl: ctx.baseUrl,
     now: ctx.now,
+    online: (nodeId) => ctx.presence(nodeId).online,
   });
 }
 

@@ -61,6 +61,8 @@ export interface ShareServiceDeps {
   /** The server's URL as browsers reach it: share URLs are `<baseUrl>/s/<id>#<secret>`. */
   baseUrl: string;
   now: () => number;
+  /** Whether a node's map stream is up (the map side's memory); lists show offline without it. */
+  online?: (nodeId: number) => boolean;
 }
 
 /** A WireGuard public key as `wg` writes it. */
@@ -233,7 +235,12 @@ export class ShareService {
       for (const share of shares) {
         const acceptances = await tx.acceptancesOfShare(share.id);
         views.push(
-          shareView(share, names.get(share.nodeId) ?? "", acceptanceViews(acceptances, names), now),
+          shareView(
+            share,
+            names.get(share.nodeId) ?? "",
+            acceptanceViews(acceptances, names, this.deps.online),
+            now,
+          ),
         );
       }
       return views;

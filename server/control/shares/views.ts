@@ -25,10 +25,14 @@ export function shareState(share: ShareRecord, now: number): ShareState {
   return "active";
 }
 
-/** Acceptances with their nodes' names (`names`: node id -> name). */
+/**
+ * Acceptances with their nodes' names (`names`: node id -> name) and whether each node's map
+ * stream is up (`online`, from the map side's memory; false when not given).
+ */
 export function acceptanceViews(
   acceptances: readonly ShareAcceptanceRecord[],
   names: ReadonlyMap<number, string>,
+  online: (nodeId: number) => boolean = () => false,
 ): ShareAcceptanceView[] {
   return acceptances.map((a) => ({
     id: a.id,
@@ -40,6 +44,7 @@ export function acceptanceViews(
     acceptedAt: a.acceptedAt,
     endedAt: a.endedAt,
     endReason: a.endReason,
+    online: a.nodeId !== null && a.endedAt === null && online(a.nodeId),
   }));
 }
 
