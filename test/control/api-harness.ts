@@ -120,6 +120,8 @@ export interface HarnessOptions {
   oidc?: (baseUrl: string) => Promise<OidcLogin>;
   /** The map side's live node state (default: every node offline). */
   presence?: ApiDeps["presence"];
+  /** Other origins accepted as the server's own (`corridor serve` on loopback: corridor.localhost). */
+  browserOrigins?: string[];
 }
 
 /** Starts an API on 127.0.0.1 with a store in a fresh temp folder. */
@@ -162,6 +164,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.loginRateLimit === undefined ? {} : { loginRateLimit: options.loginRateLimit }),
     ...(options.oidc === undefined ? {} : { oidc: await options.oidc(baseUrl) }),
     ...(options.presence === undefined ? {} : { presence: options.presence }),
+    ...(options.browserOrigins === undefined ? {} : { browserOrigins: options.browserOrigins }),
   });
   listener = createApiListener(app);
 

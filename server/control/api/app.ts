@@ -102,7 +102,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   approvalRoutes(app, ctx);
   auditRoutes(app, ctx);
   sshUserRoutes(app, ctx);
-  shareRoutes(app, shares);
+  shareRoutes(app, shares, ctx.origins);
   return app;
 }
 

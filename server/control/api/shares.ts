@@ -8,6 +8,7 @@
 // secret travels in those POST bodies only, never in a URL.
 
 import type { Context, Hono, MiddlewareHandler } from "hono";
+import { LOOPBACK_APPS_DOMAIN } from "../../web/app-origin.ts";
 import { RateLimiter, type RateLimitOptions } from "../auth/rate-limit.ts";
 import { lookupSession, readSessionCookie } from "../auth/sessions.ts";
 import { ShareError, shareNotFound } from "../shares/errors.ts";
@@ -123,8 +124,15 @@ export function publicShareRoutes(
   });
 }
 
-/** Registers the sharer's routes (after the authentication middleware). */
-export function shareRoutes(app: Hono<ApiEnv>, service: ShareService): void {
+/**
+ * Registers the sharer's routes (after the authentication middleware). `origins`: the server's own
+ * browser origins; a share made from a page at one of them gets its link there.
+ */
+export function shareRoutes(
+  app: Hono<ApiEnv>,
+  service: ShareService,
+  origins: ReadonlySet<string> = new Set(),
+): void {
   const actorOf = (c: Context<ApiEnv>): ShareActor => {
     const caller = c.get("caller");
     return { user: caller.user, via: caller.via, source: clientAddress(c) };
@@ -147,6 +155,18 @@ export function shareRoutes(app: Hono<ApiEnv>, service: ShareService): void {
         actorOf(c),
       ),
     );
+    // The link points where the sharer's page is, when that is one of this server's origins;
+    // without one (an API key) on loopback, at corridor.localhost: the page lives there, and
+    // only there do shared web services open (their origins are its subdomains).
+    const origin = c.req.header("origin");
+    const base =
+      origin !== undefined && origins.has(origin)
+        ? origin
+        : [...origins].find((o) => new URL(o).hostname === LOOPBACK_APPS_DOMAIN);
+    if (base !== undefined) {
+      const link = new URL(made.url);
+      made.url = new URL(`${link.pathname}${link.hash}`, `${base}/`).href;
+    }
     return c.json(made, 201);
   });
 
