@@ -235,7 +235,7 @@ describeWithPrereq(
           for (let i = 0; i < 40; i++) {
             native?.set?.call(document, `bomb${i}=${"x".repeat(1000)}; Domain=${domain}; Path=/`);
           }
-          return (native?.get?.call(document) as string).split("; ").length;
+          return String(native?.get?.call(document) ?? "").split("; ").length;
         }, new URL(lab.corridorOrigin).hostname);
         expect(written).toBeGreaterThanOrEqual(40);
         const corridor = await lab.context.newPage();

@@ -15,7 +15,7 @@ import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 const SHARE = "AbCdEfGhIjKlMnOpQrStUv";
 const DEVICE: MeshHost = {
   id: 7,
-  key: "k".repeat(43) + "=",
+  key: `${"k".repeat(43)}=`,
   name: "web-01",
   hostname: "web-01",
   addresses: ["100.64.0.7"],

@@ -55,7 +55,7 @@ export function offerFacts(offer: ShareOffer): HTMLElement {
   const ports =
     offer.ports.length === 0
       ? "none"
-      : offer.ports.map((p) => `port ${p}`).join(", ") + " (opens in a tab of its own)";
+      : `${offer.ports.map((p) => `port ${p}`).join(", ")} (opens in a tab of its own)`;
   return h(
     "dl",
     { class: "facts share-facts", testid: "share-facts" },
