@@ -51,6 +51,24 @@ export function isCompressible(contentType: string): boolean {
 // kept out of the policy, which then names only 'self'.
 const HOST = /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/;
 
+/** The names one machine's loopback is reached by (the page may be at any of them). */
+const LOOPBACK_SPELLINGS = ["127.0.0.1", "[::1]", "localhost", "corridor.localhost"];
+
+/**
+ * For a page at a loopback name, the other loopback names at the same port, as ws: sources:
+ * the maps name the relay by the listen address (`ws://127.0.0.1:PORT/relay`) while the page
+ * lives at corridor.localhost for private URLs, and a page must reach it there too.
+ */
+function loopbackSiblings(host: string): string {
+  const colon = host.lastIndexOf(":");
+  const name = colon > host.lastIndexOf("]") ? host.slice(0, colon) : host;
+  const port = colon > host.lastIndexOf("]") ? host.slice(colon) : "";
+  if (!LOOPBACK_SPELLINGS.includes(name)) return "";
+  return LOOPBACK_SPELLINGS.filter((other) => other !== name)
+    .map((other) => ` ws://${other}${port}`)
+    .join("");
+}
+
 /**
  * The Content-Security-Policy for a response to a request with this Host header. The page's
  * engine opens its relay WebSocket at its own origin (path /relay); CSP Level 3 lets 'self'
@@ -61,7 +79,7 @@ export function contentSecurityPolicy(host: string | undefined): string {
   const lower = host?.toLowerCase();
   const relay =
     lower !== undefined && lower.length <= 261 && HOST.test(lower)
-      ? ` ws://${lower} wss://${lower}`
+      ? ` ws://${lower} wss://${lower}${loopbackSiblings(lower)}`
       : "";
   return [
     "default-src 'self'",

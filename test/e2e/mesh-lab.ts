@@ -80,6 +80,12 @@ export interface MeshLabOptions {
   policy?: string;
   /** A page already built (buildPage) to serve; default: built into the lab's temp dir. */
   webRoot?: string;
+  /**
+   * The control server also takes the page at http://corridor.localhost:PORT (as `corridor serve`
+   * on loopback does), where private URLs open. Off by default: sign-in through the provider
+   * returns to 127.0.0.1, so tests that sign in stay there.
+   */
+  corridorLocalhost?: boolean;
 }
 
 /** An API answer: status and parsed JSON body. */
@@ -263,6 +269,9 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
 
     const control: ControlService = await startControlService(mount, {
       store,
+      ...(options.corridorLocalhost === true
+        ? { browserOrigins: [`http://corridor.localhost:${serve.port}`] }
+        : {}),
       relays: [
         {
           id: "mesh-lab",
