@@ -44,6 +44,10 @@ export class MapSideChanges implements MeshChanges {
         );
       }
       this.hub.checkExpiry(nodeId);
+      // A share node just accepted has no stream yet; should it never open one, the ephemeral
+      // grace removes it as if its stream had ended (its acceptance ends "left"). Its stream,
+      // when it comes, cancels the removal.
+      if (previous === undefined && node.shareAcceptanceId !== null) this.hub.streamEnded(nodeId);
     });
   }
 

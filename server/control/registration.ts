@@ -125,7 +125,14 @@ export class Registrar {
       if ((await tx.nodeByKey(login.nodeKey)) !== null) {
         return refused("key_in_use", "the new key is registered already");
       }
-      const keyExpiry = old.userId === null ? null : now + this.keyLife();
+      // A share node (no user, no tags) keeps its expiry: it is the backstop that ends it with
+      // its share, and rotating must not turn it into a key that never expires.
+      const keyExpiry =
+        old.shareAcceptanceId !== null
+          ? old.keyExpiry
+          : old.userId === null
+            ? null
+            : now + this.keyLife();
       await tx.updateNode(old.id, { nodeKey: login.nodeKey, keyExpiry });
       const node = { ...old, nodeKey: login.nodeKey, keyExpiry };
       return {

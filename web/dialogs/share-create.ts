@@ -161,6 +161,10 @@ export async function openShareDialog(
         "fieldset",
         { class: "share-group" },
         h("legend", { text: "SSH as" }),
+        h("p", {
+          class: "muted",
+          text: `SSH gives them a shell on ${host.name} as that user, and from there whatever ${host.name} itself reaches.`,
+        }),
         known.length > 0 ? users.element : null,
         usersText,
       ),

@@ -4,6 +4,7 @@
 // sibling origin, post with the cookie). API keys need neither: no browser attaches them.
 
 import type { Context, MiddlewareHandler } from "hono";
+import { parseIp } from "../../../worker/wireguard/ip-address.ts";
 import { checkApiKey } from "../auth/apikeys.ts";
 import type { RateLimiter } from "../auth/rate-limit.ts";
 import { safeEqual } from "../auth/secrets.ts";
@@ -101,6 +102,28 @@ export function requireOwner(user: UserRecord): void {
 /** The address the request came from (the TCP peer: no proxy headers are trusted). */
 export function clientAddress(c: Context<ApiEnv>): string {
   return c.env?.incoming?.socket?.remoteAddress ?? "unknown";
+}
+
+/**
+ * The rate-limit bucket of a source address: an IPv4 address itself (also when written
+ * IPv4-mapped, "::ffff:192.0.2.7"), an IPv6 address by its /64 ("2001:db8:1:2::/64"): one
+ * host commonly holds a whole /64, and a bucket per address would let it mint new ones at will.
+ * Anything that does not parse is its own bucket.
+ */
+export function rateLimitKey(address: string): string {
+  let bytes: Uint8Array;
+  try {
+    bytes = parseIp(address.replace(/%.*$/, ""));
+  } catch {
+    return address;
+  }
+  if (bytes.length === 4) return bytes.join(".");
+  const mapped =
+    bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  if (mapped) return [...bytes.subarray(12)].join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return `${groups.join(":")}::/64`;
 }
 
 /** Middleware: one token from `limiter` per request, by source address; 429 when out. */

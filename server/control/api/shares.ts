@@ -17,7 +17,7 @@ import { SHARE_DEFAULT_TTL_MS } from "../shares/validate.ts";
 import { pathId, readBody } from "./body.ts";
 import type { ApiContext, ApiEnv } from "./deps.ts";
 import { ApiError } from "./errors.ts";
-import { clientAddress, requireSameOrigin, sessionCookieSecure } from "./guard.ts";
+import { clientAddress, rateLimitKey, requireSameOrigin, sessionCookieSecure } from "./guard.ts";
 import { shareAcceptBody, shareCreateBody, shareOfferBody } from "./shares-schemas.ts";
 
 /** Default limit of the public share routes per address: a burst of 20, then one per 3 s. */
@@ -54,7 +54,8 @@ async function shareCall<T>(work: () => Promise<T>): Promise<T> {
 
 function limitedBy(limiter: RateLimiter, ctx: ApiContext): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
-    const decision = limiter.take(clientAddress(c), ctx.now());
+    // By the /64 for IPv6 sources: one host may hold them all.
+    const decision = limiter.take(rateLimitKey(clientAddress(c)), ctx.now());
     if (!decision.ok) {
       throw new ApiError(
         429,
@@ -76,6 +77,7 @@ export function shareService(ctx: ApiContext): ShareService {
     baseUrl: ctx.baseUrl,
     now: ctx.now,
     online: (nodeId) => ctx.presence(nodeId).online,
+    policy: () => ctx.policy.current(),
   });
 }
 

@@ -9,6 +9,8 @@ export const SHARE_ERRORS = {
   share_expired: 403,
   share_revoked: 403,
   share_used_up: 403,
+  /** The share has its most open acceptances (SHARE_OPEN_MAX), whatever its use limit. */
+  share_busy: 409,
   /** The audience is "signed-in" or "emails" and nobody is signed in. */
   share_sign_in_required: 401,
   /** The audience is "emails" and the signed-in user's email is not listed. */

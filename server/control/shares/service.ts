@@ -12,6 +12,7 @@
 import { buildShareLink } from "../../../worker/control/share-link.ts";
 import { hashSecret, randomToken, safeEqual } from "../auth/secrets.ts";
 import type { MeshChanges, NodeRefusal } from "../changes.ts";
+import type { CompiledPolicy } from "../policy/types.ts";
 import { createNodeAllocated } from "../store/allocate.ts";
 import { dnsLabel } from "../store/names.ts";
 import {
@@ -22,6 +23,7 @@ import {
   type UserRecord,
 } from "../store/types.ts";
 import { ShareError, shareNotFound } from "./errors.ts";
+import { checkSharerMayUse } from "./permitted.ts";
 import { checkAudience, describe, gone, stateError } from "./rules.ts";
 import { checkShareSpec, type ShareSpec } from "./validate.ts";
 import {
@@ -63,6 +65,11 @@ export interface ShareServiceDeps {
   now: () => number;
   /** Whether a node's map stream is up (the map side's memory); lists show offline without it. */
   online?: (nodeId: number) => boolean;
+  /**
+   * The policy in force (PolicyHolder.current()): a member may share only what it already lets
+   * her use on the device. Without it, only admins and the owner may create shares.
+   */
+  policy?: () => CompiledPolicy;
 }
 
 /** A WireGuard public key as `wg` writes it. */
@@ -70,6 +77,12 @@ const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
 /** Longest user agent kept with an acceptance. */
 const USER_AGENT_MAX = 256;
+
+/**
+ * Most open acceptances of one share, even with no use limit: each is a node with addresses, a
+ * peer of the device and rules in its map, so one leaked link must not fill the mesh.
+ */
+export const SHARE_OPEN_MAX = 100;
 
 /** Share nodes outlive their share's expiry by this much at most (the expiry job's backstop). */
 const KEY_GRACE_MS = 60_000;
@@ -119,6 +132,15 @@ export class ShareService {
         throw new ShareError("share_forbidden", "a share node cannot be shared on");
       }
       const checked = checkShareSpec(spec, node);
+      if (!isAdmin(user)) {
+        // The sharer's sign-in as stored now (a check rule reads its age), not the session's copy.
+        const sharer = (await tx.userById(user.id)) ?? user;
+        const policy = this.deps.policy?.();
+        if (policy === undefined) {
+          throw new ShareError("share_forbidden", "only admins may share here");
+        }
+        checkSharerMayUse(policy, node, sharer, checked.sshUsers, checked.ports, now);
+      }
       const made = await tx.createShare({
         id,
         secretHash: hashSecret(secret),
@@ -169,6 +191,13 @@ export class ShareService {
       if (device === null) throw gone(share);
       if ((await tx.nodeByKey(request.nodeKey)) !== null) {
         throw new ShareError("share_node_key_taken", "this node key belongs to a node already");
+      }
+      const open = (await tx.acceptancesOfShare(share.id)).filter((a) => a.endedAt === null);
+      if (open.length >= SHARE_OPEN_MAX) {
+        throw new ShareError(
+          "share_busy",
+          `this share has ${SHARE_OPEN_MAX} recipients connected already: try again when one has left`,
+        );
       }
       if (!(await tx.useShare(share.id, now))) {
         // Another accept took the last use (or the share ended) since it was read.
