@@ -1,6 +1,6 @@
-// A share recipient on the shared device (issue 17): its node has no owner and no tags, and the
-// device's map lets it in by CIDR rules alone (an ssh rule and a filter rule whose source is its
-// /32 and /128). The login decision lets it be exactly the share's users and says what the
+// A share recipient on the shared device (issue 17): its node has no owner and no tags, is
+// marked `share: {acceptanceId}` in the device's map, and is let in by its share's rules alone
+// (an ssh rule and a filter rule whose source is its acceptance, `shares`). The login decision lets it be exactly the share's users and says what the
 // share allows otherwise; the revocation judgements (server/agent/revoke.ts) end its flows and
 // SSH connections once it leaves the map or the rules stop covering them; and the identity SSH
 // server's endWhere() tells a running session why it ends (real OpenSSH, when present).
@@ -54,15 +54,16 @@ const guest = peer({
   addresses: [`${V4}/32`, `${V6}/128`],
   user: null,
   tags: [],
+  share: { acceptanceId: 1 },
 });
 const alice = peer();
 const shareSsh: SshRule = {
-  src: { cidrs: [`${V4}/32`, `${V6}/128`] },
+  src: { shares: [1] },
   users: ["ubuntu", "deploy"],
   action: "accept",
 };
 const shareFilter: FilterRule = {
-  src: { cidrs: [`${V4}/32`, `${V6}/128`] },
+  src: { shares: [1] },
   ports: [
     { proto: "tcp", first: 22, last: 22 },
     { proto: "tcp", first: 8080, last: 8080 },
@@ -130,8 +131,8 @@ describe("identity SSH for a share recipient", () => {
       request({ requested: "postgres", account: { ...deploy, name: "postgres" } }),
     );
     expect(other.message).toMatch(/the share allows SSH as ubuntu, deploy\.$/);
-    // Another node's address is not in the share's CIDRs: its rule does not select it.
-    const elsewhere = decideLogin(request({ address: "100.64.0.10" }));
+    // Another acceptance's node: the share's rule does not select it.
+    const elsewhere = decideLogin(request({ caller: { ...guest, share: { acceptanceId: 2 } } }));
     expect(elsewhere).toMatchObject({ allowed: false, outcome: "not-allowed" });
     // A share that offers no SSH (no rule for it): nothing is allowed, said as such.
     const none = decideLogin(request({ rules: [baseSsh] }));
@@ -197,9 +198,23 @@ describe("revocation judgements", () => {
 
   it("agrees with the packet filter on 5,000 seeded maps and flows (a SYN it drops is a flow ended)", () => {
     const rand = seededInts(0x5e1f);
-    const peers = [alicePeer, bobPeer, serverPeer, carolPeer];
+    // A share recipient among them: only `shares` rules may select it.
+    const guestPeer: PeerView = {
+      ...carolPeer,
+      id: 99,
+      key: Buffer.from(keyOf(99)).toString("base64"),
+      name: "share-9",
+      // Inside the seeded CIDRs (100.64.0.0/29, fd7a:115c:a1e0::/120): they must not select it.
+      addresses: ["100.64.0.6", "fd7a:115c:a1e0::6"],
+      user: null,
+      tags: [],
+      share: { acceptanceId: 1 + rand(2) },
+    };
+    const peers = [alicePeer, bobPeer, serverPeer, carolPeer, guestPeer];
     const sources = (): FilterRule["src"] => {
-      switch (rand(5)) {
+      switch (rand(6)) {
+        case 5:
+          return { shares: [1 + rand(2)] };
         case 0:
           return { any: true };
         case 1:
@@ -276,9 +291,7 @@ describeWithPrereq(sshPrereq(), "a revoked SSH session (OpenSSH client)", () => 
     h = await SshHarness.start();
     // The harness's caller is "laptop" at 127.0.0.1; here a share guest holds that address.
     h.identity.peers = [{ ...guest, addresses: ["127.0.0.1"] }];
-    h.identity.rules = [
-      { src: { cidrs: ["127.0.0.1/32"] }, users: [OTHER_USER], action: "accept" },
-    ];
+    h.identity.rules = [{ src: { shares: [1] }, users: [OTHER_USER], action: "accept" }];
   });
   afterAll(async () => {
     await h?.stop();

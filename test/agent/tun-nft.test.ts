@@ -97,6 +97,52 @@ describe("filterRuleset", () => {
     expect(filterTable("wg.0-a")).toBe("corridor_wg_0_a");
   });
 
+  it("a share recipient is judged first, by its `shares` rules alone, then dropped", () => {
+    const guest: PeerView = {
+      ...peer(9, null),
+      addresses: ["100.64.0.9/32", "fd7a:115c:a1e0::9/128"],
+      share: { acceptanceId: 5 },
+    };
+    const other: PeerView = { ...peer(10, null), share: { acceptanceId: 6 } };
+    const text = filterRuleset("corridor0", {
+      peers: [...peers, guest, other],
+      filter: [
+        // The document: everything for everybody, and a CIDR covering the mesh range.
+        { src: { any: true }, ports: [{ proto: "*", first: 0, last: 65535 }] },
+        { src: { cidrs: ["100.64.0.0/10"] }, ports: [{ proto: "tcp", first: 0, last: 65535 }] },
+        { src: { users: [7], shares: [5] }, ports: [{ proto: "tcp", first: 443, last: 443 }] },
+        { src: { shares: [5] }, ports: [{ proto: "tcp", first: 8080, last: 8080 }] },
+      ],
+    });
+    const input = text
+      .slice(text.indexOf("ct state invalid drop"), text.indexOf("chain forward"))
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l.includes("nfproto"));
+    expect(input).toEqual([
+      // The recipient's own rules: only its addresses, only the shared ports.
+      "meta nfproto ipv4 ip saddr { 100.64.0.9/32 } tcp dport { 443 } accept",
+      "meta nfproto ipv6 ip6 saddr { fd7a:115c:a1e0::9/128 } tcp dport { 443 } accept",
+      "meta nfproto ipv4 ip saddr { 100.64.0.9/32 } tcp dport { 8080 } accept",
+      "meta nfproto ipv6 ip6 saddr { fd7a:115c:a1e0::9/128 } tcp dport { 8080 } accept",
+      // Every recipient's other packets end here, before the document's rules.
+      "meta nfproto ipv4 ip saddr { 100.64.0.10/32, 100.64.0.9/32 } counter drop",
+      "meta nfproto ipv6 ip6 saddr { fd7a:115c:a1e0::9/128, fd7a:115c:a1e0::a/128 } counter drop",
+      // The document's rules, as before (the `shares` part selects no member).
+      "meta nfproto ipv4 meta l4proto tcp accept",
+      "meta nfproto ipv4 meta l4proto udp accept",
+      "meta nfproto ipv4 meta l4proto icmp accept",
+      "meta nfproto ipv6 meta l4proto tcp accept",
+      "meta nfproto ipv6 meta l4proto udp accept",
+      "meta nfproto ipv6 meta l4proto ipv6-icmp accept",
+      "meta nfproto ipv4 ip saddr { 100.64.0.0/10 } meta l4proto tcp accept",
+      "meta nfproto ipv4 ip saddr { 100.64.0.2/32 } tcp dport { 443 } accept",
+      "meta nfproto ipv6 ip6 saddr { fd7a:115c:a1e0::2/128 } tcp dport { 443 } accept",
+    ]);
+    // No recipient: no recipient lines at all.
+    expect(filterRuleset("corridor0", { peers, filter: [] })).not.toMatch(/saddr/);
+  });
+
   it("a forward-hook chain drops whatever enters from the interface and is not for this host", () => {
     const text = filterRuleset("corridor0", { peers, filter: [] });
     const forward = text.slice(text.indexOf("chain forward"));
@@ -124,9 +170,13 @@ describeWithPrereq(need, "generated rulesets loaded by the kernel (nft -f, priva
     const int = seededInts(0x4f7);
     const protos = ["tcp", "udp", "icmp", "*"] as const;
     for (let n = 0; n < 80; n++) {
-      const many = Array.from({ length: 1 + int(20) }, (_, i) =>
-        peer(i + 2, int(3) === 0 ? null : int(4), int(2) === 0 ? ["tag:a"] : []),
-      );
+      const many = Array.from({ length: 1 + int(20) }, (_, i) => {
+        const view = peer(i + 2, int(3) === 0 ? null : int(4), int(2) === 0 ? ["tag:a"] : []);
+        // Some share recipients (acceptances 0-2): judged first, then dropped.
+        return int(4) === 0
+          ? { ...view, user: null, tags: [], share: { acceptanceId: int(3) } }
+          : view;
+      });
       const filter: FilterRule[] = Array.from({ length: int(6) }, () => {
         const first = int(3) === 0 ? 0 : int(65536);
         return {
@@ -136,6 +186,7 @@ describeWithPrereq(need, "generated rulesets loaded by the kernel (nft -f, priva
             tags: int(2) === 0 ? ["tag:a"] : [],
             cidrs:
               int(3) === 0 ? [`10.${int(256)}.0.0/16`, `fd00:${int(65536).toString(16)}::/32`] : [],
+            shares: int(3) === 0 ? [int(3)] : undefined,
           },
           ports: Array.from({ length: 1 + int(3) }, () => ({
             proto: protos[int(4)] ?? "tcp",

@@ -242,6 +242,20 @@ describe("bounds of the map", () => {
       "map.filter[1].src.cidrs[0]: prefix '10.0.0.0/33': prefix length /33 out of range (0-32)",
     ],
     [
+      "a share acceptance id that is not a count",
+      (m) => {
+        m.map.peers[0]!.share = { acceptanceId: -1 };
+      },
+      "map.peers[0].share.acceptanceId: must be >= 0, got -1",
+    ],
+    [
+      "10001 share acceptance ids in one selector",
+      (m) => {
+        m.map.filter[0]!.src.shares = Array(CONTROL_LIMITS.selectorShares + 1).fill(1);
+      },
+      "map.filter[0].src.shares: at most 10000 items, got 10001",
+    ],
+    [
       "1025 port ranges",
       (m) => {
         m.map.filter[0]!.ports = Array(1025).fill({ proto: "*", first: 0, last: 1 });

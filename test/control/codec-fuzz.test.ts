@@ -15,7 +15,7 @@ import {
 import { MapState } from "../../worker/control/map-state.ts";
 import type { ClientMessage, ServerMessage } from "../../worker/control/messages.ts";
 import { seededInts } from "../helpers/seeded.ts";
-import { fullDelta, key, mapMessage } from "./codec-fixtures.ts";
+import { fullDelta, key, mapMessage, peer } from "./codec-fixtures.ts";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -23,11 +23,24 @@ const SERVER: ServerMessage[] = [
   { type: "hello", version: 1, serverKey: key(10), challenge: key(11) },
   { type: "waiting", approvalUrl: "https://control.example.com/approve/abc" },
   mapMessage(4, 7, "s-1"),
+  shareMapMessage(),
   fullDelta(8),
   { type: "delta", seq: 8, patches: [{ id: 3, online: false }] },
   { type: "keepalive" },
   { type: "refused", code: "key_expired", message: "The node key expired." },
 ];
+
+/** A shared device's map: a share recipient's peer and the share's rules (issue 17). */
+function shareMapMessage(): ServerMessage {
+  const message = mapMessage(2, 9, "s-2");
+  message.map.peers.push(peer(9, { user: null, tags: [], share: { acceptanceId: 41 } }));
+  message.map.filter.push({
+    src: { shares: [41, 42] },
+    ports: [{ proto: "tcp", first: 8080, last: 8080 }],
+  });
+  message.map.ssh.push({ src: { shares: [41] }, users: ["alice"], action: "accept" });
+  return message;
+}
 
 const CLIENT: ClientMessage[] = [
   {

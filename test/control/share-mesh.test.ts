@@ -106,7 +106,7 @@ describe("a share on a real mesh", () => {
       await waitUntil(() => d.state.peers.has(rId), "R in D's map");
       expect(peerNames(h)).toEqual(["device"]);
       expect(d.state.filter.at(-1)).toEqual({
-        src: { cidrs: [`${rV4}/32`, `${accepted.node.addresses[1]}/128`] },
+        src: { shares: [accepted.acceptanceId] },
         ports: [{ proto: "tcp", first: PORT, last: PORT }],
       });
 
@@ -131,7 +131,7 @@ describe("a share on a real mesh", () => {
       let mapChangedAfter = Number.NaN;
       const watch = waitUntil(
         () =>
-          !d.state.peers.has(rId) && d.state.filter.every((rule) => rule.src.cidrs === undefined),
+          !d.state.peers.has(rId) && d.state.filter.every((rule) => rule.src.shares === undefined),
         "R out of D's map and filter",
         { everyMs: 2 },
       ).then(() => {

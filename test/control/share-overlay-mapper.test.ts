@@ -132,7 +132,7 @@ describe("the mapper with shares", () => {
     expect(rig.peerIds(R.id)).toEqual([1]);
     expect(rig.peerIds(1)).toEqual([2, 3, 10]);
     expect(rig.built.get(1)!.filter.at(-1)).toEqual({
-      src: { cidrs: ["100.64.0.10/32", "fd00:1::0a/128"] },
+      src: { shares: [7] },
       ports: [
         { proto: "tcp", first: 22, last: 22 },
         { proto: "tcp", first: 8080, last: 8080 },
@@ -140,6 +140,10 @@ describe("the mapper with shares", () => {
     });
     expect(rig.built.get(R.id)!.filter).toEqual([]);
     expect(rig.built.get(R.id)!.ssh).toEqual([]);
+    // The device sees the recipient marked as one (enforcers match it by `shares` alone);
+    // the recipient sees the device unmarked.
+    expect(rig.built.get(1)!.peers.get(R.id)!.share).toEqual({ acceptanceId: 7 });
+    expect(rig.built.get(R.id)!.peers.get(1)!.share).toBeUndefined();
     rig.checkAll();
   });
 

@@ -1,7 +1,7 @@
 // The share overlay (server/control/shares/overlay.ts) on the real policy engine: a share's
 // recipient sees its device and nothing else whatever the document says (even "everything may
 // reach everything"), nobody may open anything towards it, the device gains exactly one filter
-// rule and one SSH rule per share (sources: the recipients' addresses) and keeps every other
+// rule and one SSH rule per share (sources: the recipients' acceptances, `shares`) and keeps every other
 // answer; the document is never asked about a share principal. Also the shares in force as
 // read from the store's open acceptances (shares/share-active.ts).
 
@@ -120,15 +120,15 @@ describe("withShares", () => {
   it("adds the share's rules to its device and leaves every other answer as it was", () => {
     const base = compiled(SELF_ONLY);
     const policy = withShares(guarded(base), [{ ...webShare, sshUsers: ["alice", "deploy"] }]);
-    const cidrs = ["100.64.1.101/32", "fd7a::1:101/128"];
+    const shares = [1];
     const tcp = (p: number) => ({ proto: "tcp", first: p, last: p });
     expect(policy.filterFor(D)).toEqual([
       ...base.filterFor(D),
-      { src: { cidrs }, ports: [tcp(22), tcp(3000), tcp(8080)] },
+      { src: { shares }, ports: [tcp(22), tcp(3000), tcp(8080)] },
     ]);
     expect(policy.sshFor(D)).toEqual([
       ...base.sshFor(D),
-      { src: { cidrs }, users: ["alice", "deploy"], action: "accept" },
+      { src: { shares }, users: ["alice", "deploy"], action: "accept" },
     ]);
     // The device's own group: its user's other host keeps the document's rules.
     expect(policy.subjectKey!(D)).toBe(`${base.subjectKey!(D)}#share-dev:10`);
@@ -164,12 +164,7 @@ describe("withShares", () => {
     expect(policy.canReach(R2, R1)).toBe(false);
     expect(policy.subjectKey!(R1)).not.toBe(policy.subjectKey!(R2));
     const extra = policy.filterFor(D).at(-1)!;
-    expect(extra.src.cidrs).toEqual([
-      "100.64.1.101/32",
-      "fd7a::1:101/128",
-      "100.64.1.102/32",
-      "fd7a::1:102/128",
-    ]);
+    expect(extra.src).toEqual({ shares: [1, 2] });
   });
 
   it("keeps two shares of one device apart: each rule opens its own ports", () => {
@@ -185,11 +180,11 @@ describe("withShares", () => {
     const added = policy.filterFor(D).slice(base.filterFor(D).length);
     expect(added).toEqual([
       {
-        src: { cidrs: ["100.64.1.102/32", "fd7a::1:102/128"] },
+        src: { shares: [2] },
         ports: [{ proto: "tcp", first: 22, last: 22 }],
       },
       {
-        src: { cidrs: ["100.64.1.101/32", "fd7a::1:101/128"] },
+        src: { shares: [1] },
         ports: [
           { proto: "tcp", first: 3000, last: 3000 },
           { proto: "tcp", first: 8080, last: 8080 },
@@ -198,7 +193,7 @@ describe("withShares", () => {
     ]);
     expect(policy.sshFor(D).slice(base.sshFor(D).length)).toEqual([
       {
-        src: { cidrs: ["100.64.1.102/32", "fd7a::1:102/128"] },
+        src: { shares: [2] },
         users: ["alice"],
         action: "accept",
       },

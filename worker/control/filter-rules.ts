@@ -16,6 +16,8 @@ export interface CompiledRule {
   users: ReadonlySet<number>;
   tags: ReadonlySet<string>;
   cidrs: Prefix[];
+  /** Acceptance ids of share recipients (SourceSelector.shares). */
+  shares: ReadonlySet<number>;
   /** [proto, first, last] triples. */
   ranges: number[];
 }
@@ -95,6 +97,7 @@ export function compileRule(rule: FilterRule): CompiledRule {
     users: new Set(rule.src.users ?? []),
     tags: new Set(rule.src.tags ?? []),
     cidrs,
+    shares: new Set(rule.src.shares ?? []),
     ranges,
   };
 }
@@ -109,9 +112,20 @@ function inPrefix(address: Uint8Array, prefix: Prefix): boolean {
   return true;
 }
 
-/** Which rules select the peer (by user, tag or, per address, CIDR), as flat port ranges. */
+/**
+ * Which rules select the peer (by user, tag or, per address, CIDR), as flat port ranges. A
+ * share recipient's node (`view.share`) is selected by the rules whose `shares` hold its
+ * acceptance and by nothing else: not `any`, users, tags nor a CIDR covering its address.
+ */
 export function compilePeer(view: PeerView, rules: readonly CompiledRule[]): CompiledPeer {
   const addresses = parseAddresses(view.addresses);
+  const share = view.share;
+  if (share !== undefined) {
+    const flat: number[] = [];
+    for (const rule of rules) if (rule.shares.has(share.acceptanceId)) flat.push(...rule.ranges);
+    const ranges = Int32Array.from(flat);
+    return { addresses, ranges: addresses.map(() => ranges) };
+  }
   const userId = view.user?.id;
   const byIdentity = rules.map(
     (rule) =>

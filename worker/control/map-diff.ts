@@ -24,6 +24,7 @@ export const PEER_FIELDS: readonly PeerField[] = Object.keys({
   lastSeen: true,
   endpoints: true,
   homeRelay: true,
+  share: true,
 } satisfies Record<PeerField, true>) as PeerField[];
 
 /** A peer present before and after, with the fields that differ. */

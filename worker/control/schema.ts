@@ -43,6 +43,8 @@ export const CONTROL_LIMITS = {
   selectorUsers: 10_000,
   selectorTags: 1024,
   selectorCidrs: 1024,
+  /** SourceSelector.shares: acceptance ids of share recipients (one rule per share). */
+  selectorShares: 10_000,
   sshRules: 1024,
   sshUsers: 256,
   relays: 256,
@@ -231,6 +233,8 @@ export const peerView = v.object(
     lastSeen: v.nullable(count),
     endpoints: list(endpoint, CONTROL_LIMITS.endpoints),
     homeRelay: relayId,
+    // Share recipients only (issue 17); optional so that other peers' views stay as they were.
+    share: v.optional(v.object({ acceptanceId: count }, objectMessage)),
   },
   objectMessage,
 );
@@ -254,6 +258,7 @@ export const sourceSelector = v.object(
     users: v.optional(list(count, CONTROL_LIMITS.selectorUsers)),
     tags: v.optional(list(tag, CONTROL_LIMITS.selectorTags)),
     cidrs: v.optional(list(checked(64, cidrReason), CONTROL_LIMITS.selectorCidrs)),
+    shares: v.optional(list(count, CONTROL_LIMITS.selectorShares)),
   },
   objectMessage,
 );

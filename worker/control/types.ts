@@ -50,6 +50,12 @@ export interface PeerView {
   endpoints: string[];
   /** Id of the relay the node is reached through (see RelayMap), or "" when not chosen yet. */
   homeRelay: string;
+  /**
+   * Set for a share recipient's node only (issue 17): the acceptance it was made for. Such a
+   * peer is matched by no rule but one whose source lists this acceptance id (`shares`): never
+   * by `any`, users, tags or CIDRs, so the document's rules cannot leak to it.
+   */
+  share?: { acceptanceId: number };
 }
 
 /** The fields of PeerView that change often and travel as patches. */
@@ -69,6 +75,11 @@ export interface SourceSelector {
   tags?: string[];
   /** Source addresses inside these prefixes (policy `hosts`, raw CIDRs). */
   cidrs?: string[];
+  /**
+   * Share recipients' nodes: peers whose `share.acceptanceId` is listed. The only selector
+   * that matches such a peer; a peer without `share` never matches it.
+   */
+  shares?: number[];
 }
 
 /** A protocol and port range a rule opens on the destination node. */

@@ -2,7 +2,8 @@
 // (the peer behind the connection's source address), the map's SSH rules, the local account
 // asked for, the clock and the agent's own powers in; a decision with a sentence for the
 // person and one for the log out. Rules are matched as the packet filter matches its sources
-// (worker/control/filter-rules.ts): any, users, tags, or the source address in a CIDR.
+// (worker/control/filter-rules.ts): any, users, tags, or the source address in a CIDR; a
+// share recipient's node (PeerView.share) only by a rule whose `shares` hold its acceptance.
 
 import type { PeerView, SourceSelector, SshRule } from "../../../worker/control/types.ts";
 import { type Prefix, parseCidr } from "../../../worker/wireguard/allowed-ips.ts";
@@ -58,12 +59,12 @@ export interface LoginRequest {
 }
 
 /**
- * Whether the caller is a share recipient's node (issue 17): the only nodes with neither an
- * owner nor tags (the control server's nodes_owner_check admits no other kind), whose map
- * entry reaches this node through a share's CIDR rules alone.
+ * Whether the caller is a share recipient's node (issue 17): marked by `share` in the map, and
+ * the only nodes with neither an owner nor tags (the control server's nodes_owner_check admits
+ * no other kind), whose map entry reaches this node through a share's rules alone.
  */
 export function isShareGuest(caller: PeerView): boolean {
-  return caller.user === null && caller.tags.length === 0;
+  return caller.share !== undefined || (caller.user === null && caller.tags.length === 0);
 }
 
 /**
@@ -88,8 +89,13 @@ function inPrefix(address: Uint8Array, prefix: Prefix): boolean {
   return true;
 }
 
-/** Whether `src` selects the caller (by user, tag) or its source address (by CIDR). */
+/**
+ * Whether `src` selects the caller (by user, tag) or its source address (by CIDR). A share
+ * recipient's node is selected only by `shares` holding its acceptance (fail-closed: never by
+ * `any`, users, tags or CIDRs), and `shares` selects no other node.
+ */
 export function selects(src: SourceSelector, caller: PeerView, address: string): boolean {
+  if (caller.share !== undefined) return src.shares?.includes(caller.share.acceptanceId) === true;
   if (src.any === true) return true;
   if (caller.user !== null && src.users?.includes(caller.user.id)) return true;
   if (src.tags?.some((tag) => caller.tags.includes(tag))) return true;

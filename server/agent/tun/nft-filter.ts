@@ -5,7 +5,11 @@
 // userspace filter checks by key). A rule's users and tags become the addresses of the peers
 // they select; its CIDRs are used as they are; its ports become `tcp dport`/`udp dport` sets
 // or an ICMP match (`*` is TCP, UDP and ICMP, as in the userspace filter). Answers to flows
-// this host opened, and ICMP errors about tracked flows, are accepted; anything else arriving
+// this host opened, and ICMP errors about tracked flows, are accepted. A share recipient's
+// node (PeerView.share, issue 17) is judged before the document's rules, by the rules whose
+// `shares` hold its acceptance alone; whatever else comes from its addresses is dropped there,
+// so no `any`, CIDR (even one covering the mesh range), user or tag rule lets it in
+// (fail-closed, as in the userspace filter). Anything else arriving
 // on the interface is dropped and counted. Other interfaces are not touched: the chain
 // returns at once for them. A second chain, on the forward hook, drops every packet that
 // enters from the interface and is not for this host (one the host would route on when
@@ -35,33 +39,75 @@ interface Sources {
   any: boolean;
 }
 
+/** Whether the rule selects the peer by identity; a share recipient by `shares` alone. */
 function selects(rule: FilterRule, peer: PeerView): boolean {
   const src = rule.src;
+  if (peer.share !== undefined) return src.shares?.includes(peer.share.acceptanceId) === true;
   if (src.any === true) return true;
   const user = peer.user?.id;
   if (user !== undefined && src.users?.includes(user)) return true;
   return peer.tags.some((tag) => src.tags?.includes(tag) === true);
 }
 
-function sourcesOf(rule: FilterRule, peers: readonly PeerView[]): Sources {
+/** `address` as a one-address prefix ("100.64.0.9/32"), or undefined when it does not parse. */
+function hostPrefix(address: string): string | undefined {
+  try {
+    // Addresses may come as "100.64.0.1" or "100.64.0.1/32" (as in filter-rules.ts): the host
+    // part is the address, so a recipient's addresses are always in its drop set.
+    const slash = address.indexOf("/");
+    const bytes = parseIp(slash < 0 ? address : address.slice(0, slash));
+    return `${formatIp(bytes)}/${bytes.length * 8}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Splits prefixes by family into sorted, unique lists. */
+function byFamily(cidrs: Iterable<string>): Pick<Sources, "v4" | "v6"> {
   const v4 = new Set<string>();
   const v6 = new Set<string>();
-  const add = (cidr: string) => {
+  for (const cidr of cidrs) {
     const canonical = canonicalCidr(cidr);
-    if (canonical === undefined) return;
+    if (canonical === undefined) continue;
     (canonical.includes(":") ? v6 : v4).add(canonical);
-  };
-  for (const peer of peers) {
-    if (!selects(rule, peer)) continue;
-    for (const address of peer.addresses) {
-      try {
-        const bytes = parseIp(address);
-        add(`${formatIp(bytes)}/${bytes.length * 8}`);
-      } catch {}
+  }
+  return { v4: [...v4].sort(), v6: [...v6].sort() };
+}
+
+/** The addresses of `peers` as one-address prefixes. */
+function addressesOf(peers: readonly PeerView[]): string[] {
+  return peers.flatMap((peer) =>
+    peer.addresses.map(hostPrefix).filter((p): p is string => p !== undefined),
+  );
+}
+
+/**
+ * What a rule selects among `peers` (users, tags, any; a share recipient only by `shares`)
+ * and, unless `guestsOnly`, its CIDRs and `any`. For the recipients' rules `guestsOnly` is set:
+ * only their own addresses.
+ */
+function sourcesOf(rule: FilterRule, peers: readonly PeerView[], guestsOnly: boolean): Sources {
+  const selected = addressesOf(peers.filter((peer) => selects(rule, peer)));
+  if (guestsOnly) return { ...byFamily(selected), any: false };
+  return { ...byFamily([...selected, ...(rule.src.cidrs ?? [])]), any: rule.src.any === true };
+}
+
+/** The accept lines of one rule for `sources`, per family and protocol match. */
+function acceptLines(rule: FilterRule, sources: Sources): string[] {
+  const out: string[] = [];
+  for (const family of ["ip", "ip6"] as const) {
+    const list = family === "ip" ? sources.v4 : sources.v6;
+    if (!sources.any && list.length === 0) continue;
+    const nfproto = `meta nfproto ${family === "ip" ? "ipv4" : "ipv6"}`;
+    const saddr = sources.any ? "" : `${family} saddr { ${list.join(", ")} }`;
+    // An explicit family match: an inet chain sees both, and `ip saddr` alone would not
+    // keep IPv6 packets out of a rule that names no IPv4 source (the "any" case).
+    for (const match of portMatches(rule.ports, family)) {
+      const words = [nfproto, saddr, match, "accept"].filter((w) => w !== "");
+      out.push(`    ${words.join(" ")}`);
     }
   }
-  for (const cidr of rule.src.cidrs ?? []) add(cidr);
-  return { v4: [...v4].sort(), v6: [...v6].sort(), any: rule.src.any === true };
+  return out;
 }
 
 function checkPort(n: number): number {
@@ -107,22 +153,22 @@ export function filterRuleset(iface: string, map: Pick<NetworkMap, "peers" | "fi
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface))
     throw new TypeError(`interface name ${JSON.stringify(iface)}`);
   const table = filterTable(iface);
-  const rules: string[] = [];
-  for (const rule of map.filter) {
-    const sources = sourcesOf(rule, map.peers);
-    for (const family of ["ip", "ip6"] as const) {
-      const list = family === "ip" ? sources.v4 : sources.v6;
-      if (!sources.any && list.length === 0) continue;
-      const nfproto = `meta nfproto ${family === "ip" ? "ipv4" : "ipv6"}`;
-      const saddr = sources.any ? "" : `${family} saddr { ${list.join(", ")} }`;
-      // An explicit family match: an inet chain sees both, and `ip saddr` alone would not
-      // keep IPv6 packets out of a rule that names no IPv4 source (the "any" case).
-      for (const match of portMatches(rule.ports, family)) {
-        const words = [nfproto, saddr, match, "accept"].filter((w) => w !== "");
-        rules.push(`    ${words.join(" ")}`);
-      }
-    }
+  const guests = map.peers.filter((peer) => peer.share !== undefined);
+  const members = map.peers.filter((peer) => peer.share === undefined);
+  // Share recipients first: their own rules, then a drop of everything else from them, so
+  // the document's rules below never see a recipient's packet.
+  const guestRules: string[] = [];
+  if (guests.length > 0) {
+    for (const rule of map.filter)
+      guestRules.push(...acceptLines(rule, sourcesOf(rule, guests, true)));
+    const all = byFamily(addressesOf(guests));
+    if (all.v4.length > 0)
+      guestRules.push(`    meta nfproto ipv4 ip saddr { ${all.v4.join(", ")} } counter drop`);
+    if (all.v6.length > 0)
+      guestRules.push(`    meta nfproto ipv6 ip6 saddr { ${all.v6.join(", ")} } counter drop`);
   }
+  const rules: string[] = [];
+  for (const rule of map.filter) rules.push(...acceptLines(rule, sourcesOf(rule, members, false)));
   return [
     `table inet ${table} {}`,
     `delete table inet ${table}`,
@@ -136,6 +182,7 @@ export function filterRuleset(iface: string, map: Pick<NetworkMap, "peers" | "fi
     "    ct direction reply accept",
     "    ct state related accept",
     "    ct state invalid drop",
+    ...guestRules,
     ...rules,
     "    counter drop",
     "  }",

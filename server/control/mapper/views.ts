@@ -50,5 +50,9 @@ export function peerView(
     lastSeen: state.lastSeen,
     endpoints: [...state.endpoints],
     homeRelay: state.homeRelay,
+    // Marks a share recipient's node: enforcers match it by `shares` rules alone (issue 17).
+    ...(node.shareAcceptanceId !== null && node.shareAcceptanceId !== undefined
+      ? { share: { acceptanceId: node.shareAcceptanceId } }
+      : {}),
   };
 }

@@ -4,7 +4,10 @@
 // device and nothing else, whatever the document says; its filter and SSH rules are empty, so
 // its own engine drops every connection attempt towards it (the device cannot reach back).
 // The device sees the recipient (WireGuard needs the peer to answer) and gains a filter rule
-// and an SSH rule whose source is the recipient's addresses (`cidrs`). Everything else is the
+// and an SSH rule whose source is the recipient's acceptance (`shares`: the peer's
+// `share.acceptanceId`, never its addresses). Enforcers match a recipient by such a rule
+// alone, never by the document's `*`, users, tags or CIDRs (which may cover the mesh range),
+// so the document's rules do not leak to it (fail-closed). Everything else is the
 // document's answer, unchanged. The mapper applies a share change as a policy change of this
 // overlay (mapper.setPolicy): nodes regroup and each streaming node gets the differences.
 
@@ -49,32 +52,27 @@ interface DeviceExtra {
 const EMPTY_FILTER: FilterRule[] = Object.freeze([]) as unknown as FilterRule[];
 const EMPTY_SSH: SshRule[] = Object.freeze([]) as unknown as SshRule[];
 
-/** `address` as a one-address prefix ("100.64.0.9/32", "fd7a::9/128"). */
-export function hostPrefix(address: string): string {
-  return `${address}/${address.includes(":") ? 128 : 32}`;
-}
-
 /** The acceptance id of a subject whose principal is a share, else undefined. */
 function acceptanceOf(subject: PolicySubject): number | undefined {
   const principal = "principal" in subject ? subject.principal : subject;
   return principal.kind === "share" ? principal.acceptanceId : undefined;
 }
 
-/** The device's extra filter and SSH rules: one of each per share, sources its recipients. */
+/** The device's extra filter and SSH rules: one of each per share, sources its recipients' acceptances. */
 function deviceExtra(shares: readonly ActiveShare[]): DeviceExtra {
   const filter: FilterRule[] = [];
   const ssh: SshRule[] = [];
   for (const share of shares) {
-    const cidrs = share.recipients.flatMap((r) => r.addresses.map(hostPrefix));
-    if (cidrs.length === 0) continue;
+    const ids = share.recipients.map((r) => r.acceptanceId);
+    if (ids.length === 0) continue;
     const ports = new Set(share.ports);
     if (share.sshUsers.length > 0) ports.add(SHARE_SSH_PORT);
     const ranges: PortRange[] = [...ports]
       .sort((a, b) => a - b)
       .map((port) => ({ proto: "tcp", first: port, last: port }));
-    if (ranges.length > 0) filter.push({ src: { cidrs: [...cidrs] }, ports: ranges });
+    if (ranges.length > 0) filter.push({ src: { shares: [...ids] }, ports: ranges });
     if (share.sshUsers.length > 0)
-      ssh.push({ src: { cidrs: [...cidrs] }, users: [...share.sshUsers], action: "accept" });
+      ssh.push({ src: { shares: [...ids] }, users: [...share.sshUsers], action: "accept" });
   }
   return { filter, ssh };
 }
