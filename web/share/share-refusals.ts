@@ -24,6 +24,12 @@ export function refusalText(code: string, message = "", sharedBy = ""): RefusalT
         title: "This link was already used",
         text: `It could be accepted a limited number of times, and it has been. ${ask} for a new link.`,
       };
+    case "share_busy":
+      return {
+        reason: "busy",
+        title: "This share has too many people on it",
+        text: `It allows at most 100 recipients at once. Try again when someone has left. ${ask} for a link of your own.`,
+      };
     case "share_expired":
       return {
         reason: "expired",

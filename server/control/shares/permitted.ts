@@ -5,9 +5,9 @@
 // user must be one an accept rule grants her there, or a check rule whose period her last
 // sign-in is within (as the agent decides it, server/agent/ssh/access.ts), and each port must be
 // open to her in the device's filter. Only rules whose source is her (her user id, or `any`)
-// count: tags are never hers, and CIDR sources are left out (they also carry the rules of the
-// shares in force, which name recipients' addresses, not the sharer). Admins and the owner are
-// not asked: they may change the policy anyway.
+// count: tags are never hers, CIDR sources are left out (an address range says nothing about
+// who she is), and `shares` sources name recipients, not sharers. Admins and the owner are not
+// asked: they may change the policy anyway.
 
 import type { FilterRule, SourceSelector, SshRule } from "../../../worker/control/types.ts";
 import { principalOf } from "../mapper/views.ts";
