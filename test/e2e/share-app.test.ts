@@ -4,11 +4,13 @@
 // API; a guest in another browser context opens the link, accepts, and the app opens in its own
 // tab at its private URL (http://web-01--PORT.corridor.localhost:PORT/), carried by the guest's
 // share node (no mesh of its own): the page, a fetch, a deep link. Another port of web-01,
-// which the share does not offer, is refused by web-01's filter.
+// which the share does not offer, is dropped by web-01's filter; web-01 cannot connect to the
+// guest's node (the guest's engine drops it); another host of the mesh is unknown to the guest.
 
 import { createServer, type Server } from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { corridor } from "../cli/agent-fake.ts";
 import { launchChromium } from "../helpers/chromium.ts";
 import { jsonString } from "../helpers/json.ts";
 import { listenOnLoopback } from "../helpers/ports.ts";
@@ -48,7 +50,10 @@ describeWithPrereq(meshLabPrereq(), "a shared web app through its link (issue 17
     port = await listenOnLoopback(shared);
     otherPort = await listenOnLoopback(other);
     lab = await startMeshLab({
-      agents: [{ name: "web-01", tags: ["tag:server"] }],
+      agents: [
+        { name: "web-01", tags: ["tag:server"] },
+        { name: "db-01", tags: ["tag:server"] },
+      ],
       corridorLocalhost: true,
     });
     browser = await launchChromium();
@@ -119,4 +124,38 @@ describeWithPrereq(meshLabPrereq(), "a shared web app through its link (issue 17
     expect(await page.title()).not.toBe("Not shared");
     await shoot(page, "share-app-other-port");
   }, 240_000);
+
+  it("quarantine from both ends: web-01 cannot connect to the guest; the guest's other host is unknown", async () => {
+    const guest = (await lab.nodes()).find((n) => n.name.startsWith("share-"));
+    expect(guest, "the guest's share node").toBeDefined();
+    // From web-01's agent to the guest's node: the guest's own engine drops it (its filter is
+    // empty), so the connection times out; a port merely closed would be refused at once.
+    const back = await corridor([
+      "nc",
+      "-w",
+      "4",
+      "--socket",
+      lab.agentSocket("web-01"),
+      guest!.addresses[0]!,
+      "22",
+    ]);
+    expect(back.code).not.toBe(0);
+    expect(back.stderr.toString()).toMatch(/timed out|did not answer|no answer/i);
+
+    const page = await context.newPage();
+    await page.goto(`http://db-01--${port}.corridor.localhost:${lab.serve.port}/`);
+    await expect
+      .poll(
+        async () =>
+          (await page
+            .locator("main")
+            .textContent()
+            .catch(() => "")) ?? "",
+        {
+          timeout: 90_000,
+        },
+      )
+      .toMatch(/Corridor does not know a host of this name/);
+    await shoot(page, "share-app-other-host");
+  }, 180_000);
 });
