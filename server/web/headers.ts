@@ -64,7 +64,9 @@ function loopbackSiblings(host: string): string {
   const name = colon > host.lastIndexOf("]") ? host.slice(0, colon) : host;
   const port = colon > host.lastIndexOf("]") ? host.slice(colon) : "";
   if (!LOOPBACK_SPELLINGS.includes(name)) return "";
-  return LOOPBACK_SPELLINGS.filter((other) => other !== name)
+  // CSP's host-source grammar has no IPv6 literals (Chromium ignores `ws://[::1]:PORT` with a
+  // console error): [::1] is never named as a sibling.
+  return LOOPBACK_SPELLINGS.filter((other) => other !== name && !other.startsWith("["))
     .map((other) => ` ws://${other}${port}`)
     .join("");
 }

@@ -17,15 +17,15 @@ describe("the page's connect-src", () => {
       "ws://corridor.localhost:8080",
       "wss://corridor.localhost:8080",
       "ws://127.0.0.1:8080",
-      "ws://[::1]:8080",
       "ws://localhost:8080",
     ]);
   });
 
   it("at 127.0.0.1 and [::1]: the other loopback names at that port", () => {
     expect(connectSrc("127.0.0.1:9000")).toContain("ws://corridor.localhost:9000");
+    // No IPv6 literal among the siblings: CSP's grammar has none (Chromium logs an error).
+    expect(connectSrc("127.0.0.1:9000").some((s) => s.includes("["))).toBe(false);
     expect(connectSrc("[::1]:9000")).toContain("ws://127.0.0.1:9000");
-    expect(connectSrc("[::1]:9000")).not.toContain("ws://[::1]:9000 ");
   });
 
   it("elsewhere its own host only; a hostile Host gets 'self' alone", () => {
