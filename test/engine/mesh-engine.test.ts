@@ -15,12 +15,12 @@ import {
   type MeshStatus,
   type SessionState,
   type SessionUi,
-  type TerminalMessage,
 } from "../../worker/api.ts";
 import { jsonList } from "../helpers/json.ts";
 import { seededInts } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { type MeshTestbed, startMeshTestbed } from "./mesh-harness.ts";
+import { Terminal } from "./terminal-fake.ts";
 
 const POLICY = `{
   "tagOwners": {
@@ -36,29 +36,6 @@ const POLICY = `{
     { "action": "check", "src": ["alice@example.com"], "dst": ["tag:check"], "users": ["root"], "checkPeriod": "1h" },
   ],
 }`;
-
-/** A terminal on the page's side of a session's port. */
-class Terminal {
-  readonly channel = new MessageChannel();
-  text = "";
-
-  constructor() {
-    this.channel.port1.onmessage = (event: MessageEvent<TerminalMessage>) => {
-      const m = event.data;
-      if (m.type !== "output") return;
-      this.text += new TextDecoder().decode(m.data);
-      this.channel.port1.postMessage({ type: "ack", bytes: m.data.length });
-    };
-  }
-
-  type(text: string): void {
-    this.channel.port1.postMessage({ type: "input", data: new TextEncoder().encode(text) });
-  }
-
-  close(): void {
-    this.channel.port1.close();
-  }
-}
 
 /** A SessionUi that records what the engine told it; it never trusts a key or gives a password. */
 function recordingUi() {

@@ -16,45 +16,21 @@ import {
   type SessionState,
   type SessionUi,
   shareNetworkId,
-  type TerminalMessage,
 } from "../../worker/api.ts";
 import type { ShareCreatedBody } from "../../worker/control/api-views.ts";
 import { parseShareLink } from "../../worker/control/share-link.ts";
 import { MemoryStore } from "../../worker/engine/store.ts";
 import { createEngine } from "../../worker/engine.ts";
 import { parseIp } from "../../worker/wireguard/ip-address.ts";
+import { waitUntil } from "../helpers/wait.ts";
 import { type MeshTestbed, startMeshTestbed } from "./mesh-harness.ts";
+import { Terminal } from "./terminal-fake.ts";
 
 const POLICY = `{
   "tagOwners": { "tag:server": [] },
   "acls": [{ "action": "accept", "src": ["autogroup:member"], "dst": ["tag:server:*"] }],
   "ssh": [{ "action": "accept", "src": ["autogroup:member"], "dst": ["tag:server"], "users": ["root"] }],
 }`;
-
-async function waitUntil(ok: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** The page's side of a session's port. */
-class Terminal {
-  readonly channel = new MessageChannel();
-  text = "";
-  constructor() {
-    this.channel.port1.onmessage = (event: MessageEvent<TerminalMessage>) => {
-      const m = event.data;
-      if (m.type !== "output") return;
-      this.text += new TextDecoder().decode(m.data);
-      this.channel.port1.postMessage({ type: "ack", bytes: m.data.length });
-    };
-  }
-  type(text: string): void {
-    this.channel.port1.postMessage({ type: "input", data: new TextEncoder().encode(text) });
-  }
-}
 
 function recordingUi() {
   const states: [SessionState, string][] = [];
