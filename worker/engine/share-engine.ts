@@ -39,7 +39,6 @@ export interface ShareEngineDeps {
 
 interface Held {
   engine: MeshEngine;
-  publicKey: string;
   /** The join in progress or done. */
   joined: Promise<ShareState>;
 }
@@ -116,7 +115,7 @@ export class ShareEngines {
     if (refusal !== null) return refusal;
     const engine = this.deps.createEngine(privateKey);
     const joined = engine.runtime.start().then(() => this.stateOf(shareId, engine));
-    this.held.set(shareId, { engine, publicKey, joined });
+    this.held.set(shareId, { engine, joined });
     return { ok: true, state: await joined };
   }
 
