@@ -11,7 +11,7 @@ import { Deadlines } from "./deadlines.ts";
 import { hostFields } from "./host-fields.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
-import type { ControlMetrics } from "./metrics.ts";
+import type { ControlMetrics, OutboxDepth } from "./metrics.ts";
 import type { CancelTimer, Clock } from "./state/clock.ts";
 import { SessionTable } from "./state/sessions.ts";
 import type { VolatileChange } from "./state/volatile.ts";
@@ -78,6 +78,17 @@ export class Hub {
   /** Nodes with an attached stream. */
   get attachedCount(): number {
     return this.links.size;
+  }
+
+  /** What waits in the attached streams' outboxes (the queue-depth gauges read it per scrape). */
+  outboxDepth(): OutboxDepth {
+    const depth: OutboxDepth = { backloggedStreams: 0, waitingPeers: 0, bufferedBytes: 0 };
+    for (const { outbox, link } of this.links.values()) {
+      if (outbox.waiting > 0) depth.backloggedStreams++;
+      depth.waitingPeers += outbox.waiting;
+      depth.bufferedBytes += link.bufferedAmount;
+    }
+    return depth;
   }
 
   /** Whether `nodeId` has an attached stream. */
@@ -152,6 +163,7 @@ export class Hub {
     const attached = this.links.get(nodeId);
     if (attached === undefined || attached.link !== link) return;
     this.release(nodeId, attached);
+    this.options.log?.debug({ node: nodeId }, "stream ended");
     if (this.mapper.node(nodeId) === undefined) return; // removed: nothing to mark
     const now = this.clock.now();
     this.mapper.patch(nodeId, { online: false, lastSeen: now });

@@ -21,6 +21,7 @@ import type { RateLimitOptions } from "./auth/rate-limit.ts";
 import type { SessionUser } from "./auth/sessions.ts";
 import type { MeshChanges } from "./changes.ts";
 import { restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import type { Readiness } from "./health.ts";
 import { Hub } from "./hub.ts";
 import { Mapper } from "./mapper/mapper.ts";
 import type { OutboxLimits } from "./mapper/outbox.ts";
@@ -64,6 +65,11 @@ export interface ControlOptions {
   log?: Logger;
   /** Where the map side's metrics go (corridor serve shares one registry with the relay). */
   metrics?: MetricsRegistry;
+  /**
+   * The server's /readyz (health.ts); the map side adds its own checks to it (the change
+   * follower: "changes caught up"). The database check is added by whoever made it.
+   */
+  readiness?: Readiness;
   /** The API's own options (sign-in through an OpenID Provider, rate limits, error sink). */
   api?: Pick<
     ApiDeps,
@@ -121,7 +127,11 @@ export async function startControl(options: ControlOptions): Promise<Control> {
   const metrics =
     options.metrics === undefined
       ? undefined
-      : new ControlMetrics(options.metrics, () => hubRef?.attachedCount ?? 0);
+      : new ControlMetrics(
+          options.metrics,
+          () => hubRef?.attachedCount ?? 0,
+          () => hubRef?.outboxDepth(),
+        );
   const hub = new Hub({
     store,
     mapper,

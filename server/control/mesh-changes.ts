@@ -97,9 +97,16 @@ export class MapSideChanges implements MeshChanges {
     });
   }
 
-  /** Runs `work` after every earlier notification; its failure is logged and rethrown. */
+  /**
+   * Runs `work` after every earlier notification; its failure is logged and rethrown. The time
+   * until it is done counts as fan-out latency (metrics.ts).
+   */
   private serial(work: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(work);
+    // Fan-out latency: from now (the change is committed) until its deltas are queued.
+    const started = performance.now();
+    const run = this.chain
+      .then(work)
+      .then(() => this.metrics?.fanOut((performance.now() - started) / 1000));
     this.chain = run.catch((error: unknown) => {
       this.log?.error({ err: String(error) }, "mesh change not applied");
     });

@@ -211,6 +211,9 @@ function postgresStore(pool: pg.Pool, now: () => number): Store {
     }),
     kind: "postgres",
     transaction,
+    async ping() {
+      await pool.query("SELECT 1");
+    },
     async close() {
       await pool.end();
     },

@@ -191,6 +191,12 @@ function sqliteStore(db: Database.Database, now: () => number): Store {
     ...wrapStoreTx(base, exclusive),
     kind: "sqlite",
     transaction,
+    // Behind the mutex, as any call: a ping waits for a running transaction, as a query would.
+    ping: () =>
+      exclusive(async () => {
+        if (closed) throw new Error("store: closed");
+        db.prepare("SELECT 1").get();
+      }),
     async close() {
       refuseInsideOwnTransaction(owner);
       await mutex.run(async () => {

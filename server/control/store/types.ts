@@ -341,6 +341,12 @@ export interface Store extends StoreTx {
   readonly kind: "sqlite" | "postgres";
   /** Runs `work` in one transaction: all of it is written, or none (it rethrows). */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * One trivial round trip (`SELECT 1`): resolves when the database answers, rejects with the
+   * driver's error when it does not. No timeout of its own: readiness (server/control/health.ts)
+   * races it against one.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
