@@ -1,8 +1,9 @@
 // `corridor control`: the control server alone (API and sign-in pages, the /control map stream,
-// /healthz and /metrics), for deployments that run it apart from their relays. It prints the
-// Ed25519 public key of its relay tokens: relays started with `corridor relay --control-key PUB
-// --relay-id ID` accept the nodes it registers. SIGTERM and SIGINT close the map streams (1012:
-// nodes come back and resume), then the server and the database.
+// /healthz, /readyz and /metrics), for deployments that run it apart from their relays. It
+// prints the Ed25519 public key of its relay tokens: relays started with `corridor relay
+// --control-key PUB --relay-id ID` accept the nodes it registers. SIGTERM and SIGINT drain
+// (drain.ts: /readyz 503, new streams refused, --drain SECONDS), close the map streams (1012:
+// nodes come back and resume), write the checkpoint, then close the server and the database.
 
 import { startControlServer } from "../server/control/http.ts";
 import { createLogger, MetricsRegistry } from "../server/relay/index.ts";
@@ -19,7 +20,8 @@ import {
   parsePublicUrl,
   redact,
 } from "./control-flags.ts";
-import { parsePort, untilStopSignal } from "./relay-flags.ts";
+import { DRAIN_OPTION, drain, parseDrain, stopSignals } from "./drain.ts";
+import { parsePort } from "./relay-flags.ts";
 
 /** `corridor control`: its options, help and summary. */
 export const CONTROL_COMMAND = defineCommand({
@@ -76,12 +78,15 @@ export const CONTROL_COMMAND = defineCommand({
       name: "allow-host",
       value: "NAME",
       multiple: true,
-      description: "a host name /healthz and /metrics answer to besides IP literals and localhost",
+      description:
+        "a host name /healthz, /readyz and /metrics answer to besides IP literals and localhost",
     },
+    DRAIN_OPTION,
   ],
   notes:
     "Start each relay with the printed token key: corridor relay --control-key PUB --relay-id ID.\n" +
-    "SIGTERM and SIGINT close the map streams (nodes reconnect and resume) and the database.",
+    "SIGTERM and SIGINT: /readyz answers 503 for --drain SECONDS, then the map streams close\n" +
+    "(nodes reconnect and resume) and the database.",
 });
 
 interface ControlArgs {
@@ -92,6 +97,7 @@ interface ControlArgs {
   relays: RelayInfo[];
   oidc: ReturnType<typeof oidcFlags>;
   allowedHosts: string[];
+  drainMs: number;
 }
 
 function relays(urls: string[], keys: string[], ids: string[], stuns: string[]): RelayInfo[] {
@@ -156,6 +162,7 @@ export function controlArgs({
     ),
     oidc: oidcFlags(values as ControlOptionValues),
     allowedHosts: values["allow-host"],
+    drainMs: parseDrain(values.drain),
   };
 }
 
@@ -173,6 +180,7 @@ async function runControl(parsed: ControlArgs): Promise<number> {
     return 1;
   }
   const { store } = opened;
+  const log = createLogger();
   let server: Awaited<ReturnType<typeof startControlServer>>;
   let ownerLine = "";
   try {
@@ -184,7 +192,7 @@ async function runControl(parsed: ControlArgs): Promise<number> {
       relays: parsed.relays,
       oidc: parsed.oidc,
       metrics: new MetricsRegistry(),
-      log: createLogger(),
+      log,
       allowedHosts: parsed.allowedHosts,
     });
     if (server.oidc === null) {
@@ -199,7 +207,8 @@ async function runControl(parsed: ControlArgs): Promise<number> {
     process.stderr.write(`corridor control: ${(error as Error).message}\n`);
     return 1;
   }
-  const stopped = untilStopSignal();
+  // Listen before announcing the start: whoever reads the lines may signal at once.
+  const signals = stopSignals();
   const tokenKey = Buffer.from(server.control.tokenPublicKey).toString("base64");
   const controlUrl = new URL("/control", server.baseUrl);
   controlUrl.protocol = controlUrl.protocol === "https:" ? "wss:" : "ws:";
@@ -214,9 +223,19 @@ async function runControl(parsed: ControlArgs): Promise<number> {
         .join("") +
       ownerLine,
   );
-  await stopped;
+  const signal = await signals.first;
+  const shutdown = log.child({ component: "shutdown" });
   process.stdout.write("corridor control: shutting down; map streams are told to come back\n");
+  await drain(
+    { ...server, streams: () => server.control.hub.attachedCount },
+    parsed.drainMs,
+    signals,
+    shutdown,
+    signal,
+  );
+  shutdown.info({ streams: server.control.hub.attachedCount }, "shutdown: closing map streams");
   await server.close();
   await store.close();
+  shutdown.info({}, "shutdown: done");
   return 0;
 }

@@ -5,8 +5,9 @@
 // beside it (no flag needed): "open" stays open to every proven key (wg-quick networks in the
 // page need that), and a control token adds its UDP allowances. The control server keeps its
 // state in DIR/control.db (or --database). The page is built first when dist/ holds none.
-// SIGTERM and SIGINT close the map streams (1012), tell relay clients to come back, close the
-// server, then the database. Private URLs (docs/private-urls.md): every `<label>.corridor.localhost`
+// SIGTERM and SIGINT drain (drain.ts: /readyz 503, new map streams refused, --drain SECONDS),
+// close the map streams (1012), tell relay clients to come back, close the server, then the
+// database. Private URLs (docs/private-urls.md): every `<label>.corridor.localhost`
 // Host is an app origin, and --apps-domain adds one under the page's own site for production.
 
 import { spawn } from "node:child_process";
@@ -39,6 +40,7 @@ import {
   relayUrlOf,
 } from "./control-flags.ts";
 import { defaultDataDir, prepareDataDir, RELAY_KEY_FILE } from "./data-dir.ts";
+import { DRAIN_OPTION, drain, parseDrain, stopSignals } from "./drain.ts";
 import {
   applyRelayOptions,
   defaultRelayFlags,
@@ -49,7 +51,6 @@ import {
   SHARED_RELAY_OPTIONS,
   startStunListener,
   stunAddress,
-  untilStopSignal,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
 import {
@@ -128,13 +129,14 @@ export const SERVE_COMMAND = defineCommand({
       description:
         "private URLs at https://<host>--<port>.NAME/ (e.g. apps.example.com beside a page at example.com): needs wildcard DNS *.NAME to this server and a wildcard TLS certificate for *.NAME; NAME must be under the page's registrable site (the public URL's), or the browser partitions the bridge iframe's storage. *.corridor.localhost always works on this machine",
     },
+    DRAIN_OPTION,
   ],
   notes:
     "On loopback the relay is open by default; on any other address choose who may use it.\n" +
     "The relay always accepts the tokens of the control server it runs beside. Without OIDC,\n" +
     "the start lines hold a single-use owner sign-in link (15 minutes).\n" +
-    "SIGTERM and SIGINT close the map streams (1012) and tell relay clients to come back\n" +
-    "before the server closes.",
+    "SIGTERM and SIGINT: /readyz answers 503 for --drain SECONDS, then the map streams close\n" +
+    "(1012) and relay clients are told to come back before the server closes.",
 });
 
 /** The package's root: cli/ is one level down. */
@@ -150,6 +152,7 @@ type ServeArgs = RelayFlags & {
   stun: number | undefined;
   /** --apps-domain, checked against the page's host. */
   appsDomain: string | undefined;
+  drainMs: number;
 };
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
@@ -172,6 +175,7 @@ function serveArgs({
     oidc: oidcFlags(values as ControlOptionValues),
     stun: values.stun === undefined ? undefined : parseStunPort(values.stun),
     appsDomain: undefined,
+    drainMs: parseDrain(values.drain),
   };
   // In command-line order: a later --listen, --host or --port wins over an earlier one.
   for (const { name, value = "" } of applyRelayOptions(out, given)) {
@@ -281,6 +285,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
       port: parsed.port,
       webRoot: web,
       mount,
+      readiness: mount.readiness,
       appsDomains: parsed.appsDomain === undefined ? [] : [parsed.appsDomain],
       pageHosts: parsed.publicUrl === undefined ? [] : [new URL(parsed.publicUrl).hostname],
       // App origins' config.json names the Corridor origin from it (its scheme above all).
@@ -361,7 +366,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
   }
   // Listen for the stop signal before announcing the start: whoever reads the line may
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
-  const stopped = untilStopSignal();
+  const signals = stopSignals();
   const signIn = parsed.oidc === undefined ? "owner link below" : `OIDC at ${parsed.oidc.issuer}`;
   process.stdout.write(
     pageLine(parsed, server.port, baseUrl) +
@@ -379,12 +384,17 @@ async function serve(parsed: ServeArgs): Promise<number> {
       `data in ${dataDir} (database ${redact(database)})\n` +
       pageOwnerLink(parsed, server.port, ownerLine),
   );
-  await stopped;
+  const signal = await signals.first;
+  const shutdown = logger.child({ component: "shutdown" });
   process.stdout.write("corridor serve: shutting down; relay clients are told to come back\n");
+  const streams = () => control.control.hub.attachedCount;
+  await drain({ ...control, streams }, parsed.drainMs, signals, shutdown, signal);
+  shutdown.info({ streams: streams() }, "shutdown: closing map streams");
   await control.close();
   await server.close({ restarting: { reconnectInMs: 1000, tryForMs: 60_000 } });
   await stun?.close();
   bridge.close();
   await store.close();
+  shutdown.info({}, "shutdown: done");
   return 0;
 }

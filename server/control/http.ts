@@ -1,11 +1,15 @@
 // The control server on HTTP: the map side (startControl) and the API (createApi) mounted on a
 // node:http server that someone else owns (`corridor serve`: the page and relay's server) or on
-// a server of its own (`corridor control`: API, /control, /healthz and /metrics only).
+// a server of its own (`corridor control`: API, /control, /healthz, /readyz and /metrics only).
 //
 // The base URL (the API's only accepted Origin, the owner link's host, the OIDC callback) and
 // the relay map name the port, which is known only once the server listens (port 0). So the
 // mount is made first, answers 503 on its paths while the control server starts, and is
 // attached once it runs: no request to /api/... ever falls through to the page meanwhile.
+//
+// The mount also holds the server's readiness (health.ts): "control" is not ready until the
+// map side runs, "database" pings the store; drain() (graceful shutdown) makes /readyz answer
+// 503 and refuses new map streams while the API keeps answering until the server closes.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,7 +22,9 @@ import { HostAllowList, parseOrigin } from "../relay/origins.ts";
 import { createApiListener, isApiPath } from "./api/app.ts";
 import { type OidcFlags, type OidcLogin, oidcFromFlags } from "./auth/oidc.ts";
 import { createSessionUser } from "./auth/sessions.ts";
+import { answerHealthz, answerReadyz, databaseCheck, ReadinessChecks } from "./health.ts";
 import { CONTROL_PATH, type Control, startControl } from "./index.ts";
+import { instrumentStore, StoreMetrics } from "./store/instrumented.ts";
 import type { Store } from "./store/types.ts";
 
 /** Requests and upgrades a part takes on a server it shares; false: not its path. */
@@ -35,7 +41,28 @@ function pathOf(req: IncomingMessage): string {
 
 /** The control server's paths on a shared server: the API and its pages, and /control. */
 export class ControlMount implements HttpMount {
+  /** The server's /readyz: its checks, and "shutting down" once drain() is called. */
+  readonly readiness = new ReadinessChecks();
   private target: { control: Control; api: Listener } | undefined;
+
+  constructor() {
+    this.readiness.addCheck("control", () =>
+      this.target === undefined ? "the control server is starting" : true,
+    );
+  }
+
+  /**
+   * Graceful shutdown begins: /readyz answers 503 from now on and new map streams are refused
+   * (503), so that a load balancer moves nodes elsewhere; open streams and the API go on.
+   */
+  drain(): void {
+    this.readiness.shutDown();
+  }
+
+  /** Whether drain() was called. */
+  get draining(): boolean {
+    return this.readiness.shuttingDown;
+  }
 
   /** From now on the paths go to `control` and `api` (until then: 503). */
   attach(control: Control, api: Listener): void {
@@ -57,6 +84,9 @@ export class ControlMount implements HttpMount {
     if (pathOf(req) !== CONTROL_PATH) return false;
     if (this.target === undefined) {
       refuseUpgrade(socket, 503, "Service Unavailable", "the control server is starting");
+    } else if (this.draining) {
+      // The client backs off and comes again, to another server once the balancer moved it.
+      refuseUpgrade(socket, 503, "Service Unavailable", "the control server is shutting down");
     } else {
       this.target.control.handleUpgrade(req, socket, head);
     }
@@ -89,7 +119,14 @@ export interface ControlServiceOptions {
 export interface ControlService {
   control: Control;
   oidc: OidcLogin | null;
-  /** Closes every map stream (1012) and stops the timers; the store stays the caller's. */
+  /** The server's readiness (the mount's): add checks with addCheck. */
+  readiness: ReadinessChecks;
+  /** Starts a graceful shutdown: /readyz 503, new map streams refused (ControlMount.drain). */
+  drain(): void;
+  /**
+   * Closes every map stream (1012: come back and resume) and stops the timers; the store stays
+   * the caller's.
+   */
   close(): Promise<void>;
 }
 
@@ -101,7 +138,14 @@ export async function startControlService(
   mount: ControlMount,
   options: ControlServiceOptions,
 ): Promise<ControlService> {
-  const { store, baseUrl, log } = options;
+  const { baseUrl, log } = options;
+  // Every database call of the control server counted and timed (the caller's store handle
+  // stays plain: closing it and its own reads are not the server's round trips).
+  const store =
+    options.metrics === undefined
+      ? options.store
+      : instrumentStore(options.store, new StoreMetrics(options.metrics));
+  mount.readiness.addCheck("database", databaseCheck(store));
   const browserOrigins = (options.browserOrigins ?? []).map((o) => parseOrigin(o));
   const oidc = options.oidc === undefined ? null : await oidcFromFlags(options.oidc, baseUrl);
   const secure = new URL(baseUrl).protocol === "https:";
@@ -113,6 +157,7 @@ export async function startControlService(
     sessionUser: createSessionUser(store, { secure }),
     log,
     metrics: options.metrics,
+    readiness: mount.readiness,
     api: {
       browserOrigins,
       ...(options.appsDomain === undefined ? {} : { appsDomain: options.appsDomain }),
@@ -122,7 +167,13 @@ export async function startControlService(
     },
   });
   mount.attach(control, createApiListener(control.api));
-  return { control, oidc, close: () => control.close() };
+  return {
+    control,
+    oidc,
+    readiness: mount.readiness,
+    drain: () => mount.drain(),
+    close: () => control.close(),
+  };
 }
 
 /** Options of startControlServer (`corridor control`). */
@@ -136,7 +187,7 @@ export interface ControlServerOptions {
   oidc?: OidcFlags;
   metrics: MetricsRegistry;
   log: Logger;
-  /** Host names /healthz and /metrics answer to besides IP literals and loopback names. */
+  /** Host names /healthz, /readyz and /metrics answer to besides IP literals and loopback names. */
   allowedHosts?: string[];
 }
 
@@ -155,21 +206,23 @@ export function listenUrl(host: string, port: number): string {
 
 /**
  * The control server alone on a node:http server of its own: the API and its pages, the map
- * stream on /control, /healthz and /metrics (Host-checked, as the relay's are). Resolves once
- * it listens and runs.
+ * stream on /control, /healthz, /readyz and /metrics (Host-checked, as the relay's are).
+ * Resolves once it listens and runs.
  */
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const mount = new ControlMount();
-  let healthy = false;
   let hosts = new HostAllowList(options.allowedHosts ?? []);
   const http = createServer((req, res) => {
     if (mount.request(req, res)) return;
     const path = pathOf(req);
-    if (path !== "/healthz" && path !== "/metrics") return answerPlain(res, 404, "not found");
+    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics") {
+      return answerPlain(res, 404, "not found");
+    }
     if (!hosts.allows(req.headers.host)) {
       return answerPlain(res, 421, "this server does not answer that Host name");
     }
-    if (path === "/healthz") return answerPlain(res, healthy ? 200 : 503, healthy ? "ok" : "down");
+    if (path === "/healthz") return answerHealthz(res);
+    if (path === "/readyz") return answerReadyz(res, mount.readiness);
     options.metrics.text().then(
       (text) => {
         res.writeHead(200, { "content-type": options.metrics.contentType });
@@ -204,14 +257,13 @@ export async function startControlServer(options: ControlServerOptions): Promise
     await closeHttp(http);
     throw error;
   }
-  healthy = true;
   return {
     ...service,
     baseUrl,
     port,
     http,
     async close() {
-      healthy = false;
+      mount.drain();
       await service.close();
       await closeHttp(http);
     },

@@ -11,11 +11,16 @@
 // and never reaches the mount or the page; its upgrades are refused. On the Corridor origin,
 // /__corridor/bridge is the bridge page those app origins frame (bridge-http.ts). The relay's own paths
 // (/healthz and /metrics: 421 for such a Host; /relay: 426, and upgrades refused for their
-// Origin) are answered by the relay before any fallback.
+// Origin) are answered by the relay before any fallback. /readyz is answered here, for the
+// same Host names as the relay's /healthz: every check of `readiness` (the control server's:
+// started, database, ...) and the relay's own ("relay": not restarting); 503 while draining.
 
+import { answerReadyz, type Readiness, ReadinessChecks } from "../control/health.ts";
 import type { HttpMount } from "../control/http.ts";
+import { answerPlain } from "../relay/http-plain.ts";
 import type { RelayServer } from "../relay/index.ts";
 import { type RelayOptions, startRelay } from "../relay/index.ts";
+import { HostAllowList, originHosts } from "../relay/origins.ts";
 import { AppOrigins } from "./app-origin.ts";
 import { AppOriginServer } from "./app-origin-http.ts";
 import { BridgePage } from "./bridge-http.ts";
@@ -34,6 +39,8 @@ export interface ServeOptions {
   relay: Omit<RelayOptions, "host" | "port" | "httpFallback" | "upgradeFallback">;
   /** Another part's paths on this port (the control server's ControlMount). */
   mount?: HttpMount;
+  /** The readiness /readyz reports (the ControlMount's); the relay adds its check to it. */
+  readiness?: Readiness;
   /**
    * Apps domains besides corridor.localhost (always one), checked with checkAppsDomain(): a
    * Host of `<label>.<domain>` is an app origin and gets the app-origin answers only.
@@ -63,6 +70,8 @@ export interface ServeHandle {
   site: StaticSite;
   /** The answers on app origins (the bootstrap). */
   apps: AppOriginServer;
+  /** What /readyz reports (options.readiness with the relay's check, or the relay's alone). */
+  readiness: Readiness;
   /** Stops serving: the relay's close (RESTARTING first when asked), then the HTTP server. */
   close(options?: Parameters<RelayServer["close"]>[0]): Promise<void>;
 }
@@ -81,6 +90,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     pageHosts,
   });
   const bridge = new BridgePage(site.root, origins.appsDomains);
+  const readiness = options.readiness ?? new ReadinessChecks();
+  // The relay's Host names for /healthz, known once it listens: /readyz answers the same.
+  let readyzHosts: HostAllowList | undefined;
   const relay = await startRelay({
     pageOrigins: true,
     ...options.relay,
@@ -88,6 +100,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     port: options.port ?? 0,
     httpFallback: (req, res) => {
       if (apps.request(req, res) || bridge.request(req, res)) return;
+      if ((req.url ?? "/").split("?")[0] === "/readyz") {
+        if (readyzHosts?.allows(req.headers.host) !== true) {
+          return answerPlain(res, 421, "this server does not answer that Host name");
+        }
+        return answerReadyz(res, readiness);
+      }
       if (mount?.request(req, res) !== true) site.handle(req, res);
     },
     // Not the mount's: the relay refuses it (404) and counts it, as without a mount.
@@ -95,6 +113,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       apps.upgrade(req, socket) || mount?.upgrade(req, socket, head) === true,
     clientErrorFallback: answerHeaderOverflow,
   });
+  readyzHosts = new HostAllowList([
+    options.host ?? "127.0.0.1",
+    ...(options.relay.allowedHosts ?? []),
+    ...originHosts(relay.allowedOrigins),
+  ]);
+  readiness.addCheck("relay", () => (relay.restarting ? "the relay is restarting" : true));
   const relayUrl = relay.url;
   return {
     url: `${relayUrl.replace(/^ws:/, "http:").slice(0, -"relay".length)}`,
@@ -103,6 +127,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     relay,
     site,
     apps,
+    readiness,
     close: (closeOptions) => relay.close(closeOptions),
   };
 }
