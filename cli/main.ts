@@ -111,6 +111,13 @@ export const COMMAND_LOADERS: readonly (readonly [
       return { spec: m.ADMIN_COMMAND, run: m.adminCommand };
     },
   ],
+  [
+    "migrate",
+    async () => {
+      const m = await import("./migrate.ts");
+      return { spec: m.MIGRATE_COMMAND, run: m.migrateCommand };
+    },
+  ],
 ];
 
 /** Every command, loaded (what `corridor help` lists; tests check each one's table). */

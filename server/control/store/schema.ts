@@ -295,6 +295,33 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/** One table of the control state: its name and its primary key column (one column in each). */
+export interface StateTable {
+  readonly name: string;
+  readonly key: string;
+}
+
+/**
+ * Every table the migrations above create except schema_migrations, parents before children
+ * (nodes after share_acceptances, which it references): the order `corridor migrate` copies in
+ * (copy.ts), pages by `key`. Add a new table here in the step that creates it; a test
+ * (test/control/store-copy.test.ts) fails when a migrated database holds a table missing here.
+ */
+export const STATE_TABLES: readonly StateTable[] = [
+  { name: "users", key: "id" },
+  { name: "auth_keys", key: "id" },
+  { name: "shares", key: "id" },
+  { name: "share_acceptances", key: "id" },
+  { name: "nodes", key: "id" },
+  { name: "api_keys", key: "id" },
+  { name: "sessions", key: "hash" },
+  { name: "links", key: "hash" },
+  { name: "policy", key: "id" },
+  { name: "settings", key: "id" },
+  { name: "map_checkpoint", key: "id" },
+  { name: "audit_log", key: "id" },
+];
+
 /** The newest version this code knows. */
 export function latestVersion(migrations: readonly Migration[]): number {
   return migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
