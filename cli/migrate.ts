@@ -49,10 +49,11 @@ export const MIGRATE_COMMAND = defineCommand({
   ],
   notes:
     "Stop every server using either database first (corridor serve, corridor control): rows\n" +
-    "written to the source after the copy starts are not copied, and migrate cannot tell that a\n" +
-    "SQLite file is still open in another process. The source is migrated to this Corridor's\n" +
-    "schema first, as a server start would. The copy is one transaction: on any error, or when a\n" +
-    "table's row count differs between the two sides, the destination is left as it was.\n" +
+    "written to the source after the copy starts are not copied. Migrate cannot tell that a\n" +
+    "SQLite file is still open in another process; from PostgreSQL it warns when other sessions\n" +
+    "are connected. The source is migrated to this Corridor's schema first, as a server start\n" +
+    "would. The copy is one transaction: on any error, or when a table's row count differs\n" +
+    "between the two sides, the destination is left as it was.\n" +
     "Then start the servers on the new database: corridor control --database URL, or\n" +
     "corridor serve --database URL. Keep the old database until they run well.\n\n" +
     "examples:\n" +
@@ -117,6 +118,12 @@ export function migrateCommand(argv: string[]): Promise<number> {
     try {
       const report = await copyStore(from, to, { dryRun });
       process.stdout.write(countTable(report.counts, dryRun));
+      if (report.sourceSessions !== null && report.sourceSessions > 0) {
+        process.stderr.write(
+          `corridor migrate: WARNING: ${report.sourceSessions} other session(s) were connected to the source: ` +
+            "if a server still runs on it, what it writes from now on is not in the copy\n",
+        );
+      }
       const rows = report.counts.reduce((sum, c) => sum + c.source, 0);
       if (dryRun) {
         const full = report.counts.find((c) => c.destination > 0);

@@ -326,7 +326,12 @@ describeWithPrereq(postgresPrereq(), "copy between SQLite and PostgreSQL", () =>
     expect(await withStore(pgUrl, readAll)).toEqual(source.state);
 
     const back = `sqlite:${tempFile("back.db")}`;
-    const report = await copyStore(pgUrl, back);
+    // A store left open on the source (a server still running) is seen, and reported.
+    const running = await openStore(pgUrl);
+    await running.listUsers();
+    const report = await copyStore(pgUrl, back).finally(() => running.close());
+    expect(report.sourceSessions).toBeGreaterThanOrEqual(1);
+    expect(there.sourceSessions).toBeNull();
     expect(report.counts.every((c) => c.source === c.destination)).toBe(true);
     expect(await dump(back)).toEqual(original);
     expect(await withStore(back, readAll)).toEqual(source.state);

@@ -49,6 +49,11 @@ export interface CopySide {
    * not auto-incremented (policy, settings).
    */
   idCounter(table: string, key: string): Promise<bigint | null>;
+  /**
+   * Other client sessions on this database (a server still running holds some): PostgreSQL
+   * says; SQLite cannot (null), a file open in another process leaves no sign to trust.
+   */
+  otherSessions(): Promise<number | null>;
   /** Sets the counter so the next id handed out is `last` + 1. */
   setIdCounter(table: string, key: string, last: bigint): Promise<void>;
   /** A snapshot to read from ("read"), or the write transaction that takes the copy. */
@@ -160,6 +165,9 @@ export function openSqliteSide(path: string): CopySide {
       if (!autoIncrement(table)) return null;
       return big(get("SELECT seq FROM sqlite_sequence WHERE name = ?", table)?.seq) ?? 0n;
     },
+    async otherSessions() {
+      return null;
+    },
     async setIdCounter(table, _key, last) {
       const updated = prepared("UPDATE sqlite_sequence SET seq = ? WHERE name = ?").run(
         last,
@@ -247,6 +255,13 @@ export async function openPostgresSide(url: string): Promise<CopySide> {
       const state = (await rows(`SELECT last_value, is_called FROM ${seq}`))[0];
       const last = big(state?.last_value) ?? 1n;
       return state?.is_called === true ? last : last - 1n;
+    },
+    async otherSessions() {
+      const found = await rows(
+        `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()
+         AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      );
+      return safeNumber(found[0]?.n);
     },
     async setIdCounter(table, key, last) {
       // setval is not transactional: copy.ts calls it last, after the count check.

@@ -77,6 +77,11 @@ export interface CopyReport {
   counts: TableCount[];
   /** The source's schema version before the copy when it was migrated first; else null. */
   sourceMigratedFrom: number | null;
+  /**
+   * Other sessions connected to the source when the copy began (PostgreSQL only; null for
+   * SQLite): more than 0 suggests a server still running, whose later writes were not copied.
+   */
+  sourceSessions: number | null;
 }
 
 /** Options of copyStore. */
@@ -173,13 +178,16 @@ export async function copyStore(
   }
 
   try {
-    if (options.dryRun === true) return await dryRun(source, to, tables, known);
+    const sourceSessions = await source.otherSessions();
+    if (options.dryRun === true) {
+      return { ...(await dryRun(source, to, tables, known)), sourceSessions };
+    }
     // Made (a new SQLite file, an empty PostgreSQL database) or migrated like any start would.
     await (await openStore(to, { migrations })).close();
     const destination = (await openSide(to, false))!;
     try {
       const counts = await copyAll(source, destination, tables, known, options);
-      return { dryRun: false, counts, sourceMigratedFrom };
+      return { dryRun: false, counts, sourceMigratedFrom, sourceSessions };
     } finally {
       await destination.close();
     }
@@ -193,7 +201,7 @@ async function dryRun(
   to: string,
   tables: readonly StateTable[],
   known: number,
-): Promise<CopyReport> {
+): Promise<Omit<CopyReport, "sourceSessions">> {
   await source.begin("read");
   const sourceCounts = await countAll(source, tables);
   await source.rollback();
