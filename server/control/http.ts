@@ -242,7 +242,9 @@ export async function startControlServer(options: ControlServerOptions): Promise
       resolve();
     });
   });
-  http.on("error", (error) => options.log.error({ error: error.message }, "http_error"));
+  http.on("error", (error) =>
+    options.log.error({ component: "control-http", error: error.message }, "http_error"),
+  );
   const port = (http.address() as AddressInfo).port;
   const baseUrl = new URL(options.publicUrl ?? listenUrl(options.host, port)).href;
   hosts = new HostAllowList([
