@@ -36,6 +36,11 @@ export interface RelayOptions {
   queueBytes?: number;
   /** Bytes queued for all clients together before packets are dropped. Default 128 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * Bytes of one client's frames the relay forwards before it reads the other clients, so that
+   * one client's backlog does not delay the others' frames (read-share.ts). Default 64 KiB.
+   */
+  readBudget?: number;
   /** Open WebSocket connections (authenticated or not) before upgrades get 503. Default 10000. */
   maxConnections?: number;
   /** Open connections that have not finished the hello, in total. Default 1000. */
@@ -121,6 +126,7 @@ export const RELAY_DEFAULTS = {
   queueLimit: 1024,
   queueBytes: 1 << 20,
   maxQueuedBytes: 128 << 20,
+  readBudget: 64 * 1024,
   maxConnections: 10_000,
   maxUnauthenticated: 1000,
   maxConnectionsPerAddress: 64,
@@ -147,6 +153,7 @@ export function checkOptions(options: RelayOptions): void {
   for (const name of [
     "queueBytes",
     "maxQueuedBytes",
+    "readBudget",
     "maxConnections",
     "maxUnauthenticated",
     "maxConnectionsPerAddress",

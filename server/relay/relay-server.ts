@@ -57,6 +57,7 @@ export class RelayServer implements SessionHost {
   readonly queueBytes: number;
   readonly queueTotal: QueueTotal;
   readonly helloTimeoutMs: number;
+  readonly readBudget: number;
   readonly welcome: Uint8Array;
   readonly relayId: string;
 
@@ -111,6 +112,7 @@ export class RelayServer implements SessionHost {
       (lines) => this.metrics.suppressLog(lines),
     );
     this.helloTimeoutMs = options.helloTimeoutMs ?? RELAY_DEFAULTS.helloTimeoutMs;
+    this.readBudget = options.readBudget ?? RELAY_DEFAULTS.readBudget;
     this.relayId = options.relayId;
     this.authorizer = new RelayAuthorizer(options.auth, options.relayId);
     this.router = new Router(this.metrics, this.clock);

@@ -35,6 +35,8 @@ export interface SessionHost {
   /** Bytes queued for all clients together, and their cap. */
   readonly queueTotal: QueueTotal;
   readonly helloTimeoutMs: number;
+  /** Bytes one client's frames may bring before the others get a turn (read-share.ts). */
+  readonly readBudget: number;
   readonly relayPublicKey: Uint8Array;
   /** The WELCOME frame every client gets. */
   readonly welcome: Uint8Array;

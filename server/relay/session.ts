@@ -1,6 +1,7 @@
 // One client connection: the hello (SERVER_HELLO, CLIENT_HELLO, WELCOME), then frame dispatch,
-// the per-client rate limit (reads paused while the token bucket is in debt), and the bounded
-// send queue. Routing between clients is the server's (router.ts); this file never looks at
+// the per-client rate limit (reads paused while the token bucket is in debt), fair turns at the
+// event loop (read-share.ts: reads paused for a turn after each 64 KiB), and the bounded send
+// queue. Routing between clients is the server's (router.ts); this file never looks at
 // other clients.
 
 import type { RawData, WebSocket } from "ws";
@@ -16,6 +17,7 @@ import {
   type RelayEndpoint,
 } from "../../worker/relay/frames.ts";
 import { TokenBucket } from "./rate-limit.ts";
+import { ReadShare } from "./read-share.ts";
 import type { HelloCheck, SessionHost } from "./session-host.ts";
 import { SessionOutbox } from "./session-outbox.ts";
 import type { UdpBridgeClient } from "./udp-bridge-hook.ts";
@@ -74,6 +76,8 @@ export class RelaySession {
   private readonly pending: Buffer[] = [];
   /** The queue and the batches of what goes to the client. */
   private readonly outbox: SessionOutbox;
+  /** This client's turns at the event loop, so its backlog does not hold up the others. */
+  private readonly share: ReadShare;
   private helloTimer: ReturnType<typeof setTimeout> | undefined;
   private resumeTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -89,6 +93,15 @@ export class RelaySession {
     this.udpClient = { id, key: this.key, allowed: [], source };
     this.bucket = new TokenBucket(host.rate, host.clock());
     this.outbox = new SessionOutbox(ws, host, () => this.state === "closed");
+    this.share = new ReadShare(
+      host.readBudget,
+      (message) => this.dispatch(message),
+      (held) => {
+        if (held) ws.pause();
+        else if (!this.paused) ws.resume();
+      },
+      () => this.state === "ready",
+    );
     globalThis.crypto.getRandomValues(this.challenge);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("pong", () => {
@@ -169,8 +182,8 @@ export class RelaySession {
     this.outbox.flush();
     this.state = "closed";
     this.clearTimers();
-    // A rate-paused socket could not read the peer's close reply; what it reads now is ignored.
-    if (this.paused) this.ws.resume();
+    // A paused socket could not read the peer's close reply; what it reads now is ignored.
+    if (this.paused || this.share.holding) this.ws.resume();
     try {
       this.ws.close(code, reason.slice(0, 120));
     } catch {
@@ -191,6 +204,7 @@ export class RelaySession {
     if (this.released) return;
     this.released = true;
     this.pending.length = 0;
+    this.share.clear();
     this.host.release(this);
   }
 
@@ -221,7 +235,7 @@ export class RelaySession {
         else this.pending.push(data);
         return;
       case "ready":
-        this.dispatch(data);
+        this.share.take(data);
         return;
     }
   }
@@ -343,6 +357,6 @@ export class RelaySession {
       return;
     }
     this.paused = false;
-    this.ws.resume();
+    if (!this.share.holding) this.ws.resume();
   };
 }
