@@ -3,9 +3,11 @@
 // --drain the stream is closed with 1012 (restart: the client reconnects with backoff and keeps
 // its session), the checkpoint is written, and the process exits 0 within the bound. A server
 // started again on the same database and port takes the node back with a delta, not a full map.
-// The shutdown phases are pino JSON lines with component "shutdown".
+// The shutdown phases are pino JSON lines with component "shutdown". `corridor serve` (page,
+// relay and control on one port) does the same: its /readyz covers the relay and the control
+// server, 503 at once on SIGTERM, exit 0 after the drain.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,8 +55,8 @@ function recordingConnect(): ControlConnect {
   };
 }
 
-async function readyzStatus(): Promise<number> {
-  const res = await fetch(new URL("/readyz", base));
+async function readyzStatus(at = base): Promise<number> {
+  const res = await fetch(new URL("/readyz", at));
   await res.arrayBuffer();
   return res.status;
 }
@@ -178,5 +180,42 @@ describe("corridor control on SIGTERM", () => {
       () => client!.state === "ready" && client!.stats.resumedWithDelta > resumedBefore,
       "the node resumed on the restarted server",
     );
+  }, 120_000);
+
+  it("corridor serve: readyz names relay, control and database, 503 at once, exit 0 after the drain", async () => {
+    const web = join(dir, "web");
+    mkdirSync(web, { recursive: true });
+    writeFileSync(join(web, "index.html"), "<!doctype html><title>t</title>\n");
+    const serve = new Server([
+      "serve",
+      "--port",
+      "0",
+      "--web",
+      web,
+      "--data",
+      join(dir, "serve-data"),
+      "--stun",
+      "0",
+      "--drain",
+      String(DRAIN_SECONDS),
+    ]);
+    servers.push(serve);
+    const [, url] = (await serve.waitFor(
+      /Corridor is running at (http:\/\/127\.0\.0\.1:\d+\/)\n/,
+    )) as unknown as string[];
+    const res = await fetch(new URL("/readyz", url));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { checks: { name: string }[] };
+    expect(body.checks.map((c) => c.name).sort()).toEqual(["control", "database", "relay"]);
+    const signalled = Date.now();
+    const exited = serve.stop();
+    await waitUntil(() => serve.stdout.includes("corridor serve: shutting down"), "shutdown");
+    expect(await readyzStatus(url)).toBe(503);
+    // The relay's liveness stays up through the drain.
+    expect((await fetch(new URL("/healthz", url))).status).toBe(200);
+    expect(await exited).toBe(0);
+    const took = Date.now() - signalled;
+    expect(took).toBeGreaterThanOrEqual(DRAIN_SECONDS * 1000 - 100);
+    expect(took).toBeLessThan(EXIT_BOUND_MS);
   }, 120_000);
 });
