@@ -7,14 +7,15 @@
 import type { Logger } from "pino";
 import { CONTROL_CLOSE, type Hostinfo, type ServerMessage } from "../../worker/control/messages.ts";
 import type { NodeRefusal } from "./changes.ts";
+import type { HubCluster } from "./cluster/index.ts";
 import { Deadlines } from "./deadlines.ts";
 import { hostFields } from "./host-fields.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
 import type { ControlMetrics, OutboxDepth } from "./metrics.ts";
 import type { CancelTimer, Clock } from "./state/clock.ts";
-import { SessionTable } from "./state/sessions.ts";
-import type { VolatileChange } from "./state/volatile.ts";
+import { type Resumed, SessionTable } from "./state/sessions.ts";
+import type { Volatile, VolatileChange } from "./state/volatile.ts";
 import type { NodeRecord, Store } from "./store/types.ts";
 import type { RelayTokens } from "./tokens.ts";
 
@@ -40,6 +41,8 @@ export interface HubOptions {
   random?: () => number;
   log?: Logger;
   metrics?: ControlMetrics;
+  /** Several control servers on one database (cluster/): presence, removals, cursors. */
+  cluster?: HubCluster;
 }
 
 /** Default keepalive period (proxies commonly drop WebSockets idle for 60 s). */
@@ -106,7 +109,11 @@ export class Hub {
    * of the node (4409), then sends the delta that resumes `resume` when possible, else a full
    * map in a new session.
    */
-  attach(nodeId: number, link: NodeLink, resume?: { session: string; seq: number }): void {
+  attach(
+    nodeId: number,
+    link: NodeLink,
+    resume?: { session: string; seq: number; cursor?: string },
+  ): void {
     const node = this.mapper.node(nodeId);
     if (node === undefined) throw new Error(`hub: node ${nodeId} is not known`);
     const older = this.links.get(nodeId);
@@ -120,12 +127,16 @@ export class Hub {
     this.mapper.attach(nodeId);
     // Online first, so that the map (or resuming delta) carries it and peers hear of it.
     this.mapper.patch(nodeId, { online: true, lastSeen: now });
-    const resumed = resume && this.sessions.resume(nodeId, resume.session, resume.seq);
-    const parts = resumed ? this.mapper.resume(nodeId, resumed.globalSeq) : null;
+    const cluster = this.options.cluster;
+    cluster?.presence(nodeId, { ...this.mapper.volatile.get(nodeId), online: true });
+    const { resumed, everyPatch } = this.resumeSession(nodeId, resume);
+    const parts = resumed ? this.mapper.resume(nodeId, resumed.globalSeq, everyPatch) : null;
     let session = resumed ? resumed.session : undefined;
+    const cursor = cluster?.cursorAt(this.mapper.log.seq);
+    const stamp = cursor === undefined ? {} : { cursor };
     if (resumed && parts !== null) {
       const seq = this.sessions.sent(resumed.session, this.mapper.log.seq);
-      send(link, { type: "delta", seq, ...parts, token });
+      send(link, { type: "delta", seq, ...stamp, ...parts, token });
       this.options.metrics?.map("resumed");
     } else {
       session = this.sessions.open(nodeId, this.mapper.log.seq);
@@ -133,6 +144,7 @@ export class Hub {
         type: "map",
         session: session.id,
         seq: session.seq,
+        ...stamp,
         map: this.mapper.fullMap(nodeId, token),
       });
       this.options.metrics?.map("full");
@@ -149,6 +161,7 @@ export class Hub {
         this.options.metrics?.slow();
         this.end(nodeId, CONTROL_CLOSE.TOO_SLOW, "too slow: reconnect and resume");
       },
+      cluster === undefined ? undefined : () => cluster.cursorAt(this.mapper.log.seq),
     );
     const attached: Attached = { link, outbox, alive: true };
     this.links.set(nodeId, attached);
@@ -158,6 +171,14 @@ export class Hub {
     this.options.log?.info({ node: nodeId, resumed: parts !== null }, "attached");
   }
 
+  /**
+   * Before attach: a client resuming with a cursor of a change this server has not read yet
+   * (it came from another server, a moment ahead) waits for it, a few seconds at most.
+   */
+  async prepareResume(resume: { cursor?: string } | undefined): Promise<void> {
+    if (resume?.cursor !== undefined) await this.options.cluster?.prepareResume(resume.cursor);
+  }
+
   /** The stream `link` of `nodeId` ended (a replaced stream's end changes nothing). */
   detach(nodeId: number, link: NodeLink): void {
     const attached = this.links.get(nodeId);
@@ -165,8 +186,11 @@ export class Hub {
     this.release(nodeId, attached);
     this.options.log?.debug({ node: nodeId }, "stream ended");
     if (this.mapper.node(nodeId) === undefined) return; // removed: nothing to mark
+    // Another server took the node meanwhile: it is online there, and removal is its business.
+    if (this.options.cluster?.mayMarkOffline(nodeId) === false) return;
     const now = this.clock.now();
     this.mapper.patch(nodeId, { online: false, lastSeen: now });
+    this.options.cluster?.presence(nodeId, { online: false, lastSeen: now });
     this.options.store.updateNode(nodeId, { lastSeen: now }).catch((error: unknown) => {
       this.options.log?.warn({ node: nodeId, err: String(error) }, "last seen not stored");
     });
@@ -215,7 +239,50 @@ export class Hub {
 
   /** Volatile facts from the node's `update`. */
   update(nodeId: number, change: VolatileChange): void {
-    if (this.links.has(nodeId)) this.mapper.patch(nodeId, change);
+    if (!this.links.has(nodeId)) return;
+    this.mapper.patch(nodeId, change);
+    this.options.cluster?.presence(nodeId, change);
+  }
+
+  /**
+   * Another control server now holds the node's stream (cluster/presence.ts): this server's
+   * stream of it, if any, is an older one and ends; its removal, if pending, is called off.
+   */
+  claimedElsewhere(nodeId: number): void {
+    this.ephemeral.cancel(nodeId);
+    const attached = this.links.get(nodeId);
+    if (attached === undefined) return;
+    this.release(nodeId, attached);
+    attached.link.close(CONTROL_CLOSE.REPLACED, "replaced by a newer stream of this node");
+  }
+
+  /** The nodes whose streams this server holds, with their volatile facts. */
+  *held(): Iterable<[number, Volatile]> {
+    for (const nodeId of this.links.keys()) yield [nodeId, this.mapper.volatile.get(nodeId)];
+  }
+
+  /**
+   * The session to resume: on several servers a client's cursor names its place mesh-wide,
+   * whichever server sent it (a cursor this server cannot place means a full map); otherwise
+   * the session this server remembers. `everyPatch`: the client's volatile facts came from
+   * another server's order of events, so every peer's are sent again.
+   */
+  private resumeSession(
+    nodeId: number,
+    resume: { session: string; seq: number; cursor?: string } | undefined,
+  ): { resumed: Resumed | null; everyPatch: boolean } {
+    if (resume === undefined) return { resumed: null, everyPatch: false };
+    const cluster = this.options.cluster;
+    if (cluster !== undefined && resume.cursor !== undefined) {
+      const from = cluster.localSeqOf(resume.cursor);
+      if (from === null) return { resumed: null, everyPatch: false };
+      this.sessions.adopt(nodeId, resume.session, resume.seq, from);
+      return {
+        resumed: this.sessions.resume(nodeId, resume.session, resume.seq),
+        everyPatch: true,
+      };
+    }
+    return { resumed: this.sessions.resume(nodeId, resume.session, resume.seq), everyPatch: false };
   }
 
   /** The node's socket drained: send what waits. */
@@ -248,7 +315,13 @@ export class Hub {
     this.ephemeral.cancel(nodeId);
     if (this.mapper.node(nodeId) === undefined) return false;
     await this.options.store.deleteNode(nodeId);
-    this.forget(nodeId, why);
+    const before = this.mapper.log.seq;
+    const refusal = {
+      code: "node_removed",
+      message: `this node was removed from the mesh (${why})`,
+    };
+    this.forget(nodeId, why, refusal);
+    this.options.cluster?.removed(nodeId, refusal, before);
     return true;
   }
 
@@ -342,7 +415,15 @@ export class Hub {
     const wait = period * (0.9 + 0.2 * (this.options.random ?? Math.random)());
     attached.keepalive = this.clock.setTimer(() => {
       if (!attached.alive) return;
-      send(attached.link, { type: "keepalive" });
+      // Nothing waiting for it: the node is up to date with the change log as it is now.
+      const cursor =
+        attached.outbox.waiting === 0
+          ? this.options.cluster?.cursorAt(this.mapper.log.seq)
+          : undefined;
+      send(
+        attached.link,
+        cursor === undefined ? { type: "keepalive" } : { type: "keepalive", cursor },
+      );
       this.scheduleKeepalive(attached);
     }, wait);
   }

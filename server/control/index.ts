@@ -4,6 +4,7 @@
 // the page, the relay and the API (`corridor serve`, `corridor control`) calls handleUpgrade
 // for upgrades on /control and builds the API from `apiDeps`.
 
+import { createHash } from "node:crypto";
 import type { Hono } from "hono";
 import type { Logger } from "pino";
 import { CONTROL_PATH } from "../../worker/control/messages.ts";
@@ -21,6 +22,12 @@ import type { RateLimitOptions } from "./auth/rate-limit.ts";
 import type { SessionUser } from "./auth/sessions.ts";
 import type { MeshChanges } from "./changes.ts";
 import { restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import {
+  type Cluster,
+  type ClusterOptions,
+  type HubCluster,
+  joinCluster,
+} from "./cluster/index.ts";
 import type { Readiness } from "./health.ts";
 import { Hub } from "./hub.ts";
 import { Mapper } from "./mapper/mapper.ts";
@@ -70,6 +77,11 @@ export interface ControlOptions {
    * follower: "changes caught up"). The database check is added by whoever made it.
    */
   readiness?: Readiness;
+  /**
+   * Several control servers on one PostgreSQL (cluster/): on by default when the store is
+   * PostgreSQL (its URL), `false` to run alone on it.
+   */
+  cluster?: Omit<ClusterOptions, "connectionString"> | false;
   /** The API's own options (sign-in through an OpenID Provider, rate limits, error sink). */
   api?: Pick<
     ApiDeps,
@@ -95,6 +107,8 @@ export interface Control {
   mapper: Mapper;
   hub: Hub;
   stream: ControlStream;
+  /** This server's membership of several on one PostgreSQL, if it is one. */
+  cluster?: Cluster;
   /**
    * Closes every stream (1012), stops the timers and writes the map checkpoint (checkpoint.ts)
    * so that the next start resumes the sessions; the store stays open (the caller's).
@@ -112,6 +126,20 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     throw new Error("control: at least one relay is needed (nodes talk through it)");
   const clock = options.clock ?? systemClock;
   const settings = await store.transaction((tx) => loadOrInitSettings(tx));
+  const log = options.log?.child({ component: "control" });
+  // The newest change row is read before the state is loaded: rows after it are applied again
+  // (idempotent: each reads the current state), none is missed.
+  const clusterUrl = options.cluster === false ? undefined : store.connectionString;
+  const joining =
+    clusterUrl === undefined
+      ? undefined
+      : await joinCluster({
+          ...(options.cluster || {}),
+          connectionString: clusterUrl,
+          tag: createHash("sha256").update(settings.tokenSigningKey).digest("hex").slice(0, 12),
+          log,
+        });
+  let member: Cluster | undefined;
   const policy = new PolicyHolder(options.compile ?? compilePolicy);
   await policy.load(store);
   const compiled = await policy.loadShares(store, clock.now());
@@ -122,7 +150,6 @@ export async function startControl(options: ControlOptions): Promise<Control> {
   });
   mapper.load(await store.listUsers(), await store.listNodes());
   const tokens = new RelayTokens(settings.tokenSigningKey, relay.id, options.tokenLifetimeMs);
-  const log = options.log?.child({ component: "control" });
   let hubRef: Hub | undefined;
   const metrics =
     options.metrics === undefined
@@ -142,13 +169,18 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     outbox: options.outbox,
     log,
     metrics,
+    cluster: joining === undefined ? undefined : lateHubCluster(() => member),
   });
   hubRef = hub;
-  // Sessions of the previous run resume with a delta when nothing durable changed since.
   const digestInputs = { relays: options.relays, settings };
-  await restoreCheckpoint(store, hub, mapper, digestInputs, log);
-  // Ephemeral nodes left from before a restart have no stream: they go after the grace period.
-  for (const node of mapper.allNodes()) hub.streamEnded(node.id);
+  if (joining === undefined) {
+    // Sessions of the previous run resume with a delta when nothing durable changed since.
+    await restoreCheckpoint(store, hub, mapper, digestInputs, log);
+    // Ephemeral nodes left from before a restart have no stream: they go after the grace period.
+    for (const node of mapper.allNodes()) hub.streamEnded(node.id);
+  }
+  // (On several servers, cursors resume sessions anywhere, and the leader removes ephemeral
+  // nodes that no server holds: cluster/index.ts.)
   const registrar = new Registrar({
     store,
     ipv6Prefix: settings.ipv6Prefix,
@@ -167,26 +199,56 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     x25519: options.x25519 ?? nodeX25519,
     origins: options.origins ?? [new URL(options.baseUrl).origin].map((o) => parseOrigin(o)),
     clock,
-    nodeChanged: (node) => mapper.upsertNode(node),
+    nodeChanged: (node) => {
+      const before = mapper.log.seq;
+      mapper.upsertNode(node);
+      member?.publishOwn({ kind: "node", nodeId: node.id }, before).catch(() => {});
+    },
     loginTimeoutMs: options.loginTimeoutMs,
     registrationRate: options.registrationRate,
     log,
     metrics,
   });
-  const meshChanges = new MapSideChanges(store, mapper, hub, policy, log, metrics, () =>
+  const localChanges = new MapSideChanges(store, mapper, hub, policy, log, metrics, () =>
     clock.now(),
   );
+  member = joining?.start({
+    local: localChanges,
+    localSeq: () => mapper.log.seq,
+    patch: (nodeId, change) => {
+      if (mapper.node(nodeId) === undefined) return false;
+      mapper.patch(nodeId, change);
+      return true;
+    },
+    claimedElsewhere: (nodeId) => hub.claimedElsewhere(nodeId),
+    held: () => hub.held(),
+    orphaned: (nodeId) => hub.streamEnded(nodeId),
+    unheldEphemeral: (holder) =>
+      mapper
+        .allNodes()
+        .filter(
+          (n) =>
+            n.ephemeral &&
+            holder(n.id) === undefined &&
+            !hub.isAttached(n.id) &&
+            !hub.removalPending(n.id),
+        )
+        .map((n) => n.id),
+    now: () => clock.now(),
+  });
+  const meshChanges = member?.changes ?? localChanges;
   // However a share node leaves (revoked, expired, its ephemeral grace over, removed by an
-  // admin), its device's rules naming its addresses go with it.
+  // admin), its device's rules naming its addresses go with it (on every server: each sees
+  // the removal).
   mapper.onRemoved((node) => {
-    if (node.shareAcceptanceId !== null) meshChanges.sharesChanged().catch(() => {});
+    if (node.shareAcceptanceId !== null) localChanges.sharesChanged().catch(() => {});
   });
   // Shares end on time: their recipients' nodes go at the expiry (shares/expiry-job.ts).
   const shareExpiry = startShareExpiry(
     new ShareService({ store, meshChanges, baseUrl: options.baseUrl, now: () => clock.now() }),
     store,
     clock,
-    { log },
+    { log, leading: member === undefined ? undefined : () => member!.isLeader() },
   );
   return {
     handleUpgrade: stream.handleUpgrade,
@@ -209,9 +271,14 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     mapper,
     hub,
     stream,
+    cluster: member,
     close: async () => {
       shareExpiry.stop();
       await stream.close();
+      if (member !== undefined) {
+        await member.close();
+        return;
+      }
       try {
         const sessions = await saveCheckpoint(store, hub, mapper, digestInputs);
         log?.info({ sessions }, "map checkpoint written for the next start");
@@ -222,5 +289,17 @@ export async function startControl(options: ControlOptions): Promise<Control> {
         );
       }
     },
+  };
+}
+
+/** The hub's cluster hooks before the member exists (the member needs the hub to start). */
+function lateHubCluster(member: () => Cluster | undefined): HubCluster {
+  return {
+    presence: (nodeId, change) => member()?.hub.presence(nodeId, change),
+    mayMarkOffline: (nodeId) => member()?.hub.mayMarkOffline(nodeId) ?? true,
+    removed: (nodeId, refusal, before) => member()?.hub.removed(nodeId, refusal, before),
+    cursorAt: (localSeq) => member()?.hub.cursorAt(localSeq),
+    localSeqOf: (cursor) => member()?.hub.localSeqOf(cursor) ?? null,
+    prepareResume: async (cursor) => member()?.hub.prepareResume(cursor),
   };
 }

@@ -262,7 +262,7 @@ export class ControlStream {
           const node = await this.options.registrar.approve(login, userId, tags);
           this.options.metrics?.login("registered");
           this.options.nodeChanged(node);
-          this.attach(conn, node.id, login);
+          await this.attach(conn, node.id, login);
         },
         deny: () => this.refuse(conn, "approval_denied", "a person denied this node's request"),
       },
@@ -276,7 +276,9 @@ export class ControlStream {
     this.send(conn, { type: "waiting", approvalUrl: url });
   }
 
-  private attach(conn: Conn, nodeId: number, login: LoginMessage): void {
+  private async attach(conn: Conn, nodeId: number, login: LoginMessage): Promise<void> {
+    // Only then an await: a registration's upsert and its online patch stay in one delta.
+    if (login.resume?.cursor !== undefined) await this.options.hub.prepareResume(login.resume);
     conn.cancelTimeout?.();
     if (conn.phase === "closed") {
       // It left while registering: an ephemeral node still goes after the grace period.

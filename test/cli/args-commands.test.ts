@@ -38,6 +38,7 @@ function corridor(...args: string[]): Promise<Run> {
 /** What each command's usage must say besides its synopsis: a few of its own options. */
 const MENTIONS: Record<string, string[]> = {
   keys: ["genkey", "pubkey", "genpsk"],
+  migrate: ["--from URL", "--to URL", "--dry-run", "postgres://"],
   ping: ["-c, --count COUNT", "--wg-config FILE", "(default: 4)"],
   nc: ["-w, --wait TIMEOUT", "HOST", "PORT"],
   curl: ["-X, --request METHOD", "-w, --write-out FORMAT", "--data-binary DATA", "URL"],

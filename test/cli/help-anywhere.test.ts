@@ -62,6 +62,10 @@ const PLACES: Record<string, string[][]> = {
     ["--data", "/nonexistent", "-h"],
   ],
   control: [["--database", "x.db", "--help"], ["-h"]],
+  migrate: [
+    ["--to", "postgres://x/y", "--help"],
+    ["--dry-run", "-h"],
+  ],
   agent: [
     ["--server", "http://x", "--help"],
     ["--hostname", "a", "-h"],

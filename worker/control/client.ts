@@ -267,6 +267,7 @@ export class ControlClient {
         return;
       case "keepalive":
         this.stats.keepalives++;
+        if (message.cursor !== undefined) this.map.noteCursor(message.cursor);
         return;
       case "refused":
         this.finish({ code: message.code, message: message.message, closeCode: 0 });

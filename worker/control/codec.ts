@@ -80,11 +80,18 @@ const waiting = object({
   approvalUrl: checked(CONTROL_LIMITS.urlLength, (url) => urlReason(url, ["http:", "https:"])),
 });
 
-const map = object({ type: v.literal("map"), session, seq: count, map: networkMap });
+const map = object({
+  type: v.literal("map"),
+  session,
+  seq: count,
+  cursor: v.optional(session),
+  map: networkMap,
+});
 
 const delta = object({
   type: v.literal("delta"),
   seq: count,
+  cursor: v.optional(session),
   peersUpserted: v.optional(upsertedPeers),
   peersRemoved: v.optional(list(count, CONTROL_LIMITS.changes)),
   patches: v.optional(list(peerPatch, CONTROL_LIMITS.changes)),
@@ -95,7 +102,7 @@ const delta = object({
   token: v.optional(relayTokenGrant),
 });
 
-const keepalive = object({ type: v.literal("keepalive") });
+const keepalive = object({ type: v.literal("keepalive"), cursor: v.optional(session) });
 
 const refused = object({
   type: v.literal("refused"),
@@ -111,7 +118,7 @@ const login = object({
   authKey: v.optional(printable(256, 1)),
   ephemeral: v.optional(bool),
   tags: v.optional(list(tag, CONTROL_LIMITS.tags)),
-  resume: v.optional(object({ session, seq: count })),
+  resume: v.optional(object({ session, seq: count, cursor: v.optional(session) })),
   rotateFrom: v.optional(object({ nodeKey: key32, proof: key32 })),
 });
 

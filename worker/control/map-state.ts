@@ -41,6 +41,8 @@ export class SequenceGapError extends ControlProtocolError {
 export interface ResumePoint {
   session: string;
   seq: number;
+  /** The cursor of the last applied message that carried one (messages.ts MapMessage). */
+  cursor?: string;
 }
 
 /** A node's network map, applied message by message. */
@@ -48,6 +50,7 @@ export class MapState {
   private map: NetworkMap | undefined;
   private sessionId: string | undefined;
   private seqValue = -1;
+  private cursorValue: string | undefined;
   private usable = false;
   private readonly peersById = new Map<number, PeerView>();
   private readonly byKey = new Map<string, number>();
@@ -106,7 +109,14 @@ export class MapState {
   /** Where to resume after a reconnect; undefined when a full map is needed. */
   resumePoint(): ResumePoint | undefined {
     if (!this.usable || this.sessionId === undefined) return undefined;
-    return { session: this.sessionId, seq: this.seqValue };
+    const point: ResumePoint = { session: this.sessionId, seq: this.seqValue };
+    if (this.cursorValue !== undefined) point.cursor = this.cursorValue;
+    return point;
+  }
+
+  /** A newer cursor from a keepalive (messages.ts KeepaliveMessage.cursor). */
+  noteCursor(cursor: string): void {
+    if (this.usable) this.cursorValue = cursor;
   }
 
   /** Asks for a full map next (the data stays, to diff the next map against). */
@@ -203,6 +213,7 @@ export class MapState {
     });
     this.sessionId = message.session;
     this.seqValue = message.seq;
+    this.cursorValue = message.cursor;
     this.usable = true;
     return diff;
   }
@@ -298,6 +309,7 @@ export class MapState {
       map.token = message.token;
     }
     this.seqValue = message.seq;
+    if (message.cursor !== undefined) this.cursorValue = message.cursor;
     return diff;
   }
 

@@ -87,8 +87,11 @@ export interface LoginMessage {
   ephemeral?: boolean;
   /** Tags requested at registration (must be allowed by the auth key or tagOwners). */
   tags?: string[];
-  /** Resume: the last sequence number applied, with the session it came from. */
-  resume?: { session: string; seq: number };
+  /**
+   * Resume: the last sequence number applied, with the session it came from and the cursor of
+   * the last message that carried one (several control servers: any of them resumes from it).
+   */
+  resume?: { session: string; seq: number; cursor?: string };
   /** Rotate: the node's previous key, proving possession of it too (keeps id and addresses). */
   rotateFrom?: { nodeKey: string; proof: string };
 }
@@ -104,6 +107,11 @@ export interface MapMessage {
   type: "map";
   session: string;
   seq: number;
+  /**
+   * Where this message leaves the node in the mesh-wide change log, when control servers share
+   * one (PostgreSQL): opaque to the client, sent back in `resume.cursor`.
+   */
+  cursor?: string;
   map: NetworkMap;
 }
 
@@ -111,6 +119,8 @@ export interface MapMessage {
 export interface DeltaMessage {
   type: "delta";
   seq: number;
+  /** As MapMessage.cursor. */
+  cursor?: string;
   /** Peers that appeared, or whose non-volatile fields changed (full views: replace). */
   peersUpserted?: PeerView[];
   /** Ids of peers no longer in the map. */
@@ -128,6 +138,11 @@ export interface DeltaMessage {
 /** s→c: keeps the stream (and proxies on the way) alive; ~every 50 s with jitter. */
 export interface KeepaliveMessage {
   type: "keepalive";
+  /**
+   * As MapMessage.cursor: where the node stands now that everything sent before reached it
+   * (the change log moved on without concerning it). Several control servers only.
+   */
+  cursor?: string;
 }
 
 /** s→c: why the server is about to close the stream. */

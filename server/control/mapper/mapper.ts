@@ -154,9 +154,10 @@ export class Mapper {
    * What `nodeId` missed since global sequence `from`, or null when a full map is due: the
    * ring no longer holds it, the policy changed, or the node's own principal (its owner's
    * groups, its tags) or subject changed. Peers touched by a durable change come as full views,
-   * peers only patched as patches; peers gone or no longer visible as removals.
+   * peers only patched as patches; peers gone or no longer visible as removals. `everyPatch`:
+   * every visible peer's volatile facts too (the client's came from another server).
    */
-  resume(nodeId: number, from: number): DeltaParts | null {
+  resume(nodeId: number, from: number, everyPatch = false): DeltaParts | null {
     const node = this.nodes.get(nodeId);
     const entries = this.log.since(from);
     if (node === undefined || entries === null) return null;
@@ -173,6 +174,7 @@ export class Mapper {
       },
       nodeId,
       entries,
+      everyPatch,
     );
     return parts === null ? null : this.narrowed(nodeId, parts);
   }

@@ -37,13 +37,15 @@ export class Outbox {
 
   /**
    * `numberNext(globalSeq)` gives the session sequence number of the next delta, which covers
-   * the global changes up to `globalSeq`; `overflow()` is called once when the bound is hit.
+   * the global changes up to `globalSeq`; `overflow()` is called once when the bound is hit;
+   * `cursorNow()`, on several servers, the cursor each delta carries (cluster/cursor.ts).
    */
   constructor(
     private readonly sink: OutboxSink,
     private readonly limits: OutboxLimits,
     private readonly numberNext: (globalSeq: number) => number,
     private readonly overflow: () => void,
+    private readonly cursorNow?: () => string | undefined,
   ) {}
 
   /** Peers with changes waiting. */
@@ -74,7 +76,9 @@ export class Outbox {
       return;
     }
     const message = this.pending.take(this.numberNext(this.covered));
-    this.sink.send(JSON.stringify(message));
+    // Everything pending goes now: the node is up to date with the whole change log so far.
+    const cursor = this.cursorNow?.();
+    this.sink.send(JSON.stringify(cursor === undefined ? message : { ...message, cursor }));
   }
 
   /** Stops sending (the stream is closing). */

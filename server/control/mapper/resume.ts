@@ -20,11 +20,16 @@ export interface ResumeState {
   rules(subject: Subject): Rules;
 }
 
-/** The parts that bring `nodeId` (which must exist) up to date after `entries`, or null. */
+/**
+ * The parts that bring `nodeId` (which must exist) up to date after `entries`, or null. With
+ * `everyPatch`, every visible peer's volatile facts come too (a resume on another control
+ * server, whose volatile events reached it in another order).
+ */
 export function resumeParts(
   state: ResumeState,
   nodeId: number,
   entries: readonly ChangeEntry[],
+  everyPatch = false,
 ): DeltaParts | null {
   const own = state.groups.of(nodeId)!;
   const full = new Set<number>();
@@ -52,6 +57,12 @@ export function resumeParts(
       case "patch":
         patched.add(entry.nodeId);
         break;
+    }
+  }
+  if (everyPatch) {
+    for (const group of state.groups.all()) {
+      if (!state.visible(own, group)) continue;
+      for (const id of group.ids) patched.add(id);
     }
   }
   const sees = (id: number): boolean => {

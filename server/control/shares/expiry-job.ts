@@ -36,7 +36,12 @@ export function startShareExpiry(
   service: ShareService,
   store: Store,
   clock: Clock,
-  options: { pollMs?: number; log?: Logger } = {},
+  options: {
+    pollMs?: number;
+    log?: Logger;
+    /** Whether this server runs the job now (several servers: the leader only). */
+    leading?: () => boolean;
+  } = {},
 ): ShareExpiryJob {
   const pollMs = options.pollMs ?? SHARE_EXPIRY_POLL_MS;
   let timer: CancelTimer | undefined;
@@ -57,6 +62,7 @@ export function startShareExpiry(
     running = (async () => {
       let next: number | null = null;
       try {
+        if (options.leading !== undefined && !options.leading()) return;
         const ended = await service.expireDue(clock.now());
         if (ended > 0) options.log?.info({ ended }, "share acceptances expired");
         next = await nextShareExpiry(store);

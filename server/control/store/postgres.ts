@@ -165,10 +165,10 @@ export async function openPostgresStore(
     await pool.end();
     throw error;
   }
-  return postgresStore(pool, options.now ?? Date.now);
+  return postgresStore(pool, options.now ?? Date.now, url);
 }
 
-function postgresStore(pool: pg.Pool, now: () => number): Store {
+function postgresStore(pool: pg.Pool, now: () => number, url: string): Store {
   const base = new SqlStoreTx(poolRunner(pool), now);
   const owner = {};
 
@@ -210,6 +210,7 @@ function postgresStore(pool: pg.Pool, now: () => number): Store {
       return call();
     }),
     kind: "postgres",
+    connectionString: url,
     transaction,
     async ping() {
       await pool.query("SELECT 1");

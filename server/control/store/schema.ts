@@ -293,6 +293,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ],
     },
   },
+  {
+    version: 6,
+    name: "cluster_changes: the change log several control servers on one PostgreSQL follow",
+    // Used only on PostgreSQL (server/control/cluster/); SQLite holds the same table, empty, so
+    // that both keep one schema. Rows name what changed, not the values (like the change ring).
+    statements: [
+      `CREATE TABLE cluster_changes (
+        seq {id},
+        kind TEXT NOT NULL,
+        node_id BIGINT,
+        user_id BIGINT,
+        refusal TEXT,
+        origin TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /** One table of the control state: its name and its primary key column (one column in each). */
@@ -320,6 +337,7 @@ export const STATE_TABLES: readonly StateTable[] = [
   { name: "settings", key: "id" },
   { name: "map_checkpoint", key: "id" },
   { name: "audit_log", key: "id" },
+  { name: "cluster_changes", key: "seq" },
 ];
 
 /** The newest version this code knows. */

@@ -339,6 +339,11 @@ export interface StoreTx {
 export interface Store extends StoreTx {
   /** "sqlite" or "postgres". */
   readonly kind: "sqlite" | "postgres";
+  /**
+   * PostgreSQL: the URL the store connected with, for the connections several control servers
+   * keep beside the pool (cluster/: LISTEN, the leader lock). Undefined on SQLite.
+   */
+  readonly connectionString?: string;
   /** Runs `work` in one transaction: all of it is written, or none (it rethrows). */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
   /**

@@ -1,0 +1,158 @@
+// Follows cluster_changes (pg-bus.ts): reads the rows after the last one passed, in order,
+// applies those other servers made (this server applied its own when it made them) and records
+// each position in the cursor map. Runs when a notification names a newer row and on a timer,
+// one read at a time. A row whose application fails (the database went away mid-read) is not
+// passed: the next run tries it again, so nothing is skipped.
+
+import type { Logger } from "pino";
+import type { CursorMap } from "./cursor.ts";
+import type { ChangeRow } from "./pg-bus.ts";
+
+/** What the follower reads and applies. */
+export interface FollowerOptions {
+  changesAfter(seq: number, limit: number): Promise<ChangeRow[]>;
+  maxSeq(): Promise<number>;
+  /** Applies another server's change to the map side. */
+  apply(row: ChangeRow): Promise<void>;
+  /** The local change ring's position (mapper.log.seq). */
+  localSeq(): number;
+  serverId: string;
+  cursors: CursorMap;
+  log?: Logger;
+  /** Rows read at once (default 500). */
+  batch?: number;
+}
+
+interface Waiter {
+  seq: number;
+  resolve: (reached: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** The change follower of one control server. */
+export class ChangeFollower {
+  private latest = 0;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private waiters: Waiter[] = [];
+  private failing = false;
+
+  constructor(private readonly options: FollowerOptions) {}
+
+  /** The newest row passed. */
+  get position(): number {
+    return this.options.cursors.position;
+  }
+
+  /** Whether every row known to exist has been passed, and the last read worked. */
+  get caughtUp(): boolean {
+    return !this.failing && this.position >= this.latest;
+  }
+
+  /** A notification or a publish named row `seq`: read up to it. */
+  notified(seq: number): void {
+    if (seq > this.latest) this.latest = seq;
+    if (seq > this.position) this.run();
+  }
+
+  /** Asks the database for its newest row and reads up to it (the timer, a reconnect). */
+  async poll(): Promise<void> {
+    try {
+      const max = await this.options.maxSeq();
+      if (max > this.latest) this.latest = max;
+      this.failing = false;
+    } catch (error) {
+      this.failing = true;
+      this.options.log?.warn({ err: String(error) }, "cluster: newest change not read");
+      return;
+    }
+    await this.run();
+  }
+
+  /** Resolves true once row `seq` is passed, false after `timeoutMs`. */
+  waitFor(seq: number, timeoutMs: number): Promise<boolean> {
+    if (seq <= this.position) return Promise.resolve(true);
+    this.notified(seq);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        seq,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve(false);
+        }, timeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Ends every wait (false). */
+  close(): void {
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(false);
+    }
+    this.waiters = [];
+  }
+
+  /** Reads until nothing newer is known; a run requested meanwhile goes again after it. */
+  private run(): Promise<void> {
+    if (this.running !== undefined) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.readAll();
+      } while (this.again && !this.failing);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async readAll(): Promise<void> {
+    const { cursors, serverId } = this.options;
+    const batch = this.options.batch ?? 500;
+    for (;;) {
+      let rows: ChangeRow[];
+      try {
+        rows = await this.options.changesAfter(cursors.position, batch);
+      } catch (error) {
+        this.failing = true;
+        this.options.log?.warn({ err: String(error) }, "cluster: changes not read");
+        return;
+      }
+      for (const row of rows) {
+        if (row.origin !== serverId) {
+          try {
+            await this.options.apply(row);
+          } catch (error) {
+            this.failing = true;
+            this.options.log?.warn(
+              { seq: row.seq, err: String(error) },
+              "cluster: change not applied",
+            );
+            return;
+          }
+        }
+        cursors.passed(row.seq, this.options.localSeq());
+        if (row.seq > this.latest) this.latest = row.seq;
+      }
+      this.failing = false;
+      this.release();
+      if (rows.length < batch) return;
+    }
+  }
+
+  private release(): void {
+    const position = this.position;
+    this.waiters = this.waiters.filter((waiter) => {
+      if (waiter.seq > position) return true;
+      clearTimeout(waiter.timer);
+      waiter.resolve(true);
+      return false;
+    });
+  }
+}

@@ -1,0 +1,267 @@
+// The control servers' link through PostgreSQL (DESIGN §9.1: several control servers on one
+// database, LISTEN/NOTIFY plus catch-up by sequence). Durable changes are rows of
+// cluster_changes, numbered by the database: a server inserts one after committing a change
+// and every other server reads the rows after the last one it applied, when a notification
+// says there are new ones and on a timer (a notification lost while a connection was down is
+// never a lost change). The insert holds a transaction-scoped advisory lock, so rows become
+// visible in the order of their numbers: a reader that saw row n has seen every row before it.
+// Volatile facts (online, endpoints) travel as notifications only (presence.ts).
+//
+// One dedicated connection LISTENs and holds the leader lock (a session advisory lock: it goes
+// with the connection, so a dead server's leadership passes on by itself); a small pool runs the
+// inserts, reads and notifications. The listener reconnects with backoff.
+
+import pg from "pg";
+import type { Logger } from "pino";
+import type { NodeRefusal } from "../changes.ts";
+
+/** Channel of "a row was added to cluster_changes" (payload: its sequence number). */
+export const CHANGES_CHANNEL = "corridor_changes";
+/** Channel of presence messages (presence.ts). */
+export const PRESENCE_CHANNEL = "corridor_presence";
+/** PostgreSQL refuses a notification payload of 8000 bytes or more. */
+export const NOTIFY_PAYLOAD_LIMIT = 7900;
+
+/** "corr" "chg0": serializes inserts into cluster_changes (numbers = visibility order). */
+const CHANGE_LOCK = "SELECT pg_advisory_xact_lock(1668248178, 1667786544)";
+/** "corr" "lead": held by the leader's listener connection for as long as it lives. */
+const LEADER_LOCK = "SELECT pg_try_advisory_lock(1668248178, 1818583396) AS ok";
+
+/** What changed, as other servers apply it (MeshChanges' calls, by name). */
+export type ChangeKind = "node" | "removed" | "user" | "policy" | "shares";
+
+/** A change to publish. */
+export interface ClusterChange {
+  kind: ChangeKind;
+  nodeId?: number;
+  userId?: number;
+  /** How a removed node's stream is refused. */
+  refusal?: NodeRefusal;
+}
+
+/** A change as read back, with its number and the server that made it. */
+export interface ChangeRow extends ClusterChange {
+  seq: number;
+  origin: string;
+}
+
+/** What PgBus needs. */
+export interface PgBusOptions {
+  connectionString: string;
+  /** This server's id (origin of its rows and messages). */
+  serverId: string;
+  /** Every notification on either channel. */
+  onNotify: (channel: string, payload: string) => void;
+  /** The listener (re)connected: what was missed meanwhile must be caught up. */
+  onListening: () => void;
+  log?: Logger;
+  /** Pool size for inserts and reads (default 3). */
+  maxConnections?: number;
+}
+
+const KINDS = new Set<string>(["node", "removed", "user", "policy", "shares"]);
+
+function toNumber(value: unknown): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const n = typeof value === "string" ? Number(value) : value;
+  return typeof n === "number" && Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A cluster_changes row as a ChangeRow; throws on a row no server of ours writes. */
+export function parseChangeRow(row: Record<string, unknown>): ChangeRow {
+  const seq = toNumber(row.seq);
+  const kind = row.kind;
+  if (seq === undefined || seq < 1) throw new Error(`cluster_changes: bad seq ${String(row.seq)}`);
+  if (typeof kind !== "string" || !KINDS.has(kind)) {
+    throw new Error(`cluster_changes row ${seq}: unknown kind ${String(kind)}`);
+  }
+  const out: ChangeRow = { seq, kind: kind as ChangeKind, origin: String(row.origin ?? "") };
+  const nodeId = toNumber(row.node_id);
+  const userId = toNumber(row.user_id);
+  if (nodeId !== undefined) out.nodeId = nodeId;
+  if (userId !== undefined) out.userId = userId;
+  if ((kind === "node" || kind === "removed") && nodeId === undefined) {
+    throw new Error(`cluster_changes row ${seq}: ${kind} without a node id`);
+  }
+  if (kind === "user" && userId === undefined) {
+    throw new Error(`cluster_changes row ${seq}: user without a user id`);
+  }
+  if (typeof row.refusal === "string" && row.refusal !== "") {
+    const refusal = JSON.parse(row.refusal) as { code?: unknown; message?: unknown };
+    if (typeof refusal.code === "string" && typeof refusal.message === "string") {
+      out.refusal = { code: refusal.code, message: refusal.message };
+    }
+  }
+  return out;
+}
+
+/** The database side of the cluster. */
+export class PgBus {
+  private readonly pool: pg.Pool;
+  private listener: pg.Client | undefined;
+  private closed = false;
+  private leader = false;
+  private retryMs = 500;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: PgBusOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 3,
+    });
+    // An idle pooled connection that dies (a database restart) must not crash the process.
+    this.pool.on("error", (error) => options.log?.warn({ err: String(error) }, "cluster pool"));
+  }
+
+  /** Whether the listener connection is up. */
+  get listening(): boolean {
+    return this.listener !== undefined;
+  }
+
+  /** Whether this server holds the leader lock. */
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** Connects the listener; rejects when the database cannot be reached at all. */
+  async start(): Promise<void> {
+    await this.connectListener();
+  }
+
+  /** Inserts a change and notifies; resolves with its sequence number. */
+  async publish(change: ClusterChange, now: number): Promise<number> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query(CHANGE_LOCK);
+      const result = await client.query(
+        `INSERT INTO cluster_changes (kind, node_id, user_id, refusal, origin, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
+        [
+          change.kind,
+          change.nodeId ?? null,
+          change.userId ?? null,
+          change.refusal === undefined ? null : JSON.stringify(change.refusal),
+          this.options.serverId,
+          now,
+        ],
+      );
+      const seq = toNumber(result.rows[0]?.seq);
+      if (seq === undefined) throw new Error("cluster_changes: the insert returned no seq");
+      await client.query("SELECT pg_notify($1, $2)", [CHANGES_CHANNEL, String(seq)]);
+      await client.query("COMMIT");
+      return seq;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Rows after `seq`, oldest first, at most `limit`. */
+  async changesAfter(seq: number, limit: number): Promise<ChangeRow[]> {
+    const result = await this.pool.query(
+      `SELECT seq, kind, node_id, user_id, refusal, origin FROM cluster_changes
+       WHERE seq > $1 ORDER BY seq LIMIT $2`,
+      [seq, limit],
+    );
+    return result.rows.map((row: Record<string, unknown>) => parseChangeRow(row));
+  }
+
+  /** The latest sequence number (0 before any row). */
+  async maxSeq(): Promise<number> {
+    const result = await this.pool.query("SELECT MAX(seq) AS s FROM cluster_changes");
+    return toNumber(result.rows[0]?.s) ?? 0;
+  }
+
+  /** Deletes rows more than `keep` numbers behind the latest (the leader's cleanup). */
+  async trim(keep: number): Promise<number> {
+    const result = await this.pool.query(
+      "DELETE FROM cluster_changes WHERE seq < (SELECT MAX(seq) FROM cluster_changes) - $1",
+      [keep],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  /** Sends a presence message (at most NOTIFY_PAYLOAD_LIMIT bytes). */
+  async notify(channel: string, payload: string): Promise<void> {
+    if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT) {
+      throw new RangeError(`cluster: a ${Buffer.byteLength(payload)}-byte notification is too big`);
+    }
+    await this.pool.query("SELECT pg_notify($1, $2)", [channel, payload]);
+  }
+
+  /** Tries to take the leader lock on the listener connection; true while held. */
+  async tryLead(): Promise<boolean> {
+    const listener = this.listener;
+    if (listener === undefined) {
+      this.leader = false;
+      return false;
+    }
+    if (this.leader) return true;
+    try {
+      const result = await listener.query(LEADER_LOCK);
+      this.leader = result.rows[0]?.ok === true;
+    } catch {
+      this.leader = false;
+    }
+    return this.leader;
+  }
+
+  /** Closes the listener (its leader lock goes with it) and the pool. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    const listener = this.listener;
+    this.listener = undefined;
+    this.leader = false;
+    await listener?.end().catch(() => {});
+    await this.pool.end().catch(() => {});
+  }
+
+  private async connectListener(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.connectionString });
+    client.on("notification", (message) => {
+      if (message.payload !== undefined) this.options.onNotify(message.channel, message.payload);
+    });
+    const lost = (error?: Error) => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      this.leader = false;
+      this.options.log?.warn({ err: String(error ?? "ended") }, "cluster listener lost");
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+    };
+    client.on("error", lost);
+    client.on("end", () => lost());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+      await client.query(`LISTEN ${PRESENCE_CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.listener = client;
+    this.retryMs = 500;
+    this.options.onListening();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer !== undefined) return;
+    const wait = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, 5000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connectListener().catch((error: unknown) => {
+        this.options.log?.warn({ err: String(error), retryInMs: this.retryMs }, "cluster listener");
+        this.scheduleReconnect();
+      });
+    }, wait);
+  }
+}
