@@ -14,7 +14,7 @@ import type { Mapper } from "./mapper/mapper.ts";
 import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
 import type { ControlMetrics, OutboxDepth } from "./metrics.ts";
 import type { CancelTimer, Clock } from "./state/clock.ts";
-import { type Resumed, SessionTable } from "./state/sessions.ts";
+import { SessionTable } from "./state/sessions.ts";
 import type { Volatile, VolatileChange } from "./state/volatile.ts";
 import type { NodeRecord, Store } from "./store/types.ts";
 import type { RelayTokens } from "./tokens.ts";
@@ -129,7 +129,11 @@ export class Hub {
     this.mapper.patch(nodeId, { online: true, lastSeen: now });
     const cluster = this.options.cluster;
     cluster?.presence(nodeId, { ...this.mapper.volatile.get(nodeId), online: true });
-    const { resumed, everyPatch } = this.resumeSession(nodeId, resume);
+    const { resumed, everyPatch } = this.sessions.resumeFrom(
+      nodeId,
+      resume,
+      cluster && ((cursor) => cluster.localSeqOf(cursor)),
+    );
     const parts = resumed ? this.mapper.resume(nodeId, resumed.globalSeq, everyPatch) : null;
     let session = resumed ? resumed.session : undefined;
     const cursor = cluster?.cursorAt(this.mapper.log.seq);
@@ -259,30 +263,6 @@ export class Hub {
   /** The nodes whose streams this server holds, with their volatile facts. */
   *held(): Iterable<[number, Volatile]> {
     for (const nodeId of this.links.keys()) yield [nodeId, this.mapper.volatile.get(nodeId)];
-  }
-
-  /**
-   * The session to resume: on several servers a client's cursor names its place mesh-wide,
-   * whichever server sent it (a cursor this server cannot place means a full map); otherwise
-   * the session this server remembers. `everyPatch`: the client's volatile facts came from
-   * another server's order of events, so every peer's are sent again.
-   */
-  private resumeSession(
-    nodeId: number,
-    resume: { session: string; seq: number; cursor?: string } | undefined,
-  ): { resumed: Resumed | null; everyPatch: boolean } {
-    if (resume === undefined) return { resumed: null, everyPatch: false };
-    const cluster = this.options.cluster;
-    if (cluster !== undefined && resume.cursor !== undefined) {
-      const from = cluster.localSeqOf(resume.cursor);
-      if (from === null) return { resumed: null, everyPatch: false };
-      this.sessions.adopt(nodeId, resume.session, resume.seq, from);
-      return {
-        resumed: this.sessions.resume(nodeId, resume.session, resume.seq),
-        everyPatch: true,
-      };
-    }
-    return { resumed: this.sessions.resume(nodeId, resume.session, resume.seq), everyPatch: false };
   }
 
   /** The node's socket drained: send what waits. */

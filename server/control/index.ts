@@ -237,6 +237,14 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     now: () => clock.now(),
   });
   const meshChanges = member?.changes ?? localChanges;
+  // Ready only while listening to the database and caught up with the other servers' changes.
+  if (member !== undefined) {
+    const cluster = member;
+    options.readiness?.addCheck("changes", () => {
+      const reasons = cluster.notReady();
+      return reasons.length === 0 ? true : reasons.join("; ");
+    });
+  }
   // However a share node leaves (revoked, expired, its ephemeral grace over, removed by an
   // admin), its device's rules naming its addresses go with it (on every server: each sees
   // the removal).

@@ -69,6 +69,28 @@ export class SessionTable {
     return { session, globalSeq };
   }
 
+  /**
+   * The session a login's `resume` continues, or null (a full map is due). With `placeCursor`
+   * (several control servers) a client's cursor names its place mesh-wide, whichever server
+   * sent it: the session is adopted at that place, or null when the cursor cannot be placed;
+   * `everyPatch` then says every peer's volatile facts must be sent again (they reached the
+   * client in another server's order). Without a cursor: the session this server remembers.
+   */
+  resumeFrom(
+    nodeId: number,
+    resume: { session: string; seq: number; cursor?: string } | undefined,
+    placeCursor?: (cursor: string) => number | null,
+  ): { resumed: Resumed | null; everyPatch: boolean } {
+    if (resume === undefined) return { resumed: null, everyPatch: false };
+    if (placeCursor !== undefined && resume.cursor !== undefined) {
+      const from = placeCursor(resume.cursor);
+      if (from === null) return { resumed: null, everyPatch: false };
+      this.adopt(nodeId, resume.session, resume.seq, from);
+      return { resumed: this.resume(nodeId, resume.session, resume.seq), everyPatch: true };
+    }
+    return { resumed: this.resume(nodeId, resume.session, resume.seq), everyPatch: false };
+  }
+
   /** The node's current session, if any. */
   of(nodeId: number): MapSession | undefined {
     return this.byNode.get(nodeId);
