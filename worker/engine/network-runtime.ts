@@ -94,6 +94,8 @@ export class NetworkRuntime {
       clock: systemClock,
       randomBytes: random,
       mtu: input.mtu ?? 1420,
+      // Over the relay a BATCH brings ~20 segments per task: one ACK for them (docs/net.md).
+      tcp: { ackPerTask: true },
     });
     return new NetworkRuntime(input.id, device, bind, net, input.relayUrl, problems);
   }

@@ -202,6 +202,8 @@ export class MeshPlane {
       clock: this.clock,
       randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
       mtu: this.options.mtu ?? 1420,
+      // Over the relay a BATCH brings ~20 segments per task: one ACK for them (docs/net.md).
+      tcp: { ackPerTask: true },
     });
   }
 

@@ -6,6 +6,7 @@ import { parseCidr } from "../wireguard/allowed-ips.ts";
 import type { Clock } from "../wireguard/clock.ts";
 import { formatIp, parseIp } from "../wireguard/ip-address.ts";
 import { TcpStack } from "./tcp/stack.ts";
+import type { TcpStackOptions } from "./tcp/types.ts";
 import { UdpSocket } from "./udp-socket.ts";
 import {
   buildIcmpv4DestinationUnreachable,
@@ -39,6 +40,8 @@ export interface InterfaceOptions {
   randomBytes: (n: number) => Uint8Array;
   /** The tunnel's IP MTU (default 1420). */
   mtu?: number;
+  /** The TCP stack's options (buffers, ACK policy); its defaults when absent. */
+  tcp?: TcpStackOptions;
 }
 
 /** Why the interface dropped a packet; counted in NetInterface.counters. */
@@ -77,13 +80,16 @@ export class NetInterface {
     );
     const id = options.randomBytes(2);
     this.pingId = (id[0]! << 8) | id[1]!;
-    this.tcp = new TcpStack({
-      clock: options.clock,
-      randomBytes: options.randomBytes,
-      mtu: this.mtu,
-      output: (source, destination, segment) =>
-        this.options.output(buildIp({ source, destination, protocol: IPPROTO_TCP }, segment)),
-    });
+    this.tcp = new TcpStack(
+      {
+        clock: options.clock,
+        randomBytes: options.randomBytes,
+        mtu: this.mtu,
+        output: (source, destination, segment) =>
+          this.options.output(buildIp({ source, destination, protocol: IPPROTO_TCP }, segment)),
+      },
+      options.tcp,
+    );
   }
 
   /** Our address of the same family as `destination` (4 or 16 bytes). */

@@ -32,6 +32,8 @@ import type {
 } from "./types.ts";
 
 const DELAYED_ACK_MS = 40;
+/** With ackPerTask: in-order bytes left unacknowledged at most before an ACK goes at once. */
+const MAX_STRETCH_ACK = 64 * 1024;
 const KEEPALIVE_PROBES = 9;
 
 /** Our largest window scale (RFC 7323 caps it at 14). */
@@ -95,6 +97,10 @@ export class Connection implements TcpConnection {
   lastEdge = 0;
   ackNow = false;
   unackedBytes = 0;
+  /** The end-of-task microtask is queued (ackPerTask); what it owes: an ACK, a delivery. */
+  private taskEndQueued = false;
+  private ackAtEnd = false;
+  private deliverAtEnd = false;
 
   readonly nagle: boolean;
   private readonly keepaliveMs: number;
@@ -293,7 +299,7 @@ export class Connection implements TcpConnection {
       return;
     }
     transmit(this);
-    if (!this.ackNow && this.unackedBytes > 0 && !this.delackTimer.armed)
+    if (!this.ackNow && !this.ackAtEnd && this.unackedBytes > 0 && !this.delackTimer.armed)
       this.delackTimer.set(DELAYED_ACK_MS);
   }
 
@@ -342,11 +348,41 @@ export class Connection implements TcpConnection {
       if (r.advanced === 0) this.stats.outOfOrder++;
     } else {
       this.unackedBytes += r.advanced;
-      if (this.unackedBytes >= 2 * this.ourMss) this.ackNow = true;
+      if (this.unackedBytes >= 2 * this.ourMss) {
+        if (this.ctx.ackPerTask && this.unackedBytes < MAX_STRETCH_ACK) {
+          this.ackAtEnd = true;
+          this.delackTimer.clear();
+          this.atTaskEnd();
+        } else this.ackNow = true;
+      }
     }
     if (this.pendingFin !== undefined && this.pendingFin === this.rcvBuf.nxt) this.acceptFin();
     if (this.io.readCancelled) this.rcvBuf.discard();
-    this.io.deliver();
+    if (this.ctx.ackPerTask) {
+      this.deliverAtEnd = true;
+      this.atTaskEnd();
+    } else this.io.deliver();
+  }
+
+  /**
+   * With ackPerTask, what the segments of one task owe is settled once, in a microtask after
+   * them (a relay BATCH's worth): one ACK, unless data or another ACK carried it first
+   * (sendSegment zeroes unackedBytes), and one read for the application, not a short first
+   * one for the first segment and another for the rest.
+   */
+  private atTaskEnd(): void {
+    if (this.taskEndQueued) return;
+    this.taskEndQueued = true;
+    queueMicrotask(() => {
+      this.taskEndQueued = false;
+      const ack = this.ackAtEnd;
+      const deliver = this.deliverAtEnd;
+      this.ackAtEnd = this.deliverAtEnd = false;
+      this.ctx.run(() => {
+        if (ack && this.unackedBytes > 0) sendAck(this);
+        if (deliver) this.io.deliver();
+      });
+    });
   }
 
   private processFin(finOff: number): void {

@@ -193,9 +193,15 @@ export function sendProbe(c: Connection): void {
   sendSegment(c, c.sndUna - 1, 0, false);
 }
 
-/** After the application read: tell the peer if the window opened by a useful amount. */
+/**
+ * After the application read: tell the peer if the window opened by a useful amount, and only
+ * while the window it last saw is under half the buffer (as Linux's tcp_cleanup_rbuf): above
+ * that the sender is not held by our window, and the ACKs that data brings carry the new edge.
+ * Without that rule every read of a download cost one more packet through the tunnel.
+ */
 export function maybeWindowUpdate(c: Connection): void {
   if (c.state === "CLOSED" || c.state === "TIME_WAIT" || c.state === "SYN_SENT") return;
+  if (c.lastEdge - c.rcvBuf.nxt >= c.rcvBuf.limit / 2) return;
   const { edge } = windowField(c);
   const threshold = Math.min(2 * c.ourMss, Math.floor(c.rcvBuf.limit / 2));
   if (edge - c.lastEdge >= threshold) sendAck(c);

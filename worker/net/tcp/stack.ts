@@ -73,6 +73,7 @@ export class TcpStack {
       receiveWindow: Math.max(1024, options.receiveWindow ?? 4 * 1024 * 1024),
       sendBuffer: Math.max(1024, options.sendBuffer ?? 4 * 1024 * 1024),
       mslMs: options.mslMs ?? 30_000,
+      ackPerTask: options.ackPerTask ?? false,
       run: (fn) => this.run(fn),
     };
   }

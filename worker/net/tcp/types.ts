@@ -21,6 +21,13 @@ export interface TcpStackOptions {
   synBacklog?: number;
   /** Maximum segment lifetime; TIME_WAIT lasts 2 * MSL. Default 30 000 ms. */
   mslMs?: number;
+  /**
+   * ACK in-order data once per task (a microtask after the segments one task delivered) instead
+   * of every second segment, up to `MAX_STRETCH_ACK` bytes unacknowledged; default false. What
+   * GRO does for a kernel: a relay's BATCH brings ~20 segments at once, and each ACK costs a
+   * seal, a relay frame, a UDP datagram and wireguard-go's decrypt and TUN write.
+   */
+  ackPerTask?: boolean;
 }
 
 export interface TcpConnectOptions {
@@ -153,6 +160,8 @@ export interface StackContext {
   readonly receiveWindow: number;
   readonly sendBuffer: number;
   readonly mslMs: number;
+  /** TcpStackOptions.ackPerTask. */
+  readonly ackPerTask: boolean;
   /** Runs fn with segments that arrive meanwhile queued (no re-entrant processing). */
   run(fn: () => void): void;
 }
