@@ -1,12 +1,15 @@
-// Every `corridor` command on the one parser (cli/args.ts), run as the real binary: `--help` and
-// `-h` print that command's usage on stdout and exit 0 without doing anything; an unknown
-// option, a missing value and a value given to a switch exit 2 with `corridor CMD: <what>` and
-// the usage on stderr; `corridor help` lists every command of the table, and `corridor help
-// CMD` is `CMD --help`.
+// Every `corridor` command on the one parser (cli/args.ts): `--help` and `-h` print that
+// command's usage on stdout and exit 0 without doing anything; an unknown option, a missing
+// value and a value given to a switch exit 2 with `corridor CMD: <what>` and the usage on
+// stderr; `corridor help` lists every command of the table, and `corridor help CMD` is
+// `CMD --help`. The ~100 command lines go through `main` (cli/main.ts, what the binary runs)
+// in this process, stdout and stderr captured: each run of the real binary costs a second or
+// more of tsx start-up. The real binary runs one command line of each kind and must print
+// byte for byte what `main` printed, with the same exit status.
 
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { loadCommands } from "../../cli/main.ts";
+import { loadCommands, main } from "../../cli/main.ts";
 
 const COMMANDS = await loadCommands();
 
@@ -18,8 +21,8 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `corridor ARGS` with stdin closed (no command here may wait for input). */
-function corridor(...args: string[]): Promise<Run> {
+/** Runs `corridor ARGS` as the real binary with stdin closed (no command here may wait for input). */
+function binary(...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -33,6 +36,46 @@ function corridor(...args: string[]): Promise<Run> {
     child.once("error", reject);
     child.once("close", (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/**
+ * Runs `corridor ARGS` through `main` in this process, with what it writes to stdout and stderr
+ * captured (one at a time: the capture replaces the process's writers).
+ */
+let running = Promise.resolve();
+function corridor(...args: string[]): Promise<Run> {
+  const run = running.then(async () => {
+    let stdout = "";
+    let stderr = "";
+    const out = process.stdout.write;
+    const err = process.stderr.write;
+    const capture =
+      (append: (text: string) => void) =>
+      (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+        append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
+        const done = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+        done?.();
+        return true;
+      };
+    process.stdout.write = capture((t) => {
+      stdout += t;
+    }) as typeof process.stdout.write;
+    process.stderr.write = capture((t) => {
+      stderr += t;
+    }) as typeof process.stderr.write;
+    try {
+      const status = await main(args);
+      return { status, stdout, stderr };
+    } finally {
+      process.stdout.write = out;
+      process.stderr.write = err;
+    }
+  });
+  running = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  return run;
 }
 
 /** What each command's usage must say besides its synopsis: a few of its own options. */
@@ -126,5 +169,18 @@ describe("every corridor command has --help from its table", () => {
     const unknown = await corridor("help", "frobnicate");
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/^corridor: help: unknown command: frobnicate\n/);
+  });
+
+  it("the real binary prints what main prints, with the same status", async () => {
+    const lines = [
+      ["ssh", "--help"],
+      ["ping", "--frobnicate"],
+      ["control", "--database"],
+      ["help"],
+    ];
+    const real = await Promise.all(lines.map((args) => binary(...args)));
+    for (const [i, args] of lines.entries()) {
+      expect(real[i], args.join(" ")).toEqual(await corridor(...args));
+    }
   });
 });
