@@ -1,8 +1,10 @@
 // Child process of the load rig: a control server (startControl, the HTTP API) on a SQLite file
-// in a temp dir of its own, behind a node:http server on 127.0.0.1. Run apart from the
-// simulated nodes so that its RSS and its event loop are its own. Before the map side starts
-// it creates the owner (with an API key), `users` member users (a reusable auth key each), an
-// optional tagged key of the owner's, and stores the policy. Talks to the parent over IPC
+// in a temp dir of its own, or on a PostgreSQL URL (setup.databaseUrl: several children on one
+// database are a cluster, each with its setup.serverId), behind a node:http server on
+// 127.0.0.1. Run apart from the simulated nodes so that its RSS and its event loop are its own.
+// Before the map side starts the seeding child (setup.seed, the default; on a shared database
+// only the first) creates the owner (with an API key), `users` member users (a reusable auth key
+// each), an optional tagged key of the owner's, and stores the policy. Talks to the parent over IPC
 // (protocol.ts): "ready" once listening, then rss (after a forced GC under --expose-gc),
 // stats and exit. The temp dir is removed on exit, also when the parent goes away.
 //
@@ -38,52 +40,58 @@ const cleanup = () => {
 process.on("exit", cleanup);
 
 const DAY = 24 * 60 * 60 * 1000;
-const store = await openStore(`sqlite:${join(dataDir, "control.db")}`);
-const owner = await store.createUser({
-  issuer: "corridor:local",
-  subject: "owner",
-  email: "owner@load.test",
-  name: "Owner",
-  role: "owner",
-  lastLoginAt: null,
-});
-const apiKey = (await createApiKeyLocal(store, owner.id)).key;
-const userKeys: string[] = [];
-for (let i = 0; i < setup.users; i++) {
-  const user = await store.createUser({
+const store = await openStore(setup.databaseUrl ?? `sqlite:${join(dataDir, "control.db")}`);
+const seeded = setup.seed === false ? undefined : await seed();
+
+/** The owner, its API key, the member users' keys, the tagged key and the policy. */
+async function seed(): Promise<{ apiKey: string; userKeys: string[]; tagKey: string }> {
+  const owner = await store.createUser({
     issuer: "corridor:local",
-    subject: `user-${i}`,
-    email: `user-${i}@load.test`,
-    name: `User ${i}`,
-    role: "member",
+    subject: "owner",
+    email: "owner@load.test",
+    name: "Owner",
+    role: "owner",
     lastLoginAt: null,
   });
-  const issued = await store.transaction((tx) =>
-    issueAuthKey(tx, {
-      userId: user.id,
-      reusable: true,
-      ephemeral: false,
-      tags: [],
-      expiresAt: Date.now() + DAY,
-    }),
-  );
-  userKeys.push(issued.key);
+  const apiKey = (await createApiKeyLocal(store, owner.id)).key;
+  const userKeys: string[] = [];
+  for (let i = 0; i < setup.users; i++) {
+    const user = await store.createUser({
+      issuer: "corridor:local",
+      subject: `user-${i}`,
+      email: `user-${i}@load.test`,
+      name: `User ${i}`,
+      role: "member",
+      lastLoginAt: null,
+    });
+    const issued = await store.transaction((tx) =>
+      issueAuthKey(tx, {
+        userId: user.id,
+        reusable: true,
+        ephemeral: false,
+        tags: [],
+        expiresAt: Date.now() + DAY,
+      }),
+    );
+    userKeys.push(issued.key);
+  }
+  const tagKey =
+    setup.tagKey.length === 0
+      ? ""
+      : (
+          await store.transaction((tx) =>
+            issueAuthKey(tx, {
+              userId: owner.id,
+              reusable: true,
+              ephemeral: false,
+              tags: setup.tagKey,
+              expiresAt: Date.now() + DAY,
+            }),
+          )
+        ).key;
+  await store.setPolicy(setup.policy, owner.id);
+  return { apiKey, userKeys, tagKey };
 }
-const tagKey =
-  setup.tagKey.length === 0
-    ? ""
-    : (
-        await store.transaction((tx) =>
-          issueAuthKey(tx, {
-            userId: owner.id,
-            reusable: true,
-            ephemeral: false,
-            tags: setup.tagKey,
-            expiresAt: Date.now() + DAY,
-          }),
-        )
-      ).key;
-await store.setPolicy(setup.policy, owner.id);
 
 const http = createServer();
 await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
@@ -102,6 +110,16 @@ const control = await startControl({
   baseUrl: `${httpUrl}/`,
   registrationRate: { burst: 1e9, perSecond: 1e9 },
   loginTimeoutMs: 30_000,
+  ...(setup.keepaliveMs === undefined ? {} : { keepaliveMs: setup.keepaliveMs }),
+  ...(setup.databaseUrl === undefined
+    ? {}
+    : {
+        cluster: {
+          ...(setup.serverId === undefined ? {} : { serverId: setup.serverId }),
+          ...(setup.heartbeatMs === undefined ? {} : { heartbeatMs: setup.heartbeatMs }),
+          ...(setup.pollMs === undefined ? {} : { pollMs: setup.pollMs }),
+        },
+      }),
 });
 const api = createApiListener(control.api);
 http.on("request", (req, res) => {
@@ -169,9 +187,9 @@ reply({
   type: "ready",
   controlUrl: `ws://127.0.0.1:${port}${CONTROL_PATH}`,
   httpUrl,
-  apiKey,
-  userKeys,
-  tagKey,
+  apiKey: seeded?.apiKey ?? "",
+  userKeys: seeded?.userKeys ?? [],
+  tagKey: seeded?.tagKey ?? "",
   dataDir,
   pid: process.pid,
 });

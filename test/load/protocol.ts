@@ -22,6 +22,23 @@ export interface ControlServerSetup {
   tagKey: string[];
   /** Where to put the SQLite file's temp dir (default: os.tmpdir()). */
   tmpRoot?: string;
+  /**
+   * postgres://... instead of a SQLite file: several children on one database are a cluster
+   * (server/control/cluster/, on by default for PostgreSQL).
+   */
+  databaseUrl?: string;
+  /** This server's id in the cluster (default: random). */
+  serverId?: string;
+  /**
+   * Whether this child creates the users, keys and policy (default true). On a shared database
+   * only the first does; the others answer with empty keys and serve what it stored.
+   */
+  seed?: boolean;
+  /** The map streams' keepalive period (default: the server's, 50 s); keepalives carry cursors. */
+  keepaliveMs?: number;
+  /** Cluster heartbeat and catch-up periods (default: the server's, 5 s and 1 s). */
+  heartbeatMs?: number;
+  pollMs?: number;
 }
 
 /** The server child's first message, once it listens. */
@@ -37,7 +54,7 @@ export interface ControlServerReady {
   userKeys: string[];
   /** The owner's reusable key with `tagKey` tags ("" when none was asked for). */
   tagKey: string;
-  /** The SQLite database's folder (removed when the child exits). */
+  /** The server's temp folder, the SQLite database's (removed when the child exits). */
   dataDir: string;
   pid: number;
 }
@@ -115,6 +132,11 @@ export interface WorkerStats {
   applied: number;
   /** Streams the server closed with a code that asks for a resume (1006, 1012, 4429...). */
   resumedAfterClose: number;
+  /** Connections (joins, rejoins, resumes) answered with a full map, and with a delta. */
+  fullMaps: number;
+  deltaResumes: number;
+  /** Connected nodes per control server URL (in the rig's order). */
+  onUrl: number[];
   /** Correctness problems: sequence gaps, undecodable or contradicting messages, refusals. */
   errors: string[];
   rss: number;
@@ -126,6 +148,8 @@ export type WorkerRequest =
   /** Resolves when every listed node's map holds exactly that many peers. */
   | { id: number; op: "settle"; peers: { index: number; count: number }[]; hangAfterMs: number }
   | { id: number; op: "peers"; index: number }
+  /** Each listed node's peers: ids, and those not online. */
+  | { id: number; op: "peerSets"; indices: number[] }
   | { id: number; op: "arm"; watch: number; spec: WatchSpec }
   | { id: number; op: "collect"; watch: number; hangAfterMs: number }
   | { id: number; op: "update"; index: number; endpoints: string[] }
@@ -139,6 +163,12 @@ export type WorkerReply =
   | { id: number; ok: true; op: "join"; results: JoinResult[] }
   | { id: number; ok: true; op: "settle"; wrong: { index: number; count: number }[] }
   | { id: number; ok: true; op: "peers"; ids: number[] }
+  | {
+      id: number;
+      ok: true;
+      op: "peerSets";
+      sets: { index: number; ids: number[]; offline: number[] }[];
+    }
   | { id: number; ok: true; op: "arm"; expected: number[] }
   | { id: number; ok: true; op: "collect"; receipts: Receipt[]; missing: number[] }
   | { id: number; ok: true; op: "update"; at: number }

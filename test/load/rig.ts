@@ -6,7 +6,11 @@
 // spread over the workers round-robin (node i in worker i mod workers), so a group and the
 // servers span processes.
 //
-// Issue 18 reuses this for its own load runs.
+// Several control servers (issue 18): with `databaseUrl` (PostgreSQL) and `controlServers` N,
+// the rig starts N server children on that one database (the first seeds users, keys and the
+// policy and is up before the others start) and node i starts on server i mod N; after a
+// resumable close a node tries the servers in turn (sim-node.ts), so stopping one
+// (stopControl) moves its nodes to the others.
 
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +20,7 @@ import {
   type ControlServerReady,
   type ControlServerReply,
   type ControlServerRequest,
+  type ControlServerSetup,
   epochNow,
   type JoinResult,
   type Receipt,
@@ -56,6 +61,12 @@ export interface RigOptions {
   workers: number;
   /** Guard against a hang when waiting for a change or a settle (default 60 s). */
   hangAfterMs?: number;
+  /** postgres://... for the servers (default: each its own SQLite file). */
+  databaseUrl?: string;
+  /** Control server children on `databaseUrl` (default 1; more needs PostgreSQL). */
+  controlServers?: number;
+  /** Server timers (keepalive, cluster heartbeat and catch-up, ms); default the server's. */
+  timers?: { keepaliveMs?: number; heartbeatMs?: number; pollMs?: number };
 }
 
 /** What one observed change came to. */
@@ -71,6 +82,7 @@ export interface Observed {
 }
 
 type Worker = ChildRpc<WorkerRequest, WorkerReply>;
+type Server = ChildRpc<ControlServerRequest, ControlServerReply>;
 
 /** A running load rig. */
 export class LoadRig {
@@ -80,42 +92,80 @@ export class LoadRig {
 
   private constructor(
     readonly topology: Topology,
-    readonly server: ChildRpc<ControlServerRequest, ControlServerReply>,
-    readonly ready: ControlServerReady,
+    /** The control server children, in start order (the first seeded the database). */
+    readonly servers: Server[],
+    /** Their ready messages; only the first's keys are set. */
+    readonly readies: ControlServerReady[],
     readonly workers: Worker[],
     private readonly hangAfterMs: number,
   ) {}
 
-  /** Starts the server child and the workers. */
+  /** The first (seeding) control server child. */
+  get server(): Server {
+    return this.servers[0]!;
+  }
+
+  /** The first server's ready message: the API key, the auth keys. */
+  get ready(): ControlServerReady {
+    return this.readies[0]!;
+  }
+
+  /** Starts the server children (the seeding one first) and the workers. */
   static async start(options: RigOptions): Promise<LoadRig> {
     const t = topology(options.total, options.servers, options.groupSize);
-    const server = await ChildRpc.start<
-      ControlServerRequest,
-      ControlServerReply,
-      ControlServerReady
-    >(
-      join(here, "control-server.ts"),
-      [JSON.stringify({ users: t.users, policy: BASE_POLICY, tagKey: [SERVER_TAG] })],
-      "control server",
-      true,
-      serverProfileArgs(),
-    );
+    const count = options.controlServers ?? 1;
+    if (count > 1 && options.databaseUrl === undefined) {
+      throw new RangeError("LoadRig: several control servers need a databaseUrl (PostgreSQL)");
+    }
+    const servers: Server[] = [];
+    const readies: ControlServerReady[] = [];
     const workers: Worker[] = [];
     try {
+      for (let k = 0; k < count; k++) {
+        const setup: ControlServerSetup = {
+          users: t.users,
+          policy: BASE_POLICY,
+          tagKey: [SERVER_TAG],
+          seed: k === 0,
+          ...(options.databaseUrl === undefined
+            ? {}
+            : { databaseUrl: options.databaseUrl, serverId: `load-${k}` }),
+          ...options.timers,
+        };
+        const started = await ChildRpc.start<
+          ControlServerRequest,
+          ControlServerReply,
+          ControlServerReady
+        >(
+          join(here, "control-server.ts"),
+          [JSON.stringify(setup)],
+          count === 1 ? "control server" : `control server ${k}`,
+          true,
+          serverProfileArgs(),
+        );
+        servers.push(started.rpc);
+        readies.push(started.ready);
+      }
+      const urls = JSON.stringify(readies.map((r) => r.controlUrl));
       for (let i = 0; i < options.workers; i++) {
         const started = await ChildRpc.start<WorkerRequest, WorkerReply, unknown>(
           join(here, "sim-worker.ts"),
-          [server.ready.controlUrl],
+          [urls],
           `sim worker ${i}`,
         );
         workers.push(started.rpc);
       }
     } catch (error) {
       for (const w of workers) await w.stop({ op: "exit" });
-      await server.rpc.stop({ op: "exit" });
+      for (const s of servers) await s.stop({ op: "exit" });
       throw error;
     }
-    return new LoadRig(t, server.rpc, server.ready, workers, options.hangAfterMs ?? 60_000);
+    return new LoadRig(t, servers, readies, workers, options.hangAfterMs ?? 60_000);
+  }
+
+  /** The control server node `index` joined (its first URL: index mod servers). */
+  serverOf(index: number): number {
+    return index % this.servers.length;
   }
 
   /** The worker that hosts node `index`. */
@@ -246,20 +296,23 @@ export class LoadRig {
     );
   }
 
-  /** PUTs a policy through the API (as the owner); every node must get a new filter. */
-  policyChange(text: string): Promise<Observed & { putMs: number }> {
+  /**
+   * PUTs a policy through the API (as the owner) of server `via`; every node must get a new
+   * filter.
+   */
+  policyChange(text: string, via = 0): Promise<Observed & { putMs: number }> {
     let putMs = 0;
     return this.observe({ kind: "filter" }, [...this.ids.keys()], async () => {
       const t0 = epochNow();
-      await this.putPolicy(text);
+      await this.putPolicy(text, via);
       putMs = epochNow() - t0;
       return t0;
     }).then((o) => ({ ...o, putMs }));
   }
 
   /** PUT /api/v1/policy; throws with the API's answer unless it is 200. */
-  async putPolicy(text: string): Promise<void> {
-    const res = await fetch(`${this.ready.httpUrl}/api/v1/policy`, {
+  async putPolicy(text: string, via = 0): Promise<void> {
+    const res = await fetch(`${this.readies[via]!.httpUrl}/api/v1/policy`, {
       method: "PUT",
       headers: { authorization: `Bearer ${this.ready.apiKey}`, "content-type": "application/json" },
       body: JSON.stringify({ text }),
@@ -287,6 +340,35 @@ export class LoadRig {
       .sort((a, b) => indices.indexOf(a.index) - indices.indexOf(b.index));
   }
 
+  /**
+   * Compares every joined node's peers with the topology's (the same set of ids, each online:
+   * call it with every node connected); resolves with the differences ([] when all are right).
+   */
+  async checkMaps(): Promise<string[]> {
+    const n = this.workers.length;
+    const replies = await Promise.all(
+      this.workers.map((w, k) =>
+        w.call({ op: "peerSets", indices: [...this.ids.keys()].filter((i) => i % n === k) }),
+      ),
+    );
+    const problems: string[] = [];
+    for (const { index, ids, offline } of replies.flatMap((r) => r.sets)) {
+      const want = new Set(viewersOf(this.topology, index).map((i) => this.idOf(i)));
+      const got = new Set(ids);
+      const missing = [...want].filter((id) => !got.has(id));
+      const extra = ids.filter((id) => !want.has(id));
+      if (missing.length > 0 || extra.length > 0) {
+        problems.push(
+          `node ${index}: ${missing.length} peers missing (e.g. id ${missing[0]}), ${extra.length} extra (e.g. id ${extra[0]})`,
+        );
+      }
+      if (offline.length > 0) {
+        problems.push(`node ${index}: ${offline.length} peers offline (e.g. id ${offline[0]})`);
+      }
+    }
+    return problems;
+  }
+
   /** Every worker's counters. */
   async stats(): Promise<WorkerStats[]> {
     return (await Promise.all(this.workers.map((w) => w.call({ op: "stats" })))).map(
@@ -294,19 +376,33 @@ export class LoadRig {
     );
   }
 
-  /** The server's RSS and heap after a forced GC. */
-  async serverMemory(): Promise<{ rss: number; heapUsed: number }> {
-    return this.server.call({ op: "rss" });
+  /** Server `k`'s RSS and heap after a forced GC. */
+  async serverMemory(k = 0): Promise<{ rss: number; heapUsed: number }> {
+    return this.servers[k]!.call({ op: "rss" });
+  }
+
+  /** Server `k`'s attached streams and open connections. */
+  async serverStats(k = 0): Promise<{ attached: number; connections: number }> {
+    const { attached, connections } = await this.servers[k]!.call({ op: "stats" });
+    return { attached, connections };
   }
 
   /**
-   * Stops the workers, then the server (which removes its temp dir; so does this, for a server
+   * Stops server `k` as an operator would (its streams closed with 1012, "come back"): its
+   * nodes resume on the others. Resolves when the child has exited.
+   */
+  async stopServer(k: number): Promise<void> {
+    await this.servers[k]!.stop({ op: "exit" }, 30_000);
+    rmSync(this.readies[k]!.dataDir, { recursive: true, force: true });
+  }
+
+  /**
+   * Stops the workers, then the servers (each removes its temp dir; so does this, for a server
    * that had to be killed: closing 10,000 streams can outlast the grace period).
    */
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop({ op: "exit" })));
-    await this.server.stop({ op: "exit" }, 30_000);
-    rmSync(this.ready.dataDir, { recursive: true, force: true });
+    for (let k = this.servers.length - 1; k >= 0; k--) await this.stopServer(k);
   }
 
   private idOf(index: number): number {

@@ -6,6 +6,12 @@
 // command. What the full ControlClient adds (backoff, keepalive watchdog, DeviceSync) is left
 // out so that thousands fit in one process.
 //
+// Several control servers (a cluster on PostgreSQL): the node has a list of URLs and starts at
+// entry `index mod length` (round-robin over the servers). After a resumable close it comes
+// back with `resume` (MapState.resumePoint: session, seq and the cluster cursor, which maps,
+// deltas and keepalives carry, as the real client keeps it) to the same URL first and, when that
+// fails before a map or delta, to the next one, as a load balancer would send it elsewhere.
+//
 // Receive times are taken when the WebSocket hands over a message; decoding and applying may
 // be deferred (`defer`) so that a worker hosting thousands of nodes stamps every socket that
 // became readable before it spends time decoding: a few processes stand in for thousands of
@@ -44,7 +50,8 @@ export interface Applied {
 /** What a SimNode needs. */
 export interface SimNodeOptions {
   index: number;
-  url: string;
+  /** The control servers' map stream URLs; the node starts at `index mod urls.length`. */
+  urls: string[];
   core: CryptoCore;
   authKey: string;
   hostname: string;
@@ -70,13 +77,25 @@ export class SimNode {
   readonly privateKey = generatePrivateKey();
   /** Times the server closed the stream with a resumable code and the node came back. */
   resumed = 0;
+  /** Connections whose first message was a full map, and ones that resumed with a delta. */
+  fullMaps = 0;
+  deltaResumes = 0;
+  /** Which of `urls` the node uses now. */
+  urlAt: number;
   private ws: WebSocket | undefined;
   private first: ((first: FirstMessage) => void) | undefined;
   private failFirst: ((error: Error) => void) | undefined;
   private startedAt = 0;
   private wantResume = false;
 
-  constructor(readonly options: SimNodeOptions) {}
+  constructor(readonly options: SimNodeOptions) {
+    this.urlAt = options.index % options.urls.length;
+  }
+
+  /** The URL the node connects to now. */
+  get url(): string {
+    return this.options.urls[this.urlAt]!;
+  }
 
   get index(): number {
     return this.options.index;
@@ -100,7 +119,7 @@ export class SimNode {
     if (this.ws !== undefined) throw new Error(`node ${this.index}: already connected`);
     this.wantResume = resume;
     this.startedAt = epochNow();
-    const ws = new WebSocket(this.options.url, CONTROL_PROTOCOL, {
+    const ws = new WebSocket(this.url, CONTROL_PROTOCOL, {
       perMessageDeflate: false,
       maxPayload: MAX_CONTROL_MESSAGE,
     });
@@ -180,6 +199,8 @@ export class SimNode {
         }
         const first = this.first;
         if (first !== undefined) {
+          if (message.type === "map") this.fullMaps++;
+          else this.deltaResumes++;
           this.first = undefined;
           this.failFirst = undefined;
           first({ startedAt: started, kind: message.type, bytes, at });
@@ -194,8 +215,30 @@ export class SimNode {
         this.problem(`asked to wait for approval (${message.approvalUrl})`);
         return;
       case "keepalive":
+        if (message.cursor !== undefined) this.map.noteCursor(message.cursor);
         return;
     }
+  }
+
+  /**
+   * Reconnects with resume after a resumable close: the same URL first, then round the list
+   * (a short pause between tries, about 20 s in all), as a balancer moves a client to a live
+   * server.
+   */
+  private async comeBack(code: number): Promise<void> {
+    let last: unknown;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if (this.ws !== undefined) return; // the rig reconnected it meanwhile
+      try {
+        await this.connect(true);
+        return;
+      } catch (error) {
+        last = error;
+        this.urlAt = (this.urlAt + 1) % this.options.urls.length;
+        await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 100));
+      }
+    }
+    throw new Error(`no server took it back after ${code}: ${(last as Error).message}`);
   }
 
   private async login(ws: WebSocket, hello: ServerMessage & { type: "hello" }): Promise<void> {
@@ -223,7 +266,7 @@ export class SimNode {
     }
     if (RESUMABLE.has(code)) {
       this.resumed++;
-      this.connect(true).catch((error: unknown) =>
+      this.comeBack(code).catch((error: unknown) =>
         this.problem(`resume after ${code}: ${(error as Error).message}`),
       );
       return;

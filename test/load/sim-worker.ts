@@ -17,7 +17,7 @@ import type {
 } from "./protocol.ts";
 import { type Applied, SimNode } from "./sim-node.ts";
 
-const url = process.argv[2] ?? "";
+const urls = JSON.parse(process.argv[2] ?? "[]") as string[];
 const core = await initCrypto();
 const nodes = new Map<number, SimNode>();
 const errors: string[] = [];
@@ -112,7 +112,7 @@ async function join(specs: NodeSpec[], concurrency: number): Promise<JoinResult[
   const results = await pool(specs, concurrency, async (spec) => {
     const sim = new SimNode({
       index: spec.index,
-      url,
+      urls,
       core,
       authKey: spec.authKey,
       hostname: spec.hostname,
@@ -221,6 +221,20 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       };
     case "peers":
       return { id, ok: true, op: "peers", ids: [...node(request.index).map.peers.keys()] };
+    case "peerSets":
+      return {
+        id,
+        ok: true,
+        op: "peerSets",
+        sets: request.indices.map((index) => {
+          const peers = [...node(index).map.peers.values()];
+          return {
+            index,
+            ids: peers.map((p) => p.id),
+            offline: peers.filter((p) => !p.online).map((p) => p.id),
+          };
+        }),
+      };
     case "arm":
       return { id, ok: true, op: "arm", expected: arm(request.watch, request.spec) };
     case "collect":
@@ -243,11 +257,22 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       return { id, ok: true, op: "rejoin", results: await rejoin(request.indices, request.resume) };
     case "stats": {
       let resumed = 0;
-      for (const sim of nodes.values()) resumed += sim.resumed;
+      let fullMaps = 0;
+      let deltaResumes = 0;
+      const onUrl = urls.map(() => 0);
+      for (const sim of nodes.values()) {
+        resumed += sim.resumed;
+        fullMaps += sim.fullMaps;
+        deltaResumes += sim.deltaResumes;
+        if (sim.connected) onUrl[sim.urlAt]!++;
+      }
       const stats = {
         nodes: nodes.size,
         applied,
         resumedAfterClose: resumed,
+        fullMaps,
+        deltaResumes,
+        onUrl,
         errors: [...errors],
         rss: process.memoryUsage().rss,
       };
