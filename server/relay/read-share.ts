@@ -1,10 +1,10 @@
 // Fair reading: one client's backlog must not hold up the others' frames. Node reads a socket
 // in 64 KiB chunks, up to 32 of them in one go while data keeps coming, and `ws` hands every
 // message of a chunk over at once; the relay forwards each before it looks at any other socket.
-// A client with a megabyte in flight therefore made every other client's PING (or keystroke)
-// wait until all of it was forwarded: tens of milliseconds at a few hundred frames (the relay
-// benchmark, section (c)). So a session forwards at most `budget` bytes (RelayOptions.readBudget,
-// by default 64 KiB: one read chunk), then stops reading its
+// A client with a backlog in flight therefore made every other client's PING (or keystroke)
+// wait until all of it was forwarded (the relay benchmark, section (c): with 2048 frames in
+// flight, its loop was held for up to 21 ms at a time). So a session forwards at most `budget`
+// bytes (RelayOptions.readBudget, by default 64 KiB: one read chunk), then stops reading its
 // socket and keeps the messages `ws` has already parsed until the event loop has been round
 // the other sockets (setImmediate runs after the poll phase), then carries on. Order within the
 // session is kept; nothing is dropped.

@@ -1,6 +1,7 @@
 // Relay benchmark (`npm run bench:relay`). The relay (open auth, no logs, rate limit lifted) runs
 // in a child process (relay-bench-server.ts) next to the anchor, a minimal `ws` server that
-// forwards binary messages between two clients; the clients run here.
+// forwards binary messages between two clients; the clients run here (relay-bench-client.ts,
+// relay-bench-flow.ts), but (c)'s PING prober, which has a process of its own.
 //
 // (a) Forwarding: A sends SEND frames of 1420-byte packets to B's key, B receives RECV; A keeps at
 //     most WINDOW frames in flight (counted at B). The same flow over the anchor, in alternating
@@ -9,7 +10,11 @@
 // (b) Concurrency: N idle authenticated clients (20,000 x BENCH_SCALE, at least 500, capped by
 //     the open-file limit) against a fresh relay process: its RSS growth per connection (target
 //     <= 16 KiB) and hellos/s while connecting.
-// (c) PING round trips through the relay, idle and while it carries the bulk flow of (a).
+// (c) PING round trips through the relay, idle and while it carries the bulk flow of (a): from a
+//     prober in a process of its own (relay-ping-child.ts; the target, p99 <= 5 ms under load),
+//     and, for comparison, from this process, whose event loop also runs the bulk flow (its
+//     PING waits behind that work). Run last: its loaded round runs with the load generator at
+//     normal priority, then at nice 10 (below).
 // (d) The rate limit at work (the figures test/relay/server-rate.test.ts used to print): a
 //     client sending as fast as it can against the default per-client rate gets about that
 //     rate (ratio to its allowance, burst + rate x time), and another client's PING round
@@ -17,249 +22,39 @@
 //
 // Timing never fails the run.
 
-import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { constants, cpus, getPriority, loadavg, setPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import WebSocket from "ws";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
+import type WebSocket from "ws";
 import { initCrypto } from "../../worker/crypto/index.ts";
-import {
-  decodeFrame,
-  encodeClientHello,
-  encodeKeyed,
-  PING,
-  PONG,
-  RECV,
-  RELAY_SUBPROTOCOL,
-  SEND,
-} from "../../worker/relay/frames.ts";
-import { nodeProof } from "../../worker/relay/proof.ts";
+import { encodeKeyed, RECV, SEND } from "../../worker/relay/frames.ts";
 import { type NodeKeys, nodeKeys } from "../relay/raw-client.ts";
 import { formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
+import { type LoopDelay, startPinger, startServer } from "./relay-bench-children.ts";
+import { percentile, pings, relayClient as relayClientOf } from "./relay-bench-client.ts";
+import { anchorClient, type Flow, median, PACKET, runFlow, WINDOW } from "./relay-bench-flow.ts";
 
-const PACKET = 1420;
-const FRAME = 1 + 32 + PACKET;
-const WINDOW = 256;
 const ROUNDS = 7;
 const ROUND_MS = Math.max(200, 500 * timeScale);
 const PINGS = Math.max(100, Math.round(1000 * timeScale));
-const STALL_MS = 3000;
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, "..", "..");
 const core = await initCrypto();
 const started = performance.now();
 
-/** A correctness failure: report and exit non-zero. */
-function fail(message: string): never {
-  console.error(`relay bench: FAILED: ${message}`);
-  process.exit(1);
-}
+/** Milliseconds as a table shows them. */
+const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "-");
 
-// ---- the server child ----
+// ---- clients (relayClient, ping: relay-bench-client.ts) ----
 
-interface ServerChild {
-  child: ChildProcess;
-  url: string;
-  anchorUrl: string;
-  rss(): Promise<{ rss: number; heapUsed: number }>;
-  stop(): void;
-}
-
-async function startServer(options: Record<string, unknown> = {}): Promise<ServerChild> {
-  const child = fork(join(benchDir, "relay-bench-server.ts"), [JSON.stringify(options)], {
-    cwd: root,
-    execArgv: ["--import", "tsx", "--expose-gc"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const next = () =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`relay child exited (${code})`));
-      child.once("exit", onExit);
-      child.once("message", (m) => {
-        child.off("exit", onExit);
-        resolve(m as Record<string, unknown>);
-      });
-    });
-  const ready = await next();
-  return {
-    child,
-    url: String(ready.url),
-    anchorUrl: String(ready.anchorUrl),
-    rss: async () => {
-      const reply = next();
-      child.send("rss");
-      return (await reply) as { rss: number; heapUsed: number };
-    },
-    stop: () => {
-      if (child.connected) child.send("exit");
-      setTimeout(() => child.kill(), 2000).unref();
-    },
-  };
-}
-
-// ---- clients ----
-
-/** Connects to the relay and completes the hello; resolves after WELCOME. */
-function relayClient(url: string, keys: NodeKeys): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, RELAY_SUBPROTOCOL, { perMessageDeflate: false });
-    let done = false;
-    const failed = (error: unknown) => {
-      if (done) return;
-      done = true;
-      ws.removeAllListeners("message");
-      ws.terminate();
-      reject(error instanceof Error ? error : new Error(String(error)));
-    };
-    ws.on("error", failed);
-    ws.once("unexpected-response", (_req, res) => failed(new Error(`HTTP ${res.statusCode}`)));
-    ws.once("close", (code) => failed(new Error(`closed with ${code}`)));
-    let state = 0;
-    ws.on("message", (data: Buffer) => {
-      const frame = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.length));
-      if (state === 0 && frame.type === "server-hello") {
-        state = 1;
-        nodeProof(core, nodeX25519, keys.privateKey, frame.relayKey, frame.challenge).then(
-          (proof) => ws.send(encodeClientHello(keys.publicKey, proof)),
-          failed,
-        );
-      } else if (state === 1 && frame.type === "welcome") {
-        done = true;
-        ws.removeAllListeners("message");
-        resolve(ws);
-      }
-    });
-  });
-}
-
-function anchorClient(url: string, id: string, to: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url}?id=${id}&to=${to}`, { perMessageDeflate: false });
-    ws.on("error", reject);
-    ws.once("open", () => resolve(ws));
-  });
-}
-
-// ---- (a) a windowed one-way flow ----
-
-interface Flow {
-  name: string;
-  src: WebSocket;
-  dst: WebSocket;
-  /** The frame A sends (type, destination key, packet). */
-  template: Buffer;
-  /** The type byte B must see, and the key in bytes 1..33 (the source for RECV). */
-  expectType: number;
-  expectKey: Buffer;
-  seq: number;
-}
-
-/**
- * Runs the flow for `ms` (then drains what is in flight) and returns packets/s. A gap, a
- * reordering, a wrong key or wrong bytes, or no progress for STALL_MS, fails the run.
- */
-function runFlow(flow: Flow, ms: number): Promise<{ packets: number; seconds: number }> {
-  return new Promise((resolve) => {
-    let sent = 0;
-    let got = 0;
-    let lastGot = 0;
-    let lastProgress = performance.now();
-    const start = performance.now();
-    const stopAt = start + ms;
-    const firstSeq = flow.seq;
-    const { template, expectType, expectKey } = flow;
-    let finished = false;
-    const finish = () => {
-      finished = true;
-      clearInterval(watchdog);
-      flow.dst.off("message", onMessage);
-      flow.seq = firstSeq + sent;
-      resolve({ packets: got, seconds: (performance.now() - start) / 1000 });
-    };
-    const pump = () => {
-      if (finished) return;
-      if (performance.now() >= stopAt) {
-        if (got === sent) finish();
-        return;
-      }
-      while (sent - got < WINDOW) {
-        const frame = Buffer.allocUnsafe(FRAME);
-        template.copy(frame);
-        frame.writeUInt32BE((firstSeq + sent) >>> 0, 33);
-        sent++;
-        flow.src.send(frame);
-      }
-    };
-    const onMessage = (data: Buffer) => {
-      const seq = (firstSeq + got) >>> 0;
-      if (data.length !== FRAME) fail(`${flow.name}: frame of ${data.length} bytes, want ${FRAME}`);
-      if (data[0] !== expectType) fail(`${flow.name}: frame type ${data[0]}, want ${expectType}`);
-      if (expectKey.compare(data, 1, 33) !== 0) fail(`${flow.name}: wrong key in frame`);
-      const at = data.readUInt32BE(33);
-      if (at !== seq) fail(`${flow.name}: packet ${at} arrived, want ${seq} (lost or reordered)`);
-      if (template.compare(data, 37, FRAME, 37, FRAME) !== 0)
-        fail(`${flow.name}: packet ${seq} corrupted`);
-      got++;
-      pump();
-    };
-    const watchdog = setInterval(() => {
-      if (got !== lastGot) {
-        lastGot = got;
-        lastProgress = performance.now();
-      } else if (performance.now() - lastProgress > STALL_MS) {
-        fail(`${flow.name}: no progress for ${STALL_MS} ms with ${sent - got} frames in flight`);
-      }
-    }, 250);
-    flow.dst.on("message", onMessage);
-    pump();
-  });
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function percentile(values: number[], p: number): number {
-  const s = [...values].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
-}
-
-// ---- (c) PING ----
-
-let pingCounter = 0;
-function ping(ws: WebSocket): Promise<number> {
-  return new Promise((resolve) => {
-    const data = Buffer.alloc(9);
-    data[0] = PING;
-    data.writeUInt32BE(++pingCounter, 5);
-    const start = performance.now();
-    const timer = setTimeout(() => fail("PING: no PONG within 5 s"), 5000);
-    const onMessage = (reply: Buffer) => {
-      if (reply.length === 9 && reply[0] === PONG && reply.compare(data, 1, 9, 1, 9) === 0) {
-        clearTimeout(timer);
-        ws.off("message", onMessage);
-        resolve(performance.now() - start);
-      }
-    };
-    ws.on("message", onMessage);
-    ws.send(data);
-  });
-}
-
-async function pings(ws: WebSocket, count: number, until?: () => boolean): Promise<number[]> {
-  const out: number[] = [];
-  while (out.length < count && !(until?.() ?? false)) out.push(await ping(ws));
-  return out;
-}
+const relayClient = (url: string, keys: NodeKeys) => relayClientOf(core, url, keys);
 
 // ================================================================================================
-// (a) and (c)
+// (a), and the relay and clients (c) uses at the end
 
-const server = await startServer();
+const server = await startServer(root);
 const [ka, kb, kc] = [await nodeKeys(), await nodeKeys(), await nodeKeys()];
 const [ra, rb, rc] = [
   await relayClient(server.url, ka),
@@ -327,42 +122,6 @@ printTable(
   ["left", "right", "right", "right", "right"],
 );
 
-// (c) idle, then under the bulk flow (another client, and the sender's own connection).
-const idle = await pings(rc, PINGS);
-let bulkDone = false;
-const bulk = runFlow(relayFlow, Math.max(1500, 4000 * timeScale)).then((r) => {
-  bulkDone = true;
-  return r;
-});
-await new Promise((r) => setTimeout(r, 100));
-// Both at once, so both see the whole flow.
-const [loaded, loadedOwn] = await Promise.all([
-  pings(rc, PINGS, () => bulkDone),
-  pings(ra, PINGS, () => bulkDone),
-]);
-const bulkResult = await bulk;
-const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "-");
-printTable(
-  "(c) PING round trip through the relay, ms (client and relay on one machine, relay in its own process)",
-  ["condition", "samples", "p50", "p99"],
-  [
-    ["idle", idle],
-    [
-      `other client, relay carrying ${formatRate((bulkResult.packets * PACKET) / bulkResult.seconds / 1e6)} MB/s`,
-      loaded,
-    ],
-    ["on the bulk sender's own connection", loadedOwn],
-  ].map(([name, v]) => [
-    name as string,
-    String((v as number[]).length),
-    ms(percentile(v as number[], 0.5)),
-    ms(percentile(v as number[], 0.99)),
-  ]),
-  ["left", "right", "right", "right"],
-);
-for (const ws of [ra, rb, rc, aa, ab]) ws.terminate();
-server.stop();
-
 // ================================================================================================
 // (b) idle clients against a fresh relay process
 
@@ -384,7 +143,7 @@ const fdLimit = openFileLimit();
 // Each client is one fd here and one in the relay child; keep a margin for everything else.
 const target = fdLimit === undefined ? wanted : Math.min(wanted, fdLimit - 256);
 const capped = target < wanted;
-const fresh = await startServer();
+const fresh = await startServer(root);
 const keys: NodeKeys[] = [];
 for (let i = 0; i < target + WARM; i++) keys.push(await nodeKeys());
 const idleClients: WebSocket[] = [];
@@ -442,7 +201,7 @@ fresh.stop();
 // (d) a client held at the default rate limit, and another client's round trip meanwhile
 
 const RATE = { bytesPerSecond: 12_500_000, burstBytes: 1 << 20 };
-const limited = await startServer({ rate: RATE });
+const limited = await startServer(root, { rate: RATE });
 const [kf, ks, kp] = [await nodeKeys(), await nodeKeys(), await nodeKeys()];
 const [flooder, floodSink, prober] = [
   await relayClient(limited.url, kf),
@@ -494,11 +253,137 @@ printTable(
 for (const ws of [flooder, floodSink, prober]) ws.terminate();
 limited.stop();
 
+// ================================================================================================
+// (c) PING idle, then under the bulk flow of (a) on (a)'s relay. Last, because its second round
+// lowers this process's priority, which an unprivileged process cannot raise again.
+//
+// The headline prober runs in a process of its own, so its round trip is the relay's (and the
+// machine's) latency; the same measured from this process, whose event loop also drives and
+// checks the bulk flow, is printed beside it for comparison. The load generator (this process)
+// shares the relay's few cores: whenever it holds one, the relay and the prober may wait for a
+// CPU, which in a deployment (clients elsewhere) they would not. So the loaded round runs
+// twice: the load generator at normal priority, then at nice 10 (the target's figure, with the
+// load it carried beside it). The relay child reports how often its event loop stalled and
+// whether it was busy then (its own work) or waiting for a CPU (the machine's).
+
+interface LoadedRound {
+  mbps: number;
+  /** PING round trips from the prober's own process, this process, the sender's connection. */
+  apart: number[];
+  here: number[];
+  sender: number[];
+  /** The relay process's event loop meanwhile. */
+  loop: LoopDelay;
+}
+
+async function loadedRound(): Promise<LoadedRound> {
+  let bulkDone = false;
+  const bulk = runFlow(relayFlow, Math.max(1500, 4000 * timeScale)).then((r) => {
+    bulkDone = true;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const relayLoop = server.loopDelay();
+  // All at once, so all see the whole flow; each stops when the flow ends.
+  const probe = pinger.measure(PINGS * 50);
+  const [here, sender, apart] = await Promise.all([
+    pings(rc, PINGS * 50, () => bulkDone),
+    pings(ra, PINGS * 50, () => bulkDone),
+    bulk.then(() => {
+      probe.stop();
+      return probe.samples;
+    }),
+  ]);
+  const { packets, seconds } = await bulk;
+  return {
+    mbps: (packets * PACKET) / seconds / 1e6,
+    apart,
+    here,
+    sender,
+    loop: await relayLoop.stop(),
+  };
+}
+
+const pinger = await startPinger(server.url, root);
+const idleApart = await pinger.measure(PINGS).samples;
+const idleHere = await pings(rc, PINGS);
+const normal = await loadedRound();
+// RELAY_BENCH_NICE=0 skips the second round.
+let niced: LoadedRound | undefined;
+let nice = 0;
+if (process.env.RELAY_BENCH_NICE !== "0") {
+  try {
+    setPriority(constants.priority.PRIORITY_BELOW_NORMAL);
+    nice = getPriority();
+    niced = await loadedRound();
+  } catch {
+    // Not permitted here: only the normal-priority round is reported.
+  }
+}
+pinger.stop();
+const mbps = (r: LoadedRound) => `${formatRate(r.mbps)} MB/s`;
+const pingRows: [string, string, number[]][] = [
+  ["a process of its own", "idle", idleApart],
+  ["a process of its own", `under load, load generator nice 0 (${mbps(normal)})`, normal.apart],
+  ...(niced === undefined
+    ? []
+    : [
+        [
+          "a process of its own",
+          `under load, load generator nice ${nice} (${mbps(niced)})`,
+          niced.apart,
+        ] as [string, string, number[]],
+      ]),
+  ["the bench's process", "idle", idleHere],
+  ["the bench's process", "under load, nice 0", normal.here],
+  ["the bulk sender's connection", "under load, nice 0", normal.sender],
+];
+printTable(
+  `(c) PING round trip through the relay, ms (relay in its own process; under load = while it forwards the flow of (a), A -> B, at the rate given)`,
+  ["PING from", "condition", "samples", "p50", "p99"],
+  pingRows.map(([from, condition, v]) => [
+    from,
+    condition,
+    String(v.length),
+    ms(percentile(v, 0.5)),
+    ms(percentile(v, 0.99)),
+  ]),
+  ["left", "left", "right", "right", "right"],
+);
+console.log(
+  `machine: ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)} (other processes take CPU from the relay too)\n` +
+    "(the bench's process also sends, receives and checks every packet of the flow: its PING\n" +
+    " waits behind that work, so it measures this process's event loop, not the relay)",
+);
+for (const [name, r] of [
+  ["nice 0", normal],
+  [`nice ${nice}`, niced],
+] as const) {
+  if (r === undefined) continue;
+  const l = r.loop;
+  console.log(
+    `relay event-loop delay under load, load generator ${name}: p50 ${ms(l.p50)} / p99 ${ms(l.p99)} / max ${ms(l.max)} ms; ` +
+      `stalls over 5 ms: ${l.stalls}, ${l.busyStalls} of them busy on the CPU (longest ${ms(l.busyMax)} ms)`,
+  );
+}
+const headline = niced ?? normal;
+const pingP99 = percentile(headline.apart, 0.99);
+const pingNote = `${ms(pingP99)} ms at ${mbps(headline)}, load generator nice ${niced === undefined ? 0 : nice}; at nice 0: ${ms(percentile(normal.apart, 0.99))} ms at ${mbps(normal)}`;
+console.log(`PING p99 under load <= 5 ms: ${verdict(-pingP99, -5)} (${pingNote})`);
+for (const ws of [ra, rb, rc, aa, ab]) ws.terminate();
+server.stop();
+
 printTable(
   "Targets (information only; never fail the run)",
   ["metric", "measured", "target", ""],
   [
     ["relay forwarding vs plain ws forwarder", formatRatio(ratio), ">= 0.8x", verdict(ratio, 0.8)],
+    [
+      "PING p99 under load (prober in its own process)",
+      `${ms(pingP99)} ms`,
+      "<= 5 ms",
+      verdict(-pingP99, -5),
+    ],
     [
       "relay RSS per idle connection",
       `${kib(perConn)} KiB`,
