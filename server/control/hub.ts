@@ -396,10 +396,9 @@ export class Hub {
     attached.keepalive = this.clock.setTimer(() => {
       if (!attached.alive) return;
       // Nothing waiting for it: the node is up to date with the change log as it is now.
-      const cursor =
-        attached.outbox.waiting === 0
-          ? this.options.cluster?.cursorAt(this.mapper.log.seq)
-          : undefined;
+      const cursor = attached.outbox.empty
+        ? this.options.cluster?.cursorAt(this.mapper.log.seq)
+        : undefined;
       send(
         attached.link,
         cursor === undefined ? { type: "keepalive" } : { type: "keepalive", cursor },

@@ -98,6 +98,18 @@ export class MapSideChanges implements MeshChanges {
   }
 
   /**
+   * Settles once every notification made so far, and any it queued in turn (a share node's
+   * removal queues the share overlay's recompute), is done.
+   */
+  async settled(): Promise<void> {
+    let tail: Promise<void>;
+    do {
+      tail = this.chain;
+      await tail;
+    } while (tail !== this.chain);
+  }
+
+  /**
    * Runs `work` after every earlier notification; its failure is logged and rethrown. The time
    * until it is done counts as fan-out latency (metrics.ts).
    */

@@ -154,8 +154,14 @@ export const hostname = printable(CONTROL_LIMITS.hostnameLength, 1);
 export const os = printable(CONTROL_LIMITS.osLength);
 /** A UDP endpoint "ip:port" / "[ipv6]:port". */
 export const endpoint = checked(64, endpointReason);
-/** A relay id ("default", "eu-1"); "" for none chosen. */
-export const relayId = printable(CONTROL_LIMITS.relayIdLength);
+/**
+ * A relay id ("default", "eu-1"); "" for none chosen. ASCII letters, digits, '.', '_', '-':
+ * ids travel between control servers in size-bounded notifications, counted in bytes.
+ */
+export const relayId = v.pipe(
+  text(CONTROL_LIMITS.relayIdLength),
+  v.regex(/^[A-Za-z0-9._-]*$/, "not a relay id (letters, digits, '.', '_', '-')"),
+);
 /** SSH host keys: "ssh-ed25519 AAAA..." lines. */
 export const sshHostKeys = list(
   printable(CONTROL_LIMITS.sshHostKeyLength, 1),

@@ -28,6 +28,7 @@ export class CursorMap {
   private readonly local: number[] = [];
   private readonly own = new Set<OwnChange>();
   private ownNumbered: OwnChange[] = [];
+  private readonly ownRows = new Set<number>();
 
   /** `tag` tells databases apart (a cursor from another mesh's database never matches). */
   constructor(
@@ -76,6 +77,17 @@ export class CursorMap {
     if (seq === undefined) return;
     change.dbSeq = seq;
     this.ownNumbered.push(change);
+    // A row the follower already passed was applied twice (harmless): nothing to remember.
+    if (seq > this.position) this.ownRows.add(seq);
+  }
+
+  /**
+   * Whether row `seq` is a change of this server's own that it applied when it made it (asked
+   * once per row, by the follower, which applies any other row: another server's, one of this
+   * server whose own application failed, one of a previous run under the same server id).
+   */
+  appliedHere(seq: number): boolean {
+    return this.ownRows.delete(seq);
   }
 
   /** The cursor for a message covering ring position `localSeq`, or undefined (none passed). */

@@ -125,7 +125,7 @@ export class ChangeFollower {
         return;
       }
       for (const row of rows) {
-        if (row.origin !== serverId) {
+        if (row.origin !== serverId || !cursors.appliedHere(row.seq)) {
           try {
             await this.options.apply(row);
           } catch (error) {

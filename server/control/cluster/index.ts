@@ -50,7 +50,7 @@ export interface HubCluster {
 /** What the cluster needs of the map side. */
 export interface ClusterSide {
   /** The map side's own MeshChanges (mesh-changes.ts): applies other servers' rows. */
-  local: MeshChanges;
+  local: MeshChanges & { settled?(): Promise<void> };
   /** The change ring's position (mapper.log.seq). */
   localSeq(): number;
   patch(nodeId: number, change: VolatileChange): boolean;
@@ -181,15 +181,19 @@ function startMember(
   poll.unref();
   heartbeat.unref();
 
+  // The change is committed before any of this: it is published whether or not applying it
+  // here worked. When it did not (the database went away mid-read), the row is not marked as
+  // applied here, so this server's follower applies it when it comes by, like another's.
   const own = (change: ClusterChange, work: () => Promise<void>) => async () => {
     const mark = cursors.ownApplying(side.localSeq());
+    let failure: unknown;
     try {
       await work();
     } catch (error) {
-      cursors.ownNumberedAs(mark, undefined);
-      throw error;
+      failure = error;
     }
-    await publishing.publish(change, mark);
+    await publishing.publish(change, mark, failure === undefined);
+    if (failure !== undefined) throw failure;
   };
   const local = side.local;
   const changes: MeshChanges = {
@@ -210,7 +214,7 @@ function startMember(
     presence,
     changes,
     publishOwn: (change, localBefore) =>
-      publishing.publish(change, cursors.ownApplying(localBefore)),
+      publishing.publish(change, cursors.ownApplying(localBefore), true),
     isLeader: () => bus.isLeader,
     notReady() {
       const reasons: string[] = [];
@@ -224,7 +228,7 @@ function startMember(
       mayMarkOffline: (nodeId) => presence.mayMarkOffline(nodeId),
       removed: (nodeId, refusal, localBefore) => {
         publishing
-          .publish({ kind: "removed", nodeId, refusal }, cursors.ownApplying(localBefore))
+          .publish({ kind: "removed", nodeId, refusal }, cursors.ownApplying(localBefore), true)
           .catch(() => {});
       },
       cursorAt: (localSeq) => cursors.cursorAt(localSeq),
@@ -233,8 +237,13 @@ function startMember(
         return seq === null ? null : cursors.localSeqOf(seq);
       },
       async prepareResume(cursor) {
+        // The cursor is the client's word: wait only for a row the database really holds (a
+        // made-up or stale number ahead of it means a full map, never a wait or a stuck
+        // readiness).
         const seq = cursors.parse(cursor);
-        if (seq !== null && seq > follower.position) await follower.waitFor(seq, 3000);
+        if (seq === null || seq <= follower.position) return;
+        const newest = await bus.maxSeq().catch(() => 0);
+        if (seq <= newest) await follower.waitFor(seq, 3000);
       },
     },
     async close() {
@@ -248,7 +257,32 @@ function startMember(
   };
 }
 
-function applyRow(local: MeshChanges, row: ClusterChange): Promise<void> {
+/** Resolves when `work` settles or after `ms`, whichever comes first; the timer goes either way. */
+async function raceTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Applies another server's change here; resolves once what it set off here is done too (a
+ * share node's removal recomputes the share overlay): only then may a cursor claim the row.
+ */
+async function applyRow(
+  local: MeshChanges & { settled?(): Promise<void> },
+  row: ClusterChange,
+): Promise<void> {
+  await applyKind(local, row);
+  await local.settled?.();
+}
+
+function applyKind(local: MeshChanges, row: ClusterChange): Promise<void> {
   switch (row.kind) {
     case "node":
       return local.nodeChanged(row.nodeId!);
@@ -280,23 +314,29 @@ class Publisher {
     private readonly log: Logger | undefined,
   ) {}
 
-  publish(change: ClusterChange, mark: OwnChange): Promise<void> {
-    const done = this.chain.then(() => this.attempt(change, mark));
+  /** `appliedHere`: false when applying it on this server failed (the follower will). */
+  publish(change: ClusterChange, mark: OwnChange, appliedHere: boolean): Promise<void> {
+    const done = this.chain.then(() => this.attempt(change, mark, appliedHere));
     this.chain = done;
-    return Promise.race([done, new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
+    return raceTimeout(done, 5000);
   }
 
   async drain(timeoutMs: number): Promise<void> {
-    await Promise.race([this.chain, new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
+    await raceTimeout(this.chain, timeoutMs);
     this.stopped = true;
   }
 
-  private async attempt(change: ClusterChange, mark: OwnChange): Promise<void> {
+  private async attempt(
+    change: ClusterChange,
+    mark: OwnChange,
+    appliedHere: boolean,
+  ): Promise<void> {
     let wait = 250;
     for (;;) {
       try {
         const seq = await this.bus.publish(change, this.now());
-        this.cursors.ownNumberedAs(mark, seq);
+        // Not applied here: no own mark, so the follower applies the row when it comes by.
+        this.cursors.ownNumberedAs(mark, appliedHere ? seq : undefined);
         this.follower.notified(seq);
         return;
       } catch (error) {

@@ -48,6 +48,11 @@ export class Outbox {
     private readonly cursorNow?: () => string | undefined,
   ) {}
 
+  /** Whether nothing at all waits (no peer, rules, self or token change). */
+  get empty(): boolean {
+    return this.pending.empty;
+  }
+
   /** Peers with changes waiting. */
   get waiting(): number {
     return this.pending.entries;
