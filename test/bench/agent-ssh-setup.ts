@@ -25,14 +25,15 @@ import type { TcpConnection } from "../../worker/net/tcp/types.ts";
 import { formatIp } from "../../worker/wireguard/ip-address.ts";
 import { within } from "../interop/mesh-rig.ts";
 import type { AgentBenchNodes } from "./agent-rig.ts";
-import { formatRatio, timeScale } from "./harness.ts";
+import { benchRounds, formatRatio, timeScale } from "./harness.ts";
 
 const SSH = "/usr/bin/ssh";
 const SSHD = "/usr/sbin/sshd";
 const SSH_KEYGEN = "/usr/bin/ssh-keygen";
 const OUR_ADDRESS = "100.64.0.21";
 const COMMAND = "echo corridor-bench";
-const RUNS = Math.max(5, Math.round(10 * timeScale));
+/** Connections per server (BENCH_ROUNDS overrides; CI runs 1). */
+const RUNS = benchRounds(Math.max(5, Math.round(10 * timeScale)));
 
 /** The SSH table's rows, the ratio (ours / sshd), or why there is none. */
 export interface SshSetupResult {

@@ -34,13 +34,14 @@ import {
   type Transfer,
 } from "./agent-rig.ts";
 import { sshSetupRows } from "./agent-ssh-setup.ts";
-import { formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
+import { benchRounds, formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
 
 const MiB = 1024 * 1024;
 const CLEAN_BYTES = Math.max(8, Math.round(48 * timeScale)) * MiB;
 const LOSSY_BYTES = Math.max(4, Math.round(16 * timeScale)) * MiB;
 // Five alternating rounds: on a shared machine single rounds swing by half, the median less.
-const ROUNDS = 5;
+// BENCH_ROUNDS overrides (CI runs 1).
+const ROUNDS = benchRounds(5);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0;
 

@@ -38,6 +38,15 @@ export const timeScale: number = (() => {
   return Number.isFinite(raw) && raw > 0 ? raw : 1;
 })();
 
+/**
+ * Timed rounds of a benchmark whose own number is `fallback`: BENCH_ROUNDS when it is a whole
+ * number >= 1 (CI's smoke run uses 1: it needs every path run and checked, not a median).
+ */
+export function benchRounds(fallback: number): number {
+  const raw = Number.parseInt(process.env.BENCH_ROUNDS ?? "", 10);
+  return raw >= 1 ? raw : fallback;
+}
+
 const DEFAULTS = { rounds: 5, roundMs: 150, warmupMs: 80 };
 
 let sinkValue: unknown;

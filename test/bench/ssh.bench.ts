@@ -25,11 +25,12 @@ import {
 import { executable, inCI, prereq, root } from "../helpers/prereq.ts";
 import { connectTo } from "../ssh/fixtures/client.ts";
 import { ensureTestUser, startSshd, TEST_USER } from "../ssh/fixtures/servers.ts";
-import { formatRatio, printTable, timeScale, verdict } from "./harness.ts";
+import { benchRounds, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
 
 const MiB = 1024 * 1024;
 const BYTES = Math.max(16, Math.round(256 * timeScale)) * MiB;
-const ROUNDS = 5;
+/** Rounds per cipher and client (BENCH_ROUNDS overrides; CI runs 1). */
+const ROUNDS = benchRounds(5);
 const SUITES: { cipher: string; mac?: string }[] = [
   { cipher: "chacha20-poly1305@openssh.com" },
   { cipher: "aes128-gcm@openssh.com" },
@@ -145,7 +146,7 @@ try {
     }
     const setupTheirs: number[] = [];
     const setupOurs: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < Math.min(3, ROUNDS); i++) {
       setupTheirs.push(await openssh(cipher, mac, "true", 0));
       setupOurs.push(await ours(cipher, mac, "true", 0));
     }

@@ -21,10 +21,11 @@ import {
   startKernelPeer,
 } from "../interop/mesh-rig.ts";
 import { wgHostPrereq } from "../interop/wg-host.ts";
-import { formatRatio, printTable, timeScale } from "./harness.ts";
+import { benchRounds, formatRatio, printTable, timeScale } from "./harness.ts";
 
 const BYTES = Math.max(8, Math.round(32 * timeScale)) * MiB; // each way, per round
-const ROUNDS = 3;
+/** Rounds per path (BENCH_ROUNDS overrides; CI runs 1). */
+const ROUNDS = benchRounds(3);
 const PORT = 5101;
 const PATHS = [
   { name: "clean", lossy: undefined },

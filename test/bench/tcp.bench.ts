@@ -40,14 +40,15 @@ import { MemoryNetwork } from "../../worker/wireguard/memory-bind.ts";
 import { executable, exists, inCI, linux, prereq, root } from "../helpers/prereq.ts";
 import { createWgHost, type WgHost } from "../interop/wg-host.ts";
 import { WG_TOOLS } from "../interop/wg-tools.ts";
-import { formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
+import { benchRounds, formatRate, formatRatio, printTable, timeScale, verdict } from "./harness.ts";
 import { createAnchorHost, senderScript, startKernelSink } from "./kernel-anchor.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PING = "/usr/bin/ping";
 const MiB = 1024 * 1024;
 const BYTES = Math.max(8, Math.round(64 * timeScale)) * MiB; // per round
-const ROUNDS = 5;
+/** Rounds of each transfer (BENCH_ROUNDS overrides; CI runs 1). */
+const ROUNDS = benchRounds(5);
 const PINGS = 20;
 const PING_INTERVAL_MS = 50;
 const SINK_PORT = 5001;
