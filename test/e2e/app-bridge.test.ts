@@ -104,8 +104,16 @@ describeWithPrereq(chromiumPrereq(), "the app bridge and the bootstrap (Chromium
     await page.setViewportSize({ width: 1280, height: 800 });
   }
 
-  /** Opens a framing page at `origin` and returns what it saw after `waitMs`, or once answered. */
-  async function frameFrom(origin: string, waitMs: number): Promise<Seen> {
+  /**
+   * Opens a framing page at `origin` and returns what it saw once answered, once `done` holds
+   * for the page's console lines (e.g. Chromium's report that it refused to frame the bridge:
+   * then no bridge runs that could still answer), or after `waitMs` (a hang guard).
+   */
+  async function frameFrom(
+    origin: string,
+    waitMs: number,
+    done: (console: string[]) => boolean = () => false,
+  ): Promise<Seen> {
     const bridge = `http://corridor.localhost:${serve!.port}/__corridor/bridge`;
     const page = await context!.newPage();
     const console: string[] = [];
@@ -126,7 +134,8 @@ describeWithPrereq(chromiumPrereq(), "the app bridge and the bootstrap (Chromium
         if (
           seen.messages.some(
             (m) => m.type.startsWith("corridor-bridge-") && m.type !== "corridor-bridge-ready",
-          )
+          ) ||
+          done(console)
         ) {
           break;
         }
@@ -152,11 +161,14 @@ describeWithPrereq(chromiumPrereq(), "the app bridge and the bootstrap (Chromium
         `http://web-01--3000.corridor.localhost:${other}`,
         `http://127.0.0.1:${other}`,
       ]) {
-        const seen = await frameFrom(origin, 3_000);
-        expect(seen.messages, origin).toEqual([]);
-        expect(seen.console?.join("\n"), origin).toContain(
-          `violates the following Content Security Policy directive: "frame-ancestors *.corridor.localhost:${port}"`,
+        // Chromium's CSP report is the event that the frame was refused; before it, a fixed
+        // 3 s wait per origin.
+        const violation = `violates the following Content Security Policy directive: "frame-ancestors *.corridor.localhost:${port}"`;
+        const seen = await frameFrom(origin, 30_000, (lines) =>
+          lines.some((l) => l.includes(violation)),
         );
+        expect(seen.messages, origin).toEqual([]);
+        expect(seen.console?.join("\n"), origin).toContain(violation);
       }
       // Framed (the wildcard covers it) but refused by the bridge: two labels.
       const twoLabels = `http://a.web-01--3000.corridor.localhost:${port}`;
