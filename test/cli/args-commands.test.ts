@@ -9,7 +9,8 @@
 
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { loadCommands, main } from "../../cli/main.ts";
+import { loadCommands } from "../../cli/main.ts";
+import { runMain } from "./run-main.ts";
 
 const COMMANDS = await loadCommands();
 
@@ -38,45 +39,8 @@ function binary(...args: string[]): Promise<Run> {
   });
 }
 
-/**
- * Runs `corridor ARGS` through `main` in this process, with what it writes to stdout and stderr
- * captured (one at a time: the capture replaces the process's writers).
- */
-let running = Promise.resolve();
-function corridor(...args: string[]): Promise<Run> {
-  const run = running.then(async () => {
-    let stdout = "";
-    let stderr = "";
-    const out = process.stdout.write;
-    const err = process.stderr.write;
-    const capture =
-      (append: (text: string) => void) =>
-      (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-        append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
-        const done = rest.find((r) => typeof r === "function") as (() => void) | undefined;
-        done?.();
-        return true;
-      };
-    process.stdout.write = capture((t) => {
-      stdout += t;
-    }) as typeof process.stdout.write;
-    process.stderr.write = capture((t) => {
-      stderr += t;
-    }) as typeof process.stderr.write;
-    try {
-      const status = await main(args);
-      return { status, stdout, stderr };
-    } finally {
-      process.stdout.write = out;
-      process.stderr.write = err;
-    }
-  });
-  running = run.then(
-    () => undefined,
-    () => undefined,
-  );
-  return run;
-}
+/** Runs `corridor ARGS` through `main` in this process (run-main.ts). */
+const corridor = (...args: string[]): Promise<Run> => runMain(args);
 
 /** What each command's usage must say besides its synopsis: a few of its own options. */
 const MENTIONS: Record<string, string[]> = {

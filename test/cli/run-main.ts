@@ -1,0 +1,59 @@
+// Runs a `corridor` command line through `main` (cli/main.ts, what cli/corridor.mjs runs) in
+// the test's own process: stdout and stderr captured, stdin given. Each start of the real binary
+// costs a second or more of Node and tsx start-up (several on a loaded CI machine), so tests
+// that make many command lines use this and keep a few real-binary runs that must print the same.
+
+import { Readable } from "node:stream";
+import { main } from "../../cli/main.ts";
+
+/** What a command line did: its exit status and what it wrote. */
+export interface MainRun {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `corridor ARGS` in-process with `input` as its stdin (empty, ended, by default). Calls
+ * run one at a time: the capture replaces the process's writers and stdin while one runs.
+ */
+export function runMain(args: string[], input = ""): Promise<MainRun> {
+  const run = queue.then(async () => {
+    let stdout = "";
+    let stderr = "";
+    const out = process.stdout.write;
+    const err = process.stderr.write;
+    const stdin = Object.getOwnPropertyDescriptor(process, "stdin");
+    const capture =
+      (append: (text: string) => void) =>
+      (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+        append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
+        const done = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+        done?.();
+        return true;
+      };
+    process.stdout.write = capture((t) => {
+      stdout += t;
+    }) as typeof process.stdout.write;
+    process.stderr.write = capture((t) => {
+      stderr += t;
+    }) as typeof process.stderr.write;
+    Object.defineProperty(process, "stdin", {
+      value: Readable.from(input === "" ? [] : [Buffer.from(input)]),
+      configurable: true,
+      enumerable: true,
+    });
+    try {
+      const status = await main(args);
+      return { status, stdout, stderr };
+    } finally {
+      process.stdout.write = out;
+      process.stderr.write = err;
+      if (stdin) Object.defineProperty(process, "stdin", stdin);
+    }
+  });
+  queue = run.catch(() => undefined);
+  return run;
+}
