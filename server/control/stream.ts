@@ -32,10 +32,13 @@ import type { Hub, NodeLink } from "./hub.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { Registrar } from "./registration.ts";
 import type { Clock } from "./state/clock.ts";
-import type { NodeRecord } from "./store/types.ts";
+import { type NodeRecord, StoreUnavailableError } from "./store/types.ts";
 
 /** A node must log in within this long after the hello. */
 export const LOGIN_TIMEOUT_MS = 5000;
+
+/** The close reason (with 4429) of a login the database could not serve: the client retries. */
+export const DATABASE_AWAY_REASON = "the database cannot be reached: try again shortly";
 
 /** Registrations (logins of unknown keys) per source address: 20 at once, then one a second. */
 export const REGISTRATION_RATE: RateLimitOptions = { burst: 20, perSecond: 1 };
@@ -190,6 +193,12 @@ export class ControlStream {
       conn.phase = "login";
       conn.cancelTimeout?.(); // the login came in time; registration may take longer
       this.login(conn, message).catch((error: unknown) => {
+        if (error instanceof StoreUnavailableError) {
+          // Not a refusal (`refused` would stop the client for good): 4429, come back later.
+          this.options.log?.warn({ err: String(error) }, "login: database away");
+          this.fail(conn, CONTROL_CLOSE.TOO_SLOW, DATABASE_AWAY_REASON);
+          return;
+        }
         this.options.log?.error({ err: String(error) }, "login failed");
         this.fail(conn, 1011, "internal error");
       });

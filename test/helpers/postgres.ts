@@ -8,6 +8,10 @@
 // as that user. The superuser has a random password (scram-sha-256): other local users cannot
 // connect to the cluster while it runs. fsync is off: nothing here must survive a power cut.
 //
+// pause() stops the server abruptly (pg_ctl stop -m immediate: every connection cut, as in a
+// crash) keeping its data dir and port; resume() starts it again on both and resolves once it
+// accepts connections: a database outage for the tests of what survives one.
+//
 // One cluster per test file (beforeAll/afterAll), and each test creates its own database
 // (createDatabase), so files run in parallel without sharing anything.
 //
@@ -86,6 +90,13 @@ export interface PgCluster {
   url(name: string): string;
   /** Creates an empty database named `<prefix>_<n>` (unique in this cluster) and returns its URL. */
   createDatabase(prefix: string): Promise<string>;
+  /**
+   * Stops the server, keeping its data and port: "immediate" (default) cuts every connection
+   * as a crash would (recovery on resume), "fast" ends the sessions with 57P01 admin_shutdown.
+   */
+  pause(mode?: "immediate" | "fast"): Promise<void>;
+  /** Starts the paused server again on its port and data; resolves once it takes connections. */
+  resume(): Promise<void>;
   /** Stops the cluster and removes its files. */
   stop(): Promise<void>;
 }
@@ -137,16 +148,17 @@ export async function startPostgres(): Promise<PgCluster> {
       "--no-sync",
     ]);
     await run(initCmd, initArgs, { cwd: dir });
-    const port = await withPortRetry(async (candidate) => {
-      const options = [
+    const serverOptions = (port: number): string =>
+      [
         "-c listen_addresses=127.0.0.1",
-        `-c port=${candidate}`,
+        `-c port=${port}`,
         `-c unix_socket_directories=${dir}`,
         "-c fsync=off",
         "-c synchronous_commit=off",
         "-c full_page_writes=off",
         "-c max_connections=60",
       ].join(" ");
+    const pgStart = (port: number): Promise<unknown> => {
       const [cmd, args] = as("pg_ctl", [
         "-D",
         data,
@@ -156,11 +168,14 @@ export async function startPostgres(): Promise<PgCluster> {
         "-t",
         "60",
         "-o",
-        options,
+        serverOptions(port),
         "start",
       ]);
+      return run(cmd, args, { cwd: dir });
+    };
+    const port = await withPortRetry(async (candidate) => {
       try {
-        await run(cmd, args, { cwd: dir });
+        await pgStart(candidate);
       } catch (error) {
         const text = existsSync(log) ? readFileSync(log, "utf8") : "";
         if (/Address already in use|could not bind/i.test(text)) {
@@ -171,6 +186,7 @@ export async function startPostgres(): Promise<PgCluster> {
       return candidate;
     });
     let next = 0;
+    let paused = false;
     const url = (name: string) =>
       `postgres://postgres:${password}@127.0.0.1:${port}/${encodeURIComponent(name)}`;
     return {
@@ -190,11 +206,24 @@ export async function startPostgres(): Promise<PgCluster> {
         }
         return url(name);
       },
+      async pause(mode = "immediate") {
+        const [cmd, args] = as("pg_ctl", ["-D", data, "-m", mode, "-w", "stop"]);
+        await run(cmd, args, { cwd: dir });
+        paused = true;
+      },
+      async resume() {
+        // -w waits until the server accepts connections (crash recovery included).
+        await pgStart(port);
+        paused = false;
+        const client = new pg.Client({ connectionString: url("postgres") });
+        await client.connect();
+        await client.end();
+      },
       async stop() {
         process.off("exit", stopNow);
         const [cmd, args] = as("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
         try {
-          await run(cmd, args, { cwd: dir });
+          if (!paused) await run(cmd, args, { cwd: dir });
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }

@@ -2,18 +2,20 @@
 // pages (/login..., /approve/...). createApi builds the app; createApiListener turns it into a
 // node:http request listener so `corridor serve` mounts it inside its own server (isApiPath
 // tells which requests to hand over). Every failure is JSON with a stable code (errors.ts);
+// the database away (StoreUnavailableError) is a 503 `database_unavailable` with Retry-After;
 // anything unexpected is a 500 `internal` with nothing of the cause shown.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import { Hono } from "hono";
 import { RateLimiter } from "../auth/rate-limit.ts";
+import { StoreUnavailableError } from "../store/types.ts";
 import { apiKeyRoutes } from "./apikeys.ts";
 import { approvalRoutes } from "./approvals.ts";
 import { auditRoutes } from "./audit.ts";
 import { authKeyRoutes } from "./authkeys.ts";
 import type { ApiContext, ApiDeps, ApiEnv } from "./deps.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, databaseUnavailable } from "./errors.ts";
 import { authenticated, rateLimited } from "./guard.ts";
 import { inviteRoutes } from "./invites.ts";
 import { loginRoutes } from "./login.ts";
@@ -60,7 +62,10 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   const limiter = new RateLimiter(deps.loginRateLimit ?? LOGIN_RATE_LIMIT);
   const app = new Hono<ApiEnv>();
 
-  app.onError((err, c) => {
+  app.onError((caught, c) => {
+    // The database away is no bug of ours: the caller is told to come back (503, Retry-After).
+    const err =
+      caught instanceof StoreUnavailableError ? databaseUnavailable(caught.message) : caught;
     if (err instanceof ApiError) {
       for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
       return c.json(err.body(), err.status);

@@ -52,3 +52,20 @@ export function notFound(what: string, id: number | string): ApiError {
 export function forbidden(message: string): ApiError {
   return new ApiError(403, "forbidden", message);
 }
+
+/** Seconds a client is told to wait (Retry-After) while the database is away. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * 503 database_unavailable with Retry-After, for a StoreUnavailableError: the request changed
+ * nothing and the same request may work shortly.
+ */
+export function databaseUnavailable(message: string): ApiError {
+  return new ApiError(
+    503,
+    "database_unavailable",
+    message,
+    {},
+    { "Retry-After": String(DATABASE_RETRY_AFTER_SECONDS) },
+  );
+}

@@ -62,8 +62,7 @@ export class ChangeFollower {
       if (max > this.latest) this.latest = max;
       this.failing = false;
     } catch (error) {
-      this.failing = true;
-      this.options.log?.warn({ err: String(error) }, "cluster: newest change not read");
+      this.failed(error, "cluster: newest change not read");
       return;
     }
     await this.run();
@@ -120,8 +119,7 @@ export class ChangeFollower {
       try {
         rows = await this.options.changesAfter(cursors.position, batch);
       } catch (error) {
-        this.failing = true;
-        this.options.log?.warn({ err: String(error) }, "cluster: changes not read");
+        this.failed(error, "cluster: changes not read");
         return;
       }
       for (const row of rows) {
@@ -144,6 +142,12 @@ export class ChangeFollower {
       this.release();
       if (rows.length < batch) return;
     }
+  }
+
+  /** Marks the follower failing; logs the first failure only (an outage fails every poll). */
+  private failed(error: unknown, what: string): void {
+    if (!this.failing) this.options.log?.warn({ err: String(error) }, what);
+    this.failing = true;
   }
 
   private release(): void {

@@ -131,6 +131,13 @@ export class PgBus {
   /** Inserts a change and notifies; resolves with its sequence number. */
   async publish(change: ClusterChange, now: number): Promise<number> {
     const client = await this.pool.connect();
+    // A connection dying between statements is an 'error' event the pool does not hear on a
+    // checked-out client; unheard it would end the process (the next statement fails anyway).
+    let broken = false;
+    const dead = () => {
+      broken = true;
+    };
+    client.on("error", dead);
     try {
       await client.query("BEGIN");
       await client.query(CHANGE_LOCK);
@@ -152,10 +159,13 @@ export class PgBus {
       await client.query("COMMIT");
       return seq;
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
+      await client.query("ROLLBACK").catch(() => {
+        broken = true;
+      });
       throw error;
     } finally {
-      client.release();
+      client.off("error", dead);
+      client.release(broken);
     }
   }
 

@@ -7,6 +7,14 @@
 // holds closes its own stream (the newest stream wins, as on one server). A server that
 // (re)joins says hello; every server answers with the state of the nodes it holds. Servers send
 // "alive" every heartbeat; one silent for `deadAfterMs` is gone, and its nodes are offline.
+//
+// While the database is away (issue 18) nothing is heard and nothing can be sent. A server
+// hears its own messages back through its listener, so one that has not heard itself for
+// `deadAfterMs` (once it heard itself at all: a send path that echoes nothing proves nothing),
+// or whose last send failed, knows it is the deaf one and ends nobody. Changes it could not
+// send are kept (the newest fields of each node) and sent again on the heartbeat; and on
+// rejoining it says hello and announces what it holds, since servers that rejoined before it
+// said their hello to nobody, and what it sent meanwhile may have been heard by nobody.
 
 import type { Logger } from "pino";
 import * as v from "valibot";
@@ -103,6 +111,12 @@ export class Presence {
   private readonly waitingNodes = new Map<number, { change: VolatileChange; at: number }>();
   private queue = new Map<number, VolatileChange>();
   private flushing = false;
+  /** The last send failed: the queue waits for the heartbeat instead of spinning. */
+  private stalled = false;
+  /** When this server last heard one of its own messages (its listener works). */
+  private heardSelfAt: number | undefined;
+  /** The last send failed. */
+  private sendFailed = false;
   /** Notifications that were not presence messages. */
   malformed = 0;
 
@@ -121,10 +135,7 @@ export class Presence {
     }
     const merged = { ...this.queue.get(nodeId), ...change };
     this.queue.set(nodeId, merged);
-    if (!this.flushing) {
-      this.flushing = true;
-      setTimeout(() => void this.flush(), 20);
-    }
+    if (!this.stalled) this.scheduleFlush();
   }
 
   /** Whether this server may mark `nodeId` offline (no other server took it meanwhile). */
@@ -140,7 +151,15 @@ export class Presence {
       this.malformed++;
       return;
     }
-    if (message.s === this.options.serverId) return;
+    if (message.s === this.options.serverId) {
+      const now = this.options.now();
+      // Deaf until now: the others' silence meanwhile says nothing about them.
+      if (this.heardSelfAt !== undefined && now - this.heardSelfAt > this.deadAfter()) {
+        this.forgive(now);
+      }
+      this.heardSelfAt = now;
+      return;
+    }
     this.alive.set(message.s, this.options.now());
     if (message.t === "hello") {
       this.announceHeld();
@@ -152,21 +171,35 @@ export class Presence {
 
   /** The listener (re)connected: ask everyone for what they hold; forgive missed heartbeats. */
   rejoined(): void {
-    const now = this.options.now();
-    for (const server of this.alive.keys()) this.alive.set(server, now);
+    this.forgive(this.options.now());
     this.options.send(JSON.stringify({ t: "hello", s: this.options.serverId })).catch(() => {});
+    this.announceHeld();
+    if (this.queue.size > 0) this.scheduleFlush();
   }
 
   /** The heartbeat: says alive, retries waiting changes, and ends servers gone silent. */
   tick(): void {
     const now = this.options.now();
-    this.options.send(JSON.stringify({ t: "alive", s: this.options.serverId })).catch(() => {});
+    this.options.send(JSON.stringify({ t: "alive", s: this.options.serverId })).then(
+      () => {
+        this.sendFailed = false;
+      },
+      () => {
+        this.sendFailed = true;
+      },
+    );
+    if (this.stalled && this.queue.size > 0) this.scheduleFlush();
     for (const [nodeId, { change, at }] of this.waitingNodes) {
       if (this.options.hooks.patch(nodeId, change) || now - at > 60_000) {
         this.waitingNodes.delete(nodeId);
       }
     }
-    const deadAfter = this.options.deadAfterMs ?? 15_000;
+    const deadAfter = this.deadAfter();
+    if (this.deaf(now, deadAfter)) {
+      // The others' silence says nothing now; count it from when this server hears again.
+      this.forgive(now);
+      return;
+    }
     for (const [server, last] of this.alive) {
       if (now - last <= deadAfter) continue;
       this.alive.delete(server);
@@ -183,6 +216,26 @@ export class Presence {
         "control server gone silent: its nodes are offline",
       );
     }
+  }
+
+  private deaf(now: number, deadAfter: number): boolean {
+    if (this.sendFailed || this.stalled) return true;
+    return this.heardSelfAt !== undefined && now - this.heardSelfAt > deadAfter;
+  }
+
+  private deadAfter(): number {
+    return this.options.deadAfterMs ?? 15_000;
+  }
+
+  /** Counts every known server alive as of `now`. */
+  private forgive(now: number): void {
+    for (const server of this.alive.keys()) this.alive.set(server, now);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    setTimeout(() => void this.flush(), 20);
   }
 
   private remote(server: string, nodeId: number, fields: VolatileChange): void {
@@ -216,16 +269,20 @@ export class Presence {
       for (const payload of encodeChanges(this.options.serverId, batch)) {
         await this.options.send(payload);
       }
+      this.stalled = false;
     } catch (error) {
-      // Lost: the others hear the current state on their next hello (a reconnect) or from
-      // this node's next change. Nothing durable depends on it.
-      this.options.log?.warn({ err: String(error) }, "cluster: presence not sent");
+      // Kept for the next heartbeat, under whatever changed since (newer fields win); a part
+      // already sent goes again, which changes nothing. Nothing durable depends on it.
+      for (const [nodeId, change] of batch) {
+        this.queue.set(nodeId, { ...change, ...this.queue.get(nodeId) });
+      }
+      if (!this.stalled) {
+        this.options.log?.warn({ err: String(error) }, "cluster: presence not sent (kept)");
+      }
+      this.stalled = true;
     } finally {
       this.flushing = false;
-      if (this.queue.size > 0) {
-        this.flushing = true;
-        setTimeout(() => void this.flush(), 20);
-      }
+      if (this.queue.size > 0 && !this.stalled) this.scheduleFlush();
     }
   }
 }

@@ -26,7 +26,7 @@ import { migrationStatements, type SqlStoreOptions } from "./migrate.ts";
 import type { Row } from "./rows.ts";
 import { CURRENT_VERSION_SQL, MIGRATIONS_TABLE, type Migration } from "./schema.ts";
 import { type SqlRunner, SqlStoreTx } from "./sql-tx.ts";
-import { type Store, StoreConflictError, type StoreTx } from "./types.ts";
+import { type Store, StoreConflictError, type StoreTx, StoreUnavailableError } from "./types.ts";
 
 /** Options of openPostgresStore. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
@@ -59,10 +59,49 @@ function values(params: readonly unknown[]): unknown[] {
   return params.map((p) => (p === undefined ? null : p));
 }
 
+/** Socket errors of a connection that cannot be made or was cut. */
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+/**
+ * Whether `error` says the database is away rather than that the statement was wrong: a socket
+ * error, SQLSTATE 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, class
+ * 08 (connection exception), or pg's own words for a connection that ended under a query.
+ */
+function unreachable(code: unknown, message: unknown): boolean {
+  if (typeof code === "string") {
+    if (UNREACHABLE_CODES.has(code)) return true;
+    const sqlState = /^[0-9A-Z]{5}$/.test(code);
+    if (sqlState && (code === "57P01" || code === "57P02" || code === "57P03")) return true;
+    if (sqlState && code.startsWith("08")) return true;
+  }
+  return (
+    typeof message === "string" &&
+    /^Connection terminated|not queryable|Connection ended|connect ECONNREFUSED/.test(message)
+  );
+}
+
 /** A driver error as the store's own (conflicts name the field), or unchanged. */
 function mapError(error: unknown): unknown {
   if (typeof error !== "object" || error === null) return error;
-  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  if (error instanceof StoreUnavailableError || error instanceof StoreConflictError) return error;
+  const { code, constraint, message } = error as {
+    code?: unknown;
+    constraint?: unknown;
+    message?: unknown;
+  };
+  // Node joins the attempts at several addresses of one name into an AggregateError.
+  const first = error instanceof AggregateError ? (error.errors[0] as { code?: unknown }) : null;
+  if (unreachable(code, message) || (first !== null && unreachable(first?.code, undefined))) {
+    return new StoreUnavailableError(undefined, { cause: error });
+  }
   if (code === "23505" || code === "23503" || code === "23514") {
     return (typeof constraint === "string" && conflictForConstraint(constraint)) || error;
   }
@@ -80,7 +119,11 @@ interface Queryable {
 }
 
 async function query(on: Queryable, sql: string, params: readonly unknown[]): Promise<Row[]> {
-  return (await on.query(numbered(sql), values(params))).rows as Row[];
+  try {
+    return (await on.query(numbered(sql), values(params))).rows as Row[];
+  } catch (error) {
+    throw mapError(error);
+  }
 }
 
 /** Statements straight on the pool: each one its own transaction. */
@@ -174,7 +217,9 @@ function postgresStore(pool: pg.Pool, now: () => number, url: string): Store {
 
   async function transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
     refuseInsideOwnTransaction(owner);
-    const client = await pool.connect();
+    const client = await pool.connect().catch((error: unknown) => {
+      throw mapError(error);
+    });
     const state: TxState = { owner, active: true };
     const one = new Mutex();
     const tx = wrapStoreTx(new SqlStoreTx(clientRunner(client), now), (call) =>
@@ -184,6 +229,13 @@ function postgresStore(pool: pg.Pool, now: () => number, url: string): Store {
       }),
     );
     let broken = false;
+    // The connection dying between two statements (the database stopped) is an 'error' event
+    // on a checked-out client, which the pool does not listen to: unheard, it would end the
+    // process. The next statement fails anyway (StoreUnavailableError) and rolls back.
+    const dead = () => {
+      broken = true;
+    };
+    client.on("error", dead);
     try {
       await client.query("BEGIN");
       const result = await insideTransaction(state, () => work(tx));
@@ -200,6 +252,7 @@ function postgresStore(pool: pg.Pool, now: () => number, url: string): Store {
         });
       throw mapError(error);
     } finally {
+      client.off("error", dead);
       client.release(broken);
     }
   }

@@ -364,3 +364,19 @@ export class StoreConflictError extends Error {
     this.field = field;
   }
 }
+
+/**
+ * The database cannot be reached (PostgreSQL stopped, restarting, or the connection cut): the
+ * call did nothing that lasts (a transaction it was in rolled back), and the same call may
+ * work shortly. The API answers it 503 database_unavailable, the map stream with a close the
+ * client retries.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    message = "the database cannot be reached: try again shortly",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
+}
