@@ -16,10 +16,15 @@ export interface MainRun {
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
- * Runs `corridor ARGS` in-process with `input` as its stdin (empty, ended, by default). Calls
- * run one at a time: the capture replaces the process's writers and stdin while one runs.
+ * Runs `corridor ARGS` in-process with `input` as its stdin (empty, ended, by default) and
+ * `env` set in process.env for the run. Calls run one at a time: the capture replaces the
+ * process's writers, stdin and those variables while one runs.
  */
-export function runMain(args: string[], input = ""): Promise<MainRun> {
+export function runMain(
+  args: string[],
+  input = "",
+  env: Record<string, string> = {},
+): Promise<MainRun> {
   const run = queue.then(async () => {
     let stdout = "";
     let stderr = "";
@@ -45,6 +50,8 @@ export function runMain(args: string[], input = ""): Promise<MainRun> {
       configurable: true,
       enumerable: true,
     });
+    const saved = Object.keys(env).map((name) => [name, process.env[name]] as const);
+    Object.assign(process.env, env);
     try {
       const status = await main(args);
       return { status, stdout, stderr };
@@ -52,6 +59,10 @@ export function runMain(args: string[], input = ""): Promise<MainRun> {
       process.stdout.write = out;
       process.stderr.write = err;
       if (stdin) Object.defineProperty(process, "stdin", stdin);
+      for (const [name, value] of saved) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
     }
   });
   queue = run.catch(() => undefined);
