@@ -3,17 +3,21 @@
 // (`corridor serve --port 8080 --help`, once "--help needs a value"), after an operand
 // (`corridor ping 10.0.0.1 -h`), and before ssh's destination (after it, as in ssh(1), words
 // are the remote command). Each prints the command's usage on stdout and exits 0, for every
-// command of the table (args-commands.test.ts covers the bare `CMD --help`).
+// command of the table (args-commands.test.ts covers the bare `CMD --help`). The command lines
+// go through `main` in this process (run-main.ts: a start of the binary per line cost ~1 s in
+// CI); the real binary runs two of them and must print the same.
 
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { loadCommands } from "../../cli/main.ts";
+import { runMain } from "./run-main.ts";
 
 const COMMANDS = await loadCommands();
 
 const bin = new URL("../../cli/corridor.mjs", import.meta.url).pathname;
 
-function corridor(args: string[]): Promise<{ status: number | null; stdout: string }> {
+/** `corridor ARGS` as the real binary. */
+function binary(args: string[]): Promise<{ status: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -84,7 +88,7 @@ describe("--help and -h anywhere on the command line", () => {
 
   for (const [name, places] of Object.entries(PLACES)) {
     it(`corridor ${name}: usage on stdout, exit 0`, async () => {
-      const runs = await Promise.all(places.map((rest) => corridor([name, ...rest])));
+      const runs = await Promise.all(places.map((rest) => runMain([name, ...rest])));
       for (const [i, run] of runs.entries()) {
         const line = [name, ...places[i]!].join(" ");
         expect(run.status, line).toBe(0);
@@ -92,4 +96,16 @@ describe("--help and -h anywhere on the command line", () => {
       }
     });
   }
+
+  it("the real binary prints what main prints", async () => {
+    const lines = [
+      ["serve", "--port", "8080", "--help"],
+      ["admin", "nodes", "-h"],
+    ];
+    const real = await Promise.all(lines.map((args) => binary(args)));
+    for (const [i, args] of lines.entries()) {
+      const { status, stdout } = await runMain(args);
+      expect(real[i], args.join(" ")).toEqual({ status, stdout });
+    }
+  });
 });
