@@ -353,7 +353,12 @@ export class LoadRig {
     );
     const problems: string[] = [];
     for (const { index, ids, offline } of replies.flatMap((r) => r.sets)) {
-      const want = new Set(viewersOf(this.topology, index).map((i) => this.idOf(i)));
+      const want = new Set(
+        viewersOf(this.topology, index).flatMap((i) => {
+          const id = this.ids.get(i);
+          return id === undefined ? [] : [id]; // a node that never joined (its failure is noted)
+        }),
+      );
       const got = new Set(ids);
       const missing = [...want].filter((id) => !got.has(id));
       const extra = ids.filter((id) => !want.has(id));
