@@ -14,7 +14,13 @@ import type { MeshChanges, NodeRefusal } from "../changes.ts";
 import type { Volatile, VolatileChange } from "../state/volatile.ts";
 import { CursorMap, type OwnChange } from "./cursor.ts";
 import { ChangeFollower } from "./follower.ts";
-import { CHANGES_CHANNEL, type ClusterChange, PgBus, PRESENCE_CHANNEL } from "./pg-bus.ts";
+import {
+  CHANGES_CHANNEL,
+  type ChangeRow,
+  type ClusterChange,
+  PgBus,
+  PRESENCE_CHANNEL,
+} from "./pg-bus.ts";
 import { Presence } from "./presence.ts";
 
 /** How the cluster is configured. */
@@ -161,22 +167,25 @@ function startMember(
   const heartbeatMs = options.heartbeatMs ?? 5000;
   const heartbeat = setInterval(() => {
     presence.tick();
-    void bus.tryLead().then((leading) => {
-      if (closed) return;
-      if (!leading) {
-        leaderSince = undefined;
-        return;
-      }
-      const now = side.now();
-      leaderSince ??= now;
-      // After three heartbeats every live server has answered the hello: a node held by none
-      // of them is offline, and an ephemeral one goes after its grace.
-      if (now - leaderSince >= 3 * heartbeatMs) {
-        for (const nodeId of side.unheldEphemeral((id) => presence.holder(id)))
-          side.orphaned(nodeId);
-      }
-      bus.trim(options.keepChanges ?? 200_000).catch(() => {});
-    });
+    void bus
+      .checkListener()
+      .then(() => bus.tryLead())
+      .then((leading) => {
+        if (closed) return;
+        if (!leading) {
+          leaderSince = undefined;
+          return;
+        }
+        const now = side.now();
+        leaderSince ??= now;
+        // After three heartbeats every live server has answered the hello: a node held by none
+        // of them is offline, and an ephemeral one goes after its grace.
+        if (now - leaderSince >= 3 * heartbeatMs) {
+          for (const nodeId of side.unheldEphemeral((id) => presence.holder(id)))
+            side.orphaned(nodeId);
+        }
+        bus.trim(options.keepChanges ?? 200_000).catch(() => {});
+      });
   }, heartbeatMs);
   poll.unref();
   heartbeat.unref();
@@ -276,14 +285,16 @@ async function raceTimeout(work: Promise<void>, ms: number): Promise<void> {
  */
 async function applyRow(
   local: MeshChanges & { settled?(): Promise<void> },
-  row: ClusterChange,
+  row: ChangeRow,
 ): Promise<void> {
   await applyKind(local, row);
   await local.settled?.();
 }
 
-function applyKind(local: MeshChanges, row: ClusterChange): Promise<void> {
+function applyKind(local: MeshChanges, row: ChangeRow): Promise<void> {
   switch (row.kind) {
+    case "unreadable":
+      return Promise.resolve();
     case "node":
       return local.nodeChanged(row.nodeId!);
     case "removed":

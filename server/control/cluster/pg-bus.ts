@@ -22,8 +22,19 @@ export const PRESENCE_CHANNEL = "corridor_presence";
 /** PostgreSQL refuses a notification payload of 8000 bytes or more. */
 export const NOTIFY_PAYLOAD_LIMIT = 7900;
 
-/** "corr" "chg0": serializes inserts into cluster_changes (numbers = visibility order). */
-const CHANGE_LOCK = "SELECT pg_advisory_xact_lock(1668248178, 1667786544)";
+/**
+ * One statement, one round trip, its own transaction: take "corr" "chg0" (serializes inserts,
+ * so numbers are handed out in visibility order: the lock is taken before the row's number is
+ * drawn and held until the commit), insert, and notify (delivered at the commit).
+ */
+const PUBLISH_SQL = `WITH lock AS (SELECT pg_advisory_xact_lock(1668248178, 1667786544)),
+  ins AS (
+    INSERT INTO cluster_changes (kind, node_id, user_id, refusal, origin, created_at)
+    SELECT $1::text, $2::bigint, $3::bigint, $4::text, $5::text, $6::bigint FROM lock
+    RETURNING seq)
+  SELECT seq, pg_notify('${CHANGES_CHANNEL}', seq::text) FROM ins`;
+/** How long the listener's liveness query may take before the connection counts as dead. */
+const LISTENER_CHECK_MS = 3000;
 /** "corr" "lead": held by the leader's listener connection for as long as it lives. */
 const LEADER_LOCK = "SELECT pg_try_advisory_lock(1668248178, 1818583396) AS ok";
 
@@ -40,7 +51,9 @@ export interface ClusterChange {
 }
 
 /** A change as read back, with its number and the server that made it. */
-export interface ChangeRow extends ClusterChange {
+export interface ChangeRow extends Omit<ClusterChange, "kind"> {
+  /** "unreadable": a row this version could not parse (logged; nothing to apply). */
+  kind: ChangeKind | "unreadable";
   seq: number;
   origin: string;
 }
@@ -130,42 +143,40 @@ export class PgBus {
 
   /** Inserts a change and notifies; resolves with its sequence number. */
   async publish(change: ClusterChange, now: number): Promise<number> {
-    const client = await this.pool.connect();
-    // A connection dying between statements is an 'error' event the pool does not hear on a
-    // checked-out client; unheard it would end the process (the next statement fails anyway).
-    let broken = false;
-    const dead = () => {
-      broken = true;
-    };
-    client.on("error", dead);
+    // pool.query: a connection dying mid-statement is the pool's to handle (no checked-out
+    // client whose 'error' event nobody hears).
+    const result = await this.pool.query(PUBLISH_SQL, [
+      change.kind,
+      change.nodeId ?? null,
+      change.userId ?? null,
+      change.refusal === undefined ? null : JSON.stringify(change.refusal),
+      this.options.serverId,
+      now,
+    ]);
+    const seq = toNumber(result.rows[0]?.seq);
+    if (seq === undefined) throw new Error("cluster_changes: the insert returned no seq");
+    return seq;
+  }
+
+  /**
+   * Checks the listener with a query: a half-open connection (the database host gone without
+   * a reset) hears nothing and errs nothing, so silence is not proof. No answer within 3 s:
+   * the connection is dropped and made again (its leader lock goes with it, as it should:
+   * the database ends that session once it notices, and another server may lead).
+   */
+  async checkListener(): Promise<void> {
+    const listener = this.listener;
+    if (listener === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer within 3 s")), LISTENER_CHECK_MS);
+    });
     try {
-      await client.query("BEGIN");
-      await client.query(CHANGE_LOCK);
-      const result = await client.query(
-        `INSERT INTO cluster_changes (kind, node_id, user_id, refusal, origin, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
-        [
-          change.kind,
-          change.nodeId ?? null,
-          change.userId ?? null,
-          change.refusal === undefined ? null : JSON.stringify(change.refusal),
-          this.options.serverId,
-          now,
-        ],
-      );
-      const seq = toNumber(result.rows[0]?.seq);
-      if (seq === undefined) throw new Error("cluster_changes: the insert returned no seq");
-      await client.query("SELECT pg_notify($1, $2)", [CHANGES_CHANNEL, String(seq)]);
-      await client.query("COMMIT");
-      return seq;
+      await Promise.race([listener.query("SELECT 1"), late]);
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => {
-        broken = true;
-      });
-      throw error;
+      this.dropListener(listener, error as Error);
     } finally {
-      client.off("error", dead);
-      client.release(broken);
+      clearTimeout(timer);
     }
   }
 
@@ -176,7 +187,20 @@ export class PgBus {
        WHERE seq > $1 ORDER BY seq LIMIT $2`,
       [seq, limit],
     );
-    return result.rows.map((row: Record<string, unknown>) => parseChangeRow(row));
+    const rows: ChangeRow[] = [];
+    for (const row of result.rows as Record<string, unknown>[]) {
+      try {
+        rows.push(parseChangeRow(row));
+      } catch (error) {
+        // A row this version cannot read (a newer server's kind during an upgrade, damage):
+        // passed over, loudly, instead of stopping the follower for good.
+        const seq = toNumber(row.seq);
+        if (seq === undefined) throw error;
+        this.options.log?.error({ seq, err: String(error) }, "cluster: change row not understood");
+        rows.push({ seq, kind: "unreadable", origin: String(row.origin ?? "") });
+      }
+    }
+    return rows;
   }
 
   /** The latest sequence number (0 before any row). */
@@ -231,20 +255,17 @@ export class PgBus {
   }
 
   private async connectListener(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.connectionString });
+    // TCP keepalives: a dead peer is found by the kernel too, not only by checkListener.
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
     client.on("notification", (message) => {
       if (message.payload !== undefined) this.options.onNotify(message.channel, message.payload);
     });
-    const lost = (error?: Error) => {
-      if (this.listener !== client) return;
-      this.listener = undefined;
-      this.leader = false;
-      this.options.log?.warn({ err: String(error ?? "ended") }, "cluster listener lost");
-      client.end().catch(() => {});
-      this.scheduleReconnect();
-    };
-    client.on("error", lost);
-    client.on("end", () => lost());
+    client.on("error", (error) => this.dropListener(client, error));
+    client.on("end", () => this.dropListener(client));
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANGES_CHANNEL}`);
@@ -260,6 +281,17 @@ export class PgBus {
     this.listener = client;
     this.retryMs = 500;
     this.options.onListening();
+  }
+
+  private dropListener(client: pg.Client, error?: Error): void {
+    if (this.listener !== client) return;
+    this.listener = undefined;
+    this.leader = false;
+    this.options.log?.warn({ err: String(error ?? "ended") }, "cluster listener lost");
+    // end() waits for a reply a half-open peer never sends: the socket is cut instead.
+    client.connection.stream.destroy();
+    client.end().catch(() => {});
+    this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
