@@ -287,7 +287,13 @@ export class ControlStream {
 
   private async attach(conn: Conn, nodeId: number, login: LoginMessage): Promise<void> {
     // Only then an await: a registration's upsert and its online patch stay in one delta.
-    if (login.resume?.cursor !== undefined) await this.options.hub.prepareResume(login.resume);
+    if (login.resume?.cursor !== undefined) {
+      await this.options.hub.prepareResume(login.resume);
+      // Removed while it waited (an admin, a revoked share): refused, as it would be at login.
+      if (!this.options.hub.knows(login.nodeKey)) {
+        return this.refuse(conn, "node_removed", "this node was removed from the mesh");
+      }
+    }
     conn.cancelTimeout?.();
     if (conn.phase === "closed") {
       // It left while registering: an ephemeral node still goes after the grace period.
