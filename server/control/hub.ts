@@ -55,6 +55,8 @@ interface Attached {
   outbox: Outbox;
   /** False once released: its timers' callbacks do nothing. */
   alive: boolean;
+  /** When the stream attached (ms): its claim's age across servers (cluster/presence.ts). */
+  attachedAt: number;
   keepalive?: CancelTimer;
   refresh?: CancelTimer;
 }
@@ -128,7 +130,7 @@ export class Hub {
     // Online first, so that the map (or resuming delta) carries it and peers hear of it.
     this.mapper.patch(nodeId, { online: true, lastSeen: now });
     const cluster = this.options.cluster;
-    cluster?.presence(nodeId, { ...this.mapper.volatile.get(nodeId), online: true });
+    cluster?.presence(nodeId, { ...this.mapper.volatile.get(nodeId), online: true }, now);
     const { resumed, everyPatch } = this.sessions.resumeFrom(
       nodeId,
       resume,
@@ -167,7 +169,7 @@ export class Hub {
       },
       cluster === undefined ? undefined : () => cluster.cursorAt(this.mapper.log.seq),
     );
-    const attached: Attached = { link, outbox, alive: true };
+    const attached: Attached = { link, outbox, alive: true, attachedAt: now };
     this.links.set(nodeId, attached);
     this.scheduleRefresh(nodeId, attached, this.options.tokens.refreshIn(token, now));
     this.scheduleKeepalive(attached);
@@ -212,6 +214,8 @@ export class Hub {
       nodeId,
       this.clock.now() + (this.options.ephemeralGraceMs ?? EPHEMERAL_GRACE_MS),
       () => {
+        // Another server took the node meanwhile (or holds it again after a stall): keep it.
+        if (this.options.cluster?.mayMarkOffline(nodeId) === false) return;
         this.removeNode(nodeId, "ephemeral").catch((error: unknown) => {
           this.options.log?.warn(
             { node: nodeId, err: String(error) },
@@ -260,9 +264,11 @@ export class Hub {
     attached.link.close(CONTROL_CLOSE.REPLACED, "replaced by a newer stream of this node");
   }
 
-  /** The nodes whose streams this server holds, with their volatile facts. */
-  *held(): Iterable<[number, Volatile]> {
-    for (const nodeId of this.links.keys()) yield [nodeId, this.mapper.volatile.get(nodeId)];
+  /** The nodes whose streams this server holds, with their volatile facts and attach times. */
+  *held(): Iterable<[number, Volatile, number]> {
+    for (const [nodeId, { attachedAt }] of this.links) {
+      yield [nodeId, this.mapper.volatile.get(nodeId), attachedAt];
+    }
   }
 
   /** The node's socket drained: send what waits. */

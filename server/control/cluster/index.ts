@@ -39,8 +39,8 @@ export interface ClusterOptions {
 
 /** What the hub asks of the cluster. */
 export interface HubCluster {
-  /** A node whose stream this server holds changed (opened, ended, new endpoints). */
-  presence(nodeId: number, change: VolatileChange): void;
+  /** A node whose stream this server holds changed (attached at `attachedAt`, ended, endpoints). */
+  presence(nodeId: number, change: VolatileChange, attachedAt?: number): void;
   /** Whether this server may mark `nodeId` offline (no other server took it meanwhile). */
   mayMarkOffline(nodeId: number): boolean;
   /** This server removed a node (ephemeral grace over, sign-out), ring at `localBefore` before. */
@@ -61,7 +61,8 @@ export interface ClusterSide {
   localSeq(): number;
   patch(nodeId: number, change: VolatileChange): boolean;
   claimedElsewhere(nodeId: number): void;
-  held(): Iterable<[number, Volatile]>;
+  /** The nodes whose streams this server holds: facts, attach time (ms). */
+  held(): Iterable<[number, Volatile, number?]>;
   /** A node nobody holds any more: an ephemeral one's grace starts (leader only). */
   orphaned(nodeId: number): void;
   /** Ephemeral nodes no server holds, for the leader's sweep after a start. */
@@ -133,7 +134,10 @@ function startMember(
   const follower = new ChangeFollower({
     changesAfter: (seq, limit) => bus.changesAfter(seq, limit),
     maxSeq: () => bus.maxSeq(),
-    apply: (row) => applyRow(side.local, row),
+    apply: (row) => {
+      if (row.kind === "removed" && row.nodeId !== undefined) presence.forget(row.nodeId);
+      return applyRow(side.local, row);
+    },
     localSeq: side.localSeq,
     serverId,
     cursors,
@@ -145,6 +149,7 @@ function startMember(
     send: (payload) => bus.notify(PRESENCE_CHANNEL, payload),
     now: side.now,
     deadAfterMs: 3 * (options.heartbeatMs ?? 5000),
+    leading: () => bus.isLeader,
     log,
   });
   let closed = false;
@@ -233,9 +238,10 @@ function startMember(
       return reasons;
     },
     hub: {
-      presence: (nodeId, change) => presence.local(nodeId, change),
+      presence: (nodeId, change, attachedAt) => presence.local(nodeId, change, attachedAt),
       mayMarkOffline: (nodeId) => presence.mayMarkOffline(nodeId),
       removed: (nodeId, refusal, localBefore) => {
+        presence.forget(nodeId);
         publishing
           .publish({ kind: "removed", nodeId, refusal }, cursors.ownApplying(localBefore), true)
           .catch(() => {});

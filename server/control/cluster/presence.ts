@@ -2,11 +2,21 @@
 // live in memory, never written per change). Each server announces the changes of the nodes
 // whose streams it holds as notifications (batched, <= 7.9 KB each), and applies the others'.
 //
-// Who holds a node: the server that last announced it online. An "offline" from any other
-// server is stale (the node moved) and ignored, and a server that hears another took a node it
-// holds closes its own stream (the newest stream wins, as on one server). A server that
-// (re)joins says hello; every server answers with the state of the nodes it holds. Servers send
-// "alive" every heartbeat; one silent for `deadAfterMs` is gone, and its nodes are offline.
+// Who holds a node: the server whose online claim has the newest attach time (that server's
+// clock, ms; ties: the higher server id). Not "whoever spoke last": a late hello answer from a
+// server with a stale half-open stream must not take the node from the server holding its new
+// stream (both would close theirs, and nobody would ever say offline). An older claim is
+// ignored, facts and all; an "offline" from a server not holding the node is stale (the node
+// moved) and ignored; a server that hears a newer claim for a node it holds closes its own
+// stream (the newest stream wins, as on one server). A server that (re)joins says hello; every
+// server answers with the state of the nodes it holds. Servers send "alive" every heartbeat;
+// one silent for `deadAfterMs` is gone, and its nodes are offline (the leader alone starts
+// their ephemeral grace). One heard from again that was not counted alive (new, or declared
+// dead by a stall) is asked for what it holds, so its nodes come back online; a removal
+// re-checks that nobody holds the node (HubCluster.mayMarkOffline).
+//
+// Changes for a node not known yet (its row not applied here yet) wait, and are applied when a
+// newer change of the node arrives (under it) or on the heartbeat, never over newer facts.
 //
 // While the database is away (issue 18) nothing is heard and nothing can be sent. A server
 // hears its own messages back through its listener, so one that has not heard itself for
@@ -27,8 +37,8 @@ export interface PresenceHooks {
   patch(nodeId: number, change: VolatileChange): boolean;
   /** Another server now holds `nodeId`: end this server's stream of it, cancel its removal. */
   claimedElsewhere(nodeId: number): void;
-  /** The nodes whose streams this server holds, with their facts. */
-  held(): Iterable<[number, Volatile]>;
+  /** The nodes whose streams this server holds, with their facts and attach times (ms). */
+  held(): Iterable<[number, Volatile, number?]>;
   /** A node's server is gone and nobody holds it now. */
   orphaned(nodeId: number): void;
 }
@@ -41,15 +51,16 @@ const change = v.strictObject({
   endpoints: v.optional(v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(64))),
   homeRelay: v.optional(v.pipe(v.string(), v.maxLength(64))),
 });
-const entry = v.tuple([
-  v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(MAX_ID)),
-  change,
-]);
+const nodeId = v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(MAX_ID));
+// An online claim carries its attach time (ms, the holder's clock).
+const attachTime = v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(MAX_ID));
+const entry = v.union([v.tuple([nodeId, change, attachTime]), v.tuple([nodeId, change])]);
 
 /** A presence notification. */
 export const presenceMessage = v.variant("t", [
   v.strictObject({ t: v.literal("p"), s: serverId, n: v.pipe(v.array(entry), v.maxLength(1000)) }),
-  v.strictObject({ t: v.literal("hello"), s: serverId }),
+  // `to`: only that server answers (a re-announce request to one heard from again).
+  v.strictObject({ t: v.literal("hello"), s: serverId, to: v.optional(serverId) }),
   v.strictObject({ t: v.literal("alive"), s: serverId }),
 ]);
 /** A decoded presence notification. */
@@ -67,26 +78,35 @@ export function decodePresence(payload: string): PresenceMessage | null {
   return result.success ? result.output : null;
 }
 
-/** Splits changes into "p" payloads of at most `limit` bytes each. */
+/** One change of a node, with the attach time of an online claim. */
+export type PresenceEntry = [number, VolatileChange] | [number, VolatileChange, number];
+
+/**
+ * Splits changes into "p" payloads of at most `limit` bytes (UTF-8, as PostgreSQL counts)
+ * each. An entry too large for any payload is left out: endpoints or relay ids from an old row
+ * or another server must never break a flush.
+ */
 export function encodeChanges(
   server: string,
-  changes: Iterable<[number, VolatileChange]>,
+  changes: Iterable<PresenceEntry>,
   limit = NOTIFY_PAYLOAD_LIMIT,
 ): string[] {
   const head = `{"t":"p","s":${JSON.stringify(server)},"n":[`;
+  const headBytes = Buffer.byteLength(head) + 2;
   const out: string[] = [];
   let parts: string[] = [];
-  let size = head.length + 2;
+  let size = headBytes;
   for (const item of changes) {
     const text = JSON.stringify(item);
-    if (head.length + 2 + text.length > limit) continue; // cannot happen within the schema's bounds
-    if (parts.length > 0 && (size + text.length + 1 > limit || parts.length >= 1000)) {
+    const bytes = Buffer.byteLength(text);
+    if (headBytes + bytes > limit) continue;
+    if (parts.length > 0 && (size + bytes + 1 > limit || parts.length >= 1000)) {
       out.push(`${head}${parts.join(",")}]}`);
       parts = [];
-      size = head.length + 2;
+      size = headBytes;
     }
     parts.push(text);
-    size += text.length + 1;
+    size += bytes + 1;
   }
   if (parts.length > 0) out.push(`${head}${parts.join(",")}]}`);
   return out;
@@ -101,15 +121,37 @@ export interface PresenceOptions {
   now(): number;
   /** A server silent this long is gone (default 15 s: three heartbeats). */
   deadAfterMs?: number;
+  /** Whether this server leads: only the leader orphans a gone server's nodes (default: yes). */
+  leading?(): boolean;
   log?: Logger;
+}
+
+/** Who holds a node, and the attach time of its stream there. */
+interface Claim {
+  server: string;
+  attachedAt: number;
+}
+
+/** Whether claim `a` is newer than `b` (attach time, then server id). */
+function newer(a: Claim, b: Claim): boolean {
+  return a.attachedAt !== b.attachedAt ? a.attachedAt > b.attachedAt : a.server > b.server;
+}
+
+/** A change waiting for its node, from `server`, since `at`. */
+interface Waiting {
+  server: string;
+  change: VolatileChange;
+  at: number;
 }
 
 /** The presence of every node across the servers. */
 export class Presence {
-  private readonly owner = new Map<number, string>();
+  private readonly owner = new Map<number, Claim>();
   private readonly alive = new Map<string, number>();
-  private readonly waitingNodes = new Map<number, { change: VolatileChange; at: number }>();
-  private queue = new Map<number, VolatileChange>();
+  private readonly waitingNodes = new Map<number, Waiting>();
+  private queue = new Map<number, { change: VolatileChange; attachedAt?: number }>();
+  /** When this server last asked every server for what it holds. */
+  private helloAt: number | undefined;
   private flushing = false;
   /** The last send failed: the queue waits for the heartbeat instead of spinning. */
   private stalled = false;
@@ -124,24 +166,44 @@ export class Presence {
 
   /** The server holding `nodeId`, if any is known to. */
   holder(nodeId: number): string | undefined {
-    return this.owner.get(nodeId);
+    return this.owner.get(nodeId)?.server;
   }
 
-  /** A node this server holds changed (its stream opened or ended, its endpoints). */
-  local(nodeId: number, change: VolatileChange): void {
-    if (change.online === true) this.owner.set(nodeId, this.options.serverId);
-    if (change.online === false && this.owner.get(nodeId) === this.options.serverId) {
+  /**
+   * A node this server holds changed (its stream opened or ended, its endpoints). An online
+   * claim carries its stream's attach time (default: now); it is made newer than any claim
+   * heard already, since this stream came after it whatever the clocks say.
+   */
+  local(nodeId: number, change: VolatileChange, attachedAt?: number): void {
+    const self = this.options.serverId;
+    const queued = this.queue.get(nodeId);
+    let claimedAt = queued?.attachedAt;
+    if (change.online === true) {
+      const known = this.owner.get(nodeId);
+      claimedAt = attachedAt ?? this.options.now();
+      if (known !== undefined && known.server !== self && known.attachedAt >= claimedAt) {
+        claimedAt = known.attachedAt + 1;
+      }
+      this.owner.set(nodeId, { server: self, attachedAt: claimedAt });
+    }
+    if (change.online === false && this.owner.get(nodeId)?.server === self) {
       this.owner.delete(nodeId);
     }
-    const merged = { ...this.queue.get(nodeId), ...change };
-    this.queue.set(nodeId, merged);
+    this.waitingNodes.delete(nodeId); // this server's facts are the newest
+    this.queue.set(nodeId, { change: { ...queued?.change, ...change }, attachedAt: claimedAt });
     if (!this.stalled) this.scheduleFlush();
   }
 
   /** Whether this server may mark `nodeId` offline (no other server took it meanwhile). */
   mayMarkOffline(nodeId: number): boolean {
-    const holder = this.owner.get(nodeId);
+    const holder = this.owner.get(nodeId)?.server;
     return holder === undefined || holder === this.options.serverId;
+  }
+
+  /** The node was removed: what is known of it goes (the maps would only grow otherwise). */
+  forget(nodeId: number): void {
+    this.owner.delete(nodeId);
+    this.waitingNodes.delete(nodeId);
   }
 
   /** A payload from the presence channel. */
@@ -160,18 +222,30 @@ export class Presence {
       this.heardSelfAt = now;
       return;
     }
-    this.alive.set(message.s, this.options.now());
+    const now = this.options.now();
+    const known = this.alive.has(message.s);
+    this.alive.set(message.s, now);
     if (message.t === "hello") {
-      this.announceHeld();
+      if (message.to === undefined || message.to === this.options.serverId) this.announceHeld();
       return;
     }
+    // New, or declared dead (a stall, a cut from the database) though alive: ask what it holds,
+    // unless every server was asked a moment ago. Its nodes would stay offline otherwise.
+    if (!known && (this.helloAt === undefined || now - this.helloAt > this.deadAfter())) {
+      this.options
+        .send(JSON.stringify({ t: "hello", s: this.options.serverId, to: message.s }))
+        .catch(() => {});
+    }
     if (message.t === "alive") return;
-    for (const [nodeId, fields] of message.n) this.remote(message.s, nodeId, fields);
+    for (const [nodeId, fields, attachedAt] of message.n) {
+      this.remote(message.s, nodeId, fields, attachedAt ?? now);
+    }
   }
 
   /** The listener (re)connected: ask everyone for what they hold; forgive missed heartbeats. */
   rejoined(): void {
-    this.forgive(this.options.now());
+    this.helloAt = this.options.now();
+    this.forgive(this.helloAt);
     this.options.send(JSON.stringify({ t: "hello", s: this.options.serverId })).catch(() => {});
     this.announceHeld();
     if (this.queue.size > 0) this.scheduleFlush();
@@ -189,8 +263,11 @@ export class Presence {
       },
     );
     if (this.stalled && this.queue.size > 0) this.scheduleFlush();
-    for (const [nodeId, { change, at }] of this.waitingNodes) {
-      if (this.options.hooks.patch(nodeId, change) || now - at > 60_000) {
+    for (const [nodeId, { server, change, at }] of this.waitingNodes) {
+      const holder = this.owner.get(nodeId)?.server;
+      // From a server that no longer holds the node: stale, dropped.
+      const stale = holder !== undefined && holder !== server;
+      if (stale || now - at > 60_000 || this.options.hooks.patch(nodeId, change)) {
         this.waitingNodes.delete(nodeId);
       }
     }
@@ -204,11 +281,12 @@ export class Presence {
       if (now - last <= deadAfter) continue;
       this.alive.delete(server);
       let count = 0;
+      const leading = this.options.leading?.() ?? true;
       for (const [nodeId, holder] of this.owner) {
-        if (holder !== server) continue;
+        if (holder.server !== server) continue;
         this.owner.delete(nodeId);
         this.options.hooks.patch(nodeId, { online: false, lastSeen: last });
-        this.options.hooks.orphaned(nodeId);
+        if (leading) this.options.hooks.orphaned(nodeId);
         count++;
       }
       this.options.log?.warn(
@@ -238,27 +316,53 @@ export class Presence {
     setTimeout(() => void this.flush(), 20);
   }
 
-  private remote(server: string, nodeId: number, fields: VolatileChange): void {
+  private remote(server: string, nodeId: number, fields: VolatileChange, attachedAt: number): void {
+    const before = this.owner.get(nodeId);
     if (fields.online === true) {
-      const before = this.owner.get(nodeId);
-      this.owner.set(nodeId, server);
-      if (before !== server) this.options.hooks.claimedElsewhere(nodeId);
-    } else if (this.owner.get(nodeId) !== server) {
+      const claim = { server, attachedAt };
+      if (before !== undefined && before.server !== server && !newer(claim, before)) {
+        return; // an older stream's claim, heard late (a hello answer): its facts are old too
+      }
+      this.owner.set(nodeId, claim);
+      if (before?.server !== server) this.options.hooks.claimedElsewhere(nodeId);
+    } else if (before?.server !== server) {
       return; // from a server that no longer holds it (or never announced it)
     } else if (fields.online === false) {
       this.owner.delete(nodeId);
     }
-    if (!this.options.hooks.patch(nodeId, fields)) {
-      const before = this.waitingNodes.get(nodeId)?.change;
-      this.waitingNodes.set(nodeId, { change: { ...before, ...fields }, at: this.options.now() });
+    // Anything still waiting for the node is older than this: under it, or dropped if it came
+    // from another server.
+    const waiting = this.waitingNodes.get(nodeId);
+    this.waitingNodes.delete(nodeId);
+    const merged = waiting?.server === server ? { ...waiting.change, ...fields } : fields;
+    if (!this.options.hooks.patch(nodeId, merged)) {
+      this.waitingNodes.set(nodeId, { server, change: merged, at: this.options.now() });
     }
   }
 
   private announceHeld(): void {
-    const items: [number, VolatileChange][] = [];
-    for (const [nodeId, facts] of this.options.hooks.held()) items.push([nodeId, { ...facts }]);
-    for (const payload of encodeChanges(this.options.serverId, items)) {
+    const self = this.options.serverId;
+    const items: PresenceEntry[] = [];
+    for (const [nodeId, facts, attachedAt] of this.options.hooks.held()) {
+      // The claim as sent when attaching, which may have been made newer than the hub's time.
+      const own = this.owner.get(nodeId);
+      const mine = own?.server === self ? own.attachedAt : 0;
+      const at = Math.max(mine, attachedAt ?? (mine || this.options.now()));
+      items.push(facts.online ? [nodeId, { ...facts }, at] : [nodeId, { ...facts }]);
+    }
+    for (const payload of encodeChanges(self, items)) {
       this.options.send(payload).catch(() => {});
+    }
+  }
+
+  /** The queue's entries as sent: online claims with their attach times. */
+  private *entries(
+    batch: Map<number, { change: VolatileChange; attachedAt?: number }>,
+  ): Iterable<PresenceEntry> {
+    for (const [nodeId, { change, attachedAt }] of batch) {
+      yield change.online === true && attachedAt !== undefined
+        ? [nodeId, change, attachedAt]
+        : [nodeId, change];
     }
   }
 
@@ -266,15 +370,19 @@ export class Presence {
     const batch = this.queue;
     this.queue = new Map();
     try {
-      for (const payload of encodeChanges(this.options.serverId, batch)) {
+      for (const payload of encodeChanges(this.options.serverId, this.entries(batch))) {
         await this.options.send(payload);
       }
       this.stalled = false;
     } catch (error) {
       // Kept for the next heartbeat, under whatever changed since (newer fields win); a part
       // already sent goes again, which changes nothing. Nothing durable depends on it.
-      for (const [nodeId, change] of batch) {
-        this.queue.set(nodeId, { ...change, ...this.queue.get(nodeId) });
+      for (const [nodeId, old] of batch) {
+        const later = this.queue.get(nodeId);
+        this.queue.set(nodeId, {
+          change: { ...old.change, ...later?.change },
+          attachedAt: later?.attachedAt ?? old.attachedAt,
+        });
       }
       if (!this.stalled) {
         this.options.log?.warn({ err: String(error) }, "cluster: presence not sent (kept)");
