@@ -102,6 +102,18 @@ describe("Presence: waiting changes", () => {
     expect(a.patched).toHaveLength(2);
   });
 
+  it("applies a waiting change as soon as the node is known, not at the next heartbeat", () => {
+    const a = member("a");
+    a.presence.received(p("b", [[9, { online: true, endpoints: ["192.0.2.9:1"] }, 10]]));
+    expect(a.patched).toEqual([]);
+    a.known.add(9);
+    a.presence.nodeKnown(9); // the follower applied node 9's row
+    expect(a.patched).toEqual([[9, { online: true, endpoints: ["192.0.2.9:1"] }]]);
+    a.presence.nodeKnown(9);
+    a.presence.tick();
+    expect(a.patched).toHaveLength(1);
+  });
+
   it("drops a waiting change once this server holds the node", () => {
     const a = member("a");
     a.presence.received(p("b", [[8, { online: true }, 10]]));

@@ -134,9 +134,11 @@ function startMember(
   const follower = new ChangeFollower({
     changesAfter: (seq, limit) => bus.changesAfter(seq, limit),
     maxSeq: () => bus.maxSeq(),
-    apply: (row) => {
+    apply: async (row) => {
       if (row.kind === "removed" && row.nodeId !== undefined) presence.forget(row.nodeId);
-      return applyRow(side.local, row);
+      await applyRow(side.local, row);
+      // Its presence may have come first (another server's notification beats its row here).
+      if (row.kind === "node" && row.nodeId !== undefined) presence.nodeKnown(row.nodeId);
     },
     localSeq: side.localSeq,
     serverId,

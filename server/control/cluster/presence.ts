@@ -251,6 +251,21 @@ export class Presence {
     if (this.queue.size > 0) this.scheduleFlush();
   }
 
+  /**
+   * The map side knows `nodeId` now (the follower applied its row): facts that came before it
+   * apply at once, not at the next heartbeat (the node would look offline until then).
+   */
+  nodeKnown(nodeId: number): void {
+    const waiting = this.waitingNodes.get(nodeId);
+    if (waiting === undefined) return;
+    const holder = this.owner.get(nodeId)?.server;
+    if (holder !== undefined && holder !== waiting.server) {
+      this.waitingNodes.delete(nodeId);
+      return;
+    }
+    if (this.options.hooks.patch(nodeId, waiting.change)) this.waitingNodes.delete(nodeId);
+  }
+
   /** The heartbeat: says alive, retries waiting changes, and ends servers gone silent. */
   tick(): void {
     const now = this.options.now();
