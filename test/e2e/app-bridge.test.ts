@@ -97,6 +97,9 @@ describeWithPrereq(chromiumPrereq(), "the app bridge and the bootstrap (Chromium
   }, TIMEOUT);
 
   async function shoot(page: Page, name: string): Promise<void> {
+    // The Corridor page opened in another tab is in front; Chromium may refuse to capture a
+    // tab in the background ("Unable to capture screenshot"), so bring this one forward.
+    await page.bringToFront();
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.screenshot({ path: join(ARTIFACTS, `app-bridge-${name}-1280.png`) });
     await page.setViewportSize({ width: 390, height: 844 });
