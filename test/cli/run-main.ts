@@ -10,6 +10,8 @@ import { main } from "../../cli/main.ts";
 export interface MainRun {
   status: number;
   stdout: string;
+  /** stdout as written, byte for byte (a binary body is not valid UTF-8 text). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -26,24 +28,25 @@ export function runMain(
   env: Record<string, string> = {},
 ): Promise<MainRun> {
   const run = queue.then(async () => {
-    let stdout = "";
+    const stdout: Buffer[] = [];
     let stderr = "";
     const out = process.stdout.write;
     const err = process.stderr.write;
     const stdin = Object.getOwnPropertyDescriptor(process, "stdin");
     const capture =
-      (append: (text: string) => void) =>
+      (append: (bytes: Buffer) => void) =>
       (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-        append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
+        // Copied: a writer may reuse its buffer once write() returns.
+        append(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk));
         const done = rest.find((r) => typeof r === "function") as (() => void) | undefined;
         done?.();
         return true;
       };
-    process.stdout.write = capture((t) => {
-      stdout += t;
+    process.stdout.write = capture((bytes) => {
+      stdout.push(bytes);
     }) as typeof process.stdout.write;
-    process.stderr.write = capture((t) => {
-      stderr += t;
+    process.stderr.write = capture((bytes) => {
+      stderr += bytes.toString();
     }) as typeof process.stderr.write;
     Object.defineProperty(process, "stdin", {
       value: Readable.from(input === "" ? [] : [Buffer.from(input)]),
@@ -54,7 +57,8 @@ export function runMain(
     Object.assign(process.env, env);
     try {
       const status = await main(args);
-      return { status, stdout, stderr };
+      const stdoutBytes = Buffer.concat(stdout);
+      return { status, stdout: stdoutBytes.toString(), stdoutBytes, stderr };
     } finally {
       process.stdout.write = out;
       process.stderr.write = err;
