@@ -91,6 +91,7 @@ export const SSH_COMMAND = defineCommand({
                    which needs a terminal); a changed key, or one of another type than
                    the host's known keys, is always refused
   ServerAliveInterval=SECONDS         keepalive@openssh.com after silence (0: off)
+  ConnectTimeout=SECONDS              give up connecting after this long (default 15)
   KexAlgorithms=… HostKeyAlgorithms=… Ciphers=… MACs=…   algorithm lists; Port=… User=…
 
 Without --wg-config, a HOST the local agent's map lists (a mesh name or address) is reached
@@ -164,6 +165,8 @@ export interface SshArgs {
   knownHostsFile: string | null;
   strictHostKeyChecking: "ask" | "yes" | "accept-new" | "no";
   keepaliveSeconds: number;
+  /** -o ConnectTimeout: how long a TCP connect may take, seconds. */
+  connectTimeoutSeconds: number;
   kex?: string[];
   hostKey?: string[];
   ciphers?: string[];
@@ -195,6 +198,7 @@ export function parseSshArgs(argv: readonly string[], defaultUser: string): SshA
     knownHostsFile: null,
     strictHostKeyChecking: "ask",
     keepaliveSeconds: 15,
+    connectTimeoutSeconds: 15,
     wgConfig: null,
     relay: null,
     socket: null,
@@ -260,6 +264,13 @@ function applyOption(out: SshArgs, option: string): string | null {
       if (!Number.isFinite(seconds) || seconds < 0)
         return `-o ServerAliveInterval: bad number ${value}`;
       out.keepaliveSeconds = seconds;
+      return null;
+    }
+    case "connecttimeout": {
+      const seconds = Number(value);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600)
+        return `-o ConnectTimeout: expected whole seconds from 1 to 3600, got ${value}`;
+      out.connectTimeoutSeconds = seconds;
       return null;
     }
     case "kexalgorithms":

@@ -114,15 +114,23 @@ async function openStream(
   agent: AgentRoute | null,
 ): Promise<{ stream: SshByteStream; mesh: MeshNet | null }> {
   if (agent !== null) {
-    const socket = await dialThroughAgent(agent.socket, args.host, args.port, 15_000);
+    const socket = await dialThroughAgent(
+      agent.socket,
+      args.host,
+      args.port,
+      args.connectTimeoutSeconds * 1000,
+    );
     return { stream: socketByteStream(socket), mesh: null };
   }
-  if (args.wgConfig === null) return { stream: await connectTcp(args.host, args.port), mesh: null };
+  if (args.wgConfig === null) {
+    const stream = await connectTcp(args.host, args.port, args.connectTimeoutSeconds * 1000);
+    return { stream, mesh: null };
+  }
   const mesh = await startMeshNet(args.wgConfig, { relay: args.relay ?? undefined });
   try {
     const host = parseIp(args.host, `HOST '${args.host}'`);
     const connection = await mesh.net.tcp.connect(mesh.net.sourceFor(host), host, args.port, {
-      timeoutMs: 15_000,
+      timeoutMs: args.connectTimeoutSeconds * 1000,
     });
     return { stream: connection, mesh };
   } catch (error) {

@@ -15,12 +15,32 @@ export function socketByteStream(socket: Socket): SshByteStream {
   };
 }
 
-/** Opens a TCP connection to host:port; rejects with the socket error. */
-export async function connectTcp(host: string, port: number): Promise<SshByteStream> {
+/**
+ * Opens a TCP connection to host:port; rejects with the socket error, or after `timeoutMs`
+ * (when given) with an Error naming the address and the time (the socket is destroyed).
+ */
+export async function connectTcp(
+  host: string,
+  port: number,
+  timeoutMs?: number,
+): Promise<SshByteStream> {
   const socket = connect({ host, port });
   await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            socket.destroy();
+            reject(new Error(`${host}:${port}: connection timed out after ${timeoutMs} ms`));
+          }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
   return socketByteStream(socket);
 }

@@ -211,7 +211,14 @@ describe("corridor ssh: options stop at the destination", () => {
       tty: "never",
       command: "-h x y",
     });
-    expect(parseSshArgs(["[fd00::1]"], "me")).toMatchObject({ host: "fd00::1", user: "me" });
+    expect(parseSshArgs(["[fd00::1]"], "me")).toMatchObject({
+      host: "fd00::1",
+      user: "me",
+      connectTimeoutSeconds: 15,
+    });
+    expect(parseSshArgs(["-o", "ConnectTimeout=3", "h"], "me")).toMatchObject({
+      connectTimeoutSeconds: 3,
+    });
     expect(parseSshArgs(["-p", "22", "--help", "host"], "me")).toBe("help");
   });
 
@@ -226,6 +233,10 @@ describe("corridor ssh: options stop at the destination", () => {
         "-o StrictHostKeyChecking: expected yes, accept-new, no or ask, got maybe",
       ],
       [["-o", "Bogus=1", "h"], "-o Bogus: unsupported option"],
+      [
+        ["-o", "ConnectTimeout=0.5", "h"],
+        "-o ConnectTimeout: expected whole seconds from 1 to 3600, got 0.5",
+      ],
       [["-o", "NoValue", "h"], "-o NoValue: expected Option=value"],
       [["--relay", "ws://r/relay", "h"], "--relay needs --wg-config"],
       [["-X", "h"], "unknown option -X"],

@@ -126,6 +126,9 @@ describe("warnings for secret files readable by others", () => {
       config,
       "-o",
       "StrictHostKeyChecking=yes",
+      // Nothing answers at the peer's endpoint: the warning is what is checked, not the wait.
+      "-o",
+      "ConnectTimeout=1",
       "someone@100.64.0.2",
       "true",
     ]);
