@@ -69,6 +69,8 @@ export class RelayBind implements Bind {
   private helloTimer: TimerHandle | undefined;
   private readonly keepalive: RelayKeepalive;
   private token: string | undefined;
+  /** ping() calls waiting for the next PONG. */
+  private pingWaiters: { resolve: (rttMs: number) => void; reject: (e: Error) => void }[] = [];
   private readonly writer = new RelayWriter(
     this.stats,
     () => (this.stateValue === "ready" ? this.socket : undefined),
@@ -115,6 +117,21 @@ export class RelayBind implements Bind {
   /** The last keepalive round trip in milliseconds, undefined before the first PONG. */
   get rttMs(): number | undefined {
     return this.keepalive.rttMs;
+  }
+
+  /**
+   * Sends a PING now (the keepalive's, so its schedule restarts) and resolves with the round
+   * trip of its PONG: RelaySet measures its relays with it. Rejects when the bind is not
+   * connected, or the connection ends first (the keepalive's timeout ends it).
+   */
+  ping(): Promise<number> {
+    if (this.stateValue !== "ready") {
+      return Promise.reject(new Error(`RelayBind: ping() while ${this.stateValue}`));
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.pingWaiters.push({ resolve, reject });
+      this.keepalive.schedule(0);
+    });
   }
 
   /** Frames waiting for a connection. */
@@ -268,9 +285,15 @@ export class RelayBind implements Bind {
       case "ping":
         this.write(socket, F.encodePing(F.PONG, frame.data));
         return;
-      case "pong":
+      case "pong": {
+        const before = this.stats.pongs;
         this.keepalive.pong(frame.data);
+        const rtt = this.keepalive.rttMs;
+        if (this.stats.pongs !== before && rtt !== undefined) {
+          for (const waiter of this.pingWaiters.splice(0)) waiter.resolve(rtt);
+        }
         return;
+      }
       case "peer-gone": {
         this.stats.peerGone++;
         const key = keyToBase64(frame.key);
@@ -392,6 +415,9 @@ export class RelayBind implements Bind {
     this.timer?.cancel();
     this.helloTimer?.cancel();
     this.keepalive.stop();
+    for (const waiter of this.pingWaiters.splice(0)) {
+      waiter.reject(new Error(`RelayBind: connection ended before the PONG (${reason})`));
+    }
     if (this.stateValue === "ready") this.stats.disconnects++;
     const socket = this.socket;
     this.socket = undefined;
