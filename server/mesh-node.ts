@@ -1,7 +1,8 @@
 // A mesh node in Node: what the agent and the tests run. Its WireGuard key is made here and
 // never leaves. What each map brings it to is the plane the browser engine runs too
-// (worker/mesh/mesh-plane.ts: the device on the map's relay, pinned to the relay key the map
-// gives with the map's relay token; the packet filter between the device and the IP interface;
+// (worker/mesh/mesh-plane.ts: the device on the map's relays, its home relay chosen by latency
+// and each peer reached on its own home relay, pinned to the relay keys the map gives with the
+// map's relay token; the packet filter between the device and the IP interface;
 // DeviceSync keeping the device's peers equal to the map's); this file adds what only Node has:
 // direct UDP paths beside the relay (mesh-direct.ts) and the endpoints reported for them. Maps
 // come from the control server's map stream (ControlClient, with `controlUrl`) or, in tests, by
@@ -19,16 +20,18 @@ import type { PacketFilter, PacketFilterOptions } from "../worker/control/packet
 import type { ControlConnect } from "../worker/control/socket.ts";
 import type { NetworkMap, RelayInfo } from "../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../worker/crypto/index.ts";
-import { MeshPlane } from "../worker/mesh/mesh-plane.ts";
+import { MeshPlane, type MeshPlaneOptions } from "../worker/mesh/mesh-plane.ts";
 import type { NetInterface } from "../worker/net/interface.ts";
 import type { PathBind } from "../worker/path/path-bind.ts";
 import type { PeerStatus } from "../worker/path/types.ts";
 import type { RelayBind } from "../worker/relay/client.ts";
+import type { RelaySet } from "../worker/relay/relay-set.ts";
 import type { RelayConnect } from "../worker/relay/socket.ts";
 import { type Clock, systemClock } from "../worker/wireguard/clock.ts";
 import type { Device } from "../worker/wireguard/device.ts";
 import { generatePrivateKey, keyToBase64 } from "../worker/wireguard/keys.ts";
 import type { EndpointReporter } from "./agent/endpoints.ts";
+import { stunRelayProbe } from "./agent/relay-probe.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
 import { type DirectOptions, openDirectPaths, reportEndpoints } from "./mesh-direct.ts";
 import { nodeControlClient } from "./mesh-links.ts";
@@ -48,6 +51,11 @@ export interface MeshNodeOptions {
   /** Relay reconnect backoff (RelayBind's defaults when absent). */
   relayBackoffBaseMs?: number;
   relayBackoffMaxMs?: number;
+  /**
+   * How the home relay is measured and left (worker/relay/relay-set.ts); the probe defaults
+   * to STUN (server/agent/relay-probe.ts), a relay PING where that gives no answer.
+   */
+  relays?: MeshPlaneOptions["relays"];
   /** The tunnel MTU (default 1420). */
   mtu?: number;
   clock?: Clock;
@@ -129,6 +137,7 @@ export class MeshNode {
       relayConnect: options.relayConnect ?? nodeRelayConnect(),
       relayBackoffBaseMs: options.relayBackoffBaseMs,
       relayBackoffMaxMs: options.relayBackoffMaxMs,
+      relays: { probe: stunRelayProbe(), ...options.relays },
       mtu: options.mtu,
       clock,
       filter: options.filter,
@@ -223,12 +232,17 @@ export class MeshNode {
     return this.plane.device;
   }
 
-  /** The relay in use, once the first map came. */
+  /** The home relay, once the first map came. */
   get relay(): RelayInfo | undefined {
     return this.plane.relay;
   }
 
-  /** The relay connection in use (its state and counters), once the first map came. */
+  /** Every relay connection (home and peers' homes), once the first map came. */
+  get relays(): RelaySet | undefined {
+    return this.plane.relays;
+  }
+
+  /** The home relay's connection (its state and counters), once the first map came. */
   get relayBind(): RelayBind | undefined {
     return this.plane.relayBind;
   }

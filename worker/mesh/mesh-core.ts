@@ -1,5 +1,5 @@
 // A mesh node's platform-independent core as the browser engine runs it: the map stream's
-// client, and the plane (mesh-plane.ts: the WireGuard device on the map's relay, the packet
+// client, and the plane (mesh-plane.ts: the WireGuard device on the map's relays, the packet
 // filter, the device's peers, the IP interface) brought to each map. Sockets and X25519 come in
 // from the platform: the engine runs it on the Worker's WebSocket (worker/engine/mesh-runtime.ts),
 // with the relay as its only path (a page cannot send UDP). The agent's node
@@ -123,7 +123,7 @@ export class MeshCore {
     return this.plane.device;
   }
 
-  /** The relay in use and its connection, once the first map came. */
+  /** The home relay and its connection, once the first map came (the plane moves it). */
   get relay(): { info: RelayInfo; bind: RelayBind } | undefined {
     const info = this.plane.relay;
     const bind = this.plane.relayBind;

@@ -1,7 +1,8 @@
 // What a network map brings a mesh node to, whoever runs it (the browser engine's MeshCore,
-// the agent's MeshNode in server/mesh-node.ts): the WireGuard device on the map's relay (pinned
-// to the relay key the map gives, presenting the map's relay token, switched when the map names
-// another relay), the inbound packet filter between the device and the IP interface (outbound
+// the agent's MeshNode in server/mesh-node.ts): the WireGuard device on the map's relays
+// (RelaySet: connected to the node's home relay, chosen by latency with failover, and sending
+// to each peer's home relay; every connection pinned to the relay key the map gives and
+// presenting the map's relay token), the inbound packet filter between the device and the IP interface (outbound
 // packets noted so their answers come in), the device's peers kept equal to the map's
 // (DeviceSync), and the IP interface on the node's mesh addresses. Maps apply one after another.
 // Platform pieces (sockets, X25519) come in as options; direct UDP paths plug in through
@@ -9,17 +10,16 @@
 
 import { DeviceSync, type SyncResult } from "../control/device-sync.ts";
 import { PacketFilter, type PacketFilterOptions } from "../control/packet-filter.ts";
-import { SwitchBind } from "../control/switch-bind.ts";
 import type { NetworkMap, PeerView, RelayInfo } from "../control/types.ts";
 import type { CryptoCore } from "../crypto/index.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import { NetInterface } from "../net/interface.ts";
-import { RelayBind } from "../relay/client.ts";
+import type { RelayBind } from "../relay/client.ts";
+import { RelaySet, type RelaySetOptions } from "../relay/relay-set.ts";
 import type { RelayConnect } from "../relay/socket.ts";
 import type { Bind } from "../wireguard/bind.ts";
 import { type Clock, systemClock } from "../wireguard/clock.ts";
 import { Device } from "../wireguard/device.ts";
-import { keyFromBase64 } from "../wireguard/keys.ts";
 
 /** What a mesh plane is made of. */
 export interface MeshPlaneOptions {
@@ -32,19 +32,27 @@ export interface MeshPlaneOptions {
   /** Relay reconnect backoff (RelayBind's defaults when absent). */
   relayBackoffBaseMs?: number;
   relayBackoffMaxMs?: number;
+  /** How the home relay is measured and left (RelaySet's defaults when absent). */
+  relays?: Pick<
+    RelaySetOptions,
+    "probe" | "probeTimeoutMs" | "probeIntervalMs" | "failoverMs" | "idleMs"
+  >;
   /** The tunnel MTU (default 1420). */
   mtu?: number;
   clock?: Clock;
   /** Flow table size and idle times of the packet filter. */
   filter?: Omit<PacketFilterOptions, "clock">;
   /**
-   * What the device sends through, made once at the first map from the relay's Bind (the
-   * agent's path chooser, relay and direct UDP); default: the relay alone.
+   * What the device sends through, made once at the first map from the relays' Bind (the
+   * agent's path chooser, relay and direct UDP); default: the relays alone.
    */
-  wrapBind?: (relay: SwitchBind) => Bind;
+  wrapBind?: (relays: RelaySet) => Bind;
   /** After each map reached the device (the agent tells its path chooser the peers). */
   onSynced?: (map: NetworkMap) => void;
-  /** Another relay is in use (not called for the first). */
+  /**
+   * Another home relay is in use (latency, failover, or the map dropped the old one); not
+   * called for the first. The node reports it to control (`homeRelay`).
+   */
   onRelay?: (relay: RelayInfo) => void;
   /** A new IP interface is up: at the first map, and when the node's addresses change. */
   onInterface?: (net: NetInterface) => void;
@@ -53,14 +61,15 @@ export interface MeshPlaneOptions {
 /** What runs once the first map came. */
 interface Running {
   device: Device;
-  bind: SwitchBind;
-  relayBind: RelayBind;
-  relay: RelayInfo;
+  relays: RelaySet;
   net: NetInterface;
   addresses: string;
 }
 
-/** The relay the node uses: its home relay when the map names one it lists, else the first. */
+/**
+ * The relay the map names as the node's home when it lists it, else the first (the first
+ * choice before any measurement; RelaySet moves from there by latency).
+ */
 export function homeRelayOf(map: Pick<NetworkMap, "self" | "relays">): RelayInfo | undefined {
   return map.relays.find((relay) => relay.id === map.self.homeRelay) ?? map.relays[0];
 }
@@ -78,7 +87,7 @@ export class MeshPlane {
   private sync: DeviceSync | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** The Bind of a start in progress: close() ends it so a start waiting for its relay stops. */
-  private starting: SwitchBind | undefined;
+  private starting: RelaySet | undefined;
   private closed = false;
   private readonly clock: Clock;
 
@@ -113,14 +122,19 @@ export class MeshPlane {
     return this.running?.device;
   }
 
-  /** The relay in use, once the first map came. */
+  /** The home relay, once the first map came. */
   get relay(): RelayInfo | undefined {
-    return this.running?.relay;
+    return this.running?.relays.home;
   }
 
-  /** The relay connection in use (its state and counters), once the first map came. */
+  /** The home relay's connection (its state and counters), once the first map came. */
   get relayBind(): RelayBind | undefined {
-    return this.running?.relayBind;
+    return this.running?.relays.homeBind;
+  }
+
+  /** Every relay connection (home and peers' homes), once the first map came. */
+  get relays(): RelaySet | undefined {
+    return this.running?.relays;
   }
 
   /** Stops a start in progress, waits for the maps in flight, and closes the device. */
@@ -133,17 +147,16 @@ export class MeshPlane {
 
   private async applyNow(map: NetworkMap): Promise<SyncResult> {
     if (this.closed) throw new Error(`${this.label}: closed`);
-    const relay = homeRelayOf(map);
-    if (relay === undefined) throw new Error(`${this.label}: the map lists no relay`);
+    if (map.relays.length === 0) throw new Error(`${this.label}: the map lists no relay`);
     // The filter first: a peer the map no longer allows is refused from this packet on.
     this.filter.setMap(map);
     let running = this.running;
     if (running === undefined) {
-      running = await this.startDevice(map, relay);
+      running = await this.startDevice(map);
       this.running = running;
       this.options.onInterface?.(running.net);
     } else {
-      await this.followRelay(running, relay, map.token.token);
+      await this.followRelays(running.relays, map);
       this.followAddresses(running, map.self);
     }
     this.sync ??= new DeviceSync(running.device);
@@ -152,28 +165,28 @@ export class MeshPlane {
     return result;
   }
 
-  private relayBindFor(relay: RelayInfo, token: string): RelayBind {
-    return new RelayBind({
-      url: relay.url,
-      relayKey: keyFromBase64(relay.key, `relay ${relay.id} key`),
+  private relaySetFor(map: NetworkMap): RelaySet {
+    const relays = new RelaySet({
+      ...this.options.relays,
       privateKey: this.options.privateKey,
       core: this.options.core,
       x25519: this.options.x25519,
-      token,
       connect: this.options.relayConnect,
       clock: this.clock,
       backoffBaseMs: this.options.relayBackoffBaseMs,
       backoffMaxMs: this.options.relayBackoffMaxMs,
+      onHome: (relay) => this.options.onRelay?.(relay),
     });
+    relays.update(map.relays, map.token.token, map.peers, map.self.homeRelay);
+    return relays;
   }
 
-  private async startDevice(map: NetworkMap, relay: RelayInfo): Promise<Running> {
-    const relayBind = this.relayBindFor(relay, map.token.token);
-    const bind = new SwitchBind(relayBind);
-    this.starting = bind;
+  private async startDevice(map: NetworkMap): Promise<Running> {
+    const relays = this.relaySetFor(map);
+    this.starting = relays;
     const device = await Device.create({
       privateKey: this.options.privateKey,
-      bind: this.options.wrapBind?.(bind) ?? bind,
+      bind: this.options.wrapBind?.(relays) ?? relays,
       core: this.options.core,
       x25519: this.options.x25519,
       clock: this.clock,
@@ -189,7 +202,7 @@ export class MeshPlane {
       throw new Error(`${this.label}: closed`);
     }
     const net = this.interfaceFor(map.self, device);
-    return { device, bind, relayBind, relay, net, addresses: map.self.addresses.join() };
+    return { device, relays, net, addresses: map.self.addresses.join() };
   }
 
   private interfaceFor(self: PeerView, device: Device): NetInterface {
@@ -207,17 +220,16 @@ export class MeshPlane {
     });
   }
 
-  /** A new token goes to the next relay hello; a new relay (id, URL or key) is switched to. */
-  private async followRelay(running: Running, relay: RelayInfo, token: string): Promise<void> {
-    if (sameRelay(running.relay, relay)) {
-      running.relayBind.setToken(token);
-      return;
-    }
-    const next = this.relayBindFor(relay, token);
-    await running.bind.use(next);
-    running.relayBind = next;
-    running.relay = relay;
-    this.options.onRelay?.(relay);
+  /**
+   * The map's relays, token and peers' homes go to the relay set. When the map moved the home
+   * (it dropped the home relay, or changed its URL or key), the map is applied once the new
+   * home is connected, as the device's first relay was.
+   */
+  private async followRelays(relays: RelaySet, map: NetworkMap): Promise<void> {
+    const before = relays.home;
+    const bind = relays.homeBind;
+    relays.update(map.relays, map.token.token, map.peers);
+    if (relays.home !== before || relays.homeBind !== bind) await relays.whenReady();
   }
 
   /** Addresses are stable (kept across key rotation); if they do change, a new interface. */
