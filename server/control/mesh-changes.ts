@@ -2,6 +2,10 @@
 // the new state from the store and hand it to the mapper, which sends deltas to exactly the
 // nodes concerned. Notifications run one at a time, in the order they came, so that a read
 // made for an earlier change is never applied after a later one.
+//
+// A notification may come for a change already applied (on several servers each server also
+// applies its own changes' rows when its follower reaches them: cluster/triggers.ts): what
+// was read equals what the map holds, and nothing is sent or recomputed.
 
 import type { Logger } from "pino";
 import type { MeshChanges, NodeRefusal } from "./changes.ts";
@@ -10,11 +14,33 @@ import type { Mapper } from "./mapper/mapper.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { PolicyHolder } from "./policy-holder.ts";
 import { sameDocumentKeys } from "./shares/overlay.ts";
-import type { Store } from "./store/types.ts";
+import { loadActiveShares } from "./shares/share-active.ts";
+import type { NodeRecord, Store, UserRecord } from "./store/types.ts";
+
+/**
+ * Whether two records of a node or a user say the same (`lastSeen` aside: the map's last seen
+ * is presence, kept apart from the record). Every field is compared, so one added later counts.
+ */
+export function sameRecord(
+  a: NodeRecord | UserRecord | undefined,
+  b: NodeRecord | UserRecord,
+): boolean {
+  if (a === undefined) return false;
+  const left = a as unknown as Record<string, unknown>;
+  const right = b as unknown as Record<string, unknown>;
+  const keys = new Set([...Object.keys(left), ...Object.keys(right)]);
+  keys.delete("lastSeen");
+  for (const key of keys) {
+    if (JSON.stringify(left[key] ?? null) !== JSON.stringify(right[key] ?? null)) return false;
+  }
+  return true;
+}
 
 /** The map side's MeshChanges. */
 export class MapSideChanges implements MeshChanges {
   private chain: Promise<void> = Promise.resolve();
+  /** The stored policy's version this side compiled last (undefined: not known). */
+  private policyVersion: number | undefined;
 
   constructor(
     private readonly store: Store,
@@ -34,6 +60,7 @@ export class MapSideChanges implements MeshChanges {
         return;
       }
       const previous = this.mapper.node(nodeId);
+      if (sameRecord(previous, node)) return;
       this.mapper.upsertNode(node);
       // A new key belongs to another stream: the one open under the old key ends.
       if (previous !== undefined && previous.nodeKey !== node.nodeKey) {
@@ -52,13 +79,17 @@ export class MapSideChanges implements MeshChanges {
   }
 
   nodeRemoved(nodeId: number, refusal?: NodeRefusal): Promise<void> {
-    return this.serial(async () => this.hub.forget(nodeId, "removed by an admin", refusal));
+    return this.serial(async () => {
+      // Gone already (its removal applied here before): nothing to tell anyone.
+      if (this.mapper.node(nodeId) === undefined) return;
+      this.hub.forget(nodeId, "removed by an admin", refusal);
+    });
   }
 
   userChanged(userId: number): Promise<void> {
     return this.serial(async () => {
       const user = await this.store.userById(userId);
-      if (user === null) return;
+      if (user === null || sameRecord(this.mapper.user(userId), user)) return;
       this.mapper.upsertUser(user, await this.policy.reloadUsers(this.store));
     });
   }
@@ -73,7 +104,12 @@ export class MapSideChanges implements MeshChanges {
 
   policyChanged(): Promise<void> {
     return this.serial(async () => {
+      // The same version again (a change this side applied already): nothing to recompute.
+      const stored = await this.store.getPolicy();
+      const version = stored?.version ?? 0;
+      if (version === this.policyVersion) return;
       const policy = await this.policy.load(this.store);
+      this.policyVersion = version;
       const started = performance.now();
       this.mapper.setPolicy(policy);
       this.metrics?.policyRecompute((performance.now() - started) / 1000);
@@ -89,7 +125,12 @@ export class MapSideChanges implements MeshChanges {
    */
   sharesChanged(): Promise<void> {
     return this.serial(async () => {
-      const policy = await this.policy.loadShares(this.store, this.now());
+      // The same shares in force as the map has (a change applied already, a share's use
+      // counted): nothing to recompute.
+      const now = this.now();
+      const active = await loadActiveShares(this.store, now);
+      if (JSON.stringify(active) === JSON.stringify(this.policy.activeShares())) return;
+      const policy = await this.policy.loadShares(this.store, now);
       const started = performance.now();
       // Only the overlay changed: the document's answers about every other subject are kept.
       this.mapper.setPolicy(policy, sameDocumentKeys(this.mapper.policy, policy));

@@ -44,20 +44,30 @@ describe("CursorMap", () => {
     expect(cursors.localSeqOf(9)).toBe(6);
   });
 
-  it("pulls the resume point back before own changes numbered after the cursor", () => {
+  it("pulls the resume point back before own changes until a bound read after them passes", () => {
     const cursors = new CursorMap("t");
     cursors.startAt(0, 0);
-    // Own change applied at ring 10..12, not yet numbered; another server's row 1 passed at 15.
-    const own = cursors.ownApplying(10);
+    // Own change applied at ring 10..12, its row not known; another server's row 1 passed at 15.
+    const before = cursors.ticket();
+    cursors.ownApplying(10);
     cursors.passed(1, 15);
     expect(cursors.localSeqOf(1)).toBe(10);
-    cursors.ownNumberedAs(own, 2);
+    // A newest-row read that started before the change says nothing about it.
+    cursors.bound(before, 1);
+    expect(cursors.localSeqOf(1)).toBe(10);
+    // One read after it: its row is at or before 2.
+    cursors.bound(cursors.ticket(), 2);
     expect(cursors.localSeqOf(1)).toBe(10); // row 2 is after the cursor: still resent
     cursors.passed(2, 16);
     expect(cursors.localSeqOf(2)).toBe(16); // the node has row 2 itself
-    const failed = cursors.ownApplying(20);
-    cursors.ownNumberedAs(failed, undefined);
-    expect(cursors.localSeqOf(2)).toBe(16);
+    // A later own change pulls back every cursor until bounded.
+    const ticket = cursors.ticket();
+    cursors.ownApplying(20);
+    expect(cursors.localSeqOf(2)).toBe(16); // applied after the ring reached 16: nothing to add
+    cursors.passed(3, 25);
+    expect(cursors.localSeqOf(3)).toBe(20);
+    cursors.bound(ticket + 1, 3);
+    expect(cursors.localSeqOf(3)).toBe(25);
   });
 });
 

@@ -7,18 +7,25 @@
 // local position L carries the newest p passed at or before L: the node has every change up to
 // p. Another server resumes that node from its own position at p, minus one subtlety: its own
 // changes are applied at once, before the follower reaches their rows, so a change of its own
-// numbered after p may sit in its ring before its position at p. Those (and changes of its own
-// not yet numbered) pull the resume point back to just before them: a change sent twice is
-// harmless (upserts replace, removals of unknown peers are ignored), a change missed is not.
+// numbered after p may sit in its ring before its position at p. Those pull the resume point
+// back to just before them: a change sent twice is harmless (upserts replace, removals of
+// unknown peers are ignored), a change missed is not.
+//
+// A change's row is written by its own transaction (triggers.ts), so the server does not learn
+// its number; it learns a bound instead: the newest row in the database, read after the change
+// committed (the follower's next poll), is at or after it. Until then the change pulls back
+// every resume; after, every resume from a row before the bound.
 
 /** How many positions are remembered (as many as the change ring holds by default). */
 export const DEFAULT_CURSOR_WINDOW = 65536;
 
-/** A change of this server's own, applied before its row was numbered. */
+/** A change of this server's own, applied here before the follower reached its row. */
 export interface OwnChange {
   /** The local ring position just before it was applied. */
   readonly localBefore: number;
-  /** Its row's number, once the insert returned. */
+  /** Its place among own changes: a bound read after `ticket()` returned more covers it. */
+  readonly ticket: number;
+  /** A row number at or after its row's (the newest row, read after it committed). */
   dbSeq?: number;
 }
 
@@ -28,7 +35,7 @@ export class CursorMap {
   private readonly local: number[] = [];
   private readonly own = new Set<OwnChange>();
   private ownNumbered: OwnChange[] = [];
-  private readonly ownRows = new Set<number>();
+  private tickets = 0;
 
   /** `tag` tells databases apart (a cursor from another mesh's database never matches). */
   constructor(
@@ -64,30 +71,29 @@ export class CursorMap {
     }
   }
 
-  /** A change of this server's own is about to be applied (ring at `localSeq`). */
+  /** A change of this server's own, committed already, is about to be applied (ring at `localSeq`). */
   ownApplying(localSeq: number): OwnChange {
-    const change: OwnChange = { localBefore: localSeq };
+    const change: OwnChange = { localBefore: localSeq, ticket: ++this.tickets };
     this.own.add(change);
     return change;
   }
 
-  /** Its row got number `seq` (or it will never get one: undefined, publishing gave up). */
-  ownNumberedAs(change: OwnChange, seq: number | undefined): void {
-    this.own.delete(change);
-    if (seq === undefined) return;
-    change.dbSeq = seq;
-    this.ownNumbered.push(change);
-    // A row the follower already passed was applied twice (harmless): nothing to remember.
-    if (seq > this.position) this.ownRows.add(seq);
+  /** The ticket of the newest own change so far: call before reading the newest row. */
+  ticket(): number {
+    return this.tickets;
   }
 
   /**
-   * Whether row `seq` is a change of this server's own that it applied when it made it (asked
-   * once per row, by the follower, which applies any other row: another server's, one of this
-   * server whose own application failed, one of a previous run under the same server id).
+   * `newest` is the newest row in the database, read after `ticket()` returned `ticket`: every
+   * own change up to that ticket committed before the read, so its row is at or before it.
    */
-  appliedHere(seq: number): boolean {
-    return this.ownRows.delete(seq);
+  bound(ticket: number, newest: number): void {
+    for (const change of this.own) {
+      if (change.ticket > ticket) continue;
+      this.own.delete(change);
+      change.dbSeq = newest;
+      this.ownNumbered.push(change);
+    }
   }
 
   /** The cursor for a message covering ring position `localSeq`, or undefined (none passed). */

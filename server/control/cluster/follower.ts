@@ -1,6 +1,7 @@
 // Follows cluster_changes (pg-bus.ts): reads the rows after the last one passed, in order,
-// applies those other servers made (this server applied its own when it made them) and records
-// each position in the cursor map. Runs when a notification names a newer row and on a timer,
+// applies each (this server's own too: their rows do not say who wrote them, and applying a
+// change already applied finds nothing new, mesh-changes.ts) and records each position in the
+// cursor map. Runs when a notification names a newer row and on a timer,
 // one read at a time. A row whose application fails (the database went away mid-read) is not
 // passed: the next run tries it again, so nothing is skipped.
 
@@ -12,11 +13,10 @@ import type { ChangeRow } from "./pg-bus.ts";
 export interface FollowerOptions {
   changesAfter(seq: number, limit: number): Promise<ChangeRow[]>;
   maxSeq(): Promise<number>;
-  /** Applies another server's change to the map side. */
+  /** Applies a change to the map side. */
   apply(row: ChangeRow): Promise<void>;
   /** The local change ring's position (mapper.log.seq). */
   localSeq(): number;
-  serverId: string;
   cursors: CursorMap;
   log?: Logger;
   /** Rows read at once (default 500). */
@@ -57,8 +57,11 @@ export class ChangeFollower {
 
   /** Asks the database for its newest row and reads up to it (the timer, a reconnect). */
   async poll(): Promise<void> {
+    // Own changes made before the read committed before it: their rows are at or before max.
+    const ticket = this.options.cursors.ticket();
     try {
       const max = await this.options.maxSeq();
+      this.options.cursors.bound(ticket, max);
       if (max > this.latest) this.latest = max;
       this.failing = false;
     } catch (error) {
@@ -112,7 +115,7 @@ export class ChangeFollower {
   }
 
   private async readAll(): Promise<void> {
-    const { cursors, serverId } = this.options;
+    const { cursors } = this.options;
     const batch = this.options.batch ?? 500;
     for (;;) {
       let rows: ChangeRow[];
@@ -123,17 +126,15 @@ export class ChangeFollower {
         return;
       }
       for (const row of rows) {
-        if (row.origin !== serverId || !cursors.appliedHere(row.seq)) {
-          try {
-            await this.options.apply(row);
-          } catch (error) {
-            this.failing = true;
-            this.options.log?.warn(
-              { seq: row.seq, err: String(error) },
-              "cluster: change not applied",
-            );
-            return;
-          }
+        try {
+          await this.options.apply(row);
+        } catch (error) {
+          this.failing = true;
+          this.options.log?.warn(
+            { seq: row.seq, err: String(error) },
+            "cluster: change not applied",
+          );
+          return;
         }
         cursors.passed(row.seq, this.options.localSeq());
         if (row.seq > this.latest) this.latest = row.seq;

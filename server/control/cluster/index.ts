@@ -3,16 +3,17 @@
 // jobs. startControl (../index.ts) starts it when given `cluster` and hands its hooks to the hub
 // and its MeshChanges to the API.
 //
-// A change is applied on the server that made it at once (the API's caller sees it done) and
-// published as a row; every other server applies it when its follower reaches the row. Each
-// application reads the current state from the database, so servers that apply the same rows
-// in different interleavings with their own end in the same state.
+// A change's row is written by the change's own transaction (triggers.ts). The server that made
+// it applies it at once (the API's caller sees it done); every server, that one too, applies it
+// again when its follower reaches the row. Each application reads the current state from the
+// database, so servers that apply the same rows in different interleavings end in the same
+// state, and one that finds what it holds already sends nothing (mesh-changes.ts).
 
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { MeshChanges, NodeRefusal } from "../changes.ts";
 import type { Volatile, VolatileChange } from "../state/volatile.ts";
-import { CursorMap, type OwnChange } from "./cursor.ts";
+import { CursorMap } from "./cursor.ts";
 import { ChangeFollower } from "./follower.ts";
 import {
   CHANGES_CHANNEL,
@@ -22,6 +23,7 @@ import {
   PRESENCE_CHANNEL,
 } from "./pg-bus.ts";
 import { Presence } from "./presence.ts";
+import { installTriggers } from "./triggers.ts";
 
 /** How the cluster is configured. */
 export interface ClusterOptions {
@@ -74,11 +76,15 @@ export interface ClusterSide {
 export interface Cluster {
   readonly serverId: string;
   readonly hub: HubCluster;
-  /** MeshChanges for the API: applied here, then published. */
+  /** MeshChanges for the API: applied here at once (the row is the transaction's). */
   readonly changes: MeshChanges;
   readonly follower: ChangeFollower;
   readonly presence: Presence;
-  /** Publishes a change this server already applied (registration, host facts). */
+  /**
+   * A committed change this server applied from ring position `localBefore` on (registration,
+   * host facts): cursors resent from before it until its row is passed. Its row is the
+   * transaction's own (triggers.ts): nothing is written here.
+   */
   publishOwn(change: ClusterChange, localBefore: number): Promise<void>;
   isLeader(): boolean;
   /** Why the server is not ready, or [] (database reachable and caught up). */
@@ -86,10 +92,23 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/** A joined cluster whose member has not started yet. */
+export interface ClusterJoin {
+  /** The newest change row when it joined. */
+  startSeq: number;
+  /** Starts the member; its close() then closes the bus. */
+  start(side: ClusterSide): Cluster;
+  /**
+   * Closes the bus (listener and pool) of a join whose member never started: the map side
+   * failed to start after joining. Nothing once the member started (its close() does that).
+   */
+  close(): Promise<void>;
+}
+
 /** Joins the cluster: connects, notes the newest row (call before loading the state). */
 export async function joinCluster(
   options: ClusterOptions & { tag: string; log?: Logger },
-): Promise<{ start(side: ClusterSide): Cluster; startSeq: number }> {
+): Promise<ClusterJoin> {
   const serverId = options.serverId ?? randomBytes(9).toString("base64url");
   const log = options.log?.child({ component: "cluster", server: serverId });
   // Notifications before the member starts change nothing: it reads from startSeq on anyway.
@@ -104,14 +123,25 @@ export async function joinCluster(
   await bus.start();
   let startSeq: number;
   try {
+    // Before the newest row is read: every change committed after it has its row.
+    if ((await installTriggers(options.connectionString)) === "installed") {
+      log?.info("cluster: change triggers installed");
+    }
     startSeq = await bus.maxSeq();
   } catch (error) {
     await bus.close();
     throw error;
   }
+  let started = false;
   return {
     startSeq,
-    start: (side) => startMember(bus, events, serverId, startSeq, options, side, log),
+    start: (side) => {
+      started = true;
+      return startMember(bus, events, serverId, startSeq, options, side, log);
+    },
+    close: async () => {
+      if (!started) await bus.close();
+    },
   };
 }
 
@@ -141,7 +171,6 @@ function startMember(
       if (row.kind === "node" && row.nodeId !== undefined) presence.nodeKnown(row.nodeId);
     },
     localSeq: side.localSeq,
-    serverId,
     cursors,
     log,
   });
@@ -156,7 +185,6 @@ function startMember(
   });
   let closed = false;
   let leaderSince: number | undefined;
-  const publishing = new Publisher(bus, cursors, follower, side.now, log);
 
   events.notify = (channel, payload) => {
     if (channel === CHANGES_CHANNEL) {
@@ -197,31 +225,22 @@ function startMember(
   poll.unref();
   heartbeat.unref();
 
-  // The change is committed before any of this: it is published whether or not applying it
-  // here worked. When it did not (the database went away mid-read), the row is not marked as
-  // applied here, so this server's follower applies it when it comes by, like another's.
-  const own = (change: ClusterChange, work: () => Promise<void>) => async () => {
-    const mark = cursors.ownApplying(side.localSeq());
-    let failure: unknown;
-    try {
-      await work();
-    } catch (error) {
-      failure = error;
-    }
-    await publishing.publish(change, mark, failure === undefined);
-    if (failure !== undefined) throw failure;
+  // The change and its row are committed before any of this. Applying it here may fail (the
+  // database went away mid-read): the follower applies the row when it comes by, as it does
+  // every row.
+  const own = (work: () => Promise<void>) => async () => {
+    cursors.ownApplying(side.localSeq());
+    await work();
   };
   const local = side.local;
   const changes: MeshChanges = {
-    nodeChanged: (nodeId) => own({ kind: "node", nodeId }, () => local.nodeChanged(nodeId))(),
-    nodeRemoved: (nodeId, refusal) =>
-      own({ kind: "removed", nodeId, refusal }, () => local.nodeRemoved(nodeId, refusal))(),
-    userChanged: (userId) => own({ kind: "user", userId }, () => local.userChanged(userId))(),
-    // Its nodes' removals are published one by one (HubCluster.removed).
+    nodeChanged: (nodeId) => own(() => local.nodeChanged(nodeId))(),
+    nodeRemoved: (nodeId, refusal) => own(() => local.nodeRemoved(nodeId, refusal))(),
+    userChanged: (userId) => own(() => local.userChanged(userId))(),
+    // Its nodes' removals are marked one by one (HubCluster.removed).
     userSignedOut: (userId) => local.userSignedOut(userId),
-    policyChanged: () => own({ kind: "policy" }, () => local.policyChanged())(),
-    sharesChanged: () =>
-      own({ kind: "shares" }, () => local.sharesChanged?.() ?? Promise.resolve())(),
+    policyChanged: () => own(() => local.policyChanged())(),
+    sharesChanged: () => own(() => local.sharesChanged?.() ?? Promise.resolve())(),
   };
 
   return {
@@ -229,8 +248,9 @@ function startMember(
     follower,
     presence,
     changes,
-    publishOwn: (change, localBefore) =>
-      publishing.publish(change, cursors.ownApplying(localBefore), true),
+    publishOwn: async (_change, localBefore) => {
+      cursors.ownApplying(localBefore);
+    },
     isLeader: () => bus.isLeader,
     notReady() {
       const reasons: string[] = [];
@@ -242,11 +262,9 @@ function startMember(
     hub: {
       presence: (nodeId, change, attachedAt) => presence.local(nodeId, change, attachedAt),
       mayMarkOffline: (nodeId) => presence.mayMarkOffline(nodeId),
-      removed: (nodeId, refusal, localBefore) => {
+      removed: (nodeId, _refusal, localBefore) => {
         presence.forget(nodeId);
-        publishing
-          .publish({ kind: "removed", nodeId, refusal }, cursors.ownApplying(localBefore), true)
-          .catch(() => {});
+        cursors.ownApplying(localBefore);
       },
       cursorAt: (localSeq) => cursors.cursorAt(localSeq),
       localSeqOf(cursor) {
@@ -268,27 +286,13 @@ function startMember(
       clearInterval(poll);
       clearInterval(heartbeat);
       follower.close();
-      await publishing.drain(2000);
       await bus.close();
     },
   };
 }
 
-/** Resolves when `work` settles or after `ms`, whichever comes first; the timer goes either way. */
-async function raceTimeout(work: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    });
-    await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
- * Applies another server's change here; resolves once what it set off here is done too (a
+ * Applies a change here; resolves once what it set off here is done too (a
  * share node's removal recomputes the share overlay): only then may a cursor claim the row.
  */
 async function applyRow(
@@ -313,67 +317,5 @@ function applyKind(local: MeshChanges, row: ChangeRow): Promise<void> {
       return local.policyChanged();
     case "shares":
       return local.sharesChanged?.() ?? Promise.resolve();
-  }
-}
-
-/**
- * Publishes this server's changes in the order they were made, retrying with backoff while the
- * database is away: the change is already committed and applied here, and the other servers
- * must hear of it. A caller waits at most 5 s; the retries go on behind it.
- */
-class Publisher {
-  private chain: Promise<void> = Promise.resolve();
-  private stopped = false;
-
-  constructor(
-    private readonly bus: PgBus,
-    private readonly cursors: CursorMap,
-    private readonly follower: ChangeFollower,
-    private readonly now: () => number,
-    private readonly log: Logger | undefined,
-  ) {}
-
-  /** `appliedHere`: false when applying it on this server failed (the follower will). */
-  publish(change: ClusterChange, mark: OwnChange, appliedHere: boolean): Promise<void> {
-    const done = this.chain.then(() => this.attempt(change, mark, appliedHere));
-    this.chain = done;
-    return raceTimeout(done, 5000);
-  }
-
-  async drain(timeoutMs: number): Promise<void> {
-    await raceTimeout(this.chain, timeoutMs);
-    this.stopped = true;
-  }
-
-  private async attempt(
-    change: ClusterChange,
-    mark: OwnChange,
-    appliedHere: boolean,
-  ): Promise<void> {
-    let wait = 250;
-    for (;;) {
-      try {
-        const seq = await this.bus.publish(change, this.now());
-        // Not applied here: no own mark, so the follower applies the row when it comes by.
-        this.cursors.ownNumberedAs(mark, appliedHere ? seq : undefined);
-        this.follower.notified(seq);
-        return;
-      } catch (error) {
-        if (this.stopped) {
-          this.cursors.ownNumberedAs(mark, undefined);
-          this.log?.error(
-            { change, err: String(error) },
-            "cluster: change not published (stopping)",
-          );
-          return;
-        }
-        this.log?.warn(
-          { change, err: String(error), retryInMs: wait },
-          "cluster: change not published yet",
-        );
-        await new Promise((resolve) => setTimeout(resolve, wait));
-        wait = Math.min(wait * 2, 5000);
-      }
-    }
   }
 }

@@ -1,15 +1,16 @@
 // The control servers' link through PostgreSQL (DESIGN §9.1: several control servers on one
 // database, LISTEN/NOTIFY plus catch-up by sequence). Durable changes are rows of
-// cluster_changes, numbered by the database: a server inserts one after committing a change
-// and every other server reads the rows after the last one it applied, when a notification
-// says there are new ones and on a timer (a notification lost while a connection was down is
-// never a lost change). The insert holds a transaction-scoped advisory lock, so rows become
-// visible in the order of their numbers: a reader that saw row n has seen every row before it.
-// Volatile facts (online, endpoints) travel as notifications only (presence.ts).
+// cluster_changes, numbered by the database and written by the change's own transaction
+// (triggers.ts: they commit together or not at all); every server reads the rows after the last
+// one it applied, when a notification says there are new ones and on a timer (a notification
+// lost while a connection was down is never a lost change). Each insert holds a
+// transaction-scoped advisory lock until its commit, so rows become visible in the order of
+// their numbers: a reader that saw row n has seen every row before it. Volatile facts (online,
+// endpoints) travel as notifications only (presence.ts).
 //
 // One dedicated connection LISTENs and holds the leader lock (a session advisory lock: it goes
 // with the connection, so a dead server's leadership passes on by itself); a small pool runs the
-// inserts, reads and notifications. The listener reconnects with backoff.
+// reads and notifications. The listener reconnects with backoff.
 
 import pg from "pg";
 import type { Logger } from "pino";
@@ -22,17 +23,6 @@ export const PRESENCE_CHANNEL = "corridor_presence";
 /** PostgreSQL refuses a notification payload of 8000 bytes or more. */
 export const NOTIFY_PAYLOAD_LIMIT = 7900;
 
-/**
- * One statement, one round trip, its own transaction: take "corr" "chg0" (serializes inserts,
- * so numbers are handed out in visibility order: the lock is taken before the row's number is
- * drawn and held until the commit), insert, and notify (delivered at the commit).
- */
-const PUBLISH_SQL = `WITH lock AS (SELECT pg_advisory_xact_lock(1668248178, 1667786544)),
-  ins AS (
-    INSERT INTO cluster_changes (kind, node_id, user_id, refusal, origin, created_at)
-    SELECT $1::text, $2::bigint, $3::bigint, $4::text, $5::text, $6::bigint FROM lock
-    RETURNING seq)
-  SELECT seq, pg_notify('${CHANGES_CHANNEL}', seq::text) FROM ins`;
 /** How long the listener's liveness query may take before the connection counts as dead. */
 const LISTENER_CHECK_MS = 3000;
 /** "corr" "lead": held by the leader's listener connection for as long as it lives. */
@@ -41,7 +31,7 @@ const LEADER_LOCK = "SELECT pg_try_advisory_lock(1668248178, 1818583396) AS ok";
 /** What changed, as other servers apply it (MeshChanges' calls, by name). */
 export type ChangeKind = "node" | "removed" | "user" | "policy" | "shares";
 
-/** A change to publish. */
+/** A change, as a row names it. */
 export interface ClusterChange {
   kind: ChangeKind;
   nodeId?: number;
@@ -68,7 +58,7 @@ export interface PgBusOptions {
   /** The listener (re)connected: what was missed meanwhile must be caught up. */
   onListening: () => void;
   log?: Logger;
-  /** Pool size for inserts and reads (default 3). */
+  /** Pool size for reads and notifications (default 3). */
   maxConnections?: number;
 }
 
@@ -139,23 +129,6 @@ export class PgBus {
   /** Connects the listener; rejects when the database cannot be reached at all. */
   async start(): Promise<void> {
     await this.connectListener();
-  }
-
-  /** Inserts a change and notifies; resolves with its sequence number. */
-  async publish(change: ClusterChange, now: number): Promise<number> {
-    // pool.query: a connection dying mid-statement is the pool's to handle (no checked-out
-    // client whose 'error' event nobody hears).
-    const result = await this.pool.query(PUBLISH_SQL, [
-      change.kind,
-      change.nodeId ?? null,
-      change.userId ?? null,
-      change.refusal === undefined ? null : JSON.stringify(change.refusal),
-      this.options.serverId,
-      now,
-    ]);
-    const seq = toNumber(result.rows[0]?.seq);
-    if (seq === undefined) throw new Error("cluster_changes: the insert returned no seq");
-    return seq;
   }
 
   /**
