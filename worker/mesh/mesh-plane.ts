@@ -137,10 +137,12 @@ export class MeshPlane {
     return this.running?.relays;
   }
 
-  /** Stops a start in progress, waits for the maps in flight, and closes the device. */
+  /** Stops a start in progress and the relays, waits for the maps in flight, closes the device. */
   async close(): Promise<void> {
     this.closed = true;
     await this.starting?.close();
+    // Closing the relays also ends a map waiting for a new home to connect.
+    await this.running?.relays.close();
     await this.queue;
     await this.running?.device.close();
   }
