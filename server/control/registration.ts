@@ -4,7 +4,8 @@
 // reusable, ephemeral or not, tags); a new browser node through the upgrade's session cookie
 // (always ephemeral); or a new agent with neither, which waits for a person's approval.
 // Registration writes the node, the auth key's use and the allocated name and addresses in one
-// transaction: all of it, or nothing.
+// transaction: all of it, or nothing. The auth key's use is its last statement (short lock on the
+// key's row, which concurrent registrations with one key share).
 
 import type { IncomingMessage } from "node:http";
 import type { LoginMessage } from "../../worker/control/messages.ts";
@@ -55,6 +56,14 @@ const refused = (code: string, message: string): LoginOutcome => ({
   code,
   message,
 });
+
+/** An auth key's use refused inside the registration's transaction: rolls it back. */
+class KeyUseRefused extends Error {
+  constructor(readonly prefix: string) {
+    super(`auth key ${prefix}… refused at its use`);
+    this.name = "KeyUseRefused";
+  }
+}
 
 /** Resolves logins to nodes, registering new ones. */
 export class Registrar {
@@ -145,40 +154,52 @@ export class Registrar {
   }
 
   private async withAuthKey(login: LoginMessage, key: string, now: number): Promise<LoginOutcome> {
-    return this.options.store.transaction(async (tx): Promise<LoginOutcome> => {
-      const check = await checkAuthKey(tx, key, now);
-      if (!check.ok) return refused(check.code, check.message);
-      const record = check.key;
-      const asked = login.tags ?? [];
-      let tags = record.tags;
-      if (record.tags.length > 0) {
-        const extra = asked.filter((tag) => !record.tags.includes(tag));
-        if (extra.length > 0) {
-          return refused("tags_not_allowed", `the auth key does not allow ${extra.join(", ")}`);
+    try {
+      return await this.options.store.transaction(async (tx): Promise<LoginOutcome> => {
+        const check = await checkAuthKey(tx, key, now);
+        if (!check.ok) return refused(check.code, check.message);
+        const record = check.key;
+        const asked = login.tags ?? [];
+        let tags = record.tags;
+        if (record.tags.length > 0) {
+          const extra = asked.filter((tag) => !record.tags.includes(tag));
+          if (extra.length > 0) {
+            return refused("tags_not_allowed", `the auth key does not allow ${extra.join(", ")}`);
+          }
+        } else if (asked.length > 0) {
+          const policy = this.options.policy();
+          const denied = asked.filter((tag) => !policy.mayUseTag(record.userId, tag));
+          if (denied.length > 0) {
+            return refused(
+              "tags_not_allowed",
+              `the auth key's owner may not use ${denied.join(", ")}`,
+            );
+          }
+          tags = asked;
         }
-      } else if (asked.length > 0) {
-        const policy = this.options.policy();
-        const denied = asked.filter((tag) => !policy.mayUseTag(record.userId, tag));
-        if (denied.length > 0) {
-          return refused(
-            "tags_not_allowed",
-            `the auth key's owner may not use ${denied.join(", ")}`,
-          );
-        }
-        tags = asked;
-      }
-      if (!(await tx.useAuthKey(record.id))) {
-        return refused("authkey_used", `auth key ${record.prefix}… was used already`);
-      }
-      const node = await this.create(tx, login, {
-        userId: tags.length > 0 ? null : record.userId,
-        tags,
-        ephemeral: record.ephemeral || login.ephemeral === true,
-        authKeyId: record.id,
-        now,
+        const node = await this.create(tx, login, {
+          userId: tags.length > 0 ? null : record.userId,
+          tags,
+          ephemeral: record.ephemeral || login.ephemeral === true,
+          authKeyId: record.id,
+          now,
+        });
+        // The key's use comes last: its row lock, which every registration with this key
+        // queues on (on PostgreSQL), is then held for this statement and COMMIT only, not
+        // through the name and address allocation above. Refused now, the node goes with the
+        // rollback.
+        if (!(await tx.useAuthKey(record.id))) throw new KeyUseRefused(record.prefix);
+        return { kind: "node", via: "registered", node, changed: true };
       });
-      return { kind: "node", via: "registered", node, changed: true };
-    });
+    } catch (error) {
+      if (!(error instanceof KeyUseRefused)) throw error;
+      // Checked fine, then refused at its use: a one-off key another registration used first,
+      // or a key revoked meanwhile. Its state now says which.
+      const again = await checkAuthKey(this.options.store, key, now);
+      return again.ok
+        ? refused("authkey_used", `auth key ${error.prefix}… was used already`)
+        : refused(again.code, again.message);
+    }
   }
 
   private async forSession(

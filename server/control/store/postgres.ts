@@ -6,7 +6,8 @@
 // Behaviour kept identical to SQLite's:
 // - a write inside a transaction runs under a savepoint, so a unique violation fails only that
 //   statement (PostgreSQL would otherwise abort the whole transaction) and the caller can try
-//   another name or address in the same transaction (allocate.ts);
+//   another name or address in the same transaction (allocate.ts); a write that cannot break a
+//   constraint may skip it (WriteOptions.unguarded: an auth key's use, registration's last);
 // - unique, foreign key and check violations become StoreConflictError naming the field
 //   (conflicts.ts); serialization failures and deadlocks become StoreConflictError "transaction";
 // - migrations run in one transaction under an advisory lock, so several servers starting at
@@ -141,11 +142,50 @@ function poolRunner(pool: pg.Pool): SqlRunner {
   };
 }
 
+/**
+ * SqlRunner.claimFreeIpv4 in one round trip. A candidate is free in this statement's snapshot
+ * (taken just before: an address committed in between is the unique constraint's to catch) and
+ * its advisory transaction lock (the 64-bit key "ipv4" << 32 | n) is this transaction's, got
+ * now or held already (reentrant). The filter runs row by row under LIMIT 1, so only the
+ * number returned is locked. Numbers come back as text (bigint).
+ */
+const CLAIM_FREE_IPV4 = `WITH top AS (
+    SELECT COALESCE(MAX(ipv4_int) + 1, $1::bigint) AS s FROM nodes
+    WHERE ipv4_int >= $1::bigint AND ipv4_int <= $2::bigint)
+  SELECT s::text AS next,
+    (SELECT n FROM generate_series(s, LEAST(s + $3::bigint - 1, $2::bigint)) AS n
+      WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE ipv4_int = n)
+        AND pg_try_advisory_xact_lock((1768977972::bigint << 32) + n) LIMIT 1)::text AS claimed
+  FROM top`;
+
 /** Statements on a transaction's connection; writes under a savepoint (file comment). */
 function clientRunner(client: pg.PoolClient): SqlRunner {
   return {
     read: (sql, params = []) => query(client, sql, params),
-    async write(sql, params = []) {
+    async claimFreeIpv4(first, last, window) {
+      try {
+        const { rows } = await client.query<{ next: string; claimed: string | null }>(
+          CLAIM_FREE_IPV4,
+          [first, last, window],
+        );
+        const row = rows[0]!;
+        return {
+          next: Number(row.next),
+          claimed: row.claimed === null ? null : Number(row.claimed),
+        };
+      } catch (error) {
+        throw mapError(error);
+      }
+    },
+    async write(sql, params = [], options) {
+      if (options?.unguarded === true) {
+        try {
+          const result = await client.query(numbered(sql), values(params));
+          return { changes: result.rowCount ?? 0, rows: result.rows as Row[] };
+        } catch (error) {
+          throw mapError(error);
+        }
+      }
       await client.query("SAVEPOINT corridor_write");
       let result: pg.QueryResult;
       try {

@@ -9,6 +9,16 @@ import { FOREIGN_KEYS, UnnamedForeignKeyError } from "./conflicts.ts";
 import type { Row } from "./rows.ts";
 import { StoreConflictError } from "./types.ts";
 
+/** How a write runs. */
+export interface WriteOptions {
+  /**
+   * The statement cannot break a constraint, so it needs no savepoint of its own (PostgreSQL:
+   * two round trips fewer). For the last statement of a transaction that locks a busy row: the
+   * lock is then held for the statement and COMMIT only. A failure still ends the transaction.
+   */
+  unguarded?: boolean;
+}
+
 /** How one statement runs, supplied by an adapter. */
 export interface SqlRunner {
   read(sql: string, params?: readonly unknown[]): Promise<Row[]>;
@@ -17,7 +27,25 @@ export interface SqlRunner {
    * StoreConflictError, or UnnamedForeignKeyError when the driver does not say which key,
    * and the failed statement leaves nothing behind: the transaction stays usable.
    */
-  write(sql: string, params?: readonly unknown[]): Promise<{ changes: number; rows: Row[] }>;
+  write(
+    sql: string,
+    params?: readonly unknown[],
+    options?: WriteOptions,
+  ): Promise<{ changes: number; rows: Row[] }>;
+  /**
+   * In one statement: `next`, the address number after the highest of `first`..`last` any node
+   * has (`first` when none; `last` + 1 when the top is taken), and `claimed`, the first of the
+   * `window` numbers from `next` on (up to `last`) that no node has and no other running
+   * transaction claimed, now claimed by this one until it ends (null when there is none). Lets
+   * concurrent registrations pick different next addresses instead of all the same one
+   * (PostgreSQL: transaction-scoped advisory locks, on a transaction's connection only). Absent
+   * where writers run one at a time anyway (SQLite) and outside a transaction.
+   */
+  claimFreeIpv4?(
+    first: number,
+    last: number,
+    window: number,
+  ): Promise<{ next: number; claimed: number | null }>;
 }
 
 /** An IPv4 address as the number stored in nodes.ipv4_int; a TypeError naming the field if not IPv4. */
@@ -64,16 +92,18 @@ function refuseNul(params: readonly unknown[]): void {
 }
 
 function nulChecked(db: SqlRunner): SqlRunner {
-  return {
+  const checked: SqlRunner = {
     async read(sql, params = []) {
       refuseNul(params);
       return db.read(sql, params);
     },
-    async write(sql, params = []) {
+    async write(sql, params = [], options) {
       refuseNul(params);
-      return db.write(sql, params);
+      return db.write(sql, params, options);
     },
   };
+  if (db.claimFreeIpv4 !== undefined) checked.claimFreeIpv4 = db.claimFreeIpv4.bind(db);
+  return checked;
 }
 
 /** The statement helpers the operation classes share. */

@@ -26,8 +26,14 @@ const USER_COLUMNS = {
   lastLoginAt: "last_login_at",
 } as const;
 
+/** How many next addresses a claim looks through (more concurrent registrations than this share). */
+const CLAIM_WINDOW = 1024;
+
 /** Users and nodes. */
 export class SqlNodes extends SqlBase {
+  /** The next address this transaction claimed last (freeIpv4; PostgreSQL transactions only). */
+  private ownIpv4Claim: number | undefined;
+
   // users
 
   async userById(id: number): Promise<UserRecord | null> {
@@ -188,15 +194,35 @@ export class SqlNodes extends SqlBase {
   async freeIpv4(first: string, last: string): Promise<string | null> {
     const lo = ipv4Number(first, "first");
     const hi = ipv4Number(last, "last");
-    const highest = aggregate(
-      await this.one("SELECT MAX(ipv4_int) AS m FROM nodes WHERE ipv4_int >= ? AND ipv4_int <= ?", [
-        lo,
-        hi,
-      ]),
-      "m",
-    );
-    if (highest === null) return ipv4Text(lo);
-    if (highest < hi) return ipv4Text(highest + 1);
+    const own = this.ownIpv4Claim;
+    if (own !== undefined && own >= lo && own <= hi) {
+      // A retry (the name was lost): this transaction's claim is still its own, unless its
+      // address got taken without a claim meanwhile. Going past it would leave a hole.
+      const taken = await this.one("SELECT 1 AS x FROM nodes WHERE ipv4_int = ?", [own]);
+      if (taken === undefined) return ipv4Text(own);
+    }
+    let next: number;
+    if (this.db.claimFreeIpv4 !== undefined) {
+      // Concurrent registrations all see the same highest address: on PostgreSQL each claims
+      // the first next free one no other has claimed, so they do not queue on each other's
+      // insert of one address and retry. The unique constraint stays the guard.
+      const found = await this.db.claimFreeIpv4(lo, hi, CLAIM_WINDOW);
+      next = found.next;
+      if (found.claimed !== null) {
+        this.ownIpv4Claim = found.claimed;
+        return ipv4Text(found.claimed);
+      }
+    } else {
+      const highest = aggregate(
+        await this.one(
+          "SELECT MAX(ipv4_int) AS m FROM nodes WHERE ipv4_int >= ? AND ipv4_int <= ?",
+          [lo, hi],
+        ),
+        "m",
+      );
+      next = highest === null ? lo : highest + 1;
+    }
+    if (next <= hi) return ipv4Text(next);
     // The top is taken: look for a hole, lowest first (only once the range has been used up).
     if ((await this.one("SELECT 1 AS x FROM nodes WHERE ipv4_int = ?", [lo])) === undefined) {
       return ipv4Text(lo);

@@ -75,11 +75,14 @@ export class SqlStoreTx extends SqlShares implements StoreTx {
 
   async useAuthKey(id: number): Promise<boolean> {
     // One statement: the condition and the count change together, so two concurrent uses of a
-    // one-off key cannot both see it unused (PostgreSQL re-checks the row after the lock).
-    const { changes } = await this.write(
+    // one-off key cannot both see it unused (PostgreSQL re-checks the row after the lock). No
+    // savepoint (it breaks no constraint): registration uses the key last, and the row's lock,
+    // which every registration with this key queues on, is then held for this and COMMIT only.
+    const { changes } = await this.db.write(
       `UPDATE auth_keys SET used_count = used_count + 1
        WHERE id = ? AND revoked_at IS NULL AND (reusable = 1 OR used_count = 0)`,
       [id],
+      { unguarded: true },
     );
     return changes > 0;
   }
