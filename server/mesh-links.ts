@@ -1,7 +1,8 @@
 // A Node mesh node's two links to the service, made the same way by MeshNode (userspace) and
-// TunNode (a host interface): the map stream's client (ControlClient over `ws`) and the relay
-// connection (RelayBind pinned to the key the map gives). Kept in one place so that both kinds
-// of node log in with the same host facts and follow the map's relay by the same rule.
+// TunNode (a host interface): the map stream's client (ControlClient over `ws`) and the relays
+// (a RelaySet: the home relay chosen by the agents' STUN probe, each peer's home relay for
+// sending to it, every connection pinned to the key the map gives). Kept in one place so that
+// both kinds of node log in with the same host facts and pick their relays by the same rule.
 
 import { hostname as osHostname } from "node:os";
 
@@ -15,10 +16,11 @@ import type { Hostinfo } from "../worker/control/messages.ts";
 import type { ControlConnect } from "../worker/control/socket.ts";
 import type { RelayInfo } from "../worker/control/types.ts";
 import type { CryptoCore } from "../worker/crypto/index.ts";
-import { RelayBind } from "../worker/relay/client.ts";
+import type { HomeReason } from "../worker/relay/home-choice.ts";
+import { RelaySet, type RelaySetOptions } from "../worker/relay/relay-set.ts";
 import type { RelayConnect } from "../worker/relay/socket.ts";
 import type { Clock } from "../worker/wireguard/clock.ts";
-import { keyFromBase64 } from "../worker/wireguard/keys.ts";
+import { stunRelayProbe } from "./agent/relay-probe.ts";
 import { nodeControlConnect } from "./control/control-socket-node.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
 import { nodeRelayConnect } from "./relay/ws-node.ts";
@@ -77,34 +79,40 @@ export function nodeControlClient(options: NodeControlOptions): ControlClient {
   });
 }
 
-/** What a node's relay connection is made from (besides the relay and the token). */
+/** What a node's relays are made from (besides the map's relays, token and peers). */
 export interface NodeRelayOptions {
   privateKey: Uint8Array;
   core: CryptoCore;
   /** Opens relay sockets (default: the `ws` package). */
   relayConnect?: RelayConnect;
   clock?: Clock;
-  /** Reconnect backoff (RelayBind's defaults when absent). */
+  /** Reconnect backoff of each connection (RelayBind's defaults when absent). */
   relayBackoffBaseMs?: number;
   relayBackoffMaxMs?: number;
+  /**
+   * How the home relay is measured and left: RelaySet's defaults, except the probe, which is
+   * the relay's STUN listener (server/agent/relay-probe.ts) unless one is given here.
+   */
+  relays?: Pick<
+    RelaySetOptions,
+    "probe" | "probeTimeoutMs" | "probeIntervalMs" | "failoverMs" | "idleMs"
+  >;
+  /** The home relay changed (not called for the first choice: read `home`). */
+  onHome?: (relay: RelayInfo, reason: HomeReason) => void;
 }
 
-/** A connection to `relay`, pinned to the key the map gives for it, presenting `token`. */
-export function nodeRelayBind(
-  relay: RelayInfo,
-  token: string,
-  options: NodeRelayOptions,
-): RelayBind {
-  return new RelayBind({
-    url: relay.url,
-    relayKey: keyFromBase64(relay.key, `relay ${relay.id} key`),
+/** A node's relays: not connected until opened (update() it with the first map before). */
+export function nodeRelaySet(options: NodeRelayOptions): RelaySet {
+  return new RelaySet({
+    probe: stunRelayProbe(),
+    ...options.relays,
     privateKey: options.privateKey,
     core: options.core,
     x25519: nodeX25519,
-    token,
     connect: options.relayConnect ?? nodeRelayConnect(),
     clock: options.clock,
     backoffBaseMs: options.relayBackoffBaseMs,
     backoffMaxMs: options.relayBackoffMaxMs,
+    onHome: options.onHome,
   });
 }

@@ -1,116 +1,44 @@
 // A mesh node in TUN mode (`corridor agent --tun IFACE`, root; docs/agent-tun.md): the map
 // stream (the shared ControlClient, as MeshNode makes it), a real WireGuard interface on the
 // host (wg-interface.ts) carrying the node's key and addresses, the relay bridge for peers
-// reached through the relay (relay-bridge.ts) and the peer sync (tun-sync.ts). The host's own
-// services then answer on the mesh addresses natively. Maps apply one after another; a map
-// that cannot be applied is logged and the previous state stays. A timer reads the interface
-// every `tickMs` (counters for status).
+// reached through the relays (relay-bridge.ts) and the peer sync (tun-sync.ts). The relays are
+// a RelaySet, as a userspace node's: a home relay picked by the STUN probe with failover, each
+// peer reached at its own home relay. The host's own services then answer on the mesh
+// addresses natively. Maps apply one after another; a map that cannot be applied is logged and
+// the previous state stays. A timer reads the interface every `tickMs` (counters for status).
 
-import type { ControlClient, ControlRefusal } from "../../../worker/control/client.ts";
+import type { ControlClient } from "../../../worker/control/client.ts";
 import type { MapState } from "../../../worker/control/map-state.ts";
-import type { Hostinfo } from "../../../worker/control/messages.ts";
-import type { ControlConnect } from "../../../worker/control/socket.ts";
-import { SwitchBind } from "../../../worker/control/switch-bind.ts";
 import type { NetworkMap, RelayInfo } from "../../../worker/control/types.ts";
 import { type CryptoCore, initCrypto } from "../../../worker/crypto/index.ts";
 import type { PathBind } from "../../../worker/path/path-bind.ts";
 import type { PeerStatus } from "../../../worker/path/types.ts";
 import type { RelayBind } from "../../../worker/relay/client.ts";
-import type { RelayConnect } from "../../../worker/relay/socket.ts";
+import type { RelaySet } from "../../../worker/relay/relay-set.ts";
 import { keyToBase64 } from "../../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../../crypto/x25519-node.ts";
-import type { Logger } from "../../log.ts";
-import { type DirectOptions, reportEndpoints } from "../../mesh-direct.ts";
-import { chooseRelay, nodeControlClient, nodeRelayBind, sameRelay } from "../../mesh-links.ts";
+import { reportEndpoints } from "../../mesh-direct.ts";
+import { nodeControlClient, nodeRelaySet } from "../../mesh-links.ts";
 import type { EndpointReporter } from "../endpoints.ts";
-import { type HostCommands, type HostTools, hostCommands, isExecutable } from "./exec.ts";
+import { type HostCommands, hostCommands, isExecutable } from "./exec.ts";
 import { InterfaceFilter } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
+import type { TunNodeOptions } from "./tun-options.ts";
 import { openTunPaths, withPaths } from "./tun-paths.ts";
 import { TunSync } from "./tun-sync.ts";
 import { WgInterface } from "./wg-interface.ts";
 
-/** Options of TunNode.start(). */
-export interface TunNodeOptions {
-  /** The interface to create ("corridor0"); it must not exist yet. */
-  iface: string;
-  /** The node's WireGuard private key (it goes to the interface through wg's stdin only). */
-  privateKey: Uint8Array;
-  /** The map stream ("wss://host/control"). */
-  controlUrl: string;
-  authKey?: string;
-  /** Reported at login (default: this machine's host name). */
-  hostname?: string;
-  os?: string;
-  tags?: string[];
-  ephemeral?: boolean;
-  /** More host facts for the login (SSH host keys, SSH users). */
-  hostinfo?: Omit<Hostinfo, "hostname" | "os">;
-  onWaiting?: (approvalUrl: string) => void;
-  onRefused?: (refusal: ControlRefusal) => void;
-  /**
-   * Aborting it before start() resolves (an agent stopped while it waits for approval or its
-   * first map) closes the node: start() rejects and nothing is left on the host.
-   */
-  signal?: AbortSignal;
-  /**
-   * The node exists and is about to join (its map stream, state and commands are usable, its
-   * map still empty): the agent's local socket answers from here, while it waits for approval.
-   */
-  onCreated?: (node: TunNode) => void;
-  /** A map could not be applied (the node keeps the previous state). */
-  onError?: (error: Error) => void;
-  log: Logger;
-  /**
-   * The direct paths' UDP socket's port (`--udp-port`); default: one the system picks. The
-   * interface's own port is always one the system picks: only the agent sends to it.
-   */
-  listenPort?: number;
-  mtu?: number;
-  /** "auto" (default): the kernel module when it loads, else wireguard-go. */
-  implementation?: "auto" | "kernel" | "wireguard-go";
-  /**
-   * Direct UDP paths (default true): a UDP socket of the agent's, probed and chosen per peer
-   * by a PathBind, its endpoints reported to the control server; false (`--no-direct`):
-   * everything through the relay, no socket, no endpoints.
-   */
-  direct?: boolean;
-  /** More of the direct socket (host, loopback endpoints and a wrapper, for tests). */
-  directOptions?: Omit<DirectOptions, "port" | "disabled">;
-  /**
-   * The policy's port-level rules as nftables rules on the interface (nft-filter.ts):
-   * "nftables" (default; start() rejects when `nft` is missing) or "none" (the host firewall
-   * enforces the policy; the peer set alone filters here).
-   */
-  filter?: "nftables" | "none";
-  /** For tests: other paths of ip, wg, wireguard-go or nft. */
-  tools?: Partial<HostTools>;
-  /** How often the interface is read (default 5 s). */
-  tickMs?: number;
-  /**
-   * For tests: run every command inside this network namespace; the bridge sockets then
-   * listen on `bridgeHost` (default 127.0.0.1) and reach the interface at `interfaceHost`
-   * (default 127.0.0.1): the two ends of a veth pair into that namespace.
-   */
-  netns?: string;
-  bridgeHost?: string;
-  interfaceHost?: string;
-  controlConnect?: ControlConnect;
-  relayConnect?: RelayConnect;
-  relayBackoffBaseMs?: number;
-  relayBackoffMaxMs?: number;
-}
+export type { TunNodeOptions } from "./tun-options.ts";
 
 /** What runs once the first map came. */
 interface Running {
   iface: WgInterface;
   bridge: RelayBridge;
-  bind: SwitchBind;
-  relayBind: RelayBind;
+  /** The home relay and the connections to peers' homes. */
+  relays: RelaySet;
   /** Direct or relay per peer; the bridge sends and receives through it. */
   paths: PathBind;
   endpoints: EndpointReporter | undefined;
-  relay: RelayInfo;
   sync: TunSync;
   addresses: string;
 }
@@ -207,7 +135,8 @@ export class TunNode {
       });
     }, tickMs);
     node.timer.unref();
-    node.control.update({ homeRelay: node.running.relay.id });
+    const home = node.running.relays.home;
+    if (home !== undefined) node.control.update({ homeRelay: home.id });
     return node;
   }
 
@@ -221,12 +150,17 @@ export class TunNode {
     return this.running?.iface;
   }
 
-  /** The relay in use and its connection, once the first map came. */
+  /** The home relay and its connection, once the first map came. */
   get relay(): RelayInfo | undefined {
-    return this.running?.relay;
+    return this.running?.relays.home;
   }
   get relayBind(): RelayBind | undefined {
-    return this.running?.relayBind;
+    return this.running?.relays.homeBind;
+  }
+
+  /** Every relay connection (home and peers' homes), once the first map came. */
+  get relays(): RelaySet | undefined {
+    return this.running?.relays;
   }
 
   /** The relay bridge (its counters), once the first map came. */
@@ -246,7 +180,11 @@ export class TunNode {
   peerStatus(): PeerStatus[] {
     const running = this.running;
     if (running === undefined) return [];
-    return withPaths(running.sync.status(), (key) => running.paths.pathOf(key), running.relay.id);
+    return withPaths(
+      running.sync.status(),
+      (key) => running.paths.pathOf(key),
+      running.relays.home?.id ?? "",
+    );
   }
 
   /** Reads the interface now and applies what changed (status is fresh after it resolves). */
@@ -262,6 +200,8 @@ export class TunNode {
     // An ephemeral node leaves at once rather than after the server's grace period.
     if (this.options.ephemeral === true) await this.control.logout();
     this.control.close();
+    // Closing the relays also ends a map waiting for a new home to connect.
+    await this.running?.relays.close();
     await this.queue;
     const running = this.running;
     this.running = undefined;
@@ -284,13 +224,12 @@ export class TunNode {
 
   private async applyNow(map: NetworkMap): Promise<void> {
     if (this.closed) return;
-    const relay = chooseRelay(map);
-    if (relay === undefined) throw new Error("tun node: the map lists no relay");
-    const running = this.running ?? (await this.bringUp(map, relay));
+    if (map.relays.length === 0) throw new Error("tun node: the map lists no relay");
+    const running = this.running ?? (await this.bringUp(map));
     if (running === undefined) return;
     if (this.running === undefined) this.running = running;
     else {
-      await this.followRelay(running, relay, map.token.token);
+      await this.followRelays(running.relays, map);
       const addresses = map.self.addresses.join();
       if (addresses !== running.addresses) {
         await running.iface.setAddresses(map.self.addresses);
@@ -303,12 +242,8 @@ export class TunNode {
     await running.sync.apply(map);
   }
 
-  private newRelayBind(relay: RelayInfo, token: string): RelayBind {
-    return nodeRelayBind(relay, token, { ...this.options, core: this.core });
-  }
-
-  /** The interface, the bridge and the relay for the first map; undefined if closed meanwhile. */
-  private async bringUp(map: NetworkMap, relay: RelayInfo): Promise<Running | undefined> {
+  /** The interface, the bridge and the relays for the first map; undefined if closed meanwhile. */
+  private async bringUp(map: NetworkMap): Promise<Running | undefined> {
     const { options } = this;
     const iface = await WgInterface.create({
       iface: options.iface,
@@ -319,9 +254,13 @@ export class TunNode {
       implementation: options.implementation,
     });
     this.pending.push(iface);
-    const relayBind = this.newRelayBind(relay, map.token.token);
-    const bind = new SwitchBind(relayBind);
-    const { paths, udp, direct } = await openTunPaths(options, bind);
+    const relays = nodeRelaySet({
+      ...options,
+      core: this.core,
+      onHome: (relay) => this.homeMoved(relay),
+    });
+    relays.update(map.relays, map.token.token, map.peers, map.self.homeRelay);
+    const { paths, udp, direct } = await openTunPaths(options, relays);
     // Every peer's endpoint on the interface is its bridge socket; what the interface sends
     // there goes out through the PathBind (direct when a probed UDP path answers, else the
     // relay), and what the PathBind delivers for a peer comes from that peer's socket.
@@ -333,11 +272,11 @@ export class TunNode {
       log: options.log,
     });
     this.pending.unshift(bridge);
-    // The relay is opened in the background: peers are set up at once, and what the
-    // interface sends meanwhile is queued (bounded) by the relay client.
+    // The relays are opened in the background: peers are set up at once, and what the
+    // interface sends meanwhile is queued (bounded) by the home relay's client.
     const opened = bridge.open();
     opened.catch((error: Error) => {
-      options.log.warn({ relay: relay.id, error: error.message }, "tun_relay_failed");
+      options.log.warn({ relay: relays.home?.id, error: error.message }, "tun_relay_failed");
     });
     // The UDP socket is bound once the PathBind opened it (right after the relay's welcome);
     // its endpoints are reported from then on (once this first map is applied).
@@ -350,7 +289,7 @@ export class TunNode {
           running.endpoints = reportEndpoints(
             udp,
             direct,
-            () => this.running?.relay.stun,
+            () => this.running?.relays.home?.stun,
             (list) => this.control.update({ endpoints: list }),
           );
         })
@@ -364,15 +303,13 @@ export class TunNode {
       selfKey: this.key,
       log: options.log,
       // Paths are the PathBind's: the interface always sends to the bridge socket.
-      relayId: () => this.running?.relay.id ?? null,
+      relayId: () => this.running?.relays.home?.id ?? null,
     });
     this.pending = [];
     return {
       iface,
       bridge,
-      bind,
-      relayBind,
-      relay,
+      relays,
       paths,
       endpoints: undefined,
       sync,
@@ -380,19 +317,23 @@ export class TunNode {
     };
   }
 
-  /** A new token goes to the next relay hello; a new relay (id, URL or key) is switched to. */
-  private async followRelay(running: Running, relay: RelayInfo, token: string): Promise<void> {
-    if (sameRelay(running.relay, relay)) {
-      running.relayBind.setToken(token);
-      return;
-    }
-    const next = this.newRelayBind(relay, token);
-    await running.bind.use(next);
-    running.relayBind = next;
-    running.relay = relay;
+  /**
+   * The map's relays, token and peers' homes go to the relay set. When the map moved the home
+   * (it dropped the home relay, or changed its URL or key), the map is applied once the new
+   * home is connected, as the first relay was.
+   */
+  private async followRelays(relays: RelaySet, map: NetworkMap): Promise<void> {
+    const before = relays.home;
+    const bind = relays.homeBind;
+    relays.update(map.relays, map.token.token, map.peers);
+    if (relays.home !== before || relays.homeBind !== bind) await relays.whenReady();
+  }
+
+  /** The home relay moved (latency, failover, the map dropped it): control and STUN follow. */
+  private homeMoved(relay: RelayInfo): void {
     this.options.log.info({ relay: relay.id }, "tun_relay_switched");
     this.control.update({ homeRelay: relay.id });
     // Another relay may be another STUN server, and sees this node from elsewhere.
-    void running.endpoints?.refreshStun();
+    void this.running?.endpoints?.refreshStun();
   }
 }
