@@ -7,9 +7,7 @@
 
 import { startControlServer } from "../server/control/http.ts";
 import { createLogger, MetricsRegistry } from "../server/relay/index.ts";
-import { hostPortReason } from "../worker/control/schema.ts";
 import type { RelayInfo } from "../worker/control/types.ts";
-import { keyFromBase64, keyToBase64 } from "../worker/wireguard/keys.ts";
 import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
 import {
   CONTROL_OPTIONS,
@@ -22,6 +20,7 @@ import {
 } from "./control-flags.ts";
 import { DRAIN_OPTION, drain, parseDrain, stopSignals } from "./drain.ts";
 import { parsePort } from "./relay-flags.ts";
+import { parseRelayList, RELAY_LIST_OPTIONS, relayStartLine } from "./relay-list.ts";
 
 /** `corridor control`: its options, help and summary. */
 export const CONTROL_COMMAND = defineCommand({
@@ -29,7 +28,7 @@ export const CONTROL_COMMAND = defineCommand({
   summary: "the control server alone (sign-in, API, map stream), apart from the relays",
   synopsis: [
     "--database URL [--listen HOST:PORT] [--public-url URL]",
-    "--relay-url URL --relay-key KEY [--relay-id ID] [--relay-stun HOST:PORT]",
+    "--relay-url URL --relay-key KEY [--relay-id ID] [--relay-region REGION] [--relay-stun HOST:PORT]",
     "[--relay-url URL --relay-key KEY ...]",
     "[--oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE ...]",
   ],
@@ -46,34 +45,7 @@ export const CONTROL_COMMAND = defineCommand({
       default: "127.0.0.1:8080",
     },
     ...CONTROL_OPTIONS,
-    {
-      name: "relay-url",
-      value: "URL",
-      multiple: true,
-      description:
-        "a relay nodes use (ws:// or wss://.../relay); the first signs the tokens' relay",
-    },
-    {
-      name: "relay-key",
-      value: "KEY",
-      multiple: true,
-      description: "that relay's X25519 public key (base64, as corridor relay prints it), in order",
-    },
-    {
-      name: "relay-id",
-      value: "ID",
-      multiple: true,
-      description: "that relay's --relay-id, in order",
-      default: "default, relay-2, relay-3, ...",
-    },
-    {
-      name: "relay-stun",
-      value: "HOST:PORT",
-      multiple: true,
-      description:
-        "that relay's STUN listener (corridor relay --stun PORT), in order, as nodes reach it; none: that relay has no STUN listener",
-      default: "none",
-    },
+    ...RELAY_LIST_OPTIONS,
     {
       name: "allow-host",
       value: "NAME",
@@ -84,7 +56,8 @@ export const CONTROL_COMMAND = defineCommand({
     DRAIN_OPTION,
   ],
   notes:
-    "Start each relay with the printed token key: corridor relay --control-key PUB --relay-id ID.\n" +
+    "Start every relay with the same printed token key: corridor relay --control-key PUB\n" +
+    "--relay-id ID [--region REGION]. Several relays: tokens are good on each of them.\n" +
     "SIGTERM and SIGINT: /readyz answers 503 for --drain SECONDS, then the map streams close\n" +
     "(nodes reconnect and resume) and the database.",
 });
@@ -98,40 +71,6 @@ interface ControlArgs {
   oidc: ReturnType<typeof oidcFlags>;
   allowedHosts: string[];
   drainMs: number;
-}
-
-function relays(urls: string[], keys: string[], ids: string[], stuns: string[]): RelayInfo[] {
-  if (urls.length === 0) {
-    throw new UsageError("nodes need a relay: give --relay-url URL --relay-key KEY");
-  }
-  if (keys.length !== urls.length) {
-    throw new UsageError(`${urls.length} --relay-url but ${keys.length} --relay-key: one each`);
-  }
-  if (ids.length > urls.length) throw new UsageError("more --relay-id than --relay-url");
-  if (stuns.length > urls.length) throw new UsageError("more --relay-stun than --relay-url");
-  return urls.map((url, i) => {
-    const parsed = URL.canParse(url) ? new URL(url) : undefined;
-    if (parsed === undefined || !/^wss?:$/.test(parsed.protocol)) {
-      throw new UsageError(`--relay-url '${url}': expected ws(s)://HOST[:PORT]/relay`);
-    }
-    let key: string;
-    try {
-      key = keyToBase64(keyFromBase64(keys[i]!, "--relay-key"));
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    const id = ids[i] ?? (i === 0 ? "default" : `relay-${i + 1}`);
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) {
-      throw new UsageError(`--relay-id '${id}': 1-64 of A-Z a-z 0-9 _ . -`);
-    }
-    const stun = stuns[i] ?? "none";
-    if (stun === "none") return { id, region: "", url: parsed.href, key };
-    const why = hostPortReason(stun);
-    if (why !== undefined) {
-      throw new UsageError(`--relay-stun '${stun}': ${why} (HOST:PORT, or none)`);
-    }
-    return { id, region: "", url: parsed.href, key, stun };
-  });
 }
 
 /** The checked command line of `corridor control`; throws UsageError naming what is wrong. */
@@ -154,12 +93,7 @@ export function controlArgs({
     host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"),
     port,
     publicUrl: parsePublicUrl(values["public-url"]),
-    relays: relays(
-      values["relay-url"],
-      values["relay-key"],
-      values["relay-id"],
-      values["relay-stun"],
-    ),
+    relays: parseRelayList(values),
     oidc: oidcFlags(values as ControlOptionValues),
     allowedHosts: values["allow-host"],
     drainMs: parseDrain(values.drain),
@@ -215,12 +149,7 @@ async function runControl(parsed: ControlArgs): Promise<number> {
   process.stdout.write(
     `corridor control at ${server.baseUrl} (map stream ${controlUrl.href}; database ${redact(parsed.database)})\n` +
       `token key ${tokenKey}\n` +
-      parsed.relays
-        .map(
-          (r) =>
-            `relay ${r.id} at ${r.url}${r.stun === undefined ? "" : ` (STUN ${r.stun})`}: corridor relay --control-key ${tokenKey} --relay-id ${r.id}${r.stun === undefined ? "" : ` --stun ${r.stun.slice(r.stun.lastIndexOf(":") + 1)}`}\n`,
-        )
-        .join("") +
+      parsed.relays.map((r) => relayStartLine(r, tokenKey)).join("") +
       ownerLine,
   );
   const signal = await signals.first;

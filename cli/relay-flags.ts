@@ -10,8 +10,11 @@ import { parseControlKey } from "../server/relay/token.ts";
 import { keyFromBase64 } from "../worker/wireguard/keys.ts";
 import { type GivenOption, UsageError } from "./args.ts";
 
-/** The options `corridor relay` and `corridor serve` share, as the argument parser takes them. */
-export const SHARED_RELAY_OPTIONS = [
+/**
+ * Who may use the relay and what its UDP bridge may reach: options `corridor relay` and
+ * `corridor serve` share, as the argument parser takes them.
+ */
+export const RELAY_ACCESS_OPTIONS = [
   {
     name: "allow-keys",
     value: "FILE",
@@ -36,6 +39,14 @@ export const SHARED_RELAY_OPTIONS = [
     description:
       "a host name /healthz and /metrics answer to besides IP addresses, localhost and the listen host (a DNS rebinding defence)",
   },
+] as const;
+
+/**
+ * RELAY_ACCESS_OPTIONS and the relay's id (`corridor relay`; `corridor serve` takes several
+ * ids, its relay's and the others': relay-list.ts).
+ */
+export const SHARED_RELAY_OPTIONS = [
+  ...RELAY_ACCESS_OPTIONS,
   {
     name: "relay-id",
     value: "ID",

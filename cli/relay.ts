@@ -19,6 +19,7 @@ import {
   untilStopSignal,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
+import { parseRegion } from "./relay-list.ts";
 
 /** `corridor relay`: its options, help and summary. */
 export const RELAY_COMMAND = defineCommand({
@@ -27,7 +28,7 @@ export const RELAY_COMMAND = defineCommand({
   synopsis: [
     "[--listen HOST:PORT] (--allow-keys FILE | --control-key PUB | --open)",
     "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
-    "[--relay-id ID] [--key-file FILE] [--stun PORT]",
+    "[--relay-id ID] [--region REGION] [--key-file FILE] [--stun PORT]",
   ],
   options: [
     {
@@ -38,6 +39,13 @@ export const RELAY_COMMAND = defineCommand({
     },
     { name: "open", description: "anyone may connect (say so only where that is meant)" },
     ...SHARED_RELAY_OPTIONS,
+    {
+      name: "region",
+      value: "REGION",
+      description:
+        "the relay's region, reported in WELCOME (as corridor control --relay-region names it in the maps): up to 64 of A-Z a-z 0-9 _ . -",
+      default: "none",
+    },
     {
       name: "origin",
       value: "ORIGIN",
@@ -64,9 +72,15 @@ export const RELAY_COMMAND = defineCommand({
     "to come back before it closes.",
 });
 
-type RelayArgs = RelayFlags & { auth: RelayAuth; keyFile: string | undefined; stun: number };
+type RelayArgs = RelayFlags & {
+  auth: RelayAuth;
+  keyFile: string | undefined;
+  stun: number;
+  region: string;
+};
 
-function relayArgs({
+/** The checked command line of `corridor relay`; throws UsageError naming what is wrong. */
+export function relayArgs({
   values,
   given,
   positionals,
@@ -81,7 +95,8 @@ function relayArgs({
     );
   }
   const stun = values.stun === undefined ? 0 : parseStunPort(values.stun);
-  return { ...flags, auth, keyFile: values["key-file"], stun };
+  const region = parseRegion(values.region ?? "", "--region");
+  return { ...flags, auth, keyFile: values["key-file"], stun, region };
 }
 
 /** Runs `corridor relay` until SIGTERM/SIGINT; returns the exit status. */
@@ -117,6 +132,7 @@ async function runRelay(parsed: RelayArgs): Promise<number> {
     port: parsed.port,
     auth: parsed.auth,
     relayId: parsed.relayId,
+    region: parsed.region,
     udpBridge: bridge,
     origins: parsed.origins,
     allowedHosts: parsed.allowedHosts,
@@ -138,7 +154,7 @@ async function runRelay(parsed: RelayArgs): Promise<number> {
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
   const stopped = untilStopSignal();
   process.stdout.write(
-    `corridor relay ${parsed.relayId} listening on ${relay.url} (${described})${stunText}; relay key ${keyToBase64(relay.relayPublicKey)}${parsed.keyFile === undefined ? " (new at every start: --key-file keeps it)" : ""}\n` +
+    `corridor relay ${parsed.relayId}${parsed.region === "" ? "" : ` (region ${parsed.region})`} listening on ${relay.url} (${described})${stunText}; relay key ${keyToBase64(relay.relayPublicKey)}${parsed.keyFile === undefined ? " (new at every start: --key-file keeps it)" : ""}\n` +
       `pinned relay URL: ${pinnedRelayUrl(relay.url, relay.relayPublicKey)}\n`,
   );
   await stopped;

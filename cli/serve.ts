@@ -9,6 +9,8 @@
 // close the map streams (1012), tell relay clients to come back, close the server, then the
 // database. Private URLs (docs/private-urls.md): every `<label>.corridor.localhost`
 // Host is an app origin, and --apps-domain adds one under the page's own site for production.
+// --relay-url (with --relay-key, ...) lists further relays in the maps after this one
+// (relay-list.ts): nodes pick their home relay among them by latency.
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -25,6 +27,7 @@ import {
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { checkAppsDomain, LOOPBACK_APPS_DOMAIN } from "../server/web/app-origin.ts";
 import { startServe } from "../server/web/serve.ts";
+import type { RelayInfo } from "../worker/control/types.ts";
 import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
 import { keyToBase64 } from "../worker/wireguard/keys.ts";
 import { defineCommand, type ParsedArgs, runCommand, UsageError } from "./args.ts";
@@ -47,12 +50,13 @@ import {
   describeRelay,
   parsePort,
   parseStunPort,
+  RELAY_ACCESS_OPTIONS,
   type RelayFlags,
-  SHARED_RELAY_OPTIONS,
   startStunListener,
   stunAddress,
 } from "./relay-flags.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
+import { relayStartLine, SERVE_RELAY_LIST_OPTIONS, serveRelayList } from "./relay-list.ts";
 import {
   browserOrigins,
   noUdpLine,
@@ -72,7 +76,8 @@ export const SERVE_COMMAND = defineCommand({
     "--oidc-client-secret-file FILE [--oidc-allowed-domains D,...] [--oidc-allowed-emails E,...]]",
     "[--open | --allow-keys FILE | --control-key PUB]",
     "[--allow-udp CIDR[:PORTS]]... [--origin ORIGIN]... [--allow-host NAME]...",
-    "[--relay-id ID] [--stun PORT] [--apps-domain NAME]",
+    "[--relay-id ID] [--relay-region REGION] [--stun PORT] [--apps-domain NAME]",
+    "[--relay-url URL --relay-key KEY [--relay-id ID] [--relay-region REGION] [--relay-stun HOST:PORT]]...",
   ],
   options: [
     {
@@ -108,7 +113,8 @@ export const SERVE_COMMAND = defineCommand({
       description:
         "anyone who proves a key may use the relay (the default on a loopback address only); the control server's tokens are always accepted",
     },
-    ...SHARED_RELAY_OPTIONS,
+    ...RELAY_ACCESS_OPTIONS,
+    ...SERVE_RELAY_LIST_OPTIONS,
     {
       name: "origin",
       value: "ORIGIN",
@@ -153,6 +159,9 @@ type ServeArgs = RelayFlags & {
   /** --apps-domain, checked against the page's host. */
   appsDomain: string | undefined;
   drainMs: number;
+  /** This relay's region in the maps; the relays they list after it (relay-list.ts). */
+  region: string;
+  otherRelays: RelayInfo[];
 };
 
 /** Whether `host` names this machine's loopback only (a default-open relay is safe there). */
@@ -160,7 +169,8 @@ export function isLoopback(host: string): boolean {
   return isLoopbackHost(host);
 }
 
-function serveArgs({
+/** The checked command line of `corridor serve`; throws UsageError naming what is wrong. */
+export function serveArgs({
   values,
   given,
   positionals,
@@ -176,6 +186,8 @@ function serveArgs({
     stun: values.stun === undefined ? undefined : parseStunPort(values.stun),
     appsDomain: undefined,
     drainMs: parseDrain(values.drain),
+    region: "",
+    otherRelays: [],
   };
   // In command-line order: a later --listen, --host or --port wins over an earlier one.
   for (const { name, value = "" } of applyRelayOptions(out, given)) {
@@ -187,6 +199,9 @@ function serveArgs({
     } else if (name === "web") out.web = value;
     else if (name === "data") out.data = value;
   }
+  // --relay-id: this relay's, then one per --relay-url (applyRelayOptions kept the last).
+  const relays = serveRelayList(values, defaultRelayFlags().relayId);
+  [out.relayId, out.region, out.otherRelays] = [relays.id, relays.region, relays.others];
   if (values["apps-domain"] !== undefined) {
     try {
       out.appsDomain = checkAppsDomain(values["apps-domain"], pageHostOf(out));
@@ -294,6 +309,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
         privateKey,
         auth,
         relayId: parsed.relayId,
+        region: parsed.region,
         udpBridge: bridge,
         origins: [...parsed.origins, ...publicOrigin],
         allowedHosts: parsed.allowedHosts,
@@ -340,11 +356,12 @@ async function serve(parsed: ServeArgs): Promise<number> {
       relays: [
         {
           id: parsed.relayId,
-          region: "local",
+          region: parsed.region,
           url: relayUrlOf(baseUrl),
           key: relayKey,
           ...stunInfo,
         },
+        ...parsed.otherRelays,
       ],
       baseUrl,
       browserOrigins: browserOrigins(parsed, server.port),
@@ -368,6 +385,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
   // signal at once, and an unhandled SIGTERM would kill us without the shutdown.
   const signals = stopSignals();
   const signIn = parsed.oidc === undefined ? "owner link below" : `OIDC at ${parsed.oidc.issuer}`;
+  const tokenKey = Buffer.from(control.control.tokenPublicKey).toString("base64");
   process.stdout.write(
     pageLine(parsed, server.port, baseUrl) +
       `Corridor is running at ${baseUrl}\n` +
@@ -380,7 +398,8 @@ async function serve(parsed: ServeArgs): Promise<number> {
       `STUN ${stun === null ? "off" : `on udp ${stunAddress(parsed.host, stun.port)} (maps: ${stunInfo.stun})`}\n` +
       `control server: map stream at ${relayUrlOf(baseUrl).replace(/\/relay$/, "/control")}, ` +
       `API at ${new URL("/api/v1/", baseUrl).href}, sign-in: ${signIn}; ` +
-      `token key ${Buffer.from(control.control.tokenPublicKey).toString("base64")}\n` +
+      `token key ${tokenKey}\n` +
+      parsed.otherRelays.map((relay) => relayStartLine(relay, tokenKey)).join("") +
       `data in ${dataDir} (database ${redact(database)})\n` +
       pageOwnerLink(parsed, server.port, ownerLine),
   );

@@ -24,6 +24,7 @@ import type { MeshChanges } from "./changes.ts";
 import { restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import {
   type Cluster,
+  type ClusterJoin,
   type ClusterOptions,
   type HubCluster,
   joinCluster,
@@ -43,12 +44,15 @@ import { type Clock, systemClock } from "./state/clock.ts";
 import { loadOrInitSettings } from "./store/settings.ts";
 import type { MeshSettings, Store } from "./store/types.ts";
 import { ControlStream } from "./stream.ts";
-import { RelayTokens } from "./tokens.ts";
+import { RelayTokens, tokenRelayOf } from "./tokens.ts";
 
 /** What startControl needs. */
 export interface ControlOptions {
   store: Store;
-  /** The relays nodes use; tokens are signed for the first (`corridor serve`'s embedded one). */
+  /**
+   * The relays nodes use (ids unique): tokens name the one relay's id, or "*" (any relay of
+   * the mesh) when there are several; nodes' reported home relays must be one of these ids.
+   */
   relays: RelayInfo[];
   /** The server's URL as browsers reach it ("https://corridor.example.com/"). */
   baseUrl: string;
@@ -118,12 +122,18 @@ export interface Control {
 
 export { CONTROL_PATH };
 
-/** Starts the map side on `options.store`. Throws when no relay is given. */
+/**
+ * Starts the map side on `options.store`. Throws when no relay is given, or when a step fails;
+ * then every part started before it is closed again (the cluster's connections, the hub's and
+ * the stream's timers): a failed start leaves nothing running.
+ */
 export async function startControl(options: ControlOptions): Promise<Control> {
   const { store } = options;
-  const relay = options.relays[0];
-  if (relay === undefined)
+  if (options.relays.length === 0)
     throw new Error("control: at least one relay is needed (nodes talk through it)");
+  const ids = new Set(options.relays.map((relay) => relay.id));
+  if (ids.size !== options.relays.length)
+    throw new Error("control: two relays have the same id (home relays are named by id)");
   const clock = options.clock ?? systemClock;
   const settings = await store.transaction((tx) => loadOrInitSettings(tx));
   const log = options.log?.child({ component: "control" });
@@ -139,6 +149,36 @@ export async function startControl(options: ControlOptions): Promise<Control> {
           tag: createHash("sha256").update(settings.tokenSigningKey).digest("hex").slice(0, 12),
           log,
         });
+  // What has started, closed newest first if a later step throws.
+  const started: (() => unknown)[] = [];
+  if (joining !== undefined) started.push(() => joining.close());
+  try {
+    return await startParts(options, { settings, clock, log, joining, started });
+  } catch (error) {
+    for (const stop of started.reverse()) {
+      try {
+        await stop();
+      } catch (stopError) {
+        log?.warn({ err: String(stopError) }, "control: a part of a failed start did not close");
+      }
+    }
+    throw error;
+  }
+}
+
+/** What startControl made before the parts: settings, clock, log, the cluster join. */
+interface StartContext {
+  settings: MeshSettings;
+  clock: Clock;
+  log: Logger | undefined;
+  joining: ClusterJoin | undefined;
+  /** Where each part that needs closing on a failed start adds its close. */
+  started: (() => unknown)[];
+}
+
+async function startParts(options: ControlOptions, context: StartContext): Promise<Control> {
+  const { store } = options;
+  const { settings, clock, log, joining, started } = context;
   let member: Cluster | undefined;
   const policy = new PolicyHolder(options.compile ?? compilePolicy);
   await policy.load(store);
@@ -149,7 +189,13 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     ringSize: options.ringSize,
   });
   mapper.load(await store.listUsers(), await store.listNodes());
-  const tokens = new RelayTokens(settings.tokenSigningKey, relay.id, options.tokenLifetimeMs);
+  // One relay: tokens name it; several: any of them (a node presents its map's one token to
+  // its home relay and to its peers' home relays).
+  const tokens = new RelayTokens(
+    settings.tokenSigningKey,
+    tokenRelayOf(options.relays)!,
+    options.tokenLifetimeMs,
+  );
   let hubRef: Hub | undefined;
   const metrics =
     options.metrics === undefined
@@ -172,6 +218,7 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     cluster: joining === undefined ? undefined : lateHubCluster(() => member),
   });
   hubRef = hub;
+  started.push(() => hub.close());
   const digestInputs = { relays: options.relays, settings };
   if (joining === undefined) {
     // Sessions of the previous run resume with a delta when nothing durable changed since.
@@ -208,7 +255,9 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     registrationRate: options.registrationRate,
     log,
     metrics,
+    relayIds: options.relays.map((relay) => relay.id),
   });
+  started.push(() => stream.close());
   const localChanges = new MapSideChanges(store, mapper, hub, policy, log, metrics, () =>
     clock.now(),
   );
@@ -236,14 +285,17 @@ export async function startControl(options: ControlOptions): Promise<Control> {
         .map((n) => n.id),
     now: () => clock.now(),
   });
+  const joined = member;
+  if (joined !== undefined) started.push(() => joined.close());
   const meshChanges = member?.changes ?? localChanges;
   // Ready only while listening to the database and caught up with the other servers' changes.
   if (member !== undefined) {
     const cluster = member;
-    options.readiness?.addCheck("changes", () => {
+    const removeCheck = options.readiness?.addCheck("changes", () => {
       const reasons = cluster.notReady();
       return reasons.length === 0 ? true : reasons.join("; ");
     });
+    if (removeCheck !== undefined) started.push(removeCheck);
   }
   // However a share node leaves (revoked, expired, its ephemeral grace over, removed by an
   // admin), its device's rules naming its addresses go with it (on every server: each sees
@@ -258,6 +310,7 @@ export async function startControl(options: ControlOptions): Promise<Control> {
     clock,
     { log, leading: member === undefined ? undefined : () => member!.isLeader() },
   );
+  started.push(() => shareExpiry.stop());
   return {
     handleUpgrade: stream.handleUpgrade,
     meshChanges,

@@ -28,6 +28,7 @@ import { keyFromBase64, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { refuseUpgrade } from "../relay/http-plain.ts";
 import type { ApprovalDesk } from "./approvals.ts";
 import { RateLimiter, type RateLimitOptions } from "./auth/rate-limit.ts";
+import { HomeRelayCheck } from "./home-relay.ts";
 import type { Hub, NodeLink } from "./hub.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { Registrar } from "./registration.ts";
@@ -61,6 +62,8 @@ export interface ControlStreamOptions {
   registrationRate?: RateLimitOptions;
   log?: Logger;
   metrics?: ControlMetrics;
+  /** The map's relay ids: a reported home relay must be one of them (home-relay.ts). */
+  relayIds?: readonly string[];
 }
 
 type Phase = "hello" | "login" | "waiting" | "attached" | "closed";
@@ -77,6 +80,8 @@ interface Conn {
   /** The upgraded socket (corked while a turn's frames gather: corkedSend). */
   socket: Duplex;
   corked?: boolean;
+  /** Reported home relays ignored on this stream (home-relay.ts). */
+  badHomeRelays?: number;
 }
 
 /** The map stream endpoint. */
@@ -85,6 +90,8 @@ export class ControlStream {
   private readonly origins: Set<string>;
   private readonly registrations: RateLimiter;
   private readonly conns = new Set<Conn>();
+  /** Unset without `relayIds`: any reported id is taken. */
+  readonly homeRelays: HomeRelayCheck | undefined;
   private closing = false;
 
   private constructor(
@@ -92,6 +99,10 @@ export class ControlStream {
     private readonly helloPublic: string,
   ) {
     this.origins = new Set(options.origins);
+    this.homeRelays =
+      options.relayIds === undefined
+        ? undefined
+        : new HomeRelayCheck(options.relayIds, options.log);
     this.registrations = new RateLimiter(options.registrationRate ?? REGISTRATION_RATE);
     this.wss = new WebSocketServer({
       noServer: true,
@@ -205,7 +216,11 @@ export class ControlStream {
       return;
     }
     if (conn.phase === "attached" && message.type === "update") {
-      const { endpoints, homeRelay, hostinfo } = message;
+      const { endpoints, hostinfo } = message;
+      const homeRelay =
+        this.homeRelays === undefined
+          ? message.homeRelay
+          : this.homeRelays.check(conn, message.homeRelay);
       this.options.hub.update(conn.nodeId!, { endpoints, homeRelay });
       if (hostinfo !== undefined) this.hostinfo(conn.nodeId!, hostinfo);
       return;

@@ -2,17 +2,29 @@
 // key (MeshSettings.tokenSigningKey) in the relay's own format (server/relay/token.ts), naming
 // the node's proven key, so a token holder cannot pose as another node on the relay. Tokens
 // live an hour (the relay caps them at 24 h) and each stream gets a fresh one at 3/4 of the
-// current one's life, as NetBird does: a leaked token is worth little for long.
+// current one's life, as NetBird does: a leaked token is worth little for long. With several
+// relays the token names ANY_RELAY ("*"): a node presents the one token of its map to its home
+// relay and to its peers' (the mesh's relays all verify with this key); with one relay it
+// names that relay's id, as it always did.
 
 import type { KeyObject } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
-import type { RelayTokenGrant } from "../../worker/control/types.ts";
-import { signRelayToken, tokenSigningKey } from "../relay/token.ts";
+import type { RelayInfo, RelayTokenGrant } from "../../worker/control/types.ts";
+import { ANY_RELAY, signRelayToken, tokenSigningKey } from "../relay/token.ts";
 
 /** Default token lifetime: one hour. */
 export const DEFAULT_TOKEN_LIFETIME_MS = 60 * 60 * 1000;
 
-/** Signs relay tokens for one relay id. */
+/**
+ * The `relay` the tokens of a map listing `relays` name: the one relay's id, or ANY_RELAY when
+ * there are several (undefined when there is none).
+ */
+export function tokenRelayOf(relays: readonly Pick<RelayInfo, "id">[]): string | undefined {
+  if (relays.length > 1) return ANY_RELAY;
+  return relays[0]?.id;
+}
+
+/** Signs relay tokens for one relay id, or for every relay of the mesh (ANY_RELAY). */
 export class RelayTokens {
   private readonly secret: Uint8Array;
   /** The same key for node:crypto: one signature per map stream and refresh adds up. */
@@ -21,8 +33,9 @@ export class RelayTokens {
   readonly publicKey: Uint8Array;
 
   /**
-   * `signingKey` is the base64 Ed25519 secret key of MeshSettings. Throws a RangeError for a
-   * key that is not 32 bytes or a lifetime outside (1 s, 24 h].
+   * `signingKey` is the base64 Ed25519 secret key of MeshSettings; `relayId` what the tokens'
+   * `relay` names (tokenRelayOf). Throws a RangeError for a key that is not 32 bytes or a
+   * lifetime outside (1 s, 24 h].
    */
   constructor(
     signingKey: string,

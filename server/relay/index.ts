@@ -30,6 +30,7 @@ export {
   CLOSE_UNAUTHORIZED,
 } from "./session.ts";
 export {
+  ANY_RELAY,
   type RelayTokenPayload,
   signRelayToken,
   type TokenCheck,

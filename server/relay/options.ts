@@ -25,6 +25,11 @@ export interface RelayOptions {
   auth: RelayAuth;
   /** This relay's id, as tokens name it and WELCOME reports it. */
   relayId: string;
+  /**
+   * The region WELCOME reports (`"region"`, left out when empty or unset): 1-64 of A-Z a-z
+   * 0-9 _ . -, as the control server's relay map names it.
+   */
+  region?: string;
   /** Per-client receive rate. Default 12.5 MB/s (100 Mbit/s) with a 1 MiB burst. */
   rate?: RelayRate;
   /** Frames queued per destination before packets are dropped. Default 1024. */
@@ -145,6 +150,8 @@ function positive(name: string, value: number): number {
 export function checkOptions(options: RelayOptions): void {
   if (typeof options.relayId !== "string" || options.relayId === "")
     throw new TypeError("relay: relayId is required");
+  if (options.region !== undefined && !/^[A-Za-z0-9_.-]{0,64}$/.test(options.region))
+    throw new TypeError("relay: region is at most 64 of A-Z a-z 0-9 _ . -");
   if (options.rate) {
     positive("rate.bytesPerSecond", options.rate.bytesPerSecond);
     positive("rate.burstBytes", options.rate.burstBytes);
@@ -172,6 +179,20 @@ export function checkOptions(options: RelayOptions): void {
   if (options.pingIntervalMs !== undefined) positive("pingIntervalMs", options.pingIntervalMs);
   if (options.privateKey !== undefined && options.privateKey.length !== 32)
     throw new RangeError("relay: privateKey must be 32 bytes");
+}
+
+/**
+ * The JSON WELCOME carries (DESIGN §4): the relay's id, its region when it has one (a field
+ * clients that predate it ignore), the limits and `features` (what the relay accepts beyond v1).
+ */
+export function welcomeJson(options: RelayOptions, features: readonly string[]): string {
+  const region = options.region ? { region: options.region } : {};
+  return JSON.stringify({
+    relay: options.relayId,
+    ...region,
+    limits: welcomeLimits(options),
+    features,
+  });
 }
 
 /** The limits WELCOME reports (DESIGN §4): largest packet, rate, and the queue caps. */

@@ -30,7 +30,7 @@ import { RelayAuthorizer } from "./auth.ts";
 import type { ConnectionSlot } from "./connection-slots.ts";
 import { answerRequest, type RelayEndpoints, refuseUpgrade } from "./http-plain.ts";
 import { RelayMetrics } from "./metrics.ts";
-import { checkOptions, RELAY_DEFAULTS, type RelayOptions, welcomeLimits } from "./options.ts";
+import { checkOptions, RELAY_DEFAULTS, type RelayOptions, welcomeJson } from "./options.ts";
 import type { RelayRate } from "./rate-limit.ts";
 import { RELAY_PATH, RelayGate } from "./relay-gate.ts";
 import { closeSessions } from "./relay-shutdown.ts";
@@ -116,12 +116,8 @@ export class RelayServer implements SessionHost {
     this.relayId = options.relayId;
     this.authorizer = new RelayAuthorizer(options.auth, options.relayId);
     this.router = new Router(this.metrics, this.clock);
-    const limits = welcomeLimits(options);
     // `features`: what this relay accepts beyond v1 (batch.ts: FEATURES and BATCH).
-    this.welcome = encodeText(
-      WELCOME,
-      JSON.stringify({ relay: this.relayId, limits, features: [WELCOME_FEATURE_BATCH] }),
-    );
+    this.welcome = encodeText(WELCOME, welcomeJson(options, [WELCOME_FEATURE_BATCH]));
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_MESSAGE,

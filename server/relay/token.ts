@@ -1,8 +1,11 @@
 // Relay tokens (DESIGN §4): `base64url(JSON payload) + "." + base64url(Ed25519 signature)`.
 // The signature covers the JSON payload bytes (the decoded first part, UTF-8), signed by the
 // control server; the relay holds only the control server's Ed25519 public key. Payload:
-// `{"v":1, "key": node public key (standard base64), "relay": relay id,
+// `{"v":1, "key": node public key (standard base64), "relay": relay id or "*",
 //   "udp": ["ip:port" | "cidr:port-range", ...], "exp": unix seconds}`.
+// `"relay": "*"` (ANY_RELAY) is good on every relay that trusts the signing key: the relays of
+// one mesh all hold its control server's public key, and a node presents the one token of its
+// map to its home relay and to its peers' home relays alike.
 //
 // Verification is RFC 8032 strict (`zip215: false`): non-canonical point encodings and
 // small-order keys are refused, so one token has one valid signature under one key. A token
@@ -18,7 +21,7 @@ export interface RelayTokenPayload {
   v: 1;
   /** The node's X25519 public key, standard base64 (`wg` form). */
   key: string;
-  /** The relay id the token is for. */
+  /** The relay id the token is for, or ANY_RELAY ("*") for every relay of the mesh. */
   relay: string;
   /** UDP endpoints the node may reach through the relay's UDP bridge. */
   udp: string[];
@@ -42,6 +45,12 @@ export interface TokenExpectation {
   /** The longest a token may still live (`exp` - now), seconds. Default 24 h. */
   maxLifetimeSeconds?: number;
 }
+
+/**
+ * The `relay` of a token good on any relay that verifies with the signing key: what the control
+ * server signs when its map lists several relays.
+ */
+export const ANY_RELAY = "*";
 
 /** The default cap on a token's remaining lifetime: 24 hours, in seconds. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_S = 24 * 60 * 60;
@@ -151,7 +160,10 @@ function parsePayload(json: Uint8Array): RelayTokenPayload | string {
   return { v: 1, key: p.key, relay: p.relay, udp, exp: p.exp };
 }
 
-/** Verifies a token's signature and checks it names this node, this relay, and is current. */
+/**
+ * Verifies a token's signature and checks it names this node, this relay (its id or ANY_RELAY),
+ * and is current.
+ */
 export function verifyRelayToken(token: string, expect: TokenExpectation): TokenCheck {
   const fail = (reason: string): TokenCheck => ({ ok: false, reason });
   if (token.length === 0) return fail("token required");
@@ -181,7 +193,9 @@ export function verifyRelayToken(token: string, expect: TokenExpectation): Token
     return fail("token key is not a WireGuard key");
   }
   if (!equalBytes(key, expect.nodeKey)) return fail("token is for another key");
-  if (payload.relay !== expect.relayId) return fail("token is for another relay");
+  if (payload.relay !== ANY_RELAY && payload.relay !== expect.relayId) {
+    return fail("token is for another relay");
+  }
   if (payload.exp * 1000 <= expect.nowMs) return fail("token expired");
   const cap = expect.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
   if (payload.exp * 1000 - expect.nowMs > cap * 1000) {
