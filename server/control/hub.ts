@@ -1,30 +1,32 @@
 // The attached map streams: one per node (the newest wins), each with its map session, its
-// outbox, its keepalive and its relay-token refresh. The hub sends a node its first map (or the
+// outbox, its keepalive and its relay-token refresh (the stream record and its timers:
+// hub-link.ts). The hub sends a node its first map (or the
 // delta that resumes its session), routes the mapper's deltas into outboxes, marks nodes online
 // and offline, persists last seen when a stream ends, removes ephemeral nodes two minutes after
 // their stream ended, and ends streams whose node key expires.
 
 import type { Logger } from "pino";
-import { CONTROL_CLOSE, type Hostinfo, type ServerMessage } from "../../worker/control/messages.ts";
+import { CONTROL_CLOSE, type Hostinfo } from "../../worker/control/messages.ts";
 import type { NodeRefusal } from "./changes.ts";
 import type { HubCluster } from "./cluster/index.ts";
 import { Deadlines } from "./deadlines.ts";
 import { hostFields } from "./host-fields.ts";
+import {
+  type Attached,
+  type LinkTimerContext,
+  type NodeLink,
+  scheduleKeepalive,
+  scheduleRefresh,
+  send,
+} from "./hub-link.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
 import type { ControlMetrics, OutboxDepth } from "./metrics.ts";
-import type { CancelTimer, Clock } from "./state/clock.ts";
+import type { Clock } from "./state/clock.ts";
 import { SessionTable } from "./state/sessions.ts";
 import type { Volatile, VolatileChange } from "./state/volatile.ts";
 import type { NodeRecord, Store } from "./store/types.ts";
 import type { RelayTokens } from "./tokens.ts";
-
-/** A node's open stream, as the hub uses it (a WebSocket in production). */
-export interface NodeLink {
-  readonly bufferedAmount: number;
-  send(text: string): void;
-  close(code: number, reason: string): void;
-}
 
 /** Timing and bounds of the hub. */
 export interface HubOptions {
@@ -45,21 +47,10 @@ export interface HubOptions {
   cluster?: HubCluster;
 }
 
-/** Default keepalive period (proxies commonly drop WebSockets idle for 60 s). */
-export const KEEPALIVE_MS = 50_000;
+export { KEEPALIVE_MS, type NodeLink } from "./hub-link.ts";
+
 /** Ephemeral nodes are removed this long after their stream ends. */
 export const EPHEMERAL_GRACE_MS = 2 * 60 * 1000;
-
-interface Attached {
-  link: NodeLink;
-  outbox: Outbox;
-  /** False once released: its timers' callbacks do nothing. */
-  alive: boolean;
-  /** When the stream attached (ms): its claim's age across servers (cluster/presence.ts). */
-  attachedAt: number;
-  keepalive?: CancelTimer;
-  refresh?: CancelTimer;
-}
 
 /** The map streams of attached nodes. */
 export class Hub {
@@ -69,10 +60,13 @@ export class Hub {
   private readonly expiry: Deadlines;
   private readonly mapper: Mapper;
   private readonly clock: Clock;
+  /** What each stream's keepalive and token refresh read (hub-link.ts). */
+  private readonly timers: LinkTimerContext;
 
   constructor(private readonly options: HubOptions) {
     this.mapper = options.mapper;
     this.clock = options.clock;
+    this.timers = options;
     this.ephemeral = new Deadlines(options.clock);
     this.expiry = new Deadlines(options.clock);
     this.mapper.onDeliver((nodeId, parts, globalSeq) =>
@@ -171,8 +165,8 @@ export class Hub {
     );
     const attached: Attached = { link, outbox, alive: true, attachedAt: now };
     this.links.set(nodeId, attached);
-    this.scheduleRefresh(nodeId, attached, this.options.tokens.refreshIn(token, now));
-    this.scheduleKeepalive(attached);
+    scheduleRefresh(this.timers, nodeId, attached, this.options.tokens.refreshIn(token, now));
+    scheduleKeepalive(this.timers, attached);
     if (node.keyExpiry !== null) this.armExpiry(nodeId, node.keyExpiry);
     this.options.log?.info({ node: nodeId, resumed: parts !== null }, "attached");
   }
@@ -383,37 +377,4 @@ export class Hub {
     this.mapper.detach(nodeId);
     this.expiry.cancel(nodeId);
   }
-
-  /** A fresh token at 3/4 of the current one's life, in a delta of its own. */
-  private scheduleRefresh(nodeId: number, attached: Attached, inMs: number): void {
-    attached.refresh = this.clock.setTimer(() => {
-      const node = this.mapper.node(nodeId);
-      if (!attached.alive || node === undefined) return;
-      const now = this.clock.now();
-      const token = this.options.tokens.grant(node.nodeKey, now);
-      attached.outbox.add({ token }, this.mapper.log.seq);
-      this.scheduleRefresh(nodeId, attached, this.options.tokens.refreshIn(token, now));
-    }, inMs);
-  }
-
-  private scheduleKeepalive(attached: Attached): void {
-    const period = this.options.keepaliveMs ?? KEEPALIVE_MS;
-    const wait = period * (0.9 + 0.2 * (this.options.random ?? Math.random)());
-    attached.keepalive = this.clock.setTimer(() => {
-      if (!attached.alive) return;
-      // Nothing waiting for it: the node is up to date with the change log as it is now.
-      const cursor = attached.outbox.empty
-        ? this.options.cluster?.cursorAt(this.mapper.log.seq)
-        : undefined;
-      send(
-        attached.link,
-        cursor === undefined ? { type: "keepalive" } : { type: "keepalive", cursor },
-      );
-      this.scheduleKeepalive(attached);
-    }, wait);
-  }
-}
-
-function send(link: NodeLink, message: ServerMessage): void {
-  link.send(JSON.stringify(message));
 }

@@ -6,12 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { CursorMap } from "../../server/control/cluster/cursor.ts";
 import { NOTIFY_PAYLOAD_LIMIT, parseChangeRow } from "../../server/control/cluster/pg-bus.ts";
-import {
-  decodePresence,
-  encodeChanges,
-  Presence,
-  type PresenceHooks,
-} from "../../server/control/cluster/presence.ts";
+import { Presence, type PresenceHooks } from "../../server/control/cluster/presence.ts";
+import { decodePresence, encodeChanges } from "../../server/control/cluster/presence-wire.ts";
 import type { Volatile, VolatileChange } from "../../server/control/state/volatile.ts";
 import { seededInts } from "../helpers/seeded.ts";
 

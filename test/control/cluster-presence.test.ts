@@ -5,13 +5,12 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { NOTIFY_PAYLOAD_LIMIT } from "../../server/control/cluster/pg-bus.ts";
+import { Presence, type PresenceHooks } from "../../server/control/cluster/presence.ts";
 import {
   decodePresence,
   encodeChanges,
-  Presence,
   type PresenceEntry,
-  type PresenceHooks,
-} from "../../server/control/cluster/presence.ts";
+} from "../../server/control/cluster/presence-wire.ts";
 import type { Volatile, VolatileChange } from "../../server/control/state/volatile.ts";
 
 /** A Presence with recording hooks; `known` nodes accept patches, `held` is what the hub holds. */
