@@ -85,7 +85,9 @@ describe("mesh nodes on two relays", () => {
       const n = await MeshNode.create({
         relayBackoffBaseMs: 20,
         relayBackoffMaxMs: 200,
-        relays: { failoverMs: 300 },
+        // Equal round trips: only the failover moves a home here (a busy machine's first
+        // PING could otherwise look 10 ms slower and move it by latency).
+        relays: { failoverMs: 300, probe: async () => 5 },
       });
       cleanup.push(() => n.close());
       return n;

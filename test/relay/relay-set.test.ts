@@ -3,7 +3,9 @@
 // a peer's home idles out, an unknown home falls back to the node's own, the home moves only
 // for a clearly faster relay, and a home relay that dies moves its node to the other one.
 
+import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it } from "vitest";
+import type { RelayOptions } from "../../server/relay/options.ts";
 import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
 import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
 import type { PeerView, RelayInfo } from "../../worker/control/types.ts";
@@ -22,10 +24,13 @@ afterEach(async () => {
 const random = seededBytes(0x5e7);
 const bytes = (s: string) => new TextEncoder().encode(s);
 
-async function relay(id: string): Promise<{ server: RelayServer; info: RelayInfo }> {
+async function relay(
+  id: string,
+  auth: RelayOptions["auth"] = { mode: "open" },
+): Promise<{ server: RelayServer; info: RelayInfo }> {
   const privateKey = random(32);
   const server = await startRelay({
-    auth: { mode: "open" },
+    auth,
     relayId: id,
     port: 0,
     privateKey,
@@ -150,7 +155,7 @@ describe("RelaySet on two real relays", () => {
   it("a node whose home relay dies moves to the other within failoverMs", async () => {
     const [r1, r2] = [await relay("r1"), await relay("r2")];
     const relays = [r1.info, r2.info];
-    const a = await node({ failoverMs: 300, probe: undefined, probeIntervalMs: 200 });
+    const a = await node({ failoverMs: 300, probeIntervalMs: 200 });
     const b = await node();
     a.set.update(relays, "", [peer(b.key, "r2")], "r1");
     b.set.update(relays, "", [peer(a.key, "r1")], "r2");
@@ -166,5 +171,72 @@ describe("RelaySet on two real relays", () => {
     b.set.update(relays, "", [peer(a.key, "r2")]);
     b.set.send(bytes("after"), b.set.parseEndpoint(`peer:${a.key}`));
     await until(() => a.got.some((g) => g.text === "after"), 5000, "b's packet at a on r2");
+  });
+
+  it("starts on the next relay when the first listed one is not there (failoverMs)", async () => {
+    const dead = await relay("dead");
+    await dead.server.close();
+    const r2 = await relay("r2");
+    const a = await node({ failoverMs: 300, probe: async () => undefined, probeTimeoutMs: 200 });
+    a.set.update([dead.info, r2.info], "", []);
+    expect(a.set.home?.id).toBe("dead");
+    const started = performance.now();
+    await open(a);
+    expect(a.set.home?.id).toBe("r2");
+    expect(a.set.homeBind?.state).toBe("ready");
+    expect(performance.now() - started).toBeLessThan(3000);
+    // Whichever comes first: the probes (r2 answers, "dead" does not) or the failover.
+    expect(a.homes).toHaveLength(1);
+    expect(a.homes[0]).toMatch(/^r2:(latency|failover)$/);
+    expect(a.set.roundTrips.get("dead") ?? null).toBeNull();
+  });
+
+  it("a relay that refuses the node (4401) gives way at once; open() fails when all refuse", async () => {
+    const strict = { mode: "token", controlPublicKey: ed25519.getPublicKey(random(32)) } as const;
+    const r1 = await relay("r1", strict);
+    const r2 = await relay("r2");
+    const a = await node({ failoverMs: 60_000 });
+    a.set.update([r1.info, r2.info], "", [], "r1");
+    await open(a);
+    expect(a.set.home?.id).toBe("r2");
+    expect(a.homes).toEqual(["r2:failover"]);
+    const b = await node();
+    b.set.update([r1.info], "", [], "r1");
+    await expect(open(b)).rejects.toThrow(/4401|refused/);
+  });
+
+  it("a relay dropped from the map closes; the home moves when it was the home", async () => {
+    const [r1, r2] = [await relay("r1"), await relay("r2")];
+    const a = await node();
+    const b = await node();
+    a.set.update([r1.info, r2.info], "", [peer(b.key, "r2")], "r1");
+    await open(a);
+    a.set.send(bytes("x"), a.set.parseEndpoint(`peer:${b.key}`));
+    const toR2 = a.set.connections.get("r2");
+    expect(toR2).toBeDefined();
+    a.set.update([r1.info], "", [peer(b.key, "r2")]);
+    expect(toR2?.state).toBe("closed");
+    expect([...a.set.connections.keys()]).toEqual(["r1"]);
+    const home = a.set.homeBind;
+    a.set.update([r2.info], "", []);
+    expect(home?.state).toBe("closed");
+    expect(a.set.home?.id).toBe("r2");
+    expect(a.homes).toEqual(["r2:failover"]);
+    await a.set.whenReady();
+    expect(a.set.homeBind?.state).toBe("ready");
+  });
+
+  it("a probe that never answers costs its timeout and no more", async () => {
+    const [r1, r2] = [await relay("r1"), await relay("r2")];
+    const a = await node({
+      probe: (r) => (r.id === "r2" ? new Promise<undefined>(() => {}) : Promise.resolve(50)),
+      probeTimeoutMs: 200,
+      probeIntervalMs: 100_000,
+    });
+    a.set.update([r1.info, r2.info], "", []);
+    await open(a);
+    // r2's probe gives up; its own ping answers then (the probe gave nothing).
+    await until(() => a.set.roundTrips.has("r2"), 3000, "r2 measured after the timeout");
+    expect(typeof a.set.roundTrips.get("r2")).toBe("number");
   });
 });

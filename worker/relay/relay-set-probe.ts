@@ -40,11 +40,14 @@ export async function pingFresh(
   options: RelayBindOptions,
   clock: Clock,
   timeoutMs: number,
+  /** Holds the probe's connection while it lives, so its owner can close it early. */
+  live?: Set<RelayBind>,
 ): Promise<number | null> {
   let bind: RelayBind | undefined;
   try {
     bind = new RelayBind({ ...options, clock, helloTimeoutMs: timeoutMs, onWarning: () => {} });
     const probe = bind;
+    live?.add(probe);
     const work = (async () => {
       await probe.open(() => {});
       return probe.ping();
@@ -53,6 +56,7 @@ export async function pingFresh(
   } catch {
     return null;
   } finally {
+    if (bind !== undefined) live?.delete(bind);
     await bind?.close();
   }
 }

@@ -80,6 +80,8 @@ export class RelaySet implements Bind {
   /** Relays that refused this node for good (cleared by a new token). */
   private readonly refused = new Map<string, Error>();
   private readonly probing = new Set<string>();
+  /** Short-lived probe connections in flight (closed with the set). */
+  private readonly probeBinds = new Set<RelayBind>();
   private readonly nextProbe = new Map<string, number>();
   private onReceive: ReceiveFn | undefined;
   private state: "new" | "open" | "closed" = "new";
@@ -206,14 +208,16 @@ export class RelaySet implements Bind {
     return this.endpoints.parse(text);
   }
 
-  /** Closes every connection; probes in flight are left to time out and are ignored. */
+  /** Closes every connection, probes' included (their answers are ignored from now on). */
   async close(): Promise<void> {
     if (this.state === "closed") return;
     this.state = "closed";
     this.tick?.cancel();
     for (const waiter of this.waiters.splice(0)) waiter.reject(new Error("RelaySet: closed"));
     const binds = [...this.conns.values()].map((conn) => conn.bind);
+    binds.push(...this.probeBinds);
     this.conns.clear();
+    this.probeBinds.clear();
     await Promise.all(binds.map((bind) => bind.close()));
   }
 
@@ -409,6 +413,7 @@ export class RelaySet implements Bind {
                 { ...this.bindOptions(relay), onFatal: undefined },
                 this.clock,
                 timeoutMs,
+                this.probeBinds,
               );
       }
       const now = this.relayOf(relay.id);
