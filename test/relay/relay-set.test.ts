@@ -7,6 +7,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RelayOptions } from "../../server/relay/options.ts";
 import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
+import { ANY_RELAY, signRelayToken } from "../../server/relay/token.ts";
 import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
 import type { PeerView, RelayInfo } from "../../worker/control/types.ts";
 import { loadCryptoCore, nobleX25519 } from "../../worker/crypto/index.ts";
@@ -238,5 +239,27 @@ describe("RelaySet on two real relays", () => {
     // r2's probe gives up; its own ping answers then (the probe gave nothing).
     await until(() => a.set.roundTrips.has("r2"), 3000, "r2 measured after the timeout");
     expect(typeof a.set.roundTrips.get("r2")).toBe("number");
+  });
+
+  it("one token for every relay ('*'): nodes on two token-checking relays reach each other", async () => {
+    const controlSecret = random(32);
+    const auth = { mode: "token", controlPublicKey: ed25519.getPublicKey(controlSecret) } as const;
+    const [r1, r2] = [await relay("r1", auth), await relay("r2", auth)];
+    const relays = [r1.info, r2.info];
+    const token = (key: string) =>
+      signRelayToken(
+        { v: 1, key, relay: ANY_RELAY, udp: [], exp: Math.floor(Date.now() / 1000) + 600 },
+        controlSecret,
+      );
+    const a = await node();
+    const b = await node();
+    a.set.update(relays, token(a.key), [peer(b.key, "r2")], "r1");
+    b.set.update(relays, token(b.key), [peer(a.key, "r1")], "r2");
+    await Promise.all([open(a), open(b)]);
+    a.set.send(bytes("a on r2"), a.set.parseEndpoint(`peer:${b.key}`));
+    b.set.send(bytes("b on r1"), b.set.parseEndpoint(`peer:${a.key}`));
+    await until(() => a.got.length === 1 && b.got.length === 1, 5000, "both packets");
+    expect(a.set.connections.get("r2")?.state).toBe("ready");
+    expect(b.set.connections.get("r1")?.state).toBe("ready");
   });
 });
