@@ -10,8 +10,13 @@ import { main } from "../../cli/main.ts";
 export interface MainRun {
   status: number;
   stdout: string;
-  /** stdout as written, byte for byte (a binary body is not valid UTF-8 text). */
-  stdoutBytes: Buffer;
+  stderr: string;
+}
+
+/** A MainRun whose stdout is kept byte for byte (a binary body is not valid UTF-8 text). */
+export interface MainRunBytes {
+  status: number;
+  stdout: Buffer;
   stderr: string;
 }
 
@@ -22,11 +27,21 @@ let queue: Promise<unknown> = Promise.resolve();
  * `env` set in process.env for the run. Calls run one at a time: the capture replaces the
  * process's writers, stdin and those variables while one runs.
  */
-export function runMain(
+export async function runMain(
   args: string[],
   input = "",
   env: Record<string, string> = {},
 ): Promise<MainRun> {
+  const run = await runMainBytes(args, input, env);
+  return { ...run, stdout: run.stdout.toString() };
+}
+
+/** runMain, with stdout as the bytes written. */
+export function runMainBytes(
+  args: string[],
+  input = "",
+  env: Record<string, string> = {},
+): Promise<MainRunBytes> {
   const run = queue.then(async () => {
     const stdout: Buffer[] = [];
     let stderr = "";
@@ -57,8 +72,7 @@ export function runMain(
     Object.assign(process.env, env);
     try {
       const status = await main(args);
-      const stdoutBytes = Buffer.concat(stdout);
-      return { status, stdout: stdoutBytes.toString(), stdoutBytes, stderr };
+      return { status, stdout: Buffer.concat(stdout), stderr };
     } finally {
       process.stdout.write = out;
       process.stderr.write = err;

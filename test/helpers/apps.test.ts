@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { corridor, type Run } from "../cli/agent-fake.ts";
-import { runMain } from "../cli/run-main.ts";
+import { runMainBytes } from "../cli/run-main.ts";
 import { writeOurWgConfig } from "../interop/our-wg-config.ts";
 import { createWgHost, type WgHost, wgHostPrereq } from "../interop/wg-host.ts";
 import {
@@ -67,8 +67,8 @@ describeWithPrereq(need, "real apps behind wireguard-go, through corridor curl",
     const wait = lastRun + 50 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     lastRun = performance.now();
-    const run = await runMain(["curl", "--wg-config", config, ...args]);
-    return { stdout: run.stdoutBytes, stderr: run.stderr, code: run.status };
+    const run = await runMainBytes(["curl", "--wg-config", config, ...args]);
+    return { stdout: run.stdout, stderr: run.stderr, code: run.status };
   };
   const curlBinary = (...args: string[]) => corridor(["curl", "--wg-config", config, ...args]);
 
