@@ -7,43 +7,41 @@
 
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { createNodeAllocated } from "../../server/control/store/allocate.ts";
-import { openPostgresStore } from "../../server/control/store/postgres.ts";
 import type { NodeRecord, Store } from "../../server/control/store/types.ts";
-import { type PgCluster, postgresPrereq, startPostgres } from "../helpers/postgres.ts";
+import { postgresPrereq } from "../helpers/postgres.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/wait.ts";
-import { initCrypto, type Member, seedUsers, startMember } from "./cluster-harness.ts";
+import {
+  initCrypto,
+  type Member,
+  seedDatabase,
+  startMember,
+  usePostgres,
+} from "./cluster-harness.ts";
 
 const pgNeed = postgresPrereq();
 
 describeWithPrereq(pgNeed, "a change's row commits with the change", () => {
-  let postgres: PgCluster;
-  let url: string;
+  const fixture = usePostgres();
   let a: Member;
   let b: Member;
   let sql: pg.Client;
   let aliceId: number;
 
   beforeAll(async () => {
-    postgres = await startPostgres();
-    url = await postgres.createDatabase("cluster_atomic");
-    const seed = await openPostgresStore(url);
-    aliceId = (await seedUsers(seed)).alice.id;
-    await seed.close();
+    const seeded = await seedDatabase(fixture.pg, "cluster_atomic");
+    aliceId = seeded.alice.id;
     const core = await initCrypto();
-    a = await startMember(url, "server-a", core);
-    b = await startMember(url, "server-b", core);
-    sql = new pg.Client({ connectionString: url });
+    a = await startMember(seeded.url, "server-a", core);
+    fixture.cleanup.push(() => a.close());
+    b = await startMember(seeded.url, "server-b", core);
+    fixture.cleanup.push(() => b.close());
+    sql = new pg.Client({ connectionString: seeded.url });
     await sql.connect();
+    fixture.cleanup.push(() => sql.end());
   }, 60_000);
-  afterAll(async () => {
-    await sql?.end().catch(() => {});
-    await a?.close();
-    await b?.close();
-    await postgres?.stop();
-  });
 
   async function rowsAfter(seq: number): Promise<{ kind: string; node_id: string | null }[]> {
     const { rows } = await sql.query(

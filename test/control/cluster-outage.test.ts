@@ -6,29 +6,26 @@
 // through one reaches the other's nodes, presence is whole (latest endpoints across servers),
 // and every node's final map matches the database. Real ControlClients over loopback.
 
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
-import { nodeControlConnect } from "../../server/control/control-socket-node.ts";
+import { expect, it } from "vitest";
 import { DEFAULT_POLICY } from "../../server/control/policy/default.ts";
-import { openPostgresStore } from "../../server/control/store/postgres.ts";
 import { StoreUnavailableError } from "../../server/control/store/types.ts";
-import { ControlClient } from "../../worker/control/client.ts";
-import type { MapState } from "../../worker/control/map-state.ts";
 import { CONTROL_CLOSE } from "../../worker/control/messages.ts";
-import type { ControlConnect } from "../../worker/control/socket.ts";
-import { nobleX25519 } from "../../worker/crypto/x25519.ts";
-import { systemClock } from "../../worker/wireguard/clock.ts";
-import { generatePrivateKey } from "../../worker/wireguard/keys.ts";
-import { type PgCluster, postgresPrereq, startPostgres } from "../helpers/postgres.ts";
+import { postgresPrereq } from "../helpers/postgres.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import {
   type Balancer,
   initCrypto,
   type Member,
-  seedUsers,
+  onlineNames,
+  peerNames,
+  peerOf,
+  seedDatabase,
   startBalancer,
   startMember,
+  type TestNode,
+  testNode,
+  usePostgres,
 } from "./cluster-harness.ts";
 
 const pgNeed = postgresPrereq();
@@ -36,88 +33,10 @@ const OUTAGE_MS = 10_000;
 const LONG = { hangAfterMs: 30_000 };
 
 describeWithPrereq(pgNeed, "PostgreSQL away for 10 s under two control servers", () => {
-  let pg: PgCluster;
-  const cleanup: (() => Promise<void> | void)[] = [];
-
-  beforeAll(async () => {
-    pg = await startPostgres();
-  }, 60_000);
-  afterAll(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-    await pg?.stop();
-  });
-
-  interface Node {
-    name: string;
-    client: ControlClient;
-    state?: MapState;
-    /** Every close the server sent this node, in order. */
-    closes: { code: number; reason: string }[];
-    refused: boolean;
-    /** The endpoints it last reported. */
-    endpoints: string[];
-  }
-
-  let core: Awaited<ReturnType<typeof initCrypto>>;
-
-  /** nodeControlConnect, recording each socket's close in `closes`. */
-  function recording(closes: Node["closes"]): ControlConnect {
-    const inner = nodeControlConnect();
-    return (url, protocol) => {
-      const socket = inner(url, protocol);
-      return {
-        get bufferedAmount() {
-          return socket.bufferedAmount;
-        },
-        listen(events) {
-          socket.listen({
-            ...events,
-            onClose(code, reason) {
-              closes.push({ code, reason });
-              events.onClose(code, reason);
-            },
-          });
-        },
-        send: (message) => socket.send(message),
-        close: (code, reason) => socket.close(code, reason),
-      };
-    };
-  }
-
-  function node(url: string, authKey: string, name: string): Node {
-    const closes: Node["closes"] = [];
-    const client = new ControlClient({
-      url,
-      privateKey: generatePrivateKey(),
-      core,
-      x25519: nobleX25519,
-      connect: recording(closes),
-      hostinfo: { hostname: name, os: "linux" },
-      authKey,
-      clock: systemClock,
-      // Retries every second or two, so the test sees the return without waiting a minute.
-      backoffBaseMs: 500,
-      backoffMaxMs: 2000,
-      onMap: (_diff, state) => {
-        n.state = state;
-      },
-      onRefused: () => {
-        n.refused = true;
-      },
-    });
-    const n: Node = { name, client, closes, refused: false, endpoints: [] };
-    cleanup.push(() => n.client.close());
-    return n;
-  }
-
-  const peer = (n: Node, name: string) =>
-    [...(n.state?.peers.values() ?? [])].find((p) => p.name === name);
-  const peerNames = (n: Node) => [...(n.state?.peers.values() ?? [])].map((p) => p.name).sort();
-  const onlineNames = (n: Node) =>
-    [...(n.state?.peers.values() ?? [])]
-      .filter((p) => p.online)
-      .map((p) => p.name)
-      .sort();
+  const fixture = usePostgres();
+  const { cleanup } = fixture;
+  type Node = TestNode;
+  const peer = peerOf;
   const others = (all: Node[], n: Node) =>
     all
       .filter((o) => o !== n)
@@ -125,13 +44,14 @@ describeWithPrereq(pgNeed, "PostgreSQL away for 10 s under two control servers",
       .sort();
 
   it("keeps serving the last maps, refuses writes clearly, leaves nothing half-written and catches up", async () => {
-    core = await initCrypto();
-    const url = await pg.createDatabase("cluster_outage");
-    const seedStore = await openPostgresStore(url);
-    const { alice, authKey } = await seedUsers(seedStore);
-    const key = await authKey(alice.id);
-    const apiKey = (await createApiKeyLocal(seedStore, alice.id)).key;
-    await seedStore.close();
+    const core = await initCrypto();
+    const { url, alice, key, apiKey } = await seedDatabase(fixture.pg, "cluster_outage");
+    // Retries every second or two, so the test sees the return without waiting a minute.
+    const node = (nodeUrl: string, authKey: string, name: string) =>
+      testNode(
+        { url: nodeUrl, authKey, name, core, backoffBaseMs: 500, backoffMaxMs: 2000 },
+        cleanup,
+      );
 
     const a: Member = await startMember(url, "server-a", core);
     cleanup.push(() => a.close());
@@ -182,7 +102,7 @@ describeWithPrereq(pgNeed, "PostgreSQL away for 10 s under two control servers",
     const keepalivesBefore = steady.map((n) => n.client.stats.keepalives);
     const half = a.store.transaction(async (tx) => {
       await tx.setPolicy(JSON.stringify({ acls: [] }), alice.id);
-      await pg.pause();
+      await fixture.pg.pause();
       await tx.createUser({
         issuer: "corridor:local",
         subject: "half",
@@ -255,7 +175,7 @@ describeWithPrereq(pgNeed, "PostgreSQL away for 10 s under two control servers",
     tick += 1000;
     for (const n of steady) update(n);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await pg.resume();
+    await fixture.pg.resume();
 
     // Both servers listen and catch up again.
     await waitUntil(
