@@ -4,8 +4,9 @@
 // reusable, ephemeral or not, tags); a new browser node through the upgrade's session cookie
 // (always ephemeral); or a new agent with neither, which waits for a person's approval.
 // Registration writes the node, the auth key's use and the allocated name and addresses in one
-// transaction: all of it, or nothing. The auth key's use is its last statement (short lock on the
-// key's row, which concurrent registrations with one key share).
+// transaction: all of it, or nothing. The auth key's use is its last statement, sent with the
+// COMMIT (store: useAuthKeyAtCommit), so concurrent registrations with one key queue on the
+// key's row only while the database commits.
 
 import type { IncomingMessage } from "node:http";
 import type { LoginMessage } from "../../worker/control/messages.ts";
@@ -56,14 +57,6 @@ const refused = (code: string, message: string): LoginOutcome => ({
   code,
   message,
 });
-
-/** An auth key's use refused inside the registration's transaction: rolls it back. */
-class KeyUseRefused extends Error {
-  constructor(readonly prefix: string) {
-    super(`auth key ${prefix}… refused at its use`);
-    this.name = "KeyUseRefused";
-  }
-}
 
 /** Resolves logins to nodes, registering new ones. */
 export class Registrar {
@@ -184,20 +177,20 @@ export class Registrar {
           authKeyId: record.id,
           now,
         });
-        // The key's use comes last: its row lock, which every registration with this key
-        // queues on (on PostgreSQL), is then held for this statement and COMMIT only, not
-        // through the name and address allocation above. Refused now, the node goes with the
-        // rollback.
-        if (!(await tx.useAuthKey(record.id))) throw new KeyUseRefused(record.prefix);
+        // The key's use comes last, with the COMMIT: its row lock, which every registration
+        // with this key queues on (on PostgreSQL), is then held while the database commits
+        // only, not through the allocation above nor a round trip. Refused there, the commit
+        // fails and the node goes with the rollback.
+        await tx.useAuthKeyAtCommit(record.id);
         return { kind: "node", via: "registered", node, changed: true };
       });
     } catch (error) {
-      if (!(error instanceof KeyUseRefused)) throw error;
+      if (!(error instanceof StoreConflictError) || error.field !== "authKey") throw error;
       // Checked fine, then refused at its use: a one-off key another registration used first,
       // or a key revoked meanwhile. Its state now says which.
       const again = await checkAuthKey(this.options.store, key, now);
       return again.ok
-        ? refused("authkey_used", `auth key ${error.prefix}… was used already`)
+        ? refused("authkey_used", `auth key ${again.key.prefix}… was used already`)
         : refused(again.code, again.message);
     }
   }

@@ -79,6 +79,7 @@ const TX_METHODS: Record<keyof StoreTx, true> = {
   listAuthKeys: true,
   revokeAuthKey: true,
   useAuthKey: true,
+  useAuthKeyAtCommit: true,
   createApiKey: true,
   apiKeyByHash: true,
   listApiKeys: true,

@@ -26,7 +26,7 @@ import {
 import { migrationStatements, type SqlStoreOptions } from "./migrate.ts";
 import type { Row } from "./rows.ts";
 import { CURRENT_VERSION_SQL, MIGRATIONS_TABLE, type Migration } from "./schema.ts";
-import { type SqlRunner, SqlStoreTx } from "./sql-tx.ts";
+import { AUTH_KEY_REFUSED, authKeyRefused, type SqlRunner, SqlStoreTx } from "./sql-tx.ts";
 import { type Store, StoreConflictError, type StoreTx, StoreUnavailableError } from "./types.ts";
 
 /** Options of openPostgresStore. */
@@ -106,6 +106,7 @@ function mapError(error: unknown): unknown {
   if (code === "23505" || code === "23503" || code === "23514") {
     return (typeof constraint === "string" && conflictForConstraint(constraint)) || error;
   }
+  if (code === AUTH_KEY_REFUSED) return authKeyRefused();
   if (code === "40001" || code === "40P01") {
     return new StoreConflictError(
       "transaction",
@@ -158,10 +159,16 @@ const CLAIM_FREE_IPV4 = `WITH top AS (
         AND pg_try_advisory_xact_lock((1768977972::bigint << 32) + n) LIMIT 1)::text AS claimed
   FROM top`;
 
-/** Statements on a transaction's connection; writes under a savepoint (file comment). */
-function clientRunner(client: pg.PoolClient): SqlRunner {
+/**
+ * Statements on a transaction's connection; writes under a savepoint (file comment). What
+ * atCommit is given goes into `atCommit`, which the transaction sends with its COMMIT.
+ */
+function clientRunner(client: pg.PoolClient, atCommit: string[]): SqlRunner {
   return {
     read: (sql, params = []) => query(client, sql, params),
+    atCommit: (sql) => {
+      atCommit.push(sql);
+    },
     async claimFreeIpv4(first, last, window) {
       try {
         const { rows } = await client.query<{ next: string; claimed: string | null }>(
@@ -262,7 +269,8 @@ function postgresStore(pool: pg.Pool, now: () => number, url: string): Store {
     });
     const state: TxState = { owner, active: true };
     const one = new Mutex();
-    const tx = wrapStoreTx(new SqlStoreTx(clientRunner(client), now), (call) =>
+    const atCommit: string[] = [];
+    const tx = wrapStoreTx(new SqlStoreTx(clientRunner(client, atCommit), now), (call) =>
       one.run(async () => {
         refuseEnded(state);
         return call();
@@ -281,7 +289,10 @@ function postgresStore(pool: pg.Pool, now: () => number, url: string): Store {
       const result = await insideTransaction(state, () => work(tx));
       state.active = false;
       // After any call work left running: COMMIT must be the last statement on the connection.
-      await one.run(() => client.query("COMMIT"));
+      // Statements for the commit go with it, one simple query: the first that fails skips
+      // the rest (COMMIT too), and the transaction rolls back below.
+      const commit = atCommit.length === 0 ? "COMMIT" : `${atCommit.join(";\n")};\nCOMMIT`;
+      await one.run(() => client.query(commit));
       return result;
     } catch (error) {
       state.active = false;

@@ -41,6 +41,11 @@ export interface SqlRunner {
    * (PostgreSQL: transaction-scoped advisory locks, on a transaction's connection only). Absent
    * where writers run one at a time anyway (SQLite) and outside a transaction.
    */
+  /**
+   * Runs `sql` (no parameters: values inlined, numbers only) just before COMMIT, in COMMIT's
+   * own round trip; its error fails the commit. Absent outside a PostgreSQL transaction.
+   */
+  atCommit?(sql: string): void;
   claimFreeIpv4?(
     first: number,
     last: number,
@@ -103,6 +108,7 @@ function nulChecked(db: SqlRunner): SqlRunner {
     },
   };
   if (db.claimFreeIpv4 !== undefined) checked.claimFreeIpv4 = db.claimFreeIpv4.bind(db);
+  if (db.atCommit !== undefined) checked.atCommit = db.atCommit.bind(db);
   return checked;
 }
 

@@ -29,6 +29,17 @@ import {
 
 export type { SqlRunner } from "./sql-base.ts";
 
+/** SQLSTATE of an auth key refused at COMMIT (useAuthKeyAtCommit; postgres.ts maps it). */
+export const AUTH_KEY_REFUSED = "CRK01";
+
+/** What a refused useAuthKeyAtCommit throws. */
+export function authKeyRefused(): StoreConflictError {
+  return new StoreConflictError(
+    "authKey",
+    "the auth key cannot be used: revoked, or a one-off key used already",
+  );
+}
+
 /** StoreTx over a SqlRunner. */
 export class SqlStoreTx extends SqlShares implements StoreTx {
   // auth keys
@@ -76,8 +87,7 @@ export class SqlStoreTx extends SqlShares implements StoreTx {
   async useAuthKey(id: number): Promise<boolean> {
     // One statement: the condition and the count change together, so two concurrent uses of a
     // one-off key cannot both see it unused (PostgreSQL re-checks the row after the lock). No
-    // savepoint (it breaks no constraint): registration uses the key last, and the row's lock,
-    // which every registration with this key queues on, is then held for this and COMMIT only.
+    // savepoint: it breaks no constraint (two round trips fewer while the row is locked).
     const { changes } = await this.db.write(
       `UPDATE auth_keys SET used_count = used_count + 1
        WHERE id = ? AND revoked_at IS NULL AND (reusable = 1 OR used_count = 0)`,
@@ -85,6 +95,25 @@ export class SqlStoreTx extends SqlShares implements StoreTx {
       { unguarded: true },
     );
     return changes > 0;
+  }
+
+  async useAuthKeyAtCommit(id: number): Promise<void> {
+    if (this.db.atCommit === undefined) {
+      if (!(await this.useAuthKey(id))) throw authKeyRefused();
+      return;
+    }
+    if (!Number.isSafeInteger(id)) throw new TypeError(`auth key id ${id}: not an integer`);
+    // Inlined (an integer, checked): statements sent with COMMIT take no parameters. The same
+    // condition as useAuthKey's; no row changed raises AUTH_KEY_REFUSED, which fails the commit.
+    this.db.atCommit(
+      `DO $$ BEGIN
+         UPDATE auth_keys SET used_count = used_count + 1
+         WHERE id = ${id} AND revoked_at IS NULL AND (reusable = 1 OR used_count = 0);
+         IF NOT FOUND THEN
+           RAISE EXCEPTION 'auth key refused at its use' USING ERRCODE = '${AUTH_KEY_REFUSED}';
+         END IF;
+       END $$`,
+    );
   }
 
   // API keys

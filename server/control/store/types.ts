@@ -269,6 +269,16 @@ export interface StoreTx {
    * the caller's to check (it holds the clock).
    */
   useAuthKey(id: number): Promise<boolean>;
+  /**
+   * useAuthKey as the transaction's last act (registration's): on PostgreSQL the use is sent
+   * with COMMIT in one round trip, so the key's row, which every registration with that key
+   * must lock, is locked only while the database commits, not across a round trip to this
+   * process. A key it cannot use (revoked, a one-off key used) fails the commit (or, where
+   * the use runs at once, this call) with StoreConflictError on "authKey", and nothing of the
+   * transaction stays. Nothing may be written after it in the transaction. Outside a
+   * transaction and on SQLite the use runs at once.
+   */
+  useAuthKeyAtCommit(id: number): Promise<void>;
 
   // API keys
   createApiKey(
