@@ -1,9 +1,11 @@
-// How RelaySet (relay-set.ts) measures a relay when no better probe answers: a PING on the
+// How RelaySet (relay-set.ts) measures its relays: the caller's probe (the agent's STUN) first;
+// when that gives nothing, a PING on the
 // connection it already holds there, else a short-lived RelayBind (hello with the mesh's
 // token, one PING, close). A second connection with the node's key would replace the first
 // one (the relay keeps the newest, closing the older with 4409), which is why a relay that
 // already has a connection is only ever measured through it.
 
+import type { RelayInfo } from "../control/types.ts";
 import type { Clock, TimerHandle } from "../wireguard/clock.ts";
 import { RelayBind } from "./client.ts";
 import type { RelayBindOptions } from "./client-options.ts";
@@ -58,5 +60,84 @@ export async function pingFresh(
   } finally {
     if (bind !== undefined) live?.delete(bind);
     await bind?.close();
+  }
+}
+
+/** What RelayProber needs of its set. */
+export interface RelayProberOptions {
+  clock: Clock;
+  /** Every relay again after this long, jittered by ±25%. */
+  intervalMs: number;
+  /** How long one probe may take. */
+  timeoutMs: number;
+  /** The caller's probe (STUN); undefined from it lets the prober PING the relay. */
+  probe?: (relay: RelayInfo) => Promise<number | undefined>;
+  /** The set's connection to relay `id`, if it holds one. */
+  connectionOf: (id: string) => { bind: RelayBind; opened: Promise<void> } | undefined;
+  /** Options for a short-lived connection to `relay`. */
+  bindOptions: (relay: RelayInfo) => RelayBindOptions;
+  /** A probe's answer: a round trip in ms, or null when the relay did not answer. */
+  onResult: (relay: RelayInfo, rttMs: number | null) => void;
+}
+
+/**
+ * Probes relays on a jittered interval, at most one probe in flight per relay, each bounded
+ * by the timeout. Answers that come after close() are dropped.
+ */
+export class RelayProber {
+  private readonly probing = new Set<string>();
+  private readonly nextProbe = new Map<string, number>();
+  /** Short-lived probe connections in flight (closed with the prober). */
+  private readonly binds = new Set<RelayBind>();
+  private closed = false;
+
+  constructor(private readonly options: RelayProberOptions) {}
+
+  /** Starts the probes of `relays` that are due (all of them the first time). */
+  runDue(relays: readonly RelayInfo[]): void {
+    if (this.closed) return;
+    const now = this.options.clock.now();
+    const listed = new Set(relays.map((relay) => relay.id));
+    for (const id of this.nextProbe.keys()) if (!listed.has(id)) this.nextProbe.delete(id);
+    for (const relay of relays) {
+      const due = this.nextProbe.get(relay.id) ?? now;
+      if (due > now || this.probing.has(relay.id)) continue;
+      const jitter = 0.75 + Math.random() * 0.5;
+      this.nextProbe.set(relay.id, now + this.options.intervalMs * jitter);
+      void this.probe(relay);
+    }
+  }
+
+  /** Stops probing and closes the probes' own connections. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const binds = [...this.binds];
+    this.binds.clear();
+    await Promise.all(binds.map((bind) => bind.close()));
+  }
+
+  private async probe(relay: RelayInfo): Promise<void> {
+    const { clock, timeoutMs } = this.options;
+    this.probing.add(relay.id);
+    try {
+      let rtt: number | null | undefined;
+      const custom = this.options.probe;
+      if (custom !== undefined) rtt = await withTimeout(clock, custom(relay), timeoutMs, undefined);
+      if (rtt === undefined && !this.closed) {
+        const conn = this.options.connectionOf(relay.id);
+        rtt =
+          conn !== undefined
+            ? await withTimeout(clock, pingOver(conn.bind, conn.opened), timeoutMs, null)
+            : await pingFresh(
+                { ...this.options.bindOptions(relay), onFatal: undefined },
+                clock,
+                timeoutMs,
+                this.binds,
+              );
+      }
+      if (!this.closed) this.options.onResult(relay, rtt ?? null);
+    } finally {
+      this.probing.delete(relay.id);
+    }
   }
 }

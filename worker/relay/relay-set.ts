@@ -10,8 +10,6 @@
 // when the map drops it. Relays do not forward to one another, so there is nothing else to do.
 
 import type { PeerView, RelayInfo } from "../control/types.ts";
-import type { CryptoCore } from "../crypto/core.ts";
-import type { X25519Provider } from "../crypto/x25519.ts";
 import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
 import { type Clock, systemClock, type TimerHandle } from "../wireguard/clock.ts";
 import { keyFromBase64 } from "../wireguard/keys.ts";
@@ -19,40 +17,10 @@ import { RelayBind } from "./client.ts";
 import type { RelayBindOptions } from "./client-options.ts";
 import { EndpointCache, PEER_PREFIX } from "./endpoint.ts";
 import { chooseHome, firstHome, type HomeReason } from "./home-choice.ts";
-import { pingFresh, pingOver, withTimeout } from "./relay-set-probe.ts";
-import type { RelayConnect } from "./socket.ts";
+import type { RelaySetOptions } from "./relay-set-options.ts";
+import { RelayProber } from "./relay-set-probe.ts";
 
-/** What a RelaySet is made of. */
-export interface RelaySetOptions {
-  /** The node's X25519 private key (proved to every relay, never sent). */
-  privateKey: Uint8Array;
-  core: CryptoCore;
-  x25519: X25519Provider;
-  connect: RelayConnect;
-  clock?: Clock;
-  /** Reconnect backoff of each connection (RelayBind's defaults when absent). */
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  /** A connection other than the home's closes after this long without a send (60 s). */
-  idleMs?: number;
-  /**
-   * Measures a relay's round trip in ms (the agent's STUN probe). Undefined, or no probe,
-   * lets the set measure it itself: a PING over its connection there, else over a short-lived
-   * one (hello with the token, PING, close).
-   */
-  probe?: (relay: RelayInfo) => Promise<number | undefined>;
-  /** How long one probe may take (default 5 s); a relay that never answers costs this. */
-  probeTimeoutMs?: number;
-  /** Every relay is probed again after this long, jittered by ±25% (default 60 s). */
-  probeIntervalMs?: number;
-  /** The home not connected for this long: the next best relay becomes home (default 3 s). */
-  failoverMs?: number;
-  /**
-   * The home changed (latency, failover, the map dropped it). Not called for the first
-   * choice: read `home` after open() for that one.
-   */
-  onHome?: (relay: RelayInfo, reason: HomeReason) => void;
-}
+export type { RelaySetOptions } from "./relay-set-options.ts";
 
 /** One open relay connection. */
 interface Connection {
@@ -74,15 +42,14 @@ export class RelaySet implements Bind {
   private peerHome = new Map<string, string>();
   private homeId: string | undefined;
   private pendingHome: string | undefined;
+  /** When the pending home's connection was asked for (it gets failoverMs to be welcomed). */
+  private pendingSince: number | undefined;
   private provisional = false;
   private readonly rtt = new Map<string, number | null>();
   private readonly down = new Set<string>();
   /** Relays that refused this node for good (cleared by a new token). */
   private readonly refused = new Map<string, Error>();
-  private readonly probing = new Set<string>();
-  /** Short-lived probe connections in flight (closed with the set). */
-  private readonly probeBinds = new Set<RelayBind>();
-  private readonly nextProbe = new Map<string, number>();
+  private readonly prober: RelayProber;
   private onReceive: ReceiveFn | undefined;
   private state: "new" | "open" | "closed" = "new";
   private notReadySince: number | undefined;
@@ -91,6 +58,15 @@ export class RelaySet implements Bind {
 
   constructor(private readonly options: RelaySetOptions) {
     this.clock = options.clock ?? systemClock;
+    this.prober = new RelayProber({
+      clock: this.clock,
+      intervalMs: options.probeIntervalMs ?? 60_000,
+      timeoutMs: options.probeTimeoutMs ?? 5_000,
+      probe: options.probe,
+      connectionOf: (id) => this.conns.get(id),
+      bindOptions: (relay) => this.bindOptions(relay),
+      onResult: (relay, rtt) => this.measured(relay, rtt),
+    });
   }
 
   /**
@@ -116,9 +92,7 @@ export class RelaySet implements Bind {
       const now = listed.get(id);
       if (now === undefined || !sameRelay(now, conn.relay)) this.drop(id);
     }
-    for (const map of [this.rtt, this.nextProbe] as Map<string, unknown>[]) {
-      for (const id of map.keys()) if (!listed.has(id)) map.delete(id);
-    }
+    for (const id of this.rtt.keys()) if (!listed.has(id)) this.rtt.delete(id);
     for (const id of [...this.down, ...this.refused.keys()]) {
       if (!listed.has(id)) {
         this.down.delete(id);
@@ -215,10 +189,8 @@ export class RelaySet implements Bind {
     this.tick?.cancel();
     for (const waiter of this.waiters.splice(0)) waiter.reject(new Error("RelaySet: closed"));
     const binds = [...this.conns.values()].map((conn) => conn.bind);
-    binds.push(...this.probeBinds);
     this.conns.clear();
-    this.probeBinds.clear();
-    await Promise.all(binds.map((bind) => bind.close()));
+    await Promise.all([this.prober.close(), ...binds.map((bind) => bind.close())]);
   }
 
   private relayOf(id: string | undefined): RelayInfo | undefined {
@@ -230,8 +202,11 @@ export class RelaySet implements Bind {
     return { listed: this.relays.map((relay) => relay.id), rtt: this.rtt, down };
   }
 
+  /** The home's connection, made again if it is missing, unless the home refused the node. */
   private homeConnection(): Connection | undefined {
-    return this.homeId === undefined ? undefined : this.connection(this.homeId);
+    const id = this.homeId;
+    if (id === undefined) return undefined;
+    return this.refused.has(id) ? this.conns.get(id) : this.connection(id);
   }
 
   /** The connection to relay `id`, opened now if there is none (only while open). */
@@ -321,12 +296,14 @@ export class RelaySet implements Bind {
       this.pendingHome = undefined;
       return;
     }
+    if (choice.id === this.pendingHome) return;
     if (choice.reason !== "latency") {
       this.setHome(choice.id, choice.reason);
       return;
     }
     // Make before break: the new home's connection first, the switch once it is welcomed.
     this.pendingHome = choice.id;
+    this.pendingSince = this.clock.now();
     const conn = this.connection(choice.id);
     if (conn?.bind.state === "ready") this.setHome(choice.id, "latency");
   }
@@ -359,20 +336,27 @@ export class RelaySet implements Bind {
     });
   }
 
-  /** Failover and idle connections. */
+  /** Failover, a latency move that does not connect, and idle connections. */
   private watch(): void {
     const now = this.clock.now();
+    const failoverMs = this.options.failoverMs ?? 3_000;
     const home = this.homeConnection();
     if (this.homeId !== undefined && home !== undefined) {
       if (home.bind.state === "ready") this.notReadySince = undefined;
       else {
         this.notReadySince ??= now;
-        if (now - this.notReadySince >= (this.options.failoverMs ?? 3_000)) {
+        if (now - this.notReadySince >= failoverMs) {
           this.notReadySince = now;
           this.down.add(this.homeId);
           this.decide();
         }
       }
+    }
+    const pending = this.pendingHome;
+    if (pending !== undefined && now - (this.pendingSince ?? now) >= failoverMs) {
+      // The faster relay did not welcome us in time: stay, and count it down until it answers.
+      this.pendingHome = undefined;
+      this.down.add(pending);
     }
     const idleMs = this.options.idleMs ?? 60_000;
     for (const [id, conn] of this.conns) {
@@ -382,48 +366,19 @@ export class RelaySet implements Bind {
     }
   }
 
-  /** Starts the probes that are due (one in flight per relay). */
+  /** Starts the probes that are due; a relay that refused this node waits for a new token. */
   private runDue(): void {
     if (this.state !== "open") return;
-    const now = this.clock.now();
-    const interval = this.options.probeIntervalMs ?? 60_000;
-    for (const relay of this.relays) {
-      const due = this.nextProbe.get(relay.id) ?? now;
-      if (due > now || this.probing.has(relay.id)) continue;
-      this.nextProbe.set(relay.id, now + interval * (0.75 + Math.random() * 0.5));
-      void this.probe(relay);
-    }
+    this.prober.runDue(this.relays.filter((relay) => !this.refused.has(relay.id)));
   }
 
-  private async probe(relay: RelayInfo): Promise<void> {
-    this.probing.add(relay.id);
-    const timeoutMs = this.options.probeTimeoutMs ?? 5_000;
-    try {
-      let rtt: number | null | undefined;
-      const custom = this.options.probe;
-      if (custom !== undefined) {
-        rtt = await withTimeout(this.clock, custom(relay), timeoutMs, undefined);
-      }
-      if (rtt === undefined && this.state === "open") {
-        const conn = this.conns.get(relay.id);
-        rtt =
-          conn !== undefined
-            ? await withTimeout(this.clock, pingOver(conn.bind, conn.opened), timeoutMs, null)
-            : await pingFresh(
-                { ...this.bindOptions(relay), onFatal: undefined },
-                this.clock,
-                timeoutMs,
-                this.probeBinds,
-              );
-      }
-      const now = this.relayOf(relay.id);
-      if (this.state !== "open" || now === undefined || !sameRelay(now, relay)) return;
-      this.rtt.set(relay.id, rtt ?? null);
-      if (typeof rtt === "number") this.down.delete(relay.id);
-      this.decide();
-    } finally {
-      this.probing.delete(relay.id);
-    }
+  /** A probe's answer, for a relay still listed as it was: ranks it, and may move the home. */
+  private measured(relay: RelayInfo, rtt: number | null): void {
+    const now = this.relayOf(relay.id);
+    if (this.state !== "open" || now === undefined || !sameRelay(now, relay)) return;
+    this.rtt.set(relay.id, rtt);
+    if (rtt !== null) this.down.delete(relay.id);
+    this.decide();
   }
 }
 
