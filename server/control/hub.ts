@@ -295,6 +295,9 @@ export class Hub {
     this.ephemeral.cancel(nodeId);
     if (this.mapper.node(nodeId) === undefined) return false;
     await this.options.store.deleteNode(nodeId);
+    // On several servers the deletion's row may have been applied meanwhile (the follower, on
+    // its notification): the node is gone from the map already, and its stream refused.
+    if (this.mapper.node(nodeId) === undefined) return true;
     const before = this.mapper.log.seq;
     const refusal = {
       code: "node_removed",

@@ -49,7 +49,7 @@ export class ChangeFollower {
     return !this.failing && this.position >= this.latest;
   }
 
-  /** A notification or a publish named row `seq`: read up to it. */
+  /** A notification named row `seq`: read up to it. */
   notified(seq: number): void {
     if (seq > this.latest) this.latest = seq;
     if (seq > this.position) this.run();
