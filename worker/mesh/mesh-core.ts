@@ -15,6 +15,7 @@ import type { CryptoCore } from "../crypto/index.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import type { NetInterface } from "../net/interface.ts";
 import type { RelayBind } from "../relay/client.ts";
+import type { RelaySet } from "../relay/relay-set.ts";
 import type { RelayConnect } from "../relay/socket.ts";
 import { type Clock, systemClock } from "../wireguard/clock.ts";
 import type { Device } from "../wireguard/device.ts";
@@ -128,6 +129,11 @@ export class MeshCore {
     const info = this.plane.relay;
     const bind = this.plane.relayBind;
     return info === undefined || bind === undefined ? undefined : { info, bind };
+  }
+
+  /** Every relay connection (the home's and those to peers' homes), once the first map came. */
+  get relays(): RelaySet | undefined {
+    return this.plane.relays;
   }
 
   /**
