@@ -99,8 +99,8 @@ describe("RelaySet on two real relays", () => {
   it("nodes on different home relays send to each other's home; the extra connection idles out", async () => {
     const [r1, r2] = [await relay("r1"), await relay("r2")];
     const relays = [r1.info, r2.info];
-    const a = await node({ idleMs: 400 });
-    const b = await node({ idleMs: 400 });
+    const a = await node({ idleMs: 1000 });
+    const b = await node({ idleMs: 1000 });
     a.set.update(relays, "", [peer(b.key, "r2")], "r1");
     b.set.update(relays, "", [peer(a.key, "r1")], "r2");
     await Promise.all([open(a), open(b)]);
