@@ -164,6 +164,7 @@ const CLAIM_FREE_IPV4 = `WITH top AS (
  * atCommit is given goes into `atCommit`, which the transaction sends with its COMMIT.
  */
 function clientRunner(client: pg.PoolClient, atCommit: string[]): SqlRunner {
+  let savepointOpen = false;
   return {
     read: (sql, params = []) => query(client, sql, params),
     atCommit: (sql) => {
@@ -193,21 +194,30 @@ function clientRunner(client: pg.PoolClient, atCommit: string[]): SqlRunner {
           throw mapError(error);
         }
       }
-      await client.query("SAVEPOINT corridor_write");
+      // A write that succeeded leaves its savepoint open: the next one releases it in the
+      // round trip that makes its own, and COMMIT releases the last (one round trip per write
+      // fewer; never more than one savepoint open).
+      await client.query(
+        savepointOpen
+          ? "RELEASE SAVEPOINT corridor_write; SAVEPOINT corridor_write"
+          : "SAVEPOINT corridor_write",
+      );
+      savepointOpen = true;
       let result: pg.QueryResult;
       try {
         result = await client.query(numbered(sql), values(params));
       } catch (error) {
         try {
-          await client.query("ROLLBACK TO SAVEPOINT corridor_write");
-          await client.query("RELEASE SAVEPOINT corridor_write");
+          await client.query(
+            "ROLLBACK TO SAVEPOINT corridor_write; RELEASE SAVEPOINT corridor_write",
+          );
+          savepointOpen = false;
         } catch {
           // The connection itself failed: the statement's own error says more, and the next
           // statement (or COMMIT) fails on the broken transaction anyway.
         }
         throw mapError(error);
       }
-      await client.query("RELEASE SAVEPOINT corridor_write");
       return { changes: result.rowCount ?? 0, rows: result.rows as Row[] };
     },
   };
