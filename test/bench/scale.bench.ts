@@ -18,6 +18,10 @@
 // several statements. An endpoint change is volatile (it travels as a notification, no row), so
 // expect about one; the servers' own polling makes the count noisy by a few.
 //
+// While nodes join, progress lines (stderr) say where registration's time goes: what
+// PostgreSQL's busy backends wait on (sampleWaits) and, per server, the database calls per node
+// joined with their mean times (the rig servers' instrumented store, dbSummary).
+//
 // Relay forwarding with every node connected is bench:relay's (not repeated here). Timing never
 // fails the run; a lost change (a node that never gets one it must, or gets one it must not), a
 // wrong final peer set (compared with the topology), a sequence gap or any protocol error does
@@ -27,7 +31,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { type PgCluster, postgresPrereq, startPostgres } from "../helpers/postgres.ts";
-import { epochNow } from "../load/protocol.ts";
+import { type DbTally, epochNow } from "../load/protocol.ts";
 import { LoadRig, type Observed } from "../load/rig.ts";
 import { BASE_POLICY, CHANGED_POLICY } from "../load/topology.ts";
 import { formatRate, printTable, timeScale } from "./harness.ts";
@@ -147,6 +151,8 @@ async function run(label: string, databaseUrl: string | undefined): Promise<RunR
   };
   try {
     const before = await Promise.all(rig.servers.map((_, k) => rig.serverMemory(k)));
+    const waits = db === undefined ? undefined : sampleWaits(databaseUrl!);
+    const dbBefore = await Promise.all(rig.servers.map((_, k) => rig.serverDb(k)));
     const t0 = epochNow();
     const tagged = await rig.join(
       Array.from({ length: t.servers }, (_, i) => i),
@@ -157,6 +163,13 @@ async function run(label: string, databaseUrl: string | undefined): Promise<RunR
       JOIN_CONCURRENCY,
     );
     progress(`${label}: ${tagged.length + clients.length} joined`);
+    if (waits !== undefined) progress(`${label}: while joining, ${await waits.stop()}`);
+    for (const [k, b] of dbBefore.entries()) {
+      const joined = (await rig.serverStats(k)).attached;
+      progress(
+        `${label}: server ${k}, database while joining: ${dbSummary(b, await rig.serverDb(k), joined)}`,
+      );
+    }
     if (tagged.length + clients.length !== t.total) {
       problems.push(`${label}: ${t.total - tagged.length - clients.length} nodes failed to join`);
     }
@@ -243,6 +256,82 @@ async function run(label: string, databaseUrl: string | undefined): Promise<RunR
     await db?.end();
     await rig.stop();
   }
+}
+
+/**
+ * Samples pg_stat_activity every 50 ms until stopped: what the busy backends wait on while nodes
+ * join (a lock, the client: "idle in transaction", or nothing: "CPU"), as backends per sample,
+ * and which statements the lock waits are in. Where a PostgreSQL registration spends its time.
+ */
+function sampleWaits(url: string): { stop(): Promise<string> } {
+  const client = new pg.Client({ connectionString: url });
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let running = true;
+  // A failed sample ends the sampling, not the run (stop says so).
+  const loop = (async () => {
+    await client.connect();
+    while (running) {
+      const { rows } = await client.query<{ w: string; q: string }>(
+        `SELECT CASE WHEN state <> 'active' THEN state
+             ELSE coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') END AS w,
+           left(regexp_replace(query, '\\s+', ' ', 'g'), 48) AS q
+         FROM pg_stat_activity
+         WHERE state <> 'idle' AND pid <> pg_backend_pid() AND datname = current_database()
+           AND query NOT LIKE 'LISTEN%'`,
+      );
+      samples++;
+      for (const r of rows) {
+        const key = r.w.startsWith("Lock:") ? `${r.w} in "${r.q}"` : r.w;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      await sleep(50);
+    }
+  })().then(
+    () => "",
+    (error: unknown) => ` (sampling stopped: ${String(error)})`,
+  );
+  return {
+    async stop() {
+      running = false;
+      const failed = await loop;
+      await client.end().catch(() => {});
+      const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 6);
+      const shown = top.map(([k, n]) => `${k} ${(n / Math.max(1, samples)).toFixed(2)}`);
+      return `busy backends per sample by wait (${samples} samples${failed}): ${shown.join("; ") || "none"}`;
+    },
+  };
+}
+
+/**
+ * A server's database calls between two tallies per node it joined: calls, and the
+ * transactions' mean time (BEGIN to COMMIT, registration's) with the calls taking most time.
+ */
+function dbSummary(before: DbTally, after: DbTally, joined: number): string {
+  const diff = Object.entries(after).map(([op, a]) => {
+    const b = before[op] ?? { calls: 0, seconds: 0, errors: 0 };
+    return {
+      op,
+      calls: a.calls - b.calls,
+      seconds: a.seconds - b.seconds,
+      errors: a.errors - b.errors,
+    };
+  });
+  const calls = diff.reduce((n, d) => n + (d.op === "transaction" ? 0 : d.calls), 0);
+  const tx = diff.find((d) => d.op === "transaction");
+  const top = diff
+    .filter((d) => d.op !== "transaction" && d.calls > 0)
+    .sort((x, y) => y.seconds - x.seconds)
+    .slice(0, 6)
+    .map(
+      (d) =>
+        `${d.op} ${d.calls} x ${((1000 * d.seconds) / d.calls).toFixed(1)} ms${d.errors > 0 ? ` (${d.errors} failed)` : ""}`,
+    );
+  const txText =
+    tx === undefined || tx.calls === 0
+      ? "no transactions"
+      : `${tx.calls} transactions, mean ${((1000 * tx.seconds) / tx.calls).toFixed(1)} ms`;
+  return `${joined} nodes, ${(calls / Math.max(1, joined)).toFixed(1)} calls per node; ${txText}; most time: ${top.join(", ")}`;
 }
 
 let cluster: PgCluster | undefined;

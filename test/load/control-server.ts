@@ -6,7 +6,8 @@
 // only the first) creates the owner (with an API key), `users` member users (a reusable auth key
 // each), an optional tagged key of the owner's, and stores the policy. Talks to the parent over IPC
 // (protocol.ts): "ready" once listening, then rss (after a forced GC under --expose-gc),
-// stats and exit. The temp dir is removed on exit, also when the parent goes away.
+// stats, db (database calls by store operation: count and time, from the instrumented store
+// the server runs on) and exit. The temp dir is removed on exit, also when the parent goes away.
 //
 // Registration's per-address rate limit is lifted (every simulated node comes from 127.0.0.1)
 // and the login timeout is 30 s instead of 5 (a loaded client process may answer the hello
@@ -21,12 +22,15 @@ import { createApiListener, isApiPath } from "../../server/control/api/app.ts";
 import { createApiKeyLocal } from "../../server/control/auth/apikeys.ts";
 import { issueAuthKey } from "../../server/control/auth/authkeys.ts";
 import { CONTROL_PATH, startControl } from "../../server/control/index.ts";
+import { instrumentStore, StoreMetrics } from "../../server/control/store/instrumented.ts";
 import { openStore } from "../../server/control/store/open.ts";
+import { MetricsRegistry } from "../../server/metrics/registry.ts";
 import type {
   ControlServerReady,
   ControlServerReply,
   ControlServerRequest,
   ControlServerSetup,
+  DbTally,
 } from "./protocol.ts";
 
 const setup = JSON.parse(process.argv[2] ?? "{}") as ControlServerSetup;
@@ -39,8 +43,30 @@ const cleanup = () => {
 };
 process.on("exit", cleanup);
 
+/** The store's metrics, also summed here for the parent ("db": where registrations spend time). */
+class Tally extends StoreMetrics {
+  readonly ops: DbTally = {};
+  override record(op: string, seconds: number, ok: boolean): void {
+    super.record(op, seconds, ok);
+    const entry = this.ops[op] ?? { calls: 0, seconds: 0, errors: 0 };
+    this.ops[op] = entry;
+    entry.calls++;
+    entry.seconds += seconds;
+    if (!ok) entry.errors++;
+  }
+}
+const tally = new Tally(new MetricsRegistry());
+
 const DAY = 24 * 60 * 60 * 1000;
-const store = await openStore(setup.databaseUrl ?? `sqlite:${join(dataDir, "control.db")}`);
+const store = instrumentStore(
+  await openStore(setup.databaseUrl ?? `sqlite:${join(dataDir, "control.db")}`, {
+    // CORRIDOR_LOAD_PG_POOL=N: the PostgreSQL pool size (the store's default otherwise).
+    ...(process.env.CORRIDOR_LOAD_PG_POOL
+      ? { maxConnections: Number(process.env.CORRIDOR_LOAD_PG_POOL) }
+      : {}),
+  }),
+  tally,
+);
 const seeded = setup.seed === false ? undefined : await seed();
 
 /** The owner, its API key, the member users' keys, the tagged key and the policy. */
@@ -163,6 +189,9 @@ process.on("message", (raw) => {
         attached: control.hub.attachedCount,
         connections: control.stream.connections,
       });
+      return;
+    case "db":
+      reply({ id: request.id, ok: true, op: "db", ops: tally.ops });
       return;
     case "exit":
       shutdown().then(

@@ -63,12 +63,17 @@ export interface ControlServerReady {
 export type ControlServerRequest =
   | { id: number; op: "rss" }
   | { id: number; op: "stats" }
+  | { id: number; op: "db" }
   | { id: number; op: "exit" };
+
+/** The server's database calls so far, by store operation (its instrumented store's tally). */
+export type DbTally = Record<string, { calls: number; seconds: number; errors: number }>;
 
 /** Replies of the server child. */
 export type ControlServerReply =
   | { id: number; ok: true; op: "rss"; rss: number; heapUsed: number }
   | { id: number; ok: true; op: "stats"; attached: number; connections: number }
+  | { id: number; ok: true; op: "db"; ops: DbTally }
   | { id: number; ok: true; op: "exit" }
   | { id: number; ok: false; error: string };
 

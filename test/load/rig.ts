@@ -21,6 +21,7 @@ import {
   type ControlServerReply,
   type ControlServerRequest,
   type ControlServerSetup,
+  type DbTally,
   epochNow,
   type JoinResult,
   type Receipt,
@@ -390,6 +391,11 @@ export class LoadRig {
   async serverStats(k = 0): Promise<{ attached: number; connections: number }> {
     const { attached, connections } = await this.servers[k]!.call({ op: "stats" });
     return { attached, connections };
+  }
+
+  /** Server `k`'s database calls so far, by store operation. */
+  async serverDb(k = 0): Promise<DbTally> {
+    return (await this.servers[k]!.call({ op: "db" })).ops;
   }
 
   /**
