@@ -28,7 +28,7 @@ import { type PgCluster, postgresPrereq, startPostgres } from "../helpers/postgr
 import { describeWithPrereq } from "../helpers/prereq.ts";
 
 const RELAY = [
-  { id: "default", region: "", url: "ws://127.0.0.1:9/relay", key: "A".repeat(43) + "=" },
+  { id: "default", region: "", url: "ws://127.0.0.1:9/relay", key: `${"A".repeat(43)}=` },
 ];
 const quiet = () => createLogger({ level: "error", sink: () => {} });
 
