@@ -285,7 +285,8 @@ export class MeshNode {
         online: peer.online,
         path: kind,
         endpoint: kind === "direct" ? (path?.endpoint ?? null) : null,
-        relay: kind === "relay" ? relay.id : null,
+        // The relay its packets go through: the peer's home relay, else ours.
+        relay: kind === "relay" ? (this.plane.relays?.relayFor(peer.key)?.id ?? relay.id) : null,
         rttMs: path?.rttMs ?? null,
         lastHandshake: wg?.lastHandshake ?? null,
         rxBytes: wg?.rxBytes ?? 0,

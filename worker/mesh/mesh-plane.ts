@@ -186,19 +186,30 @@ export class MeshPlane {
   private async startDevice(map: NetworkMap): Promise<Running> {
     const relays = this.relaySetFor(map);
     this.starting = relays;
-    const device = await Device.create({
-      privateKey: this.options.privateKey,
-      bind: this.options.wrapBind?.(relays) ?? relays,
-      core: this.options.core,
-      x25519: this.options.x25519,
-      clock: this.clock,
-      mtu: this.options.mtu ?? 1420,
-      // Packets reach whichever interface is current (an address change replaces it).
-      onPacket: (packet, peer) => {
-        if (this.filter.inbound(packet, peer)) this.running?.net.receive(packet);
-      },
-    });
-    this.starting = undefined;
+    const bind = this.options.wrapBind?.(relays) ?? relays;
+    let device: Device;
+    try {
+      device = await Device.create({
+        privateKey: this.options.privateKey,
+        bind,
+        core: this.options.core,
+        x25519: this.options.x25519,
+        clock: this.clock,
+        mtu: this.options.mtu ?? 1420,
+        // Packets reach whichever interface is current (an address change replaces it).
+        onPacket: (packet, peer) => {
+          if (this.filter.inbound(packet, peer)) this.running?.net.receive(packet);
+        },
+      });
+    } catch (error) {
+      // Every relay refused (or the device failed): the next map starts over with a new set,
+      // so this one's connections, sockets and timer go now.
+      await bind.close().catch(() => {});
+      await relays.close();
+      throw error;
+    } finally {
+      this.starting = undefined;
+    }
     if (this.closed) {
       await device.close();
       throw new Error(`${this.label}: closed`);

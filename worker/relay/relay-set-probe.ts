@@ -3,7 +3,8 @@
 // connection it already holds there, else a short-lived RelayBind (hello with the mesh's
 // token, one PING, close). A second connection with the node's key would replace the first
 // one (the relay keeps the newest, closing the older with 4409), which is why a relay that
-// already has a connection is only ever measured through it.
+// already has a connection is only ever measured through it, and why a probe's own connection
+// ends as soon as the set opens one there (the probe then goes on over the set's).
 
 import type { RelayInfo } from "../control/types.ts";
 import type { Clock, TimerHandle } from "../wireguard/clock.ts";
@@ -44,6 +45,8 @@ export async function pingFresh(
   timeoutMs: number,
   /** Holds the probe's connection while it lives, so its owner can close it early. */
   live?: Set<RelayBind>,
+  /** Settles when the probe is to stop at once (null), its connection closed. */
+  abandon?: Promise<unknown>,
 ): Promise<number | null> {
   let bind: RelayBind | undefined;
   try {
@@ -54,7 +57,10 @@ export async function pingFresh(
       await probe.open(() => {});
       return probe.ping();
     })();
-    return await withTimeout(clock, work, timeoutMs, null);
+    const bounded = withTimeout(clock, work, timeoutMs, null);
+    return await (abandon === undefined
+      ? bounded
+      : Promise.race([bounded, abandon.then(() => null)]));
   } catch {
     return null;
   } finally {
@@ -89,6 +95,8 @@ export class RelayProber {
   private readonly nextProbe = new Map<string, number>();
   /** Short-lived probe connections in flight (closed with the prober). */
   private readonly binds = new Set<RelayBind>();
+  /** Relay id -> ends the probe's own connection there (see connectionOpened). */
+  private readonly fresh = new Map<string, () => void>();
   private closed = false;
 
   constructor(private readonly options: RelayProberOptions) {}
@@ -108,6 +116,16 @@ export class RelayProber {
     }
   }
 
+  /**
+   * The set opened its own connection to relay `id`. A probe's connection there in flight
+   * ends now: the relay keeps one connection per key, and the probe's would otherwise close
+   * the set's (4409) or be closed by it and count the relay unreachable. That probe then
+   * measures over the set's connection, within what is left of its timeout.
+   */
+  connectionOpened(id: string): void {
+    this.fresh.get(id)?.();
+  }
+
   /** Stops probing and closes the probes' own connections. */
   async close(): Promise<void> {
     this.closed = true;
@@ -124,16 +142,32 @@ export class RelayProber {
       const custom = this.options.probe;
       if (custom !== undefined) rtt = await withTimeout(clock, custom(relay), timeoutMs, undefined);
       if (rtt === undefined && !this.closed) {
-        const conn = this.options.connectionOf(relay.id);
-        rtt =
-          conn !== undefined
-            ? await withTimeout(clock, pingOver(conn.bind, conn.opened), timeoutMs, null)
-            : await pingFresh(
-                { ...this.options.bindOptions(relay), onFatal: undefined },
-                clock,
-                timeoutMs,
-                this.binds,
-              );
+        const started = clock.now();
+        let conn = this.options.connectionOf(relay.id);
+        if (conn === undefined) {
+          let handOver = () => {};
+          const handedOver = new Promise<void>((resolve) => {
+            handOver = resolve;
+          });
+          this.fresh.set(relay.id, handOver);
+          try {
+            rtt = await pingFresh(
+              { ...this.options.bindOptions(relay), onFatal: undefined },
+              clock,
+              timeoutMs,
+              this.binds,
+              handedOver,
+            );
+          } finally {
+            this.fresh.delete(relay.id);
+          }
+          // Handed over (or the set connected meanwhile): its connection answers instead.
+          if (rtt === null && !this.closed) conn = this.options.connectionOf(relay.id);
+        }
+        const left = timeoutMs - (clock.now() - started);
+        if (conn !== undefined && left > 0) {
+          rtt = await withTimeout(clock, pingOver(conn.bind, conn.opened), left, null);
+        }
       }
       if (!this.closed) this.options.onResult(relay, rtt ?? null);
     } finally {

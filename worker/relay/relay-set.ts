@@ -117,6 +117,8 @@ export class RelaySet implements Bind {
     if (this.state === "open") {
       this.homeConnection(); // a home whose URL or key changed connects again
       this.runDue();
+      // The timer stopped when every relay refused; a new token or relay gets its chance.
+      if (this.tick === undefined) this.scheduleTick();
     }
   }
 
@@ -133,6 +135,14 @@ export class RelaySet implements Bind {
   /** Relay id -> open connection (the home's and those to peers' homes). */
   get connections(): ReadonlyMap<string, RelayBind> {
     return new Map([...this.conns].map(([id, conn]) => [id, conn.bind]));
+  }
+
+  /**
+   * The relay a datagram to `peerKey` (base64) goes through now: the peer's home relay when the
+   * map lists it and it has not refused this node, else this node's home (for status).
+   */
+  relayFor(peerKey: string): RelayInfo | undefined {
+    return this.relayOf(this.routeOf(PEER_PREFIX + peerKey)) ?? this.home;
   }
 
   /** The last round trip measured per relay (null: the probe found it unreachable). */
@@ -157,17 +167,29 @@ export class RelaySet implements Bind {
     return ready;
   }
 
-  /** Resolves once the home (whichever it is by then) is connected. */
+  /**
+   * Resolves once the home (whichever it is by then) is connected, also when its connection
+   * came back by itself after a drop (seen within READY_POLL_MS). Rejects once closed, or when
+   * every listed relay refused this node.
+   */
   whenReady(): Promise<void> {
     if (this.homeBind?.state === "ready") return Promise.resolve();
     if (this.state === "closed") return Promise.reject(new Error("RelaySet: closed"));
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const refusal = this.allRefused() ? [...this.refused.values()][0] : undefined;
+    if (this.state === "open" && refusal !== undefined) return Promise.reject(refusal);
+    const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.state === "open" && this.tick !== undefined && this.waiters.length === 1) {
+      // The timer looks more often while someone waits (see scheduleTick).
+      this.tick.cancel();
+      this.scheduleTick();
+    }
+    return waiting;
   }
 
   send(packet: Uint8Array, to: Endpoint): boolean {
     if (this.state !== "open") return false;
-    const id = to.key.startsWith(PEER_PREFIX) ? this.peerHome.get(to.key) : undefined;
-    if (id !== undefined && id !== this.homeId && !this.refused.has(id)) {
+    const id = this.routeOf(to.key);
+    if (id !== undefined && id !== this.homeId) {
       const conn = this.connection(id);
       if (conn !== undefined) {
         conn.lastSend = this.clock.now();
@@ -191,6 +213,12 @@ export class RelaySet implements Bind {
     const binds = [...this.conns.values()].map((conn) => conn.bind);
     this.conns.clear();
     await Promise.all([this.prober.close(), ...binds.map((bind) => bind.close())]);
+  }
+
+  /** The relay id a datagram to endpoint key `key` goes to (the peer's home, else ours). */
+  private routeOf(key: string): string | undefined {
+    const id = key.startsWith(PEER_PREFIX) ? this.peerHome.get(key) : undefined;
+    return id !== undefined && !this.refused.has(id) ? id : this.homeId;
   }
 
   private relayOf(id: string | undefined): RelayInfo | undefined {
@@ -227,6 +255,7 @@ export class RelaySet implements Bind {
       },
     );
     this.conns.set(id, conn);
+    this.prober.connectionOpened(id);
     return conn;
   }
 
@@ -271,11 +300,19 @@ export class RelaySet implements Bind {
   private refusedBy(id: string, error: Error): void {
     this.refused.set(id, error);
     this.drop(id);
-    if (this.relays.every((relay) => this.refused.has(relay.id))) {
+    if (this.allRefused()) {
       for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+      // Nothing is left to watch or probe until a map brings a new token (update()).
+      this.tick?.cancel();
+      this.tick = undefined;
       return;
     }
     if (id === this.homeId || id === this.pendingHome) this.decide();
+  }
+
+  /** Every listed relay refused this node for good: nothing to wait for until the next map. */
+  private allRefused(): boolean {
+    return this.relays.length > 0 && this.relays.every((relay) => this.refused.has(relay.id));
   }
 
   /** Applies home-choice.ts to what is known now. */
@@ -326,18 +363,26 @@ export class RelaySet implements Bind {
   }
 
   private scheduleTick(): void {
-    if (this.state !== "open") return;
+    if (this.state !== "open" || this.allRefused()) return;
     const failover = this.options.failoverMs ?? 3_000;
-    const every = Math.min(1_000, Math.max(20, failover / 4));
+    // While someone waits for the home (a map that moved it), look often: a connection that
+    // comes back by itself after a drop says so to nobody but its state.
+    const every =
+      this.waiters.length > 0
+        ? READY_POLL_MS
+        : Math.min(1_000, Math.max(READY_POLL_MS, failover / 4));
     this.tick = this.clock.setTimer(every, () => {
+      this.tick = undefined;
       this.watch();
       this.runDue();
-      this.scheduleTick();
+      if (this.tick === undefined) this.scheduleTick();
     });
   }
 
-  /** Failover, a latency move that does not connect, and idle connections. */
+  /** Failover, a latency move that does not connect, idle connections, and waiters. */
   private watch(): void {
+    // The home may be ready again without a first WELCOME (a reconnect after a drop).
+    this.flushReady();
     const now = this.clock.now();
     const failoverMs = this.options.failoverMs ?? 3_000;
     const home = this.homeConnection();
@@ -381,6 +426,9 @@ export class RelaySet implements Bind {
     this.decide();
   }
 }
+
+/** How often the timer looks while whenReady() has waiters (and its floor otherwise). */
+const READY_POLL_MS = 20;
 
 /** Same id, URL and key: only the token may have changed, so the connection is kept. */
 function sameRelay(a: RelayInfo, b: RelayInfo): boolean {

@@ -183,7 +183,7 @@ export class TunNode {
     return withPaths(
       running.sync.status(),
       (key) => running.paths.pathOf(key),
-      running.relays.home?.id ?? "",
+      (key) => running.relays.relayFor(key)?.id ?? "",
     );
   }
 
@@ -260,6 +260,10 @@ export class TunNode {
       onHome: (relay) => this.homeMoved(relay),
     });
     relays.update(map.relays, map.token.token, map.peers, map.self.homeRelay);
+    // Closed with the rest if this start fails before the bridge owns it (the bridge closes it
+    // again: closing twice is safe). Every relay refusing is no failure here: the node keeps
+    // the set, whose timer rests until a map brings a new token.
+    this.pending.push(relays);
     const { paths, udp, direct } = await openTunPaths(options, relays);
     // Every peer's endpoint on the interface is its bridge socket; what the interface sends
     // there goes out through the PathBind (direct when a probed UDP path answers, else the
@@ -303,7 +307,7 @@ export class TunNode {
       selfKey: this.key,
       log: options.log,
       // Paths are the PathBind's: the interface always sends to the bridge socket.
-      relayId: () => this.running?.relays.home?.id ?? null,
+      relayId: (key) => this.running?.relays.relayFor(key)?.id ?? null,
     });
     this.pending = [];
     return {

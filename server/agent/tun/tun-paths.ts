@@ -40,13 +40,14 @@ export async function openTunPaths(
 
 /**
  * The interface's per-peer status (handshake, bytes) with the path the PathBind uses: direct
- * (its UDP endpoint and round trip) or the relay `relayId`. A peer not on the interface yet
+ * (its UDP endpoint and round trip) or the relay `relayOf` names for it. A peer not on the interface yet
  * ("none") stays as it is.
  */
 export function withPaths(
   status: readonly PeerStatus[],
   pathOf: (key: string) => PathState | undefined,
-  relayId: string,
+  /** The relay the packets to a peer go through (its home relay, else ours). */
+  relayOf: (key: string) => string,
 ): PeerStatus[] {
   return status.map((peer) => {
     const path = pathOf(peer.key);
@@ -56,7 +57,7 @@ export function withPaths(
       ...peer,
       path: path.path,
       endpoint: direct ? path.endpoint : null,
-      relay: direct ? null : relayId,
+      relay: direct ? null : relayOf(peer.key),
       rttMs: path.rttMs,
     };
   });

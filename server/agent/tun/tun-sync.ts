@@ -135,8 +135,8 @@ export interface TunSyncOptions {
   /** This node's key (never a peer of itself). */
   selfKey: string;
   log: Logger;
-  /** The relay's id, for status(). */
-  relayId?: () => string | null;
+  /** The id of the relay the packets to a peer go through (its home, else ours), for status(). */
+  relayId?: (peerKey: string) => string | null;
 }
 
 /** Keeps the interface's peers equal to the latest map; serializes its work. */
@@ -177,7 +177,7 @@ export class TunSync {
         online: peer.online,
         path,
         endpoint: path === "direct" ? endpoint : null,
-        relay: path === "relay" ? (this.options.relayId?.() ?? null) : null,
+        relay: path === "relay" ? (this.options.relayId?.(peer.key) ?? null) : null,
         rttMs: null,
         lastHandshake:
           wg !== undefined && wg.latestHandshake > 0 ? wg.latestHandshake * 1000 : null,
