@@ -57,6 +57,11 @@ export interface RelayBindOptions {
   /** Called with HEALTH text ("" = healthy again). */
   onHealth?: (text: string) => void;
   /**
+   * Called at each WELCOME: the first one, and every one after a reconnect (open() resolves
+   * only once, so this is how a holder learns the connection is back).
+   */
+  onReady?: () => void;
+  /**
    * Called when the relay refuses us for good (close 4401, upgrade answered 404/401/403) or
    * shows an unpinned key.
    */

@@ -379,6 +379,8 @@ export class RelayBind implements Bind {
     const opened = this.opened;
     this.opened = undefined;
     opened?.resolve();
+    const onReady = this.options.onReady;
+    if (onReady !== undefined) this.callback(onReady);
   }
 
   private deliver(packet: Uint8Array, from: Endpoint): void {

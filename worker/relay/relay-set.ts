@@ -169,21 +169,15 @@ export class RelaySet implements Bind {
 
   /**
    * Resolves once the home (whichever it is by then) is connected, also when its connection
-   * came back by itself after a drop (seen within READY_POLL_MS). Rejects once closed, or when
-   * every listed relay refused this node.
+   * comes back by itself after a drop (each WELCOME is reported: RelayBind's onReady). Rejects
+   * once closed, or when every listed relay refused this node.
    */
   whenReady(): Promise<void> {
     if (this.homeBind?.state === "ready") return Promise.resolve();
     if (this.state === "closed") return Promise.reject(new Error("RelaySet: closed"));
     const refusal = this.allRefused() ? [...this.refused.values()][0] : undefined;
     if (this.state === "open" && refusal !== undefined) return Promise.reject(refusal);
-    const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (this.state === "open" && this.tick !== undefined && this.waiters.length === 1) {
-      // The timer looks more often while someone waits (see scheduleTick).
-      this.tick.cancel();
-      this.scheduleTick();
-    }
-    return waiting;
+    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   send(packet: Uint8Array, to: Endpoint): boolean {
@@ -275,6 +269,10 @@ export class RelaySet implements Bind {
       onFatal: (error) => {
         if (this.conns.get(relay.id)?.relay === relay) this.refusedBy(relay.id, error);
       },
+      // Every WELCOME, a reconnect's too: a map waiting for this relay as its home goes on.
+      onReady: () => {
+        if (this.conns.get(relay.id)?.relay === relay) this.connected(relay.id);
+      },
     };
   }
 
@@ -365,12 +363,7 @@ export class RelaySet implements Bind {
   private scheduleTick(): void {
     if (this.state !== "open" || this.allRefused()) return;
     const failover = this.options.failoverMs ?? 3_000;
-    // While someone waits for the home (a map that moved it), look often: a connection that
-    // comes back by itself after a drop says so to nobody but its state.
-    const every =
-      this.waiters.length > 0
-        ? READY_POLL_MS
-        : Math.min(1_000, Math.max(READY_POLL_MS, failover / 4));
+    const every = Math.min(1_000, Math.max(MIN_TICK_MS, failover / 4));
     this.tick = this.clock.setTimer(every, () => {
       this.tick = undefined;
       this.watch();
@@ -379,10 +372,8 @@ export class RelaySet implements Bind {
     });
   }
 
-  /** Failover, a latency move that does not connect, idle connections, and waiters. */
+  /** Failover, a latency move that does not connect, and idle connections. */
   private watch(): void {
-    // The home may be ready again without a first WELCOME (a reconnect after a drop).
-    this.flushReady();
     const now = this.clock.now();
     const failoverMs = this.options.failoverMs ?? 3_000;
     const home = this.homeConnection();
@@ -427,8 +418,8 @@ export class RelaySet implements Bind {
   }
 }
 
-/** How often the timer looks while whenReady() has waiters (and its floor otherwise). */
-const READY_POLL_MS = 20;
+/** The shortest period of the failover and idle timer (a tiny failoverMs in tests). */
+const MIN_TICK_MS = 20;
 
 /** Same id, URL and key: only the token may have changed, so the connection is kept. */
 function sameRelay(a: RelayInfo, b: RelayInfo): boolean {
