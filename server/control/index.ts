@@ -29,6 +29,7 @@ import {
   type HubCluster,
   joinCluster,
 } from "./cluster/index.ts";
+import { type LoneTrim, startLoneTrim } from "./cluster/lone-trim.ts";
 import type { Readiness } from "./health.ts";
 import { Hub } from "./hub.ts";
 import { Mapper } from "./mapper/mapper.ts";
@@ -153,7 +154,13 @@ export async function startControl(options: ControlOptions): Promise<Control> {
   const started: (() => unknown)[] = [];
   if (joining !== undefined) started.push(() => joining.close());
   try {
-    return await startParts(options, { settings, clock, log, joining, started });
+    // Alone on a PostgreSQL database that has change triggers: nobody else trims their rows.
+    const loneTrim =
+      options.cluster === false && store.connectionString !== undefined
+        ? await startLoneTrim({ connectionString: store.connectionString, log })
+        : undefined;
+    if (loneTrim !== undefined) started.push(() => loneTrim.close());
+    return await startParts(options, { settings, clock, log, joining, loneTrim, started });
   } catch (error) {
     for (const stop of started.reverse()) {
       try {
@@ -172,13 +179,15 @@ interface StartContext {
   clock: Clock;
   log: Logger | undefined;
   joining: ClusterJoin | undefined;
+  /** Trims cluster_changes when run alone on PostgreSQL (cluster/lone-trim.ts). */
+  loneTrim: LoneTrim | undefined;
   /** Where each part that needs closing on a failed start adds its close. */
   started: (() => unknown)[];
 }
 
 async function startParts(options: ControlOptions, context: StartContext): Promise<Control> {
   const { store } = options;
-  const { settings, clock, log, joining, started } = context;
+  const { settings, clock, log, joining, loneTrim, started } = context;
   let member: Cluster | undefined;
   const policy = new PolicyHolder(options.compile ?? compilePolicy);
   await policy.load(store);
@@ -336,6 +345,7 @@ async function startParts(options: ControlOptions, context: StartContext): Promi
     close: async () => {
       shareExpiry.stop();
       await stream.close();
+      await loneTrim?.close();
       if (member !== undefined) {
         await member.close();
         return;

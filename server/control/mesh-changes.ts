@@ -5,7 +5,9 @@
 //
 // A notification may come for a change already applied (on several servers each server also
 // applies its own changes' rows when its follower reaches them: cluster/triggers.ts): what
-// was read equals what the map holds, and nothing is sent or recomputed.
+// was read equals what the map holds, and nothing is sent or recomputed. Such a pass is no
+// fan-out: it records no fan-out latency sample (the metric, and bench:scale's figure from it,
+// would otherwise count each server's own changes twice, the second time as pure queueing).
 
 import type { Logger } from "pino";
 import type { MeshChanges, NodeRefusal } from "./changes.ts";
@@ -36,6 +38,9 @@ export function sameRecord(
   return true;
 }
 
+/** What a notification's work returns when the map held the change already (nothing sent). */
+const HELD = "held";
+
 /** The map side's MeshChanges. */
 export class MapSideChanges implements MeshChanges {
   private chain: Promise<void> = Promise.resolve();
@@ -60,7 +65,7 @@ export class MapSideChanges implements MeshChanges {
         return;
       }
       const previous = this.mapper.node(nodeId);
-      if (sameRecord(previous, node)) return;
+      if (sameRecord(previous, node)) return HELD;
       this.mapper.upsertNode(node);
       // A new key belongs to another stream: the one open under the old key ends.
       if (previous !== undefined && previous.nodeKey !== node.nodeKey) {
@@ -81,7 +86,7 @@ export class MapSideChanges implements MeshChanges {
   nodeRemoved(nodeId: number, refusal?: NodeRefusal): Promise<void> {
     return this.serial(async () => {
       // Gone already (its removal applied here before): nothing to tell anyone.
-      if (this.mapper.node(nodeId) === undefined) return;
+      if (this.mapper.node(nodeId) === undefined) return HELD;
       this.hub.forget(nodeId, "removed by an admin", refusal);
     });
   }
@@ -89,7 +94,7 @@ export class MapSideChanges implements MeshChanges {
   userChanged(userId: number): Promise<void> {
     return this.serial(async () => {
       const user = await this.store.userById(userId);
-      if (user === null || sameRecord(this.mapper.user(userId), user)) return;
+      if (user === null || sameRecord(this.mapper.user(userId), user)) return HELD;
       this.mapper.upsertUser(user, await this.policy.reloadUsers(this.store));
     });
   }
@@ -99,6 +104,7 @@ export class MapSideChanges implements MeshChanges {
       for (const node of this.mapper.nodesOfUser(userId)) {
         if (node.ephemeral) await this.hub.removeNode(node.id, "its user signed out");
       }
+      return undefined;
     });
   }
 
@@ -107,7 +113,7 @@ export class MapSideChanges implements MeshChanges {
       // The same version again (a change this side applied already): nothing to recompute.
       const stored = await this.store.getPolicy();
       const version = stored?.version ?? 0;
-      if (version === this.policyVersion) return;
+      if (version === this.policyVersion) return HELD;
       const policy = await this.policy.load(this.store);
       this.policyVersion = version;
       const started = performance.now();
@@ -129,7 +135,7 @@ export class MapSideChanges implements MeshChanges {
       // counted): nothing to recompute.
       const now = this.now();
       const active = await loadActiveShares(this.store, now);
-      if (JSON.stringify(active) === JSON.stringify(this.policy.activeShares())) return;
+      if (JSON.stringify(active) === JSON.stringify(this.policy.activeShares())) return HELD;
       const policy = await this.policy.loadShares(this.store, now);
       const started = performance.now();
       // Only the overlay changed: the document's answers about every other subject are kept.
@@ -152,14 +158,15 @@ export class MapSideChanges implements MeshChanges {
 
   /**
    * Runs `work` after every earlier notification; its failure is logged and rethrown. The time
-   * until it is done counts as fan-out latency (metrics.ts).
+   * until it is done counts as fan-out latency (metrics.ts), unless it found the change held
+   * already (HELD): nothing was sent, so there was no fan-out to time.
    */
-  private serial(work: () => Promise<void>): Promise<void> {
+  private serial(work: () => Promise<typeof HELD | undefined>): Promise<void> {
     // Fan-out latency: from now (the change is committed) until its deltas are queued.
     const started = performance.now();
-    const run = this.chain
-      .then(work)
-      .then(() => this.metrics?.fanOut((performance.now() - started) / 1000));
+    const run = this.chain.then(work).then((outcome) => {
+      if (outcome !== HELD) this.metrics?.fanOut((performance.now() - started) / 1000);
+    });
     this.chain = run.catch((error: unknown) => {
       this.log?.error({ err: String(error) }, "mesh change not applied");
     });

@@ -20,6 +20,7 @@ import { nodeControlConnect } from "../../server/control/control-socket-node.ts"
 import { type Control, startControl } from "../../server/control/index.ts";
 import { openPostgresStore } from "../../server/control/store/postgres.ts";
 import type { Store, UserRecord } from "../../server/control/store/types.ts";
+import type { MetricsRegistry } from "../../server/metrics/registry.ts";
 import { ControlClient } from "../../worker/control/client.ts";
 import type { MapState } from "../../worker/control/map-state.ts";
 import type { ControlConnect } from "../../worker/control/socket.ts";
@@ -43,11 +44,12 @@ export interface Member {
   close(): Promise<void>;
 }
 
-/** Starts a control server on `databaseUrl` with fast cluster timers. */
+/** Starts a control server on `databaseUrl` with fast cluster timers (and `metrics`, if given). */
 export async function startMember(
   databaseUrl: string,
   id: string,
   core: CryptoCore,
+  metrics?: MetricsRegistry,
 ): Promise<Member> {
   const store = await openPostgresStore(databaseUrl, { maxConnections: 4 });
   const http: Server = createServer((_req, res) => res.writeHead(404).end());
@@ -67,6 +69,7 @@ export async function startMember(
     crypto: core,
     keepaliveMs: 400,
     cluster: { serverId: id, heartbeatMs: 400, pollMs: 200 },
+    metrics,
   });
   http.on("upgrade", (req, socket, head) => control.handleUpgrade(req, socket, head));
   let stopped = false;

@@ -23,7 +23,7 @@ import {
   PRESENCE_CHANNEL,
 } from "./pg-bus.ts";
 import { Presence } from "./presence.ts";
-import { installTriggers } from "./triggers.ts";
+import { installTriggers, TRIGGER_VERSION } from "./triggers.ts";
 
 /** How the cluster is configured. */
 export interface ClusterOptions {
@@ -96,11 +96,12 @@ export interface Cluster {
 export interface ClusterJoin {
   /** The newest change row when it joined. */
   startSeq: number;
-  /** Starts the member; its close() then closes the bus. */
+  /** Starts the member; its close() then closes the bus (if this throws, this join's close() does). */
   start(side: ClusterSide): Cluster;
   /**
    * Closes the bus (listener and pool) of a join whose member never started: the map side
-   * failed to start after joining. Nothing once the member started (its close() does that).
+   * failed to start after joining, or start() threw. Nothing once the member started (its
+   * close() does that).
    */
   close(): Promise<void>;
 }
@@ -124,8 +125,18 @@ export async function joinCluster(
   let startSeq: number;
   try {
     // Before the newest row is read: every change committed after it has its row.
-    if ((await installTriggers(options.connectionString)) === "installed") {
-      log?.info("cluster: change triggers installed");
+    const install = await installTriggers(options.connectionString);
+    if (install.outcome === "installed") {
+      log?.info(
+        { version: TRIGGER_VERSION, dropped: install.dropped },
+        "cluster: change triggers installed",
+      );
+    } else if (install.outcome === "newer") {
+      // A newer server installed its own (a rolling upgrade): they stay, this one reads them.
+      log?.warn(
+        { version: TRIGGER_VERSION, installed: install.version },
+        "cluster: a newer version's change triggers are installed; keeping them",
+      );
     }
     startSeq = await bus.maxSeq();
   } catch (error) {
@@ -136,8 +147,11 @@ export async function joinCluster(
   return {
     startSeq,
     start: (side) => {
+      // Set once the member exists: a start that throws leaves the bus to close() (the
+      // member's timers start last, after everything that can throw).
+      const member = startMember(bus, events, serverId, startSeq, options, side, log);
       started = true;
-      return startMember(bus, events, serverId, startSeq, options, side, log);
+      return member;
     },
     close: async () => {
       if (!started) await bus.close();

@@ -98,6 +98,10 @@ export function parseChangeRow(row: Record<string, unknown>): ChangeRow {
   return out;
 }
 
+/** Trims cluster_changes to its newest `$1` rows (the leader's job; lone-trim.ts's too). */
+export const TRIM_SQL =
+  "DELETE FROM cluster_changes WHERE seq < (SELECT MAX(seq) FROM cluster_changes) - $1";
+
 /** The database side of the cluster. */
 export class PgBus {
   private readonly pool: pg.Pool;
@@ -184,10 +188,7 @@ export class PgBus {
 
   /** Deletes rows more than `keep` numbers behind the latest (the leader's cleanup). */
   async trim(keep: number): Promise<number> {
-    const result = await this.pool.query(
-      "DELETE FROM cluster_changes WHERE seq < (SELECT MAX(seq) FROM cluster_changes) - $1",
-      [keep],
-    );
+    const result = await this.pool.query(TRIM_SQL, [keep]);
     return result.rowCount ?? 0;
   }
 

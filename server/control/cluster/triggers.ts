@@ -23,6 +23,14 @@
 //   share_expired; the default node_removed otherwise);
 // - users ("user"), policy ("policy"), shares and share_acceptances ("shares").
 // Rows have origin '' (the database's: no server is named, and every server applies every row).
+//
+// Versions: exactly one version's triggers may be installed. Two versions side by side would
+// both fire for every change; a server installing version N drops every older version's
+// triggers and function, and a server of an older version that finds a newer one keeps it
+// (rolling upgrades: the old server reads the newer rows, it does not fight over them). Each
+// version's once-per-transaction mark is its own setting, so should two ever be side by side
+// (a server from before this rule reinstalling its own), each writes its row: a duplicate row
+// is applied as a no-op, a missing one would be a lost change.
 
 import pg from "pg";
 import { CHANGES_CHANNEL } from "./pg-bus.ts";
@@ -30,8 +38,13 @@ import { CHANGES_CHANNEL } from "./pg-bus.ts";
 /** The version of the function and triggers below; a new version replaces the old ones. */
 export const TRIGGER_VERSION = 1;
 
-const FN = `corridor_cluster_change_v${TRIGGER_VERSION}`;
-const PREFIX = `corridor_cluster_v${TRIGGER_VERSION}_`;
+/** The function of version `version`. */
+const functionName = (version: number): string => `corridor_cluster_change_v${version}`;
+/** What every trigger name of version `version` starts with. */
+const triggerPrefix = (version: number): string => `corridor_cluster_v${version}_`;
+/** Any version's trigger names and function names (group 1: the version). */
+const ANY_TRIGGER = "^corridor_cluster_v([0-9]+)_";
+const ANY_FUNCTION = "^corridor_cluster_change_v([0-9]+)$";
 
 /** "corr" "trig": serializes installation when several servers start at once. */
 const INSTALL_LOCK = "SELECT pg_advisory_xact_lock(1668248178, 1953655143)";
@@ -44,7 +57,9 @@ const SHARE_REFUSALS = {
 
 const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`;
 
-const FUNCTION_SQL = `CREATE OR REPLACE FUNCTION ${FN}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+const functionSql = (
+  version: number,
+): string => `CREATE OR REPLACE FUNCTION ${functionName(version)}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   k text;
   nid bigint;
@@ -77,11 +92,11 @@ BEGIN
     k := 'shares';
   END IF;
   -- Once per thing per transaction (the setting is local to the transaction).
-  seen := coalesce(current_setting('corridor.cluster_written', true), '');
+  seen := coalesce(current_setting('corridor.cluster_written_v${version}', true), '');
   IF position(' ' || k || ':' || coalesce(nid, uid, 0) || ' ' IN seen) > 0 THEN
     RETURN NULL;
   END IF;
-  PERFORM set_config('corridor.cluster_written',
+  PERFORM set_config('corridor.cluster_written_v${version}',
     seen || ' ' || k || ':' || coalesce(nid, uid, 0) || ' ', true);
   PERFORM pg_advisory_xact_lock(1668248178, 1667786544);
   INSERT INTO cluster_changes (kind, node_id, user_id, refusal, origin, created_at)
@@ -108,28 +123,65 @@ const TRIGGERS: readonly { name: string; table: string; events: string; when?: s
   { name: "acceptances", table: "share_acceptances", events: "INSERT OR UPDATE OR DELETE" },
 ];
 
-/** The statements that (re)install the function and every trigger. */
-export function triggerStatements(): string[] {
-  const statements = [FUNCTION_SQL];
+/** The statements that (re)install version `version`'s function and every trigger of it. */
+export function triggerStatements(version = TRIGGER_VERSION): string[] {
+  const statements = [functionSql(version)];
   for (const t of TRIGGERS) {
-    const name = `${PREFIX}${t.name}`;
+    const name = `${triggerPrefix(version)}${t.name}`;
     statements.push(
       `DROP TRIGGER IF EXISTS ${name} ON ${t.table}`,
       `CREATE CONSTRAINT TRIGGER ${name} AFTER ${t.events} ON ${t.table}
          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
          ${t.when === undefined ? "" : `WHEN (${t.when})`}
-         EXECUTE FUNCTION ${FN}()`,
+         EXECUTE FUNCTION ${functionName(version)}()`,
     );
   }
   return statements;
 }
 
+/** What installTriggers did. */
+export type InstallOutcome =
+  /** This version's triggers were (re)installed, older versions' dropped (`dropped`). */
+  | { outcome: "installed"; dropped: number[] }
+  /** This version's triggers were all there already, and no other version's. */
+  | { outcome: "present" }
+  /** A newer version's triggers are there: kept, nothing installed. */
+  | { outcome: "newer"; version: number };
+
+/** The versions whose triggers `client` sees, and whose functions. */
+async function installedVersions(
+  client: pg.ClientBase,
+): Promise<{ triggers: Map<number, { name: string; table: string }[]>; functions: number[] }> {
+  const triggers = new Map<number, { name: string; table: string }[]>();
+  const found = await client.query<{ name: string; tbl: string; v: string }>(
+    `SELECT tgname AS name, tgrelid::regclass::text AS tbl,
+            substring(tgname FROM '${ANY_TRIGGER}') AS v
+       FROM pg_trigger WHERE tgname ~ '${ANY_TRIGGER}' AND NOT tgisinternal`,
+  );
+  for (const row of found.rows) {
+    const version = Number(row.v);
+    const list = triggers.get(version) ?? [];
+    list.push({ name: row.name, table: row.tbl });
+    triggers.set(version, list);
+  }
+  const fns = await client.query<{ v: string }>(
+    `SELECT substring(proname FROM '${ANY_FUNCTION}') AS v FROM pg_proc
+      WHERE proname ~ '${ANY_FUNCTION}' AND pronamespace = current_schema()::regnamespace`,
+  );
+  return { triggers, functions: fns.rows.map((row) => Number(row.v)) };
+}
+
 /**
- * Installs the triggers unless they are there already (one transaction under a lock: servers
- * starting together install once, the others find them), on a connection of its own. Needs the
- * right to create triggers on the store's tables (their owner: the role that migrated the store).
+ * Installs version `version`'s triggers (default: this build's) unless they are there already,
+ * dropping every other older version's triggers and function; keeps a newer version's and
+ * installs nothing then. One transaction under a lock (servers starting together install once,
+ * the others find them), on a connection of its own. Needs the right to create triggers on the
+ * store's tables (their owner: the role that migrated the store).
  */
-export async function installTriggers(connectionString: string): Promise<"installed" | "present"> {
+export async function installTriggers(
+  connectionString: string,
+  version = TRIGGER_VERSION,
+): Promise<InstallOutcome> {
   const client = new pg.Client({ connectionString });
   // A connection cut mid-install must not crash the process (the query rejects anyway).
   client.on("error", () => {});
@@ -137,21 +189,38 @@ export async function installTriggers(connectionString: string): Promise<"instal
   try {
     await client.query("BEGIN");
     await client.query(INSTALL_LOCK);
-    const { rows } = await client.query<{ n: string }>(
-      "SELECT count(*) AS n FROM pg_trigger WHERE tgname LIKE $1 AND NOT tgisinternal",
-      [`${PREFIX.replace(/_/g, "\\_")}%`],
-    );
-    if (Number(rows[0]?.n) === TRIGGERS.length) {
+    const { triggers, functions } = await installedVersions(client);
+    const newest = Math.max(0, ...triggers.keys());
+    if (newest > version) {
       await client.query("COMMIT");
-      return "present";
+      return { outcome: "newer", version: newest };
     }
-    for (const sql of triggerStatements()) await client.query(sql);
+    const older = [...new Set([...triggers.keys(), ...functions])].filter((v) => v < version);
+    if (older.length === 0 && triggers.get(version)?.length === TRIGGERS.length) {
+      await client.query("COMMIT");
+      return { outcome: "present" };
+    }
+    for (const v of older) {
+      for (const t of triggers.get(v) ?? []) {
+        await client.query(`DROP TRIGGER IF EXISTS ${pg.escapeIdentifier(t.name)} ON ${t.table}`);
+      }
+      await client.query(`DROP FUNCTION IF EXISTS ${functionName(v)}()`);
+    }
+    for (const sql of triggerStatements(version)) await client.query(sql);
     await client.query("COMMIT");
-    return "installed";
+    return { outcome: "installed", dropped: older.sort((x, y) => x - y) };
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
     throw error;
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** Whether any version's change triggers are installed in the database `client` is on. */
+export async function triggersPresent(client: pg.ClientBase | pg.Pool): Promise<boolean> {
+  const { rows } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_trigger WHERE tgname ~ '${ANY_TRIGGER}' AND NOT tgisinternal`,
+  );
+  return (rows[0]?.n ?? 0) > 0;
 }
