@@ -74,6 +74,26 @@ export function defineRecordTests(ctx: SuiteContext): void {
       expect(await store.listNodes()).toEqual([node, tagged]);
     });
 
+    it("reads several nodes by id at once: the ones that exist, each as nodeById reads it", async () => {
+      const { store } = await ctx.setup();
+      const user = await store.createUser(userInput(1));
+      const a = await store.createNode(nodeInput(1, user.id, { sshUsers: ["ada"] }));
+      const b = await store.createNode(nodeInput(2, null, { tags: ["tag:a"] }));
+      expect(await store.nodesByIds([])).toEqual(new Map());
+      const found = await store.nodesByIds([b.id, 999, a.id, b.id]);
+      expect([...found.keys()].sort()).toEqual([a.id, b.id].sort());
+      expect(found.get(a.id)).toEqual(await store.nodeById(a.id));
+      expect(found.get(b.id)).toEqual(await store.nodeById(b.id));
+      // More ids than one statement takes.
+      const many = Array.from({ length: 1200 }, (_, i) => i + 1);
+      expect([...(await store.nodesByIds(many)).keys()].sort()).toEqual([a.id, b.id].sort());
+      // Inside a transaction too: it sees the transaction's own writes.
+      await store.transaction(async (tx) => {
+        await tx.updateNode(a.id, { name: "renamed" });
+        expect((await tx.nodesByIds([a.id])).get(a.id)?.name).toBe("renamed");
+      });
+    });
+
     it("stores addresses in canonical form and refuses text that is not an address", async () => {
       const { store } = await ctx.setup();
       const user = await store.createUser(userInput(1));

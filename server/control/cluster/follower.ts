@@ -1,7 +1,7 @@
 // Follows cluster_changes (pg-bus.ts): reads the rows after the last one passed, in order,
 // applies each (this server's own too: their rows do not say who wrote them, and applying a
 // change already applied finds nothing new, mesh-changes.ts) and records each position in the
-// cursor map. Runs when a notification names a newer row and on a timer,
+// cursor map. A run of rows the caller can apply together (node rows) goes in one call. Runs when a notification names a newer row and on a timer,
 // one read at a time. A row whose application fails (the database went away mid-read) is not
 // passed: the next run tries it again, so nothing is skipped.
 
@@ -15,6 +15,12 @@ export interface FollowerOptions {
   maxSeq(): Promise<number>;
   /** Applies a change to the map side. */
   apply(row: ChangeRow): Promise<void>;
+  /**
+   * Applies a run of consecutive rows that `batchable` accepted, together (node rows: one read
+   * for all). Without it every row goes through `apply`.
+   */
+  applyRun?(rows: readonly ChangeRow[]): Promise<void>;
+  batchable?(row: ChangeRow): boolean;
   /** The local change ring's position (mapper.log.seq). */
   localSeq(): number;
   cursors: CursorMap;
@@ -125,24 +131,40 @@ export class ChangeFollower {
         this.failed(error, "cluster: changes not read");
         return;
       }
-      for (const row of rows) {
+      for (let i = 0; i < rows.length; ) {
+        const run = this.runAt(rows, i);
+        const last = run[run.length - 1]!;
         try {
-          await this.options.apply(row);
+          if (run.length === 1) await this.options.apply(last);
+          else await this.options.applyRun!(run);
         } catch (error) {
           this.failing = true;
           this.options.log?.warn(
-            { seq: row.seq, err: String(error) },
+            { seq: run[0]!.seq, err: String(error) },
             "cluster: change not applied",
           );
           return;
         }
-        cursors.passed(row.seq, this.options.localSeq());
-        if (row.seq > this.latest) this.latest = row.seq;
+        // Only the run's last row is recorded: the ring position after the run is where all of
+        // it is in, and an earlier row maps to the position before the run (cursor.ts: a
+        // resume from there resends the run, never misses part of it).
+        cursors.passed(last.seq, this.options.localSeq());
+        if (last.seq > this.latest) this.latest = last.seq;
+        i += run.length;
       }
       this.failing = false;
       this.release();
       if (rows.length < batch) return;
     }
+  }
+
+  /** The rows from `start` on that go together: one row, or a run that `batchable` accepts. */
+  private runAt(rows: readonly ChangeRow[], start: number): readonly ChangeRow[] {
+    const { applyRun, batchable } = this.options;
+    if (applyRun === undefined || batchable === undefined) return [rows[start]!];
+    let end = start;
+    while (end < rows.length && batchable(rows[end]!)) end++;
+    return end - start > 1 ? rows.slice(start, end) : [rows[start]!];
   }
 
   /** Marks the follower failing; logs the first failure only (an outage fails every poll). */

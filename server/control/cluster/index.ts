@@ -55,10 +55,17 @@ export interface HubCluster {
   prepareResume(cursor: string): Promise<void>;
 }
 
+/** The map side's MeshChanges, as the follower applies rows through it. */
+export type LocalChanges = MeshChanges & {
+  settled?(): Promise<void>;
+  /** nodeChanged of several nodes with one read (mesh-changes.ts). */
+  nodesChanged?(nodeIds: readonly number[]): Promise<void>;
+};
+
 /** What the cluster needs of the map side. */
 export interface ClusterSide {
   /** The map side's own MeshChanges (mesh-changes.ts): applies other servers' rows. */
-  local: MeshChanges & { settled?(): Promise<void> };
+  local: LocalChanges;
   /** The change ring's position (mapper.log.seq). */
   localSeq(): number;
   patch(nodeId: number, change: VolatileChange): boolean;
@@ -184,6 +191,17 @@ function startMember(
       // Its presence may have come first (another server's notification beats its row here).
       if (row.kind === "node" && row.nodeId !== undefined) presence.nodeKnown(row.nodeId);
     },
+    // A run of node rows: their nodes read at once (one query, not one per row).
+    batchable: (row) => row.kind === "node" && row.nodeId !== undefined,
+    applyRun:
+      side.local.nodesChanged === undefined
+        ? undefined
+        : async (rows) => {
+            const ids = rows.map((row) => row.nodeId!);
+            await side.local.nodesChanged!(ids);
+            await side.local.settled?.();
+            for (const id of ids) presence.nodeKnown(id);
+          },
     localSeq: side.localSeq,
     cursors,
     log,
@@ -309,10 +327,7 @@ function startMember(
  * Applies a change here; resolves once what it set off here is done too (a
  * share node's removal recomputes the share overlay): only then may a cursor claim the row.
  */
-async function applyRow(
-  local: MeshChanges & { settled?(): Promise<void> },
-  row: ChangeRow,
-): Promise<void> {
+async function applyRow(local: LocalChanges, row: ChangeRow): Promise<void> {
   await applyKind(local, row);
   await local.settled?.();
 }

@@ -63,7 +63,10 @@ export class Outbox {
     if (this.stopped) return;
     this.pending.add(parts);
     this.covered = Math.max(this.covered, globalSeq);
-    if (this.blocked() && this.overBound()) return;
+    // The bound first: reading the socket's buffered bytes on every add (once per change and
+    // viewer) cost more than the rest of add, and only a backlog past the bound needs it.
+    if (this.pending.entries > this.limits.maxPendingEntries && this.blocked() && this.overBound())
+      return;
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(() => {

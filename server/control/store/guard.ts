@@ -67,6 +67,7 @@ const TX_METHODS: Record<keyof StoreTx, true> = {
   createUser: true,
   updateUser: true,
   nodeById: true,
+  nodesByIds: true,
   nodeByKey: true,
   listNodes: true,
   createNode: true,

@@ -28,6 +28,8 @@ const USER_COLUMNS = {
 
 /** How many next addresses a claim looks through (more concurrent registrations than this share). */
 const CLAIM_WINDOW = 1024;
+/** Ids per statement of nodesByIds. */
+const NODES_BY_IDS_CHUNK = 500;
 
 /** Users and nodes. */
 export class SqlNodes extends SqlBase {
@@ -83,6 +85,22 @@ export class SqlNodes extends SqlBase {
   async nodeById(id: number): Promise<NodeRecord | null> {
     const row = await this.one("SELECT * FROM nodes WHERE id = ?", [id]);
     return row === undefined ? null : nodeFromRow(row);
+  }
+
+  async nodesByIds(ids: readonly number[]): Promise<Map<number, NodeRecord>> {
+    const found = new Map<number, NodeRecord>();
+    const unique = [...new Set(ids)];
+    // In chunks: SQLite bounds a statement's parameters (32,766), and one IN list of a few
+    // hundred ids is one round trip on either database.
+    for (let i = 0; i < unique.length; i += NODES_BY_IDS_CHUNK) {
+      const chunk = unique.slice(i, i + NODES_BY_IDS_CHUNK);
+      const marks = chunk.map(() => "?").join(", ");
+      for (const row of await this.db.read(`SELECT * FROM nodes WHERE id IN (${marks})`, chunk)) {
+        const node = nodeFromRow(row);
+        found.set(node.id, node);
+      }
+    }
+    return found;
   }
 
   async nodeByKey(nodeKey: string): Promise<NodeRecord | null> {
