@@ -22,8 +22,21 @@
 // PostgreSQL's busy backends wait on (sampleWaits) and, per server, the database calls per node
 // joined with their mean times (the rig servers' instrumented store, dbSummary).
 //
-// Relay forwarding with every node connected is bench:relay's (not repeated here). Timing never
-// fails the run; a lost change (a node that never gets one it must, or gets one it must not), a
+// Relays: each run has two relay children (test/load/relay-server.ts) that verify the control
+// servers' tokens. After the changes every node connects to its home relay (node i to relay
+// i mod 2) with the real relay hello and its map's token and reports it as homeRelay; measured:
+// the time until every node was welcomed and until every map held every peer's home relay (the
+// reports' fan-out; a map still missing one after the hang guard fails the run), relay RSS per
+// connection (growth after a forced GC /
+// clients), and forwarding with all nodes connected: 200 pairs (a client and a node of its
+// group, half with the same home relay, half across relays: the sender connects to the
+// receiver's home relay, found in its map, as the data plane does) send 20 pings of 64 bytes
+// each (round trip: sender, relay, receiver, the same relay, sender; all pairs at once, 20 ms
+// apart) and then a burst of 100 packets of 1200 bytes each (all pairs at once; packets/s and
+// MB/s over the bursts' wall time). bench:relay measures a relay alone in depth.
+//
+// Timing never fails the run; a node that cannot connect to its relay or a lost packet in the
+// sample does, as a lost change (a node that never gets one it must, or gets one it must not), a
 // wrong final peer set (compared with the topology), a sequence gap or any protocol error does
 // (exit 1).
 
@@ -35,6 +48,7 @@ import { type DbTally, epochNow } from "../load/protocol.ts";
 import { LoadRig, type Observed } from "../load/rig.ts";
 import { BASE_POLICY, CHANGED_POLICY } from "../load/topology.ts";
 import { formatRate, printTable, timeScale } from "./harness.ts";
+import { measureRelays, RELAYS, type RelayResult, relayRows } from "./scale-relays.ts";
 
 const TAGGED = 10;
 const GROUP = 20;
@@ -124,6 +138,7 @@ interface RunResult {
   txPerChange?: number;
   idleTx?: number;
   resumed: number;
+  relay?: RelayResult;
 }
 
 async function run(label: string, databaseUrl: string | undefined): Promise<RunResult | undefined> {
@@ -134,6 +149,7 @@ async function run(label: string, databaseUrl: string | undefined): Promise<RunR
     groupSize: GROUP,
     workers: WORKERS,
     hangAfterMs: 30_000,
+    relays: RELAYS,
     ...(databaseUrl === undefined ? {} : { databaseUrl, controlServers: servers }),
   });
   const t = rig.topology;
@@ -231,6 +247,11 @@ async function run(label: string, databaseUrl: string | undefined): Promise<RunR
       policyPerNode.push(...o.receipts.map((r) => r.at - o.t0));
     }
 
+    const relay = await measureRelays(rig, label, {
+      problem: (p) => problems.push(`${label}: ${p}`),
+      progress,
+    });
+
     const stats = await rig.stats();
     note(
       "worker",
@@ -247,6 +268,7 @@ async function run(label: string, databaseUrl: string | undefined): Promise<RunR
       policyLasts,
       policyPerNode,
       resumed,
+      ...(relay === undefined ? {} : { relay }),
       ...(txPerChange === undefined ? {} : { txPerChange, idleTx }),
     };
   } catch (error) {
@@ -436,6 +458,7 @@ if (multi !== undefined && single !== undefined) {
         (v) => `${kib(v)} KiB`,
       ),
       ["streams closed by a server and resumed", String(m.resumed), String(s.resumed), ""],
+      ...relayRows(m.relay, s.relay, row),
     ],
     ["left", "right", "right", "right"],
   );

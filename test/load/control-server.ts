@@ -9,6 +9,9 @@
 // stats, db (database calls by store operation: count and time, from the instrumented store
 // the server runs on) and exit. The temp dir is removed on exit, also when the parent goes away.
 //
+// setup.relays lists the relays the maps carry (the rig's relay children, relay-server.ts) and
+// setup.tokenSigningKey is the token key they verify with, stored by the seeding child.
+//
 // Registration's per-address rate limit is lifted (every simulated node comes from 127.0.0.1)
 // and the login timeout is 30 s instead of 5 (a loaded client process may answer the hello
 // late; that is the rig's lag, not the server's).
@@ -24,6 +27,7 @@ import { issueAuthKey } from "../../server/control/auth/authkeys.ts";
 import { CONTROL_PATH, startControl } from "../../server/control/index.ts";
 import { instrumentStore, StoreMetrics } from "../../server/control/store/instrumented.ts";
 import { openStore } from "../../server/control/store/open.ts";
+import { newSettings } from "../../server/control/store/settings.ts";
 import { MetricsRegistry } from "../../server/metrics/registry.ts";
 import type {
   ControlServerReady,
@@ -67,6 +71,11 @@ const store = instrumentStore(
   }),
   tally,
 );
+// Relays started before the control servers verify tokens with the key the rig chose: store it
+// as the mesh's before anything reads the settings (initSettings keeps the first).
+if (setup.tokenSigningKey !== undefined && setup.seed !== false) {
+  await store.initSettings({ ...newSettings(), tokenSigningKey: setup.tokenSigningKey });
+}
 const seeded = setup.seed === false ? undefined : await seed();
 
 /** The owner, its API key, the member users' keys, the tagged key and the policy. */
@@ -125,7 +134,8 @@ const port = (http.address() as AddressInfo).port;
 const httpUrl = `http://127.0.0.1:${port}`;
 const control = await startControl({
   store,
-  relays: [
+  relays: setup.relays ?? [
+    // A placeholder nobody runs (the rig's runs without relays use none).
     {
       id: "default",
       region: "local",

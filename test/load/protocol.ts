@@ -5,6 +5,8 @@
 // reads the same system clock, so a send time taken in one worker and a receive time taken in
 // another are comparable.
 
+import type { RelayInfo } from "../../worker/control/types.ts";
+
 /** Epoch milliseconds with sub-millisecond precision, comparable across processes. */
 export function epochNow(): number {
   return performance.timeOrigin + performance.now();
@@ -39,6 +41,13 @@ export interface ControlServerSetup {
   /** Cluster heartbeat and catch-up periods (default: the server's, 5 s and 1 s). */
   heartbeatMs?: number;
   pollMs?: number;
+  /** The relays the maps list (default: one placeholder relay nobody runs). */
+  relays?: RelayInfo[];
+  /**
+   * The mesh's Ed25519 token signing key (base64 seed) the seeding child stores before the map
+   * side starts, so that relays started first can verify its tokens (default: a random one).
+   */
+  tokenSigningKey?: string;
 }
 
 /** The server child's first message, once it listens. */
@@ -76,6 +85,57 @@ export type ControlServerReply =
   | { id: number; ok: true; op: "db"; ops: DbTally }
   | { id: number; ok: true; op: "exit" }
   | { id: number; ok: false; error: string };
+
+// ---- the relay children ----
+
+/** argv[2] of relay-server.ts (JSON). */
+export interface RelayServerSetup {
+  relayId: string;
+  /** The control servers' token public key (Ed25519, base64): the relay's "token" auth. */
+  controlPublicKey: string;
+}
+
+/** The relay child's first message, once it listens. */
+export interface RelayServerReady {
+  type: "ready";
+  /** ws://127.0.0.1:PORT/relay */
+  url: string;
+  /** The relay's static X25519 public key (base64), as the maps list it. */
+  key: string;
+  pid: number;
+}
+
+/** Requests the relay child answers. */
+export type RelayServerRequest = { id: number; op: "rss" } | { id: number; op: "exit" };
+
+/** Replies of the relay child. */
+export type RelayServerReply =
+  | { id: number; ok: true; op: "rss"; rss: number; heapUsed: number; clients: number }
+  | { id: number; ok: true; op: "exit" }
+  | { id: number; ok: false; error: string };
+
+/** A pair whose packets cross a relay: `sender` sends to `receiver` (both node indexes). */
+export interface RelayPair {
+  sender: number;
+  receiver: number;
+  /** The receiver's id on the control server (the sender finds it in its map). */
+  receiverId: number;
+}
+
+/** What a worker's relay sample came to. */
+export interface RelaySample {
+  /** Round trips, ms, over every pair's pings. */
+  rtts: number[];
+  /** Per pair's burst: packets and bytes the receiver counted, and the burst's time (ms). */
+  bursts: { packets: number; bytes: number; ms: number }[];
+  /** When this worker's bursts started and when the last ended (epoch ms). */
+  burstStart: number;
+  burstEnd: number;
+  /** Pairs whose sender went through another relay than its own home. */
+  crossed: number;
+  /** Connection failures and lost packets. */
+  problems: string[];
+}
 
 // ---- the simulated-node workers ----
 
@@ -161,6 +221,29 @@ export type WorkerRequest =
   | { id: number; op: "drop"; index: number }
   | { id: number; op: "rejoin"; indices: number[]; resume: boolean }
   | { id: number; op: "stats" }
+  /**
+   * Connects the listed nodes to relay `index mod relays.length` (their home), each reporting
+   * it as homeRelay (`relays` are every relay, by id); then waits until every node of the
+   * worker holds a home relay for each of its peers.
+   */
+  | {
+      id: number;
+      op: "relayConnect";
+      indices: number[];
+      relays: RelayInfo[];
+      concurrency: number;
+      hangAfterMs: number;
+    }
+  /** Pairs whose senders live in this worker: pings, then a burst, over the receiver's home. */
+  | {
+      id: number;
+      op: "relayPing";
+      pairs: RelayPair[];
+      pings: number;
+      burst: number;
+      packetBytes: number;
+      hangAfterMs: number;
+    }
   | { id: number; op: "exit" };
 
 /** Replies of a worker. */
@@ -180,5 +263,18 @@ export type WorkerReply =
   | { id: number; ok: true; op: "drop"; at: number }
   | { id: number; ok: true; op: "rejoin"; results: Reconnected[] }
   | { id: number; ok: true; op: "stats"; stats: WorkerStats }
+  | {
+      id: number;
+      ok: true;
+      op: "relayConnect";
+      connected: number;
+      failed: string[];
+      /** When the last node was welcomed, and when every map held every peer's home (epoch ms). */
+      linkedAt: number;
+      homesAt: number;
+      /** Nodes whose map still lacked a peer's home relay after the hang guard. */
+      homesMissing: string[];
+    }
+  | { id: number; ok: true; op: "relayPing"; sample: RelaySample }
   | { id: number; ok: true; op: "exit" }
   | { id: number; ok: false; error: string };

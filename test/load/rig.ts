@@ -11,10 +11,17 @@
 // policy and is up before the others start) and node i starts on server i mod N; after a
 // resumable close a node tries the servers in turn (sim-node.ts), so stopping one
 // (stopControl) moves its nodes to the others.
+//
+// Relays (`relays` N): the rig starts N relay children (relay-server.ts) before the control
+// servers, each verifying tokens with the public half of a token signing key the rig chose and
+// the seeding server stores as the mesh's; the maps list those relays (so tokens name any
+// relay, "*"). relay-rig.ts connects the nodes to them and measures forwarding.
 
+import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { RelayInfo } from "../../worker/control/types.ts";
 import { ChildRpc } from "./child-rpc.ts";
 import {
   type ControlServerReady,
@@ -25,11 +32,14 @@ import {
   epochNow,
   type JoinResult,
   type Receipt,
+  type RelayServerReply,
+  type RelayServerRequest,
   type WatchSpec,
   type WorkerReply,
   type WorkerRequest,
   type WorkerStats,
 } from "./protocol.ts";
+import { startRelays } from "./relay-rig.ts";
 import {
   BASE_POLICY,
   groupOf,
@@ -68,6 +78,8 @@ export interface RigOptions {
   controlServers?: number;
   /** Server timers (keepalive, cluster heartbeat and catch-up, ms); default the server's. */
   timers?: { keepaliveMs?: number; heartbeatMs?: number; pollMs?: number };
+  /** Relay children the maps list (default 0: one placeholder relay nobody runs). */
+  relays?: number;
 }
 
 /** What one observed change came to. */
@@ -84,6 +96,7 @@ export interface Observed {
 
 type Worker = ChildRpc<WorkerRequest, WorkerReply>;
 type Server = ChildRpc<ControlServerRequest, ControlServerReply>;
+type Relay = ChildRpc<RelayServerRequest, RelayServerReply>;
 
 /** A running load rig. */
 export class LoadRig {
@@ -98,7 +111,10 @@ export class LoadRig {
     /** Their ready messages; only the first's keys are set. */
     readonly readies: ControlServerReady[],
     readonly workers: Worker[],
-    private readonly hangAfterMs: number,
+    readonly hangAfterMs: number,
+    /** The relay children, and the relays as the maps list them (same order). */
+    readonly relayServers: Relay[],
+    readonly relays: RelayInfo[],
   ) {}
 
   /** The first (seeding) control server child. */
@@ -121,13 +137,20 @@ export class LoadRig {
     const servers: Server[] = [];
     const readies: ControlServerReady[] = [];
     const workers: Worker[] = [];
+    const relayServers: Relay[] = [];
+    const relays: RelayInfo[] = [];
+    const tokenSigningKey = randomBytes(32);
     try {
+      await startRelays(options.relays ?? 0, tokenSigningKey, relayServers, relays);
       for (let k = 0; k < count; k++) {
         const setup: ControlServerSetup = {
           users: t.users,
           policy: BASE_POLICY,
           tagKey: [SERVER_TAG],
           seed: k === 0,
+          ...(relays.length === 0
+            ? {}
+            : { relays, tokenSigningKey: tokenSigningKey.toString("base64") }),
           ...(options.databaseUrl === undefined
             ? {}
             : { databaseUrl: options.databaseUrl, serverId: `load-${k}` }),
@@ -159,9 +182,18 @@ export class LoadRig {
     } catch (error) {
       for (const w of workers) await w.stop({ op: "exit" });
       for (const s of servers) await s.stop({ op: "exit" });
+      for (const r of relayServers) await r.stop({ op: "exit" });
       throw error;
     }
-    return new LoadRig(t, servers, readies, workers, options.hangAfterMs ?? 60_000);
+    return new LoadRig(
+      t,
+      servers,
+      readies,
+      workers,
+      options.hangAfterMs ?? 60_000,
+      relayServers,
+      relays,
+    );
   }
 
   /** The control server node `index` joined (its first URL: index mod servers). */
@@ -409,11 +441,13 @@ export class LoadRig {
 
   /**
    * Stops the workers, then the servers (each removes its temp dir; so does this, for a server
-   * that had to be killed: closing 10,000 streams can outlast the grace period).
+   * that had to be killed: closing 10,000 streams can outlast the grace period), then the
+   * relays.
    */
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop({ op: "exit" })));
     for (let k = this.servers.length - 1; k >= 0; k--) await this.stopServer(k);
+    await Promise.all(this.relayServers.map((r) => r.stop({ op: "exit" })));
   }
 
   private idOf(index: number): number {

@@ -4,6 +4,8 @@
 // topology says, arm a watch for a change and collect who received it (and when, and in how
 // many bytes), make a node send an update, drop or reconnect, and report counters and errors.
 // Decoding is batched per event-loop turn (see sim-node.ts: receive times are stamped first).
+// With relays (relay-plane.ts) its nodes also connect to their home relays and, for a sample of
+// pairs, exchange packets through them.
 
 import { initCrypto } from "../../worker/crypto/index.ts";
 import type {
@@ -15,6 +17,7 @@ import type {
   WorkerReply,
   WorkerRequest,
 } from "./protocol.ts";
+import { RelayPlane } from "./relay-plane.ts";
 import { type Applied, SimNode } from "./sim-node.ts";
 
 const urls = JSON.parse(process.argv[2] ?? "[]") as string[];
@@ -23,6 +26,7 @@ const nodes = new Map<number, SimNode>();
 const errors: string[] = [];
 const MAX_ERRORS = 200;
 let applied = 0;
+const relayPlane = new RelayPlane(nodes, core, (text) => problem(text));
 
 // ---- batched decoding ----
 
@@ -278,7 +282,33 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       };
       return { id, ok: true, op: "stats", stats };
     }
+    case "relayConnect": {
+      const linked = await relayPlane.connect(request.indices, request.relays, request.concurrency);
+      const homes = await relayPlane.homesKnown(request.hangAfterMs);
+      return {
+        id,
+        ok: true,
+        op: "relayConnect",
+        ...linked,
+        homesAt: homes.at,
+        homesMissing: homes.missing,
+      };
+    }
+    case "relayPing":
+      return {
+        id,
+        ok: true,
+        op: "relayPing",
+        sample: await relayPlane.sample(
+          request.pairs,
+          request.pings,
+          request.burst,
+          request.packetBytes,
+          request.hangAfterMs,
+        ),
+      };
     case "exit":
+      relayPlane.close();
       for (const sim of nodes.values()) sim.terminate();
       return { id, ok: true, op: "exit" };
   }
