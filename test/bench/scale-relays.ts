@@ -17,7 +17,10 @@ export const RELAY_SAMPLE = { pings: 20, burst: 100, packetBytes: 1200 };
 /** What one run's relay part came to. */
 export interface RelayResult {
   connected: number;
-  /** Until every node was welcomed by its home relay, and until every map held every home. */
+  /**
+   * Until every node was welcomed by its home relay; from the nodes' homeRelay reports (made
+   * once they were welcomed) until every map held every peer's home.
+   */
   connectSeconds: number;
   homesSeconds: number;
   /** Per relay: clients after the connect and RSS growth per client. */
@@ -48,7 +51,7 @@ export async function measureRelays(
   const before = await relayMemory(rig);
   const linked = await connectRelays(rig, RELAY_CONCURRENCY);
   progress(
-    `${label}: ${linked.connected} nodes welcomed by their home relays in ${linked.seconds.toFixed(1)} s; every map held its peers' homes after ${linked.homesSeconds.toFixed(1)} s`,
+    `${label}: ${linked.connected} nodes welcomed by their home relays in ${linked.seconds.toFixed(1)} s; every map held its peers' homes ${linked.homesSeconds.toFixed(1)} s after the reports`,
   );
   for (const f of linked.failed.slice(0, 20)) problem(`relay connect: ${f}`);
   if (linked.failed.length > 20) problem(`relay connect: ${linked.failed.length - 20} more failed`);
@@ -101,7 +104,12 @@ export function relayRows(
       b.connectSeconds,
       s,
     ),
-    row("relay homes: every map holds every peer's home relay", a.homesSeconds, b.homesSeconds, s),
+    row(
+      "relay homes: homeRelay reports until every map holds every peer's",
+      a.homesSeconds,
+      b.homesSeconds,
+      s,
+    ),
     row(
       `relay forwarding: RTT p50 with ${a.connected} / ${b.connected} connected (${a.pairs} pairs, ${a.crossed} across relays, ${pings} x 64 B)`,
       percentile(a.rtts, 0.5),

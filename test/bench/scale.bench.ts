@@ -25,9 +25,9 @@
 // Relays: each run has two relay children (test/load/relay-server.ts) that verify the control
 // servers' tokens. After the changes every node connects to its home relay (node i to relay
 // i mod 2) with the real relay hello and its map's token and reports it as homeRelay; measured:
-// the time until every node was welcomed and until every map held every peer's home relay (the
-// reports' fan-out; a map still missing one after the hang guard fails the run), relay RSS per
-// connection (growth after a forced GC /
+// the time until every node was welcomed, then (the reports made once all were welcomed) until
+// every map held every peer's home relay (the reports' fan-out; a map still missing one after
+// the hang guard fails the run), relay RSS per connection (growth after a forced GC /
 // clients), and forwarding with all nodes connected: 200 pairs (a client and a node of its
 // group, half with the same home relay, half across relays: the sender connects to the
 // receiver's home relay, found in its map, as the data plane does) send 20 pings of 64 bytes

@@ -70,7 +70,10 @@ export class RelayPlane {
     return n;
   }
 
-  /** Connects nodes `indices` to relay `index mod relays.length`; each reports it as homeRelay. */
+  /**
+   * Connects nodes `indices` to relay `index mod relays.length`; once all are welcomed, each
+   * reports its relay as homeRelay. Resolves with when the last was welcomed (epoch ms).
+   */
   async connect(
     indices: number[],
     relays: RelayInfo[],
@@ -87,13 +90,20 @@ export class RelayPlane {
         const link = await this.link(sim, relay);
         this.home.set(index, link);
         this.homeRelay.set(index, relay.id);
-        sim.update({ homeRelay: relay.id });
         connected++;
       } catch (error) {
         failed.push(`node ${index} to ${relay.id}: ${(error as Error).message}`);
       }
     });
-    return { connected, failed, linkedAt: Date.now() };
+    const linkedAt = Date.now();
+    // The reports once every hello is done, so that the hellos' time and the reports' fan-out
+    // are measured apart (a real node reports as soon as its home welcomed it).
+    for (const [index, id] of this.homeRelay) {
+      const sim = this.nodes.get(index);
+      if (sim?.connected) sim.update({ homeRelay: id });
+      else failed.push(`node ${index}: no map stream to report its home relay on`);
+    }
+    return { connected, failed, linkedAt };
   }
 
   /**

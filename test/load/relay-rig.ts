@@ -59,7 +59,10 @@ export interface RelayConnected {
   connected: number;
   /** From the first connection until every node was welcomed. */
   seconds: number;
-  /** From the first connection until every map held every peer's home relay. */
+  /**
+   * From the first home relay reports (each worker reports once its nodes were welcomed) until
+   * every map held every peer's home relay.
+   */
   homesSeconds: number;
   /** Nodes whose map lacked a peer's home relay after the hang guard (why). */
   homesMissing: string[];
@@ -89,7 +92,9 @@ export async function connectRelays(rig: LoadRig, concurrency: number): Promise<
   return {
     connected: replies.reduce((sum, r) => sum + r.connected, 0),
     seconds: (Math.max(...replies.map((r) => r.linkedAt)) - t0) / 1000,
-    homesSeconds: (Math.max(...replies.map((r) => r.homesAt)) - t0) / 1000,
+    homesSeconds:
+      (Math.max(...replies.map((r) => r.homesAt)) - Math.min(...replies.map((r) => r.linkedAt))) /
+      1000,
     failed: replies.flatMap((r) => r.failed),
     homesMissing: replies.flatMap((r) => r.homesMissing),
   };
