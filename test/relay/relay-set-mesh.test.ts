@@ -4,14 +4,12 @@
 // connection carries on once the peer's map names the new home (a pause, not a drop).
 
 import { afterEach, describe, expect, it } from "vitest";
-import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { MeshNode } from "../../server/mesh-node.ts";
-import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
 import type { FilterRule, NetworkMap, PeerView, RelayInfo } from "../../worker/control/types.ts";
 import { parseIp } from "../../worker/wireguard/ip-address.ts";
-import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
+import { peerView, testRelay } from "./relay-set-harness.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -19,40 +17,16 @@ afterEach(async () => {
 });
 
 const random = seededBytes(0x5e75e7);
-
-async function relay(id: string): Promise<{ server: RelayServer; info: RelayInfo }> {
-  const privateKey = random(32);
-  const server = await startRelay({
-    auth: { mode: "open" },
-    relayId: id,
-    port: 0,
-    privateKey,
-    log: () => {},
-    closeGraceMs: 50,
-  });
-  cleanup.push(() => server.close());
-  const key = keyToBase64(await nodeX25519.publicKey(privateKey));
-  return { server, info: { id, region: id, url: server.url, key } };
-}
+const relay = (id: string) => testRelay(id, cleanup, random);
 
 function view(n: MeshNode, id: number, homeRelay: string): PeerView {
-  return {
+  return peerView(n.key, homeRelay, {
     id,
-    key: n.key,
     name: `node-${id}`,
     addresses: [`100.64.0.${id}`],
     user: { id: 10, name: "user", email: "", signedInAt: null },
-    tags: [],
     hostname: `node-${id}`,
-    os: "linux",
-    ephemeral: false,
-    keyExpiry: null,
-    sshHostKeys: [],
-    online: true,
-    lastSeen: null,
-    endpoints: [],
-    homeRelay,
-  };
+  });
 }
 
 const RULES: FilterRule[] = [

@@ -7,10 +7,9 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RelayOptions } from "../../server/relay/options.ts";
-import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
 import { ANY_RELAY, signRelayToken } from "../../server/relay/token.ts";
 import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
-import type { NetworkMap, PeerView, RelayInfo } from "../../worker/control/types.ts";
+import type { NetworkMap, PeerView } from "../../worker/control/types.ts";
 import { loadCryptoCore, nobleX25519 } from "../../worker/crypto/index.ts";
 import { MeshPlane } from "../../worker/mesh/mesh-plane.ts";
 import { RelaySet, type RelaySetOptions } from "../../worker/relay/relay-set.ts";
@@ -19,6 +18,7 @@ import { type Clock, systemClock, type TimerHandle } from "../../worker/wireguar
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { until } from "./client-fake-relay.ts";
+import { clampedKey, peerView, testRelay } from "./relay-set-harness.ts";
 
 const cleanup: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -27,51 +27,11 @@ afterEach(async () => {
 
 const random = seededBytes(0x5e8);
 const bytes = (s: string) => new TextEncoder().encode(s);
+const relay = (id: string, auth?: RelayOptions["auth"]) => testRelay(id, cleanup, random, auth);
+const peer = (key: string, homeRelay: string): PeerView =>
+  peerView(key, homeRelay, { id: 2, addresses: ["100.64.0.2"] });
 
-async function relay(
-  id: string,
-  auth: RelayOptions["auth"] = { mode: "open" },
-): Promise<{ server: RelayServer; info: RelayInfo }> {
-  const privateKey = random(32);
-  const server = await startRelay({
-    auth,
-    relayId: id,
-    port: 0,
-    privateKey,
-    log: () => {},
-    closeGraceMs: 50,
-  });
-  cleanup.push(() => server.close());
-  const key = keyToBase64(await nobleX25519.publicKey(privateKey));
-  return { server, info: { id, region: id, url: server.url, key } };
-}
-
-function peer(key: string, homeRelay: string): PeerView {
-  return {
-    id: 2,
-    key,
-    name: "p",
-    addresses: ["100.64.0.2"],
-    user: null,
-    tags: [],
-    hostname: "p",
-    os: "linux",
-    ephemeral: false,
-    keyExpiry: null,
-    sshHostKeys: [],
-    online: true,
-    lastSeen: null,
-    endpoints: [],
-    homeRelay,
-  };
-}
-
-function nodeKey(): Uint8Array {
-  const privateKey = random(32);
-  privateKey[0]! &= 248;
-  privateKey[31] = (privateKey[31]! & 127) | 64;
-  return privateKey;
-}
+const nodeKey = (): Uint8Array => clampedKey(random);
 
 /** The system clock, counting its timers still to fire. */
 function countingClock(): Clock & { live: Set<TimerHandle> } {

@@ -6,16 +6,16 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RelayOptions } from "../../server/relay/options.ts";
-import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
 import { ANY_RELAY, signRelayToken } from "../../server/relay/token.ts";
 import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
-import type { PeerView, RelayInfo } from "../../worker/control/types.ts";
+import type { PeerView } from "../../worker/control/types.ts";
 import { loadCryptoCore, nobleX25519 } from "../../worker/crypto/index.ts";
 import { RelaySet, type RelaySetOptions } from "../../worker/relay/relay-set.ts";
 import type { Endpoint } from "../../worker/wireguard/bind.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { until } from "./client-fake-relay.ts";
+import { clampedKey, peerView, testRelay } from "./relay-set-harness.ts";
 
 const cleanup: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -24,44 +24,8 @@ afterEach(async () => {
 
 const random = seededBytes(0x5e7);
 const bytes = (s: string) => new TextEncoder().encode(s);
-
-async function relay(
-  id: string,
-  auth: RelayOptions["auth"] = { mode: "open" },
-): Promise<{ server: RelayServer; info: RelayInfo }> {
-  const privateKey = random(32);
-  const server = await startRelay({
-    auth,
-    relayId: id,
-    port: 0,
-    privateKey,
-    log: () => {},
-    closeGraceMs: 50,
-  });
-  cleanup.push(() => server.close());
-  const key = keyToBase64(await nobleX25519.publicKey(privateKey));
-  return { server, info: { id, region: id, url: server.url, key } };
-}
-
-function peer(key: string, homeRelay: string): PeerView {
-  return {
-    id: 0,
-    key,
-    name: "p",
-    addresses: [],
-    user: null,
-    tags: [],
-    hostname: "p",
-    os: "linux",
-    ephemeral: false,
-    keyExpiry: null,
-    sshHostKeys: [],
-    online: true,
-    lastSeen: null,
-    endpoints: [],
-    homeRelay,
-  };
-}
+const relay = (id: string, auth?: RelayOptions["auth"]) => testRelay(id, cleanup, random, auth);
+const peer = (key: string, homeRelay: string): PeerView => peerView(key, homeRelay);
 
 interface TestNode {
   set: RelaySet;
@@ -71,9 +35,7 @@ interface TestNode {
 }
 
 async function node(options: Partial<RelaySetOptions> = {}): Promise<TestNode> {
-  const privateKey = random(32);
-  privateKey[0]! &= 248;
-  privateKey[31] = (privateKey[31]! & 127) | 64;
+  const privateKey = clampedKey(random);
   const homes: string[] = [];
   const set = new RelaySet({
     privateKey,
