@@ -18,7 +18,7 @@ import {
 import { startControl } from "../../server/control/index.ts";
 import { openPostgresStore } from "../../server/control/store/postgres.ts";
 import { MetricsRegistry } from "../../server/metrics/registry.ts";
-import { postgresPrereq } from "../helpers/postgres.ts";
+import { connectionsTo, expectNoConnection, postgresPrereq } from "../helpers/postgres.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import { initCrypto, seedDatabase, startMember, usePostgres } from "./cluster-harness.ts";
@@ -70,27 +70,8 @@ function rowsOfOneChange(url: string, userId: number): Promise<string[]> {
 describeWithPrereq(pgNeed, "the cluster's change triggers", () => {
   const fixture = usePostgres();
 
-  /** Connections to the database named by `url`, seen from another database. */
-  function connectionsTo(url: string): Promise<number> {
-    return withClient(fixture.pg.url("postgres"), async (client) => {
-      const { rows } = await client.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
-        [new URL(url).pathname.slice(1)],
-      );
-      return rows[0]?.n ?? -1;
-    });
-  }
-
-  async function expectNoConnection(url: string): Promise<void> {
-    let left = -1;
-    await waitUntil(() => left === 0, "no connection to the database", {
-      everyMs: 50,
-      hangAfterMs: 5000,
-      poll: async () => {
-        left = await connectionsTo(url);
-      },
-    });
-  }
+  const connections = (url: string) => connectionsTo(fixture.pg, url);
+  const expectNoneLeft = (url: string) => expectNoConnection(fixture.pg, url);
 
   describe("versions", () => {
     const next = TRIGGER_VERSION + 1;
@@ -151,7 +132,7 @@ describeWithPrereq(pgNeed, "the cluster's change triggers", () => {
   it("a member whose start throws leaves no connection once the join is closed", async () => {
     const { url } = await seedDatabase(fixture.pg, "trig_start_fail");
     const join = await joinCluster({ connectionString: url, tag: "t", heartbeatMs: 200 });
-    expect(await connectionsTo(url)).toBeGreaterThan(0);
+    expect(await connections(url)).toBeGreaterThan(0);
     const side = {
       localSeq: () => {
         throw new Error("the map side broke");
@@ -159,7 +140,7 @@ describeWithPrereq(pgNeed, "the cluster's change triggers", () => {
     } as unknown as ClusterSide;
     expect(() => join.start(side)).toThrow("the map side broke");
     await join.close();
-    await expectNoConnection(url);
+    await expectNoneLeft(url);
   }, 30_000);
 
   it("applying its own change's row again records no fan-out sample", async () => {
@@ -234,14 +215,14 @@ describeWithPrereq(pgNeed, "the cluster's change triggers", () => {
       expect(await rowsOfOneChange(url, alice.id)).toEqual(["user"]);
       await control.close();
       await store.close();
-      await expectNoConnection(url);
+      await expectNoneLeft(url);
     }, 60_000);
 
     it("without triggers it holds no connection and trims nothing", async () => {
       const { url } = await seedDatabase(fixture.pg, "trig_lone_none");
       const trim = await startLoneTrim({ connectionString: url, periodMs: 50 });
       expect(trim.active).toBe(false);
-      await expectNoConnection(url);
+      await expectNoneLeft(url);
       await trim.close();
     }, 30_000);
   });

@@ -3,16 +3,19 @@
 // step that throws must close the join again; and once the member started, the member. Seen
 // from the database: after the failed start and the store's close, no connection to it is left.
 
-import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Readiness } from "../../server/control/health.ts";
 import { startControl } from "../../server/control/index.ts";
 import { openPostgresStore } from "../../server/control/store/postgres.ts";
 import type { Store } from "../../server/control/store/types.ts";
 import type { RelayInfo } from "../../worker/control/types.ts";
-import { type PgCluster, postgresPrereq, startPostgres } from "../helpers/postgres.ts";
+import {
+  expectNoConnection,
+  type PgCluster,
+  postgresPrereq,
+  startPostgres,
+} from "../helpers/postgres.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
-import { waitUntil } from "../helpers/wait.ts";
 
 const RELAYS: RelayInfo[] = [
   { id: "default", region: "", url: "ws://127.0.0.1:1/relay", key: `${"A".repeat(43)}=` },
@@ -39,30 +42,7 @@ describeWithPrereq(postgresPrereq(), "startControl failing after the cluster joi
   });
 
   /** Connections to the database named by `url`, seen from another database. */
-  async function connectionsTo(url: string): Promise<number> {
-    const client = new pg.Client({ connectionString: cluster.url("postgres") });
-    await client.connect();
-    try {
-      const result = await client.query(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
-        [new URL(url).pathname.slice(1)],
-      );
-      return (result.rows[0] as { n: number }).n;
-    } finally {
-      await client.end();
-    }
-  }
-
-  async function expectNothingLeft(url: string): Promise<void> {
-    let left = -1;
-    await waitUntil(() => left === 0, "no connection to the database", {
-      everyMs: 50,
-      hangAfterMs: 5000,
-      poll: async () => {
-        left = await connectionsTo(url);
-      },
-    });
-  }
+  const expectNothingLeft = (url: string) => expectNoConnection(cluster, url);
 
   it("closes the join when loading the state fails", async () => {
     const url = await cluster.createDatabase("start_fail_load");

@@ -39,6 +39,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { PortInUseError, withPortRetry } from "./ports.ts";
 import { type Check, check, executable, onPath, type Prereq, prereq } from "./prereq.ts";
+import { waitUntil } from "./wait.ts";
 
 const run = promisify(execFile);
 
@@ -234,4 +235,31 @@ export async function startPostgres(): Promise<PgCluster> {
     stopNow();
     throw error;
   }
+}
+
+/** Connections to the database `url` names, counted from the cluster's `postgres` database. */
+export async function connectionsTo(cluster: PgCluster, url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: cluster.url("postgres") });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
+      [new URL(url).pathname.slice(1)],
+    );
+    return rows[0]?.n ?? -1;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Waits (up to 5 s) until nothing is connected to the database `url` names: nothing leaked. */
+export async function expectNoConnection(cluster: PgCluster, url: string): Promise<void> {
+  let left = -1;
+  await waitUntil(() => left === 0, "no connection to the database", {
+    everyMs: 50,
+    hangAfterMs: 5000,
+    poll: async () => {
+      left = await connectionsTo(cluster, url);
+    },
+  });
 }
