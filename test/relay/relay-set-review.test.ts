@@ -147,6 +147,11 @@ describe("RelaySet review fixes", () => {
     await until(() => clock.live.size === 0, 2000, "no timer left");
     await sleep(200);
     expect(clock.live.size).toBe(0);
+    // What the device still sends (keepalives, handshake retries) dials no relay that refused.
+    const to = set.parseEndpoint(`peer:${keyToBase64(random(32))}`);
+    for (let i = 0; i < 5; i++) expect(set.send(bytes("x"), to)).toBe(false);
+    expect(set.connections.size).toBe(0);
+    expect(clock.live.size).toBe(0);
     const token = signRelayToken(
       { v: 1, key, relay: ANY_RELAY, udp: [], exp: Math.floor(Date.now() / 1000) + 600 },
       controlSecret,

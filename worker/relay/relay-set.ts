@@ -190,8 +190,8 @@ export class RelaySet implements Bind {
         return conn.bind.send(packet, to);
       }
     }
-    const home = this.homeId === undefined ? undefined : this.connection(this.homeId);
-    return home?.bind.send(packet, to) ?? false;
+    // Through homeConnection(): a home that refused this node is not dialled again per packet.
+    return this.homeConnection()?.bind.send(packet, to) ?? false;
   }
 
   parseEndpoint(text: string): Endpoint {
