@@ -242,8 +242,9 @@ export class Hub {
   /** Volatile facts from the node's `update`. */
   update(nodeId: number, change: VolatileChange): void {
     if (!this.links.has(nodeId)) return;
-    this.mapper.patch(nodeId, change);
+    // The other servers first: their notification is queued before this server's own deltas.
     this.options.cluster?.presence(nodeId, change);
+    this.mapper.patch(nodeId, change);
   }
 
   /**
@@ -367,6 +368,9 @@ export class Hub {
   private end(nodeId: number, code: number, reason: string): void {
     const attached = this.links.get(nodeId);
     if (attached === undefined) return;
+    // What waits for the outbox's interval goes before the close (a resume would bring it too,
+    // a node that is refused or sent elsewhere gets it now); nothing when it gave up (4429).
+    attached.outbox.flush();
     attached.outbox.stop();
     attached.link.close(code, reason);
   }

@@ -2,7 +2,7 @@
 // the bounded outbox (one delta per turn, held back while the socket is busy, 4429 when the
 // coalesced backlog still overflows), the change ring, and map sessions for resume.
 
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Outbox, type OutboxSink } from "../../server/control/mapper/outbox.ts";
 import { PendingDelta } from "../../server/control/mapper/pending-delta.ts";
 import { peerView } from "../../server/control/mapper/views.ts";
@@ -73,13 +73,13 @@ class FakeSink implements OutboxSink {
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function outbox(sink: FakeSink, maxPendingEntries = 3) {
+function outbox(sink: FakeSink, maxPendingEntries = 3, minIntervalMs = 0) {
   let seq = 1;
   const covered: number[] = [];
   let overflows = 0;
   const box = new Outbox(
     sink,
-    { highWaterBytes: 1000, maxPendingEntries },
+    { highWaterBytes: 1000, maxPendingEntries, minIntervalMs },
     (globalSeq) => {
       covered.push(globalSeq);
       return ++seq;
@@ -155,6 +155,64 @@ describe("Outbox", () => {
     await turn();
     expect(overflows()).toBe(0);
     expect(sink.messages[0]?.patches).toHaveLength(5);
+  });
+});
+
+describe("Outbox interval", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("sends the first change at once and the rest of the interval's changes as one delta", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setImmediate", "performance"] });
+    const sink = new FakeSink();
+    const { box, covered } = outbox(sink, 100, 50);
+    box.add({ patches: [{ id: 1, online: true }] }, 1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.messages.map((m) => m.patches)).toEqual([[{ id: 1, online: true }]]);
+
+    // A storm within the interval: held, coalesced (latest wins), and sent when it ends.
+    box.add({ patches: [{ id: 2, online: true }] }, 2);
+    await vi.advanceTimersByTimeAsync(10);
+    box.add({ patches: [{ id: 3, online: true }] }, 3);
+    box.add({ patches: [{ id: 2, online: false }] }, 4);
+    await vi.advanceTimersByTimeAsync(39);
+    expect(sink.messages).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sink.messages.map((m) => [m.seq, m.patches])).toEqual([
+      [2, [{ id: 1, online: true }]],
+      [
+        3,
+        [
+          { id: 2, online: false },
+          { id: 3, online: true },
+        ],
+      ],
+    ]);
+    expect(covered).toEqual([1, 4]);
+
+    // After a quiet interval the next change goes at once again.
+    await vi.advanceTimersByTimeAsync(60);
+    box.add({ patches: [{ id: 4, online: true }] }, 5);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.messages).toHaveLength(3);
+  });
+
+  it("drops a held delta's timer when the stream stops, and a drain's flush sends at once", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setImmediate", "performance"] });
+    const sink = new FakeSink();
+    const { box } = outbox(sink, 100, 50);
+    box.add({ patches: [{ id: 1, online: true }] }, 1);
+    await vi.advanceTimersByTimeAsync(0);
+    box.add({ patches: [{ id: 2, online: true }] }, 2);
+    box.flush(); // the socket drained: what waits goes now, interval or not
+    expect(sink.messages).toHaveLength(2);
+    box.add({ patches: [{ id: 3, online: true }] }, 3);
+    expect(vi.getTimerCount()).toBe(1);
+    box.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sink.messages).toHaveLength(2);
   });
 });
 

@@ -28,7 +28,11 @@ const microtasks = () => new Promise<void>((resolve) => queueMicrotask(resolve))
 
 describe("frames corked for one turn", () => {
   it("several deltas and a close sent in one turn arrive in order, the close last", async () => {
-    h = await startHarness({ keepaliveMs: 100 * 3600_000 });
+    // No interval between deltas: three frames in one turn are what this test corks.
+    h = await startHarness({
+      keepaliveMs: 100 * 3600_000,
+      outbox: { highWaterBytes: 256 * 1024, maxPendingEntries: 20_000, minIntervalMs: 0 },
+    });
     const [watcher, watcherId, firstSeq] = await join();
     const [, b] = await join();
     const [, c] = await join();

@@ -15,7 +15,12 @@ afterEach(async () => {
 
 it("counts streams, logins, maps, deltas and policy recomputes", async () => {
   const metrics = new MetricsRegistry({ processMetrics: false });
-  h = await startHarness({ metrics, keepaliveMs: 3600_000 });
+  // One delta per change (no interval): the count below is of changes, not of a timing.
+  h = await startHarness({
+    metrics,
+    keepaliveMs: 3600_000,
+    outbox: { highWaterBytes: 256 * 1024, maxPendingEntries: 20_000, minIntervalMs: 0 },
+  });
   const key = await h.authKey({ userId: h.bob.id, reusable: true });
   const a = await RawNode.create(h);
   nodes.push(a);

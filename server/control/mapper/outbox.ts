@@ -20,12 +20,19 @@ export interface OutboxLimits {
   highWaterBytes: number;
   /** Give up when more peers than this have changes waiting. */
   maxPendingEntries: number;
+  /** At most one delta per this many milliseconds (0: one per turn). Default 50. */
+  minIntervalMs?: number;
 }
 
-/** Defaults: 256 KiB in the socket, 20,000 peers waiting (two full meshes of 10,000). */
+/**
+ * Defaults: 256 KiB in the socket, 20,000 peers waiting (two full meshes of 10,000), a delta
+ * every 50 ms at most (a person does not see 50 ms; a storm of changes costs 20 frames a second
+ * per stream instead of one per change).
+ */
 export const DEFAULT_OUTBOX_LIMITS: OutboxLimits = {
   highWaterBytes: 256 * 1024,
   maxPendingEntries: 20_000,
+  minIntervalMs: 50,
 };
 
 /** One node's outgoing delta queue. */
@@ -34,6 +41,9 @@ export class Outbox {
   private covered = 0;
   private scheduled = false;
   private stopped = false;
+  /** performance.now() of the last delta sent (monotonic: a wall-clock step changes nothing). */
+  private sentAt = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
 
   /**
    * `numberNext(globalSeq)` gives the session sequence number of the next delta, which covers
@@ -67,13 +77,7 @@ export class Outbox {
     // viewer) cost more than the rest of add, and only a backlog past the bound needs it.
     if (this.pending.entries > this.limits.maxPendingEntries && this.blocked() && this.overBound())
       return;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      queueMicrotask(() => {
-        this.scheduled = false;
-        this.flush();
-      });
-    }
+    if (!this.scheduled) this.schedule();
   }
 
   /** Sends what waits, unless the socket is still busy (call again when it drains). */
@@ -87,11 +91,39 @@ export class Outbox {
     // Everything pending goes now: the node is up to date with the whole change log so far.
     const cursor = this.cursorNow?.();
     this.sink.send(JSON.stringify(cursor === undefined ? message : { ...message, cursor }));
+    this.sentAt = performance.now();
   }
 
   /** Stops sending (the stream is closing). */
   stop(): void {
     this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Flushes at the end of this turn, or at the end of the interval since the last delta. */
+  private schedule(): void {
+    this.scheduled = true;
+    const run = (): void => {
+      this.scheduled = false;
+      this.timer = undefined;
+      this.flush();
+    };
+    const interval = this.limits.minIntervalMs ?? 0;
+    const wait = this.sentAt + interval - performance.now();
+    if (interval === 0) {
+      queueMicrotask(run);
+    } else if (wait <= 0) {
+      // After this turn's I/O (setImmediate, not a microtask): what the loop read from other
+      // sockets in this turn coalesces too, and a change's cluster notification (a database
+      // query: microtasks and ticks) leaves before this server writes to thousands of streams,
+      // so the other servers' viewers do not wait for this server's own fan-out.
+      setImmediate(run);
+    } else {
+      this.timer = setTimeout(run, wait);
+      // A stream's pending delta never keeps the process alive on its own.
+      this.timer.unref();
+    }
   }
 
   private blocked(): boolean {
