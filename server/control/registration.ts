@@ -62,9 +62,25 @@ const refused = (code: string, message: string): LoginOutcome => ({
 export class Registrar {
   constructor(private readonly options: RegistrarOptions) {}
 
-  /** The outcome of a login whose proofs (nodeKey, and rotateFrom's) were checked. */
-  async login(login: LoginMessage, req: IncomingMessage): Promise<LoginOutcome> {
+  /**
+   * The outcome of a login whose proofs (nodeKey, and rotateFrom's) were checked. `unknown`:
+   * the caller's map does not hold the key (the hub's view), so a login with an auth key most
+   * likely registers and goes straight to its transaction, without a lookup first; a node that
+   * exists after all (registered through another server a moment ago) fails the insert on its
+   * key and is then looked up, and an auth key refusal is checked against the nodes first.
+   */
+  async login(
+    login: LoginMessage,
+    req: IncomingMessage,
+    hint: { unknown?: boolean } = {},
+  ): Promise<LoginOutcome> {
     try {
+      if (hint.unknown === true && login.rotateFrom === undefined && login.authKey !== undefined) {
+        const outcome = await this.withAuthKey(login, login.authKey, this.options.now());
+        if (outcome.kind !== "refused") return outcome;
+        // A node known after all logs in whatever its auth key says now (used, expired).
+        if ((await this.options.store.nodeByKey(login.nodeKey)) === null) return outcome;
+      }
       return await this.resolve(login, req);
     } catch (error) {
       // Two streams of one new key registered at once: the other won, so this one is known now.

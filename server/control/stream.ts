@@ -262,7 +262,7 @@ export class ControlStream {
         return;
       }
     }
-    const outcome = await this.options.registrar.login(login, conn.req);
+    const outcome = await this.options.registrar.login(login, conn.req, { unknown: !known });
     this.options.metrics?.login(
       outcome.kind === "refused" ? outcome.code : outcome.kind === "node" ? outcome.via : "waiting",
     );

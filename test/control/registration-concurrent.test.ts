@@ -154,6 +154,27 @@ function defineConcurrentSuite(open: OpenHandles): void {
     expect(key?.usedCount).toBe(0);
   });
 
+  it("a login the caller's map does not know registers at once, and a node that exists after all logs in", async () => {
+    const unknown = { unknown: true };
+    const oneOff = await issue(false);
+    const first = await registrars[0]!.login(login(400, oneOff.key), req, unknown);
+    expect(outcomeOf(first)).toBe("registered");
+    // The other server's map has not heard of it yet: its key is in the database, so the
+    // insert fails on it and the node logs in as known, the one-off key's use notwithstanding.
+    const other = registrars[1] ?? registrars[0]!;
+    const again = await other.login(login(400, oneOff.key), req, unknown);
+    expect(outcomeOf(again)).toBe("known");
+    expect(again.kind === "node" && first.kind === "node" && again.node.id).toBe(
+      first.kind === "node" && first.node.id,
+    );
+    const reusable = await issue(true);
+    expect(outcomeOf(await other.login(login(400, reusable.key), req, unknown))).toBe("known");
+    const key = (await stores[0]!.listAuthKeys()).find((k) => k.id === reusable.id);
+    expect(key?.usedCount).toBe(0); // the failed insert rolled its use back
+    // A new node with a used key is still refused.
+    expect(outcomeOf(await other.login(login(401, oneOff.key), req, unknown))).toBe("authkey_used");
+  });
+
   it("an expired or revoked key is refused as before", async () => {
     const expired = await issue(true, -1);
     expect(outcomeOf(await registrars[0]!.login(login(300, expired.key), req))).toBe(
