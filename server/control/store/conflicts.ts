@@ -117,6 +117,13 @@ export function conflictForConstraint(constraint: string): StoreConflictError | 
   return info === undefined ? null : new StoreConflictError(info.field, info.message);
 }
 
+/** The conflict a violated unique field of ours stands for, as its constraint would say it. */
+export function conflictForField(field: string): StoreConflictError {
+  const info = CONSTRAINTS.find((c) => c.field === field);
+  if (info === undefined) throw new RangeError(`no constraint stands for field ${field}`);
+  return new StoreConflictError(info.field, info.message);
+}
+
 /**
  * The conflict for SQLite's message: "UNIQUE constraint failed: t.c, ..." or "CHECK constraint
  * failed: name". Null when the message names nothing we know.

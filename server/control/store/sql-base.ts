@@ -133,9 +133,10 @@ export class SqlBase {
     params: readonly unknown[],
     table?: string,
     refs?: Record<string, number | string | null>,
+    options?: WriteOptions,
   ): Promise<{ changes: number; rows: Row[] }> {
     try {
-      return await this.db.write(sql, params);
+      return await this.db.write(sql, params, options);
     } catch (error) {
       if (!(error instanceof UnnamedForeignKeyError) || table === undefined) throw error;
       for (const { field, table: target, message } of FOREIGN_KEYS[table] ?? []) {

@@ -1,9 +1,16 @@
 // The users and nodes operations of StoreTx, in the SQL both dialects share (see sql-tx.ts),
 // including the two index lookups registration allocates with (nextNodeName, freeIpv4).
 
+import { conflictForField } from "./conflicts.ts";
 import { aggregate, nodeFromRow, stringsText, userFromRow } from "./rows.ts";
 import { bit, canonicalIpv6, ipv4Number, ipv4Text, SqlBase, splitName } from "./sql-base.ts";
-import type { NewNode, NodeRecord, StoreTx, UserRecord } from "./types.ts";
+import {
+  type NewNode,
+  type NodeRecord,
+  StoreConflictError,
+  type StoreTx,
+  type UserRecord,
+} from "./types.ts";
 
 /** A field of NodeRecord that updateNode may change, and its column. */
 const NODE_COLUMNS = {
@@ -119,11 +126,17 @@ export class SqlNodes extends SqlBase {
     // share_acceptance_id is named only for a share node, so that the steps' own tests can
     // create nodes in a database from before step 5.
     const share = shareAcceptanceId === null ? "" : ", share_acceptance_id";
+    // A taken key, name or address inserts nothing instead of failing (which on PostgreSQL
+    // needs a savepoint round trip before every insert to keep the transaction usable): the
+    // conflict is then looked up, and said as a failed insert would say it. Registration's
+    // allocation races make such conflicts routine; a broken foreign key (its user deleted
+    // meanwhile) still fails the statement, and with it the transaction.
     const { rows } = await this.write(
       `INSERT INTO nodes (node_key, user_id, tags, name, name_stem, name_n, hostname, os, ipv4,
          ipv4_int, ipv6, ephemeral, key_expiry, ssh_host_keys, ssh_users, created_at, last_seen,
          auth_key_id${share})
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?${share === "" ? "" : ", ?"})
+       ON CONFLICT DO NOTHING
        RETURNING *`,
       [
         node.nodeKey,
@@ -147,8 +160,66 @@ export class SqlNodes extends SqlBase {
       ],
       "nodes",
       { userId: node.userId, authKeyId: node.authKeyId, shareAcceptanceId },
+      { unguarded: true },
     );
-    return nodeFromRow(rows[0]!);
+    if (rows[0] === undefined)
+      throw await this.nodeConflict(node.nodeKey, node.name, ipv4Int, ipv6, shareAcceptanceId);
+    return nodeFromRow(rows[0]);
+  }
+
+  /**
+   * Which unique field an insert of these values ran into: the key first (the caller's to
+   * handle: another stream of the node registered it), then the share acceptance, the name and
+   * the addresses (allocation chooses again).
+   */
+  private async nodeConflict(
+    nodeKey: string,
+    name: string,
+    ipv4Int: number,
+    ipv6: string,
+    shareAcceptanceId: number | null,
+  ): Promise<StoreConflictError> {
+    // The share column only when given: a database from before step 5 has none.
+    const share = shareAcceptanceId !== null;
+    const row = await this.one(
+      `SELECT COUNT(*) AS c, MAX(CASE WHEN node_key = ? THEN 1 ELSE 0 END) AS k,
+         ${share ? "MAX(CASE WHEN share_acceptance_id = ? THEN 1 ELSE 0 END)" : "0"} AS s,
+         MAX(CASE WHEN name = ? THEN 1 ELSE 0 END) AS n,
+         MAX(CASE WHEN ipv4_int = ? THEN 1 ELSE 0 END) AS a
+       FROM nodes WHERE node_key = ? OR name = ? OR ipv4_int = ? OR ipv6 = ?
+         ${share ? "OR share_acceptance_id = ?" : ""}`,
+      [
+        nodeKey,
+        ...(share ? [shareAcceptanceId] : []),
+        name,
+        ipv4Int,
+        nodeKey,
+        name,
+        ipv4Int,
+        ipv6,
+        ...(share ? [shareAcceptanceId] : []),
+      ],
+    );
+    const hit = (column: string) => aggregate(row, column) === 1;
+    const field = hit("k")
+      ? "nodeKey"
+      : hit("s")
+        ? "shareAcceptanceId"
+        : hit("n")
+          ? "name"
+          : hit("a")
+            ? "ipv4"
+            : (aggregate(row, "c") ?? 0) > 0
+              ? "ipv6"
+              : undefined;
+    if (field === undefined) {
+      // The row it met was removed before this look: nothing to name, the caller may retry.
+      return new StoreConflictError(
+        "transaction",
+        "a concurrent change took this node's key, name or address, then removed it: try again",
+      );
+    }
+    return conflictForField(field);
   }
 
   async updateNode(id: number, fields: Parameters<StoreTx["updateNode"]>[1]): Promise<void> {
