@@ -293,6 +293,7 @@ async function startParts(options: ControlOptions, context: StartContext): Promi
         )
         .map((n) => n.id),
     now: () => clock.now(),
+    approvals,
   });
   const joined = member;
   if (joined !== undefined) started.push(() => joined.close());

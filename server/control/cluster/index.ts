@@ -11,11 +11,14 @@
 
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import type { ApprovalDesk } from "../approvals.ts";
 import type { MeshChanges, NodeRefusal } from "../changes.ts";
 import type { Volatile, VolatileChange } from "../state/volatile.ts";
+import { ApprovalBoard } from "./approval-board.ts";
 import { CursorMap } from "./cursor.ts";
 import { ChangeFollower } from "./follower.ts";
 import {
+  APPROVALS_CHANNEL,
   CHANGES_CHANNEL,
   type ChangeRow,
   type ClusterChange,
@@ -77,6 +80,8 @@ export interface ClusterSide {
   /** Ephemeral nodes no server holds, for the leader's sweep after a start. */
   unheldEphemeral(holder: (nodeId: number) => string | undefined): number[];
   now(): number;
+  /** This server's approval desk: its requests are shared with the others (approval-board.ts). */
+  approvals?: ApprovalDesk;
 }
 
 /** A running cluster member. */
@@ -87,6 +92,8 @@ export interface Cluster {
   readonly changes: MeshChanges;
   readonly follower: ChangeFollower;
   readonly presence: Presence;
+  /** The other servers' pending approvals (absent when the map side has no desk). */
+  readonly approvals: ApprovalBoard | undefined;
   /**
    * A committed change this server applied from ring position `localBefore` on (registration,
    * host facts): cursors resent from before it until its row is passed. Its row is the
@@ -215,6 +222,18 @@ function startMember(
     leading: () => bus.isLeader,
     log,
   });
+  const desk = side.approvals;
+  const approvals =
+    desk === undefined
+      ? undefined
+      : new ApprovalBoard({
+          serverId,
+          desk,
+          send: (payload) => bus.notify(APPROVALS_CHANNEL, payload),
+          now: side.now,
+          log,
+        });
+  desk?.share(approvals);
   let closed = false;
   let leaderSince: number | undefined;
 
@@ -223,9 +242,11 @@ function startMember(
       const seq = Number(payload);
       if (Number.isSafeInteger(seq) && seq > 0) follower.notified(seq);
     } else if (channel === PRESENCE_CHANNEL) presence.received(payload);
+    else if (channel === APPROVALS_CHANNEL) approvals?.received(payload);
   };
   events.listening = () => {
     presence.rejoined();
+    approvals?.rejoined();
     void follower.poll();
   };
   events.listening();
@@ -279,6 +300,7 @@ function startMember(
     serverId,
     follower,
     presence,
+    approvals,
     changes,
     publishOwn: async (_change, localBefore) => {
       cursors.ownApplying(localBefore);
@@ -318,6 +340,8 @@ function startMember(
       clearInterval(poll);
       clearInterval(heartbeat);
       follower.close();
+      approvals?.close();
+      desk?.share(undefined);
       await bus.close();
     },
   };

@@ -20,6 +20,8 @@ import type { NodeRefusal } from "../changes.ts";
 export const CHANGES_CHANNEL = "corridor_changes";
 /** Channel of presence messages (presence.ts). */
 export const PRESENCE_CHANNEL = "corridor_presence";
+/** Approvals waiting on one server, decided through another (approval-board.ts). */
+export const APPROVALS_CHANNEL = "corridor_approvals";
 /** PostgreSQL refuses a notification payload of 8000 bytes or more. */
 export const NOTIFY_PAYLOAD_LIMIT = 7900;
 
@@ -53,7 +55,7 @@ export interface PgBusOptions {
   connectionString: string;
   /** This server's id (origin of its rows and messages). */
   serverId: string;
-  /** Every notification on either channel. */
+  /** Every notification on the channels (changes, presence, approvals). */
   onNotify: (channel: string, payload: string) => void;
   /** The listener (re)connected: what was missed meanwhile must be caught up. */
   onListening: () => void;
@@ -192,7 +194,7 @@ export class PgBus {
     return result.rowCount ?? 0;
   }
 
-  /** Sends a presence message (at most NOTIFY_PAYLOAD_LIMIT bytes). */
+  /** Sends a notification (at most NOTIFY_PAYLOAD_LIMIT bytes). */
   async notify(channel: string, payload: string): Promise<void> {
     if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT) {
       throw new RangeError(`cluster: a ${Buffer.byteLength(payload)}-byte notification is too big`);
@@ -244,6 +246,7 @@ export class PgBus {
       await client.connect();
       await client.query(`LISTEN ${CHANGES_CHANNEL}`);
       await client.query(`LISTEN ${PRESENCE_CHANNEL}`);
+      await client.query(`LISTEN ${APPROVALS_CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => {});
       throw error;
