@@ -11,6 +11,8 @@
 import type { IncomingMessage } from "node:http";
 import type { LoginMessage } from "../../worker/control/messages.ts";
 import { checkAuthKey } from "./auth/authkeys.ts";
+import { RecentAuthKeys } from "./auth/recent-keys.ts";
+import { hashSecret } from "./auth/secrets.ts";
 import type { SessionUser } from "./auth/sessions.ts";
 import { hostFields } from "./host-fields.ts";
 import type { CompiledPolicy } from "./policy/types.ts";
@@ -60,6 +62,8 @@ const refused = (code: string, message: string): LoginOutcome => ({
 
 /** Resolves logins to nodes, registering new ones. */
 export class Registrar {
+  private readonly recentKeys = new RecentAuthKeys();
+
   constructor(private readonly options: RegistrarOptions) {}
 
   /**
@@ -165,7 +169,7 @@ export class Registrar {
   private async withAuthKey(login: LoginMessage, key: string, now: number): Promise<LoginOutcome> {
     try {
       return await this.options.store.transaction(async (tx): Promise<LoginOutcome> => {
-        const check = await checkAuthKey(tx, key, now);
+        const check = await checkAuthKey(this.recentKeys.through(tx, now), key, now);
         if (!check.ok) return refused(check.code, check.message);
         const record = check.key;
         const asked = login.tags ?? [];
@@ -203,7 +207,9 @@ export class Registrar {
     } catch (error) {
       if (!(error instanceof StoreConflictError) || error.field !== "authKey") throw error;
       // Checked fine, then refused at its use: a one-off key another registration used first,
-      // or a key revoked meanwhile. Its state now says which.
+      // or a key revoked meanwhile (perhaps after a recent read this check reused). Its state
+      // now says which.
+      this.recentKeys.forget(hashSecret(key));
       const again = await checkAuthKey(this.options.store, key, now);
       return again.ok
         ? refused("authkey_used", `auth key ${again.key.prefix}… was used already`)

@@ -10,11 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueAuthKey } from "../../server/control/auth/authkeys.ts";
 import { compilePolicy } from "../../server/control/policy/compile.ts";
 import { DEFAULT_POLICY } from "../../server/control/policy/default.ts";
+import type { CompiledPolicy } from "../../server/control/policy/types.ts";
 import { type LoginOutcome, Registrar } from "../../server/control/registration.ts";
 import { openPostgresStore } from "../../server/control/store/postgres.ts";
 import { loadOrInitSettings } from "../../server/control/store/settings.ts";
 import { openSqliteStore } from "../../server/control/store/sqlite.ts";
-import type { Store } from "../../server/control/store/types.ts";
+import type { Store, StoreTx } from "../../server/control/store/types.ts";
 import type { LoginMessage } from "../../worker/control/messages.ts";
 import { type PgCluster, postgresPrereq, startPostgres } from "../helpers/postgres.ts";
 import { describeWithPrereq } from "../helpers/prereq.ts";
@@ -44,6 +45,7 @@ const outcomeOf = (o: LoginOutcome): string =>
 function defineConcurrentSuite(open: OpenHandles): void {
   let stores: Store[] = [];
   let registrars: Registrar[] = [];
+  let policy: CompiledPolicy;
   let issue: (reusable: boolean, expiresIn?: number) => Promise<{ key: string; id: number }>;
 
   beforeAll(async () => {
@@ -62,12 +64,13 @@ function defineConcurrentSuite(open: OpenHandles): void {
       { id: bob.id, email: bob.email, role: bob.role },
     ]);
     if (!compiled.ok) throw new Error("the default policy compiles");
+    policy = compiled.policy;
     registrars = stores.map(
       (s) =>
         new Registrar({
           store: s,
           ipv6Prefix: settings.ipv6Prefix,
-          policy: () => compiled.policy,
+          policy: () => policy,
           now: () => Date.now(),
         }),
     );
@@ -173,6 +176,50 @@ function defineConcurrentSuite(open: OpenHandles): void {
     expect(key?.usedCount).toBe(0); // the failed insert rolled its use back
     // A new node with a used key is still refused.
     expect(outcomeOf(await other.login(login(401, oneOff.key), req, unknown))).toBe("authkey_used");
+  });
+
+  it("a reusable key is read once for a burst of registrations, and a revocation still refuses the next", async () => {
+    const store = stores[0]!;
+    const reusable = await issue(true);
+    let reads = 0;
+    // The store as the registrar sees it, counting the key reads inside its transactions.
+    const counting = new Proxy(store, {
+      get(target, prop) {
+        if (prop !== "transaction") return Reflect.get(target, prop, target);
+        return <T>(work: (tx: StoreTx) => Promise<T>) =>
+          target.transaction((tx) =>
+            work(
+              new Proxy(tx, {
+                get(inner, name) {
+                  if (name !== "authKeyByHash") return Reflect.get(inner, name, inner);
+                  return (hash: string) => {
+                    reads++;
+                    return inner.authKeyByHash(hash);
+                  };
+                },
+              }),
+            ),
+          );
+      },
+    });
+    const registrar = new Registrar({
+      store: counting,
+      ipv6Prefix: (await loadOrInitSettings(store)).ipv6Prefix,
+      policy: () => policy,
+      now: () => Date.now(),
+    });
+    const kinds: string[] = [];
+    for (let i = 0; i < 5; i++)
+      kinds.push(outcomeOf(await registrar.login(login(500 + i, reusable.key), req)));
+    expect(kinds).toEqual(Array(5).fill("registered"));
+    expect(reads).toBe(1);
+    const nodesBefore = (await store.listNodes()).length;
+    await store.revokeAuthKey(reusable.id, Date.now());
+    // Within the reuse window the check passes on the cached record; the use at COMMIT refuses.
+    expect(outcomeOf(await registrar.login(login(505, reusable.key), req))).toBe("authkey_revoked");
+    expect(outcomeOf(await registrar.login(login(506, reusable.key), req))).toBe("authkey_revoked");
+    expect((await store.listNodes()).length).toBe(nodesBefore);
+    expect((await store.listAuthKeys()).find((k) => k.id === reusable.id)?.usedCount).toBe(5);
   });
 
   it("an expired or revoked key is refused as before", async () => {

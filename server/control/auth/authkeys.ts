@@ -45,7 +45,11 @@ export type AuthKeyCheck =
     };
 
 /** Checks a presented auth key (does not count the use: call tx.useAuthKey when registering). */
-export async function checkAuthKey(tx: StoreTx, key: string, now: number): Promise<AuthKeyCheck> {
+export async function checkAuthKey(
+  tx: Pick<StoreTx, "authKeyByHash">,
+  key: string,
+  now: number,
+): Promise<AuthKeyCheck> {
   const record =
     key.startsWith(AUTH_KEY_PREFIX) && key.length <= 128
       ? await tx.authKeyByHash(hashSecret(key))
