@@ -30,7 +30,7 @@ export class RecentAuthKeys {
           return { ...hit.record, tags: [...hit.record.tags] };
         }
         const record = await tx.authKeyByHash(hash);
-        if (record !== null && record.reusable && record.revokedAt === null) {
+        if (record?.reusable && record.revokedAt === null) {
           if (this.byHash.size >= this.max) this.byHash.clear();
           this.byHash.set(hash, { record, at: now });
         } else {
