@@ -14,6 +14,8 @@ export interface NodeLink {
   readonly bufferedAmount: number;
   send(text: string): void;
   close(code: number, reason: string): void;
+  /** The client listed the "signal" capability at login (it takes `signal` messages). */
+  readonly signals?: boolean;
 }
 
 /** Default keepalive period (proxies commonly drop WebSockets idle for 60 s). */

@@ -6,7 +6,11 @@
 // their stream ended, and ends streams whose node key expires.
 
 import type { Logger } from "pino";
-import { CONTROL_CLOSE, type Hostinfo } from "../../worker/control/messages.ts";
+import {
+  CONTROL_CLOSE,
+  type Hostinfo,
+  type PeerSignalMessage,
+} from "../../worker/control/messages.ts";
 import type { NodeRefusal } from "./changes.ts";
 import type { HubCluster } from "./cluster/index.ts";
 import { Deadlines } from "./deadlines.ts";
@@ -22,6 +26,7 @@ import {
 import type { Mapper } from "./mapper/mapper.ts";
 import { DEFAULT_OUTBOX_LIMITS, Outbox, type OutboxLimits } from "./mapper/outbox.ts";
 import type { ControlMetrics, OutboxDepth } from "./metrics.ts";
+import type { LocalDelivery } from "./signals.ts";
 import type { Clock } from "./state/clock.ts";
 import { SessionTable } from "./state/sessions.ts";
 import type { Volatile, VolatileChange } from "./state/volatile.ts";
@@ -237,6 +242,18 @@ export class Hub {
     await this.options.store.updateNode(nodeId, fields);
     const current = this.mapper.node(nodeId);
     return current === undefined ? null : { ...current, ...fields };
+  }
+
+  /**
+   * A peer's signal for `nodeId` (signals.ts), sent at once on its stream (not through the
+   * outbox: signals are not map state, and an ICE exchange waits on each one).
+   */
+  deliverSignal(nodeId: number, message: PeerSignalMessage): LocalDelivery {
+    const attached = this.links.get(nodeId);
+    if (attached === undefined) return "offline";
+    if (attached.link.signals !== true) return "not_supported";
+    send(attached.link, message);
+    return "delivered";
   }
 
   /** Volatile facts from the node's `update`. */

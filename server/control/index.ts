@@ -41,6 +41,7 @@ import { type CompileFn, PolicyHolder } from "./policy-holder.ts";
 import { Registrar } from "./registration.ts";
 import { startShareExpiry } from "./shares/expiry-job.ts";
 import { ShareService } from "./shares/service.ts";
+import { SignalRouter } from "./signals.ts";
 import { type Clock, systemClock } from "./state/clock.ts";
 import { loadOrInitSettings } from "./store/settings.ts";
 import type { MeshSettings, Store } from "./store/types.ts";
@@ -246,9 +247,17 @@ async function startParts(options: ControlOptions, context: StartContext): Promi
     userKeyExpiryMs: options.userKeyExpiryMs,
   });
   const approvals = new ApprovalDesk(clock, options.baseUrl);
+  const signals = new SignalRouter({
+    mapper,
+    deliver: (nodeId, message) => hub.deliverSignal(nodeId, message),
+    elsewhere: (nodeId, message) => member?.signals.forward(nodeId, message) ?? false,
+    now: () => clock.now(),
+    count: (outcome) => metrics?.signal(outcome),
+  });
   const stream = await ControlStream.create({
     hub,
     registrar,
+    signals,
     approvals,
     helloKey: new Uint8Array(Buffer.from(settings.helloKey, "base64")),
     crypto: options.crypto ?? (await initCrypto()),
@@ -294,6 +303,7 @@ async function startParts(options: ControlOptions, context: StartContext): Promi
         .map((n) => n.id),
     now: () => clock.now(),
     approvals,
+    deliverSignal: (nodeId, message) => hub.deliverSignal(nodeId, message),
   });
   const joined = member;
   if (joined !== undefined) started.push(() => joined.close());

@@ -30,6 +30,7 @@ export class ControlMetrics {
   private readonly tooSlow: Counter;
   private readonly recompute: Histogram;
   private readonly fanOutSeconds: Histogram;
+  private readonly signals: Counter<"outcome">;
 
   /** Registers the metrics on `registry`; `attached()` and `outboxes()` are read at every scrape. */
   constructor(
@@ -71,6 +72,11 @@ export class ControlMetrics {
       name: "corridor_control_fanout_seconds",
       help: "Time from a committed change reaching the map side until its deltas are queued in the outboxes (waiting for earlier changes and the store's read included)",
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    });
+    this.signals = registry.counter({
+      name: "corridor_control_signals_total",
+      help: "WebRTC signals from nodes by outcome (delivered, forwarded to another server, malformed, unknown_peer, not_visible, offline, not_supported, rate_limited)",
+      labelNames: ["outcome"],
     });
     // One scrape reads the depth once for the three gauges (it walks every attached stream).
     let sampled: { at: number; depth: OutboxDepth } | undefined;
@@ -121,6 +127,11 @@ export class ControlMetrics {
 
   policyRecompute(seconds: number): void {
     this.recompute.observe(seconds);
+  }
+
+  /** A node's signal ended `outcome` (signals.ts). */
+  signal(outcome: string): void {
+    this.signals.inc({ outcome });
   }
 
   /** A change reached the outboxes `seconds` after MeshChanges was told of it. */

@@ -32,6 +32,7 @@ import { HomeRelayCheck } from "./home-relay.ts";
 import type { Hub, NodeLink } from "./hub.ts";
 import type { ControlMetrics } from "./metrics.ts";
 import type { Registrar } from "./registration.ts";
+import type { SignalRouter } from "./signals.ts";
 import type { Clock } from "./state/clock.ts";
 import { type NodeRecord, StoreUnavailableError } from "./store/types.ts";
 
@@ -48,6 +49,8 @@ export const REGISTRATION_RATE: RateLimitOptions = { burst: 20, perSecond: 1 };
 export interface ControlStreamOptions {
   hub: Hub;
   registrar: Registrar;
+  /** Where attached nodes' `signal` messages go (signals.ts). */
+  signals: Pick<SignalRouter, "route">;
   approvals: ApprovalDesk;
   /** The hello's X25519 private key (MeshSettings.helloKey, 32 bytes). */
   helloKey: Uint8Array;
@@ -225,6 +228,11 @@ export class ControlStream {
       if (hostinfo !== undefined) this.hostinfo(conn.nodeId!, hostinfo);
       return;
     }
+    if (conn.phase === "attached" && message.type === "signal") {
+      const { bye } = this.options.signals.route(conn.nodeId!, message);
+      if (bye !== undefined) this.send(conn, bye);
+      return;
+    }
     if (conn.phase === "attached" && message.type === "logout") {
       const nodeId = conn.nodeId!;
       this.options.hub.removeNode(nodeId, "logged out").catch((error: unknown) => {
@@ -318,7 +326,9 @@ export class ControlStream {
     conn.phase = "attached";
     conn.nodeId = nodeId;
     const ws = conn.ws;
+    const signals = login.caps?.includes("signal") === true;
     conn.link = {
+      signals,
       get bufferedAmount() {
         return ws.bufferedAmount;
       },

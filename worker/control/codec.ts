@@ -14,8 +14,10 @@ import {
   type LoginMessage,
   MAX_CONTROL_MESSAGE,
   type MapMessage,
+  type PeerSignalMessage,
   type RefusedMessage,
   type ServerMessage,
+  type SignalMessage,
   type UpdateMessage,
   type WaitingMessage,
 } from "./messages.ts";
@@ -110,6 +112,26 @@ const refused = object({
   message: printable(1024),
 });
 
+/** A bound on the SDP and candidate texts; what they say is checked by signal-values.ts. */
+const SIGNAL_TEXT = { sdp: 6000, candidate: 512 } as const;
+
+const signalFields = {
+  sid: matching(64, /^[A-Za-z0-9_-]{8,}$/, "a signal id (8-64 letters, digits, '-', '_')"),
+  kind: v.picklist(
+    ["offer", "answer", "candidate", "bye"],
+    (issue) => `unknown signal kind ${issue.received}`,
+  ),
+  sdp: v.optional(v.pipe(v.string(), v.maxLength(SIGNAL_TEXT.sdp, "longer than 6000"))),
+  candidate: v.optional(printable(SIGNAL_TEXT.candidate)),
+  mid: v.optional(matching(32, /^[A-Za-z0-9_-]+$/, "a media id (letters, digits, '-', '_')")),
+  mline: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(63))),
+  reason: v.optional(matching(64, /^[a-z0-9_]+$/, "a reason code (a-z, 0-9, '_')")),
+};
+
+const peerSignal = object({ type: v.literal("signal"), from: key32, ...signalFields });
+
+const signal = object({ type: v.literal("signal"), to: key32, ...signalFields });
+
 const login = object({
   type: v.literal("login"),
   nodeKey: key32,
@@ -120,6 +142,7 @@ const login = object({
   tags: v.optional(list(tag, CONTROL_LIMITS.tags)),
   resume: v.optional(object({ session, seq: count, cursor: v.optional(session) })),
   rotateFrom: v.optional(object({ nodeKey: key32, proof: key32 })),
+  caps: v.optional(list(matching(32, /^[a-z0-9-]+$/, "a capability (a-z, 0-9, '-')"), 16)),
 });
 
 const update = object({
@@ -136,10 +159,10 @@ type Message = (issue: v.BaseIssue<unknown>) => string;
 
 const serverMessage = v.variant(
   "type",
-  [hello, waiting, map, delta, keepalive, refused],
+  [hello, waiting, map, delta, keepalive, refused, peerSignal],
   unknownType,
 );
-const clientMessage = v.variant("type", [login, update, logout], unknownType);
+const clientMessage = v.variant("type", [login, update, logout, signal], unknownType);
 
 // Stop at the first problem: a hostile message with 100,000 bad items costs one issue, not all.
 const CONFIG = { abortEarly: true } as const;
@@ -265,5 +288,7 @@ const conforms: [
   Same<v.InferOutput<typeof refused>, RefusedMessage>,
   Same<v.InferOutput<typeof login>, LoginMessage>,
   Same<v.InferOutput<typeof update>, UpdateMessage>,
-] = [true, true, true, true, true, true, true, true, true];
+  Same<v.InferOutput<typeof signal>, SignalMessage>,
+  Same<v.InferOutput<typeof peerSignal>, PeerSignalMessage>,
+] = [true, true, true, true, true, true, true, true, true, true, true];
 void conforms;

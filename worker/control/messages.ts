@@ -94,6 +94,12 @@ export interface LoginMessage {
   resume?: { session: string; seq: number; cursor?: string };
   /** Rotate: the node's previous key, proving possession of it too (keeps id and addresses). */
   rotateFrom?: { nodeKey: string; proof: string };
+  /**
+   * What this client understands beyond version 1 (at most 16, a-z 0-9 -): "signal" = it takes
+   * `signal` messages (WebRTC direct paths). The server sends nothing new to a client that did
+   * not list it.
+   */
+  caps?: string[];
 }
 
 /** s→c: the node is unknown and has no auth key; a signed-in user must open the URL. */
@@ -170,6 +176,44 @@ export interface LogoutMessage {
   type: "logout";
 }
 
+/**
+ * What a WebRTC signal carries (docs/paths.md, "Direct paths from the browser"): the session
+ * description of an offer or answer, one ICE candidate, or the end of the attempt ("bye", with
+ * a reason code; the server sends one back for a signal it could not deliver).
+ */
+export type SignalKind = "offer" | "answer" | "candidate" | "bye";
+
+/** The fields of a signal, in either direction. */
+export interface SignalFields {
+  /** The attempt's id, chosen by the side that starts it (8-64 of A-Z a-z 0-9 _ -). */
+  sid: string;
+  kind: SignalKind;
+  /** offer, answer: the SDP (worker/control/signal-values.ts says what is accepted). */
+  sdp?: string;
+  /** candidate: RTCIceCandidate.candidate, its sdpMid and sdpMLineIndex. */
+  candidate?: string;
+  mid?: string;
+  mline?: number;
+  /** bye: why (a-z 0-9 _). */
+  reason?: string;
+}
+
+/** c→s: a signal for the peer whose node key is `to` (a peer in the sender's map). */
+export interface SignalMessage extends SignalFields {
+  type: "signal";
+  to: string;
+}
+
+/**
+ * s→c: a signal from the peer whose node key is `from`. The server writes `from` from the
+ * sender's proven key: a node cannot signal in another's name. Sent only to nodes whose login
+ * listed the "signal" capability.
+ */
+export interface PeerSignalMessage extends SignalFields {
+  type: "signal";
+  from: string;
+}
+
 /** Every message the server sends. */
 export type ServerMessage =
   | HelloMessage
@@ -177,7 +221,8 @@ export type ServerMessage =
   | MapMessage
   | DeltaMessage
   | KeepaliveMessage
-  | RefusedMessage;
+  | RefusedMessage
+  | PeerSignalMessage;
 
 /** Every message a node sends. */
-export type ClientMessage = LoginMessage | UpdateMessage | LogoutMessage;
+export type ClientMessage = LoginMessage | UpdateMessage | LogoutMessage | SignalMessage;

@@ -11,8 +11,10 @@
 
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import type { PeerSignalMessage } from "../../../worker/control/messages.ts";
 import type { ApprovalDesk } from "../approvals.ts";
 import type { MeshChanges, NodeRefusal } from "../changes.ts";
+import type { LocalDelivery } from "../signals.ts";
 import type { Volatile, VolatileChange } from "../state/volatile.ts";
 import { ApprovalBoard } from "./approval-board.ts";
 import { CursorMap } from "./cursor.ts";
@@ -24,8 +26,10 @@ import {
   type ClusterChange,
   PgBus,
   PRESENCE_CHANNEL,
+  SIGNALS_CHANNEL,
 } from "./pg-bus.ts";
 import { Presence } from "./presence.ts";
+import { SignalForward } from "./signal-forward.ts";
 import { installTriggers, TRIGGER_VERSION } from "./triggers.ts";
 
 /** How the cluster is configured. */
@@ -82,6 +86,8 @@ export interface ClusterSide {
   now(): number;
   /** This server's approval desk: its requests are shared with the others (approval-board.ts). */
   approvals?: ApprovalDesk;
+  /** Delivers a signal forwarded by another server to a stream here (Hub.deliverSignal). */
+  deliverSignal?(nodeId: number, message: PeerSignalMessage): LocalDelivery;
 }
 
 /** A running cluster member. */
@@ -94,6 +100,8 @@ export interface Cluster {
   readonly presence: Presence;
   /** The other servers' pending approvals (absent when the map side has no desk). */
   readonly approvals: ApprovalBoard | undefined;
+  /** Signals for nodes held by other servers. */
+  readonly signals: SignalForward;
   /**
    * A committed change this server applied from ring position `localBefore` on (registration,
    * host facts): cursors resent from before it until its row is passed. Its row is the
@@ -234,6 +242,13 @@ function startMember(
           log,
         });
   desk?.share(approvals);
+  const signals = new SignalForward({
+    serverId,
+    holder: (nodeId) => presence.holder(nodeId),
+    send: (payload) => bus.notify(SIGNALS_CHANNEL, payload),
+    deliver: (nodeId, message) => side.deliverSignal?.(nodeId, message) ?? "offline",
+    log,
+  });
   let closed = false;
   let leaderSince: number | undefined;
 
@@ -243,6 +258,7 @@ function startMember(
       if (Number.isSafeInteger(seq) && seq > 0) follower.notified(seq);
     } else if (channel === PRESENCE_CHANNEL) presence.received(payload);
     else if (channel === APPROVALS_CHANNEL) approvals?.received(payload);
+    else if (channel === SIGNALS_CHANNEL) signals.received(payload);
   };
   events.listening = () => {
     presence.rejoined();
@@ -301,6 +317,7 @@ function startMember(
     follower,
     presence,
     approvals,
+    signals,
     changes,
     publishOwn: async (_change, localBefore) => {
       cursors.ownApplying(localBefore);

@@ -22,6 +22,8 @@ export const CHANGES_CHANNEL = "corridor_changes";
 export const PRESENCE_CHANNEL = "corridor_presence";
 /** Approvals waiting on one server, decided through another (approval-board.ts). */
 export const APPROVALS_CHANNEL = "corridor_approvals";
+/** WebRTC signals for a node whose stream another server holds (signal-forward.ts). */
+export const SIGNALS_CHANNEL = "corridor_signals";
 /** PostgreSQL refuses a notification payload of 8000 bytes or more. */
 export const NOTIFY_PAYLOAD_LIMIT = 7900;
 
@@ -247,6 +249,7 @@ export class PgBus {
       await client.query(`LISTEN ${CHANGES_CHANNEL}`);
       await client.query(`LISTEN ${PRESENCE_CHANNEL}`);
       await client.query(`LISTEN ${APPROVALS_CHANNEL}`);
+      await client.query(`LISTEN ${SIGNALS_CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => {});
       throw error;

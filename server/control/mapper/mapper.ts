@@ -104,6 +104,14 @@ export class Mapper {
     return this.byKey.get(nodeKey);
   }
 
+  /** Whether `viewerId`'s map holds `peerId` (both exist, and the policy lets them meet). */
+  sees(viewerId: number, peerId: number): boolean {
+    if (viewerId === peerId) return false;
+    const viewer = this.groups.of(viewerId);
+    const peer = this.groups.of(peerId);
+    return viewer !== undefined && peer !== undefined && this.vis.visible(viewer, peer);
+  }
+
   /** A user's record, if known. */
   user(id: number): UserRecord | undefined {
     return this.users.get(id);

@@ -1,0 +1,87 @@
+// WebRTC signals across control servers (../signals.ts): a node's signal for a peer whose stream
+// another server holds goes to that server on the corridor_signals channel and is delivered
+// there. The holder is presence's (presence.ts): the server that last claimed the peer's stream.
+// The sending server checked the signal (rate, content, the policy) before forwarding; the
+// receiving one decodes it strictly again (a payload from a broken or newer server is dropped
+// and counted, never half-delivered).
+//
+// {"s":SERVER,"to":HOLDER,"n":NODE_ID,"m":PEER_SIGNAL}
+
+import type { Logger } from "pino";
+import * as v from "valibot";
+import { ControlProtocolError, decodeServerMessage } from "../../../worker/control/codec.ts";
+import type { PeerSignalMessage } from "../../../worker/control/messages.ts";
+import type { LocalDelivery } from "../signals.ts";
+import { NOTIFY_PAYLOAD_LIMIT } from "./pg-bus.ts";
+
+const serverId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/));
+const envelope = v.strictObject({
+  s: serverId,
+  to: serverId,
+  n: v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
+  m: v.record(v.string(), v.unknown()),
+});
+
+/** What the forwarder needs. */
+export interface SignalForwardOptions {
+  serverId: string;
+  /** The server holding the node's stream, if any is known. */
+  holder(nodeId: number): string | undefined;
+  /** Sends a payload on the signals channel. */
+  send(payload: string): Promise<void>;
+  /** Delivers to a stream on this server (Hub.deliverSignal). */
+  deliver(nodeId: number, message: PeerSignalMessage): LocalDelivery;
+  log?: Logger;
+}
+
+/** Passes signals to the server holding their peer, and delivers the others' here. */
+export class SignalForward {
+  /** Payloads that were not signal envelopes, or whose signal did not decode. */
+  malformed = 0;
+  /** Signals from other servers delivered here, and ones whose node was not (or no more) here. */
+  delivered = 0;
+  undeliverable = 0;
+
+  constructor(private readonly options: SignalForwardOptions) {}
+
+  /** Sends `message` on to the server holding `nodeId`; false when none other is known. */
+  forward(nodeId: number, message: PeerSignalMessage): boolean {
+    const holder = this.options.holder(nodeId);
+    if (holder === undefined || holder === this.options.serverId) return false;
+    const payload = JSON.stringify({ s: this.options.serverId, to: holder, n: nodeId, m: message });
+    if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT) return false;
+    this.options.send(payload).catch((error: unknown) => {
+      this.options.log?.warn({ err: String(error), node: nodeId }, "cluster: signal not forwarded");
+    });
+    return true;
+  }
+
+  /** A payload from the signals channel. */
+  received(payload: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload);
+    } catch {
+      this.malformed++;
+      return;
+    }
+    const parsed = v.safeParse(envelope, json);
+    if (!parsed.success) {
+      this.malformed++;
+      return;
+    }
+    const { to, n, m } = parsed.output;
+    if (to !== this.options.serverId) return;
+    let message: PeerSignalMessage;
+    try {
+      const decoded = decodeServerMessage(JSON.stringify(m));
+      if (decoded.type !== "signal") throw new ControlProtocolError("type", "not a signal");
+      message = decoded;
+    } catch {
+      this.malformed++;
+      return;
+    }
+    if (this.options.deliver(n, message) === "delivered") this.delivered++;
+    else this.undeliverable++;
+  }
+}
