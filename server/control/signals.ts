@@ -9,7 +9,7 @@
 // outcome as reason for its attempt (never for a bye: two nodes cannot bounce byes forever).
 
 import type { PeerSignalMessage, SignalMessage } from "../../worker/control/messages.ts";
-import { candidateReason, midReason, sdpReason } from "../../worker/control/signal-values.ts";
+import { signalContentReason } from "../../worker/control/signal-values.ts";
 import { RateLimiter } from "./auth/rate-limit.ts";
 import type { Mapper } from "./mapper/mapper.ts";
 
@@ -45,24 +45,6 @@ export interface SignalRouterOptions {
 export interface SignalResult {
   outcome: SignalOutcome;
   bye?: PeerSignalMessage;
-}
-
-/** Why a signal's content is refused, or null. */
-export function signalContentReason(message: SignalMessage): string | null {
-  const { kind, sdp, candidate, mid, mline } = message;
-  const hasCandidate = candidate !== undefined || mid !== undefined || mline !== undefined;
-  if (kind === "offer" || kind === "answer") {
-    if (sdp === undefined) return `signal: an ${kind} carries sdp`;
-    if (hasCandidate) return `signal: an ${kind} carries no candidate`;
-    return sdpReason(sdp);
-  }
-  if (kind === "candidate") {
-    if (sdp !== undefined) return "signal: a candidate carries no sdp";
-    if (candidate === undefined) return "signal: a candidate carries candidate";
-    return candidateReason(candidate) ?? (mid === undefined ? null : midReason(mid));
-  }
-  if (sdp !== undefined || hasCandidate) return "signal: a bye carries neither sdp nor candidate";
-  return null;
 }
 
 /** Passes signals between nodes. */

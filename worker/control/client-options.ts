@@ -6,7 +6,7 @@ import type { Clock } from "../wireguard/clock.ts";
 import type { RandomBytes } from "../wireguard/cookie.ts";
 import type { MapDiff } from "./map-diff.ts";
 import type { MapState } from "./map-state.ts";
-import type { Hostinfo } from "./messages.ts";
+import type { Hostinfo, PeerSignalMessage } from "./messages.ts";
 import type { ControlConnect } from "./socket.ts";
 
 /** Options of a ControlClient. */
@@ -49,6 +49,11 @@ export interface ControlClientOptions {
   onMap(diff: MapDiff, state: MapState): void;
   /** The server waits for a person to approve this node at `approvalUrl`. */
   onWaiting?: (approvalUrl: string) => void;
+  /**
+   * A peer's WebRTC signal (docs/paths.md). Setting it lists the "signal" capability at login:
+   * only then does the server pass signals to this node.
+   */
+  onSignal?: (message: PeerSignalMessage) => void;
   /** The server refused this node for good; the client has stopped. */
   onRefused?: (refusal: ControlRefusal) => void;
   /** The client's state changed. */
@@ -98,6 +103,8 @@ export interface ControlClientStats {
   handshakeTimeouts: number;
   disconnects: number;
   updatesSent: number;
+  /** WebRTC signals sent (ControlClient.signal). */
+  signalsSent: number;
   /** Exceptions thrown by the caller's callbacks (caught, counted). */
   callbackErrors: number;
 }
@@ -118,6 +125,7 @@ export function newControlClientStats(): ControlClientStats {
     handshakeTimeouts: 0,
     disconnects: 0,
     updatesSent: 0,
+    signalsSent: 0,
     callbackErrors: 0,
   };
 }

@@ -29,7 +29,9 @@ import {
   type HelloMessage,
   type Hostinfo,
   type ServerMessage,
+  type SignalMessage,
 } from "./messages.ts";
+import { signalContentReason } from "./signal-values.ts";
 import type { ControlSocket } from "./socket.ts";
 import type { ControlUpdate } from "./stream-end.ts";
 import {
@@ -127,6 +129,28 @@ export class ControlClient {
     if (facts.hostinfo !== undefined) this.hostinfo = facts.hostinfo;
     if (this.phase === "streaming" && this.socket !== undefined)
       this.sendUpdate(this.socket, facts);
+  }
+
+  /**
+   * Sends a WebRTC signal to the peer with node key `signal.to`. Checked first (throws
+   * ControlProtocolError naming the field, or an Error saying what is wrong with the SDP or
+   * candidate); returns false when there is no stream to send it on (signals are live: an
+   * attempt that loses its stream starts again).
+   */
+  signal(signal: Omit<SignalMessage, "type">): boolean {
+    const message: SignalMessage = { type: "signal", ...signal };
+    const text = encodeClientMessage(message);
+    const reason = signalContentReason(message);
+    if (reason !== null) throw new Error(reason);
+    if (this.phase !== "streaming" || this.socket === undefined) return false;
+    try {
+      this.socket.send(text);
+      this.stats.signalsSent++;
+      return true;
+    } catch (error) {
+      this.lastError = error as Error;
+      return false;
+    }
   }
 
   /**
@@ -271,6 +295,9 @@ export class ControlClient {
         return;
       case "refused":
         this.finish({ code: message.code, message: message.message, closeCode: 0 });
+        return;
+      case "signal":
+        this.callback(() => this.options.onSignal?.(message));
         return;
     }
   }

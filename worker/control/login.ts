@@ -11,7 +11,7 @@ import { loginProof } from "./proof.ts";
 
 type LoginOptions = Pick<
   ControlClientOptions,
-  "core" | "x25519" | "privateKey" | "authKey" | "ephemeral" | "tags"
+  "core" | "x25519" | "privateKey" | "authKey" | "ephemeral" | "tags" | "onSignal"
 >;
 
 /** The registration fields of `options` that are set. */
@@ -20,6 +20,7 @@ function registration(options: LoginOptions): Partial<LoginMessage> {
   if (options.authKey !== undefined) out.authKey = options.authKey;
   if (options.ephemeral !== undefined) out.ephemeral = options.ephemeral;
   if (options.tags !== undefined) out.tags = options.tags;
+  if (options.onSignal !== undefined) out.caps = ["signal"];
   return out;
 }
 

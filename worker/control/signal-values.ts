@@ -10,14 +10,15 @@
 // built-ins: worker/ code runs in browsers too.
 
 import { quoteInput } from "../wireguard/ip-address.ts";
-import { ipReason } from "./wire-values.ts";
-
 /**
  * Size limits of the signalling values. An SDP must fit one PostgreSQL NOTIFY payload (under
  * 8000 bytes) with room for the JSON envelope (escaped CRLFs, ids) when a `signal` is forwarded
  * from one control server to another; a data-channel offer from Chromium is about 600 bytes
  * and 15 lines, so the limits leave room for candidates gathered into a non-trickle answer.
  */
+import type { SignalFields } from "./messages.ts";
+import { ipReason } from "./wire-values.ts";
+
 export const SIGNAL_LIMITS = {
   /** Most characters (and so UTF-8 bytes: only ASCII is accepted) of a session description. */
   sdpBytes: 6000,
@@ -255,5 +256,27 @@ export function midReason(mid: string): string | null {
     return `mid: ${mid.length} characters, more than ${SIGNAL_LIMITS.midLength}`;
   }
   if (!/^[A-Za-z0-9_-]+$/.test(mid)) return "mid: only A-Z a-z 0-9 _ - are allowed";
+  return null;
+}
+
+/**
+ * Why a signal's content is refused, or null: an offer or answer carries SDP (sdpReason) and
+ * no candidate, a candidate carries a candidate (candidateReason, midReason) and no SDP, a bye
+ * neither. The server refuses such a signal; a client checks before it sends.
+ */
+export function signalContentReason(message: SignalFields): string | null {
+  const { kind, sdp, candidate, mid, mline } = message;
+  const hasCandidate = candidate !== undefined || mid !== undefined || mline !== undefined;
+  if (kind === "offer" || kind === "answer") {
+    if (sdp === undefined) return `signal: an ${kind} carries sdp`;
+    if (hasCandidate) return `signal: an ${kind} carries no candidate`;
+    return sdpReason(sdp);
+  }
+  if (kind === "candidate") {
+    if (sdp !== undefined) return "signal: a candidate carries no sdp";
+    if (candidate === undefined) return "signal: a candidate carries candidate";
+    return candidateReason(candidate) ?? (mid === undefined ? null : midReason(mid));
+  }
+  if (sdp !== undefined || hasCandidate) return "signal: a bye carries neither sdp nor candidate";
   return null;
 }
