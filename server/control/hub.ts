@@ -252,6 +252,8 @@ export class Hub {
     const attached = this.links.get(nodeId);
     if (attached === undefined) return "offline";
     if (attached.link.signals !== true) return "not_supported";
+    const limits = this.options.outbox ?? DEFAULT_OUTBOX_LIMITS;
+    if (attached.link.bufferedAmount >= limits.highWaterBytes) return "busy";
     send(attached.link, message);
     return "delivered";
   }
@@ -385,9 +387,8 @@ export class Hub {
   private end(nodeId: number, code: number, reason: string): void {
     const attached = this.links.get(nodeId);
     if (attached === undefined) return;
-    // What waits for the outbox's interval goes before the close (a resume would bring it too,
-    // a node that is refused or sent elsewhere gets it now); nothing when it gave up (4429).
-    attached.outbox.flush();
+    // What waits in the outbox is not sent: a refused node has no use for it (and nothing may
+    // follow `refused`), and a node told to come back gets it when it resumes.
     attached.outbox.stop();
     attached.link.close(code, reason);
   }

@@ -304,6 +304,8 @@ async function startParts(options: ControlOptions, context: StartContext): Promi
     now: () => clock.now(),
     approvals,
     deliverSignal: (nodeId, message) => hub.deliverSignal(nodeId, message),
+    nodeIdByKey: (nodeKey) => mapper.nodeIdByKey(nodeKey),
+    nodeKeyOf: (nodeId) => mapper.node(nodeId)?.nodeKey,
   });
   const joined = member;
   if (joined !== undefined) started.push(() => joined.close());

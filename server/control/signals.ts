@@ -6,7 +6,8 @@
 // in the sender's map: the policy lets them meet), and where the peer is (its stream on this
 // server, and it listed the "signal" capability at login; on another server, passed there).
 // Whatever is not delivered is counted by outcome, and the sender gets a `bye` with the
-// outcome as reason for its attempt (never for a bye: two nodes cannot bounce byes forever).
+// outcome as reason for its attempt (never for a bye: two nodes cannot bounce byes forever; a
+// hidden peer's bye says unknown_peer, so byes do not reveal which keys exist).
 
 import type { PeerSignalMessage, SignalMessage } from "../../worker/control/messages.ts";
 import { signalContentReason } from "../../worker/control/signal-values.ts";
@@ -22,10 +23,15 @@ export type SignalOutcome =
   | "not_visible"
   | "offline"
   | "not_supported"
+  | "busy"
   | "rate_limited";
 
-/** Where a signal for a node on this server goes. */
-export type LocalDelivery = "delivered" | "offline" | "not_supported";
+/**
+ * Where a signal for a node on this server goes: sent, no stream here, a client that did not
+ * list the capability, or a socket that holds too much unsent (a peer that stops reading must
+ * not make the server buffer signals for it without bound).
+ */
+export type LocalDelivery = "delivered" | "offline" | "not_supported" | "busy";
 
 /** What the router needs. */
 export interface SignalRouterOptions {
@@ -63,9 +69,12 @@ export class SignalRouter {
     if (result === "delivered" || result === "forwarded" || message.kind === "bye") {
       return { outcome: result };
     }
+    // A peer the policy hides is answered as one that does not exist: the bye must not tell
+    // the sender which keys are registered (the count keeps them apart for the operator).
+    const reason = result === "not_visible" ? "unknown_peer" : result;
     return {
       outcome: result,
-      bye: { type: "signal", from: message.to, sid: message.sid, kind: "bye", reason: result },
+      bye: { type: "signal", from: message.to, sid: message.sid, kind: "bye", reason },
     };
   }
 

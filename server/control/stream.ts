@@ -230,7 +230,8 @@ export class ControlStream {
     }
     if (conn.phase === "attached" && message.type === "signal") {
       const { bye } = this.options.signals.route(conn.nodeId!, message);
-      if (bye !== undefined) this.send(conn, bye);
+      // Nothing new to a client that did not list the capability (it would not decode it).
+      if (bye !== undefined && conn.link?.signals === true) this.send(conn, bye);
       return;
     }
     if (conn.phase === "attached" && message.type === "logout") {

@@ -149,10 +149,31 @@ describe("approvals across servers", () => {
     bus.deaf.add("a");
     bus.boards.splice(bus.boards.indexOf(a.board), 1); // A hears nothing either
     await expect(b.desk.approve(req.id, 1)).rejects.toThrow(
-      "the control server holding this request did not answer within 0 s: the agent will ask again when it reconnects",
+      "the control server holding this request did not answer within 0 s: whether it was decided is not known (an agent still waiting asks again when it reconnects)",
     );
     expect(b.desk.get(req.id)).toBeNull();
     expect(a.decided).toEqual([]);
+  });
+
+  it("a decision whose send hangs ends at the wait with its error, never an unhandled rejection", async () => {
+    const bus = channel();
+    const a = server(bus, "a");
+    const b = server(bus, "b", 30);
+    const req = open(a, "stuck-01");
+    await turn();
+    // B's pool is stuck: its sends never finish (no connection to the database).
+    const hang = new ApprovalBoard({
+      serverId: "b2",
+      desk: b.desk,
+      send: () => new Promise<void>(() => {}),
+      now: () => clock.now(),
+      answerWithinMs: 30,
+    });
+    hang.received(bus.payloads.find((p) => p.includes('"t":"open"'))!);
+    await expect(hang.deny(req.id)).rejects.toThrow("whether it was decided is not known");
+    // Give an unhandled rejection the turns it needs to surface (vitest fails the run on one).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    hang.close();
   });
 
   it("a request too large for one notification stays with its server", async () => {

@@ -32,16 +32,17 @@ describeWithPrereq(pgNeed, "signals across two control servers", () => {
     const b: Member = await startMember(url, "server-b", core);
     cleanup.push(() => b.close());
 
-    const on = async (member: Member, hostname: string) => {
+    const on = async (member: Member, hostname: string, caps = ["signal"]) => {
       // RawNode reads only the harness's URL and crypto core.
       const node = await RawNode.create({ url: member.url, core } as Harness);
       cleanup.push(() => node.close());
-      await node.login({ authKey: key, hostinfo: { hostname, os: "linux" }, caps: ["signal"] });
+      await node.login({ authKey: key, hostinfo: { hostname, os: "linux" }, caps });
       await node.expect("map");
       return node;
     };
     const onA = await on(a, "laptop");
     const onB = await on(b, "desktop");
+    const oldOnB = await on(b, "old-agent", []);
     // A knows B holds the peer once B's presence arrived.
     const peerId = () => a.control.mapper.nodeIdByKey(onB.publicKey);
     await waitUntil(
@@ -75,6 +76,35 @@ describeWithPrereq(pgNeed, "signals across two control servers", () => {
     expect(got[0]?.sdp).toBe(OFFER);
     const forward = b.control.cluster!.signals;
     expect(forward.delivered).toBe(2);
+
+    // A peer on B that did not list the capability: B answers A's sender with a bye.
+    await waitUntil(
+      () => {
+        const id = a.control.mapper.nodeIdByKey(oldOnB.publicKey);
+        return id !== undefined && a.control.cluster?.presence.holder(id) === "server-b";
+      },
+      "A hears that B holds old-agent",
+      { hangAfterMs: 10_000 },
+    );
+    onA.send({
+      type: "signal",
+      to: oldOnB.publicKey,
+      sid: "across-0002",
+      kind: "offer",
+      sdp: OFFER,
+    });
+    for (;;) {
+      const message = await onA.next();
+      if (message.type !== "signal") continue;
+      expect(message).toMatchObject({
+        from: oldOnB.publicKey,
+        sid: "across-0002",
+        kind: "bye",
+        reason: "not_supported",
+      });
+      break;
+    }
+    expect(forward.undeliverable).toBe(1);
 
     // Hostile or broken payloads on the channel: dropped, counted, nothing delivered.
     for (const payload of [

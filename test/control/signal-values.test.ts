@@ -177,6 +177,27 @@ function expectReasons(cases: readonly (readonly [string, string | null])[]): vo
     expect([candidate, candidateReason(candidate)]).toEqual([candidate, reason]);
 }
 
+describe("sdpReason, what a forwarded signal needs", () => {
+  it("refuses quotes and backslashes (JSON would grow the text past a notification)", () => {
+    const offer = crlf(CHROMIUM_OFFER);
+    expect(sdpReason(offer.replace("s=-", 's="x"'))).toBe(
+      "sdp line 3: a quote or backslash is not in a session description",
+    );
+    expect(sdpReason(offer.replace("s=-", "s=\\x"))).toBe(
+      "sdp line 3: a quote or backslash is not in a session description",
+    );
+  });
+
+  it("checks candidates inside the description as trickled ones", () => {
+    const lines = [...CHROMIUM_OFFER, "a=candidate:1 1 udp 2122260223 192.0.2.9 50000 typ host"];
+    expect(sdpReason(crlf(lines))).toBeNull();
+    lines[lines.length - 1] = "a=candidate:1 1 tcp 1518280447 192.0.2.9 9 typ host tcptype active";
+    expect(sdpReason(crlf(lines))).toBe(
+      `sdp line ${lines.length}: candidate: tcp candidates are not used`,
+    );
+  });
+});
+
 describe("candidateReason", () => {
   it("accepts Chromium's host, mDNS, srflx, IPv6 and relay candidates and werift's", () => {
     for (const candidate of CANDIDATES) expect(candidateReason(candidate)).toBeNull();

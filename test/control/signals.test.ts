@@ -99,6 +99,12 @@ describe("signals through one control server", () => {
       ),
     ).toBe("malformed");
     expect(await refusedWith(signal(b.publicKey, { kind: "answer" }))).toBe("malformed");
+    // A candidate inside the SDP meets the trickled candidates' rules.
+    const tcpInside = OFFER.replace(
+      "a=mid:0\r\n",
+      "a=mid:0\r\na=candidate:1 1 tcp 1518280447 192.0.2.20 9 typ host tcptype active\r\n",
+    );
+    expect(await refusedWith(signal(b.publicKey, { sdp: tcpInside }))).toBe("malformed");
     expect(await refusedWith(signal(old.publicKey, { sdp: OFFER }))).toBe("not_supported");
     expect(await refusedWith(signal(`${"Q".repeat(43)}=`, { sdp: OFFER }))).toBe("unknown_peer");
     // A bye that cannot be delivered is not answered with another.
@@ -113,7 +119,7 @@ describe("signals through one control server", () => {
     const counted = await metrics.byLabel("corridor_control_signals_total", "outcome");
     expect(counted).toEqual({
       delivered: 3,
-      malformed: 3,
+      malformed: 4,
       not_supported: 1,
       unknown_peer: 2,
       offline: 1,
@@ -139,7 +145,8 @@ describe("signals through one control server", () => {
       "a1",
     );
     bobs.send(signal(alices.publicKey, { sdp: OFFER }));
-    expect(await nextSignal(bobs)).toMatchObject({ kind: "bye", reason: "not_visible" });
+    // Said as for a key nobody has: a bye does not tell which keys exist.
+    expect(await nextSignal(bobs)).toMatchObject({ kind: "bye", reason: "unknown_peer" });
 
     const bobs2 = await joined(
       await h.authKey({ userId: h.bob.id, reusable: true }),
@@ -164,6 +171,21 @@ describe("signals through one control server", () => {
       if (m.kind === "candidate") got++;
     }
     expect(got).toBe(39);
+  });
+});
+
+describe("a peer whose socket holds too much unsent", () => {
+  it("gets no more signals: the sender is told busy", async () => {
+    // A high-water mark of 0 bytes: every socket counts as full.
+    h = await startHarness({
+      keepaliveMs: 3600_000,
+      outbox: { highWaterBytes: 0, maxPendingEntries: 20_000, minIntervalMs: 0 },
+    });
+    const key = await h.authKey({ userId: h.bob.id, reusable: true });
+    const a = await joined(key, ["signal"], "sender");
+    const b = await joined(key, ["signal"], "slow-reader");
+    a.send(signal(b.publicKey, { sdp: OFFER }));
+    expect(await nextSignal(a)).toMatchObject({ from: b.publicKey, kind: "bye", reason: "busy" });
   });
 });
 

@@ -114,6 +114,11 @@ export function sdpReason(sdp: string): string | null {
     // A CR anywhere but before the LF is caught here as U+000D.
     const bad = unprintable(line);
     if (bad !== null) return `sdp line ${n}: character ${bad} is not printable ASCII`;
+    // Neither is in a WebRTC SDP; refused, JSON carries the text unescaped, so a signal that
+    // passes fits a forwarding notification with its envelope (6,000 + ~300 < 7,900 bytes).
+    if (line.includes('"') || line.includes("\\")) {
+      return `sdp line ${n}: a quote or backslash is not in a session description`;
+    }
     if (!/^[a-z]=/.test(line)) return `sdp line ${n}: not <letter>=<value>`;
     if (i === 0) {
       if (line !== "v=0") return "sdp line 1: not v=0";
@@ -139,6 +144,12 @@ export function sdpReason(sdp: string): string | null {
     const colon = value.indexOf(":");
     const name = colon < 0 ? value : value.slice(0, colon);
     const attribute = colon < 0 ? "" : value.slice(colon + 1);
+    if (name === "candidate") {
+      // Candidates inside the SDP (a non-trickle answer) meet the same rules as trickled ones.
+      const why = candidateReason(value);
+      if (why !== null) return `sdp line ${n}: ${why}`;
+      continue;
+    }
     if (name === "fingerprint") {
       // Several fingerprints are legal (one per hash function); all we accept are SHA-256.
       if (!FINGERPRINT.test(attribute)) {

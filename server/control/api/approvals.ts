@@ -46,7 +46,12 @@ export function approvalRoutes(app: Hono<ApiEnv>, ctx: ApiContext): void {
     // The decision lives with the map side, not in the store: its entry follows it.
     const target = `approval ${id} ${pending.hostname}`;
     if (!body.approve) {
-      await ctx.approvals.deny(id);
+      try {
+        await ctx.approvals.deny(id);
+      } catch (e) {
+        // Gone meanwhile, or (several servers) its server did not answer.
+        throw new ApiError(409, "approval_failed", (e as Error).message);
+      }
       await ctx.store.transaction((tx) => audit(c, ctx, tx, { action: "approval.deny", target }));
       return c.json({ approved: false });
     }

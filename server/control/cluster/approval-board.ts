@@ -174,21 +174,22 @@ export class ApprovalBoard implements ApprovalsElsewhere {
         if (this.remote.get(id)?.server === entry.server) this.remote.delete(id);
         reject(
           new Error(
-            `the control server holding this request did not answer within ${Math.round(waitMs / 1000)} s: the agent will ask again when it reconnects`,
+            `the control server holding this request did not answer within ${Math.round(waitMs / 1000)} s: whether it was decided is not known (an agent still waiting asks again when it reconnects)`,
           ),
         );
       }, waitMs);
       timer.unref();
       this.waiting.set(r, { resolve, reject, timer });
     });
-    try {
-      await this.options.send(payload);
-    } catch (error) {
+    // The send is not awaited on its own: a database that never answers ends at the wait above,
+    // and a send that fails ends it at once with its error.
+    this.options.send(payload).catch((error: unknown) => {
       const waiting = this.waiting.get(r);
+      if (waiting === undefined) return;
       this.waiting.delete(r);
-      if (waiting !== undefined) clearTimeout(waiting.timer);
-      throw new Error(`the decision could not be passed on: ${(error as Error).message}`);
-    }
+      clearTimeout(waiting.timer);
+      waiting.reject(new Error(`the decision could not be passed on: ${(error as Error).message}`));
+    });
     await answered;
   }
 

@@ -88,6 +88,9 @@ export interface ClusterSide {
   approvals?: ApprovalDesk;
   /** Delivers a signal forwarded by another server to a stream here (Hub.deliverSignal). */
   deliverSignal?(nodeId: number, message: PeerSignalMessage): LocalDelivery;
+  /** The map's node id of a key, and a node's key (a forwarded signal's bye back). */
+  nodeIdByKey?(nodeKey: string): number | undefined;
+  nodeKeyOf?(nodeId: number): string | undefined;
 }
 
 /** A running cluster member. */
@@ -247,6 +250,8 @@ function startMember(
     holder: (nodeId) => presence.holder(nodeId),
     send: (payload) => bus.notify(SIGNALS_CHANNEL, payload),
     deliver: (nodeId, message) => side.deliverSignal?.(nodeId, message) ?? "offline",
+    idOf: (nodeKey) => side.nodeIdByKey?.(nodeKey),
+    keyOf: (nodeId) => side.nodeKeyOf?.(nodeId),
     log,
   });
   let closed = false;

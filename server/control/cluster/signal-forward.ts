@@ -3,7 +3,8 @@
 // there. The holder is presence's (presence.ts): the server that last claimed the peer's stream.
 // The sending server checked the signal (rate, content, the policy) before forwarding; the
 // receiving one decodes it strictly again (a payload from a broken or newer server is dropped
-// and counted, never half-delivered).
+// and counted, never half-delivered), and answers a signal it cannot deliver with a bye to the
+// sender's server, as one server would.
 //
 // {"s":SERVER,"to":HOLDER,"n":NODE_ID,"m":PEER_SIGNAL}
 
@@ -31,6 +32,9 @@ export interface SignalForwardOptions {
   send(payload: string): Promise<void>;
   /** Delivers to a stream on this server (Hub.deliverSignal). */
   deliver(nodeId: number, message: PeerSignalMessage): LocalDelivery;
+  /** The map's node id of a node key, and the key of a node id (for a bye back). */
+  idOf(nodeKey: string): number | undefined;
+  keyOf(nodeId: number): string | undefined;
   log?: Logger;
 }
 
@@ -70,7 +74,7 @@ export class SignalForward {
       this.malformed++;
       return;
     }
-    const { to, n, m } = parsed.output;
+    const { s: origin, to, n, m } = parsed.output;
     if (to !== this.options.serverId) return;
     let message: PeerSignalMessage;
     try {
@@ -81,7 +85,28 @@ export class SignalForward {
       this.malformed++;
       return;
     }
-    if (this.options.deliver(n, message) === "delivered") this.delivered++;
-    else this.undeliverable++;
+    const outcome = this.options.deliver(n, message);
+    if (outcome === "delivered") {
+      this.delivered++;
+      return;
+    }
+    this.undeliverable++;
+    // The sender waits for an answer: a bye with the outcome goes back to it, as on one server
+    // (never for a bye).
+    if (message.kind === "bye") return;
+    const sender = this.options.idOf(message.from);
+    const peerKey = this.options.keyOf(n);
+    if (sender === undefined || peerKey === undefined) return;
+    const bye: PeerSignalMessage = {
+      type: "signal",
+      from: peerKey,
+      sid: message.sid,
+      kind: "bye",
+      reason: outcome,
+    };
+    const back = JSON.stringify({ s: this.options.serverId, to: origin, n: sender, m: bye });
+    this.options.send(back).catch((error: unknown) => {
+      this.options.log?.warn({ err: String(error) }, "cluster: signal bye not sent back");
+    });
   }
 }

@@ -19,8 +19,11 @@ export class AddressesExhaustedError extends Error {
   }
 }
 
-/** Conflicts that a new choice can get around (any other conflict is the caller's). */
-const RETRIED = new Set(["name", "ipv4", "ipv6"]);
+/**
+ * Conflicts that a new choice can get around (any other conflict is the caller's):
+ * "allocation" is an insert that met a row removed before its conflict could be named.
+ */
+const RETRIED = new Set(["name", "ipv4", "ipv6", "allocation"]);
 
 /**
  * Creates the node with a unique name from its hostname and the next free addresses (IPv6 from

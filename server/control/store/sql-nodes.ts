@@ -213,9 +213,9 @@ export class SqlNodes extends SqlBase {
               ? "ipv6"
               : undefined;
     if (field === undefined) {
-      // The row it met was removed before this look: nothing to name, the caller may retry.
+      // The row it met was removed before this look: nothing to name; allocation tries again.
       return new StoreConflictError(
-        "transaction",
+        "allocation",
         "a concurrent change took this node's key, name or address, then removed it: try again",
       );
     }
