@@ -2,6 +2,10 @@
 // IPv4 in its low 32 bits), database URLs, first-start settings, and the allocation loop's
 // retries (on an in-memory SQLite store). Parsers of outside text are fuzzed (seeded).
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import {
   IPV4_CAPACITY,
@@ -233,6 +237,55 @@ describe("allocation loop", () => {
     const second = await createNodeAllocated(racing, agent("k2"), PREFIX);
     expect([second.name, second.ipv4]).toEqual(["build-01-2", "100.64.0.2"]);
     await store.close();
+  });
+
+  it("an insert that meets a row gone before its lookup is an allocation conflict, retried", async () => {
+    // A row that blocks the insert and is gone when the conflict is looked up is a race with a
+    // removal; a trigger that drops the insert silently plays it here, every time.
+    const dir = mkdtempSync(join(tmpdir(), "corridor-alloc-"));
+    const file = join(dir, "control.db");
+    try {
+      const first = await openSqliteStore(file);
+      await first.close();
+      const db = new Database(file);
+      db.exec(`CREATE TRIGGER vanish BEFORE INSERT ON nodes WHEN NEW.hostname = 'vanish'
+        BEGIN SELECT RAISE(IGNORE); END`);
+      db.close();
+      const store = await openSqliteStore(file);
+      const once = await store
+        .createNode({
+          ...agent("k9"),
+          hostname: "vanish",
+          name: "vanish",
+          ipv4: "100.64.0.9",
+          ipv6: "fd00:1:2::6440:9",
+        })
+        .catch((e: unknown) => e);
+      expect(once).toMatchObject({
+        field: "allocation",
+        message:
+          "a concurrent change took this node's key, name or address, then removed it: try again",
+      });
+      let attempts = 0;
+      const counting: StoreTx = {
+        ...store,
+        createNode: (node) => {
+          attempts++;
+          return store.createNode(node);
+        },
+      };
+      const error = await createNodeAllocated(
+        counting,
+        { ...agent("k9"), hostname: "vanish" },
+        PREFIX,
+        5,
+      ).catch((e: unknown) => e);
+      expect(error).toMatchObject({ field: "allocation" });
+      expect(attempts).toBe(5);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("does not retry a taken node key, and says when addresses run out", async () => {
