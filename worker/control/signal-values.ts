@@ -9,7 +9,7 @@
 // lets through is attack surface of that browser's SDP parser. Pure string work, no Node
 // built-ins: worker/ code runs in browsers too.
 
-import { quoteInput } from "../wireguard/ip-address.ts";
+import { describeChar, quoteInput } from "../wireguard/ip-address.ts";
 /**
  * Size limits of the signalling values. An SDP must fit one PostgreSQL NOTIFY payload (under
  * 8000 bytes) with room for the JSON envelope (escaped CRLFs, ids) when a `signal` is forwarded
@@ -54,13 +54,11 @@ const MAX_EXTENSION_CHARS = 64;
 /** Longest piece of input echoed in a sentence about the SDP. */
 const MAX_SHOWN = 32;
 
-/** The first character outside 0x20-0x7e as "U+XXXX", or null when all are printable. */
+/** The first character outside 0x20-0x7e (as describeChar says it), or null when all are printable. */
 function unprintable(text: string): string | null {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code < 0x20 || code > 0x7e) {
-      return `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
-    }
+    if (code < 0x20 || code > 0x7e) return describeChar(code);
   }
   return null;
 }

@@ -16,8 +16,8 @@ export function quoteInput(text: string): string {
   return `'${shown}'`;
 }
 
-/** A character for an error message; unprintable ones as U+XXXX so the message stays legible. */
-function describeChar(code: number): string {
+/** A character for an error message; unprintable ones as "U+" and 4 hex digits, so the message stays legible. */
+export function describeChar(code: number): string {
   if (code >= 0x21 && code <= 0x7e) return `'${String.fromCharCode(code)}'`;
   return `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
 }

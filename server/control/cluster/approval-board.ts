@@ -204,11 +204,7 @@ export class ApprovalBoard implements ApprovalsElsewhere {
   }
 
   private say(message: ApprovalMessage): void {
-    const payload = encodeApprovalMessage(
-      message.t === "result" && message.error === undefined
-        ? { t: "result", s: message.s, to: message.to, r: message.r }
-        : message,
-    );
+    const payload = encodeApprovalMessage(message);
     if (payload === null) {
       this.options.log?.warn({ t: message.t }, "cluster: approval message too large, not sent");
       return;

@@ -12,9 +12,9 @@
 import * as v from "valibot";
 import type { PendingApproval } from "../changes.ts";
 import { NOTIFY_PAYLOAD_LIMIT } from "./pg-bus.ts";
+import { decodeNotification, serverId } from "./presence-wire.ts";
 
 const MAX_INT = 2 ** 53 - 1;
-const serverId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const approvalId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const requestId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,32}$/));
 const time = v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(MAX_INT));
@@ -57,14 +57,7 @@ export type ApprovalMessage = v.InferOutput<typeof approvalMessage>;
 
 /** Decodes a notification's payload; null (counted by the caller) when it is not one. */
 export function decodeApprovalMessage(payload: string): ApprovalMessage | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(payload);
-  } catch {
-    return null;
-  }
-  const result = v.safeParse(approvalMessage, json);
-  return result.success ? result.output : null;
+  return decodeNotification(approvalMessage, payload);
 }
 
 /**

@@ -11,7 +11,8 @@ import type { VolatileChange } from "../state/volatile.ts";
 import { NOTIFY_PAYLOAD_LIMIT } from "./pg-bus.ts";
 
 const MAX_ID = 2 ** 53 - 1;
-const serverId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/));
+/** A control server's id in cluster notifications (presence, approvals, signals). */
+export const serverId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const change = v.strictObject({
   online: v.optional(v.boolean()),
   lastSeen: v.optional(v.nullable(v.pipe(v.number(), v.safeInteger(), v.minValue(0)))),
@@ -33,16 +34,27 @@ export const presenceMessage = v.variant("t", [
 /** A decoded presence notification. */
 export type PresenceMessage = v.InferOutput<typeof presenceMessage>;
 
-/** Decodes a notification's payload; null (and counted by the caller) when it is not one. */
-export function decodePresence(payload: string): PresenceMessage | null {
+/**
+ * A notification's payload decoded strictly by `schema`; null when it is not JSON or not valid
+ * (a payload from a newer or broken server is dropped, never half-applied).
+ */
+export function decodeNotification<T>(
+  schema: v.GenericSchema<unknown, T>,
+  payload: string,
+): T | null {
   let json: unknown;
   try {
     json = JSON.parse(payload);
   } catch {
     return null;
   }
-  const result = v.safeParse(presenceMessage, json);
+  const result = v.safeParse(schema, json);
   return result.success ? result.output : null;
+}
+
+/** Decodes a notification's payload; null (and counted by the caller) when it is not one. */
+export function decodePresence(payload: string): PresenceMessage | null {
+  return decodeNotification(presenceMessage, payload);
 }
 
 /** One change of a node, with the attach time of an online claim. */

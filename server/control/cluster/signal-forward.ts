@@ -10,12 +10,12 @@
 
 import type { Logger } from "pino";
 import * as v from "valibot";
-import { ControlProtocolError, decodeServerMessage } from "../../../worker/control/codec.ts";
-import type { PeerSignalMessage } from "../../../worker/control/messages.ts";
+import { decodeServerMessage } from "../../../worker/control/codec.ts";
+import type { PeerSignalMessage, ServerMessage } from "../../../worker/control/messages.ts";
 import type { LocalDelivery } from "../signals.ts";
 import { NOTIFY_PAYLOAD_LIMIT } from "./pg-bus.ts";
+import { decodeNotification, serverId } from "./presence-wire.ts";
 
-const serverId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const envelope = v.strictObject({
   s: serverId,
   to: serverId,
@@ -62,26 +62,21 @@ export class SignalForward {
 
   /** A payload from the signals channel. */
   received(payload: string): void {
-    let json: unknown;
-    try {
-      json = JSON.parse(payload);
-    } catch {
+    const parsed = decodeNotification(envelope, payload);
+    if (parsed === null) {
       this.malformed++;
       return;
     }
-    const parsed = v.safeParse(envelope, json);
-    if (!parsed.success) {
-      this.malformed++;
-      return;
-    }
-    const { s: origin, to, n, m } = parsed.output;
+    const { s: origin, to, n, m } = parsed;
     if (to !== this.options.serverId) return;
-    let message: PeerSignalMessage;
+    let message: ServerMessage;
     try {
-      const decoded = decodeServerMessage(JSON.stringify(m));
-      if (decoded.type !== "signal") throw new ControlProtocolError("type", "not a signal");
-      message = decoded;
+      message = decodeServerMessage(JSON.stringify(m));
     } catch {
+      this.malformed++;
+      return;
+    }
+    if (message.type !== "signal") {
       this.malformed++;
       return;
     }
