@@ -63,7 +63,11 @@ function server(bus: ReturnType<typeof channel>, id: string, answerWithinMs = 15
   return s;
 }
 
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Until what was said now is delivered: a board sends in order (one promise step), then the
+ * channel delivers on the next turn. */
+const turn = async () => {
+  for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
 
 function open(s: Server, hostname: string, refuseTags = false) {
   return s.desk.open(

@@ -50,6 +50,7 @@ export class ApprovalBoard implements ApprovalsElsewhere {
   private readonly waiting = new Map<string, Waiting>();
   /** Notifications that were not approval messages. */
   malformed = 0;
+  private saying: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ApprovalBoardOptions) {}
 
@@ -209,11 +210,15 @@ export class ApprovalBoard implements ApprovalsElsewhere {
       this.options.log?.warn({ t: message.t }, "cluster: approval message too large, not sent");
       return;
     }
-    this.options.send(payload).catch((error: unknown) => {
-      this.options.log?.warn(
-        { err: String(error), t: message.t },
-        "cluster: approval message not sent",
-      );
-    });
+    // One after another: an "open" must not be overtaken by its "close" (notifications sent on
+    // different pool connections at once may commit in either order).
+    this.saying = this.saying
+      .then(() => this.options.send(payload))
+      .catch((error: unknown) => {
+        this.options.log?.warn(
+          { err: String(error), t: message.t },
+          "cluster: approval message not sent",
+        );
+      });
   }
 }

@@ -46,7 +46,21 @@ export class SignalForward {
   delivered = 0;
   undeliverable = 0;
 
+  /**
+   * Sends go out one after another: notifications sent on different pool connections at once
+   * may commit in either order, and a candidate must not overtake its offer.
+   */
+  private sending: Promise<void> = Promise.resolve();
+
   constructor(private readonly options: SignalForwardOptions) {}
+
+  private sendInOrder(payload: string, what: string): void {
+    this.sending = this.sending
+      .then(() => this.options.send(payload))
+      .catch((error: unknown) => {
+        this.options.log?.warn({ err: String(error) }, what);
+      });
+  }
 
   /** Sends `message` on to the server holding `nodeId`; false when none other is known. */
   forward(nodeId: number, message: PeerSignalMessage): boolean {
@@ -54,9 +68,7 @@ export class SignalForward {
     if (holder === undefined || holder === this.options.serverId) return false;
     const payload = JSON.stringify({ s: this.options.serverId, to: holder, n: nodeId, m: message });
     if (Buffer.byteLength(payload) > NOTIFY_PAYLOAD_LIMIT) return false;
-    this.options.send(payload).catch((error: unknown) => {
-      this.options.log?.warn({ err: String(error), node: nodeId }, "cluster: signal not forwarded");
-    });
+    this.sendInOrder(payload, "cluster: signal not forwarded");
     return true;
   }
 
@@ -100,8 +112,6 @@ export class SignalForward {
       reason: outcome,
     };
     const back = JSON.stringify({ s: this.options.serverId, to: origin, n: sender, m: bye });
-    this.options.send(back).catch((error: unknown) => {
-      this.options.log?.warn({ err: String(error) }, "cluster: signal bye not sent back");
-    });
+    this.sendInOrder(back, "cluster: signal bye not sent back");
   }
 }
