@@ -8,8 +8,9 @@
 //
 // Probes (probe.ts) go to every candidate endpoint of each peer (from the map, and sources a
 // verified ping came from) and through the relay, on a schedule with backoff and a bounded
-// number of peers per tick; they never reach the device. No Node built-ins here: the browser
-// will use this with a WebRTC or relay-only direct Bind later.
+// number of peers per tick; they never reach the device. A peer's open WebRTC data channel
+// (channel-bind.ts) is one more candidate, added and removed as the channel opens and closes,
+// with a shorter trust window. No Node built-ins here: the page uses it with channels only.
 
 import type { PeerView } from "../control/types.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
@@ -17,6 +18,7 @@ import { PEER_PREFIX } from "../relay/endpoint.ts";
 import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
 import type { Clock, TimerHandle } from "../wireguard/clock.ts";
 import { keyToBase64 } from "../wireguard/keys.ts";
+import { CHANNEL_PREFIX, channelEndpoint, isChannelEndpoint } from "./channel-bind.ts";
 import {
   chooseDirect,
   DEFAULT_TIMINGS,
@@ -48,6 +50,11 @@ export interface PathBindOptions {
   peersPerTick?: number;
   /** Tick interval (ms). Default 250. */
   tickMs?: number;
+  /**
+   * A datagram for the peer "peer:<key>" went through the relay (the page starts a WebRTC
+   * attempt for peers it talks to). Called per packet: keep it cheap.
+   */
+  onRelaySend?: (peerId: string) => void;
 }
 
 /** Counters of a PathBind; they only grow. */
@@ -118,7 +125,15 @@ export class PathBind implements Bind {
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.disabled = options.disabled === true || options.direct === undefined;
     const direct = options.direct;
-    this.table = new PeerTable(direct === undefined ? undefined : (t) => direct.parseEndpoint(t));
+    this.table = new PeerTable(
+      direct === undefined
+        ? undefined
+        : (text) => {
+            // A map never names a data channel: those come from channelOpened alone.
+            if (text.startsWith(CHANNEL_PREFIX)) throw new TypeError("not a UDP endpoint");
+            return direct.parseEndpoint(text);
+          },
+    );
   }
 
   /** Whether direct paths are in use (false: relay only). */
@@ -145,6 +160,7 @@ export class PathBind implements Bind {
       }
     }
     this.stats.relaySent++;
+    this.options.onRelaySend?.(to.key);
     return this.options.relay.send(packet, to);
   }
 
@@ -178,6 +194,31 @@ export class PathBind implements Bind {
         () => this.table.remove(id), // a low-order key: nobody can probe with it
       );
     });
+  }
+
+  /**
+   * The data channel to the peer with base64 key `key` opened (attached to the direct Bind as
+   * channelEndpoint(key)): it becomes a candidate, probed at once. False when the peer is not in
+   * the map or has no room.
+   */
+  channelOpened(key: string): boolean {
+    const peer = this.table.get(PEER_PREFIX + key);
+    if (peer === undefined || this.disabled) return false;
+    if (this.table.addChannel(peer, channelEndpoint(key)) === undefined) return false;
+    peer.nextProbeAt = this.options.clock.now();
+    peer.unanswered = 0;
+    return true;
+  }
+
+  /** The data channel to `key` closed: packets take another path from now on. */
+  channelClosed(key: string): void {
+    const peer = this.table.get(PEER_PREFIX + key);
+    if (peer === undefined) return;
+    const wasBest = peer.best?.key === CHANNEL_PREFIX + key;
+    if (this.table.removeCandidate(peer, CHANNEL_PREFIX + key) && wasBest) {
+      this.stats.switches++;
+      peer.nextProbeAt = this.options.clock.now();
+    }
   }
 
   /** The path in use to the peer with base64 key `key`, or undefined for no such peer. */
@@ -225,7 +266,10 @@ export class PathBind implements Bind {
       // we cannot cross should not cost a probe every 2 s forever).
       peer.unanswered = peer.best === undefined ? peer.unanswered + 1 : 0;
     }
-    peer.nextProbeAt = now + nextProbeDelay(peer.best !== undefined, peer.unanswered, this.timings);
+    const best = peer.best;
+    peer.nextProbeAt =
+      now +
+      nextProbeDelay(best !== undefined, peer.unanswered, this.timings, best?.channel === true);
   }
 
   private ping(peer: PeerPath, candidate: Candidate | undefined, now: number): void {
@@ -290,8 +334,17 @@ export class PathBind implements Bind {
     const probe = parsed.probe;
     const id = PEER_PREFIX + keyToBase64(probe.sender);
     const peer = this.table.get(id);
-    // Through the relay, the source key is authenticated by the relay and must be the sender.
-    if (peer === undefined || peer.macKey === undefined || (viaRelay && from.key !== id)) {
+    // Through the relay, the source key is authenticated by the relay and must be the sender;
+    // a data channel is its peer's own (a probe from another peer on it proves nothing).
+    const channelOf = isChannelEndpoint(from)
+      ? PEER_PREFIX + from.key.slice(CHANNEL_PREFIX.length)
+      : id;
+    if (
+      peer === undefined ||
+      peer.macKey === undefined ||
+      (viaRelay && from.key !== id) ||
+      channelOf !== id
+    ) {
       this.dropProbe();
       return;
     }
@@ -345,7 +398,8 @@ export class PathBind implements Bind {
     }
     if (peer.pongsInWindow >= PONGS_PER_SECOND || peer.macKey === undefined) return;
     peer.pongsInWindow++;
-    const observed = viaRelay ? null : { address: from.host, port: from.port };
+    const channel = isChannelEndpoint(from);
+    const observed = viaRelay || channel ? null : { address: from.host, port: from.port };
     const pong = encodeProbe(
       { kind: "pong", sender: this.options.publicKey, transactionId, observed },
       peer.macKey,
@@ -358,7 +412,9 @@ export class PathBind implements Bind {
     // A verified ping from a UDP source is the peer's own proof that the source reaches it
     // (its NAT's mapping may differ from what it reported): learn it, and ping it back now so
     // both NATs open (hole punching) instead of waiting for the next round.
-    const candidate = peer.candidates.get(from.key) ?? this.table.addCandidate(peer, from, false);
+    const candidate = channel
+      ? peer.candidates.get(from.key)
+      : (peer.candidates.get(from.key) ?? this.table.addCandidate(peer, from, false));
     if (candidate === undefined) return;
     this.table.confirm(peer, candidate);
     if (!trusted(candidate, now, this.timings)) this.ping(peer, candidate, now);

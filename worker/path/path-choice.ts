@@ -9,6 +9,8 @@ export interface CandidateState {
   lastPong: number;
   /** Smoothed round trip (ms), null before the first pong. */
   rttMs: number | null;
+  /** A WebRTC data channel (channel-bind.ts) rather than a UDP endpoint: the channel timings. */
+  channel?: boolean;
 }
 
 /** Timings of path choice and probing. */
@@ -23,6 +25,10 @@ export interface PathTimings {
   maxBackoffMs: number;
   /** Rounds without an answer before the interval starts to double. */
   backoffAfter: number;
+  /** The trust window of a data channel (ms): shorter, as a page's path must switch in <= 3 s. */
+  channelTrustMs: number;
+  /** Probe interval while a data channel is in use (ms): three probes per trust window. */
+  channelProbeMs: number;
 }
 
 /**
@@ -35,11 +41,16 @@ export const DEFAULT_TIMINGS: PathTimings = {
   directProbeMs: 5000,
   maxBackoffMs: 30_000,
   backoffAfter: 3,
+  channelTrustMs: 2200,
+  channelProbeMs: 700,
 };
 
 /** True when `candidate` answered recently enough to carry traffic. */
 export function trusted(candidate: CandidateState, now: number, timings: PathTimings): boolean {
-  return now - candidate.lastPong <= timings.trustMs;
+  return (
+    now - candidate.lastPong <=
+    (candidate.channel === true ? timings.channelTrustMs : timings.trustMs)
+  );
 }
 
 /**
@@ -74,13 +85,17 @@ export function chooseDirect<C extends CandidateState>(
   return current;
 }
 
-/** The delay before a peer's next probe round. */
+/**
+ * The delay before a peer's next probe round: `direct` when a direct endpoint is in use
+ * (`channel` when that endpoint is a data channel, probed more often).
+ */
 export function nextProbeDelay(
   direct: boolean,
   unansweredRounds: number,
   timings: PathTimings,
+  channel = false,
 ): number {
-  if (direct) return timings.directProbeMs;
+  if (direct) return channel ? timings.channelProbeMs : timings.directProbeMs;
   const doublings = Math.max(0, unansweredRounds - timings.backoffAfter);
   return Math.min(timings.maxBackoffMs, timings.probeMs * 2 ** Math.min(doublings, 16));
 }

@@ -125,7 +125,7 @@ export class PeerTable {
   addCandidate(peer: PeerPath, endpoint: Endpoint, fromMap: boolean): Candidate | undefined {
     if (peer.candidates.size >= MAX_CANDIDATES) {
       for (const [key, c] of peer.candidates) {
-        if (c.fromMap || c === peer.best) continue;
+        if (c.fromMap || c.channel === true || c === peer.best) continue;
         peer.candidates.delete(key);
         this.forgetEndpoint(key, peer);
         break;
@@ -141,6 +141,28 @@ export class PeerTable {
     };
     peer.candidates.set(endpoint.key, candidate);
     return candidate;
+  }
+
+  /**
+   * The peer's data channel opened (channel-bind.ts): a candidate that is never evicted and that
+   * the map does not touch; undefined when the peer has no room (8 pinned candidates).
+   */
+  addChannel(peer: PeerPath, endpoint: Endpoint): Candidate | undefined {
+    const known = peer.candidates.get(endpoint.key);
+    if (known !== undefined) return known;
+    const candidate = this.addCandidate(peer, endpoint, false);
+    if (candidate !== undefined) candidate.channel = true;
+    return candidate;
+  }
+
+  /** Forgets one candidate of `peer` (a data channel that closed); true when it was there. */
+  removeCandidate(peer: PeerPath, key: string): boolean {
+    const candidate = peer.candidates.get(key);
+    if (candidate === undefined) return false;
+    peer.candidates.delete(key);
+    this.forgetEndpoint(key, peer);
+    if (peer.best === candidate) peer.best = undefined;
+    return true;
   }
 
   /** A probe proved that datagrams from `candidate` come from `peer`: deliver them as its. */
