@@ -22,6 +22,11 @@ export interface Settings {
   renderer: RendererSetting;
   /** Off for every host until the person allows one (from the notice a write shows). */
   clipboardWriteHosts: ClipboardGrant[];
+  /**
+   * Direct paths to mesh hosts over WebRTC (docs/paths.md): on by default; off keeps every
+   * packet on the relay, so no peer learns this browser's addresses.
+   */
+  directPaths: boolean;
 }
 
 const KEY = "corridor.settings";
@@ -30,6 +35,7 @@ const DEFAULTS: Settings = {
   theme: "dark",
   renderer: "auto",
   clipboardWriteHosts: [],
+  directPaths: true,
 };
 export const FONT_SIZES = { min: 9, max: 28 };
 /** Bounds on what is read back from storage (it is this page's, but may be edited by hand). */
@@ -52,6 +58,7 @@ function load(): Settings {
       theme: parsed.theme === "light" ? "light" : "dark",
       renderer: parsed.renderer === "webgl" || parsed.renderer === "dom" ? parsed.renderer : "auto",
       clipboardWriteHosts: loadGrants(parsed.clipboardWriteHosts),
+      directPaths: parsed.directPaths !== false,
     };
   } catch {
     return { ...DEFAULTS };

@@ -33,6 +33,7 @@ import {
 import { LiveSessionRegistry, networkSessionNames } from "./engine/live-sessions.ts";
 import type { MeshCalls, MeshEngine } from "./engine/mesh-api.ts";
 import { hostsOf, NetworkRegistry, summarize } from "./engine/networks.ts";
+import { PageRtcFactory } from "./engine/rtc-port.ts";
 import { errorStatus, RunningNetworks } from "./engine/running-networks.ts";
 import type { OpenSession } from "./engine/session.ts";
 import type { AskKeyPassphrase } from "./engine/ssh-keys.ts";
@@ -149,7 +150,10 @@ export function createEngine(deps: EngineDeps): EngineApi {
 
   // The mesh (worker/engine/mesh-*.ts): this browser's ephemeral node, network "mesh"; and
   // a node per accepted share (share-engine.ts), network "share:<id>".
+  // WebRTC for direct paths runs in the pages (a Worker has none): one factory for every node.
+  const rtc = new PageRtcFactory(deps.livePages);
   const meshParts = {
+    rtc,
     loadCore,
     x25519: deps.x25519,
     controlUrl: deps.controlUrl ?? new URL("/control", deps.defaultRelayUrl).href,
@@ -200,6 +204,8 @@ export function createEngine(deps: EngineDeps): EngineApi {
     ...files,
     ...meshCalls,
     ...shareCalls,
+    meshHostDirect: async (pageId: string, port: MessagePort) => rtc.addHost(pageId, port),
+    meshSetDirect: async (enabled: boolean) => rtc.setEnabled(enabled),
     openAppPort: async (appOrigin: string, port: MessagePort) =>
       (await apps()).openAppPort(appOrigin, port),
     async status(): Promise<EngineStatus> {

@@ -207,7 +207,7 @@ describe("filterHosts", () => {
   });
 
   it("says the path and its round trip", () => {
-    expect(pathText(hosts[2]!)).toBe("direct · 3 ms");
+    expect(pathText(hosts[2]!)).toBe("direct (WebRTC) · 3 ms");
     expect(pathText(hosts[0]!)).toBe("no traffic yet");
     expect(pathText(host("r", { path: "relay" }))).toBe("relay");
   });

@@ -1,5 +1,5 @@
-// Font size, theme and renderer for all terminals, and the hosts allowed to write to the
-// clipboard (OSC 52, granted from a terminal's notice); changes apply at once.
+// Font size, theme and renderer for all terminals, the hosts allowed to write to the clipboard
+// (OSC 52, granted from a terminal's notice), and direct paths (WebRTC); changes apply at once.
 
 import { button, field, h, input, replace } from "../dom.ts";
 import {
@@ -55,6 +55,9 @@ export function openSettings(): Promise<unknown> {
     rendererNote.dataset.renderer = choice.renderer;
   };
   renderRenderer();
+  const direct = h("input", { testid: "direct-paths", attrs: { type: "checkbox" } });
+  direct.checked = current.directPaths;
+  direct.addEventListener("change", () => updateSettings({ directPaths: direct.checked }));
   const grants = h("ul", { class: "clipboard-grants", testid: "clipboard-grants" });
   const renderGrants = () => replace(grants, ...grantItems(getSettings().clipboardWriteHosts));
   renderGrants();
@@ -70,6 +73,24 @@ export function openSettings(): Promise<unknown> {
       field("Theme", theme),
       field("Terminal renderer", renderer),
       rendererNote,
+      h(
+        "section",
+        { class: "settings-section", testid: "direct-settings" },
+        h("h3", { text: "Direct connections" }),
+        h(
+          "label",
+          { class: "check" },
+          direct,
+          h("span", { text: " Connect to mesh hosts directly (WebRTC) when possible" }),
+        ),
+        h("p", {
+          class: "hint",
+          text:
+            "Traffic stays end-to-end encrypted either way. Direct is faster and spares the " +
+            "relay, but the host learns this browser's network addresses; off, everything goes " +
+            "through the relay. Applies to every tab of this browser.",
+        }),
+      ),
       h(
         "section",
         { class: "settings-section", testid: "clipboard-settings" },

@@ -46,8 +46,10 @@ export function allTags(hosts: readonly MeshHost[]): string[] {
   return [...new Set(hosts.flatMap((h) => h.tags))].sort();
 }
 
-/** "direct · 12 ms", "relay · 40 ms", "no traffic yet". */
+/** "direct (WebRTC) · 1 ms", "relay · 40 ms", "no traffic yet". */
 export function pathText(host: MeshHost): string {
   if (host.path === "none") return "no traffic yet";
-  return host.rttMs === null ? host.path : `${host.path} · ${Math.round(host.rttMs)} ms`;
+  // A page's only direct path is a WebRTC data channel (docs/paths.md).
+  const path = host.path === "direct" ? "direct (WebRTC)" : host.path;
+  return host.rttMs === null ? path : `${path} · ${Math.round(host.rttMs)} ms`;
 }

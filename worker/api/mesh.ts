@@ -50,6 +50,11 @@ export interface MeshStatus {
   domain?: string;
   /** The relay the node uses. */
   relay?: { id: string; url: string; state: string; rttMs: number | null };
+  /**
+   * Direct paths (WebRTC data channels to agents, docs/paths.md): the setting, the pages that
+   * run connections for the engine (a Worker has no WebRTC) and the channels open now.
+   */
+  direct?: { enabled: boolean; pages: number; channels: number };
 }
 
 /** A peer of this browser's node, as the map and the device know it. */
@@ -72,9 +77,12 @@ export interface MeshHost {
   online: boolean;
   /** Last time its map stream was up (unix ms), or null. */
   lastSeen: number | null;
-  /** How our packets reach it: a direct path, the relay, or none before any traffic. */
+  /**
+   * How our packets reach it: "direct" over a WebRTC data channel whose probes answer, the
+   * relay, or none before any traffic.
+   */
   path: "direct" | "relay" | "none";
-  /** Round trip of the path's probes or pings (ms), or null. */
+  /** Round trip of the path's probes (on the path in use) or, before any, of pings (ms), or null. */
   rttMs: number | null;
   /** Last WireGuard handshake with it (unix ms), or null. */
   lastHandshake: number | null;
@@ -115,4 +123,11 @@ export interface MeshApi {
    * sessions close. The page signs the web session out itself (POST /api/v1/logout).
    */
   meshStop(): Promise<void>;
+  /**
+   * This page runs WebRTC connections for the engine (web/direct/rtc-host.ts) on `port`; a page
+   * hosts at most 8 (worker/engine/rtc-port.ts). A page that calls again replaces its host.
+   */
+  meshHostDirect(pageId: string, port: MessagePort): Promise<void>;
+  /** Turns direct paths on or off for every node of the engine (the person's setting). */
+  meshSetDirect(enabled: boolean): Promise<void>;
 }

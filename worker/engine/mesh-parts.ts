@@ -7,6 +7,7 @@ import { browserHostname } from "../mesh/hostname.ts";
 import type { RelayConnect } from "../relay/socket.ts";
 import { MeshEngine, type MeshEngineDeps } from "./mesh-api.ts";
 import { MeshRuntime } from "./mesh-runtime.ts";
+import type { PageRtcFactory } from "./rtc-port.ts";
 import { ShareEngines } from "./share-engine.ts";
 import { MemoryStore } from "./store.ts";
 
@@ -18,6 +19,8 @@ export interface MeshParts extends Omit<MeshEngineDeps, "runtime"> {
   relayConnect: RelayConnect;
   /** Default: from the User-Agent, e.g. "chrome-linux". */
   hostname?: string;
+  /** WebRTC run by the engine's pages (direct paths); absent: relay only. */
+  rtc?: PageRtcFactory;
 }
 
 /** The engine's mesh on a fresh runtime (with `privateKey`: a node registered beforehand). */
@@ -31,6 +34,7 @@ export function createMeshEngine(parts: MeshParts, privateKey?: Uint8Array): Mes
       relayConnect: parts.relayConnect,
       hostname: hostnameOf(parts),
       privateKey,
+      rtc: parts.rtc,
     }),
     store: parts.store,
     loadCore: parts.loadCore,

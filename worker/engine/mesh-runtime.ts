@@ -19,6 +19,7 @@ import type { RelayConnect } from "../relay/socket.ts";
 import { formatIp, parseIp } from "../wireguard/ip-address.ts";
 import { generatePrivateKey } from "../wireguard/keys.ts";
 import { type MeshPhase, meshHostsOf, meshSignature, meshStatusOf } from "./mesh-view.ts";
+import type { PageRtcFactory } from "./rtc-port.ts";
 
 /** Pushes to the page are at least this far apart (at most ~4 per second). */
 export const PUSH_GAP_MS = 250;
@@ -35,6 +36,8 @@ export const RTT_PROBE_MS = 10_000;
 export const RTT_PROBE_MAX = 32;
 /** A probe's ping gives up after this long (the peer then shows no round trip). */
 export const RTT_PROBE_TIMEOUT_MS = 3000;
+/** WebRTC data channels one node keeps at most (each page hosts 8: rtc-port.ts). */
+export const MAX_DIRECT_CHANNELS = 32;
 
 /** What the mesh needs from the platform. */
 export interface MeshDeps {
@@ -56,6 +59,8 @@ export interface MeshDeps {
    * registered its public half). Absent: a new key at every start, registered by the session.
    */
   privateKey?: Uint8Array;
+  /** The engine's WebRTC, run by its pages, and the direct-paths setting; absent: relay only. */
+  rtc?: PageRtcFactory;
 }
 
 /** A session on the mesh, closed when the node goes. */
@@ -97,6 +102,8 @@ export class MeshRuntime {
   private lastPush = 0;
   private pushTimer: ReturnType<typeof setTimeout> | undefined;
   private statsTimer: ReturnType<typeof setInterval> | undefined;
+  /** Stops following the direct-paths setting (the node's). */
+  private untoggle: (() => void) | undefined;
 
   constructor(private readonly deps: MeshDeps) {}
 
@@ -119,6 +126,7 @@ export class MeshRuntime {
     try {
       const core = await this.deps.loadCore();
       if (this.stops !== stops) return { state: "stopped" };
+      const rtc = this.deps.rtc;
       node = new MeshCore({
         privateKey: this.deps.privateKey ?? generatePrivateKey(),
         core,
@@ -133,6 +141,20 @@ export class MeshRuntime {
         onChange: () => this.changed(),
         onControlState: (s) => this.onControlState(node, s),
         onRefused: (refusal) => this.onRefused(node, refusal),
+        direct:
+          rtc === undefined
+            ? undefined
+            : {
+                factory: rtc,
+                capacity: () => rtc.capacity,
+                maxChannels: MAX_DIRECT_CHANNELS,
+                enabled: rtc.enabled,
+              },
+      });
+      this.untoggle?.();
+      this.untoggle = rtc?.onToggle((enabled) => {
+        node.direct?.setEnabled(enabled);
+        this.changed();
       });
     } catch (error) {
       this.setPhase({ state: "error", detail: (error as Error).message });
@@ -179,7 +201,7 @@ export class MeshRuntime {
 
   /** The node's status now. */
   status(): MeshStatus {
-    return meshStatusOf(this.phase, this.node);
+    return meshStatusOf(this.phase, this.node, this.deps.rtc);
   }
 
   /** The node's peers with their live state. */
@@ -292,7 +314,11 @@ export class MeshRuntime {
   }
 
   private async takeDown(node: MeshCore, logout: boolean): Promise<void> {
-    if (this.node === node) this.node = undefined;
+    if (this.node === node) {
+      this.node = undefined;
+      this.untoggle?.();
+      this.untoggle = undefined;
+    }
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));

@@ -7,6 +7,7 @@ import type { MapState } from "../control/map-state.ts";
 import type { UserRef } from "../control/types.ts";
 import type { MeshCore } from "../mesh/mesh-core.ts";
 import { keyToBase64 } from "../wireguard/keys.ts";
+import type { PageRtcFactory } from "./rtc-port.ts";
 
 /** The mesh's state and why, as the runtime keeps it. */
 export interface MeshPhase {
@@ -20,7 +21,11 @@ function userOf(user: UserRef | null): MeshUser | null {
 }
 
 /** The status the page sees: the phase, and the node, domain and relay once there is a map. */
-export function meshStatusOf(phase: MeshPhase, node: MeshCore | undefined): MeshStatus {
+export function meshStatusOf(
+  phase: MeshPhase,
+  node: MeshCore | undefined,
+  rtc?: Pick<PageRtcFactory, "enabled" | "pages">,
+): MeshStatus {
   const status: MeshStatus = { state: phase.state };
   if (phase.detail !== undefined) status.detail = phase.detail;
   if (phase.code !== undefined) status.code = phase.code;
@@ -45,6 +50,13 @@ export function meshStatusOf(phase: MeshPhase, node: MeshCore | undefined): Mesh
       rttMs: relay.bind.rttMs ?? null,
     };
   }
+  if (rtc !== undefined && phase.state !== "stopped") {
+    status.direct = {
+      enabled: rtc.enabled,
+      pages: rtc.pages,
+      channels: node?.direct?.channels.size ?? 0,
+    };
+  }
   return status;
 }
 
@@ -60,6 +72,7 @@ export function meshHostsOf(
   for (const peer of map.peers.values()) {
     const wg = stats.get(peer.key);
     const traffic = wg !== undefined && wg.rxBytes + wg.txBytes > 0;
+    const path = node.direct?.pathOf(peer.key);
     hosts.push({
       id: peer.id,
       key: peer.key,
@@ -72,15 +85,20 @@ export function meshHostsOf(
       ephemeral: peer.ephemeral,
       online: peer.online,
       lastSeen: peer.lastSeen,
-      // A page has no UDP: its packets only ever travel through the relay.
-      path: traffic ? "relay" : "none",
-      rttMs: rtts.get(peer.key) ?? null,
+      // A page has no UDP: direct means a WebRTC data channel whose probes answer.
+      path: path?.path === "direct" ? "direct" : traffic ? "relay" : "none",
+      rttMs: roundTrip(path?.rttMs) ?? rtts.get(peer.key) ?? null,
       lastHandshake: wg === undefined || wg.lastHandshake === 0 ? null : wg.lastHandshake,
       identitySsh: peer.sshHostKeys.length > 0,
       sshHostKeys: [...peer.sshHostKeys],
     });
   }
   return hosts.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** A probe's smoothed round trip as the page shows it (0.1 ms), or undefined. */
+function roundTrip(ms: number | null | undefined): number | undefined {
+  return ms === null || ms === undefined ? undefined : Math.round(ms * 10) / 10;
 }
 
 /** The mesh's hosts as the per-network views list them (name, first address). */

@@ -2,8 +2,8 @@
 // client, and the plane (mesh-plane.ts: the WireGuard device on the map's relays, the packet
 // filter, the device's peers, the IP interface) brought to each map. Sockets and X25519 come in
 // from the platform: the engine runs it on the Worker's WebSocket (worker/engine/mesh-runtime.ts),
-// with the relay as its only path (a page cannot send UDP). The agent's node
-// (server/mesh-node.ts) runs the same plane with direct UDP paths.
+// with the relay and, given `direct`, WebRTC data channels to agents (mesh-direct.ts; a page
+// cannot send UDP). The agent's node (server/mesh-node.ts) runs the same plane with direct UDP.
 
 import { ControlClient, type ControlClientState, type ControlRefusal } from "../control/client.ts";
 import type { MapState } from "../control/map-state.ts";
@@ -19,6 +19,7 @@ import type { RelaySet } from "../relay/relay-set.ts";
 import type { RelayConnect } from "../relay/socket.ts";
 import { type Clock, systemClock } from "../wireguard/clock.ts";
 import type { Device } from "../wireguard/device.ts";
+import { MeshDirect, type MeshDirectOptions } from "./mesh-direct.ts";
 import { MeshPlane } from "./mesh-plane.ts";
 
 export { homeRelayOf } from "./mesh-plane.ts";
@@ -50,19 +51,34 @@ export interface MeshCoreOptions {
   onControlState?: (state: ControlClientState) => void;
   /** The server refused the node for good. */
   onRefused?: (refusal: ControlRefusal) => void;
+  /** Direct paths over WebRTC (the page's RtcFactory); absent: the relay alone. */
+  direct?: MeshDirectOptions;
 }
 
 /** One mesh node following the control server's map. */
 export class MeshCore {
   /** The map stream's client (its `map` is the node's map). */
   readonly control: ControlClient;
+  /** The WebRTC paths, when the options asked for them. */
+  readonly direct: MeshDirect | undefined;
   /** The last map that could not be applied, and why. */
   lastError: Error | undefined;
   private readonly plane: MeshPlane;
   private closed = false;
+  private publicKey: Uint8Array | undefined;
 
-  constructor(options: MeshCoreOptions) {
+  constructor(private readonly options: MeshCoreOptions) {
     const clock = options.clock ?? systemClock;
+    this.direct =
+      options.direct === undefined
+        ? undefined
+        : new MeshDirect(options.direct, () => this.control, {
+            privateKey: options.privateKey,
+            publicKey: () => this.requirePublicKey(),
+            x25519: options.x25519,
+            clock,
+          });
+    const direct = this.direct;
     this.control = new ControlClient({
       url: options.controlUrl,
       privateKey: options.privateKey,
@@ -77,6 +93,7 @@ export class MeshCore {
       onMap: (_diff, state) => this.follow(state, options.onChange),
       onState: options.onControlState,
       onRefused: options.onRefused,
+      onSignal: direct === undefined ? undefined : (message) => direct.onSignal(message),
     });
     this.plane = new MeshPlane(
       {
@@ -87,6 +104,8 @@ export class MeshCore {
         mtu: options.mtu,
         clock,
         onRelay: (relay) => this.control.update({ homeRelay: relay.id }),
+        wrapBind: direct === undefined ? undefined : (relays) => direct.wrap(relays),
+        onSynced: direct === undefined ? undefined : (map) => direct.synced(map),
       },
       "mesh",
     );
@@ -97,6 +116,8 @@ export class MeshCore {
    * peers in place); rejects when the server refuses the node or that map cannot be applied.
    */
   async start(): Promise<void> {
+    // The path probes carry the public key; the first map (and wrap) comes after this.
+    this.publicKey = await this.options.x25519.publicKey(this.options.privateKey);
     await this.control.start();
     await this.plane.settled();
     const relay = this.plane.relay;
@@ -143,10 +164,16 @@ export class MeshCore {
   async close(logout: boolean): Promise<boolean> {
     if (this.closed) return false;
     this.closed = true;
+    this.direct?.close();
     const confirmed = logout ? await this.control.logout() : false;
     this.control.close();
     await this.plane.close();
     return confirmed;
+  }
+
+  private requirePublicKey(): Uint8Array {
+    if (this.publicKey === undefined) throw new Error("mesh: the node's public key before start");
+    return this.publicKey;
   }
 
   private follow(state: MapState, onChange: (() => void) | undefined): void {

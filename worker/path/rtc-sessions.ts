@@ -55,6 +55,8 @@ export interface RtcSessionsOptions {
   randomId: () => string;
   /** Connections at most, open or being made (the page's per-tab limit; the agent's total). */
   maxChannels: number;
+  /** Free slots of the platform now (the page's hosting tabs); absent: only maxChannels. */
+  capacity?: () => number;
   /** Offerer: whether a peer may be offered to now (in the map, online, takes answers). */
   eligible?: (key: string) => boolean;
   /** The channel to `key` opened. */
@@ -86,8 +88,13 @@ interface Session {
   sid: string;
   conn: RtcConnection;
   channel: DatagramChannel | undefined;
+  /** The peer's description arrived (being applied, or applied: `remoteSet`). */
+  remoteSeen: boolean;
   remoteSet: boolean;
   early: RtcCandidate[];
+  /** Our offer or answer went out: our candidates before it wait (the peer drops them). */
+  localSent: boolean;
+  localEarly: RtcCandidate[];
   timer: TimerHandle | undefined;
 }
 
@@ -139,8 +146,9 @@ export class RtcSessions {
     if (this.sessions.has(key) || this.sessions.size >= this.options.maxChannels) return;
     const retry = this.retry.get(key);
     if (retry !== undefined && retry.notBefore > this.options.clock.now()) return;
+    if (this.options.capacity !== undefined && this.options.capacity() <= 0) return;
     if (this.options.eligible?.(key) === false) return;
-    const session = this.open(key, this.options.randomId());
+    const session = this.open(key, this.options.randomId(), "offer");
     session.conn.offer().then(
       (sdp) => {
         if (this.sessions.get(key) !== session) return;
@@ -162,7 +170,8 @@ export class RtcSessions {
         this.onOffer(key, message);
         return;
       case "answer":
-        if (current === undefined || this.options.role !== "offer" || current.remoteSet) return;
+        if (current === undefined || this.options.role !== "offer" || current.remoteSeen) return;
+        current.remoteSeen = true;
         current.conn.acceptAnswer(message.sdp ?? "").then(
           () => this.remoteApplied(current),
           () => this.fail(current, "bad_answer"),
@@ -232,7 +241,7 @@ export class RtcSessions {
       return;
     }
     this.lastOffer.set(key, now);
-    const session = this.open(key, message.sid);
+    const session = this.open(key, message.sid, "answer");
     session.conn.answer(message.sdp ?? "").then(
       (sdp) => {
         if (this.sessions.get(key) !== session) return;
@@ -245,14 +254,17 @@ export class RtcSessions {
   }
 
   /** Makes the connection of an attempt, with its events bound to it. */
-  private open(key: string, sid: string): Session {
+  private open(key: string, sid: string, role: "offer" | "answer"): Session {
     const session: Session = {
       key,
       sid,
       conn: undefined as unknown as RtcConnection,
       channel: undefined,
+      remoteSeen: role === "answer",
       remoteSet: false,
       early: [],
+      localSent: false,
+      localEarly: [],
       timer: undefined,
     };
     const live = (): boolean => this.sessions.get(key) === session;
@@ -261,10 +273,9 @@ export class RtcSessions {
       {
         onCandidate: (candidate) => {
           if (!live()) return;
-          try {
-            this.send({ to: key, sid, kind: "candidate", ...candidate });
-          } catch {
-            this.stats.candidatesSkipped++; // a TCP or otherwise refused candidate
+          if (session.localSent) this.sendCandidate(session, candidate);
+          else if (session.localEarly.length < MAX_EARLY_CANDIDATES) {
+            session.localEarly.push(candidate);
           }
         },
         onOpen: (channel) => {
@@ -340,8 +351,21 @@ export class RtcSessions {
       this.fail(session, "bad_sdp");
       return false;
     }
-    if (!sent) this.fail(session, "no_stream");
-    return sent;
+    if (!sent) {
+      this.fail(session, "no_stream");
+      return false;
+    }
+    session.localSent = true;
+    for (const candidate of session.localEarly.splice(0)) this.sendCandidate(session, candidate);
+    return true;
+  }
+
+  private sendCandidate(session: Session, candidate: RtcCandidate): void {
+    try {
+      this.send({ to: session.key, sid: session.sid, kind: "candidate", ...candidate });
+    } catch {
+      this.stats.candidatesSkipped++; // a TCP or otherwise refused candidate
+    }
   }
 
   private send(signal: OutgoingSignal): boolean {
