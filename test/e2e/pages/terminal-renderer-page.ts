@@ -36,7 +36,7 @@ const settings = (renderer: RendererSetting) => ({
   theme: "dark" as const,
   renderer,
   clipboardWriteHosts: [],
-    directPaths: true,
+  directPaths: true,
 });
 const none = () => undefined;
 
