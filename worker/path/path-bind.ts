@@ -383,6 +383,13 @@ export class PathBind implements Bind {
     pending.candidate.rttMs = smoothRtt(pending.candidate.rttMs, rtt);
     peer.unanswered = 0;
     this.reconsider(peer, now);
+    // The round was scheduled before this answer, at the no-direct interval: a channel just
+    // taken (trusted only 2.2 s) must be probed again within its own, shorter interval.
+    const best = peer.best;
+    if (best !== undefined) {
+      const due = now + nextProbeDelay(true, 0, this.timings, best.channel === true);
+      peer.nextProbeAt = Math.min(peer.nextProbeAt, due);
+    }
   }
 
   private answer(
@@ -397,8 +404,11 @@ export class PathBind implements Bind {
       peer.pongsInWindow = 0;
     }
     if (peer.pongsInWindow >= PONGS_PER_SECOND || peer.macKey === undefined) return;
-    peer.pongsInWindow++;
     const channel = isChannelEndpoint(from);
+    // A channel this side did not take as a path (no room) answers nothing: the peer would
+    // trust it and send data that this side drops as from an unknown source.
+    if (channel && !peer.candidates.has(from.key)) return;
+    peer.pongsInWindow++;
     const observed = viaRelay || channel ? null : { address: from.host, port: from.port };
     const pong = encodeProbe(
       { kind: "pong", sender: this.options.publicKey, transactionId, observed },

@@ -38,6 +38,8 @@ export const DEFAULT_RTC_TIMINGS: RtcTimings = {
 
 /** Bye reasons after which the attempt is not repeated for `refusedRetryMs`. */
 const REFUSALS = new Set(["not_supported", "unknown_peer", "not_visible", "disabled", "refused"]);
+/** A channel open this long (ms) resets the failures in a row behind its peer's backoff. */
+const STABLE_MS = 30_000;
 /** Remote candidates kept while the remote description is not applied yet. */
 const MAX_EARLY_CANDIDATES = 32;
 
@@ -96,6 +98,8 @@ interface Session {
   localSent: boolean;
   localEarly: RtcCandidate[];
   timer: TimerHandle | undefined;
+  /** When the channel opened (clock time), or undefined before. */
+  openedAt: number | undefined;
 }
 
 /** The WebRTC attempts and open channels of one node. */
@@ -149,6 +153,7 @@ export class RtcSessions {
     if (this.options.capacity !== undefined && this.options.capacity() <= 0) return;
     if (this.options.eligible?.(key) === false) return;
     const session = this.open(key, this.options.randomId(), "offer");
+    if (session === undefined) return;
     session.conn.offer().then(
       (sdp) => {
         if (this.sessions.get(key) !== session) return;
@@ -187,14 +192,15 @@ export class RtcSessions {
         return;
       case "bye":
         if (current === undefined) return;
-        this.end(current, null);
+        // The wait first: onClosed (inside end) may want the peer again at once.
         if (REFUSALS.has(message.reason ?? "")) {
           this.stats.refused++;
           this.retry.set(key, {
             notBefore: this.options.clock.now() + this.timings.refusedRetryMs,
             failures: 0,
           });
-        } else this.backOff(key);
+        } else this.backOff(current);
+        this.end(current, null);
         return;
     }
   }
@@ -242,6 +248,10 @@ export class RtcSessions {
     }
     this.lastOffer.set(key, now);
     const session = this.open(key, message.sid, "answer");
+    if (session === undefined) {
+      refuse("failed");
+      return;
+    }
     session.conn.answer(message.sdp ?? "").then(
       (sdp) => {
         if (this.sessions.get(key) !== session) return;
@@ -254,7 +264,8 @@ export class RtcSessions {
   }
 
   /** Makes the connection of an attempt, with its events bound to it. */
-  private open(key: string, sid: string, role: "offer" | "answer"): Session {
+  /** Undefined when the platform refused to make one (counted as failed, backed off). */
+  private open(key: string, sid: string, role: "offer" | "answer"): Session | undefined {
     const session: Session = {
       key,
       sid,
@@ -266,9 +277,27 @@ export class RtcSessions {
       localSent: false,
       localEarly: [],
       timer: undefined,
+      openedAt: undefined,
     };
     const live = (): boolean => this.sessions.get(key) === session;
-    session.conn = this.options.factory.create(
+    try {
+      session.conn = this.createConnection(session, live);
+    } catch {
+      this.stats.failed++;
+      this.backOff(session);
+      return undefined;
+    }
+    this.sessions.set(key, session);
+    session.timer = this.options.clock.setTimer(this.timings.openTimeoutMs, () => {
+      if (live() && session.channel === undefined) this.fail(session, "timeout");
+    });
+    return session;
+  }
+
+  /** The platform's connection for `session`, its events bound to it while it is `live`. */
+  private createConnection(session: Session, live: () => boolean): RtcConnection {
+    const key = session.key;
+    return this.options.factory.create(
       { iceServers: this.options.iceServers() },
       {
         onCandidate: (candidate) => {
@@ -276,7 +305,7 @@ export class RtcSessions {
           if (session.localSent) this.sendCandidate(session, candidate);
           else if (session.localEarly.length < MAX_EARLY_CANDIDATES) {
             session.localEarly.push(candidate);
-          }
+          } else this.stats.candidatesSkipped++;
         },
         onOpen: (channel) => {
           if (!live() || session.channel !== undefined) return;
@@ -284,7 +313,7 @@ export class RtcSessions {
           session.timer?.cancel();
           session.timer = undefined;
           this.stats.opened++;
-          this.retry.delete(key);
+          session.openedAt = this.options.clock.now();
           this.options.onOpen(key, channel);
         },
         onDatagram: (packet) => {
@@ -295,11 +324,6 @@ export class RtcSessions {
         },
       },
     );
-    this.sessions.set(key, session);
-    session.timer = this.options.clock.setTimer(this.timings.openTimeoutMs, () => {
-      if (live() && session.channel === undefined) this.fail(session, "timeout");
-    });
-    return session;
   }
 
   private remoteApplied(session: Session): void {
@@ -321,14 +345,22 @@ export class RtcSessions {
   private fail(session: Session, reason: string): void {
     if (this.sessions.get(session.key) !== session) return;
     this.stats.failed++;
+    // The wait first: onClosed (inside end) may want the peer again at once.
+    this.backOff(session);
     this.end(session, reason);
-    this.backOff(session.key);
   }
 
-  private backOff(key: string): void {
-    const failures = (this.retry.get(key)?.failures ?? 0) + 1;
+  /**
+   * The next attempt waits, doubling with failures in a row; a channel that stayed open a
+   * while (STABLE_MS) counts as a success, so one that opens and dies at once keeps backing off.
+   */
+  private backOff(session: Session): void {
+    const key = session.key;
+    const now = this.options.clock.now();
+    const stable = session.openedAt !== undefined && now - session.openedAt >= STABLE_MS;
+    const failures = (stable ? 0 : (this.retry.get(key)?.failures ?? 0)) + 1;
     const wait = Math.min(this.timings.retryMaxMs, this.timings.retryBaseMs * 2 ** (failures - 1));
-    this.retry.set(key, { notBefore: this.options.clock.now() + wait, failures });
+    this.retry.set(key, { notBefore: now + wait, failures });
   }
 
   /** Closes the session; `bye` is the reason told to the peer (null: the peer ended it). */

@@ -15,9 +15,12 @@ export interface PeerStatus {
   addresses: string[];
   /** Online as the control server last said. */
   online: boolean;
-  /** "direct" when probes answer on a UDP endpoint, "relay" otherwise, "none" before any packet. */
+  /**
+   * "direct" when probes answer on a UDP endpoint or a WebRTC data channel, "relay" otherwise,
+   * "none" before any packet.
+   */
   path: PathKind;
-  /** The UDP endpoint in use on the direct path ("ip:port"), else null. */
+  /** The endpoint in use on the direct path ("ip:port", or "webrtc:<key>" for a data channel), else null. */
   endpoint: string | null;
   /** The relay the peer is reached through (its id), when the path is the relay. */
   relay: string | null;
