@@ -80,7 +80,7 @@ export class MeshDirect {
       capacity: options.capacity,
       eligible: (key) => {
         const peer = this.peers.get(key);
-        return peer?.online && peer.os !== "browser";
+        return peer?.online === true && peer.os !== "browser";
       },
       onOpen: (key, channel) => {
         this.channels.attach(key, channel);
