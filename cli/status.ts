@@ -1,9 +1,11 @@
 // `corridor status [--socket PATH] [--json]`: what the local agent knows (docs/cli-agent.md):
 // this node (name, addresses, the map stream's state, the approval URL while it waits, the
-// relay), then one row per peer: name, address, online, path (direct ENDPOINT or relay ID),
+// relay), then one row per peer: name, address, online, path (direct ENDPOINT, direct webrtc
+// for a page's data channel, or relay ID),
 // round trip, last handshake, bytes. `--json` prints the agent's AgentStatus as it came.
 
 import type { AgentStatus } from "../server/agent/types.ts";
+import { CHANNEL_PREFIX } from "../worker/path/channel-bind.ts";
 import type { PeerStatus } from "../worker/path/types.ts";
 import { table } from "./admin-format.ts";
 import { AgentError, agentSocketPath, askAgent, SOCKET_OPTION } from "./agent-client.ts";
@@ -66,9 +68,15 @@ export function formatAgo(at: number | null, now: number): string {
   return `${Math.floor(seconds / 86_400)}d ago`;
 }
 
-/** How a peer is reached: "direct 198.51.100.7:41641", "relay r1", or "-". */
+/**
+ * How a peer is reached: "direct 198.51.100.7:41641", "direct webrtc" (the page's data channel,
+ * whose endpoint only repeats the peer's key), "relay r1", or "-".
+ */
 export function formatPath(peer: PeerStatus): string {
-  if (peer.path === "direct") return `direct ${peer.endpoint ?? "?"}`;
+  if (peer.path === "direct") {
+    if (peer.endpoint?.startsWith(CHANNEL_PREFIX) === true) return "direct webrtc";
+    return `direct ${peer.endpoint ?? "?"}`;
+  }
   if (peer.path === "relay") return `relay ${peer.relay ?? "?"}`;
   return "-";
 }

@@ -1,12 +1,16 @@
 // A mesh node's direct paths (docs/paths.md), apart from the node itself because they are
-// optional and Node-only: one UDP socket beside the relay, a PathBind that probes each peer
-// and picks direct or relay, and the endpoint reporter that tells the control server where the
-// socket can be reached (interface addresses, and the address a STUN server saw it from).
+// optional and Node-only: one UDP socket beside the relay, the WebRTC data channels pages open
+// to the node (rtc-answerer.ts), a PathBind that probes each peer and picks direct or relay,
+// and the endpoint reporter that tells the control server where the socket can be reached
+// (interface addresses, and the address a STUN server saw it from).
 
 import { PathBind } from "../worker/path/path-bind.ts";
+import type { OutgoingSignal } from "../worker/path/rtc-sessions.ts";
+import type { RtcFactory } from "../worker/path/rtc-types.ts";
 import type { Bind } from "../worker/wireguard/bind.ts";
 import type { Clock } from "../worker/wireguard/clock.ts";
 import { EndpointReporter } from "./agent/endpoints.ts";
+import { RtcAnswerer } from "./agent/rtc-answerer.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
 import { UdpBind } from "./udp-bind.ts";
 
@@ -16,12 +20,14 @@ export interface DirectOptions {
   port?: number;
   /** The local address (default "0.0.0.0"; "::" for dual stack). */
   host?: string;
-  /** Relay only: no UDP socket, no endpoints reported, no direct probes. */
+  /** Relay only: no UDP socket, no endpoints reported, no direct probes, offers answered "disabled". */
   disabled?: boolean;
   /** Report loopback addresses as endpoints (several nodes on one host, tests). */
   loopback?: boolean;
   /** Wraps the UDP Bind the paths use (tests: a Bind that can drop, as a blocked path). */
   wrap?: (udp: Bind) => Bind;
+  /** The WebRTC stack answering pages' offers (default: werift; tests may pass another). */
+  rtcFactory?: RtcFactory;
 }
 
 /** The direct side of a node: the path chooser and, unless disabled, its UDP socket. */
@@ -38,10 +44,16 @@ export interface DirectKeys {
 }
 
 /**
- * The path chooser over `relay` and a fresh UDP socket. Disabled, it still stands between the
- * device and the relay (status shows "relay") but opens no socket and sends no probes.
+ * The path chooser over `relay`, a fresh UDP socket and, with `rtc`, the data channels pages
+ * open. Disabled, it still stands between the device and the relay (status shows "relay") but
+ * opens no socket and sends no probes.
  */
-export function openDirectPaths(direct: DirectOptions, relay: Bind, keys: DirectKeys): DirectPaths {
+export function openDirectPaths(
+  direct: DirectOptions,
+  relay: Bind,
+  keys: DirectKeys,
+  rtc?: RtcAnswerer,
+): DirectPaths {
   const udp =
     direct.disabled === true
       ? undefined
@@ -53,9 +65,10 @@ export function openDirectPaths(direct: DirectOptions, relay: Bind, keys: Direct
           recvBufferSize: 4 << 20,
           sendBufferSize: 4 << 20,
         });
+  const udpBind = udp === undefined ? undefined : (direct.wrap?.(udp) ?? udp);
   const paths = new PathBind({
     relay,
-    direct: udp === undefined ? undefined : (direct.wrap?.(udp) ?? udp),
+    direct: rtc === undefined ? udpBind : rtc.directBind(udpBind),
     disabled: direct.disabled,
     privateKey: keys.privateKey,
     publicKey: keys.publicKey,
@@ -63,7 +76,29 @@ export function openDirectPaths(direct: DirectOptions, relay: Bind, keys: Direct
     clock: keys.clock,
     randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
   });
+  rtc?.usePaths(paths);
   return { paths, udp };
+}
+
+/**
+ * The node's WebRTC answerer (pages' data channels), per its direct options: off with them
+ * (offers answered "disabled"), ICE bound as the UDP socket is (`host`, `loopback`).
+ */
+export function openAnswerer(
+  direct: DirectOptions,
+  links: {
+    signal: (signal: OutgoingSignal) => boolean;
+    stunServer: () => string | undefined;
+    clock: Clock;
+  },
+): RtcAnswerer {
+  return new RtcAnswerer({
+    ...links,
+    enabled: direct.disabled !== true,
+    host: direct.host,
+    loopback: direct.loopback,
+    factory: direct.rtcFactory,
+  });
 }
 
 /**

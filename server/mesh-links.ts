@@ -12,7 +12,7 @@ import {
   type ControlRefusal,
 } from "../worker/control/client.ts";
 import type { MapState } from "../worker/control/map-state.ts";
-import type { Hostinfo } from "../worker/control/messages.ts";
+import type { Hostinfo, PeerSignalMessage } from "../worker/control/messages.ts";
 import type { ControlConnect } from "../worker/control/socket.ts";
 import type { RelayInfo } from "../worker/control/types.ts";
 import type { CryptoCore } from "../worker/crypto/index.ts";
@@ -52,6 +52,8 @@ export interface NodeControlOptions {
   onWaiting?: (approvalUrl: string) => void;
   onRefused?: (refusal: ControlRefusal) => void;
   onState?: (state: ControlClientState) => void;
+  /** Peers' WebRTC signals (given: the login lists the "signal" capability). */
+  onSignal?: (message: PeerSignalMessage) => void;
 }
 
 /** The map stream's client of a Node mesh node. */
@@ -76,6 +78,7 @@ export function nodeControlClient(options: NodeControlOptions): ControlClient {
     onWaiting: options.onWaiting,
     onRefused: options.onRefused,
     onState: options.onState,
+    onSignal: options.onSignal,
   });
 }
 

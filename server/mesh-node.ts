@@ -4,7 +4,8 @@
 // and each peer reached on its own home relay, pinned to the relay keys the map gives with the
 // map's relay token; the packet filter between the device and the IP interface;
 // DeviceSync keeping the device's peers equal to the map's); this file adds what only Node has:
-// direct UDP paths beside the relay (mesh-direct.ts) and the endpoints reported for them. Maps
+// direct UDP paths beside the relay (mesh-direct.ts) and the endpoints reported for them, and
+// the WebRTC data channels pages open to it (agent/rtc-answerer.ts, with a control server). Maps
 // come from the control server's map stream (ControlClient, with `controlUrl`) or, in tests, by
 // hand through applyMap().
 
@@ -32,8 +33,14 @@ import type { Device } from "../worker/wireguard/device.ts";
 import { generatePrivateKey, keyToBase64 } from "../worker/wireguard/keys.ts";
 import type { EndpointReporter } from "./agent/endpoints.ts";
 import { stunRelayProbe } from "./agent/relay-probe.ts";
+import type { RtcAnswerer } from "./agent/rtc-answerer.ts";
 import { nodeX25519 } from "./crypto/x25519-node.ts";
-import { type DirectOptions, openDirectPaths, reportEndpoints } from "./mesh-direct.ts";
+import {
+  type DirectOptions,
+  openAnswerer,
+  openDirectPaths,
+  reportEndpoints,
+} from "./mesh-direct.ts";
 import { nodeControlClient } from "./mesh-links.ts";
 import { nodeRelayConnect } from "./relay/ws-node.ts";
 import type { UdpBind } from "./udp-bind.ts";
@@ -116,6 +123,8 @@ export class MeshNode {
   readonly control: ControlClient | undefined;
   /** The last map that could not be applied, and why. */
   lastError: Error | undefined;
+  /** Pages' data channels: with both a control server (signals) and the `direct` option. */
+  readonly webrtc: RtcAnswerer | undefined;
   private readonly handMap = new MapState();
   private readonly plane: MeshPlane;
   private direct: Direct | undefined;
@@ -130,6 +139,13 @@ export class MeshNode {
   ) {
     const clock = options.clock ?? systemClock;
     const direct = options.direct;
+    if (direct !== undefined && options.controlUrl !== undefined) {
+      this.webrtc = openAnswerer(direct, {
+        signal: (signal) => this.control?.signal(signal) ?? false,
+        stunServer: () => this.plane.relay?.stun,
+        clock,
+      });
+    }
     this.plane = new MeshPlane({
       privateKey,
       core,
@@ -145,15 +161,15 @@ export class MeshNode {
         direct === undefined
           ? undefined
           : (relay) => {
-              const opened = openDirectPaths(direct, relay, {
-                privateKey,
-                publicKey: this.publicKey,
-                clock,
-              });
+              const keys = { privateKey, publicKey: this.publicKey, clock };
+              const opened = openDirectPaths(direct, relay, keys, this.webrtc);
               this.direct = { paths: opened.paths, udp: opened.udp };
               return opened.paths;
             },
-      onSynced: (map) => this.direct?.paths.setPeers(map.peers),
+      onSynced: (map) => {
+        this.direct?.paths.setPeers(map.peers);
+        this.webrtc?.synced(map.peers.map((peer) => peer.key));
+      },
       onRelay: (relay) => {
         this.control?.update({ homeRelay: relay.id });
         // Another relay may be another STUN server, and sees this node from elsewhere.
@@ -175,6 +191,7 @@ export class MeshNode {
           });
         },
         onState: options.onControlState,
+        onSignal: this.webrtc?.onSignal,
       });
     }
   }
@@ -323,6 +340,8 @@ export class MeshNode {
   async close(): Promise<void> {
     // An ephemeral node leaves at once rather than after the server's grace period.
     if (this.options.ephemeral === true) await this.control?.logout();
+    // Before the stream ends, so that the pages hear bye rather than wait for a timeout.
+    this.webrtc?.close();
     this.control?.close();
     this.direct?.endpoints?.close();
     await this.plane.close();

@@ -4,7 +4,9 @@
 // reached through the relays (relay-bridge.ts) and the peer sync (tun-sync.ts). The relays are
 // a RelaySet, as a userspace node's: a home relay picked by the STUN probe with failover, each
 // peer reached at its own home relay. The host's own services then answer on the mesh
-// addresses natively. Maps apply one after another; a map that cannot be applied is logged and
+// addresses natively. Pages' WebRTC data channels (../rtc-answerer.ts) are direct candidates of
+// the same PathBind, so the bridge carries them to the interface's port like relayed packets.
+// Maps apply one after another; a map that cannot be applied is logged and
 // the previous state stays. A timer reads the interface every `tickMs` (counters for status).
 
 import type { ControlClient } from "../../../worker/control/client.ts";
@@ -15,11 +17,13 @@ import type { PathBind } from "../../../worker/path/path-bind.ts";
 import type { PeerStatus } from "../../../worker/path/types.ts";
 import type { RelayBind } from "../../../worker/relay/client.ts";
 import type { RelaySet } from "../../../worker/relay/relay-set.ts";
+import { systemClock } from "../../../worker/wireguard/clock.ts";
 import { keyToBase64 } from "../../../worker/wireguard/keys.ts";
 import { nodeX25519 } from "../../crypto/x25519-node.ts";
-import { reportEndpoints } from "../../mesh-direct.ts";
+import { openAnswerer, reportEndpoints } from "../../mesh-direct.ts";
 import { nodeControlClient, nodeRelaySet } from "../../mesh-links.ts";
 import type { EndpointReporter } from "../endpoints.ts";
+import type { RtcAnswerer } from "../rtc-answerer.ts";
 import { type HostCommands, hostCommands, isExecutable } from "./exec.ts";
 import { InterfaceFilter } from "./nft-filter.ts";
 import { RelayBridge } from "./relay-bridge.ts";
@@ -47,6 +51,8 @@ interface Running {
 export class TunNode {
   /** The map stream's client. */
   readonly control: ControlClient;
+  /** Pages' data channels (off, answering "disabled", with `direct` false). */
+  readonly webrtc: RtcAnswerer;
   /** The last map that could not be applied, and why. */
   lastError: Error | undefined;
   private running: Running | undefined;
@@ -83,10 +89,19 @@ export class TunNode {
         "tun_filter_none: the policy's port rules are left to the host firewall (the peer set still filters)",
       );
     }
+    this.webrtc = openAnswerer(
+      { ...options.directOptions, disabled: options.direct === false },
+      {
+        signal: (signal) => this.control.signal(signal),
+        stunServer: () => this.running?.relays.home?.stun,
+        clock: systemClock,
+      },
+    );
     this.control = nodeControlClient({
       ...options,
       core,
       hostinfoExtras: options.hostinfo,
+      onSignal: this.webrtc.onSignal,
       onMap: (state) => {
         this.apply(state.snapshot()).catch((error: Error) => {
           this.lastError = error;
@@ -199,6 +214,8 @@ export class TunNode {
     clearInterval(this.timer);
     // An ephemeral node leaves at once rather than after the server's grace period.
     if (this.options.ephemeral === true) await this.control.logout();
+    // Before the stream ends, so that the pages hear bye rather than wait for a timeout.
+    this.webrtc.close();
     this.control.close();
     // Closing the relays also ends a map waiting for a new home to connect.
     await this.running?.relays.close();
@@ -239,6 +256,7 @@ export class TunNode {
     // The filter first: a peer the policy narrows is narrowed before it is on the interface.
     await this.filter?.apply(map);
     running.paths.setPeers(map.peers);
+    this.webrtc.synced(map.peers.map((peer) => peer.key));
     await running.sync.apply(map);
   }
 
@@ -264,7 +282,7 @@ export class TunNode {
     // again: closing twice is safe). Every relay refusing is no failure here: the node keeps
     // the set, whose timer rests until a map brings a new token.
     this.pending.push(relays);
-    const { paths, udp, direct } = await openTunPaths(options, relays);
+    const { paths, udp, direct } = await openTunPaths(options, relays, this.webrtc);
     // Every peer's endpoint on the interface is its bridge socket; what the interface sends
     // there goes out through the PathBind (direct when a probed UDP path answers, else the
     // relay), and what the PathBind delivers for a peer comes from that peer's socket.

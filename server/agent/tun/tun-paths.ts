@@ -1,6 +1,7 @@
 // TUN mode's direct paths (docs/agent-tun.md, "Paths"): the PathBind the relay bridge sends
-// through (server/mesh-direct.ts's, as a userspace node makes it) and the peer status that
-// combines the interface's counters with the PathBind's choice.
+// through (server/mesh-direct.ts's, as a userspace node makes it: UDP and pages' data channels
+// beside the relay) and the peer status that combines the interface's counters with the
+// PathBind's choice.
 
 import type { PathState } from "../../../worker/path/path-bind.ts";
 import type { PeerStatus } from "../../../worker/path/types.ts";
@@ -8,6 +9,7 @@ import type { Bind } from "../../../worker/wireguard/bind.ts";
 import { systemClock } from "../../../worker/wireguard/clock.ts";
 import { nodeX25519 } from "../../crypto/x25519-node.ts";
 import { type DirectOptions, type DirectPaths, openDirectPaths } from "../../mesh-direct.ts";
+import type { RtcAnswerer } from "../rtc-answerer.ts";
 
 /** What TUN mode's direct paths are made from (TunNodeOptions' fields of the same names). */
 export interface TunPathOptions {
@@ -19,10 +21,14 @@ export interface TunPathOptions {
   directOptions?: Omit<DirectOptions, "port" | "disabled">;
 }
 
-/** The PathBind over `relay` and, unless disabled, a UDP socket; and the options used. */
+/**
+ * The PathBind over `relay`, the data channels of `rtc` and, unless disabled, a UDP socket; and
+ * the options used.
+ */
 export async function openTunPaths(
   options: TunPathOptions,
   relay: Bind,
+  rtc?: RtcAnswerer,
 ): Promise<DirectPaths & { direct: DirectOptions }> {
   const direct: DirectOptions = {
     ...options.directOptions,
@@ -30,11 +36,12 @@ export async function openTunPaths(
     disabled: options.direct === false,
   };
   const publicKey = await nodeX25519.publicKey(options.privateKey);
-  const opened = openDirectPaths(direct, relay, {
-    privateKey: options.privateKey,
-    publicKey,
-    clock: systemClock,
-  });
+  const opened = openDirectPaths(
+    direct,
+    relay,
+    { privateKey: options.privateKey, publicKey, clock: systemClock },
+    rtc,
+  );
   return { ...opened, direct };
 }
 

@@ -1,0 +1,303 @@
+// The agent's side of WebRTC direct paths, end to end on loopback: a real control server (map
+// side on SQLite) and relay, a real MeshNode agent, and as "the page" a node made of the worker
+// pieces a browser runs (MeshPlane, a ControlClient taking signals, a PathBind over the relays
+// with DirectBinds(ChannelBind, no UDP), RtcSessions offering) with werift in the offer role
+// standing in for the browser's RTCPeerConnection. The offer reaches the agent through the
+// control server, the agent answers, the channel opens and becomes the direct path both ways; a
+// TCP transfer crosses it while the relay's forwarded bytes stay flat; when the page's side goes
+// away without a bye, the agent's path returns to the relay within the channel trust window. An
+// agent with direct paths off answers bye "disabled".
+
+import { afterEach, describe, expect, it } from "vitest";
+import { formatPath } from "../../cli/status.ts";
+import { weriftFactory } from "../../server/agent/rtc-werift.ts";
+import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
+import { nodeControlClient } from "../../server/mesh-links.ts";
+import { MeshNode } from "../../server/mesh-node.ts";
+import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
+import { startStunServer } from "../../server/relay/stun-server.ts";
+import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
+import type { ControlClient } from "../../worker/control/client.ts";
+import { initCrypto } from "../../worker/crypto/index.ts";
+import { MeshPlane } from "../../worker/mesh/mesh-plane.ts";
+
+import type { NetInterface } from "../../worker/net/interface.ts";
+import { ChannelBind, type ChannelBindStats, DirectBinds } from "../../worker/path/channel-bind.ts";
+import { PathBind } from "../../worker/path/path-bind.ts";
+import { RtcSessions } from "../../worker/path/rtc-sessions.ts";
+import { PEER_PREFIX } from "../../worker/relay/endpoint.ts";
+import { systemClock } from "../../worker/wireguard/clock.ts";
+import { parseIp } from "../../worker/wireguard/ip-address.ts";
+import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { type Harness, startHarness } from "../control/stream-harness.ts";
+import { reservedPort } from "../helpers/ports.ts";
+import { seededBytes } from "../helpers/seeded.ts";
+import { waitUntil } from "../helpers/wait.ts";
+
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function mesh(): Promise<{ h: Harness; relay: RelayServer }> {
+  const stun = await startStunServer({ host: "127.0.0.1", port: 0 });
+  cleanup.push(() => stun.close());
+  const port = await reservedPort();
+  const relayPrivate = seededBytes(0x57c1)(32);
+  const h = await startHarness({
+    relays: [
+      {
+        id: "default",
+        region: "local",
+        url: `ws://127.0.0.1:${port}/relay`,
+        key: keyToBase64(await nodeX25519.publicKey(relayPrivate)),
+        stun: `127.0.0.1:${stun.port}`,
+      },
+    ],
+  });
+  cleanup.push(() => h.close());
+  const relay = await startRelay({
+    auth: { mode: "token", controlPublicKey: h.control.tokenPublicKey },
+    relayId: "default",
+    port,
+    privateKey: relayPrivate,
+    clock: () => h.clock.now(),
+    log: () => {},
+    closeGraceMs: 100,
+  });
+  cleanup.push(() => relay.close());
+  await h.store.setPolicy(
+    `{ "acls": [{ "action": "accept", "src": ["alice@example.com"], "dst": ["*:*"] }] }`,
+    h.alice.id,
+  );
+  await h.control.meshChanges.policyChanged();
+  return { h, relay };
+}
+
+async function agent(h: Harness, hostname: string, disabled = false): Promise<MeshNode> {
+  const node = await MeshNode.create({
+    controlUrl: h.url,
+    authKey: await h.authKey({ userId: h.alice.id }),
+    hostname,
+    os: "linux",
+    relayBackoffBaseMs: 20,
+    relayBackoffMaxMs: 200,
+    // Bound to loopback: werift's ICE too (its one interface, announced alone).
+    direct: { host: "127.0.0.1", disabled },
+  });
+  cleanup.push(() => node.close());
+  await node.start();
+  return node;
+}
+
+/** The page's node, as the browser engine makes it, with werift for the page's WebRTC. */
+interface Page {
+  key: string;
+  control: ControlClient;
+  plane: MeshPlane;
+  sessions: RtcSessions;
+  paths: () => PathBind;
+  /** Byes are not sent (a page that vanished says nothing). */
+  dropByes: boolean;
+}
+
+async function page(h: Harness): Promise<Page> {
+  const privateKey = generatePrivateKey();
+  const publicKey = await nodeX25519.publicKey(privateKey);
+  const core = await initCrypto();
+  const channels = new ChannelBind();
+  let paths: PathBind | undefined;
+  let ids = 0;
+  const out = { key: keyToBase64(publicKey), dropByes: false } as Page;
+  out.sessions = new RtcSessions({
+    role: "offer",
+    factory: weriftFactory({ role: "offer", loopback: true, interfaceAddress: "127.0.0.1" }),
+    signal: (signal) => (signal.kind === "bye" && out.dropByes) || out.control.signal(signal),
+    iceServers: () => [],
+    clock: systemClock,
+    randomId: () => `page-attempt-${++ids}`,
+    maxChannels: 8,
+    eligible: (key) => out.control.map.peerByKey(key)?.online === true,
+    onOpen: (key, channel) => {
+      channels.attach(key, channel);
+      paths?.channelOpened(key);
+    },
+    onDatagram: (key, packet) => channels.receive(key, packet),
+    onClosed: (key, channel) => {
+      channels.detach(key, channel);
+      paths?.channelClosed(key);
+    },
+  });
+  out.plane = new MeshPlane({
+    privateKey,
+    core,
+    x25519: nodeX25519,
+    relayConnect: nodeRelayConnect(),
+    relayBackoffBaseMs: 20,
+    relayBackoffMaxMs: 200,
+    wrapBind: (relays) => {
+      paths = new PathBind({
+        relay: relays,
+        direct: new DirectBinds(channels, undefined),
+        privateKey,
+        publicKey,
+        x25519: nodeX25519,
+        clock: systemClock,
+        randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+        onRelaySend: (id) => out.sessions.want(id.slice(PEER_PREFIX.length)),
+      });
+      return paths;
+    },
+    onSynced: (map) => {
+      paths?.setPeers(map.peers);
+      out.sessions.retain(new Set(map.peers.map((p) => p.key)));
+    },
+  });
+  out.paths = () => {
+    if (paths === undefined) throw new Error("page: no map yet");
+    return paths;
+  };
+  out.control = nodeControlClient({
+    controlUrl: h.url,
+    privateKey,
+    core,
+    authKey: await h.authKey({ userId: h.alice.id }),
+    hostname: "page",
+    os: "browser",
+    onMap: (state) => void out.plane.apply(state.snapshot()).catch(() => {}),
+    onSignal: (message) => out.sessions.onSignal(message),
+  });
+  cleanup.push(async () => {
+    out.sessions.close();
+    out.control.close();
+    await out.plane.close();
+  });
+  await out.control.start();
+  await out.plane.settled();
+  return out;
+}
+
+/** Sends `bytes` over TCP from `from` to a sink on `to` (at `address`); resolves to what arrived. */
+async function transfer(
+  from: NetInterface,
+  to: NetInterface,
+  address: string,
+  bytes: Uint8Array,
+): Promise<number> {
+  const listener = to.tcp.listen("any", 9000);
+  const received = (async () => {
+    const conn = await listener.accept();
+    const reader = conn.readable.getReader();
+    let total = 0;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) total += r.value.length;
+    return total;
+  })();
+  const ip = parseIp(address);
+  const conn = await from.tcp.connect(from.sourceFor(ip), ip, 9000, { timeoutMs: 10_000 });
+  const writer = conn.writable.getWriter();
+  for (let at = 0; at < bytes.length; at += 16 * 1024) {
+    await writer.write(bytes.subarray(at, at + 16 * 1024));
+  }
+  await writer.close();
+  const total = await received;
+  listener.close();
+  return total;
+}
+
+/** The relay's forwarded bytes and the seconds taken while `run` runs. */
+async function measured(relay: RelayServer, run: () => Promise<void>): Promise<[number, number]> {
+  const before = await relay.metrics.registry.value("corridor_relay_bytes_out_total");
+  const t0 = performance.now();
+  await run();
+  const seconds = (performance.now() - t0) / 1000;
+  return [(await relay.metrics.registry.value("corridor_relay_bytes_out_total")) - before, seconds];
+}
+
+describe("the agent answers a page's WebRTC offer", () => {
+  it("opens the channel through the control server, goes direct, and falls back to the relay", async () => {
+    const { h, relay } = await mesh();
+    const node = await agent(h, "agent");
+    const off = await agent(h, "agent-off", true);
+    const p = await page(h);
+    await waitUntil(
+      () =>
+        node.state.peerByKey(p.key) !== undefined &&
+        p.control.map.peerByKey(node.key) !== undefined,
+      "the page and the agent in each other's maps",
+    );
+
+    const started = performance.now();
+    p.sessions.want(node.key);
+    p.sessions.want(off.key);
+    await waitUntil(() => p.sessions.stateOf(node.key) === "open", "the channel open", {
+      hangAfterMs: 10_000,
+    });
+    const openMs = performance.now() - started;
+    expect(node.webrtc?.sessions.stateOf(p.key)).toBe("open");
+    expect(node.webrtc?.sessions.stats.offersAnswered).toBe(1);
+    // The agent with direct paths off refused: the page waits 10 min before asking it again.
+    await waitUntil(() => p.sessions.stats.refused === 1, "bye disabled from agent-off");
+    expect(off.webrtc?.sessions.stats.offersRefused).toBe(1);
+    expect(off.webrtc?.sessions.size).toBe(0);
+    expect(p.sessions.stateOf(off.key)).toBeUndefined();
+
+    await waitUntil(
+      () =>
+        p.paths().pathOf(node.key)?.path === "direct" &&
+        node.paths?.pathOf(p.key)?.path === "direct",
+      "both sides direct over the channel",
+      { hangAfterMs: 5_000 },
+    );
+    const directMs = performance.now() - started;
+    expect(p.paths().pathOf(node.key)?.endpoint).toBe(`webrtc:${node.key}`);
+    const agentRelaySent = node.paths?.stats.relaySent;
+    const status = node.peerStatus().find((peer) => peer.key === p.key);
+    expect(status).toMatchObject({ path: "direct", endpoint: `webrtc:${p.key}`, relay: null });
+    expect(formatPath(status as NonNullable<typeof status>)).toBe("direct webrtc");
+
+    const bytes = seededBytes(0x7e57)(1 << 20);
+    const pageNet = p.plane.net as NetInterface;
+    const pageAddress = p.control.map.self.addresses[0] as string;
+    const agentAddress = node.state.self.addresses[0] as string;
+    const atAgent = node.webrtc?.channels.stats as ChannelBindStats;
+    // Agent to page: the agent's werift sends the bulk. Probes through the relay go on (one
+    // relay ping per round, a few hundred bytes a second): the relay stays ~flat.
+    const sentBefore = atAgent.bytesSent;
+    const [down, downS] = await measured(relay, async () => {
+      expect(await transfer(node.net, pageNet, pageAddress, bytes)).toBe(bytes.length);
+    });
+    expect(atAgent.bytesSent - sentBefore).toBeGreaterThan(bytes.length);
+    expect(down).toBeLessThan(8 * 1024);
+    // Page to agent: what the page's PathBind does with a full channel is the page's.
+    const receivedBefore = atAgent.bytesReceived;
+    const [up, upS] = await measured(relay, async () => {
+      expect(await transfer(pageNet, node.net, agentAddress, bytes)).toBe(bytes.length);
+    });
+    const overChannel = atAgent.bytesReceived - receivedBefore;
+    expect(overChannel).toBeGreaterThan(bytes.length / 2);
+    expect(node.paths?.stats.relaySent).toBe(agentRelaySent);
+
+    // The page vanishes without a bye: the agent learns it from werift (the channel's close)
+    // and its path returns to the relay well within the channel trust window (2.2 s).
+    p.dropByes = true;
+    const closing = performance.now();
+    p.sessions.close();
+    await waitUntil(
+      () => node.paths?.pathOf(p.key)?.path === "relay",
+      "the agent back on the relay",
+      {
+        hangAfterMs: 3_000,
+      },
+    );
+    const backMs = performance.now() - closing;
+    expect(backMs).toBeLessThan(2_200);
+    expect(node.webrtc?.sessions.size).toBe(0);
+    expect(node.webrtc?.channels.size).toBe(0);
+    console.log(
+      `page->agent over werift: channel open ${openMs.toFixed(0)} ms, direct both ways ${directMs.toFixed(0)} ms; ` +
+        `1 MiB agent->page ${downS.toFixed(2)} s (relay bytes out ${down}), ` +
+        `page->agent ${upS.toFixed(2)} s (relay bytes out ${up}, over the channel ${overChannel}); ` +
+        `back on the relay ${backMs.toFixed(0)} ms after the page's close`,
+    );
+  });
+});
