@@ -10,6 +10,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { formatPath } from "../../cli/status.ts";
+import { decodeAnswer, encodeAnswer } from "../../server/agent/local-wire.ts";
 import { weriftFactory } from "../../server/agent/rtc-werift.ts";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
 import { nodeControlClient } from "../../server/mesh-links.ts";
@@ -254,6 +255,21 @@ describe("the agent answers a page's WebRTC offer", () => {
     const status = node.peerStatus().find((peer) => peer.key === p.key);
     expect(status).toMatchObject({ path: "direct", endpoint: `webrtc:${p.key}`, relay: null });
     expect(formatPath(status as NonNullable<typeof status>)).toBe("direct webrtc");
+    // The local socket carries it to `corridor status` as it is.
+    const answer = {
+      status: {
+        self: null,
+        control: { state: "streaming", url: h.url, approvalUrl: null },
+        mode: "userspace" as const,
+        relay: null,
+        endpoints: [...node.endpoints],
+        peers: node.peerStatus(),
+      },
+    };
+    const carried = decodeAnswer("status", encodeAnswer("status", answer).trimEnd());
+    expect(carried.status.peers.find((peer) => peer.key === p.key)?.endpoint).toBe(
+      `webrtc:${p.key}`,
+    );
 
     const bytes = seededBytes(0x7e57)(1 << 20);
     const pageNet = p.plane.net as NetInterface;
