@@ -168,7 +168,7 @@ export class MeshNode {
             },
       onSynced: (map) => {
         this.direct?.paths.setPeers(map.peers);
-        this.webrtc?.synced(map.peers.map((peer) => peer.key));
+        this.webrtc?.synced(map);
       },
       onRelay: (relay) => {
         this.control?.update({ homeRelay: relay.id });

@@ -9,6 +9,7 @@
 // every offer with bye "disabled".
 
 import type { PeerSignalMessage } from "../../worker/control/messages.ts";
+import type { NetworkMap } from "../../worker/control/types.ts";
 import {
   CHANNEL_PREFIX,
   ChannelBind,
@@ -24,6 +25,7 @@ import {
 import type { RtcFactory } from "../../worker/path/rtc-types.ts";
 import type { Bind } from "../../worker/wireguard/bind.ts";
 import type { Clock } from "../../worker/wireguard/clock.ts";
+import { formatIp, parseIp } from "../../worker/wireguard/ip-address.ts";
 import { weriftFactory } from "./rtc-werift.ts";
 
 /**
@@ -62,6 +64,15 @@ export function agentIceServers(stun: string | undefined): string[] {
   return stun === undefined || stun === "" ? [] : [`stun:${stun}`];
 }
 
+/** An address in one spelling (IPv6 has several), or undefined when it is none. */
+function canonical(address: string): string | undefined {
+  try {
+    return formatIp(parseIp(address));
+  } catch {
+    return undefined;
+  }
+}
+
 /** A random attempt id (the answerer uses the offer's; RtcSessions wants one anyway). */
 function randomSid(): string {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -85,6 +96,8 @@ export class RtcAnswerer {
   private readonly untaken = new Set<string>();
   /** The endpoint keys ("webrtc:<key>") of the open channels. */
   private readonly open = new Set<string>();
+  /** The mesh's addresses (this node's and its peers'): never ICE candidates. */
+  private meshAddresses = new Set<string>();
 
   constructor(options: RtcAnswererOptions) {
     const factory =
@@ -94,6 +107,10 @@ export class RtcAnswerer {
         loopback: options.loopback,
         interfaceAddress: options.host,
         ipv6: options.host?.includes(":") === true,
+        excluded: (address) => {
+          const known = canonical(address);
+          return known !== undefined && this.meshAddresses.has(known);
+        },
       });
     this.sessions = new RtcSessions({
       role: "answer",
@@ -145,11 +162,21 @@ export class RtcAnswerer {
   }
 
   /**
-   * After each map reached the PathBind (setPeers): connections to peers gone are closed, and
-   * channels it could not take before are offered again.
+   * After each map reached the PathBind (setPeers): connections to peers gone are closed,
+   * channels it could not take before are offered again, and the mesh's addresses are kept out
+   * of ICE (a TUN agent's interface carries them: a path through the tunnel is no direct one).
    */
-  synced(peerKeys: Iterable<string>): void {
-    this.sessions.retain(new Set(peerKeys));
+  synced(map: Pick<NetworkMap, "self" | "peers">): void {
+    const addresses = new Set<string>();
+    for (const peer of [map.self, ...map.peers]) {
+      for (const address of peer.addresses) {
+        // A prefix ("100.64.0.7/32") names its address.
+        const known = canonical(address.split("/")[0] ?? "");
+        if (known !== undefined) addresses.add(known);
+      }
+    }
+    this.meshAddresses = addresses;
+    this.sessions.retain(new Set(map.peers.map((peer) => peer.key)));
     for (const key of [...this.untaken]) this.take(key);
   }
 

@@ -10,7 +10,10 @@
 //   for WireGuard, which recovers from loss; a deep queue only adds delay);
 // - a channel werift creates in-band reaches the other side as ordered (werift overwrites the
 //   unordered bit): the page creates the channel, the agent answers. The offer role exists for
-//   Node-only tests and labs.
+//   Node-only tests and labs;
+// - werift gathers every interface but tun*/tap*/veth*-named ones, so a TUN agent's own
+//   WireGuard interface would be a candidate: addresses `excluded` says are the mesh's are
+//   neither announced nor taken from the peer (a path through the tunnel is no direct path).
 // werift is imported on the first connection: an agent no page ever reaches does not pay its
 // ~170 ms and ~30 MB.
 
@@ -41,6 +44,8 @@ export interface WeriftOptions {
   maxBuffered?: number;
   /** Seconds gathering waits for a STUN answer (default 3; werift's is 5). */
   stunTimeoutS?: number;
+  /** Addresses that are no candidate, ours or the peer's (the mesh's own addresses). */
+  excluded?: (address: string) => boolean;
 }
 
 /** The default bound on a channel's buffered bytes: deeper queues slow werift's sender down. */
@@ -55,17 +60,21 @@ function loadWerift(): Promise<Werift> {
   return loading;
 }
 
-/** True when a candidate line ("candidate:..." or "a=candidate:...") names an mDNS host. */
-export function isMdnsCandidate(candidate: string): boolean {
-  const address = candidate.split(" ")[4];
-  return address?.toLowerCase().endsWith(".local") === true;
+/** The address field of a candidate line ("candidate:..." or "a=candidate:..."). */
+function candidateAddress(candidate: string): string | undefined {
+  return candidate.trimEnd().split(" ")[4];
 }
 
-/** `sdp` without its a=candidate lines that name an mDNS host. */
-export function withoutMdnsCandidates(sdp: string): string {
+/** True when a candidate line ("candidate:..." or "a=candidate:...") names an mDNS host. */
+export function isMdnsCandidate(candidate: string): boolean {
+  return candidateAddress(candidate)?.toLowerCase().endsWith(".local") === true;
+}
+
+/** `sdp` without the a=candidate lines `drop` refuses. */
+export function withoutCandidates(sdp: string, drop: (candidate: string) => boolean): string {
   return sdp
     .split(/(?<=\n)/)
-    .filter((line) => !(line.startsWith("a=candidate:") && isMdnsCandidate(line.trimEnd())))
+    .filter((line) => !(line.startsWith("a=candidate:") && drop(line.slice(2).trimEnd())))
     .join("");
 }
 
@@ -142,19 +151,19 @@ class WeriftConnection implements RtcConnection {
 
   async acceptAnswer(sdp: string): Promise<void> {
     const pc = await this.ready;
-    await pc.setRemoteDescription({ type: "answer", sdp: withoutMdnsCandidates(sdp) });
+    await pc.setRemoteDescription({ type: "answer", sdp: withoutCandidates(sdp, this.unusable) });
   }
 
   async answer(sdp: string): Promise<string> {
     if (this.options.role !== "answer") throw new Error("webrtc: this factory offers only");
     const pc = await this.ready;
-    await pc.setRemoteDescription({ type: "offer", sdp: withoutMdnsCandidates(sdp) });
+    await pc.setRemoteDescription({ type: "offer", sdp: withoutCandidates(sdp, this.unusable) });
     await pc.setLocalDescription(await pc.createAnswer());
     return this.localSdp(pc);
   }
 
   async addCandidate(candidate: RtcCandidate): Promise<void> {
-    if (isMdnsCandidate(candidate.candidate)) return;
+    if (this.unusable(candidate.candidate)) return;
     const pc = await this.ready;
     if (this.ended) return;
     await pc.addIceCandidate({
@@ -175,21 +184,25 @@ class WeriftConnection implements RtcConnection {
     const sdp = pc.localDescription?.sdp;
     if (sdp === undefined) throw new Error("webrtc: no local description");
     if (this.ended) throw new Error("webrtc: connection closed");
-    return sdp
-      .split(/(?<=\n)/)
-      .filter((line) => !line.startsWith("a=candidate:") || this.announced(line.slice(2)))
-      .join("");
+    return withoutCandidates(sdp, (candidate) => !this.announced(candidate));
   }
 
   /**
-   * Whether a local candidate is worth announcing: with a bound address, werift still lists
-   * the other interfaces' addresses as host candidates, though its sockets cannot use them.
+   * Whether a local candidate is worth announcing: not one of the mesh's addresses, and with a
+   * bound address only that one (werift still lists the other interfaces' addresses as host
+   * candidates, though its sockets cannot use them).
    */
   private announced(candidate: string): boolean {
-    if (this.bound === undefined) return true;
     const fields = candidate.trimEnd().split(" ");
-    return fields[7] !== "host" || fields[4] === this.bound;
+    const address = fields[4] ?? "";
+    if (this.options.excluded?.(address) === true) return false;
+    return this.bound === undefined || fields[7] !== "host" || address === this.bound;
   }
+
+  /** A remote candidate werift must not see: an mDNS name, or one of the mesh's addresses. */
+  private readonly unusable = (candidate: string): boolean =>
+    isMdnsCandidate(candidate) ||
+    this.options.excluded?.(candidateAddress(candidate) ?? "") === true;
 
   private watch(pc: RTCPeerConnection): void {
     pc.onIceCandidate.subscribe((candidate) => {

@@ -10,7 +10,7 @@ import {
   isMdnsCandidate,
   weriftConfig,
   weriftFactory,
-  withoutMdnsCandidates,
+  withoutCandidates,
 } from "../../server/agent/rtc-werift.ts";
 import type { PeerSignalMessage } from "../../worker/control/messages.ts";
 import { signalContentReason } from "../../worker/control/signal-values.ts";
@@ -30,6 +30,7 @@ interface Side {
   closed: number;
   /** Signals it sent that the shared checks refuse (must stay empty). */
   refused: string[];
+  sent: OutgoingSignal[];
 }
 
 interface Pair {
@@ -59,6 +60,7 @@ function side(
     received: [],
     closed: 0,
     refused: [],
+    sent: [],
   };
   out.sessions = new RtcSessions({
     role,
@@ -69,6 +71,7 @@ function side(
         out.refused.push(reason);
         throw new Error(reason);
       }
+      out.sent.push(signal);
       deliver(signal);
       return true;
     },
@@ -88,7 +91,9 @@ function side(
   return out;
 }
 
-function pair(options: { maxBuffered?: number } = {}): Pair {
+function pair(
+  options: { maxBuffered?: number; excluded?: (address: string) => boolean } = {},
+): Pair {
   const p = { passByes: true, rewrite: (s: PeerSignalMessage) => s } as Pair;
   // Signals arrive on a later turn, as they would over a socket.
   const to = (target: () => Side, from: string) => (signal: OutgoingSignal) => {
@@ -99,12 +104,12 @@ function pair(options: { maxBuffered?: number } = {}): Pair {
   };
   p.offer = side(
     "offer",
-    weriftFactory({ role: "offer", loopback: true, maxBuffered: options.maxBuffered }),
+    weriftFactory({ role: "offer", loopback: true, ...options }),
     to(() => p.answer, OFFERER),
   );
   p.answer = side(
     "answer",
-    weriftFactory({ role: "answer", loopback: true, maxBuffered: options.maxBuffered }),
+    weriftFactory({ role: "answer", loopback: true, ...options }),
     to(() => p.offer, ANSWERER),
   );
   return p;
@@ -196,7 +201,7 @@ describe("werift factory", () => {
     expect(isMdnsCandidate("candidate:1 1 udp 2122260223 192.0.2.7 54321 typ host")).toBe(false);
     const sdp =
       "v=0\r\na=candidate:1 1 udp 1 x.local 9 typ host\r\na=candidate:2 1 udp 1 192.0.2.7 9 typ host\r\na=mid:0\r\n";
-    expect(withoutMdnsCandidates(sdp)).toBe(
+    expect(withoutCandidates(sdp, isMdnsCandidate)).toBe(
       "v=0\r\na=candidate:2 1 udp 1 192.0.2.7 9 typ host\r\na=mid:0\r\n",
     );
 
@@ -224,6 +229,23 @@ describe("werift factory", () => {
     p.answer.sessions.close();
     // A lookup werift had started would hold a UDP socket on 5353 and a 10 s timer.
     await waitUntil(idle, "nothing left running", { hangAfterMs: 3_000 });
+  });
+
+  it("leaves excluded addresses (the mesh's own) out of its candidates and the peer's", async () => {
+    // Everything but loopback is "the mesh" here: the channel must still open, over loopback.
+    const excluded = (address: string) => address !== "127.0.0.1";
+    const p = pair({ excluded });
+    await opened(p);
+    const addresses = (side: Side) =>
+      side.sent
+        .flatMap((signal) => [
+          ...(signal.candidate === undefined ? [] : [signal.candidate]),
+          ...(signal.sdp ?? "").split("\r\n").filter((line) => line.startsWith("a=candidate:")),
+        ])
+        .map((line) => line.split(" ")[4]);
+    expect(addresses(p.answer).length).toBeGreaterThan(0);
+    expect(new Set(addresses(p.answer))).toEqual(new Set(["127.0.0.1"]));
+    expect(new Set(addresses(p.offer))).toEqual(new Set(["127.0.0.1"]));
   });
 
   it("drops instead of queueing above the send bound", async () => {

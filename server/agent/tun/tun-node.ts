@@ -256,7 +256,7 @@ export class TunNode {
     // The filter first: a peer the policy narrows is narrowed before it is on the interface.
     await this.filter?.apply(map);
     running.paths.setPeers(map.peers);
-    this.webrtc.synced(map.peers.map((peer) => peer.key));
+    this.webrtc.synced(map);
     await running.sync.apply(map);
   }
 
