@@ -60,7 +60,7 @@ export function createApp(root: HTMLElement, engine: Engine): App {
     strip: tabs.strip,
     panels: tabs.panels,
   });
-  installDebugHooks(tabs);
+  installDebugHooks(tabs, engine);
   const accountBar = new AccountBar(layout.account, {
     signIn: () => navigate({ kind: "mesh" }),
     signOut: () => void signOutNow(),

@@ -1,6 +1,8 @@
 // A hook for end-to-end tests: the terminal's text from xterm's buffer API (the WebGL renderer
 // draws on a canvas, so the DOM holds no text to read).
 
+import type { MeshHost } from "../worker/api.ts";
+import type { Engine } from "./engine.ts";
 import type { TerminalTabs } from "./views/terminal-tabs.ts";
 
 export interface CorridorDebug {
@@ -10,6 +12,10 @@ export interface CorridorDebug {
   sessionState(tabIndex: number): string;
   /** "webgl" or "dom" for the tab at `tabIndex`. */
   renderer(tabIndex: number): string;
+  /** The mesh's hosts as the engine sees them now (path, round trip: the direct-path tests). */
+  meshHosts(): Promise<MeshHost[]>;
+  /** One ICMP echo through the tunnel to a mesh host: the round trip (ms) or null. */
+  meshPing(host: string, timeoutMs: number): Promise<number | null>;
 }
 
 declare global {
@@ -18,8 +24,10 @@ declare global {
   }
 }
 
-export function installDebugHooks(tabs: TerminalTabs): void {
+export function installDebugHooks(tabs: TerminalTabs, engine: Engine): void {
   window.corridorDebug = {
+    meshHosts: () => engine.meshHosts(),
+    meshPing: (host, timeoutMs) => engine.pingHost("mesh", host, timeoutMs),
     terminalText: (tabIndex) => tabs.sessions[tabIndex]?.lines().join("\n") ?? "",
     sessionState: (tabIndex) => tabs.sessions[tabIndex]?.state ?? "",
     renderer: (tabIndex) =>

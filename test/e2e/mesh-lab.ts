@@ -86,6 +86,16 @@ export interface MeshLabOptions {
    * returns to 127.0.0.1, so tests that sign in stay there.
    */
   corridorLocalhost?: boolean;
+  /**
+   * The address `corridor serve` listens on (default 127.0.0.1): the direct-path lab
+   * (direct-lab.ts) uses its veth's root end, so agents in its namespace reach it; Chromium
+   * must then treat that origin as secure (--unsafely-treat-insecure-origin-as-secure).
+   */
+  host?: string;
+  /** Runs the agents inside this network namespace (default: the test's own). */
+  agentNetns?: string;
+  /** The agents keep their direct paths (UDP and WebRTC); default: `--no-direct`. */
+  agentDirect?: boolean;
 }
 
 /** An API answer: status and parsed JSON body. */
@@ -223,6 +233,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
     const mount = new ControlMount();
     const serve = await startServe({
       port: 0,
+      host: options.host,
       webRoot,
       mount,
       relay: {
@@ -336,9 +347,13 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
         [
           "agent",
           ...["--server", origin, "--hostname", spec.name, "--state", join(tmp, spec.name)],
-          "--no-direct",
+          ...(options.agentDirect === true ? [] : ["--no-direct"]),
         ],
-        { env: { CORRIDOR_AUTH_KEY: jsonString(key.json, "key") }, wrap },
+        {
+          env: { CORRIDOR_AUTH_KEY: jsonString(key.json, "key") },
+          wrap,
+          netns: options.agentNetns,
+        },
       );
       cleanup.push(() => agent.stop("SIGKILL"));
       const joined = await agent.waitFor(/joined \S+ as (\S+) \(/);

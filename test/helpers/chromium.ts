@@ -22,7 +22,11 @@ export function chromiumPrereq(): Prereq {
   return prereq(executable(CHROMIUM));
 }
 
-/** Launches headless Chromium; the caller closes it. */
-export function launchChromium(timeout = 120_000): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout });
+/** Launches headless Chromium (with `extraArgs` after ours); the caller closes it. */
+export function launchChromium(timeout = 120_000, extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+    timeout,
+  });
 }

@@ -90,7 +90,7 @@ class SharePage {
     // Only this share's sessions: a reload brings them back, and never another network's.
     const network = () => shareNetworkId(this.id);
     this.tabs = new TerminalTabs(engine, (live) => live.networkId === network());
-    installDebugHooks(this.tabs);
+    installDebugHooks(this.tabs, engine);
     this.main = h(
       "main",
       { class: "main share-main", data: { view: "page" } },

@@ -70,6 +70,8 @@ export interface PathBindStats {
   unknownSource: number;
   /** Changes of a peer's path or direct endpoint. */
   switches: number;
+  /** Packets also sent through the relay while their data channel was in doubt. */
+  doubtCopies: number;
 }
 
 /** The path in use to one peer. */
@@ -112,6 +114,7 @@ export class PathBind implements Bind {
     probesDropped: 0,
     unknownSource: 0,
     switches: 0,
+    doubtCopies: 0,
   };
   private readonly timings: PathTimings;
   private readonly table: PeerTable;
@@ -152,9 +155,15 @@ export class PathBind implements Bind {
     const direct = this.options.direct;
     if (!this.disabled && direct !== undefined && to.key.startsWith(PEER_PREFIX)) {
       const best = this.table.get(to.key)?.best;
-      if (best !== undefined && trusted(best, this.options.clock.now(), this.timings)) {
+      const now = this.options.clock.now();
+      if (best !== undefined && trusted(best, now, this.timings)) {
         if (direct.send(packet, best.endpoint)) {
           this.stats.directSent++;
+          if (best.channel === true && now - best.lastPong > this.timings.channelDoubtMs) {
+            // A pong is overdue: the relay carries a copy until the channel answers again.
+            this.stats.doubtCopies++;
+            this.options.relay.send(packet, to);
+          }
           return true;
         }
       }

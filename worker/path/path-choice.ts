@@ -29,6 +29,12 @@ export interface PathTimings {
   channelTrustMs: number;
   /** Probe interval while a data channel is in use (ms): three probes per trust window. */
   channelProbeMs: number;
+  /**
+   * A data channel whose last pong is older than this (ms: a probe overdue) is in doubt: packets
+   * go over it and, copied, through the relay until a pong comes (WireGuard drops the duplicate
+   * as a replay), so a cut costs about this long rather than the whole trust window.
+   */
+  channelDoubtMs: number;
 }
 
 /**
@@ -43,6 +49,7 @@ export const DEFAULT_TIMINGS: PathTimings = {
   backoffAfter: 3,
   channelTrustMs: 2200,
   channelProbeMs: 700,
+  channelDoubtMs: 1000,
 };
 
 /** True when `candidate` answered recently enough to carry traffic. */
