@@ -283,7 +283,9 @@ export class Agent implements AgentHandle {
     if (this.socks5 !== undefined) lines.push(socks5Line(this.socks5));
     const udp = this.node.directPort;
     lines.push(
-      udp === undefined ? "paths: relay only" : `paths: direct UDP on port ${udp}, else the relay`,
+      udp === undefined
+        ? "paths: relay only"
+        : `paths: direct UDP on port ${udp} and WebRTC from pages, else the relay`,
     );
     return lines;
   }
