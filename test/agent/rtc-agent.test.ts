@@ -11,29 +11,19 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { formatPath } from "../../cli/status.ts";
 import { decodeAnswer, encodeAnswer } from "../../server/agent/local-wire.ts";
-import { weriftFactory } from "../../server/agent/rtc-werift.ts";
 import { nodeX25519 } from "../../server/crypto/x25519-node.ts";
-import { nodeControlClient } from "../../server/mesh-links.ts";
 import { MeshNode } from "../../server/mesh-node.ts";
 import { type RelayServer, startRelay } from "../../server/relay/relay-server.ts";
 import { startStunServer } from "../../server/relay/stun-server.ts";
-import { nodeRelayConnect } from "../../server/relay/ws-node.ts";
-import type { ControlClient } from "../../worker/control/client.ts";
-import { initCrypto } from "../../worker/crypto/index.ts";
-import { MeshPlane } from "../../worker/mesh/mesh-plane.ts";
-
 import type { NetInterface } from "../../worker/net/interface.ts";
-import { ChannelBind, type ChannelBindStats, DirectBinds } from "../../worker/path/channel-bind.ts";
-import { PathBind } from "../../worker/path/path-bind.ts";
-import { RtcSessions } from "../../worker/path/rtc-sessions.ts";
-import { PEER_PREFIX } from "../../worker/relay/endpoint.ts";
-import { systemClock } from "../../worker/wireguard/clock.ts";
+import type { ChannelBindStats } from "../../worker/path/channel-bind.ts";
 import { parseIp } from "../../worker/wireguard/ip-address.ts";
-import { generatePrivateKey, keyToBase64 } from "../../worker/wireguard/keys.ts";
+import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { type Harness, startHarness } from "../control/stream-harness.ts";
 import { reservedPort } from "../helpers/ports.ts";
 import { seededBytes } from "../helpers/seeded.ts";
 import { waitUntil } from "../helpers/wait.ts";
+import { startPage } from "./rtc-page.ts";
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -91,93 +81,6 @@ async function agent(h: Harness, hostname: string, disabled = false): Promise<Me
   return node;
 }
 
-/** The page's node, as the browser engine makes it, with werift for the page's WebRTC. */
-interface Page {
-  key: string;
-  control: ControlClient;
-  plane: MeshPlane;
-  sessions: RtcSessions;
-  paths: () => PathBind;
-  /** Byes are not sent (a page that vanished says nothing). */
-  dropByes: boolean;
-}
-
-async function page(h: Harness): Promise<Page> {
-  const privateKey = generatePrivateKey();
-  const publicKey = await nodeX25519.publicKey(privateKey);
-  const core = await initCrypto();
-  const channels = new ChannelBind();
-  let paths: PathBind | undefined;
-  let ids = 0;
-  const out = { key: keyToBase64(publicKey), dropByes: false } as Page;
-  out.sessions = new RtcSessions({
-    role: "offer",
-    factory: weriftFactory({ role: "offer", loopback: true, interfaceAddress: "127.0.0.1" }),
-    signal: (signal) => (signal.kind === "bye" && out.dropByes) || out.control.signal(signal),
-    iceServers: () => [],
-    clock: systemClock,
-    randomId: () => `page-attempt-${++ids}`,
-    maxChannels: 8,
-    eligible: (key) => out.control.map.peerByKey(key)?.online === true,
-    onOpen: (key, channel) => {
-      channels.attach(key, channel);
-      paths?.channelOpened(key);
-    },
-    onDatagram: (key, packet) => channels.receive(key, packet),
-    onClosed: (key, channel) => {
-      channels.detach(key, channel);
-      paths?.channelClosed(key);
-    },
-  });
-  out.plane = new MeshPlane({
-    privateKey,
-    core,
-    x25519: nodeX25519,
-    relayConnect: nodeRelayConnect(),
-    relayBackoffBaseMs: 20,
-    relayBackoffMaxMs: 200,
-    wrapBind: (relays) => {
-      paths = new PathBind({
-        relay: relays,
-        direct: new DirectBinds(channels, undefined),
-        privateKey,
-        publicKey,
-        x25519: nodeX25519,
-        clock: systemClock,
-        randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-        onRelaySend: (id) => out.sessions.want(id.slice(PEER_PREFIX.length)),
-      });
-      return paths;
-    },
-    onSynced: (map) => {
-      paths?.setPeers(map.peers);
-      out.sessions.retain(new Set(map.peers.map((p) => p.key)));
-    },
-  });
-  out.paths = () => {
-    if (paths === undefined) throw new Error("page: no map yet");
-    return paths;
-  };
-  out.control = nodeControlClient({
-    controlUrl: h.url,
-    privateKey,
-    core,
-    authKey: await h.authKey({ userId: h.alice.id }),
-    hostname: "page",
-    os: "browser",
-    onMap: (state) => void out.plane.apply(state.snapshot()).catch(() => {}),
-    onSignal: (message) => out.sessions.onSignal(message),
-  });
-  cleanup.push(async () => {
-    out.sessions.close();
-    out.control.close();
-    await out.plane.close();
-  });
-  await out.control.start();
-  await out.plane.settled();
-  return out;
-}
-
 /** Sends `bytes` over TCP from `from` to a sink on `to` (at `address`); resolves to what arrived. */
 async function transfer(
   from: NetInterface,
@@ -219,7 +122,8 @@ describe("the agent answers a page's WebRTC offer", () => {
     const { h, relay } = await mesh();
     const node = await agent(h, "agent");
     const off = await agent(h, "agent-off", true);
-    const p = await page(h);
+    const p = await startPage(h.url, await h.authKey({ userId: h.alice.id }));
+    cleanup.push(() => p.close());
     await waitUntil(
       () =>
         node.state.peerByKey(p.key) !== undefined &&
