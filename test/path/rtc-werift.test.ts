@@ -17,6 +17,7 @@ import { signalContentReason } from "../../worker/control/signal-values.ts";
 import { type OutgoingSignal, RtcSessions } from "../../worker/path/rtc-sessions.ts";
 import type { DatagramChannel, RtcFactory } from "../../worker/path/rtc-types.ts";
 import { systemClock } from "../../worker/wireguard/clock.ts";
+import { CANDIDATES, OFFER } from "../control/signal-fixtures.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
 const OFFERER = `${"b".repeat(43)}=`;
@@ -266,6 +267,45 @@ describe("werift factory", () => {
     await waitUntil(() => p.offer.channel?.send(packet) === true, "room again", {
       hangAfterMs: 2_000,
     });
+  });
+
+  it("answers a Chromium offer nobody will connect, takes its candidates, and closes cleanly", async () => {
+    const events: string[] = [];
+    const conn = weriftFactory({ role: "answer", interfaceAddress: "127.0.0.1" }).create(
+      { iceServers: [] },
+      {
+        onCandidate: () => events.push("candidate"),
+        onOpen: () => events.push("open"),
+        onDatagram: () => events.push("datagram"),
+        onClose: (reason) => events.push(`close ${reason}`),
+      },
+    );
+    const sdp = await conn.answer(OFFER);
+    expect(signalContentReason({ sid: "s0000000", kind: "answer", sdp })).toBeNull();
+    expect(sdp).toContain("a=setup:active");
+    // Every candidate form a browser sends: applied or skipped, never a hang or a throw.
+    const started = performance.now();
+    await Promise.all(
+      CANDIDATES.map((candidate) => conn.addCandidate({ candidate, mid: "0", mline: 0 })),
+    );
+    expect(performance.now() - started).toBeLessThan(1_000);
+    conn.close();
+    conn.close();
+    await waitUntil(idle, "nothing left running", { hangAfterMs: 3_000 });
+    expect(events.filter((e) => e !== "candidate")).toEqual([]);
+    // An offer werift cannot use (the control server never passes one) ends the attempt: werift
+    // rejects it, or writes an answer the shared checks refuse (RtcSessions: bye bad_sdp).
+    const broken = weriftFactory({ role: "answer" }).create(
+      { iceServers: [] },
+      { onCandidate: () => {}, onOpen: () => {}, onDatagram: () => {}, onClose: () => {} },
+    );
+    const outcome = await broken.answer("v=0\r\n").then(
+      (answer) => signalContentReason({ sid: "s0000000", kind: "answer", sdp: answer }),
+      () => "rejected",
+    );
+    expect(outcome).not.toBeNull();
+    broken.close();
+    await waitUntil(idle, "nothing left running", { hangAfterMs: 3_000 });
   });
 
   it("passes our STUN servers, never werift's default, and binds one address when asked", () => {
