@@ -181,13 +181,14 @@ describe("the agent answers a page's WebRTC offer", () => {
     const agentAddress = node.state.self.addresses[0] as string;
     const atAgent = node.webrtc?.channels.stats as ChannelBindStats;
     // Agent to page: the agent's werift sends the bulk. Probes through the relay go on (one
-    // relay ping per round, a few hundred bytes a second): the relay stays ~flat.
+    // relay ping per round, a few hundred bytes a second: 0.1-0.7 KB measured here), so the
+    // relay stays ~flat; a full channel spilling onto the relay put 33 KB there.
     const sentBefore = atAgent.bytesSent;
     const [down, downS] = await measured(relay, async () => {
       expect(await transfer(node.net, pageNet, pageAddress, bytes)).toBe(bytes.length);
     });
     expect(atAgent.bytesSent - sentBefore).toBeGreaterThan(bytes.length);
-    expect(down).toBeLessThan(8 * 1024);
+    expect(down).toBeLessThan(12 * 1024);
     // Page to agent: what the page's PathBind does with a full channel is the page's.
     const receivedBefore = atAgent.bytesReceived;
     const [up, upS] = await measured(relay, async () => {
