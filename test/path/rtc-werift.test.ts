@@ -15,7 +15,7 @@ import {
 import type { PeerSignalMessage } from "../../worker/control/messages.ts";
 import { signalContentReason } from "../../worker/control/signal-values.ts";
 import { type OutgoingSignal, RtcSessions } from "../../worker/path/rtc-sessions.ts";
-import type { DatagramChannel, RtcFactory } from "../../worker/path/rtc-types.ts";
+import type { DatagramChannel, RtcConnection, RtcFactory } from "../../worker/path/rtc-types.ts";
 import { systemClock } from "../../worker/wireguard/clock.ts";
 import { CANDIDATES, OFFER } from "../control/signal-fixtures.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -306,6 +306,34 @@ describe("werift factory", () => {
     expect(outcome).not.toBeNull();
     broken.close();
     await waitUntil(idle, "nothing left running", { hangAfterMs: 3_000 });
+  });
+
+  it("reports a peer's close once (channel and connection both end), and nothing after close()", async () => {
+    const closes = { offer: [] as string[], answer: [] as string[] };
+    const opens = { offer: 0, answer: 0 };
+    const conns = {} as Record<"offer" | "answer", RtcConnection>;
+    for (const role of ["offer", "answer"] as const) {
+      const other = role === "offer" ? "answer" : "offer";
+      conns[role] = weriftFactory({ role, loopback: true }).create(
+        { iceServers: [] },
+        {
+          onCandidate: (candidate) => void conns[other].addCandidate(candidate).catch(() => {}),
+          onOpen: () => opens[role]++,
+          onDatagram: () => {},
+          onClose: (reason) => closes[role].push(reason),
+        },
+      );
+    }
+    await conns.offer.acceptAnswer(await conns.answer.answer(await conns.offer.offer()));
+    await waitUntil(() => opens.offer === 1 && opens.answer === 1, "both open", {
+      hangAfterMs: 5_000,
+    });
+    conns.offer.close();
+    await waitUntil(() => closes.answer.length > 0, "the answerer's close", { hangAfterMs: 5_000 });
+    conns.answer.close();
+    await waitUntil(idle, "nothing left running", { hangAfterMs: 3_000 });
+    expect(closes.answer).toEqual(["channel closed"]);
+    expect(closes.offer).toEqual([]);
   });
 
   it("passes our STUN servers, never werift's default, and binds one address when asked", () => {
