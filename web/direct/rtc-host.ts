@@ -1,23 +1,49 @@
 // This page's WebRTC, lent to the engine (docs/paths.md, "Direct paths from the browser"): a
 // Worker has no RTCPeerConnection in Chromium, so the page runs the connections the engine asks
-// for (worker/engine/rtc-port.ts has the messages) and moves their data channel's datagrams to
-// and from the engine over each connection's MessagePort. The page only offers: it creates the
-// one unreliable, unordered channel (werift, the agent's side, mislabels a channel it creates
-// in-band as ordered). Nothing here looks inside a datagram: they are WireGuard's ciphertext.
+// for (worker/engine/rtc-port.ts has the messages); each connection's data channel goes, with a
+// data port to the engine, to the page's channel worker (channel-worker.ts), off the main
+// thread. The page only offers: it creates the one unreliable, unordered channel (werift, the
+// agent's side, mislabels a channel it creates in-band as ordered). Nothing here looks inside a
+// datagram: they are WireGuard's ciphertext.
 
 import type {
   FromPageMessage,
   HostOpenMessage,
   ToPageMessage,
 } from "../../worker/engine/rtc-port.ts";
+import { pumpChannel } from "./channel-pump.ts";
 
-/**
- * Above this much queued in the channel a datagram is dropped rather than queued: WireGuard's
- * inner TCP recovers from loss, while a deep queue only adds delay (and werift degrades).
- */
-const MAX_BUFFERED = 256 * 1024;
 /** Connections this page runs at most, whatever the engine asks (MAX_CHANNELS_PER_PAGE). */
 const MAX_CONNECTIONS = 8;
+
+let channelWorker: Worker | null | undefined;
+
+/**
+ * Runs the channel's datagrams off this page's main thread: the channel goes to the page's
+ * channel worker (Chromium can transfer a data channel to a dedicated worker, not to the
+ * engine's SharedWorker). Where the browser cannot, it is pumped here.
+ */
+function handOff(channel: RTCDataChannel, port: MessagePort): void {
+  if (channelWorker === undefined) {
+    try {
+      channelWorker = new Worker(new URL("./channel-worker.ts", import.meta.url), {
+        type: "module",
+        name: "corridor-channels",
+      });
+    } catch {
+      channelWorker = null;
+    }
+  }
+  if (channelWorker !== null) {
+    try {
+      channelWorker.postMessage({ channel, port }, [channel as unknown as Transferable, port]);
+      return;
+    } catch {
+      // Not transferable here (DataCloneError): nothing moved, the page pumps it.
+    }
+  }
+  pumpChannel(channel, port);
+}
 
 /** The connections this page runs now (for the page's own diagnostics). */
 let running = 0;
@@ -67,7 +93,8 @@ function runConnection(port: MessagePort, iceServers: string[]): void {
     return;
   }
   running++;
-  let channel: RTCDataChannel | undefined;
+  /** The offer made the channel (once: a repeated offer request reuses it). */
+  let channelMade = false;
   let ended = false;
   const end = (reason: string | null): void => {
     if (ended) return;
@@ -93,28 +120,21 @@ function runConnection(port: MessagePort, iceServers: string[]): void {
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "failed") end("ice_failed");
   };
-  const openChannel = (): RTCDataChannel => {
+  const openChannel = (): void => {
     const dc = pc.createDataChannel("wireguard", { ordered: false, maxRetransmits: 0 });
-    dc.binaryType = "arraybuffer";
-    dc.onopen = () => post({ t: "open" });
-    dc.onclose = () => end("channel_closed");
-    dc.onmessage = (event: MessageEvent) => {
-      const data = event.data;
-      if (data instanceof ArrayBuffer) port.postMessage(data, [data]);
-    };
-    return dc;
+    // The channel's data port: to the engine, and with the channel to the channel worker.
+    const data = new MessageChannel();
+    port.postMessage({ t: "data", port: data.port1 } satisfies FromPageMessage, [data.port1]);
+    handOff(dc, data.port2);
   };
   port.onmessage = (event: MessageEvent) => {
-    const data = event.data as ArrayBuffer | ToPageMessage;
-    if (data instanceof ArrayBuffer) {
-      if (channel?.readyState === "open" && channel.bufferedAmount <= MAX_BUFFERED) {
-        channel.send(data);
-      }
-      return;
-    }
+    const data = event.data as ToPageMessage;
     switch (data.t) {
       case "offer":
-        channel ??= openChannel();
+        if (!channelMade) {
+          channelMade = true;
+          openChannel();
+        }
         pc.createOffer()
           .then((offer) => pc.setLocalDescription(offer))
           .then(

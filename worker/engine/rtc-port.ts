@@ -2,8 +2,8 @@
 // browser"): a Worker has no RTCPeerConnection in Chromium, so each page that can offers to host
 // connections (web/direct/rtc-host.ts) with a MessagePort, and this RtcFactory runs every
 // connection in one of them. One MessagePort per connection carries its control messages (plain
-// objects) and its datagrams (bare ArrayBuffers, transferred: one postMessage per datagram each
-// way, no copy on the page's side). A page hosts at most MAX_CHANNELS_PER_PAGE connections;
+// objects) and its datagrams (bare ArrayBuffers, transferred, each a batch: rtc-batch.ts, as a
+// postMessage costs far more than a copy). A page hosts at most MAX_CHANNELS_PER_PAGE connections;
 // when it goes away (its pagehide message, or its page lock gone) its connections close and
 // their peers fall back to the relay at once.
 
@@ -15,6 +15,7 @@ import type {
   RtcEvents,
   RtcFactory,
 } from "../path/rtc-types.ts";
+import { BatchWriter, readBatch } from "./rtc-batch.ts";
 
 /** Connections one page hosts at most (the rest of the peers stay on the relay). */
 export const MAX_CHANNELS_PER_PAGE = 8;
@@ -31,19 +32,26 @@ export interface HostGoneMessage {
   t: "gone";
 }
 
-/** Connection port, engine → page. Datagrams travel as bare ArrayBuffers beside these. */
+/** Connection port, engine → page. */
 export type ToPageMessage =
   | { t: "offer"; req: number }
   | { t: "answer"; req: number; sdp: string }
   | { t: "candidate"; candidate: RtcCandidate }
   | { t: "close" };
 
-/** Connection port, page → engine. Datagrams travel as bare ArrayBuffers beside these. */
+/** Connection port, page → engine ("data": the channel's data port, once it exists). */
 export type FromPageMessage =
   | { t: "done"; req: number; sdp?: string; error?: string }
   | { t: "candidate"; candidate: RtcCandidate }
-  | { t: "open" }
+  | { t: "data"; port: MessagePort }
   | { t: "closed"; reason: string };
+
+/**
+ * Data port, channel → engine, beside the batches of datagrams (bare ArrayBuffers, both ways;
+ * rtc-batch.ts). The channel runs in the page's channel worker (web/direct/channel-worker.ts)
+ * or on the page.
+ */
+export type FromChannelMessage = { t: "open" } | { t: "closed"; reason: string };
 
 interface Host {
   port: MessagePort;
@@ -60,6 +68,19 @@ class PortConnection implements RtcConnection, DatagramChannel {
   >();
   private ended = false;
   opened = false;
+  /** The channel's data port (datagrams, open, closed), once the page sent it. */
+  private data: MessagePort | undefined;
+  /** Datagrams of one turn of the engine go to the channel as one message. */
+  private readonly batches = new BatchWriter(
+    (batch) => {
+      try {
+        this.data?.postMessage(batch, [batch]);
+      } catch {
+        // A closed port: the page's end (or pagehide) reports it.
+      }
+    },
+    (flush) => queueMicrotask(flush),
+  );
 
   constructor(
     private readonly port: MessagePort,
@@ -88,14 +109,8 @@ class PortConnection implements RtcConnection, DatagramChannel {
 
   send(packet: Uint8Array): boolean {
     if (this.ended || !this.opened) return false;
-    // The caller may reuse its bytes: a copy, whose buffer is then moved to the page.
-    const copy = packet.slice();
-    try {
-      this.port.postMessage(copy.buffer, [copy.buffer]);
-      return true;
-    } catch {
-      return false;
-    }
+    // Copied into the turn's batch: the caller may reuse its bytes at once.
+    return this.batches.add(packet);
   }
 
   close(): void {
@@ -117,6 +132,10 @@ class PortConnection implements RtcConnection, DatagramChannel {
     this.waiting.clear();
     this.port.onmessage = null;
     this.port.close();
+    if (this.data !== undefined) {
+      this.data.onmessage = null;
+      this.data.close();
+    }
     this.onEnd(this);
   }
 
@@ -137,15 +156,29 @@ class PortConnection implements RtcConnection, DatagramChannel {
     }
   }
 
-  /** What the page sent: checked, since a page is another realm (and may be any version). */
-  private receive(data: unknown): void {
+  /** What the channel sent on its data port: batches, "open", "closed". */
+  private receiveData(data: unknown): void {
     if (this.ended) return;
     if (data instanceof ArrayBuffer) {
-      if (this.opened && data.byteLength > 0 && data.byteLength <= 65_535) {
-        this.events.onDatagram(new Uint8Array(data));
+      if (!this.opened) return;
+      for (const datagram of readBatch(data).datagrams) {
+        if (this.ended) return;
+        this.events.onDatagram(datagram);
       }
       return;
     }
+    const message = (typeof data === "object" ? data : null) as Partial<FromChannelMessage> | null;
+    if (message?.t === "open" && !this.opened) {
+      this.opened = true;
+      this.events.onOpen(this);
+    } else if (message?.t === "closed") {
+      this.lost(typeof message.reason === "string" ? message.reason.slice(0, 64) : "closed");
+    }
+  }
+
+  /** What the page sent: checked, since a page is another realm (and may be any version). */
+  private receive(data: unknown): void {
+    if (this.ended) return;
     if (typeof data !== "object" || data === null) return;
     const message = data as Partial<FromPageMessage> & Record<string, unknown>;
     switch (message.t) {
@@ -167,11 +200,14 @@ class PortConnection implements RtcConnection, DatagramChannel {
         });
         return;
       }
-      case "open":
-        if (this.opened) return;
-        this.opened = true;
-        this.events.onOpen(this);
+      case "data": {
+        const port = message.port;
+        if (this.data !== undefined || !(port instanceof MessagePort)) return;
+        this.data = port;
+        port.onmessage = (event: MessageEvent) => this.receiveData(event.data);
+        port.start();
         return;
+      }
       case "closed":
         this.lost(typeof message.reason === "string" ? message.reason.slice(0, 64) : "closed");
         return;

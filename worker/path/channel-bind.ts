@@ -52,11 +52,20 @@ export class ChannelBind implements Bind {
     this.onReceive = onReceive;
   }
 
+  /**
+   * False without an open channel to that peer (the caller takes another path); a channel that
+   * refuses (its buffer full) drops the datagram and says true, as a full UDP socket would: a
+   * burst must not spill onto the relay.
+   */
   send(packet: Uint8Array, to: Endpoint): boolean {
     const attached = this.channels.get(to.key);
-    if (attached === undefined || !attached.channel.send(packet)) {
+    if (attached === undefined) {
       this.stats.sendDrops++;
       return false;
+    }
+    if (!attached.channel.send(packet)) {
+      this.stats.sendDrops++;
+      return true;
     }
     this.stats.datagramsSent++;
     this.stats.bytesSent += packet.length;
