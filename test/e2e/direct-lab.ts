@@ -16,6 +16,7 @@ import { launchChromium } from "../helpers/chromium.ts";
 import { onPath, type Prereq, prereq } from "../helpers/prereq.ts";
 import { installExitHook, newStem, removeNamespaceSync, unclosed } from "../interop/wg-netns.ts";
 import { must, WG_TOOLS } from "../interop/wg-tools.ts";
+import { type DelayProxy, startDelayProxy } from "./delay-proxy.ts";
 import { type MeshLab, meshLabPrereq, startMeshLab } from "./mesh-lab.ts";
 
 /** What the lab needs: the mesh lab's, plus nft (the UDP cut). */
@@ -39,6 +40,11 @@ export interface DirectLab {
   unblockUdp(): Promise<void>;
   /** The relay's bytes sent so far (corridor_relay_bytes_out_total). */
   relayBytesOut(): Promise<number>;
+  /**
+   * The proxy in front of the relay (the map's relay URL names it): its `delayMs` puts the relay
+   * at a distance from page and agent both; 0 (the default) leaves it on this host.
+   */
+  relayProxy: DelayProxy;
   close(): Promise<void>;
 }
 
@@ -61,6 +67,8 @@ export async function startDirectLab(): Promise<DirectLab> {
   const teardown = () => removeNamespaceSync(stem, `${stem}r`);
   unclosed.add(teardown);
   let mesh: MeshLab | undefined;
+  let servePort = 0;
+  let proxy: DelayProxy | undefined;
   try {
     await must([WG_TOOLS.ip, "netns", "add", stem]);
     await must([WG_TOOLS.ip, "-n", stem, "link", "set", "lo", "up"]);
@@ -81,18 +89,30 @@ export async function startDirectLab(): Promise<DirectLab> {
     await must([WG_TOOLS.ip, "-n", stem, "link", "set", "eth0", "up"]);
     await must([WG_TOOLS.ip, "addr", "add", `${rootAddress}/24`, "dev", `${stem}r`]);
     await must([WG_TOOLS.ip, "link", "set", `${stem}r`, "up"]);
+    const relayProxy = await startDelayProxy(rootAddress, 0, () => ({
+      host: rootAddress,
+      port: servePort,
+    }));
+    proxy = relayProxy;
     mesh = await startMeshLab({
       agents: [{ name: "web-01", tags: ["tag:server"] }],
       host: rootAddress,
       agentNetns: stem,
       agentDirect: true,
+      // The page and its relay behind the proxy (one origin: the page's CSP allows no other).
+      frontUrl: `http://${rootAddress}:${relayProxy.port}/`,
+      onServe: (url) => {
+        servePort = Number(new URL(url).port);
+      },
     });
   } catch (error) {
+    await proxy?.close();
     unclosed.delete(teardown);
     teardown();
     throw error;
   }
   const lab = mesh;
+  const relayProxy = proxy as DelayProxy;
   const nft = (args: string[], input?: string) =>
     must(
       [WG_TOOLS.ip, "netns", "exec", stem, "nft", ...args],
@@ -131,8 +151,10 @@ export async function startDirectLab(): Promise<DirectLab> {
       if (line === undefined) throw new Error("direct lab: no corridor_relay_bytes_out_total");
       return Number(line.split(" ")[1]);
     },
+    relayProxy,
     async close() {
       await lab.close();
+      await relayProxy.close();
       unclosed.delete(teardown);
       teardown();
     },

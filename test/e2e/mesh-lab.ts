@@ -96,6 +96,14 @@ export interface MeshLabOptions {
   agentNetns?: string;
   /** The agents keep their direct paths (UDP and WebRTC); default: `--no-direct`. */
   agentDirect?: boolean;
+  /**
+   * The URL people (and the map's relay) use instead of serve's own ("http://HOST:PORT/"): the
+   * direct-path lab puts a delaying proxy in front (delay-proxy.ts). The page's CSP allows its
+   * relay at its own origin only, so page and relay are both behind it; agents join at serve's.
+   */
+  frontUrl?: string;
+  /** Called with serve's own URL once it listens (the front proxy's target). */
+  onServe?: (serveUrl: string) => void;
 }
 
 /** An API answer: status and parsed JSON body. */
@@ -239,12 +247,14 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
       relay: {
         auth: openAndTokens(tokenPublicKey),
         relayId: "mesh-lab",
+        ...(options.frontUrl === undefined ? {} : { origins: [new URL(options.frontUrl).origin] }),
         metrics,
         logger,
       },
     });
     cleanup.push(() => serve.close());
-    const url = serve.url;
+    options.onServe?.(serve.url);
+    const url = options.frontUrl ?? serve.url;
     const origin = new URL(url).origin;
 
     // The provider knows our callback, which names the port serve got.
@@ -346,7 +356,8 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
       const agent = new CorridorProcess(
         [
           "agent",
-          ...["--server", origin, "--hostname", spec.name, "--state", join(tmp, spec.name)],
+          ...["--server", new URL(serve.url).origin],
+          ...["--hostname", spec.name, "--state", join(tmp, spec.name)],
           ...(options.agentDirect === true ? [] : ["--no-direct"]),
         ],
         {
