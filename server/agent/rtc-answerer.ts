@@ -10,12 +10,7 @@
 
 import type { PeerSignalMessage } from "../../worker/control/messages.ts";
 import type { NetworkMap } from "../../worker/control/types.ts";
-import {
-  CHANNEL_PREFIX,
-  ChannelBind,
-  DirectBinds,
-  isChannelEndpoint,
-} from "../../worker/path/channel-bind.ts";
+import { ChannelBind, DirectBinds } from "../../worker/path/channel-bind.ts";
 import type { PathBind } from "../../worker/path/path-bind.ts";
 import {
   type OutgoingSignal,
@@ -94,8 +89,6 @@ export class RtcAnswerer {
    * reach the page before the agent). Offered to it again after each map.
    */
   private readonly untaken = new Set<string>();
-  /** The endpoint keys ("webrtc:<key>") of the open channels. */
-  private readonly open = new Set<string>();
   /** The mesh's addresses (this node's and its peers'): never ICE candidates. */
   private meshAddresses = new Set<string>();
 
@@ -122,13 +115,11 @@ export class RtcAnswerer {
       maxChannels: options.maxChannels ?? AGENT_MAX_CHANNELS,
       onOpen: (key, channel) => {
         this.channels.attach(key, channel);
-        this.open.add(CHANNEL_PREFIX + key);
         this.take(key);
       },
       onDatagram: (key, packet) => this.channels.receive(key, packet),
       onClosed: (key, channel) => {
         this.channels.detach(key, channel);
-        this.open.delete(CHANNEL_PREFIX + key);
         this.untaken.delete(key);
         this.paths?.channelClosed(key);
       },
@@ -138,21 +129,12 @@ export class RtcAnswerer {
   }
 
   /**
-   * The node's direct Bind: the channels beside `udp` (none when direct paths are off). A
-   * datagram an open channel refuses because its buffer is full counts as sent (and dropped),
-   * as a full UDP socket buffer drops: PathBind sends what its direct Bind refuses through the
-   * relay, so a bulk transfer faster than werift's sender (~2-3 MB/s a core) would otherwise
-   * spill a share of its packets onto the relay.
+   * The node's direct Bind: the channels beside `udp` (none when direct paths are off). A full
+   * channel drops a datagram and says sent (ChannelBind), as a full UDP socket buffer drops, so
+   * a bulk transfer faster than werift's sender (~2-3 MB/s a core) never spills onto the relay.
    */
   directBind(udp: Bind | undefined): Bind {
-    const binds = new DirectBinds(this.channels, udp);
-    return {
-      open: (onReceive) => binds.open(onReceive),
-      send: (packet, to) =>
-        binds.send(packet, to) || (isChannelEndpoint(to) && this.open.has(to.key)),
-      parseEndpoint: (text) => binds.parseEndpoint(text),
-      close: () => binds.close(),
-    };
+    return new DirectBinds(this.channels, udp);
   }
 
   /** The PathBind made around directBind()'s Bind: open channels become its candidates. */
