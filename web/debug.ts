@@ -1,7 +1,7 @@
 // A hook for end-to-end tests: the terminal's text from xterm's buffer API (the WebGL renderer
 // draws on a canvas, so the DOM holds no text to read).
 
-import type { MeshHost } from "../worker/api.ts";
+import type { MeshHost, MeshStatus } from "../worker/api.ts";
 import type { Engine } from "./engine.ts";
 import type { TerminalTabs } from "./views/terminal-tabs.ts";
 
@@ -14,6 +14,8 @@ export interface CorridorDebug {
   renderer(tabIndex: number): string;
   /** The mesh's hosts as the engine sees them now (path, round trip: the direct-path tests). */
   meshHosts(): Promise<MeshHost[]>;
+  /** The mesh's status now (direct paths: the setting, channels, offers made). */
+  meshStatus(): Promise<MeshStatus>;
   /** One ICMP echo through the tunnel to a mesh host: the round trip (ms) or null. */
   meshPing(host: string, timeoutMs: number): Promise<number | null>;
 }
@@ -27,6 +29,7 @@ declare global {
 export function installDebugHooks(tabs: TerminalTabs, engine: Engine): void {
   window.corridorDebug = {
     meshHosts: () => engine.meshHosts(),
+    meshStatus: () => engine.meshStatus(),
     meshPing: (host, timeoutMs) => engine.pingHost("mesh", host, timeoutMs),
     terminalText: (tabIndex) => tabs.sessions[tabIndex]?.lines().join("\n") ?? "",
     sessionState: (tabIndex) => tabs.sessions[tabIndex]?.state ?? "",

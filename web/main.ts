@@ -2,29 +2,16 @@
 // one, else in a module Web Worker of this page (web/engine.ts), and hands it to the app.
 // The engine never runs on this thread; the page talks to it only through the comlink API.
 
-import { transfer } from "comlink";
 import type { EngineStatus } from "../worker/api.ts";
 import { type App, createApp } from "./app.ts";
-import { hostRtc } from "./direct/rtc-host.ts";
+import { offerWebRtc } from "./direct/rtc-offer.ts";
 import { errorText } from "./dom.ts";
-import { connectEngine, pageId, sessionsLostSince } from "./engine.ts";
-import { getSettings, onSettings } from "./settings.ts";
+import { connectEngine, sessionsLostSince } from "./engine.ts";
 import { isSharePath, takeShareLocation } from "./share/share-link.ts";
 
 const engine = connectEngine(location.search);
 // The engine's direct paths run their WebRTC here (a Worker has none), under the setting.
-if (typeof RTCPeerConnection === "function") {
-  const { port1, port2 } = new MessageChannel();
-  hostRtc(port1);
-  void engine.meshHostDirect(pageId(), transfer(port2, [port2])).catch(() => undefined);
-  let direct = getSettings().directPaths;
-  void engine.meshSetDirect(direct).catch(() => undefined);
-  onSettings((settings) => {
-    if (settings.directPaths === direct) return;
-    direct = settings.directPaths;
-    void engine.meshSetDirect(direct).catch(() => undefined);
-  });
-}
+offerWebRtc(engine);
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html lacks #app");
 // A share link (/s/<id>#<secret>) is the recipient's page: that one device, nothing else. Its

@@ -83,6 +83,17 @@ function loadGrants(value: unknown): ClipboardGrant[] {
 let current = load();
 const listeners = new Set<Listener>();
 
+// Another tab changed the settings: take them, so this tab never writes its stale copy back
+// (direct paths turned off in one tab must not come back on from another's next change).
+if (typeof addEventListener === "function") {
+  addEventListener("storage", (event: StorageEvent) => {
+    if (event.key !== KEY) return;
+    current = load();
+    applyPageTheme();
+    for (const listener of listeners) listener(current);
+  });
+}
+
 export function getSettings(): Settings {
   return current;
 }

@@ -33,7 +33,7 @@ import {
 import { LiveSessionRegistry, networkSessionNames } from "./engine/live-sessions.ts";
 import type { MeshCalls, MeshEngine } from "./engine/mesh-api.ts";
 import { hostsOf, NetworkRegistry, summarize } from "./engine/networks.ts";
-import { PageRtcFactory } from "./engine/rtc-port.ts";
+import type { PageRtcFactory } from "./engine/rtc-port.ts";
 import { errorStatus, RunningNetworks } from "./engine/running-networks.ts";
 import type { OpenSession } from "./engine/session.ts";
 import type { AskKeyPassphrase } from "./engine/ssh-keys.ts";
@@ -150,10 +150,21 @@ export function createEngine(deps: EngineDeps): EngineApi {
 
   // The mesh (worker/engine/mesh-*.ts): this browser's ephemeral node, network "mesh"; and
   // a node per accepted share (share-engine.ts), network "share:<id>".
-  // WebRTC for direct paths runs in the pages (a Worker has none): one factory for every node.
-  const rtc = new PageRtcFactory(deps.livePages);
+  // WebRTC for direct paths runs in the pages (a Worker has none): one factory for every node,
+  // loaded with the mesh (out of the first load); the pages that offer before wait here.
+  const directHosts = new Map<string, MessagePort>();
+  let directSetting = false;
+  let rtcFactory: PageRtcFactory | undefined;
+  const rtc = once(async () => {
+    const { PageRtcFactory } = await import("./engine/rtc-port.ts");
+    const factory = new PageRtcFactory(deps.livePages);
+    factory.setEnabled(directSetting);
+    for (const [pageId, port] of directHosts) factory.addHost(pageId, port);
+    directHosts.clear();
+    rtcFactory = factory;
+    return factory;
+  });
   const meshParts = {
-    rtc,
     loadCore,
     x25519: deps.x25519,
     controlUrl: deps.controlUrl ?? new URL("/control", deps.defaultRelayUrl).href,
@@ -163,11 +174,15 @@ export function createEngine(deps: EngineDeps): EngineApi {
     store: deps.store,
     keysFor,
   };
-  const mesh = once(async () => (await loadMesh()).createMeshEngine(meshParts));
+  const mesh = once(async () =>
+    (await loadMesh()).createMeshEngine({ ...meshParts, rtc: await rtc() }),
+  );
   const meshCalls = lazyCalls<MeshCalls, (typeof MESH_CALLS)[number]>(MESH_CALLS, async () =>
     (await mesh()).calls(),
   );
-  const shares = once(async () => (await loadMesh()).createShareEngines(meshParts, deps.fetch));
+  const shares = once(async () =>
+    (await loadMesh()).createShareEngines({ ...meshParts, rtc: await rtc() }, deps.fetch),
+  );
   const shareCalls = lazyCalls<SharesApi, (typeof SHARE_CALLS)[number]>(SHARE_CALLS, async () =>
     (await shares()).calls(),
   );
@@ -204,8 +219,20 @@ export function createEngine(deps: EngineDeps): EngineApi {
     ...files,
     ...meshCalls,
     ...shareCalls,
-    meshHostDirect: async (pageId: string, port: MessagePort) => rtc.addHost(pageId, port),
-    meshSetDirect: async (enabled: boolean) => rtc.setEnabled(enabled),
+    meshHostDirect: async (pageId: string, port: MessagePort, directPaths: boolean) => {
+      directSetting = directPaths === true;
+      if (rtcFactory === undefined) {
+        directHosts.get(pageId)?.close();
+        directHosts.set(pageId, port);
+        return;
+      }
+      rtcFactory.setEnabled(directSetting);
+      rtcFactory.addHost(pageId, port);
+    },
+    meshSetDirect: async (enabled: boolean) => {
+      directSetting = enabled === true;
+      rtcFactory?.setEnabled(directSetting);
+    },
     openAppPort: async (appOrigin: string, port: MessagePort) =>
       (await apps()).openAppPort(appOrigin, port),
     async status(): Promise<EngineStatus> {

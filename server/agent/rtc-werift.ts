@@ -234,7 +234,12 @@ class WeriftConnection implements RtcConnection {
     dc.onMessage.subscribe((message) => {
       // WireGuard is binary; a string message is nothing of ours. Copied: the receiver owns it.
       if (this.ended || !this.opened || typeof message === "string") return;
-      this.events.onDatagram(new Uint8Array(message));
+      // An error of the receiver must not unwind into werift's SCTP code.
+      try {
+        this.events.onDatagram(new Uint8Array(message));
+      } catch {
+        // The device counts what it cannot take; nothing here to undo.
+      }
     });
     if (dc.readyState === "open") this.open(dc);
   }
@@ -243,9 +248,9 @@ class WeriftConnection implements RtcConnection {
     if (this.ended || this.opened) return;
     this.opened = true;
     const channel: DatagramChannel = {
-      send: (packet) => {
+      send: (packet, urgent) => {
         if (this.ended || dc.readyState !== "open") return false;
-        if (dc.bufferedAmount + packet.length > this.maxBuffered) return false;
+        if (urgent !== true && dc.bufferedAmount + packet.length > this.maxBuffered) return false;
         try {
           // Copied: werift queues the Buffer, and the caller may reuse its packet.
           dc.send(Buffer.from(packet));

@@ -149,8 +149,16 @@ describeWithPrereq(directLabPrereq(), "direct paths from the browser (WebRTC)", 
     await shot(page, "direct-02-settings");
     await page.keyboard.press("Escape");
     await waitForPath(page, "relay", 15_000);
+    const offers = async () =>
+      (await page.evaluate(() => window.corridorDebug?.meshStatus()))?.direct;
+    const before = await offers();
+    expect(before).toMatchObject({ enabled: false, channels: 0 });
+    // Traffic while off makes no offer (no peer learns the browser's addresses).
     await echo42(page, 0, "off");
+    await page.waitForTimeout(1500);
+    await echo42(page, 0, "still-off");
     expect((await web01(page))?.path).toBe("relay");
+    expect((await offers())?.offersSent).toBe(before?.offersSent);
     await page.getByTestId("settings-button").click();
     await page.getByTestId("direct-paths").check();
     await page.keyboard.press("Escape");

@@ -155,6 +155,8 @@ export function side(
     onOpen: (key) => log.opened.push(key),
     onDatagram: (key, packet) => log.datagrams.push(`${key}:${packet.length}`),
     onClosed: (key) => log.closed.push(key),
+    // Attempts at once (the spacing has its own test).
+    timings: { attemptGapMs: 0 },
     ...extra,
   });
   return node;

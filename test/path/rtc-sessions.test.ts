@@ -49,7 +49,7 @@ describe("RtcSessions: the exchange", () => {
     expect([a.sessions.size, b.sessions.size]).toEqual([0, 0]);
   });
 
-  it("keeps early remote candidates (32 at most) until the remote description is applied", async () => {
+  it("keeps early remote candidates until the remote description is applied; 32 in all per attempt", async () => {
     const { a, b } = pair();
     a.factory.hold = true;
     a.sessions.want(b.key);
@@ -73,8 +73,10 @@ describe("RtcSessions: the exchange", () => {
     expect(conn.added.map((c) => c.candidate)).toEqual(
       Array.from({ length: 32 }, (_, i) => `c${i}`),
     );
+    // Each candidate is ICE checks to the address it names: a peer gets 32 per attempt in all.
     a.sessions.onSignal({ type: "signal", from: b.key, sid, kind: "candidate", candidate: "late" });
-    expect(conn.added.at(-1)?.candidate).toBe("late");
+    expect(conn.added).toHaveLength(32);
+    expect(a.sessions.stats.candidatesRefused).toBe(9);
   });
 
   it("ignores answers, candidates and byes of another attempt id", async () => {
@@ -112,7 +114,7 @@ describe("RtcSessions: the exchange", () => {
 });
 
 describe("RtcSessions: limits and failures", () => {
-  it("ends an attempt that does not open in 15 s and backs off 2 s, 4 s, ... up to 5 min", async () => {
+  it("ends an attempt that does not open in 15 s and backs off 2 s, 4 s, ... up to 1 min", async () => {
     const { clock, a, b } = pair();
     const waits: number[] = [];
     a.sessions.want(b.key);
@@ -133,7 +135,7 @@ describe("RtcSessions: limits and failures", () => {
       }
       waits.push(waited);
     }
-    const doubling = [2, 4, 8, 16, 32, 64, 128, 256, 300, 300].map((s) => s * 1000);
+    const doubling = [2, 4, 8, 16, 32, 60, 60, 60, 60, 60].map((s) => s * 1000);
     expect(waits).toEqual(doubling);
     expect(a.sessions.stats.failed).toBe(10);
   });

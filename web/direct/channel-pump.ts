@@ -7,6 +7,7 @@
 
 import { BatchWriter, readBatch } from "../../worker/engine/rtc-batch.ts";
 import type { FromChannelMessage } from "../../worker/engine/rtc-port.ts";
+import { isProbe } from "../../worker/path/probe-magic.ts";
 
 /**
  * Above this much queued in the channel a datagram is dropped rather than queued: WireGuard's
@@ -49,7 +50,9 @@ export function pumpChannel(channel: RTCDataChannel, port: MessagePort): void {
     const data = event.data;
     if (!(data instanceof ArrayBuffer)) return;
     for (const datagram of readBatch(data).datagrams) {
-      if (channel.readyState !== "open" || channel.bufferedAmount > MAX_BUFFERED) return;
+      if (channel.readyState !== "open") return;
+      // Path probes pass the bound: a busy channel must still answer them, or its path flaps.
+      if (channel.bufferedAmount > MAX_BUFFERED && !isProbe(datagram)) continue;
       channel.send(datagram);
     }
   };

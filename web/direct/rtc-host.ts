@@ -16,6 +16,9 @@ import { pumpChannel } from "./channel-pump.ts";
 /** Connections this page runs at most, whatever the engine asks (MAX_CHANNELS_PER_PAGE). */
 const MAX_CONNECTIONS = 8;
 
+/** How long a connection may stay "disconnected" before the page ends it (ms). */
+const DISCONNECTED_GRACE_MS = 10_000;
+
 let channelWorker: Worker | null | undefined;
 
 /**
@@ -53,27 +56,14 @@ export function hostedConnections(): number {
   return running;
 }
 
-/**
- * Runs connections for the engine on `hostPort` (the page gives the other end to the engine).
- * On pagehide the engine is told at once, so its peers go back to the relay without waiting.
- */
-export function hostRtc(hostPort: MessagePort): void {
-  hostPort.onmessage = (event: MessageEvent) => {
-    const message = event.data as Partial<HostOpenMessage> | null;
-    if (message?.t !== "open" || !(message.port instanceof MessagePort)) return;
-    const servers = Array.isArray(message.iceServers)
-      ? message.iceServers.filter((url): url is string => typeof url === "string").slice(0, 8)
-      : [];
-    runConnection(message.port, servers);
-  };
-  hostPort.start();
-  addEventListener("pagehide", () => {
-    try {
-      hostPort.postMessage({ t: "gone" });
-    } catch {
-      // The engine is gone already.
-    }
-  });
+/** Runs the connection an engine's "open" message asks for (anything else is ignored). */
+export function runRequest(data: unknown): void {
+  const message = data as Partial<HostOpenMessage> | null;
+  if (message?.t !== "open" || !(message.port instanceof MessagePort)) return;
+  const servers = Array.isArray(message.iceServers)
+    ? message.iceServers.filter((url): url is string => typeof url === "string").slice(0, 8)
+    : [];
+  runConnection(message.port, servers);
 }
 
 function runConnection(port: MessagePort, iceServers: string[]): void {
@@ -100,6 +90,7 @@ function runConnection(port: MessagePort, iceServers: string[]): void {
     if (ended) return;
     ended = true;
     running--;
+    clearTimeout(disconnected);
     if (reason !== null) post({ t: "closed", reason });
     pc.close();
     port.onmessage = null;
@@ -117,8 +108,16 @@ function runConnection(port: MessagePort, iceServers: string[]): void {
       },
     });
   };
+  // "disconnected" may heal (a moment of loss); one that lasts is as good as failed, and the
+  // slot is better given to another attempt than held until ICE consent runs out (~30 s).
+  let disconnected: ReturnType<typeof setTimeout> | undefined;
   pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "failed") end("ice_failed");
+    const state = pc.connectionState;
+    clearTimeout(disconnected);
+    if (state === "failed" || state === "closed") end("ice_failed");
+    else if (state === "disconnected") {
+      disconnected = setTimeout(() => end("ice_disconnected"), DISCONNECTED_GRACE_MS);
+    }
   };
   const openChannel = (): void => {
     const dc = pc.createDataChannel("wireguard", { ordered: false, maxRetransmits: 0 });

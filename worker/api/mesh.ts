@@ -52,9 +52,10 @@ export interface MeshStatus {
   relay?: { id: string; url: string; state: string; rttMs: number | null };
   /**
    * Direct paths (WebRTC data channels to agents, docs/paths.md): the setting, the pages that
-   * run connections for the engine (a Worker has no WebRTC) and the channels open now.
+   * run connections for the engine (a Worker has no WebRTC), the channels open now and the
+   * offers this node has made.
    */
-  direct?: { enabled: boolean; pages: number; channels: number };
+  direct?: { enabled: boolean; pages: number; channels: number; offersSent: number };
 }
 
 /** A peer of this browser's node, as the map and the device know it. */
@@ -126,8 +127,10 @@ export interface MeshApi {
   /**
    * This page runs WebRTC connections for the engine (web/direct/rtc-host.ts) on `port`; a page
    * hosts at most 8 (worker/engine/rtc-port.ts). A page that calls again replaces its host.
+   * `directPaths` is the person's setting as this page has it (meshSetDirect's), given in the
+   * same call so that no offer goes out before the setting is known.
    */
-  meshHostDirect(pageId: string, port: MessagePort): Promise<void>;
+  meshHostDirect(pageId: string, port: MessagePort, directPaths: boolean): Promise<void>;
   /** Turns direct paths on or off for every node of the engine (the person's setting). */
   meshSetDirect(enabled: boolean): Promise<void>;
 }

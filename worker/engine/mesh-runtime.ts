@@ -166,6 +166,8 @@ export class MeshRuntime {
     } catch (error) {
       if (this.node !== node) return { state: "stopped" };
       this.node = undefined;
+      this.untoggle?.();
+      this.untoggle = undefined;
       await node.close(false).catch(() => false);
       // A refusal has set its own phase; anything else is an error.
       if (this.phase.state !== "refused") {

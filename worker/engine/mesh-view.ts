@@ -55,6 +55,7 @@ export function meshStatusOf(
       enabled: rtc.enabled,
       pages: rtc.pages,
       channels: node?.direct?.channels.size ?? 0,
+      offersSent: node?.direct?.sessions.stats.offersSent ?? 0,
     };
   }
   return status;

@@ -119,9 +119,13 @@ class PortConnection implements RtcConnection, DatagramChannel {
     this.finish();
   }
 
-  /** The page went away or failed: the connection ends, reported once. */
+  /**
+   * The page went away or the channel failed: the connection ends, reported once. The page is
+   * told to close its side too (its RTCPeerConnection and slot), in case it still has one.
+   */
   lost(reason: string): void {
     if (this.ended) return;
+    this.post({ t: "close" });
     this.finish();
     this.events.onClose(reason);
   }
@@ -221,7 +225,8 @@ const SWEEP_MS = 5000;
 /** The engine's RtcFactory over its pages' hosts, and the person's direct-paths setting. */
 export class PageRtcFactory implements RtcFactory {
   private readonly hosts: Host[] = [];
-  private enabledNow = true;
+  /** Off until a page says the person's setting (fail closed: no offer before it is known). */
+  private enabledNow = false;
   private readonly toggles = new Set<(enabled: boolean) => void>();
   private sweep: ReturnType<typeof setInterval> | undefined;
 
@@ -230,7 +235,7 @@ export class PageRtcFactory implements RtcFactory {
     private readonly livePages?: () => Promise<ReadonlySet<string>>,
   ) {}
 
-  /** The setting: direct paths on (the default) or off. */
+  /** The setting: direct paths on or off (off until a page tells it; on by default there). */
   get enabled(): boolean {
     return this.enabledNow;
   }

@@ -40,6 +40,15 @@ export function iceServersOf(map: Pick<NetworkMap, "relays"> | undefined): strin
   return out;
 }
 
+/**
+ * True for a WireGuard message that says this node talks to the peer: a handshake initiation
+ * (type 1: the device has data for it) or a transport message with a payload (type 4, longer
+ * than the 32 bytes of a keepalive).
+ */
+export function startsTalk(packet: Uint8Array): boolean {
+  return packet[0] === 1 || (packet[0] === 4 && packet.length > 32);
+}
+
 /** A random attempt id: 16 characters of A-Z a-z 0-9. */
 function randomSid(): string {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -84,7 +93,9 @@ export class MeshDirect {
       },
       onOpen: (key, channel) => {
         this.channels.attach(key, channel);
-        this.paths?.channelOpened(key);
+        // A channel the path chooser cannot take (the peer left its table) would hold a slot
+        // and answer no probe: end it (and back off) instead.
+        if (this.paths?.channelOpened(key) !== true) this.sessions.drop(key, "not_taken");
       },
       onDatagram: (key, packet) => this.channels.receive(key, packet),
       onClosed: (key, channel) => {
@@ -106,8 +117,12 @@ export class MeshDirect {
       x25519: this.keys.x25519,
       clock: this.keys.clock,
       randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-      // Offer only to peers this page talks to: a packet through the relay is the sign.
-      onRelaySend: (id) => this.sessions.want(id.slice(PEER_PREFIX.length)),
+      // Offer only to peers this page talks to: our handshake initiation or a data packet (not
+      // a handshake response or keepalive, which a peer can draw from us by initiating: an offer
+      // then would tell any peer of the map this browser's addresses).
+      onRelaySend: (id, packet) => {
+        if (startsTalk(packet)) this.sessions.want(id.slice(PEER_PREFIX.length));
+      },
     });
     return this.paths;
   }

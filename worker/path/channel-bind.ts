@@ -6,6 +6,7 @@
 
 import type { Bind, Endpoint, ReceiveFn } from "../wireguard/bind.ts";
 import { keyFromBase64, keyToBase64 } from "../wireguard/keys.ts";
+import { isProbe } from "./probe-magic.ts";
 import type { DatagramChannel } from "./rtc-types.ts";
 
 /** The prefix of a data channel endpoint. */
@@ -63,7 +64,7 @@ export class ChannelBind implements Bind {
       this.stats.sendDrops++;
       return false;
     }
-    if (!attached.channel.send(packet)) {
+    if (!attached.channel.send(packet, isProbe(packet))) {
       this.stats.sendDrops++;
       return true;
     }

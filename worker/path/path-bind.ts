@@ -52,9 +52,10 @@ export interface PathBindOptions {
   tickMs?: number;
   /**
    * A datagram for the peer "peer:<key>" went through the relay (the page starts a WebRTC
-   * attempt for peers it talks to). Called per packet: keep it cheap.
+   * attempt for peers it talks to; the datagram tells who started talking). Called per packet:
+   * keep it cheap.
    */
-  onRelaySend?: (peerId: string) => void;
+  onRelaySend?: (peerId: string, packet: Uint8Array) => void;
 }
 
 /** Counters of a PathBind; they only grow. */
@@ -169,7 +170,7 @@ export class PathBind implements Bind {
       }
     }
     this.stats.relaySent++;
-    this.options.onRelaySend?.(to.key);
+    this.options.onRelaySend?.(to.key, packet);
     return this.options.relay.send(packet, to);
   }
 

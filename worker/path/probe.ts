@@ -24,9 +24,10 @@
 import { blake2s } from "@noble/hashes/blake2.js";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import { formatIp, parseIp } from "../wireguard/ip-address.ts";
+import { isProbe, PROBE_MAGIC } from "./probe-magic.ts";
 
-/** The first four bytes of every probe. */
-export const PROBE_MAGIC = new Uint8Array([0x43, 0x50, 0x52, 0x42]);
+export { isProbe, PROBE_MAGIC };
+
 /** Size of a ping. */
 export const PING_BYTES = 68;
 /** Size of a pong. */
@@ -56,17 +57,6 @@ export interface Probe {
 
 /** What parseProbe returns. */
 export type ProbeParse = { ok: true; probe: Probe } | { ok: false; error: string };
-
-/** True when `bytes` starts with the probe magic (a cheap demultiplexing test). */
-export function isProbe(bytes: Uint8Array): boolean {
-  return (
-    bytes.length >= 4 &&
-    bytes[0] === PROBE_MAGIC[0] &&
-    bytes[1] === PROBE_MAGIC[1] &&
-    bytes[2] === PROBE_MAGIC[2] &&
-    bytes[3] === PROBE_MAGIC[3]
-  );
-}
 
 /** The MAC key two nodes share: derive once per peer and keep it. */
 export async function probeKey(

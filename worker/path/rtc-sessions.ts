@@ -3,7 +3,7 @@
 // the node's ChannelBind, and the limits around it. The page offers (it creates the channel:
 // werift marks a channel it creates in-band as ordered), the agent answers; both use this class
 // with the platform's RtcFactory. Bounded: at most `maxChannels` connections (open or being
-// made), one per peer; a failed attempt backs off (2 s doubling to 5 min), a refusal (the peer
+// made), one per peer; a failed attempt backs off (2 s doubling to 1 min), a refusal (the peer
 // takes no signals, is hidden, or has direct paths off) waits 10 min; an answerer takes at most
 // one offer per peer per second. Nothing here runs per packet but `want`, a map lookup.
 
@@ -26,22 +26,30 @@ export interface RtcTimings {
   refusedRetryMs: number;
   /** Answerer: offers from one peer closer together than this are refused (ms). */
   offerGapMs: number;
+  /**
+   * Offerer: new attempts at least this far apart (ms): a burst of them (each an offer and its
+   * candidates) would meet the server's signal rate (40, then 10 a second) and be refused.
+   */
+  attemptGapMs: number;
 }
 
 export const DEFAULT_RTC_TIMINGS: RtcTimings = {
   openTimeoutMs: 15_000,
   retryBaseMs: 2_000,
-  retryMaxMs: 300_000,
+  retryMaxMs: 60_000,
   refusedRetryMs: 600_000,
   offerGapMs: 1_000,
+  attemptGapMs: 250,
 };
 
 /** Bye reasons after which the attempt is not repeated for `refusedRetryMs`. */
 const REFUSALS = new Set(["not_supported", "unknown_peer", "not_visible", "disabled", "refused"]);
 /** A channel open this long (ms) resets the failures in a row behind its peer's backoff. */
 const STABLE_MS = 30_000;
-/** Remote candidates kept while the remote description is not applied yet. */
+/** Our candidates kept while our description is not sent yet. */
 const MAX_EARLY_CANDIDATES = 32;
+/** A peer's candidates taken per attempt (trickled, before or after its description). */
+const MAX_REMOTE_CANDIDATES = 32;
 
 /** Options of RtcSessions. */
 export interface RtcSessionsOptions {
@@ -83,6 +91,8 @@ export interface RtcSessionsStats {
   byesSent: number;
   /** Local candidates not sent because the shared checks refuse them (TCP, for one). */
   candidatesSkipped: number;
+  /** A peer's candidates beyond MAX_REMOTE_CANDIDATES in one attempt, not used. */
+  candidatesRefused: number;
 }
 
 interface Session {
@@ -100,6 +110,8 @@ interface Session {
   timer: TimerHandle | undefined;
   /** When the channel opened (clock time), or undefined before. */
   openedAt: number | undefined;
+  /** The peer's candidates taken so far. */
+  remoteCandidates: number;
 }
 
 /** The WebRTC attempts and open channels of one node. */
@@ -113,6 +125,7 @@ export class RtcSessions {
     offersRefused: 0,
     byesSent: 0,
     candidatesSkipped: 0,
+    candidatesRefused: 0,
   };
   private readonly timings: RtcTimings;
   private readonly sessions = new Map<string, Session>();
@@ -120,6 +133,7 @@ export class RtcSessions {
   private readonly retry = new Map<string, { notBefore: number; failures: number }>();
   private readonly lastOffer = new Map<string, number>();
   private enabled = true;
+  private lastAttempt = Number.NEGATIVE_INFINITY;
   private closed = false;
 
   constructor(private readonly options: RtcSessionsOptions) {
@@ -148,11 +162,14 @@ export class RtcSessions {
   want(key: string): void {
     if (this.options.role !== "offer" || !this.enabled || this.closed) return;
     if (this.sessions.has(key) || this.sessions.size >= this.options.maxChannels) return;
+    const now = this.options.clock.now();
+    if (now - this.lastAttempt < this.timings.attemptGapMs) return;
     const retry = this.retry.get(key);
     if (retry !== undefined && retry.notBefore > this.options.clock.now()) return;
     if (this.options.capacity !== undefined && this.options.capacity() <= 0) return;
     if (this.options.eligible?.(key) === false) return;
     const session = this.open(key, this.options.randomId(), "offer");
+    this.lastAttempt = now;
     if (session === undefined) return;
     session.conn.offer().then(
       (sdp) => {
@@ -205,6 +222,13 @@ export class RtcSessions {
     }
   }
 
+  /** Ends the connection to `key` (its channel is of no use: the path chooser could not take it). */
+  drop(key: string, reason: string): void {
+    const session = this.sessions.get(key);
+    if (session === undefined) return;
+    this.fail(session, reason);
+  }
+
   /** Closes connections to peers not in `keys` (the map dropped them). */
   retain(keys: ReadonlySet<string>): void {
     for (const session of [...this.sessions.values()]) {
@@ -233,6 +257,9 @@ export class RtcSessions {
       refuse("disabled");
       return;
     }
+    // The same offer again (a duplicate delivery) changes nothing.
+    const current = this.sessions.get(key);
+    if (current !== undefined && current.sid === message.sid) return;
     const now = this.options.clock.now();
     const last = this.lastOffer.get(key);
     if (last !== undefined && now - last < this.timings.offerGapMs) {
@@ -278,6 +305,7 @@ export class RtcSessions {
       localEarly: [],
       timer: undefined,
       openedAt: undefined,
+      remoteCandidates: 0,
     };
     const live = (): boolean => this.sessions.get(key) === session;
     try {
@@ -329,14 +357,21 @@ export class RtcSessions {
   private remoteApplied(session: Session): void {
     if (this.sessions.get(session.key) !== session) return;
     session.remoteSet = true;
-    for (const candidate of session.early.splice(0)) this.addRemoteCandidate(session, candidate);
+    for (const candidate of session.early.splice(0)) this.applyCandidate(session, candidate);
   }
 
   private addRemoteCandidate(session: Session, candidate: RtcCandidate): void {
-    if (!session.remoteSet) {
-      if (session.early.length < MAX_EARLY_CANDIDATES) session.early.push(candidate);
+    // Each candidate becomes ICE checks to the address it names: a peer gets a bounded number.
+    if (session.remoteCandidates >= MAX_REMOTE_CANDIDATES) {
+      this.stats.candidatesRefused++;
       return;
     }
+    session.remoteCandidates++;
+    if (!session.remoteSet) session.early.push(candidate);
+    else this.applyCandidate(session, candidate);
+  }
+
+  private applyCandidate(session: Session, candidate: RtcCandidate): void {
     // A candidate the platform cannot use is its own business: the others may still connect.
     session.conn.addCandidate(candidate).catch(() => {});
   }

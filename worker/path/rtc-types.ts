@@ -17,9 +17,10 @@ export interface DatagramChannel {
   /**
    * Sends one datagram (copied before this returns, or sent). False when it cannot now: closed,
    * or so much is buffered that a datagram is better dropped (WireGuard recovers from loss; a
-   * deep queue only adds delay).
+   * deep queue only adds delay). `urgent` (a path probe) passes the buffer bound: a channel busy
+   * with a bulk transfer must still answer its probes, or its path flaps to the relay.
    */
-  send(packet: Uint8Array): boolean;
+  send(packet: Uint8Array, urgent?: boolean): boolean;
 }
 
 /** What a connection reports; every callback may come at any time until `onClose`. */
