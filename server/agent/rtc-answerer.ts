@@ -16,6 +16,7 @@ import {
   type OutgoingSignal,
   RtcSessions,
   type RtcTimings,
+  randomSid,
 } from "../../worker/path/rtc-sessions.ts";
 import type { RtcFactory } from "../../worker/path/rtc-types.ts";
 import type { Bind } from "../../worker/wireguard/bind.ts";
@@ -66,16 +67,6 @@ function canonical(address: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A random attempt id (the answerer uses the offer's; RtcSessions wants one anyway). */
-function randomSid(): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  let out = "";
-  for (const byte of globalThis.crypto.getRandomValues(new Uint8Array(16))) {
-    out += alphabet[byte % alphabet.length];
-  }
-  return out;
 }
 
 /** The open data channels of an agent and the sessions that open them. */

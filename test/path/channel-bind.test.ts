@@ -13,48 +13,12 @@ import { ChannelBind, channelEndpoint, DirectBinds } from "../../worker/path/cha
 import { PathBind } from "../../worker/path/path-bind.ts";
 import { encodeProbe, isProbe, probeKey } from "../../worker/path/probe.ts";
 import type { DatagramChannel } from "../../worker/path/rtc-types.ts";
-import { parseRelayEndpoint, peerEndpoint } from "../../worker/relay/endpoint.ts";
-import type { Bind, Endpoint, ReceiveFn } from "../../worker/wireguard/bind.ts";
+import type { Endpoint } from "../../worker/wireguard/bind.ts";
 import { FakeClock } from "../../worker/wireguard/clock.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { MemoryNetwork } from "../../worker/wireguard/memory-bind.ts";
 import { seededBytes } from "../helpers/seeded.ts";
-
-/** The relay, in memory: a datagram to "peer:<key>" arrives from "peer:<sender key>". */
-class RelayHub {
-  readonly binds = new Map<string, HubBind>();
-  sent = 0;
-  bind(key: string): HubBind {
-    const b = new HubBind(this, key);
-    this.binds.set(key, b);
-    return b;
-  }
-}
-
-class HubBind implements Bind {
-  onReceive: ReceiveFn | undefined;
-  constructor(
-    private readonly hub: RelayHub,
-    readonly key: string,
-  ) {}
-  async open(onReceive: ReceiveFn): Promise<void> {
-    this.onReceive = onReceive;
-  }
-  send(packet: Uint8Array, to: Endpoint): boolean {
-    const target = this.hub.binds.get(to.key.slice("peer:".length));
-    if (target === undefined) return false;
-    this.hub.sent++;
-    const copy = packet.slice();
-    queueMicrotask(() => target.onReceive?.(copy, peerEndpoint(this.key)));
-    return true;
-  }
-  parseEndpoint(text: string): Endpoint {
-    return parseRelayEndpoint(text);
-  }
-  async close(): Promise<void> {
-    this.onReceive = undefined;
-  }
-}
+import { RelayHub } from "./relay-hub.ts";
 
 const random = seededBytes(0xc4a7);
 const DATA = new Uint8Array([4, 0, 0, 0, 9, 8, 7]); // looks like a WireGuard transport message

@@ -18,49 +18,13 @@ import {
   smoothRtt,
 } from "../../worker/path/path-choice.ts";
 import { encodeProbe, isProbe, probeKey } from "../../worker/path/probe.ts";
-import { parseRelayEndpoint, peerEndpoint } from "../../worker/relay/endpoint.ts";
-import type { Bind, Endpoint, ReceiveFn } from "../../worker/wireguard/bind.ts";
+import { peerEndpoint } from "../../worker/relay/endpoint.ts";
+import type { Endpoint } from "../../worker/wireguard/bind.ts";
 import { FakeClock } from "../../worker/wireguard/clock.ts";
 import { keyToBase64 } from "../../worker/wireguard/keys.ts";
 import { MemoryNetwork } from "../../worker/wireguard/memory-bind.ts";
 import { seededBytes } from "../helpers/seeded.ts";
-
-/** The relay, in memory: a datagram to "peer:<key>" arrives from "peer:<sender key>". */
-class RelayHub {
-  readonly binds = new Map<string, HubBind>();
-  sent = 0;
-  bind(key: string): HubBind {
-    const b = new HubBind(this, key);
-    this.binds.set(key, b);
-    return b;
-  }
-}
-
-class HubBind implements Bind {
-  onReceive: ReceiveFn | undefined;
-  constructor(
-    private readonly hub: RelayHub,
-    readonly key: string,
-  ) {}
-  async open(onReceive: ReceiveFn): Promise<void> {
-    this.onReceive = onReceive;
-  }
-  send(packet: Uint8Array, to: Endpoint): boolean {
-    const target = this.hub.binds.get(to.key.slice("peer:".length));
-    if (target === undefined) return false;
-    this.hub.sent++;
-    const copy = packet.slice();
-    // A new Endpoint object per datagram, as a relay Bind may hand out.
-    queueMicrotask(() => target.onReceive?.(copy, peerEndpoint(this.key)));
-    return true;
-  }
-  parseEndpoint(text: string): Endpoint {
-    return parseRelayEndpoint(text);
-  }
-  async close(): Promise<void> {
-    this.onReceive = undefined;
-  }
-}
+import { RelayHub } from "./relay-hub.ts";
 
 const random = seededBytes(0xba7);
 

@@ -11,7 +11,7 @@ import type { NetworkMap, PeerView } from "../control/types.ts";
 import type { X25519Provider } from "../crypto/x25519.ts";
 import { ChannelBind, DirectBinds } from "../path/channel-bind.ts";
 import { PathBind, type PathState } from "../path/path-bind.ts";
-import { RtcSessions, type RtcTimings } from "../path/rtc-sessions.ts";
+import { RtcSessions, type RtcTimings, randomSid } from "../path/rtc-sessions.ts";
 import type { RtcFactory } from "../path/rtc-types.ts";
 import { PEER_PREFIX } from "../relay/endpoint.ts";
 import type { Bind } from "../wireguard/bind.ts";
@@ -47,16 +47,6 @@ export function iceServersOf(map: Pick<NetworkMap, "relays"> | undefined): strin
  */
 export function startsTalk(packet: Uint8Array): boolean {
   return packet[0] === 1 || (packet[0] === 4 && packet.length > 32);
-}
-
-/** A random attempt id: 16 characters of A-Z a-z 0-9. */
-function randomSid(): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  let out = "";
-  for (const byte of globalThis.crypto.getRandomValues(new Uint8Array(16))) {
-    out += alphabet[byte % alphabet.length];
-  }
-  return out;
 }
 
 /** The direct side of a page's node. */

@@ -78,6 +78,16 @@ export interface RtcSessionsOptions {
   timings?: Partial<RtcTimings>;
 }
 
+/** A random attempt id: 16 characters of A-Z a-z 0-9 (the signal's `sid`). */
+export function randomSid(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  let out = "";
+  for (const byte of globalThis.crypto.getRandomValues(new Uint8Array(16))) {
+    out += alphabet[byte % alphabet.length];
+  }
+  return out;
+}
+
 /** Counters; they only grow. */
 export interface RtcSessionsStats {
   offersSent: number;
