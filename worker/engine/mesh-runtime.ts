@@ -18,7 +18,13 @@ import type { NetInterface } from "../net/interface.ts";
 import type { RelayConnect } from "../relay/socket.ts";
 import { formatIp, parseIp } from "../wireguard/ip-address.ts";
 import { generatePrivateKey } from "../wireguard/keys.ts";
-import { type MeshPhase, meshHostsOf, meshSignature, meshStatusOf } from "./mesh-view.ts";
+import {
+  type MeshPhase,
+  meshHostsOf,
+  meshSignature,
+  meshStatusOf,
+  roundTrip,
+} from "./mesh-view.ts";
 import type { PageRtcFactory } from "./rtc-port.ts";
 
 /** Pushes to the page are at least this far apart (at most ~4 per second). */
@@ -292,7 +298,7 @@ export class MeshRuntime {
       rtt = null;
     }
     if (rtt === null) this.rtts.delete(peer.key);
-    else this.rtts.set(peer.key, Math.round(rtt * 10) / 10);
+    else this.rtts.set(peer.key, roundTrip(rtt));
     this.changed();
     return rtt;
   }
@@ -364,7 +370,7 @@ export class MeshRuntime {
         const rtt = await net.ping(address, { timeoutMs: RTT_PROBE_TIMEOUT_MS }).catch(() => null);
         if (this.node !== node) return;
         if (rtt === null) this.rtts.delete(key);
-        else this.rtts.set(key, Math.round(rtt * 10) / 10);
+        else this.rtts.set(key, roundTrip(rtt));
       }),
     );
     if (this.node === node) this.changed();

@@ -88,7 +88,7 @@ export function meshHostsOf(
       lastSeen: peer.lastSeen,
       // A page has no UDP: direct means a WebRTC data channel whose probes answer.
       path: path?.path === "direct" ? "direct" : traffic ? "relay" : "none",
-      rttMs: roundTrip(path?.rttMs) ?? rtts.get(peer.key) ?? null,
+      rttMs: typeof path?.rttMs === "number" ? roundTrip(path.rttMs) : (rtts.get(peer.key) ?? null),
       lastHandshake: wg === undefined || wg.lastHandshake === 0 ? null : wg.lastHandshake,
       identitySsh: peer.sshHostKeys.length > 0,
       sshHostKeys: [...peer.sshHostKeys],
@@ -97,9 +97,9 @@ export function meshHostsOf(
   return hosts.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** A probe's smoothed round trip as the page shows it (0.1 ms), or undefined. */
-function roundTrip(ms: number | null | undefined): number | undefined {
-  return ms === null || ms === undefined ? undefined : Math.round(ms * 10) / 10;
+/** A round trip as the page shows it (to 0.1 ms: probes' and pings'). */
+export function roundTrip(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
 
 /** The mesh's hosts as the per-network views list them (name, first address). */

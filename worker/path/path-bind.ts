@@ -156,7 +156,8 @@ export class PathBind implements Bind {
     const direct = this.options.direct;
     if (!this.disabled && direct !== undefined && to.key.startsWith(PEER_PREFIX)) {
       const best = this.table.get(to.key)?.best;
-      const now = this.options.clock.now();
+      // The clock is read only for a peer with a direct endpoint (this runs per packet).
+      const now = best === undefined ? 0 : this.options.clock.now();
       if (best !== undefined && trusted(best, now, this.timings)) {
         if (direct.send(packet, best.endpoint)) {
           this.stats.directSent++;
