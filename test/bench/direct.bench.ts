@@ -6,7 +6,12 @@
 // connections" moves the page between them):
 //   RTT: ICMP echoes through the tunnel (the engine's ping) on each path, median and p90;
 //   throughput: terminal output of an SSH command (MB/s from typing it to the end marker), and
-//     the relay's forwarded bytes while it runs on the direct path;
+//     the relay's forwarded bytes while it runs on the direct path; then a file downloaded with
+//     the files panel (SFTP on the same session, no terminal drawing: from the click to the
+//     file on disk, checked against its hash);
+//   CPU: every process's CPU time (not the kernel's workers) during the terminal transfer, per
+//     MB moved (/proc): page, agent and relay share this machine's two cores, so what a path
+//     costs to run bounds its rate here;
 //   switch: nft cuts the UDP between page and agent under a live session; the time until the
 //     shell answers a command typed at the cut (through the relay), and until the page's path
 //     says "relay"; then the UDP returns and the path goes back to direct.
@@ -17,10 +22,14 @@
 // Targets: switch <= 3 s; direct RTT <= 0.7x the relay's; direct throughput >= the relay's;
 // relay bytes during a direct transfer ~0 (under 1% of the transfer).
 
+import { createHash, randomBytes } from "node:crypto";
+import { chownSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { type DirectLab, directLabPrereq, startDirectLab } from "../e2e/direct-lab.ts";
 import { TEST_USER } from "../e2e/mesh-lab.ts";
 import { inCI } from "../helpers/prereq.ts";
+import { type CpuSnapshot, cpuShare, cpuSnapshot } from "./cpu-share.ts";
 import { formatRatio, printTable, timeScale } from "./harness.ts";
 
 const prereq = directLabPrereq();
@@ -117,10 +126,38 @@ async function pings(page: Page, count: number): Promise<number[]> {
   return out;
 }
 
-async function bulk(page: Page, lab: DirectLab): Promise<{ mbps: number; relayed: number }> {
+/**
+ * A snapshot without the kernel's worker threads: they come and go under shared names, so a
+ * difference of two snapshots would count a new one's whole life (seen: 170% of a core).
+ */
+function processesOnly(): CpuSnapshot {
+  const snapshot = cpuSnapshot();
+  for (const key of snapshot.keys()) if (key.startsWith("kernel/")) snapshot.delete(key);
+  return snapshot;
+}
+
+/** Every process's CPU ticks (1/100 s) between two snapshots. */
+function ticksBetween(before: CpuSnapshot, after: CpuSnapshot): number {
+  let total = 0;
+  for (const [key, ticks] of after) total += Math.max(0, ticks - (before.get(key) ?? 0));
+  return total;
+}
+
+/** A terminal transfer: its rate, the relay's bytes meanwhile, and the machine's CPU per MB. */
+interface Bulk {
+  mbps: number;
+  relayed: number;
+  /** CPU-ms (all processes) per MB moved. */
+  cpuPerMb: number;
+  /** The largest consumers (cpu-share.ts). */
+  cpuLine: string;
+}
+
+async function bulk(page: Page, lab: DirectLab): Promise<Bulk> {
   const before = await lab.relayBytesOut();
   const m = marker();
   const bytes = MEGABYTES * 1_000_000;
+  const cpuBefore = processesOnly();
   const ms = await timed(
     page,
     `head -c ${bytes} /dev/zero | tr '\\0' x | fold -w 100; echo; echo ${m.typed}`,
@@ -128,7 +165,34 @@ async function bulk(page: Page, lab: DirectLab): Promise<{ mbps: number; relayed
     120_000,
     250,
   );
-  return { mbps: bytes / 1e6 / (ms / 1000), relayed: (await lab.relayBytesOut()) - before };
+  const cpuAfter = processesOnly();
+  return {
+    mbps: bytes / 1e6 / (ms / 1000),
+    relayed: (await lab.relayBytesOut()) - before,
+    cpuPerMb: (ticksBetween(cpuBefore, cpuAfter) * 10) / MEGABYTES,
+    cpuLine: cpuShare(cpuBefore, cpuAfter, ms, 10),
+  };
+}
+
+const FILE_NAME = "bench-direct.bin";
+
+/** Downloads FILE_NAME with the files panel (opened if a dialog closed it); its MB/s. */
+async function download(page: Page, digest: string): Promise<number> {
+  const panel = page.locator('[data-testid="files-panel"]:visible');
+  const row = panel.locator(`[data-testid="file-row"][data-name="${FILE_NAME}"]`);
+  if (!(await row.isVisible())) await page.locator('[data-testid="files-button"]:visible').click();
+  await row.waitFor({ timeout: 30_000 });
+  const start = performance.now();
+  const [saved] = await Promise.all([
+    page.waitForEvent("download", { timeout: 120_000 }),
+    row.getByTestId("file-download").click(),
+  ]);
+  const path = await saved.path();
+  const ms = performance.now() - start;
+  const ok = createHash("sha256").update(readFileSync(path)).digest("hex") === digest;
+  await saved.delete();
+  if (!ok) throw new Error("bench:direct: the downloaded file differs from the host's");
+  return (MEGABYTES * 2) / (ms / 1000);
 }
 
 const lab = await startDirectLab();
@@ -136,6 +200,10 @@ const browser = await lab.launchBrowser();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
+  // Downloads go through the download service worker (no save picker a bench could answer).
+  await page.addInitScript(() => {
+    delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
+  });
   await page.goto(`${lab.mesh.url}#/ssh/${TEST_USER}@web-01`);
   await page.getByTestId("sign-in-view").waitFor();
   await lab.mesh.signIn(page, "alice");
@@ -147,9 +215,19 @@ try {
   );
   await setDirect(page, true);
 
+  // The file the panel downloads: twice the terminal transfer, random, owned by the user.
+  const home = lab.mesh.accountHome;
+  const content = randomBytes(MEGABYTES * 2 * 1_000_000);
+  const digest = createHash("sha256").update(content).digest("hex");
+  writeFileSync(join(home, FILE_NAME), content);
+  chownSync(join(home, FILE_NAME), statSync(home).uid, statSync(home).gid);
+  await download(page, digest); // untimed: the SFTP session and the download worker start
+
   type Column = "direct" | "near" | "far";
   const rtt: Record<Column, number[]> = { direct: [], near: [], far: [] };
   const mbps: Record<Column, number[]> = { direct: [], near: [], far: [] };
+  const files: Record<Column, number[]> = { direct: [], near: [], far: [] };
+  const cpu: Record<Column, Bulk[]> = { direct: [], near: [], far: [] };
   const relayedDuringDirect: number[] = [];
   const answers: number[] = [];
   const switches: number[] = [];
@@ -158,7 +236,9 @@ try {
     rtt.direct.push(...(await pings(page, PINGS)));
     const direct = await bulk(page, lab);
     mbps.direct.push(direct.mbps);
+    cpu.direct.push(direct);
     relayedDuringDirect.push(direct.relayed);
+    files.direct.push(await download(page, digest));
 
     // The cut, under a live session on the direct path, with the relay at its distance.
     lab.relayProxy.delayMs = FAR_MS;
@@ -175,7 +255,10 @@ try {
     for (const column of ["far", "near"] as const) {
       lab.relayProxy.delayMs = column === "far" ? FAR_MS : 0;
       rtt[column].push(...(await pings(page, PINGS)));
-      mbps[column].push((await bulk(page, lab)).mbps);
+      const relayed = await bulk(page, lab);
+      mbps[column].push(relayed.mbps);
+      cpu[column].push(relayed);
+      files[column].push(await download(page, digest));
     }
     await setDirect(page, true);
   }
@@ -187,6 +270,19 @@ try {
     far: quantile(rtt.far, 0.9),
   };
   const rate = { direct: median(mbps.direct), near: median(mbps.near), far: median(mbps.far) };
+  const fileRate = {
+    direct: median(files.direct),
+    near: median(files.near),
+    far: median(files.far),
+  };
+  /** The transfer whose CPU per MB is the median of its column. */
+  const medianCpu = (column: Column) =>
+    [...cpu[column]].sort((a, b) => a.cpuPerMb - b.cpuPerMb)[cpu[column].length >> 1]!;
+  const cpuPerMb = {
+    direct: medianCpu("direct").cpuPerMb,
+    near: medianCpu("near").cpuPerMb,
+    far: medianCpu("far").cpuPerMb,
+  };
   const answer = Math.max(...answers);
   const switchMs = Math.max(...switches);
   const relayed = Math.max(...relayedDuringDirect);
@@ -207,6 +303,12 @@ try {
       row("RTT p50 (ICMP through the tunnel)", p50, ms),
       row("RTT p90", p90, ms),
       row("SSH output throughput (median)", rate, mb),
+      row(`SFTP download, files panel (${MEGABYTES * 2} MB, median)`, fileRate, mb),
+      row(
+        "CPU per MB of SSH output (all processes, median)",
+        cpuPerMb,
+        (v) => `${v.toFixed(0)} ms`,
+      ),
       ["relay bytes during a direct transfer (max)", `${relayed} B`, "-", "-", "-", "-"],
       [
         "UDP cut (relay far): the shell answers through the relay (max)",
@@ -226,6 +328,10 @@ try {
       ],
     ],
   );
+  console.log("\nCPU in the median terminal transfer (percent of one core; this machine has two):");
+  for (const column of ["direct", "far", "near"] as const) {
+    console.log(`  ${column}: ${medianCpu(column).cpuLine}`);
+  }
   const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
   console.log(
     `\nswitch <= 3 s: ${verdict(Math.max(answer, switchMs) <= 3000)} (shell ${answer.toFixed(0)} ms, path ${switchMs.toFixed(0)} ms)`,
@@ -234,7 +340,7 @@ try {
     `direct RTT <= 0.7x relay: ${verdict(p50.direct <= 0.7 * p50.far)} against the far relay (${formatRatio(p50.direct / p50.far)}); ${formatRatio(p50.direct / p50.near)} against the relay on this host`,
   );
   console.log(
-    `direct throughput >= relay: ${verdict(rate.direct >= rate.far)} against the far relay (${formatRatio(rate.direct / rate.far)}); ${formatRatio(rate.direct / rate.near)} against the relay on this host`,
+    `direct throughput >= relay: ${verdict(rate.direct >= rate.far)} against the far relay (${formatRatio(rate.direct / rate.far)}); ${formatRatio(rate.direct / rate.near)} against the relay on this host; SFTP download ${formatRatio(fileRate.direct / fileRate.far)} far, ${formatRatio(fileRate.direct / fileRate.near)} here`,
   );
   console.log(
     `relay bytes during a direct transfer ~0: ${verdict(relayed < MEGABYTES * 10_000)} (${relayed} B of ${MEGABYTES} MB)`,

@@ -157,6 +157,8 @@ export interface MeshLab {
   control: ControlService;
   /** The agents' mesh names, in start order. */
   agentNames: string[];
+  /** TEST_USER's home as the agents see it (owned by that user): files for SFTP tests. */
+  accountHome: string;
   /** An agent's local socket, for `corridor status|ping|ssh` (CORRIDOR_SOCKET) from it. */
   agentSocket(name: string): string;
   /** The owner's API key (capi_...), for `corridor admin` (CORRIDOR_API_KEY). */
@@ -385,6 +387,7 @@ export async function startMeshLab(options: MeshLabOptions = {}): Promise<MeshLa
       store,
       control,
       agentNames,
+      accountHome: account.home,
       agentSocket: (name) => join(tmp, name, "agent.sock"),
       apiKey,
       admin,
