@@ -26,6 +26,7 @@ import {
 } from "../server/relay/index.ts";
 import { UdpBridge } from "../server/relay/udp-bridge.ts";
 import { checkAppsDomain, LOOPBACK_APPS_DOMAIN } from "../server/web/app-origin.ts";
+import { relayConnectSources } from "../server/web/headers.ts";
 import { startServe } from "../server/web/serve.ts";
 import type { RelayInfo } from "../worker/control/types.ts";
 import { pinnedRelayUrl } from "../worker/relay/relay-url.ts";
@@ -293,12 +294,21 @@ async function serve(parsed: ServeArgs): Promise<number> {
   const logger = createLogger();
   const mount = new ControlMount();
   const publicOrigin = parsed.publicUrl === undefined ? [] : [new URL(parsed.publicUrl).origin];
+  // Pages reach their peers' home relays: the other relays go into the page's CSP.
+  const relayCsp = relayConnectSources(parsed.otherRelays.map((relay) => relay.url));
+  for (const url of relayCsp.unusable) {
+    process.stderr.write(
+      `corridor serve: warning: pages cannot reach the relay at ${url} (a page's CSP can name ` +
+        "only a ws:// or wss:// URL with a DNS name or IPv4 address)\n",
+    );
+  }
   let server: Awaited<ReturnType<typeof startServe>>;
   try {
     server = await startServe({
       host: parsed.host,
       port: parsed.port,
       webRoot: web,
+      relaySources: relayCsp.sources,
       mount,
       readiness: mount.readiness,
       appsDomains: parsed.appsDomain === undefined ? [] : [parsed.appsDomain],

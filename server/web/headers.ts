@@ -72,17 +72,60 @@ function loopbackSiblings(host: string): string {
 }
 
 /**
+ * The connect-src sources for relays the maps list besides the page's own (`serve --relay-url`):
+ * each URL's scheme and host, deduplicated, in order. Only ws: and wss: URLs whose host CSP can
+ * name: an IPv6 literal cannot be (CSP's host-source grammar has none; Chromium drops such a
+ * source with a console error), so a relay at one stays unreachable from pages, and the result
+ * says which URLs were left out so `corridor serve` can tell the operator.
+ */
+export function relayConnectSources(urls: readonly string[]): {
+  sources: string[];
+  unusable: string[];
+} {
+  const sources: string[] = [];
+  const unusable: string[] = [];
+  for (const text of urls) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      unusable.push(text);
+      continue;
+    }
+    const host = url.host.toLowerCase();
+    if ((url.protocol !== "ws:" && url.protocol !== "wss:") || host.startsWith("[")) {
+      unusable.push(text);
+      continue;
+    }
+    if (!HOST.test(host)) {
+      unusable.push(text);
+      continue;
+    }
+    const source = `${url.protocol}//${host}`;
+    if (!sources.includes(source)) sources.push(source);
+  }
+  return { sources, unusable };
+}
+
+/**
  * The Content-Security-Policy for a response to a request with this Host header. The page's
  * engine opens its relay WebSocket at its own origin (path /relay); CSP Level 3 lets 'self'
  * cover ws: and wss: on the same host, but older engines do not, so the same host is also
- * named explicitly with both schemes (a TLS proxy in front turns ws into wss).
+ * named explicitly with both schemes (a TLS proxy in front turns ws into wss). `relaySources`
+ * are the other relays of the maps (relayConnectSources): a page reaches its peers' home relays
+ * wherever they run.
  */
-export function contentSecurityPolicy(host: string | undefined): string {
+export function contentSecurityPolicy(
+  host: string | undefined,
+  relaySources: readonly string[] = [],
+): string {
   const lower = host?.toLowerCase();
-  const relay =
+  const own =
     lower !== undefined && lower.length <= 261 && HOST.test(lower)
       ? ` ws://${lower} wss://${lower}${loopbackSiblings(lower)}`
       : "";
+  const others = relaySources.filter((source) => !own.split(" ").includes(source));
+  const relay = `${own}${others.map((source) => ` ${source}`).join("")}`;
   return [
     "default-src 'self'",
     "script-src 'self' 'wasm-unsafe-eval'",
@@ -100,10 +143,16 @@ export function contentSecurityPolicy(host: string | undefined): string {
   ].join("; ");
 }
 
-/** The security headers of every response, for a request with this Host header. */
-export function securityHeaders(host: string | undefined): Record<string, string> {
+/**
+ * The security headers of every response, for a request with this Host header; `relaySources`
+ * as for contentSecurityPolicy.
+ */
+export function securityHeaders(
+  host: string | undefined,
+  relaySources: readonly string[] = [],
+): Record<string, string> {
   return {
-    "Content-Security-Policy": contentSecurityPolicy(host),
+    "Content-Security-Policy": contentSecurityPolicy(host, relaySources),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",

@@ -35,6 +35,11 @@ export interface ServeOptions {
   port?: number;
   /** The built page (a directory holding index.html, e.g. dist/). */
   webRoot: string;
+  /**
+   * The CSP connect-src sources of the maps' other relays (headers.ts relayConnectSources):
+   * without them a page cannot open a WebSocket to a relay on another host.
+   */
+  relaySources?: string[];
   /** The relay's options (auth, relayId, origins, udpBridge, …); not where it listens. */
   relay: Omit<RelayOptions, "host" | "port" | "httpFallback" | "upgradeFallback">;
   /** Another part's paths on this port (the control server's ControlMount). */
@@ -81,7 +86,7 @@ export interface ServeHandle {
  * before anything listens. Resolves once the server listens.
  */
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
-  const site = await StaticSite.load(options.webRoot);
+  const site = await StaticSite.load(options.webRoot, options.relaySources);
   const mount = options.mount;
   const pageHosts = options.pageHosts?.map((h) => h.toLowerCase()) ?? [];
   const origins = new AppOrigins(options.appsDomains, new Set(pageHosts));

@@ -84,11 +84,17 @@ function notModified(header: string | undefined, etag: string): boolean {
 export class StaticSite {
   private reloading: Promise<Site> | undefined;
 
-  private constructor(private site: Site) {}
+  private constructor(
+    private site: Site,
+    private readonly relaySources: readonly string[],
+  ) {}
 
-  /** Loads the page under `root`; throws when it holds no index.html. */
-  static async load(root: string): Promise<StaticSite> {
-    return new StaticSite(await loadSite(root));
+  /**
+   * Loads the page under `root`; throws when it holds no index.html. `relaySources`: the maps'
+   * other relays, which the page's CSP must let it reach (headers.ts relayConnectSources).
+   */
+  static async load(root: string, relaySources: readonly string[] = []): Promise<StaticSite> {
+    return new StaticSite(await loadSite(root), relaySources);
   }
 
   /** The directory served (symbolic links resolved). */
@@ -130,7 +136,7 @@ export class StaticSite {
     const rep: Representation =
       (encoding !== undefined ? file[encoding] : undefined) ?? file.identity;
     const headers: Record<string, string> = {
-      ...securityHeaders(req.headers.host),
+      ...securityHeaders(req.headers.host, this.relaySources),
       "Cache-Control": file.immutable ? "public, max-age=31536000, immutable" : "no-cache",
       ETag: rep.etag,
     };
@@ -170,7 +176,7 @@ export class StaticSite {
   ): void {
     const body = `${text}\n`;
     res.writeHead(status, {
-      ...securityHeaders(req.headers.host),
+      ...securityHeaders(req.headers.host, this.relaySources),
       "Content-Type": "text/plain; charset=utf-8",
       "Content-Length": String(Buffer.byteLength(body)),
       "Cache-Control": "no-store",

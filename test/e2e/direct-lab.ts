@@ -99,7 +99,7 @@ export async function startDirectLab(): Promise<DirectLab> {
       host: rootAddress,
       agentNetns: stem,
       agentDirect: true,
-      // The page and its relay behind the proxy (one origin: the page's CSP allows no other).
+      // The page and its relay behind the proxy, at one origin (the map names serve's own relay).
       frontUrl: `http://${rootAddress}:${relayProxy.port}/`,
       onServe: (url) => {
         servePort = Number(new URL(url).port);

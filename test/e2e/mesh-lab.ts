@@ -98,8 +98,8 @@ export interface MeshLabOptions {
   agentDirect?: boolean;
   /**
    * The URL people (and the map's relay) use instead of serve's own ("http://HOST:PORT/"): the
-   * direct-path lab puts a delaying proxy in front (delay-proxy.ts). The page's CSP allows its
-   * relay at its own origin only, so page and relay are both behind it; agents join at serve's.
+   * direct-path lab puts a delaying proxy in front (delay-proxy.ts). The map names serve's own
+   * relay at the page's origin, so page and relay are both behind it; agents join at serve's.
    */
   frontUrl?: string;
   /** Called with serve's own URL once it listens (the front proxy's target). */
