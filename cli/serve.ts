@@ -299,7 +299,7 @@ async function serve(parsed: ServeArgs): Promise<number> {
   for (const url of relayCsp.unusable) {
     process.stderr.write(
       `corridor serve: warning: pages cannot reach the relay at ${url} (a page's CSP can name ` +
-        "only a ws:// or wss:// URL with a DNS name or IPv4 address)\n",
+        "only a ws:// or wss:// URL with a DNS name, no trailing dot, or an IPv4 address)\n",
     );
   }
   let server: Awaited<ReturnType<typeof startServe>>;

@@ -71,6 +71,9 @@ function loopbackSiblings(host: string): string {
     .join("");
 }
 
+/** A relay's connect-src source: ws: or wss:, DNS labels or an IPv4 address, an optional port. */
+const RELAY_SOURCE = /^wss?:\/\/[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::[0-9]{1,5})?$/;
+
 /**
  * The connect-src sources for relays the maps list besides the page's own (`serve --relay-url`):
  * each URL's scheme and host, deduplicated, in order. Only ws: and wss: URLs whose host CSP can
@@ -92,16 +95,12 @@ export function relayConnectSources(urls: readonly string[]): {
       unusable.push(text);
       continue;
     }
-    const host = url.host.toLowerCase();
-    if ((url.protocol !== "ws:" && url.protocol !== "wss:") || host.startsWith("[")) {
+    const source = `${url.protocol}//${url.host.toLowerCase()}`;
+    // A trailing dot (an absolute DNS name) is left out too: CSP's host grammar has none.
+    if (!RELAY_SOURCE.test(source)) {
       unusable.push(text);
       continue;
     }
-    if (!HOST.test(host)) {
-      unusable.push(text);
-      continue;
-    }
-    const source = `${url.protocol}//${host}`;
     if (!sources.includes(source)) sources.push(source);
   }
   return { sources, unusable };
@@ -124,7 +123,10 @@ export function contentSecurityPolicy(
     lower !== undefined && lower.length <= 261 && HOST.test(lower)
       ? ` ws://${lower} wss://${lower}${loopbackSiblings(lower)}`
       : "";
-  const others = relaySources.filter((source) => !own.split(" ").includes(source));
+  // Checked again here: a source is a policy's syntax, and a caller may not have made it.
+  const others = relaySources.filter(
+    (source) => RELAY_SOURCE.test(source) && !own.split(" ").includes(source),
+  );
   const relay = `${own}${others.map((source) => ` ${source}`).join("")}`;
   return [
     "default-src 'self'",

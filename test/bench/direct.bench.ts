@@ -9,9 +9,9 @@
 //     the relay's forwarded bytes while it runs on the direct path; then a file downloaded with
 //     the files panel (SFTP on the same session, no terminal drawing: from the click to the
 //     file on disk, checked against its hash);
-//   CPU: every process's CPU time (not the kernel's workers) during the terminal transfer, per
-//     MB moved (/proc): page, agent and relay share this machine's two cores, so what a path
-//     costs to run bounds its rate here;
+//   CPU: the machine's busy CPU time during the terminal transfer per MB moved (/proc/stat), and
+//     the threads that used it (/proc/PID/task): page, agent and relay share this machine's two
+//     cores, so what a path costs to run bounds its rate here;
 //   switch: nft cuts the UDP between page and agent under a live session; the time until the
 //     shell answers a command typed at the cut (through the relay), and until the page's path
 //     says "relay"; then the UDP returns and the path goes back to direct.
@@ -29,7 +29,7 @@ import type { Page } from "playwright-core";
 import { type DirectLab, directLabPrereq, startDirectLab } from "../e2e/direct-lab.ts";
 import { TEST_USER } from "../e2e/mesh-lab.ts";
 import { inCI } from "../helpers/prereq.ts";
-import { type CpuSnapshot, cpuShare, cpuSnapshot } from "./cpu-share.ts";
+import { cpuShare, cpuSnapshot, machineBusyTicks } from "./cpu-share.ts";
 import { formatRatio, printTable, timeScale } from "./harness.ts";
 
 const prereq = directLabPrereq();
@@ -126,28 +126,11 @@ async function pings(page: Page, count: number): Promise<number[]> {
   return out;
 }
 
-/**
- * A snapshot without the kernel's worker threads: they come and go under shared names, so a
- * difference of two snapshots would count a new one's whole life (seen: 170% of a core).
- */
-function processesOnly(): CpuSnapshot {
-  const snapshot = cpuSnapshot();
-  for (const key of snapshot.keys()) if (key.startsWith("kernel/")) snapshot.delete(key);
-  return snapshot;
-}
-
-/** Every process's CPU ticks (1/100 s) between two snapshots. */
-function ticksBetween(before: CpuSnapshot, after: CpuSnapshot): number {
-  let total = 0;
-  for (const [key, ticks] of after) total += Math.max(0, ticks - (before.get(key) ?? 0));
-  return total;
-}
-
 /** A terminal transfer: its rate, the relay's bytes meanwhile, and the machine's CPU per MB. */
 interface Bulk {
   mbps: number;
   relayed: number;
-  /** CPU-ms (all processes) per MB moved. */
+  /** The machine's busy CPU-ms (every core, /proc/stat) per MB moved. */
   cpuPerMb: number;
   /** The largest consumers (cpu-share.ts). */
   cpuLine: string;
@@ -157,7 +140,8 @@ async function bulk(page: Page, lab: DirectLab): Promise<Bulk> {
   const before = await lab.relayBytesOut();
   const m = marker();
   const bytes = MEGABYTES * 1_000_000;
-  const cpuBefore = processesOnly();
+  const busyBefore = machineBusyTicks();
+  const cpuBefore = cpuSnapshot();
   const ms = await timed(
     page,
     `head -c ${bytes} /dev/zero | tr '\\0' x | fold -w 100; echo; echo ${m.typed}`,
@@ -165,11 +149,12 @@ async function bulk(page: Page, lab: DirectLab): Promise<Bulk> {
     120_000,
     250,
   );
-  const cpuAfter = processesOnly();
+  const cpuAfter = cpuSnapshot();
+  const busy = machineBusyTicks() - busyBefore;
   return {
     mbps: bytes / 1e6 / (ms / 1000),
     relayed: (await lab.relayBytesOut()) - before,
-    cpuPerMb: (ticksBetween(cpuBefore, cpuAfter) * 10) / MEGABYTES,
+    cpuPerMb: (busy * 10) / MEGABYTES,
     cpuLine: cpuShare(cpuBefore, cpuAfter, ms, 10),
   };
 }
@@ -187,7 +172,13 @@ async function download(page: Page, digest: string): Promise<number> {
     page.waitForEvent("download", { timeout: 120_000 }),
     row.getByTestId("file-download").click(),
   ]);
-  const path = await saved.path();
+  // A download that stalls fails the run instead of hanging it.
+  const path = await Promise.race([
+    saved.path(),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("bench:direct: the download stalled")), 120_000).unref(),
+    ),
+  ]);
   const ms = performance.now() - start;
   const ok = createHash("sha256").update(readFileSync(path)).digest("hex") === digest;
   await saved.delete();
@@ -304,11 +295,7 @@ try {
       row("RTT p90", p90, ms),
       row("SSH output throughput (median)", rate, mb),
       row(`SFTP download, files panel (${MEGABYTES * 2} MB, median)`, fileRate, mb),
-      row(
-        "CPU per MB of SSH output (all processes, median)",
-        cpuPerMb,
-        (v) => `${v.toFixed(0)} ms`,
-      ),
+      row("CPU per MB of SSH output (machine, median)", cpuPerMb, (v) => `${v.toFixed(0)} ms`),
       ["relay bytes during a direct transfer (max)", `${relayed} B`, "-", "-", "-", "-"],
       [
         "UDP cut (relay far): the shell answers through the relay (max)",

@@ -4,7 +4,8 @@
 // is another origin of this machine (another port), started as `corridor relay --origin PAGE`
 // would be: the page served with it among its sources opens it and gets SERVER_HELLO; the same
 // page served without it is stopped by the browser (a connect-src violation), never reaching
-// the relay.
+// the relay. Both from the document and from a SharedWorker, where the engine opens its relays
+// (a worker's CSP comes from its own script's response, which serve sends with the same policy).
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -50,6 +51,53 @@ function tryRelay(page: Page, url: string): Promise<Outcome> {
   );
 }
 
+/**
+ * A SharedWorker that opens the URL each message names and answers as tryRelay does: its first
+ * frame's type, a CSP report, a throw, or the close.
+ */
+const WORKER_PROBE = `
+onconnect = (connected) => {
+  const port = connected.ports[0];
+  port.onmessage = ({ data: target }) => {
+    let answered = false;
+    const answer = (outcome) => {
+      if (!answered) port.postMessage(outcome);
+      answered = true;
+    };
+    self.addEventListener("securitypolicyviolation", (event) =>
+      answer({ opened: false, violated: event.effectiveDirective }),
+    );
+    setTimeout(() => answer({ opened: false, code: null }), 10000);
+    let ws;
+    try {
+      ws = new WebSocket(target, "corridor-relay.v1");
+    } catch (error) {
+      answer({ opened: false, thrown: error.name });
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (event) => {
+      answer({ opened: true, firstType: new Uint8Array(event.data)[0] });
+      ws.close();
+    };
+    ws.onclose = (event) => answer({ opened: false, code: event.code });
+  };
+};
+`;
+
+/** Runs in the page: asks a SharedWorker of the page's origin to open `url` (WORKER_PROBE). */
+function tryRelayFromWorker(page: Page, url: string): Promise<Outcome | { thrown: string }> {
+  return page.evaluate(
+    (target) =>
+      new Promise<Outcome | { thrown: string }>((resolve) => {
+        const worker = new SharedWorker(`/probe.js?${Math.random()}`);
+        worker.port.onmessage = (event) => resolve(event.data);
+        worker.port.postMessage(target);
+      }),
+    url,
+  );
+}
+
 /** A port nothing listens on now (the second relay takes it a moment later). */
 async function unusedPort(): Promise<number> {
   const server = createServer();
@@ -70,6 +118,7 @@ describeWithPrereq(chromiumPrereq(), "a page and the maps' other relays (Chromiu
   beforeAll(async () => {
     web = mkdtempSync(join(tmpdir(), "corridor-relay-csp-e2e-"));
     writeFileSync(join(web, "index.html"), "<!doctype html><title>corridor</title>\n");
+    writeFileSync(join(web, "probe.js"), WORKER_PROBE);
     const otherPort = await unusedPort();
     otherUrl = `ws://127.0.0.1:${otherPort}/relay`;
     const relay = { auth: { mode: "open" as const }, log: () => {} };
@@ -111,6 +160,7 @@ describeWithPrereq(chromiumPrereq(), "a page and the maps' other relays (Chromiu
         await page.goto(withSource!.url);
         // SERVER_HELLO is frame type 1 of the relay's wire format (DESIGN §5).
         expect(await tryRelay(page, otherUrl)).toEqual({ opened: true, firstType: 1 });
+        expect(await tryRelayFromWorker(page, otherUrl)).toEqual({ opened: true, firstType: 1 });
         // Its own relay still opens beside it.
         expect(await tryRelay(page, withSource!.relayUrl)).toEqual({ opened: true, firstType: 1 });
 
@@ -118,7 +168,10 @@ describeWithPrereq(chromiumPrereq(), "a page and the maps' other relays (Chromiu
         const sent = () => other!.metrics.value("corridor_relay_bytes_out_total");
         const before = await sent();
         expect(await tryRelay(page, otherUrl)).toEqual({ opened: false, violated: "connect-src" });
-        expect(await sent()).toBe(before); // not even its SERVER_HELLO
+        expect(await tryRelayFromWorker(page, otherUrl)).toEqual({ opened: false, violated: "connect-src" });
+        // A socket let through late would show here: not even its SERVER_HELLO was sent.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect(await sent()).toBe(before);
         expect(await tryRelay(page, withoutSource!.relayUrl)).toEqual({
           opened: true,
           firstType: 1,

@@ -82,17 +82,26 @@ describe("the maps' other relays in connect-src", () => {
       "wss://[2001:db8::1]/relay", // IPv6 literal: CSP has no grammar for it
       "https://relay.example.net/relay", // not a WebSocket URL
       "not a url",
+      "wss://relay.example.net./relay", // a trailing dot: none in CSP's grammar either
       "wss://relay.example.net/relay",
     ];
     expect(relayConnectSources(urls)).toEqual({
       sources: ["wss://relay.example.net"],
-      unusable: urls.slice(0, 3),
+      unusable: urls.slice(0, 4),
     });
+    // A source is checked again where the policy is written: no caller can add syntax.
+    expect(connectSrc("corridor.example.com", ["wss://x; script-src *", "*", "wss://ok"])).toEqual([
+      "'self'",
+      "ws://corridor.example.com",
+      "wss://corridor.example.com",
+      "wss://ok",
+    ]);
   });
 
   it("never lets a URL add a directive or a source of another kind (fuzzed)", () => {
     const pick = seededInts(0x5c5);
-    const alphabet = "wsw:/.;' *[]%@?#-_:0123456789abcdefABCDEF\n\t\"";
+    // ASCII syntax, and non-ASCII letters and a full stop (the URL parser maps IDN to punycode).
+    const alphabet = "wsw:/.;' *[]%@?#-_:0123456789abcdefABCDEF\n\t\"éßÜ。";
     const directives = contentSecurityPolicy("corridor.example.com").split(";").length;
     let named = 0;
     for (let i = 0; i < 20_000; i++) {
