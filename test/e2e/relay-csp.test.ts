@@ -168,7 +168,10 @@ describeWithPrereq(chromiumPrereq(), "a page and the maps' other relays (Chromiu
         const sent = () => other!.metrics.value("corridor_relay_bytes_out_total");
         const before = await sent();
         expect(await tryRelay(page, otherUrl)).toEqual({ opened: false, violated: "connect-src" });
-        expect(await tryRelayFromWorker(page, otherUrl)).toEqual({ opened: false, violated: "connect-src" });
+        expect(await tryRelayFromWorker(page, otherUrl)).toEqual({
+          opened: false,
+          violated: "connect-src",
+        });
         // A socket let through late would show here: not even its SERVER_HELLO was sent.
         await new Promise((resolve) => setTimeout(resolve, 500));
         expect(await sent()).toBe(before);
