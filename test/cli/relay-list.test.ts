@@ -16,7 +16,7 @@ import {
   relayStartLine,
   serveRelayList,
 } from "../../cli/relay-list.ts";
-import { SERVE_COMMAND, serveArgs } from "../../cli/serve.ts";
+import { SERVE_COMMAND, serveArgs } from "../../cli/serve-args.ts";
 import { seededInts } from "../helpers/seeded.ts";
 import { connectRaw, nodeKeys, sendHello } from "../relay/raw-client.ts";
 
