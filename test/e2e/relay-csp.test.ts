@@ -119,28 +119,39 @@ describeWithPrereq(chromiumPrereq(), "a page and the maps' other relays (Chromiu
     web = mkdtempSync(join(tmpdir(), "corridor-relay-csp-e2e-"));
     writeFileSync(join(web, "index.html"), "<!doctype html><title>corridor</title>\n");
     writeFileSync(join(web, "probe.js"), WORKER_PROBE);
-    const otherPort = await unusedPort();
-    otherUrl = `ws://127.0.0.1:${otherPort}/relay`;
     const relay = { auth: { mode: "open" as const }, log: () => {} };
-    withSource = await startServe({
-      port: 0,
-      webRoot: web,
-      relaySources: relayConnectSources([otherUrl]).sources,
-      relay: { ...relay, relayId: "csp-page" },
-    });
     withoutSource = await startServe({
       port: 0,
       webRoot: web,
       relay: { ...relay, relayId: "csp-plain" },
     });
     const pageOrigin = (serve: ServeHandle) => new URL(serve.url).origin;
-    other = await startRelay({
-      ...relay,
-      relayId: "csp-other",
-      host: "127.0.0.1",
-      port: otherPort,
-      origins: [pageOrigin(withSource), pageOrigin(withoutSource)],
-    });
+    // The page served with the second relay's source must know its port before that relay
+    // listens (it accepts the page's origin): a port is picked first, and picked again in the
+    // rare case something else took it meanwhile.
+    for (let attempt = 1; other === undefined; attempt++) {
+      const otherPort = await unusedPort();
+      otherUrl = `ws://127.0.0.1:${otherPort}/relay`;
+      withSource = await startServe({
+        port: 0,
+        webRoot: web,
+        relaySources: relayConnectSources([otherUrl]).sources,
+        relay: { ...relay, relayId: "csp-page" },
+      });
+      try {
+        other = await startRelay({
+          ...relay,
+          relayId: "csp-other",
+          host: "127.0.0.1",
+          port: otherPort,
+          origins: [pageOrigin(withSource), pageOrigin(withoutSource)],
+        });
+      } catch (error) {
+        await withSource.close();
+        withSource = undefined;
+        if (attempt === 3 || !String(error).includes("EADDRINUSE")) throw error;
+      }
+    }
     browser = await launchChromium(TIMEOUT);
   }, TIMEOUT);
 
