@@ -124,8 +124,9 @@ export function contentSecurityPolicy(
       ? ` ws://${lower} wss://${lower}${loopbackSiblings(lower)}`
       : "";
   // Checked again here: a source is a policy's syntax, and a caller may not have made it.
+  const ownSources = own.split(" ");
   const others = relaySources.filter(
-    (source) => RELAY_SOURCE.test(source) && !own.split(" ").includes(source),
+    (source) => RELAY_SOURCE.test(source) && !ownSources.includes(source),
   );
   const relay = `${own}${others.map((source) => ` ${source}`).join("")}`;
   return [

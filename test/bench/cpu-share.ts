@@ -58,7 +58,7 @@ export function cpuSnapshot(): CpuSnapshot {
 }
 
 /** CPU ticks per label used between two snapshots, largest first. */
-export function ticksByLabel(before: CpuSnapshot, after: CpuSnapshot): [string, number][] {
+function ticksByLabel(before: CpuSnapshot, after: CpuSnapshot): [string, number][] {
   const used = new Map<string, number>();
   for (const [id, { label, ticks }] of after) {
     const delta = ticks - (before.get(id)?.ticks ?? 0);
